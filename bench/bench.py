@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""Helper for bench/run.sh: lab data generation, probing, dnsperf output
+parsing, process accounting and the final report.
+
+Subcommands (all output on stdout):
+  lab WORKDIR                      write zones, root hints and query files
+  portfree ADDR PORT               exit 1 if ADDR:PORT (udp or tcp) is taken
+  probe ADDR PORT QNAME [TIMEOUT]  exit 0 once a NOERROR answer with >=1 RR arrives
+  stats TAG FILE                   dnsperf summary -> "TAG.key value" lines
+  lat TAG FILE                     dnsperf -v output -> latency percentiles
+  cpu PID                          utime+stime ticks of PID and its descendants
+  mem PID                          VmRSS and VmHWM (kB) of PID and its descendants
+  report KVFILE                    print the results table
+Only the standard library is used.
+"""
+import math
+import os
+import random
+import re
+import socket
+import struct
+import sys
+import time
+
+# ---------------------------------------------------------------- lab data
+
+ROOT_NS = "ns.lab-root."
+N_NAMES = 50000          # n0.bench .. n49999.bench (cache-miss test)
+N_CACHED = 1000          # c0.bench .. c999.bench   (cached-answer tests)
+
+
+def ip_for(i):
+    return "10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+
+
+def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver):
+    miss = int(miss_per_resolver)
+    if 2 * miss > N_NAMES:
+        sys.exit("miss names per resolver must be <= %d" % (N_NAMES // 2))
+    soa = "SOA %s hostmaster.lab-root. 1 3600 600 86400 3600"
+    with open(os.path.join(workdir, "root.zone"), "w") as f:
+        f.write("$TTL 86400\n")
+        f.write(". IN " + soa % ROOT_NS + "\n")
+        f.write(". IN NS %s\n" % ROOT_NS)
+        f.write("%s IN A %s\n" % (ROOT_NS, root_ip))
+        f.write("bench. IN NS ns.bench.\n")
+        f.write("ns.bench. IN A %s\n" % bench_ip)
+    with open(os.path.join(workdir, "bench.zone"), "w") as f:
+        f.write("$ORIGIN bench.\n$TTL 86400\n")
+        f.write("@ IN " + soa % "ns.bench." + "\n")
+        f.write("@ IN NS ns.bench.\n")
+        f.write("ns IN A %s\n" % bench_ip)
+        for i in range(N_NAMES):
+            f.write("n%d IN A %s\n" % (i, ip_for(i)))
+        for i in range(N_CACHED):
+            f.write("c%d IN A %s\n" % (i, ip_for(100000 + i)))
+    with open(os.path.join(workdir, "root.hints"), "w") as f:
+        f.write(".  3600000 IN NS %s\n" % ROOT_NS)
+        f.write("%s 3600000 IN A %s\n" % (ROOT_NS, root_ip))
+    with open(os.path.join(workdir, "cached.q"), "w") as f:
+        for i in range(N_CACHED):
+            f.write("c%d.bench A\n" % i)
+    # Disjoint, same-shape miss sets; shuffled identically (fixed seed) so
+    # neither resolver sees a friendlier order.
+    order = list(range(miss))
+    random.Random(54).shuffle(order)
+    for name, base in (("miss-vigil.q", 0), ("miss-unbound.q", miss)):
+        with open(os.path.join(workdir, name), "w") as f:
+            for i in order:
+                f.write("n%d.bench A\n" % (base + i))
+
+
+# ---------------------------------------------------------------- network
+
+def cmd_portfree(addr, port):
+    port = int(port)
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind((addr, port))
+        except OSError as e:
+            print("%s:%d/%s: %s" % (addr, port,
+                                    "udp" if kind == socket.SOCK_DGRAM else "tcp",
+                                    e.strerror))
+            return 1
+        finally:
+            s.close()
+    return 0
+
+
+def build_query(qname, qid):
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in qname.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\x00" + struct.pack("!HH", 1, 1)
+
+
+def cmd_probe(addr, port, qname, timeout="10"):
+    deadline = time.time() + float(timeout)
+    port = int(port)
+    while time.time() < deadline:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.5)
+        qid = random.randrange(65536)
+        try:
+            s.sendto(build_query(qname, qid), (addr, port))
+            data, _ = s.recvfrom(4096)
+            if len(data) >= 12:
+                rid, flags, _, an = struct.unpack("!HHHH", data[:8])
+                if rid == qid and flags & 0x8000 and flags & 0xF == 0 and an >= 1:
+                    return 0
+        except OSError:
+            pass
+        finally:
+            s.close()
+        time.sleep(0.2)
+    return 1
+
+
+# ---------------------------------------------------------------- dnsperf
+
+NUM = r"([0-9]+(?:\.[0-9]+)?)"
+
+
+def parse_dnsperf(text):
+    r = {}
+    pats = {
+        "sent": r"Queries sent:\s+" + NUM,
+        "completed": r"Queries completed:\s+" + NUM,
+        "lost": r"Queries lost:\s+" + NUM,
+        "runtime": r"Run time \(s\):\s+" + NUM,
+        "qps": r"Queries per second:\s+" + NUM,
+        "lat_avg": r"Average Latency \(s\):\s+" + NUM,
+        "lat_sd": r"Latency StdDev \(s\):\s+" + NUM,
+    }
+    for k, p in pats.items():
+        m = re.search(p, text)
+        if m:
+            r[k] = float(m.group(1))
+    m = re.search(r"Response codes:\s+(.*)", text)
+    if m:
+        codes = dict((c, int(n)) for c, n in re.findall(r"([A-Z]+) ([0-9]+)", m.group(1)))
+        r["noerror"] = codes.get("NOERROR", 0)
+        r["rcode_other"] = sum(v for c, v in codes.items() if c != "NOERROR")
+        r["rcodes"] = ",".join("%s=%d" % kv for kv in sorted(codes.items()))
+    return r
+
+
+def cmd_stats(tag, path):
+    with open(path, errors="replace") as f:
+        r = parse_dnsperf(f.read())
+    if "completed" not in r:
+        print("%s.error dnsperf_output_unparsable" % tag)
+        return 1
+    for k, v in r.items():
+        print("%s.%s %s" % (tag, k, v))
+    return 0
+
+
+def percentile(sorted_vals, p):
+    """Nearest-rank percentile."""
+    if not sorted_vals:
+        return float("nan")
+    k = max(0, math.ceil(p / 100.0 * len(sorted_vals)) - 1)
+    return sorted_vals[k]
+
+
+def cmd_lat(tag, path):
+    lats = []
+    timeouts = 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            if not line.startswith("> "):
+                continue
+            parts = line.split()
+            if parts[1] == "T":
+                timeouts += 1
+                continue
+            try:
+                lats.append(float(parts[-1]))
+            except ValueError:
+                pass
+    if not lats:
+        print("%s.error no_latency_lines" % tag)
+        return 1
+    lats.sort()
+    print("%s.n %d" % (tag, len(lats)))
+    print("%s.timeouts %d" % (tag, timeouts))
+    print("%s.mean %.9f" % (tag, sum(lats) / len(lats)))
+    for p in (50, 90, 99, 99.9):
+        print("%s.p%s %.9f" % (tag, str(p).replace(".", "_"), percentile(lats, p)))
+    print("%s.max %.9f" % (tag, lats[-1]))
+    return 0
+
+
+# ---------------------------------------------------------------- /proc
+
+def proc_tree(pid):
+    pid = int(pid)
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cmd_cpu(pid):
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        # fields[0] is field 3 (state); utime/stime are fields 14/15.
+        total += int(fields[11]) + int(fields[12])
+    print(total)
+    return 0
+
+
+def cmd_mem(pid):
+    rss = hwm = 0
+    for p in proc_tree(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("VmHWM:"):
+                        hwm += int(line.split()[1])
+        except OSError:
+            continue
+    print(rss, hwm)
+    return 0
+
+
+# ---------------------------------------------------------------- report
+
+def load_kv(path):
+    kv = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            k, _, v = line.partition(" ")
+            kv[k] = v
+    return kv
+
+
+def num(kv, key):
+    v = kv.get(key)
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def cmd_report(path):
+    kv = load_kv(path)
+    tck = num(kv, "meta.clk_tck") or 100.0
+    for s in ("vigil", "unbound", "canned"):
+        t, n = num(kv, s + ".b.cpu_ticks"), num(kv, s + ".b.completed")
+        if t is not None and n:
+            kv[s + ".b.us_per_answer"] = str(t / tck * 1e6 / n)
+    servers = ["vigil", "unbound", "canned"]
+    status = {s: kv.get(s + ".status", "n/a") for s in servers}
+
+    def fmt(v, unit):
+        if v is None:
+            return "n/a"
+        if unit == "qps":
+            return "{:,.0f}".format(v)
+        if unit == "us":
+            return "%.1f" % v
+        if unit == "us2":
+            return "%.2f" % v
+        if unit == "MiB":
+            return "%.1f" % v
+        return str(v)
+
+    def ratio(a, b):
+        if a is None or b is None or b == 0:
+            return "n/a"
+        return "%.2f" % (a / b)
+
+    us = lambda k: (lambda s: None if num(kv, s + k) is None else num(kv, s + k) * 1e6)
+    raw = lambda k: (lambda s: num(kv, s + k))
+    mib = lambda k: (lambda s: None if num(kv, s + k) is None else num(kv, s + k) / 1024.0)
+
+    # (label, getter, unit, show ceiling, target description, better)
+    rows = [
+        ("(a) cached qps, 1 core", raw(".a.qps"), "qps", True, ">= unbound, >= 0.95 ceiling", "hi"),
+        ("(a) mean latency us", us(".a.lat_avg"), "us", True, "", "lo"),
+        ("(a) p50 latency us [-v]", us(".alat.p50"), "us", True, "", "lo"),
+        ("(a) p99 latency us [-v]", us(".alat.p99"), "us", True, "", "lo"),
+        ("(b) CPU us/answer @offered", raw(".b.us_per_answer"), "us2", True, "<= 0.85 x unbound", "lo"),
+        ("(b) achieved qps @offered", raw(".b.qps"), "qps", True, "", ""),
+        ("(c) cache-miss res/s", raw(".c.qps"), "qps", False, ">= unbound", "hi"),
+        ("(c) miss lost/failed", lambda s: (None if num(kv, s + ".c.completed") is None else
+                                            (num(kv, s + ".c.lost") or 0) + (num(kv, s + ".c.rcode_other") or 0)),
+         "", False, "0", ""),
+        ("(d) VmRSS MiB after run", mib(".d.rss_kb"), "MiB", False, "<= unbound", "lo"),
+        ("(d) VmHWM MiB (peak)", mib(".d.hwm_kb"), "MiB", False, "", "lo"),
+        ("(a2) cached qps, 2 thr*", raw(".a2.qps"), "qps", False, "(contended, info)", "hi"),
+        ("(a2) mean latency us*", us(".a2.lat_avg"), "us", False, "", "lo"),
+    ]
+
+    lines = []
+    hdr = "%-28s %12s %12s %12s %9s %9s  %s" % (
+        "metric", "vigil", "unbound", "ceiling", "vig/unb", "vig/ceil", "target")
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    verdicts = []
+    for label, get, unit, ceil, target, better in rows:
+        v, u = get("vigil"), get("unbound")
+        c = get("canned") if ceil else None
+        unit_f = unit if unit else "raw"
+        def f(x):
+            if x is None:
+                return "n/a"
+            if unit_f == "raw":
+                return "%d" % x
+            return fmt(x, unit_f)
+        lines.append("%-28s %12s %12s %12s %9s %9s  %s" % (
+            label, f(v), f(u), f(c) if ceil else "-", ratio(v, u),
+            ratio(v, c) if ceil and unit == "qps" else "-", target))
+    lines.append("")
+
+    # Verdicts against the targets.
+    def verdict(name, ok):
+        verdicts.append("  %-44s %s" % (name, "n/a" if ok is None else ("PASS" if ok else "FAIL")))
+    va, ua, ca = num(kv, "vigil.a.qps"), num(kv, "unbound.a.qps"), num(kv, "canned.a.qps")
+    verdict("(a) vigil qps >= unbound", None if va is None or ua is None else va >= ua)
+    verdict("(a) vigil qps >= 95% of ceiling", None if va is None or ca is None else va >= 0.95 * ca)
+    vb, ub = num(kv, "vigil.b.us_per_answer"), num(kv, "unbound.b.us_per_answer")
+    verdict("(b) vigil CPU/answer <= 0.85 x unbound", None if vb is None or ub is None else vb <= 0.85 * ub)
+    vc, uc = num(kv, "vigil.c.qps"), num(kv, "unbound.c.qps")
+    verdict("(c) vigil miss res/s >= unbound", None if vc is None or uc is None else vc >= uc)
+    vd, ud = num(kv, "vigil.d.rss_kb"), num(kv, "unbound.d.rss_kb")
+    verdict("(d) vigil RSS <= unbound", None if vd is None or ud is None else vd <= ud)
+    lines.append("targets:")
+    lines.extend(verdicts)
+    lines.append("")
+    lines.append("server status: " + ", ".join("%s=%s" % (s, status[s]) for s in servers))
+    for k in sorted(kv):
+        if k.startswith("warn."):
+            lines.append("WARNING: " + kv[k])
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    cmd, args = argv[1], argv[2:]
+    fn = {
+        "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe,
+        "stats": cmd_stats, "lat": cmd_lat, "cpu": cmd_cpu, "mem": cmd_mem,
+        "report": cmd_report,
+    }.get(cmd)
+    if fn is None:
+        print(__doc__)
+        return 2
+    return fn(*args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,439 @@
+#!/usr/bin/env bash
+# bench/run.sh - measure vigil against Unbound side by side, plus a canned
+# responder as the machine's ceiling, in one run. See bench/README.md.
+#
+# Environment (all optional):
+#   VIGIL_BIN        vigil binary (default: <repo>/build/vigil); "skip" = no vigil
+#   BENCH_RATE       offered rate for (b), queries/s         (default 100000)
+#   BENCH_SECS       duration of (a) and (b) runs, seconds    (default 10)
+#   BENCH_LAT_SECS   duration of the -v latency run, seconds  (default 5)
+#   BENCH_MISS       cache-miss names per resolver            (default 20000)
+#   BENCH_SAT_ARGS   dnsperf args for saturated runs  (default "-c 4 -q 200 -T 1")
+#   BENCH_SAT2_ARGS  dnsperf args for the 2-thread run (default "-c 8 -q 400 -T 2")
+#   BENCH_MISS_ARGS  dnsperf args for the miss run    (default "-c 8 -q 200 -T 1")
+#   BENCH_KEEP=1     keep the work directory (always kept on failure)
+#   CANNED_PORT / VIGIL_PORT / UNBOUND_PORT   (default 5400 / 5401 / 5402)
+#   LAB_ROOT_IP / LAB_BENCH_IP                (default 127.54.0.1 / 127.54.0.2)
+#
+# Exit status: 0 ok, 1 a measurement or vigil failed, 2 prerequisites missing.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$REPO/bench"
+PY="python3 $BENCH/bench.py"
+
+VIGIL_BIN=${VIGIL_BIN:-$REPO/build/vigil}
+RATE=${BENCH_RATE:-100000}
+SECS=${BENCH_SECS:-10}
+LAT_SECS=${BENCH_LAT_SECS:-5}
+MISS=${BENCH_MISS:-20000}
+SAT_ARGS=${BENCH_SAT_ARGS:--c 4 -q 200 -T 1}
+SAT2_ARGS=${BENCH_SAT2_ARGS:--c 8 -q 400 -T 2}
+MISS_ARGS=${BENCH_MISS_ARGS:--c 8 -q 200 -T 1}
+RATE_ARGS="-c 4 -q 200 -T 1"
+CANNED_PORT=${CANNED_PORT:-5400}
+VIGIL_PORT=${VIGIL_PORT:-5401}
+UNBOUND_PORT=${UNBOUND_PORT:-5402}
+ROOT_IP=${LAB_ROOT_IP:-127.54.0.1}
+BENCH_IP=${LAB_BENCH_IP:-127.54.0.2}
+SRV_CPU=0          # server under test
+GEN_CPU=1          # dnsperf and the authoritative lab
+BOTH_CPUS=0,1      # 2-thread run: everything shares both cores
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ------------------------------------------------------------ prerequisites
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2 (for $1)"); }
+need dnsperf dnsperf
+need unbound unbound
+need nsd nsd
+need cc gcc
+need python3 python3
+need taskset util-linux
+need getconf libc-bin
+if ((${#missing[@]})); then
+    echo "bench/run.sh: missing tools; install the Debian packages:" >&2
+    printf '  %s\n' "${missing[@]}" >&2
+    pkgs=$(printf '%s\n' "${missing[@]}" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+    echo "  apt-get install -y $pkgs" >&2
+    exit 2
+fi
+dnsperf_ver=$(dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1)
+if [[ ${dnsperf_ver%%.*} -lt 2 ]]; then
+    echo "bench/run.sh: dnsperf >= 2 required (found '$dnsperf_ver'); apt-get install -y dnsperf" >&2
+    exit 2
+fi
+if [[ $(id -u) != 0 ]] && (($(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024) > 53)); then
+    echo "bench/run.sh: the authoritative lab binds port 53 on $ROOT_IP/$BENCH_IP: run as root" >&2
+    exit 2
+fi
+case $VIGIL_BIN in
+skip) ;;
+*)  if [[ ! -x $VIGIL_BIN ]]; then
+        echo "bench/run.sh: vigil binary '$VIGIL_BIN' not found or not executable" >&2
+        echo "  build it first (meson setup build && ninja -C build), set VIGIL_BIN, or VIGIL_BIN=skip" >&2
+        exit 2
+    fi
+    VIGIL_BIN=$(cd "$(dirname "$VIGIL_BIN")" && pwd)/$(basename "$VIGIL_BIN") ;;
+esac
+ncpu=$(getconf _NPROCESSORS_ONLN)
+if ((ncpu < 2)); then
+    log "WARNING: only $ncpu CPU online; everything shares CPU 0 (figures not meaningful)"
+    GEN_CPU=0 BOTH_CPUS=0
+fi
+TCK=$(getconf CLK_TCK)
+
+for ap in "$ROOT_IP 53" "$BENCH_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT"; do
+    # shellcheck disable=SC2086
+    if ! why=$($PY portfree $ap); then
+        echo "bench/run.sh: address in use: $why (another server? pick other ports via env)" >&2
+        exit 2
+    fi
+done
+
+# ------------------------------------------------------------ work dir, cleanup
+WORK=$(mktemp -d /tmp/vigil-bench.XXXXXX)
+KV=$WORK/results.kv
+: >"$KV"
+declare -A PID=() COMM=()
+ok=0
+
+stop_one() { # name
+    local name=$1 pid=${PID[$1]:-} i
+    [[ -n $pid ]] || return 0
+    unset "PID[$name]"
+    # Only signal the process we started (guard against PID reuse).
+    if [[ -r /proc/$pid/comm && $(cat "/proc/$pid/comm" 2>/dev/null) == "${COMM[$name]}" ]]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+    rm -f "$WORK/$name.bpid"
+}
+
+cleanup() {
+    local rc=$? name
+    trap - EXIT INT TERM
+    for name in "${!PID[@]}"; do stop_one "$name"; done
+    if ((ok)) && [[ ${BENCH_KEEP:-0} != 1 ]]; then
+        rm -rf "$WORK"
+    else
+        log "work dir kept: $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME COMM CPUS CMD...: start in background, record pid.
+start() {
+    local name=$1 comm=$2 cpus=$3
+    shift 3
+    taskset -c "$cpus" "$@" >"$WORK/$name.out" 2>&1 &
+    PID[$name]=$!
+    COMM[$name]=$comm
+    echo "${PID[$name]}" >"$WORK/$name.bpid"
+}
+
+# wait_ready NAME ADDR PORT QNAME: probe until answered; 0 ok / 1 failed.
+wait_ready() {
+    local name=$1
+    if $PY probe "$2" "$3" "$4" 15 && kill -0 "${PID[$name]}" 2>/dev/null; then
+        return 0
+    fi
+    log "$name did not answer $4 on $2@$3 within 15 s; last output:"
+    tail -n 20 "$WORK/$name.out" >&2 || true
+    return 1
+}
+
+kv() { echo "$1 $2" >>"$KV"; }
+warn() { log "WARNING: $2"; kv "warn.$1" "$2"; }
+
+# dp OUT CPUS PORT ARGS...: one bounded dnsperf run (every call has -l).
+dp() {
+    local out=$1 cpus=$2 port=$3
+    shift 3
+    taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" "$@" >"$out" 2>&1 || true
+}
+
+# ------------------------------------------------------------ authoritative lab
+log "work dir $WORK"
+$PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS"
+cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c"
+
+nsd_conf() { # name ip zone file
+    cat >"$WORK/nsd-$1.conf" <<EOF
+server:
+    server-count: 1
+    ip-address: $2
+    port: 53
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "$WORK"
+    database: ""
+    zonelistfile: "$WORK/nsd-$1.zonelist"
+    xfrdfile: "$WORK/nsd-$1.xfrd"
+    xfrdir: "$WORK"
+    pidfile: "$WORK/nsd-$1.pid"
+    logfile: "$WORK/nsd-$1.log"
+    verbosity: 0
+    hide-version: yes
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: "$3"
+    zonefile: "$4"
+EOF
+}
+nsd_conf root "$ROOT_IP" . root.zone
+nsd_conf bench "$BENCH_IP" bench. bench.zone
+for z in root bench; do
+    nsd-checkconf "$WORK/nsd-$z.conf" || die "nsd-checkconf failed for $z"
+    start "nsd-$z" nsd "$GEN_CPU" nsd -d -c "$WORK/nsd-$z.conf"
+done
+wait_ready nsd-root "$ROOT_IP" 53 ns.lab-root || die "root NSD did not start"
+wait_ready nsd-bench "$BENCH_IP" 53 n49999.bench || die "bench NSD did not start"
+log "lab up: root on $ROOT_IP, bench. (50000+$(wc -l <"$WORK/cached.q") names) on $BENCH_IP"
+
+# ------------------------------------------------------------ server configs
+vigil_conf() { # workers
+    cat >"$WORK/vigil-$1.yaml" <<EOF
+server:
+  listen: [ "127.0.0.1@$VIGIL_PORT" ]
+  workers: $1
+resolver:
+  root-hints: $WORK/root.hints
+  query-localhost: yes
+cache:
+  size: 256M
+log:
+  level: warning
+EOF
+}
+unbound_conf() { # threads
+    cat >"$WORK/unbound-$1.conf" <<EOF
+server:
+    verbosity: 0
+    num-threads: $1
+    interface: 127.0.0.1@$UNBOUND_PORT
+    access-control: 127.0.0.0/8 allow
+    do-ip6: no
+    so-reuseport: yes
+    chroot: ""
+    username: ""
+    directory: "$WORK"
+    pidfile: "$WORK/unbound.pid"
+    logfile: "$WORK/unbound.log"
+    use-syslog: no
+    root-hints: "$WORK/root.hints"
+    do-not-query-localhost: no
+    module-config: "iterator"
+    qname-minimisation: yes
+    minimal-responses: yes
+    msg-cache-size: 85m
+    rrset-cache-size: 171m
+remote-control:
+    control-enable: no
+EOF
+    unbound-checkconf "$WORK/unbound-$1.conf" >/dev/null || die "unbound-checkconf failed"
+}
+vigil_conf 1
+vigil_conf 2
+unbound_conf 1
+unbound_conf 2
+
+# ------------------------------------------------------------ measurements
+# Cached-answer tests (a) and (b) for server S on PORT, process PID NAME.
+cached_tests() { # S PORT NAME warm(0/1)
+    local s=$1 port=$2 name=$3 warm=$4 pid=${PID[$3]} t0 t1 q
+    if ((warm)); then
+        # Two passes over the names: the first resolves, the second must be
+        # pure cache hits; check that every answer was NOERROR.
+        dp "$WORK/$s.warm" "$GEN_CPU" "$port" -d "$WORK/cached.q" -n 2 -q 20 -l 30 -t 3
+        $PY stats "$s.warm" "$WORK/$s.warm" >>"$KV" || true
+        local good
+        good=$(awk -v k="$s.warm.noerror" '$1==k{print int($2)}' "$KV")
+        if [[ ${good:-0} -ne $((2 * $(wc -l <"$WORK/cached.q"))) ]]; then
+            warn "$s.warm" "$s: warm-up got ${good:-0} NOERROR of $((2 * $(wc -l <"$WORK/cached.q"))) (see $WORK/$s.warm)"
+        fi
+    fi
+    log "$s (a) saturated cached, ${SECS}s: dnsperf $SAT_ARGS"
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.a" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$SECS" $SAT_ARGS
+    $PY stats "$s.a" "$WORK/$s.a" >>"$KV" || warn "$s.a" "$s (a): dnsperf output unparsable"
+
+    log "$s (a) latency run with -v, ${LAT_SECS}s"
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.alat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$LAT_SECS" -v $SAT_ARGS
+    $PY lat "$s.alat" "$WORK/$s.alat" >>"$KV" || warn "$s.alat" "$s (a): no latency lines"
+    $PY stats "$s.alatrun" "$WORK/$s.alat" >>"$KV" || true
+    rm -f "$WORK/$s.alat"
+
+    log "$s (b) fixed rate $RATE q/s, ${SECS}s"
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.b" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$SECS" -Q "$RATE" $RATE_ARGS
+    t1=$($PY cpu "$pid")
+    kv "$s.b.cpu_ticks" "$((t1 - t0))"
+    $PY stats "$s.b" "$WORK/$s.b" >>"$KV" || warn "$s.b" "$s (b): dnsperf output unparsable"
+    q=$(awk -v k="$s.b.qps" '$1==k{print int($2)}' "$KV")
+    if ((${q:-0} < RATE * 97 / 100)); then
+        warn "$s.b.rate" "$s (b): offered $RATE q/s but only ${q:-0} answered/s were achieved (generator or server limit); CPU/answer is at that rate"
+    fi
+}
+
+# Cache-miss test (c) and memory (d).
+miss_tests() { # S PORT NAME QFILE
+    local s=$1 port=$2 name=$3 qf=$4 pid=${PID[$3]} r0 r1 a0 a1 rt
+    log "$s (c) cache-miss, $(wc -l <"$qf") names: dnsperf -n 1 $MISS_ARGS"
+    r0=$($PY cpu "$pid")
+    a0=$($PY cpu "${PID[nsd-bench]}")
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.c" "$GEN_CPU" "$port" -d "$qf" -n 1 -l 30 -t 3 $MISS_ARGS
+    r1=$($PY cpu "$pid")
+    a1=$($PY cpu "${PID[nsd-bench]}")
+    $PY stats "$s.c" "$WORK/$s.c" >>"$KV" || warn "$s.c" "$s (c): dnsperf output unparsable"
+    rt=$(awk -v k="$s.c.runtime" '$1==k{print $2}' "$KV")
+    if [[ -n $rt ]]; then
+        kv "$s.c.server_cpu_pct" "$(awk -v t=$((r1 - r0)) -v h="$TCK" -v r="$rt" 'BEGIN{printf "%.0f", 100*t/h/r}')"
+        kv "$s.c.auth_cpu_pct" "$(awk -v t=$((a1 - a0)) -v h="$TCK" -v r="$rt" 'BEGIN{printf "%.0f", 100*t/h/r}')"
+        local ap
+        ap=$(awk -v k="$s.c.auth_cpu_pct" '$1==k{print $2}' "$KV")
+        if ((ap >= 80)); then
+            warn "$s.c.auth" "$s (c): authoritative NSD used ${ap}% of a core; it may be the bottleneck"
+        fi
+    fi
+    read -r rss hwm < <($PY mem "$pid")
+    kv "$s.d.rss_kb" "$rss"
+    kv "$s.d.hwm_kb" "$hwm"
+}
+
+# Saturated cached test with 2 threads on shared cores (a2).
+two_thread_test() { # S PORT
+    local s=$1 port=$2
+    dp "$WORK/$s.warm2" "$BOTH_CPUS" "$port" -d "$WORK/cached.q" -n 2 -q 20 -l 30 -t 3
+    log "$s (a2) 2 threads, saturated cached, ${SECS}s: dnsperf $SAT2_ARGS (all on cores $BOTH_CPUS)"
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.a2" "$BOTH_CPUS" "$port" -d "$WORK/cached.q" -l "$SECS" $SAT2_ARGS
+    $PY stats "$s.a2" "$WORK/$s.a2" >>"$KV" || warn "$s.a2" "$s (a2): dnsperf output unparsable"
+}
+
+kv meta.clk_tck "$TCK"
+started=$(date +%s)
+
+# Ceiling: canned responder.
+start canned canned "$SRV_CPU" "$WORK/canned" "$CANNED_PORT"
+if wait_ready canned 127.0.0.1 "$CANNED_PORT" c0.bench; then
+    kv canned.status ok
+    cached_tests canned "$CANNED_PORT" canned 0
+else
+    kv canned.status failed
+    warn canned "canned responder failed to start"
+fi
+stop_one canned
+
+vigil_failed=0
+if [[ $VIGIL_BIN == skip ]]; then
+    kv vigil.status skipped
+else
+    start vigil "$(basename "$VIGIL_BIN" | cut -c1-15)" "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
+    if wait_ready vigil 127.0.0.1 "$VIGIL_PORT" c0.bench; then
+        kv vigil.status ok
+        cached_tests vigil "$VIGIL_PORT" vigil 1
+        miss_tests vigil "$VIGIL_PORT" vigil "$WORK/miss-vigil.q"
+        kill -0 "${PID[vigil]}" 2>/dev/null || { warn vigil.died "vigil exited during the run"; vigil_failed=1; }
+    else
+        kv vigil.status failed
+        warn vigil "vigil (1 worker) failed to start or answer; see $WORK/vigil.out"
+        vigil_failed=1
+    fi
+    stop_one vigil
+fi
+
+start unbound unbound "$SRV_CPU" unbound -d -c "$WORK/unbound-1.conf"
+if wait_ready unbound 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
+    kv unbound.status ok
+    cached_tests unbound "$UNBOUND_PORT" unbound 1
+    miss_tests unbound "$UNBOUND_PORT" unbound "$WORK/miss-unbound.q"
+else
+    kv unbound.status failed
+    warn unbound "unbound failed to start; see $WORK/unbound.out and unbound.log"
+fi
+stop_one unbound
+
+if [[ $VIGIL_BIN != skip ]] && ((!vigil_failed)); then
+    start vigil2 "$(basename "$VIGIL_BIN" | cut -c1-15)" "$BOTH_CPUS" "$VIGIL_BIN" -c "$WORK/vigil-2.yaml"
+    if wait_ready vigil2 127.0.0.1 "$VIGIL_PORT" c0.bench; then
+        two_thread_test vigil "$VIGIL_PORT"
+    else
+        warn vigil2 "vigil (2 workers) failed to start; see $WORK/vigil2.out"
+        vigil_failed=1
+    fi
+    stop_one vigil2
+fi
+start unbound2 unbound "$BOTH_CPUS" unbound -d -c "$WORK/unbound-2.conf"
+if wait_ready unbound2 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
+    two_thread_test unbound "$UNBOUND_PORT"
+else
+    warn unbound2 "unbound (2 threads) failed to start"
+fi
+stop_one unbound2
+
+for z in root bench; do stop_one "nsd-$z"; done
+elapsed=$(($(date +%s) - started))
+
+# ------------------------------------------------------------ report
+commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)
+dirty=$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)
+{
+    echo "vigil benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  commit ${commit}${dirty:+ (dirty tree)}"
+    echo "host: $(uname -srm), $ncpu CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "tools: dnsperf $dnsperf_ver, $(unbound -V 2>/dev/null | sed -n 's/^Version /unbound /p'), $(nsd -v 2>&1 | sed -n 's/^NSD version /nsd /p' | head -1)"
+    echo "vigil: $VIGIL_BIN"
+    echo "pinning: servers on CPU $SRV_CPU, dnsperf + NSD lab on CPU $GEN_CPU; (a2) everything on CPUs $BOTH_CPUS"
+    echo "(a)  dnsperf -d <1000 cached names> -l $SECS $SAT_ARGS   (p50/p99 from a separate ${LAT_SECS}s run with -v)"
+    echo "(b)  dnsperf -Q $RATE -l $SECS $RATE_ARGS; CPU = utime+stime of the server process tree / answers"
+    echo "(c)  dnsperf -n 1 -l 30 $MISS_ARGS over $MISS never-seen names (disjoint sets, same shape)"
+    echo "(d)  VmRSS / VmHWM of the 1-thread resolver after (a)-(c)"
+    echo "(a2) 2 workers/threads, dnsperf $SAT2_ARGS, all sharing 2 cores: contended, informational only"
+    echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
+    echo
+    $PY report "$KV"
+    echo
+    for s in vigil unbound; do
+        sc=$(awk -v k="$s.c.server_cpu_pct" '$1==k{print $2}' "$KV")
+        ac=$(awk -v k="$s.c.auth_cpu_pct" '$1==k{print $2}' "$KV")
+        [[ -n $sc ]] && echo "(c) $s: resolver CPU ${sc}% of its core, authoritative NSD ${ac}% of its core"
+    done
+    for s in canned vigil unbound; do
+        aq=$(awk -v k="$s.alatrun.qps" '$1==k{printf "%d", $2}' "$KV")
+        [[ -n $aq ]] && echo "(a) $s: the -v latency run reached $aq q/s (dnsperf -v costs generator CPU)"
+    done
+    echo "total bench time: ${elapsed}s"
+} >"$WORK/report.txt"
+
+cat "$WORK/report.txt"
+mkdir -p "$BENCH/results"
+cp "$WORK/report.txt" "$BENCH/results/latest.txt"
+cp "$WORK/report.txt" "$BENCH/results/$(date +%Y%m%d-%H%M%S).txt"
+cp "$KV" "$BENCH/results/latest.kv"
+log "written: bench/results/latest.txt (+ timestamped copy, raw values in latest.kv)"
+
+if ((vigil_failed)) || grep -q '\.status failed' "$KV"; then
+    exit 1
+fi
+ok=1
+exit 0

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Sharded LRU cache of RRsets and negative answers.
+ *
+ * Design: VG_CACHE_SHARDS shards, each a mutex, a fixed bucket array (chained
+ * hashing, never resized, sized from the byte budget) and an intrusive LRU
+ * list.  The budget is split evenly between shards and includes the bucket
+ * arrays.  Each entry is one heap block: header, owner name, optional SOA owner,
+ * rdata.  Its accounted size is the block size plus allocator overhead.
+ *
+ * Hashing is SipHash-2-4 (libsodium crypto_shorthash) keyed at start-up, so
+ * remote parties cannot aim many names at one bucket.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cache/cache.h"
+#include "core/core.h"
+
+#define VG_CACHE_SHARDS 32
+#define MALLOC_OVERHEAD 16
+
+enum { F_NEG = 1, F_NX = 2 };
+
+struct entry {
+	struct entry *hnext;
+	struct entry *prev, *next;
+	uint64_t hash;
+	uint32_t expire;
+	uint32_t size;
+	uint16_t type, rclass;
+	uint8_t rank, flags;
+	uint8_t name_len, soa_name_len;
+	uint16_t count;
+	uint16_t rdata_len;
+	uint32_t soa_ttl_delta; /* negative: SOA ttl is min(remaining, this) */
+	uint8_t data[];         /* name, soa owner, rdata */
+};
+
+struct shard {
+	pthread_mutex_t lock;
+	struct entry **buckets;
+	size_t nbuckets; /* power of two */
+	struct entry lru; /* sentinel: lru.next is most recent */
+	size_t bytes, max_bytes, entries;
+} __attribute__((aligned(64)));
+
+struct vg_cache {
+	struct shard shards[VG_CACHE_SHARDS];
+	unsigned char key[crypto_shorthash_KEYBYTES];
+	uint32_t min_ttl, max_ttl, max_neg_ttl;
+	size_t limit;
+};
+
+static uint64_t key_hash(const struct vg_cache *c, const uint8_t *name, size_t nlen, uint16_t type)
+{
+	uint8_t buf[VG_NAME_MAX + 2];
+	uint64_t h;
+	memcpy(buf, name, nlen);
+	vg_put16(buf + nlen, type);
+	crypto_shorthash((unsigned char *)&h, buf, nlen + 2, c->key);
+	return h;
+}
+
+static void lru_unlink(struct entry *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
+static void lru_push_front(struct shard *s, struct entry *e)
+{
+	e->next = s->lru.next;
+	e->prev = &s->lru;
+	s->lru.next->prev = e;
+	s->lru.next = e;
+}
+
+struct vg_cache *vg_cache_new(size_t max_bytes)
+{
+	struct vg_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	randombytes_buf(c->key, sizeof(c->key));
+	c->min_ttl = 0;
+	c->max_ttl = 86400;
+	c->max_neg_ttl = 3600;
+	c->limit = max_bytes;
+	size_t per = max_bytes / VG_CACHE_SHARDS;
+	size_t nb = 64;
+	while (nb * 512 < per) /* about one bucket per 512 budget bytes */
+		nb <<= 1;
+	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
+		struct shard *s = &c->shards[i];
+		pthread_mutex_init(&s->lock, NULL);
+		s->nbuckets = nb;
+		s->buckets = calloc(nb, sizeof(*s->buckets));
+		if (!s->buckets) {
+			vg_cache_free(c);
+			return NULL;
+		}
+		s->lru.next = s->lru.prev = &s->lru;
+		size_t table = nb * sizeof(*s->buckets);
+		s->max_bytes = per > table ? per - table : 0;
+	}
+	return c;
+}
+
+void vg_cache_free(struct vg_cache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
+		struct shard *s = &c->shards[i];
+		if (s->buckets) {
+			struct entry *e = s->lru.next;
+			while (e && e != &s->lru) {
+				struct entry *n = e->next;
+				free(e);
+				e = n;
+			}
+			free(s->buckets);
+		}
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(c);
+}
+
+void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
+			 uint32_t max_neg_ttl)
+{
+	c->min_ttl = min_ttl;
+	c->max_ttl = max_ttl;
+	c->max_neg_ttl = max_neg_ttl;
+}
+
+static struct shard *shard_of(struct vg_cache *c, uint64_t h)
+{
+	return &c->shards[h >> 59 & (VG_CACHE_SHARDS - 1)];
+}
+
+static struct entry **find_slot(struct shard *s, uint64_t h, const uint8_t *name, size_t nlen,
+				uint16_t type)
+{
+	struct entry **pp = &s->buckets[h & (s->nbuckets - 1)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		struct entry *e = *pp;
+		if (e->hash == h && e->type == type && e->name_len == nlen &&
+		    memcmp(e->data, name, nlen) == 0)
+			return pp;
+	}
+	return pp;
+}
+
+static void remove_entry(struct shard *s, struct entry **pp)
+{
+	struct entry *e = *pp;
+	*pp = e->hnext;
+	lru_unlink(e);
+	s->bytes -= e->size;
+	s->entries--;
+	free(e);
+}
+
+/* Evict from the LRU tail until @p need more bytes fit. */
+static void make_room(struct shard *s, size_t need)
+{
+	while (s->bytes + need > s->max_bytes && s->lru.prev != &s->lru) {
+		struct entry *victim = s->lru.prev;
+		struct entry **pp = &s->buckets[victim->hash & (s->nbuckets - 1)];
+		while (*pp != victim)
+			pp = &(*pp)->hnext;
+		remove_entry(s, pp);
+	}
+}
+
+/* Common insertion: build the block first (outside the lock), then swap in. */
+static int insert(struct vg_cache *c, struct entry *ne, uint32_t now)
+{
+	struct shard *s = shard_of(c, ne->hash);
+	if (ne->size > s->max_bytes) {
+		free(ne);
+		return VG_ELIMIT;
+	}
+	pthread_mutex_lock(&s->lock);
+	struct entry **pp = find_slot(s, ne->hash, ne->data, ne->name_len, ne->type);
+	if (*pp) {
+		struct entry *old = *pp;
+		bool live = old->expire > now;
+		if (live && old->rank > ne->rank) {
+			pthread_mutex_unlock(&s->lock);
+			free(ne);
+			return 0;
+		}
+		remove_entry(s, pp);
+	}
+	make_room(s, ne->size);
+	pp = &s->buckets[ne->hash & (s->nbuckets - 1)];
+	ne->hnext = *pp;
+	*pp = ne;
+	lru_push_front(s, ne);
+	s->bytes += ne->size;
+	s->entries++;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static uint32_t clamp_ttl(const struct vg_cache *c, uint32_t ttl, uint32_t max)
+{
+	if (ttl > 0x7fffffff) /* RFC 2181 8: treat as zero */
+		ttl = 0;
+	if (ttl > max)
+		ttl = max;
+	if (ttl < c->min_ttl)
+		ttl = c->min_ttl;
+	return ttl;
+}
+
+static struct entry *entry_new(size_t nlen, size_t soalen, size_t rdlen)
+{
+	size_t sz = sizeof(struct entry) + nlen + soalen + rdlen;
+	struct entry *e = malloc(sz);
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->size = (uint32_t)(sz + MALLOC_OVERHEAD);
+	return e;
+}
+
+int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, uint32_t now)
+{
+	uint32_t ttl = clamp_ttl(c, rs->ttl, c->max_ttl);
+	if (ttl == 0)
+		return 0;
+	size_t nlen = vg_name_len(rs->owner);
+	struct entry *e = entry_new(nlen, 0, rs->rdata_len);
+	if (!e)
+		return VG_ENOMEM;
+	memcpy(e->data, rs->owner, nlen);
+	vg_name_lower(e->data);
+	memcpy(e->data + nlen, rs->rdata, rs->rdata_len);
+	e->name_len = (uint8_t)nlen;
+	e->type = rs->type;
+	e->rclass = rs->rclass;
+	e->rank = rank;
+	e->count = rs->count;
+	e->rdata_len = rs->rdata_len;
+	e->expire = now + ttl;
+	e->hash = key_hash(c, e->data, nlen, e->type);
+	return insert(c, e, now);
+}
+
+int vg_cache_put_neg(struct vg_cache *c, const uint8_t *name, uint16_t type,
+		     const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint32_t now)
+{
+	ttl = clamp_ttl(c, ttl, c->max_neg_ttl);
+	if (ttl == 0)
+		return 0;
+	size_t nlen = vg_name_len(name);
+	size_t slen = soa ? vg_name_len(soa->owner) : 0;
+	size_t rdlen = soa ? soa->rdata_len : 0;
+	struct entry *e = entry_new(nlen, slen, rdlen);
+	if (!e)
+		return VG_ENOMEM;
+	memcpy(e->data, name, nlen);
+	vg_name_lower(e->data);
+	if (soa) {
+		memcpy(e->data + nlen, soa->owner, slen);
+		memcpy(e->data + nlen + slen, soa->rdata, rdlen);
+		e->count = soa->count;
+		e->rclass = soa->rclass;
+	}
+	e->name_len = (uint8_t)nlen;
+	e->soa_name_len = (uint8_t)slen;
+	e->rdata_len = (uint16_t)rdlen;
+	e->type = type;
+	e->rank = rank;
+	e->flags = (uint8_t)(F_NEG | (type == 0 ? F_NX : 0));
+	e->expire = now + ttl;
+	e->hash = key_hash(c, e->data, nlen, type);
+	return insert(c, e, now);
+}
+
+int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
+		 struct vg_cache_entry *out, uint8_t *buf, size_t cap)
+{
+	size_t nlen = vg_name_len(name);
+	uint64_t h = key_hash(c, name, nlen, type);
+	struct shard *s = shard_of(c, h);
+	int ret = VG_ENOTFOUND;
+
+	pthread_mutex_lock(&s->lock);
+	struct entry **pp = find_slot(s, h, name, nlen, type);
+	struct entry *e = *pp;
+	if (!e)
+		goto out;
+	if (e->expire <= now) {
+		remove_entry(s, pp);
+		goto out;
+	}
+	size_t body = (size_t)e->name_len + e->soa_name_len + e->rdata_len;
+	if (body > cap) {
+		ret = VG_ENOSPACE;
+		goto out;
+	}
+	memcpy(buf, e->data, body);
+	lru_unlink(e);
+	lru_push_front(s, e);
+	out->negative = e->flags & F_NEG;
+	out->nxdomain = e->flags & F_NX;
+	out->rank = e->rank;
+	out->ttl = e->expire - now;
+	if (out->negative) {
+		memset(&out->rs, 0, sizeof(out->rs));
+		out->soa.owner = buf + e->name_len;
+		out->soa.type = VG_T_SOA;
+		out->soa.rclass = e->rclass;
+		out->soa.ttl = out->ttl;
+		out->soa.count = e->count;
+		out->soa.rdata_len = e->rdata_len;
+		out->soa.rdata = buf + e->name_len + e->soa_name_len;
+		out->rs.owner = buf;
+	} else {
+		memset(&out->soa, 0, sizeof(out->soa));
+		out->rs.owner = buf;
+		out->rs.type = e->type;
+		out->rs.rclass = e->rclass;
+		out->rs.ttl = out->ttl;
+		out->rs.count = e->count;
+		out->rs.rdata_len = e->rdata_len;
+		out->rs.rdata = buf + e->name_len;
+	}
+	ret = 0;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now)
+{
+	size_t nlen = vg_name_len(name);
+	uint64_t h = key_hash(c, name, nlen, type);
+	struct shard *s = shard_of(c, h);
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = *find_slot(s, h, name, nlen, type);
+	bool r = e && e->expire > now;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void vg_cache_usage(struct vg_cache *c, size_t *entries, size_t *bytes, size_t *limit)
+{
+	size_t n = 0, b = 0;
+	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
+		struct shard *s = &c->shards[i];
+		pthread_mutex_lock(&s->lock);
+		n += s->entries;
+		b += s->bytes + s->nbuckets * sizeof(*s->buckets);
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (entries)
+		*entries = n;
+	if (bytes)
+		*bytes = b;
+	if (limit)
+		*limit = c->limit;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The shared RRset and negative cache.
+ *
+ * One cache serves all worker threads.  It is split into shards, each with its
+ * own lock, hash table and LRU list, so threads rarely contend.  The byte bound
+ * given at creation is honoured: inserting evicts least-recently-used entries
+ * of the shard until the new entry fits; the cache never grows past it.
+ *
+ * Entries are keyed on (owner name, type).  A positive entry holds one RRset;
+ * a negative entry (RFC 2308) holds the SOA that proves it.  NXDOMAIN is stored
+ * under type 0, meaning "no type exists at this name".  TTLs are stored as an
+ * absolute expiry on vigil's monotonic clock, so answers carry the remaining TTL.
+ *
+ * vg_cache_get copies the entry out into caller storage under the shard lock:
+ * the caller never holds a reference into the cache, and nothing is allocated.
+ */
+#ifndef VG_CACHE_H
+#define VG_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/wire.h"
+
+/** Trust ranks (RFC 2181 5.4.1): a higher rank replaces a lower one. */
+enum vg_rank {
+	VG_RANK_GLUE = 1,       /* additional-section data, glue */
+	VG_RANK_REFERRAL = 2,   /* NS from a referral (non-authoritative authority) */
+	VG_RANK_NONAUTH = 3,    /* answer from a forwarder / non-AA answer */
+	VG_RANK_AUTH = 4,       /* authoritative answer or authority data */
+	VG_RANK_HINT = 0,       /* root hints: lowest */
+};
+
+struct vg_cache;
+
+/** Create a cache bounded by @p max_bytes (all of its memory, tables included). */
+struct vg_cache *vg_cache_new(size_t max_bytes);
+void vg_cache_free(struct vg_cache *c);
+
+/** TTL clamps applied on insertion (seconds). */
+void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
+			 uint32_t max_neg_ttl);
+
+/**
+ * Store an RRset (its ttl field is the TTL as received).  Replaces an existing
+ * entry of equal or lower rank, or one that has expired.  Returns 0, or
+ * VG_ELIMIT when the entry is larger than a shard may hold, or VG_ENOMEM.
+ * A zero TTL (after clamping) is not stored and returns 0.
+ */
+int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, uint32_t now);
+
+/**
+ * Store a negative answer for @p name: @p type 0 for NXDOMAIN, else NODATA for
+ * that type.  @p soa (may be NULL) is kept for the authority section; @p ttl is
+ * the negative TTL already computed per RFC 2308 (min of SOA TTL and MINIMUM).
+ */
+int vg_cache_put_neg(struct vg_cache *c, const uint8_t *name, uint16_t type,
+		     const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint32_t now);
+
+/** A copied-out cache entry; pointers refer to the caller's buffer. */
+struct vg_cache_entry {
+	bool negative;     /* NODATA or NXDOMAIN */
+	bool nxdomain;     /* only with negative */
+	uint8_t rank;
+	uint32_t ttl;      /* remaining */
+	struct vg_rrset rs;  /* positive: the RRset, ttl = remaining */
+	struct vg_rrset soa; /* negative: SOA (count 0 if none was stored) */
+};
+
+/**
+ * Look up (name, type) valid at @p now, copying into @p buf (capacity @p cap).
+ * Returns 0 on a hit, VG_ENOTFOUND on a miss or expired entry, VG_ENOSPACE if
+ * @p buf is too small.  Type 0 looks up an NXDOMAIN entry.
+ */
+int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
+		 struct vg_cache_entry *out, uint8_t *buf, size_t cap);
+
+/** Is there a live entry (any rank) for (name, type)? */
+bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now);
+
+/** Current entry count and accounted bytes (sums over shards; approximate under load). */
+void vg_cache_usage(struct vg_cache *c, size_t *entries, size_t *bytes, size_t *limit);
+
+#endif

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Logging, clocks, randomness and the request arena.
+ *
+ * The arena is a list of chunks; each allocation bumps a pointer.  The byte cap
+ * bounds what one client query may consume: hitting it makes the caller fail
+ * that query (SERVFAIL), never the process.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <pthread.h>
+
+#include <sodium.h>
+
+#include "core/core.h"
+
+atomic_int vg__log_level = VG_LOG_INFO;
+static atomic_bool log_syslog;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void vg_log_setup(int level, bool use_syslog)
+{
+	if (use_syslog && !atomic_load(&log_syslog))
+		openlog("vigil", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	atomic_store(&log_syslog, use_syslog);
+	atomic_store(&vg__log_level, level);
+}
+
+void vg_log_write(int level, const char *fmt, ...)
+{
+	static const char *const names[] = { "emerg", "alert", "crit", "error",
+					     "warning", "notice", "info", "debug" };
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (level < 0)
+		level = 0;
+	if (level > 7)
+		level = 7;
+	if (atomic_load_explicit(&log_syslog, memory_order_relaxed)) {
+		syslog(level, "%s", line);
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	pthread_mutex_lock(&log_lock);
+	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ vigil[%s]: %s\n",
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		ts.tv_nsec / 1000000, names[level], line);
+	fflush(stderr);
+	pthread_mutex_unlock(&log_lock);
+}
+
+uint32_t vg_time_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	/* offset so that 0 never means "now" for an entry */
+	return (uint32_t)ts.tv_sec + 1000;
+}
+
+uint64_t vg_time_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint32_t vg_rand_uniform(uint32_t upper)
+{
+	return upper ? randombytes_uniform(upper) : 0;
+}
+
+uint16_t vg_rand_u16(void)
+{
+	return (uint16_t)randombytes_uniform(65536);
+}
+
+struct chunk {
+	struct chunk *next;
+	size_t size, used;
+	_Alignas(16) uint8_t data[];
+};
+
+struct vg_arena {
+	struct chunk *head;
+	size_t total, cap;
+};
+
+static struct chunk *chunk_new(size_t size)
+{
+	struct chunk *c = malloc(sizeof(*c) + size);
+	if (!c)
+		return NULL;
+	c->next = NULL;
+	c->size = size;
+	c->used = 0;
+	return c;
+}
+
+struct vg_arena *vg_arena_new(size_t first, size_t cap)
+{
+	struct vg_arena *a = malloc(sizeof(*a));
+	if (!a)
+		return NULL;
+	a->head = chunk_new(first);
+	if (!a->head) {
+		free(a);
+		return NULL;
+	}
+	a->total = first;
+	a->cap = cap < first ? first : cap;
+	return a;
+}
+
+void vg_arena_free(struct vg_arena *a)
+{
+	if (!a)
+		return;
+	struct chunk *c = a->head;
+	while (c) {
+		struct chunk *n = c->next;
+		free(c);
+		c = n;
+	}
+	free(a);
+}
+
+void *vg_arena_alloc(struct vg_arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	struct chunk *c = a->head;
+	if (c->size - c->used < n) {
+		size_t sz = c->size * 2;
+		if (sz < n)
+			sz = n;
+		if (a->total + sz > a->cap) {
+			sz = n > 4096 ? n : 4096;
+			if (a->total + sz > a->cap)
+				return NULL;
+		}
+		struct chunk *nc = chunk_new(sz);
+		if (!nc)
+			return NULL;
+		nc->next = a->head;
+		a->head = nc;
+		a->total += sz;
+		c = nc;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+void *vg_arena_zalloc(struct vg_arena *a, size_t n)
+{
+	void *p = vg_arena_alloc(a, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+void *vg_arena_dup(struct vg_arena *a, const void *p, size_t n)
+{
+	void *q = vg_arena_alloc(a, n ? n : 1);
+	if (q && n)
+		memcpy(q, p, n);
+	return q;
+}
+
+size_t vg_arena_used(const struct vg_arena *a)
+{
+	return a->total;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Core utilities shared by every module: logging, the per-request arena,
+ * clocks, random numbers (libsodium) and statistics counters.
+ *
+ * Nothing here knows about DNS, sockets or the event loop.
+ */
+#ifndef VG_CORE_H
+#define VG_CORE_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/err.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+#define VG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define VG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- logging ---- */
+enum { VG_LOG_ERR = 3, VG_LOG_WARNING = 4, VG_LOG_NOTICE = 5, VG_LOG_INFO = 6, VG_LOG_DEBUG = 7 };
+
+extern atomic_int vg__log_level;
+
+/** Route log lines to syslog (true) or stderr (false), and set the level. */
+void vg_log_setup(int level, bool use_syslog);
+void vg_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Log at @p level; formatting is skipped when the level is disabled. */
+#define vg_log(level, ...)                                                             \
+	do {                                                                           \
+		if (VG_UNLIKELY((level) <= atomic_load_explicit(&vg__log_level,          \
+								memory_order_relaxed))) \
+			vg_log_write((level), __VA_ARGS__);                            \
+	} while (0)
+
+static inline bool vg_log_enabled(int level)
+{
+	return level <= atomic_load_explicit(&vg__log_level, memory_order_relaxed);
+}
+
+/* ---- assertions (STYLE B3) ---- */
+/** Always-on check; aborts.  Only for programming errors, never for input. */
+#define VG_REQUIRE(x)                                                                  \
+	do {                                                                           \
+		if (VG_UNLIKELY(!(x))) {                                               \
+			vg_log_write(VG_LOG_ERR, "%s:%d: requirement failed: %s", __FILE__, \
+				     __LINE__, #x);                                        \
+			__builtin_trap();                                              \
+		}                                                                      \
+	} while (0)
+/** Soft check: logs and evaluates to true when @p x does not hold. */
+#define VG_FAILS(x) (VG_UNLIKELY(!(x)) ? (vg_log_write(VG_LOG_ERR, "%s:%d: check failed: %s", \
+						      __FILE__, __LINE__, #x), 1) : 0)
+
+/* ---- counters: one writer thread, any reader; plain add on x86 ---- */
+typedef _Atomic uint64_t vg_counter_t;
+#define VG_STAT_ADD(c, n)                                                               \
+	atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+#define VG_STAT_INC(c) VG_STAT_ADD(c, 1)
+#define VG_STAT_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
+
+/* ---- clocks ---- */
+/** Seconds on a monotonic clock (cache ages and TTLs). */
+uint32_t vg_time_now_s(void);
+/** Milliseconds on a monotonic clock. */
+uint64_t vg_time_now_ms(void);
+
+/* ---- randomness (libsodium) ---- */
+uint32_t vg_rand_uniform(uint32_t upper);
+uint16_t vg_rand_u16(void);
+
+/* ---- arena: bump allocator with a byte cap, freed all at once ---- */
+struct vg_arena;
+
+/** New arena whose first chunk holds @p first bytes; total use capped at @p cap. */
+struct vg_arena *vg_arena_new(size_t first, size_t cap);
+void vg_arena_free(struct vg_arena *a);
+/** Allocate @p n bytes (8-aligned); NULL when the cap is hit or the heap is out. */
+void *vg_arena_alloc(struct vg_arena *a, size_t n);
+void *vg_arena_zalloc(struct vg_arena *a, size_t n);
+void *vg_arena_dup(struct vg_arena *a, const void *p, size_t n);
+size_t vg_arena_used(const struct vg_arena *a);
+
+#endif

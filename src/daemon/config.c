@@ -1,0 +1,1310 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * vigil configuration loader: YAML file -> struct vg_config, plus the small
+ * presentation-format parsers (addresses, prefixes, sizes, domain names) and
+ * the ACL decision that other modules use.
+ *
+ * The file is read whole (capped at CONFIG_MAX_FILE) and loaded with the
+ * libyaml document API.  The walk over the tree is shallow and table driven:
+ * each section has a table of keys giving a type, a range, a default and the
+ * field it sets, so the defaults, the loader and vg_config_dump() cannot drift
+ * apart.  Every problem is reported as "FILE:LINE: message" and the walk goes
+ * on, so one run shows all errors; only a YAML syntax error stops it (libyaml
+ * cannot resume).  Cross-key checks (min-ttl <= max-ttl, ...) run after the
+ * walk and skip keys that were already reported, so one typo gives one error.
+ * Aliases are harmless here: the document API shares aliased nodes instead of
+ * copying them, and the walk never recurses into arbitrary depth.
+ *
+ * This file does not open sockets, read root hints or check that paths exist.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <yaml.h>
+
+#include "vigil/err.h"
+#include "daemon/config.h"
+
+#define CONFIG_MAX_FILE (4u << 20) /* a config file is a few KiB; refuse absurd ones */
+#define CONFIG_MAX_DEPTH 32         /* the schema needs 4 levels */
+#define MAX_KEYS 16                /* keys per section, for the seen/line table */
+#define LINE_BAD ((size_t)-1)      /* key was present but invalid */
+#define MIB ((size_t)1 << 20)
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+_Static_assert(sizeof(enum vg_acl_action) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum vg_log_target) == sizeof(int), "enum fields are stored as int");
+
+enum { SEC_SERVER, SEC_CACHE, SEC_RESOLVER, SEC_LIMITS, SEC_FORWARDS, SEC_LOG, SEC_COUNT };
+
+struct ctx {
+	struct vg_config *cfg;
+	const char *path;
+	FILE *errout;
+	yaml_document_t *doc;
+	unsigned errors;
+	char where[80];                        /* "section.key", prefixes value errors */
+	uint16_t port;                         /* server.port, applied after the walk */
+	bool listen_port[VG_CONFIG_MAX_ADDRS]; /* entry had an explicit port */
+	size_t listen_line[VG_CONFIG_MAX_ADDRS];
+	size_t lines[SEC_COUNT][MAX_KEYS];     /* line a key was set at, 0 unset, LINE_BAD */
+};
+
+enum ktype { K_UINT, K_BOOL, K_SIZE, K_PATH, K_ENUM, K_CUSTOM };
+
+struct enum_name {
+	const char *name;
+	int value;
+};
+
+struct key {
+	const char *name;
+	enum ktype type;
+	size_t off, size; /* of the field in struct vg_config */
+	unsigned long long min, max;
+	const char *def;               /* default, in the same syntax as the file */
+	const struct enum_name *names; /* K_ENUM, NULL-terminated */
+	void (*parse)(struct ctx *c, yaml_node_t *val);       /* K_CUSTOM */
+	void (*dump)(const struct vg_config *cfg, FILE *out); /* K_CUSTOM; NULL = not dumped */
+};
+
+struct section {
+	const char *name;
+	const struct key *keys; /* NULL: the whole value goes to parse/dump */
+	size_t n_keys;
+	void (*parse)(struct ctx *c, yaml_node_t *val);
+	void (*dump)(const struct vg_config *cfg, FILE *out);
+};
+
+static const struct enum_name acl_actions[] = {
+	{ "allow", VG_ACL_ALLOW }, { "refuse", VG_ACL_REFUSE }, { "drop", VG_ACL_DROP },
+	{ NULL, 0 }
+};
+static const struct enum_name log_levels[] = {
+	{ "error", 3 }, { "warning", 4 }, { "notice", 5 }, { "info", 6 }, { "debug", 7 },
+	{ NULL, 0 }
+};
+static const struct enum_name log_targets[] = {
+	{ "stderr", VG_LOG_STDERR }, { "syslog", VG_LOG_SYSLOG }, { NULL, 0 }
+};
+static const struct enum_name bools[] = {
+	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 },
+	{ NULL, 0 }
+};
+
+static const char *const default_listen[] = { "127.0.0.1", "::1" };
+static const char *const default_acl[] = {
+	"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+	"100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10",
+};
+
+/* ---- presentation-format parsers ---- */
+
+/* Plain decimal only: no sign, no spaces, no 0x.  VG_ELIMIT when above max. */
+static int parse_ull(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	unsigned d;
+
+	if (!*s)
+		return VG_EPARSE;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return VG_EPARSE;
+		d = (unsigned)(*s - '0');
+		if (d > max || v > (max - d) / 10)
+			return VG_ELIMIT;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+	unsigned long long v;
+
+	if (parse_ull(s, 65535, &v) < 0 || v == 0)
+		return VG_EPARSE;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int vg_config_parse_sockaddr(const char *s, uint16_t default_port, struct vg_sockaddr *out)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], *scope;
+	const char *end, *port_s = NULL, *colon;
+	uint16_t port = default_port;
+	bool bracket = *s == '[';
+	unsigned long long idx;
+	size_t hlen;
+
+	if (bracket) {
+		end = strchr(++s, ']');
+		if (!end || (end[1] && end[1] != ':' && end[1] != '@'))
+			return VG_EPARSE;
+		if (end[1])
+			port_s = end + 2;
+	} else if ((end = strchr(s, '@'))) {
+		port_s = end + 1;
+	} else if ((colon = strchr(s, ':')) && !strchr(colon + 1, ':')) {
+		end = colon; /* "v4:PORT": one colon cannot be IPv6 */
+		port_s = colon + 1;
+	} else {
+		end = s + strlen(s);
+	}
+	hlen = (size_t)(end - s);
+	if (hlen == 0 || hlen >= sizeof(host) || (port_s && parse_port(port_s, &port) < 0))
+		return VG_EPARSE;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (!bracket && inet_pton(AF_INET, host, &out->u.in4.sin_addr) == 1) {
+		out->u.in4.sin_family = AF_INET;
+		out->u.in4.sin_port = htons(port);
+		out->len = sizeof(out->u.in4);
+		return 0;
+	}
+	if ((scope = strchr(host, '%'))) { /* fe80::1%eth0 or fe80::1%2 */
+		*scope++ = '\0';
+		if (parse_ull(scope, UINT32_MAX, &idx) < 0)
+			idx = *scope ? if_nametoindex(scope) : 0;
+		if (idx == 0)
+			return VG_EPARSE;
+		out->u.in6.sin6_scope_id = (uint32_t)idx;
+	}
+	if (inet_pton(AF_INET6, host, &out->u.in6.sin6_addr) != 1)
+		return VG_EPARSE;
+	out->u.in6.sin6_family = AF_INET6;
+	out->u.in6.sin6_port = htons(port);
+	out->len = sizeof(out->u.in6);
+	return 0;
+}
+
+int vg_config_parse_prefix(const char *s, struct vg_prefix *out)
+{
+	const char *slash = strchr(s, '/');
+	size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
+	char host[INET6_ADDRSTRLEN];
+	unsigned long long bits;
+	unsigned max, i;
+
+	if (hlen == 0 || hlen >= sizeof(host))
+		return VG_EPARSE;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return VG_EPARSE;
+	max = out->family == AF_INET ? 32 : 128;
+	bits = max;
+	if (slash && parse_ull(slash + 1, max, &bits) < 0)
+		return VG_EPARSE;
+	out->bits = (uint8_t)bits;
+	/* "10.1.2.3/8" is a typo for a host or for another network, never what was meant */
+	for (i = out->bits; i < max; i++)
+		if (out->addr[i / 8] & (0x80 >> (i % 8)))
+			return VG_EINVAL;
+	return 0;
+}
+
+int vg_config_parse_size(const char *s, size_t *out)
+{
+	size_t n = strlen(s);
+	char digits[24];
+	unsigned long long v, mult = 1;
+	int ret;
+
+	if (n == 0 || n >= sizeof(digits))
+		return VG_EPARSE;
+	memcpy(digits, s, n + 1);
+	switch (digits[n - 1]) {
+	case 'k': case 'K': mult = 1ull << 10; break;
+	case 'm': case 'M': mult = 1ull << 20; break;
+	case 'g': case 'G': mult = 1ull << 30; break;
+	default: break;
+	}
+	if (mult != 1)
+		digits[n - 1] = '\0';
+	ret = parse_ull(digits, SIZE_MAX, &v);
+	if (ret == 0 && v > SIZE_MAX / mult)
+		ret = VG_ELIMIT;
+	if (ret == 0)
+		*out = (size_t)(v * mult);
+	return ret;
+}
+
+int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen)
+{
+	uint8_t buf[VG_CONFIG_MAX_NAME];
+	size_t pos = 0, lab, llen;
+	unsigned ch;
+
+	if (!*s)
+		return VG_EPARSE;
+	for (; strcmp(s, ".") != 0;) { /* one label per round; "." alone is the root */
+		lab = pos++;
+		for (llen = 0; *s && *s != '.'; llen++) {
+			ch = (unsigned char)*s++;
+			if (ch == '\\' && isdigit((unsigned char)s[0])) {
+				if (!isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]))
+					return VG_EPARSE;
+				ch = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 +
+				     (unsigned)(s[2] - '0');
+				s += 3;
+				if (ch > 255)
+					return VG_EPARSE;
+			} else if (ch == '\\') {
+				if (!*s)
+					return VG_EPARSE;
+				ch = (unsigned char)*s++;
+			}
+			/* a label has at most 63 bytes; keep room for the root label */
+			if (llen == 63 || pos + 1 >= VG_CONFIG_MAX_NAME)
+				return VG_ELIMIT;
+			buf[pos++] = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+		}
+		if (llen == 0)
+			return VG_EPARSE; /* "a..b", ".a" */
+		buf[lab] = (uint8_t)llen;
+		if (*s == '\0' || *++s == '\0')
+			break;
+		if (*s == '.')
+			return VG_EPARSE; /* "a..", which the loop test would take for the root */
+	}
+	buf[pos++] = 0;
+	if (pos > outlen)
+		return VG_ENOSPACE;
+	memcpy(out, buf, pos);
+	return (int)pos;
+}
+
+bool vg_prefix_contains(const struct vg_prefix *p, int family, const uint8_t *addr)
+{
+	unsigned full = p->bits / 8u, rem = p->bits % 8u;
+
+	if (p->family != family || p->bits > (family == AF_INET ? 32 : 128))
+		return false;
+	if (memcmp(p->addr, addr, full) != 0)
+		return false;
+	return rem == 0 || ((p->addr[full] ^ addr[full]) & (0xff00u >> rem) & 0xffu) == 0;
+}
+
+enum vg_acl_action vg_config_acl_check(const struct vg_config *cfg, const struct sockaddr *sa)
+{
+	const struct in6_addr *a6;
+	const uint8_t *a;
+	int fam, best = -1;
+	size_t i;
+
+	if (sa && sa->sa_family == AF_INET) {
+		fam = AF_INET;
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (sa && sa->sa_family == AF_INET6) {
+		a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		fam = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		a = a6->s6_addr + (fam == AF_INET ? 12 : 0);
+	} else {
+		return cfg->acl_default;
+	}
+	for (i = 0; i < cfg->n_acl; i++)
+		if (vg_prefix_contains(&cfg->acl[i].prefix, fam, a) &&
+		    (best < 0 || cfg->acl[i].prefix.bits > cfg->acl[best].prefix.bits))
+			best = (int)i;
+	return best < 0 ? cfg->acl_default : cfg->acl[best].action;
+}
+
+/* ---- values: store, compare, format ---- */
+
+/* Mapped-IPv4 prefixes (::ffff:a.b.c.d/104) become IPv4: clients are checked as IPv4. */
+static void prefix_unmap(struct vg_prefix *p)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (p->family == AF_INET6 && p->bits >= 96 && memcmp(p->addr, mapped, 12) == 0) {
+		memmove(p->addr, p->addr + 12, 4);
+		memset(p->addr + 4, 0, 12);
+		p->family = AF_INET;
+		p->bits -= 96;
+	}
+}
+
+static int enum_lookup(const struct enum_name *names, const char *s)
+{
+	for (; names->name; names++)
+		if (!strcasecmp(names->name, s))
+			return names->value;
+	return -1;
+}
+
+static const char *enum_name_of(const struct enum_name *names, int value)
+{
+	for (; names->name; names++)
+		if (names->value == value)
+			return names->name;
+	return "?";
+}
+
+static unsigned long long get_uint(const void *field, size_t size)
+{
+	uint16_t u16;
+	uint32_t u32;
+	uint64_t u64;
+
+	if (size == 2)
+		return memcpy(&u16, field, 2), u16;
+	if (size == 4)
+		return memcpy(&u32, field, 4), u32;
+	return memcpy(&u64, field, 8), u64;
+}
+
+static void put_uint(void *field, size_t size, unsigned long long v)
+{
+	uint16_t u16 = (uint16_t)v;
+	uint32_t u32 = (uint32_t)v;
+	uint64_t u64 = v;
+
+	memcpy(field, size == 2 ? (void *)&u16 : size == 4 ? (void *)&u32 : (void *)&u64, size);
+}
+
+/* Set a table-typed key from its text; 0 or negative (the caller says what was expected). */
+static int set_value(struct vg_config *cfg, const struct key *k, const char *s)
+{
+	char *field = (char *)cfg + k->off;
+	unsigned long long v;
+	size_t sz;
+	int e;
+
+	switch (k->type) {
+	case K_BOOL:
+	case K_ENUM:
+		e = enum_lookup(k->type == K_BOOL ? bools : k->names, s);
+		if (e < 0)
+			return VG_EPARSE;
+		if (k->type == K_BOOL)
+			*(bool *)field = e;
+		else
+			memcpy(field, &e, sizeof(e));
+		return 0;
+	case K_SIZE:
+		if (vg_config_parse_size(s, &sz) < 0 || sz < k->min)
+			return VG_EPARSE;
+		memcpy(field, &sz, sizeof(sz));
+		return 0;
+	case K_PATH:
+		if (strlen(s) >= k->size)
+			return VG_ELIMIT;
+		memcpy(field, s, strlen(s) + 1);
+		return 0;
+	case K_UINT:
+		if (parse_ull(s, k->max, &v) < 0 || v < k->min)
+			return VG_EPARSE;
+		put_uint(field, k->size, v);
+		return 0;
+	default:
+		return VG_EINVAL;
+	}
+}
+
+static const char *expected(const struct key *k, char *buf, size_t size)
+{
+	const struct enum_name *e;
+	size_t o = 0;
+
+	switch (k->type) {
+	case K_BOOL:
+		return "yes/no, true/false or on/off";
+	case K_SIZE:
+		return "a size of at least 1M, like 64M or 1G (suffixes k, M, G)";
+	case K_PATH:
+		return "a path shorter than 512 bytes";
+	case K_ENUM:
+		for (e = k->names; e->name && o < size; e++) {
+			const char *sep = e == k->names ? "" : e[1].name ? ", " : " or ";
+			o += (size_t)snprintf(buf + o, size - o, "%s%s", sep, e->name);
+		}
+		return buf;
+	default:
+		snprintf(buf, size, "an integer in %llu..%llu", k->min, k->max);
+		return buf;
+	}
+}
+
+static bool sockaddr_eq(const struct vg_sockaddr *a, const struct vg_sockaddr *b)
+{
+	if (a->u.sa.sa_family != b->u.sa.sa_family)
+		return false;
+	if (a->u.sa.sa_family == AF_INET)
+		return a->u.in4.sin_port == b->u.in4.sin_port &&
+		       a->u.in4.sin_addr.s_addr == b->u.in4.sin_addr.s_addr;
+	return a->u.in6.sin6_port == b->u.in6.sin6_port &&
+	       a->u.in6.sin6_scope_id == b->u.in6.sin6_scope_id &&
+	       !memcmp(&a->u.in6.sin6_addr, &b->u.in6.sin6_addr, sizeof(struct in6_addr));
+}
+
+static uint16_t get_port(const struct vg_sockaddr *sa)
+{
+	return ntohs(sa->u.sa.sa_family == AF_INET ? sa->u.in4.sin_port : sa->u.in6.sin6_port);
+}
+
+static void set_port(struct vg_sockaddr *sa, uint16_t port)
+{
+	if (sa->u.sa.sa_family == AF_INET)
+		sa->u.in4.sin_port = htons(port);
+	else
+		sa->u.in6.sin6_port = htons(port);
+}
+
+/* "ADDR@PORT" or "ADDR%SCOPE@PORT"; just the address when @with_port is false. */
+static void fmt_sockaddr(const struct vg_sockaddr *sa, bool with_port, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?", scope[16] = "", port[8] = "";
+	bool v4 = sa->u.sa.sa_family == AF_INET;
+
+	inet_ntop(v4 ? AF_INET : AF_INET6,
+		  v4 ? (const void *)&sa->u.in4.sin_addr : (const void *)&sa->u.in6.sin6_addr,
+		  host, sizeof(host));
+	if (!v4 && sa->u.in6.sin6_scope_id)
+		snprintf(scope, sizeof(scope), "%%%u", (unsigned)sa->u.in6.sin6_scope_id);
+	if (with_port)
+		snprintf(port, sizeof(port), "@%u", (unsigned)get_port(sa));
+	snprintf(buf, size, "%s%s%s", host, scope, port);
+}
+
+/* ---- defaults ---- */
+
+static const struct section sections[SEC_COUNT];
+
+void vg_config_defaults(struct vg_config *cfg)
+{
+	const struct section *sec;
+	const struct key *k;
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (sec = sections; sec < sections + SEC_COUNT; sec++)
+		for (k = sec->keys; k && k < sec->keys + sec->n_keys; k++)
+			if (k->def)
+				set_value(cfg, k, k->def);
+	for (i = 0; i < N(default_listen); i++)
+		vg_config_parse_sockaddr(default_listen[i], 53, &cfg->listen[i]);
+	cfg->n_listen = i;
+	for (i = 0; i < N(default_acl); i++) {
+		vg_config_parse_prefix(default_acl[i], &cfg->acl[i].prefix);
+		cfg->acl[i].action = VG_ACL_ALLOW;
+	}
+	cfg->n_acl = i;
+}
+
+/* ---- error reporting ---- */
+
+/* Quote untrusted text for a message: printable ASCII only, bounded length. */
+static const char *show(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 5 < size; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
+	}
+	if (i < len && o + 4 <= size)
+		o += (size_t)snprintf(buf + o, size - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void report(struct ctx *c, size_t line, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->errors++;
+	if (!c->errout)
+		return;
+	fprintf(c->errout, "%s:%zu: ", c->path, line);
+	va_start(ap, fmt);
+	vfprintf(c->errout, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->errout);
+}
+
+static size_t line_of(const yaml_node_t *n)
+{
+	return n->start_mark.line + 1;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	return n->type == YAML_MAPPING_NODE ? "a mapping" :
+	       n->type == YAML_SEQUENCE_NODE ? "a list" : "a scalar";
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	v = (const char *)n->data.scalar.value;
+	return !*v || !strcmp(v, "~") || !strcasecmp(v, "null");
+}
+
+/* The scalar's text, or NULL after reporting why it can't be used as one. */
+static const char *scalar(struct ctx *c, yaml_node_t *n, const char *what)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE) {
+		report(c, line_of(n), "%s: expected %s, got %s", c->where, what, node_kind(n));
+		return NULL;
+	}
+	v = (const char *)n->data.scalar.value;
+	if (strlen(v) != n->data.scalar.length) {
+		report(c, line_of(n), "%s: value contains a NUL byte", c->where);
+		return NULL;
+	}
+	return v;
+}
+
+static void bad_value(struct ctx *c, yaml_node_t *n, const char *what)
+{
+	char buf[100];
+
+	report(c, line_of(n), "%s: expected %s, got '%s'", c->where, what,
+	       show((const char *)n->data.scalar.value, n->data.scalar.length, buf, sizeof(buf)));
+}
+
+static void dup_value(struct ctx *c, yaml_node_t *n)
+{
+	char buf[100];
+
+	report(c, line_of(n), "%s: '%s' is listed twice", c->where,
+	       show((const char *)n->data.scalar.value, n->data.scalar.length, buf, sizeof(buf)));
+}
+
+/* ---- lists and custom keys ---- */
+
+/*
+ * Collect the scalar items of a list value (a single scalar is a one-item list,
+ * null an empty one).  Items that are not scalars are reported and left out;
+ * *bad is set when anything was reported.  Stops after @max items.
+ */
+static size_t list_items(struct ctx *c, yaml_node_t *val, yaml_node_t **items, size_t max,
+			 bool *bad)
+{
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	size_t n = 0;
+
+	*bad = false;
+	if (is_null(val))
+		return 0;
+	if (val->type == YAML_MAPPING_NODE) {
+		report(c, line_of(val), "%s: expected a list, got a mapping", c->where);
+		*bad = true;
+		return 0;
+	}
+	if (val->type == YAML_SCALAR_NODE) {
+		*bad = !scalar(c, val, "a string");
+		items[0] = val;
+		return *bad ? 0 : 1;
+	}
+	for (it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++) {
+		item = yaml_document_get_node(c->doc, *it);
+		if (n == max) {
+			report(c, line_of(item), "%s: too many entries (at most %zu)", c->where,
+			       max);
+			*bad = true;
+			break;
+		}
+		if (scalar(c, item, "a string"))
+			items[n++] = item;
+		else
+			*bad = true;
+	}
+	return n;
+}
+
+/* Parse an address list into @out, reporting bad and duplicate entries; count or -1. */
+static int addr_list(struct ctx *c, yaml_node_t *val, struct vg_sockaddr *out,
+		     uint16_t default_port, size_t *lines)
+{
+	yaml_node_t *items[VG_CONFIG_MAX_ADDRS];
+	bool bad;
+	size_t n = list_items(c, val, items, VG_CONFIG_MAX_ADDRS, &bad), i, j, good = 0;
+
+	for (i = 0; i < n; i++) {
+		if (vg_config_parse_sockaddr((const char *)items[i]->data.scalar.value,
+					     default_port, &out[good]) < 0) {
+			bad_value(c, items[i],
+				  "an address like 192.0.2.1, 192.0.2.1@53 or [2001:db8::1]:53");
+			continue;
+		}
+		for (j = 0; j < good && !sockaddr_eq(&out[j], &out[good]); j++)
+			;
+		if (j < good) {
+			dup_value(c, items[i]);
+			continue;
+		}
+		if (lines)
+			lines[good] = line_of(items[i]);
+		good++;
+	}
+	return bad || good != n ? -1 : (int)n;
+}
+
+static void parse_listen(struct ctx *c, yaml_node_t *val)
+{
+	/* default port 0 marks "no explicit port": server.port is applied in finish() */
+	int n = addr_list(c, val, c->cfg->listen, 0, c->listen_line), i;
+
+	if (n == 0)
+		report(c, line_of(val), "%s: at least one address is needed", c->where);
+	c->cfg->n_listen = n > 0 ? (size_t)n : 0;
+	for (i = 0; i < n; i++)
+		c->listen_port[i] = get_port(&c->cfg->listen[i]) != 0;
+}
+
+static void parse_port_key(struct ctx *c, yaml_node_t *val)
+{
+	const char *s = scalar(c, val, "a port number");
+
+	if (s && parse_port(s, &c->port) < 0)
+		bad_value(c, val, "a port number in 1..65535");
+}
+
+static void parse_outgoing(struct ctx *c, yaml_node_t *val)
+{
+	int n = addr_list(c, val, c->cfg->outgoing, 0, NULL), i;
+
+	c->cfg->n_outgoing = n > 0 ? (size_t)n : 0;
+	for (i = 0; i < n; i++)
+		set_port(&c->cfg->outgoing[i], 0); /* only the address is used */
+}
+
+static void parse_acl(struct ctx *c, yaml_node_t *val)
+{
+	struct vg_config *cfg = c->cfg;
+	yaml_node_t *items[VG_CONFIG_MAX_ACL];
+	bool bad;
+	size_t n = list_items(c, val, items, VG_CONFIG_MAX_ACL, &bad), i, j;
+
+	cfg->n_acl = 0; /* an explicit list replaces the default one */
+	for (i = 0; i < n; i++) {
+		struct vg_acl_rule *r = &cfg->acl[cfg->n_acl];
+		char pfx[INET6_ADDRSTRLEN + 8], act[16], extra;
+		int ret = VG_EPARSE, a = -1;
+
+		/* %51s cannot cut a valid prefix: the longest one has 49 characters */
+		if (sscanf((const char *)items[i]->data.scalar.value, "%51s %15s %c", pfx, act,
+			   &extra) == 2) {
+			ret = vg_config_parse_prefix(pfx, &r->prefix);
+			a = enum_lookup(acl_actions, act);
+		}
+		if (ret == VG_EINVAL) {
+			bad_value(c, items[i], "a prefix with no bits set past its length");
+			continue;
+		}
+		if (ret < 0 || a < 0) {
+			bad_value(c, items[i],
+				  "\"PREFIX ACTION\", ACTION one of allow, refuse or drop");
+			continue;
+		}
+		prefix_unmap(&r->prefix);
+		r->action = (enum vg_acl_action)a;
+		for (j = 0; j < cfg->n_acl; j++)
+			if (cfg->acl[j].prefix.family == r->prefix.family &&
+			    cfg->acl[j].prefix.bits == r->prefix.bits &&
+			    !memcmp(cfg->acl[j].prefix.addr, r->prefix.addr, 16))
+				break;
+		if (j < cfg->n_acl)
+			dup_value(c, items[i]);
+		else
+			cfg->n_acl++;
+	}
+}
+
+static void parse_forward_zone(struct ctx *c, yaml_node_t *item)
+{
+	struct vg_forward_zone *fz = &c->cfg->forwards[c->cfg->n_forwards];
+	yaml_node_t *zone = NULL, *ups = NULL, **slot, *k;
+	yaml_node_pair_t *p;
+	const char *name;
+	char buf[100];
+	size_t i;
+	int n;
+
+	if (item->type != YAML_MAPPING_NODE) {
+		report(c, line_of(item),
+		       "forward-zones: expected a mapping with zone and upstreams, got %s",
+		       node_kind(item));
+		return;
+	}
+	for (p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top; p++) {
+		k = yaml_document_get_node(c->doc, p->key);
+		name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+		slot = !strcmp(name, "zone") ? &zone : !strcmp(name, "upstreams") ? &ups : NULL;
+		if (!slot)
+			report(c, line_of(k), "unknown key '%s' in section 'forward-zones'",
+			       show(name, strlen(name), buf, sizeof(buf)));
+		else if (*slot)
+			report(c, line_of(k), "duplicate key '%s' in section 'forward-zones'",
+			       name);
+		else
+			*slot = yaml_document_get_node(c->doc, p->value);
+	}
+	if (!zone || !ups) {
+		report(c, line_of(item),
+		       "forward-zones: an entry needs both 'zone' and 'upstreams'");
+		return;
+	}
+	snprintf(c->where, sizeof(c->where), "forward-zones.zone");
+	if (!scalar(c, zone, "a domain name"))
+		return;
+	n = vg_config_parse_name((const char *)zone->data.scalar.value, fz->zone, sizeof(fz->zone));
+	if (n < 0) {
+		bad_value(c, zone, "a domain name (labels of 1..63 bytes, 255 bytes in all)");
+		return;
+	}
+	fz->zone_len = (size_t)n;
+	for (i = 0; i < c->cfg->n_forwards; i++) {
+		if (c->cfg->forwards[i].zone_len == fz->zone_len &&
+		    !memcmp(c->cfg->forwards[i].zone, fz->zone, fz->zone_len)) {
+			dup_value(c, zone);
+			return;
+		}
+	}
+	snprintf(c->where, sizeof(c->where), "forward-zones.upstreams");
+	n = addr_list(c, ups, fz->upstreams, 53, NULL);
+	if (n == 0)
+		report(c, line_of(ups), "%s: at least one upstream is needed", c->where);
+	if (n > 0) {
+		fz->n_upstreams = (size_t)n;
+		c->cfg->n_forwards++;
+	}
+}
+
+static void parse_forwards(struct ctx *c, yaml_node_t *val)
+{
+	yaml_node_item_t *it;
+
+	if (is_null(val))
+		return;
+	if (val->type != YAML_SEQUENCE_NODE) {
+		report(c, line_of(val), "forward-zones: expected a list, got %s", node_kind(val));
+		return;
+	}
+	for (it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		if (c->cfg->n_forwards == VG_CONFIG_MAX_FORWARDS) {
+			report(c, line_of(item), "forward-zones: too many entries (at most %d)",
+			       VG_CONFIG_MAX_FORWARDS);
+			return;
+		}
+		parse_forward_zone(c, item);
+	}
+}
+
+/* ---- dump helpers for the custom keys ---- */
+
+static void dump_addrs(FILE *out, const char *indent, const char *key,
+		       const struct vg_sockaddr *sa, size_t n, bool with_port)
+{
+	char buf[INET6_ADDRSTRLEN + 24];
+	size_t i;
+
+	fprintf(out, "%s%s:%s\n", indent, key, n ? "" : " []");
+	for (i = 0; i < n; i++) {
+		fmt_sockaddr(&sa[i], with_port, buf, sizeof(buf));
+		fprintf(out, "%s  - \"%s\"\n", indent, buf);
+	}
+}
+
+static void dump_listen(const struct vg_config *cfg, FILE *out)
+{
+	dump_addrs(out, "  ", "listen", cfg->listen, cfg->n_listen, true);
+}
+
+static void dump_outgoing(const struct vg_config *cfg, FILE *out)
+{
+	dump_addrs(out, "  ", "outgoing-address", cfg->outgoing, cfg->n_outgoing, false);
+}
+
+static void dump_acl(const struct vg_config *cfg, FILE *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	size_t i;
+
+	fprintf(out, "  access-control:%s\n", cfg->n_acl ? "" : " []");
+	for (i = 0; i < cfg->n_acl; i++) {
+		inet_ntop(cfg->acl[i].prefix.family, cfg->acl[i].prefix.addr, host, sizeof(host));
+		fprintf(out, "    - \"%s/%u %s\"\n", host, cfg->acl[i].prefix.bits,
+			enum_name_of(acl_actions, (int)cfg->acl[i].action));
+	}
+}
+
+/* Wire name to presentation form; unusual bytes become \DDD so single quotes suffice. */
+static void dump_name(FILE *out, const uint8_t *name, size_t len)
+{
+	size_t i = 0, j;
+
+	if (len <= 1)
+		fputc('.', out);
+	for (; i < len && name[i] && i + name[i] < len; i += name[i] + 1u) {
+		for (j = i + 1; j <= i + name[i]; j++) {
+			if (isalnum(name[j]) || name[j] == '-' || name[j] == '_' || name[j] == '*')
+				fputc(name[j], out);
+			else
+				fprintf(out, "\\%03u", name[j]);
+		}
+		fputc('.', out);
+	}
+}
+
+static void dump_forwards(const struct vg_config *cfg, FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "forward-zones:%s\n", cfg->n_forwards ? "" : " []");
+	for (i = 0; i < cfg->n_forwards; i++) {
+		fputs("  - zone: '", out);
+		dump_name(out, cfg->forwards[i].zone, cfg->forwards[i].zone_len);
+		fputs("'\n", out);
+		dump_addrs(out, "    ", "upstreams", cfg->forwards[i].upstreams,
+			   cfg->forwards[i].n_upstreams, true);
+	}
+}
+
+/* ---- the schema ---- */
+
+#define FIELD(f) offsetof(struct vg_config, f), sizeof(((struct vg_config *)0)->f)
+#define KUINT(name, f, lo, hi, def) { name, K_UINT, FIELD(f), lo, hi, def, NULL, NULL, NULL }
+#define KBOOL(name, f, def) { name, K_BOOL, FIELD(f), 0, 1, def, NULL, NULL, NULL }
+#define KENUM(name, f, tbl, def) { name, K_ENUM, FIELD(f), 0, 0, def, tbl, NULL, NULL }
+#define KCUSTOM(name, p, d) { name, K_CUSTOM, 0, 0, 0, 0, NULL, NULL, p, d }
+
+static const struct key server_keys[] = {
+	KCUSTOM("listen", parse_listen, dump_listen), /* default_listen[] */
+	KCUSTOM("port", parse_port_key, NULL),        /* dumped inside listen */
+	KUINT("workers", workers, 0, 64, "0"),
+	KUINT("max-udp-size", max_udp_size, 512, 4096, "1232"),
+	KUINT("tcp-idle-timeout", tcp_idle_ms, 100, 600000, "10000"),
+	KUINT("tcp-max-connections-per-worker", tcp_max_per_worker, 1, 1000000, "256"),
+	KUINT("tcp-max-connections", tcp_max_total, 1, 1000000, "1024"),
+	KUINT("tcp-max-pipeline", tcp_max_pipeline, 1, 1000, "100"),
+	KCUSTOM("access-control", parse_acl, dump_acl), /* default_acl[] */
+	KENUM("access-control-default", acl_default, acl_actions, "refuse"),
+};
+
+static const struct key cache_keys[] = {
+	{ "size", K_SIZE, FIELD(cache_size), MIB, SIZE_MAX, "64M", NULL, NULL, NULL },
+	KUINT("max-ttl", cache_max_ttl, 0, INT32_MAX, "86400"),
+	KUINT("max-negative-ttl", cache_max_neg_ttl, 0, INT32_MAX, "3600"),
+	KUINT("min-ttl", cache_min_ttl, 0, INT32_MAX, "0"),
+	KUINT("servfail-ttl", servfail_ttl, 0, 300, "5"),
+};
+
+static const struct key resolver_keys[] = {
+	{ "root-hints", K_PATH, FIELD(root_hints), 0, 0, "", NULL, NULL, NULL },
+	KCUSTOM("outgoing-address", parse_outgoing, dump_outgoing),
+	KBOOL("query-localhost", allow_query_localhost, "no"),
+	KBOOL("query-private", allow_query_private, "yes"),
+	KBOOL("qname-minimisation", qname_minimisation, "yes"),
+	KBOOL("prime-root", prime_root, "yes"),
+	KBOOL("prefetch", prefetch, "no"),
+	KBOOL("ipv6-upstream", use_ipv6_upstream, "yes"),
+	KUINT("upstream-udp-size", upstream_udp_size, 512, 4096, "1232"),
+};
+
+static const struct key limits_keys[] = {
+	KUINT("max-upstream-queries", max_upstream_queries, 1, 10000, "200"),
+	KUINT("max-subquery-depth", max_subquery_depth, 1, 64, "8"),
+	KUINT("max-referrals", max_referrals, 1, 200, "30"),
+	KUINT("max-cname-chain", max_cname_chain, 1, 64, "11"),
+	KUINT("max-glueless-ns", max_glueless_ns, 0, 64, "5"),
+	KUINT("request-timeout", request_timeout_ms, 100, 600000, "5000"),
+	KUINT("upstream-timeout", upstream_timeout_ms, 10, 60000, "400"),
+};
+
+static const struct key log_keys[] = {
+	KENUM("level", log_level, log_levels, "info"),
+	KENUM("target", log_target, log_targets, "stderr"),
+};
+
+static const struct section sections[SEC_COUNT] = {
+	[SEC_SERVER] = { "server", server_keys, N(server_keys), NULL, NULL },
+	[SEC_CACHE] = { "cache", cache_keys, N(cache_keys), NULL, NULL },
+	[SEC_RESOLVER] = { "resolver", resolver_keys, N(resolver_keys), NULL, NULL },
+	[SEC_LIMITS] = { "limits", limits_keys, N(limits_keys), NULL, NULL },
+	[SEC_FORWARDS] = { "forward-zones", NULL, 0, parse_forwards, dump_forwards },
+	[SEC_LOG] = { "log", log_keys, N(log_keys), NULL, NULL },
+};
+_Static_assert(N(server_keys) <= MAX_KEYS && N(resolver_keys) <= MAX_KEYS, "raise MAX_KEYS");
+
+/* ---- the walk ---- */
+
+/* Returns false when the value was rejected (and reported). */
+static bool parse_key(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+	unsigned before = c->errors;
+	const char *s;
+	char buf[80];
+
+	if (k->type == K_CUSTOM) {
+		k->parse(c, val);
+		return c->errors == before;
+	}
+	s = scalar(c, val, k->type == K_BOOL ? "yes or no" : "a single value");
+	if (s && set_value(c->cfg, k, s) < 0)
+		bad_value(c, val, expected(k, buf, sizeof(buf)));
+	return c->errors == before;
+}
+
+static void parse_section(struct ctx *c, int si, yaml_node_t *val)
+{
+	const struct section *sec = &sections[si];
+	yaml_node_pair_t *p;
+	yaml_node_t *k;
+	const char *name;
+	char buf[100];
+	size_t i;
+
+	if (is_null(val))
+		return;
+	if (val->type != YAML_MAPPING_NODE) {
+		report(c, line_of(val), "section '%s': expected a mapping, got %s", sec->name,
+		       node_kind(val));
+		return;
+	}
+	for (p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top; p++) {
+		k = yaml_document_get_node(c->doc, p->key);
+		if (k->type != YAML_SCALAR_NODE) {
+			report(c, line_of(k), "section '%s': expected a key name, got %s",
+			       sec->name, node_kind(k));
+			continue;
+		}
+		name = (const char *)k->data.scalar.value;
+		for (i = 0; i < sec->n_keys && strcmp(sec->keys[i].name, name); i++)
+			;
+		if (i == sec->n_keys) {
+			report(c, line_of(k), "unknown key '%s' in section '%s'",
+			       show(name, k->data.scalar.length, buf, sizeof(buf)), sec->name);
+		} else if (c->lines[si][i]) {
+			report(c, line_of(k), "duplicate key '%s' in section '%s'", name,
+			       sec->name);
+		} else {
+			snprintf(c->where, sizeof(c->where), "%s.%s", sec->name, name);
+			c->lines[si][i] = parse_key(c, &sec->keys[i],
+						    yaml_document_get_node(c->doc, p->value)) ?
+					  line_of(k) : LINE_BAD;
+		}
+	}
+}
+
+static void parse_root(struct ctx *c, yaml_node_t *root)
+{
+	bool seen[SEC_COUNT] = { false };
+	yaml_node_pair_t *p;
+	yaml_node_t *k, *v;
+	const char *name;
+	char buf[100];
+	int si;
+
+	if (is_null(root))
+		return;
+	if (root->type != YAML_MAPPING_NODE) {
+		report(c, line_of(root), "expected a mapping of sections at the top, got %s",
+		       node_kind(root));
+		return;
+	}
+	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		k = yaml_document_get_node(c->doc, p->key);
+		v = yaml_document_get_node(c->doc, p->value);
+		name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+		for (si = 0; si < SEC_COUNT && strcmp(sections[si].name, name); si++)
+			;
+		if (k->type != YAML_SCALAR_NODE) {
+			report(c, line_of(k), "expected a section name, got %s", node_kind(k));
+		} else if (si == SEC_COUNT) {
+			report(c, line_of(k), "unknown section '%s'",
+			       show(name, k->data.scalar.length, buf, sizeof(buf)));
+		} else if (seen[si]) {
+			report(c, line_of(k), "duplicate section '%s'", name);
+		} else {
+			seen[si] = true;
+			snprintf(c->where, sizeof(c->where), "%s", name);
+			if (sections[si].parse)
+				sections[si].parse(c, v);
+			else
+				parse_section(c, si, v);
+		}
+	}
+}
+
+static size_t key_index(int si, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sections[si].n_keys && strcmp(sections[si].keys[i].name, name); i++)
+		;
+	return i;
+}
+
+/* Report lo > hi once, at the later line the file set them on (the defaults agree). */
+static void check_le(struct ctx *c, int si, const char *lo_name, const char *hi_name)
+{
+	size_t lo_i = key_index(si, lo_name), hi_i = key_index(si, hi_name);
+	const struct key *lo = &sections[si].keys[lo_i], *hi = &sections[si].keys[hi_i];
+	const struct vg_config *cfg = c->cfg;
+	unsigned long long lo_v = get_uint((const char *)cfg + lo->off, lo->size);
+	unsigned long long hi_v = get_uint((const char *)cfg + hi->off, hi->size);
+	size_t l1 = c->lines[si][lo_i], l2 = c->lines[si][hi_i];
+
+	if (lo_v <= hi_v || l1 == LINE_BAD || l2 == LINE_BAD)
+		return;
+	report(c, l1 > l2 ? l1 : l2, "%s.%s (%llu) must not be larger than %s.%s (%llu)",
+	       sections[si].name, lo->name, lo_v, sections[si].name, hi->name, hi_v);
+}
+
+static void finish(struct ctx *c)
+{
+	struct vg_config *cfg = c->cfg;
+	char buf[INET6_ADDRSTRLEN + 24];
+	size_t i, j;
+
+	for (i = 0; i < cfg->n_listen; i++) {
+		if (!c->listen_port[i])
+			set_port(&cfg->listen[i], c->port);
+		for (j = 0; j < i && !sockaddr_eq(&cfg->listen[i], &cfg->listen[j]); j++)
+			;
+		if (j < i) {
+			fmt_sockaddr(&cfg->listen[i], true, buf, sizeof(buf));
+			report(c, c->listen_line[i], "server.listen: '%s' is listed twice", buf);
+		}
+	}
+	check_le(c, SEC_SERVER, "tcp-max-connections-per-worker", "tcp-max-connections");
+	check_le(c, SEC_CACHE, "min-ttl", "max-ttl");
+	check_le(c, SEC_LIMITS, "upstream-timeout", "request-timeout");
+}
+
+static void syntax_error(struct ctx *c, yaml_parser_t *parser, const char *buf, size_t len)
+{
+	size_t line = parser->problem_mark.line + 1, i;
+
+	if (parser->error == YAML_MEMORY_ERROR) {
+		report(c, 1, "out of memory while parsing");
+		return;
+	}
+	if (parser->error == YAML_READER_ERROR) { /* bad UTF-8 etc.: only a byte offset */
+		for (i = 0, line = 1; i < parser->problem_offset && i < len; i++)
+			line += buf[i] == '\n';
+	}
+	if (parser->context)
+		report(c, line, "syntax error: %s (%s on line %zu)",
+		       parser->problem ? parser->problem : "?", parser->context,
+		       parser->context_mark.line + 1);
+	else
+		report(c, line, "syntax error: %s", parser->problem ? parser->problem : "?");
+}
+
+/*
+ * First pass over the event stream: syntax, nesting depth and document count.
+ * libyaml's scanner is quadratic in the nesting depth (200000 '[' take a
+ * minute), so the depth limit has to stop it before a document is composed.
+ */
+static int check_events(struct ctx *c, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, docs = 0, ret = 1;
+
+	if (!yaml_parser_initialize(&parser))
+		return VG_ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (ret > 0) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			syntax_error(c, &parser, buf, len);
+			ret = VG_ECONFIG;
+			break;
+		}
+		if ((ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) &&
+		    ++depth > CONFIG_MAX_DEPTH) {
+			report(c, ev.start_mark.line + 1, "nested deeper than %d levels",
+			       CONFIG_MAX_DEPTH);
+			ret = VG_ECONFIG;
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+			   ev.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		} else if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+			report(c, ev.start_mark.line + 1, "only one YAML document is allowed");
+			ret = VG_ECONFIG;
+		} else if (ev.type == YAML_STREAM_END_EVENT) {
+			ret = 0;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 0, n = 0;
+	char *buf = NULL, *p;
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	while (n == cap && ret == 0) { /* until a short read */
+		cap = cap ? cap * 2 : 16384;
+		p = cap <= 2 * CONFIG_MAX_FILE ? realloc(buf, cap) : NULL;
+		if (!p) {
+			ret = cap <= 2 * CONFIG_MAX_FILE ? VG_ENOMEM : -EFBIG;
+			break;
+		}
+		buf = p;
+		n += fread(buf + n, 1, cap - n, f);
+	}
+	if (ret == 0 && ferror(f))
+		ret = errno ? -errno : -EIO;
+	else if (ret == 0 && n > CONFIG_MAX_FILE)
+		ret = -EFBIG;
+	fclose(f);
+	if (ret < 0)
+		free(buf);
+	else
+		*out = buf, *len = n;
+	return ret;
+}
+
+int vg_config_load(struct vg_config *cfg, const char *path, FILE *errout)
+{
+	struct ctx c = { .cfg = cfg, .path = path, .errout = errout, .port = 53 };
+	bool have_parser = false, have_doc = false;
+	yaml_document_t doc;
+	yaml_parser_t parser;
+	char *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	vg_config_defaults(cfg);
+	if (!path)
+		return VG_EINVAL;
+	snprintf(cfg->source_file, sizeof(cfg->source_file), "%s", path);
+	ret = read_file(path, &buf, &len);
+	if (ret < 0) {
+		if (errout)
+			fprintf(errout, "%s: cannot read: %s\n", path,
+				ret == VG_ENOMEM ? "out of memory" : strerror(-ret));
+		goto out;
+	}
+	ret = check_events(&c, buf, len);
+	if (ret < 0)
+		goto out;
+	ret = VG_ENOMEM;
+	if (!yaml_parser_initialize(&parser))
+		goto out;
+	have_parser = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	ret = VG_ECONFIG;
+	if (!yaml_parser_load(&parser, &doc)) {
+		syntax_error(&c, &parser, buf, len);
+		goto out;
+	}
+	have_doc = true;
+	c.doc = &doc;
+	if (yaml_document_get_root_node(&doc))
+		parse_root(&c, yaml_document_get_root_node(&doc));
+	finish(&c);
+	ret = c.errors ? VG_ECONFIG : 0;
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (have_parser)
+		yaml_parser_delete(&parser);
+	free(buf);
+	return ret;
+}
+
+/* ---- dump ---- */
+
+static void dump_value(const struct vg_config *cfg, const struct key *k, FILE *out)
+{
+	const char *field = (const char *)cfg + k->off;
+	const char *p;
+	size_t sz;
+	int e;
+
+	fprintf(out, "  %s: ", k->name);
+	switch (k->type) {
+	case K_BOOL:
+		fputs(*(const bool *)field ? "yes" : "no", out);
+		break;
+	case K_SIZE:
+		memcpy(&sz, field, sizeof(sz));
+		if (sz % MIB)
+			fprintf(out, "%zu", sz);
+		else if (sz % (1024 * MIB))
+			fprintf(out, "%zuM", sz / MIB);
+		else
+			fprintf(out, "%zuG", sz / (1024 * MIB));
+		break;
+	case K_PATH:
+		fputc('"', out);
+		for (p = field; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				fprintf(out, "\\%c", *p);
+			else if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				fprintf(out, "\\x%02x", (unsigned char)*p);
+			else
+				fputc(*p, out);
+		}
+		fputc('"', out);
+		break;
+	case K_ENUM:
+		memcpy(&e, field, sizeof(e));
+		fputs(enum_name_of(k->names, e), out);
+		break;
+	default:
+		fprintf(out, "%llu", get_uint(field, k->size));
+		break;
+	}
+	fputc('\n', out);
+}
+
+void vg_config_dump(const struct vg_config *cfg, FILE *out)
+{
+	const struct section *sec;
+	const struct key *k;
+	char buf[120];
+
+	fprintf(out, "# vigil effective configuration (%s)\n",
+		cfg->source_file[0] ? show(cfg->source_file, strlen(cfg->source_file), buf,
+					   sizeof(buf)) : "built-in defaults");
+	for (sec = sections; sec < sections + SEC_COUNT; sec++) {
+		if (sec->dump) {
+			sec->dump(cfg, out);
+			continue;
+		}
+		fprintf(out, "%s:\n", sec->name);
+		for (k = sec->keys; k < sec->keys + sec->n_keys; k++) {
+			if (k->type != K_CUSTOM)
+				dump_value(cfg, k, out);
+			else if (k->dump)
+				k->dump(cfg, out);
+		}
+	}
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * vigil configuration: the immutable settings snapshot the daemon runs with.
+ *
+ * The config is one YAML file (contrib/vigil.yaml documents every key).  It is
+ * read into a struct vg_config, which is never changed after loading: a reload
+ * (SIGHUP) loads a new one and swaps it.  With no file at all, vg_config_defaults()
+ * gives safe defaults (listen on loopback only, private ranges and loopback may
+ * query, built-in IANA root hints).
+ *
+ * This module owns YAML parsing and validation (file:line errors); it does not
+ * open sockets, read root hints or touch the cache.
+ */
+#ifndef VG_DAEMON_CONFIG_H
+#define VG_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#define VG_CONFIG_MAX_ADDRS 16
+#define VG_CONFIG_MAX_ACL 64
+#define VG_CONFIG_MAX_FORWARDS 32
+#define VG_CONFIG_MAX_NAME 255 /* wire length of a domain name */
+
+/** A socket address (IPv4 or IPv6) with port. */
+struct vg_sockaddr {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} u;
+	socklen_t len;
+};
+
+/** An address prefix: family AF_INET/AF_INET6, bytes in network order. */
+struct vg_prefix {
+	int family;
+	uint8_t addr[16];
+	uint8_t bits;
+};
+
+enum vg_acl_action { VG_ACL_ALLOW = 0, VG_ACL_REFUSE = 1, VG_ACL_DROP = 2 };
+
+struct vg_acl_rule {
+	struct vg_prefix prefix;
+	enum vg_acl_action action;
+};
+
+struct vg_forward_zone {
+	uint8_t zone[VG_CONFIG_MAX_NAME]; /* wire format, lower-case, "." is {0} */
+	size_t zone_len;
+	struct vg_sockaddr upstreams[VG_CONFIG_MAX_ADDRS]; /* default port 53 */
+	size_t n_upstreams;
+};
+
+enum vg_log_target { VG_LOG_STDERR = 0, VG_LOG_SYSLOG = 1 };
+
+struct vg_config {
+	char source_file[512]; /* "" when built from defaults */
+
+	/* server: */
+	struct vg_sockaddr listen[VG_CONFIG_MAX_ADDRS]; /* both UDP and TCP */
+	size_t n_listen;
+	unsigned workers;          /* 0 = number of cores */
+	unsigned tcp_idle_ms;      /* default 10000 */
+	unsigned tcp_max_per_worker; /* default 256 */
+	unsigned tcp_max_total;      /* default 1024 */
+	unsigned tcp_max_pipeline;   /* queries in flight per TCP connection, default 100 */
+	uint16_t max_udp_size;     /* largest UDP answer to clients, 512..4096, default 1232 */
+	struct vg_acl_rule acl[VG_CONFIG_MAX_ACL]; /* first longest-prefix match wins */
+	size_t n_acl;
+	enum vg_acl_action acl_default; /* for sources no rule matches: refuse */
+
+	/* cache: */
+	size_t cache_size;   /* bytes, default 64 MiB, min 1 MiB */
+	uint32_t cache_max_ttl;     /* default 86400 */
+	uint32_t cache_max_neg_ttl; /* default 3600 */
+	uint32_t cache_min_ttl;     /* default 0 */
+	uint32_t servfail_ttl;      /* failure caching, RFC 9520; default 5 */
+
+	/* resolver: */
+	char root_hints[512]; /* "" = built-in IANA hints */
+	struct vg_sockaddr outgoing[VG_CONFIG_MAX_ADDRS]; /* source addresses; port ignored */
+	size_t n_outgoing;
+	bool allow_query_localhost; /* upstreams on 127/8, ::1; default false */
+	bool allow_query_private;   /* upstreams on RFC 1918, fc00::/7 etc.; default true */
+	bool qname_minimisation;    /* default true */
+	bool prime_root;            /* unsolicited: priming query at start; default true */
+	bool prefetch;              /* unsolicited: refresh popular entries near expiry; default false */
+	bool use_ipv6_upstream;     /* default true */
+	uint16_t upstream_udp_size; /* EDNS size advertised upstream, default 1232 */
+
+	/* limits: */
+	unsigned max_upstream_queries; /* per client query, default 200 */
+	unsigned max_subquery_depth;   /* default 8 */
+	unsigned max_referrals;        /* default 30 */
+	unsigned max_cname_chain;      /* default 11 */
+	unsigned max_glueless_ns;      /* glue-less NS names resolved per delegation, default 5 */
+	unsigned request_timeout_ms;   /* whole client query, default 5000 */
+	unsigned upstream_timeout_ms;  /* first try to an unknown server, default 400 */
+
+	struct vg_forward_zone forwards[VG_CONFIG_MAX_FORWARDS];
+	size_t n_forwards;
+
+	/* log: */
+	int log_level; /* syslog levels: 3 err, 4 warning, 6 info, 7 debug; default 6 */
+	enum vg_log_target log_target;
+};
+
+/** Fill @p cfg with the built-in defaults. */
+void vg_config_defaults(struct vg_config *cfg);
+
+/**
+ * Load @p path into @p cfg (defaults first, then the file's settings).
+ * Every error is written to @p errout as "FILE:LINE: message" (all errors, not
+ * just the first).  Returns 0 on success or a negative code (VG_ECONFIG) when
+ * any error was found; @p cfg is then unspecified.
+ */
+int vg_config_load(struct vg_config *cfg, const char *path, FILE *errout);
+
+/** Parse "ADDR", "ADDR@PORT" or "[v6]:PORT"/"v4:PORT" into @p out. 0 or negative. */
+int vg_config_parse_sockaddr(const char *s, uint16_t default_port, struct vg_sockaddr *out);
+
+/** Parse "ADDR/BITS" (or bare ADDR = host prefix). 0 or negative. */
+int vg_config_parse_prefix(const char *s, struct vg_prefix *out);
+
+/** Parse a size like "64M", "512k", "1G", "1048576". 0 or negative. */
+int vg_config_parse_size(const char *s, size_t *out);
+
+/** Parse a domain name in presentation form into lower-case wire form. Returns length or negative. */
+int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen);
+
+/** Does @p addr (family, network-order bytes) fall in prefix @p p? */
+bool vg_prefix_contains(const struct vg_prefix *p, int family, const uint8_t *addr);
+
+/** ACL decision for a client address. */
+enum vg_acl_action vg_config_acl_check(const struct vg_config *cfg, const struct sockaddr *sa);
+
+/** Write a human-readable dump of the effective config (used by --check-config -v). */
+void vg_config_dump(const struct vg_config *cfg, FILE *out);
+
+#endif

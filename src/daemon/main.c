@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The vigil daemon: command line, start-up, signals, reload and shutdown.
+ *
+ * The main thread owns the config and hints snapshots and the shared cache;
+ * it starts one worker thread per configured worker and then only waits for
+ * signals on its own libuv loop.  SIGHUP loads the config file again: if it
+ * is valid the new snapshot is published and every worker adopts it, the cache
+ * is kept; if it is not, the errors are logged and the old config stays.
+ * Old snapshots are kept until exit, because requests in flight may still read
+ * them (a reload costs one config struct, about 40 KiB).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "cache/cache.h"
+#include "core/core.h"
+#include "daemon/config.h"
+#include "net/net.h"
+#include "resolv/resolv.h"
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "0.1.0"
+#endif
+
+#define MAX_WORKERS 64
+#define MAX_SNAPSHOTS 1024
+
+struct daemon {
+	const char *config_path;
+	struct vg_shared shared;
+	struct vg_worker *workers;
+	unsigned n_workers;
+	struct vg_config *cfgs[MAX_SNAPSHOTS];
+	struct vg_hints *hints[MAX_SNAPSHOTS];
+	unsigned n_snap;
+	uv_loop_t loop;
+	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+};
+
+static void usage(FILE *out)
+{
+	fputs(
+"NAME\n"
+"    vigil - protective, caching, iterative DNS resolver\n"
+"\n"
+"SYNOPSIS\n"
+"    vigil [-c FILE]\n"
+"    vigil --check-config FILE\n"
+"    vigil --help | --version\n"
+"\n"
+"DESCRIPTION\n"
+"    vigil answers DNS queries from clients over UDP and TCP.  It resolves\n"
+"    names iteratively from the root name servers (or sends configured zones\n"
+"    to forwarders) and keeps answers in a shared, size-bounded cache.  It\n"
+"    runs in the foreground and logs to standard error (or syslog).\n"
+"\n"
+"    Without -c, vigil runs on built-in defaults: it listens on 127.0.0.1 and\n"
+"    ::1 port 53, answers loopback and private-range clients, refuses others,\n"
+"    and starts from the IANA root hints.  contrib/vigil.yaml documents every\n"
+"    setting.\n"
+"\n"
+"OPTIONS\n"
+"    -c, --config FILE\n"
+"        Read the YAML configuration FILE.  Errors are reported as FILE:LINE\n"
+"        and vigil does not start.\n"
+"    -t, --check-config FILE\n"
+"        Check FILE (and the root hints file it names), print every error as\n"
+"        FILE:LINE: message, and exit: 0 if valid, 1 if not.\n"
+"    -p, --pidfile FILE\n"
+"        Write the process ID to FILE after start-up; removed at exit.\n"
+"    -h, --help\n"
+"        Show this help and exit.\n"
+"    -V, --version\n"
+"        Show the version and exit.\n"
+"\n"
+"SIGNALS\n"
+"    SIGTERM, SIGINT  stop: close listening sockets, abandon requests in\n"
+"                     flight, and exit 0.\n"
+"    SIGHUP           reload the config file and root hints; the cache is\n"
+"                     kept.  Listen addresses, worker count and cache size\n"
+"                     need a restart.  An invalid file is reported and the\n"
+"                     running config stays in force.\n"
+"    SIGUSR1          log one line of statistics (stats: key=value ...).\n"
+"\n"
+"EXIT STATUS\n"
+"    0 on a clean stop or a valid config; 1 on a configuration or start-up\n"
+"    error; 2 on a command-line error.\n"
+"\n"
+"EXAMPLES\n"
+"    vigil -c /etc/vigil/vigil.yaml\n"
+"    vigil --check-config contrib/vigil.yaml\n"
+"    dig @127.0.0.1 example.com A\n",
+	      out);
+}
+
+static int load_hints(const struct vg_config *cfg, struct vg_hints *h, FILE *errout)
+{
+	if (cfg->root_hints[0])
+		return vg_hints_load(h, cfg->root_hints, errout);
+	return vg_hints_builtin(h);
+}
+
+/* Load config + hints into fresh snapshots. 0 or negative (errors printed). */
+static int load_snapshot(const char *path, struct vg_config **cfg_out, struct vg_hints **h_out,
+			 FILE *errout)
+{
+	struct vg_config *cfg = malloc(sizeof(*cfg));
+	struct vg_hints *h = malloc(sizeof(*h));
+	int r = VG_ENOMEM;
+	if (!cfg || !h)
+		goto fail;
+	if (path)
+		r = vg_config_load(cfg, path, errout);
+	else {
+		vg_config_defaults(cfg);
+		r = 0;
+	}
+	if (r < 0)
+		goto fail;
+	r = load_hints(cfg, h, errout);
+	if (r < 0)
+		goto fail;
+	*cfg_out = cfg;
+	*h_out = h;
+	return 0;
+fail:
+	free(cfg);
+	free(h);
+	return r;
+}
+
+static void publish(struct daemon *d, struct vg_config *cfg, struct vg_hints *h)
+{
+	d->cfgs[d->n_snap] = cfg;
+	d->hints[d->n_snap] = h;
+	d->n_snap++;
+	atomic_store_explicit(&d->shared.cfg, cfg, memory_order_release);
+	atomic_store_explicit(&d->shared.hints, h, memory_order_release);
+}
+
+static void stop_all(struct daemon *d)
+{
+	vg_log(VG_LOG_NOTICE, "stopping");
+	for (unsigned i = 0; i < d->n_workers; i++)
+		vg_worker_stop(&d->workers[i]);
+	uv_signal_stop(&d->sig_term);
+	uv_signal_stop(&d->sig_int);
+	uv_signal_stop(&d->sig_hup);
+	uv_signal_stop(&d->sig_usr1);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_close((uv_handle_t *)&d->sig_usr1, NULL);
+}
+
+static void reload(struct daemon *d)
+{
+	if (!d->config_path) {
+		vg_log(VG_LOG_NOTICE, "SIGHUP: no config file to reload (running on defaults)");
+		return;
+	}
+	if (d->n_snap >= MAX_SNAPSHOTS) {
+		vg_log(VG_LOG_ERR, "SIGHUP: too many reloads; restart vigil to reload again");
+		return;
+	}
+	char *errbuf = NULL;
+	size_t errlen = 0;
+	FILE *err = open_memstream(&errbuf, &errlen);
+	struct vg_config *cfg;
+	struct vg_hints *h;
+	int r = load_snapshot(d->config_path, &cfg, &h, err ? err : stderr);
+	if (err)
+		fclose(err);
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "reload of %s failed, keeping the running config:\n%s",
+		       d->config_path, errbuf ? errbuf : "");
+		free(errbuf);
+		return;
+	}
+	free(errbuf);
+	const struct vg_config *old = atomic_load(&d->shared.cfg);
+	if (old->n_listen != cfg->n_listen ||
+	    memcmp(old->listen, cfg->listen, sizeof(cfg->listen[0]) * cfg->n_listen) != 0)
+		vg_log(VG_LOG_WARNING, "reload: listen addresses changed; restart to apply");
+	if (old->workers != cfg->workers)
+		vg_log(VG_LOG_WARNING, "reload: worker count changed; restart to apply");
+	if (old->cache_size != cfg->cache_size)
+		vg_log(VG_LOG_WARNING, "reload: cache size changed; restart to apply");
+	vg_cache_set_limits(d->shared.cache, cfg->cache_min_ttl, cfg->cache_max_ttl,
+			    cfg->cache_max_neg_ttl);
+	vg_log_setup(cfg->log_level, cfg->log_target == VG_LOG_SYSLOG);
+	publish(d, cfg, h);
+	for (unsigned i = 0; i < d->n_workers; i++)
+		vg_worker_notify(&d->workers[i]);
+	vg_log(VG_LOG_NOTICE, "reloaded %s", d->config_path);
+}
+
+static void log_stats(struct daemon *d)
+{
+	uint64_t q = 0, udp = 0, tcp = 0, hits = 0, ans = 0, sf = 0, nx = 0, mal = 0, fe = 0,
+		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
+		 up_unw = 0, up_sh = 0, up_tc = 0;
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		struct vg_worker_stats *s = &d->workers[i].stats;
+		q += VG_STAT_GET(s->queries);
+		udp += VG_STAT_GET(s->udp_queries);
+		tcp += VG_STAT_GET(s->tcp_queries);
+		hits += VG_STAT_GET(s->cache_hits);
+		ans += VG_STAT_GET(s->answered);
+		sf += VG_STAT_GET(s->servfail);
+		nx += VG_STAT_GET(s->nxdomain);
+		mal += VG_STAT_GET(s->malformed);
+		fe += VG_STAT_GET(s->formerr);
+		ni += VG_STAT_GET(s->notimp);
+		ref += VG_STAT_GET(s->refused);
+		drop += VG_STAT_GET(s->dropped);
+		to += VG_STAT_GET(s->timeouts);
+		inf += VG_STAT_GET(s->inflight);
+		const struct vg_upstream_stats *u = vg_upstream_stats(d->workers[i].up);
+		up_udp += VG_STAT_GET(u->udp_sent);
+		up_tcp += VG_STAT_GET(u->tcp_sent);
+		up_to += VG_STAT_GET(u->timeouts);
+		up_unw += VG_STAT_GET(u->unwanted);
+		up_sh += VG_STAT_GET(u->shared);
+		up_tc += VG_STAT_GET(u->tc_fallback);
+	}
+	size_t entries, bytes, limit;
+	vg_cache_usage(d->shared.cache, &entries, &bytes, &limit);
+	vg_log_write(VG_LOG_NOTICE,
+		     "stats: queries=%lu udp=%lu tcp=%lu cache_hits=%lu answered=%lu servfail=%lu "
+		     "nxdomain=%lu malformed=%lu formerr=%lu notimp=%lu refused=%lu dropped=%lu "
+		     "request_timeouts=%lu inflight=%lu upstream_udp=%lu upstream_tcp=%lu "
+		     "upstream_timeouts=%lu upstream_unwanted=%lu upstream_shared=%lu "
+		     "upstream_tc=%lu cache_entries=%zu cache_bytes=%zu cache_limit=%zu",
+		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, up_udp, up_tcp,
+		     up_to, up_unw, up_sh, up_tc, entries, bytes, limit);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	switch (signum) {
+	case SIGTERM:
+	case SIGINT:
+		stop_all(d);
+		break;
+	case SIGHUP:
+		reload(d);
+		break;
+	case SIGUSR1:
+		log_stats(d);
+		break;
+	default:
+		break;
+	}
+}
+
+static int check_config(const char *path)
+{
+	struct vg_config *cfg;
+	struct vg_hints *h;
+	if (load_snapshot(path, &cfg, &h, stdout) < 0) {
+		fprintf(stdout, "%s: configuration is NOT valid\n", path);
+		return 1;
+	}
+	fprintf(stdout, "%s: configuration is valid\n", path);
+	free(cfg);
+	free(h);
+	return 0;
+}
+
+static unsigned worker_count(const struct vg_config *cfg)
+{
+	if (cfg->workers)
+		return cfg->workers;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+static int run(struct daemon *d, const char *pidfile)
+{
+	struct vg_config *cfg;
+	struct vg_hints *h;
+	int ret = 1;
+
+	if (load_snapshot(d->config_path, &cfg, &h, stderr) < 0) {
+		fprintf(stderr, "vigil: not starting: configuration errors above\n");
+		return 1;
+	}
+	vg_log_setup(cfg->log_level, cfg->log_target == VG_LOG_SYSLOG);
+	publish(d, cfg, h);
+	d->shared.cache = vg_cache_new(cfg->cache_size);
+	if (!d->shared.cache) {
+		vg_log(VG_LOG_ERR, "cannot allocate the cache (%zu bytes)", cfg->cache_size);
+		return 1;
+	}
+	vg_cache_set_limits(d->shared.cache, cfg->cache_min_ttl, cfg->cache_max_ttl,
+			    cfg->cache_max_neg_ttl);
+
+	d->n_workers = worker_count(cfg);
+	d->workers = calloc(d->n_workers, sizeof(*d->workers));
+	if (!d->workers)
+		goto out;
+	unsigned inited = 0;
+	for (; inited < d->n_workers; inited++) {
+		int r = vg_worker_init(&d->workers[inited], inited, &d->shared);
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "worker %u: start-up failed: %s", inited, vg_strerror(r));
+			vg_worker_deinit(&d->workers[inited]);
+			for (unsigned i = 0; i < inited; i++)
+				vg_worker_deinit(&d->workers[i]);
+			goto out;
+		}
+	}
+
+	uv_loop_init(&d->loop);
+	uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup, &d->sig_usr1 };
+	int nums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	for (int i = 0; i < 4; i++) {
+		uv_signal_init(&d->loop, sigs[i]);
+		sigs[i]->data = d;
+		uv_signal_start(sigs[i], on_signal, nums[i]);
+	}
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		int r = vg_worker_start(&d->workers[i]);
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "cannot start worker thread: %s", vg_strerror(r));
+			for (unsigned k = 0; k < i; k++)
+				vg_worker_stop(&d->workers[k]);
+			for (unsigned k = 0; k < i; k++)
+				vg_worker_join(&d->workers[k]);
+			goto out;
+		}
+	}
+	if (pidfile) {
+		FILE *f = fopen(pidfile, "w");
+		if (f) {
+			fprintf(f, "%ld\n", (long)getpid());
+			fclose(f);
+		} else {
+			vg_log(VG_LOG_WARNING, "cannot write pidfile %s: %s", pidfile, strerror(errno));
+		}
+	}
+	vg_log(VG_LOG_NOTICE, "vigil %s started: %u worker%s, cache %zu bytes, %s", VIGIL_VERSION,
+	       d->n_workers, d->n_workers == 1 ? "" : "s", cfg->cache_size,
+	       cfg->root_hints[0] ? cfg->root_hints : "built-in root hints");
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	for (unsigned i = 0; i < d->n_workers; i++)
+		vg_worker_join(&d->workers[i]);
+	for (unsigned i = 0; i < d->n_workers; i++)
+		vg_worker_deinit(&d->workers[i]);
+	uv_loop_close(&d->loop);
+	if (pidfile)
+		unlink(pidfile);
+	vg_log(VG_LOG_NOTICE, "stopped");
+	ret = 0;
+out:
+	free(d->workers);
+	vg_cache_free(d->shared.cache);
+	for (unsigned i = 0; i < d->n_snap; i++) {
+		free(d->cfgs[i]);
+		free(d->hints[i]);
+	}
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 't' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct daemon d;
+	const char *pidfile = NULL, *check = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:t:p:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 't':
+			check = optarg;
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vigil %s\n", VIGIL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vigil: unexpected argument '%s' (see vigil --help)\n", argv[optind]);
+		return 2;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "vigil: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (check)
+		return check_config(check);
+	signal(SIGPIPE, SIG_IGN);
+	return run(&d, pidfile);
+}

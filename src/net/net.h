@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The front end: worker threads, each with its own libuv loop and its own UDP
+ * and TCP sockets (SO_REUSEPORT), which take client queries, answer from cache
+ * or drive a request through the resolver core and upstream I/O.
+ *
+ * No worker touches another's handles.  The shared pieces are the cache
+ * (sharded locks), and the read-only config and hints snapshots, which the
+ * daemon swaps on reload and workers adopt through their async handle.
+ */
+#ifndef VG_NET_H
+#define VG_NET_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "cache/cache.h"
+#include "core/core.h"
+#include "daemon/config.h"
+#include "resolv/resolv.h"
+#include "upstream/upstream.h"
+
+#define VG_MMSG_BATCH 20 /* libuv's recvmmsg width */
+
+struct vg_worker_stats {
+	vg_counter_t queries, udp_queries, tcp_queries, cache_hits, answered, servfail, nxdomain;
+	vg_counter_t malformed, formerr, notimp, refused, dropped, timeouts, send_errors;
+	vg_counter_t tcp_accepted, tcp_rejected;
+	vg_counter_t inflight;
+};
+
+/** Shared by all workers; owned by the daemon. */
+struct vg_shared {
+	struct vg_cache *cache;
+	_Atomic(const struct vg_config *) cfg;
+	_Atomic(const struct vg_hints *) hints;
+	atomic_uint tcp_total;
+};
+
+struct vg_worker {
+	unsigned id;
+	pthread_t thread;
+	uv_loop_t loop;
+	uv_async_t wakeup;
+	uv_timer_t tick;
+	struct vg_shared *shared;
+	const struct vg_config *cfg; /* adopted snapshot */
+	const struct vg_hints *hints;
+	struct vg_resolv_env env;
+	struct vg_infra *infra;
+	struct vg_upstream *up;
+	atomic_bool stop_requested;
+	bool stopping;
+	bool prime_pending;
+	bool loop_ready, handles_ready;
+
+	unsigned n_udp, n_tcp;
+	uv_udp_t udp[VG_CONFIG_MAX_ADDRS];
+	uv_tcp_t tcp[VG_CONFIG_MAX_ADDRS];
+	unsigned tcp_conns;
+	struct vg_tcp_conn *conns; /* client connections, for shutdown */
+
+	struct vg_ctx *inflight_head; /* requests in flight, for timeouts and shutdown */
+	unsigned inflight;
+
+	struct vg_worker_stats stats;
+	uint8_t *rxbuf; /* VG_MMSG_BATCH * 64 KiB, for recvmmsg */
+	uint8_t *txbuf; /* 65536 + slack */
+	struct vg_msg *msg;
+	uint8_t *scratch, *scratch2;
+};
+
+/**
+ * Prepare worker @p id: loop, buffers and its listening sockets (bound now, so
+ * errors are reported before serving).  Errors go to the log.  0 or negative.
+ */
+int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared);
+/** Start the worker's thread. */
+int vg_worker_start(struct vg_worker *w);
+/** Ask the worker to stop (thread-safe); join it with vg_worker_join. */
+void vg_worker_stop(struct vg_worker *w);
+/** Ask the worker to adopt the current config/hints snapshot (thread-safe). */
+void vg_worker_notify(struct vg_worker *w);
+void vg_worker_join(struct vg_worker *w);
+void vg_worker_deinit(struct vg_worker *w);
+
+/* cross-file internals of the net module (udp.c, tcp.c, worker.c) */
+struct vg_tcp_conn;
+enum vg_transport { VG_TRANSPORT_NONE, VG_TRANSPORT_UDP, VG_TRANSPORT_TCP };
+
+/** A client's peer and how to answer it. */
+struct vg_peer {
+	enum vg_transport transport;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} addr;
+	uv_udp_t *udp;
+	struct vg_tcp_conn *conn;
+};
+
+/** Handle one query datagram / frame.  The packet is borrowed for the call. */
+void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
+		      const struct vg_peer *peer);
+/** Send a reply to @p peer (UDP now, or queued on the TCP connection). */
+void vg__worker_reply(struct vg_worker *w, const struct vg_peer *peer, const uint8_t *pkt,
+		      size_t len);
+
+int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_udp_t *h);
+int vg__tcp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_tcp_t *h);
+/** Send @p pkt on the connection (framed); drops it if the connection closed. */
+void vg__tcp_send(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len);
+/** A request on @p c finished (answered or abandoned). */
+void vg__tcp_request_done(struct vg_tcp_conn *c);
+void vg__tcp_request_start(struct vg_tcp_conn *c);
+/** Close every client connection of the worker (shutdown). */
+void vg__tcp_close_all(struct vg_worker *w);
+
+#endif

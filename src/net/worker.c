@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * A worker thread: its loop, the query path from packet to answer, and the
+ * driver that runs requests through the resolver core and upstream I/O.
+ *
+ * Query path: parse the question (no allocation) -> RFC checks (FORMERR,
+ * NOTIMP, BADVERS, REFUSED for other classes) -> access control -> cache ->
+ * on a miss, a request in its own arena, driven by vg_resolv_begin/consume
+ * with upstream replies.  A 100 ms tick enforces the per-request time limit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/net.h"
+
+#define TICK_MS 100
+#define MAX_INFLIGHT 4096
+
+/** A request in flight and how to answer it; lives in the request's arena. */
+struct vg_ctx {
+	struct vg_worker *w;
+	struct vg_request *req;
+	struct vg_ctx *next, **pprev;
+	struct vg_peer peer;
+	uint8_t *pkt; /* copy of the client's query */
+	size_t len;
+	struct vg_upq *upq;
+	uint64_t deadline;
+};
+
+static void ctx_unlink(struct vg_ctx *x)
+{
+	if (x->pprev) {
+		*x->pprev = x->next;
+		if (x->next)
+			x->next->pprev = x->pprev;
+		x->pprev = NULL;
+		x->w->inflight--;
+	}
+}
+
+static void ctx_free(struct vg_ctx *x)
+{
+	struct vg_worker *w = x->w;
+	ctx_unlink(x);
+	if (x->upq) {
+		vg_upstream_cancel(x->upq, x);
+		x->upq = NULL;
+	}
+	if (x->peer.transport == VG_TRANSPORT_TCP)
+		vg__tcp_request_done(x->peer.conn);
+	VG_STAT_ADD(w->stats.inflight, (uint64_t)-1);
+	vg_request_free(x->req);
+}
+
+static size_t udp_limit(const struct vg_config *cfg, const struct vg_query *q)
+{
+	if (!q->edns.present)
+		return 512;
+	size_t s = q->edns.udp_size < 512 ? 512 : q->edns.udp_size;
+	return s > cfg->max_udp_size ? cfg->max_udp_size : s;
+}
+
+void vg__worker_reply(struct vg_worker *w, const struct vg_peer *peer, const uint8_t *pkt,
+		      size_t len)
+{
+	if (peer->transport == VG_TRANSPORT_UDP) {
+		uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
+		if (uv_udp_try_send(peer->udp, &b, 1, &peer->addr.sa) < 0)
+			VG_STAT_INC(w->stats.send_errors);
+	} else if (peer->transport == VG_TRANSPORT_TCP) {
+		vg__tcp_send(peer->conn, pkt, len);
+	}
+}
+
+static void log_failure(const struct vg_ctx *x)
+{
+	if (!vg_log_enabled(VG_LOG_DEBUG))
+		return;
+	char name[VG_NAME_MAX * 4 + 8];
+	vg_name_to_str(x->req->qname, name, sizeof(name));
+	vg_log(VG_LOG_DEBUG, "query %s type %u: SERVFAIL (%s; %u upstream queries, %u referrals)",
+	       name, x->req->qtype, x->req->fail_reason ? x->req->fail_reason : "unknown",
+	       x->req->used.upstream, x->req->used.referrals);
+}
+
+/* Answer the client (if any) and release the request. */
+static void ctx_finish(struct vg_ctx *x)
+{
+	struct vg_worker *w = x->w;
+	if (x->req->rcode == VG_RCODE_SERVFAIL) {
+		VG_STAT_INC(w->stats.servfail);
+		log_failure(x);
+	} else if (x->req->rcode == VG_RCODE_NXDOMAIN) {
+		VG_STAT_INC(w->stats.nxdomain);
+	}
+	if (x->peer.transport != VG_TRANSPORT_NONE) {
+		struct vg_query q;
+		int rc;
+		if (vg_query_parse(&q, x->pkt, x->len, &rc) == 0) {
+			struct vg_client_q cq = {
+				.q = &q,
+				.limit = x->peer.transport == VG_TRANSPORT_UDP ? udp_limit(w->cfg, &q)
+									       : 65535,
+				.edns_size = w->cfg->max_udp_size,
+			};
+			size_t n = vg_resolv_write_answer(x->req, &cq, w->txbuf, 65535);
+			if (n)
+				vg__worker_reply(w, &x->peer, w->txbuf, n);
+			VG_STAT_INC(w->stats.answered);
+		}
+	}
+	ctx_free(x);
+}
+
+static void drive(struct vg_ctx *x, enum vg_step st);
+
+static void on_upstream(void *arg, int status, const uint8_t *pkt, size_t len)
+{
+	struct vg_ctx *x = arg;
+	x->upq = NULL;
+	drive(x, vg_resolv_consume(x->req, status, pkt, len, uv_now(&x->w->loop)));
+}
+
+static void drive(struct vg_ctx *x, enum vg_step st)
+{
+	struct vg_worker *w = x->w;
+	for (;;) {
+		if (st != VG_STEP_SEND) {
+			ctx_finish(x);
+			return;
+		}
+		const struct vg_outbound *o = &x->req->out;
+		if (vg_log_enabled(VG_LOG_DEBUG)) {
+			char n[VG_NAME_MAX * 4 + 8], a[64];
+			vg_name_to_str(o->qname, n, sizeof(n));
+			vg_sockaddr_str(&o->to, a, sizeof(a));
+			vg_log(VG_LOG_DEBUG, "upstream %s type %u to %s (timeout %u ms)", n, o->qtype,
+			       a, o->timeout_ms);
+		}
+		int r = vg_upstream_query(w->up, &o->to, o->qname, o->qtype, o->rd, false,
+					  o->timeout_ms, on_upstream, x, &x->upq);
+		if (r == 0)
+			return; /* on_upstream continues */
+		x->upq = NULL;
+		st = vg_resolv_consume(x->req, r, NULL, 0, uv_now(&w->loop));
+	}
+}
+
+static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
+			  const struct vg_query *q, const struct vg_peer *peer)
+{
+	uint64_t now = uv_now(&w->loop);
+	struct vg_request *req = vg_request_new(&w->env, q ? q->qname : (const uint8_t *)"",
+						q ? q->qtype : VG_T_NS, now);
+	struct vg_ctx *x = req ? vg_arena_zalloc(req->arena, sizeof(*x)) : NULL;
+	if (!x || (len && !(x->pkt = vg_arena_dup(req->arena, pkt, len)))) {
+		vg_request_free(req);
+		VG_STAT_INC(w->stats.dropped);
+		return;
+	}
+	x->w = w;
+	x->req = req;
+	x->len = len;
+	x->peer = *peer;
+	x->deadline = now + w->cfg->request_timeout_ms;
+	req->user = x;
+	x->next = w->inflight_head;
+	if (x->next)
+		x->next->pprev = &x->next;
+	w->inflight_head = x;
+	x->pprev = &w->inflight_head;
+	w->inflight++;
+	VG_STAT_INC(w->stats.inflight);
+	if (peer->transport == VG_TRANSPORT_TCP)
+		vg__tcp_request_start(peer->conn);
+	drive(x, vg_resolv_begin(req, now));
+}
+
+static void reply_error(struct vg_worker *w, const struct vg_query *q, int rcode,
+			const struct vg_peer *peer)
+{
+	size_t n = vg_wire_error_reply(q, rcode, false, w->cfg->max_udp_size, w->txbuf, 65535);
+	if (n)
+		vg__worker_reply(w, peer, w->txbuf, n);
+}
+
+void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
+		      const struct vg_peer *peer)
+{
+	struct vg_query q;
+	int rcode;
+	const struct vg_config *cfg = w->cfg;
+
+	if (VG_UNLIKELY(w->stopping))
+		return;
+	VG_STAT_INC(w->stats.queries);
+	if (vg_query_parse(&q, pkt, len, &rcode) < 0) {
+		VG_STAT_INC(w->stats.malformed);
+		return; /* not even a header, or a response: drop */
+	}
+	enum vg_acl_action acl = vg_config_acl_check(cfg, &peer->addr.sa);
+	if (acl == VG_ACL_DROP) {
+		VG_STAT_INC(w->stats.dropped);
+		return;
+	}
+	if (acl == VG_ACL_REFUSE) {
+		VG_STAT_INC(w->stats.refused);
+		reply_error(w, &q, VG_RCODE_REFUSED, peer);
+		return;
+	}
+	if (rcode) {
+		if (rcode == VG_RCODE_FORMERR)
+			VG_STAT_INC(w->stats.formerr);
+		else
+			VG_STAT_INC(w->stats.notimp);
+		reply_error(w, &q, rcode, peer);
+		return;
+	}
+	if (q.qclass != VG_C_IN) {
+		/* vigil serves the Internet class only */
+		VG_STAT_INC(w->stats.refused);
+		reply_error(w, &q, VG_RCODE_REFUSED, peer);
+		return;
+	}
+	switch (q.qtype) {
+	case VG_T_AXFR: case VG_T_IXFR:
+		reply_error(w, &q, VG_RCODE_REFUSED, peer); /* no zone transfers from a resolver */
+		return;
+	case VG_T_MAILA: case VG_T_MAILB:
+		VG_STAT_INC(w->stats.notimp);
+		reply_error(w, &q, VG_RCODE_NOTIMP, peer);
+		return;
+	case VG_T_OPT: case 0:
+		VG_STAT_INC(w->stats.formerr);
+		reply_error(w, &q, VG_RCODE_FORMERR, peer);
+		return;
+	default:
+		break;
+	}
+	/* POLICY: client-IP and QNAME rules run here, before the cache */
+	struct vg_client_q cq = {
+		.q = &q,
+		.limit = peer->transport == VG_TRANSPORT_UDP ? udp_limit(cfg, &q) : 65535,
+		.edns_size = cfg->max_udp_size,
+	};
+	size_t n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
+	if (n) {
+		VG_STAT_INC(w->stats.cache_hits);
+		VG_STAT_INC(w->stats.answered);
+		vg__worker_reply(w, peer, w->txbuf, n);
+		return;
+	}
+	if (w->inflight >= MAX_INFLIGHT) {
+		VG_STAT_INC(w->stats.dropped);
+		reply_error(w, &q, VG_RCODE_SERVFAIL, peer);
+		return;
+	}
+	start_request(w, pkt, len, &q, peer);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void adopt_snapshot(struct vg_worker *w)
+{
+	const struct vg_config *cfg = atomic_load_explicit(&w->shared->cfg, memory_order_acquire);
+	const struct vg_hints *h = atomic_load_explicit(&w->shared->hints, memory_order_acquire);
+	w->cfg = cfg;
+	w->hints = h;
+	w->env.cfg = cfg;
+	w->env.hints = h;
+	if (w->up)
+		vg_upstream_set_config(w->up, cfg);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct vg_worker *w = t->data;
+	uint64_t now = uv_now(&w->loop);
+	struct vg_ctx *x = w->inflight_head;
+	while (x) {
+		struct vg_ctx *next = x->next;
+		if (x->deadline <= now) {
+			VG_STAT_INC(w->stats.timeouts);
+			x->req->rcode = VG_RCODE_SERVFAIL;
+			x->req->fail_reason = "request time limit reached";
+			ctx_finish(x);
+		}
+		x = next;
+	}
+}
+
+static void close_cb_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void do_stop(struct vg_worker *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	for (unsigned i = 0; i < w->n_udp; i++)
+		uv_close((uv_handle_t *)&w->udp[i], close_cb_noop);
+	for (unsigned i = 0; i < w->n_tcp; i++)
+		uv_close((uv_handle_t *)&w->tcp[i], close_cb_noop);
+	/* abandon requests in flight: their clients get no answer */
+	while (w->inflight_head) {
+		struct vg_ctx *x = w->inflight_head;
+		x->peer.transport = x->peer.transport == VG_TRANSPORT_TCP ? VG_TRANSPORT_TCP
+									   : VG_TRANSPORT_NONE;
+		ctx_free(x);
+	}
+	vg__tcp_close_all(w);
+	if (w->up)
+		vg_upstream_shutdown(w->up);
+	if (w->handles_ready) {
+		uv_timer_stop(&w->tick);
+		uv_close((uv_handle_t *)&w->tick, close_cb_noop);
+		uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
+	}
+}
+
+static void prime(struct vg_worker *w)
+{
+	struct vg_peer none = { .transport = VG_TRANSPORT_NONE };
+	struct vg_query q;
+	memset(&q, 0, sizeof(q));
+	q.qname[0] = 0;
+	q.qtype = VG_T_NS;
+	q.qclass = VG_C_IN;
+	vg_log(VG_LOG_INFO, "priming the root name servers");
+	start_request(w, NULL, 0, &q, &none);
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+	struct vg_worker *w = a->data;
+	if (atomic_load(&w->stop_requested)) {
+		do_stop(w);
+		return;
+	}
+	adopt_snapshot(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct vg_worker *w = arg;
+	if (w->prime_pending)
+		prime(w);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->shared = shared;
+	int r = uv_loop_init(&w->loop);
+	if (r < 0)
+		return r;
+	w->loop_ready = true;
+	w->rxbuf = malloc(VG_MMSG_BATCH * 65536);
+	w->txbuf = malloc(65536 + 1024);
+	w->msg = malloc(sizeof(*w->msg));
+	w->scratch = malloc(VG_SCRATCH);
+	w->scratch2 = malloc(VG_SCRATCH);
+	w->infra = vg_infra_new(4096);
+	if (!w->rxbuf || !w->txbuf || !w->msg || !w->scratch || !w->scratch2 || !w->infra)
+		return VG_ENOMEM;
+	adopt_snapshot(w);
+	w->up = vg_upstream_new(&w->loop, w->infra, w->cfg);
+	if (!w->up)
+		return VG_ENOMEM;
+	w->env.cache = shared->cache;
+	w->env.infra = w->infra;
+	w->env.msg = w->msg;
+	w->env.scratch = w->scratch;
+	w->env.scratch2 = w->scratch2;
+	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+	w->wakeup.data = w;
+	uv_timer_init(&w->loop, &w->tick);
+	w->tick.data = w;
+	uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+	w->handles_ready = true;
+
+	const struct vg_config *cfg = w->cfg;
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		char a[64];
+		vg_sockaddr_str(&cfg->listen[i], a, sizeof(a));
+		r = vg__udp_listen(w, &cfg->listen[i], &w->udp[w->n_udp]);
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "cannot listen on UDP %s: %s", a, vg_strerror(r));
+			return r;
+		}
+		w->n_udp++;
+		r = vg__tcp_listen(w, &cfg->listen[i], &w->tcp[w->n_tcp]);
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "cannot listen on TCP %s: %s", a, vg_strerror(r));
+			return r;
+		}
+		w->n_tcp++;
+		if (id == 0)
+			vg_log(VG_LOG_INFO, "listening on %s (UDP and TCP)", a);
+	}
+	w->prime_pending = id == 0 && cfg->prime_root;
+	return 0;
+}
+
+int vg_worker_start(struct vg_worker *w)
+{
+	return -pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void vg_worker_stop(struct vg_worker *w)
+{
+	atomic_store(&w->stop_requested, true);
+	uv_async_send(&w->wakeup);
+}
+
+void vg_worker_notify(struct vg_worker *w)
+{
+	uv_async_send(&w->wakeup);
+}
+
+void vg_worker_join(struct vg_worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void vg_worker_deinit(struct vg_worker *w)
+{
+	if (!w->loop_ready)
+		return;
+	if (!w->stopping) /* never started (start-up error): close what init opened */
+		do_stop(w);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&w->loop);
+	vg_upstream_free(w->up);
+	vg_infra_free(w->infra);
+	free(w->rxbuf);
+	free(w->txbuf);
+	free(w->msg);
+	free(w->scratch);
+	free(w->scratch2);
+}

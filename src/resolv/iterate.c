@@ -1,0 +1,885 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Iterative resolution: the state machine that walks from the closest known
+ * zone cut down to the answer.
+ *
+ * Design.  A request holds a stack of tasks.  Task 0 resolves the client's
+ * question; a task above it resolves the address of a glue-less name server for
+ * the task below (a sub-query), and hands the addresses it finds straight to
+ * its parent.  Only the top task is active, so a request has at most one query
+ * upstream at a time.  Each task goes round this loop:
+ *
+ *   cache   answer, cached CNAME (follow it) or cached negative answer?
+ *   cut     closest zone cut: a forward zone, the deepest cached NS set, or the
+ *           root hints; plus every known address of its name servers
+ *   select  the address with the best smoothed RTT not yet failed for this task
+ *           (none left: resolve a glue-less NS name in a sub-task, or fail)
+ *   send    (QNAME minimised per RFC 9156, relaxed mode)
+ *   consume referral (zone cut moves down, in-bailiwick glue kept), answer
+ *           (CNAME/DNAME chain followed), NXDOMAIN/NODATA (cached per RFC
+ *           2308), or a failure (try the next server)
+ *
+ * Every loop is bounded: upstream queries, referrals, CNAME/DNAME steps and
+ * sub-query depth per client query come from the config (ATTACKS.md 3, 5) and
+ * exceeding one fails the request with SERVFAIL.  Records outside the
+ * bailiwick of the server that sent them are ignored (ATTACKS.md 10).
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "resolv/resolv.h"
+
+#define MAX_NS 20
+#define MAX_ADDRS 48
+#define MAX_TRIES 2
+#define TRIED_OUT 255
+#define MAX_MINIMISE 10
+#define STEP_GUARD 256
+
+enum { NS_A_DONE = 1, NS_AAAA_DONE = 2 };
+
+struct vg_task {
+	uint8_t qname[VG_NAME_MAX];
+	uint16_t qtype;
+	uint8_t sname[VG_NAME_MAX];
+	uint8_t zone[VG_NAME_MAX];
+	bool cut_valid, forward, qmin_off, done;
+	int rcode;
+	int qmin_labels;
+	unsigned minimised_sent;
+	unsigned n_ns;
+	const uint8_t *ns[MAX_NS];
+	uint8_t ns_state[MAX_NS];
+	unsigned n_addr;
+	struct vg_sockaddr addr[MAX_ADDRS];
+	uint8_t tries[MAX_ADDRS];
+	unsigned glueless;
+	int sent_idx;
+	bool sent_min;
+};
+
+static inline const struct vg_config *cfg_of(const struct vg_request *req)
+{
+	return req->env->cfg;
+}
+
+static bool top_task(const struct vg_request *req, const struct vg_task *t)
+{
+	return req->stack[0] == t;
+}
+
+static enum vg_step fail(struct vg_request *req, const char *why)
+{
+	req->rcode = VG_RCODE_SERVFAIL;
+	req->fail_reason = why;
+	return VG_STEP_FAIL;
+}
+
+/* ------------------------------------------------------------ rrset helpers */
+
+/* Copy a cached RRset (borrowed scratch) into the request arena. */
+static struct vg_rrset *rrset_dup(struct vg_request *req, const struct vg_rrset *rs)
+{
+	struct vg_rrset *n = vg_arena_alloc(req->arena, sizeof(*n));
+	if (!n)
+		return NULL;
+	*n = *rs;
+	n->owner = vg_arena_dup(req->arena, rs->owner, vg_name_len(rs->owner));
+	n->rdata = vg_arena_dup(req->arena, rs->rdata, rs->rdata_len);
+	if (!n->owner || !n->rdata)
+		return NULL;
+	return n;
+}
+
+/* Gather the RRset (owner, type) of section @p sec into the arena, rdata
+ * decompressed.  NULL if absent (or memory is short). */
+static struct vg_rrset *collect(struct vg_request *req, const struct vg_msg *m, int sec,
+				const uint8_t *owner, uint16_t type)
+{
+	uint8_t *tmp = req->env->scratch2;
+	size_t used = 0;
+	unsigned count = 0;
+	uint32_t ttl = UINT32_MAX;
+
+	for (unsigned i = m->sec_start[sec]; i < m->sec_start[sec + 1]; i++) {
+		const struct vg_rr *rr = &m->rr[i];
+		uint8_t name[VG_NAME_MAX];
+		if (rr->type != type || rr->rclass != VG_C_IN)
+			continue;
+		if (vg_name_unpack(m->pkt, m->len, rr->owner, name, true, NULL) < 0 ||
+		    !vg_name_eq(name, owner))
+			continue;
+		if (VG_SCRATCH - used < 2 || count == 0xffff)
+			break;
+		int n = vg_rdata_unpack(m->pkt, m->len, rr, tmp + used + 2, VG_SCRATCH - used - 2);
+		if (n < 0)
+			continue; /* a broken record is dropped, the rest still count */
+		if (used + 2 + (size_t)n > 65535)
+			break;
+		/* drop exact duplicates */
+		bool dup = false;
+		for (size_t o = 0; o < used;) {
+			uint16_t l = vg_get16(tmp + o);
+			if (l == n && !memcmp(tmp + o + 2, tmp + used + 2, (size_t)n)) {
+				dup = true;
+				break;
+			}
+			o += 2u + l;
+		}
+		if (dup)
+			continue;
+		vg_put16(tmp + used, (uint16_t)n);
+		used += 2 + (size_t)n;
+		count++;
+		if (rr->ttl < ttl)
+			ttl = rr->ttl;
+	}
+	if (count == 0)
+		return NULL;
+	struct vg_rrset *rs = vg_arena_alloc(req->arena, sizeof(*rs));
+	if (!rs)
+		return NULL;
+	rs->owner = vg_arena_dup(req->arena, owner, vg_name_len(owner));
+	rs->rdata = vg_arena_dup(req->arena, tmp, used);
+	if (!rs->owner || !rs->rdata)
+		return NULL;
+	rs->type = type;
+	rs->rclass = VG_C_IN;
+	rs->ttl = ttl > 0x7fffffff ? 0 : ttl;
+	rs->count = (uint16_t)count;
+	rs->rdata_len = (uint16_t)used;
+	return rs;
+}
+
+/* The first record's rdata of an RRset (for CNAME / DNAME / SOA). */
+static const uint8_t *first_rdata(const struct vg_rrset *rs, uint16_t *len)
+{
+	*len = vg_get16(rs->rdata);
+	return rs->rdata + 2;
+}
+
+static uint32_t soa_negative_ttl(const struct vg_rrset *soa)
+{
+	uint16_t len;
+	const uint8_t *rd = first_rdata(soa, &len);
+	if (len < 22)
+		return 0;
+	uint32_t min = vg_get32(rd + len - 4);
+	return soa->ttl < min ? soa->ttl : min;
+}
+
+static int append_answer(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs)
+{
+	if (!top_task(req, t))
+		return 0;
+	if (req->n_answer >= VG_ARRAY_SIZE(req->answer))
+		return VG_ELIMIT;
+	req->answer[req->n_answer++] = rs;
+	return 0;
+}
+
+/* ------------------------------------------------------------ addresses */
+
+static bool addr_allowed(const struct vg_config *cfg, const struct vg_sockaddr *sa)
+{
+	if (sa->u.sa.sa_family == AF_INET6 && !cfg->use_ipv6_upstream)
+		return false;
+	if (vg_sockaddr_is_loopback(sa))
+		return cfg->allow_query_localhost;
+	if (vg_sockaddr_is_private(sa))
+		return cfg->allow_query_private;
+	return true;
+}
+
+static void task_add_addr(struct vg_request *req, struct vg_task *t, const struct vg_sockaddr *sa,
+			  bool check_policy)
+{
+	if (check_policy && !addr_allowed(cfg_of(req), sa))
+		return;
+	for (unsigned i = 0; i < t->n_addr; i++)
+		if (vg_sockaddr_eq(&t->addr[i], sa))
+			return;
+	if (t->n_addr >= MAX_ADDRS)
+		return;
+	t->tries[t->n_addr] = 0;
+	t->addr[t->n_addr++] = *sa;
+}
+
+/* Add every address in an A or AAAA RRset to @p t. */
+static void task_add_rrset_addrs(struct vg_request *req, struct vg_task *t,
+				 const struct vg_rrset *rs)
+{
+	const uint8_t *d = rs->rdata, *end = rs->rdata + rs->rdata_len;
+	for (unsigned i = 0; i < rs->count && end - d >= 2; i++) {
+		uint16_t l = vg_get16(d);
+		struct vg_sockaddr sa;
+		memset(&sa, 0, sizeof(sa));
+		if (rs->type == VG_T_A && l == 4) {
+			sa.u.in4.sin_family = AF_INET;
+			sa.u.in4.sin_port = htons(53);
+			memcpy(&sa.u.in4.sin_addr, d + 2, 4);
+			sa.len = sizeof(sa.u.in4);
+			task_add_addr(req, t, &sa, true);
+		} else if (rs->type == VG_T_AAAA && l == 16) {
+			sa.u.in6.sin6_family = AF_INET6;
+			sa.u.in6.sin6_port = htons(53);
+			memcpy(&sa.u.in6.sin6_addr, d + 2, 16);
+			sa.len = sizeof(sa.u.in6);
+			task_add_addr(req, t, &sa, true);
+		}
+		d += 2u + l;
+	}
+}
+
+/* Known addresses of NS name @p ns from the cache (any rank: glue is fine here). */
+static void task_addrs_from_cache(struct vg_request *req, struct vg_task *t, const uint8_t *ns)
+{
+	struct vg_cache_entry e;
+	uint32_t now = vg_time_now_s();
+	static const uint16_t types[2] = { VG_T_A, VG_T_AAAA };
+	for (int i = 0; i < 2; i++) {
+		if (types[i] == VG_T_AAAA && !cfg_of(req)->use_ipv6_upstream)
+			continue;
+		if (vg_cache_get(req->env->cache, ns, types[i], now, &e, req->env->scratch,
+				 VG_SCRATCH) == 0 && !e.negative)
+			task_add_rrset_addrs(req, t, &e.rs);
+	}
+}
+
+static int task_add_ns(struct vg_request *req, struct vg_task *t, const uint8_t *name)
+{
+	for (unsigned i = 0; i < t->n_ns; i++)
+		if (vg_name_eq(t->ns[i], name))
+			return 0;
+	if (t->n_ns >= MAX_NS)
+		return 0;
+	const uint8_t *copy = vg_arena_dup(req->arena, name, vg_name_len(name));
+	if (!copy)
+		return VG_ENOMEM;
+	t->ns_state[t->n_ns] = 0;
+	t->ns[t->n_ns++] = copy;
+	return 0;
+}
+
+static void task_reset_cut(struct vg_task *t, const uint8_t *zone)
+{
+	memmove(t->zone, zone, vg_name_len(zone));
+	t->n_ns = 0;
+	t->n_addr = 0;
+	t->glueless = 0;
+	t->forward = false;
+	t->cut_valid = true;
+	t->qmin_labels = vg_name_labels(t->zone);
+}
+
+/* ------------------------------------------------------------ zone cut */
+
+static const struct vg_forward_zone *find_forward(const struct vg_config *cfg, const uint8_t *name)
+{
+	const struct vg_forward_zone *best = NULL;
+	int best_labels = -1;
+	for (size_t i = 0; i < cfg->n_forwards; i++) {
+		const struct vg_forward_zone *f = &cfg->forwards[i];
+		int l = vg_name_labels(f->zone);
+		if (l > best_labels && vg_name_is_sub(name, f->zone)) {
+			best = f;
+			best_labels = l;
+		}
+	}
+	return best;
+}
+
+static int find_cut(struct vg_request *req, struct vg_task *t)
+{
+	const struct vg_config *cfg = cfg_of(req);
+	const struct vg_forward_zone *fwd = find_forward(cfg, t->sname);
+	uint32_t now = vg_time_now_s();
+	const uint8_t *name = t->sname;
+
+	if (fwd) {
+		task_reset_cut(t, fwd->zone);
+		t->forward = true;
+		for (size_t i = 0; i < fwd->n_upstreams; i++)
+			task_add_addr(req, t, &fwd->upstreams[i], false);
+		return 0;
+	}
+	/* DS lives in the parent zone */
+	if (t->qtype == VG_T_DS && *name)
+		name += *name + 1;
+	for (;;) {
+		struct vg_cache_entry e;
+		if (vg_cache_get(req->env->cache, name, VG_T_NS, now, &e, req->env->scratch2,
+				 VG_SCRATCH) == 0 && !e.negative) {
+			task_reset_cut(t, name);
+			const uint8_t *d = e.rs.rdata, *end = e.rs.rdata + e.rs.rdata_len;
+			for (unsigned i = 0; i < e.rs.count && end - d >= 2; i++) {
+				uint16_t l = vg_get16(d);
+				if (vg_name_check(d + 2, l) > 0 && task_add_ns(req, t, d + 2) < 0)
+					return VG_ENOMEM;
+				d += 2u + l;
+			}
+			for (unsigned i = 0; i < t->n_ns; i++)
+				task_addrs_from_cache(req, t, t->ns[i]);
+			if (t->n_ns > 0)
+				return 0;
+		}
+		if (*name == 0)
+			break;
+		name += *name + 1;
+	}
+	/* nothing cached: root hints */
+	static const uint8_t root[1] = { 0 };
+	const struct vg_hints *h = req->env->hints;
+	task_reset_cut(t, root);
+	for (unsigned i = 0; i < h->n_ns; i++)
+		if (task_add_ns(req, t, h->ns[i]) < 0)
+			return VG_ENOMEM;
+	for (unsigned i = 0; i < h->n_addr; i++) {
+		task_add_addr(req, t, &h->addr[i], true);
+		/* the hint names are now "resolved" as far as we are concerned */
+		t->ns_state[h->addr_ns[i]] |= h->addr[i].u.sa.sa_family == AF_INET ? NS_A_DONE
+										    : NS_AAAA_DONE;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ selection */
+
+static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now_ms)
+{
+	int best = -1;
+	uint64_t best_score = UINT64_MAX;
+	uint32_t unknown = cfg_of(req)->upstream_timeout_ms;
+	for (unsigned i = 0; i < t->n_addr; i++) {
+		if (t->tries[i] >= MAX_TRIES)
+			continue;
+		if (!t->forward && vg_infra_is_lame(req->env->infra, &t->addr[i], t->zone, now_ms))
+			continue;
+		uint64_t score = vg_infra_score(req->env->infra, &t->addr[i], now_ms, unknown);
+		score = score * 4 + t->tries[i] * 100000ULL + vg_rand_uniform(4);
+		if (score < best_score) {
+			best_score = score;
+			best = (int)i;
+		}
+	}
+	return best;
+}
+
+static bool ancestor_asks(const struct vg_request *req, const uint8_t *name, uint16_t type)
+{
+	for (int i = 0; i <= req->depth; i++)
+		if (req->stack[i]->qtype == type && vg_name_eq(req->stack[i]->qname, name))
+			return true;
+	return false;
+}
+
+static struct vg_task *task_new(struct vg_request *req, const uint8_t *qname, uint16_t qtype)
+{
+	struct vg_task *t = vg_arena_zalloc(req->arena, sizeof(*t));
+	if (!t)
+		return NULL;
+	size_t n = vg_name_len(qname);
+	memcpy(t->qname, qname, n);
+	memcpy(t->sname, qname, n);
+	t->qtype = qtype;
+	t->sent_idx = -1;
+	t->qmin_off = !req->env->cfg->qname_minimisation;
+	return t;
+}
+
+/* Start a sub-task for the address of a glue-less NS name. 1 pushed, 0 none, <0 error. */
+static int push_glueless(struct vg_request *req, struct vg_task *t)
+{
+	const struct vg_config *cfg = cfg_of(req);
+	if (t->forward || req->depth + 1 >= (int)VG_ARRAY_SIZE(req->stack) ||
+	    (unsigned)req->depth + 1 > cfg->max_subquery_depth)
+		return 0;
+	for (unsigned i = 0; i < t->n_ns; i++) {
+		uint16_t type;
+		uint8_t bit;
+		if (!(t->ns_state[i] & NS_A_DONE)) {
+			type = VG_T_A;
+			bit = NS_A_DONE;
+		} else if (!(t->ns_state[i] & NS_AAAA_DONE) && cfg->use_ipv6_upstream) {
+			type = VG_T_AAAA;
+			bit = NS_AAAA_DONE;
+		} else {
+			continue;
+		}
+		t->ns_state[i] |= bit;
+		/* a name server inside the zone it serves cannot be found without glue */
+		if (vg_name_is_sub(t->ns[i], t->zone) && *t->zone != 0 && t->n_addr == 0 &&
+		    vg_name_is_sub(t->sname, t->zone))
+			continue;
+		if (ancestor_asks(req, t->ns[i], type))
+			continue;
+		if (++t->glueless > cfg->max_glueless_ns)
+			return 0;
+		struct vg_task *sub = task_new(req, t->ns[i], type);
+		if (!sub)
+			return VG_ENOMEM;
+		req->stack[++req->depth] = sub;
+		if ((unsigned)req->depth > req->used.depth_max)
+			req->used.depth_max = (unsigned)req->depth;
+		return 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ cache stage */
+
+static void task_done(struct vg_task *t, int rcode)
+{
+	t->done = true;
+	t->rcode = rcode;
+}
+
+/* Result of a finished sub-task: its addresses go to the parent. */
+static int deliver(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs)
+{
+	if (top_task(req, t))
+		return append_answer(req, t, rs);
+	if (rs->type == VG_T_A || rs->type == VG_T_AAAA)
+		task_add_rrset_addrs(req, req->stack[req->depth - 1], rs);
+	return 0;
+}
+
+static int follow_cname(struct vg_request *req, struct vg_task *t, const uint8_t *target)
+{
+	if (++req->used.cnames > cfg_of(req)->max_cname_chain)
+		return VG_ELIMIT;
+	memmove(t->sname, target, vg_name_len(target));
+	vg_name_lower(t->sname);
+	t->cut_valid = false;
+	t->qmin_off = !cfg_of(req)->qname_minimisation;
+	t->minimised_sent = 0;
+	/* POLICY: a CNAME step; the policy engine checks the new name here */
+	return 0;
+}
+
+/* 1 = finished, 2 = moved along a CNAME, 0 = miss, <0 = error */
+static int try_cache(struct vg_request *req, struct vg_task *t)
+{
+	struct vg_cache_entry e;
+	struct vg_cache *c = req->env->cache;
+	uint8_t *buf = req->env->scratch;
+	uint32_t now = vg_time_now_s();
+
+	if (t->qtype != VG_T_ANY && vg_cache_get(c, t->sname, t->qtype, now, &e, buf, VG_SCRATCH) == 0 &&
+	    (e.negative || e.rank >= VG_RANK_NONAUTH)) {
+		if (e.negative) {
+			if (top_task(req, t) && e.soa.count && !(req->soa = rrset_dup(req, &e.soa)))
+				return VG_ENOMEM;
+			task_done(t, VG_RCODE_NOERROR);
+			return 1;
+		}
+		struct vg_rrset *rs = rrset_dup(req, &e.rs);
+		if (!rs || deliver(req, t, rs) < 0)
+			return VG_ENOMEM;
+		task_done(t, VG_RCODE_NOERROR);
+		return 1;
+	}
+	if (t->qtype != VG_T_CNAME &&
+	    vg_cache_get(c, t->sname, VG_T_CNAME, now, &e, buf, VG_SCRATCH) == 0 && !e.negative &&
+	    e.rank >= VG_RANK_NONAUTH) {
+		uint16_t len = 0;
+		const uint8_t *target = vg_rdata_target(VG_T_CNAME, first_rdata(&e.rs, &len), len);
+		struct vg_rrset *rs = rrset_dup(req, &e.rs);
+		if (!target || !rs)
+			return VG_ENOMEM;
+		if (append_answer(req, t, rs) < 0)
+			return VG_ELIMIT;
+		target = vg_rdata_target(VG_T_CNAME, first_rdata(rs, &len), len);
+		int r = follow_cname(req, t, target);
+		return r < 0 ? r : 2;
+	}
+	if (vg_cache_get(c, t->sname, 0, now, &e, buf, VG_SCRATCH) == 0 && e.negative) {
+		if (top_task(req, t) && e.soa.count && !(req->soa = rrset_dup(req, &e.soa)))
+			return VG_ENOMEM;
+		task_done(t, VG_RCODE_NXDOMAIN);
+		return 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static enum vg_step step(struct vg_request *req, uint64_t now_ms)
+{
+	const struct vg_config *cfg = cfg_of(req);
+	for (unsigned guard = 0; guard < STEP_GUARD; guard++) {
+		struct vg_task *t = req->stack[req->depth];
+		if (t->done) {
+			if (req->depth == 0) {
+				req->rcode = t->rcode;
+				if (t->rcode == VG_RCODE_SERVFAIL)
+					return VG_STEP_FAIL;
+				return VG_STEP_ANSWER;
+			}
+			req->depth--; /* the parent already has any addresses found */
+			continue;
+		}
+		int r = try_cache(req, t);
+		if (r == VG_ELIMIT)
+			return fail(req, "CNAME chain too long");
+		if (r < 0)
+			return fail(req, "out of memory");
+		if (r > 0)
+			continue;
+		if (!t->cut_valid && find_cut(req, t) < 0)
+			return fail(req, "out of memory");
+		int idx = choose_server(req, t, now_ms);
+		if (idx < 0) {
+			r = push_glueless(req, t);
+			if (r < 0)
+				return fail(req, "out of memory");
+			if (r > 0)
+				continue;
+			if (top_task(req, t)) {
+				req->fail_reason = "no reachable name server";
+				task_done(t, VG_RCODE_SERVFAIL);
+			} else {
+				task_done(t, VG_RCODE_SERVFAIL);
+			}
+			continue;
+		}
+		if (++req->used.upstream > cfg->max_upstream_queries)
+			return fail(req, "upstream query limit reached");
+
+		struct vg_outbound *o = &req->out;
+		o->to = t->addr[idx];
+		o->rd = t->forward;
+		o->timeout_ms = vg_infra_timeout(req->env->infra, &o->to, now_ms,
+						 cfg->upstream_timeout_ms);
+		t->sent_idx = idx;
+		t->sent_min = false;
+		int zl = vg_name_labels(t->zone), sl = vg_name_labels(t->sname);
+		if (t->qmin_labels < zl)
+			t->qmin_labels = zl;
+		if (!t->forward && !t->qmin_off && t->qtype != VG_T_DS &&
+		    t->qmin_labels + 1 < sl && t->minimised_sent < MAX_MINIMISE) {
+			const uint8_t *suffix = vg_name_suffix(t->sname, t->qmin_labels + 1);
+			memcpy(o->qname, suffix, vg_name_len(suffix));
+			o->qtype = VG_T_A;
+			t->sent_min = true;
+			t->minimised_sent++;
+		} else {
+			memcpy(o->qname, t->sname, vg_name_len(t->sname));
+			o->qtype = t->qtype;
+		}
+		return VG_STEP_SEND;
+	}
+	return fail(req, "iteration limit reached");
+}
+
+/* ------------------------------------------------------------ responses */
+
+static void server_failed(struct vg_request *req, struct vg_task *t, bool for_good)
+{
+	(void)req;
+	if (t->sent_idx < 0 || (unsigned)t->sent_idx >= t->n_addr)
+		return;
+	if (for_good)
+		t->tries[t->sent_idx] = TRIED_OUT;
+	else if (t->tries[t->sent_idx] < TRIED_OUT)
+		t->tries[t->sent_idx]++;
+}
+
+/* The NS owner if @p m is a referral below the current cut, else NULL. */
+static bool find_referral(const struct vg_msg *m, const struct vg_task *t, const uint8_t *asked,
+			  uint8_t *zone_out)
+{
+	if (m->ancount != 0)
+		return false;
+	for (unsigned i = m->sec_start[VG_SEC_NS]; i < m->sec_start[VG_SEC_AR]; i++) {
+		const struct vg_rr *rr = &m->rr[i];
+		if (rr->type == VG_T_SOA)
+			return false;
+	}
+	for (unsigned i = m->sec_start[VG_SEC_NS]; i < m->sec_start[VG_SEC_AR]; i++) {
+		const struct vg_rr *rr = &m->rr[i];
+		if (rr->type != VG_T_NS || rr->rclass != VG_C_IN)
+			continue;
+		if (vg_name_unpack(m->pkt, m->len, rr->owner, zone_out, true, NULL) < 0)
+			continue;
+		if (vg_name_is_sub(asked, zone_out) && vg_name_is_sub(zone_out, t->zone) &&
+		    vg_name_labels(zone_out) > vg_name_labels(t->zone))
+			return true;
+	}
+	return false;
+}
+
+/* Cache in-bailiwick glue for the NS targets of @p ns; add it to @p t if asked. */
+static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
+		      const struct vg_rrset *ns, const uint8_t *bailiwick, bool add)
+{
+	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
+	uint32_t now = vg_time_now_s();
+	for (unsigned i = 0; i < ns->count && end - d >= 2; i++) {
+		uint16_t l = vg_get16(d);
+		const uint8_t *target = d + 2;
+		d += 2u + l;
+		if (vg_name_check(target, l) < 0 || !vg_name_is_sub(target, bailiwick))
+			continue;
+		static const uint16_t types[2] = { VG_T_A, VG_T_AAAA };
+		for (int k = 0; k < 2; k++) {
+			struct vg_rrset *g = collect(req, m, VG_SEC_AR, target, types[k]);
+			if (!g)
+				continue;
+			vg_cache_put(req->env->cache, g, VG_RANK_GLUE, now);
+			if (add)
+				task_add_rrset_addrs(req, t, g);
+		}
+	}
+}
+
+static enum vg_step on_referral(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
+				const uint8_t *zone, uint64_t now_ms)
+{
+	if (++req->used.referrals > cfg_of(req)->max_referrals)
+		return fail(req, "referral limit reached");
+	struct vg_rrset *ns = collect(req, m, VG_SEC_NS, zone, VG_T_NS);
+	if (!ns)
+		return fail(req, "out of memory");
+	uint8_t old_zone[VG_NAME_MAX];
+	memcpy(old_zone, t->zone, vg_name_len(t->zone));
+	vg_cache_put(req->env->cache, ns, VG_RANK_REFERRAL, vg_time_now_s());
+	task_reset_cut(t, zone);
+	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
+	for (unsigned i = 0; i < ns->count && end - d >= 2; i++) {
+		uint16_t l = vg_get16(d);
+		if (vg_name_check(d + 2, l) > 0 && task_add_ns(req, t, d + 2) < 0)
+			return fail(req, "out of memory");
+		d += 2u + l;
+	}
+	take_glue(req, t, m, ns, old_zone, true);
+	for (unsigned i = 0; i < t->n_ns; i++)
+		task_addrs_from_cache(req, t, t->ns[i]);
+	/* POLICY: NS-name and NS-IP triggers see t->ns / t->addr here */
+	return step(req, now_ms);
+}
+
+/* The SOA of the authority section, if it is in bailiwick and above @p name. */
+static struct vg_rrset *find_soa(struct vg_request *req, const struct vg_msg *m,
+				 const uint8_t *bailiwick, const uint8_t *name)
+{
+	for (unsigned i = m->sec_start[VG_SEC_NS]; i < m->sec_start[VG_SEC_AR]; i++) {
+		const struct vg_rr *rr = &m->rr[i];
+		uint8_t owner[VG_NAME_MAX];
+		if (rr->type != VG_T_SOA)
+			continue;
+		if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0)
+			continue;
+		if (!vg_name_is_sub(owner, bailiwick) || !vg_name_is_sub(name, owner))
+			continue;
+		return collect(req, m, VG_SEC_NS, owner, VG_T_SOA);
+	}
+	return NULL;
+}
+
+static enum vg_step negative(struct vg_request *req, struct vg_task *t, struct vg_rrset *soa,
+			     bool nxdomain, uint8_t rank, uint64_t now_ms)
+{
+	if (soa) {
+		uint32_t ttl = soa_negative_ttl(soa);
+		soa->ttl = ttl;
+		vg_cache_put_neg(req->env->cache, t->sname, nxdomain ? 0 : t->qtype, soa, ttl, rank,
+				 vg_time_now_s());
+		if (top_task(req, t))
+			req->soa = soa;
+	}
+	task_done(t, nxdomain ? VG_RCODE_NXDOMAIN : VG_RCODE_NOERROR);
+	return step(req, now_ms);
+}
+
+/* Build the CNAME a DNAME implies for @p name (RFC 6672). */
+static struct vg_rrset *synth_cname(struct vg_request *req, const uint8_t *name,
+				    const struct vg_rrset *dname, int *yxdomain)
+{
+	uint16_t tlen;
+	const uint8_t *target = first_rdata(dname, &tlen);
+	if (vg_name_check(target, tlen) < 0)
+		return NULL;
+	size_t keep = vg_name_len(name) - vg_name_len(dname->owner); /* labels before the owner */
+	size_t tl = vg_name_len(target);
+	if (keep + tl > VG_NAME_MAX) {
+		*yxdomain = 1;
+		return NULL;
+	}
+	uint8_t *rd = vg_arena_alloc(req->arena, 2 + keep + tl);
+	struct vg_rrset *rs = vg_arena_alloc(req->arena, sizeof(*rs));
+	uint8_t *owner = vg_arena_dup(req->arena, name, vg_name_len(name));
+	if (!rd || !rs || !owner)
+		return NULL;
+	vg_put16(rd, (uint16_t)(keep + tl));
+	memcpy(rd + 2, name, keep);
+	memcpy(rd + 2 + keep, target, tl);
+	rs->owner = owner;
+	rs->type = VG_T_CNAME;
+	rs->rclass = VG_C_IN;
+	rs->ttl = dname->ttl;
+	rs->count = 1;
+	rs->rdata_len = (uint16_t)(2 + keep + tl);
+	rs->rdata = rd;
+	return rs;
+}
+
+/* A DNAME in the answer section whose owner is a proper ancestor of @p name. */
+static struct vg_rrset *find_dname(struct vg_request *req, const struct vg_msg *m,
+				   const uint8_t *name, const uint8_t *bailiwick)
+{
+	for (unsigned i = m->sec_start[VG_SEC_AN]; i < m->sec_start[VG_SEC_NS]; i++) {
+		const struct vg_rr *rr = &m->rr[i];
+		uint8_t owner[VG_NAME_MAX];
+		if (rr->type != VG_T_DNAME)
+			continue;
+		if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0)
+			continue;
+		if (vg_name_eq(owner, name) || !vg_name_is_sub(name, owner) ||
+		    !vg_name_is_sub(owner, bailiwick))
+			continue;
+		return collect(req, m, VG_SEC_AN, owner, VG_T_DNAME);
+	}
+	return NULL;
+}
+
+/* An answer (not a referral) to the full question: follow the chain. */
+static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
+			      int rc, uint64_t now_ms)
+{
+	static const uint8_t root[1] = { 0 };
+	const uint8_t *bailiwick = t->forward ? root : t->zone;
+	uint8_t rank = (m->flags & VG_F_AA) && !t->forward ? VG_RANK_AUTH : VG_RANK_NONAUTH;
+	uint32_t now = vg_time_now_s();
+	bool moved = false;
+
+	for (unsigned hop = 0; hop <= cfg_of(req)->max_cname_chain; hop++) {
+		if (!vg_name_is_sub(t->sname, bailiwick))
+			break;
+		struct vg_rrset *rs = NULL;
+		if (t->qtype == VG_T_ANY) {
+			/* ANY: every RRset at the name is the answer */
+			for (unsigned i = m->sec_start[VG_SEC_AN]; i < m->sec_start[VG_SEC_NS]; i++) {
+				uint8_t owner[VG_NAME_MAX];
+				const struct vg_rr *rr = &m->rr[i];
+				if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
+				    !vg_name_eq(owner, t->sname))
+					continue;
+				bool seen = false;
+				for (unsigned k = 0; k < req->n_answer; k++)
+					seen |= req->answer[k]->type == rr->type &&
+						vg_name_eq(req->answer[k]->owner, owner);
+				if (seen)
+					continue;
+				rs = collect(req, m, VG_SEC_AN, t->sname, rr->type);
+				if (rs && append_answer(req, t, rs) < 0)
+					break;
+			}
+			if (rs) {
+				task_done(t, VG_RCODE_NOERROR);
+				return step(req, now_ms);
+			}
+		} else if ((rs = collect(req, m, VG_SEC_AN, t->sname, t->qtype))) {
+			vg_cache_put(req->env->cache, rs, rank, now);
+			if (rs->type == VG_T_NS)
+				take_glue(req, t, m, rs, bailiwick, false);
+			if (deliver(req, t, rs) < 0)
+				return fail(req, "answer too long");
+			task_done(t, VG_RCODE_NOERROR);
+			return step(req, now_ms);
+		}
+		if (t->qtype != VG_T_CNAME && (rs = collect(req, m, VG_SEC_AN, t->sname, VG_T_CNAME))) {
+			uint16_t len = 0;
+			const uint8_t *target = vg_rdata_target(VG_T_CNAME, first_rdata(rs, &len), len);
+			if (!target)
+				break;
+			vg_cache_put(req->env->cache, rs, rank, now);
+			if (append_answer(req, t, rs) < 0 || follow_cname(req, t, target) < 0)
+				return fail(req, "CNAME chain too long");
+			moved = true;
+			continue;
+		}
+		struct vg_rrset *dn = find_dname(req, m, t->sname, bailiwick);
+		if (dn && t->qtype != VG_T_DNAME) {
+			int yx = 0;
+			struct vg_rrset *cn = synth_cname(req, t->sname, dn, &yx);
+			if (yx) {
+				append_answer(req, t, dn);
+				task_done(t, 6 /* YXDOMAIN */);
+				return step(req, now_ms);
+			}
+			if (!cn)
+				break;
+			vg_cache_put(req->env->cache, dn, rank, now);
+			vg_cache_put(req->env->cache, cn, rank, now);
+			uint16_t len = 0;
+			const uint8_t *target = first_rdata(cn, &len);
+			if (append_answer(req, t, dn) < 0 || append_answer(req, t, cn) < 0 ||
+			    follow_cname(req, t, target) < 0)
+				return fail(req, "CNAME chain too long");
+			moved = true;
+			continue;
+		}
+		break;
+	}
+
+	if (moved && !vg_name_is_sub(t->sname, bailiwick))
+		return step(req, now_ms); /* the chain left this server's zone */
+	struct vg_rrset *soa = find_soa(req, m, bailiwick, t->sname);
+	if (rc == VG_RCODE_NXDOMAIN)
+		return negative(req, t, soa, true, rank, now_ms);
+	if (soa || ((m->flags & VG_F_AA) && !moved && m->ancount == 0))
+		return negative(req, t, soa, false, rank, now_ms);
+	if (moved)
+		return step(req, now_ms); /* chain leads elsewhere: resolve the target */
+	/* neither answer, referral nor proof of absence: the server is lame */
+	vg_infra_lame(req->env->infra, &t->addr[t->sent_idx], t->zone, now_ms);
+	server_failed(req, t, true);
+	return step(req, now_ms);
+}
+
+enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t *pkt,
+			       size_t len, uint64_t now_ms)
+{
+	struct vg_task *t = req->stack[req->depth];
+	struct vg_msg *m = req->env->msg;
+
+	if (status < 0 || vg_msg_parse(m, pkt, len) < 0) {
+		server_failed(req, t, status >= 0);
+		return step(req, now_ms);
+	}
+	int rc = VG_F_RCODE(m->flags);
+	if (rc != VG_RCODE_NOERROR && rc != VG_RCODE_NXDOMAIN) {
+		if (t->sent_min && rc != VG_RCODE_REFUSED) {
+			t->qmin_off = true; /* relaxed mode: some servers reject minimised names */
+			return step(req, now_ms);
+		}
+		if (rc == VG_RCODE_REFUSED && !t->forward)
+			vg_infra_lame(req->env->infra, &t->addr[t->sent_idx], t->zone, now_ms);
+		server_failed(req, t, true);
+		return step(req, now_ms);
+	}
+	uint8_t zone[VG_NAME_MAX];
+	const uint8_t *asked = t->sent_min ? req->out.qname : t->sname;
+	if (!t->forward && rc == VG_RCODE_NOERROR && find_referral(m, t, asked, zone))
+		return on_referral(req, t, m, zone, now_ms);
+	if (t->sent_min) {
+		if (rc == VG_RCODE_NXDOMAIN)
+			t->qmin_off = true; /* relaxed: ask the full name before believing it */
+		else
+			t->qmin_labels = vg_name_labels(req->out.qname);
+		return step(req, now_ms);
+	}
+	return on_answer(req, t, m, rc, now_ms);
+}
+
+enum vg_step vg_resolv_begin(struct vg_request *req, uint64_t now_ms)
+{
+	struct vg_task *t = task_new(req, req->qname, req->qtype);
+	if (!t)
+		return fail(req, "out of memory");
+	req->stack[0] = t;
+	req->depth = 0;
+	/* POLICY: pre-resolution (client IP, QNAME) triggers go here */
+	return step(req, now_ms);
+}

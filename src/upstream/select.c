@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The infra table: per server address, a smoothed RTT and variance (RFC 6298),
+ * consecutive failures with exponential back-off, a "down" mark, and the zones
+ * for which the server was found lame.
+ *
+ * A fixed open-addressed table (linear probing over a short window); when the
+ * window is full the least recently used slot is reused, so memory is bounded
+ * and an attacker naming many servers only pushes out old measurements.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upstream/upstream.h"
+#include "vigil/wire.h"
+
+#define PROBE 8
+#define LAME_SLOTS 4
+#define LAME_MS (15 * 60 * 1000)
+#define DOWN_AFTER 4
+#define DOWN_MS (60 * 1000)
+#define RTO_MIN 50
+#define RTO_MAX 3000
+#define DOWN_PENALTY 100000
+
+struct lame {
+	uint64_t zone_hash;
+	uint64_t until;
+};
+
+struct slot {
+	bool used;
+	uint8_t family;
+	uint16_t port;
+	uint8_t addr[16];
+	uint32_t srtt, rttvar; /* ms; srtt 0 = unmeasured */
+	uint8_t fails;         /* consecutive */
+	uint64_t down_until, last_use;
+	struct lame lame[LAME_SLOTS];
+};
+
+struct vg_infra {
+	struct slot *slots;
+	unsigned mask;
+};
+
+static void sa_key(const struct vg_sockaddr *sa, uint8_t *family, uint16_t *port, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (sa->u.sa.sa_family == AF_INET6) {
+		*family = AF_INET6;
+		*port = sa->u.in6.sin6_port;
+		memcpy(addr, &sa->u.in6.sin6_addr, 16);
+	} else {
+		*family = AF_INET;
+		*port = sa->u.in4.sin_port;
+		memcpy(addr, &sa->u.in4.sin_addr, 4);
+	}
+}
+
+static uint64_t fnv(const uint8_t *p, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+struct vg_infra *vg_infra_new(unsigned slots)
+{
+	unsigned n = 64;
+	while (n < slots)
+		n <<= 1;
+	struct vg_infra *inf = calloc(1, sizeof(*inf));
+	if (!inf)
+		return NULL;
+	inf->slots = calloc(n, sizeof(*inf->slots));
+	if (!inf->slots) {
+		free(inf);
+		return NULL;
+	}
+	inf->mask = n - 1;
+	return inf;
+}
+
+void vg_infra_free(struct vg_infra *inf)
+{
+	if (!inf)
+		return;
+	free(inf->slots);
+	free(inf);
+}
+
+/* Find the slot of @p sa; create it (evicting the LRU in the window) if @p create. */
+static struct slot *lookup(struct vg_infra *inf, const struct vg_sockaddr *sa, bool create,
+			   uint64_t now)
+{
+	uint8_t fam, addr[16];
+	uint16_t port;
+	sa_key(sa, &fam, &port, addr);
+	uint64_t h = fnv(addr, 16, 0xcbf29ce484222325ULL);
+	h = fnv((const uint8_t *)&port, 2, h);
+	struct slot *victim = NULL;
+	for (unsigned i = 0; i < PROBE; i++) {
+		struct slot *s = &inf->slots[(h + i) & inf->mask];
+		if (s->used && s->family == fam && s->port == port && !memcmp(s->addr, addr, 16)) {
+			s->last_use = now;
+			return s;
+		}
+		if (!s->used) {
+			if (!victim || victim->used)
+				victim = s; /* a free slot beats any used one */
+		} else if (!victim || (victim->used && s->last_use < victim->last_use)) {
+			victim = s;
+		}
+	}
+	if (!create)
+		return NULL;
+	memset(victim, 0, sizeof(*victim));
+	victim->used = true;
+	victim->family = fam;
+	victim->port = port;
+	memcpy(victim->addr, addr, 16);
+	victim->last_use = now;
+	return victim;
+}
+
+void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t rtt_ms,
+		  uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	if (rtt_ms == 0)
+		rtt_ms = 1;
+	if (s->srtt == 0) {
+		s->srtt = rtt_ms;
+		s->rttvar = rtt_ms / 2;
+	} else {
+		uint32_t d = s->srtt > rtt_ms ? s->srtt - rtt_ms : rtt_ms - s->srtt;
+		s->rttvar = (3 * s->rttvar + d) / 4;
+		s->srtt = (7 * s->srtt + rtt_ms) / 8;
+		if (s->srtt == 0)
+			s->srtt = 1;
+	}
+	s->fails = 0;
+	s->down_until = 0;
+}
+
+void vg_infra_failed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	if (s->fails < 255)
+		s->fails++;
+	if (s->fails >= DOWN_AFTER)
+		s->down_until = now_ms + DOWN_MS;
+}
+
+static uint64_t zone_hash(const uint8_t *zone)
+{
+	uint8_t z[VG_NAME_MAX];
+	size_t n = vg_name_len(zone);
+	memcpy(z, zone, n);
+	vg_name_lower(z);
+	return fnv(z, n, 0xcbf29ce484222325ULL);
+}
+
+void vg_infra_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const uint8_t *zone,
+		   uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	uint64_t zh = zone_hash(zone);
+	struct lame *best = &s->lame[0];
+	for (int i = 0; i < LAME_SLOTS; i++) {
+		if (s->lame[i].zone_hash == zh || s->lame[i].until < best->until) {
+			best = &s->lame[i];
+			if (s->lame[i].zone_hash == zh)
+				break;
+		}
+	}
+	best->zone_hash = zh;
+	best->until = now_ms + LAME_MS;
+}
+
+bool vg_infra_is_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const uint8_t *zone,
+		      uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	if (!s)
+		return false;
+	uint64_t zh = zone_hash(zone);
+	for (int i = 0; i < LAME_SLOTS; i++)
+		if (s->lame[i].zone_hash == zh && s->lame[i].until > now_ms)
+			return true;
+	return false;
+}
+
+uint32_t vg_infra_score(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
+			uint32_t unknown_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	if (!s)
+		return unknown_ms;
+	uint32_t base = s->srtt ? s->srtt : unknown_ms;
+	/* each recent failure doubles the expected cost */
+	for (unsigned i = 0; i < s->fails && base < DOWN_PENALTY; i++)
+		base *= 2;
+	if (s->down_until > now_ms)
+		base += DOWN_PENALTY;
+	return base;
+}
+
+uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
+			  uint32_t unknown_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	uint32_t rto = unknown_ms;
+	if (s && s->srtt)
+		rto = s->srtt + 4 * s->rttvar;
+	if (rto < RTO_MIN)
+		rto = RTO_MIN;
+	for (unsigned i = 0; s && i < s->fails && rto < RTO_MAX; i++)
+		rto *= 2;
+	if (rto > RTO_MAX)
+		rto = RTO_MAX;
+	return rto;
+}
+
+bool vg_sockaddr_eq(const struct vg_sockaddr *a, const struct vg_sockaddr *b)
+{
+	if (a->u.sa.sa_family != b->u.sa.sa_family)
+		return false;
+	if (a->u.sa.sa_family == AF_INET6)
+		return a->u.in6.sin6_port == b->u.in6.sin6_port &&
+		       !memcmp(&a->u.in6.sin6_addr, &b->u.in6.sin6_addr, 16);
+	return a->u.in4.sin_port == b->u.in4.sin_port &&
+	       a->u.in4.sin_addr.s_addr == b->u.in4.sin_addr.s_addr;
+}
+
+void vg_sockaddr_str(const struct vg_sockaddr *sa, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port;
+	if (sa->u.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &sa->u.in6.sin6_addr, a, sizeof(a));
+		port = ntohs(sa->u.in6.sin6_port);
+	} else {
+		inet_ntop(AF_INET, &sa->u.in4.sin_addr, a, sizeof(a));
+		port = ntohs(sa->u.in4.sin_port);
+	}
+	snprintf(buf, size, "%s#%u", a, port);
+}
+
+bool vg_sockaddr_is_loopback(const struct vg_sockaddr *sa)
+{
+	if (sa->u.sa.sa_family == AF_INET6) {
+		const uint8_t *b = sa->u.in6.sin6_addr.s6_addr;
+		static const uint8_t lo[16] = { [15] = 1 };
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+		if (!memcmp(b, lo, 16))
+			return true;
+		return !memcmp(b, mapped, 12) && b[12] == 127;
+	}
+	return ((const uint8_t *)&sa->u.in4.sin_addr)[0] == 127;
+}
+
+bool vg_sockaddr_is_private(const struct vg_sockaddr *sa)
+{
+	if (sa->u.sa.sa_family == AF_INET6) {
+		const uint8_t *b = sa->u.in6.sin6_addr.s6_addr;
+		return (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+	}
+	const uint8_t *b = (const uint8_t *)&sa->u.in4.sin_addr;
+	return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
+	       (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254) ||
+	       (b[0] == 100 && (b[1] & 0xc0) == 64) || b[0] == 0;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Upstream I/O: outbound queries to authoritative servers and forwarders, and
+ * what vigil remembers about each server address (the infra table).
+ *
+ * Each worker thread owns one struct vg_upstream and one struct vg_infra; none
+ * of it is shared, so nothing here locks.  The resolver core never calls the
+ * socket functions itself: the worker passes its "send this to X" decisions
+ * here and feeds the replies back (STYLE B1).
+ */
+#ifndef VG_UPSTREAM_H
+#define VG_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "core/core.h"
+#include "daemon/config.h"
+
+/* ------------------------------------------------------------ infra (select.c) */
+
+struct vg_infra;
+
+/** Per-worker server table with room for @p slots addresses (rounded to 2^n). */
+struct vg_infra *vg_infra_new(unsigned slots);
+void vg_infra_free(struct vg_infra *inf);
+
+/** Record a measured round trip of @p rtt_ms to @p sa (RFC 6298 smoothing). */
+void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t rtt_ms,
+		  uint64_t now_ms);
+/** Record a timeout or unreachable error: backs off, and after several in a row
+ * marks the server down for a while (it is then chosen last). */
+void vg_infra_failed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
+/** Remember that @p sa is lame for @p zone (REFUSED, upward referral...). */
+void vg_infra_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const uint8_t *zone,
+		   uint64_t now_ms);
+bool vg_infra_is_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const uint8_t *zone,
+		      uint64_t now_ms);
+/** Selection score in ms: smoothed RTT, @p unknown_ms for unmeasured servers,
+ * plus a large penalty while the server is marked down.  Lower is better. */
+uint32_t vg_infra_score(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
+			uint32_t unknown_ms);
+/** Retransmission timeout for the next query to @p sa (ms), with back-off. */
+uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
+			  uint32_t unknown_ms);
+
+/** Same address and port? */
+bool vg_sockaddr_eq(const struct vg_sockaddr *a, const struct vg_sockaddr *b);
+/** "1.2.3.4#53" / "::1#53" into @p buf. */
+void vg_sockaddr_str(const struct vg_sockaddr *sa, char *buf, size_t size);
+bool vg_sockaddr_is_loopback(const struct vg_sockaddr *sa);
+bool vg_sockaddr_is_private(const struct vg_sockaddr *sa);
+
+/* ------------------------------------------------------------ outbound.c */
+
+struct vg_upstream;
+struct vg_upq;
+
+struct vg_upstream_stats {
+	vg_counter_t udp_sent, tcp_sent, timeouts, errors, unwanted, shared, tc_fallback;
+};
+
+/**
+ * Completion: @p status 0 with the reply in @p pkt (valid only during the call),
+ * or a negative code (-ETIMEDOUT, -ECONNREFUSED, VG_EMALFORMED...).
+ */
+typedef void (*vg_upstream_cb)(void *arg, int status, const uint8_t *pkt, size_t len);
+
+struct vg_upstream *vg_upstream_new(uv_loop_t *loop, struct vg_infra *inf,
+				    const struct vg_config *cfg);
+/** Abort every query in flight without calling back; handles close on the loop. */
+void vg_upstream_shutdown(struct vg_upstream *u);
+/** Free after the loop has run the close callbacks (pending == 0). */
+void vg_upstream_free(struct vg_upstream *u);
+unsigned vg_upstream_pending(const struct vg_upstream *u);
+const struct vg_upstream_stats *vg_upstream_stats(const struct vg_upstream *u);
+void vg_upstream_set_config(struct vg_upstream *u, const struct vg_config *cfg);
+
+/**
+ * Send (qname, qtype) to @p to.  An identical query already in flight to the
+ * same server is shared.  The reply is matched on address, port, ID and
+ * question; anything else arriving on the socket is counted and ignored.
+ * A truncated UDP reply is retried over TCP.  @p cb is called exactly once,
+ * unless the waiter is cancelled first.  Returns 0 or a negative error (then
+ * @p cb is not called).  @p *handle identifies the waiter for cancellation.
+ */
+int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const uint8_t *qname,
+		      uint16_t qtype, bool rd, bool do_bit, uint32_t timeout_ms,
+		      vg_upstream_cb cb, void *arg, struct vg_upq **handle);
+
+/** Stop waiting: @p cb will not be called for @p arg. */
+void vg_upstream_cancel(struct vg_upq *q, void *arg);
+
+#endif

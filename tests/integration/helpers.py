@@ -1,0 +1,105 @@
+"""Small assertion helpers shared by the integration tests."""
+import socket
+import struct
+import time
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+
+
+def show(msg):
+    """A message as text, for assertion messages."""
+    return "\n" + msg.to_text() if msg is not None else "\n<no answer>"
+
+
+def rrset(section, name, rdtype):
+    """The RRset NAME/RDTYPE in SECTION (a list of RRsets) or None."""
+    n = dns.name.from_text(name)
+    t = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+    for rs in section:
+        if rs.name == n and rs.rdtype == t and rs.rdclass == dns.rdataclass.IN:
+            return rs
+    return None
+
+
+def rdatas(section, name, rdtype):
+    """Sorted rdata texts of NAME/RDTYPE in SECTION ([] if absent)."""
+    rs = rrset(section, name, rdtype)
+    return sorted(r.to_text() for r in rs) if rs is not None else []
+
+
+def assert_rcode(msg, rcode):
+    want = dns.rcode.from_text(rcode) if isinstance(rcode, str) else rcode
+    assert msg.rcode() == want, "expected rcode %s, got %s:%s" % (
+        dns.rcode.to_text(want), dns.rcode.to_text(msg.rcode()), show(msg))
+
+
+def assert_answer(msg, name, rdtype, expected):
+    """NOERROR and exactly EXPECTED (list of rdata texts) at NAME/RDTYPE."""
+    assert_rcode(msg, "NOERROR")
+    got = rdatas(msg.answer, name, rdtype)
+    assert got == sorted(expected), "%s %s: expected %s, got %s:%s" % (
+        name, rdtype, sorted(expected), got, show(msg))
+
+
+def soa_in_authority(msg, zone):
+    rs = rrset(msg.authority, zone, "SOA")
+    assert rs is not None, "no SOA of %s in the authority section:%s" % (zone, show(msg))
+    return rs
+
+
+def diff_counts(before, after):
+    """{server: delta} for the lab servers whose query counter changed."""
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+
+
+def settle(lab, quiet=0.5, limit=5.0):
+    """Wait until the lab's query counters stop moving (background work of the
+    resolver after an answer, e.g. fetching NS addresses). Returns the counts."""
+    deadline = time.monotonic() + limit
+    prev = lab.query_counts()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        cur = lab.query_counts()
+        if cur == prev:
+            return cur
+        prev = cur
+    return prev
+
+
+def udp_raw(addr, port, data, timeout=1.5, source=None):
+    """Send raw bytes over UDP; return the raw reply or None on timeout."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if source:
+            s.bind((source, 0))
+        s.settimeout(timeout)
+        s.sendto(data, (addr, port))
+        try:
+            return s.recv(65535)
+        except socket.timeout:
+            return None
+    finally:
+        s.close()
+
+
+def tcp_read_msg(sock):
+    """Read one length-prefixed DNS message from a TCP socket (None on EOF)."""
+    hdr = _recv_exact(sock, 2)
+    if hdr is None:
+        return None
+    (n,) = struct.unpack("!H", hdr)
+    return _recv_exact(sock, n)
+
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf

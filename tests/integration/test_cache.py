@@ -1,0 +1,101 @@
+"""Caching: hits cause no upstream traffic (proved with the NSD query counters),
+TTLs count down, negative answers are cached, short TTLs expire.
+
+Each test uses its own names so the tests do not depend on one another's order.
+"""
+import time
+
+import lab as labmod
+from helpers import (assert_answer, assert_rcode, diff_counts, rrset, settle, show,
+                     soa_in_authority)
+
+
+def _no_upstream(lab, resolver, before, what):
+    time.sleep(0.3)  # let any (wrong) upstream query land before counting
+    after = lab.query_counts()
+    delta = diff_counts(before, after)
+    assert not delta, ("%s was answered from cache, yet lab servers received queries: %s"
+                       % (what, ", ".join("%s(%s)+%d" % (k, lab.addr(k), v)
+                                          for k, v in sorted(delta.items()))))
+
+
+def test_positive_cache_hit(resolver, lab):
+    name = "cache-pos.basic.lab."
+    r1 = resolver.query(name, "A")
+    assert_answer(r1, name, "A", ["192.0.2.13"])
+    ttl1 = r1.answer[0].ttl
+    time.sleep(2.0)
+    before = settle(lab)
+    r2 = resolver.query(name, "A")
+    assert_answer(r2, name, "A", ["192.0.2.13"])
+    ttl2 = r2.answer[0].ttl
+    assert ttl2 <= ttl1 - 1, "TTL did not count down: %d then %d after 2 s" % (ttl1, ttl2)
+    assert ttl2 >= ttl1 - 10, "TTL dropped too far: %d then %d after 2 s" % (ttl1, ttl2)
+    _no_upstream(lab, resolver, before, "%s A (second time)" % name)
+
+
+def test_nxdomain_cached(resolver, lab):
+    name = "nx-cache.basic.lab."
+    r1 = resolver.query(name, "A")
+    assert_rcode(r1, "NXDOMAIN")
+    soa_in_authority(r1, "basic.lab.")
+    time.sleep(2.0)
+    before = settle(lab)
+    r2 = resolver.query(name, "A")
+    assert_rcode(r2, "NXDOMAIN")
+    soa2 = soa_in_authority(r2, "basic.lab.")
+    assert soa2.ttl <= labmod.SOA_MINIMUM - 1, (
+        "negative TTL must count down from <= %d:%s" % (labmod.SOA_MINIMUM, show(r2)))
+    _no_upstream(lab, resolver, before, "NXDOMAIN %s (second time)" % name)
+
+
+def test_nodata_cached(resolver, lab):
+    name = "nodata-cache.basic.lab."
+    r1 = resolver.query(name, "AAAA")
+    assert_rcode(r1, "NOERROR")
+    assert not r1.answer, show(r1)
+    soa_in_authority(r1, "basic.lab.")
+    time.sleep(2.0)
+    before = settle(lab)
+    r2 = resolver.query(name, "AAAA")
+    assert_rcode(r2, "NOERROR")
+    assert not r2.answer, "cached NODATA grew an answer:" + show(r2)
+    soa2 = soa_in_authority(r2, "basic.lab.")
+    assert soa2.ttl <= labmod.SOA_MINIMUM - 1
+    _no_upstream(lab, resolver, before, "NODATA %s AAAA (second time)" % name)
+
+
+def test_cached_cname_chain_no_upstream(resolver, lab):
+    """The chain a.chain1.lab -> ... is cached piecewise; the second ask is free."""
+    r1 = resolver.query("a.chain1.lab.", "TXT")
+    assert_rcode(r1, "NOERROR")
+    time.sleep(0.5)
+    before = settle(lab)
+    r2 = resolver.query("a.chain1.lab.", "TXT")
+    assert_rcode(r2, "NOERROR")
+    assert [rs.to_text() for rs in r2.answer if rs.rdtype == 5], show(r2)
+    _no_upstream(lab, resolver, before, "a.chain1.lab. TXT (second time)")
+
+
+def test_short_ttl_expires(resolver, lab):
+    """short.basic.lab. has TTL 4: after 5 s the resolver must ask again."""
+    name = "short.basic.lab."
+    r1 = resolver.query(name, "A")
+    assert_answer(r1, name, "A", ["192.0.2.14"])
+    assert r1.answer[0].ttl <= 4, "TTL above the record's 4 s:" + show(r1)
+    before = lab.stats("basic")["num.queries"]
+    time.sleep(5.5)
+    r2 = resolver.query(name, "A")
+    assert_answer(r2, name, "A", ["192.0.2.14"])
+    assert r2.answer[0].ttl <= 4, show(r2)
+    after = lab.stats("basic")["num.queries"]
+    assert after > before, ("record with TTL 4 was served 5.5 s later without asking "
+                            "basic.lab (%s) again" % lab.addr("basic"))
+
+
+def test_normal_ttl_not_exceeded(resolver):
+    """ttl.basic.lab. (TTL 3600, asked only here) comes back with ~3600."""
+    r = resolver.query("ttl.basic.lab.", "A")
+    assert_answer(r, "ttl.basic.lab.", "A", ["192.0.2.19"])
+    ttl = rrset(r.answer, "ttl.basic.lab.", "A").ttl
+    assert 3590 <= ttl <= 3600, "TTL should be ~3600:" + show(r)

@@ -1,0 +1,701 @@
+#!/usr/bin/python3
+"""vigil test lab: a small authoritative DNS hierarchy on loopback.
+
+Builds zone files from Python into a directory and starts one NSD instance per
+"server" on its own loopback address (127.53.0.0/16 by default, port 53), plus a
+silent Python socket for the unresponsive-NS case.  Every process is started with
+a pidfile inside the lab directory and is stopped only through that pidfile.
+
+CLI:
+    lab.py start DIR [--port N] [--prefix 127.53]   build + start, print address map
+    lab.py stop DIR                                  stop everything started in DIR
+    lab.py stats DIR [SERVER]                        print NSD query counters
+    lab.py map [--prefix 127.53]                     print the address map only
+
+As a module:
+    lab = Lab(dir, port=53, prefix="127.53"); lab.start(); ...; lab.stop()
+    lab.addr("basic")            -> "127.53.2.1"
+    lab.stats("basic")           -> {"num.queries": 12, "num.udp": 11, "num.tcp": 1, ...}
+    lab.total_queries()          -> sum of num.queries over all servers
+    lab.root_hints               -> path of DIR/root.hints
+
+A resolver can only use the lab with port 53 (root hints and NS records carry
+no port).  Another --prefix (e.g. 127.54) lets two labs run on one machine.
+
+The layout (addresses, zones, which case lives where) is documented in
+tests/integration/README.md; `lab.py map` prints it.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+try:
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspython
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BLACKHOLE = os.path.join(HERE, "blackhole.py")
+NSD = shutil.which("nsd") or "/usr/sbin/nsd"
+NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
+
+DEFAULT_PREFIX = os.environ.get("VIGIL_LAB_PREFIX", "127.53")
+DEFAULT_PORT = int(os.environ.get("VIGIL_LAB_PORT", "53"))
+
+# name -> (last two octets, kind, zones served).  kind: nsd | blackhole | none
+SERVERS = [
+    ("root", "0.1", "nsd", ["."]),
+    ("tld-lab", "1.1", "nsd", ["lab."]),
+    ("tld-example", "1.2", "nsd", ["example."]),
+    ("basic", "2.1", "nsd", ["basic.lab."]),
+    ("chain1", "3.1", "nsd", ["chain1.lab."]),
+    ("chain2", "3.2", "nsd", ["chain2.example.", "shop.example."]),
+    ("chain3", "3.3", "nsd", ["chain3.lab."]),
+    ("hoster", "4.1", "nsd", ["hoster.example."]),
+    ("glueless", "4.2", "nsd", ["glueless.lab."]),
+    ("lame-silent", "5.1", "blackhole", []),
+    ("lame-good", "5.2", "nsd", ["lame.lab.", "dead.lab.", "refused.lab."]),
+    ("lame-dead", "5.3", "none", []),
+    ("lame-refused", "5.4", "nsd", []),  # NSD serving nothing: REFUSED to all
+    ("big", "6.1", "nsd", ["big.lab."]),
+    ("corp", "9.1", "nsd", ["corp.internal."]),  # not reachable from the root
+]
+
+SOA_MINIMUM = 300  # negative TTL of every lab zone
+BIG_TXT_COUNT = 12  # TXT records per big RRset
+BIG_TXT_LEN = 250  # characters per TXT string  (~3.1 kB RRset)
+
+
+class LabError(Exception):
+    pass
+
+
+def big_txt_strings(label):
+    """The TXT strings of the big RRset at LABEL.big.lab. (sorted)."""
+    out = []
+    for i in range(BIG_TXT_COUNT):
+        head = "%s-record-%02d-" % (label, i)
+        out.append(head + ("abcdefghij" * 30)[: BIG_TXT_LEN - len(head)])
+    return out
+
+
+def _pid_alive(pid):
+    """True while PID exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in ("Z", "X")
+
+
+def _proc_cwd(pid):
+    try:
+        return os.readlink("/proc/%d/cwd" % pid)
+    except OSError:
+        return ""
+
+
+def _proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _proc_comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def listeners(port):
+    """[(proto, local_addr, [(procname, pid)])] for UDP+TCP listeners on PORT."""
+    out = []
+    for proto, flag in (("udp", "-ulpnH"), ("tcp", "-tlpnH")):
+        try:
+            text = subprocess.run(["ss", flag], capture_output=True, text=True,
+                                  timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        for line in text.splitlines():
+            cols = line.split()
+            if len(cols) < 5:
+                continue
+            local = cols[3]
+            host, _, p = local.rpartition(":")
+            if p != str(port):
+                continue
+            host = host.strip("[]")
+            if "%" in host:
+                host = host.split("%", 1)[0]
+            procs = [(m.group(1), int(m.group(2)))
+                     for m in re.finditer(r'\("([^"]*)",pid=(\d+)', line)]
+            out.append((proto, host, procs))
+    return out
+
+
+class Server:
+    def __init__(self, lab, name, octets, kind, zones):
+        self.lab = lab
+        self.name = name
+        self.addr = "%s.%s" % (lab.prefix, octets)
+        self.kind = kind
+        self.zones = zones
+        self.dir = os.path.join(lab.dir, name)
+        self.conf = os.path.join(self.dir, "nsd.conf")
+        self.pidfile = os.path.join(self.dir, "%s.pid" % kind)
+        self.logfile = os.path.join(self.dir, "%s.log" % kind)
+        self.ctl = os.path.join(self.dir, "nsd.ctl")
+        self.countfile = os.path.join(self.dir, "blackhole.count")
+
+    def __repr__(self):
+        return "<%s %s %s %s>" % (self.name, self.kind, self.addr, " ".join(self.zones))
+
+
+class Lab:
+    def __init__(self, directory, port=DEFAULT_PORT, prefix=DEFAULT_PREFIX):
+        self.dir = os.path.abspath(directory)
+        self.port = int(port)
+        self.prefix = prefix
+        if not re.fullmatch(r"127\.\d{1,3}", prefix):
+            raise LabError("prefix must be 127.N (loopback only), got %r" % prefix)
+        self.servers = {n: Server(self, n, o, k, z) for n, o, k, z in SERVERS}
+        self.root_hints = os.path.join(self.dir, "root.hints")
+
+    # ---------------------------------------------------------------- lookup
+    def addr(self, name):
+        return self.servers[name].addr
+
+    def address_map(self):
+        return {n: {"addr": s.addr, "kind": s.kind, "zones": s.zones}
+                for n, s in self.servers.items()}
+
+    def _a(self, name):
+        return self.addr(name)
+
+    # ---------------------------------------------------------------- zones
+    def zones(self):
+        """{zone origin: zone file text}."""
+        a = self._a
+        z = {}
+
+        def soa(origin, ns):
+            return ("$ORIGIN %s\n$TTL 3600\n"
+                    "@ 3600 IN SOA %s hostmaster.%s 2024010101 3600 600 86400 %d\n"
+                    % (origin, ns, origin if origin != "." else "lab.", SOA_MINIMUM))
+
+        z["."] = soa(".", "a.root-servers.lab.") + f"""\
+@                    518400 IN NS a.root-servers.lab.
+a.root-servers.lab.  518400 IN A  {a('root')}
+lab.                 172800 IN NS ns1.nic.lab.
+ns1.nic.lab.         172800 IN A  {a('tld-lab')}
+example.             172800 IN NS ns1.nic.example.
+ns1.nic.example.     172800 IN A  {a('tld-example')}
+"""
+        z["lab."] = soa("lab.", "ns1.nic.lab.") + f"""\
+@                 IN NS ns1.nic.lab.
+ns1.nic           IN A  {a('tld-lab')}
+a.root-servers    IN A  {a('root')}
+; leaf delegations with in-bailiwick glue
+basic             IN NS ns1.basic.lab.
+ns1.basic         IN A  {a('basic')}
+chain1            IN NS ns1.chain1.lab.
+ns1.chain1        IN A  {a('chain1')}
+chain3            IN NS ns1.chain3.lab.
+ns1.chain3        IN A  {a('chain3')}
+big               IN NS ns1.big.lab.
+ns1.big           IN A  {a('big')}
+; glue-less: the NS name lives in hoster.example., no address here
+glueless          IN NS ns.hoster.example.
+; two NS each, the first one broken
+lame              IN NS ns1.lame.lab.
+lame              IN NS ns2.lame.lab.
+ns1.lame          IN A  {a('lame-silent')}
+ns2.lame          IN A  {a('lame-good')}
+dead              IN NS ns1.dead.lab.
+dead              IN NS ns2.dead.lab.
+ns1.dead          IN A  {a('lame-dead')}
+ns2.dead          IN A  {a('lame-good')}
+refused           IN NS ns1.refused.lab.
+refused           IN NS ns2.refused.lab.
+ns1.refused       IN A  {a('lame-refused')}
+ns2.refused       IN A  {a('lame-good')}
+"""
+        z["example."] = soa("example.", "ns1.nic.example.") + f"""\
+@                 IN NS ns1.nic.example.
+ns1.nic           IN A  {a('tld-example')}
+chain2            IN NS ns1.chain2.example.
+ns1.chain2        IN A  {a('chain2')}
+shop              IN NS ns1.shop.example.
+ns1.shop          IN A  {a('chain2')}
+hoster            IN NS ns1.hoster.example.
+ns1.hoster        IN A  {a('hoster')}
+"""
+        z["basic.lab."] = soa("basic.lab.", "ns1.basic.lab.") + f"""\
+@                 IN NS   ns1.basic.lab.
+@                 IN MX   10 mail.basic.lab.
+@                 IN MX   20 mail2.basic.lab.
+ns1               IN A    {a('basic')}
+www               IN A    192.0.2.10
+www               IN AAAA 2001:db8::10
+mail              IN A    192.0.2.25
+mail2             IN A    192.0.2.26
+txt               IN TXT  "v=lab1 hello" "second string"
+v4only            IN A    192.0.2.11
+nodata-cache      IN A    192.0.2.12
+cache-pos         IN A    192.0.2.13
+short           4 IN A    192.0.2.14
+stats             IN A    192.0.2.15
+reload            IN A    192.0.2.16
+edns              IN A    192.0.2.17
+pipe1             IN A    192.0.2.41
+pipe2             IN A    192.0.2.42
+pipe3             IN A    192.0.2.43
+pipe4             IN A    192.0.2.44
+pipe5             IN A    192.0.2.45
+deep.a.ent        IN A    192.0.2.18
+ttl               IN A    192.0.2.19
+*.wild            IN A    192.0.2.77
+*.wild            IN TXT  "wildcard"
+legacy            IN DNAME shop.example.
+"""
+        z["chain1.lab."] = soa("chain1.lab.", "ns1.chain1.lab.") + f"""\
+@                 IN NS    ns1.chain1.lab.
+ns1               IN A     {a('chain1')}
+a                 IN CNAME b.chain2.example.
+"""
+        z["chain2.example."] = soa("chain2.example.", "ns1.chain2.example.") + f"""\
+@                 IN NS    ns1.chain2.example.
+ns1               IN A     {a('chain2')}
+b                 IN CNAME c.chain3.lab.
+"""
+        z["chain3.lab."] = soa("chain3.lab.", "ns1.chain3.lab.") + f"""\
+@                 IN NS    ns1.chain3.lab.
+ns1               IN A     {a('chain3')}
+c                 IN A     192.0.2.33
+"""
+        z["shop.example."] = soa("shop.example.", "ns1.shop.example.") + f"""\
+@                 IN NS    ns1.shop.example.
+ns1               IN A     {a('chain2')}
+www               IN A     192.0.2.50
+"""
+        z["hoster.example."] = soa("hoster.example.", "ns1.hoster.example.") + f"""\
+@                 IN NS    ns1.hoster.example.
+ns1               IN A     {a('hoster')}
+ns                IN A     {a('glueless')}
+"""
+        z["glueless.lab."] = soa("glueless.lab.", "ns.hoster.example.") + """\
+@                 IN NS    ns.hoster.example.
+www               IN A     192.0.2.60
+"""
+        for zone, base in (("lame", 100), ("dead", 110), ("refused", 120)):
+            bad = {"lame": "lame-silent", "dead": "lame-dead",
+                   "refused": "lame-refused"}[zone]
+            text = soa(zone + ".lab.", "ns2.%s.lab." % zone) + f"""\
+@                 IN NS    ns1.{zone}.lab.
+@                 IN NS    ns2.{zone}.lab.
+ns1               IN A     {a(bad)}
+ns2               IN A     {a('lame-good')}
+"""
+            for i in range(1, 9):
+                text += "h%d                IN A     192.0.2.%d\n" % (i, base + i)
+            z[zone + ".lab."] = text
+        text = soa("big.lab.", "ns1.big.lab.") + f"""\
+@                 IN NS    ns1.big.lab.
+ns1               IN A     {a('big')}
+small             IN TXT   "small"
+"""
+        for label in ("tc1", "tc2", "tc3"):
+            for s in big_txt_strings(label):
+                text += '%s IN TXT "%s"\n' % (label, s)
+        z["big.lab."] = text
+        z["corp.internal."] = soa("corp.internal.", "ns1.corp.internal.") + f"""\
+@                 IN NS    ns1.corp.internal.
+ns1               IN A     {a('corp')}
+www               IN A     192.0.2.90
+mail              IN TXT   "corp only"
+"""
+        return z
+
+    def hints_text(self):
+        return (".                    3600000      NS    a.root-servers.lab.\n"
+                "a.root-servers.lab.  3600000      A     %s\n" % self.addr("root"))
+
+    def nsd_conf(self, srv):
+        zf = ""
+        for zone in srv.zones:
+            zf += 'zone:\n  name: "%s"\n  zonefile: "%s"\n' % (zone, _zonefile(zone))
+        return f"""\
+# generated by tests/lab/lab.py -- server {srv.name}
+server:
+  ip-address: {srv.addr}
+  port: {self.port}
+  do-ip4: yes
+  do-ip6: no
+  reuseport: no
+  username: ""
+  chroot: ""
+  zonesdir: "{srv.dir}"
+  pidfile: "{srv.pidfile}"
+  logfile: "{srv.logfile}"
+  database: ""
+  zonelistfile: "{srv.dir}/zone.list"
+  xfrdfile: "{srv.dir}/xfrd.state"
+  xfrdir: "{srv.dir}"
+  server-count: 1
+  tcp-count: 64
+  verbosity: 1
+  hide-version: no
+  identity: "{srv.name}"
+  ipv4-edns-size: 1232
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+  zonefiles-write: 0
+remote-control:
+  control-enable: yes
+  control-interface: "{srv.ctl}"
+{zf}"""
+
+    # ---------------------------------------------------------------- build
+    def build(self):
+        os.makedirs(self.dir, exist_ok=True)
+        zones = self.zones()
+        for srv in self.servers.values():
+            os.makedirs(srv.dir, exist_ok=True)
+            if srv.kind != "nsd":
+                continue
+            if len(srv.ctl) > 100:
+                raise LabError("lab dir path too long for a unix socket: %s" % srv.ctl)
+            for zone in srv.zones:
+                with open(os.path.join(srv.dir, _zonefile(zone)), "w") as f:
+                    f.write(zones[zone])
+            with open(srv.conf, "w") as f:
+                f.write(self.nsd_conf(srv))
+        with open(self.root_hints, "w") as f:
+            f.write(self.hints_text())
+        with open(os.path.join(self.dir, "lab.json"), "w") as f:
+            json.dump({"port": self.port, "prefix": self.prefix,
+                       "servers": self.address_map()}, f, indent=1)
+
+    # ---------------------------------------------------------------- checks
+    def check_conflicts(self):
+        """Raise LabError if the lab's addresses (or the wildcard) are taken."""
+        ours = {s.addr for s in self.servers.values()}
+        problems = []
+        for proto, host, procs in listeners(self.port):
+            names = ", ".join("%s pid %d" % p for p in procs) or "unknown process"
+            if host in ("0.0.0.0", "*", "::", "127.0.0.1"):
+                system = any(n.startswith(("nsd", "unbound")) for n, _ in procs)
+                if host == "127.0.0.1" and not system:
+                    continue  # someone's 127.0.0.1:53 does not block 127.53.x.y
+                if system:
+                    problems.append(
+                        "%s %s:%d is held by a system-started %s. The lab will not stop "
+                        "it; disable that service (e.g. `service nsd stop` / `service "
+                        "unbound stop`, or kill it via its own pidfile "
+                        "/run/nsd/nsd.pid, /run/unbound.pid) and retry."
+                        % (proto, host, self.port, names))
+                elif host != "127.0.0.1":
+                    problems.append("%s %s:%d (all addresses) is held by %s; the lab "
+                                    "cannot bind its addresses." % (proto, host, self.port, names))
+            elif host in ours:
+                hint = ""
+                for _, pid in procs:
+                    cwd = _proc_cwd(pid)
+                    cmd = _proc_cmdline(pid)
+                    m = re.search(r"(\S+)/lame-silent/blackhole\.pid", cmd)
+                    d = os.path.dirname(cwd) if cwd else (m.group(1) if m else "")
+                    if d:
+                        hint = " (looks like a lab started in %s: run `lab.py stop %s`)" % (d, d)
+                problems.append("%s %s:%d is already in use by %s%s"
+                                % (proto, host, self.port, names, hint))
+        if problems:
+            raise LabError("cannot start the lab:\n  " + "\n  ".join(sorted(set(problems))))
+        dead = self.servers["lame-dead"]
+        for s in (socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+                  socket.socket(socket.AF_INET, socket.SOCK_STREAM)):
+            try:
+                s.bind((dead.addr, self.port))
+            except OSError as e:
+                raise LabError("%s:%d must be free (it is the NS nobody answers on): %s"
+                               % (dead.addr, self.port, e))
+            finally:
+                s.close()
+
+    # ---------------------------------------------------------------- start/stop
+    def start(self, timeout=15.0):
+        for tool in (NSD, NSD_CONTROL):
+            if not os.path.exists(tool):
+                raise LabError("%s not found: apt-get install nsd" % tool)
+        if os.path.isdir(self.dir) and any(
+                os.path.exists(s.pidfile) for s in self.servers.values()):
+            self.stop()  # leftovers of an earlier run in the same directory
+        self.check_conflicts()
+        self.build()
+        try:
+            self._start_all(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_all(self, timeout):
+        procs = {}
+        for srv in self.servers.values():
+            for p in (srv.pidfile, srv.pidfile + ".tmp"):
+                if os.path.exists(p):
+                    os.unlink(p)
+            if srv.kind == "nsd":
+                procs[srv.name] = subprocess.Popen(
+                    [NSD, "-c", srv.conf], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            elif srv.kind == "blackhole":
+                log = open(srv.logfile, "ab")
+                subprocess.Popen(
+                    [sys.executable, BLACKHOLE, srv.addr, str(self.port), srv.pidfile,
+                     srv.countfile], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True, close_fds=True)
+                log.close()
+        for name, p in procs.items():
+            try:
+                out, _ = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise LabError("nsd for %s did not daemonize within %.0fs" % (name, timeout))
+            if p.returncode != 0:
+                raise LabError("nsd for %s failed to start (exit %d): %s\n%s"
+                               % (name, p.returncode, out.decode(errors="replace"),
+                                  _tail(self.servers[name].logfile)))
+        deadline = time.monotonic() + timeout
+        for srv in self.servers.values():
+            if srv.kind == "none":
+                continue
+            while True:
+                pid = _read_pid(srv.pidfile)
+                if pid and self._answers(srv):
+                    break
+                if time.monotonic() > deadline:
+                    raise LabError("%s (%s:%d) not ready after %.0fs\n%s"
+                                   % (srv.name, srv.addr, self.port, timeout,
+                                      _tail(srv.logfile)))
+                time.sleep(0.05)
+
+    def _answers(self, srv):
+        if srv.kind == "blackhole":
+            try:
+                with socket.create_connection((srv.addr, self.port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+        zone = srv.zones[0] if srv.zones else "."
+        q = dns.message.make_query(zone, "SOA")
+        try:
+            r = dns.query.udp(q, srv.addr, port=self.port, timeout=0.5)
+        except Exception:
+            return False
+        if srv.zones:
+            return r.rcode() == dns.rcode.NOERROR and len(r.answer) == 1
+        return True
+
+    def _family(self, srv, pid):
+        """PIDs of the processes of SRV: the pidfile PID plus listeners whose cwd is srv.dir."""
+        pids = {pid}
+        for _, host, procs in listeners(self.port):
+            if host != srv.addr:
+                continue
+            for _, p in procs:
+                if _proc_cwd(p) == srv.dir:
+                    pids.add(p)
+        return pids
+
+    def _ours(self, srv, pid):
+        if not _pid_alive(pid):
+            return False
+        if srv.kind == "nsd":
+            return _proc_comm(pid).startswith("nsd") and _proc_cwd(pid) == srv.dir
+        return BLACKHOLE in _proc_cmdline(pid) and srv.pidfile in _proc_cmdline(pid)
+
+    def stop(self, timeout=5.0):
+        """SIGTERM every process started by this lab (by pidfile), then SIGKILL."""
+        victims = []
+        for srv in self.servers.values():
+            pid = _read_pid(srv.pidfile)
+            if not pid:
+                continue
+            if not self._ours(srv, pid):
+                _unlink(srv.pidfile)  # stale: the process is gone or is not ours
+                continue
+            family = self._family(srv, pid) if srv.kind == "nsd" else {pid}
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            victims.append((srv, family))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+                _pid_alive(p) for _, fam in victims for p in fam):
+            time.sleep(0.05)
+        for srv, fam in victims:
+            for p in fam:
+                if _pid_alive(p):
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and any(
+                _pid_alive(p) for _, fam in victims for p in fam):
+            time.sleep(0.05)
+        for srv, _ in victims:
+            _unlink(srv.pidfile)
+
+    # ---------------------------------------------------------------- stats
+    def stats(self, name):
+        """Real query counters of one server: num.queries, num.udp, num.tcp, ...
+
+        NSD: `nsd-control stats_noreset` over the unix control socket.
+        blackhole: datagrams / connections it received.  none: zeros.
+        """
+        srv = self.servers[name]
+        if srv.kind == "none":
+            return {"num.queries": 0, "num.udp": 0, "num.tcp": 0}
+        if srv.kind == "blackhole":
+            try:
+                with open(srv.countfile) as f:
+                    kv = dict(x.split("=") for x in f.read().split())
+            except OSError:
+                kv = {"udp": "0", "tcp": "0"}
+            u, t = int(kv["udp"]), int(kv["tcp"])
+            return {"num.queries": u + t, "num.udp": u, "num.tcp": t}
+        r = subprocess.run([NSD_CONTROL, "-c", srv.conf, "stats_noreset"],
+                           capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            raise LabError("nsd-control stats for %s failed: %s%s"
+                           % (name, r.stdout, r.stderr))
+        out = {}
+        for line in r.stdout.splitlines():
+            k, sep, v = line.partition("=")
+            if not sep:
+                continue
+            try:
+                out[k] = int(v)
+            except ValueError:
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    out[k] = v
+        if "num.queries" not in out:
+            raise LabError("nsd-control stats for %s: no num.queries in %r" % (name, r.stdout))
+        return out
+
+    def stats_all(self):
+        return {n: self.stats(n) for n in self.servers}
+
+    def total_queries(self, key="num.queries"):
+        return sum(s.get(key, 0) for s in self.stats_all().values())
+
+    def query_counts(self):
+        """{server: num.queries} -- handy for before/after diffs."""
+        return {n: s["num.queries"] for n, s in self.stats_all().items()}
+
+
+def _zonefile(zone):
+    return "root.zone" if zone == "." else zone.rstrip(".") + ".zone"
+
+
+def _read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _tail(path, n=20):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
+def _load(directory):
+    with open(os.path.join(directory, "lab.json")) as f:
+        meta = json.load(f)
+    return Lab(directory, port=meta["port"], prefix=meta["prefix"])
+
+
+def _print_map(lab):
+    print("lab dir: %s  port: %d" % (lab.dir, lab.port))
+    print("root hints: %s" % lab.root_hints)
+    for s in lab.servers.values():
+        print("  %-13s %-15s %-9s %s" % (s.name, s.addr, s.kind, " ".join(s.zones)))
+
+
+def main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(description="vigil DNS test lab (NSD on loopback)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("start")
+    p.add_argument("dir")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--prefix", default=DEFAULT_PREFIX)
+    p = sub.add_parser("stop")
+    p.add_argument("dir")
+    p = sub.add_parser("stats")
+    p.add_argument("dir")
+    p.add_argument("server", nargs="?")
+    p = sub.add_parser("map")
+    p.add_argument("--prefix", default=DEFAULT_PREFIX)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    a = ap.parse_args(argv[1:])
+    try:
+        if a.cmd == "start":
+            lab = Lab(a.dir, port=a.port, prefix=a.prefix)
+            lab.start()
+            _print_map(lab)
+        elif a.cmd == "stop":
+            if not os.path.exists(os.path.join(a.dir, "lab.json")):
+                print("no lab in %s" % a.dir, file=sys.stderr)
+                return 1
+            _load(a.dir).stop()
+        elif a.cmd == "stats":
+            lab = _load(a.dir)
+            names = [a.server] if a.server else list(lab.servers)
+            for n in names:
+                s = lab.stats(n)
+                print("%-13s queries=%d udp=%d tcp=%d" % (
+                    n, s["num.queries"], s["num.udp"], s["num.tcp"] + s.get("num.tcp6", 0)))
+        elif a.cmd == "map":
+            _print_map(Lab("/nonexistent-lab-dir", port=a.port, prefix=a.prefix))
+    except LabError as e:
+        print("lab: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

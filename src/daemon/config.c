@@ -4,16 +4,18 @@
  * presentation-format parsers (addresses, prefixes, sizes, domain names) and
  * the ACL decision that other modules use.
  *
- * The file is read whole (capped at CONFIG_MAX_FILE) and loaded with the
- * libyaml document API.  The walk over the tree is shallow and table driven:
- * each section has a table of keys giving a type, a range, a default and the
- * field it sets, so the defaults, the loader and vg_config_dump() cannot drift
- * apart.  Every problem is reported as "FILE:LINE: message" and the walk goes
- * on, so one run shows all errors; only a YAML syntax error stops it (libyaml
- * cannot resume).  Cross-key checks (min-ttl <= max-ttl, ...) run after the
- * walk and skip keys that were already reported, so one typo gives one error.
- * Aliases are harmless here: the document API shares aliased nodes instead of
- * copying them, and the walk never recurses into arbitrary depth.
+ * The file is read whole (capped at CONFIG_MAX_FILE).  A first pass over the
+ * libyaml event stream stops at syntax errors, extra documents and nesting
+ * deeper than CONFIG_MAX_DEPTH (libyaml's scanner is quadratic in the depth);
+ * then the document API loads it.  The walk over the tree is shallow and table
+ * driven: each section has a table of keys giving a type, a range, a default
+ * and the field it sets, so the defaults, the loader and vg_config_dump()
+ * cannot drift apart.  Every problem is reported as "FILE:LINE: message" and
+ * the walk goes on, so one run shows all errors; only a YAML syntax error stops
+ * early (libyaml cannot resume after one).  Cross-key checks (min-ttl <=
+ * max-ttl, ...) run after the walk and skip keys that were already reported,
+ * so one typo gives one error.  Aliases are harmless here: the document API
+ * shares aliased nodes instead of copying them, and the walk never recurses.
  *
  * This file does not open sockets, read root hints or check that paths exist.
  */
@@ -31,7 +33,7 @@
 #include "daemon/config.h"
 
 #define CONFIG_MAX_FILE (4u << 20) /* a config file is a few KiB; refuse absurd ones */
-#define CONFIG_MAX_DEPTH 32         /* the schema needs 4 levels */
+#define CONFIG_MAX_DEPTH 32        /* the schema needs 4 levels */
 #define MAX_KEYS 16                /* keys per section, for the seen/line table */
 #define LINE_BAD ((size_t)-1)      /* key was present but invalid */
 #define MIB ((size_t)1 << 20)
@@ -251,7 +253,7 @@ int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen)
 
 	if (!*s)
 		return VG_EPARSE;
-	for (; strcmp(s, ".") != 0;) { /* one label per round; "." alone is the root */
+	for (; strcmp(s, ".") != 0;) { /* "." alone is the root; else one label per round */
 		lab = pos++;
 		for (llen = 0; *s && *s != '.'; llen++) {
 			ch = (unsigned char)*s++;
@@ -279,7 +281,7 @@ int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen)
 		if (*s == '\0' || *++s == '\0')
 			break;
 		if (*s == '.')
-			return VG_EPARSE; /* "a..", which the loop test would take for the root */
+			return VG_EPARSE; /* "a..": an empty label, not a trailing root */
 	}
 	buf[pos++] = 0;
 	if (pos > outlen)

@@ -158,6 +158,14 @@ static const uint8_t *first_rdata(const struct vg_rrset *rs, uint16_t *len)
 	return rs->rdata + 2;
 }
 
+/* The target name in the first record of a CNAME/DNAME RRset, or NULL. */
+static const uint8_t *rrset_target(const struct vg_rrset *rs)
+{
+	uint16_t len;
+	const uint8_t *rd = first_rdata(rs, &len);
+	return vg_rdata_target(rs->type, rd, len);
+}
+
 static uint32_t soa_negative_ttl(const struct vg_rrset *soa)
 {
 	uint16_t len;
@@ -482,14 +490,13 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 	if (t->qtype != VG_T_CNAME &&
 	    vg_cache_get(c, t->sname, VG_T_CNAME, now, &e, buf, VG_SCRATCH) == 0 && !e.negative &&
 	    e.rank >= VG_RANK_NONAUTH) {
-		uint16_t len = 0;
-		const uint8_t *target = vg_rdata_target(VG_T_CNAME, first_rdata(&e.rs, &len), len);
+		const uint8_t *target = rrset_target(&e.rs);
 		struct vg_rrset *rs = rrset_dup(req, &e.rs);
 		if (!target || !rs)
 			return VG_ENOMEM;
 		if (append_answer(req, t, rs) < 0)
 			return VG_ELIMIT;
-		target = vg_rdata_target(VG_T_CNAME, first_rdata(rs, &len), len);
+		target = rrset_target(rs);
 		int r = follow_cname(req, t, target);
 		return r < 0 ? r : 2;
 	}
@@ -528,6 +535,14 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 			continue;
 		if (!t->cut_valid && find_cut(req, t) < 0)
 			return fail(req, "out of memory");
+		if (vg_log_enabled(VG_LOG_DEBUG)) {
+			char zs[VG_NAME_MAX * 4 + 8], ns[VG_NAME_MAX * 4 + 8];
+			vg_name_to_str(t->zone, zs, sizeof(zs));
+			vg_name_to_str(t->sname, ns, sizeof(ns));
+			vg_log(VG_LOG_DEBUG, "[%d] %s type %u: zone cut %s%s, %u name servers, %u addresses",
+			       req->depth, ns, t->qtype, zs, t->forward ? " (forward)" : "", t->n_ns,
+			       t->n_addr);
+		}
 		int idx = choose_server(req, t, now_ms);
 		if (idx < 0) {
 			r = push_glueless(req, t);
@@ -788,17 +803,7 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			task_done(t, VG_RCODE_NOERROR);
 			return step(req, now_ms);
 		}
-		if (t->qtype != VG_T_CNAME && (rs = collect(req, m, VG_SEC_AN, t->sname, VG_T_CNAME))) {
-			uint16_t len = 0;
-			const uint8_t *target = vg_rdata_target(VG_T_CNAME, first_rdata(rs, &len), len);
-			if (!target)
-				break;
-			vg_cache_put(req->env->cache, rs, rank, now);
-			if (append_answer(req, t, rs) < 0 || follow_cname(req, t, target) < 0)
-				return fail(req, "CNAME chain too long");
-			moved = true;
-			continue;
-		}
+		/* a DNAME is preferred to the CNAME the server synthesized from it */
 		struct vg_rrset *dn = find_dname(req, m, t->sname, bailiwick);
 		if (dn && t->qtype != VG_T_DNAME) {
 			int yx = 0;
@@ -812,10 +817,21 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				break;
 			vg_cache_put(req->env->cache, dn, rank, now);
 			vg_cache_put(req->env->cache, cn, rank, now);
-			uint16_t len = 0;
-			const uint8_t *target = first_rdata(cn, &len);
+			const uint8_t *target = rrset_target(cn);
+			if (!target)
+				break;
 			if (append_answer(req, t, dn) < 0 || append_answer(req, t, cn) < 0 ||
 			    follow_cname(req, t, target) < 0)
+				return fail(req, "CNAME chain too long");
+			moved = true;
+			continue;
+		}
+		if (t->qtype != VG_T_CNAME && (rs = collect(req, m, VG_SEC_AN, t->sname, VG_T_CNAME))) {
+			const uint8_t *target = rrset_target(rs);
+			if (!target)
+				break;
+			vg_cache_put(req->env->cache, rs, rank, now);
+			if (append_answer(req, t, rs) < 0 || follow_cname(req, t, target) < 0)
 				return fail(req, "CNAME chain too long");
 			moved = true;
 			continue;

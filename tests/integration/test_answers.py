@@ -139,27 +139,34 @@ def test_glueless_delegation(resolver):
     assert_answer(r, "www.glueless.lab.", "A", ["192.0.2.60"])
 
 
-@pytest.mark.parametrize("zone,base,bad,bad_server", [
-    ("lame", 100, "silent (reads, never answers)", "lame-silent"),
-    ("dead", 110, "nothing listening (ICMP port unreachable)", "lame-dead"),
-    ("refused", 120, "answers REFUSED (not authoritative)", "lame-refused"),
+@pytest.mark.parametrize("case,bad", [
+    ("lame", "silent: reads, never answers"),
+    ("dead", "nothing listening: ICMP port unreachable"),
+    ("refused", "answers REFUSED: not authoritative"),
 ])
-def test_broken_ns_other_works(resolver, lab, zone, base, bad, bad_server):
-    """Delegation with two NS: ns1 is broken, ns2 works. Several distinct names,
-    so the broken one gets tried; each must answer correctly within 4 s."""
+def test_broken_ns_other_works(resolver, lab, case, bad):
+    """Delegations with two NS, one broken. CASE.lab lists the broken NS first (and
+    it has the higher address), CASE2.lab lists it second (lower address), so a
+    resolver with any fixed preference still meets the broken one; 6 distinct names
+    per zone. Each must answer correctly within 4 s."""
+    zones = [z for z in labmod.LAME_ZONES if z[0] in (case, case + "2")]
+    bad_server = zones[0][1]
     before = lab.stats(bad_server)["num.queries"]
-    for i in range(1, 9):
-        name = "h%d.%s.lab." % (i, zone)
-        t0 = time.monotonic()
-        r = resolver.query(name, "A", timeout=6)
-        took = time.monotonic() - t0
-        assert_answer(r, name, "A", ["192.0.2.%d" % (base + i)])
-        assert took < 4.0, "%s took %.1fs with ns1.%s.lab %s" % (name, took, zone, bad)
-    if bad_server != "lame-dead":  # nothing there to count packets
+    for zone, _, _ in zones:
+        for i in range(1, 7):
+            name = "h%d.%s.lab." % (i, zone)
+            t0 = time.monotonic()
+            r = resolver.query(name, "A", timeout=6)
+            took = time.monotonic() - t0
+            assert_answer(r, name, "A", ["192.0.2.%d" % (labmod.LAME_BASE[zone] + i)])
+            assert took < 4.0, "%s took %.1fs; its broken NS (%s) is %s" % (
+                name, took, lab.addr(bad_server), bad)
+    if lab.servers[bad_server].kind != "none":  # nothing there to count packets
         after = lab.stats(bad_server)["num.queries"]
         assert after > before, (
-            "8 names of %s.lab answered, but the broken ns1 (%s, %s) was never asked: "
-            "the fallback case was not exercised" % (zone, lab.addr(bad_server), bad))
+            "12 names in %s answered, but the broken NS %s (%s) was never asked: the "
+            "fallback case was not exercised" % (" and ".join(z[0] + ".lab" for z in zones),
+                                                 lab.addr(bad_server), bad))
 
 
 # ---------------------------------------------------------------- forward zone

@@ -25,9 +25,10 @@ def test_sigusr1_stats_line_counts(resolver):
     # one answer that needs TCP upstream (tc3.big.lab TXT is ~3.2 kB)
     r = resolver.query("tc3.big.lab.", "TXT", tcp=True, timeout=6)
     assert_rcode(r, "NOERROR")
-    # one refused client, one malformed packet (compression loop)
+    # one refused client; malformed: a 3-byte packet and a compression loop
     assert_rcode(resolver.query("www.basic.lab.", "A", source="127.0.0.2", timeout=3),
                  "REFUSED")
+    udp_raw(resolver.addr, resolver.port, b"\x43\x44\x01", timeout=0.5)
     udp_raw(resolver.addr, resolver.port,
             struct.pack("!HHHHHH", 0x4343, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c"
             + struct.pack("!HH", 1, 1), timeout=1)
@@ -40,7 +41,7 @@ def test_sigusr1_stats_line_counts(resolver):
     assert d["upstream_tcp"] >= 1, "upstream_tcp +%d after a truncated upstream answer" % (
         d["upstream_tcp"])
     assert d["refused"] >= 1, "refused +%d after an ACL-refused query" % d["refused"]
-    assert d["malformed"] >= 1, "malformed +%d after a compression-loop packet" % (
+    assert d["malformed"] >= 1, "malformed +%d after a 3-byte packet and a compression loop" % (
         d["malformed"])
     assert resolver.alive()
 

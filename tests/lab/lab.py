@@ -66,13 +66,24 @@ SERVERS = [
     ("chain3", "3.3", "nsd", ["chain3.lab."]),
     ("hoster", "4.1", "nsd", ["hoster.example."]),
     ("glueless", "4.2", "nsd", ["glueless.lab."]),
-    ("lame-silent", "5.1", "blackhole", []),
     ("lame-good", "5.2", "nsd", ["lame.lab.", "dead.lab.", "refused.lab."]),
-    ("lame-dead", "5.3", "none", []),
-    ("lame-refused", "5.4", "nsd", []),  # NSD serving nothing: REFUSED to all
+    ("lame-silent", "5.10", "blackhole", []),
+    ("lame-dead", "5.11", "none", []),
+    ("lame-refused", "5.12", "nsd", []),  # NSD serving nothing: REFUSED to all
+    ("lame-good2", "5.20", "nsd", ["lame2.lab.", "dead2.lab.", "refused2.lab."]),
     ("big", "6.1", "nsd", ["big.lab."]),
     ("corp", "9.1", "nsd", ["corp.internal."]),  # not reachable from the root
 ]
+
+# delegations with one broken NS: (zone label under lab., broken server, good server)
+LAME_ZONES = [
+    ("lame", "lame-silent", "lame-good"), ("lame2", "lame-silent", "lame-good2"),
+    ("dead", "lame-dead", "lame-good"), ("dead2", "lame-dead", "lame-good2"),
+    ("refused", "lame-refused", "lame-good"), ("refused2", "lame-refused", "lame-good2"),
+]
+# hN.<zone>.lab. A 192.0.2.(base+N), N = 1..8
+LAME_BASE = {"lame": 100, "dead": 110, "refused": 120,
+             "lame2": 140, "dead2": 150, "refused2": 160}
 
 SOA_MINIMUM = 300  # negative TTL of every lab zone
 BIG_TXT_COUNT = 12  # TXT records per big RRset
@@ -210,6 +221,14 @@ ns1.nic.lab.         172800 IN A  {a('tld-lab')}
 example.             172800 IN NS ns1.nic.example.
 ns1.nic.example.     172800 IN A  {a('tld-example')}
 """
+        lame_delegations = ""
+        for zone, bad, good in LAME_ZONES:
+            ns = [("ns1", bad), ("ns2", good)] if not zone.endswith("2") else \
+                [("ns1", good), ("ns2", bad)]
+            for label, _ in ns:
+                lame_delegations += "%-17s IN NS %s.%s.lab.\n" % (zone, label, zone)
+            for label, srv in ns:
+                lame_delegations += "%-17s IN A  %s\n" % ("%s.%s" % (label, zone), a(srv))
         z["lab."] = soa("lab.", "ns1.nic.lab.") + f"""\
 @                 IN NS ns1.nic.lab.
 ns1.nic           IN A  {a('tld-lab')}
@@ -225,20 +244,9 @@ big               IN NS ns1.big.lab.
 ns1.big           IN A  {a('big')}
 ; glue-less: the NS name lives in hoster.example., no address here
 glueless          IN NS ns.hoster.example.
-; two NS each, the first one broken
-lame              IN NS ns1.lame.lab.
-lame              IN NS ns2.lame.lab.
-ns1.lame          IN A  {a('lame-silent')}
-ns2.lame          IN A  {a('lame-good')}
-dead              IN NS ns1.dead.lab.
-dead              IN NS ns2.dead.lab.
-ns1.dead          IN A  {a('lame-dead')}
-ns2.dead          IN A  {a('lame-good')}
-refused           IN NS ns1.refused.lab.
-refused           IN NS ns2.refused.lab.
-ns1.refused       IN A  {a('lame-refused')}
-ns2.refused       IN A  {a('lame-good')}
-"""
+; two NS each, one broken: X.lab lists the broken one first (higher address
+; than the good one), X2.lab lists it second (lower address than the good one)
+{lame_delegations}"""
         z["example."] = soa("example.", "ns1.nic.example.") + f"""\
 @                 IN NS ns1.nic.example.
 ns1.nic           IN A  {a('tld-example')}
@@ -306,17 +314,16 @@ ns                IN A     {a('glueless')}
 @                 IN NS    ns.hoster.example.
 www               IN A     192.0.2.60
 """
-        for zone, base in (("lame", 100), ("dead", 110), ("refused", 120)):
-            bad = {"lame": "lame-silent", "dead": "lame-dead",
-                   "refused": "lame-refused"}[zone]
-            text = soa(zone + ".lab.", "ns2.%s.lab." % zone) + f"""\
+        for zone, bad, good in LAME_ZONES:
+            first, second = (bad, good) if not zone.endswith("2") else (good, bad)
+            text = soa(zone + ".lab.", "ns1.%s.lab." % zone) + f"""\
 @                 IN NS    ns1.{zone}.lab.
 @                 IN NS    ns2.{zone}.lab.
-ns1               IN A     {a(bad)}
-ns2               IN A     {a('lame-good')}
+ns1               IN A     {a(first)}
+ns2               IN A     {a(second)}
 """
             for i in range(1, 9):
-                text += "h%d                IN A     192.0.2.%d\n" % (i, base + i)
+                text += "h%d                IN A     192.0.2.%d\n" % (i, LAME_BASE[zone] + i)
             z[zone + ".lab."] = text
         text = soa("big.lab.", "ns1.big.lab.") + f"""\
 @                 IN NS    ns1.big.lab.

@@ -8,6 +8,7 @@ Subcommands (all output on stdout):
   probe ADDR PORT QNAME [TIMEOUT]  exit 0 once a NOERROR answer with >=1 RR arrives
   stats TAG FILE                   dnsperf summary -> "TAG.key value" lines
   lat TAG FILE                     dnsperf -v output -> latency percentiles
+  tree PID                         PID and its descendants, one a line
   cpu PID                          utime+stime ticks of PID and its descendants
   mem PID                          VmRSS and VmHWM (kB) of PID and its descendants
   report KVFILE                    print the results table
@@ -25,7 +26,7 @@ import time
 # ---------------------------------------------------------------- lab data
 
 ROOT_NS = "ns.lab-root."
-N_NAMES = 50000          # n0.bench .. n49999.bench (cache-miss test)
+N_NAMES = int(os.environ.get("BENCH_ZONE_NAMES", "50000"))  # n0.bench .. (cache-miss test)
 N_CACHED = 1000          # c0.bench .. c999.bench   (cached-answer tests)
 
 
@@ -216,6 +217,12 @@ def proc_tree(pid):
     return out
 
 
+def cmd_tree(pid):
+    for p in proc_tree(pid):
+        print(p)
+    return 0
+
+
 def cmd_cpu(pid):
     total = 0
     for p in proc_tree(pid):
@@ -372,7 +379,7 @@ def main(argv):
     cmd, args = argv[1], argv[2:]
     fn = {
         "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe,
-        "stats": cmd_stats, "lat": cmd_lat, "cpu": cmd_cpu, "mem": cmd_mem,
+        "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "mem": cmd_mem,
         "report": cmd_report,
     }.get(cmd)
     if fn is None:

@@ -23,7 +23,7 @@
 #define VG_CACHE_SHARDS 32
 #define MALLOC_OVERHEAD 16
 
-enum { F_NEG = 1, F_NX = 2 };
+enum { F_NEG = 1, F_NX = 2, F_FAIL = 4 };
 
 struct entry {
 	struct entry *hnext;
@@ -284,6 +284,26 @@ int vg_cache_put_neg(struct vg_cache *c, const uint8_t *name, uint16_t type,
 	return insert(c, e, now);
 }
 
+int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t ttl,
+		      uint32_t now)
+{
+	if (ttl == 0)
+		return 0;
+	size_t nlen = vg_name_len(name);
+	struct entry *e = entry_new(nlen, 0, 0);
+	if (!e)
+		return VG_ENOMEM;
+	memcpy(e->data, name, nlen);
+	vg_name_lower(e->data);
+	e->name_len = (uint8_t)nlen;
+	e->type = type;
+	e->rank = 0;
+	e->flags = F_FAIL;
+	e->expire = now + ttl;
+	e->hash = key_hash(c, e->data, nlen, type);
+	return insert(c, e, now);
+}
+
 int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
 		 struct vg_cache_entry *out, uint8_t *buf, size_t cap)
 {
@@ -309,6 +329,7 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 	memcpy(buf, e->data, body);
 	lru_unlink(e);
 	lru_push_front(s, e);
+	out->failure = e->flags & F_FAIL;
 	out->negative = e->flags & F_NEG;
 	out->nxdomain = e->flags & F_NX;
 	out->rank = e->rank;

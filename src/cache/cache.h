@@ -59,8 +59,17 @@ int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, ui
 int vg_cache_put_neg(struct vg_cache *c, const uint8_t *name, uint16_t type,
 		     const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint32_t now);
 
+/**
+ * Remember that resolving (name, type) failed (RFC 9520), for @p ttl seconds.
+ * The entry has the lowest rank: any real data replaces it, and it never
+ * replaces live data.
+ */
+int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t ttl,
+		      uint32_t now);
+
 /** A copied-out cache entry; pointers refer to the caller's buffer. */
 struct vg_cache_entry {
+	bool failure;      /* a cached resolution failure: answer SERVFAIL */
 	bool negative;     /* NODATA or NXDOMAIN */
 	bool nxdomain;     /* only with negative */
 	uint8_t rank;

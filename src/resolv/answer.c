@@ -103,8 +103,12 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 	for (unsigned hop = 0;; hop++) {
 		uint8_t *sb = env->scratch + off;
 		size_t room = VG_SCRATCH - off;
-		if (vg_cache_get(env->cache, name, q->qtype, now, &e, sb, room) == 0 &&
-		    (e.negative || e.rank >= VG_RANK_NONAUTH)) {
+		int found = vg_cache_get(env->cache, name, q->qtype, now, &e, sb, room);
+		if (found == 0 && e.failure && n == 0) {
+			rcode = VG_RCODE_SERVFAIL; /* RFC 9520 failure cache */
+			break;
+		}
+		if (found == 0 && !e.failure && (e.negative || e.rank >= VG_RANK_NONAUTH)) {
 			if (e.negative) {
 				rrsets[n] = e.soa;
 				soa = &rrsets[n];

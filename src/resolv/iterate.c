@@ -68,10 +68,15 @@ static bool top_task(const struct vg_request *req, const struct vg_task *t)
 	return req->stack[0] == t;
 }
 
+/* The request failed: remember it briefly (RFC 9520) so that a broken or
+ * hostile zone cannot make every later query redo the same work. */
 static enum vg_step fail(struct vg_request *req, const char *why)
 {
 	req->rcode = VG_RCODE_SERVFAIL;
-	req->fail_reason = why;
+	if (why)
+		req->fail_reason = why;
+	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, cfg_of(req)->servfail_ttl,
+			  vg_time_now_s());
 	return VG_STEP_FAIL;
 }
 
@@ -353,9 +358,19 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 
 /* ------------------------------------------------------------ selection */
 
+/*
+ * Mostly the address with the best smoothed RTT (ties broken at random), but
+ * one time in EXPLORE_ONE_IN a random usable address, so that servers not yet
+ * measured, or measured long ago, get a fresh RTT (epsilon-greedy, as Knot
+ * Resolver does).  Addresses that failed for this task or are lame for the
+ * zone are never chosen; servers marked down only score worse.
+ */
+#define EXPLORE_ONE_IN 16
+
 static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now_ms)
 {
-	int best = -1;
+	int best = -1, usable[MAX_ADDRS];
+	unsigned n_usable = 0;
 	uint64_t best_score = UINT64_MAX;
 	uint32_t unknown = cfg_of(req)->upstream_timeout_ms;
 	for (unsigned i = 0; i < t->n_addr; i++) {
@@ -363,6 +378,7 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 			continue;
 		if (!t->forward && vg_infra_is_lame(req->env->infra, &t->addr[i], t->zone, now_ms))
 			continue;
+		usable[n_usable++] = (int)i;
 		uint64_t score = vg_infra_score(req->env->infra, &t->addr[i], now_ms, unknown);
 		score = score * 4 + t->tries[i] * 100000ULL + vg_rand_uniform(4);
 		if (score < best_score) {
@@ -370,6 +386,8 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 			best = (int)i;
 		}
 	}
+	if (n_usable > 1 && vg_rand_uniform(EXPLORE_ONE_IN) == 0)
+		return usable[vg_rand_uniform(n_usable)];
 	return best;
 }
 
@@ -473,8 +491,15 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 	uint8_t *buf = req->env->scratch;
 	uint32_t now = vg_time_now_s();
 
-	if (t->qtype != VG_T_ANY && vg_cache_get(c, t->sname, t->qtype, now, &e, buf, VG_SCRATCH) == 0 &&
-	    (e.negative || e.rank >= VG_RANK_NONAUTH)) {
+	int found = t->qtype == VG_T_ANY ? VG_ENOTFOUND
+					  : vg_cache_get(c, t->sname, t->qtype, now, &e, buf, VG_SCRATCH);
+	if (found == 0 && e.failure && top_task(req, t) && req->n_answer == 0) {
+		req->fail_reason = "failure cached (RFC 9520)";
+		req->fail_cached = true;
+		task_done(t, VG_RCODE_SERVFAIL);
+		return 1;
+	}
+	if (found == 0 && !e.failure && (e.negative || e.rank >= VG_RANK_NONAUTH)) {
 		if (e.negative) {
 			if (top_task(req, t) && e.soa.count && !(req->soa = rrset_dup(req, &e.soa)))
 				return VG_ENOMEM;
@@ -520,7 +545,7 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 			if (req->depth == 0) {
 				req->rcode = t->rcode;
 				if (t->rcode == VG_RCODE_SERVFAIL)
-					return VG_STEP_FAIL;
+					return req->fail_cached ? VG_STEP_FAIL : fail(req, NULL);
 				return VG_STEP_ANSWER;
 			}
 			req->depth--; /* the parent already has any addresses found */

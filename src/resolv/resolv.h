@@ -87,6 +87,7 @@ struct vg_request {
 	struct vg_rrset *answer[64];
 	const struct vg_rrset *soa; /* negative answers */
 	const char *fail_reason;    /* for logs on SERVFAIL */
+	bool fail_cached;           /* answered from the failure cache */
 
 	struct vg_budget used;
 	struct vg_outbound out;

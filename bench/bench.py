@@ -311,21 +311,30 @@ def cmd_report(path):
     mib = lambda k: (lambda s: None if num(kv, s + k) is None else num(kv, s + k) / 1024.0)
 
     # (label, getter, unit, show ceiling, target description, better)
+    pct = lambda k: (lambda s: num(kv, s + k))
+    miss_bad = lambda s: (None if num(kv, s + ".c.completed") is None else
+                          (num(kv, s + ".c.lost") or 0) + (num(kv, s + ".c.rcode_other") or 0))
+
+    # (label, getter, unit, show ceiling column, target)
     rows = [
-        ("(a) cached qps, 1 core", raw(".a.qps"), "qps", True, ">= unbound, >= 0.95 ceiling", "hi"),
-        ("(a) mean latency us", us(".a.lat_avg"), "us", True, "", "lo"),
-        ("(a) p50 latency us [-v]", us(".alat.p50"), "us", True, "", "lo"),
-        ("(a) p99 latency us [-v]", us(".alat.p99"), "us", True, "", "lo"),
-        ("(b) CPU us/answer @offered", raw(".b.us_per_answer"), "us2", True, "<= 0.85 x unbound", "lo"),
-        ("(b) achieved qps @offered", raw(".b.qps"), "qps", True, "", ""),
-        ("(c) cache-miss res/s", raw(".c.qps"), "qps", False, ">= unbound", "hi"),
-        ("(c) miss lost/failed", lambda s: (None if num(kv, s + ".c.completed") is None else
-                                            (num(kv, s + ".c.lost") or 0) + (num(kv, s + ".c.rcode_other") or 0)),
-         "", False, "0", ""),
-        ("(d) VmRSS MiB after run", mib(".d.rss_kb"), "MiB", False, "<= unbound", "lo"),
-        ("(d) VmHWM MiB (peak)", mib(".d.hwm_kb"), "MiB", False, "", "lo"),
-        ("(a2) cached qps, 2 thr*", raw(".a2.qps"), "qps", False, "(contended, info)", "hi"),
-        ("(a2) mean latency us*", us(".a2.lat_avg"), "us", False, "", "lo"),
+        ("(a) cached qps, 1 core", raw(".a.qps"), "qps", True, ">= unbound, >= 0.95 x ceiling"),
+        ("(a) mean latency us", us(".a.lat_avg"), "us", True, ""),
+        ("(a) server CPU % of core", pct(".a.server_cpu_pct"), "raw", True, "~100 = server-bound"),
+        ("(a) dnsperf CPU % of core", pct(".a.gen_cpu_pct"), "raw", True, "~100 = generator-bound"),
+        ("(a) p50 us, saturated -v", us(".alat.p50"), "us", True, ""),
+        ("(a) p99 us, saturated -v", us(".alat.p99"), "us", True, ""),
+        ("(a) p50 us @%s q/s -v" % kv.get("meta.lat_rate", "?"), us(".flat.p50"), "us", True, ""),
+        ("(a) p99 us @%s q/s -v" % kv.get("meta.lat_rate", "?"), us(".flat.p99"), "us", True, ""),
+        ("(b) CPU us/answer @%s" % kv.get("meta.rate", "?"), raw(".b.us_per_answer"), "us2", True, "<= 0.85 x unbound"),
+        ("(b) achieved qps", raw(".b.qps"), "qps", True, ""),
+        ("(c) cache-miss res/s", raw(".c.qps"), "qps", False, ">= unbound"),
+        ("(c) lost + non-NOERROR", miss_bad, "raw", False, "0"),
+        ("(c) resolver CPU % of core", pct(".c.server_cpu_pct"), "raw", False, ""),
+        ("(c) auth NSD CPU % of core", pct(".c.auth_cpu_pct"), "raw", False, "< 80 (else lab-bound)"),
+        ("(d) VmRSS MiB after run", mib(".d.rss_kb"), "MiB", False, "<= unbound"),
+        ("(d) VmHWM MiB (peak)", mib(".d.hwm_kb"), "MiB", False, ""),
+        ("(a2) cached qps, 2 thr *", raw(".a2.qps"), "qps", False, "* contended: info only"),
+        ("(a2) mean latency us *", us(".a2.lat_avg"), "us", False, ""),
     ]
 
     lines = []
@@ -334,16 +343,15 @@ def cmd_report(path):
     lines.append(hdr)
     lines.append("-" * len(hdr))
     verdicts = []
-    for label, get, unit, ceil, target, better in rows:
+    for label, get, unit, ceil, target in rows:
         v, u = get("vigil"), get("unbound")
         c = get("canned") if ceil else None
-        unit_f = unit if unit else "raw"
         def f(x):
             if x is None:
                 return "n/a"
-            if unit_f == "raw":
+            if unit == "raw":
                 return "%d" % x
-            return fmt(x, unit_f)
+            return fmt(x, unit)
         lines.append("%-28s %12s %12s %12s %9s %9s  %s" % (
             label, f(v), f(u), f(c) if ceil else "-", ratio(v, u),
             ratio(v, c) if ceil and unit == "qps" else "-", target))

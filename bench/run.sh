@@ -5,6 +5,8 @@
 # Environment (all optional):
 #   VIGIL_BIN        vigil binary (default: <repo>/build/vigil); "skip" = no vigil
 #   BENCH_RATE       offered rate for (b), queries/s         (default 100000)
+#   BENCH_LAT_RATE   offered rate of the fixed-rate latency run (default 50000)
+#   BENCH_ZONE_NAMES names n0..nN-1 in the bench zone       (default 50000)
 #   BENCH_SECS       duration of (a) and (b) runs, seconds    (default 10)
 #   BENCH_LAT_SECS   duration of the -v latency run, seconds  (default 5)
 #   BENCH_MISS       cache-miss names per resolver            (default 20000)
@@ -24,6 +26,7 @@ PY="python3 $BENCH/bench.py"
 
 VIGIL_BIN=${VIGIL_BIN:-$REPO/build/vigil}
 RATE=${BENCH_RATE:-100000}
+LAT_RATE=${BENCH_LAT_RATE:-50000}
 SECS=${BENCH_SECS:-10}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 MISS=${BENCH_MISS:-20000}
@@ -97,29 +100,37 @@ done
 WORK=$(mktemp -d /tmp/vigil-bench.XXXXXX)
 KV=$WORK/results.kv
 : >"$KV"
-declare -A PID=() COMM=()
+declare -A PID=() EXE=()
 ok=0
 
 stop_one() { # name
-    local name=$1 pid=${PID[$1]:-} i
+    local name=$1 pid=${PID[$1]:-} i p tree
     [[ -n $pid ]] || return 0
     unset "PID[$name]"
-    # Only signal the process we started (guard against PID reuse).
-    if [[ -r /proc/$pid/comm && $(cat "/proc/$pid/comm" 2>/dev/null) == "${COMM[$name]}" ]]; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
+    # $pid is our own child (started with &, not yet reaped), so its PID
+    # cannot have been reused; its descendants are checked by binary below.
+    tree=$($PY tree "$pid")     # e.g. NSD's forked main/server processes
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
+    # Descendants that outlived their parent (only after a SIGKILL).
+    for p in $tree; do
+        [[ $p == "$pid" ]] && continue
+        if [[ $(readlink "/proc/$p/exe" 2>/dev/null) == "${EXE[$name]}" ]]; then
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+    done
     rm -f "$WORK/$name.bpid"
 }
 
+# shellcheck disable=SC2317  # invoked via trap
 cleanup() {
     local rc=$? name
     trap - EXIT INT TERM
@@ -135,13 +146,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start NAME COMM CPUS CMD...: start in background, record pid.
+# start NAME CPUS CMD...: start in background (pinned), record pid and binary.
 start() {
-    local name=$1 comm=$2 cpus=$3
-    shift 3
+    local name=$1 cpus=$2
+    shift 2
+    EXE[$name]=$(readlink -f "$(command -v "$1")")
     taskset -c "$cpus" "$@" >"$WORK/$name.out" 2>&1 &
     PID[$name]=$!
-    COMM[$name]=$comm
     echo "${PID[$name]}" >"$WORK/$name.bpid"
 }
 
@@ -159,11 +170,24 @@ wait_ready() {
 kv() { echo "$1 $2" >>"$KV"; }
 warn() { log "WARNING: $2"; kv "warn.$1" "$2"; }
 
-# dp OUT CPUS PORT ARGS...: one bounded dnsperf run (every call has -l).
+# dp OUT CPUS PORT ARGS...: one bounded dnsperf run (every call has -l);
+# the generator's own user+sys CPU seconds go to OUT.time.
 dp() {
-    local out=$1 cpus=$2 port=$3
+    local out=$1 cpus=$2 port=$3 TIMEFORMAT='%U %S'
     shift 3
-    taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" "$@" >"$out" 2>&1 || true
+    { time taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" "$@" >"$out" 2>&1 || true; } 2>"$out.time"
+}
+
+# pct TICKS SECONDS: CPU ticks over a wall-clock interval -> % of one core.
+pct() { awk -v t="$1" -v h="$TCK" -v r="$2" 'BEGIN{ if (r > 0) printf "%.0f", 100*t/h/r; else print "n/a" }'; }
+# get KEY: value recorded in the results file.
+get() { awk -v k="$1" '$1==k{v=$2} END{print v}' "$KV"; }
+# gen_pct TAG OUT: record the generator's CPU % of one core for a dnsperf run.
+gen_pct() {
+    local rt
+    rt=$(get "$1.runtime")
+    [[ -n $rt ]] || return 0
+    kv "$1.gen_cpu_pct" "$(awk -v r="$rt" '{ if (r > 0) printf "%.0f", 100*($1+$2)/r }' "$2.time")"
 }
 
 # ------------------------------------------------------------ authoritative lab
@@ -202,7 +226,7 @@ nsd_conf root "$ROOT_IP" . root.zone
 nsd_conf bench "$BENCH_IP" bench. bench.zone
 for z in root bench; do
     nsd-checkconf "$WORK/nsd-$z.conf" || die "nsd-checkconf failed for $z"
-    start "nsd-$z" nsd "$GEN_CPU" nsd -d -c "$WORK/nsd-$z.conf"
+    start "nsd-$z" "$GEN_CPU" nsd -d -c "$WORK/nsd-$z.conf"
 done
 wait_ready nsd-root "$ROOT_IP" 53 ns.lab-root || die "root NSD did not start"
 wait_ready nsd-bench "$BENCH_IP" 53 n49999.bench || die "bench NSD did not start"
@@ -258,29 +282,47 @@ unbound_conf 2
 # ------------------------------------------------------------ measurements
 # Cached-answer tests (a) and (b) for server S on PORT, process PID NAME.
 cached_tests() { # S PORT NAME warm(0/1)
-    local s=$1 port=$2 name=$3 warm=$4 pid=${PID[$3]} t0 t1 q
+    local s=$1 port=$2 name=$3 warm=$4 pid=${PID[$3]} t0 t1 q rt
     if ((warm)); then
         # Two passes over the names: the first resolves, the second must be
         # pure cache hits; check that every answer was NOERROR.
         dp "$WORK/$s.warm" "$GEN_CPU" "$port" -d "$WORK/cached.q" -n 2 -q 20 -l 30 -t 3
         $PY stats "$s.warm" "$WORK/$s.warm" >>"$KV" || true
         local good
-        good=$(awk -v k="$s.warm.noerror" '$1==k{print int($2)}' "$KV")
+        good=$(get "$s.warm.noerror")
+        good=${good%.*}
         if [[ ${good:-0} -ne $((2 * $(wc -l <"$WORK/cached.q"))) ]]; then
             warn "$s.warm" "$s: warm-up got ${good:-0} NOERROR of $((2 * $(wc -l <"$WORK/cached.q"))) (see $WORK/$s.warm)"
         fi
     fi
     log "$s (a) saturated cached, ${SECS}s: dnsperf $SAT_ARGS"
+    t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
     dp "$WORK/$s.a" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$SECS" $SAT_ARGS
+    t1=$($PY cpu "$pid")
     $PY stats "$s.a" "$WORK/$s.a" >>"$KV" || warn "$s.a" "$s (a): dnsperf output unparsable"
+    gen_pct "$s.a" "$WORK/$s.a"
+    rt=$(get "$s.a.runtime")
+    [[ -z $rt ]] || kv "$s.a.server_cpu_pct" "$(pct $((t1 - t0)) "$rt")"
 
-    log "$s (a) latency run with -v, ${LAT_SECS}s"
+    log "$s (a) latency, saturated, with -v, ${LAT_SECS}s"
     # shellcheck disable=SC2086
     dp "$WORK/$s.alat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$LAT_SECS" -v $SAT_ARGS
     $PY lat "$s.alat" "$WORK/$s.alat" >>"$KV" || warn "$s.alat" "$s (a): no latency lines"
     $PY stats "$s.alatrun" "$WORK/$s.alat" >>"$KV" || true
     rm -f "$WORK/$s.alat"
+
+    log "$s (a) latency at a fixed $LAT_RATE q/s with -v, ${LAT_SECS}s"
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.flat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$LAT_SECS" -v -Q "$LAT_RATE" $RATE_ARGS
+    $PY lat "$s.flat" "$WORK/$s.flat" >>"$KV" || warn "$s.flat" "$s (a): no latency lines"
+    $PY stats "$s.flatrun" "$WORK/$s.flat" >>"$KV" || true
+    rm -f "$WORK/$s.flat"
+    q=$(get "$s.flatrun.qps")
+    q=${q%.*}
+    if ((${q:-0} < LAT_RATE * 97 / 100)); then
+        warn "$s.flat.rate" "$s: fixed-rate latency run offered $LAT_RATE q/s but achieved ${q:-0}"
+    fi
 
     log "$s (b) fixed rate $RATE q/s, ${SECS}s"
     t0=$($PY cpu "$pid")
@@ -289,7 +331,9 @@ cached_tests() { # S PORT NAME warm(0/1)
     t1=$($PY cpu "$pid")
     kv "$s.b.cpu_ticks" "$((t1 - t0))"
     $PY stats "$s.b" "$WORK/$s.b" >>"$KV" || warn "$s.b" "$s (b): dnsperf output unparsable"
-    q=$(awk -v k="$s.b.qps" '$1==k{print int($2)}' "$KV")
+    gen_pct "$s.b" "$WORK/$s.b"
+    q=$(get "$s.b.qps")
+    q=${q%.*}
     if ((${q:-0} < RATE * 97 / 100)); then
         warn "$s.b.rate" "$s (b): offered $RATE q/s but only ${q:-0} answered/s were achieved (generator or server limit); CPU/answer is at that rate"
     fi
@@ -297,7 +341,7 @@ cached_tests() { # S PORT NAME warm(0/1)
 
 # Cache-miss test (c) and memory (d).
 miss_tests() { # S PORT NAME QFILE
-    local s=$1 port=$2 name=$3 qf=$4 pid=${PID[$3]} r0 r1 a0 a1 rt
+    local s=$1 port=$2 name=$3 qf=$4 pid=${PID[$3]} r0 r1 a0 a1 rt ap rss hwm
     log "$s (c) cache-miss, $(wc -l <"$qf") names: dnsperf -n 1 $MISS_ARGS"
     r0=$($PY cpu "$pid")
     a0=$($PY cpu "${PID[nsd-bench]}")
@@ -306,13 +350,13 @@ miss_tests() { # S PORT NAME QFILE
     r1=$($PY cpu "$pid")
     a1=$($PY cpu "${PID[nsd-bench]}")
     $PY stats "$s.c" "$WORK/$s.c" >>"$KV" || warn "$s.c" "$s (c): dnsperf output unparsable"
-    rt=$(awk -v k="$s.c.runtime" '$1==k{print $2}' "$KV")
+    gen_pct "$s.c" "$WORK/$s.c"
+    rt=$(get "$s.c.runtime")
     if [[ -n $rt ]]; then
-        kv "$s.c.server_cpu_pct" "$(awk -v t=$((r1 - r0)) -v h="$TCK" -v r="$rt" 'BEGIN{printf "%.0f", 100*t/h/r}')"
-        kv "$s.c.auth_cpu_pct" "$(awk -v t=$((a1 - a0)) -v h="$TCK" -v r="$rt" 'BEGIN{printf "%.0f", 100*t/h/r}')"
-        local ap
-        ap=$(awk -v k="$s.c.auth_cpu_pct" '$1==k{print $2}' "$KV")
-        if ((ap >= 80)); then
+        kv "$s.c.server_cpu_pct" "$(pct $((r1 - r0)) "$rt")"
+        ap=$(pct $((a1 - a0)) "$rt")
+        kv "$s.c.auth_cpu_pct" "$ap"
+        if [[ $ap != n/a ]] && ((ap >= 80)); then
             warn "$s.c.auth" "$s (c): authoritative NSD used ${ap}% of a core; it may be the bottleneck"
         fi
     fi
@@ -329,13 +373,16 @@ two_thread_test() { # S PORT
     # shellcheck disable=SC2086
     dp "$WORK/$s.a2" "$BOTH_CPUS" "$port" -d "$WORK/cached.q" -l "$SECS" $SAT2_ARGS
     $PY stats "$s.a2" "$WORK/$s.a2" >>"$KV" || warn "$s.a2" "$s (a2): dnsperf output unparsable"
+    gen_pct "$s.a2" "$WORK/$s.a2"
 }
 
 kv meta.clk_tck "$TCK"
+kv meta.rate "$RATE"
+kv meta.lat_rate "$LAT_RATE"
 started=$(date +%s)
 
 # Ceiling: canned responder.
-start canned canned "$SRV_CPU" "$WORK/canned" "$CANNED_PORT"
+start canned "$SRV_CPU" "$WORK/canned" "$CANNED_PORT"
 if wait_ready canned 127.0.0.1 "$CANNED_PORT" c0.bench; then
     kv canned.status ok
     cached_tests canned "$CANNED_PORT" canned 0
@@ -349,7 +396,7 @@ vigil_failed=0
 if [[ $VIGIL_BIN == skip ]]; then
     kv vigil.status skipped
 else
-    start vigil "$(basename "$VIGIL_BIN" | cut -c1-15)" "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
+    start vigil "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
     if wait_ready vigil 127.0.0.1 "$VIGIL_PORT" c0.bench; then
         kv vigil.status ok
         cached_tests vigil "$VIGIL_PORT" vigil 1
@@ -363,7 +410,7 @@ else
     stop_one vigil
 fi
 
-start unbound unbound "$SRV_CPU" unbound -d -c "$WORK/unbound-1.conf"
+start unbound "$SRV_CPU" unbound -d -c "$WORK/unbound-1.conf"
 if wait_ready unbound 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
     kv unbound.status ok
     cached_tests unbound "$UNBOUND_PORT" unbound 1
@@ -375,7 +422,7 @@ fi
 stop_one unbound
 
 if [[ $VIGIL_BIN != skip ]] && ((!vigil_failed)); then
-    start vigil2 "$(basename "$VIGIL_BIN" | cut -c1-15)" "$BOTH_CPUS" "$VIGIL_BIN" -c "$WORK/vigil-2.yaml"
+    start vigil2 "$BOTH_CPUS" "$VIGIL_BIN" -c "$WORK/vigil-2.yaml"
     if wait_ready vigil2 127.0.0.1 "$VIGIL_PORT" c0.bench; then
         two_thread_test vigil "$VIGIL_PORT"
     else
@@ -384,7 +431,7 @@ if [[ $VIGIL_BIN != skip ]] && ((!vigil_failed)); then
     fi
     stop_one vigil2
 fi
-start unbound2 unbound "$BOTH_CPUS" unbound -d -c "$WORK/unbound-2.conf"
+start unbound2 "$BOTH_CPUS" unbound -d -c "$WORK/unbound-2.conf"
 if wait_ready unbound2 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
     two_thread_test unbound "$UNBOUND_PORT"
 else
@@ -404,7 +451,7 @@ dirty=$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)
     echo "tools: dnsperf $dnsperf_ver, $(unbound -V 2>/dev/null | sed -n 's/^Version /unbound /p'), $(nsd -v 2>&1 | sed -n 's/^NSD version /nsd /p' | head -1)"
     echo "vigil: $VIGIL_BIN"
     echo "pinning: servers on CPU $SRV_CPU, dnsperf + NSD lab on CPU $GEN_CPU; (a2) everything on CPUs $BOTH_CPUS"
-    echo "(a)  dnsperf -d <1000 cached names> -l $SECS $SAT_ARGS   (p50/p99 from a separate ${LAT_SECS}s run with -v)"
+    echo "(a)  dnsperf -d <1000 cached names> -l $SECS $SAT_ARGS; p50/p99 from separate ${LAT_SECS}s runs with -v, saturated and at -Q $LAT_RATE"
     echo "(b)  dnsperf -Q $RATE -l $SECS $RATE_ARGS; CPU = utime+stime of the server process tree / answers"
     echo "(c)  dnsperf -n 1 -l 30 $MISS_ARGS over $MISS never-seen names (disjoint sets, same shape)"
     echo "(d)  VmRSS / VmHWM of the 1-thread resolver after (a)-(c)"
@@ -413,15 +460,6 @@ dirty=$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)
     echo
     $PY report "$KV"
     echo
-    for s in vigil unbound; do
-        sc=$(awk -v k="$s.c.server_cpu_pct" '$1==k{print $2}' "$KV")
-        ac=$(awk -v k="$s.c.auth_cpu_pct" '$1==k{print $2}' "$KV")
-        [[ -n $sc ]] && echo "(c) $s: resolver CPU ${sc}% of its core, authoritative NSD ${ac}% of its core"
-    done
-    for s in canned vigil unbound; do
-        aq=$(awk -v k="$s.alatrun.qps" '$1==k{printf "%d", $2}' "$KV")
-        [[ -n $aq ]] && echo "(a) $s: the -v latency run reached $aq q/s (dnsperf -v costs generator CPU)"
-    done
     echo "total bench time: ${elapsed}s"
 } >"$WORK/report.txt"
 

@@ -66,7 +66,8 @@ SERVERS = [
     ("chain3", "3.3", "nsd", ["chain3.lab."]),
     ("hoster", "4.1", "nsd", ["hoster.example."]),
     ("glueless", "4.2", "nsd", ["glueless.lab."]),
-    ("lame-good", "5.2", "nsd", ["lame.lab.", "dead.lab.", "refused.lab."]),
+    ("lame-good", "5.2", "nsd", ["lame.lab.", "dead.lab.", "refused.lab.",
+                                 "lame3.lab.", "dead3.lab.", "refused3.lab."]),
     ("lame-silent", "5.10", "blackhole", []),
     ("lame-dead", "5.11", "none", []),
     ("lame-refused", "5.12", "nsd", []),  # NSD serving nothing: REFUSED to all
@@ -75,15 +76,28 @@ SERVERS = [
     ("corp", "9.1", "nsd", ["corp.internal."]),  # not reachable from the root
 ]
 
-# delegations with one broken NS: (zone label under lab., broken server, good server)
+# Delegations with one broken NS: (zone label under lab., broken server, good
+# server, layout).  Layouts, so that a resolver with any fixed preference meets
+# the broken NS at least once:
+#   bad-first     NS ns1 (broken, higher address), ns2 (good); both with glue
+#   good-first    NS ns1 (good, higher address), ns2 (broken); both with glue
+#   good-glueless NS ns1 (broken, glue) and lame-ns.hoster.example. (good, no
+#                 glue: only reachable after a sub-query)
 LAME_ZONES = [
-    ("lame", "lame-silent", "lame-good"), ("lame2", "lame-silent", "lame-good2"),
-    ("dead", "lame-dead", "lame-good"), ("dead2", "lame-dead", "lame-good2"),
-    ("refused", "lame-refused", "lame-good"), ("refused2", "lame-refused", "lame-good2"),
+    ("lame", "lame-silent", "lame-good", "bad-first"),
+    ("lame2", "lame-silent", "lame-good2", "good-first"),
+    ("lame3", "lame-silent", "lame-good", "good-glueless"),
+    ("dead", "lame-dead", "lame-good", "bad-first"),
+    ("dead2", "lame-dead", "lame-good2", "good-first"),
+    ("dead3", "lame-dead", "lame-good", "good-glueless"),
+    ("refused", "lame-refused", "lame-good", "bad-first"),
+    ("refused2", "lame-refused", "lame-good2", "good-first"),
+    ("refused3", "lame-refused", "lame-good", "good-glueless"),
 ]
 # hN.<zone>.lab. A 192.0.2.(base+N), N = 1..8
 LAME_BASE = {"lame": 100, "dead": 110, "refused": 120,
-             "lame2": 140, "dead2": 150, "refused2": 160}
+             "lame2": 140, "dead2": 150, "refused2": 160,
+             "lame3": 170, "dead3": 180, "refused3": 190}
 
 SOA_MINIMUM = 300  # negative TTL of every lab zone
 BIG_TXT_COUNT = 12  # TXT records per big RRset
@@ -222,13 +236,20 @@ example.             172800 IN NS ns1.nic.example.
 ns1.nic.example.     172800 IN A  {a('tld-example')}
 """
         lame_delegations = ""
-        for zone, bad, good in LAME_ZONES:
-            ns = [("ns1", bad), ("ns2", good)] if not zone.endswith("2") else \
-                [("ns1", good), ("ns2", bad)]
-            for label, _ in ns:
-                lame_delegations += "%-17s IN NS %s.%s.lab.\n" % (zone, label, zone)
-            for label, srv in ns:
-                lame_delegations += "%-17s IN A  %s\n" % ("%s.%s" % (label, zone), a(srv))
+        lame_ns = {}  # zone -> [(NS name, server or None if glue-less)]
+        for zone, bad, good, layout in LAME_ZONES:
+            if layout == "bad-first":
+                ns = [("ns1.%s.lab." % zone, bad), ("ns2.%s.lab." % zone, good)]
+            elif layout == "good-first":
+                ns = [("ns1.%s.lab." % zone, good), ("ns2.%s.lab." % zone, bad)]
+            else:
+                ns = [("ns1.%s.lab." % zone, bad), ("lame-ns.hoster.example.", None)]
+            lame_ns[zone] = ns
+            for name, _ in ns:
+                lame_delegations += "%-17s IN NS %s\n" % (zone, name)
+            for name, srv in ns:
+                if srv:
+                    lame_delegations += "%-17s IN A  %s\n" % (name, a(srv))
         z["lab."] = soa("lab.", "ns1.nic.lab.") + f"""\
 @                 IN NS ns1.nic.lab.
 ns1.nic           IN A  {a('tld-lab')}
@@ -309,19 +330,20 @@ www               IN A     192.0.2.50
 @                 IN NS    ns1.hoster.example.
 ns1               IN A     {a('hoster')}
 ns                IN A     {a('glueless')}
+lame-ns           IN A     {a('lame-good')}
 """
         z["glueless.lab."] = soa("glueless.lab.", "ns.hoster.example.") + """\
 @                 IN NS    ns.hoster.example.
 www               IN A     192.0.2.60
 """
-        for zone, bad, good in LAME_ZONES:
-            first, second = (bad, good) if not zone.endswith("2") else (good, bad)
-            text = soa(zone + ".lab.", "ns1.%s.lab." % zone) + f"""\
-@                 IN NS    ns1.{zone}.lab.
-@                 IN NS    ns2.{zone}.lab.
-ns1               IN A     {a(first)}
-ns2               IN A     {a(second)}
-"""
+        for zone, bad, good, layout in LAME_ZONES:
+            ns = lame_ns[zone]
+            text = soa(zone + ".lab.", ns[0][0])
+            for name, _ in ns:
+                text += "@                 IN NS    %s\n" % name
+            for name, srv in ns:
+                if srv:
+                    text += "%-17s IN A     %s\n" % (name, a(srv))
             for i in range(1, 9):
                 text += "h%d                IN A     192.0.2.%d\n" % (i, LAME_BASE[zone] + i)
             z[zone + ".lab."] = text

@@ -34,7 +34,8 @@ static size_t bb_raw(struct bb *b, const void *p, size_t n)
 {
 	size_t at = b->n;
 	ck_assert_uint_le(b->n + n, sizeof(b->b));
-	memcpy(b->b + b->n, p, n);
+	if (n)
+		memcpy(b->b + b->n, p, n);
 	b->n += n;
 	return at;
 }
@@ -324,7 +325,7 @@ START_TEST(name_str_roundtrip)
 		{ "a\\.b.example.", "a\\.b.example.", "\3a.b\7example", 13 },
 		{ "x\\\\y.", "x\\\\y.", "\3x\\y", 5 },
 		{ "\\000\\255z.", "\\000\\255z.", "\3\000\377z", 5 },
-		{ "sp\\032ace.", "sp\\032ace.", "\5sp ace", 7 },
+		{ "sp\\032ace.", "sp\\032ace.", "\6sp ace", 8 },
 		{ "\\065b.", "ab.", "\2ab", 4 },
 		{ "\\-x.", "-x.", "\2-x", 4 },
 	};
@@ -783,8 +784,8 @@ START_TEST(pkt_enospace_keeps_len)
 	ck_assert_uint_eq(p.len, 12);
 	ck_assert_uint_eq(p.counts[0], 0);
 
-	/* room for the question and an owner pointer, not the whole RR */
-	vg_pkt_init(&p, buf, 33 + 12, 1, 0);
+	/* room for the question and an owner pointer, not the whole RR or an OPT */
+	vg_pkt_init(&p, buf, 33 + 10, 1, 0);
 	ck_assert_int_eq(vg_pkt_put_question(&p, WWW, VG_T_A, VG_C_IN), 0);
 	ck_assert_int_eq(vg_pkt_put_rr(&p, WWW, VG_T_A, VG_C_IN, 1, N("\1\2\3\4"), 4),
 			 VG_ENOSPACE);

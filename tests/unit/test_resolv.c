@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Resolver core driven with fake I/O (no sockets, no loop): each test plays
+ * the authoritative servers by answering the core's VG_STEP_SEND with a reply
+ * built here, and checks what the core asks next and what it answers.
+ *
+ * The binary is linked with -Wl,--wrap=malloc,calloc,realloc so the cache-hit
+ * test can prove that answering from cache allocates nothing on the heap.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "resolv/resolv.h"
+
+/* ---------------------------------------------------------- malloc counter */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+static unsigned long heap_calls;
+void *__wrap_malloc(size_t n)
+{
+	heap_calls++;
+	return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m)
+{
+	heap_calls++;
+	return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+	heap_calls++;
+	return __real_realloc(p, n);
+}
+
+/* ---------------------------------------------------------- fixture */
+static struct vg_config cfg;
+static struct vg_hints hints;
+static struct vg_resolv_env env;
+static struct vg_cache *cache;
+static struct vg_infra *infra;
+static uint8_t *scratch, *scratch2;
+static struct vg_msg *msgbuf;
+
+static void addr4(struct vg_sockaddr *sa, const char *ip)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->u.in4.sin_family = AF_INET;
+	sa->u.in4.sin_port = htons(53);
+	inet_pton(AF_INET, ip, &sa->u.in4.sin_addr);
+	sa->len = sizeof(sa->u.in4);
+}
+
+static void setup(void)
+{
+	vg_config_defaults(&cfg);
+	cfg.allow_query_localhost = true;
+	cfg.use_ipv6_upstream = false;
+	memset(&hints, 0, sizeof(hints));
+	vg_name_from_str("a.root.test.", hints.ns[0], VG_NAME_MAX);
+	hints.n_ns = 1;
+	addr4(&hints.addr[0], "127.0.0.1");
+	hints.addr_ns[0] = 0;
+	hints.n_addr = 1;
+	cache = vg_cache_new(4 << 20);
+	infra = vg_infra_new(64);
+	scratch = malloc(VG_SCRATCH);
+	scratch2 = malloc(VG_SCRATCH);
+	msgbuf = malloc(sizeof(*msgbuf));
+	env = (struct vg_resolv_env){ .cfg = &cfg, .cache = cache, .hints = &hints,
+				      .infra = infra, .msg = msgbuf, .scratch = scratch,
+				      .scratch2 = scratch2 };
+}
+
+static void teardown(void)
+{
+	vg_cache_free(cache);
+	vg_infra_free(infra);
+	free(scratch);
+	free(scratch2);
+	free(msgbuf);
+}
+
+static const uint8_t *N(const char *s)
+{
+	static uint8_t bufs[8][VG_NAME_MAX];
+	static int i;
+	uint8_t *b = bufs[i++ & 7];
+	ck_assert_int_gt(vg_name_from_str(s, b, VG_NAME_MAX), 0);
+	return b;
+}
+
+/* A reply under construction for the query in req->out. */
+struct reply {
+	uint8_t buf[4096];
+	struct vg_pkt p;
+};
+
+static void reply_start(struct reply *r, const struct vg_request *req, uint16_t flags, int rcode)
+{
+	vg_pkt_init(&r->p, r->buf, sizeof(r->buf), 1, (uint16_t)(VG_F_QR | flags));
+	vg_pkt_set_rcode(&r->p, rcode);
+	ck_assert_int_eq(vg_pkt_put_question(&r->p, req->out.qname, req->out.qtype, VG_C_IN), 0);
+}
+
+static void rr(struct reply *r, int sec, const char *owner, uint16_t type, uint32_t ttl,
+	       const void *rd, size_t rdlen)
+{
+	vg_pkt_begin(&r->p, sec);
+	ck_assert_int_eq(vg_pkt_put_rr(&r->p, N(owner), type, VG_C_IN, ttl, rd, (uint16_t)rdlen), 0);
+}
+
+static void rr_name(struct reply *r, int sec, const char *owner, uint16_t type, const char *target)
+{
+	const uint8_t *t = N(target);
+	rr(r, sec, owner, type, 3600, t, vg_name_len(t));
+}
+
+static void rr_a(struct reply *r, int sec, const char *owner, const char *ip)
+{
+	uint8_t a[4];
+	inet_pton(AF_INET, ip, a);
+	rr(r, sec, owner, VG_T_A, 3600, a, 4);
+}
+
+static void rr_soa(struct reply *r, const char *zone, uint32_t minimum)
+{
+	uint8_t rd[VG_NAME_MAX * 2 + 20];
+	size_t o = 0;
+	const uint8_t *m = N("ns.test."), *e = N("hostmaster.test.");
+	memcpy(rd, m, vg_name_len(m));
+	o += vg_name_len(m);
+	memcpy(rd + o, e, vg_name_len(e));
+	o += vg_name_len(e);
+	uint32_t v[5] = { 1, 3600, 600, 86400, minimum };
+	for (int i = 0; i < 5; i++, o += 4)
+		vg_put32(rd + o, v[i]);
+	rr(r, VG_SEC_NS + 1, zone, VG_T_SOA, 3600, rd, o);
+}
+
+static enum vg_step send_reply(struct vg_request *req, struct reply *r)
+{
+	size_t len = vg_pkt_finish(&r->p);
+	return vg_resolv_consume(req, 0, r->buf, len, 1000);
+}
+
+static void expect_send(struct vg_request *req, enum vg_step st, const char *ip, const char *qname,
+			uint16_t qtype)
+{
+	char got[300];
+	ck_assert_int_eq(st, VG_STEP_SEND);
+	vg_name_to_str(req->out.qname, got, sizeof(got));
+	ck_assert_msg(vg_name_eq(req->out.qname, N(qname)), "asked %s, expected %s", got, qname);
+	ck_assert_uint_eq(req->out.qtype, qtype);
+	struct vg_sockaddr want;
+	addr4(&want, ip);
+	ck_assert_msg(vg_sockaddr_eq(&req->out.to, &want), "sent to wrong server for %s", qname);
+}
+
+/* Walk root -> lab. -> example.lab. for www.example.lab A. */
+static struct vg_request *resolve_www(void)
+{
+	struct reply r;
+	struct vg_request *req = vg_request_new(&env, N("www.example.lab."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	expect_send(req, st, "127.0.0.1", "lab.", VG_T_A); /* minimised */
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "lab.", VG_T_NS, "ns.lab.");
+	rr_a(&r, 3, "ns.lab.", "127.0.0.2");
+	rr_a(&r, 3, "ns.example.lab.", "127.0.0.66"); /* out of the root's... still under "." */
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.2", "example.lab.", VG_T_A);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "example.lab.", VG_T_NS, "ns.example.lab.");
+	rr_a(&r, 3, "ns.example.lab.", "127.0.0.3");
+	rr_a(&r, 3, "bank.other.", "127.0.0.99"); /* out of bailiwick: must be ignored */
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.3", "www.example.lab.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "www.example.lab.", "192.0.2.1");
+	st = send_reply(req, &r);
+	ck_assert_int_eq(st, VG_STEP_ANSWER);
+	return req;
+}
+
+START_TEST(referrals_to_answer)
+{
+	struct vg_request *req = resolve_www();
+	ck_assert_int_eq(req->rcode, VG_RCODE_NOERROR);
+	ck_assert_uint_eq(req->n_answer, 1);
+	ck_assert_uint_eq(req->answer[0]->type, VG_T_A);
+	ck_assert_mem_eq(req->answer[0]->rdata + 2, "\xc0\x00\x02\x01", 4);
+	ck_assert_uint_eq(req->used.referrals, 2);
+	ck_assert_uint_eq(req->used.upstream, 3);
+	vg_request_free(req);
+	/* out-of-bailiwick glue was not cached */
+	ck_assert(!vg_cache_has(cache, N("bank.other."), VG_T_A, vg_time_now_s()));
+	/* in-bailiwick glue was */
+	ck_assert(vg_cache_has(cache, N("ns.example.lab."), VG_T_A, vg_time_now_s()));
+}
+END_TEST
+
+START_TEST(delegation_reused_from_cache)
+{
+	vg_request_free(resolve_www());
+	/* a sibling name starts at the cached example.lab. cut, one query */
+	struct vg_request *req = vg_request_new(&env, N("mail.example.lab."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	expect_send(req, st, "127.0.0.3", "mail.example.lab.", VG_T_A);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(cache_hit_allocates_nothing)
+{
+	vg_request_free(resolve_www());
+	uint8_t qbuf[512], out[4096];
+	static const uint8_t mixed[] = "\3WWW\7Example\3LAB"; /* client's own case */
+	int qlen = vg_wire_make_query(qbuf, sizeof(qbuf), 77, mixed, VG_T_A, true, 1232, false);
+	struct vg_query q;
+	int rc;
+	ck_assert_int_eq(vg_query_parse(&q, qbuf, (size_t)qlen, &rc), 0);
+	struct vg_client_q cq = { .q = &q, .limit = 1232, .edns_size = 1232 };
+	unsigned long before = heap_calls;
+	size_t n = vg_resolv_answer_cached(&env, &cq, out, sizeof(out));
+	unsigned long after = heap_calls;
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_eq(after, before);
+	struct vg_msg *m = msgbuf;
+	ck_assert_int_eq(vg_msg_parse(m, out, n), 0);
+	ck_assert_uint_eq(m->id, 77);
+	ck_assert_uint_eq(m->ancount, 1);
+	ck_assert(m->flags & VG_F_RA);
+	/* question echoed with the client's case */
+	ck_assert_mem_eq(out + 12, mixed, sizeof(mixed));
+}
+END_TEST
+
+START_TEST(nxdomain_cached_with_soa)
+{
+	struct reply r;
+	cfg.qname_minimisation = false;
+	struct vg_request *req = vg_request_new(&env, N("nope.test."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	expect_send(req, st, "127.0.0.1", "nope.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NXDOMAIN);
+	rr_soa(&r, ".", 300);
+	st = send_reply(req, &r);
+	ck_assert_int_eq(st, VG_STEP_ANSWER);
+	ck_assert_int_eq(req->rcode, VG_RCODE_NXDOMAIN);
+	ck_assert_ptr_nonnull(req->soa);
+	ck_assert_uint_eq(req->soa->ttl, 300); /* min(SOA TTL, MINIMUM) */
+	vg_request_free(req);
+	/* the second time, the core answers from cache without asking */
+	req = vg_request_new(&env, N("nope.test."), VG_T_A, 1000);
+	ck_assert_int_eq(vg_resolv_begin(req, 1000), VG_STEP_ANSWER);
+	ck_assert_int_eq(req->rcode, VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(req->used.upstream, 0);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(cname_loop_is_bounded)
+{
+	struct reply r;
+	cfg.qname_minimisation = false;
+	cfg.max_cname_chain = 5;
+	struct vg_request *req = vg_request_new(&env, N("a.loop."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	for (int i = 0; i < 20 && st == VG_STEP_SEND; i++) {
+		/* the hostile server answers every name with a CNAME to the other */
+		const char *self = vg_name_eq(req->out.qname, N("a.loop.")) ? "a.loop." : "b.loop.";
+		const char *other = self[0] == 'a' ? "b.loop." : "a.loop.";
+		reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+		rr_name(&r, 1, self, VG_T_CNAME, other);
+		st = send_reply(req, &r);
+	}
+	ck_assert_int_eq(st, VG_STEP_FAIL);
+	ck_assert_int_eq(req->rcode, VG_RCODE_SERVFAIL);
+	ck_assert_uint_le(req->used.upstream, 2);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(upstream_budget_is_bounded)
+{
+	cfg.qname_minimisation = false;
+	cfg.max_upstream_queries = 7;
+	/* 6 name servers without glue, each needing sub-queries that time out */
+	struct vg_request *req = vg_request_new(&env, N("x.slow."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	unsigned sent = 0;
+	while (st == VG_STEP_SEND && sent < 100) {
+		sent++;
+		st = vg_resolv_consume(req, -110 /* -ETIMEDOUT */, NULL, 0, 1000);
+	}
+	ck_assert_int_eq(st, VG_STEP_FAIL);
+	ck_assert_uint_le(sent, 7);
+	vg_request_free(req);
+	/* and the failure is cached (RFC 9520): the next ask costs nothing */
+	req = vg_request_new(&env, N("x.slow."), VG_T_A, 1000);
+	ck_assert_int_eq(vg_resolv_begin(req, 1000), VG_STEP_FAIL);
+	ck_assert_uint_eq(req->used.upstream, 0);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(garbage_reply_tries_next_server)
+{
+	/* two root addresses: a reply that does not parse makes the core move on */
+	addr4(&hints.addr[1], "127.0.0.5");
+	hints.addr_ns[1] = 0;
+	hints.n_addr = 2;
+	cfg.qname_minimisation = false;
+	struct vg_request *req = vg_request_new(&env, N("g.test."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	ck_assert_int_eq(st, VG_STEP_SEND);
+	struct vg_sockaddr first = req->out.to;
+	static const uint8_t junk[7] = { 1, 2, 3 };
+	st = vg_resolv_consume(req, 0, junk, sizeof(junk), 1000);
+	ck_assert_int_eq(st, VG_STEP_SEND);
+	ck_assert(!vg_sockaddr_eq(&first, &req->out.to));
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(glueless_ns_resolved_by_subquery)
+{
+	struct reply r;
+	cfg.qname_minimisation = false;
+	struct vg_request *req = vg_request_new(&env, N("www.gl.test."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	expect_send(req, st, "127.0.0.1", "www.gl.test.", VG_T_A);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "gl.test.", VG_T_NS, "ns.hoster.test."); /* no glue */
+	st = send_reply(req, &r);
+	/* sub-query for the NS name's address, from the root again */
+	expect_send(req, st, "127.0.0.1", "ns.hoster.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "ns.hoster.test.", "127.0.0.8");
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.8", "www.gl.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "www.gl.test.", "192.0.2.9");
+	ck_assert_int_eq(send_reply(req, &r), VG_STEP_ANSWER);
+	ck_assert_uint_eq(req->n_answer, 1);
+	ck_assert_uint_eq(req->answer[0]->type, VG_T_A); /* the sub-query's A is not in it */
+	vg_request_free(req);
+}
+END_TEST
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	Suite *s = suite_create("resolv");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, referrals_to_answer);
+	tcase_add_test(tc, delegation_reused_from_cache);
+	tcase_add_test(tc, cache_hit_allocates_nothing);
+	tcase_add_test(tc, nxdomain_cached_with_soa);
+	tcase_add_test(tc, cname_loop_is_bounded);
+	tcase_add_test(tc, upstream_budget_is_bounded);
+	tcase_add_test(tc, garbage_reply_tries_next_server);
+	tcase_add_test(tc, glueless_ns_resolved_by_subquery);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_tap(sr, "-");
+	srunner_run_all(sr, CK_SILENT);
+	int nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf ? 1 : 0;
+}

@@ -10,6 +10,7 @@ Subcommands (all output on stdout):
   lat TAG FILE                     dnsperf -v output -> latency percentiles
   tree PID                         PID and its descendants, one a line
   cpu PID                          utime+stime ticks of PID and its descendants
+  sysbusy                          busy ticks of all CPUs (incl. irq, steal)
   mem PID                          VmRSS and VmHWM (kB) of PID and its descendants
   report KVFILE                    print the results table
 Only the standard library is used.
@@ -238,6 +239,15 @@ def cmd_cpu(pid):
     return 0
 
 
+def cmd_sysbusy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice]
+    # (guest time is already included in user/nice).
+    print(sum(v[:8]) - v[3] - v[4])
+    return 0
+
+
 def cmd_mem(pid):
     rss = hwm = 0
     for p in proc_tree(pid):
@@ -321,16 +331,19 @@ def cmd_report(path):
         ("(a) mean latency us", us(".a.lat_avg"), "us", True, ""),
         ("(a) server CPU % of core", pct(".a.server_cpu_pct"), "raw", True, "~100 = server-bound"),
         ("(a) dnsperf CPU % of core", pct(".a.gen_cpu_pct"), "raw", True, "~100 = generator-bound"),
+        ("(a) other load % of a core", pct(".a.foreign_cpu_pct"), "raw", True, "< %s (else disturbed)" % kv.get("meta.foreign_max", "15")),
         ("(a) p50 us, saturated -v", us(".alat.p50"), "us", True, ""),
         ("(a) p99 us, saturated -v", us(".alat.p99"), "us", True, ""),
         ("(a) p50 us @%s q/s -v" % kv.get("meta.lat_rate", "?"), us(".flat.p50"), "us", True, ""),
         ("(a) p99 us @%s q/s -v" % kv.get("meta.lat_rate", "?"), us(".flat.p99"), "us", True, ""),
         ("(b) CPU us/answer @%s" % kv.get("meta.rate", "?"), raw(".b.us_per_answer"), "us2", True, "<= 0.85 x unbound"),
         ("(b) achieved qps", raw(".b.qps"), "qps", True, ""),
+        ("(b) other load % of a core", pct(".b.foreign_cpu_pct"), "raw", True, ""),
         ("(c) cache-miss res/s", raw(".c.qps"), "qps", False, ">= unbound"),
         ("(c) lost + non-NOERROR", miss_bad, "raw", False, "0"),
         ("(c) resolver CPU % of core", pct(".c.server_cpu_pct"), "raw", False, ""),
         ("(c) auth NSD CPU % of core", pct(".c.auth_cpu_pct"), "raw", False, "< 80 (else lab-bound)"),
+        ("(c) other load % of a core", pct(".c.foreign_cpu_pct"), "raw", False, ""),
         ("(d) VmRSS MiB after run", mib(".d.rss_kb"), "MiB", False, "<= unbound"),
         ("(d) VmHWM MiB (peak)", mib(".d.hwm_kb"), "MiB", False, ""),
         ("(a2) cached qps, 2 thr *", raw(".a2.qps"), "qps", False, "* contended: info only"),
@@ -387,7 +400,7 @@ def main(argv):
     cmd, args = argv[1], argv[2:]
     fn = {
         "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe,
-        "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "mem": cmd_mem,
+        "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "sysbusy": cmd_sysbusy, "mem": cmd_mem,
         "report": cmd_report,
     }.get(cmd)
     if fn is None:

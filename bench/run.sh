@@ -10,7 +10,7 @@
 #   BENCH_SECS       duration of (a) and (b) runs, seconds    (default 10)
 #   BENCH_LAT_SECS   duration of the -v latency run, seconds  (default 5)
 #   BENCH_MISS       cache-miss names per resolver            (default 20000)
-#   BENCH_SAT_ARGS   dnsperf args for saturated runs  (default "-c 4 -q 200 -T 1")
+#   BENCH_SAT_ARGS   dnsperf args for saturated runs  (default "-c 8 -q 200 -T 2")
 #   BENCH_SAT2_ARGS  dnsperf args for the 2-thread run (default "-c 8 -q 400 -T 2")
 #   BENCH_MISS_ARGS  dnsperf args for the miss run    (default "-c 8 -q 200 -T 1")
 #   BENCH_KEEP=1     keep the work directory (always kept on failure)
@@ -27,13 +27,14 @@ PY="python3 $BENCH/bench.py"
 VIGIL_BIN=${VIGIL_BIN:-$REPO/build/vigil}
 RATE=${BENCH_RATE:-100000}
 LAT_RATE=${BENCH_LAT_RATE:-50000}
+FOREIGN_MAX=${BENCH_FOREIGN_MAX:-15}
 SECS=${BENCH_SECS:-10}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 MISS=${BENCH_MISS:-20000}
-SAT_ARGS=${BENCH_SAT_ARGS:--c 4 -q 200 -T 1}
+SAT_ARGS=${BENCH_SAT_ARGS:--c 8 -q 200 -T 2}
 SAT2_ARGS=${BENCH_SAT2_ARGS:--c 8 -q 400 -T 2}
 MISS_ARGS=${BENCH_MISS_ARGS:--c 8 -q 200 -T 1}
-RATE_ARGS="-c 4 -q 200 -T 1"
+RATE_ARGS="-c 8 -q 200 -T 2"
 CANNED_PORT=${CANNED_PORT:-5400}
 VIGIL_PORT=${VIGIL_PORT:-5401}
 UNBOUND_PORT=${UNBOUND_PORT:-5402}
@@ -170,12 +171,42 @@ wait_ready() {
 kv() { echo "$1 $2" >>"$KV"; }
 warn() { log "WARNING: $2"; kv "warn.$1" "$2"; }
 
-# dp OUT CPUS PORT ARGS...: one bounded dnsperf run (every call has -l);
-# the generator's own user+sys CPU seconds go to OUT.time.
+# sysbusy: busy ticks of all CPUs from /proc/stat (user nice system irq
+# softirq steal), bash builtins only so that measuring costs nothing.
+sysbusy() {
+    local _c u n s _i _w q sq st _r
+    read -r _c u n s _i _w q sq st _r </proc/stat
+    echo $((u + n + s + q + sq + st))
+}
+
+# dp OUT CPUS PORT ARGS...: one bounded dnsperf run (every call has -l).
+# The generator's own user+sys CPU seconds go to OUT.time; machine-wide busy
+# ticks and wall time around the run go to DP_BUSY / DP_WALL.
 dp() {
-    local out=$1 cpus=$2 port=$3 TIMEFORMAT='%U %S'
+    local out=$1 cpus=$2 port=$3 TIMEFORMAT='%U %S' b0 b1 w0 w1
     shift 3
+    b0=$(sysbusy) w0=$EPOCHREALTIME
     { time taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" "$@" >"$out" 2>&1 || true; } 2>"$out.time"
+    b1=$(sysbusy) w1=$EPOCHREALTIME
+    DP_BUSY=$((b1 - b0))
+    DP_WALL=$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b - a}')
+}
+
+# Foreign load: CPU used on the machine during the last dp run by anything
+# other than the server under test, dnsperf and (for (c)) the bench NSD:
+# other sessions, builds, ... Includes kernel softirq work not charged to a
+# process, so a few % is normal.
+# fg_end TAG SERVER_TICKS [EXTRA_TICKS]
+fg_end() {
+    local tag=$1 srv=$2 extra=${3:-0} gen f
+    [[ -s $WORK/$tag.time ]] || return 0
+    gen=$(awk '{print $1+$2}' "$WORK/$tag.time")
+    f=$(awk -v b=$((DP_BUSY - srv - extra)) -v h="$TCK" -v g="$gen" -v r="$DP_WALL" \
+        'BEGIN{ v = 100*(b/h - g)/r; if (v < 0) v = 0; printf "%.0f", v }')
+    kv "$tag.foreign_cpu_pct" "$f"
+    if ((f > FOREIGN_MAX)); then
+        warn "$tag.foreign" "$tag: other processes used ~${f}% of a core during this run; figures are disturbed (rerun on a quiet machine)"
+    fi
 }
 
 # pct TICKS SECONDS: CPU ticks over a wall-clock interval -> % of one core.
@@ -302,6 +333,7 @@ cached_tests() { # S PORT NAME warm(0/1)
     t1=$($PY cpu "$pid")
     $PY stats "$s.a" "$WORK/$s.a" >>"$KV" || warn "$s.a" "$s (a): dnsperf output unparsable"
     gen_pct "$s.a" "$WORK/$s.a"
+    fg_end "$s.a" $((t1 - t0))
     rt=$(get "$s.a.runtime")
     [[ -z $rt ]] || kv "$s.a.server_cpu_pct" "$(pct $((t1 - t0)) "$rt")"
 
@@ -332,6 +364,7 @@ cached_tests() { # S PORT NAME warm(0/1)
     kv "$s.b.cpu_ticks" "$((t1 - t0))"
     $PY stats "$s.b" "$WORK/$s.b" >>"$KV" || warn "$s.b" "$s (b): dnsperf output unparsable"
     gen_pct "$s.b" "$WORK/$s.b"
+    fg_end "$s.b" $((t1 - t0))
     q=$(get "$s.b.qps")
     q=${q%.*}
     if ((${q:-0} < RATE * 97 / 100)); then
@@ -351,6 +384,7 @@ miss_tests() { # S PORT NAME QFILE
     a1=$($PY cpu "${PID[nsd-bench]}")
     $PY stats "$s.c" "$WORK/$s.c" >>"$KV" || warn "$s.c" "$s (c): dnsperf output unparsable"
     gen_pct "$s.c" "$WORK/$s.c"
+    fg_end "$s.c" $((r1 - r0)) $((a1 - a0))
     rt=$(get "$s.c.runtime")
     if [[ -n $rt ]]; then
         kv "$s.c.server_cpu_pct" "$(pct $((r1 - r0)) "$rt")"
@@ -366,19 +400,31 @@ miss_tests() { # S PORT NAME QFILE
 }
 
 # Saturated cached test with 2 threads on shared cores (a2).
-two_thread_test() { # S PORT
-    local s=$1 port=$2
+two_thread_test() { # S PORT NAME
+    local s=$1 port=$2 pid=${PID[$3]} t0 t1
     dp "$WORK/$s.warm2" "$BOTH_CPUS" "$port" -d "$WORK/cached.q" -n 2 -q 20 -l 30 -t 3
     log "$s (a2) 2 threads, saturated cached, ${SECS}s: dnsperf $SAT2_ARGS (all on cores $BOTH_CPUS)"
+    t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
     dp "$WORK/$s.a2" "$BOTH_CPUS" "$port" -d "$WORK/cached.q" -l "$SECS" $SAT2_ARGS
+    t1=$($PY cpu "$pid")
     $PY stats "$s.a2" "$WORK/$s.a2" >>"$KV" || warn "$s.a2" "$s (a2): dnsperf output unparsable"
     gen_pct "$s.a2" "$WORK/$s.a2"
+    fg_end "$s.a2" $((t1 - t0))
 }
 
+# How busy is the machine before we start (other sessions, builds)?
+b0=$(sysbusy)
+sleep 2
+idle_load=$(awk -v b=$(($(sysbusy) - b0)) -v h="$TCK" 'BEGIN{printf "%.0f", 100*b/h/2}')
+kv meta.idle_load_pct "$idle_load"
+if ((idle_load > FOREIGN_MAX)); then
+    warn "idle" "before the benchmark other processes already used ~${idle_load}% of a core; expect disturbed figures"
+fi
 kv meta.clk_tck "$TCK"
 kv meta.rate "$RATE"
 kv meta.lat_rate "$LAT_RATE"
+kv meta.foreign_max "$FOREIGN_MAX"
 started=$(date +%s)
 
 # Ceiling: canned responder.
@@ -424,7 +470,7 @@ stop_one unbound
 if [[ $VIGIL_BIN != skip ]] && ((!vigil_failed)); then
     start vigil2 "$BOTH_CPUS" "$VIGIL_BIN" -c "$WORK/vigil-2.yaml"
     if wait_ready vigil2 127.0.0.1 "$VIGIL_PORT" c0.bench; then
-        two_thread_test vigil "$VIGIL_PORT"
+        two_thread_test vigil "$VIGIL_PORT" vigil2
     else
         warn vigil2 "vigil (2 workers) failed to start; see $WORK/vigil2.out"
         vigil_failed=1
@@ -433,7 +479,7 @@ if [[ $VIGIL_BIN != skip ]] && ((!vigil_failed)); then
 fi
 start unbound2 "$BOTH_CPUS" unbound -d -c "$WORK/unbound-2.conf"
 if wait_ready unbound2 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
-    two_thread_test unbound "$UNBOUND_PORT"
+    two_thread_test unbound "$UNBOUND_PORT" unbound2
 else
     warn unbound2 "unbound (2 threads) failed to start"
 fi
@@ -456,6 +502,7 @@ dirty=$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)
     echo "(c)  dnsperf -n 1 -l 30 $MISS_ARGS over $MISS never-seen names (disjoint sets, same shape)"
     echo "(d)  VmRSS / VmHWM of the 1-thread resolver after (a)-(c)"
     echo "(a2) 2 workers/threads, dnsperf $SAT2_ARGS, all sharing 2 cores: contended, informational only"
+    echo "machine load before start: ~${idle_load}% of one core (other processes)"
     echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
     echo
     $PY report "$KV"

@@ -190,7 +190,7 @@ static int insert(struct vg_cache *c, struct entry *ne, uint32_t now)
 	if (*pp) {
 		struct entry *old = *pp;
 		bool live = old->expire > now;
-		if (live && old->rank > ne->rank) {
+		if (live && (old->rank > ne->rank || (ne->flags & F_FAIL))) {
 			pthread_mutex_unlock(&s->lock);
 			free(ne);
 			return 0;

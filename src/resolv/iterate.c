@@ -378,6 +378,9 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 			continue;
 		if (!t->forward && vg_infra_is_lame(req->env->infra, &t->addr[i], t->zone, now_ms))
 			continue;
+		/* a server already known to be down gets one probe per task, not two */
+		if (t->tries[i] && vg_infra_is_down(req->env->infra, &t->addr[i], now_ms))
+			continue;
 		usable[n_usable++] = (int)i;
 		uint64_t score = vg_infra_score(req->env->infra, &t->addr[i], now_ms, unknown);
 		score = score * 4 + t->tries[i] * 100000ULL + vg_rand_uniform(4);
@@ -433,9 +436,12 @@ static int push_glueless(struct vg_request *req, struct vg_task *t)
 			continue;
 		}
 		t->ns_state[i] |= bit;
-		/* a name server inside the zone it serves cannot be found without glue */
-		if (vg_name_is_sub(t->ns[i], t->zone) && *t->zone != 0 && t->n_addr == 0 &&
-		    vg_name_is_sub(t->sname, t->zone))
+		/* a name server inside the zone it serves can only be found through
+		 * that zone's own servers, which we could ask the question directly */
+		if (vg_name_is_sub(t->ns[i], t->zone))
+			continue;
+		/* its address is known already (glue or cache): it is in t->addr */
+		if (vg_cache_has(req->env->cache, t->ns[i], type, vg_time_now_s()))
 			continue;
 		if (ancestor_asks(req, t->ns[i], type))
 			continue;
@@ -569,6 +575,15 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 			       t->n_addr);
 		}
 		int idx = choose_server(req, t, now_ms);
+		if (idx >= 0 && (t->tries[idx] > 0 ||
+				 vg_infra_is_down(req->env->infra, &t->addr[idx], now_ms))) {
+			/* only retries or down servers left: a glue-less NS may do better */
+			r = push_glueless(req, t);
+			if (r < 0)
+				return fail(req, "out of memory");
+			if (r > 0)
+				continue;
+		}
 		if (idx < 0) {
 			r = push_glueless(req, t);
 			if (r < 0)

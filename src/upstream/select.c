@@ -203,12 +203,22 @@ uint32_t vg_infra_score(struct vg_infra *inf, const struct vg_sockaddr *sa, uint
 	if (!s)
 		return unknown_ms;
 	uint32_t base = s->srtt ? s->srtt : unknown_ms;
-	/* each recent failure doubles the expected cost */
+	/* a failure cost at least a full timeout: score it as that, doubled per
+	 * failure in a row, so a fast server that stopped answering loses to one
+	 * that was never tried */
+	if (s->fails && base < unknown_ms)
+		base = unknown_ms;
 	for (unsigned i = 0; i < s->fails && base < DOWN_PENALTY; i++)
 		base *= 2;
 	if (s->down_until > now_ms)
 		base += DOWN_PENALTY;
 	return base;
+}
+
+bool vg_infra_is_down(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	return s && s->down_until > now_ms;
 }
 
 uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
@@ -220,6 +230,8 @@ uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, ui
 		rto = s->srtt + 4 * s->rttvar;
 	if (rto < RTO_MIN)
 		rto = RTO_MIN;
+	if (s && s->down_until > now_ms)
+		return rto < unknown_ms ? rto : unknown_ms; /* a probe: do not wait long */
 	for (unsigned i = 0; s && i < s->fails && rto < RTO_MAX; i++)
 		rto *= 2;
 	if (rto > RTO_MAX)
@@ -267,11 +279,14 @@ bool vg_sockaddr_is_loopback(const struct vg_sockaddr *sa)
 
 bool vg_sockaddr_is_private(const struct vg_sockaddr *sa)
 {
-	if (sa->u.sa.sa_family == AF_INET6) {
-		const uint8_t *b = sa->u.in6.sin6_addr.s6_addr;
-		return (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
-	}
 	const uint8_t *b = (const uint8_t *)&sa->u.in4.sin_addr;
+	if (sa->u.sa.sa_family == AF_INET6) {
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+		b = sa->u.in6.sin6_addr.s6_addr;
+		if (memcmp(b, mapped, 12) != 0)
+			return (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+		b += 12; /* ::ffff:a.b.c.d is checked as the IPv4 address it carries */
+	}
 	return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
 	       (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254) ||
 	       (b[0] == 100 && (b[1] & 0xc0) == 64) || b[0] == 0;

@@ -114,6 +114,10 @@ int vg_query_parse(struct vg_query *q, const uint8_t *pkt, size_t len, int *rcod
 			*rcode_out = VG_RCODE_FORMERR;
 			return 0;
 		}
+		if (i < ns && rr.type == VG_T_OPT) {
+			*rcode_out = VG_RCODE_FORMERR; /* OPT only in additional (RFC 6891) */
+			return 0;
+		}
 		if (i >= ns && rr.type == VG_T_OPT) {
 			if (parse_opt(pkt, len, &rr, &q->edns) < 0) {
 				*rcode_out = VG_RCODE_FORMERR;

@@ -46,7 +46,7 @@ int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, boo
 					*next = pos + 2;
 				jumped = true;
 			}
-			if (ptr >= limit)
+			if (ptr >= limit || ptr < VG_HDR_LEN) /* never into the header */
 				return VG_EMALFORMED;
 			limit = ptr;
 			pos = ptr;
@@ -88,7 +88,7 @@ int vg_name_skip(const uint8_t *pkt, size_t len, size_t off)
 			if (pos + 1 >= len)
 				return VG_EMALFORMED;
 			size_t ptr = (size_t)((l & 0x3f) << 8 | pkt[pos + 1]);
-			if (ptr >= pos)
+			if (ptr >= pos || ptr < VG_HDR_LEN)
 				return VG_EMALFORMED;
 			return (int)(pos + 2);
 		}

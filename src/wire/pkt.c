@@ -221,18 +221,28 @@ fail:
 int vg_pkt_put_rrset(struct vg_pkt *p, const struct vg_rrset *rs, uint32_t ttl)
 {
 	const uint8_t *d = rs->rdata, *end = rs->rdata + rs->rdata_len;
+	size_t save = p->len;
+	unsigned nc = p->ncomp;
+	uint16_t counts[4];
+	int r = 0;
+	memcpy(counts, p->counts, sizeof(counts));
 	for (unsigned i = 0; i < rs->count; i++) {
-		if (end - d < 2)
-			return VG_EMALFORMED;
-		uint16_t l = vg_get16(d);
-		if (end - d - 2 < l)
-			return VG_EMALFORMED;
-		int r = vg_pkt_put_rr(p, rs->owner, rs->type, rs->rclass, ttl, d + 2, l);
+		uint16_t l;
+		if (end - d < 2 || end - d - 2 < (l = vg_get16(d))) {
+			r = VG_EMALFORMED;
+			break;
+		}
+		r = vg_pkt_put_rr(p, rs->owner, rs->type, rs->rclass, ttl, d + 2, l);
 		if (r < 0)
-			return r;
+			break;
 		d += 2 + l;
 	}
-	return 0;
+	if (r < 0) { /* all or nothing: never half an RRset */
+		p->len = save;
+		p->ncomp = nc;
+		memcpy(p->counts, counts, sizeof(counts));
+	}
+	return r;
 }
 
 int vg_pkt_put_opt(struct vg_pkt *p, uint16_t udp_size, int rcode, bool do_bit,

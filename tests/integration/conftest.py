@@ -44,6 +44,7 @@ if not os.path.isabs(VIGIL_BIN):
     VIGIL_BIN = os.path.join(REPO, VIGIL_BIN)
 START_TIMEOUT = float(os.environ.get("VIGIL_TEST_START_TIMEOUT", "10"))
 READY_NAME = "www.basic.lab."
+_KEEP_WORKDIR = []  # set when setup failed: keep the logs the error message points to
 
 
 def pytest_configure(config):
@@ -297,7 +298,8 @@ def workdir(request):
         pytest.exit("integration tests cannot run: " + problem, returncode=3)
     d = tempfile.mkdtemp(prefix="vigil-it-")
     yield d
-    keep = os.environ.get("VIGIL_TEST_KEEP") or request.session.testsfailed
+    keep = (os.environ.get("VIGIL_TEST_KEEP") or request.session.testsfailed
+            or _KEEP_WORKDIR)
     if keep:
         sys.stderr.write("\n[integration] lab + resolver logs kept in %s\n" % d)
     else:
@@ -307,16 +309,17 @@ def workdir(request):
 @pytest.fixture(scope="session")
 def lab(workdir):
     """The running NSD hierarchy (tests/lab/lab.py Lab object)."""
-    lab = labmod.Lab(os.path.join(workdir, "lab"))
+    the_lab = labmod.Lab(os.path.join(workdir, "lab"))
     try:
-        lab.start()
+        the_lab.start()
     except labmod.LabError as e:
+        _KEEP_WORKDIR.append(True)
         pytest.exit("integration tests cannot run: lab failed to start:\n%s" % e,
                     returncode=3)
     try:
-        yield lab
+        yield the_lab
     finally:
-        lab.stop()
+        the_lab.stop()
 
 
 @pytest.fixture(scope="session")
@@ -327,6 +330,7 @@ def resolver(lab, workdir):
         r.start()
     except RuntimeError as e:
         r.stop()
+        _KEEP_WORKDIR.append(True)
         pytest.exit("integration tests cannot run: %s" % e, returncode=3)
     try:
         yield r

@@ -55,7 +55,9 @@ NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
 DEFAULT_PREFIX = os.environ.get("VIGIL_LAB_PREFIX", "127.53")
 DEFAULT_PORT = int(os.environ.get("VIGIL_LAB_PORT", "53"))
 
-# name -> (last two octets, kind, zones served).  kind: nsd | blackhole | none
+# name -> (last two octets, kind, zones served).  kind: nsd | blackhole | none.
+# Octets "5.2+5.3+5.4": one NSD listening on several addresses (the first is the
+# server's main address).
 SERVERS = [
     ("root", "0.1", "nsd", ["."]),
     ("tld-lab", "1.1", "nsd", ["lab."]),
@@ -66,33 +68,35 @@ SERVERS = [
     ("chain3", "3.3", "nsd", ["chain3.lab."]),
     ("hoster", "4.1", "nsd", ["hoster.example."]),
     ("glueless", "4.2", "nsd", ["glueless.lab."]),
-    ("lame-good", "5.2", "nsd", ["lame.lab.", "dead.lab.", "refused.lab.",
+    ("lame-good", "5.2+5.3+5.4", "nsd", ["lame.lab.", "dead.lab.", "refused.lab.",
                                  "lame3.lab.", "dead3.lab.", "refused3.lab."]),
     ("lame-silent", "5.10", "blackhole", []),
     ("lame-dead", "5.11", "none", []),
     ("lame-refused", "5.12", "nsd", []),  # NSD serving nothing: REFUSED to all
-    ("lame-good2", "5.20", "nsd", ["lame2.lab.", "dead2.lab.", "refused2.lab."]),
+    ("lame-good2", "5.20+5.21+5.22", "nsd", ["lame2.lab.", "dead2.lab.", "refused2.lab."]),
     ("big", "6.1", "nsd", ["big.lab."]),
     ("corp", "9.1", "nsd", ["corp.internal."]),  # not reachable from the root
 ]
 
 # Delegations with one broken NS: (zone label under lab., broken server, good
-# server, layout).  Layouts, so that a resolver with any fixed preference meets
-# the broken NS at least once:
+# address, layout).  Each case (lame/dead/refused) has good addresses of its own,
+# so what the resolver learnt in one case does not steer the next.  Layouts, so
+# that a resolver with any fixed preference meets the broken NS at least once:
 #   bad-first     NS ns1 (broken, higher address), ns2 (good); both with glue
 #   good-first    NS ns1 (good, higher address), ns2 (broken); both with glue
-#   good-glueless NS ns1 (broken, glue) and lame-ns.hoster.example. (good, no
-#                 glue: only reachable after a sub-query)
+#   good-glueless NS ns1 (broken, glue) and ns-<zone>.hoster.example. (good, no
+#                 glue: reachable only after a sub-query)
+# good address: (server, index into its addrs)
 LAME_ZONES = [
-    ("lame", "lame-silent", "lame-good", "bad-first"),
-    ("lame2", "lame-silent", "lame-good2", "good-first"),
-    ("lame3", "lame-silent", "lame-good", "good-glueless"),
-    ("dead", "lame-dead", "lame-good", "bad-first"),
-    ("dead2", "lame-dead", "lame-good2", "good-first"),
-    ("dead3", "lame-dead", "lame-good", "good-glueless"),
-    ("refused", "lame-refused", "lame-good", "bad-first"),
-    ("refused2", "lame-refused", "lame-good2", "good-first"),
-    ("refused3", "lame-refused", "lame-good", "good-glueless"),
+    ("lame", "lame-silent", ("lame-good", 0), "bad-first"),
+    ("lame2", "lame-silent", ("lame-good2", 0), "good-first"),
+    ("lame3", "lame-silent", ("lame-good", 0), "good-glueless"),
+    ("dead", "lame-dead", ("lame-good", 1), "bad-first"),
+    ("dead2", "lame-dead", ("lame-good2", 1), "good-first"),
+    ("dead3", "lame-dead", ("lame-good", 1), "good-glueless"),
+    ("refused", "lame-refused", ("lame-good", 2), "bad-first"),
+    ("refused2", "lame-refused", ("lame-good2", 2), "good-first"),
+    ("refused3", "lame-refused", ("lame-good", 2), "good-glueless"),
 ]
 # hN.<zone>.lab. A 192.0.2.(base+N), N = 1..8
 LAME_BASE = {"lame": 100, "dead": 110, "refused": 120,
@@ -181,7 +185,8 @@ class Server:
     def __init__(self, lab, name, octets, kind, zones):
         self.lab = lab
         self.name = name
-        self.addr = "%s.%s" % (lab.prefix, octets)
+        self.addrs = ["%s.%s" % (lab.prefix, o) for o in octets.split("+")]
+        self.addr = self.addrs[0]
         self.kind = kind
         self.zones = zones
         self.dir = os.path.join(lab.dir, name)
@@ -210,7 +215,7 @@ class Lab:
         return self.servers[name].addr
 
     def address_map(self):
-        return {n: {"addr": s.addr, "kind": s.kind, "zones": s.zones}
+        return {n: {"addr": s.addr, "addrs": s.addrs, "kind": s.kind, "zones": s.zones}
                 for n, s in self.servers.items()}
 
     def _a(self, name):
@@ -236,20 +241,23 @@ example.             172800 IN NS ns1.nic.example.
 ns1.nic.example.     172800 IN A  {a('tld-example')}
 """
         lame_delegations = ""
-        lame_ns = {}  # zone -> [(NS name, server or None if glue-less)]
-        for zone, bad, good, layout in LAME_ZONES:
+        lame_ns = {}  # zone -> [(NS name, address or None if glue-less)]
+        hoster_extra = ""
+        for zone, bad, (gsrv, gi), layout in LAME_ZONES:
+            good_addr = self.servers[gsrv].addrs[gi]
             if layout == "bad-first":
-                ns = [("ns1.%s.lab." % zone, bad), ("ns2.%s.lab." % zone, good)]
+                ns = [("ns1.%s.lab." % zone, a(bad)), ("ns2.%s.lab." % zone, good_addr)]
             elif layout == "good-first":
-                ns = [("ns1.%s.lab." % zone, good), ("ns2.%s.lab." % zone, bad)]
+                ns = [("ns1.%s.lab." % zone, good_addr), ("ns2.%s.lab." % zone, a(bad))]
             else:
-                ns = [("ns1.%s.lab." % zone, bad), ("lame-ns.hoster.example.", None)]
+                ns = [("ns1.%s.lab." % zone, a(bad)), ("ns-%s.hoster.example." % zone, None)]
+                hoster_extra += "ns-%-14s IN A     %s\n" % (zone, good_addr)
             lame_ns[zone] = ns
             for name, _ in ns:
                 lame_delegations += "%-17s IN NS %s\n" % (zone, name)
-            for name, srv in ns:
-                if srv:
-                    lame_delegations += "%-17s IN A  %s\n" % (name, a(srv))
+            for name, addr in ns:
+                if addr:
+                    lame_delegations += "%-17s IN A  %s\n" % (name, addr)
         z["lab."] = soa("lab.", "ns1.nic.lab.") + f"""\
 @                 IN NS ns1.nic.lab.
 ns1.nic           IN A  {a('tld-lab')}
@@ -330,20 +338,19 @@ www               IN A     192.0.2.50
 @                 IN NS    ns1.hoster.example.
 ns1               IN A     {a('hoster')}
 ns                IN A     {a('glueless')}
-lame-ns           IN A     {a('lame-good')}
-"""
+""" + hoster_extra
         z["glueless.lab."] = soa("glueless.lab.", "ns.hoster.example.") + """\
 @                 IN NS    ns.hoster.example.
 www               IN A     192.0.2.60
 """
-        for zone, bad, good, layout in LAME_ZONES:
+        for zone, _, _, _ in LAME_ZONES:
             ns = lame_ns[zone]
             text = soa(zone + ".lab.", ns[0][0])
             for name, _ in ns:
                 text += "@                 IN NS    %s\n" % name
-            for name, srv in ns:
-                if srv:
-                    text += "%-17s IN A     %s\n" % (name, a(srv))
+            for name, addr in ns:
+                if addr:
+                    text += "%-17s IN A     %s\n" % (name, addr)
             for i in range(1, 9):
                 text += "h%d                IN A     192.0.2.%d\n" % (i, LAME_BASE[zone] + i)
             z[zone + ".lab."] = text
@@ -369,14 +376,14 @@ mail              IN TXT   "corp only"
                 "a.root-servers.lab.  3600000      A     %s\n" % self.addr("root"))
 
     def nsd_conf(self, srv):
+        ips = "".join("  ip-address: %s\n" % x for x in srv.addrs)
         zf = ""
         for zone in srv.zones:
             zf += 'zone:\n  name: "%s"\n  zonefile: "%s"\n' % (zone, _zonefile(zone))
         return f"""\
 # generated by tests/lab/lab.py -- server {srv.name}
 server:
-  ip-address: {srv.addr}
-  port: {self.port}
+{ips}  port: {self.port}
   do-ip4: yes
   do-ip6: no
   reuseport: no
@@ -427,8 +434,9 @@ remote-control:
     # ---------------------------------------------------------------- checks
     def check_conflicts(self):
         """Raise LabError if the lab's addresses (or the wildcard) are taken."""
-        ours = {s.addr for s in self.servers.values()}
+        ours = {a for s in self.servers.values() for a in s.addrs}
         problems = []
+        taken = {}  # owner description -> set of our addresses it holds
         for proto, host, procs in listeners(self.port):
             names = ", ".join("%s pid %d" % p for p in procs) or "unknown process"
             if host in ("0.0.0.0", "*", "::", "127.0.0.1"):
@@ -446,16 +454,24 @@ remote-control:
                     problems.append("%s %s:%d (all addresses) is held by %s; the lab "
                                     "cannot bind its addresses." % (proto, host, self.port, names))
             elif host in ours:
-                hint = ""
-                for _, pid in procs:
-                    cwd = _proc_cwd(pid)
-                    cmd = _proc_cmdline(pid)
-                    m = re.search(r"(\S+)/lame-silent/blackhole\.pid", cmd)
-                    d = os.path.dirname(cwd) if cwd else (m.group(1) if m else "")
-                    if d:
-                        hint = " (looks like a lab started in %s: run `lab.py stop %s`)" % (d, d)
-                problems.append("%s %s:%d is already in use by %s%s"
-                                % (proto, host, self.port, names, hint))
+                owner = "another process"
+                for name, pid in procs:
+                    m = re.search(r"(\S+)/lame-silent/blackhole\.pid", _proc_cmdline(pid))
+                    if m:
+                        owner = "a lab in %s" % m.group(1)
+                    elif name.startswith("nsd") and _proc_cwd(pid):
+                        owner = "a lab in %s" % os.path.dirname(_proc_cwd(pid))
+                    else:
+                        owner = "%s pid %d" % (name, pid)
+                taken.setdefault(owner, set()).add(host)
+        for owner, hosts in sorted(taken.items()):
+            hosts = sorted(hosts, key=lambda h: tuple(int(x) for x in h.split(".")))
+            hint = ""
+            if owner.startswith("a lab in "):
+                hint = ": stop it with `lab.py stop %s`" % owner[len("a lab in "):]
+            problems.append("%d lab address(es) on port %d (%s%s) are in use by %s%s"
+                            % (len(hosts), self.port, ", ".join(hosts[:4]),
+                               ", ..." if len(hosts) > 4 else "", owner, hint))
         if problems:
             raise LabError("cannot start the lab:\n  " + "\n  ".join(sorted(set(problems))))
         dead = self.servers["lame-dead"]
@@ -546,7 +562,7 @@ remote-control:
         """PIDs of the processes of SRV: the pidfile PID plus listeners whose cwd is srv.dir."""
         pids = {pid}
         for _, host, procs in listeners(self.port):
-            if host != srv.addr:
+            if host not in srv.addrs:
                 continue
             for _, p in procs:
                 if _proc_cwd(p) == srv.dir:
@@ -682,6 +698,8 @@ def _print_map(lab):
     print("root hints: %s" % lab.root_hints)
     for s in lab.servers.values():
         print("  %-13s %-15s %-9s %s" % (s.name, s.addr, s.kind, " ".join(s.zones)))
+        for extra in s.addrs[1:]:
+            print("  %-13s %-15s" % ("", extra))
 
 
 def main(argv):

@@ -20,7 +20,7 @@
 
 #define N(s) ((const uint8_t *)(s))
 #define EXAMPLE N("\7example\3com")
-#define WWW N("\3www\7example\3com")
+#define WWW N("\3www\7example\3com") /* www at 12, example.com at 16 when first */
 
 /* ------------------------------------------------------------ packet builder */
 
@@ -40,23 +40,12 @@ static size_t bb_raw(struct bb *b, const void *p, size_t n)
 	return at;
 }
 
-static void bb_u8(struct bb *b, uint8_t v)
+/* Big-endian integer of @p w bytes. */
+static void bb_int(struct bb *b, uint32_t v, int w)
 {
-	bb_raw(b, &v, 1);
-}
-
-static void bb_u16(struct bb *b, uint16_t v)
-{
-	uint8_t x[2];
-	vg_put16(x, v);
-	bb_raw(b, x, 2);
-}
-
-static void bb_u32(struct bb *b, uint32_t v)
-{
-	uint8_t x[4];
-	vg_put32(x, v);
-	bb_raw(b, x, 4);
+	ck_assert_uint_le(b->n + (size_t)w, sizeof(b->b));
+	for (int i = w - 1; i >= 0; i--)
+		b->b[b->n++] = (uint8_t)(v >> (8 * i));
 }
 
 static size_t bb_name(struct bb *b, const uint8_t *name)
@@ -66,57 +55,61 @@ static size_t bb_name(struct bb *b, const uint8_t *name)
 
 static void bb_ptr(struct bb *b, size_t off)
 {
-	bb_u16(b, (uint16_t)(0xc000 | off));
+	bb_int(b, (uint32_t)(0xc000 | off), 2);
 }
 
 static void bb_hdr(struct bb *b, uint16_t id, uint16_t flags, uint16_t qd, uint16_t an,
 		   uint16_t ns, uint16_t ar)
 {
+	const uint16_t f[6] = { id, flags, qd, an, ns, ar };
 	b->n = 0;
-	bb_u16(b, id);
-	bb_u16(b, flags);
-	bb_u16(b, qd);
-	bb_u16(b, an);
-	bb_u16(b, ns);
-	bb_u16(b, ar);
+	for (int i = 0; i < 6; i++)
+		bb_int(b, f[i], 2);
 }
 
 static void bb_q(struct bb *b, const uint8_t *name, uint16_t type)
 {
 	bb_name(b, name);
-	bb_u16(b, type);
-	bb_u16(b, VG_C_IN);
+	bb_int(b, type, 2);
+	bb_int(b, VG_C_IN, 2);
 }
 
-/* Fixed RR part after an owner already written; rdata from @p rd. */
-static void bb_rrtail(struct bb *b, uint16_t type, uint32_t ttl, const void *rd, uint16_t rdlen)
+/* Fixed RR part after an owner already written, then rdata @p rd. */
+static void bb_rr(struct bb *b, uint16_t type, uint32_t ttl, const void *rd, uint16_t rdlen)
 {
-	bb_u16(b, type);
-	bb_u16(b, VG_C_IN);
-	bb_u32(b, ttl);
-	bb_u16(b, rdlen);
+	bb_int(b, type, 2);
+	bb_int(b, VG_C_IN, 2);
+	bb_int(b, ttl, 4);
+	bb_int(b, rdlen, 2);
 	b->rdata = b->n;
 	bb_raw(b, rd, rdlen);
 }
 
 static void bb_opt(struct bb *b, uint16_t udp, uint8_t version, bool do_bit)
 {
-	bb_u8(b, 0);
-	bb_u16(b, VG_T_OPT);
-	bb_u16(b, udp);
-	bb_u8(b, 0);
-	bb_u8(b, version);
-	bb_u16(b, do_bit ? 0x8000 : 0);
-	bb_u16(b, 0);
+	bb_int(b, 0, 1);
+	bb_int(b, VG_T_OPT, 2);
+	bb_int(b, udp, 2);
+	bb_int(b, version, 2); /* extended rcode 0, version */
+	bb_int(b, do_bit ? 0x8000 : 0, 2);
+	bb_int(b, 0, 2);
 }
 
-/* A query: header with @p flags, one question, optional OPT. */
+/* A query for @p qname/A with @p flags and an optional OPT (udp 1232). */
 static void bb_query(struct bb *b, uint16_t flags, const uint8_t *qname, bool edns, bool do_bit)
 {
 	bb_hdr(b, 0x1234, flags, 1, 0, 0, edns ? 1 : 0);
 	bb_q(b, qname, VG_T_A);
 	if (edns)
 		bb_opt(b, 1232, 0, do_bit);
+}
+
+/* vg_query_parse must return 0; hand back the rcode it chose. */
+static int qparse(struct vg_query *q, const struct bb *b, size_t len)
+{
+	int rc = -1;
+	ck_assert_int_eq(vg_query_parse(q, b->b, len, &rc), 0);
+	return rc;
 }
 
 /* ------------------------------------------------------------ names */
@@ -128,18 +121,18 @@ START_TEST(name_unpack_plain_lower)
 	size_t next = 0;
 	bb_hdr(&b, 1, 0, 1, 0, 0, 0);
 	bb_name(&b, N("\3WwW\7Example\3COM"));
-	bb_u16(&b, 1);
+	bb_int(&b, 1, 2);
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, &next), 17);
 	ck_assert_uint_eq(next, 29);
 	ck_assert_mem_eq(out, WWW, 17);
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, false, NULL), 17);
 	ck_assert_mem_eq(out, "\3WwW\7Example\3COM", 17);
-	/* root alone */
-	b.n = 12;
-	bb_u8(&b, 0);
+	ck_assert_int_eq(vg_name_skip(b.b, b.n, 12), 29);
+	ck_assert_int_eq(vg_name_skip(b.b, b.n, 16), 29);
+	b.n = 12; /* root alone */
+	bb_int(&b, 0, 1);
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, &next), 1);
-	ck_assert_uint_eq(next, 13);
-	ck_assert_uint_eq(out[0], 0);
+	ck_assert(next == 13 && out[0] == 0);
 }
 END_TEST
 
@@ -149,19 +142,20 @@ START_TEST(name_unpack_compressed)
 	uint8_t out[VG_NAME_MAX];
 	size_t next = 0;
 	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
-	bb_name(&b, WWW);                    /* 12..28; "example.com" at 16 */
-	size_t mail = b.n;
-	bb_raw(&b, "\4MAIL", 5);
+	bb_name(&b, WWW);
+	size_t mail = bb_raw(&b, "\4MAIL", 5);
 	bb_ptr(&b, 16);
-	size_t chain = b.n;                  /* pointer to a name ending in a pointer */
+	size_t chain = b.n; /* pointer to a name that ends in a pointer */
 	bb_ptr(&b, mail);
-	bb_u8(&b, 0xee);                     /* trailing byte: next must stop before */
+	bb_int(&b, 0xee, 1); /* trailing byte: next must stop before it */
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, mail, out, true, &next), 18);
 	ck_assert_uint_eq(next, mail + 7);
 	ck_assert_mem_eq(out, "\4mail\7example\3com", 18);
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, chain, out, false, &next), 18);
 	ck_assert_uint_eq(next, chain + 2);
 	ck_assert_mem_eq(out, "\4MAIL\7example\3com", 18);
+	ck_assert_int_eq(vg_name_skip(b.b, b.n, mail), (int)mail + 7);
+	ck_assert_int_eq(vg_name_skip(b.b, b.n, chain), (int)chain + 2);
 }
 END_TEST
 
@@ -172,16 +166,15 @@ START_TEST(name_unpack_rejects_loops_and_forward)
 	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
 	bb_ptr(&b, 12); /* 12: points at itself */
 	bb_ptr(&b, 16); /* 14: -> 16 (forward) */
-	bb_ptr(&b, 14); /* 16: -> 14 -> 16: a loop through backward then forward */
-	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, NULL), VG_EMALFORMED);
-	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 14, out, true, NULL), VG_EMALFORMED);
-	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 16, out, true, NULL), VG_EMALFORMED);
-	/* a label then a pointer back to the start of the same name */
+	bb_ptr(&b, 14); /* 16: -> 14 -> 16: a loop */
+	for (size_t off = 12; off <= 16; off += 2)
+		ck_assert_int_eq(vg_name_unpack(b.b, b.n, off, out, true, NULL), VG_EMALFORMED);
+	/* a label, then a pointer back to the start of the same name */
 	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
 	bb_raw(&b, "\1a", 2);
 	bb_ptr(&b, 12);
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, NULL), VG_EMALFORMED);
-	/* forward pointer to a perfectly valid name */
+	/* a forward pointer to a perfectly valid name */
 	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
 	bb_raw(&b, "\1a", 2);
 	bb_ptr(&b, 16);
@@ -192,7 +185,7 @@ START_TEST(name_unpack_rejects_loops_and_forward)
 }
 END_TEST
 
-/* Append labels of 63 bytes and one of @p last bytes, then root. */
+/* Append @p full labels of 63 bytes, one of @p last bytes, then root. */
 static void long_name(struct bb *b, int full, int last)
 {
 	uint8_t lab[64];
@@ -200,11 +193,9 @@ static void long_name(struct bb *b, int full, int last)
 	lab[0] = 63;
 	for (int i = 0; i < full; i++)
 		bb_raw(b, lab, 64);
-	if (last) {
-		lab[0] = (uint8_t)last;
-		bb_raw(b, lab, (size_t)last + 1);
-	}
-	bb_u8(b, 0);
+	lab[0] = (uint8_t)last;
+	bb_raw(b, lab, (size_t)last + 1);
+	bb_int(b, 0, 1);
 }
 
 START_TEST(name_unpack_length_limit)
@@ -220,9 +211,9 @@ START_TEST(name_unpack_length_limit)
 	long_name(&b, 3, 62); /* 256 */
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, NULL), VG_EMALFORMED);
 	ck_assert_int_eq(vg_name_skip(b.b, b.n, 12), VG_EMALFORMED);
-	/* too long only once decompressed: 200-byte name, then 61 + pointer */
+	/* too long only once decompressed: a 201-byte name, then 61 + pointer */
 	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
-	long_name(&b, 3, 7); /* 192 + 8 + 1 = 201 */
+	long_name(&b, 3, 7);
 	size_t second = b.n;
 	uint8_t lab[61];
 	memset(lab, 'y', sizeof(lab));
@@ -241,42 +232,21 @@ START_TEST(name_unpack_rejects_bad_labels)
 	for (unsigned i = 0; i < sizeof(types); i++) {
 		bb_hdr(&b, 1, 0, 0, 0, 0, 0);
 		bb_raw(&b, "\1a", 2);
-		bb_u8(&b, types[i]);
-		bb_raw(&b, "abcdefgh", 8);
-		bb_u8(&b, 0);
+		bb_int(&b, types[i], 1);
+		bb_raw(&b, "abcdefgh", 9);
 		ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, NULL), VG_EMALFORMED);
 		ck_assert_int_eq(vg_name_skip(b.b, b.n, 12), VG_EMALFORMED);
 	}
-	/* truncations: label past the end, no root, half a pointer */
-	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
-	bb_raw(&b, "\5ab", 3);
-	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, NULL), VG_EMALFORMED);
-	ck_assert_int_eq(vg_name_skip(b.b, b.n, 12), VG_EMALFORMED);
-	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
-	bb_raw(&b, "\2ab", 3);
-	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, NULL), VG_EMALFORMED);
-	ck_assert_int_eq(vg_name_skip(b.b, b.n, 12), VG_EMALFORMED);
-	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
-	bb_u8(&b, 0);
-	bb_u8(&b, 0xc0);
-	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 13, out, true, NULL), VG_EMALFORMED);
-	ck_assert_int_eq(vg_name_skip(b.b, b.n, 13), VG_EMALFORMED);
+	/* truncations: a label past the end, no root, half a pointer, offset at end */
+	static const char *const cut[] = { "\5ab", "\2ab", "\0\300" };
+	for (unsigned i = 0; i < 3; i++) {
+		bb_hdr(&b, 1, 0, 0, 0, 0, 0);
+		bb_raw(&b, cut[i], i == 2 ? 2 : 3);
+		size_t off = i == 2 ? 13 : 12;
+		ck_assert_int_eq(vg_name_unpack(b.b, b.n, off, out, true, NULL), VG_EMALFORMED);
+		ck_assert_int_eq(vg_name_skip(b.b, b.n, off), VG_EMALFORMED);
+	}
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, b.n, out, true, NULL), VG_EMALFORMED);
-}
-END_TEST
-
-START_TEST(name_skip_offsets)
-{
-	struct bb b;
-	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
-	bb_name(&b, WWW);
-	size_t p = b.n;
-	bb_raw(&b, "\4mail", 5);
-	bb_ptr(&b, 16);
-	bb_u16(&b, 0xffff);
-	ck_assert_int_eq(vg_name_skip(b.b, b.n, 12), 29);
-	ck_assert_int_eq(vg_name_skip(b.b, b.n, p), (int)p + 7);
-	ck_assert_int_eq(vg_name_skip(b.b, b.n, 16), 29);
 }
 END_TEST
 
@@ -287,8 +257,7 @@ START_TEST(name_compare)
 	ck_assert(!vg_name_eq(WWW, EXAMPLE));
 	ck_assert(!vg_name_eq(N("\2ab\1c"), N("\1a\2bc")));
 	ck_assert(!vg_name_eq(N("\3www\7exampld\3com"), WWW));
-	/* '@' (0x40) and '`' (0x60) differ: only A-Z fold */
-	ck_assert(!vg_name_eq(N("\1@"), N("\1`")));
+	ck_assert(!vg_name_eq(N("\1@"), N("\1`"))); /* only A-Z fold */
 	ck_assert(vg_name_is_sub(WWW, EXAMPLE));
 	ck_assert(vg_name_is_sub(WWW, N("\7EXAMPLE\3COM")));
 	ck_assert(vg_name_is_sub(EXAMPLE, EXAMPLE));
@@ -296,10 +265,8 @@ START_TEST(name_compare)
 	ck_assert(!vg_name_is_sub(EXAMPLE, WWW));
 	ck_assert(!vg_name_is_sub(N("\12notexample\3com"), EXAMPLE));
 	ck_assert(!vg_name_is_sub(WWW, N("\3org")));
-	ck_assert_int_eq(vg_name_labels(N("")), 0);
-	ck_assert_int_eq(vg_name_labels(WWW), 3);
-	ck_assert_uint_eq(vg_name_len(WWW), 17);
-	ck_assert_uint_eq(vg_name_len(N("")), 1);
+	ck_assert(vg_name_labels(N("")) == 0 && vg_name_labels(WWW) == 3);
+	ck_assert(vg_name_len(WWW) == 17 && vg_name_len(N("")) == 1);
 	ck_assert_ptr_eq(vg_name_suffix(WWW, 3), WWW);
 	ck_assert_ptr_eq(vg_name_suffix(WWW, 2), WWW + 4);
 	ck_assert_ptr_eq(vg_name_suffix(WWW, 1), WWW + 12);
@@ -309,14 +276,20 @@ START_TEST(name_compare)
 	memcpy(n, "\3WwW\7EXAMPLE\3Com", 17);
 	vg_name_lower(n);
 	ck_assert_mem_eq(n, WWW, 17);
+	/* vg_name_check */
+	ck_assert_int_eq(vg_name_check(WWW, 17), 17);
+	ck_assert_int_eq(vg_name_check(WWW, 16), VG_EMALFORMED);
+	ck_assert_int_eq(vg_name_check(N("\100aaaa"), 100), VG_EMALFORMED); /* label 64 */
+	ck_assert_int_eq(vg_name_check(N("\300\014"), 2), VG_EMALFORMED);   /* pointer */
+	ck_assert_int_eq(vg_name_check(N(""), 1), 1);
+	ck_assert_int_eq(vg_name_check(N(""), 0), VG_EMALFORMED);
 }
 END_TEST
 
 START_TEST(name_str_roundtrip)
 {
 	static const struct {
-		const char *in, *out;
-		const char *wire;
+		const char *in, *out, *wire;
 		int len;
 	} cases[] = {
 		{ "www.example.com.", "www.example.com.", "\3www\7example\3com", 17 },
@@ -330,18 +303,26 @@ START_TEST(name_str_roundtrip)
 		{ "\\-x.", "-x.", "\2-x", 4 },
 	};
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint8_t w[VG_NAME_MAX];
+		uint8_t w[VG_NAME_MAX], w2[VG_NAME_MAX];
 		char s[1024];
 		int r = vg_name_from_str(cases[i].in, w, sizeof(w));
 		ck_assert_msg(r == cases[i].len, "%s: len %d", cases[i].in, r);
 		ck_assert_mem_eq(w, cases[i].wire, (size_t)cases[i].len);
 		vg_name_to_str(w, s, sizeof(s));
 		ck_assert_str_eq(s, cases[i].out);
-		/* and the output parses back to the same wire name */
-		uint8_t w2[VG_NAME_MAX];
-		ck_assert_int_eq(vg_name_from_str(s, w2, sizeof(w2)), r);
+		ck_assert_int_eq(vg_name_from_str(s, w2, sizeof(w2)), r); /* and back */
 		ck_assert_mem_eq(w2, w, (size_t)r);
 	}
+	/* a short buffer: always terminated, never written past */
+	char buf[16];
+	memset(buf, 'Z', sizeof(buf));
+	vg_name_to_str(N("\20aaaaaaaaaaaaaaaa\7example\3com"), buf, 8);
+	ck_assert_uint_lt(strlen(buf), 8);
+	ck_assert_int_eq(strncmp(buf, "aaaaaaa", strlen(buf)), 0);
+	ck_assert_int_eq(buf[8], 'Z');
+	memset(buf, 'Z', sizeof(buf));
+	vg_name_to_str(N("\3a\001b"), buf, 5); /* "\001" needs 4 bytes */
+	ck_assert(strlen(buf) < 5 && buf[5] == 'Z');
 }
 END_TEST
 
@@ -355,15 +336,13 @@ START_TEST(name_from_str_errors)
 	ck_assert_int_eq(vg_name_from_str("a\\256b", w, sizeof(w)), VG_EPARSE);
 	ck_assert_int_eq(vg_name_from_str("example.com", w, 5), VG_EPARSE);
 	ck_assert_int_eq(vg_name_from_str("example.com", w, 13), 13);
-	/* a 63-byte label is fine, 64 is not */
-	memset(s, 'a', 64);
+	memset(s, 'a', 64); /* a 63-byte label is fine, 64 is not */
 	s[63] = 0;
 	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), 65);
 	s[63] = 'a';
 	s[64] = 0;
 	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), VG_EPARSE);
-	/* 255 bytes total is the maximum: 3 x 63 + 61 */
-	size_t o = 0;
+	size_t o = 0; /* 255 bytes in all is the maximum: 3 x 63 + 61 */
 	for (int i = 0; i < 4; i++) {
 		int l = i < 3 ? 63 : 61;
 		memset(s + o, 'b', (size_t)l);
@@ -373,36 +352,10 @@ START_TEST(name_from_str_errors)
 	s[o] = 0;
 	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), 255);
 	ck_assert_int_eq(vg_name_check(w, sizeof(w)), 255);
-	s[o - 1] = 'b'; /* make the last label 62 long: 256 bytes */
+	s[o - 1] = 'b'; /* the last label 62 long: 256 bytes */
 	s[o] = '.';
 	s[o + 1] = 0;
 	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), VG_EPARSE);
-}
-END_TEST
-
-START_TEST(name_to_str_truncates)
-{
-	char buf[16];
-	memset(buf, 'Z', sizeof(buf));
-	vg_name_to_str(N("\20aaaaaaaaaaaaaaaa\7example\3com"), buf, 8);
-	ck_assert_uint_lt(strlen(buf), 8);
-	ck_assert_int_eq(strncmp(buf, "aaaaaaa", strlen(buf)), 0);
-	ck_assert_int_eq(buf[8], 'Z'); /* nothing written past size */
-	memset(buf, 'Z', sizeof(buf));
-	vg_name_to_str(N("\3a\001b"), buf, 5); /* \001 needs 4 bytes: must not split */
-	ck_assert_uint_lt(strlen(buf), 5);
-	ck_assert_int_eq(buf[5], 'Z');
-}
-END_TEST
-
-START_TEST(name_check_validates)
-{
-	ck_assert_int_eq(vg_name_check(WWW, 17), 17);
-	ck_assert_int_eq(vg_name_check(WWW, 16), VG_EMALFORMED);
-	ck_assert_int_eq(vg_name_check(N("\100aaaa"), 100), VG_EMALFORMED); /* label 64 */
-	ck_assert_int_eq(vg_name_check(N("\300\014"), 2), VG_EMALFORMED);   /* pointer */
-	ck_assert_int_eq(vg_name_check(N(""), 1), 1);
-	ck_assert_int_eq(vg_name_check(N(""), 0), VG_EMALFORMED);
 }
 END_TEST
 
@@ -412,36 +365,26 @@ START_TEST(query_well_formed)
 {
 	struct bb b;
 	struct vg_query q;
-	int rc = -1;
 	bb_query(&b, VG_F_RD, N("\3WWW\7Example\3com"), false, false);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, 0);
-	ck_assert_uint_eq(q.id, 0x1234);
-	ck_assert_uint_eq(q.flags, VG_F_RD);
-	ck_assert_uint_eq(q.qdcount, 1);
+	ck_assert_int_eq(qparse(&q, &b, b.n), 0);
+	ck_assert(q.id == 0x1234 && q.flags == VG_F_RD && q.qdcount == 1);
 	ck_assert_uint_eq(q.qname_len, 17);
-	ck_assert_mem_eq(q.qname, WWW, 17);
-	ck_assert_uint_eq(q.qtype, VG_T_A);
-	ck_assert_uint_eq(q.qclass, VG_C_IN);
+	ck_assert_mem_eq(q.qname, WWW, 17); /* lower-cased */
+	ck_assert(q.qtype == VG_T_A && q.qclass == VG_C_IN);
 	ck_assert(!q.edns.present);
 
 	bb_query(&b, 0, WWW, true, true);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, 0);
-	ck_assert(q.edns.present);
-	ck_assert(q.edns.do_bit);
+	ck_assert_int_eq(qparse(&q, &b, b.n), 0);
+	ck_assert(q.edns.present && q.edns.do_bit);
 	ck_assert_uint_eq(q.edns.udp_size, 1232);
 	ck_assert_uint_eq(q.edns.version, 0);
-
 	bb_query(&b, 0, WWW, true, false);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, 0);
-	ck_assert(q.edns.present);
-	ck_assert(!q.edns.do_bit);
+	ck_assert_int_eq(qparse(&q, &b, b.n), 0);
+	ck_assert(q.edns.present && !q.edns.do_bit);
 }
 END_TEST
 
-START_TEST(query_unusable_header)
+START_TEST(query_errors)
 {
 	struct bb b;
 	struct vg_query q;
@@ -451,126 +394,102 @@ START_TEST(query_unusable_header)
 	ck_assert_int_eq(vg_query_parse(&q, b.b, 0, &rc), VG_EMALFORMED);
 	bb_query(&b, VG_F_QR | VG_F_RD, WWW, false, false);
 	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), VG_EMALFORMED);
-}
-END_TEST
 
-START_TEST(query_rcode_errors)
-{
-	struct bb b;
-	struct vg_query q;
-	int rc;
 	for (uint16_t qd = 0; qd <= 2; qd += 2) {
 		bb_query(&b, 0, WWW, false, false);
 		vg_put16(b.b + 4, qd);
-		ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-		ck_assert_int_eq(rc, VG_RCODE_FORMERR);
+		ck_assert_int_eq(qparse(&q, &b, b.n), VG_RCODE_FORMERR);
 		ck_assert_uint_eq(q.id, 0x1234);
 	}
 	bb_query(&b, (uint16_t)(2 << 11), WWW, false, false); /* opcode 2 (STATUS) */
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, VG_RCODE_NOTIMP);
+	ck_assert_int_eq(qparse(&q, &b, b.n), VG_RCODE_NOTIMP);
 	ck_assert_uint_eq(q.qdcount, 0);
 
 	bb_hdr(&b, 7, 0, 1, 0, 0, 1);
 	bb_q(&b, WWW, VG_T_AAAA);
 	bb_opt(&b, 4096, 1, true);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, VG_RCODE_BADVERS);
-	ck_assert(q.edns.present);
-	ck_assert_uint_eq(q.edns.version, 1);
-	ck_assert_uint_eq(q.qtype, VG_T_AAAA);
+	ck_assert_int_eq(qparse(&q, &b, b.n), VG_RCODE_BADVERS);
+	ck_assert(q.edns.present && q.edns.version == 1 && q.qtype == VG_T_AAAA);
 
 	bb_hdr(&b, 7, 0, 1, 0, 0, 2); /* two OPTs */
 	bb_q(&b, WWW, VG_T_A);
 	bb_opt(&b, 4096, 0, false);
 	bb_opt(&b, 4096, 0, false);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, VG_RCODE_FORMERR);
+	ck_assert_int_eq(qparse(&q, &b, b.n), VG_RCODE_FORMERR);
 
 	bb_query(&b, 0, WWW, true, false); /* trailing garbage */
-	bb_u8(&b, 0);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, VG_RCODE_FORMERR);
-
-	bb_query(&b, 0, WWW, false, false); /* question cut short */
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n - 1, &rc), 0);
-	ck_assert_int_eq(rc, VG_RCODE_FORMERR);
+	bb_int(&b, 0, 1);
+	ck_assert_int_eq(qparse(&q, &b, b.n), VG_RCODE_FORMERR);
+	ck_assert_int_eq(qparse(&q, &b, b.n - 1), 0);
+	ck_assert_int_eq(qparse(&q, &b, 32), VG_RCODE_FORMERR); /* question cut short */
 
 	bb_hdr(&b, 7, 0, 1, 0, 0, 1); /* OPT with a non-root owner */
 	bb_q(&b, WWW, VG_T_A);
 	bb_ptr(&b, 12);
-	bb_rrtail(&b, VG_T_OPT, 0, NULL, 0);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, VG_RCODE_FORMERR);
+	bb_rr(&b, VG_T_OPT, 0, NULL, 0);
+	ck_assert_int_eq(qparse(&q, &b, b.n), VG_RCODE_FORMERR);
 
 	bb_query(&b, 0, WWW, false, false); /* an answer in a query */
 	vg_put16(b.b + 6, 1);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
-	ck_assert_int_eq(rc, VG_RCODE_FORMERR);
+	ck_assert_int_eq(qparse(&q, &b, b.n), VG_RCODE_FORMERR);
 }
 END_TEST
 
 /* ------------------------------------------------------------ message parse */
 
+static void check_rr(const struct vg_msg *m, unsigned i, size_t owner, uint16_t type,
+		     uint32_t ttl, size_t rdata, uint16_t rdlen)
+{
+	const struct vg_rr *r = vg_msg_rr(m, i);
+	ck_assert_msg(r->owner == owner && r->type == type && r->rclass == VG_C_IN &&
+			      r->ttl == ttl && r->rdata == rdata && r->rdlen == rdlen,
+		      "rr %u: owner %u type %u ttl %u rdata %u/%u", i, r->owner, r->type,
+		      r->ttl, r->rdata, r->rdlen);
+}
+
 START_TEST(msg_parse_sections)
 {
 	struct bb b;
 	static struct vg_msg m;
+	size_t own[4], rd[4];
 	bb_hdr(&b, 0xabcd, VG_F_QR | VG_F_AA | VG_F_RD, 1, 2, 1, 2);
-	bb_q(&b, EXAMPLE, VG_T_A);            /* name at 12, example.com */
-	size_t a1 = b.n;
+	bb_q(&b, EXAMPLE, VG_T_A); /* example.com at 12 */
+	own[0] = b.n;
 	bb_ptr(&b, 12);
-	bb_rrtail(&b, VG_T_A, 3600, "\1\2\3\4", 4);
-	size_t a1rd = b.rdata;
-	size_t a2 = b.n;
+	bb_rr(&b, VG_T_A, 3600, "\1\2\3\4", 4);
+	rd[0] = b.rdata;
+	own[1] = b.n;
 	bb_ptr(&b, 12);
-	bb_rrtail(&b, VG_T_A, 1800, "\5\6\7\10", 4);
-	size_t ns = b.n;
+	bb_rr(&b, VG_T_A, 1800, "\5\6\7\10", 4);
+	rd[1] = b.rdata;
+	own[2] = b.n;
 	bb_ptr(&b, 12);
-	bb_rrtail(&b, VG_T_NS, 86400, "\2ns\300\014", 5);
-	size_t nsname = b.rdata;
-	size_t glue = b.n;
-	bb_ptr(&b, nsname);
-	bb_rrtail(&b, VG_T_A, 86400, "\12\0\0\65", 4);
+	bb_rr(&b, VG_T_NS, 86400, "\2ns\300\014", 5);
+	rd[2] = b.rdata;
+	own[3] = b.n;
+	bb_ptr(&b, rd[2]); /* glue owner: the NS target */
+	bb_rr(&b, VG_T_A, 86400, "\12\0\0\65", 4);
+	rd[3] = b.rdata;
 	bb_opt(&b, 4096, 0, true);
 
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), 0);
-	ck_assert_uint_eq(m.id, 0xabcd);
-	ck_assert_uint_eq(m.flags, VG_F_QR | VG_F_AA | VG_F_RD);
-	ck_assert_uint_eq(m.qdcount, 1);
-	ck_assert_uint_eq(m.ancount, 2);
-	ck_assert_uint_eq(m.nscount, 1);
-	ck_assert_uint_eq(m.arcount, 2);
+	ck_assert(m.id == 0xabcd && m.flags == (VG_F_QR | VG_F_AA | VG_F_RD));
+	ck_assert(m.qdcount == 1 && m.ancount == 2 && m.nscount == 1 && m.arcount == 2);
 	ck_assert_mem_eq(m.qname, EXAMPLE, 13);
-	ck_assert_uint_eq(m.qname_len, 13);
-	ck_assert_uint_eq(m.qtype, VG_T_A);
-	ck_assert_uint_eq(m.nrr, 4);
-	ck_assert_uint_eq(m.sec_start[VG_SEC_AN], 0);
-	ck_assert_uint_eq(m.sec_start[VG_SEC_NS], 2);
-	ck_assert_uint_eq(m.sec_start[VG_SEC_AR], 3);
-	ck_assert_uint_eq(m.sec_start[3], 4);
-	const struct vg_rr *r = vg_msg_rr(&m, 0);
-	ck_assert_uint_eq(r->owner, a1);
-	ck_assert_uint_eq(r->type, VG_T_A);
-	ck_assert_uint_eq(r->rclass, VG_C_IN);
-	ck_assert_uint_eq(r->ttl, 3600);
-	ck_assert_uint_eq(r->rdata, a1rd);
-	ck_assert_uint_eq(r->rdlen, 4);
-	ck_assert_uint_eq(vg_msg_rr(&m, 1)->owner, a2);
-	ck_assert_uint_eq(vg_msg_rr(&m, 1)->ttl, 1800);
-	ck_assert_mem_eq(b.b + vg_msg_rr(&m, 1)->rdata, "\5\6\7\10", 4);
-	ck_assert_uint_eq(vg_msg_rr(&m, 2)->owner, ns);
-	ck_assert_uint_eq(vg_msg_rr(&m, 2)->type, VG_T_NS);
-	ck_assert_uint_eq(vg_msg_rr(&m, 2)->rdata, nsname);
-	ck_assert_uint_eq(vg_msg_rr(&m, 2)->rdlen, 5);
-	ck_assert_uint_eq(vg_msg_rr(&m, 3)->owner, glue);
+	ck_assert(m.qname_len == 13 && m.qtype == VG_T_A && m.qclass == VG_C_IN);
+	ck_assert_uint_eq(m.nrr, 4); /* OPT is not one of them */
+	ck_assert(m.sec_start[VG_SEC_AN] == 0 && m.sec_start[VG_SEC_NS] == 2);
+	ck_assert(m.sec_start[VG_SEC_AR] == 3 && m.sec_start[3] == 4);
+	check_rr(&m, 0, own[0], VG_T_A, 3600, rd[0], 4);
+	check_rr(&m, 1, own[1], VG_T_A, 1800, rd[1], 4);
+	check_rr(&m, 2, own[2], VG_T_NS, 86400, rd[2], 5);
+	check_rr(&m, 3, own[3], VG_T_A, 86400, rd[3], 4);
+	ck_assert_mem_eq(b.b + m.rr[1].rdata, "\5\6\7\10", 4);
 	uint8_t name[VG_NAME_MAX];
-	ck_assert_int_eq(vg_name_unpack(b.b, b.n, glue, name, true, NULL), 16);
+	ck_assert_int_eq(vg_name_unpack(b.b, b.n, m.rr[3].owner, name, true, NULL), 16);
 	ck_assert_mem_eq(name, "\2ns\7example\3com", 16);
-	ck_assert(m.edns.present);
-	ck_assert(m.edns.do_bit);
-	ck_assert_uint_eq(m.edns.udp_size, 4096);
-	ck_assert_uint_eq(m.edns.version, 0);
+	ck_assert(m.edns.present && m.edns.do_bit);
+	ck_assert(m.edns.udp_size == 4096 && m.edns.version == 0);
 }
 END_TEST
 
@@ -578,38 +497,32 @@ START_TEST(msg_parse_rejects)
 {
 	struct bb b;
 	static struct vg_msg m;
-	/* OPT in the answer section */
-	bb_hdr(&b, 1, VG_F_QR, 1, 1, 0, 0);
+	bb_hdr(&b, 1, VG_F_QR, 1, 1, 0, 0); /* OPT in the answer section */
 	bb_q(&b, EXAMPLE, VG_T_A);
 	bb_opt(&b, 4096, 0, false);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), VG_EMALFORMED);
-	/* OPT in the authority section */
-	vg_put16(b.b + 6, 0);
+	vg_put16(b.b + 6, 0); /* in the authority section */
 	vg_put16(b.b + 8, 1);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), VG_EMALFORMED);
-	/* ...and in the additional it is fine */
-	vg_put16(b.b + 8, 0);
+	vg_put16(b.b + 8, 0); /* ...and in the additional it is fine */
 	vg_put16(b.b + 10, 1);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), 0);
-	ck_assert(m.edns.present);
-	ck_assert_uint_eq(m.nrr, 0);
+	ck_assert(m.edns.present && m.nrr == 0);
 	/* truncated rdata; a count larger than what is there; short header */
 	bb_hdr(&b, 1, VG_F_QR, 1, 1, 0, 0);
 	bb_q(&b, EXAMPLE, VG_T_A);
 	bb_ptr(&b, 12);
-	bb_rrtail(&b, VG_T_A, 60, "\1\2\3\4", 4);
+	bb_rr(&b, VG_T_A, 60, "\1\2\3\4", 4);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), 0);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n - 1), VG_EMALFORMED);
 	vg_put16(b.b + 6, 2);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), VG_EMALFORMED);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, 11), VG_EMALFORMED);
-	/* two questions */
-	bb_hdr(&b, 1, VG_F_QR, 2, 0, 0, 0);
+	bb_hdr(&b, 1, VG_F_QR, 2, 0, 0, 0); /* two questions */
 	bb_q(&b, EXAMPLE, VG_T_A);
 	bb_q(&b, WWW, VG_T_A);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), VG_EMALFORMED);
-	/* two OPTs */
-	bb_hdr(&b, 1, VG_F_QR, 0, 0, 0, 2);
+	bb_hdr(&b, 1, VG_F_QR, 0, 0, 0, 2); /* two OPTs */
 	bb_opt(&b, 4096, 0, false);
 	bb_opt(&b, 4096, 0, false);
 	ck_assert_int_eq(vg_msg_parse(&m, b.b, b.n), VG_EMALFORMED);
@@ -618,58 +531,47 @@ END_TEST
 
 /* ------------------------------------------------------------ rdata */
 
-/* A response whose answer holds one record of @p type with rdata @p rd. */
-static void rdata_msg(struct bb *b, struct vg_rr *rr, uint16_t type, const void *rd, uint16_t n)
+static struct bb rb;
+static struct vg_rr rr;
+
+/* A response to www.example.com (www at 12, example.com at 16) whose one
+ * answer has @p type and rdata @p rd; returns vg_rdata_unpack into @p out. */
+static int rd_unpack(uint16_t type, const void *rd, uint16_t n, uint8_t *out, size_t cap)
 {
-	bb_hdr(b, 1, VG_F_QR, 1, 1, 0, 0);
-	bb_q(b, WWW, type); /* www at 12, example.com at 16, com at 24 */
-	size_t owner = b->n;
-	bb_ptr(b, 12);
-	bb_rrtail(b, type, 60, rd, n);
-	rr->owner = (uint16_t)owner;
-	rr->type = type;
-	rr->rclass = VG_C_IN;
-	rr->ttl = 60;
-	rr->rdata = (uint16_t)b->rdata;
-	rr->rdlen = n;
+	bb_hdr(&rb, 1, VG_F_QR, 1, 1, 0, 0);
+	bb_q(&rb, WWW, type);
+	rr.owner = (uint16_t)rb.n;
+	bb_ptr(&rb, 12);
+	bb_rr(&rb, type, 60, rd, n);
+	rr.type = type;
+	rr.rclass = VG_C_IN;
+	rr.ttl = 60;
+	rr.rdata = (uint16_t)rb.rdata;
+	rr.rdlen = n;
+	return vg_rdata_unpack(rb.b, rb.n, &rr, out, cap);
 }
 
 START_TEST(rdata_decompress)
 {
-	struct bb b;
-	struct vg_rr rr;
-	uint8_t out[512];
-	rdata_msg(&b, &rr, VG_T_MX, "\0\12\300\020", 4);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), 15);
+	uint8_t out[512], soa[64];
+	ck_assert_int_eq(rd_unpack(VG_T_MX, "\0\12\300\020", 4, out, sizeof(out)), 15);
 	ck_assert_mem_eq(out, "\0\12\7example\3com", 15);
 	ck_assert_ptr_eq(vg_rdata_target(VG_T_MX, out, 15), out + 2);
-
-	rdata_msg(&b, &rr, VG_T_NS, "\3NS1\300\020", 6);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), 17);
+	ck_assert_int_eq(rd_unpack(VG_T_NS, "\3NS1\300\020", 6, out, sizeof(out)), 17);
 	ck_assert_mem_eq(out, "\3NS1\7example\3com", 17); /* case kept */
-
-	rdata_msg(&b, &rr, VG_T_CNAME, "\3web\300\020", 6);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), 17);
+	ck_assert_int_eq(rd_unpack(VG_T_CNAME, "\3web\300\020", 6, out, sizeof(out)), 17);
 	ck_assert_mem_eq(out, "\3web\7example\3com", 17);
 	ck_assert_ptr_eq(vg_rdata_target(VG_T_CNAME, out, 17), out);
-
-	/* SOA: mname -> ns1.<ptr>, rname -> hostmaster.<ptr>, then 20 bytes */
-	uint8_t soa[64];
-	size_t n = 0;
-	memcpy(soa + n, "\3ns1\300\020", 6), n += 6;
-	memcpy(soa + n, "\12hostmaster\300\020", 13), n += 13;
+	/* SOA: mname ns1.<ptr>, rname hostmaster.<ptr>, then 20 bytes */
+	memcpy(soa, "\3ns1\300\020\12hostmaster\300\020", 19);
 	for (int i = 0; i < 20; i++)
-		soa[n++] = (uint8_t)(i + 1);
-	rdata_msg(&b, &rr, VG_T_SOA, soa, (uint16_t)n);
-	int r = vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out));
-	ck_assert_int_eq(r, 17 + 24 + 20);
+		soa[19 + i] = (uint8_t)(i + 1);
+	ck_assert_int_eq(rd_unpack(VG_T_SOA, soa, 39, out, sizeof(out)), 17 + 24 + 20);
 	ck_assert_mem_eq(out, "\3ns1\7example\3com", 17);
 	ck_assert_mem_eq(out + 17, "\12hostmaster\7example\3com", 24);
 	ck_assert_mem_eq(out + 41, soa + 19, 20);
-
 	/* a type without names is copied as it is */
-	rdata_msg(&b, &rr, VG_T_TXT, "\5\300\014abc", 6);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), 6);
+	ck_assert_int_eq(rd_unpack(VG_T_TXT, "\5\300\014abc", 6, out, sizeof(out)), 6);
 	ck_assert_mem_eq(out, "\5\300\014abc", 6);
 	ck_assert_ptr_null(vg_rdata_target(VG_T_A, out, 4));
 }
@@ -677,36 +579,29 @@ END_TEST
 
 START_TEST(rdata_rejects_malformed)
 {
-	struct bb b;
-	struct vg_rr rr;
 	uint8_t out[512];
-	rdata_msg(&b, &rr, VG_T_MX, "\0", 1); /* preference cut */
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), VG_EMALFORMED);
-	rdata_msg(&b, &rr, VG_T_NS, "\3ns1\300\020\0", 7); /* junk after the name */
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), VG_EMALFORMED);
-	rdata_msg(&b, &rr, VG_T_SOA, "\300\020\300\020\0\0\0\1", 8); /* fixed part short */
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), VG_EMALFORMED);
+	const size_t cap = sizeof(out);
+	ck_assert_int_eq(rd_unpack(VG_T_MX, "\0", 1, out, cap), VG_EMALFORMED); /* pref cut */
+	ck_assert_int_eq(rd_unpack(VG_T_NS, "\3ns1\300\020\0", 7, out, cap), VG_EMALFORMED);
+	ck_assert_int_eq(rd_unpack(VG_T_SOA, "\300\020\300\020\0\0\0\1", 8, out, cap),
+			 VG_EMALFORMED); /* fixed part short */
+	ck_assert_int_eq(rd_unpack(VG_T_PTR, "\101ab\0", 4, out, cap), VG_EMALFORMED);
 	/* a forward pointer: to the byte just after the pointer itself */
-	rdata_msg(&b, &rr, VG_T_CNAME, "\1a\0", 3);
-	vg_put16(b.b + rr.rdata, (uint16_t)(0xc000 | (rr.rdata + 2)));
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), VG_EMALFORMED);
+	rd_unpack(VG_T_CNAME, "\1a\0", 3, out, cap);
+	vg_put16(rb.b + rr.rdata, (uint16_t)(0xc000 | (rr.rdata + 2)));
+	ck_assert_int_eq(vg_rdata_unpack(rb.b, rb.n, &rr, out, cap), VG_EMALFORMED);
 	/* a pointer to itself */
-	rdata_msg(&b, &rr, VG_T_CNAME, "\0\0", 2);
-	vg_put16(b.b + rr.rdata, (uint16_t)(0xc000 | rr.rdata));
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), VG_EMALFORMED);
+	rd_unpack(VG_T_CNAME, "\0\0", 2, out, cap);
+	vg_put16(rb.b + rr.rdata, (uint16_t)(0xc000 | rr.rdata));
+	ck_assert_int_eq(vg_rdata_unpack(rb.b, rb.n, &rr, out, cap), VG_EMALFORMED);
 	/* a name running past rdlen, although the packet goes on */
-	rdata_msg(&b, &rr, VG_T_CNAME, "\3web\0", 5);
+	ck_assert_int_eq(rd_unpack(VG_T_CNAME, "\3web\0", 5, out, cap), 5);
 	rr.rdlen = 4;
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), VG_EMALFORMED);
-	/* obsolete label type inside rdata */
-	rdata_msg(&b, &rr, VG_T_PTR, "\101ab\0", 4);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, sizeof(out)), VG_EMALFORMED);
+	ck_assert_int_eq(vg_rdata_unpack(rb.b, rb.n, &rr, out, cap), VG_EMALFORMED);
 	/* output too small */
-	rdata_msg(&b, &rr, VG_T_CNAME, "\3web\300\020", 6);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, 16), VG_ENOSPACE);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, 17), 17);
-	rdata_msg(&b, &rr, VG_T_TXT, "\3abc", 4);
-	ck_assert_int_eq(vg_rdata_unpack(b.b, b.n, &rr, out, 3), VG_ENOSPACE);
+	ck_assert_int_eq(rd_unpack(VG_T_CNAME, "\3web\300\020", 6, out, 16), VG_ENOSPACE);
+	ck_assert_int_eq(vg_rdata_unpack(rb.b, rb.n, &rr, out, 17), 17);
+	ck_assert_int_eq(rd_unpack(VG_T_TXT, "\3abc", 4, out, 3), VG_ENOSPACE);
 	/* rdata_target refuses a broken name */
 	ck_assert_ptr_null(vg_rdata_target(VG_T_CNAME, N("\5ab"), 3));
 	ck_assert_ptr_null(vg_rdata_target(VG_T_MX, N("\0\1"), 2));
@@ -738,36 +633,32 @@ END_TEST
 
 START_TEST(pkt_compresses_rdata)
 {
-	uint8_t buf[512];
+	uint8_t buf[512], out[VG_NAME_MAX + 2];
 	struct vg_pkt p;
 	static struct vg_msg m;
+	static const uint8_t cname[] = { 0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6,
+					 3, 'w', 'e', 'b', 0xc0, 0x10 };
 	vg_pkt_init(&p, buf, sizeof(buf), 1, VG_F_QR);
 	ck_assert_int_eq(vg_pkt_put_question(&p, WWW, VG_T_A, VG_C_IN), 0);
 	ck_assert_uint_eq(p.len, 33);
 	vg_pkt_begin(&p, 1);
+	/* owner -> 0xc00c; target "web" + pointer to example.com at 16 */
 	ck_assert_int_eq(vg_pkt_put_rr(&p, WWW, VG_T_CNAME, VG_C_IN, 60,
 				       N("\3web\7example\3com"), 17), 0);
-	/* owner -> 0xc00c; target "web" + pointer to example.com at 16 */
-	static const uint8_t cname[] = { 0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6,
-					 3, 'w', 'e', 'b', 0xc0, 0x10 };
 	ck_assert_uint_eq(p.len, 33 + sizeof(cname));
 	ck_assert_mem_eq(buf + 33, cname, sizeof(cname));
 	/* the next owner is the CNAME target, written at 45 */
 	ck_assert_int_eq(vg_pkt_put_rr(&p, N("\3WEB\7example\3com"), VG_T_A, VG_C_IN, 60,
 				       N("\1\2\3\4"), 4), 0);
-	ck_assert_uint_eq(buf[51], 0xc0);
-	ck_assert_uint_eq(buf[52], 45);
-	/* MX in authority: exchange compressed; A-like opaque rdata untouched */
-	vg_pkt_begin(&p, 2);
+	ck_assert(buf[51] == 0xc0 && buf[52] == 45);
+	vg_pkt_begin(&p, 2); /* MX in authority: the exchange is compressed too */
 	ck_assert_int_eq(vg_pkt_put_rr(&p, EXAMPLE, VG_T_MX, VG_C_IN, 60,
 				       N("\0\12\4mail\7example\3com"), 20), 0);
 	size_t n = vg_pkt_finish(&p);
 	ck_assert_uint_eq(n, 67 + 2 + 10 + 2 + 5 + 2);
-	ck_assert_uint_eq(vg_get16(buf + 6), 2);
-	ck_assert_uint_eq(vg_get16(buf + 8), 1);
+	ck_assert(vg_get16(buf + 6) == 2 && vg_get16(buf + 8) == 1);
 	ck_assert_int_eq(vg_msg_parse(&m, buf, n), 0);
 	ck_assert_uint_eq(m.nrr, 3);
-	uint8_t out[VG_NAME_MAX + 2];
 	ck_assert_int_eq(vg_rdata_unpack(buf, n, &m.rr[0], out, sizeof(out)), 17);
 	ck_assert_mem_eq(out, "\3web\7example\3com", 17);
 	ck_assert_int_eq(vg_rdata_unpack(buf, n, &m.rr[2], out, sizeof(out)), 20);
@@ -781,19 +672,15 @@ START_TEST(pkt_enospace_keeps_len)
 	struct vg_pkt p;
 	vg_pkt_init(&p, buf, 20, 1, 0);
 	ck_assert_int_eq(vg_pkt_put_question(&p, WWW, VG_T_A, VG_C_IN), VG_ENOSPACE);
-	ck_assert_uint_eq(p.len, 12);
-	ck_assert_uint_eq(p.counts[0], 0);
-
+	ck_assert(p.len == 12 && p.counts[0] == 0);
 	/* room for the question and an owner pointer, not the whole RR or an OPT */
 	vg_pkt_init(&p, buf, 33 + 10, 1, 0);
 	ck_assert_int_eq(vg_pkt_put_question(&p, WWW, VG_T_A, VG_C_IN), 0);
 	ck_assert_int_eq(vg_pkt_put_rr(&p, WWW, VG_T_A, VG_C_IN, 1, N("\1\2\3\4"), 4),
 			 VG_ENOSPACE);
-	ck_assert_uint_eq(p.len, 33);
-	ck_assert_uint_eq(p.counts[1], 0);
+	ck_assert(p.len == 33 && p.counts[1] == 0);
 	ck_assert_int_eq(vg_pkt_put_opt(&p, 1232, 0, false, NULL, 0), VG_ENOSPACE);
-	ck_assert_uint_eq(p.len, 33);
-	ck_assert_uint_eq(p.counts[3], 0);
+	ck_assert(p.len == 33 && p.counts[3] == 0);
 	/* a bad stored rdata is refused without writing */
 	vg_pkt_init(&p, buf, sizeof(buf), 1, 0);
 	ck_assert_int_eq(vg_pkt_put_rr(&p, WWW, VG_T_MX, VG_C_IN, 1, N("\0"), 1), VG_EMALFORMED);
@@ -808,13 +695,12 @@ END_TEST
 /* After a failed put, names it had remembered must not be used as targets. */
 START_TEST(pkt_enospace_forgets_names)
 {
-	uint8_t buf[512];
+	uint8_t buf[512], big[40], name[VG_NAME_MAX];
 	struct vg_pkt p;
 	static struct vg_msg m;
 	vg_pkt_init(&p, buf, 33 + 40, 1, 0);
 	ck_assert_int_eq(vg_pkt_put_question(&p, WWW, VG_T_A, VG_C_IN), 0);
-	/* owner "mail.example.org" is written in full, then rdata does not fit */
-	uint8_t big[40];
+	/* owner "mail.example.org" is written in full, then the rdata does not fit */
 	memset(big, 0x55, sizeof(big));
 	ck_assert_int_eq(vg_pkt_put_rr(&p, N("\4mail\7example\3org"), VG_T_TXT, VG_C_IN, 1,
 				       big, sizeof(big)), VG_ENOSPACE);
@@ -824,7 +710,6 @@ START_TEST(pkt_enospace_forgets_names)
 				       N("\1\2\3\4"), 4), 0);
 	size_t n = vg_pkt_finish(&p);
 	ck_assert_int_eq(vg_msg_parse(&m, buf, n), 0);
-	uint8_t name[VG_NAME_MAX];
 	ck_assert_int_eq(vg_name_unpack(buf, n, m.rr[0].owner, name, true, NULL), 15);
 	ck_assert_mem_eq(name, "\1x\7example\3org", 15);
 }
@@ -836,8 +721,7 @@ START_TEST(pkt_rrset_enospace_is_atomic)
 	uint8_t buf[512], rd[18];
 	struct vg_pkt p;
 	for (int i = 0; i < 3; i++) {
-		vg_put16(rd + 6 * i, 4);
-		memcpy(rd + 6 * i + 2, "\300\0\2\1", 4);
+		memcpy(rd + 6 * i, "\0\4\300\0\2", 5);
 		rd[6 * i + 5] = (uint8_t)i;
 	}
 	struct vg_rrset rs = { .owner = WWW, .type = VG_T_A, .rclass = VG_C_IN, .ttl = 60,
@@ -845,10 +729,8 @@ START_TEST(pkt_rrset_enospace_is_atomic)
 	vg_pkt_init(&p, buf, sizeof(buf), 1, 0);
 	ck_assert_int_eq(vg_pkt_put_question(&p, WWW, VG_T_A, VG_C_IN), 0);
 	ck_assert_int_eq(vg_pkt_put_rrset(&p, &rs, 60), 0);
-	ck_assert_uint_eq(p.counts[1], 3);
-	ck_assert_uint_eq(p.len, 33 + 3 * 16);
-	/* room for one and a half records */
-	vg_pkt_init(&p, buf, 33 + 24, 1, 0);
+	ck_assert(p.counts[1] == 3 && p.len == 33 + 3 * 16);
+	vg_pkt_init(&p, buf, 33 + 24, 1, 0); /* room for one and a half records */
 	ck_assert_int_eq(vg_pkt_put_question(&p, WWW, VG_T_A, VG_C_IN), 0);
 	ck_assert_int_eq(vg_pkt_put_rrset(&p, &rs, 60), VG_ENOSPACE);
 	ck_assert_msg(p.len == 33 && p.counts[1] == 0,
@@ -863,46 +745,35 @@ START_TEST(error_reply_fields)
 	struct vg_query q;
 	static struct vg_msg m;
 	uint8_t buf[512];
-	int rc;
 	/* EDNS query with DO, mixed-case name, RD and CD */
 	bb_query(&b, VG_F_RD | VG_F_CD, N("\3WwW\7Example\3com"), true, true);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
+	ck_assert_int_eq(qparse(&q, &b, b.n), 0);
 	size_t n = vg_wire_error_reply(&q, VG_RCODE_SERVFAIL, false, 1232, buf, sizeof(buf));
-	ck_assert_uint_gt(n, 0);
 	ck_assert_int_eq(vg_msg_parse(&m, buf, n), 0);
 	ck_assert_uint_eq(m.id, 0x1234);
-	ck_assert(m.flags & VG_F_QR);
-	ck_assert(m.flags & VG_F_RD);
-	ck_assert(m.flags & VG_F_CD);
-	ck_assert(!(m.flags & VG_F_TC));
-	ck_assert(!(m.flags & VG_F_AA));
+	ck_assert(m.flags & VG_F_QR && m.flags & VG_F_RD && m.flags & VG_F_CD);
+	ck_assert(!(m.flags & VG_F_TC) && !(m.flags & VG_F_AA));
 	ck_assert_uint_eq(VG_F_RCODE(m.flags), VG_RCODE_SERVFAIL);
 	ck_assert_uint_eq(m.qdcount, 1);
 	ck_assert_mem_eq(buf + 12, "\3WwW\7Example\3com", 17); /* echoed as sent */
 	ck_assert_uint_eq(m.qtype, VG_T_A);
-	ck_assert_uint_eq(m.ancount + m.nscount, 0);
-	ck_assert_uint_eq(m.arcount, 1);
-	ck_assert(m.edns.present);
-	ck_assert(m.edns.do_bit);
-	ck_assert_uint_eq(m.edns.udp_size, 1232);
-	ck_assert_uint_eq(m.edns.ext_rcode, 0);
-
+	ck_assert(m.ancount == 0 && m.nscount == 0 && m.arcount == 1);
+	ck_assert(m.edns.present && m.edns.do_bit);
+	ck_assert(m.edns.udp_size == 1232 && m.edns.ext_rcode == 0);
 	/* truncation, no EDNS in the query: no OPT in the reply */
 	bb_query(&b, VG_F_RD, WWW, false, false);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
+	ck_assert_int_eq(qparse(&q, &b, b.n), 0);
 	n = vg_wire_error_reply(&q, VG_RCODE_NOERROR, true, 1232, buf, sizeof(buf));
 	ck_assert_int_eq(vg_msg_parse(&m, buf, n), 0);
 	ck_assert(m.flags & VG_F_TC);
 	ck_assert_uint_eq(VG_F_RCODE(m.flags), 0);
-	ck_assert_uint_eq(m.arcount, 0);
-	ck_assert(!m.edns.present);
+	ck_assert(m.arcount == 0 && !m.edns.present);
 	ck_assert_uint_eq(n, b.n);
-	n = vg_wire_error_reply(&q, VG_RCODE_REFUSED, false, 1232, buf, sizeof(buf));
+	vg_wire_error_reply(&q, VG_RCODE_REFUSED, false, 1232, buf, sizeof(buf));
 	ck_assert_uint_eq(VG_F_RCODE(vg_get16(buf + 2)), VG_RCODE_REFUSED);
 	ck_assert_uint_eq(vg_wire_error_reply(&q, VG_RCODE_REFUSED, false, 0, buf, 11), 0);
 	/* a buffer too small for the question still gives a header */
-	n = vg_wire_error_reply(&q, VG_RCODE_SERVFAIL, true, 0, buf, 20);
-	ck_assert_uint_eq(n, 12);
+	ck_assert_uint_eq(vg_wire_error_reply(&q, VG_RCODE_SERVFAIL, true, 0, buf, 20), 12);
 	ck_assert_uint_eq(vg_get16(buf + 4), 0);
 	ck_assert_uint_eq(VG_F_RCODE(vg_get16(buf + 2)), VG_RCODE_SERVFAIL);
 }
@@ -914,22 +785,19 @@ START_TEST(error_reply_badvers_notimp)
 	struct vg_query q;
 	static struct vg_msg m;
 	uint8_t buf[512];
-	int rc;
 	bb_hdr(&b, 0x4242, VG_F_RD, 1, 0, 0, 1);
 	bb_q(&b, WWW, VG_T_A);
 	bb_opt(&b, 4096, 1, false);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
+	int rc = qparse(&q, &b, b.n);
 	ck_assert_int_eq(rc, VG_RCODE_BADVERS);
 	size_t n = vg_wire_error_reply(&q, rc, false, 1232, buf, sizeof(buf));
 	ck_assert_int_eq(vg_msg_parse(&m, buf, n), 0);
-	ck_assert_uint_eq(VG_F_RCODE(m.flags), 0);   /* 16 = ext 1, low bits 0 */
-	ck_assert(m.edns.present);
-	ck_assert_uint_eq(m.edns.ext_rcode, 1);
-	ck_assert_uint_eq(m.edns.version, 0);
-	ck_assert_uint_eq(m.edns.udp_size, 1232);
+	ck_assert_uint_eq(VG_F_RCODE(m.flags), 0); /* 16 = extended 1, low bits 0 */
+	ck_assert(m.edns.present && m.edns.ext_rcode == 1);
+	ck_assert(m.edns.version == 0 && m.edns.udp_size == 1232);
 
 	bb_query(&b, (uint16_t)(2 << 11) | VG_F_RD, WWW, true, false);
-	ck_assert_int_eq(vg_query_parse(&q, b.b, b.n, &rc), 0);
+	rc = qparse(&q, &b, b.n);
 	ck_assert_int_eq(rc, VG_RCODE_NOTIMP);
 	n = vg_wire_error_reply(&q, rc, false, 1232, buf, sizeof(buf));
 	ck_assert_int_eq(vg_msg_parse(&m, buf, n), 0);
@@ -943,30 +811,21 @@ START_TEST(make_query_roundtrip)
 {
 	uint8_t buf[512];
 	static struct vg_msg m;
-	int n = vg_wire_make_query(buf, sizeof(buf), 0x7777, WWW, VG_T_AAAA, false, 1232, true);
+	struct vg_query q;
+	int rc, n = vg_wire_make_query(buf, sizeof(buf), 0x7777, WWW, VG_T_AAAA, false, 1232,
+				       true);
 	ck_assert_int_eq(n, 33 + 11);
 	ck_assert_int_eq(vg_msg_parse(&m, buf, (size_t)n), 0);
-	ck_assert_uint_eq(m.id, 0x7777);
-	ck_assert_uint_eq(m.flags, 0);
-	ck_assert_uint_eq(m.qdcount, 1);
+	ck_assert(m.id == 0x7777 && m.flags == 0 && m.qdcount == 1 && m.nrr == 0);
 	ck_assert_mem_eq(m.qname, WWW, 17);
-	ck_assert_uint_eq(m.qtype, VG_T_AAAA);
-	ck_assert_uint_eq(m.qclass, VG_C_IN);
-	ck_assert_uint_eq(m.nrr, 0);
-	ck_assert(m.edns.present);
-	ck_assert(m.edns.do_bit);
-	ck_assert_uint_eq(m.edns.udp_size, 1232);
+	ck_assert(m.qtype == VG_T_AAAA && m.qclass == VG_C_IN);
+	ck_assert(m.edns.present && m.edns.do_bit && m.edns.udp_size == 1232);
 
 	n = vg_wire_make_query(buf, sizeof(buf), 9, EXAMPLE, VG_T_NS, true, 0, false);
 	ck_assert_int_eq(n, 29);
 	ck_assert_int_eq(vg_msg_parse(&m, buf, (size_t)n), 0);
-	ck_assert_uint_eq(m.flags, VG_F_RD);
-	ck_assert(!m.edns.present);
-	ck_assert_uint_eq(m.arcount, 0);
-	/* and it is a query our own parser accepts */
-	struct vg_query q;
-	int rc;
-	ck_assert_int_eq(vg_query_parse(&q, buf, (size_t)n, &rc), 0);
+	ck_assert(m.flags == VG_F_RD && !m.edns.present && m.arcount == 0);
+	ck_assert_int_eq(vg_query_parse(&q, buf, (size_t)n, &rc), 0); /* we accept it too */
 	ck_assert_int_eq(rc, 0);
 
 	ck_assert_int_eq(vg_wire_make_query(buf, 20, 1, WWW, VG_T_A, true, 0, false), VG_ENOSPACE);
@@ -985,18 +844,14 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, name_unpack_rejects_loops_and_forward);
 	tcase_add_test(tc, name_unpack_length_limit);
 	tcase_add_test(tc, name_unpack_rejects_bad_labels);
-	tcase_add_test(tc, name_skip_offsets);
 	tcase_add_test(tc, name_compare);
 	tcase_add_test(tc, name_str_roundtrip);
 	tcase_add_test(tc, name_from_str_errors);
-	tcase_add_test(tc, name_to_str_truncates);
-	tcase_add_test(tc, name_check_validates);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("parse");
 	tcase_add_test(tc, query_well_formed);
-	tcase_add_test(tc, query_unusable_header);
-	tcase_add_test(tc, query_rcode_errors);
+	tcase_add_test(tc, query_errors);
 	tcase_add_test(tc, msg_parse_sections);
 	tcase_add_test(tc, msg_parse_rejects);
 	tcase_add_test(tc, rdata_decompress);

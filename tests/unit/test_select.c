@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Unit tests for src/upstream/select.c (the infra table): RTT smoothing,
+ * scores for unknown, failing and down servers, retransmission timeouts,
+ * lameness per zone, address predicates, the bounded table under many
+ * addresses, and a server-selection scenario.
+ *
+ * Clocks are explicit milliseconds; nothing here reads the time.
+ */
+#include <check.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "upstream/upstream.h"
+#include "vigil/wire.h"
+
+#define UNKNOWN 400 /* the default upstream-timeout, what iterate.c passes */
+#define DOWN 100000 /* "a large penalty": anything at least this is down */
+
+static struct vg_sockaddr sa(const char *ip, uint16_t port)
+{
+	struct vg_sockaddr s;
+	memset(&s, 0, sizeof(s));
+	if (strchr(ip, ':')) {
+		s.u.in6.sin6_family = AF_INET6;
+		s.u.in6.sin6_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET6, ip, &s.u.in6.sin6_addr), 1);
+		s.len = sizeof(s.u.in6);
+	} else {
+		s.u.in4.sin_family = AF_INET;
+		s.u.in4.sin_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET, ip, &s.u.in4.sin_addr), 1);
+		s.len = sizeof(s.u.in4);
+	}
+	return s;
+}
+
+static struct vg_infra *I;
+
+static void setup(void)
+{
+	I = vg_infra_new(64);
+	ck_assert_ptr_nonnull(I);
+}
+
+static void teardown(void)
+{
+	vg_infra_free(I);
+	I = NULL;
+}
+
+/* ------------------------------------------------------------ rtt and score */
+
+START_TEST(rtt_smoothing)
+{
+	struct vg_sockaddr a = sa("192.0.2.1", 53);
+	ck_assert_uint_eq(vg_infra_score(I, &a, 0, UNKNOWN), UNKNOWN);
+	ck_assert_uint_eq(vg_infra_score(I, &a, 0, 123), 123);
+	vg_infra_rtt(I, &a, 100, 10);
+	ck_assert_uint_eq(vg_infra_score(I, &a, 10, UNKNOWN), 100); /* first sample */
+	vg_infra_rtt(I, &a, 200, 20);
+	ck_assert_uint_eq(vg_infra_score(I, &a, 20, UNKNOWN), 112); /* 100 + 100/8 */
+	vg_infra_rtt(I, &a, 16, 30);
+	ck_assert_uint_eq(vg_infra_score(I, &a, 30, UNKNOWN), 100); /* 112 - 96/8 */
+	for (int i = 0; i < 100; i++)
+		vg_infra_rtt(I, &a, 20, 40 + (uint64_t)i);
+	uint32_t s = vg_infra_score(I, &a, 200, UNKNOWN);
+	ck_assert_uint_ge(s, 20);
+	ck_assert_uint_le(s, 28); /* converges on the samples (integer rounding) */
+	/* another port is another server */
+	struct vg_sockaddr a2 = sa("192.0.2.1", 5353);
+	ck_assert_uint_eq(vg_infra_score(I, &a2, 200, UNKNOWN), UNKNOWN);
+	/* a 0 ms sample still counts as measured */
+	struct vg_sockaddr b = sa("2001:db8::1", 53);
+	vg_infra_rtt(I, &b, 0, 10);
+	ck_assert_uint_lt(vg_infra_score(I, &b, 10, UNKNOWN), 5);
+}
+END_TEST
+
+START_TEST(failures_double_then_down)
+{
+	struct vg_sockaddr a = sa("192.0.2.2", 53);
+	const uint64_t t = 1000000;
+	vg_infra_rtt(I, &a, 100, t);
+	/* a failure costs at least a full timeout: scored from unknown_ms, doubled */
+	vg_infra_failed(I, &a, t + 1);
+	ck_assert_uint_eq(vg_infra_score(I, &a, t + 1, UNKNOWN), 2 * UNKNOWN);
+	vg_infra_failed(I, &a, t + 2);
+	ck_assert_uint_eq(vg_infra_score(I, &a, t + 2, UNKNOWN), 4 * UNKNOWN);
+	vg_infra_failed(I, &a, t + 3);
+	ck_assert_uint_eq(vg_infra_score(I, &a, t + 3, UNKNOWN), 8 * UNKNOWN);
+	ck_assert(!vg_infra_is_down(I, &a, t + 3));
+	vg_infra_failed(I, &a, t + 4); /* the fourth in a row: down */
+	ck_assert(vg_infra_is_down(I, &a, t + 4));
+	ck_assert_uint_ge(vg_infra_score(I, &a, t + 4, UNKNOWN), DOWN + 16 * UNKNOWN);
+	/* one good answer clears it all */
+	vg_infra_rtt(I, &a, 50, t + 5);
+	ck_assert(!vg_infra_is_down(I, &a, t + 5));
+	ck_assert_uint_eq(vg_infra_score(I, &a, t + 5, UNKNOWN), 93); /* (700 + 50) / 8 */
+	ck_assert_uint_le(vg_infra_timeout(I, &a, t + 5, UNKNOWN), 3000);
+
+	/* an unmeasured server that fails is scored from unknown_ms */
+	struct vg_sockaddr b = sa("192.0.2.3", 53);
+	vg_infra_failed(I, &b, t);
+	ck_assert_uint_eq(vg_infra_score(I, &b, t, UNKNOWN), 2 * UNKNOWN);
+	for (int i = 0; i < 20; i++)
+		vg_infra_failed(I, &b, t);
+	ck_assert_uint_ge(vg_infra_score(I, &b, t, UNKNOWN), DOWN); /* no overflow wrap */
+	/* "down" lasts a while, then only the back-off remains */
+	ck_assert_uint_ge(vg_infra_score(I, &b, t + 30 * 1000, UNKNOWN), DOWN);
+	ck_assert(vg_infra_is_down(I, &b, t + 30 * 1000));
+	ck_assert(!vg_infra_is_down(I, &b, t + 61 * 1000));
+	uint32_t later = vg_infra_score(I, &b, t + 10 * 60 * 1000, UNKNOWN);
+	ck_assert_uint_lt(later, 2 * DOWN);
+	ck_assert_uint_gt(later, UNKNOWN);
+}
+END_TEST
+
+START_TEST(timeout_bounds)
+{
+	struct vg_sockaddr a = sa("198.51.100.1", 53);
+	/* unknown server: unknown_ms, clamped to [50, 3000] */
+	ck_assert_uint_eq(vg_infra_timeout(I, &a, 0, UNKNOWN), UNKNOWN);
+	ck_assert_uint_eq(vg_infra_timeout(I, &a, 0, 10), 50);
+	ck_assert_uint_eq(vg_infra_timeout(I, &a, 0, 0), 50);
+	ck_assert_uint_eq(vg_infra_timeout(I, &a, 0, 10000), 3000);
+	/* fast server: srtt 5 + 4 * rttvar 2 = 13, raised to the 50 ms floor */
+	vg_infra_rtt(I, &a, 5, 1);
+	ck_assert_uint_eq(vg_infra_timeout(I, &a, 1, UNKNOWN), 50);
+	/* back-off doubles per consecutive failure */
+	for (int i = 1; i <= 3; i++) {
+		vg_infra_failed(I, &a, 1 + (uint64_t)i);
+		ck_assert_uint_eq(vg_infra_timeout(I, &a, 1 + (uint64_t)i, UNKNOWN), 50u << i);
+	}
+	/* once down, the next try is a probe: no longer than for an unknown server */
+	vg_infra_failed(I, &a, 5);
+	ck_assert(vg_infra_is_down(I, &a, 5));
+	uint32_t rto = vg_infra_timeout(I, &a, 5, UNKNOWN);
+	ck_assert(rto >= 50 && rto <= UNKNOWN);
+	/* after the down period the back-off is back, capped at 3000 */
+	for (int i = 0; i < 8; i++)
+		vg_infra_failed(I, &a, 6);
+	ck_assert(!vg_infra_is_down(I, &a, 6 + 61 * 1000));
+	ck_assert_uint_eq(vg_infra_timeout(I, &a, 6 + 61 * 1000, UNKNOWN), 3000);
+	/* slow, jittery server: rto from srtt + 4 rttvar */
+	struct vg_sockaddr b = sa("198.51.100.2", 53);
+	vg_infra_rtt(I, &b, 200, 1);
+	ck_assert_uint_eq(vg_infra_timeout(I, &b, 1, UNKNOWN), 200 + 4 * 100);
+	vg_infra_rtt(I, &b, 2000, 2); /* srtt 425, rttvar 525 */
+	ck_assert_uint_eq(vg_infra_timeout(I, &b, 2, UNKNOWN), 425 + 4 * 525);
+	for (int i = 0; i < 4; i++)
+		vg_infra_failed(I, &b, 3);
+	ck_assert_uint_eq(vg_infra_timeout(I, &b, 3, UNKNOWN), UNKNOWN); /* probe */
+}
+END_TEST
+
+START_TEST(lame_per_zone)
+{
+	struct vg_sockaddr a = sa("203.0.113.5", 53), b = sa("203.0.113.6", 53);
+	const uint8_t *com = (const uint8_t *)"\7example\3com";
+	const uint64_t t = 5000;
+	ck_assert(!vg_infra_is_lame(I, &a, com, t));
+	vg_infra_lame(I, &a, com, t);
+	ck_assert(vg_infra_is_lame(I, &a, com, t + 1));
+	ck_assert(vg_infra_is_lame(I, &a, (const uint8_t *)"\7EXAMPLE\3Com", t + 1));
+	ck_assert(!vg_infra_is_lame(I, &a, (const uint8_t *)"\7example\3org", t + 1));
+	ck_assert(!vg_infra_is_lame(I, &a, (const uint8_t *)"\3www\7example\3com", t + 1));
+	ck_assert(!vg_infra_is_lame(I, &a, (const uint8_t *)"", t + 1));
+	ck_assert(!vg_infra_is_lame(I, &b, com, t + 1));
+	/* marking in other case is the same zone; several zones coexist */
+	vg_infra_lame(I, &a, (const uint8_t *)"\3NET", t + 2);
+	ck_assert(vg_infra_is_lame(I, &a, (const uint8_t *)"\3net", t + 3));
+	ck_assert(vg_infra_is_lame(I, &a, com, t + 3));
+	/* lameness is not a failure: the score is untouched */
+	ck_assert_uint_eq(vg_infra_score(I, &a, t + 3, UNKNOWN), UNKNOWN);
+	/* and it expires (15 minutes) */
+	ck_assert(vg_infra_is_lame(I, &a, com, t + 14 * 60 * 1000));
+	ck_assert(!vg_infra_is_lame(I, &a, com, t + 16 * 60 * 1000));
+}
+END_TEST
+
+/* ------------------------------------------------------------ addresses */
+
+START_TEST(sockaddr_eq)
+{
+	struct vg_sockaddr a = sa("192.0.2.1", 53), a2 = sa("192.0.2.1", 53);
+	struct vg_sockaddr p = sa("192.0.2.1", 54), o = sa("192.0.2.2", 53);
+	struct vg_sockaddr s6 = sa("2001:db8::1", 53), s6b = sa("2001:db8::1", 53);
+	struct vg_sockaddr s6p = sa("2001:db8::1", 853), s6o = sa("2001:db8::2", 53);
+	struct vg_sockaddr m = sa("::ffff:192.0.2.1", 53), m2 = sa("::ffff:192.0.2.1", 53);
+	ck_assert(vg_sockaddr_eq(&a, &a2));
+	ck_assert(!vg_sockaddr_eq(&a, &p));
+	ck_assert(!vg_sockaddr_eq(&a, &o));
+	ck_assert(vg_sockaddr_eq(&s6, &s6b));
+	ck_assert(!vg_sockaddr_eq(&s6, &s6p));
+	ck_assert(!vg_sockaddr_eq(&s6, &s6o));
+	ck_assert(!vg_sockaddr_eq(&a, &s6));
+	ck_assert(vg_sockaddr_eq(&m, &m2));
+	ck_assert(!vg_sockaddr_eq(&m, &s6));
+	char buf[64];
+	vg_sockaddr_str(&a, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "192.0.2.1#53");
+	vg_sockaddr_str(&s6p, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2001:db8::1#853");
+	vg_sockaddr_str(&m, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "::ffff:192.0.2.1#53");
+}
+END_TEST
+
+START_TEST(sockaddr_classes)
+{
+	static const struct {
+		const char *ip;
+		bool loop, priv;
+	} cases[] = {
+		{ "127.0.0.1", true, false },   { "127.255.1.2", true, false },
+		{ "126.0.0.1", false, false },  { "128.0.0.1", false, false },
+		{ "10.1.2.3", false, true },    { "11.0.0.1", false, false },
+		{ "172.16.0.1", false, true },  { "172.31.255.255", false, true },
+		{ "172.15.0.1", false, false }, { "172.32.0.1", false, false },
+		{ "192.168.1.1", false, true }, { "192.169.0.1", false, false },
+		{ "169.254.1.1", false, true }, { "100.64.0.1", false, true },
+		{ "100.127.255.1", false, true }, { "100.128.0.1", false, false },
+		{ "0.0.0.0", false, true },     { "8.8.8.8", false, false },
+		{ "::1", true, false },         { "::2", false, false },
+		{ "fc00::1", false, true },     { "fdff::1", false, true },
+		{ "fe80::1", false, true },     { "febf::1", false, true },
+		{ "fec0::1", false, false },    { "2001:db8::1", false, false },
+		{ "::ffff:127.0.0.1", true, false }, { "::ffff:127.9.9.9", true, false },
+		{ "::ffff:8.8.8.8", false, false },  { "::ffff:7f00:1", true, false },
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vg_sockaddr s = sa(cases[i].ip, 53);
+		ck_assert_msg(vg_sockaddr_is_loopback(&s) == cases[i].loop, "%s loopback",
+			      cases[i].ip);
+		ck_assert_msg(vg_sockaddr_is_private(&s) == cases[i].priv, "%s private",
+			      cases[i].ip);
+	}
+}
+END_TEST
+
+/* A v4-mapped address must be classed like the IPv4 address it carries, as
+ * is_loopback already does; otherwise an AAAA of ::ffff:10.0.0.1 gets past
+ * allow-query-private=no in iterate.c addr_allowed(). */
+START_TEST(sockaddr_mapped_private)
+{
+	static const char *const priv[] = {
+		"::ffff:10.0.0.1", "::ffff:192.168.1.1", "::ffff:172.16.0.1", "::ffff:169.254.0.1",
+	};
+	for (unsigned i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
+		struct vg_sockaddr s = sa(priv[i], 53);
+		struct vg_sockaddr v4 = sa(priv[i] + 7, 53);
+		ck_assert(vg_sockaddr_is_private(&v4));
+		ck_assert_msg(vg_sockaddr_is_private(&s), "%s is not classed private", priv[i]);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ table bound */
+
+START_TEST(table_bounded)
+{
+	struct vg_sockaddr first = sa("10.0.0.0", 53), s;
+	vg_infra_rtt(I, &first, 77, 0);
+	vg_infra_lame(I, &first, (const uint8_t *)"\3com", 0);
+	for (uint32_t i = 1; i < 100000; i++) {
+		memset(&s, 0, sizeof(s));
+		if (i % 3 == 0) {
+			s.u.in6.sin6_family = AF_INET6;
+			s.u.in6.sin6_port = htons(53);
+			s.u.in6.sin6_addr.s6_addr[0] = 0x20;
+			s.u.in6.sin6_addr.s6_addr[1] = 0x01;
+			vg_put32(s.u.in6.sin6_addr.s6_addr + 12, i);
+		} else {
+			s.u.in4.sin_family = AF_INET;
+			s.u.in4.sin_port = htons(53);
+			s.u.in4.sin_addr.s_addr = htonl(0x0a000000u + i);
+		}
+		if (i % 5 == 0)
+			vg_infra_failed(I, &s, i);
+		else
+			vg_infra_rtt(I, &s, 10 + i % 90, i);
+	}
+	/* the most recent address (99999 = 3 * 33333: IPv6) has its measurement */
+	s = sa("2001::1:869f", 53);
+	ck_assert_uint_eq(vg_infra_score(I, &s, 100000, UNKNOWN), 10 + 99999 % 90);
+	/* and so has the one before it, IPv4 10.0.0.0 + 99998 */
+	s = sa("10.1.134.158", 53);
+	ck_assert_uint_eq(vg_infra_score(I, &s, 100000, UNKNOWN), 10 + 99998 % 90);
+	/* the oldest was pushed out */
+	ck_assert_uint_eq(vg_infra_score(I, &first, 100000, UNKNOWN), UNKNOWN);
+	ck_assert(!vg_infra_is_lame(I, &first, (const uint8_t *)"\3com", 100000));
+}
+END_TEST
+
+/* ------------------------------------------------------------ selection */
+
+/* Index of the lowest score among @p n servers. */
+static int best_of(const struct vg_sockaddr *s, int n, uint64_t now, uint32_t *scores)
+{
+	int best = 0;
+	for (int i = 0; i < n; i++) {
+		scores[i] = vg_infra_score(I, &s[i], now, UNKNOWN);
+		if (scores[i] < scores[best])
+			best = i;
+	}
+	return best;
+}
+
+START_TEST(selection_prefers_fast_then_unknown)
+{
+	struct vg_sockaddr s[3] = { sa("192.0.2.10", 53), sa("192.0.2.11", 53),
+				    sa("192.0.2.12", 53) }; /* A, B, C */
+	uint32_t sc[3];
+	uint64_t t = 10000;
+	vg_infra_rtt(I, &s[0], 5, t);           /* A: 5 ms */
+	for (int i = 0; i < 4; i++)             /* C: down */
+		vg_infra_failed(I, &s[2], t);
+	ck_assert_int_eq(best_of(s, 3, t, sc), 0);
+	ck_assert_uint_eq(sc[0], 5);
+	ck_assert_uint_eq(sc[1], UNKNOWN);
+	ck_assert_uint_ge(sc[2], DOWN);
+	/* A times out three times in a row: an untried server should now win */
+	for (int i = 0; i < 3; i++)
+		vg_infra_failed(I, &s[0], t + 400 * (uint64_t)(i + 1));
+	t += 1200;
+	int best = best_of(s, 3, t, sc);
+	ck_assert_uint_ge(sc[2], DOWN);
+	ck_assert_msg(sc[1] < sc[0] && best == 1,
+		      "after 3 timeouts A scores %u, unknown B %u: A still chosen",
+		      (unsigned)sc[0], (unsigned)sc[1]);
+}
+END_TEST
+
+/* The same scenario, checking only the ordering that holds for any
+ * unknown_ms: three failures cost A more than it was worth before, and
+ * the down server stays last. */
+START_TEST(selection_orders_down_last)
+{
+	struct vg_sockaddr s[3] = { sa("192.0.2.10", 53), sa("192.0.2.11", 53),
+				    sa("192.0.2.12", 53) };
+	uint32_t before, sc[3];
+	vg_infra_rtt(I, &s[0], 5, 1);
+	for (int i = 0; i < 4; i++)
+		vg_infra_failed(I, &s[2], 1);
+	before = vg_infra_score(I, &s[0], 1, UNKNOWN);
+	for (int i = 0; i < 3; i++)
+		vg_infra_failed(I, &s[0], 2);
+	best_of(s, 3, 2, sc);
+	ck_assert_uint_gt(sc[0], before);
+	ck_assert_uint_gt(sc[2], sc[0]);
+	ck_assert_uint_gt(sc[2], sc[1]);
+	/* a reply from C brings it back above the unknown B */
+	vg_infra_rtt(I, &s[2], 30, 3);
+	ck_assert_int_eq(best_of(s, 3, 3, sc), 2);
+}
+END_TEST
+
+static Suite *select_suite(void)
+{
+	Suite *s = suite_create("select");
+	TCase *tc = tcase_create("infra");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, rtt_smoothing);
+	tcase_add_test(tc, failures_double_then_down);
+	tcase_add_test(tc, timeout_bounds);
+	tcase_add_test(tc, lame_per_zone);
+	tcase_add_test(tc, sockaddr_eq);
+	tcase_add_test(tc, sockaddr_classes);
+	tcase_add_test(tc, sockaddr_mapped_private);
+	tcase_add_test(tc, table_bounded);
+	tcase_add_test(tc, selection_prefers_fast_then_unknown);
+	tcase_add_test(tc, selection_orders_down_last);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	SRunner *sr = srunner_create(select_suite());
+	srunner_set_tap(sr, "-");
+	srunner_run_all(sr, CK_SILENT);
+	int nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf ? 1 : 0;
+}

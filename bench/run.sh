@@ -44,7 +44,10 @@ SRV_CPU=0          # server under test
 GEN_CPU=1          # dnsperf and the authoritative lab
 BOTH_CPUS=0,1      # 2-thread run: everything shares both cores
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# Log to the original stderr even from inside redirected blocks (traps can
+# run there).
+exec {LOGFD}>&2
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&"$LOGFD"; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ------------------------------------------------------------ prerequisites
@@ -157,14 +160,22 @@ start() {
     echo "${PID[$name]}" >"$WORK/$name.bpid"
 }
 
-# wait_ready NAME ADDR PORT QNAME: probe until answered; 0 ok / 1 failed.
+# wait_ready NAME ADDR PORT QNAME: probe until answered (15 s at most, less
+# if the process exits); 0 ok / 1 failed.
 wait_ready() {
-    local name=$1
-    if $PY probe "$2" "$3" "$4" 15 && kill -0 "${PID[$name]}" 2>/dev/null; then
-        return 0
-    fi
+    local name=$1 i
+    for ((i = 0; i < 15; i++)); do
+        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+            log "$name exited during start-up; last output:"
+            tail -n 20 "$WORK/$name.out" >&"$LOGFD" || true
+            return 1
+        fi
+        if $PY probe "$2" "$3" "$4" 1; then
+            return 0
+        fi
+    done
     log "$name did not answer $4 on $2@$3 within 15 s; last output:"
-    tail -n 20 "$WORK/$name.out" >&2 || true
+    tail -n 20 "$WORK/$name.out" >&"$LOGFD" || true
     return 1
 }
 

@@ -309,9 +309,20 @@ def workdir(request):
 @pytest.fixture(scope="session")
 def lab(workdir):
     """The running NSD hierarchy (tests/lab/lab.py Lab object)."""
-    the_lab = labmod.Lab(os.path.join(workdir, "lab"))
+    # Without an explicit VIGIL_LAB_PREFIX, move to 127.54, 127.55, ... when another
+    # run's lab holds the default addresses (several sessions may share a machine).
+    prefixes = [labmod.DEFAULT_PREFIX]
+    if not os.environ.get("VIGIL_LAB_PREFIX"):
+        prefixes += ["127.%d" % n for n in range(54, 62)]
     try:
-        the_lab.start()
+        for i, prefix in enumerate(prefixes):
+            the_lab = labmod.Lab(os.path.join(workdir, "lab"), prefix=prefix)
+            try:
+                the_lab.start()
+                break
+            except labmod.LabBusy:
+                if i == len(prefixes) - 1:
+                    raise
     except labmod.LabError as e:
         _KEEP_WORKDIR.append(True)
         pytest.exit("integration tests cannot run: lab failed to start:\n%s" % e,

@@ -112,6 +112,10 @@ class LabError(Exception):
     pass
 
 
+class LabBusy(LabError):
+    """The lab's own addresses are taken (another lab?): another prefix may work."""
+
+
 def big_txt_strings(label):
     """The TXT strings of the big RRset at LABEL.big.lab. (sorted)."""
     out = []
@@ -468,12 +472,16 @@ remote-control:
             hosts = sorted(hosts, key=lambda h: tuple(int(x) for x in h.split(".")))
             hint = ""
             if owner.startswith("a lab in "):
-                hint = ": stop it with `lab.py stop %s`" % owner[len("a lab in "):]
+                hint = (" -- another test run may be using it: wait for it, or run this "
+                        "one on other addresses (VIGIL_LAB_PREFIX=127.54 / --prefix "
+                        "127.54); if that lab is left over, `lab.py stop %s`"
+                        % owner[len("a lab in "):])
             problems.append("%d lab address(es) on port %d (%s%s) are in use by %s%s"
                             % (len(hosts), self.port, ", ".join(hosts[:4]),
                                ", ..." if len(hosts) > 4 else "", owner, hint))
         if problems:
-            raise LabError("cannot start the lab:\n  " + "\n  ".join(sorted(set(problems))))
+            cls = LabBusy if taken and len(problems) == len(taken) else LabError
+            raise cls("cannot start the lab:\n  " + "\n  ".join(sorted(set(problems))))
         dead = self.servers["lame-dead"]
         for s in (socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
                   socket.socket(socket.AF_INET, socket.SOCK_STREAM)):

@@ -83,6 +83,37 @@ run_tests() {
 		meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 
+# One closing line over both builds: "tests: N passed, M failed", counting each
+# Check test case and each pytest case (from meson's JSON test log).
+summary() {
+	/usr/bin/python3 - "$@" <<'PY'
+import json, re, sys
+passed = failed = 0
+for d in sys.argv[1:]:
+    try:
+        lines = open(d + "/meson-logs/testlog.json").read().splitlines()
+    except OSError:
+        failed += 1
+        continue
+    for line in lines:
+        t = json.loads(line)
+        out = t.get("stdout") or ""
+        ok = t.get("result") == "OK"
+        m = re.search(r"(\d+) passed", out)
+        f = re.search(r"(\d+) failed", out)
+        taps = re.findall(r"^(ok|not ok) \d+", out, re.M)
+        if m:  # pytest
+            passed += int(m.group(1))
+            failed += int(f.group(1)) if f else 0
+        elif taps:  # Check, TAP
+            passed += sum(1 for x in taps if x == "ok")
+            failed += sum(1 for x in taps if x != "ok")
+        if not ok and not (f or "not ok" in taps):
+            failed += 1  # crashed or timed out without saying what
+print("tests: %d passed, %d failed" % (passed, failed))
+PY
+}
+
 case "${1:-}" in
 deps)
 	deps
@@ -99,8 +130,11 @@ start)
 test)
 	build
 	build_asan
-	run_tests build
-	run_tests build-asan
+	status=0
+	run_tests build || status=1
+	run_tests build-asan || status=1
+	summary build build-asan
+	exit $status
 	;;
 *)
 	echo "usage: bash contrib/setup.sh start|test|deps|build" >&2

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <uv.h>
 
@@ -38,6 +39,17 @@ struct vg_shared {
 	_Atomic(const struct vg_config *) cfg;
 	_Atomic(const struct vg_hints *) hints;
 	atomic_uint tcp_total;
+};
+
+/** Replies to one recvmmsg batch, sent together with sendmmsg. */
+#define VG_BATCH_REPLY_MAX 4096
+struct vg_udp_batch {
+	uv_udp_t *h; /* the socket the batch came in on; NULL when no batch is open */
+	unsigned n;
+	struct mmsghdr msg[VG_MMSG_BATCH];
+	struct iovec iov[VG_MMSG_BATCH];
+	struct sockaddr_storage addr[VG_MMSG_BATCH];
+	uint8_t *buf; /* VG_MMSG_BATCH * VG_BATCH_REPLY_MAX */
 };
 
 struct vg_worker {
@@ -67,6 +79,7 @@ struct vg_worker {
 	unsigned inflight;
 
 	struct vg_worker_stats stats;
+	struct vg_udp_batch batch;
 	uint8_t *rxbuf; /* VG_MMSG_BATCH * 64 KiB, for recvmmsg */
 	uint8_t *txbuf; /* 65536 + slack */
 	struct vg_msg *msg;
@@ -111,6 +124,9 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 void vg__worker_reply(struct vg_worker *w, const struct vg_peer *peer, const uint8_t *pkt,
 		      size_t len);
 
+/** Queue a UDP reply in the open batch; false if it must be sent directly. */
+bool vg__udp_batch_add(struct vg_worker *w, uv_udp_t *h, const struct sockaddr *to,
+		       const uint8_t *pkt, size_t len);
 int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_udp_t *h);
 int vg__tcp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_tcp_t *h);
 /** Send @p pkt on the connection (framed); drops it if the connection closed. */

@@ -66,6 +66,8 @@ void vg__worker_reply(struct vg_worker *w, const struct vg_peer *peer, const uin
 		      size_t len)
 {
 	if (peer->transport == VG_TRANSPORT_UDP) {
+		if (vg__udp_batch_add(w, peer->udp, &peer->addr.sa, pkt, len))
+			return;
 		uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
 		if (uv_udp_try_send(peer->udp, &b, 1, &peer->addr.sa) < 0)
 			VG_STAT_INC(w->stats.send_errors);
@@ -363,12 +365,13 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 		return r;
 	w->loop_ready = true;
 	w->rxbuf = malloc(VG_MMSG_BATCH * 65536);
+	w->batch.buf = malloc(VG_MMSG_BATCH * VG_BATCH_REPLY_MAX);
 	w->txbuf = malloc(65536 + 1024);
 	w->msg = malloc(sizeof(*w->msg));
 	w->scratch = malloc(VG_SCRATCH);
 	w->scratch2 = malloc(VG_SCRATCH);
 	w->infra = vg_infra_new(4096);
-	if (!w->rxbuf || !w->txbuf || !w->msg || !w->scratch || !w->scratch2 || !w->infra)
+	if (!w->rxbuf || !w->batch.buf || !w->txbuf || !w->msg || !w->scratch || !w->scratch2 || !w->infra)
 		return VG_ENOMEM;
 	adopt_snapshot(w);
 	w->up = vg_upstream_new(&w->loop, w->infra, w->cfg);
@@ -441,6 +444,7 @@ void vg_worker_deinit(struct vg_worker *w)
 	vg_upstream_free(w->up);
 	vg_infra_free(w->infra);
 	free(w->rxbuf);
+	free(w->batch.buf);
 	free(w->txbuf);
 	free(w->msg);
 	free(w->scratch);

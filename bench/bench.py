@@ -331,7 +331,7 @@ def cmd_report(path):
         ("(a) mean latency us", us(".a.lat_avg"), "us", True, ""),
         ("(a) server CPU % of core", pct(".a.server_cpu_pct"), "raw", True, "~100 = server-bound"),
         ("(a) dnsperf CPU % of core", pct(".a.gen_cpu_pct"), "raw", True, "~100 = generator-bound"),
-        ("(a) other load % of a core", pct(".a.foreign_cpu_pct"), "raw", True, "< %s (else disturbed)" % kv.get("meta.foreign_max", "15")),
+        ("(a) other load % of a core", pct(".a.foreign_cpu_pct"), "raw", True, "< %s (else disturbed)" % kv.get("meta.foreign_max", "20")),
         ("(a) p50 us, saturated -v", us(".alat.p50"), "us", True, ""),
         ("(a) p99 us, saturated -v", us(".alat.p99"), "us", True, ""),
         ("(a) p50 us @%s q/s -v" % kv.get("meta.lat_rate", "?"), us(".flat.p50"), "us", True, ""),

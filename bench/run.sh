@@ -15,8 +15,8 @@
 #   BENCH_SAT2_ARGS  dnsperf args for the 2-thread run (default "-c 8 -q 400 -T 2")
 #   BENCH_MISS_ARGS  dnsperf args for the miss run    (default "-c 8 -q 200 -T 1")
 #   BENCH_FOREIGN_MAX  % of a core other processes may use before a run
-#                    counts as disturbed                       (default 15)
-#   BENCH_RETRIES    repeats of a disturbed (a)/(b) run        (default 2)
+#                    counts as disturbed                       (default 20)
+#   BENCH_RETRIES    repeats of a disturbed (a)/(b) run        (default 1)
 #   BENCH_KEEP=1     keep the work directory (always kept on failure)
 #   CANNED_PORT / VIGIL_PORT / UNBOUND_PORT   (default 5400 / 5401 / 5402)
 #   LAB_ROOT_IP / LAB_BENCH_IP                (default 127.54.0.1 / 127.54.0.2)
@@ -31,8 +31,8 @@ PY="python3 $BENCH/bench.py"
 VIGIL_BIN=${VIGIL_BIN:-$REPO/build/vigil}
 RATE=${BENCH_RATE:-100000}
 LAT_RATE=${BENCH_LAT_RATE:-50000}
-FOREIGN_MAX=${BENCH_FOREIGN_MAX:-15}
-RETRIES=${BENCH_RETRIES:-2}
+FOREIGN_MAX=${BENCH_FOREIGN_MAX:-20}
+RETRIES=${BENCH_RETRIES:-1}
 SECS=${BENCH_SECS:-10}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 MISS=${BENCH_MISS:-20000}
@@ -247,12 +247,10 @@ attempt() {
 pct() { awk -v t="$1" -v h="$TCK" -v r="$2" 'BEGIN{ if (r > 0) printf "%.0f", 100*t/h/r; else print "n/a" }'; }
 # get KEY: value recorded in the results file.
 get() { awk -v k="$1" '$1==k{v=$2} END{print v}' "$KV"; }
-# gen_pct TAG OUT: record the generator's CPU % of one core for a dnsperf run.
+# gen_pct TAG OUT: record the generator's CPU % of one core over the last
+# dp run (wall time, so it includes dnsperf's start-up and final wait).
 gen_pct() {
-    local rt
-    rt=$(get "$1.runtime")
-    [[ -n $rt ]] || return 0
-    kv "$1.gen_cpu_pct" "$(awk -v r="$rt" '{ if (r > 0) printf "%.0f", 100*($1+$2)/r }' "$2.time")"
+    kv "$1.gen_cpu_pct" "$(awk -v r="$DP_WALL" '{ if (r > 0) printf "%.0f", 100*($1+$2)/r }' "$2.time")"
 }
 
 # ------------------------------------------------------------ authoritative lab
@@ -385,7 +383,7 @@ run_a() {
     local s=$1 port=$2 pid=$3 t0 t1 rt
     t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
-    dp "$WORK/$s.a" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$SECS" $SAT_ARGS
+    dp "$WORK/$s.a" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$SECS" $SAT_ARGS
     t1=$($PY cpu "$pid")
     $PY stats "$s.a" "$WORK/$s.a" >>"$KV" || warn "$s.a" "$s (a): dnsperf output unparsable"
     gen_pct "$s.a" "$WORK/$s.a"
@@ -397,7 +395,7 @@ run_alat() {
     local s=$1 port=$2 pid=$3 t0 t1
     t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
-    dp "$WORK/$s.alat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$LAT_SECS" -v $SAT_ARGS
+    dp "$WORK/$s.alat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$LAT_SECS" -v $SAT_ARGS
     t1=$($PY cpu "$pid")
     $PY lat "$s.alat" "$WORK/$s.alat" >>"$KV" || warn "$s.alat" "$s (a): no latency lines"
     $PY stats "$s.alatrun" "$WORK/$s.alat" >>"$KV" || true
@@ -408,7 +406,7 @@ run_flat() {
     local s=$1 port=$2 pid=$3 t0 t1
     t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
-    dp "$WORK/$s.flat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$LAT_SECS" -v -Q "$LAT_RATE" $RATE_ARGS
+    dp "$WORK/$s.flat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$LAT_SECS" -v -Q "$LAT_RATE" $RATE_ARGS
     t1=$($PY cpu "$pid")
     $PY lat "$s.flat" "$WORK/$s.flat" >>"$KV" || warn "$s.flat" "$s (a): no latency lines"
     $PY stats "$s.flatrun" "$WORK/$s.flat" >>"$KV" || true
@@ -419,7 +417,7 @@ run_b() {
     local s=$1 port=$2 pid=$3 t0 t1
     t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
-    dp "$WORK/$s.b" "$GEN_CPU" "$port" -d "$WORK/cached.q" -l "$SECS" -Q "$RATE" $RATE_ARGS
+    dp "$WORK/$s.b" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$SECS" -Q "$RATE" $RATE_ARGS
     t1=$($PY cpu "$pid")
     kv "$s.b.cpu_ticks" "$((t1 - t0))"
     $PY stats "$s.b" "$WORK/$s.b" >>"$KV" || warn "$s.b" "$s (b): dnsperf output unparsable"
@@ -462,7 +460,7 @@ two_thread_test() { # S PORT NAME
     log "$s (a2) 2 threads, saturated cached, ${SECS}s: dnsperf $SAT2_ARGS (all on cores $BOTH_CPUS)"
     t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
-    dp "$WORK/$s.a2" "$BOTH_CPUS" "$port" -d "$WORK/cached.q" -l "$SECS" $SAT2_ARGS
+    dp "$WORK/$s.a2" "$BOTH_CPUS" "$port" -d "$WORK/cached.q" -t 1 -l "$SECS" $SAT2_ARGS
     t1=$($PY cpu "$pid")
     $PY stats "$s.a2" "$WORK/$s.a2" >>"$KV" || warn "$s.a2" "$s (a2): dnsperf output unparsable"
     gen_pct "$s.a2" "$WORK/$s.a2"
@@ -547,15 +545,15 @@ elapsed=$(($(date +%s) - started))
 
 # ------------------------------------------------------------ report
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)
-dirty=$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)
+dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head -1)
 {
     echo "vigil benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  commit ${commit}${dirty:+ (dirty tree)}"
     echo "host: $(uname -srm), $ncpu CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
     echo "tools: dnsperf $dnsperf_ver, $(unbound -V 2>/dev/null | sed -n 's/^Version /unbound /p'), $(nsd -v 2>&1 | sed -n 's/^NSD version /nsd /p' | head -1)"
     echo "vigil: $VIGIL_BIN"
     echo "pinning: servers on CPU $SRV_CPU, dnsperf + NSD lab on CPU $GEN_CPU; (a2) everything on CPUs $BOTH_CPUS"
-    echo "(a)  dnsperf -d <1000 cached names> -l $SECS $SAT_ARGS; p50/p99 from separate ${LAT_SECS}s runs with -v, saturated and at -Q $LAT_RATE"
-    echo "(b)  dnsperf -Q $RATE -l $SECS $RATE_ARGS; CPU = utime+stime of the server process tree / answers"
+    echo "(a)  dnsperf -d <1000 cached names> -t 1 -l $SECS $SAT_ARGS; p50/p99 from separate ${LAT_SECS}s runs with -v, saturated and at -Q $LAT_RATE"
+    echo "(b)  dnsperf -Q $RATE -t 1 -l $SECS $RATE_ARGS; CPU = utime+stime of the server process tree / answers"
     echo "(c)  dnsperf -n 1 -l 30 $MISS_ARGS over $MISS never-seen names (disjoint sets, same shape)"
     echo "(d)  VmRSS / VmHWM of the 1-thread resolver after (a)-(c)"
     echo "(a2) 2 workers/threads, dnsperf $SAT2_ARGS, all sharing 2 cores: contended, informational only"

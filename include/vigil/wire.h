@@ -217,6 +217,11 @@ void vg_pkt_init(struct vg_pkt *p, uint8_t *buf, size_t cap, uint16_t id, uint16
 void vg_pkt_set_rcode(struct vg_pkt *p, int rcode);
 void vg_pkt_set_flags(struct vg_pkt *p, uint16_t flags);
 int vg_pkt_put_question(struct vg_pkt *p, const uint8_t *qname, uint16_t qtype, uint16_t qclass);
+/**
+ * Copy the question of a parsed client query as the client wrote it (case
+ * kept), without decoding it again.  0 or VG_ENOSPACE / VG_EINVAL.
+ */
+int vg_pkt_copy_question(struct vg_pkt *p, const struct vg_query *q);
 /** Move to section 1 (answer), 2 (authority) or 3 (additional). */
 void vg_pkt_begin(struct vg_pkt *p, int section);
 /** Append one RR; rdata is uncompressed and is compressed where RFC 3597 allows. */

@@ -44,7 +44,7 @@ struct vg_shared {
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */
 #define VG_BATCH_REPLY_MAX 4096
 struct vg_udp_batch {
-	uv_udp_t *h; /* the socket the batch came in on; NULL when no batch is open */
+	int fd; /* the socket the batch came in on */
 	unsigned n;
 	struct mmsghdr msg[VG_MMSG_BATCH];
 	struct iovec iov[VG_MMSG_BATCH];
@@ -70,7 +70,8 @@ struct vg_worker {
 	bool loop_ready, handles_ready;
 
 	unsigned n_udp, n_tcp;
-	uv_udp_t udp[VG_CONFIG_MAX_ADDRS];
+	uv_poll_t udp[VG_CONFIG_MAX_ADDRS]; /* readable events for udp_fd[] */
+	int udp_fd[VG_CONFIG_MAX_ADDRS];
 	uv_tcp_t tcp[VG_CONFIG_MAX_ADDRS];
 	unsigned tcp_conns;
 	struct vg_tcp_conn *conns; /* client connections, for shutdown */
@@ -81,6 +82,9 @@ struct vg_worker {
 	struct vg_worker_stats stats;
 	struct vg_udp_batch batch;
 	uint8_t *rxbuf; /* VG_MMSG_BATCH * 64 KiB, for recvmmsg */
+	struct mmsghdr rx_msg[VG_MMSG_BATCH];
+	struct iovec rx_iov[VG_MMSG_BATCH];
+	struct sockaddr_storage rx_addr[VG_MMSG_BATCH];
 	uint8_t *txbuf; /* 65536 + slack */
 	struct vg_msg *msg;
 	uint8_t *scratch, *scratch2;
@@ -113,7 +117,7 @@ struct vg_peer {
 		struct sockaddr_in6 in6;
 		struct sockaddr_storage ss;
 	} addr;
-	uv_udp_t *udp;
+	int udp_fd;
 	struct vg_tcp_conn *conn;
 };
 
@@ -125,9 +129,12 @@ void vg__worker_reply(struct vg_worker *w, const struct vg_peer *peer, const uin
 		      size_t len);
 
 /** Queue a UDP reply in the open batch; false if it must be sent directly. */
-bool vg__udp_batch_add(struct vg_worker *w, uv_udp_t *h, const struct sockaddr *to,
+bool vg__udp_batch_add(struct vg_worker *w, int fd, const struct sockaddr *to,
 		       const uint8_t *pkt, size_t len);
-int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_udp_t *h);
+/** Set up the worker's recvmmsg headers (once, after its buffers exist). */
+void vg__udp_init_batch(struct vg_worker *w);
+/** Bind UDP listener number w->n_udp on @p addr and start reading it. */
+int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr);
 int vg__tcp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_tcp_t *h);
 /** Send @p pkt on the connection (framed); drops it if the connection closed. */
 void vg__tcp_send(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len);

@@ -240,7 +240,7 @@ static void on_connection(uv_stream_t *server, int status)
 	int alen = sizeof(c->peer.addr);
 	c->peer.transport = VG_TRANSPORT_TCP;
 	c->peer.conn = c;
-	c->peer.udp = NULL;
+	c->peer.udp_fd = -1;
 	if (uv_tcp_getpeername(&c->h, &c->peer.addr.sa, &alen) < 0) {
 		conn_close(c);
 		return;

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT
  *
  * Client-facing UDP: one socket per listen address per worker, bound with
- * SO_REUSEPORT so the kernel spreads clients across workers, read in batches
- * with recvmmsg (UV_UDP_RECVMMSG) into the worker's preallocated buffer.
- * Replies go out with uv_udp_try_send: no allocation per packet.
+ * SO_REUSEPORT so the kernel spreads clients across workers.
+ *
+ * Reading: a uv_poll_t tells when the socket is readable; vigil then reads up
+ * to VG_MMSG_BATCH datagrams with one recvmmsg into the worker's preallocated
+ * buffers, and only reads again at once if the batch came back full.  This is
+ * what libuv's UV_UDP_RECVMMSG does, minus the extra recvmmsg that libuv always
+ * makes until EAGAIN: at moderate load, when each wake-up finds one or two
+ * queries, that extra system call was a quarter of the per-answer CPU
+ * (measured with bench/, see README).  Replies to one batch go out together
+ * in one sendmmsg.  No allocation per packet.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,42 +21,33 @@
 #include "net/net.h"
 
 #define UDP_RCVBUF (4 << 20)
-
-static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct vg_worker *w = h->data;
-	(void)suggested;
-	*buf = uv_buf_init((char *)w->rxbuf, VG_MMSG_BATCH * 65536);
-}
+#define MAX_ROUNDS 8 /* full batches read per wake-up before yielding to the loop */
 
 /* Send every reply queued for the batch in one sendmmsg. */
 static void batch_flush(struct vg_worker *w)
 {
 	struct vg_udp_batch *b = &w->batch;
-	uv_os_fd_t fd;
 	unsigned sent = 0;
-	if (b->n && uv_fileno((uv_handle_t *)b->h, &fd) == 0) {
-		while (sent < b->n) {
-			int r = sendmmsg(fd, b->msg + sent, b->n - sent, MSG_DONTWAIT);
-			if (r <= 0) {
-				if (r < 0 && errno == EINTR)
-					continue;
-				break;
-			}
-			sent += (unsigned)r;
+	while (sent < b->n) {
+		int r = sendmmsg(b->fd, b->msg + sent, b->n - sent, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			break;
 		}
+		sent += (unsigned)r;
 	}
 	if (sent < b->n)
 		VG_STAT_ADD(w->stats.send_errors, b->n - sent);
 	b->n = 0;
-	b->h = NULL;
+	b->fd = -1;
 }
 
-bool vg__udp_batch_add(struct vg_worker *w, uv_udp_t *h, const struct sockaddr *to,
+bool vg__udp_batch_add(struct vg_worker *w, int fd, const struct sockaddr *to,
 		       const uint8_t *pkt, size_t len)
 {
 	struct vg_udp_batch *b = &w->batch;
-	if (b->h != h || b->n >= VG_MMSG_BATCH || len > VG_BATCH_REPLY_MAX)
+	if (b->fd != fd || fd < 0 || b->n >= VG_MMSG_BATCH || len > VG_BATCH_REPLY_MAX)
 		return false;
 	unsigned i = b->n++;
 	uint8_t *slot = b->buf + (size_t)i * VG_BATCH_REPLY_MAX;
@@ -67,36 +65,60 @@ bool vg__udp_batch_add(struct vg_worker *w, uv_udp_t *h, const struct sockaddr *
 	return true;
 }
 
-static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-		     unsigned flags)
+static void udp_readable(uv_poll_t *h, int status, int events)
 {
 	struct vg_worker *w = h->data;
-	if (flags & UV_UDP_MMSG_FREE) {
-		batch_flush(w); /* end of a recvmmsg batch; the buffer is the worker's own */
+	int fd = w->udp_fd[h - w->udp];
+	(void)events;
+	if (status < 0)
 		return;
+	for (int round = 0; round < MAX_ROUNDS && !w->stopping; round++) {
+		int n = recvmmsg(fd, w->rx_msg, VG_MMSG_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return; /* EAGAIN, or an error the next wake-up will see again */
+		w->env.now_s = vg_time_now_s();
+		w->batch.fd = fd;
+		w->batch.n = 0;
+		for (int i = 0; i < n; i++) {
+			struct vg_peer peer;
+			const struct sockaddr *sa = (const struct sockaddr *)&w->rx_addr[i];
+			if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+				continue;
+			peer.transport = VG_TRANSPORT_UDP;
+			peer.udp_fd = fd;
+			peer.conn = NULL;
+			memcpy(&peer.addr, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+									 : sizeof(struct sockaddr_in));
+			VG_STAT_INC(w->stats.udp_queries);
+			vg__worker_query(w, w->rxbuf + (size_t)i * 65536, w->rx_msg[i].msg_len, &peer);
+		}
+		batch_flush(w);
+		for (int i = 0; i < n; i++) /* recvmmsg wrote the lengths it used */
+			w->rx_msg[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);
+		w->env.now_s = 0;
+		if (n < VG_MMSG_BATCH)
+			return; /* the socket is most likely empty: let epoll say otherwise */
 	}
-	if (nread <= 0 || !addr)
-		return;
-	if (w->batch.h != h) {
-		if (w->batch.n)
-			batch_flush(w);
-		/* chunks of a recvmmsg batch are followed by UV_UDP_MMSG_FREE: only
-		 * then may replies wait for the flush */
-		w->batch.h = (flags & UV_UDP_MMSG_CHUNK) ? h : NULL;
-	}
-	struct vg_peer peer;
-	peer.transport = VG_TRANSPORT_UDP;
-	peer.udp = h;
-	peer.conn = NULL;
-	memcpy(&peer.addr, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							      : sizeof(struct sockaddr_in));
-	VG_STAT_INC(w->stats.udp_queries);
-	vg__worker_query(w, (const uint8_t *)buf->base, (size_t)nread, &peer);
 }
 
-int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_udp_t *h)
+void vg__udp_init_batch(struct vg_worker *w)
+{
+	for (unsigned i = 0; i < VG_MMSG_BATCH; i++) {
+		w->rx_iov[i].iov_base = w->rxbuf + (size_t)i * 65536;
+		w->rx_iov[i].iov_len = 65536;
+		memset(&w->rx_msg[i], 0, sizeof(w->rx_msg[i]));
+		w->rx_msg[i].msg_hdr.msg_name = &w->rx_addr[i];
+		w->rx_msg[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);
+		w->rx_msg[i].msg_hdr.msg_iov = &w->rx_iov[i];
+		w->rx_msg[i].msg_hdr.msg_iovlen = 1;
+	}
+	w->batch.fd = -1;
+}
+
+int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr)
 {
 	int fam = addr->u.sa.sa_family, one = 1, size = UDP_RCVBUF;
+	unsigned idx = w->n_udp;
 	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -113,21 +135,13 @@ int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_udp_t
 		r = -errno;
 		goto fail;
 	}
-	r = uv_udp_init_ex(&w->loop, h, AF_UNSPEC | UV_UDP_RECVMMSG);
+	r = uv_poll_init_socket(&w->loop, &w->udp[idx], fd);
 	if (r < 0)
 		goto fail;
-	h->data = w;
-	r = uv_udp_open(h, fd);
-	if (r < 0) {
-		uv_close((uv_handle_t *)h, NULL);
-		goto fail;
-	}
-	r = uv_udp_recv_start(h, udp_alloc, udp_recv);
-	if (r < 0) {
-		uv_close((uv_handle_t *)h, NULL);
-		return r;
-	}
-	return 0;
+	w->udp[idx].data = w;
+	w->udp_fd[idx] = fd;
+	w->n_udp++; /* from here on the worker closes both */
+	return uv_poll_start(&w->udp[idx], UV_READABLE, udp_readable);
 fail:
 	close(fd);
 	return r;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/net.h"
 
@@ -66,10 +67,11 @@ void vg__worker_reply(struct vg_worker *w, const struct vg_peer *peer, const uin
 		      size_t len)
 {
 	if (peer->transport == VG_TRANSPORT_UDP) {
-		if (vg__udp_batch_add(w, peer->udp, &peer->addr.sa, pkt, len))
+		if (vg__udp_batch_add(w, peer->udp_fd, &peer->addr.sa, pkt, len))
 			return;
-		uv_buf_t b = uv_buf_init((char *)pkt, (unsigned)len);
-		if (uv_udp_try_send(peer->udp, &b, 1, &peer->addr.sa) < 0)
+		socklen_t alen = peer->addr.sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								     : sizeof(struct sockaddr_in);
+		if (sendto(peer->udp_fd, pkt, len, MSG_DONTWAIT, &peer->addr.sa, alen) < 0)
 			VG_STAT_INC(w->stats.send_errors);
 	} else if (peer->transport == VG_TRANSPORT_TCP) {
 		vg__tcp_send(peer->conn, pkt, len);
@@ -366,6 +368,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->loop_ready = true;
 	w->rxbuf = malloc(VG_MMSG_BATCH * 65536);
 	w->batch.buf = malloc(VG_MMSG_BATCH * VG_BATCH_REPLY_MAX);
+
 	w->txbuf = malloc(65536 + 1024);
 	w->msg = malloc(sizeof(*w->msg));
 	w->scratch = malloc(VG_SCRATCH);
@@ -373,6 +376,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->infra = vg_infra_new(4096);
 	if (!w->rxbuf || !w->batch.buf || !w->txbuf || !w->msg || !w->scratch || !w->scratch2 || !w->infra)
 		return VG_ENOMEM;
+	vg__udp_init_batch(w);
 	adopt_snapshot(w);
 	w->up = vg_upstream_new(&w->loop, w->infra, w->cfg);
 	if (!w->up)
@@ -393,12 +397,11 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		char a[64];
 		vg_sockaddr_str(&cfg->listen[i], a, sizeof(a));
-		r = vg__udp_listen(w, &cfg->listen[i], &w->udp[w->n_udp]);
+		r = vg__udp_listen(w, &cfg->listen[i]);
 		if (r < 0) {
 			vg_log(VG_LOG_ERR, "cannot listen on UDP %s: %s", a, vg_strerror(r));
 			return r;
 		}
-		w->n_udp++;
 		r = vg__tcp_listen(w, &cfg->listen[i], &w->tcp[w->n_tcp]);
 		if (r < 0) {
 			vg_log(VG_LOG_ERR, "cannot listen on TCP %s: %s", a, vg_strerror(r));
@@ -441,6 +444,8 @@ void vg_worker_deinit(struct vg_worker *w)
 		do_stop(w);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&w->loop);
+	for (unsigned i = 0; i < w->n_udp; i++)
+		close(w->udp_fd[i]); /* uv_poll_t does not own the socket */
 	vg_upstream_free(w->up);
 	vg_infra_free(w->infra);
 	free(w->rxbuf);

@@ -45,15 +45,13 @@ size_t vg__resolv_write(const struct vg_client_q *cq, int rcode, struct vg_rrset
 {
 	const struct vg_query *q = cq->q;
 	struct vg_pkt p;
-	uint8_t qname[VG_NAME_MAX];
 	size_t limit = cq->limit < cap ? cq->limit : cap;
 
 	uint16_t flags = (uint16_t)(VG_F_QR | VG_F_RA | (q->flags & (VG_F_RD | VG_F_CD)));
 	vg_pkt_init(&p, buf, cap, q->id, flags);
 	vg_pkt_set_rcode(&p, rcode);
 	/* the question as the client wrote it (case preserved) */
-	if (vg_name_unpack(q->pkt, q->len, VG_HDR_LEN, qname, false, NULL) < 0 ||
-	    vg_pkt_put_question(&p, qname, q->qtype, q->qclass) < 0)
+	if (vg_pkt_copy_question(&p, q) < 0)
 		goto truncated;
 	vg_pkt_begin(&p, 1);
 	for (unsigned i = 0; i < nans; i++)
@@ -93,7 +91,7 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 	size_t off = 0;
 	int rcode = VG_RCODE_NOERROR;
 	const uint8_t *name = q->qname;
-	uint32_t now = vg_time_now_s();
+	uint32_t now = env->now_s ? env->now_s : vg_time_now_s();
 	unsigned max_chain = env->cfg->max_cname_chain;
 
 	if (q->qtype == VG_T_ANY || q->qtype == VG_T_RRSIG)

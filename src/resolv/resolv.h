@@ -53,6 +53,7 @@ struct vg_resolv_env {
 	struct vg_msg *msg;     /* parse scratch, one per worker */
 	uint8_t *scratch;       /* cache copy-out scratch, VG_SCRATCH bytes */
 	uint8_t *scratch2;
+	uint32_t now_s;         /* vg_time_now_s() read once per batch; 0 = read it */
 };
 #define VG_SCRATCH (65536 + 1024)
 

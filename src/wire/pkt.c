@@ -122,6 +122,24 @@ int vg_pkt_put_question(struct vg_pkt *p, const uint8_t *qname, uint16_t qtype, 
 	return 0;
 }
 
+int vg_pkt_copy_question(struct vg_pkt *p, const struct vg_query *q)
+{
+	/* a query's name is the first in the message, so it is never compressed:
+	 * vg_query_parse checked that its qname_len bytes start at offset 12 */
+	size_t n = (size_t)q->qname_len + 4;
+	if (q->qdcount != 1 || !q->qname_len || p->len != VG_HDR_LEN || q->len < VG_HDR_LEN + n ||
+	    (q->pkt[VG_HDR_LEN] & 0xc0))
+		return VG_EINVAL;
+	if (p->cap - p->len < n)
+		return VG_ENOSPACE;
+	memcpy(p->buf + VG_HDR_LEN, q->pkt + VG_HDR_LEN, n);
+	for (size_t o = VG_HDR_LEN; p->buf[o] && p->ncomp < VG_PKT_COMP; o += p->buf[o] + 1u)
+		p->comp[p->ncomp++] = (uint16_t)o;
+	p->len += n;
+	p->counts[0]++;
+	return 0;
+}
+
 void vg_pkt_begin(struct vg_pkt *p, int section)
 {
 	if (section > p->section)

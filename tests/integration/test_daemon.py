@@ -1,0 +1,203 @@
+"""The vigil daemon itself: command line, config checking, start-up refusal,
+TCP connection limits and idle timeout, a failed reload, clean shutdown, and
+identical upstream queries in flight being shared.  vigil only."""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import dns.message
+import dns.rcode
+import pytest
+
+import conftest
+from helpers import assert_answer, assert_rcode, tcp_read_msg
+
+pytestmark = pytest.mark.vigil_only
+
+REPO = conftest.REPO
+
+
+def run(*args, timeout=10):
+    return subprocess.run([conftest.VIGIL_BIN, *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+# ------------------------------------------------------------------ command line
+
+def test_help_and_version():
+    r = run("--help")
+    assert r.returncode == 0
+    for word in ("SYNOPSIS", "--config", "--check-config", "SIGHUP", "EXIT STATUS"):
+        assert word in r.stdout, "--help lacks %s:\n%s" % (word, r.stdout)
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("vigil "), r.stdout
+    r = run("--no-such-option")
+    assert r.returncode == 2, "a bad option must exit 2, got %d" % r.returncode
+
+
+def test_check_config_reports_file_and_line(tmp_path):
+    good = os.path.join(REPO, "contrib", "vigil.yaml")
+    r = run("--check-config", good)
+    assert r.returncode == 0, "contrib/vigil.yaml must be valid:\n" + r.stdout + r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server:\n  workers: many\n  no-such-key: 1\ncache:\n  size: 10x\n")
+    r = run("--check-config", str(bad))
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    for line in (2, 3, 5):
+        assert "%s:%d:" % (bad, line) in out, "no error reported for line %d:\n%s" % (line, out)
+
+
+def test_start_refused_on_broken_config(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("server:\n  listen: [ \"127.0.0.1@notaport\" ]\n")
+    r = run("-c", str(bad))
+    assert r.returncode == 1, "vigil started on a broken config:\n" + r.stderr
+    assert "%s:2:" % bad in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------ a second instance
+
+class Custom(conftest.Resolver):
+    """A vigil with its own config text (the lab's hints, test-specific limits)."""
+
+    def __init__(self, workdir, lab, extra):
+        super().__init__("vigil", workdir, lab, conftest.free_port())
+        self.extra = extra
+
+    def write_config(self):
+        self.config_path = os.path.join(self.dir, "vigil.yaml")
+        with open(self.config_path, "w") as f:
+            f.write(self.text())
+
+    def text(self, extra=None):
+        return ("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n%s"
+                "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
+                "log:\n  level: info\n" % (self.port, extra if extra is not None
+                                            else self.extra, self.lab.root_hints))
+
+
+@pytest.fixture
+def small(lab, tmp_path):
+    v = Custom(str(tmp_path), lab, "  tcp-idle-timeout: 400\n"
+               "  tcp-max-connections-per-worker: 2\n  tcp-max-connections: 2\n")
+    v.start()
+    yield v
+    v.stop()
+
+
+def tcp_connect(v):
+    s = socket.create_connection((v.addr, v.port), timeout=3)
+    return s
+
+
+def tcp_ask(s, name):
+    wire = dns.message.make_query(name, "A").to_wire()
+    s.sendall(struct.pack("!H", len(wire)) + wire)
+    return dns.message.from_wire(tcp_read_msg(s))
+
+
+def closed_by_server(s, within):
+    s.settimeout(within)
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_tcp_idle_timeout(small):
+    s = tcp_connect(small)
+    assert_answer(tcp_ask(s, "www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
+    t0 = time.monotonic()
+    assert closed_by_server(s, 3.0), "idle connection still open after 3 s (timeout 400 ms)"
+    assert time.monotonic() - t0 < 2.0
+    s.close()
+
+
+def test_tcp_connection_cap(small):
+    a, b = tcp_connect(small), tcp_connect(small)
+    assert_rcode(tcp_ask(a, "www.basic.lab."), "NOERROR")
+    assert_rcode(tcp_ask(b, "www.basic.lab."), "NOERROR")
+    c = tcp_connect(small)  # the third: over both caps
+    assert closed_by_server(c, 2.0), "a third connection was kept over a cap of 2"
+    # the first two still work
+    assert_rcode(tcp_ask(a, "mail.basic.lab."), "NOERROR")
+    for s in (a, b, c):
+        s.close()
+    time.sleep(0.2)
+    d = tcp_connect(small)  # room again once they closed
+    assert_rcode(tcp_ask(d, "www.basic.lab."), "NOERROR")
+    d.close()
+
+
+def test_failed_reload_keeps_config_and_serving(small):
+    with open(small.config_path, "w") as f:
+        f.write("server:\n  workers: lots\n")
+    small.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 3
+    while "failed" not in small.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = small.log_text()
+    assert "reload" in log and "failed" in log and "vigil.yaml:2:" in log, log[-2000:]
+    assert_answer(small.query("www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
+    # a good file is taken, and the cache survives the reload (no upstream query)
+    small.write_config()
+    before = small.lab.stats("basic")["num.queries"]
+    small.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 3
+    while "reloaded" not in small.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "reloaded" in small.log_text()
+    assert_answer(small.query("www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
+    assert small.lab.stats("basic")["num.queries"] == before, "reload dropped the cache"
+
+
+def test_sigterm_stops_cleanly(lab, tmp_path):
+    v = Custom(str(tmp_path), lab, "")
+    v.start()
+    pid = v.proc.pid
+    t0 = time.monotonic()
+    v.proc.send_signal(signal.SIGTERM)
+    rc = v.proc.wait(timeout=5)
+    assert rc == 0, "exit status %d after SIGTERM:\n%s" % (rc, v.log_tail())
+    assert time.monotonic() - t0 < 3
+    assert "stopped" in v.log_text()
+    assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+
+
+# ------------------------------------------------------------------ shared upstream queries
+
+def test_identical_queries_in_flight_are_shared(resolver, lab):
+    """Eight clients ask the same uncached name at once: the leaf server sees it
+    asked at most once per worker thread (the session resolver runs 2 workers;
+    each shares its own queries in flight, no lock between workers), and the
+    minimised queries above it are cached already."""
+    resolver.query("www.basic.lab.")  # zone cuts cached
+    name = "shared-%d.basic.lab." % int(time.time() * 1000)
+    before = lab.stats("basic")["num.queries"]
+    s0 = resolver.stats()
+    socks, ids = [], []
+    for i in range(8):
+        q = dns.message.make_query(name, "A", use_edns=0, payload=1232)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(5)
+        s.sendto(q.to_wire(), (resolver.addr, resolver.port))
+        socks.append(s)
+        ids.append(q.id)
+    for s, qid in zip(socks, ids):
+        r = dns.message.from_wire(s.recv(4096))
+        assert r.id == qid and r.rcode() == dns.rcode.NXDOMAIN, r
+        s.close()
+    asked = lab.stats("basic")["num.queries"] - before
+    s1 = resolver.stats()
+    assert 1 <= asked <= 2, "8 identical client queries caused %d upstream queries" % asked
+    # most of the others joined a query in flight (or hit the cache after it)
+    joined = s1["upstream_shared"] - s0["upstream_shared"]
+    assert joined >= 1, "no client query joined one in flight"
+

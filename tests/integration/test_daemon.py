@@ -201,3 +201,42 @@ def test_identical_queries_in_flight_are_shared(resolver, lab):
     joined = s1["upstream_shared"] - s0["upstream_shared"]
     assert joined >= 1, "no client query joined one in flight"
 
+
+
+# ------------------------------------------------------------------ no config at all
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/unshare"),
+                    reason="needs root and unshare(1) for a private network namespace")
+def test_default_config_in_isolated_namespace(tmp_path):
+    """What `bash contrib/setup.sh start` runs: vigil with no config file.  It
+    binds 127.0.0.1:53 and ::1:53, so it runs in a network namespace of its own
+    with only loopback up: its priming query for the real root servers cannot
+    leave the machine, and nothing clashes with the lab."""
+    script = tmp_path / "run.sh"
+    log = tmp_path / "vigil.log"
+    script.write_text(f"""set -e
+ip link set lo up
+{conftest.VIGIL_BIN} -p {tmp_path}/pid > {log} 2>&1 &
+for i in $(seq 50); do [ -s {tmp_path}/pid ] && break; sleep 0.1; done
+/usr/bin/python3 - <<'PY'
+import dns.message, dns.query, dns.rcode
+for addr in ("127.0.0.1", "::1"):
+    for tcp in (False, True):
+        q = dns.message.make_query("example.com.", "A")
+        f = dns.query.tcp if tcp else dns.query.udp
+        r = f(q, addr, timeout=3)
+        # no route to any root server: a fast SERVFAIL, not a hang
+        print(addr, "tcp" if tcp else "udp", dns.rcode.to_text(r.rcode()))
+PY
+kill -TERM $(cat {tmp_path}/pid)
+wait
+""")
+    r = subprocess.run(["/usr/bin/unshare", "-n", "bash", str(script)], capture_output=True,
+                       text=True, timeout=30)
+    out = r.stdout + r.stderr + log.read_text()
+    assert r.returncode == 0, out
+    for addr in ("127.0.0.1", "::1"):
+        for proto in ("udp", "tcp"):
+            assert "%s %s SERVFAIL" % (addr, proto) in r.stdout, out
+    assert "listening on 127.0.0.1#53" in out and "listening on ::1#53" in out, out
+    assert "built-in root hints" in out and "stopped" in out, out

@@ -98,7 +98,12 @@ const uint8_t *vg_name_suffix(const uint8_t *name, int labels);
 void vg_name_lower(uint8_t *name);
 /** Presentation form ("www.example.") into @p buf; always terminated. */
 void vg_name_to_str(const uint8_t *name, char *buf, size_t size);
-/** Parse presentation form into lower-case wire form; length or VG_EPARSE. */
+/**
+ * Parse presentation form ("www.Example.com", trailing dot optional, "." is the
+ * root, \. and \DDD escapes) into lower-case wire form.  Returns the length,
+ * VG_EPARSE (syntax, empty label), VG_ELIMIT (label > 63 or name > 255 bytes)
+ * or VG_ENOSPACE (@p outlen too small).
+ */
 int vg_name_from_str(const char *s, uint8_t *out, size_t outlen);
 /** Validate an uncompressed name within @p max bytes; length or VG_EMALFORMED. */
 int vg_name_check(const uint8_t *name, size_t max);

@@ -31,6 +31,7 @@
 
 #include "vigil/err.h"
 #include "daemon/config.h"
+#include "vigil/wire.h"
 
 #define CONFIG_MAX_FILE (4u << 20) /* a config file is a few KiB; refuse absurd ones */
 #define CONFIG_MAX_DEPTH 32        /* the schema needs 4 levels */
@@ -247,47 +248,7 @@ int vg_config_parse_size(const char *s, size_t *out)
 
 int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen)
 {
-	uint8_t buf[VG_CONFIG_MAX_NAME];
-	size_t pos = 0, lab, llen;
-	unsigned ch;
-
-	if (!*s)
-		return VG_EPARSE;
-	for (; strcmp(s, ".") != 0;) { /* "." alone is the root; else one label per round */
-		lab = pos++;
-		for (llen = 0; *s && *s != '.'; llen++) {
-			ch = (unsigned char)*s++;
-			if (ch == '\\' && isdigit((unsigned char)s[0])) {
-				if (!isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]))
-					return VG_EPARSE;
-				ch = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 +
-				     (unsigned)(s[2] - '0');
-				s += 3;
-				if (ch > 255)
-					return VG_EPARSE;
-			} else if (ch == '\\') {
-				if (!*s)
-					return VG_EPARSE;
-				ch = (unsigned char)*s++;
-			}
-			/* a label has at most 63 bytes; keep room for the root label */
-			if (llen == 63 || pos + 1 >= VG_CONFIG_MAX_NAME)
-				return VG_ELIMIT;
-			buf[pos++] = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-		}
-		if (llen == 0)
-			return VG_EPARSE; /* "a..b", ".a" */
-		buf[lab] = (uint8_t)llen;
-		if (*s == '\0' || *++s == '\0')
-			break;
-		if (*s == '.')
-			return VG_EPARSE; /* "a..": an empty label, not a trailing root */
-	}
-	buf[pos++] = 0;
-	if (pos > outlen)
-		return VG_ENOSPACE;
-	memcpy(out, buf, pos);
-	return (int)pos;
+	return vg_name_from_str(s, out, outlen); /* one parser for names: src/wire/name.c */
 }
 
 bool vg_prefix_contains(const struct vg_prefix *p, int family, const uint8_t *addr)

@@ -217,45 +217,45 @@ void vg_name_to_str(const uint8_t *name, char *buf, size_t size)
 
 int vg_name_from_str(const char *s, uint8_t *out, size_t outlen)
 {
-	size_t o = 0;
-	if (outlen < 1)
+	uint8_t buf[VG_NAME_MAX];
+	size_t pos = 0, lab, llen;
+	unsigned ch;
+
+	if (!*s)
 		return VG_EPARSE;
-	if (s[0] == '.' && s[1] == 0) {
-		out[0] = 0;
-		return 1;
-	}
-	while (*s) {
-		size_t lpos = o++;
-		unsigned l = 0;
-		if (o > outlen || o > VG_NAME_MAX)
-			return VG_EPARSE;
-		while (*s && *s != '.') {
-			unsigned c = (unsigned char)*s++;
-			if (c == '\\') {
-				if (isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) &&
-				    isdigit((unsigned char)s[2])) {
-					c = (unsigned)((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
-					if (c > 255)
-						return VG_EPARSE;
-					s += 3;
-				} else if (*s) {
-					c = (unsigned char)*s++;
-				} else {
+	for (; strcmp(s, ".") != 0;) { /* "." alone is the root; else one label per round */
+		lab = pos++;
+		for (llen = 0; *s && *s != '.'; llen++) {
+			ch = (unsigned char)*s++;
+			if (ch == '\\' && isdigit((unsigned char)s[0])) {
+				if (!isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]))
 					return VG_EPARSE;
-				}
+				ch = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 +
+				     (unsigned)(s[2] - '0');
+				s += 3;
+				if (ch > 255)
+					return VG_EPARSE;
+			} else if (ch == '\\') {
+				if (!*s)
+					return VG_EPARSE;
+				ch = (unsigned char)*s++;
 			}
-			if (++l > 63 || o + 1 > outlen || o + 1 > VG_NAME_MAX)
-				return VG_EPARSE;
-			out[o++] = lower_tab[c];
+			/* a label has at most 63 bytes; keep room for the root label */
+			if (llen == 63 || pos + 1 >= VG_NAME_MAX)
+				return VG_ELIMIT;
+			buf[pos++] = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
 		}
-		if (l == 0)
-			return VG_EPARSE;
-		out[lpos] = (uint8_t)l;
+		if (llen == 0)
+			return VG_EPARSE; /* "a..b", ".a" */
+		buf[lab] = (uint8_t)llen;
+		if (*s == '\0' || *++s == '\0')
+			break;
 		if (*s == '.')
-			s++;
+			return VG_EPARSE; /* "a..": an empty label, not a trailing root */
 	}
-	if (o + 1 > outlen || o + 1 > VG_NAME_MAX)
-		return VG_EPARSE;
-	out[o++] = 0;
-	return (int)o;
+	buf[pos++] = 0;
+	if (pos > outlen)
+		return VG_ENOSPACE;
+	memcpy(out, buf, pos);
+	return (int)pos;
 }

@@ -334,14 +334,14 @@ START_TEST(name_from_str_errors)
 	ck_assert_int_eq(vg_name_from_str(".a", w, sizeof(w)), VG_EPARSE);
 	ck_assert_int_eq(vg_name_from_str("abc\\", w, sizeof(w)), VG_EPARSE);
 	ck_assert_int_eq(vg_name_from_str("a\\256b", w, sizeof(w)), VG_EPARSE);
-	ck_assert_int_eq(vg_name_from_str("example.com", w, 5), VG_EPARSE);
+	ck_assert_int_eq(vg_name_from_str("example.com", w, 5), VG_ENOSPACE);
 	ck_assert_int_eq(vg_name_from_str("example.com", w, 13), 13);
 	memset(s, 'a', 64); /* a 63-byte label is fine, 64 is not */
 	s[63] = 0;
 	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), 65);
 	s[63] = 'a';
 	s[64] = 0;
-	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), VG_EPARSE);
+	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), VG_ELIMIT);
 	size_t o = 0; /* 255 bytes in all is the maximum: 3 x 63 + 61 */
 	for (int i = 0; i < 4; i++) {
 		int l = i < 3 ? 63 : 61;
@@ -355,7 +355,7 @@ START_TEST(name_from_str_errors)
 	s[o - 1] = 'b'; /* the last label 62 long: 256 bytes */
 	s[o] = '.';
 	s[o + 1] = 0;
-	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), VG_EPARSE);
+	ck_assert_int_eq(vg_name_from_str(s, w, sizeof(w)), VG_ELIMIT);
 }
 END_TEST
 

@@ -362,7 +362,11 @@ out:
 
 bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now)
 {
+	uint8_t low[VG_NAME_MAX];
 	size_t nlen = vg_name_len(name);
+	memcpy(low, name, nlen);
+	vg_name_lower(low);
+	name = low;
 	uint64_t h = key_hash(c, name, nlen, type);
 	struct shard *s = shard_of(c, h);
 	pthread_mutex_lock(&s->lock);

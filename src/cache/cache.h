@@ -80,6 +80,8 @@ struct vg_cache_entry {
 
 /**
  * Look up (name, type) valid at @p now, copying into @p buf (capacity @p cap).
+ * @p name must be lower-case (the hot path passes names already lowered; this
+ * keeps a copy and a pass over the name out of every lookup).
  * Returns 0 on a hit, VG_ENOTFOUND on a miss or expired entry, VG_ENOSPACE if
  * @p buf is too small.  Type 0 looks up an NXDOMAIN entry.
  */

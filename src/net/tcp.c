@@ -19,6 +19,7 @@
 
 #define TCP_BUF_FIRST 4096
 #define TCP_BUF_MAX (2 + 65535)
+#define TCP_WQUEUE_MAX (128 * 1024) /* answers queued for a client that does not read */
 
 struct vg_tcp_conn {
 	uv_tcp_t h;
@@ -28,6 +29,7 @@ struct vg_tcp_conn {
 	uint8_t *buf;
 	size_t have, cap;
 	unsigned inflight;
+	size_t wqueued;   /* bytes of answers handed to uv_write, not yet written */
 	unsigned refs;    /* requests in flight + writes pending + open handles */
 	bool closing, reading, dispatching;
 	struct vg_peer peer;
@@ -36,6 +38,7 @@ struct vg_tcp_conn {
 struct tcp_write {
 	uv_write_t req;
 	struct vg_tcp_conn *c;
+	size_t len;
 	uint8_t data[];
 };
 
@@ -97,15 +100,21 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* Too much work outstanding: queries in flight, or answers the client has not
+ * read yet.  Either stops reading from the connection until it drains. */
+static bool conn_busy(const struct vg_tcp_conn *c)
+{
+	return c->inflight >= c->w->cfg->tcp_max_pipeline || c->wqueued > TCP_WQUEUE_MAX;
+}
+
 static void pause_or_resume(struct vg_tcp_conn *c)
 {
-	unsigned max = c->w->cfg->tcp_max_pipeline;
 	if (c->closing)
 		return;
-	if (c->reading && c->inflight >= max) {
+	if (c->reading && conn_busy(c)) {
 		uv_read_stop((uv_stream_t *)&c->h);
 		c->reading = false;
-	} else if (!c->reading && c->inflight < max) {
+	} else if (!c->reading && !conn_busy(c)) {
 		if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) == 0)
 			c->reading = true;
 	}
@@ -118,7 +127,7 @@ static void conn_frames(struct vg_tcp_conn *c)
 	if (c->dispatching)
 		return; /* a request finished synchronously inside the loop below */
 	c->dispatching = true;
-	while (!c->closing && c->have - off >= 2 && c->inflight < c->w->cfg->tcp_max_pipeline) {
+	while (!c->closing && c->have - off >= 2 && !conn_busy(c)) {
 		size_t len = vg_get16(c->buf + off);
 		if (c->have - off - 2 < len)
 			break;
@@ -180,9 +189,14 @@ static void write_done(uv_write_t *req, int status)
 {
 	struct tcp_write *wr = container_of(req, struct tcp_write, req);
 	struct vg_tcp_conn *c = wr->c;
-	if (status < 0)
-		conn_close(c);
+	c->wqueued -= wr->len;
 	free(wr);
+	if (status < 0) {
+		conn_close(c);
+	} else if (!c->closing && !c->reading && !conn_busy(c)) {
+		pause_or_resume(c); /* the client read its answers: take more queries */
+		conn_frames(c);
+	}
 	conn_unref(c);
 }
 
@@ -196,6 +210,7 @@ void vg__tcp_send(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
 		return;
 	}
 	wr->c = c;
+	wr->len = len + 2;
 	vg_put16(wr->data, (uint16_t)len);
 	memcpy(wr->data + 2, pkt, len);
 	uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)(len + 2));
@@ -206,6 +221,7 @@ void vg__tcp_send(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
 		conn_close(c);
 		return;
 	}
+	c->wqueued += wr->len;
 	uv_timer_again(&c->idle);
 }
 

@@ -28,17 +28,25 @@ static void batch_flush(struct vg_worker *w)
 {
 	struct vg_udp_batch *b = &w->batch;
 	unsigned sent = 0;
+	unsigned failed = 0;
 	while (sent < b->n) {
 		int r = sendmmsg(b->fd, b->msg + sent, b->n - sent, MSG_DONTWAIT);
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			break;
+		if (r > 0) {
+			sent += (unsigned)r;
+			continue;
 		}
-		sent += (unsigned)r;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == ENOBUFS))
+			break; /* the socket is full: the rest would fail too */
+		/* this one reply cannot go (a spoofed source port 0, a broadcast
+		 * source...): skip it, not the whole batch */
+		sent++;
+		failed++;
 	}
-	if (sent < b->n)
-		VG_STAT_ADD(w->stats.send_errors, b->n - sent);
+	failed += b->n - sent;
+	if (failed)
+		VG_STAT_ADD(w->stats.send_errors, failed);
 	b->n = 0;
 	b->fd = -1;
 }

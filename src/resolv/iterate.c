@@ -266,9 +266,10 @@ static int task_add_ns(struct vg_request *req, struct vg_task *t, const uint8_t 
 			return 0;
 	if (t->n_ns >= MAX_NS)
 		return 0;
-	const uint8_t *copy = vg_arena_dup(req->arena, name, vg_name_len(name));
+	uint8_t *copy = vg_arena_dup(req->arena, name, vg_name_len(name));
 	if (!copy)
 		return VG_ENOMEM;
+	vg_name_lower(copy); /* cache keys are lower-case */
 	t->ns_state[t->n_ns] = 0;
 	t->ns[t->n_ns++] = copy;
 	return 0;
@@ -348,6 +349,8 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 		if (task_add_ns(req, t, h->ns[i]) < 0)
 			return VG_ENOMEM;
 	for (unsigned i = 0; i < h->n_addr; i++) {
+		if (h->addr_ns[i] >= t->n_ns)
+			continue; /* its NS name did not fit in the task */
 		task_add_addr(req, t, &h->addr[i], true);
 		/* the hint names are now "resolved" as far as we are concerned */
 		t->ns_state[h->addr_ns[i]] |= h->addr[i].u.sa.sa_family == AF_INET ? NS_A_DONE
@@ -409,7 +412,8 @@ static struct vg_task *task_new(struct vg_request *req, const uint8_t *qname, ui
 		return NULL;
 	size_t n = vg_name_len(qname);
 	memcpy(t->qname, qname, n);
-	memcpy(t->sname, qname, n);
+	vg_name_lower(t->qname);
+	memcpy(t->sname, t->qname, n);
 	t->qtype = qtype;
 	t->sent_idx = -1;
 	t->qmin_off = !req->env->cfg->qname_minimisation;
@@ -670,7 +674,8 @@ static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg
 {
 	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
 	uint32_t now = vg_time_now_s();
-	for (unsigned i = 0; i < ns->count && end - d >= 2; i++) {
+	/* only as many as a task keeps: each lookup scans the additional section */
+	for (unsigned i = 0; i < ns->count && i < MAX_NS && end - d >= 2; i++) {
 		uint16_t l = vg_get16(d);
 		const uint8_t *target = d + 2;
 		d += 2u + l;

@@ -37,7 +37,7 @@ struct vg_upq {
 	struct vg_upstream *up;
 	struct vg_upq *hnext; /* pending table chain */
 	uint32_t hash;
-	bool in_table, done, use_tcp;
+	bool in_table, done, use_tcp, completing;
 	int open_handles;
 	uv_udp_t udp;
 	uv_tcp_t tcp;
@@ -175,13 +175,16 @@ static void complete(struct vg_upq *q, int status, const uint8_t *pkt, size_t le
 	}
 	table_remove(q); /* callbacks may start an identical query: it must not join us */
 	q->done = true;
-	struct waiter w[MAX_WAITERS];
-	unsigned n = q->nwaiters;
-	memcpy(w, q->waiters, sizeof(w[0]) * n);
+	q->completing = true;
+	/* in place, not from a copy: a callback may cancel a later waiter */
+	for (unsigned i = 0; i < q->nwaiters; i++) {
+		vg_upstream_cb cb = q->waiters[i].cb;
+		q->waiters[i].cb = NULL;
+		if (cb)
+			cb(q->waiters[i].arg, status, pkt, len);
+	}
+	q->completing = false;
 	q->nwaiters = 0;
-	for (unsigned i = 0; i < n; i++)
-		if (w[i].cb)
-			w[i].cb(w[i].arg, status, pkt, len);
 	finish(q);
 }
 
@@ -480,6 +483,12 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 
 void vg_upstream_cancel(struct vg_upq *q, void *arg)
 {
+	if (q && q->completing) { /* called from a waiter's callback in complete() */
+		for (unsigned i = 0; i < q->nwaiters; i++)
+			if (q->waiters[i].arg == arg)
+				q->waiters[i].cb = NULL;
+		return;
+	}
 	if (!q || q->done)
 		return;
 	bool live = false;

@@ -32,6 +32,7 @@ int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, boo
 	size_t pos = off;
 	size_t limit = off; /* pointers must go below this */
 	bool jumped = false;
+	unsigned jumps = 0; /* a name has at most 127 labels, so at most 127 pointers */
 
 	for (;;) {
 		if (pos >= len)
@@ -46,8 +47,8 @@ int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, boo
 					*next = pos + 2;
 				jumped = true;
 			}
-			if (ptr >= limit || ptr < VG_HDR_LEN) /* never into the header */
-				return VG_EMALFORMED;
+			if (ptr >= limit || ptr < VG_HDR_LEN || ++jumps > 127)
+				return VG_EMALFORMED; /* forwards, into the header, or a chain */
 			limit = ptr;
 			pos = ptr;
 			continue;

@@ -136,6 +136,41 @@ def test_tcp_connection_cap(small):
     d.close()
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_tcp_client_that_never_reads(small):
+    """A client pipelines cached queries and never reads the answers: vigil stops
+    reading from it once its answers pile up, instead of queueing them without
+    bound, and keeps serving everyone else."""
+    small.query("www.basic.lab.")  # cached
+    wire = dns.message.make_query("www.basic.lab.", "A").to_wire()
+    frame = struct.pack("!H", len(wire)) + wire
+    chunk = frame * 2000
+    rss0 = rss_kib(small.proc.pid)
+    s = tcp_connect(small)
+    s.setblocking(False)
+    sent, deadline = 0, time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except (ConnectionResetError, BrokenPipeError):
+            break  # the idle timeout closed it while reading was paused: fine
+    grown = rss_kib(small.proc.pid) - rss0
+    # the kernel's socket buffers take some; vigil must not have read it all
+    assert sent < 40 * 1024 * 1024, "vigil read %d bytes from a client that never reads" % sent
+    assert grown < 32 * 1024, "vigil grew by %d KiB for one non-reading client" % grown
+    assert_answer(small.query("www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
+    s.close()
+
+
 def test_failed_reload_keeps_config_and_serving(small):
     with open(small.config_path, "w") as f:
         f.write("server:\n  workers: lots\n")

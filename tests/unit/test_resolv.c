@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,6 +354,48 @@ START_TEST(glueless_ns_resolved_by_subquery)
 }
 END_TEST
 
+START_TEST(upper_case_ns_names_found_in_cache)
+{
+	struct reply r;
+	cfg.qname_minimisation = false;
+	struct vg_request *req = vg_request_new(&env, N("www.uc.test."), VG_T_A, 1000);
+	enum vg_step st = vg_resolv_begin(req, 1000);
+	expect_send(req, st, "127.0.0.1", "www.uc.test.", VG_T_A);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	static const uint8_t upper[] = "\2NS\2UC\4TEST"; /* NS.UC.TEST. as sent */
+	rr(&r, 2, "uc.test.", VG_T_NS, 3600, upper, sizeof(upper));
+	vg_pkt_begin(&r.p, 3);
+	ck_assert_int_eq(vg_pkt_put_rr(&r.p, upper, VG_T_A, VG_C_IN, 3600,
+				       (const uint8_t *)"\x7f\0\0\x09", 4), 0);
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.9", "www.uc.test.", VG_T_A);
+	vg_request_free(req);
+	/* the cut now comes from the cache: the glue must be found under its name */
+	req = vg_request_new(&env, N("mail.uc.test."), VG_T_A, 1000);
+	expect_send(req, vg_resolv_begin(req, 1000), "127.0.0.9", "mail.uc.test.", VG_T_A);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(many_root_hints_fit)
+{
+	/* more hint names than a task keeps: no out-of-bounds bookkeeping */
+	memset(&hints, 0, sizeof(hints));
+	for (unsigned i = 0; i < VG_HINTS_MAX; i++) {
+		char n[32], ip[32];
+		snprintf(n, sizeof(n), "r%u.root.test.", i);
+		snprintf(ip, sizeof(ip), "127.0.1.%u", i + 1);
+		vg_name_from_str(n, hints.ns[i], VG_NAME_MAX);
+		addr4(&hints.addr[i], ip);
+		hints.addr_ns[i] = (uint8_t)i;
+	}
+	hints.n_ns = hints.n_addr = VG_HINTS_MAX;
+	struct vg_request *req = vg_request_new(&env, N("x.test."), VG_T_A, 1000);
+	ck_assert_int_eq(vg_resolv_begin(req, 1000), VG_STEP_SEND);
+	vg_request_free(req);
+}
+END_TEST
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -368,6 +411,8 @@ int main(void)
 	tcase_add_test(tc, upstream_budget_is_bounded);
 	tcase_add_test(tc, garbage_reply_tries_next_server);
 	tcase_add_test(tc, glueless_ns_resolved_by_subquery);
+	tcase_add_test(tc, upper_case_ns_names_found_in_cache);
+	tcase_add_test(tc, many_root_hints_fit);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_set_tap(sr, "-");

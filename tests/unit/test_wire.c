@@ -835,6 +835,30 @@ START_TEST(make_query_roundtrip)
 }
 END_TEST
 
+/* A name may chain pointers (www -> example -> com), but never more than it has
+ * labels: a chain of hundreds of pointer-to-pointer jumps is an attack on CPU. */
+START_TEST(name_unpack_rejects_pointer_chains)
+{
+	static uint8_t pkt[12 + 3 + 2 * 300];
+	uint8_t out[VG_NAME_MAX];
+	size_t next, o = 12;
+	memcpy(pkt + o, "\1a\0", 3);
+	size_t prev = o;
+	o += 3;
+	size_t at[300];
+	for (int i = 0; i < 300; i++) {
+		at[i] = o;
+		vg_put16(pkt + o, (uint16_t)(0xc000 | prev));
+		prev = o;
+		o += 2;
+	}
+	/* 100 jumps: legal (fewer than 127) */
+	ck_assert_int_eq(vg_name_unpack(pkt, o, at[99], out, true, &next), 3);
+	/* 200 jumps: rejected */
+	ck_assert_int_eq(vg_name_unpack(pkt, o, at[199], out, true, &next), VG_EMALFORMED);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -844,6 +868,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, name_unpack_rejects_loops_and_forward);
 	tcase_add_test(tc, name_unpack_length_limit);
 	tcase_add_test(tc, name_unpack_rejects_bad_labels);
+	tcase_add_test(tc, name_unpack_rejects_pointer_chains);
 	tcase_add_test(tc, name_compare);
 	tcase_add_test(tc, name_str_roundtrip);
 	tcase_add_test(tc, name_from_str_errors);

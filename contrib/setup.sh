@@ -5,8 +5,8 @@
 #
 #   bash contrib/setup.sh start   install packages, build, run vigil in the
 #                                 foreground with its default config
-#   bash contrib/setup.sh test    install packages, build (plain and with
-#                                 ASan+UBSan), run the whole test suite on both
+#   bash contrib/setup.sh test    install packages, build three times (plain,
+#                                 ASan+UBSan, TSan), run the whole suite on each
 #   bash contrib/setup.sh deps    install the Debian packages only
 #   bash contrib/setup.sh build   install packages and build into ./build
 #
@@ -75,11 +75,20 @@ build_asan() {
 	ninja -C build-asan
 }
 
+build_tsan() {
+	if [ ! -f build-tsan/build.ninja ]; then
+		meson setup build-tsan -Db_sanitize=thread -Db_lundef=false \
+			-Dbuildtype=debug >/dev/null
+	fi
+	ninja -C build-tsan
+}
+
 run_tests() {
 	local dir=$1
 	echo "=== test suite: $dir ==="
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 
@@ -130,10 +139,12 @@ start)
 test)
 	build
 	build_asan
+	build_tsan
 	status=0
 	run_tests build || status=1
 	run_tests build-asan || status=1
-	summary build build-asan
+	run_tests build-tsan || status=1
+	summary build build-asan build-tsan
 	exit $status
 	;;
 *)

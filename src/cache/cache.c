@@ -12,6 +12,7 @@
  * remote parties cannot aim many names at one bucket.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ struct shard {
 struct vg_cache {
 	struct shard shards[VG_CACHE_SHARDS];
 	unsigned char key[crypto_shorthash_KEYBYTES];
-	uint32_t min_ttl, max_ttl, max_neg_ttl;
+	_Atomic uint32_t min_ttl, max_ttl, max_neg_ttl; /* changed by reload, read by workers */
 	size_t limit;
 };
 
@@ -132,9 +133,9 @@ void vg_cache_free(struct vg_cache *c)
 void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
 			 uint32_t max_neg_ttl)
 {
-	c->min_ttl = min_ttl;
-	c->max_ttl = max_ttl;
-	c->max_neg_ttl = max_neg_ttl;
+	atomic_store_explicit(&c->min_ttl, min_ttl, memory_order_relaxed);
+	atomic_store_explicit(&c->max_ttl, max_ttl, memory_order_relaxed);
+	atomic_store_explicit(&c->max_neg_ttl, max_neg_ttl, memory_order_relaxed);
 }
 
 static struct shard *shard_of(struct vg_cache *c, uint64_t h)
@@ -212,10 +213,11 @@ static uint32_t clamp_ttl(const struct vg_cache *c, uint32_t ttl, uint32_t max)
 {
 	if (ttl > 0x7fffffff) /* RFC 2181 8: treat as zero */
 		ttl = 0;
+	uint32_t min = atomic_load_explicit(&c->min_ttl, memory_order_relaxed);
 	if (ttl > max)
 		ttl = max;
-	if (ttl < c->min_ttl)
-		ttl = c->min_ttl;
+	if (ttl < min)
+		ttl = min;
 	return ttl;
 }
 
@@ -232,7 +234,7 @@ static struct entry *entry_new(size_t nlen, size_t soalen, size_t rdlen)
 
 int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, uint32_t now)
 {
-	uint32_t ttl = clamp_ttl(c, rs->ttl, c->max_ttl);
+	uint32_t ttl = clamp_ttl(c, rs->ttl, atomic_load_explicit(&c->max_ttl, memory_order_relaxed));
 	if (ttl == 0)
 		return 0;
 	size_t nlen = vg_name_len(rs->owner);
@@ -256,7 +258,7 @@ int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, ui
 int vg_cache_put_neg(struct vg_cache *c, const uint8_t *name, uint16_t type,
 		     const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint32_t now)
 {
-	ttl = clamp_ttl(c, ttl, c->max_neg_ttl);
+	ttl = clamp_ttl(c, ttl, atomic_load_explicit(&c->max_neg_ttl, memory_order_relaxed));
 	if (ttl == 0)
 		return 0;
 	size_t nlen = vg_name_len(name);

@@ -493,6 +493,38 @@ static int follow_cname(struct vg_request *req, struct vg_task *t, const uint8_t
 	return 0;
 }
 
+/* Build the CNAME a DNAME implies for @p name (RFC 6672). */
+static struct vg_rrset *synth_cname(struct vg_request *req, const uint8_t *name,
+				    const struct vg_rrset *dname, int *yxdomain)
+{
+	uint16_t tlen;
+	const uint8_t *target = first_rdata(dname, &tlen);
+	if (vg_name_check(target, tlen) < 0)
+		return NULL;
+	size_t keep = vg_name_len(name) - vg_name_len(dname->owner); /* labels before the owner */
+	size_t tl = vg_name_len(target);
+	if (keep + tl > VG_NAME_MAX) {
+		*yxdomain = 1;
+		return NULL;
+	}
+	uint8_t *rd = vg_arena_alloc(req->arena, 2 + keep + tl);
+	struct vg_rrset *rs = vg_arena_alloc(req->arena, sizeof(*rs));
+	uint8_t *owner = vg_arena_dup(req->arena, name, vg_name_len(name));
+	if (!rd || !rs || !owner)
+		return NULL;
+	vg_put16(rd, (uint16_t)(keep + tl));
+	memcpy(rd + 2, name, keep);
+	memcpy(rd + 2 + keep, target, tl);
+	rs->owner = owner;
+	rs->type = VG_T_CNAME;
+	rs->rclass = VG_C_IN;
+	rs->ttl = dname->ttl;
+	rs->count = 1;
+	rs->rdata_len = (uint16_t)(2 + keep + tl);
+	rs->rdata = rd;
+	return rs;
+}
+
 /* 1 = finished, 2 = moved along a CNAME, 0 = miss, <0 = error */
 static int try_cache(struct vg_request *req, struct vg_task *t)
 {
@@ -532,6 +564,30 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		if (append_answer(req, t, rs) < 0)
 			return VG_ELIMIT;
 		target = rrset_target(rs);
+		int r = follow_cname(req, t, target);
+		return r < 0 ? r : 2;
+	}
+	/* a cached DNAME at an ancestor: synthesize the CNAME (RFC 6672); the
+	 * synthesized CNAME is never cached itself, so answers keep their DNAME */
+	for (const uint8_t *anc = t->sname; *anc;) {
+		anc += *anc + 1;
+		if (vg_cache_get(c, anc, VG_T_DNAME, now, &e, buf, VG_SCRATCH) != 0 || e.negative ||
+		    e.failure || e.rank < VG_RANK_NONAUTH)
+			continue;
+		int yx = 0;
+		struct vg_rrset *dn = rrset_dup(req, &e.rs);
+		struct vg_rrset *cn = dn ? synth_cname(req, t->sname, dn, &yx) : NULL;
+		if (yx) {
+			if (append_answer(req, t, dn) < 0)
+				return VG_ELIMIT;
+			task_done(t, 6 /* YXDOMAIN */);
+			return 1;
+		}
+		const uint8_t *target = cn ? rrset_target(cn) : NULL;
+		if (!target)
+			return VG_ENOMEM;
+		if (append_answer(req, t, dn) < 0 || append_answer(req, t, cn) < 0)
+			return VG_ELIMIT;
 		int r = follow_cname(req, t, target);
 		return r < 0 ? r : 2;
 	}
@@ -752,38 +808,6 @@ static enum vg_step negative(struct vg_request *req, struct vg_task *t, struct v
 	return step(req, now_ms);
 }
 
-/* Build the CNAME a DNAME implies for @p name (RFC 6672). */
-static struct vg_rrset *synth_cname(struct vg_request *req, const uint8_t *name,
-				    const struct vg_rrset *dname, int *yxdomain)
-{
-	uint16_t tlen;
-	const uint8_t *target = first_rdata(dname, &tlen);
-	if (vg_name_check(target, tlen) < 0)
-		return NULL;
-	size_t keep = vg_name_len(name) - vg_name_len(dname->owner); /* labels before the owner */
-	size_t tl = vg_name_len(target);
-	if (keep + tl > VG_NAME_MAX) {
-		*yxdomain = 1;
-		return NULL;
-	}
-	uint8_t *rd = vg_arena_alloc(req->arena, 2 + keep + tl);
-	struct vg_rrset *rs = vg_arena_alloc(req->arena, sizeof(*rs));
-	uint8_t *owner = vg_arena_dup(req->arena, name, vg_name_len(name));
-	if (!rd || !rs || !owner)
-		return NULL;
-	vg_put16(rd, (uint16_t)(keep + tl));
-	memcpy(rd + 2, name, keep);
-	memcpy(rd + 2 + keep, target, tl);
-	rs->owner = owner;
-	rs->type = VG_T_CNAME;
-	rs->rclass = VG_C_IN;
-	rs->ttl = dname->ttl;
-	rs->count = 1;
-	rs->rdata_len = (uint16_t)(2 + keep + tl);
-	rs->rdata = rd;
-	return rs;
-}
-
 /* A DNAME in the answer section whose owner is a proper ancestor of @p name. */
 static struct vg_rrset *find_dname(struct vg_request *req, const struct vg_msg *m,
 				   const uint8_t *name, const uint8_t *bailiwick)
@@ -860,8 +884,7 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			}
 			if (!cn)
 				break;
-			vg_cache_put(req->env->cache, dn, rank, now);
-			vg_cache_put(req->env->cache, cn, rank, now);
+			vg_cache_put(req->env->cache, dn, rank, now); /* not cn: see try_cache */
 			const uint8_t *target = rrset_target(cn);
 			if (!target)
 				break;

@@ -77,6 +77,22 @@ def test_cached_cname_chain_no_upstream(resolver, lab):
     _no_upstream(lab, resolver, before, "a.chain1.lab. TXT (second time)")
 
 
+def test_cached_dname_keeps_dname_no_upstream(resolver, lab):
+    """A name under a DNAME answered again from cache still carries the DNAME
+    (the CNAME is synthesized from the cached DNAME, RFC 6672), and asking a
+    sibling name under the same DNAME costs the DNAME's zone nothing."""
+    r1 = resolver.query("www.legacy.basic.lab.", "A")
+    assert_rcode(r1, "NOERROR")
+    time.sleep(0.5)
+    before = settle(lab)
+    r2 = resolver.query("www.legacy.basic.lab.", "A")
+    types = [(rs.name.to_text(), rs.rdtype) for rs in r2.answer]
+    assert ("legacy.basic.lab.", 39) in types, "DNAME missing from cached answer:" + show(r2)
+    assert ("www.legacy.basic.lab.", 5) in types, show(r2)
+    assert ("www.shop.example.", 1) in types, show(r2)
+    _no_upstream(lab, resolver, before, "www.legacy.basic.lab. A (second time)")
+
+
 def test_short_ttl_expires(resolver, lab):
     """short.basic.lab. has TTL 4: after 5 s the resolver must ask again."""
     name = "short.basic.lab."

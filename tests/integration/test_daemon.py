@@ -275,3 +275,35 @@ wait
             assert "%s %s SERVFAIL" % (addr, proto) in r.stdout, out
     assert "listening on 127.0.0.1#53" in out and "listening on ::1#53" in out, out
     assert "built-in root hints" in out and "stopped" in out, out
+
+
+@pytest.mark.parametrize("prime", ["yes", "no"])
+def test_prime_root_switch(lab, tmp_path, prime):
+    """With prime-root: no, vigil sends no query of its own before a client asks;
+    with yes it primes the root servers at start."""
+    v = Custom(str(tmp_path), lab, "")
+    v.write_config()
+    with open(v.config_path) as f:
+        text = f.read().replace("  query-localhost: yes\n",
+                                "  query-localhost: yes\n  prime-root: %s\n" % prime)
+    with open(v.config_path, "w") as f:
+        f.write(text)
+    before = lab.stats("root")["num.queries"]
+    log = open(v.log_path, "ab")
+    proc = subprocess.Popen([conftest.VIGIL_BIN, "-c", v.config_path], stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL)
+    log.close()
+    try:
+        deadline = time.monotonic() + 5
+        while "started" not in v.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "started" in v.log_text(), v.log_tail()
+        time.sleep(1.0)
+        asked = lab.stats("root")["num.queries"] - before
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=5)
+    if prime == "no":
+        assert asked == 0, "prime-root: no, yet the root was asked %d times" % asked
+    else:
+        assert asked >= 1, "prime-root: yes, yet the root was never asked"

@@ -164,9 +164,11 @@ def test_tcp_client_that_never_reads(small):
         except (ConnectionResetError, BrokenPipeError):
             break  # the idle timeout closed it while reading was paused: fine
     grown = rss_kib(small.proc.pid) - rss0
-    # the kernel's socket buffers take some; vigil must not have read it all
-    assert sent < 40 * 1024 * 1024, "vigil read %d bytes from a client that never reads" % sent
-    assert grown < 32 * 1024, "vigil grew by %d KiB for one non-reading client" % grown
+    # the kernel's socket buffers take a few MB; without backpressure vigil reads
+    # everything (tens of MB in 3 s) and queues an answer for each query
+    assert sent < 16 * 1024 * 1024, "vigil read %d bytes from a client that never reads" % sent
+    # generous: sanitizer builds keep freed memory in quarantine
+    assert grown < 128 * 1024, "vigil grew by %d KiB for one non-reading client" % grown
     assert_answer(small.query("www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
     s.close()
 
@@ -232,9 +234,11 @@ def test_identical_queries_in_flight_are_shared(resolver, lab):
     asked = lab.stats("basic")["num.queries"] - before
     s1 = resolver.stats()
     assert 1 <= asked <= 2, "8 identical client queries caused %d upstream queries" % asked
-    # most of the others joined a query in flight (or hit the cache after it)
+    # the others joined a query in flight, or (on a slow, e.g. sanitizer, build)
+    # arrived after it finished and hit the cache
     joined = s1["upstream_shared"] - s0["upstream_shared"]
-    assert joined >= 1, "no client query joined one in flight"
+    hits = s1["cache_hits"] - s0["cache_hits"]
+    assert joined + hits >= 5, "joined %d, cache hits %d" % (joined, hits)
 
 
 

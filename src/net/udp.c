@@ -98,11 +98,18 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 			memcpy(&peer.addr, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 									 : sizeof(struct sockaddr_in));
 			VG_STAT_INC(w->stats.udp_queries);
-			vg__worker_query(w, w->rxbuf + (size_t)i * 65536, w->rx_msg[i].msg_len, &peer);
+			if (w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				VG_STAT_INC(w->stats.malformed); /* no real query is this big */
+				continue;
+			}
+			vg__worker_query(w, w->rxbuf + (size_t)i * VG_UDP_QUERY_MAX,
+					 w->rx_msg[i].msg_len, &peer);
 		}
 		batch_flush(w);
-		for (int i = 0; i < n; i++) /* recvmmsg wrote the lengths it used */
+		for (int i = 0; i < n; i++) { /* recvmmsg wrote the lengths and flags it used */
 			w->rx_msg[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);
+			w->rx_msg[i].msg_hdr.msg_flags = 0;
+		}
 		w->env.now_s = 0;
 		if (n < VG_MMSG_BATCH)
 			return; /* the socket is most likely empty: let epoll say otherwise */
@@ -112,8 +119,8 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 void vg__udp_init_batch(struct vg_worker *w)
 {
 	for (unsigned i = 0; i < VG_MMSG_BATCH; i++) {
-		w->rx_iov[i].iov_base = w->rxbuf + (size_t)i * 65536;
-		w->rx_iov[i].iov_len = 65536;
+		w->rx_iov[i].iov_base = w->rxbuf + (size_t)i * VG_UDP_QUERY_MAX;
+		w->rx_iov[i].iov_len = VG_UDP_QUERY_MAX;
 		memset(&w->rx_msg[i], 0, sizeof(w->rx_msg[i]));
 		w->rx_msg[i].msg_hdr.msg_name = &w->rx_addr[i];
 		w->rx_msg[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);

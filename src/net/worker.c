@@ -366,7 +366,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	if (r < 0)
 		return r;
 	w->loop_ready = true;
-	w->rxbuf = malloc(VG_MMSG_BATCH * 65536);
+	w->rxbuf = malloc(VG_MMSG_BATCH * VG_UDP_QUERY_MAX);
 	w->batch.buf = malloc(VG_MMSG_BATCH * VG_BATCH_REPLY_MAX);
 
 	w->txbuf = malloc(65536 + 1024);

@@ -16,6 +16,8 @@ enum {
 	VG_ECONFIG = -4006,    /* configuration error */
 	VG_ENOMEM = -4007,     /* allocation failed (arena cap or heap) */
 	VG_EINVAL = -4008,     /* invalid argument */
+	VG_EBOGUS = -4009,     /* a DNSSEC signature or digest does not verify */
+	VG_ENOTSUP = -4010,    /* unsupported algorithm or digest type */
 };
 
 /** Human-readable text for a negative vigil or errno code. Never NULL. */

@@ -27,6 +27,10 @@ const char *vg_strerror(int err)
 		return "out of memory";
 	case VG_EINVAL:
 		return "invalid argument";
+	case VG_EBOGUS:
+		return "signature or digest does not verify";
+	case VG_ENOTSUP:
+		return "unsupported algorithm";
 	default:
 		break;
 	}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * DNSSEC primitives (issue 3, first step): DNSKEY key tags, DS digests, NSEC3
+ * hashing, and RRSIG verification over an RRset in canonical form (RFC 4034
+ * section 6, RFC 6840 section 5.1) for RSA/SHA-1, SHA-256 and SHA-512
+ * (algorithms 5, 7, 8, 10), ECDSA P-256 and P-384 (13, 14), Ed25519 (15, via
+ * libsodium) and Ed448 (16, via OpenSSL).
+ *
+ * This module only does crypto and canonical form.  Chains of trust, denial
+ * of existence, trust anchors and the validator's limits come later; nothing
+ * here is wired into the resolver yet.
+ */
+#ifndef VG_DNSSEC_H
+#define VG_DNSSEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/err.h"
+#include "vigil/wire.h"
+
+enum {
+	VG_ALG_RSASHA1 = 5, VG_ALG_RSASHA1_NSEC3 = 7, VG_ALG_RSASHA256 = 8,
+	VG_ALG_RSASHA512 = 10, VG_ALG_ECDSAP256 = 13, VG_ALG_ECDSAP384 = 14,
+	VG_ALG_ED25519 = 15, VG_ALG_ED448 = 16,
+};
+enum { VG_DS_SHA1 = 1, VG_DS_SHA256 = 2, VG_DS_SHA384 = 4 };
+
+bool vg_dnssec_alg_supported(uint8_t alg);
+bool vg_dnssec_digest_supported(uint8_t digest);
+
+/** Key tag of a DNSKEY (RFC 4034 appendix B) from its rdata. */
+uint16_t vg_dnssec_keytag(const uint8_t *rdata, size_t len);
+
+/**
+ * Does DS rdata @p ds match the DNSKEY (@p owner, @p key)?  0 if it does,
+ * VG_EBOGUS if not, VG_ENOTSUP for an unknown digest type, VG_EMALFORMED.
+ */
+int vg_dnssec_ds_match(const uint8_t *owner, const uint8_t *key, size_t keylen,
+		       const uint8_t *ds, size_t dslen);
+
+/** NSEC3 hash (RFC 5155 section 5) of @p name into @p out (20 bytes, SHA-1). */
+int vg_dnssec_nsec3_hash(const uint8_t *name, const uint8_t *salt, size_t saltlen,
+			 uint16_t iterations, uint8_t out[20]);
+
+/** A parsed public key: decoded once, used for many signatures. */
+struct vg_dnssec_key {
+	uint8_t alg;
+	uint16_t tag;
+	void *pkey;          /* EVP_PKEY * (RSA, ECDSA, Ed448) */
+	uint8_t ed25519[32]; /* Ed25519: the raw public key, for libsodium */
+};
+
+/** Parse DNSKEY rdata.  0, VG_ENOTSUP (algorithm), VG_EMALFORMED.  Free with _deinit. */
+int vg_dnssec_key_init(struct vg_dnssec_key *k, const uint8_t *rdata, size_t len);
+void vg_dnssec_key_deinit(struct vg_dnssec_key *k);
+
+/**
+ * Verify RRSIG rdata @p sig over RRset @p rs with key @p k.  The signed data is
+ * built in canonical form in @p scratch (capacity @p cap).  Checks algorithm
+ * and key tag against the RRSIG, not the validity period (the caller's clock
+ * decides).  0 valid, VG_EBOGUS, VG_ENOTSUP, VG_EMALFORMED, VG_ENOSPACE.
+ */
+int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,
+		     const uint8_t *sig, size_t siglen, uint8_t *scratch, size_t cap);
+
+#endif

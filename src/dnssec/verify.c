@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * DNSSEC crypto: key tags, DS digests, NSEC3 hashes, public key decoding and
+ * RRSIG verification.
+ *
+ * Signed data (RFC 4034 3.1.8.1): the RRSIG rdata up to and including the
+ * signer's name (lower-cased), then every RR of the set in canonical order
+ * (owner lower-cased, or "*." plus the owner's rightmost `labels` labels for a
+ * wildcard expansion; class; the RRSIG's original TTL; rdata with the names of
+ * the types in RFC 4034 6.2 lower-cased, NSEC excepted per RFC 6840 5.1),
+ * sorted by canonical rdata and with duplicates removed.  It is written into
+ * the caller's scratch buffer: nothing here allocates besides OpenSSL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <sodium.h>
+
+#include "core/core.h"
+#include "dnssec/dnssec.h"
+
+#define MAX_SIGNED_RRS 512
+
+bool vg_dnssec_alg_supported(uint8_t alg)
+{
+	switch (alg) {
+	case VG_ALG_RSASHA1: case VG_ALG_RSASHA1_NSEC3: case VG_ALG_RSASHA256:
+	case VG_ALG_RSASHA512: case VG_ALG_ECDSAP256: case VG_ALG_ECDSAP384:
+	case VG_ALG_ED25519: case VG_ALG_ED448:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool vg_dnssec_digest_supported(uint8_t digest)
+{
+	return digest == VG_DS_SHA1 || digest == VG_DS_SHA256 || digest == VG_DS_SHA384;
+}
+
+uint16_t vg_dnssec_keytag(const uint8_t *rdata, size_t len)
+{
+	uint32_t ac = 0;
+	for (size_t i = 0; i < len; i++)
+		ac += (i & 1) ? rdata[i] : (uint32_t)rdata[i] << 8;
+	ac += (ac >> 16) & 0xffff;
+	return (uint16_t)(ac & 0xffff);
+}
+
+static const EVP_MD *ds_md(uint8_t digest)
+{
+	switch (digest) {
+	case VG_DS_SHA1:
+		return EVP_sha1();
+	case VG_DS_SHA256:
+		return EVP_sha256();
+	case VG_DS_SHA384:
+		return EVP_sha384();
+	default:
+		return NULL;
+	}
+}
+
+int vg_dnssec_ds_match(const uint8_t *owner, const uint8_t *key, size_t keylen,
+		       const uint8_t *ds, size_t dslen)
+{
+	uint8_t name[VG_NAME_MAX], md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	if (dslen < 4 || keylen < 4)
+		return VG_EMALFORMED;
+	const EVP_MD *m = ds_md(ds[3]);
+	if (!m)
+		return VG_ENOTSUP;
+	if (vg_get16(ds) != vg_dnssec_keytag(key, keylen) || ds[2] != key[3])
+		return VG_EBOGUS;
+	size_t nlen = vg_name_len(owner);
+	memcpy(name, owner, nlen);
+	vg_name_lower(name);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, m, NULL) && EVP_DigestUpdate(ctx, name, nlen) &&
+		 EVP_DigestUpdate(ctx, key, keylen) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return VG_ENOMEM;
+	if (dslen - 4 != mdlen || CRYPTO_memcmp(md, ds + 4, mdlen) != 0)
+		return VG_EBOGUS;
+	return 0;
+}
+
+int vg_dnssec_nsec3_hash(const uint8_t *name, const uint8_t *salt, size_t saltlen,
+			 uint16_t iterations, uint8_t out[20])
+{
+	uint8_t buf[VG_NAME_MAX + 255];
+	size_t nlen = vg_name_len(name);
+	if (saltlen > 255)
+		return VG_EINVAL;
+	memcpy(buf, name, nlen);
+	vg_name_lower(buf);
+	memcpy(buf + nlen, salt, saltlen);
+	EVP_Digest(buf, nlen + saltlen, out, NULL, EVP_sha1(), NULL);
+	for (unsigned i = 0; i < iterations; i++) {
+		memcpy(buf, out, 20);
+		memcpy(buf + 20, salt, saltlen);
+		EVP_Digest(buf, 20 + saltlen, out, NULL, EVP_sha1(), NULL);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ keys */
+
+static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
+{
+	EVP_PKEY *pkey = NULL;
+	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	if (params && ctx && EVP_PKEY_fromdata_init(ctx) > 0)
+		(void)EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	return pkey;
+}
+
+static EVP_PKEY *rsa_key(const uint8_t *p, size_t len)
+{
+	size_t elen, off;
+	if (len < 3)
+		return NULL;
+	if (p[0]) {
+		elen = p[0];
+		off = 1;
+	} else {
+		elen = vg_get16(p + 1);
+		off = 3;
+	}
+	if (elen == 0 || off + elen >= len)
+		return NULL;
+	EVP_PKEY *pkey = NULL;
+	BIGNUM *e = BN_bin2bn(p + off, (int)elen, NULL);
+	BIGNUM *n = BN_bin2bn(p + off + elen, (int)(len - off - elen), NULL);
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	if (e && n && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+		pkey = pkey_from_params("RSA", bld);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(e);
+	BN_free(n);
+	return pkey;
+}
+
+static EVP_PKEY *ec_key(const char *group, const uint8_t *p, size_t len, size_t want)
+{
+	uint8_t point[1 + 96];
+	if (len != want)
+		return NULL;
+	point[0] = 0x04; /* uncompressed X || Y */
+	memcpy(point + 1, p, len);
+	EVP_PKEY *pkey = NULL;
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, len + 1))
+		pkey = pkey_from_params("EC", bld);
+	OSSL_PARAM_BLD_free(bld);
+	return pkey;
+}
+
+int vg_dnssec_key_init(struct vg_dnssec_key *k, const uint8_t *rdata, size_t len)
+{
+	memset(k, 0, sizeof(*k));
+	if (len < 5 || rdata[2] != 3)
+		return VG_EMALFORMED;
+	k->alg = rdata[3];
+	k->tag = vg_dnssec_keytag(rdata, len);
+	const uint8_t *pub = rdata + 4;
+	size_t plen = len - 4;
+	switch (k->alg) {
+	case VG_ALG_RSASHA1: case VG_ALG_RSASHA1_NSEC3: case VG_ALG_RSASHA256:
+	case VG_ALG_RSASHA512:
+		k->pkey = rsa_key(pub, plen);
+		break;
+	case VG_ALG_ECDSAP256:
+		k->pkey = ec_key("prime256v1", pub, plen, 64);
+		break;
+	case VG_ALG_ECDSAP384:
+		k->pkey = ec_key("secp384r1", pub, plen, 96);
+		break;
+	case VG_ALG_ED25519:
+		if (plen != 32)
+			return VG_EMALFORMED;
+		memcpy(k->ed25519, pub, 32);
+		return 0;
+	case VG_ALG_ED448:
+		if (plen != 57)
+			return VG_EMALFORMED;
+		k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED448, NULL, pub, plen);
+		break;
+	default:
+		return VG_ENOTSUP;
+	}
+	return k->pkey ? 0 : VG_EMALFORMED;
+}
+
+void vg_dnssec_key_deinit(struct vg_dnssec_key *k)
+{
+	EVP_PKEY_free(k->pkey);
+	k->pkey = NULL;
+}
+
+/* ------------------------------------------------------------ canonical form */
+
+/* Offsets of the names in rdata of types whose names are lower-cased. */
+static int canon_names(uint16_t type, size_t first[2], int *fixed_after)
+{
+	*fixed_after = 0;
+	switch (type) {
+	case VG_T_NS: case VG_T_MD: case VG_T_MF: case VG_T_CNAME: case VG_T_MB:
+	case VG_T_MG: case VG_T_MR: case VG_T_PTR: case VG_T_DNAME:
+		first[0] = 0;
+		return 1;
+	case VG_T_MX: case VG_T_AFSDB: case VG_T_RT: case VG_T_KX:
+		first[0] = 2;
+		return 1;
+	case VG_T_SRV:
+		first[0] = 6;
+		return 1;
+	case VG_T_RRSIG:
+		first[0] = 18;
+		return 1;
+	case VG_T_SOA: case VG_T_MINFO: case VG_T_RP:
+		first[0] = 0;
+		return 2;
+	case VG_T_PX:
+		first[0] = 2;
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+/* Lower-case the names inside a copy of rdata (in place). */
+static int canon_rdata(uint16_t type, uint8_t *rd, size_t len)
+{
+	size_t first[2];
+	int fixed;
+	int n = canon_names(type, first, &fixed);
+	size_t o = n ? first[0] : 0;
+	for (int i = 0; i < n; i++) {
+		if (o >= len)
+			return VG_EMALFORMED;
+		int l = vg_name_check(rd + o, len - o);
+		if (l < 0)
+			return VG_EMALFORMED;
+		vg_name_lower(rd + o);
+		o += (size_t)l;
+	}
+	return 0;
+}
+
+struct crr {
+	const uint8_t *rd;
+	uint16_t len;
+};
+
+static int crr_cmp(const void *a, const void *b)
+{
+	const struct crr *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->rd, y->rd, n);
+	if (c)
+		return c;
+	return (int)x->len - (int)y->len;
+}
+
+/* Build the signed data; returns its length or a negative code. */
+static int signed_data(const struct vg_rrset *rs, const uint8_t *sig, size_t siglen,
+		       size_t sigstart, uint8_t *buf, size_t cap)
+{
+	struct crr rr[MAX_SIGNED_RRS];
+	uint8_t owner[VG_NAME_MAX];
+	size_t o = 0;
+
+	if (rs->count > MAX_SIGNED_RRS)
+		return VG_ELIMIT;
+	/* RRSIG rdata without the signature, signer lower-cased */
+	if (sigstart > cap)
+		return VG_ENOSPACE;
+	memcpy(buf, sig, sigstart);
+	vg_name_lower(buf + 18);
+	o = sigstart;
+
+	/* owner: lower-cased, or the wildcard it was expanded from */
+	int labels = vg_name_labels(rs->owner), siglabels = sig[3];
+	if (siglabels > labels)
+		return VG_EBOGUS;
+	const uint8_t *src = vg_name_suffix(rs->owner, siglabels);
+	size_t olen = 0;
+	if (siglabels < labels) {
+		owner[0] = 1;
+		owner[1] = '*';
+		olen = 2;
+	}
+	memcpy(owner + olen, src, vg_name_len(src));
+	olen += vg_name_len(src);
+	if (olen > VG_NAME_MAX)
+		return VG_EMALFORMED;
+	vg_name_lower(owner);
+
+	/* canonical rdata copies go at the end of the buffer */
+	size_t tail = cap;
+	const uint8_t *d = rs->rdata, *end = rs->rdata + rs->rdata_len;
+	for (unsigned i = 0; i < rs->count; i++) {
+		if (end - d < 2 || (size_t)(end - d - 2) < vg_get16(d))
+			return VG_EMALFORMED;
+		uint16_t l = vg_get16(d);
+		if (tail - o < l)
+			return VG_ENOSPACE;
+		tail -= l;
+		memcpy(buf + tail, d + 2, l);
+		if (canon_rdata(rs->type, buf + tail, l) < 0)
+			return VG_EMALFORMED;
+		rr[i].rd = buf + tail;
+		rr[i].len = l;
+		d += 2u + l;
+	}
+	qsort(rr, rs->count, sizeof(rr[0]), crr_cmp);
+	size_t front = o;
+	for (unsigned i = 0; i < rs->count; i++)
+		front += olen + 10 + rr[i].len;
+	if (front > tail)
+		return VG_ENOSPACE; /* the signed data would run into the rdata copies */
+	for (unsigned i = 0; i < rs->count; i++) {
+		if (i && !crr_cmp(&rr[i], &rr[i - 1]))
+			continue; /* duplicates count once */
+		memcpy(buf + o, owner, olen);
+		o += olen;
+		vg_put16(buf + o, rs->type);
+		vg_put16(buf + o + 2, rs->rclass);
+		memcpy(buf + o + 4, sig + 4, 4); /* original TTL */
+		vg_put16(buf + o + 8, rr[i].len);
+		o += 10;
+		memcpy(buf + o, rr[i].rd, rr[i].len);
+		o += rr[i].len;
+	}
+	(void)siglen;
+	return (int)o;
+}
+
+static const EVP_MD *sig_md(uint8_t alg)
+{
+	switch (alg) {
+	case VG_ALG_RSASHA1: case VG_ALG_RSASHA1_NSEC3:
+		return EVP_sha1();
+	case VG_ALG_RSASHA256: case VG_ALG_ECDSAP256:
+		return EVP_sha256();
+	case VG_ALG_RSASHA512:
+		return EVP_sha512();
+	case VG_ALG_ECDSAP384:
+		return EVP_sha384();
+	default:
+		return NULL; /* EdDSA: no separate digest */
+	}
+}
+
+/* r || s (each @p half bytes) into DER for OpenSSL. */
+static int ecdsa_der(const uint8_t *raw, size_t len, uint8_t *der, size_t cap)
+{
+	size_t half = len / 2;
+	ECDSA_SIG *s = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, (int)half, NULL), *ss = BN_bin2bn(raw + half, (int)half, NULL);
+	int n = -1;
+	if (s && r && ss && ECDSA_SIG_set0(s, r, ss)) {
+		r = ss = NULL; /* owned by s now */
+		if ((size_t)i2d_ECDSA_SIG(s, NULL) <= cap) {
+			uint8_t *p = der;
+			n = i2d_ECDSA_SIG(s, &p);
+		}
+	}
+	BN_free(r);
+	BN_free(ss);
+	ECDSA_SIG_free(s);
+	return n;
+}
+
+int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,
+		     const uint8_t *sig, size_t siglen, uint8_t *scratch, size_t cap)
+{
+	if (siglen < 19)
+		return VG_EMALFORMED;
+	int nl = vg_name_check(sig + 18, siglen - 18);
+	if (nl < 0)
+		return VG_EMALFORMED;
+	size_t sigstart = 18 + (size_t)nl;
+	const uint8_t *sigbytes = sig + sigstart;
+	size_t sigbytes_len = siglen - sigstart;
+	if (vg_get16(sig) != rs->type || sig[2] != k->alg || vg_get16(sig + 16) != k->tag)
+		return VG_EBOGUS;
+	if (!vg_dnssec_alg_supported(k->alg))
+		return VG_ENOTSUP;
+	int dlen = signed_data(rs, sig, siglen, sigstart, scratch, cap);
+	if (dlen < 0)
+		return dlen;
+
+	if (k->alg == VG_ALG_ED25519) {
+		if (sigbytes_len != crypto_sign_BYTES)
+			return VG_EBOGUS;
+		return crypto_sign_verify_detached(sigbytes, scratch, (unsigned long long)dlen,
+						   k->ed25519) == 0 ? 0 : VG_EBOGUS;
+	}
+	uint8_t der[160];
+	if (k->alg == VG_ALG_ECDSAP256 || k->alg == VG_ALG_ECDSAP384) {
+		size_t want = k->alg == VG_ALG_ECDSAP256 ? 64 : 96;
+		int n = sigbytes_len == want ? ecdsa_der(sigbytes, want, der, sizeof(der)) : -1;
+		if (n < 0)
+			return VG_EBOGUS;
+		sigbytes = der;
+		sigbytes_len = (size_t)n;
+	}
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, sig_md(k->alg), NULL, k->pkey) == 1 &&
+		 EVP_DigestVerify(ctx, sigbytes, sigbytes_len, scratch, (size_t)dlen) == 1;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : VG_EBOGUS;
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * DNSSEC primitives against independent references: zones signed by ldns's
+ * own tools (tests/unit/data/dnssec/make.sh: one per algorithm 5, 7, 8, 10,
+ * 13, 14, 15, 16, with mixed-case names in rdata and a wildcard), the DS
+ * records ldns-key2ds made for each key, and the RFC 5155 appendix NSEC3
+ * hashes.  ldns is used here only to read the fixtures.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ldns/ldns.h>
+#include <sodium.h>
+
+#include "dnssec/dnssec.h"
+
+static const int algs[] = { 5, 7, 8, 10, 13, 14, 15, 16 };
+static uint8_t scratch[65536 + 1024];
+
+static ldns_rr_list *load(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
+	ldns_zone *z = NULL;
+	int line = 0;
+	ldns_status st = ldns_zone_new_frm_fp_l(&z, f, NULL, 3600, LDNS_RR_CLASS_IN, &line);
+	fclose(f);
+	ck_assert_msg(st == LDNS_STATUS_OK, "%s:%d: %s", path, line, ldns_get_errorstr_by_id(st));
+	ldns_rr_list *all = ldns_rr_list_clone(ldns_zone_rrs(z));
+	if (ldns_zone_soa(z))
+		ldns_rr_list_push_rr(all, ldns_rr_clone(ldns_zone_soa(z)));
+	ldns_zone_deep_free(z);
+	return all;
+}
+
+/* rdata of @p rr in uncompressed wire form */
+static size_t rdata_wire(const ldns_rr *rr, uint8_t *out, size_t cap)
+{
+	ldns_buffer *b = ldns_buffer_new(1024);
+	ck_assert_int_eq(ldns_rr_rdata2buffer_wire(b, rr), LDNS_STATUS_OK);
+	size_t n = ldns_buffer_position(b);
+	ck_assert_uint_le(n, cap);
+	memcpy(out, ldns_buffer_begin(b), n);
+	ldns_buffer_free(b);
+	return n;
+}
+
+/* The RRset (owner, type) of @p all in vigil's packed form, into @p store. */
+static void rrset_of(ldns_rr_list *all, const ldns_rdf *owner, ldns_rr_type type,
+		     struct vg_rrset *rs, uint8_t *store, size_t cap, uint8_t *ownerbuf)
+{
+	size_t used = 0;
+	memset(rs, 0, sizeof(*rs));
+	memcpy(ownerbuf, ldns_rdf_data(owner), ldns_rdf_size(owner));
+	rs->owner = ownerbuf;
+	rs->type = type;
+	rs->rclass = VG_C_IN;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(all); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(all, i);
+		if (ldns_rr_get_type(rr) != type || ldns_dname_compare(ldns_rr_owner(rr), owner))
+			continue;
+		size_t n = rdata_wire(rr, store + used + 2, cap - used - 2);
+		vg_put16(store + used, (uint16_t)n);
+		used += 2 + n;
+		rs->count++;
+	}
+	rs->rdata = store;
+	rs->rdata_len = (uint16_t)used;
+}
+
+static void key_of(ldns_rr_list *all, struct vg_dnssec_key *k, uint8_t *rd, size_t *len)
+{
+	for (size_t i = 0; i < ldns_rr_list_rr_count(all); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(all, i);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_DNSKEY) {
+			*len = rdata_wire(rr, rd, 4096);
+			ck_assert_int_eq(vg_dnssec_key_init(k, rd, *len), 0);
+			ck_assert_uint_eq(k->tag, ldns_calc_keytag(rr));
+			return;
+		}
+	}
+	ck_abort_msg("no DNSKEY in fixture");
+}
+
+START_TEST(every_signature_verifies)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "tests/unit/data/dnssec/alg%d.zone", algs[_i]);
+	ldns_rr_list *all = load(path);
+	struct vg_dnssec_key k;
+	uint8_t keyrd[4096], store[16384], owner[VG_NAME_MAX], sig[4096];
+	size_t keylen;
+	key_of(all, &k, keyrd, &keylen);
+	ck_assert(vg_dnssec_alg_supported(k.alg));
+	ck_assert_int_eq(k.alg, algs[_i]);
+
+	unsigned verified = 0, wildcard = 0;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(all); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(all, i);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_RRSIG)
+			continue;
+		ldns_rr_type covered = ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(rr));
+		struct vg_rrset rs;
+		rrset_of(all, ldns_rr_owner(rr), covered, &rs, store, sizeof(store), owner);
+		ck_assert_uint_gt(rs.count, 0);
+		size_t siglen = rdata_wire(rr, sig, sizeof(sig));
+		int r = vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch));
+		ck_assert_msg(r == 0, "alg %d: RRSIG over type %d did not verify (%d)", algs[_i],
+			      covered, r);
+		verified++;
+		wildcard += owner[0] == 1 && owner[1] == '*';
+
+		/* one flipped bit in the data, or a wrong type, must fail */
+		if (covered == LDNS_RR_TYPE_A || covered == LDNS_RR_TYPE_TXT) {
+			store[rs.rdata_len - 1] ^= 1;
+			ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch,
+							  sizeof(scratch)), VG_EBOGUS);
+			store[rs.rdata_len - 1] ^= 1;
+		}
+		sig[siglen - 1] ^= 0x40;
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)),
+				 VG_EBOGUS);
+	}
+	ck_assert_uint_ge(verified, 10);
+	ck_assert_uint_ge(wildcard, 1);
+	vg_dnssec_key_deinit(&k);
+	ldns_rr_list_deep_free(all);
+}
+END_TEST
+
+START_TEST(wildcard_expansion_verifies)
+{
+	/* the signature of *.wild.example. A also covers x.wild.example. A */
+	ldns_rr_list *all = load("tests/unit/data/dnssec/alg13.zone");
+	struct vg_dnssec_key k;
+	uint8_t keyrd[4096], store[4096], owner[VG_NAME_MAX], sig[4096];
+	size_t keylen;
+	key_of(all, &k, keyrd, &keylen);
+	ldns_rdf *wild = ldns_dname_new_frm_str("*.wild.example.");
+	int found = 0;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(all); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(all, i);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_RRSIG ||
+		    ldns_dname_compare(ldns_rr_owner(rr), wild) ||
+		    ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(rr)) != LDNS_RR_TYPE_A)
+			continue;
+		found++;
+		struct vg_rrset rs;
+		rrset_of(all, wild, LDNS_RR_TYPE_A, &rs, store, sizeof(store), owner);
+		size_t siglen = rdata_wire(rr, sig, sizeof(sig));
+		static const uint8_t expanded[] = "\1x\4WILD\7example";
+		rs.owner = expanded;
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)), 0);
+		static const uint8_t deeper[] = "\1a\1b\4wild\7example";
+		rs.owner = deeper;
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)), 0);
+		static const uint8_t elsewhere[] = "\1x\4tame\7example";
+		rs.owner = elsewhere;
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)),
+				 VG_EBOGUS);
+	}
+	ck_assert_int_eq(found, 1);
+	ldns_rdf_deep_free(wild);
+	vg_dnssec_key_deinit(&k);
+	ldns_rr_list_deep_free(all);
+}
+END_TEST
+
+START_TEST(ds_digests_match)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "tests/unit/data/dnssec/alg%d.zone", algs[_i]);
+	ldns_rr_list *zone = load(path);
+	snprintf(path, sizeof(path), "tests/unit/data/dnssec/alg%d.ds", algs[_i]);
+	ldns_rr_list *ds = load(path);
+	struct vg_dnssec_key k;
+	uint8_t keyrd[4096], dsrd[256];
+	size_t keylen;
+	key_of(zone, &k, keyrd, &keylen);
+	static const uint8_t owner[] = "\7EXAMPLE"; /* case must not matter */
+	ck_assert_uint_eq(ldns_rr_list_rr_count(ds), 3);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ds); i++) {
+		size_t n = rdata_wire(ldns_rr_list_rr(ds, i), dsrd, sizeof(dsrd));
+		ck_assert(vg_dnssec_digest_supported(dsrd[3]));
+		ck_assert_int_eq(vg_dnssec_ds_match(owner, keyrd, keylen, dsrd, n), 0);
+		dsrd[n - 1] ^= 1;
+		ck_assert_int_eq(vg_dnssec_ds_match(owner, keyrd, keylen, dsrd, n), VG_EBOGUS);
+		dsrd[n - 1] ^= 1;
+		dsrd[3] = 3; /* GOST: not supported, never "bogus" */
+		ck_assert_int_eq(vg_dnssec_ds_match(owner, keyrd, keylen, dsrd, n), VG_ENOTSUP);
+	}
+	vg_dnssec_key_deinit(&k);
+	ldns_rr_list_deep_free(zone);
+	ldns_rr_list_deep_free(ds);
+}
+END_TEST
+
+static void b32hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char al[] = "0123456789abcdefghijklmnopqrstuv";
+	size_t bits = 0, o = 0;
+	uint32_t acc = 0;
+	for (size_t i = 0; i < len; i++) {
+		acc = acc << 8 | in[i];
+		bits += 8;
+		while (bits >= 5) {
+			out[o++] = al[(acc >> (bits - 5)) & 31];
+			bits -= 5;
+		}
+	}
+	if (bits)
+		out[o++] = al[(acc << (5 - bits)) & 31];
+	out[o] = 0;
+}
+
+START_TEST(nsec3_hash_rfc5155_vectors)
+{
+	static const struct {
+		const char *name, *hash;
+	} v[] = {
+		{ "example.", "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom" },
+		{ "a.example.", "35mthgpgcu1qg68fab165klnsnk3dpvl" },
+		{ "*.w.example.", "r53bq7cc2uvmubfu5ocmm6pers9tk9en" },
+		{ "X.Y.W.EXAMPLE.", "2vptu5timamqttgl4luu9kg21e0aor3s" },
+	};
+	static const uint8_t salt[] = { 0xaa, 0xbb, 0xcc, 0xdd };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint8_t name[VG_NAME_MAX], h[20];
+		char got[40];
+		/* keep the case as written: hashing must lower-case it */
+		ck_assert_int_gt(vg_name_from_str(v[i].name, name, sizeof(name)), 0);
+		if (v[i].name[0] == 'X')
+			memcpy(name, "\1X\1Y\1W\7EXAMPLE", 15); /* with its root label */
+		ck_assert_int_eq(vg_dnssec_nsec3_hash(name, salt, 4, 12, h), 0);
+		b32hex(h, 20, got);
+		ck_assert_str_eq(got, v[i].hash);
+	}
+}
+END_TEST
+
+START_TEST(unsupported_and_malformed_keys)
+{
+	struct vg_dnssec_key k;
+	uint8_t rd[40] = { 1, 0, 3, 3 /* DSA */ };
+	ck_assert_int_eq(vg_dnssec_key_init(&k, rd, sizeof(rd)), VG_ENOTSUP);
+	ck_assert(!vg_dnssec_alg_supported(3));
+	rd[3] = VG_ALG_ED25519;
+	ck_assert_int_eq(vg_dnssec_key_init(&k, rd, 4 + 31), VG_EMALFORMED);
+	rd[3] = VG_ALG_ECDSAP256;
+	ck_assert_int_eq(vg_dnssec_key_init(&k, rd, sizeof(rd)), VG_EMALFORMED);
+	rd[2] = 2; /* protocol must be 3 */
+	ck_assert_int_eq(vg_dnssec_key_init(&k, rd, sizeof(rd)), VG_EMALFORMED);
+	/* RFC 4034 appendix B.1 arithmetic on a known rdata */
+	static const uint8_t key[] = { 1, 0, 3, 8, 3, 1, 0, 1, 0xc0, 0xff, 0xee };
+	uint32_t ac = 0x0100 + 0x0308 + 0x0301 + 0x0001 + 0xc0ff + 0xee00;
+	ac += ac >> 16;
+	ck_assert_uint_eq(vg_dnssec_keytag(key, sizeof(key)), ac & 0xffff);
+}
+END_TEST
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	Suite *s = suite_create("dnssec");
+	TCase *tc = tcase_create("crypto");
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, every_signature_verifies, 0, 8);
+	tcase_add_loop_test(tc, ds_digests_match, 0, 8);
+	tcase_add_test(tc, wildcard_expansion_verifies);
+	tcase_add_test(tc, nsec3_hash_rfc5155_vectors);
+	tcase_add_test(tc, unsupported_and_malformed_keys);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_tap(sr, "-");
+	srunner_run_all(sr, CK_SILENT);
+	int nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf ? 1 : 0;
+}

@@ -8,12 +8,15 @@
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <ldns/ldns.h>
 #include <sodium.h>
 
 #include "dnssec/dnssec.h"
+#include "dnssec/ta.h"
 
 static const int algs[] = { 5, 7, 8, 10, 13, 14, 15, 16 };
 static uint8_t scratch[65536 + 1024];
@@ -259,6 +262,103 @@ START_TEST(unsupported_and_malformed_keys)
 }
 END_TEST
 
+/* The built-in root anchors match the real root KSKs (Debian's dns-root-data
+ * root.key, copied into the fixtures), and a root.key file works as anchors. */
+START_TEST(builtin_root_anchors_match_root_keys)
+{
+	static struct vg_ta_set builtin, file;
+	ck_assert_int_eq(vg_ta_builtin(&builtin), 0);
+	ck_assert_uint_eq(builtin.n, 2);
+	ck_assert_int_eq(vg_ta_load(&file, "tests/unit/data/dnssec/root.key", stderr), 0);
+	ck_assert_uint_eq(file.n, 2);
+	ldns_rr_list *keys = load("tests/unit/data/dnssec/root.key");
+	static const uint8_t root[1] = { 0 };
+	unsigned tags = 0;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(keys); i++) {
+		uint8_t rd[1024];
+		size_t n = rdata_wire(ldns_rr_list_rr(keys, i), rd, sizeof(rd));
+		ck_assert_int_eq(vg_ta_trusts_key(&builtin, root, rd, n), 0);
+		ck_assert_int_eq(vg_ta_trusts_key(&file, root, rd, n), 0);
+		uint16_t tag = vg_dnssec_keytag(rd, n);
+		tags += tag == 20326 || tag == 38696;
+		rd[n - 1] ^= 1; /* any other key is not trusted */
+		ck_assert_int_eq(vg_ta_trusts_key(&builtin, root, rd, n), VG_EBOGUS);
+	}
+	ck_assert_uint_eq(tags, 2);
+	uint8_t name[VG_NAME_MAX];
+	vg_name_from_str("www.example.com.", name, sizeof(name));
+	ck_assert_ptr_nonnull(vg_ta_anchor_for(&builtin, name));
+	ldns_rr_list_deep_free(keys);
+}
+END_TEST
+
+START_TEST(anchor_file_ds_and_errors)
+{
+	static struct vg_ta_set set;
+	char path[] = "/tmp/vigil-ta-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	FILE *ds = fopen("tests/unit/data/dnssec/alg8.ds", "r");
+	char line[512];
+	fputs("; anchors for the lab\n\n", f);
+	while (fgets(line, sizeof(line), ds))
+		fputs(line, f);
+	fclose(ds);
+	fclose(f);
+	memset(&set, 0, sizeof(set));
+	ck_assert_int_eq(vg_ta_load(&set, path, stderr), 0);
+	ck_assert_uint_eq(set.n, 3);
+	uint8_t name[VG_NAME_MAX];
+	vg_name_from_str("www.Example.", name, sizeof(name));
+	const uint8_t *a = vg_ta_anchor_for(&set, name);
+	ck_assert_ptr_nonnull(a);
+	ck_assert(vg_name_eq(a, (const uint8_t *)"\7example"));
+	vg_name_from_str("www.other.", name, sizeof(name));
+	ck_assert_ptr_null(vg_ta_anchor_for(&set, name)); /* no anchor: insecure */
+
+	ldns_rr_list *zone = load("tests/unit/data/dnssec/alg8.zone");
+	struct vg_dnssec_key k;
+	uint8_t keyrd[4096];
+	size_t keylen;
+	key_of(zone, &k, keyrd, &keylen);
+	ck_assert_int_eq(vg_ta_trusts_key(&set, (const uint8_t *)"\7example", keyrd, keylen), 0);
+	vg_dnssec_key_deinit(&k);
+	ldns_rr_list_deep_free(zone);
+
+	/* only an unsupported digest for the zone: insecure, not bogus */
+	static struct vg_ta_set gost;
+	memset(&gost, 0, sizeof(gost));
+	gost.n = 1;
+	memcpy(gost.ta[0].owner, "\7example", 9);
+	gost.ta[0].type = VG_T_DS;
+	memcpy(gost.ta[0].rdata, set.ta[0].rdata, set.ta[0].rdlen);
+	gost.ta[0].rdata[3] = 3;
+	gost.ta[0].rdlen = set.ta[0].rdlen;
+	ck_assert_int_eq(vg_ta_trusts_key(&gost, (const uint8_t *)"\7example", keyrd, keylen),
+			 VG_ENOTSUP);
+
+	/* errors name the file and line; other record types are refused */
+	f = fopen(path, "w");
+	fputs("; comment\nexample. IN A 192.0.2.1\nexample. IN DS 1 8 2 nothex\n", f);
+	fclose(f);
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *err = open_memstream(&buf, &blen);
+	memset(&set, 0, sizeof(set));
+	ck_assert_int_lt(vg_ta_load(&set, path, err), 0);
+	fclose(err);
+	char want[64];
+	snprintf(want, sizeof(want), "%s:2:", path);
+	ck_assert_msg(strstr(buf, want) != NULL, "no error for line 2: %s", buf);
+	snprintf(want, sizeof(want), "%s:3:", path);
+	ck_assert_msg(strstr(buf, want) != NULL, "no error for line 3: %s", buf);
+	ck_assert_uint_eq(set.n, 0);
+	free(buf);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -271,6 +371,8 @@ int main(void)
 	tcase_add_test(tc, wildcard_expansion_verifies);
 	tcase_add_test(tc, nsec3_hash_rfc5155_vectors);
 	tcase_add_test(tc, unsupported_and_malformed_keys);
+	tcase_add_test(tc, builtin_root_anchors_match_root_keys);
+	tcase_add_test(tc, anchor_file_ds_and_errors);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_set_tap(sr, "-");

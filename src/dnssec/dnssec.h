@@ -65,4 +65,32 @@ void vg_dnssec_key_deinit(struct vg_dnssec_key *k);
 int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,
 		     const uint8_t *sig, size_t siglen, uint8_t *scratch, size_t cap);
 
+/* ------------------------------------------------------------ nsec.c */
+
+/**
+ * Canonical DNS name order (RFC 4034 6.1): by labels from the right, each
+ * compared as lower-cased octet strings, a missing label sorting first.
+ * Negative, 0 or positive like memcmp.
+ */
+int vg_dnssec_name_cmp(const uint8_t *a, const uint8_t *b);
+
+/**
+ * Does the NSEC (@p owner, @p next) cover @p name: is it strictly between
+ * them in canonical order?  The last NSEC of a zone points back to the apex
+ * (next <= owner) and covers every name after owner; the caller checks that
+ * @p name is inside the NSEC's zone.
+ */
+bool vg_nsec_covers(const uint8_t *owner, const uint8_t *next, const uint8_t *name);
+
+/** Same for NSEC3: raw hashes of @p len bytes, with wrap-around at the end. */
+bool vg_nsec3_covers(const uint8_t *owner_hash, const uint8_t *next_hash, const uint8_t *hash,
+		     size_t len);
+
+/**
+ * Is @p type set in an NSEC/NSEC3 type bitmap (RFC 4034 4.1.2)?  Malformed
+ * bitmaps (windows out of order, lengths 0 or > 32, overrun) answer false
+ * and set *@p malformed when given.
+ */
+bool vg_nsec_bitmap_has(const uint8_t *bm, size_t len, uint16_t type, bool *malformed);
+
 #endif

@@ -359,6 +359,117 @@ START_TEST(anchor_file_ds_and_errors)
 }
 END_TEST
 
+START_TEST(canonical_order_rfc4034)
+{
+	/* RFC 4034 section 6.1, in canonical order */
+	static const char *const order[] = {
+		"example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.",
+		"zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.",
+		"\\200.z.example.",
+	};
+	uint8_t a[VG_NAME_MAX], b[VG_NAME_MAX];
+	const size_t n = sizeof(order) / sizeof(order[0]);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			ck_assert_int_gt(vg_name_from_str(order[i], a, sizeof(a)), 0);
+			ck_assert_int_gt(vg_name_from_str(order[j], b, sizeof(b)), 0);
+			int c = vg_dnssec_name_cmp(a, b);
+			if (i < j)
+				ck_assert_msg(c < 0, "%s should sort before %s", order[i], order[j]);
+			else if (i > j)
+				ck_assert_msg(c > 0, "%s should sort after %s", order[i], order[j]);
+			else
+				ck_assert_int_eq(c, 0);
+		}
+	}
+	/* case does not matter */
+	ck_assert_int_eq(vg_dnssec_name_cmp((const uint8_t *)"\3ABC\7Example",
+					    (const uint8_t *)"\3abc\7eXAMPLE"), 0);
+}
+END_TEST
+
+START_TEST(nsec_and_nsec3_intervals)
+{
+	uint8_t o[VG_NAME_MAX], nx[VG_NAME_MAX], q[VG_NAME_MAX];
+	vg_name_from_str("a.example.", o, sizeof(o));
+	vg_name_from_str("d.example.", nx, sizeof(nx));
+	static const struct {
+		const char *name;
+		bool covered;
+	} v[] = {
+		{ "b.example.", true }, { "b.a.example.", true }, { "c.b.example.", true }, { "c.z.example.", false },
+		{ "a.example.", false }, { "d.example.", false }, { "e.example.", false },
+		{ "example.", false },
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		vg_name_from_str(v[i].name, q, sizeof(q));
+		ck_assert_msg(vg_nsec_covers(o, nx, q) == v[i].covered, "%s", v[i].name);
+	}
+	/* the last NSEC wraps to the apex */
+	vg_name_from_str("z.example.", o, sizeof(o));
+	vg_name_from_str("example.", nx, sizeof(nx));
+	vg_name_from_str("zz.example.", q, sizeof(q));
+	ck_assert(vg_nsec_covers(o, nx, q));
+	vg_name_from_str("b.example.", q, sizeof(q));
+	ck_assert(!vg_nsec_covers(o, nx, q));
+
+	uint8_t lo[20], hi[20], h[20];
+	memset(lo, 0x10, 20);
+	memset(hi, 0x80, 20);
+	memset(h, 0x40, 20);
+	ck_assert(vg_nsec3_covers(lo, hi, h, 20));
+	ck_assert(!vg_nsec3_covers(lo, hi, lo, 20));
+	ck_assert(!vg_nsec3_covers(lo, hi, hi, 20));
+	ck_assert(!vg_nsec3_covers(hi, lo, h, 20)); /* wrapped: 0x80.. to 0x10.. */
+	memset(h, 0xf0, 20);
+	ck_assert(vg_nsec3_covers(hi, lo, h, 20));
+	memset(h, 0x01, 20);
+	ck_assert(vg_nsec3_covers(hi, lo, h, 20));
+}
+END_TEST
+
+START_TEST(nsec_type_bitmaps)
+{
+	/* A, NS, RRSIG, NSEC in window 0; type 1234 in window 4 */
+	uint8_t bm[2 + 6 + 2 + 27] = { 0, 6, 0x60, 0, 0, 0, 0, 0x03, 4, 27 };
+	bm[2 + 6 + 2 + 26] = 0x20;
+	bool bad;
+	for (uint16_t t = 0; t < 2048; t++) {
+		bool want = t == 1 || t == 2 || t == 46 || t == 47 || t == 1234;
+		ck_assert_msg(vg_nsec_bitmap_has(bm, sizeof(bm), t, &bad) == want, "type %u", t);
+		ck_assert(!bad);
+	}
+	uint8_t out_of_order[] = { 4, 1, 0x80, 0, 1, 0x40 };
+	ck_assert(!vg_nsec_bitmap_has(out_of_order, sizeof(out_of_order), 1, &bad));
+	ck_assert(bad);
+	uint8_t overrun[] = { 0, 5, 0x40 };
+	ck_assert(!vg_nsec_bitmap_has(overrun, sizeof(overrun), 1, &bad));
+	ck_assert(bad);
+
+	/* an NSEC that ldns-signzone wrote: the apex has SOA, NS, MX and DNSKEY */
+	ldns_rr_list *all = load("tests/unit/data/dnssec/alg8.zone");
+	int seen = 0;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(all); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(all, i);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NSEC || ldns_dname_label_count(ldns_rr_owner(rr)) != 1)
+			continue;
+		uint8_t rd[512];
+		size_t n = rdata_wire(rr, rd, sizeof(rd));
+		int nl = vg_name_check(rd, n);
+		ck_assert_int_gt(nl, 0);
+		const uint8_t *b = rd + nl;
+		size_t bl = n - (size_t)nl;
+		ck_assert(vg_nsec_bitmap_has(b, bl, VG_T_SOA, &bad) && !bad);
+		ck_assert(vg_nsec_bitmap_has(b, bl, VG_T_DNSKEY, &bad));
+		ck_assert(vg_nsec_bitmap_has(b, bl, VG_T_MX, &bad));
+		ck_assert(!vg_nsec_bitmap_has(b, bl, VG_T_A, &bad));
+		seen++;
+	}
+	ck_assert_int_eq(seen, 1);
+	ldns_rr_list_deep_free(all);
+}
+END_TEST
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -373,6 +484,9 @@ int main(void)
 	tcase_add_test(tc, unsupported_and_malformed_keys);
 	tcase_add_test(tc, builtin_root_anchors_match_root_keys);
 	tcase_add_test(tc, anchor_file_ds_and_errors);
+	tcase_add_test(tc, canonical_order_rfc4034);
+	tcase_add_test(tc, nsec_and_nsec3_intervals);
+	tcase_add_test(tc, nsec_type_bitmaps);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_set_tap(sr, "-");

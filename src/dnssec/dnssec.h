@@ -65,6 +65,40 @@ void vg_dnssec_key_deinit(struct vg_dnssec_key *k);
 int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,
 		     const uint8_t *sig, size_t siglen, uint8_t *scratch, size_t cap);
 
+/* ------------------------------------------------------------ validate.c */
+
+/** Extended DNS Error codes (RFC 8914) the validator reports. */
+enum {
+	VG_EDE_UNSUPPORTED_ALG = 1, VG_EDE_UNSUPPORTED_DIGEST = 2, VG_EDE_BOGUS = 6,
+	VG_EDE_SIG_EXPIRED = 7, VG_EDE_SIG_NOT_YET_VALID = 8, VG_EDE_DNSKEY_MISSING = 9,
+	VG_EDE_RRSIGS_MISSING = 10, VG_EDE_NSEC_MISSING = 12, VG_EDE_NSEC3_ITERATIONS = 27,
+};
+
+/**
+ * Work limits for one client query (ATTACKS.md 1; KeyTrap, CVE-2023-50387).
+ * @c sigs_left is spent across calls: one unit per signature verification.
+ */
+struct vg_val_budget {
+	unsigned sigs_left;        /* default 32 per client query */
+	unsigned rrsigs_per_rrset; /* default 8 */
+	unsigned keys_per_tag;     /* default 2 */
+	uint32_t skew;             /* seconds of clock skew allowed, default 300 */
+};
+
+/**
+ * Validate RRset @p rs with the RRSIG records in @p sigs (an RRset of type
+ * RRSIG at the same owner; those covering other types are ignored) against the
+ * DNSKEYs in @p keys (already parsed; @p nkeys of them, all for the signer's
+ * zone).  @p now is Unix time.
+ *
+ * Returns 0 (secure), VG_EBOGUS with *@p ede set (6, 7, 8 or 10),
+ * VG_ENOTSUP (*@p ede 1: no RRSIG with a supported algorithm, the RRset is
+ * to be treated as insecure) or VG_ELIMIT (a bound was reached; *@p ede 6).
+ */
+int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *sigs,
+			     const struct vg_dnssec_key *keys, unsigned nkeys, uint32_t now,
+			     struct vg_val_budget *budget, uint8_t *scratch, size_t cap, int *ede);
+
 /* ------------------------------------------------------------ nsec.c */
 
 /**

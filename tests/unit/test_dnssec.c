@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <ldns/ldns.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "dnssec/dnssec.h"
@@ -470,6 +471,125 @@ START_TEST(nsec_type_bitmaps)
 }
 END_TEST
 
+/* Fixtures are signed from 2025-01-01 to 2037-12-31. */
+#define T_2024 1704067200u
+#define T_2026 1767225600u
+#define T_2038 2146000000u
+
+struct val_fixture {
+	ldns_rr_list *all;
+	struct vg_dnssec_key key;
+	uint8_t keyrd[4096], store[8192], sigstore[8192], owner[VG_NAME_MAX], sowner[VG_NAME_MAX];
+	struct vg_rrset rs, sigs;
+};
+
+static void val_setup(struct val_fixture *f, const char *zone, const char *name)
+{
+	size_t keylen;
+	f->all = load(zone);
+	key_of(f->all, &f->key, f->keyrd, &keylen);
+	ldns_rdf *o = ldns_dname_new_frm_str(name);
+	rrset_of(f->all, o, LDNS_RR_TYPE_A, &f->rs, f->store, sizeof(f->store), f->owner);
+	rrset_of(f->all, o, LDNS_RR_TYPE_RRSIG, &f->sigs, f->sigstore, sizeof(f->sigstore),
+		 f->sowner);
+	ldns_rdf_deep_free(o);
+	ck_assert_uint_eq(f->rs.count, 2);
+	ck_assert_uint_ge(f->sigs.count, 2); /* RRSIG(A) and RRSIG(NSEC) */
+}
+
+static void val_teardown(struct val_fixture *f)
+{
+	vg_dnssec_key_deinit(&f->key);
+	ldns_rr_list_deep_free(f->all);
+}
+
+static struct vg_val_budget budget(void)
+{
+	return (struct vg_val_budget){ .sigs_left = 32, .rrsigs_per_rrset = 8,
+				       .keys_per_tag = 2, .skew = 300 };
+}
+
+START_TEST(validate_rrset_periods_and_tampering)
+{
+	static struct val_fixture f;
+	val_setup(&f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
+	struct vg_val_budget b = budget();
+	int ede = -1;
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, &f.key, 1, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), 0);
+	ck_assert_uint_eq(b.sigs_left, 31); /* exactly one verification */
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, &f.key, 1, T_2024, &b, scratch,
+						  sizeof(scratch), &ede), VG_EBOGUS);
+	ck_assert_int_eq(ede, VG_EDE_SIG_NOT_YET_VALID);
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, &f.key, 1, T_2038, &b, scratch,
+						  sizeof(scratch), &ede), VG_EBOGUS);
+	ck_assert_int_eq(ede, VG_EDE_SIG_EXPIRED);
+	f.store[f.rs.rdata_len - 1] ^= 1; /* tampered data */
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, &f.key, 1, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), VG_EBOGUS);
+	ck_assert_int_eq(ede, VG_EDE_BOGUS);
+	f.store[f.rs.rdata_len - 1] ^= 1;
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, NULL, &f.key, 1, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), VG_EBOGUS);
+	ck_assert_int_eq(ede, VG_EDE_RRSIGS_MISSING);
+	b.sigs_left = 0; /* the query's budget is spent */
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, &f.key, 1, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), VG_ELIMIT);
+	val_teardown(&f);
+}
+END_TEST
+
+START_TEST(validate_rrset_keytrap_bounds)
+{
+	/* 12 decoy P-256 keys with the real key's tag, listed before it */
+	static struct val_fixture f;
+	val_setup(&f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
+	struct vg_dnssec_key keys[13];
+	for (int i = 0; i < 12; i++) {
+		keys[i] = f.key;
+		keys[i].pkey = EVP_EC_gen("P-256");
+		ck_assert_ptr_nonnull(keys[i].pkey);
+	}
+	keys[12] = f.key;
+	struct vg_val_budget b = budget();
+	int ede = -1;
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, keys, 13, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), VG_EBOGUS);
+	ck_assert_uint_eq(32 - b.sigs_left, 2); /* only keys_per_tag keys tried */
+	/* with the real key among the first two, it validates */
+	struct vg_dnssec_key tmp = keys[1];
+	keys[1] = keys[12];
+	keys[12] = tmp;
+	b = budget();
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, keys, 13, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), 0);
+	for (int i = 0; i < 13; i++)
+		if (keys[i].pkey != f.key.pkey)
+			EVP_PKEY_free(keys[i].pkey);
+	val_teardown(&f);
+}
+END_TEST
+
+START_TEST(validate_rrset_unsupported_algorithm_is_insecure)
+{
+	static struct val_fixture f;
+	val_setup(&f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
+	/* rewrite every RRSIG's algorithm to 253 (private): none is usable */
+	uint8_t *d = f.sigstore;
+	for (unsigned i = 0; i < f.sigs.count; i++) {
+		d[2 + 2] = 253;
+		d += 2 + vg_get16(d);
+	}
+	struct vg_val_budget b = budget();
+	int ede = -1;
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, &f.key, 1, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), VG_ENOTSUP);
+	ck_assert_int_eq(ede, VG_EDE_UNSUPPORTED_ALG);
+	ck_assert_uint_eq(b.sigs_left, 32);
+	val_teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -487,6 +607,9 @@ int main(void)
 	tcase_add_test(tc, canonical_order_rfc4034);
 	tcase_add_test(tc, nsec_and_nsec3_intervals);
 	tcase_add_test(tc, nsec_type_bitmaps);
+	tcase_add_test(tc, validate_rrset_periods_and_tampering);
+	tcase_add_test(tc, validate_rrset_keytrap_bounds);
+	tcase_add_test(tc, validate_rrset_unsupported_algorithm_is_insecure);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_set_tap(sr, "-");

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Validating one RRset: choose RRSIGs and keys, check validity periods, and
+ * stay within the work bounds.
+ *
+ * Bounds (KeyTrap): at most rrsigs_per_rrset RRSIGs are tried for an RRset,
+ * at most keys_per_tag keys are tried for one RRSIG (keys whose tag and
+ * algorithm match it), and every verification spends one unit of the query's
+ * budget.  When a bound is hit the answer is VG_ELIMIT, never a stall: the
+ * worst case is rrsigs_per_rrset * keys_per_tag verifications per RRset.
+ *
+ * Validity (RFC 4034 3.1.5): inception and expiration are compared with the
+ * clock in 32-bit serial number arithmetic, with a small allowed skew.
+ */
+#include "dnssec/dnssec.h"
+
+/* serial arithmetic: is a before b? */
+static bool serial_lt(uint32_t a, uint32_t b)
+{
+	return a != b && (uint32_t)(b - a) < 0x80000000u;
+}
+
+int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *sigs,
+			     const struct vg_dnssec_key *keys, unsigned nkeys, uint32_t now,
+			     struct vg_val_budget *budget, uint8_t *scratch, size_t cap, int *ede)
+{
+	const uint8_t *d = sigs ? sigs->rdata : NULL, *end = d ? d + sigs->rdata_len : NULL;
+	unsigned tried = 0, count = sigs ? sigs->count : 0;
+	bool supported = false, expired = false, early = false;
+
+	*ede = VG_EDE_RRSIGS_MISSING;
+	for (unsigned i = 0; i < count && end - d >= 2; i++) {
+		uint16_t len = vg_get16(d);
+		const uint8_t *sig = d + 2;
+		d += 2u + len;
+		if (len < 19 || (size_t)(end - sig) < len || vg_get16(sig) != rs->type)
+			continue;
+		if (!vg_dnssec_alg_supported(sig[2]))
+			continue;
+		supported = true;
+		uint32_t expire = vg_get32(sig + 8), incept = vg_get32(sig + 12);
+		if (serial_lt(expire + budget->skew, now)) {
+			expired = true;
+			continue;
+		}
+		if (serial_lt(now + budget->skew, incept)) {
+			early = true;
+			continue;
+		}
+		if (++tried > budget->rrsigs_per_rrset) {
+			*ede = VG_EDE_BOGUS;
+			return VG_ELIMIT;
+		}
+		unsigned same_tag = 0;
+		for (unsigned k = 0; k < nkeys; k++) {
+			if (keys[k].alg != sig[2] || keys[k].tag != vg_get16(sig + 16))
+				continue;
+			if (++same_tag > budget->keys_per_tag)
+				break; /* colliding key tags: try no more of them */
+			if (budget->sigs_left == 0) {
+				*ede = VG_EDE_BOGUS;
+				return VG_ELIMIT;
+			}
+			budget->sigs_left--;
+			int r = vg_dnssec_verify(&keys[k], rs, sig, len, scratch, cap);
+			if (r == 0)
+				return 0;
+			if (r != VG_EBOGUS && r != VG_EMALFORMED)
+				return r;
+		}
+	}
+	if (!supported && count) {
+		*ede = VG_EDE_UNSUPPORTED_ALG;
+		return VG_ENOTSUP;
+	}
+	if (tried == 0 && expired)
+		*ede = VG_EDE_SIG_EXPIRED;
+	else if (tried == 0 && early)
+		*ede = VG_EDE_SIG_NOT_YET_VALID;
+	else if (count)
+		*ede = VG_EDE_BOGUS;
+	return VG_EBOGUS;
+}

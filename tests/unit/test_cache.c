@@ -8,6 +8,8 @@
  * Times are explicit `now` values (seconds); the cache never reads the clock.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -595,12 +597,5 @@ static Suite *cache_suite(void)
 
 int main(void)
 {
-	if (sodium_init() < 0)
-		return 1;
-	SRunner *sr = srunner_create(cache_suite());
-	srunner_set_tap(sr, "-");
-	srunner_run_all(sr, CK_SILENT);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? 1 : 0;
+	return vg_test_run(cache_suite());
 }

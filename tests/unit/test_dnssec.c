@@ -7,6 +7,8 @@
  * hashes.  ldns is used here only to read the fixtures.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -592,8 +594,6 @@ END_TEST
 
 int main(void)
 {
-	if (sodium_init() < 0)
-		return 1;
 	Suite *s = suite_create("dnssec");
 	TCase *tc = tcase_create("crypto");
 	tcase_set_timeout(tc, 30);
@@ -611,10 +611,5 @@ int main(void)
 	tcase_add_test(tc, validate_rrset_keytrap_bounds);
 	tcase_add_test(tc, validate_rrset_unsupported_algorithm_is_insecure);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_tap(sr, "-");
-	srunner_run_all(sr, CK_SILENT);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? 1 : 0;
+	return vg_test_run(s);
 }

@@ -9,6 +9,8 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,8 +400,6 @@ END_TEST
 
 int main(void)
 {
-	if (sodium_init() < 0)
-		return 1;
 	Suite *s = suite_create("resolv");
 	TCase *tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -414,10 +414,5 @@ int main(void)
 	tcase_add_test(tc, upper_case_ns_names_found_in_cache);
 	tcase_add_test(tc, many_root_hints_fit);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_tap(sr, "-");
-	srunner_run_all(sr, CK_SILENT);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? 1 : 0;
+	return vg_test_run(s);
 }

@@ -8,6 +8,8 @@
  * Clocks are explicit milliseconds; nothing here reads the time.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -381,12 +383,5 @@ static Suite *select_suite(void)
 
 int main(void)
 {
-	if (sodium_init() < 0)
-		return 1;
-	SRunner *sr = srunner_create(select_suite());
-	srunner_set_tap(sr, "-");
-	srunner_run_all(sr, CK_SILENT);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? 1 : 0;
+	return vg_test_run(select_suite());
 }

@@ -10,6 +10,8 @@
  * offset is known; names are C literals whose terminating NUL is the root label.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -898,12 +900,5 @@ static Suite *wire_suite(void)
 
 int main(void)
 {
-	if (sodium_init() < 0)
-		return 1;
-	SRunner *sr = srunner_create(wire_suite());
-	srunner_set_tap(sr, "-");
-	srunner_run_all(sr, CK_SILENT);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? 1 : 0;
+	return vg_test_run(wire_suite());
 }

@@ -363,9 +363,9 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 
 /*
  * Mostly the address with the best smoothed RTT (ties broken at random), but
- * one time in EXPLORE_ONE_IN a random usable address, so that servers not yet
- * measured, or measured long ago, get a fresh RTT (epsilon-greedy, as Knot
- * Resolver does).  Addresses that failed for this task or are lame for the
+ * one time in EXPLORE_ONE_IN a random usable address that is not failing, so
+ * that servers not yet measured, or measured long ago, get a fresh RTT
+ * (epsilon-greedy, as Knot Resolver does).  Addresses that failed for this task or are lame for the
  * zone are never chosen; servers marked down only score worse.
  */
 #define EXPLORE_ONE_IN 16
@@ -384,7 +384,10 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 		/* a server already known to be down gets one probe per task, not two */
 		if (t->tries[i] && vg_infra_is_down(req->env->infra, &t->addr[i], now_ms))
 			continue;
-		usable[n_usable++] = (int)i;
+		/* exploring is for servers not yet measured or measured well, not
+		 * for ones in back-off: their next timeout is long */
+		if (!vg_infra_is_failing(req->env->infra, &t->addr[i], now_ms))
+			usable[n_usable++] = (int)i;
 		uint64_t score = vg_infra_score(req->env->infra, &t->addr[i], now_ms, unknown);
 		score = score * 4 + t->tries[i] * 100000ULL + vg_rand_uniform(4);
 		if (score < best_score) {

@@ -215,6 +215,12 @@ uint32_t vg_infra_score(struct vg_infra *inf, const struct vg_sockaddr *sa, uint
 	return base;
 }
 
+bool vg_infra_is_failing(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	return s && s->fails > 0;
+}
+
 bool vg_infra_is_down(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
 {
 	struct slot *s = lookup(inf, sa, false, now_ms);

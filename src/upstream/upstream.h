@@ -42,6 +42,8 @@ bool vg_infra_is_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const 
  * plus a large penalty while the server is marked down.  Lower is better. */
 uint32_t vg_infra_score(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
 			uint32_t unknown_ms);
+/** Has @p sa failed (timed out, refused a connection) on its last tries? */
+bool vg_infra_is_failing(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
 /** Is @p sa marked down (several failures in a row, recently)? */
 bool vg_infra_is_down(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
 /** Retransmission timeout for the next query to @p sa (ms), with back-off. */

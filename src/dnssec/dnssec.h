@@ -127,4 +127,30 @@ bool vg_nsec3_covers(const uint8_t *owner_hash, const uint8_t *next_hash, const 
  */
 bool vg_nsec_bitmap_has(const uint8_t *bm, size_t len, uint16_t type, bool *malformed);
 
+/** One NSEC record, already validated by the caller: owner, next, bitmap. */
+struct vg_nsec {
+	const uint8_t *owner, *next;
+	const uint8_t *bitmap;
+	size_t bitmap_len;
+};
+
+/**
+ * NODATA proof (RFC 4035 5.4): an NSEC owned by @p name whose bitmap has
+ * neither @p qtype nor CNAME.  0 proven, VG_EBOGUS not proven.
+ */
+int vg_nsec_prove_nodata(const struct vg_nsec *n, unsigned count, const uint8_t *name,
+			 uint16_t qtype);
+
+/**
+ * NXDOMAIN proof (RFC 4035 5.4): an NSEC covers @p name, and an NSEC covers
+ * the wildcard at its closest encloser (the longest common ancestor of @p name
+ * and the covering NSEC's owner or next name).  @p zone bounds the proof: the
+ * closest encloser must be at or below it.  0 proven, VG_EBOGUS not proven.
+ */
+int vg_nsec_prove_nxdomain(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
+			   const uint8_t *name);
+
+/** For a wildcard answer: an NSEC proves @p name itself does not exist. */
+int vg_nsec_prove_no_exact(const struct vg_nsec *n, unsigned count, const uint8_t *name);
+
 #endif

@@ -88,3 +88,67 @@ bad:
 		*malformed = true;
 	return false;
 }
+
+/* ------------------------------------------------------------ NSEC proofs */
+
+int vg_nsec_prove_nodata(const struct vg_nsec *n, unsigned count, const uint8_t *name,
+			 uint16_t qtype)
+{
+	for (unsigned i = 0; i < count; i++) {
+		bool bad = false;
+		if (!vg_name_eq(n[i].owner, name))
+			continue;
+		if (vg_nsec_bitmap_has(n[i].bitmap, n[i].bitmap_len, qtype, &bad) || bad ||
+		    vg_nsec_bitmap_has(n[i].bitmap, n[i].bitmap_len, VG_T_CNAME, &bad))
+			return VG_EBOGUS; /* the type (or a CNAME) exists after all */
+		return 0;
+	}
+	return VG_EBOGUS;
+}
+
+static const struct vg_nsec *covering(const struct vg_nsec *n, unsigned count, const uint8_t *name)
+{
+	for (unsigned i = 0; i < count; i++)
+		if (vg_nsec_covers(n[i].owner, n[i].next, name))
+			return &n[i];
+	return NULL;
+}
+
+/* The longest common ancestor of @p a and @p b (a suffix of @p a). */
+static const uint8_t *common_ancestor(const uint8_t *a, const uint8_t *b)
+{
+	int la = vg_name_labels(a), lb = vg_name_labels(b);
+	for (int l = la < lb ? la : lb; l > 0; l--) {
+		const uint8_t *sa = vg_name_suffix(a, l);
+		if (vg_name_eq(sa, vg_name_suffix(b, l)))
+			return sa;
+	}
+	return vg_name_suffix(a, 0);
+}
+
+int vg_nsec_prove_no_exact(const struct vg_nsec *n, unsigned count, const uint8_t *name)
+{
+	return covering(n, count, name) ? 0 : VG_EBOGUS;
+}
+
+int vg_nsec_prove_nxdomain(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
+			   const uint8_t *name)
+{
+	const struct vg_nsec *c = covering(n, count, name);
+	if (!c)
+		return VG_EBOGUS;
+	/* the closest encloser is the deeper of the two common ancestors */
+	const uint8_t *ce1 = common_ancestor(name, c->owner);
+	const uint8_t *ce2 = common_ancestor(name, c->next);
+	const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
+	if (!vg_name_is_sub(ce, zone))
+		return VG_EBOGUS;
+	uint8_t wild[VG_NAME_MAX];
+	size_t cl = vg_name_len(ce);
+	if (cl + 2 > VG_NAME_MAX)
+		return VG_EBOGUS;
+	wild[0] = 1;
+	wild[1] = '*';
+	memcpy(wild + 2, ce, cl);
+	return covering(n, count, wild) ? 0 : VG_EBOGUS;
+}

@@ -592,6 +592,56 @@ START_TEST(validate_rrset_unsupported_algorithm_is_insecure)
 }
 END_TEST
 
+START_TEST(nsec_denial_proofs)
+{
+	/* the NSEC chain ldns-signzone wrote for alg8.zone:
+	 * example -> Mail -> NS1 -> srv -> txt -> *.wild -> www -> example */
+	ldns_rr_list *all = load("tests/unit/data/dnssec/alg8.zone");
+	static uint8_t owners[16][VG_NAME_MAX], rds[16][512];
+	struct vg_nsec n[16];
+	unsigned count = 0;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(all) && count < 16; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(all, i);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NSEC)
+			continue;
+		memcpy(owners[count], ldns_rdf_data(ldns_rr_owner(rr)),
+		       ldns_rdf_size(ldns_rr_owner(rr)));
+		size_t len = rdata_wire(rr, rds[count], sizeof(rds[count]));
+		int nl = vg_name_check(rds[count], len);
+		ck_assert_int_gt(nl, 0);
+		n[count] = (struct vg_nsec){ owners[count], rds[count], rds[count] + nl,
+					     len - (size_t)nl };
+		count++;
+	}
+	ck_assert_uint_eq(count, 7);
+	uint8_t zone[VG_NAME_MAX], q[VG_NAME_MAX];
+	vg_name_from_str("example.", zone, sizeof(zone));
+#define NAME(s) (vg_name_from_str((s), q, sizeof(q)), q)
+	/* NXDOMAIN: covered, and no wildcard at the closest encloser */
+	ck_assert_int_eq(vg_nsec_prove_nxdomain(n, count, zone, NAME("nope.example.")), 0);
+	ck_assert_int_eq(vg_nsec_prove_nxdomain(n, count, zone, NAME("zzz.example.")), 0);
+	/* not NXDOMAIN: the name exists, or a wildcard would answer it */
+	ck_assert_int_eq(vg_nsec_prove_nxdomain(n, count, zone, NAME("mail.example.")), VG_EBOGUS);
+	ck_assert_int_eq(vg_nsec_prove_nxdomain(n, count, zone, NAME("a.b.wild.example.")),
+			 VG_EBOGUS);
+	/* an NSEC of this zone proves nothing about another zone */
+	ck_assert_int_eq(vg_nsec_prove_nxdomain(n, count, zone, NAME("nope.other.")), VG_EBOGUS);
+	/* with one NSEC missing, the proof is incomplete */
+	ck_assert_int_eq(vg_nsec_prove_nxdomain(n + 1, count - 1, zone, NAME("nope.example.")),
+			 VG_EBOGUS);
+	/* NODATA */
+	ck_assert_int_eq(vg_nsec_prove_nodata(n, count, NAME("MAIL.example."), VG_T_AAAA), 0);
+	ck_assert_int_eq(vg_nsec_prove_nodata(n, count, NAME("mail.example."), VG_T_A), VG_EBOGUS);
+	ck_assert_int_eq(vg_nsec_prove_nodata(n, count, NAME("www.example."), VG_T_A), VG_EBOGUS);
+	ck_assert_int_eq(vg_nsec_prove_nodata(n, count, NAME("nope.example."), VG_T_A), VG_EBOGUS);
+	/* a wildcard answer for x.wild.example needs proof that it does not exist */
+	ck_assert_int_eq(vg_nsec_prove_no_exact(n, count, NAME("x.wild.example.")), 0);
+	ck_assert_int_eq(vg_nsec_prove_no_exact(n, count, NAME("*.wild.example.")), VG_EBOGUS);
+#undef NAME
+	ldns_rr_list_deep_free(all);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dnssec");
@@ -607,6 +657,7 @@ int main(void)
 	tcase_add_test(tc, canonical_order_rfc4034);
 	tcase_add_test(tc, nsec_and_nsec3_intervals);
 	tcase_add_test(tc, nsec_type_bitmaps);
+	tcase_add_test(tc, nsec_denial_proofs);
 	tcase_add_test(tc, validate_rrset_periods_and_tampering);
 	tcase_add_test(tc, validate_rrset_keytrap_bounds);
 	tcase_add_test(tc, validate_rrset_unsupported_algorithm_is_insecure);

@@ -168,12 +168,6 @@ int vg_query_parse(struct vg_query *q, const uint8_t *pkt, size_t len, int *rcod
 /** Fully parse a message (response from upstream). 0 or VG_EMALFORMED. */
 int vg_msg_parse(struct vg_msg *m, const uint8_t *pkt, size_t len);
 
-/** Iterate records of a section: for (i = sec_start[s]; i < sec_start[s+1]; i++). */
-static inline const struct vg_rr *vg_msg_rr(const struct vg_msg *m, unsigned i)
-{
-	return &m->rr[i];
-}
-
 /**
  * Copy the rdata of @p rr into @p out (capacity @p cap) with every embedded
  * domain name decompressed (RFC 3597 well-known types and the later types
@@ -220,7 +214,6 @@ struct vg_pkt {
 void vg_pkt_init(struct vg_pkt *p, uint8_t *buf, size_t cap, uint16_t id, uint16_t flags);
 /** Set rcode bits in the header (low 4 bits; extended rcode goes in OPT). */
 void vg_pkt_set_rcode(struct vg_pkt *p, int rcode);
-void vg_pkt_set_flags(struct vg_pkt *p, uint16_t flags);
 int vg_pkt_put_question(struct vg_pkt *p, const uint8_t *qname, uint16_t qtype, uint16_t qclass);
 /**
  * Copy the question of a parsed client query as the client wrote it (case

@@ -230,6 +230,7 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	}
 	switch (q.qtype) {
 	case VG_T_AXFR: case VG_T_IXFR:
+		VG_STAT_INC(w->stats.refused);
 		reply_error(w, &q, VG_RCODE_REFUSED, peer); /* no zone transfers from a resolver */
 		return;
 	case VG_T_MAILA: case VG_T_MAILB:

@@ -57,7 +57,7 @@ struct vg_resolv_env {
 };
 #define VG_SCRATCH (65536 + 1024)
 
-enum vg_step { VG_STEP_NEXT, VG_STEP_ANSWER, VG_STEP_SEND, VG_STEP_WAIT, VG_STEP_FAIL };
+enum vg_step { VG_STEP_ANSWER, VG_STEP_SEND, VG_STEP_FAIL };
 
 /** The query the core wants sent. */
 struct vg_outbound {

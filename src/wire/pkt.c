@@ -36,11 +36,6 @@ void vg_pkt_set_rcode(struct vg_pkt *p, int rcode)
 	p->buf[3] = (uint8_t)((p->buf[3] & 0xf0) | (rcode & 0xf));
 }
 
-void vg_pkt_set_flags(struct vg_pkt *p, uint16_t flags)
-{
-	vg_put16(p->buf + 2, flags);
-}
-
 /* Does the (possibly compressed) name at @p off equal uncompressed @p name? */
 static bool pkt_name_eq(const uint8_t *buf, size_t off, const uint8_t *name)
 {

@@ -126,6 +126,8 @@ def test_tcp_connection_cap(small):
     assert_rcode(tcp_ask(b, "www.basic.lab."), "NOERROR")
     c = tcp_connect(small)  # the third: over both caps
     assert closed_by_server(c, 2.0), "a third connection was kept over a cap of 2"
+    st = small.stats()
+    assert st["tcp_rejected"] == 1 and st["tcp_accepted"] >= 2, st
     # the first two still work
     assert_rcode(tcp_ask(a, "mail.basic.lab."), "NOERROR")
     for s in (a, b, c):

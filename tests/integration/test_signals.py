@@ -7,7 +7,8 @@ import pytest
 
 from helpers import assert_answer, assert_rcode, udp_raw
 
-STATS_KEYS = ("queries", "cache_hits", "upstream_udp", "upstream_tcp", "malformed", "refused")
+STATS_KEYS = ("queries", "cache_hits", "upstream_udp", "upstream_tcp", "malformed", "refused",
+              "send_errors", "tcp_accepted", "tcp_rejected")
 
 
 @pytest.mark.vigil_only

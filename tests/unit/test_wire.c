@@ -442,7 +442,7 @@ END_TEST
 static void check_rr(const struct vg_msg *m, unsigned i, size_t owner, uint16_t type,
 		     uint32_t ttl, size_t rdata, uint16_t rdlen)
 {
-	const struct vg_rr *r = vg_msg_rr(m, i);
+	const struct vg_rr *r = &m->rr[i];
 	ck_assert_msg(r->owner == owner && r->type == type && r->rclass == VG_C_IN &&
 			      r->ttl == ttl && r->rdata == rdata && r->rdlen == rdlen,
 		      "rr %u: owner %u type %u ttl %u rdata %u/%u", i, r->owner, r->type,

@@ -37,8 +37,11 @@ struct entry {
 	uint8_t name_len, soa_name_len;
 	uint16_t count;
 	uint16_t rdata_len;
-	uint32_t soa_ttl_delta; /* negative: SOA ttl is min(remaining, this) */
-	uint8_t data[];         /* name, soa owner, rdata */
+	uint16_t sig_count;     /* positive: RRSIG records in the extra part */
+	uint16_t ede;
+	uint32_t extra_len;     /* RRSIG rdata (positive) or proof (negative) */
+	uint8_t sec;
+	uint8_t data[];         /* name, soa owner, rdata, extra */
 };
 
 struct shard {
@@ -191,7 +194,9 @@ static int insert(struct vg_cache *c, struct entry *ne, uint32_t now)
 	if (*pp) {
 		struct entry *old = *pp;
 		bool live = old->expire > now;
-		if (live && (old->rank > ne->rank || (ne->flags & F_FAIL))) {
+		if (live && (old->rank > ne->rank || (ne->flags & F_FAIL) ||
+			     (old->rank == ne->rank && old->sec == VG_SEC_SECURE &&
+			      ne->sec != VG_SEC_SECURE))) {
 			pthread_mutex_unlock(&s->lock);
 			free(ne);
 			return 0;
@@ -223,7 +228,7 @@ static uint32_t clamp_ttl(const struct vg_cache *c, uint32_t ttl, uint32_t max)
 
 static struct entry *entry_new(size_t nlen, size_t soalen, size_t rdlen)
 {
-	size_t sz = sizeof(struct entry) + nlen + soalen + rdlen;
+	size_t sz = sizeof(struct entry) + nlen + soalen + rdlen; /* extra included in rdlen */
 	struct entry *e = malloc(sz);
 	if (!e)
 		return NULL;
@@ -234,16 +239,30 @@ static struct entry *entry_new(size_t nlen, size_t soalen, size_t rdlen)
 
 int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, uint32_t now)
 {
+	return vg_cache_put_signed(c, rs, NULL, rank, VG_SEC_UNCHECKED, now);
+}
+
+int vg_cache_put_signed(struct vg_cache *c, const struct vg_rrset *rs, const struct vg_rrset *sigs,
+			uint8_t rank, uint8_t sec, uint32_t now)
+{
 	uint32_t ttl = clamp_ttl(c, rs->ttl, atomic_load_explicit(&c->max_ttl, memory_order_relaxed));
+	if (sigs && sigs->count && sigs->ttl < ttl)
+		ttl = clamp_ttl(c, sigs->ttl, ttl);
 	if (ttl == 0)
 		return 0;
 	size_t nlen = vg_name_len(rs->owner);
-	struct entry *e = entry_new(nlen, 0, rs->rdata_len);
+	size_t xlen = sigs ? sigs->rdata_len : 0;
+	struct entry *e = entry_new(nlen, 0, (size_t)rs->rdata_len + xlen);
 	if (!e)
 		return VG_ENOMEM;
 	memcpy(e->data, rs->owner, nlen);
 	vg_name_lower(e->data);
 	memcpy(e->data + nlen, rs->rdata, rs->rdata_len);
+	if (xlen)
+		memcpy(e->data + nlen + rs->rdata_len, sigs->rdata, xlen);
+	e->extra_len = (uint32_t)xlen;
+	e->sig_count = sigs ? sigs->count : 0;
+	e->sec = sec;
 	e->name_len = (uint8_t)nlen;
 	e->type = rs->type;
 	e->rclass = rs->rclass;
@@ -258,15 +277,29 @@ int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, ui
 int vg_cache_put_neg(struct vg_cache *c, const uint8_t *name, uint16_t type,
 		     const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint32_t now)
 {
+	return vg_cache_put_neg_proof(c, name, type, soa, ttl, rank, VG_SEC_UNCHECKED, NULL, 0,
+				      now);
+}
+
+int vg_cache_put_neg_proof(struct vg_cache *c, const uint8_t *name, uint16_t type,
+			   const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint8_t sec,
+			   const uint8_t *proof, size_t proof_len, uint32_t now)
+{
 	ttl = clamp_ttl(c, ttl, atomic_load_explicit(&c->max_neg_ttl, memory_order_relaxed));
 	if (ttl == 0)
 		return 0;
+	if (proof_len > 65535)
+		return VG_ELIMIT;
 	size_t nlen = vg_name_len(name);
 	size_t slen = soa ? vg_name_len(soa->owner) : 0;
 	size_t rdlen = soa ? soa->rdata_len : 0;
-	struct entry *e = entry_new(nlen, slen, rdlen);
+	struct entry *e = entry_new(nlen, slen, rdlen + proof_len);
 	if (!e)
 		return VG_ENOMEM;
+	if (proof_len)
+		memcpy(e->data + nlen + slen + rdlen, proof, proof_len);
+	e->extra_len = (uint32_t)proof_len;
+	e->sec = sec;
 	memcpy(e->data, name, nlen);
 	vg_name_lower(e->data);
 	if (soa) {
@@ -323,7 +356,7 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 		remove_entry(s, pp);
 		goto out;
 	}
-	size_t body = (size_t)e->name_len + e->soa_name_len + e->rdata_len;
+	size_t body = (size_t)e->name_len + e->soa_name_len + e->rdata_len + e->extra_len;
 	if (body > cap) {
 		ret = VG_ENOSPACE;
 		goto out;
@@ -336,7 +369,14 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 	out->nxdomain = e->flags & F_NX;
 	out->rank = e->rank;
 	out->ttl = e->expire - now;
+	out->sec = e->sec;
+	out->ede = e->ede;
+	memset(&out->sigs, 0, sizeof(out->sigs));
+	out->proof = NULL;
+	out->proof_len = 0;
 	if (out->negative) {
+		out->proof = buf + e->name_len + e->soa_name_len + e->rdata_len;
+		out->proof_len = e->extra_len;
 		memset(&out->rs, 0, sizeof(out->rs));
 		out->soa.owner = buf + e->name_len;
 		out->soa.type = VG_T_SOA;
@@ -355,9 +395,38 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 		out->rs.count = e->count;
 		out->rs.rdata_len = e->rdata_len;
 		out->rs.rdata = buf + e->name_len;
+		if (e->sig_count) {
+			out->sigs.owner = buf;
+			out->sigs.type = VG_T_RRSIG;
+			out->sigs.rclass = e->rclass;
+			out->sigs.ttl = out->ttl;
+			out->sigs.count = e->sig_count;
+			out->sigs.rdata_len = (uint16_t)e->extra_len;
+			out->sigs.rdata = buf + e->name_len + e->rdata_len;
+		}
 	}
 	ret = 0;
 out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int vg_cache_set_sec(struct vg_cache *c, const uint8_t *name, uint16_t type, uint8_t sec,
+		     uint16_t ede, uint32_t bogus_ttl, uint32_t now)
+{
+	size_t nlen = vg_name_len(name);
+	uint64_t h = key_hash(c, name, nlen, type);
+	struct shard *s = shard_of(c, h);
+	int ret = VG_ENOTFOUND;
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = *find_slot(s, h, name, nlen, type);
+	if (e && e->expire > now && !(e->flags & F_FAIL)) {
+		e->sec = sec;
+		e->ede = ede;
+		if (sec == VG_SEC_BOGUS && e->expire - now > bogus_ttl)
+			e->expire = now + (bogus_ttl ? bogus_ttl : 1);
+		ret = 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }

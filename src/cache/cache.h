@@ -33,6 +33,14 @@ enum vg_rank {
 	VG_RANK_HINT = 0,       /* root hints: lowest */
 };
 
+/** DNSSEC status of an entry (kept with the data). */
+enum vg_sec {
+	VG_SEC_UNCHECKED = 0, /* not validated yet (or fetched with CD=1) */
+	VG_SEC_INSECURE = 1,  /* provably unsigned (insecure delegation, NTA, no anchor) */
+	VG_SEC_SECURE = 2,    /* signatures verified along a chain from a trust anchor */
+	VG_SEC_BOGUS = 3,     /* failed validation: kept briefly, served only with CD=1 */
+};
+
 struct vg_cache;
 
 /** Create a cache bounded by @p max_bytes (all of its memory, tables included). */
@@ -52,12 +60,36 @@ void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
 int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, uint32_t now);
 
 /**
+ * Like vg_cache_put, with the RRSIGs covering the RRset (@p sigs: an RRset of
+ * type RRSIG at the same owner, or NULL) and a DNSSEC status.  A live entry
+ * marked secure is not replaced by one that is not, at the same rank.
+ */
+int vg_cache_put_signed(struct vg_cache *c, const struct vg_rrset *rs, const struct vg_rrset *sigs,
+			uint8_t rank, uint8_t sec, uint32_t now);
+
+/**
  * Store a negative answer for @p name: @p type 0 for NXDOMAIN, else NODATA for
  * that type.  @p soa (may be NULL) is kept for the authority section; @p ttl is
  * the negative TTL already computed per RFC 2308 (min of SOA TTL and MINIMUM).
  */
 int vg_cache_put_neg(struct vg_cache *c, const uint8_t *name, uint16_t type,
 		     const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint32_t now);
+
+/**
+ * Like vg_cache_put_neg, keeping @p proof (@p proof_len bytes, opaque to the
+ * cache: the resolver's packed NSEC/NSEC3/RRSIG records) and a DNSSEC status.
+ */
+int vg_cache_put_neg_proof(struct vg_cache *c, const uint8_t *name, uint16_t type,
+			   const struct vg_rrset *soa, uint32_t ttl, uint8_t rank, uint8_t sec,
+			   const uint8_t *proof, size_t proof_len, uint32_t now);
+
+/**
+ * Record the outcome of validating the entry (name, type): its status and,
+ * for VG_SEC_BOGUS, the Extended DNS Error; a bogus entry expires within
+ * @p bogus_ttl seconds.  VG_ENOTFOUND if the entry is gone.
+ */
+int vg_cache_set_sec(struct vg_cache *c, const uint8_t *name, uint16_t type, uint8_t sec,
+		     uint16_t ede, uint32_t bogus_ttl, uint32_t now);
 
 /**
  * Remember that resolving (name, type) failed (RFC 9520), for @p ttl seconds.
@@ -74,8 +106,13 @@ struct vg_cache_entry {
 	bool nxdomain;     /* only with negative */
 	uint8_t rank;
 	uint32_t ttl;      /* remaining */
+	uint8_t sec;       /* enum vg_sec */
+	uint16_t ede;      /* with VG_SEC_BOGUS: why */
 	struct vg_rrset rs;  /* positive: the RRset, ttl = remaining */
+	struct vg_rrset sigs; /* positive: its RRSIGs (count 0 if none) */
 	struct vg_rrset soa; /* negative: SOA (count 0 if none was stored) */
+	const uint8_t *proof; /* negative: the proof records as stored */
+	size_t proof_len;
 };
 
 /**

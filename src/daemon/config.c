@@ -43,7 +43,7 @@
 _Static_assert(sizeof(enum vg_acl_action) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum vg_log_target) == sizeof(int), "enum fields are stored as int");
 
-enum { SEC_SERVER, SEC_CACHE, SEC_RESOLVER, SEC_LIMITS, SEC_FORWARDS, SEC_LOG, SEC_COUNT };
+enum { SEC_SERVER, SEC_CACHE, SEC_RESOLVER, SEC_LIMITS, SEC_DNSSEC, SEC_FORWARDS, SEC_LOG, SEC_COUNT };
 
 struct ctx {
 	struct vg_config *cfg;
@@ -818,6 +818,68 @@ static void dump_acl(const struct vg_config *cfg, FILE *out)
 	}
 }
 
+static void parse_ta_files(struct ctx *c, yaml_node_t *val)
+{
+	struct vg_config *cfg = c->cfg;
+	yaml_node_t *items[VG_CONFIG_MAX_TA_FILES];
+	bool bad;
+	size_t n = list_items(c, val, items, VG_CONFIG_MAX_TA_FILES, &bad), i;
+
+	cfg->n_trust_anchor_files = 0;
+	for (i = 0; i < n; i++) {
+		const char *s = (const char *)items[i]->data.scalar.value;
+		if (!*s || strlen(s) >= sizeof(cfg->trust_anchor_files[0])) {
+			bad_value(c, items[i], "a path shorter than 512 bytes");
+			continue;
+		}
+		memcpy(cfg->trust_anchor_files[cfg->n_trust_anchor_files++], s, strlen(s) + 1);
+	}
+}
+
+static void parse_nta(struct ctx *c, yaml_node_t *val)
+{
+	struct vg_config *cfg = c->cfg;
+	yaml_node_t *items[VG_CONFIG_MAX_NTA];
+	bool bad;
+	size_t n = list_items(c, val, items, VG_CONFIG_MAX_NTA, &bad), i, j;
+
+	cfg->n_nta = 0;
+	for (i = 0; i < n; i++) {
+		uint8_t *name = cfg->nta[cfg->n_nta];
+		if (vg_config_parse_name((const char *)items[i]->data.scalar.value, name,
+					 VG_NAME_MAX) < 0) {
+			bad_value(c, items[i], "a domain name");
+			continue;
+		}
+		vg_name_lower(name);
+		for (j = 0; j < cfg->n_nta && !vg_name_eq(cfg->nta[j], name); j++)
+			;
+		if (j < cfg->n_nta)
+			dup_value(c, items[i]);
+		else
+			cfg->n_nta++;
+	}
+}
+
+static void dump_name(FILE *out, const uint8_t *name, size_t len);
+
+static void dump_ta_files(const struct vg_config *cfg, FILE *out)
+{
+	fprintf(out, "  trust-anchor-file:%s\n", cfg->n_trust_anchor_files ? "" : " []");
+	for (size_t i = 0; i < cfg->n_trust_anchor_files; i++)
+		fprintf(out, "    - \"%s\"\n", cfg->trust_anchor_files[i]);
+}
+
+static void dump_nta(const struct vg_config *cfg, FILE *out)
+{
+	fprintf(out, "  negative-trust-anchors:%s\n", cfg->n_nta ? "" : " []");
+	for (size_t i = 0; i < cfg->n_nta; i++) {
+		fputs("    - '", out);
+		dump_name(out, cfg->nta[i], vg_name_len(cfg->nta[i]));
+		fputs("'\n", out);
+	}
+}
+
 /* Wire name to presentation form; unusual bytes become \DDD so single quotes suffice. */
 static void dump_name(FILE *out, const uint8_t *name, size_t len)
 {
@@ -901,6 +963,21 @@ static const struct key limits_keys[] = {
 	KUINT("upstream-timeout", upstream_timeout_ms, 10, 60000, "400"),
 };
 
+static const struct key dnssec_keys[] = {
+	KBOOL("validation", dnssec_validation, "yes"),
+	KCUSTOM("trust-anchor-file", parse_ta_files, dump_ta_files),
+	KCUSTOM("negative-trust-anchors", parse_nta, dump_nta),
+	KUINT("clock-skew", dnssec_clock_skew, 0, 86400, "300"),
+	KUINT("bogus-ttl", bogus_ttl, 0, 86400, "60"),
+	KUINT("max-rrsigs-per-rrset", val_max_rrsigs_per_rrset, 1, 64, "8"),
+	KUINT("max-keys-per-tag", val_max_keys_per_tag, 1, 64, "2"),
+	KUINT("max-validations-per-query", val_max_per_query, 1, 1024, "32"),
+	KUINT("nsec3-max-iterations", nsec3_max_iterations, 0, 2500, "50"),
+	KUINT("max-nsec3-records", nsec3_max_records, 1, 64, "8"),
+	KUINT("max-nsec3-hashes", nsec3_max_hashes, 1, 100000, "600"),
+	KBOOL("aggressive-nsec", aggressive_nsec, "yes"),
+};
+
 static const struct key log_keys[] = {
 	KENUM("level", log_level, log_levels, "info"),
 	KENUM("target", log_target, log_targets, "stderr"),
@@ -911,10 +988,12 @@ static const struct section sections[SEC_COUNT] = {
 	[SEC_CACHE] = { "cache", cache_keys, N(cache_keys), NULL, NULL },
 	[SEC_RESOLVER] = { "resolver", resolver_keys, N(resolver_keys), NULL, NULL },
 	[SEC_LIMITS] = { "limits", limits_keys, N(limits_keys), NULL, NULL },
+	[SEC_DNSSEC] = { "dnssec", dnssec_keys, N(dnssec_keys), NULL, NULL },
 	[SEC_FORWARDS] = { "forward-zones", NULL, 0, parse_forwards, dump_forwards },
 	[SEC_LOG] = { "log", log_keys, N(log_keys), NULL, NULL },
 };
-_Static_assert(N(server_keys) <= MAX_KEYS && N(resolver_keys) <= MAX_KEYS, "raise MAX_KEYS");
+_Static_assert(N(server_keys) <= MAX_KEYS && N(resolver_keys) <= MAX_KEYS &&
+	       N(dnssec_keys) <= MAX_KEYS, "raise MAX_KEYS");
 
 /* ---- the walk ---- */
 

@@ -59,6 +59,9 @@ struct vg_forward_zone {
 
 enum vg_log_target { VG_LOG_STDERR = 0, VG_LOG_SYSLOG = 1 };
 
+#define VG_CONFIG_MAX_TA_FILES 8
+#define VG_CONFIG_MAX_NTA 64
+
 struct vg_config {
 	char source_file[512]; /* "" when built from defaults */
 
@@ -102,6 +105,22 @@ struct vg_config {
 	unsigned max_glueless_ns;      /* glue-less NS names resolved per delegation, default 5 */
 	unsigned request_timeout_ms;   /* whole client query, default 5000 */
 	unsigned upstream_timeout_ms;  /* first try to an unknown server, default 400 */
+
+	/* dnssec: */
+	bool dnssec_validation;      /* default true */
+	char trust_anchor_files[VG_CONFIG_MAX_TA_FILES][512]; /* none: built-in root anchors */
+	size_t n_trust_anchor_files;
+	uint8_t nta[VG_CONFIG_MAX_NTA][VG_CONFIG_MAX_NAME]; /* negative trust anchors (RFC 7646) */
+	size_t n_nta;
+	uint32_t dnssec_clock_skew;  /* seconds, default 300 */
+	uint32_t bogus_ttl;          /* seconds a bogus result is cached, default 60 */
+	unsigned val_max_rrsigs_per_rrset; /* default 8 */
+	unsigned val_max_keys_per_tag;     /* default 2 */
+	unsigned val_max_per_query;        /* signature validations per client query, default 32 */
+	unsigned nsec3_max_iterations;     /* RFC 9276, default 50 */
+	unsigned nsec3_max_records;        /* per answer, default 8 */
+	unsigned nsec3_max_hashes;         /* per client query, default 600 */
+	bool aggressive_nsec;              /* RFC 8198, default true */
 
 	struct vg_forward_zone forwards[VG_CONFIG_MAX_FORWARDS];
 	size_t n_forwards;

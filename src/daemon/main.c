@@ -104,9 +104,25 @@ static void usage(FILE *out)
 
 static int load_hints(const struct vg_config *cfg, struct vg_hints *h, FILE *errout)
 {
-	if (cfg->root_hints[0])
-		return vg_hints_load(h, cfg->root_hints, errout);
-	return vg_hints_builtin(h);
+	int r = cfg->root_hints[0] ? vg_hints_load(h, cfg->root_hints, errout)
+				   : vg_hints_builtin(h);
+	if (r < 0)
+		return r;
+	/* trust anchors: the configured files replace the built-in root anchors */
+	h->ta.n = 0;
+	if (cfg->n_trust_anchor_files == 0)
+		return vg_ta_builtin(&h->ta);
+	for (size_t i = 0; i < cfg->n_trust_anchor_files; i++) {
+		int t = vg_ta_load(&h->ta, cfg->trust_anchor_files[i], errout);
+		if (t < 0)
+			r = t;
+	}
+	if (r == 0 && h->ta.n == 0) {
+		fprintf(errout, "%s: no trust anchors in the trust-anchor-file(s)\n",
+			cfg->trust_anchor_files[0]);
+		r = VG_ECONFIG;
+	}
+	return r;
 }
 
 /* Load config + hints into fresh snapshots. 0 or negative (errors printed). */

@@ -150,6 +150,16 @@ int vg_nsec_prove_nodata(const struct vg_nsec *n, unsigned count, const uint8_t 
 int vg_nsec_prove_nxdomain(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
 			   const uint8_t *name);
 
+/**
+ * NODATA in any of its forms (RFC 4035 5.4, RFC 4592): the plain proof
+ * above; an empty non-terminal (an NSEC covers @p name and its next name is
+ * below @p name); or a wildcard NODATA (an NSEC proves @p name absent and an
+ * NSEC at the wildcard of its closest encloser lacks @p qtype and CNAME).
+ * @p zone bounds the closest encloser.  0 proven, VG_EBOGUS not proven.
+ */
+int vg_nsec_prove_nodata_any(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
+			     const uint8_t *name, uint16_t qtype);
+
 /** For a wildcard answer: an NSEC proves @p name itself does not exist. */
 int vg_nsec_prove_no_exact(const struct vg_nsec *n, unsigned count, const uint8_t *name);
 

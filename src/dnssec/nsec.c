@@ -152,3 +152,31 @@ int vg_nsec_prove_nxdomain(const struct vg_nsec *n, unsigned count, const uint8_
 	memcpy(wild + 2, ce, cl);
 	return covering(n, count, wild) ? 0 : VG_EBOGUS;
 }
+
+int vg_nsec_prove_nodata_any(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
+			     const uint8_t *name, uint16_t qtype)
+{
+	if (vg_nsec_prove_nodata(n, count, name, qtype) == 0)
+		return 0;
+	const struct vg_nsec *c = covering(n, count, name);
+	if (!c)
+		return VG_EBOGUS;
+	/* an empty non-terminal: the next name in the zone lies below it */
+	if (vg_name_is_sub(c->next, name) && !vg_name_eq(c->next, name))
+		return 0;
+	/* a wildcard NODATA: the name is absent and its closest encloser's
+	 * wildcard exists without the type */
+	const uint8_t *ce1 = common_ancestor(name, c->owner);
+	const uint8_t *ce2 = common_ancestor(name, c->next);
+	const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
+	if (!vg_name_is_sub(ce, zone))
+		return VG_EBOGUS;
+	uint8_t wild[VG_NAME_MAX];
+	size_t cl = vg_name_len(ce);
+	if (cl + 2 > VG_NAME_MAX)
+		return VG_EBOGUS;
+	wild[0] = 1;
+	wild[1] = '*';
+	memcpy(wild + 2, ce, cl);
+	return vg_nsec_prove_nodata(n, count, wild, qtype);
+}

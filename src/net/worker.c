@@ -143,7 +143,7 @@ static void drive(struct vg_ctx *x, enum vg_step st)
 			vg_log(VG_LOG_DEBUG, "upstream %s type %u to %s (timeout %u ms)", n, o->qtype,
 			       a, o->timeout_ms);
 		}
-		int r = vg_upstream_query(w->up, &o->to, o->qname, o->qtype, o->rd, false,
+		int r = vg_upstream_query(w->up, &o->to, o->qname, o->qtype, o->rd, o->do_bit,
 					  o->timeout_ms, on_upstream, x, &x->upq);
 		if (r == 0)
 			return; /* on_upstream continues */
@@ -166,6 +166,7 @@ static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	}
 	x->w = w;
 	x->req = req;
+	req->cd = q && (q->flags & VG_F_CD);
 	x->len = len;
 	x->peer = *peer;
 	x->deadline = now + w->cfg->request_timeout_ms;
@@ -275,6 +276,7 @@ static void adopt_snapshot(struct vg_worker *w)
 	w->hints = h;
 	w->env.cfg = cfg;
 	w->env.hints = h;
+	w->env.ta = &h->ta;
 	if (w->up)
 		vg_upstream_set_config(w->up, cfg);
 }

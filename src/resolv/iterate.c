@@ -56,6 +56,8 @@ struct vg_task {
 	unsigned glueless;
 	int sent_idx;
 	bool sent_min;
+	bool val_fetch;        /* a DS/DNSKEY fetch for the validator */
+	struct vg_result res;  /* what it found (val_fetch tasks) */
 };
 
 static inline const struct vg_config *cfg_of(const struct vg_request *req)
@@ -75,8 +77,13 @@ static enum vg_step fail(struct vg_request *req, const char *why)
 	req->rcode = VG_RCODE_SERVFAIL;
 	if (why)
 		req->fail_reason = why;
-	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, cfg_of(req)->servfail_ttl,
-			  vg_time_now_s());
+	uint32_t now = vg_time_now_s();
+	if (req->cd)
+		return VG_STEP_FAIL; /* a CD answer says nothing about the validated one */
+	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, cfg_of(req)->servfail_ttl, now);
+	if (req->ede)
+		vg_cache_set_sec(req->env->cache, req->qname, req->qtype, VG_SEC_BOGUS, req->ede,
+				 cfg_of(req)->bogus_ttl, now);
 	return VG_STEP_FAIL;
 }
 
@@ -98,8 +105,8 @@ static struct vg_rrset *rrset_dup(struct vg_request *req, const struct vg_rrset 
 
 /* Gather the RRset (owner, type) of section @p sec into the arena, rdata
  * decompressed.  NULL if absent (or memory is short). */
-static struct vg_rrset *collect(struct vg_request *req, const struct vg_msg *m, int sec,
-				const uint8_t *owner, uint16_t type)
+static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m, int sec,
+				  const uint8_t *owner, uint16_t type, uint16_t covered)
 {
 	uint8_t *tmp = req->env->scratch2;
 	size_t used = 0;
@@ -119,6 +126,8 @@ static struct vg_rrset *collect(struct vg_request *req, const struct vg_msg *m, 
 		int n = vg_rdata_unpack(m->pkt, m->len, rr, tmp + used + 2, VG_SCRATCH - used - 2);
 		if (n < 0)
 			continue; /* a broken record is dropped, the rest still count */
+		if (type == VG_T_RRSIG && (n < 18 || vg_get16(tmp + used + 2) != covered))
+			continue;
 		if (used + 2 + (size_t)n > 65535)
 			break;
 		/* drop exact duplicates */
@@ -156,6 +165,51 @@ static struct vg_rrset *collect(struct vg_request *req, const struct vg_msg *m, 
 	return rs;
 }
 
+static struct vg_rrset *collect(struct vg_request *req, const struct vg_msg *m, int sec,
+				const uint8_t *owner, uint16_t type)
+{
+	return collect_x(req, m, sec, owner, type, 0);
+}
+
+/* The RRSIGs in section @p sec covering (owner, type), when validating. */
+static struct vg_rrset *collect_sigs(struct vg_request *req, const struct vg_msg *m, int sec,
+				     const uint8_t *owner, uint16_t type)
+{
+	if (!cfg_of(req)->dnssec_validation)
+		return NULL;
+	return collect_x(req, m, sec, owner, VG_T_RRSIG, type);
+}
+
+/* NSEC/NSEC3 records (with their RRSIGs) and the SOA's RRSIGs from the
+ * authority section, in bailiwick: the proof of a negative or wildcard answer. */
+static void collect_proof(struct vg_request *req, const struct vg_msg *m, const uint8_t *bailiwick,
+			  struct vg_result *r)
+{
+	if (!cfg_of(req)->dnssec_validation)
+		return;
+	if (r->soa)
+		r->soa_sig = collect_sigs(req, m, VG_SEC_NS, r->soa->owner, VG_T_SOA);
+	for (unsigned i = m->sec_start[VG_SEC_NS]; i < m->sec_start[VG_SEC_AR]; i++) {
+		const struct vg_rr *rr = &m->rr[i];
+		uint8_t owner[VG_NAME_MAX];
+		if ((rr->type != VG_T_NSEC && rr->type != VG_T_NSEC3) || r->n_auth >= VG_AUTH_MAX)
+			continue;
+		if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
+		    !vg_name_is_sub(owner, bailiwick))
+			continue;
+		bool seen = false;
+		for (unsigned k = 0; k < r->n_auth && !seen; k++)
+			seen = r->auth[k]->type == rr->type && vg_name_eq(r->auth[k]->owner, owner);
+		if (seen)
+			continue;
+		struct vg_rrset *rs = collect(req, m, VG_SEC_NS, owner, rr->type);
+		if (!rs)
+			continue;
+		r->auth_sig[r->n_auth] = collect_sigs(req, m, VG_SEC_NS, owner, rr->type);
+		r->auth[r->n_auth++] = rs;
+	}
+}
+
 /* The first record's rdata of an RRset (for CNAME / DNAME / SOA). */
 static const uint8_t *first_rdata(const struct vg_rrset *rs, uint16_t *len)
 {
@@ -181,15 +235,24 @@ static uint32_t soa_negative_ttl(const struct vg_rrset *soa)
 	return soa->ttl < min ? soa->ttl : min;
 }
 
-static int append_answer(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs)
+static int append_answer_x(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs,
+			   struct vg_rrset *sig, uint8_t sec, bool synth)
 {
 	if (!top_task(req, t))
 		return 0;
 	if (req->n_answer >= VG_ARRAY_SIZE(req->answer))
 		return VG_ELIMIT;
-	req->answer[req->n_answer++] = rs;
+	unsigned i = req->n_answer++;
+	req->answer[i] = rs;
+	req->answer_sig[i] = sig;
+	req->answer_sec[i] = sec;
+	req->answer_synth[i] = synth;
+	req->answer_zone[i] = t->cut_valid ? vg_arena_dup(req->arena, t->zone, vg_name_len(t->zone))
+					   : NULL;
 	return 0;
 }
+
+
 
 /* ------------------------------------------------------------ addresses */
 
@@ -474,10 +537,19 @@ static void task_done(struct vg_task *t, int rcode)
 }
 
 /* Result of a finished sub-task: its addresses go to the parent. */
-static int deliver(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs)
+static int deliver(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs,
+		   struct vg_rrset *sig, uint8_t sec)
 {
 	if (top_task(req, t))
-		return append_answer(req, t, rs);
+		return append_answer_x(req, t, rs, sig, sec, false);
+	if (t->val_fetch) {
+		t->res.rs = rs;
+		t->res.sig = sig;
+		t->res.sec = sec;
+		t->res.zone = t->cut_valid ? vg_arena_dup(req->arena, t->zone, vg_name_len(t->zone))
+					   : NULL;
+		return 0;
+	}
 	if (rs->type == VG_T_A || rs->type == VG_T_AAAA)
 		task_add_rrset_addrs(req, req->stack[req->depth - 1], rs);
 	return 0;
@@ -528,6 +600,67 @@ static struct vg_rrset *synth_cname(struct vg_request *req, const uint8_t *name,
 	return rs;
 }
 
+/* Where a task's negative result goes: the request (top task) or the task. */
+static struct vg_result *neg_result(struct vg_request *req, struct vg_task *t)
+{
+	if (top_task(req, t))
+		return &req->neg;
+	return t->val_fetch ? &t->res : NULL;
+}
+
+/* A cached negative entry: its SOA and proof records into the task's result. */
+static int neg_from_cache(struct vg_request *req, struct vg_task *t, const struct vg_cache_entry *e)
+{
+	struct vg_result *r = neg_result(req, t);
+	if (!r)
+		return 0;
+	r->negative = true;
+	r->sec = e->sec;
+	r->ede = e->ede;
+	r->name = vg_arena_dup(req->arena, t->sname, vg_name_len(t->sname));
+	r->type = t->qtype;
+	if (!r->name)
+		return VG_ENOMEM;
+	if (e->soa.count && !(r->soa = rrset_dup(req, &e->soa)))
+		return VG_ENOMEM;
+	if (top_task(req, t))
+		req->soa = r->soa;
+	if (e->proof_len) {
+		struct vg_rrset store[2 * VG_AUTH_MAX + 1];
+		struct vg_result tmp;
+		memset(&tmp, 0, sizeof(tmp));
+		vg__proof_unpack(e->proof, e->proof_len, &tmp, store, VG_ARRAY_SIZE(store));
+		if (tmp.soa_sig && !(r->soa_sig = rrset_dup(req, tmp.soa_sig)))
+			return VG_ENOMEM;
+		r->n_auth = 0;
+		for (unsigned i = 0; i < tmp.n_auth; i++) {
+			r->auth[i] = rrset_dup(req, tmp.auth[i]);
+			r->auth_sig[i] = tmp.auth_sig[i] ? rrset_dup(req, tmp.auth_sig[i]) : NULL;
+			if (!r->auth[i] || (tmp.auth_sig[i] && !r->auth_sig[i]))
+				return VG_ENOMEM;
+			r->n_auth++;
+		}
+	}
+	return 0;
+}
+
+/* Cached data that failed validation, for a client that wants validated data. */
+static bool bogus_for(const struct vg_request *req, const struct vg_task *t,
+		      const struct vg_cache_entry *e)
+{
+	return e->sec == VG_SEC_BOGUS && req->validate && top_task(req, t);
+}
+
+static int cached_bogus(struct vg_request *req, struct vg_task *t, const struct vg_cache_entry *e)
+{
+	req->fail_reason = "DNSSEC validation failed (cached)";
+	req->fail_cached = true;
+	req->ede = e->ede ? e->ede : VG_EDE_BOGUS;
+	req->sec = VG_SEC_BOGUS;
+	task_done(t, VG_RCODE_SERVFAIL);
+	return 1;
+}
+
 /* 1 = finished, 2 = moved along a CNAME, 0 = miss, <0 = error */
 static int try_cache(struct vg_request *req, struct vg_task *t)
 {
@@ -538,21 +671,30 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 
 	int found = t->qtype == VG_T_ANY ? VG_ENOTFOUND
 					  : vg_cache_get(c, t->sname, t->qtype, now, &e, buf, VG_SCRATCH);
-	if (found == 0 && e.failure && top_task(req, t) && req->n_answer == 0) {
-		req->fail_reason = "failure cached (RFC 9520)";
+	if (found == 0 && e.failure && top_task(req, t) && req->n_answer == 0 &&
+	    !(req->cd && e.sec == VG_SEC_BOGUS)) {
+		req->fail_reason = e.sec == VG_SEC_BOGUS ? "DNSSEC validation failed (cached)"
+							 : "failure cached (RFC 9520)";
 		req->fail_cached = true;
+		if (e.sec == VG_SEC_BOGUS) {
+			req->ede = e.ede;
+			req->sec = VG_SEC_BOGUS;
+		}
 		task_done(t, VG_RCODE_SERVFAIL);
 		return 1;
 	}
 	if (found == 0 && !e.failure && (e.negative || e.rank >= VG_RANK_NONAUTH)) {
+		if (bogus_for(req, t, &e))
+			return cached_bogus(req, t, &e);
 		if (e.negative) {
-			if (top_task(req, t) && e.soa.count && !(req->soa = rrset_dup(req, &e.soa)))
+			if (neg_from_cache(req, t, &e) < 0)
 				return VG_ENOMEM;
 			task_done(t, VG_RCODE_NOERROR);
 			return 1;
 		}
 		struct vg_rrset *rs = rrset_dup(req, &e.rs);
-		if (!rs || deliver(req, t, rs) < 0)
+		struct vg_rrset *sg = e.sigs.count ? rrset_dup(req, &e.sigs) : NULL;
+		if (!rs || (e.sigs.count && !sg) || deliver(req, t, rs, sg, e.sec) < 0)
 			return VG_ENOMEM;
 		task_done(t, VG_RCODE_NOERROR);
 		return 1;
@@ -560,11 +702,14 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 	if (t->qtype != VG_T_CNAME &&
 	    vg_cache_get(c, t->sname, VG_T_CNAME, now, &e, buf, VG_SCRATCH) == 0 && !e.negative &&
 	    e.rank >= VG_RANK_NONAUTH) {
+		if (bogus_for(req, t, &e))
+			return cached_bogus(req, t, &e);
 		const uint8_t *target = rrset_target(&e.rs);
 		struct vg_rrset *rs = rrset_dup(req, &e.rs);
+		struct vg_rrset *sg = e.sigs.count ? rrset_dup(req, &e.sigs) : NULL;
 		if (!target || !rs)
 			return VG_ENOMEM;
-		if (append_answer(req, t, rs) < 0)
+		if (append_answer_x(req, t, rs, sg, e.sec, false) < 0)
 			return VG_ELIMIT;
 		target = rrset_target(rs);
 		int r = follow_cname(req, t, target);
@@ -577,11 +722,14 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		if (vg_cache_get(c, anc, VG_T_DNAME, now, &e, buf, VG_SCRATCH) != 0 || e.negative ||
 		    e.failure || e.rank < VG_RANK_NONAUTH)
 			continue;
+		if (bogus_for(req, t, &e))
+			return cached_bogus(req, t, &e);
 		int yx = 0;
 		struct vg_rrset *dn = rrset_dup(req, &e.rs);
+		struct vg_rrset *dsig = e.sigs.count ? rrset_dup(req, &e.sigs) : NULL;
 		struct vg_rrset *cn = dn ? synth_cname(req, t->sname, dn, &yx) : NULL;
 		if (yx) {
-			if (append_answer(req, t, dn) < 0)
+			if (append_answer_x(req, t, dn, dsig, e.sec, false) < 0)
 				return VG_ELIMIT;
 			task_done(t, 6 /* YXDOMAIN */);
 			return 1;
@@ -589,17 +737,73 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		const uint8_t *target = cn ? rrset_target(cn) : NULL;
 		if (!target)
 			return VG_ENOMEM;
-		if (append_answer(req, t, dn) < 0 || append_answer(req, t, cn) < 0)
+		if (append_answer_x(req, t, dn, dsig, e.sec, false) < 0 ||
+		    append_answer_x(req, t, cn, NULL, VG_SEC_UNCHECKED, true) < 0)
 			return VG_ELIMIT;
 		int r = follow_cname(req, t, target);
 		return r < 0 ? r : 2;
 	}
 	if (vg_cache_get(c, t->sname, 0, now, &e, buf, VG_SCRATCH) == 0 && e.negative) {
-		if (top_task(req, t) && e.soa.count && !(req->soa = rrset_dup(req, &e.soa)))
+		if (bogus_for(req, t, &e))
+			return cached_bogus(req, t, &e);
+		if (neg_from_cache(req, t, &e) < 0)
 			return VG_ENOMEM;
 		task_done(t, VG_RCODE_NXDOMAIN);
 		return 1;
 	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ validator fetches */
+
+#define MAX_FETCHES 48 /* DS/DNSKEY fetches per client query */
+
+static int add_fetch(struct vg_request *req, const struct vg_result *res, uint16_t type)
+{
+	struct vg_fetch *f = vg_arena_zalloc(req->arena, sizeof(*f));
+	if (!f)
+		return VG_ENOMEM;
+	f->type = type;
+	f->res = *res;
+	f->next = req->fetched;
+	req->fetched = f;
+	return 0;
+}
+
+/* A finished fetch task: its result becomes visible to the validator. */
+static int record_fetch(struct vg_request *req, struct vg_task *t)
+{
+	t->res.rcode = t->rcode;
+	t->res.type = t->qtype;
+	if (t->rcode == VG_RCODE_NXDOMAIN)
+		t->res.negative = true;
+	if (t->rcode == VG_RCODE_NOERROR && !t->res.rs)
+		t->res.negative = true;
+	return add_fetch(req, &t->res, t->qtype);
+}
+
+/* The validator needs (name, type): resolve it in a sub-task. */
+static int push_fetch(struct vg_request *req, const uint8_t *name, uint16_t type)
+{
+	if (req->n_fetches++ >= MAX_FETCHES || req->depth + 1 >= (int)VG_ARRAY_SIZE(req->stack)) {
+		struct vg_result r;
+		memset(&r, 0, sizeof(r));
+		r.rcode = VG_RCODE_SERVFAIL;
+		r.type = type;
+		r.name = vg_arena_dup(req->arena, name, vg_name_len(name));
+		return r.name ? add_fetch(req, &r, type) : VG_ENOMEM;
+	}
+	struct vg_task *sub = task_new(req, name, type);
+	if (!sub)
+		return VG_ENOMEM;
+	sub->val_fetch = true;
+	sub->res.name = vg_arena_dup(req->arena, sub->qname, vg_name_len(sub->qname));
+	sub->res.type = type;
+	if (!sub->res.name)
+		return VG_ENOMEM;
+	req->stack[++req->depth] = sub;
+	if ((unsigned)req->depth > req->used.depth_max)
+		req->used.depth_max = (unsigned)req->depth;
 	return 0;
 }
 
@@ -615,8 +819,24 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 				req->rcode = t->rcode;
 				if (t->rcode == VG_RCODE_SERVFAIL)
 					return req->fail_cached ? VG_STEP_FAIL : fail(req, NULL);
+				if (req->validate) {
+					uint8_t need[VG_NAME_MAX];
+					uint16_t need_type;
+					int v = vg__val_run(req, need, &need_type);
+					if (v < 0)
+						return fail(req, "out of memory");
+					if (v > 0) {
+						if (push_fetch(req, need, need_type) < 0)
+							return fail(req, "out of memory");
+						continue;
+					}
+					if (req->sec == VG_SEC_BOGUS)
+						return fail(req, "DNSSEC validation failed");
+				}
 				return VG_STEP_ANSWER;
 			}
+			if (t->val_fetch && record_fetch(req, t) < 0)
+				return fail(req, "out of memory");
 			req->depth--; /* the parent already has any addresses found */
 			continue;
 		}
@@ -667,6 +887,7 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 		struct vg_outbound *o = &req->out;
 		o->to = t->addr[idx];
 		o->rd = t->forward;
+		o->do_bit = cfg->dnssec_validation;
 		o->timeout_ms = vg_infra_timeout(req->env->infra, &o->to, now_ms,
 						 cfg->upstream_timeout_ms);
 		t->sent_idx = idx;
@@ -796,14 +1017,28 @@ static struct vg_rrset *find_soa(struct vg_request *req, const struct vg_msg *m,
 	return NULL;
 }
 
-static enum vg_step negative(struct vg_request *req, struct vg_task *t, struct vg_rrset *soa,
-			     bool nxdomain, uint8_t rank, uint64_t now_ms)
+static enum vg_step negative(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
+			     const uint8_t *bailiwick, struct vg_rrset *soa, bool nxdomain,
+			     uint8_t rank, uint64_t now_ms)
 {
+	struct vg_result tmp, *r = neg_result(req, t);
+	if (!r) {
+		memset(&tmp, 0, sizeof(tmp));
+		r = &tmp;
+	}
+	r->negative = true;
+	r->soa = soa;
+	r->zone = vg_arena_dup(req->arena, t->zone, vg_name_len(t->zone));
+	r->name = vg_arena_dup(req->arena, t->sname, vg_name_len(t->sname));
+	r->type = t->qtype;
+	collect_proof(req, m, bailiwick, r);
 	if (soa) {
 		uint32_t ttl = soa_negative_ttl(soa);
 		soa->ttl = ttl;
-		vg_cache_put_neg(req->env->cache, t->sname, nxdomain ? 0 : t->qtype, soa, ttl, rank,
-				 vg_time_now_s());
+		size_t plen = vg__proof_pack(r, req->env->scratch, VG_SCRATCH);
+		vg_cache_put_neg_proof(req->env->cache, t->sname, nxdomain ? 0 : t->qtype, soa, ttl,
+				       rank, VG_SEC_UNCHECKED, req->env->scratch, plen,
+				       vg_time_now_s());
 		if (top_task(req, t))
 			req->soa = soa;
 	}
@@ -859,7 +1094,10 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				if (seen)
 					continue;
 				rs = collect(req, m, VG_SEC_AN, t->sname, rr->type);
-				if (rs && append_answer(req, t, rs) < 0)
+				if (rs && append_answer_x(req, t, rs,
+							  collect_sigs(req, m, VG_SEC_AN, t->sname,
+								       rr->type),
+							  VG_SEC_UNCHECKED, false) < 0)
 					break;
 			}
 			if (rs) {
@@ -867,11 +1105,14 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				return step(req, now_ms);
 			}
 		} else if ((rs = collect(req, m, VG_SEC_AN, t->sname, t->qtype))) {
-			vg_cache_put(req->env->cache, rs, rank, now);
+			struct vg_rrset *sig = collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
+			vg_cache_put_signed(req->env->cache, rs, sig, rank, VG_SEC_UNCHECKED, now);
 			if (rs->type == VG_T_NS)
 				take_glue(req, t, m, rs, bailiwick, false);
-			if (deliver(req, t, rs) < 0)
+			if (deliver(req, t, rs, sig, VG_SEC_UNCHECKED) < 0)
 				return fail(req, "answer too long");
+			if (top_task(req, t))
+				collect_proof(req, m, bailiwick, &req->neg); /* wildcard proofs */
 			task_done(t, VG_RCODE_NOERROR);
 			return step(req, now_ms);
 		}
@@ -880,18 +1121,21 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 		if (dn && t->qtype != VG_T_DNAME) {
 			int yx = 0;
 			struct vg_rrset *cn = synth_cname(req, t->sname, dn, &yx);
+			struct vg_rrset *dsig = collect_sigs(req, m, VG_SEC_AN, dn->owner, VG_T_DNAME);
 			if (yx) {
-				append_answer(req, t, dn);
+				append_answer_x(req, t, dn, dsig, VG_SEC_UNCHECKED, false);
 				task_done(t, 6 /* YXDOMAIN */);
 				return step(req, now_ms);
 			}
 			if (!cn)
 				break;
-			vg_cache_put(req->env->cache, dn, rank, now); /* not cn: see try_cache */
+			/* not cn: see try_cache */
+			vg_cache_put_signed(req->env->cache, dn, dsig, rank, VG_SEC_UNCHECKED, now);
 			const uint8_t *target = rrset_target(cn);
 			if (!target)
 				break;
-			if (append_answer(req, t, dn) < 0 || append_answer(req, t, cn) < 0 ||
+			if (append_answer_x(req, t, dn, dsig, VG_SEC_UNCHECKED, false) < 0 ||
+			    append_answer_x(req, t, cn, NULL, VG_SEC_UNCHECKED, true) < 0 ||
 			    follow_cname(req, t, target) < 0)
 				return fail(req, "CNAME chain too long");
 			moved = true;
@@ -901,9 +1145,13 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			const uint8_t *target = rrset_target(rs);
 			if (!target)
 				break;
-			vg_cache_put(req->env->cache, rs, rank, now);
-			if (append_answer(req, t, rs) < 0 || follow_cname(req, t, target) < 0)
+			struct vg_rrset *sig = collect_sigs(req, m, VG_SEC_AN, t->sname, VG_T_CNAME);
+			vg_cache_put_signed(req->env->cache, rs, sig, rank, VG_SEC_UNCHECKED, now);
+			if (append_answer_x(req, t, rs, sig, VG_SEC_UNCHECKED, false) < 0 ||
+			    follow_cname(req, t, target) < 0)
 				return fail(req, "CNAME chain too long");
+			if (top_task(req, t))
+				collect_proof(req, m, bailiwick, &req->neg); /* wildcard CNAME */
 			moved = true;
 			continue;
 		}
@@ -914,9 +1162,9 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 		return step(req, now_ms); /* the chain left this server's zone */
 	struct vg_rrset *soa = find_soa(req, m, bailiwick, t->sname);
 	if (rc == VG_RCODE_NXDOMAIN)
-		return negative(req, t, soa, true, rank, now_ms);
+		return negative(req, t, m, bailiwick, soa, true, rank, now_ms);
 	if (soa || ((m->flags & VG_F_AA) && !moved && m->ancount == 0))
-		return negative(req, t, soa, false, rank, now_ms);
+		return negative(req, t, m, bailiwick, soa, false, rank, now_ms);
 	if (moved)
 		return step(req, now_ms); /* chain leads elsewhere: resolve the target */
 	/* neither answer, referral nor proof of absence: the server is lame */
@@ -967,6 +1215,14 @@ enum vg_step vg_resolv_begin(struct vg_request *req, uint64_t now_ms)
 		return fail(req, "out of memory");
 	req->stack[0] = t;
 	req->depth = 0;
+	const struct vg_config *cfg = cfg_of(req);
+	req->validate = cfg->dnssec_validation && !req->cd && req->env->ta;
+	req->sec = VG_SEC_UNCHECKED;
+	req->vbudget.sigs_left = cfg->val_max_per_query;
+	req->vbudget.rrsigs_per_rrset = cfg->val_max_rrsigs_per_rrset;
+	req->vbudget.keys_per_tag = cfg->val_max_keys_per_tag;
+	req->vbudget.skew = cfg->dnssec_clock_skew;
+	req->nsec3_hashes_left = cfg->nsec3_max_hashes;
 	/* POLICY: pre-resolution (client IP, QNAME) triggers go here */
 	return step(req, now_ms);
 }

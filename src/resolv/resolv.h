@@ -25,6 +25,7 @@
 #include "cache/cache.h"
 #include "core/core.h"
 #include "daemon/config.h"
+#include "dnssec/ta.h"
 #include "upstream/upstream.h"
 #include "vigil/wire.h"
 
@@ -37,6 +38,9 @@ struct vg_hints {
 	unsigned n_addr;
 	struct vg_sockaddr addr[VG_HINTS_MAX * 2];
 	uint8_t addr_ns[VG_HINTS_MAX * 2]; /* index of the NS name of each address */
+	/* DNSSEC trust anchors: loaded and swapped with the hints, as one
+	 * snapshot of where resolution and validation start */
+	struct vg_ta_set ta;
 };
 
 /** Built-in IANA root hints. */
@@ -49,6 +53,7 @@ struct vg_resolv_env {
 	const struct vg_config *cfg;
 	struct vg_cache *cache;
 	const struct vg_hints *hints;
+	const struct vg_ta_set *ta;  /* trust anchors (with the hints snapshot) */
 	struct vg_infra *infra;
 	struct vg_msg *msg;     /* parse scratch, one per worker */
 	uint8_t *scratch;       /* cache copy-out scratch, VG_SCRATCH bytes */
@@ -65,8 +70,38 @@ struct vg_outbound {
 	uint8_t qname[VG_NAME_MAX];
 	uint16_t qtype;
 	bool rd;
+	bool do_bit; /* ask for DNSSEC records (validation is on) */
 	uint32_t timeout_ms;
 };
+
+/*
+ * What one task found, kept for the validator: the RRset and its RRSIGs, or
+ * for a negative answer the SOA and the NSEC/NSEC3 records (with their
+ * RRSIGs) that prove it.  rs/sig and auth[]/auth_sig[] are parallel.
+ */
+#define VG_AUTH_MAX 16
+struct vg_result {
+	int rcode;                 /* NOERROR, NXDOMAIN or SERVFAIL */
+	bool negative;
+	uint8_t sec;               /* status the cache had for it (enum vg_sec) */
+	uint16_t ede;
+	struct vg_rrset *rs, *sig; /* positive */
+	struct vg_rrset *soa, *soa_sig;
+	unsigned n_auth;
+	struct vg_rrset *auth[VG_AUTH_MAX], *auth_sig[VG_AUTH_MAX];
+	const uint8_t *zone;       /* zone cut the answer came from ("" unknown) */
+	const uint8_t *name;       /* the name it is about */
+	uint16_t type;
+};
+
+/** A DS or DNSKEY answer fetched for the validator in this request. */
+struct vg_fetch {
+	struct vg_fetch *next;
+	uint16_t type;
+	struct vg_result res;
+};
+
+struct vg_zkeys;
 
 struct vg_task;
 
@@ -90,12 +125,37 @@ struct vg_request {
 	const char *fail_reason;    /* for logs on SERVFAIL */
 	bool fail_cached;           /* answered from the failure cache */
 
+	/* DNSSEC */
+	bool cd;                    /* client set CD: answer without validating */
+	bool validate;              /* validation applies to this request */
+	uint8_t sec;                /* status of the whole answer (enum vg_sec) */
+	uint16_t ede;               /* Extended DNS Error for the client, 0 = none */
+	struct vg_rrset *answer_sig[64];
+	uint8_t answer_sec[64];
+	const uint8_t *answer_zone[64];
+	bool answer_synth[64];      /* CNAME synthesized from a DNAME */
+	struct vg_result neg;       /* final negative answer / wildcard proofs */
+	struct vg_fetch *fetched;
+	struct vg_zkeys *zkeys;     /* keys found valid or not, per zone (validate.c) */
+	unsigned n_fetches;
+	struct vg_val_budget vbudget;
+	unsigned nsec3_hashes_left;
+
 	struct vg_budget used;
 	struct vg_outbound out;
 	struct vg_task *stack[16];
 	int depth; /* index of the active task */
 	void *user; /* the owner's context */
 };
+
+/* validate.c: run the validator over a finished answer.  0 done (req->sec,
+ * req->ede set), 1 a DS/DNSKEY must be fetched first (@p name, @p type). */
+int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type);
+void vg__val_cleanup(struct vg_request *req);
+/* Pack / unpack proof records for the cache (no allocation when unpacking). */
+size_t vg__proof_pack(const struct vg_result *r, uint8_t *buf, size_t cap);
+void vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r, struct vg_rrset *store,
+		      unsigned store_n);
 
 /**
  * New request for (qname, qtype) in its own arena.  @p qname is lower-case
@@ -136,11 +196,26 @@ size_t vg_resolv_write_answer(const struct vg_request *req, const struct vg_clie
 size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_client_q *cq,
 			       uint8_t *buf, size_t cap);
 
+/** Everything an answer consists of, for the shared writer. */
+struct vg_answer_view {
+	int rcode;
+	struct vg_rrset *const *ans;
+	struct vg_rrset *const *ans_sig; /* parallel to ans (entries may be NULL), or NULL */
+	unsigned nans;
+	const struct vg_rrset *soa, *soa_sig;
+	struct vg_rrset *const *auth;     /* NSEC/NSEC3 proofs */
+	struct vg_rrset *const *auth_sig;
+	unsigned nauth;
+	bool ad;      /* the data is secure */
+	uint16_t ede; /* Extended DNS Error (RFC 8914), 0 = none */
+};
+
 /**
  * Shared answer writer: header, question (client's case), answer RRsets,
- * authority SOA, OPT.  Used by both paths above.
+ * authority SOA, OPT with EDE.  DNSSEC records go only to clients that set DO;
+ * AD only to clients that set DO or AD.  Used by both paths above.
  */
-size_t vg__resolv_write(const struct vg_client_q *cq, int rcode, struct vg_rrset *const *ans,
-			unsigned nans, const struct vg_rrset *soa, uint8_t *buf, size_t cap);
+size_t vg__resolv_write(const struct vg_client_q *cq, const struct vg_answer_view *av,
+			uint8_t *buf, size_t cap);
 
 #endif

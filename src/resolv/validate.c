@@ -1,0 +1,832 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The validator stage of a request (RFC 4033-4035, RFC 5155, RFC 6840).
+ *
+ * Design.  When the iterator has finished a client's answer, vg__val_run()
+ * decides the DNSSEC status of every part of it: each answer RRset, a
+ * synthesized CNAME (as secure as its DNAME), and a negative answer's proof.
+ * It needs the DNSKEYs of each signer, and those need the chain of trust:
+ *
+ *   keys_for(Z)   Z is an anchor point: DNSKEY(Z) signed by a key the anchor
+ *                 trusts.  Otherwise DS(Z) first (ds_state), validated with
+ *                 the keys of the DS's signer (its parent, found from the
+ *                 RRSIG's signer name: bottom-up, so no zone cut is guessed),
+ *                 then DNSKEY(Z) signed by a key some supported DS matches.
+ *   ds_state(N)   DS(N) present; absent with a proof that N is an insecure
+ *                 delegation; absent with a proof that N is no zone cut; or
+ *                 bogus.
+ *
+ * Each DS or DNSKEY the validator lacks is returned as a fetch: the iterator
+ * resolves it as a sub-task (from cache or upstream) and calls vg__val_run()
+ * again.  Nothing already decided is redone: the result of each zone is kept
+ * in req->zkeys, and each answer RRset's status in req->answer_sec[].  A
+ * validated DS or DNSKEY RRset is marked secure in the cache, so the next
+ * request only parses its keys.
+ *
+ * Unsigned data from a secure zone is bogus unless a DS query at some name
+ * between the zone and the owner proves an insecure delegation (the zone cut
+ * the iterator saw may be hidden when one server serves parent and child).
+ *
+ * Bounds: every signature verification spends one unit of the request's
+ * budget (struct vg_val_budget); RRSIGs per RRset and keys per key tag are
+ * bounded in vg_dnssec_validate_rrset; NSEC3 work in nsec3.c; fetches per
+ * request in iterate.c.  Exceeding any of them makes the answer bogus (EDE 6),
+ * never a stall.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "dnssec/nsec3.h"
+#include "resolv/resolv.h"
+
+#define ZK_MAX 64       /* DNSKEYs parsed per zone */
+#define WALK_MAX 6      /* DS queries below a zone for unsigned data */
+#define DEPTH_MAX 40    /* zones in one chain of trust */
+
+enum { ST_NEED = -1 }; /* a fetch is needed; other results are enum vg_sec */
+enum { DS_PRESENT = 10, DS_INSECURE, DS_NOT_CUT, DS_BOGUS };
+
+struct vg_zkeys {
+	struct vg_zkeys *next;
+	uint8_t zone[VG_NAME_MAX];
+	int status; /* enum vg_sec, or ST_NEED while being worked out */
+	uint16_t ede;
+	unsigned n;
+	struct vg_dnssec_key keys[ZK_MAX];
+};
+
+struct vctx {
+	struct vg_request *req;
+	uint8_t *need_name;
+	uint16_t *need_type;
+	bool needed;
+	uint32_t now;   /* Unix time, for signature validity */
+	uint32_t mono;  /* cache clock */
+	uint16_t ede;   /* first bogus reason */
+};
+
+static const struct vg_config *cfg_of(const struct vctx *v)
+{
+	return v->req->env->cfg;
+}
+
+/* ------------------------------------------------------------ proof blobs */
+
+/* Record layout: owner name, type u16, count u16, ttl u32, rdata_len u16, rdata.
+ * Order: SOA RRSIG (type RRSIG covering SOA, flagged by position 0 with a
+ * marker byte), then NSEC/NSEC3 RRsets each followed by its RRSIGs. */
+static size_t put_rs(const struct vg_rrset *rs, uint8_t *buf, size_t cap, size_t o, bool *ok)
+{
+	size_t nl = vg_name_len(rs->owner);
+	if (!*ok || o + nl + 10 + rs->rdata_len > cap) {
+		*ok = false;
+		return o;
+	}
+	memcpy(buf + o, rs->owner, nl);
+	o += nl;
+	vg_put16(buf + o, rs->type);
+	vg_put16(buf + o + 2, rs->count);
+	vg_put32(buf + o + 4, rs->ttl);
+	vg_put16(buf + o + 8, rs->rdata_len);
+	memcpy(buf + o + 10, rs->rdata, rs->rdata_len);
+	return o + 10 + rs->rdata_len;
+}
+
+size_t vg__proof_pack(const struct vg_result *r, uint8_t *buf, size_t cap)
+{
+	bool ok = true;
+	size_t o = 0;
+	if (cap < 2)
+		return 0;
+	buf[o++] = r->soa_sig ? 1 : 0;
+	buf[o++] = (uint8_t)r->n_auth;
+	if (r->soa_sig)
+		o = put_rs(r->soa_sig, buf, cap, o, &ok);
+	for (unsigned i = 0; i < r->n_auth; i++) {
+		if (o + 1 > cap) {
+			ok = false;
+			break;
+		}
+		buf[o++] = r->auth_sig[i] ? 1 : 0;
+		o = put_rs(r->auth[i], buf, cap, o, &ok);
+		if (r->auth_sig[i])
+			o = put_rs(r->auth_sig[i], buf, cap, o, &ok);
+	}
+	return ok ? o : 0;
+}
+
+static const uint8_t *get_rs(const uint8_t *p, const uint8_t *end, struct vg_rrset *rs)
+{
+	if (!p || p >= end)
+		return NULL;
+	int nl = vg_name_check(p, (size_t)(end - p));
+	if (nl <= 0 || end - p < nl + 10)
+		return NULL;
+	rs->owner = p;
+	p += nl;
+	rs->type = vg_get16(p);
+	rs->rclass = VG_C_IN;
+	rs->count = vg_get16(p + 2);
+	rs->ttl = vg_get32(p + 4);
+	rs->rdata_len = vg_get16(p + 8);
+	rs->rdata = p + 10;
+	if (end - rs->rdata < rs->rdata_len)
+		return NULL;
+	return rs->rdata + rs->rdata_len;
+}
+
+void vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r, struct vg_rrset *store,
+		      unsigned store_n)
+{
+	const uint8_t *end = p + len;
+	unsigned used = 0;
+	if (len < 2)
+		return;
+	bool has_soa_sig = p[0];
+	unsigned n = p[1];
+	p += 2;
+	if (has_soa_sig && used < store_n) {
+		p = get_rs(p, end, &store[used]);
+		if (!p)
+			return;
+		r->soa_sig = &store[used++];
+	}
+	for (unsigned i = 0; i < n && p && p < end && r->n_auth < VG_AUTH_MAX; i++) {
+		bool has_sig = *p++;
+		if (used + 2 > store_n)
+			return;
+		p = get_rs(p, end, &store[used]);
+		if (!p)
+			return;
+		struct vg_rrset *a = &store[used++], *s = NULL;
+		if (has_sig) {
+			p = get_rs(p, end, &store[used]);
+			if (!p)
+				return;
+			s = &store[used++];
+		}
+		r->auth[r->n_auth] = a;
+		r->auth_sig[r->n_auth++] = s;
+	}
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static struct vg_result *get(struct vctx *v, const uint8_t *name, uint16_t type)
+{
+	for (struct vg_fetch *f = v->req->fetched; f; f = f->next)
+		if (f->type == type && f->res.name && vg_name_eq(f->res.name, name))
+			return &f->res;
+	if (!v->needed) {
+		v->needed = true;
+		memcpy(v->need_name, name, vg_name_len(name));
+		*v->need_type = type;
+	}
+	return NULL;
+}
+
+/* The signer name of the first RRSIG in @p sig, lower-cased into @p out. */
+static const uint8_t *sig_signer(const struct vg_rrset *sig, uint8_t *out)
+{
+	if (!sig || !sig->count || sig->rdata_len < 2)
+		return NULL;
+	uint16_t len = vg_get16(sig->rdata);
+	if (len < 19 || len > sig->rdata_len - 2)
+		return NULL;
+	const uint8_t *sn = sig->rdata + 2 + 18;
+	int nl = vg_name_check(sn, len - 18u);
+	if (nl <= 0)
+		return NULL;
+	memcpy(out, sn, (size_t)nl);
+	vg_name_lower(out);
+	return out;
+}
+
+/* RRSIG labels field of the first RRSIG (wildcard detection). */
+static int sig_labels(const struct vg_rrset *sig)
+{
+	if (!sig || !sig->count || vg_get16(sig->rdata) < 18)
+		return -1;
+	return sig->rdata[2 + 3];
+}
+
+static bool proper_sub(const uint8_t *name, const uint8_t *zone)
+{
+	return vg_name_is_sub(name, zone) && !vg_name_eq(name, zone);
+}
+
+static int bogus(struct vctx *v, uint16_t ede)
+{
+	if (!v->ede)
+		v->ede = ede;
+	return VG_SEC_BOGUS;
+}
+
+static void mark(struct vctx *v, const uint8_t *name, uint16_t type, int st, uint16_t ede)
+{
+	if (st >= 0 && st != VG_SEC_UNCHECKED)
+		vg_cache_set_sec(v->req->env->cache, name, type, (uint8_t)st, ede,
+				 cfg_of(v)->bogus_ttl, v->mono);
+}
+
+/* Verify @p rs with @p sig and the zone's keys: 0 or bogus (ede set). */
+static int verify(struct vctx *v, const struct vg_rrset *rs, const struct vg_rrset *sig,
+		  const struct vg_zkeys *zk, uint16_t *ede)
+{
+	int e = 0;
+	if (!sig || !sig->count) {
+		*ede = VG_EDE_RRSIGS_MISSING;
+		return VG_EBOGUS;
+	}
+	int r = vg_dnssec_validate_rrset(rs, sig, zk->keys, zk->n, v->now, &v->req->vbudget,
+					 v->req->env->scratch2, VG_SCRATCH, &e);
+	if (r == 0)
+		return 0;
+	*ede = (uint16_t)(r == VG_ENOTSUP ? VG_EDE_BOGUS : e ? e : VG_EDE_BOGUS);
+	return VG_EBOGUS;
+}
+
+static bool under_nta(const struct vctx *v, const uint8_t *name)
+{
+	/* private names that no public chain of trust can cover (RFC 6761,
+	 * RFC 8375, ICANN's .internal) are treated as insecure, like the
+	 * configured negative trust anchors (RFC 7646) */
+	static const uint8_t *const private_names[] = {
+		(const uint8_t *)"\x08internal", (const uint8_t *)"\x04home\x04" "arpa",
+		(const uint8_t *)"\x05local", (const uint8_t *)"\x09localhost",
+		(const uint8_t *)"\x04test", (const uint8_t *)"\x07invalid",
+		(const uint8_t *)"\x03lan", (const uint8_t *)"\x04corp",
+	};
+	const struct vg_config *cfg = cfg_of(v);
+	for (size_t i = 0; i < cfg->n_nta; i++)
+		if (vg_name_is_sub(name, cfg->nta[i]))
+			return true;
+	for (size_t i = 0; i < VG_ARRAY_SIZE(private_names); i++)
+		if (vg_name_is_sub(name, private_names[i]))
+			return true;
+	return false;
+}
+
+/* NSEC records of a result as struct vg_nsec, for the proofs in nsec.c. */
+static unsigned nsec_list(const struct vg_result *r, struct vg_nsec *out, unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->n_auth; i++) {
+		const struct vg_rrset *rs = r->auth[i];
+		if (rs->type != VG_T_NSEC)
+			continue;
+		const uint8_t *d = rs->rdata, *end = rs->rdata + rs->rdata_len;
+		for (unsigned k = 0; k < rs->count && end - d >= 2 && n < max; k++) {
+			uint16_t l = vg_get16(d);
+			const uint8_t *rd = d + 2;
+			d += 2u + l;
+			if (d > end)
+				break;
+			int nl = vg_name_check(rd, l);
+			if (nl <= 0)
+				continue;
+			out[n].owner = rs->owner;
+			out[n].next = rd;
+			out[n].bitmap = rd + nl;
+			out[n].bitmap_len = l - (size_t)nl;
+			n++;
+		}
+	}
+	return n;
+}
+
+static unsigned nsec3_list(const struct vg_result *r, const uint8_t *zone, struct vg_nsec3 *out,
+			   unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->n_auth; i++) {
+		const struct vg_rrset *rs = r->auth[i];
+		if (rs->type != VG_T_NSEC3 || !rs->count)
+			continue;
+		if (vg_name_labels(rs->owner) != vg_name_labels(zone) + 1 ||
+		    !vg_name_is_sub(rs->owner, zone))
+			continue;
+		uint16_t l = vg_get16(rs->rdata);
+		if (n < max && l <= rs->rdata_len - 2u &&
+		    vg_nsec3_parse(&out[n], rs->owner, rs->rdata + 2, l) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void nsec3_limits(struct vctx *v, struct vg_nsec3_limits *lim)
+{
+	const struct vg_config *cfg = cfg_of(v);
+	lim->max_records = cfg->nsec3_max_records;
+	lim->hashes_left = v->req->nsec3_hashes_left;
+	lim->max_iterations = (uint16_t)cfg->nsec3_max_iterations;
+}
+
+/* Verify the SOA and every NSEC/NSEC3 RRset of a negative result. */
+static int verify_proof(struct vctx *v, const struct vg_result *r, const struct vg_zkeys *zk,
+			uint16_t *ede)
+{
+	if (r->soa && verify(v, r->soa, r->soa_sig, zk, ede) < 0)
+		return VG_EBOGUS;
+	for (unsigned i = 0; i < r->n_auth; i++) {
+		if (!vg_name_is_sub(r->auth[i]->owner, zk->zone))
+			continue; /* not the signer's: ignored by the proofs too */
+		if (verify(v, r->auth[i], r->auth_sig[i], zk, ede) < 0)
+			return VG_EBOGUS;
+	}
+	return 0;
+}
+
+/* The signer of a negative result's records. */
+static const uint8_t *proof_signer(const struct vg_result *r, uint8_t *out)
+{
+	const uint8_t *s = sig_signer(r->soa_sig, out);
+	for (unsigned i = 0; !s && i < r->n_auth; i++)
+		s = sig_signer(r->auth_sig[i], out);
+	return s;
+}
+
+static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, int depth);
+
+/* ------------------------------------------------------------ DS */
+
+/*
+ * What DS(@p name) says: DS_PRESENT (*@p ds set), DS_INSECURE (proven absent
+ * at a delegation, or the parent is insecure), DS_NOT_CUT (proven: no
+ * delegation at name), DS_BOGUS or ST_NEED.
+ */
+static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct vg_rrset **ds)
+{
+	uint8_t sbuf[VG_NAME_MAX];
+	struct vg_zkeys *zk;
+	uint16_t ede = VG_EDE_BOGUS;
+	struct vg_result *r = get(v, name, VG_T_DS);
+	if (!r)
+		return ST_NEED;
+	if (r->rcode == VG_RCODE_SERVFAIL) {
+		bogus(v, VG_EDE_BOGUS);
+		return DS_BOGUS;
+	}
+	const uint8_t *signer = r->negative ? proof_signer(r, sbuf) : sig_signer(r->sig, sbuf);
+	if (!signer) {
+		/* unsigned: fine only if the zone that answered is insecure */
+		const uint8_t *parent = r->zone && *r->zone ? r->zone : NULL;
+		if (!parent && r->soa)
+			parent = r->soa->owner;
+		if (!parent || !proper_sub(name, parent) || depth > DEPTH_MAX) {
+			bogus(v, r->negative ? VG_EDE_NSEC_MISSING : VG_EDE_RRSIGS_MISSING);
+			return DS_BOGUS;
+		}
+		uint8_t p[VG_NAME_MAX];
+		memcpy(p, parent, vg_name_len(parent));
+		vg_name_lower(p);
+		int st = keys_for(v, p, &zk, depth + 1);
+		if (st == ST_NEED)
+			return ST_NEED;
+		if (st == VG_SEC_INSECURE)
+			return DS_INSECURE;
+		bogus(v, r->negative ? VG_EDE_NSEC_MISSING : VG_EDE_RRSIGS_MISSING);
+		return DS_BOGUS;
+	}
+	if (!proper_sub(name, signer)) {
+		bogus(v, VG_EDE_BOGUS);
+		return DS_BOGUS;
+	}
+	int st = keys_for(v, signer, &zk, depth + 1);
+	if (st == ST_NEED)
+		return ST_NEED;
+	if (st == VG_SEC_INSECURE)
+		return DS_INSECURE;
+	if (st != VG_SEC_SECURE)
+		return DS_BOGUS;
+	if (!r->negative) {
+		if (r->sec != VG_SEC_SECURE) {
+			if (verify(v, r->rs, r->sig, zk, &ede) < 0) {
+				bogus(v, ede);
+				mark(v, name, VG_T_DS, VG_SEC_BOGUS, ede);
+				return DS_BOGUS;
+			}
+			r->sec = VG_SEC_SECURE;
+			mark(v, name, VG_T_DS, VG_SEC_SECURE, 0);
+		}
+		*ds = r->rs;
+		return DS_PRESENT;
+	}
+	/* no DS: the proof must say why */
+	if (r->sec != VG_SEC_SECURE) {
+		if (verify_proof(v, r, zk, &ede) < 0) {
+			bogus(v, ede);
+			return DS_BOGUS;
+		}
+		r->sec = VG_SEC_SECURE;
+		mark(v, name, r->rcode == VG_RCODE_NXDOMAIN ? 0 : VG_T_DS, VG_SEC_SECURE, 0);
+	}
+	bool nx = r->rcode == VG_RCODE_NXDOMAIN;
+	struct vg_nsec nsec[VG_AUTH_MAX * 4];
+	unsigned nn = nsec_list(r, nsec, VG_ARRAY_SIZE(nsec));
+	if (nn) {
+		if (nx) /* no such name: no zone cut either */
+			return vg_nsec_prove_nxdomain(nsec, nn, signer, name) == 0 ? DS_NOT_CUT
+										   : DS_BOGUS;
+		int p = vg_nsec_prove_nods(nsec, nn, name);
+		if (p == 0)
+			return DS_INSECURE;
+		if (p == VG_ENOTFOUND ||
+		    vg_nsec_prove_nodata_any(nsec, nn, signer, name, VG_T_DS) == 0)
+			return DS_NOT_CUT; /* exists without NS, or an empty non-terminal */
+		bogus(v, VG_EDE_BOGUS);
+		return DS_BOGUS;
+	}
+	struct vg_nsec3 n3[VG_AUTH_MAX];
+	unsigned n3n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));
+	if (n3n) {
+		struct vg_nsec3_limits lim;
+		int e = 0;
+		nsec3_limits(v, &lim);
+		int p = nx ? vg_nsec3_prove_nxdomain(n3, n3n, signer, name, &lim, &e)
+			   : vg_nsec3_prove_nods(n3, n3n, signer, name, &lim, &e);
+		v->req->nsec3_hashes_left = lim.hashes_left;
+		if (nx && p == 0)
+			return DS_NOT_CUT;
+		if (!nx && (p == 0 || p == VG_ENOTSUP))
+			return DS_INSECURE; /* proven no DS, or opt-out / iterations: insecure */
+		if (nx && p == VG_ENOTSUP)
+			return DS_INSECURE;
+		if (p == VG_ENOTFOUND)
+			return DS_NOT_CUT;
+		bogus(v, (uint16_t)(e ? e : VG_EDE_BOGUS));
+		return DS_BOGUS;
+	}
+	bogus(v, VG_EDE_NSEC_MISSING);
+	return DS_BOGUS;
+}
+
+/* ------------------------------------------------------------ DNSKEY */
+
+static struct vg_zkeys *zk_find(struct vg_request *req, const uint8_t *zone)
+{
+	for (struct vg_zkeys *z = req->zkeys; z; z = z->next)
+		if (vg_name_eq(z->zone, zone))
+			return z;
+	return NULL;
+}
+
+static int zk_done(struct vg_zkeys *zk, int st, uint16_t ede)
+{
+	zk->status = st;
+	zk->ede = ede;
+	return st;
+}
+
+/* Is DS rdata usable by vigil (supported digest and algorithm)? */
+static bool ds_supported(const uint8_t *ds, uint16_t len)
+{
+	return len >= 4 && vg_dnssec_alg_supported(ds[2]) && vg_dnssec_digest_supported(ds[3]);
+}
+
+static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, int depth)
+{
+	struct vg_request *req = v->req;
+	struct vg_zkeys *zk = zk_find(req, zone);
+	if (zk) {
+		*out = zk;
+		if (zk->status == ST_NEED && zk->ede == 0xffff) /* a loop in the chain */
+			return bogus(v, VG_EDE_BOGUS);
+		if (zk->status != ST_NEED) {
+			if (zk->status == VG_SEC_BOGUS)
+				bogus(v, zk->ede);
+			return zk->status;
+		}
+	} else {
+		zk = vg_arena_zalloc(req->arena, sizeof(*zk));
+		if (!zk)
+			return bogus(v, VG_EDE_BOGUS);
+		memcpy(zk->zone, zone, vg_name_len(zone));
+		zk->status = ST_NEED;
+		zk->next = req->zkeys;
+		req->zkeys = zk;
+	}
+	*out = zk;
+	if (depth > DEPTH_MAX)
+		return zk_done(zk, bogus(v, VG_EDE_BOGUS), VG_EDE_BOGUS);
+	if (under_nta(v, zone))
+		return zk_done(zk, VG_SEC_INSECURE, 0);
+	const uint8_t *anchor = vg_ta_anchor_for(req->env->ta, zone);
+	if (!anchor)
+		return zk_done(zk, VG_SEC_INSECURE, 0);
+
+	bool at_anchor = vg_name_eq(anchor, zone);
+	const struct vg_rrset *ds = NULL;
+	if (!at_anchor) {
+		zk->ede = 0xffff; /* in progress: a chain that comes back here is a loop */
+		int d = ds_state(v, zone, depth, &ds);
+		zk->ede = 0;
+		if (d == ST_NEED)
+			return ST_NEED;
+		if (d == DS_INSECURE)
+			return zk_done(zk, VG_SEC_INSECURE, 0);
+		if (d == DS_NOT_CUT) /* a signer that is not a zone */
+			return zk_done(zk, bogus(v, VG_EDE_BOGUS), VG_EDE_BOGUS);
+		if (d != DS_PRESENT)
+			return zk_done(zk, VG_SEC_BOGUS, v->ede ? v->ede : VG_EDE_BOGUS);
+		bool any = false;
+		const uint8_t *p = ds->rdata, *end = ds->rdata + ds->rdata_len;
+		for (unsigned i = 0; i < ds->count && end - p >= 2; i++) {
+			uint16_t l = vg_get16(p);
+			any |= ds_supported(p + 2, l);
+			p += 2u + l;
+		}
+		if (!any) /* RFC 4035 5.2, RFC 6840 5.2: unsupported only = insecure */
+			return zk_done(zk, VG_SEC_INSECURE, 0);
+	}
+
+	struct vg_result *dk = get(v, zone, VG_T_DNSKEY);
+	if (!dk)
+		return ST_NEED;
+	if (dk->rcode == VG_RCODE_SERVFAIL || dk->negative || !dk->rs)
+		return zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING), VG_EDE_DNSKEY_MISSING);
+
+	/* parse the zone keys, and find those the anchor or a DS vouches for */
+	struct vg_dnssec_key trusted[ZK_MAX];
+	unsigned nt = 0;
+	bool unsupported_anchor = false;
+	const uint8_t *p = dk->rs->rdata, *end = dk->rs->rdata + dk->rs->rdata_len;
+	for (unsigned i = 0; i < dk->rs->count && end - p >= 2 && zk->n < ZK_MAX; i++) {
+		uint16_t l = vg_get16(p);
+		const uint8_t *rd = p + 2;
+		p += 2u + l;
+		if (p > end || l < 4 || !(vg_get16(rd) & 0x0100) || rd[2] != 3)
+			continue; /* not a zone key (RFC 4034 2.1.1) */
+		if (vg_get16(rd) & 0x0080)
+			continue; /* revoked (RFC 5011): never used for validation */
+		struct vg_dnssec_key *k = &zk->keys[zk->n];
+		if (vg_dnssec_key_init(k, rd, l) < 0)
+			continue;
+		zk->n++;
+		bool vouched = false;
+		if (at_anchor) {
+			int t = vg_ta_trusts_key(req->env->ta, zone, rd, l);
+			vouched = t == 0;
+			unsupported_anchor |= t == VG_ENOTSUP;
+		} else {
+			const uint8_t *q = ds->rdata, *qend = ds->rdata + ds->rdata_len;
+			for (unsigned j = 0; j < ds->count && qend - q >= 2 && !vouched; j++) {
+				uint16_t dl = vg_get16(q);
+				const uint8_t *d = q + 2;
+				q += 2u + dl;
+				if (!ds_supported(d, dl) || vg_get16(d) != k->tag || d[2] != k->alg)
+					continue;
+				vouched = vg_dnssec_ds_match(zone, rd, l, d, dl) == 0;
+			}
+		}
+		if (vouched && nt < ZK_MAX)
+			trusted[nt++] = *k;
+	}
+	if (at_anchor && nt == 0 && zk->n == 0 && dk->rs->count) {
+		/* an anchor for keys vigil cannot use at all: insecure */
+		int t = VG_EBOGUS;
+		p = dk->rs->rdata;
+		for (unsigned i = 0; i < dk->rs->count && end - p >= 2; i++) {
+			uint16_t l = vg_get16(p);
+			if (vg_ta_trusts_key(req->env->ta, zone, p + 2, l) == VG_ENOTSUP)
+				t = VG_ENOTSUP;
+			p += 2u + l;
+		}
+		if (t == VG_ENOTSUP || unsupported_anchor)
+			return zk_done(zk, VG_SEC_INSECURE, 0);
+	}
+	if (dk->sec == VG_SEC_SECURE && zk->n)
+		return zk_done(zk, VG_SEC_SECURE, 0); /* validated by an earlier request */
+	if (nt == 0)
+		return zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING), VG_EDE_DNSKEY_MISSING);
+	struct vg_zkeys tk; /* the DNSKEY RRset must be signed by a vouched-for key */
+	memcpy(tk.zone, zone, vg_name_len(zone));
+	memcpy(tk.keys, trusted, nt * sizeof(trusted[0]));
+	tk.n = nt;
+	uint16_t ede = VG_EDE_BOGUS;
+	if (verify(v, dk->rs, dk->sig, &tk, &ede) < 0) {
+		mark(v, zone, VG_T_DNSKEY, VG_SEC_BOGUS, ede);
+		return zk_done(zk, bogus(v, ede), ede);
+	}
+	dk->sec = VG_SEC_SECURE;
+	mark(v, zone, VG_T_DNSKEY, VG_SEC_SECURE, 0);
+	return zk_done(zk, VG_SEC_SECURE, 0);
+}
+
+/* ------------------------------------------------------------ unsigned data */
+
+/* The deepest zone cut the cache knows at or above @p name. */
+static const uint8_t *guess_zone(struct vctx *v, const uint8_t *name)
+{
+	for (const uint8_t *n = name;; n += *n + 1) {
+		if (vg_cache_has(v->req->env->cache, n, VG_T_NS, v->mono) || !*n)
+			return n;
+	}
+}
+
+/*
+ * Data without signatures from @p zone: insecure if the zone is, or if a DS
+ * query between the zone and @p owner proves an insecure delegation; else
+ * bogus with @p ede.
+ */
+static int unsigned_status(struct vctx *v, const uint8_t *zone, const uint8_t *owner,
+			   uint16_t ede)
+{
+	uint8_t z[VG_NAME_MAX];
+	struct vg_zkeys *zk;
+	if (!zone || !vg_name_is_sub(owner, zone))
+		zone = guess_zone(v, owner);
+	memcpy(z, zone, vg_name_len(zone));
+	vg_name_lower(z);
+	int st = keys_for(v, z, &zk, 0);
+	if (st != VG_SEC_SECURE)
+		return st;
+	int zl = vg_name_labels(z), ol = vg_name_labels(owner);
+	for (int l = zl + 1; l <= ol && l <= zl + WALK_MAX; l++) {
+		const uint8_t *n = vg_name_suffix(owner, l);
+		const struct vg_rrset *ds;
+		uint8_t low[VG_NAME_MAX];
+		memcpy(low, n, vg_name_len(n));
+		vg_name_lower(low);
+		int d = ds_state(v, low, 1, &ds);
+		if (d == ST_NEED)
+			return ST_NEED;
+		if (d == DS_INSECURE)
+			return VG_SEC_INSECURE;
+		if (d == DS_NOT_CUT)
+			continue;
+		break;
+	}
+	return bogus(v, ede);
+}
+
+/* ------------------------------------------------------------ answers */
+
+/* A positive RRset (answer i). */
+static int check_answer(struct vctx *v, unsigned i)
+{
+	struct vg_request *req = v->req;
+	const struct vg_rrset *rs = req->answer[i], *sig = req->answer_sig[i];
+	uint8_t sbuf[VG_NAME_MAX], owner[VG_NAME_MAX];
+	struct vg_zkeys *zk;
+	uint16_t ede = VG_EDE_BOGUS;
+
+	memcpy(owner, rs->owner, vg_name_len(rs->owner));
+	vg_name_lower(owner);
+	const uint8_t *signer = sig_signer(sig, sbuf);
+	if (!signer)
+		return unsigned_status(v, req->answer_zone[i], owner, VG_EDE_RRSIGS_MISSING);
+	if (!vg_name_is_sub(owner, signer))
+		return bogus(v, VG_EDE_BOGUS);
+	int st = keys_for(v, signer, &zk, 0);
+	if (st != VG_SEC_SECURE)
+		return st;
+	if (verify(v, rs, sig, zk, &ede) < 0)
+		return bogus(v, ede);
+	int labels = sig_labels(sig);
+	int ol = vg_name_labels(owner) - (owner[0] == 1 && owner[1] == '*');
+	if (labels < 0 || labels >= ol)
+		return VG_SEC_SECURE;
+	/* wildcard expansion (RFC 4035 5.3.4): the exact name must not exist */
+	const uint8_t *ce = vg_name_suffix(owner, labels);
+	struct vg_result *r = &req->neg;
+	for (unsigned k = 0; k < r->n_auth; k++)
+		if (vg_name_is_sub(r->auth[k]->owner, signer) &&
+		    verify(v, r->auth[k], r->auth_sig[k], zk, &ede) < 0)
+			return bogus(v, ede);
+	struct vg_nsec nsec[VG_AUTH_MAX * 4];
+	unsigned nn = nsec_list(r, nsec, VG_ARRAY_SIZE(nsec));
+	if (nn)
+		return vg_nsec_prove_no_exact(nsec, nn, owner) == 0 ? VG_SEC_SECURE
+								  : bogus(v, VG_EDE_BOGUS);
+	struct vg_nsec3 n3[VG_AUTH_MAX];
+	unsigned n3n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));
+	if (n3n) {
+		struct vg_nsec3_limits lim;
+		int e = 0;
+		nsec3_limits(v, &lim);
+		int p = vg_nsec3_prove_wildcard(n3, n3n, signer, owner, ce, &lim, &e);
+		req->nsec3_hashes_left = lim.hashes_left;
+		if (p == 0)
+			return VG_SEC_SECURE;
+		if (p == VG_ENOTSUP)
+			return VG_SEC_INSECURE;
+		return bogus(v, (uint16_t)(e ? e : VG_EDE_BOGUS));
+	}
+	return bogus(v, VG_EDE_NSEC_MISSING);
+}
+
+/* The final negative answer (NXDOMAIN or NODATA for req->neg.name). */
+static int check_negative(struct vctx *v)
+{
+	struct vg_request *req = v->req;
+	struct vg_result *r = &req->neg;
+	uint8_t sbuf[VG_NAME_MAX];
+	struct vg_zkeys *zk;
+	uint16_t ede = VG_EDE_BOGUS;
+	const uint8_t *name = r->name;
+	bool nx = req->rcode == VG_RCODE_NXDOMAIN;
+
+	if (!name)
+		return VG_SEC_INSECURE; /* nothing to prove (e.g. no SOA was given) */
+	const uint8_t *signer = proof_signer(r, sbuf);
+	if (!signer)
+		return unsigned_status(v, r->zone && *r->zone ? r->zone : NULL, name,
+				       VG_EDE_NSEC_MISSING);
+	if (!vg_name_is_sub(name, signer))
+		return bogus(v, VG_EDE_BOGUS);
+	int st = keys_for(v, signer, &zk, 0);
+	if (st != VG_SEC_SECURE)
+		return st;
+	if (verify_proof(v, r, zk, &ede) < 0)
+		return bogus(v, ede);
+	struct vg_nsec nsec[VG_AUTH_MAX * 4];
+	unsigned nn = nsec_list(r, nsec, VG_ARRAY_SIZE(nsec));
+	if (nn) {
+		int p = nx ? vg_nsec_prove_nxdomain(nsec, nn, signer, name)
+			   : vg_nsec_prove_nodata_any(nsec, nn, signer, name, r->type);
+		return p == 0 ? VG_SEC_SECURE : bogus(v, VG_EDE_BOGUS);
+	}
+	struct vg_nsec3 n3[VG_AUTH_MAX];
+	unsigned n3n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));
+	if (n3n) {
+		struct vg_nsec3_limits lim;
+		int e = 0;
+		nsec3_limits(v, &lim);
+		int p = nx ? vg_nsec3_prove_nxdomain(n3, n3n, signer, name, &lim, &e)
+			   : vg_nsec3_prove_nodata(n3, n3n, signer, name, r->type, &lim, &e);
+		req->nsec3_hashes_left = lim.hashes_left;
+		if (p == 0)
+			return VG_SEC_SECURE;
+		if (p == VG_ENOTSUP) {
+			if (e == VG_EDE_NSEC3_ITERATIONS && !req->ede)
+				req->ede = VG_EDE_NSEC3_ITERATIONS; /* insecure, and says why */
+			return VG_SEC_INSECURE;
+		}
+		return bogus(v, (uint16_t)(e ? e : VG_EDE_BOGUS));
+	}
+	return bogus(v, VG_EDE_NSEC_MISSING);
+}
+
+int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
+{
+	struct vctx v = {
+		.req = req, .need_name = name, .need_type = type,
+		.now = (uint32_t)time(NULL),
+		.mono = req->env->now_s ? req->env->now_s : vg_time_now_s(),
+	};
+	int worst = VG_SEC_SECURE;
+
+	for (unsigned i = 0; i < req->n_answer; i++) {
+		int st = req->answer_sec[i];
+		if (req->answer_synth[i]) {
+			st = i > 0 ? req->answer_sec[i - 1] : VG_SEC_BOGUS;
+		} else if (st != VG_SEC_SECURE && st != VG_SEC_INSECURE) {
+			v.ede = 0;
+			st = check_answer(&v, i);
+			if (st == ST_NEED)
+				return 1;
+			req->answer_sec[i] = (uint8_t)st;
+			mark(&v, req->answer[i]->owner, req->answer[i]->type, st, v.ede);
+			if (st == VG_SEC_BOGUS && !req->ede)
+				req->ede = v.ede ? v.ede : VG_EDE_BOGUS;
+		}
+		if (st == VG_SEC_BOGUS)
+			worst = VG_SEC_BOGUS;
+		else if (st != VG_SEC_SECURE && worst == VG_SEC_SECURE)
+			worst = VG_SEC_INSECURE;
+	}
+	bool negative_answer = req->rcode == VG_RCODE_NXDOMAIN ||
+			       (req->neg.negative && req->rcode == VG_RCODE_NOERROR);
+	if (negative_answer && worst != VG_SEC_BOGUS) {
+		int st = req->neg.sec;
+		if (st != VG_SEC_SECURE && st != VG_SEC_INSECURE) {
+			v.ede = 0;
+			st = check_negative(&v);
+			if (st == ST_NEED)
+				return 1;
+			req->neg.sec = (uint8_t)st;
+			if (req->neg.name)
+				mark(&v, req->neg.name, req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type,
+				     st, v.ede);
+			if (st == VG_SEC_BOGUS && !req->ede)
+				req->ede = v.ede ? v.ede : VG_EDE_BOGUS;
+		}
+		if (st == VG_SEC_BOGUS)
+			worst = VG_SEC_BOGUS;
+		else if (st != VG_SEC_SECURE && worst == VG_SEC_SECURE)
+			worst = VG_SEC_INSECURE;
+	}
+	if (req->n_answer == 0 && !negative_answer)
+		worst = VG_SEC_INSECURE;
+	req->sec = (uint8_t)worst;
+	return 0;
+}
+
+void vg__val_cleanup(struct vg_request *req)
+{
+	for (struct vg_zkeys *z = req->zkeys; z; z = z->next)
+		for (unsigned i = 0; i < z->n; i++)
+			vg_dnssec_key_deinit(&z->keys[i]);
+	req->zkeys = NULL;
+}

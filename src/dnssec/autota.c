@@ -45,7 +45,7 @@
 #define SIGBUF_CAP 65536
 #define LINE_MAX_LEN 16384
 #define FIELDS_MAX 12
-#define DS_DIGEST_MAX 64
+#define DS_DIGEST_MAX (VG_TA_RDATA_MAX - 4)
 
 #define HOUR 3600u
 #define DAY (24 * HOUR)
@@ -735,7 +735,7 @@ static void put_state(FILE *f, const struct vg_autota *a)
 		fprintf(f, " %u %u %u %u %u\n", z->refreshed, z->attempted, z->failures, z->ttl,
 			z->expire);
 		if (z->n)
-			fputs("; dnskey STATE SINCE UNTIL FLAGS PROTOCOL ALGORITHM PUBLIC-KEY\n", f);
+			fputs("; dnskey STATE SINCE UNTIL FLAGS PROTOCOL ALGORITHM KEY\n", f);
 		else
 			fputs("; no keys left: a deleted trust point (every key was revoked)\n", f);
 		for (unsigned k = 0; k < z->n; k++)
@@ -1011,9 +1011,14 @@ static int seed(struct vg_autota *a, const struct vg_ta_set *s, const char *path
 			       !memcmp(z->e[k].rdata, t->rdata, t->rdlen);
 		if (dup)
 			continue;
-		if (t->rdlen < 4 || (kind == ENT_KEY && t->rdlen < 5)) {
+		/* only what the state file can hold and read back */
+		if (t->rdlen < 5 || (kind == ENT_KEY && (!is_zone_key(t->rdata, t->rdlen) ||
+							 (key_flags(t->rdata) & F_REVOKE)))) {
+			char nm[VG_NAME_MAX * 4 + 1];
+			vg_name_to_str(t->owner, nm, sizeof(nm));
 			if (errout)
-				fprintf(errout, "%s: malformed configured trust anchor\n", path);
+				fprintf(errout, "%s: configured anchor for %s is not usable\n", path,
+					nm);
 			return VG_EINVAL;
 		}
 		if (!add_entry(z, kind, kind == ENT_DS ? VG_AUTOTA_START : VG_AUTOTA_VALID, now, 0,

@@ -108,8 +108,9 @@ struct vg_autota;
  * does not silently fall back to the configured anchors).
  *
  * Returns 0 and *@p out, or VG_EPARSE, VG_ELIMIT (more than
- * VG_AUTOTA_KEYS_MAX keys for one zone), VG_ENOMEM or -errno; *@p out is
- * then NULL.
+ * VG_AUTOTA_KEYS_MAX keys for one zone), VG_EINVAL (a configured anchor that
+ * is not a DS or an unrevoked DNSSEC zone key), VG_ENOMEM or -errno;
+ * *@p out is then NULL.
  */
 int vg_autota_load(struct vg_autota **out, const char *path, const struct vg_ta_set *initial,
 		   uint32_t now, FILE *errout);

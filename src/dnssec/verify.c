@@ -247,6 +247,15 @@ static int canon_rdata(uint16_t type, uint8_t *rd, size_t len)
 	int fixed;
 	int n = canon_names(type, first, &fixed);
 	size_t o = n ? first[0] : 0;
+	if (type == 35 /* NAPTR: order, preference, three strings, then the name */) {
+		o = 4;
+		for (int i = 0; i < 3; i++) {
+			if (o >= len)
+				return VG_EMALFORMED;
+			o += 1u + rd[o];
+		}
+		n = 1;
+	}
 	for (int i = 0; i < n; i++) {
 		if (o >= len)
 			return VG_EMALFORMED;

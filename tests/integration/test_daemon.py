@@ -77,8 +77,10 @@ class Custom(conftest.Resolver):
     def text(self, extra=None):
         return ("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n%s"
                 "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
+                "dnssec:\n  trust-anchor-file: [ \"%s\" ]\n"
                 "log:\n  level: info\n" % (self.port, extra if extra is not None
-                                            else self.extra, self.lab.root_hints))
+                                            else self.extra, self.lab.root_hints,
+                                            self.lab.trust_anchor))
 
 
 @pytest.fixture

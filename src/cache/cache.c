@@ -57,7 +57,13 @@ struct vg_cache {
 	unsigned char key[crypto_shorthash_KEYBYTES];
 	_Atomic uint32_t min_ttl, max_ttl, max_neg_ttl; /* changed by reload, read by workers */
 	size_t limit;
+	struct vg_aggr *aggr; /* validated NSEC ranges (aggr.c), an eighth of the budget */
 };
+
+struct vg_aggr *vg_cache_aggr(struct vg_cache *c)
+{
+	return c->aggr;
+}
 
 static uint64_t key_hash(const struct vg_cache *c, const uint8_t *name, size_t nlen, uint16_t type)
 {
@@ -93,6 +99,12 @@ struct vg_cache *vg_cache_new(size_t max_bytes)
 	c->max_ttl = 86400;
 	c->max_neg_ttl = 3600;
 	c->limit = max_bytes;
+	c->aggr = vg_aggr_new(max_bytes / 8);
+	if (!c->aggr) {
+		free(c);
+		return NULL;
+	}
+	max_bytes -= max_bytes / 8;
 	size_t per = max_bytes / VG_CACHE_SHARDS;
 	size_t nb = 64;
 	while (nb * 512 < per) /* about one bucket per 512 budget bytes */
@@ -130,6 +142,7 @@ void vg_cache_free(struct vg_cache *c)
 		}
 		pthread_mutex_destroy(&s->lock);
 	}
+	vg_aggr_free(c->aggr);
 	free(c);
 }
 

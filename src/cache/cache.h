@@ -128,6 +128,42 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 /** Is there a live entry (any rank) for (name, type)? */
 bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now);
 
+/* ------------------------------------------------------------ aggr.c */
+
+/**
+ * Aggressive use of validated NSEC records (RFC 8198): a per-zone ordered
+ * store, part of the cache (its budget is an eighth of the cache's).
+ */
+struct vg_aggr;
+struct vg_aggr *vg_aggr_new(size_t max_bytes);
+void vg_aggr_free(struct vg_aggr *a);
+/** The cache's NSEC store. */
+struct vg_aggr *vg_cache_aggr(struct vg_cache *c);
+
+/**
+ * Keep one validated NSEC record (@p nsec, one record, with its RRSIGs) of
+ * @p zone, with the zone's SOA and its RRSIGs for answers.  Lives at most
+ * @p neg_ttl (the negative TTL), the NSEC's TTL and its RRSIGs' TTL.
+ */
+int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *soa,
+		const struct vg_rrset *soa_sig, uint32_t neg_ttl, const struct vg_rrset *nsec,
+		const struct vg_rrset *nsec_sig, uint32_t now);
+
+struct vg_aggr_answer {
+	bool nxdomain;           /* else NODATA */
+	uint32_t ttl;
+	struct vg_rrset soa, soa_sig;
+	unsigned n;              /* NSEC records proving it: 1 or 2 */
+	struct vg_rrset nsec[2], nsec_sig[2];
+};
+
+/**
+ * Can stored NSEC records prove that (@p name, @p qtype) does not exist?  0
+ * with @p out filled (pointing into @p buf), VG_ENOTFOUND, or VG_ENOSPACE.
+ */
+int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t now,
+		struct vg_aggr_answer *out, uint8_t *buf, size_t cap);
+
 /** Current entry count and accounted bytes (sums over shards; approximate under load). */
 void vg_cache_usage(struct vg_cache *c, size_t *entries, size_t *bytes, size_t *limit);
 

@@ -1012,13 +1012,15 @@ static int seed(struct vg_autota *a, const struct vg_ta_set *s, const char *path
 		if (dup)
 			continue;
 		/* only what the state file can hold and read back */
-		if (t->rdlen < 5 || (kind == ENT_KEY && (!is_zone_key(t->rdata, t->rdlen) ||
-							 (key_flags(t->rdata) & F_REVOKE)))) {
+		bool usable = kind == ENT_DS ? t->rdlen >= 5
+					     : is_zone_key(t->rdata, t->rdlen) &&
+						       !(key_flags(t->rdata) & F_REVOKE);
+		if (!usable) {
 			char nm[VG_NAME_MAX * 4 + 1];
 			vg_name_to_str(t->owner, nm, sizeof(nm));
 			if (errout)
-				fprintf(errout, "%s: configured anchor for %s is not usable\n", path,
-					nm);
+				fprintf(errout, "%s: configured anchor for %s is not usable\n",
+					path, nm);
 			return VG_EINVAL;
 		}
 		if (!add_entry(z, kind, kind == ENT_DS ? VG_AUTOTA_START : VG_AUTOTA_VALID, now, 0,

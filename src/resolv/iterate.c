@@ -661,6 +661,37 @@ static int cached_bogus(struct vg_request *req, struct vg_task *t, const struct 
 	return 1;
 }
 
+/* RFC 8198: validated NSEC records in the cache prove the name or type absent,
+ * so no upstream query is needed.  1 answered, 0 not, <0 error. */
+static int try_aggressive(struct vg_request *req, struct vg_task *t, uint32_t now)
+{
+	struct vg_aggr_answer a;
+	if (vg_aggr_get(vg_cache_aggr(req->env->cache), t->sname, t->qtype, now, &a,
+			req->env->scratch, VG_SCRATCH) != 0)
+		return 0;
+	struct vg_result *r = &req->neg;
+	r->negative = true;
+	r->sec = VG_SEC_SECURE;
+	r->name = vg_arena_dup(req->arena, t->sname, vg_name_len(t->sname));
+	r->type = t->qtype;
+	r->soa = rrset_dup(req, &a.soa);
+	r->soa_sig = rrset_dup(req, &a.soa_sig);
+	if (!r->name || !r->soa || !r->soa_sig)
+		return VG_ENOMEM;
+	r->n_auth = 0;
+	for (unsigned i = 0; i < a.n; i++) {
+		r->auth[i] = rrset_dup(req, &a.nsec[i]);
+		r->auth_sig[i] = rrset_dup(req, &a.nsec_sig[i]);
+		if (!r->auth[i] || !r->auth_sig[i])
+			return VG_ENOMEM;
+		r->n_auth++;
+	}
+	req->soa = r->soa;
+	req->aggressive = true;
+	task_done(t, a.nxdomain ? VG_RCODE_NXDOMAIN : VG_RCODE_NOERROR);
+	return 1;
+}
+
 /* 1 = finished, 2 = moved along a CNAME, 0 = miss, <0 = error */
 static int try_cache(struct vg_request *req, struct vg_task *t)
 {
@@ -751,6 +782,8 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		task_done(t, VG_RCODE_NXDOMAIN);
 		return 1;
 	}
+	if (top_task(req, t) && req->validate && cfg_of(req)->aggressive_nsec)
+		return try_aggressive(req, t, now);
 	return 0;
 }
 

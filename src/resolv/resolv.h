@@ -140,6 +140,7 @@ struct vg_request {
 	unsigned n_fetches;
 	struct vg_val_budget vbudget;
 	unsigned nsec3_hashes_left;
+	bool aggressive;            /* answered from validated NSEC ranges (RFC 8198) */
 
 	struct vg_budget used;
 	struct vg_outbound out;

@@ -716,6 +716,19 @@ static int check_answer(struct vctx *v, unsigned i)
 	return bogus(v, VG_EDE_NSEC_MISSING);
 }
 
+/* RFC 8198: keep the validated NSEC records of a proof for later answers. */
+static void keep_nsec(struct vctx *v, const uint8_t *signer, const struct vg_result *r)
+{
+	if (!cfg_of(v)->aggressive_nsec || !r->soa || !r->soa_sig)
+		return;
+	struct vg_aggr *a = vg_cache_aggr(v->req->env->cache);
+	for (unsigned i = 0; i < r->n_auth; i++)
+		if (r->auth[i]->type == VG_T_NSEC && r->auth_sig[i] &&
+		    vg_name_is_sub(r->auth[i]->owner, signer))
+			vg_aggr_put(a, signer, r->soa, r->soa_sig, r->soa->ttl, r->auth[i],
+				    r->auth_sig[i], v->mono);
+}
+
 /* The final negative answer (NXDOMAIN or NODATA for req->neg.name). */
 static int check_negative(struct vctx *v)
 {
@@ -745,7 +758,10 @@ static int check_negative(struct vctx *v)
 	if (nn) {
 		int p = nx ? vg_nsec_prove_nxdomain(nsec, nn, signer, name)
 			   : vg_nsec_prove_nodata_any(nsec, nn, signer, name, r->type);
-		return p == 0 ? VG_SEC_SECURE : bogus(v, VG_EDE_BOGUS);
+		if (p != 0)
+			return bogus(v, VG_EDE_BOGUS);
+		keep_nsec(v, signer, r);
+		return VG_SEC_SECURE;
 	}
 	struct vg_nsec3 n3[VG_AUTH_MAX];
 	unsigned n3n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));

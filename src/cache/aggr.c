@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Aggressive use of DNSSEC-validated NSEC records (RFC 8198).
+ *
+ * The RRset cache is keyed on exact names; NSEC records prove things about
+ * ranges of names, so they live here, per zone, in canonical order.  Only
+ * NSEC records the validator has proven secure are stored.  A lookup finds the
+ * NSEC whose owner is the greatest at or before the name (binary search):
+ *
+ *   owner == name, type and CNAME absent from its bitmap       NODATA
+ *   it covers name, and an NSEC covers the wildcard at the
+ *   closest encloser (RFC 4035 5.4)                             NXDOMAIN
+ *
+ * and returns the SOA and NSEC records (with RRSIGs) for the answer.  The TTL
+ * of a synthesized answer is the smallest of the records' (RFC 8198 5.4).
+ *
+ * Memory: zones in shards, each shard a read-write lock, a zone hash table
+ * and a byte budget.  A zone keeps at most ZONE_MAX_NSEC records; expired
+ * ones are purged on insertion; when a shard is over budget, the zone
+ * least recently used (of a sample) is dropped.  Lookups take only the read
+ * lock and copy out, as vg_cache_get does.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "cache/cache.h"
+#include "core/core.h"
+#include "dnssec/dnssec.h"
+
+#define AGGR_SHARDS 16
+#define ZONE_MAX_NSEC 4096
+#define ZONE_BUCKETS 256
+#define OVERHEAD 64
+
+struct nsec_ent {
+	uint32_t expire;
+	uint16_t owner_len, rdata_len, sig_len, sig_count;
+	uint8_t data[]; /* owner, NSEC rdata, RRSIG rdata (packed [u16 len][rdata]*) */
+};
+
+struct zone {
+	struct zone *hnext;
+	uint8_t name[VG_NAME_MAX];
+	_Atomic uint32_t last_used;
+	size_t bytes;
+	/* the SOA for answers, and its RRSIGs */
+	uint8_t *soa;        /* owner, rdata (packed), sig rdata (packed) */
+	uint16_t soa_owner_len, soa_len, soa_sig_len, soa_sig_count, soa_count;
+	uint32_t soa_expire;
+	unsigned n, cap;
+	struct nsec_ent **ent; /* sorted by owner, canonical order */
+};
+
+struct shard {
+	pthread_rwlock_t lock;
+	struct zone *buckets[ZONE_BUCKETS];
+	size_t bytes, max_bytes;
+	unsigned zones;
+};
+
+struct vg_aggr {
+	struct shard shards[AGGR_SHARDS];
+	unsigned char key[crypto_shorthash_KEYBYTES];
+};
+
+struct vg_aggr *vg_aggr_new(size_t max_bytes)
+{
+	struct vg_aggr *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	randombytes_buf(a->key, sizeof(a->key));
+	for (int i = 0; i < AGGR_SHARDS; i++) {
+		pthread_rwlock_init(&a->shards[i].lock, NULL);
+		a->shards[i].max_bytes = max_bytes / AGGR_SHARDS;
+	}
+	return a;
+}
+
+static void zone_free(struct zone *z)
+{
+	for (unsigned i = 0; i < z->n; i++)
+		free(z->ent[i]);
+	free(z->ent);
+	free(z->soa);
+	free(z);
+}
+
+void vg_aggr_free(struct vg_aggr *a)
+{
+	if (!a)
+		return;
+	for (int i = 0; i < AGGR_SHARDS; i++) {
+		for (int b = 0; b < ZONE_BUCKETS; b++) {
+			struct zone *z = a->shards[i].buckets[b];
+			while (z) {
+				struct zone *n = z->hnext;
+				zone_free(z);
+				z = n;
+			}
+		}
+		pthread_rwlock_destroy(&a->shards[i].lock);
+	}
+	free(a);
+}
+
+static uint64_t zhash(const struct vg_aggr *a, const uint8_t *name)
+{
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, name, vg_name_len(name), a->key);
+	return h;
+}
+
+static struct zone **zslot(struct shard *s, uint64_t h, const uint8_t *name)
+{
+	struct zone **pp = &s->buckets[(h >> 8) % ZONE_BUCKETS];
+	while (*pp && !vg_name_eq((*pp)->name, name))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+/* Index of the greatest owner <= name, or -1. */
+static int find_le(const struct zone *z, const uint8_t *name, bool *exact)
+{
+	int lo = 0, hi = (int)z->n - 1, best = -1;
+	*exact = false;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		int c = vg_dnssec_name_cmp(z->ent[mid]->data, name);
+		if (c == 0) {
+			*exact = true;
+			return mid;
+		}
+		if (c < 0) {
+			best = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	return best;
+}
+
+static void drop_zone(struct shard *s, struct zone **pp)
+{
+	struct zone *z = *pp;
+	*pp = z->hnext;
+	s->bytes -= z->bytes;
+	s->zones--;
+	zone_free(z);
+}
+
+/* Make room in @p s: drop the least recently used of up to 64 zones. */
+static void shard_evict(struct shard *s, const struct zone *keep)
+{
+	struct zone **victim = NULL;
+	uint32_t oldest = UINT32_MAX;
+	unsigned seen = 0;
+	for (int b = 0; b < ZONE_BUCKETS && seen < 64; b++)
+		for (struct zone **pp = &s->buckets[b]; *pp && seen < 64; pp = &(*pp)->hnext, seen++)
+			if (*pp != keep && (*pp)->last_used < oldest) {
+				oldest = (*pp)->last_used;
+				victim = pp;
+			}
+	if (victim)
+		drop_zone(s, victim);
+}
+
+static void purge_expired(struct shard *s, struct zone *z, uint32_t now)
+{
+	unsigned w = 0;
+	for (unsigned i = 0; i < z->n; i++) {
+		struct nsec_ent *e = z->ent[i];
+		if (e->expire <= now) {
+			size_t sz = sizeof(*e) + e->owner_len + e->rdata_len + e->sig_len + OVERHEAD;
+			z->bytes -= sz;
+			s->bytes -= sz;
+			free(e);
+		} else {
+			z->ent[w++] = e;
+		}
+	}
+	z->n = w;
+}
+
+int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *soa,
+		const struct vg_rrset *soa_sig, uint32_t neg_ttl, const struct vg_rrset *nsec,
+		const struct vg_rrset *nsec_sig, uint32_t now)
+{
+	if (!a || !nsec || nsec->count != 1 || !nsec_sig || !nsec_sig->count || !soa ||
+	    !soa_sig || !soa_sig->count)
+		return VG_EINVAL;
+	if (!vg_name_is_sub(nsec->owner, zone))
+		return VG_EINVAL;
+	uint32_t ttl = neg_ttl;
+	if (nsec->ttl < ttl)
+		ttl = nsec->ttl;
+	if (nsec_sig->ttl < ttl)
+		ttl = nsec_sig->ttl;
+	if (ttl == 0)
+		return 0;
+	size_t ol = vg_name_len(nsec->owner);
+	if (nsec->rdata_len < 2 || vg_get16(nsec->rdata) != nsec->rdata_len - 2)
+		return VG_EMALFORMED;
+	size_t rl = nsec->rdata_len - 2u, sl = nsec_sig->rdata_len;
+	struct nsec_ent *e = malloc(sizeof(*e) + ol + rl + sl);
+	if (!e)
+		return VG_ENOMEM;
+	e->expire = now + ttl;
+	e->owner_len = (uint16_t)ol;
+	e->rdata_len = (uint16_t)rl;
+	e->sig_len = (uint16_t)sl;
+	e->sig_count = nsec_sig->count;
+	memcpy(e->data, nsec->owner, ol);
+	vg_name_lower(e->data);
+	memcpy(e->data + ol, nsec->rdata + 2, rl);
+	memcpy(e->data + ol + rl, nsec_sig->rdata, sl);
+	size_t esz = sizeof(*e) + ol + rl + sl + OVERHEAD;
+
+	uint8_t zl[VG_NAME_MAX];
+	memcpy(zl, zone, vg_name_len(zone));
+	vg_name_lower(zl);
+	uint64_t h = zhash(a, zl);
+	struct shard *s = &a->shards[h % AGGR_SHARDS];
+	int ret = 0;
+	pthread_rwlock_wrlock(&s->lock);
+	struct zone **pp = zslot(s, h, zl), *z = *pp;
+	if (!z) {
+		z = calloc(1, sizeof(*z));
+		if (!z) {
+			ret = VG_ENOMEM;
+			goto out;
+		}
+		memcpy(z->name, zl, vg_name_len(zl));
+		z->hnext = s->buckets[(h >> 8) % ZONE_BUCKETS];
+		s->buckets[(h >> 8) % ZONE_BUCKETS] = z;
+		s->zones++;
+		z->bytes = sizeof(*z) + OVERHEAD;
+		s->bytes += z->bytes;
+	}
+	z->last_used = now;
+	/* the SOA: replace it with the newer one */
+	size_t sol = vg_name_len(soa->owner);
+	size_t soa_sz = sol + soa->rdata_len + soa_sig->rdata_len;
+	uint8_t *sb = malloc(soa_sz);
+	if (!sb) {
+		ret = VG_ENOMEM;
+		goto out;
+	}
+	memcpy(sb, soa->owner, sol);
+	memcpy(sb + sol, soa->rdata, soa->rdata_len);
+	memcpy(sb + sol + soa->rdata_len, soa_sig->rdata, soa_sig->rdata_len);
+	if (z->soa) {
+		z->bytes -= (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
+		s->bytes -= (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
+	}
+	free(z->soa);
+	z->soa = sb;
+	z->soa_owner_len = (uint16_t)sol;
+	z->soa_len = soa->rdata_len;
+	z->soa_count = soa->count;
+	z->soa_sig_len = soa_sig->rdata_len;
+	z->soa_sig_count = soa_sig->count;
+	z->soa_expire = now + neg_ttl;
+	z->bytes += soa_sz;
+	s->bytes += soa_sz;
+
+	purge_expired(s, z, now);
+	bool exact;
+	int i = find_le(z, e->data, &exact);
+	if (exact) { /* a fresh copy replaces the old one */
+		struct nsec_ent *old = z->ent[i];
+		size_t osz = sizeof(*old) + old->owner_len + old->rdata_len + old->sig_len + OVERHEAD;
+		z->bytes -= osz;
+		s->bytes -= osz;
+		free(old);
+		z->ent[i] = e;
+	} else {
+		if (z->n >= ZONE_MAX_NSEC) {
+			free(e);
+			goto out; /* full: the records it has keep answering */
+		}
+		if (z->n == z->cap) {
+			unsigned nc = z->cap ? z->cap * 2 : 16;
+			struct nsec_ent **ne = realloc(z->ent, nc * sizeof(*ne));
+			if (!ne) {
+				free(e);
+				ret = VG_ENOMEM;
+				goto out;
+			}
+			z->bytes += (nc - z->cap) * sizeof(*ne);
+			s->bytes += (nc - z->cap) * sizeof(*ne);
+			z->ent = ne;
+			z->cap = nc;
+		}
+		memmove(&z->ent[i + 2], &z->ent[i + 1], (z->n - (unsigned)(i + 1)) * sizeof(*z->ent));
+		z->ent[i + 1] = e;
+		z->n++;
+	}
+	z->bytes += esz;
+	s->bytes += esz;
+	while (s->bytes > s->max_bytes && s->zones > 1)
+		shard_evict(s, z);
+out:
+	pthread_rwlock_unlock(&s->lock);
+	return ret;
+}
+
+/* ------------------------------------------------------------ lookup */
+
+static bool bitmap_of(const struct nsec_ent *e, const uint8_t **next, const uint8_t **bm,
+		      size_t *bml)
+{
+	const uint8_t *rd = e->data + e->owner_len;
+	int nl = vg_name_check(rd, e->rdata_len);
+	if (nl <= 0)
+		return false;
+	*next = rd;
+	*bm = rd + nl;
+	*bml = e->rdata_len - (size_t)nl;
+	return true;
+}
+
+/* The entry covering @p name (owner < name < next), or NULL. */
+static const struct nsec_ent *covering(const struct zone *z, const uint8_t *name, bool *exact_out,
+				       int *idx)
+{
+	bool exact;
+	int i = find_le(z, name, &exact);
+	*exact_out = exact;
+	*idx = i;
+	if (i < 0) {
+		/* before the first owner: only the last NSEC (wrapping to the apex) can cover */
+		if (!z->n)
+			return NULL;
+		i = (int)z->n - 1;
+	}
+	if (exact)
+		return z->ent[i];
+	const uint8_t *next, *bm;
+	size_t bml;
+	if (!bitmap_of(z->ent[i], &next, &bm, &bml))
+		return NULL;
+	return vg_nsec_covers(z->ent[i]->data, next, name) ? z->ent[i] : NULL;
+}
+
+static const uint8_t *common_ancestor(const uint8_t *a, const uint8_t *b)
+{
+	int la = vg_name_labels(a), lb = vg_name_labels(b);
+	for (int l = la < lb ? la : lb; l > 0; l--) {
+		const uint8_t *sa = vg_name_suffix(a, l);
+		if (vg_name_eq(sa, vg_name_suffix(b, l)))
+			return sa;
+	}
+	return vg_name_suffix(a, 0);
+}
+
+/* Copy one entry out as an NSEC RRset and its RRSIG RRset. */
+static int put_out(const struct nsec_ent *e, uint32_t now, uint8_t **buf, size_t *room,
+		   struct vg_rrset *rs, struct vg_rrset *sig)
+{
+	size_t need = e->owner_len + 2u + e->rdata_len + e->sig_len;
+	if (need > *room)
+		return VG_ENOSPACE;
+	uint8_t *b = *buf;
+	memcpy(b, e->data, e->owner_len);
+	vg_put16(b + e->owner_len, e->rdata_len);
+	memcpy(b + e->owner_len + 2, e->data + e->owner_len, e->rdata_len);
+	memcpy(b + e->owner_len + 2 + e->rdata_len, e->data + e->owner_len + e->rdata_len,
+	       e->sig_len);
+	*rs = (struct vg_rrset){ .owner = b, .type = VG_T_NSEC, .rclass = VG_C_IN,
+				 .ttl = e->expire - now, .count = 1,
+				 .rdata_len = (uint16_t)(e->rdata_len + 2),
+				 .rdata = b + e->owner_len };
+	*sig = (struct vg_rrset){ .owner = b, .type = VG_T_RRSIG, .rclass = VG_C_IN,
+				  .ttl = e->expire - now, .count = e->sig_count,
+				  .rdata_len = e->sig_len,
+				  .rdata = b + e->owner_len + 2 + e->rdata_len };
+	*buf += need;
+	*room -= need;
+	return 0;
+}
+
+int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t now,
+		struct vg_aggr_answer *out, uint8_t *buf, size_t cap)
+{
+	if (!a)
+		return VG_ENOTFOUND;
+	/* the closest zone we hold NSEC records for */
+	for (const uint8_t *zn = name;; zn += *zn + 1) {
+		uint64_t h = zhash(a, zn);
+		struct shard *s = &a->shards[h % AGGR_SHARDS];
+		int ret = VG_ENOTFOUND;
+		pthread_rwlock_rdlock(&s->lock);
+		struct zone *z = *zslot(s, h, zn);
+		if (!z) {
+			pthread_rwlock_unlock(&s->lock);
+			if (!*zn)
+				return VG_ENOTFOUND;
+			continue;
+		}
+		memset(out, 0, sizeof(*out));
+		bool exact, wexact;
+		int idx, widx;
+		const uint8_t *next, *bm;
+		size_t bml;
+		const struct nsec_ent *c = covering(z, name, &exact, &idx), *w = NULL;
+		if (!c || c->expire <= now || z->soa_expire <= now || !bitmap_of(c, &next, &bm, &bml))
+			goto done;
+		if (!exact && vg_name_is_sub(name, c->data) &&
+		    ((vg_nsec_bitmap_has(bm, bml, VG_T_NS, NULL) &&
+		      !vg_nsec_bitmap_has(bm, bml, VG_T_SOA, NULL)) ||
+		     vg_nsec_bitmap_has(bm, bml, VG_T_DNAME, NULL)))
+			goto done; /* below a delegation or DNAME: not this zone's to deny */
+		if (exact) {
+			bool bad = false;
+			if (vg_nsec_bitmap_has(bm, bml, qtype, &bad) || bad ||
+			    vg_nsec_bitmap_has(bm, bml, VG_T_CNAME, &bad) || qtype == VG_T_DS)
+				goto done; /* the type exists, or DS: ask (the parent's) */
+			out->nxdomain = false;
+		} else {
+			/* covered: NXDOMAIN if the closest encloser's wildcard is covered too */
+			const uint8_t *ce1 = common_ancestor(name, c->data);
+			const uint8_t *ce2 = common_ancestor(name, next);
+			const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
+			uint8_t wild[VG_NAME_MAX];
+			size_t cl = vg_name_len(ce);
+			if (!vg_name_is_sub(ce, z->name) || cl + 2 > VG_NAME_MAX)
+				goto done;
+			if (vg_name_is_sub(next, name))
+				goto done; /* an empty non-terminal: NODATA, not synthesized here */
+			wild[0] = 1;
+			wild[1] = '*';
+			memcpy(wild + 2, ce, cl);
+			w = covering(z, wild, &wexact, &widx);
+			if (!w || wexact || w->expire <= now)
+				goto done; /* a wildcard exists: the iterator asks */
+			out->nxdomain = true;
+		}
+		uint8_t *b = buf;
+		size_t room = cap;
+		if (put_out(c, now, &b, &room, &out->nsec[0], &out->nsec_sig[0]) < 0)
+			goto done;
+		out->n = 1;
+		uint32_t ttl = c->expire - now;
+		if (w && w != c) {
+			if (put_out(w, now, &b, &room, &out->nsec[1], &out->nsec_sig[1]) < 0)
+				goto done;
+			out->n = 2;
+			if (w->expire - now < ttl)
+				ttl = w->expire - now;
+		}
+		size_t soa_sz = (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
+		if (soa_sz > room)
+			goto done;
+		memcpy(b, z->soa, soa_sz);
+		if (z->soa_expire - now < ttl)
+			ttl = z->soa_expire - now;
+		out->soa = (struct vg_rrset){ .owner = b, .type = VG_T_SOA, .rclass = VG_C_IN,
+					      .count = z->soa_count, .rdata_len = z->soa_len,
+					      .rdata = b + z->soa_owner_len };
+		out->soa_sig = (struct vg_rrset){ .owner = b, .type = VG_T_RRSIG,
+						  .rclass = VG_C_IN, .count = z->soa_sig_count,
+						  .rdata_len = z->soa_sig_len,
+						  .rdata = b + z->soa_owner_len + z->soa_len };
+		out->ttl = ttl;
+		out->soa.ttl = out->soa_sig.ttl = ttl;
+		for (unsigned i = 0; i < out->n; i++)
+			out->nsec[i].ttl = out->nsec_sig[i].ttl = ttl;
+		z->last_used = now;
+		ret = 0;
+done:
+		pthread_rwlock_unlock(&s->lock);
+		return ret; /* the closest zone decides; its ancestors do not */
+	}
+}

@@ -976,6 +976,7 @@ static const struct key dnssec_keys[] = {
 	KUINT("max-nsec3-records", nsec3_max_records, 1, 64, "8"),
 	KUINT("max-nsec3-hashes", nsec3_max_hashes, 1, 100000, "600"),
 	KBOOL("aggressive-nsec", aggressive_nsec, "yes"),
+	{ "auto-trust-anchor-file", K_PATH, FIELD(auto_ta_file), 0, 0, "", NULL, NULL, NULL },
 };
 
 static const struct key log_keys[] = {

@@ -121,6 +121,7 @@ struct vg_config {
 	unsigned nsec3_max_records;        /* per answer, default 8 */
 	unsigned nsec3_max_hashes;         /* per client query, default 600 */
 	bool aggressive_nsec;              /* RFC 8198, default true */
+	char auto_ta_file[512];            /* RFC 5011 state file; "" = no automated rollover */
 
 	struct vg_forward_zone forwards[VG_CONFIG_MAX_FORWARDS];
 	size_t n_forwards;

@@ -23,6 +23,7 @@
 
 #include "cache/cache.h"
 #include "core/core.h"
+#include "daemon/autotrust.h"
 #include "daemon/config.h"
 #include "net/net.h"
 #include "resolv/resolv.h"
@@ -44,6 +45,7 @@ struct daemon {
 	unsigned n_snap;
 	uv_loop_t loop;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+	struct vg_autotrust *autotrust; /* RFC 5011, when configured */
 };
 
 static void usage(FILE *out)
@@ -163,9 +165,35 @@ static void publish(struct daemon *d, struct vg_config *cfg, struct vg_hints *h)
 	atomic_store_explicit(&d->shared.hints, h, memory_order_release);
 }
 
+/* RFC 5011 changed the trusted keys: a new snapshot with them. */
+static void on_anchors_changed(void *arg, const struct vg_ta_set *ta)
+{
+	struct daemon *d = arg;
+	if (d->n_snap >= MAX_SNAPSHOTS) {
+		vg_log(VG_LOG_ERR, "trust anchors changed but too many snapshots; restart vigil");
+		return;
+	}
+	const struct vg_hints *cur = atomic_load(&d->shared.hints);
+	struct vg_hints *h = malloc(sizeof(*h));
+	if (!h)
+		return;
+	memcpy(h, cur, sizeof(*h));
+	h->ta = *ta;
+	publish(d, (struct vg_config *)atomic_load(&d->shared.cfg), h);
+	d->n_snap--; /* publish() counted the config again: keep one slot per struct */
+	d->cfgs[d->n_snap] = NULL;
+	d->hints[d->n_snap] = h;
+	d->n_snap++;
+	for (unsigned i = 0; i < d->n_workers; i++)
+		vg_worker_notify(&d->workers[i]);
+	vg_log(VG_LOG_NOTICE, "trust anchors updated (RFC 5011): %u anchors", ta->n);
+}
+
 static void stop_all(struct daemon *d)
 {
 	vg_log(VG_LOG_NOTICE, "stopping");
+	vg_autotrust_stop(d->autotrust);
+	d->autotrust = NULL;
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_stop(&d->workers[i]);
 	uv_signal_stop(&d->sig_term);
@@ -214,6 +242,8 @@ static void reload(struct daemon *d)
 	vg_cache_set_limits(d->shared.cache, cfg->cache_min_ttl, cfg->cache_max_ttl,
 			    cfg->cache_max_neg_ttl);
 	vg_log_setup(cfg->log_level, cfg->log_target == VG_LOG_SYSLOG);
+	if (d->autotrust)
+		vg_autotrust_anchors(d->autotrust, &h->ta); /* RFC 5011 state wins */
 	publish(d, cfg, h);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_notify(&d->workers[i]);
@@ -351,6 +381,19 @@ static int run(struct daemon *d, const char *pidfile)
 		uv_signal_init(&d->loop, sigs[i]);
 		sigs[i]->data = d;
 		uv_signal_start(sigs[i], on_signal, nums[i]);
+	}
+	if (cfg->dnssec_validation && cfg->auto_ta_file[0]) {
+		d->autotrust = vg_autotrust_start(&d->loop, cfg->auto_ta_file, &h->ta,
+						  &cfg->listen[0].u.sa, on_anchors_changed, d,
+						  stderr);
+		if (!d->autotrust) {
+			vg_log(VG_LOG_ERR, "not starting: trust anchor state %s unusable (above)",
+			       cfg->auto_ta_file);
+			for (unsigned i = 0; i < d->n_workers; i++)
+				vg_worker_deinit(&d->workers[i]);
+			goto out;
+		}
+		vg_autotrust_anchors(d->autotrust, &h->ta); /* workers start with these */
 	}
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		int r = vg_worker_start(&d->workers[i]);

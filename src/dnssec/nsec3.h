@@ -115,8 +115,8 @@ int vg_nsec3_base32hex_decode(const uint8_t *in, size_t len, uint8_t *out, size_
  * @p n; @p n points into @p owner and @p rdata, which must outlive it.  The
  * owner's first label is decoded into n->hash.
  *
- * Returns 0 or VG_EMALFORMED: rdata truncated or with trailing bytes in a
- * fixed field, hash length 0, a malformed type bitmap, an owner whose first
+ * Returns 0 or VG_EMALFORMED: rdata too short for its fields (salt, hash),
+ * hash length 0, a malformed type bitmap, an owner whose first
  * label is not base32hex, or, for algorithm 1 (SHA-1), an owner hash or next
  * hash that is not 20 bytes.  Unknown algorithms and flags parse fine (the
  * proofs ignore them).

@@ -55,6 +55,20 @@ struct vg_dnssec_key {
 /** Parse DNSKEY rdata.  0, VG_ENOTSUP (algorithm), VG_EMALFORMED.  Free with _deinit. */
 int vg_dnssec_key_init(struct vg_dnssec_key *k, const uint8_t *rdata, size_t len);
 void vg_dnssec_key_deinit(struct vg_dnssec_key *k);
+/** Another reference to a parsed key (the OpenSSL key is shared, counted). */
+void vg_dnssec_key_ref(struct vg_dnssec_key *dst, const struct vg_dnssec_key *src);
+
+/**
+ * A per-thread cache of parsed keys, so that a DNSKEY is decoded once, not
+ * per request: direct-mapped by a keyed hash of the rdata, bounded, no locks
+ * (one per worker).  vg_keycache_get() fills @p k with a reference (free it
+ * with vg_dnssec_key_deinit as usual); with @p c NULL it just parses.
+ */
+struct vg_keycache;
+struct vg_keycache *vg_keycache_new(void);
+void vg_keycache_free(struct vg_keycache *c);
+int vg_keycache_get(struct vg_keycache *c, struct vg_dnssec_key *k, const uint8_t *rdata,
+		    size_t len);
 
 /**
  * Verify RRSIG rdata @p sig over RRset @p rs with key @p k.  The signed data is

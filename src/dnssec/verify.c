@@ -203,6 +203,79 @@ int vg_dnssec_key_init(struct vg_dnssec_key *k, const uint8_t *rdata, size_t len
 	return k->pkey ? 0 : VG_EMALFORMED;
 }
 
+void vg_dnssec_key_ref(struct vg_dnssec_key *dst, const struct vg_dnssec_key *src)
+{
+	*dst = *src;
+	if (dst->pkey)
+		EVP_PKEY_up_ref(dst->pkey);
+}
+
+/* ------------------------------------------------------------ key cache */
+
+#define KC_SLOTS 512
+
+struct kc_slot {
+	uint8_t *rdata;
+	uint16_t len;
+	int status; /* vg_dnssec_key_init's result */
+	struct vg_dnssec_key key;
+};
+
+struct vg_keycache {
+	unsigned char hkey[crypto_shorthash_KEYBYTES];
+	struct kc_slot slot[KC_SLOTS];
+	uint64_t hits, misses;
+};
+
+struct vg_keycache *vg_keycache_new(void)
+{
+	struct vg_keycache *c = calloc(1, sizeof(*c));
+	if (c)
+		randombytes_buf(c->hkey, sizeof(c->hkey));
+	return c;
+}
+
+void vg_keycache_free(struct vg_keycache *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < KC_SLOTS; i++) {
+		vg_dnssec_key_deinit(&c->slot[i].key);
+		free(c->slot[i].rdata);
+	}
+	free(c);
+}
+
+int vg_keycache_get(struct vg_keycache *c, struct vg_dnssec_key *k, const uint8_t *rdata,
+		    size_t len)
+{
+	if (!c)
+		return vg_dnssec_key_init(k, rdata, len);
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, rdata, len, c->hkey);
+	struct kc_slot *s = &c->slot[h % KC_SLOTS];
+	if (!s->rdata || s->len != len || memcmp(s->rdata, rdata, len) != 0) {
+		c->misses++;
+		uint8_t *copy = malloc(len ? len : 1);
+		if (!copy)
+			return vg_dnssec_key_init(k, rdata, len);
+		vg_dnssec_key_deinit(&s->key);
+		free(s->rdata);
+		memcpy(copy, rdata, len);
+		s->rdata = copy;
+		s->len = (uint16_t)len;
+		s->status = vg_dnssec_key_init(&s->key, rdata, len);
+	} else {
+		c->hits++;
+	}
+	if (s->status < 0) {
+		memset(k, 0, sizeof(*k));
+		return s->status;
+	}
+	vg_dnssec_key_ref(k, &s->key);
+	return 0;
+}
+
 void vg_dnssec_key_deinit(struct vg_dnssec_key *k)
 {
 	EVP_PKEY_free(k->pkey);

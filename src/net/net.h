@@ -65,6 +65,7 @@ struct vg_worker {
 	const struct vg_hints *hints;
 	struct vg_resolv_env env;
 	struct vg_infra *infra;
+	struct vg_keycache *keys;    /* parsed DNSKEYs (dnssec.h) */
 	struct vg_upstream *up;
 	atomic_bool stop_requested;
 	bool stopping;

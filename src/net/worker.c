@@ -389,6 +389,8 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->env.msg = w->msg;
 	w->env.scratch = w->scratch;
 	w->env.scratch2 = w->scratch2;
+	w->keys = vg_keycache_new();
+	w->env.keys = w->keys;
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
 	w->wakeup.data = w;
 	uv_timer_init(&w->loop, &w->tick);
@@ -451,6 +453,8 @@ void vg_worker_deinit(struct vg_worker *w)
 		close(w->udp_fd[i]); /* uv_poll_t does not own the socket */
 	vg_upstream_free(w->up);
 	vg_infra_free(w->infra);
+	vg_keycache_free(w->keys);
+	w->keys = NULL;
 	free(w->rxbuf);
 	free(w->batch.buf);
 	free(w->txbuf);

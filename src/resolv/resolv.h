@@ -54,6 +54,7 @@ struct vg_resolv_env {
 	struct vg_cache *cache;
 	const struct vg_hints *hints;
 	const struct vg_ta_set *ta;  /* trust anchors (with the hints snapshot) */
+	struct vg_keycache *keys;    /* parsed DNSKEYs, per worker (may be NULL) */
 	struct vg_infra *infra;
 	struct vg_msg *msg;     /* parse scratch, one per worker */
 	uint8_t *scratch;       /* cache copy-out scratch, VG_SCRATCH bytes */

@@ -560,7 +560,7 @@ static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, 
 		if (vg_get16(rd) & 0x0080)
 			continue; /* revoked (RFC 5011): never used for validation */
 		struct vg_dnssec_key *k = &zk->keys[zk->n];
-		if (vg_dnssec_key_init(k, rd, l) < 0)
+		if (vg_keycache_get(req->env->keys, k, rd, l) < 0)
 			continue;
 		zk->n++;
 		bool vouched = false;

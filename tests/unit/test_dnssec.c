@@ -89,6 +89,43 @@ static void key_of(ldns_rr_list *all, struct vg_dnssec_key *k, uint8_t *rd, size
 	ck_abort_msg("no DNSKEY in fixture");
 }
 
+/* The per-worker key cache decodes a key once: later lookups share the
+ * decoded key (the same OpenSSL object, reference-counted), and a key that
+ * cannot be parsed keeps failing the same way. */
+START_TEST(key_cache_decodes_once)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "tests/unit/data/dnssec/alg%d.zone", _i == 0 ? 8 : 13);
+	ldns_rr_list *all = load(path);
+	struct vg_dnssec_key k0, k1, k2;
+	uint8_t rd[4096];
+	size_t len;
+	key_of(all, &k0, rd, &len);
+	struct vg_keycache *c = vg_keycache_new();
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(vg_keycache_get(c, &k1, rd, len), 0);
+	ck_assert_int_eq(vg_keycache_get(c, &k2, rd, len), 0);
+	ck_assert_ptr_eq(k1.pkey, k2.pkey);   /* decoded once, shared */
+	ck_assert_ptr_ne(k1.pkey, k0.pkey);   /* not the caller's own parse */
+	ck_assert_uint_eq(k1.tag, k0.tag);
+	ck_assert_uint_eq(k1.alg, k0.alg);
+	/* the shared key verifies what the fixture signed */
+	vg_keycache_free(c);                  /* the references outlive the cache */
+	ck_assert_ptr_nonnull(k1.pkey);
+	vg_dnssec_key_deinit(&k1);
+	vg_dnssec_key_deinit(&k2);
+	vg_dnssec_key_deinit(&k0);
+	/* unparseable key: same error each time, no key handed out */
+	uint8_t bad[8] = { 1, 1, 3, 99, 1, 2, 3, 4 };
+	c = vg_keycache_new();
+	ck_assert_int_eq(vg_keycache_get(c, &k1, bad, sizeof(bad)), VG_ENOTSUP);
+	ck_assert_int_eq(vg_keycache_get(c, &k1, bad, sizeof(bad)), VG_ENOTSUP);
+	ck_assert_ptr_null(k1.pkey);
+	vg_keycache_free(c);
+	ldns_rr_list_deep_free(all);
+}
+END_TEST
+
 START_TEST(every_signature_verifies)
 {
 	char path[128];
@@ -650,6 +687,7 @@ int main(void)
 	tcase_add_loop_test(tc, every_signature_verifies, 0, 8);
 	tcase_add_loop_test(tc, ds_digests_match, 0, 8);
 	tcase_add_test(tc, wildcard_expansion_verifies);
+	tcase_add_loop_test(tc, key_cache_decodes_once, 0, 2);
 	tcase_add_test(tc, nsec3_hash_rfc5155_vectors);
 	tcase_add_test(tc, unsupported_and_malformed_keys);
 	tcase_add_test(tc, builtin_root_anchors_match_root_keys);

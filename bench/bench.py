@@ -3,9 +3,14 @@
 parsing, process accounting and the final report.
 
 Subcommands (all output on stdout):
-  lab WORKDIR                      write zones, root hints and query files
+  lab WORKDIR ROOT_IP BENCH_IP MISS SEC_IP SEC_MISS
+                                   write zones, root hints and query files; sign
+                                   the root (and with SEC_MISS > 0 the sec. zones)
   portfree ADDR PORT               exit 1 if ADDR:PORT (udp or tcp) is taken
   probe ADDR PORT QNAME [TIMEOUT]  exit 0 once a NOERROR answer with >=1 RR arrives
+  adcheck TAG ADDR PORT FILE [N]   DO=1 queries for FILE's lines ("qname type expect",
+                                   expect secure|insecure|bogus) or N of them picked
+                                   at random; exit 1 if any answer is not as expected
   stats TAG FILE                   dnsperf summary -> "TAG.key value" lines
   lat TAG FILE                     dnsperf -v output -> latency percentiles
   tree PID                         PID and its descendants, one a line
@@ -13,14 +18,17 @@ Subcommands (all output on stdout):
   sysbusy                          busy ticks of all CPUs (incl. irq, steal)
   mem PID                          VmRSS and VmHWM (kB) of PID and its descendants
   report KVFILE                    print the results table
-Only the standard library is used.
+Only the standard library is used, plus ldns-keygen, ldns-signzone and
+ldns-key2ds (Debian ldnsutils) for the signed zones.
 """
+import concurrent.futures
 import math
 import os
 import random
 import re
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -35,18 +43,99 @@ def ip_for(i):
     return "10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
 
 
-def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver):
+# DNSSEC case: the root (RSA/SHA-256, like the real root) delegates the signed
+# TLD sec. (ECDSA P-256) to 127.54.0.3, which also serves SEC_ZONES signed
+# leaf zones z0.sec. .. z7.sec.: ECDSA P-256 except z7 (RSA/SHA-256, 2048
+# bits). Every zone has a KSK (257, signs DNSKEY) and a ZSK (256, signs the
+# rest), NSEC. bench. stays an unsigned (insecure) delegation for (a)-(d).
+SEC_ZONES = 8
+ALG_NAME = {8: ("RSASHA256", 2048), 13: ("ECDSAP256SHA256", 256)}
+ROOT_ALG = 8
+SEC_ALG = {"sec.": 13}
+SEC_ALG.update({"z%d.sec." % k: (8 if k == SEC_ZONES - 1 else 13) for k in range(SEC_ZONES)})
+BOGUS_ADDR = ("10.254.0.1", "10.254.0.2")  # bogus.z0.sec. A: signed, then changed
+SIG_WINDOW = (-3600, 30 * 86400)  # signature inception / expiration, relative to now
+
+
+def sec_zone(i):
+    return "z%d.sec." % (i % SEC_ZONES)
+
+
+def run_tool(args, cwd=None):
+    r = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        sys.exit("%s failed (exit %d): %s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
+    return r.stdout
+
+
+def make_key(keydir, zone, alg, ksk):
+    """ldns-keygen a key for ZONE in its own directory; returns the file base."""
+    d = os.path.join(keydir, "%s%d%s" % (zone.rstrip(".") or "root", alg, "k" if ksk else "z"))
+    os.makedirs(d)
+    name, bits = ALG_NAME[alg]
+    base = run_tool(["ldns-keygen", "-a", name, "-b", str(bits)] + (["-k"] if ksk else [])
+                    + [zone], cwd=d).split()[0]
+    return os.path.join(d, base)
+
+
+def sign_zone(zone, src, dst, keys, now):
+    """ldns-signzone SRC into DST (NSEC, one RR per line) with KEYS (KSK, ZSK)."""
+    run_tool(["ldns-signzone", "-f", dst, "-o", zone, "-i", str(now + SIG_WINDOW[0]),
+              "-e", str(now + SIG_WINDOW[1]), src] + list(keys))
+
+
+def ds_of(ksk_base):
+    """The DS (SHA-256) of a KSK, one presentation-format line."""
+    return run_tool(["ldns-key2ds", "-n", "-2", ksk_base + ".key"]).strip() + "\n"
+
+
+def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver, sec_ip, sec_miss_per_resolver):
     miss = int(miss_per_resolver)
+    sec_miss = int(sec_miss_per_resolver)
     if 2 * miss > N_NAMES:
         sys.exit("miss names per resolver must be <= %d" % (N_NAMES // 2))
+    now = int(time.time())
+    keydir = os.path.join(workdir, "keys")
+    os.makedirs(keydir)
     soa = "SOA %s hostmaster.lab-root. 1 3600 600 86400 3600"
-    with open(os.path.join(workdir, "root.zone"), "w") as f:
+    zones = ["."] + sorted(SEC_ALG)
+    algs = dict(SEC_ALG, **{".": ROOT_ALG})
+    # Key generation and signing run in parallel (RSA is the slow part).
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+    futs = {(z, ksk): pool.submit(make_key, keydir, z, algs[z], ksk)
+            for z in zones for ksk in (True, False)}
+    keys = {z: (futs[(z, True)].result(), futs[(z, False)].result()) for z in zones}
+    ds = {z: ds_of(keys[z][0]) for z in zones}
+    with open(os.path.join(workdir, "root.ds"), "w") as f:
+        f.write(ds["."])  # the lab's trust anchor, for vigil and Unbound
+    with open(os.path.join(workdir, "root.zone.in"), "w") as f:
         f.write("$TTL 86400\n")
         f.write(". IN " + soa % ROOT_NS + "\n")
         f.write(". IN NS %s\n" % ROOT_NS)
         f.write("%s IN A %s\n" % (ROOT_NS, root_ip))
         f.write("bench. IN NS ns.bench.\n")
         f.write("ns.bench. IN A %s\n" % bench_ip)
+        f.write("sec. IN NS ns.sec.\n")
+        f.write("ns.sec. IN A %s\n" % sec_ip)
+        f.write(ds["sec."])
+    jobs = [(".", "root.zone.in", "root.zone")]
+    if sec_miss > 0:
+        jobs += write_sec_zones(workdir, sec_ip, sec_miss, soa, ds)
+    list(pool.map(lambda j: sign_zone(j[0], os.path.join(workdir, j[1]),
+                                      os.path.join(workdir, j[2]), keys[j[0]], now), jobs))
+    pool.shutdown()
+    if sec_miss > 0:
+        # The bogus name: its A changed after signing, so its RRSIG fails.
+        path = os.path.join(workdir, "z0.sec.zone")
+        with open(path) as f:
+            text = f.read()
+        text, n = re.subn(r"(?m)^(bogus\.z0\.sec\.\s+\d+\s+IN\s+A\s+)%s$"
+                          % re.escape(BOGUS_ADDR[0]), r"\g<1>" + BOGUS_ADDR[1], text)
+        if n != 1:
+            sys.exit("lab: bogus.z0.sec. A not found in the signed zone")
+        with open(path, "w") as f:
+            f.write(text)
     with open(os.path.join(workdir, "bench.zone"), "w") as f:
         f.write("$ORIGIN bench.\n$TTL 86400\n")
         f.write("@ IN " + soa % "ns.bench." + "\n")
@@ -72,6 +161,56 @@ def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver):
                 f.write("n%d.bench A\n" % (base + i))
 
 
+def write_sec_zones(workdir, sec_ip, sec_miss, soa, ds):
+    """Unsigned texts of sec. and z*.sec. plus the DNSSEC case's query files;
+    returns the signing jobs (zone, source, signed file)."""
+    n_miss = 2 * sec_miss
+    jobs = []
+    with open(os.path.join(workdir, "sec.zone.in"), "w") as f:
+        f.write("$ORIGIN sec.\n$TTL 86400\n")
+        f.write("@ IN " + soa % "ns.sec." + "\n")
+        f.write("@ IN NS ns.sec.\n")
+        f.write("ns IN A %s\n" % sec_ip)
+        for k in range(SEC_ZONES):
+            f.write("z%d IN NS ns.sec.\n" % k)  # same server: NSD answers from the child
+            f.write(ds["z%d.sec." % k])
+    jobs.append(("sec.", "sec.zone.in", "sec.zone"))
+    texts = {}
+    for k in range(SEC_ZONES):
+        z = "z%d.sec." % k
+        texts[z] = ["$ORIGIN %s\n$TTL 86400\n" % z, "@ IN " + soa % "ns.sec." + "\n",
+                    "@ IN NS ns.sec.\n", "p%d IN A 10.253.0.%d\n" % (k, k)]
+    for i in range(n_miss):
+        texts[sec_zone(i)].append("n%d IN A %s\n" % (i, ip_for(i)))
+    for i in range(N_CACHED):
+        texts[sec_zone(i)].append("c%d IN A %s\n" % (i, ip_for(100000 + i)))
+    texts["z0.sec."].append("bogus IN A %s\n" % BOGUS_ADDR[0])
+    for z, lines in texts.items():
+        with open(os.path.join(workdir, z + "zone.in"), "w") as f:
+            f.writelines(lines)
+        jobs.append((z, z + "zone.in", z + "zone"))
+    with open(os.path.join(workdir, "sec-cached.q"), "w") as f:
+        for i in range(N_CACHED):
+            f.write("c%d.%s A\n" % (i, sec_zone(i)))
+    order = list(range(sec_miss))
+    random.Random(54).shuffle(order)
+    for name, base in (("sec-miss-vigil.q", 0), ("sec-miss-unbound.q", sec_miss)):
+        with open(os.path.join(workdir, name), "w") as f:
+            for i in order:
+                f.write("n%d.%s A\n" % (base + i, sec_zone(base + i)))
+    # Sanity sample, asked before any measurement: probe names (first
+    # resolution, one per zone, RSA and ECDSA), cached names, a name whose
+    # signature does not verify, and a name under the unsigned bench.
+    with open(os.path.join(workdir, "sec-check.q"), "w") as f:
+        for k in range(SEC_ZONES):
+            f.write("p%d.z%d.sec A secure\n" % (k, k))
+        for i in range(0, 16 * 61, 61):  # 16 names over all 8 zones
+            f.write("c%d.%s A secure\n" % (i, sec_zone(i)))
+        f.write("bogus.z0.sec A bogus\n")
+        f.write("c0.bench A insecure\n")
+    return jobs
+
+
 # ---------------------------------------------------------------- network
 
 def cmd_portfree(addr, port):
@@ -90,11 +229,104 @@ def cmd_portfree(addr, port):
     return 0
 
 
-def build_query(qname, qid):
-    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+QTYPES = {"A": 1, "NS": 2, "SOA": 6, "AAAA": 28, "DS": 43, "DNSKEY": 48}
+T_RRSIG = 46
+
+
+def build_query(qname, qid, qtype=1, do=False):
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1 if do else 0)
     for label in qname.rstrip(".").split("."):
         q += bytes([len(label)]) + label.encode()
-    return q + b"\x00" + struct.pack("!HH", 1, 1)
+    q += b"\x00" + struct.pack("!HH", qtype, 1)
+    if do:  # OPT: root owner, type 41, UDP size 1232, DO flag
+        q += b"\x00" + struct.pack("!HHIH", 41, 1232, 0x8000, 0)
+    return q
+
+
+def skip_name(data, off):
+    """Offset after the (possibly compressed) name at OFF."""
+    while True:
+        if off >= len(data):
+            raise ValueError("truncated name")
+        n = data[off]
+        if n & 0xC0 == 0xC0:
+            return off + 2
+        if n == 0:
+            return off + 1
+        off += 1 + n
+
+
+def parse_answer(data, qid):
+    """(rcode, ad, answer types) of a response to QID, or None."""
+    if len(data) < 12:
+        return None
+    rid, flags, qd, an = struct.unpack("!HHHH", data[:8])
+    if rid != qid or not flags & 0x8000:
+        return None
+    off = 12
+    for _ in range(qd):
+        off = skip_name(data, off) + 4
+    types = []
+    for _ in range(an):
+        off = skip_name(data, off)
+        t, _c, _ttl, rdlen = struct.unpack("!HHIH", data[off:off + 10])
+        types.append(t)
+        off += 10 + rdlen
+    return flags & 0xF, bool(flags & 0x0020), types
+
+
+def ask(addr, port, qname, qtype, do, tries=3, timeout=3.0):
+    """One query (retried on silence); (rcode, ad, types) or None."""
+    for _ in range(tries):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(timeout)
+        qid = random.randrange(65536)
+        try:
+            s.sendto(build_query(qname, qid, qtype, do), (addr, port))
+            while True:
+                r = parse_answer(s.recvfrom(65535)[0], qid)
+                if r is not None:
+                    return r
+        except (OSError, ValueError, struct.error):
+            pass
+        finally:
+            s.close()
+    return None
+
+
+def cmd_adcheck(tag, addr, port, path, sample="0"):
+    """DO=1 queries; secure = NOERROR + AD + an RRSIG in the answer, insecure =
+    NOERROR, answer, no AD, bogus = SERVFAIL. Prints TAG.{n,ok,secure_ad,fail};
+    the failures go to stderr."""
+    port = int(port)
+    with open(path) as f:
+        items = [(l.split() + ["A", "secure"])[:3] for l in f if l.strip()]
+    if int(sample):
+        items = random.Random(54).sample(items, min(int(sample), len(items)))
+    ok = ad = 0
+    fails = []
+    for qname, qtype, expect in items:
+        r = ask(addr, port, qname, QTYPES.get(qtype, 1), True)
+        if r is None:
+            fails.append("%s %s: no answer" % (qname, qtype))
+            continue
+        rcode, has_ad, types = r
+        ad += has_ad
+        want = {"secure": rcode == 0 and has_ad and T_RRSIG in types and len(types) > 1,
+                "insecure": rcode == 0 and not has_ad and len(types) >= 1,
+                "bogus": rcode == 2}[expect]
+        if want:
+            ok += 1
+        else:
+            fails.append("%s %s: expected %s, got rcode %d, AD %d, answer types %s"
+                         % (qname, qtype, expect, rcode, has_ad, types))
+    print("%s.n %d" % (tag, len(items)))
+    print("%s.ok %d" % (tag, ok))
+    print("%s.ad %d" % (tag, ad))
+    print("%s.fail %d" % (tag, len(fails)))
+    for line in fails:
+        print("%s: %s" % (tag, line), file=sys.stderr)
+    return 1 if fails or not items else 0
 
 
 def cmd_probe(addr, port, qname, timeout="10"):
@@ -399,7 +631,7 @@ def main(argv):
         return 2
     cmd, args = argv[1], argv[2:]
     fn = {
-        "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe,
+        "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe, "adcheck": cmd_adcheck,
         "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "sysbusy": cmd_sysbusy, "mem": cmd_mem,
         "report": cmd_report,
     }.get(cmd)

@@ -3,6 +3,11 @@
 # bench/run.sh - measure vigil against Unbound side by side, plus a canned
 # responder as the machine's ceiling, in one run. See bench/README.md.
 #
+# Usage: bash bench/run.sh [all|base|dnssec]
+#   all     (default) every case below
+#   base    (a)-(d), (a2): canned ceiling, vigil and Unbound without validation
+#   dnssec  (e)-(h): vigil and Unbound validating, signed zones, DO=1 queries
+#
 # Environment (all optional):
 #   VIGIL_BIN        vigil binary (default: <repo>/build/vigil); "skip" = no vigil
 #   BENCH_RATE       offered rate for (b), queries/s         (default 100000)
@@ -16,13 +21,24 @@
 #   BENCH_MISS_ARGS  dnsperf args for the miss run    (default "-c 8 -q 200 -T 1")
 #   BENCH_FOREIGN_MAX  % of a core other processes may use before a run
 #                    counts as disturbed                       (default 20)
-#   BENCH_RETRIES    repeats of a disturbed (a)/(b) run        (default 1)
+#   BENCH_RETRIES    repeats of a disturbed (a)/(b)/(f)/(g) run (default 1)
+#   BENCH_SEC_MISS   signed cache-miss names per resolver, (e) (default 20000)
+#   BENCH_SEC_RATE   offered DO=1 rate for (g), queries/s      (default 50000)
 #   BENCH_KEEP=1     keep the work directory (always kept on failure)
 #   CANNED_PORT / VIGIL_PORT / UNBOUND_PORT   (default 5400 / 5401 / 5402)
-#   LAB_ROOT_IP / LAB_BENCH_IP                (default 127.54.0.1 / 127.54.0.2)
+#   LAB_ROOT_IP / LAB_BENCH_IP / LAB_SEC_IP   (default 127.54.0.1 / .2 / .3)
 #
 # Exit status: 0 ok, 1 a measurement or vigil failed, 2 prerequisites missing.
 set -euo pipefail
+
+CASE=${1:-all}
+case $CASE in
+all) RUN_BASE=1 RUN_SEC=1 ;;
+base) RUN_BASE=1 RUN_SEC=0 ;;
+dnssec) RUN_BASE=0 RUN_SEC=1 ;;
+*)  echo "usage: bash bench/run.sh [all|base|dnssec]" >&2
+    exit 2 ;;
+esac
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$REPO/bench"
@@ -36,6 +52,8 @@ RETRIES=${BENCH_RETRIES:-1}
 SECS=${BENCH_SECS:-10}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 MISS=${BENCH_MISS:-20000}
+SEC_MISS=${BENCH_SEC_MISS:-20000}
+SEC_RATE=${BENCH_SEC_RATE:-50000}
 SAT_ARGS=${BENCH_SAT_ARGS:--c 8 -q 200 -T 2}
 SAT2_ARGS=${BENCH_SAT2_ARGS:--c 8 -q 400 -T 2}
 MISS_ARGS=${BENCH_MISS_ARGS:--c 8 -q 200 -T 1}
@@ -45,6 +63,7 @@ VIGIL_PORT=${VIGIL_PORT:-5401}
 UNBOUND_PORT=${UNBOUND_PORT:-5402}
 ROOT_IP=${LAB_ROOT_IP:-127.54.0.1}
 BENCH_IP=${LAB_BENCH_IP:-127.54.0.2}
+SEC_IP=${LAB_SEC_IP:-127.54.0.3}
 SRV_CPU=0          # server under test
 GEN_CPU=1          # dnsperf and the authoritative lab
 BOTH_CPUS=0,1      # 2-thread run: everything shares both cores
@@ -65,6 +84,9 @@ need cc gcc
 need python3 python3
 need taskset util-linux
 need getconf libc-bin
+need ldns-keygen ldnsutils
+need ldns-signzone ldnsutils
+need ldns-key2ds ldnsutils
 if ((${#missing[@]})); then
     echo "bench/run.sh: missing tools; install the Debian packages:" >&2
     printf '  %s\n' "${missing[@]}" >&2
@@ -78,7 +100,7 @@ if [[ ${dnsperf_ver%%.*} -lt 2 ]]; then
     exit 2
 fi
 if [[ $(id -u) != 0 ]] && (($(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024) > 53)); then
-    echo "bench/run.sh: the authoritative lab binds port 53 on $ROOT_IP/$BENCH_IP: run as root" >&2
+    echo "bench/run.sh: the authoritative lab binds port 53 on $ROOT_IP/$BENCH_IP/$SEC_IP: run as root" >&2
     exit 2
 fi
 case $VIGIL_BIN in
@@ -97,7 +119,7 @@ if ((ncpu < 2)); then
 fi
 TCK=$(getconf CLK_TCK)
 
-for ap in "$ROOT_IP 53" "$BENCH_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT"; do
+for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT"; do
     # shellcheck disable=SC2086
     if ! why=$($PY portfree $ap); then
         echo "bench/run.sh: address in use: $why (another server? pick other ports via env)" >&2
@@ -255,45 +277,63 @@ gen_pct() {
 
 # ------------------------------------------------------------ authoritative lab
 log "work dir $WORK"
-$PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS"
+LAB_T0=$EPOCHREALTIME
+$PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$((RUN_SEC ? SEC_MISS : 0))"
+log "lab zones written and signed in $(awk -v a="$LAB_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c"
 
-nsd_conf() { # name ip zone file
-    cat >"$WORK/nsd-$1.conf" <<EOF
+nsd_conf() { # name ip zone file [zone file]...
+    local name=$1 ip=$2
+    shift 2
+    cat >"$WORK/nsd-$name.conf" <<EOF
 server:
     server-count: 1
-    ip-address: $2
+    ip-address: $ip
     port: 53
     do-ip6: no
     username: ""
     chroot: ""
     zonesdir: "$WORK"
     database: ""
-    zonelistfile: "$WORK/nsd-$1.zonelist"
-    xfrdfile: "$WORK/nsd-$1.xfrd"
+    zonelistfile: "$WORK/nsd-$name.zonelist"
+    xfrdfile: "$WORK/nsd-$name.xfrd"
     xfrdir: "$WORK"
-    pidfile: "$WORK/nsd-$1.pid"
-    logfile: "$WORK/nsd-$1.log"
+    pidfile: "$WORK/nsd-$name.pid"
+    logfile: "$WORK/nsd-$name.log"
     verbosity: 0
     hide-version: yes
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
 remote-control:
     control-enable: no
-zone:
-    name: "$3"
-    zonefile: "$4"
 EOF
+    while (($# >= 2)); do
+        printf 'zone:\n    name: "%s"\n    zonefile: "%s"\n' "$1" "$2" >>"$WORK/nsd-$name.conf"
+        shift 2
+    done
 }
+# The root is signed (RSA/SHA-256) in every case; the base cases' resolvers
+# do not validate and do not ask for DNSSEC records, so it costs them nothing.
 nsd_conf root "$ROOT_IP" . root.zone
 nsd_conf bench "$BENCH_IP" bench. bench.zone
-for z in root bench; do
+LAB=(root bench)
+if ((RUN_SEC)); then
+    sec_zones=(sec. sec.zone)
+    for ((k = 0; k < 8; k++)); do sec_zones+=("z$k.sec." "z$k.sec.zone"); done
+    nsd_conf sec "$SEC_IP" "${sec_zones[@]}"
+    LAB+=(sec)
+fi
+for z in "${LAB[@]}"; do
     nsd-checkconf "$WORK/nsd-$z.conf" || die "nsd-checkconf failed for $z"
     start "nsd-$z" "$GEN_CPU" nsd -d -c "$WORK/nsd-$z.conf"
 done
 wait_ready nsd-root "$ROOT_IP" 53 ns.lab-root || die "root NSD did not start"
 wait_ready nsd-bench "$BENCH_IP" 53 n49999.bench || die "bench NSD did not start"
 log "lab up: root on $ROOT_IP, bench. (50000+$(wc -l <"$WORK/cached.q") names) on $BENCH_IP"
+if ((RUN_SEC)); then
+    wait_ready nsd-sec "$SEC_IP" 53 c999.z7.sec || die "sec NSD did not start"
+    log "signed lab up: sec. + z0..z7.sec. ($((2 * SEC_MISS + 1000)) names) on $SEC_IP"
+fi
 
 # ------------------------------------------------------------ server configs
 vigil_conf() { # workers

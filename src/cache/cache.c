@@ -433,7 +433,7 @@ int vg_cache_set_sec(struct vg_cache *c, const uint8_t *name, uint16_t type, uin
 	int ret = VG_ENOTFOUND;
 	pthread_mutex_lock(&s->lock);
 	struct entry *e = *find_slot(s, h, name, nlen, type);
-	if (e && e->expire > now && !(e->flags & F_FAIL)) {
+	if (e && e->expire > now) { /* on a failure entry: why it failed */
 		e->sec = sec;
 		e->ede = ede;
 		if (sec == VG_SEC_BOGUS && e->expire - now > bogus_ttl)

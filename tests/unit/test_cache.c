@@ -837,10 +837,6 @@ END_TEST
  * then marked bogus with its EDE (iterate.c fail()); try_cache answers
  * "DNSSEC validation failed (cached)" with that EDE when e.failure and
  * e.sec == VG_SEC_BOGUS.
- *
- * KNOWN BUG (cache.c vg_cache_set_sec skips entries with F_FAIL and returns
- * VG_ENOTFOUND): the status and EDE are never recorded on a failure entry.
- * The assertions that fail today are compiled only with -DVG_TEST_KNOWN_BUGS.
  */
 START_TEST(set_sec_on_failure_entry)
 {
@@ -848,15 +844,19 @@ START_TEST(set_sec_on_failure_entry)
 	uint8_t w[VG_NAME_MAX];
 	wname("bogus.example", w);
 	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 2000), 0);
-	int ret = vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 9, 60, 2000);
-	ck_assert(ret == 0 || ret == VG_ENOTFOUND);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 9, 60, 2000), 0);
 	ck_assert_int_eq(get("bogus.example", VG_T_A, 2000, &e), 0);
 	ck_assert(e.failure && !e.negative);
-	ck_assert_uint_le(e.ttl, 5); /* bogus_ttl (60) never lengthens it */
-#ifdef VG_TEST_KNOWN_BUGS
-	ck_assert_int_eq(ret, 0);
 	ck_assert(e.failure && e.sec == VG_SEC_BOGUS && e.ede == 9);
-#endif
+	ck_assert_uint_eq(e.ttl, 5); /* bogus_ttl (60) never lengthens it */
+	/* and a shorter bogus_ttl shortens it */
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 9, 2, 2001), 0);
+	ck_assert_int_eq(get("bogus.example", VG_T_A, 2002, &e), 0);
+	ck_assert(e.failure && e.sec == VG_SEC_BOGUS && e.ede == 9 && e.ttl == 1);
+	ck_assert_int_eq(get("bogus.example", VG_T_A, 2003, &e), VG_ENOTFOUND);
+	/* a failure entry that expired is not found */
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 2000), 0);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 9, 60, 2005), VG_ENOTFOUND);
 	ck_assert_int_eq(get("bogus.example", VG_T_A, 2005, &e), VG_ENOTFOUND);
 }
 END_TEST

@@ -524,9 +524,12 @@ def cmd_report(path):
     kv = load_kv(path)
     tck = num(kv, "meta.clk_tck") or 100.0
     for s in ("vigil", "unbound", "canned"):
-        t, n = num(kv, s + ".b.cpu_ticks"), num(kv, s + ".b.completed")
-        if t is not None and n:
-            kv[s + ".b.us_per_answer"] = str(t / tck * 1e6 / n)
+        for c in ("b", "g"):
+            t, n = num(kv, "%s.%s.cpu_ticks" % (s, c)), num(kv, "%s.%s.completed" % (s, c))
+            if t is not None and n:
+                kv["%s.%s.us_per_answer" % (s, c)] = str(t / tck * 1e6 / n)
+    case = kv.get("meta.case", "all")
+    run_base, run_sec = case in ("all", "base"), case in ("all", "dnssec")
     servers = ["vigil", "unbound", "canned"]
     status = {s: kv.get(s + ".status", "n/a") for s in servers}
 
@@ -554,8 +557,10 @@ def cmd_report(path):
 
     # (label, getter, unit, show ceiling, target description, better)
     pct = lambda k: (lambda s: num(kv, s + k))
-    miss_bad = lambda s: (None if num(kv, s + ".c.completed") is None else
-                          (num(kv, s + ".c.lost") or 0) + (num(kv, s + ".c.rcode_other") or 0))
+    bad = lambda c: (lambda s: (None if num(kv, s + c + ".completed") is None else
+                                (num(kv, s + c + ".lost") or 0) +
+                                (num(kv, s + c + ".rcode_other") or 0)))
+    miss_bad = bad(".c")
 
     # (label, getter, unit, show ceiling column, target)
     rows = [
@@ -581,6 +586,26 @@ def cmd_report(path):
         ("(a2) cached qps, 2 thr *", raw(".a2.qps"), "qps", False, "* contended: info only"),
         ("(a2) mean latency us *", us(".a2.lat_avg"), "us", False, ""),
     ]
+    sec_rows = [
+        ("(e) signed miss res/s DO=1", raw(".e.qps"), "qps", False, ">= unbound"),
+        ("(e) lost + non-NOERROR", bad(".e"), "raw", False, "0"),
+        ("(e) AD+RRSIG in sample of 200", raw(".eadcheck.ok"), "raw", False, "200"),
+        ("(e) resolver CPU % of core", pct(".e.server_cpu_pct"), "raw", False, ""),
+        ("(e) auth NSD CPU % of core", pct(".e.auth_cpu_pct"), "raw", False, "< 80 (else lab-bound)"),
+        ("(e) other load % of a core", pct(".e.foreign_cpu_pct"), "raw", False, ""),
+        ("(f) DO=1 cached qps, 1 core", raw(".f.qps"), "qps", False, ">= unbound"),
+        ("(f) lost + non-NOERROR", bad(".f"), "raw", False, "0"),
+        ("(f) mean latency us", us(".f.lat_avg"), "us", False, ""),
+        ("(f) server CPU % of core", pct(".f.server_cpu_pct"), "raw", False, "~100 = server-bound"),
+        ("(f) dnsperf CPU % of core", pct(".f.gen_cpu_pct"), "raw", False, "~100 = generator-bound"),
+        ("(f) other load % of a core", pct(".f.foreign_cpu_pct"), "raw", False, ""),
+        ("(g) DO=1 CPU us/answer @%s" % kv.get("meta.sec_rate", "?"), raw(".g.us_per_answer"),
+         "us2", False, "<= 0.85 x unbound"),
+        ("(g) achieved qps", raw(".g.qps"), "qps", False, ""),
+        ("(g) other load % of a core", pct(".g.foreign_cpu_pct"), "raw", False, ""),
+        ("(h) VmRSS MiB after (e)-(g)", mib(".h.rss_kb"), "MiB", False, ""),
+        ("(h) VmHWM MiB (peak)", mib(".h.hwm_kb"), "MiB", False, ""),
+    ]
 
     lines = []
     hdr = "%-28s %12s %12s %12s %9s %9s  %s" % (
@@ -588,7 +613,13 @@ def cmd_report(path):
     lines.append(hdr)
     lines.append("-" * len(hdr))
     verdicts = []
-    for label, get, unit, ceil, target in rows:
+    shown = (rows if run_base else []) + (
+        [("-- DNSSEC: validating, DO=1 --", None, "", False, "")] if run_base and run_sec else []
+    ) + (sec_rows if run_sec else [])
+    for label, get, unit, ceil, target in shown:
+        if get is None:
+            lines.append(label)
+            continue
         v, u = get("vigil"), get("unbound")
         c = get("canned") if ceil else None
         def f(x):
@@ -606,18 +637,35 @@ def cmd_report(path):
     def verdict(name, ok):
         verdicts.append("  %-44s %s" % (name, "n/a" if ok is None else ("PASS" if ok else "FAIL")))
     va, ua, ca = num(kv, "vigil.a.qps"), num(kv, "unbound.a.qps"), num(kv, "canned.a.qps")
-    verdict("(a) vigil qps >= unbound", None if va is None or ua is None else va >= ua)
-    verdict("(a) vigil qps >= 95% of ceiling", None if va is None or ca is None else va >= 0.95 * ca)
-    vb, ub = num(kv, "vigil.b.us_per_answer"), num(kv, "unbound.b.us_per_answer")
-    verdict("(b) vigil CPU/answer <= 0.85 x unbound", None if vb is None or ub is None else vb <= 0.85 * ub)
-    vc, uc = num(kv, "vigil.c.qps"), num(kv, "unbound.c.qps")
-    verdict("(c) vigil miss res/s >= unbound", None if vc is None or uc is None else vc >= uc)
-    vd, ud = num(kv, "vigil.d.rss_kb"), num(kv, "unbound.d.rss_kb")
-    verdict("(d) vigil RSS <= unbound", None if vd is None or ud is None else vd <= ud)
+    cmp = lambda key, test: (lambda v, u: None if v is None or u is None else test(v, u))(
+        num(kv, "vigil." + key), num(kv, "unbound." + key))
+    if run_base:
+        verdict("(a) vigil qps >= unbound", None if va is None or ua is None else va >= ua)
+        verdict("(a) vigil qps >= 95% of ceiling",
+                None if va is None or ca is None else va >= 0.95 * ca)
+        verdict("(b) vigil CPU/answer <= 0.85 x unbound",
+                cmp("b.us_per_answer", lambda v, u: v <= 0.85 * u))
+        verdict("(c) vigil miss res/s >= unbound", cmp("c.qps", lambda v, u: v >= u))
+        verdict("(d) vigil RSS <= unbound", cmp("d.rss_kb", lambda v, u: v <= u))
+    if run_sec:
+        for s in ("vigil", "unbound"):
+            st = kv.get(s + ".sec.status")
+            verdict("(e-g) %s validates (AD, bogus = SERVFAIL)" % s,
+                    None if st in (None, "skipped") else st == "ok")
+        verdict("(e) vigil signed miss res/s >= unbound", cmp("e.qps", lambda v, u: v >= u))
+        verdict("(f) vigil DO=1 cached qps >= unbound", cmp("f.qps", lambda v, u: v >= u))
+        verdict("(g) vigil DO=1 CPU/answer <= 0.85 x unbound",
+                cmp("g.us_per_answer", lambda v, u: v <= 0.85 * u))
     lines.append("targets:")
     lines.extend(verdicts)
     lines.append("")
-    lines.append("server status: " + ", ".join("%s=%s" % (s, status[s]) for s in servers))
+    st = []
+    if run_base:
+        st += ["%s=%s" % (s, status[s]) for s in servers]
+    if run_sec:
+        st += ["%s (validating)=%s" % (s, kv.get(s + ".sec.status", "n/a"))
+               for s in ("vigil", "unbound")]
+    lines.append("server status: " + ", ".join(st))
     for k in sorted(kv):
         if k.startswith("warn."):
             lines.append("WARNING: " + kv[k])

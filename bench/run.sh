@@ -735,12 +735,25 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
     echo "host: $(uname -srm), $ncpu CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
     echo "tools: dnsperf $dnsperf_ver, $(unbound -V 2>/dev/null | sed -n 's/^Version /unbound /p'), $(nsd -v 2>&1 | sed -n 's/^NSD version /nsd /p' | head -1)"
     echo "vigil: $VIGIL_BIN"
-    echo "pinning: servers on CPU $SRV_CPU, dnsperf + NSD lab on CPU $GEN_CPU; (a2) everything on CPUs $BOTH_CPUS"
-    echo "(a)  dnsperf -d <1000 cached names> -t 1 -l $SECS $SAT_ARGS; p50/p99 from separate ${LAT_SECS}s runs with -v, saturated and at -Q $LAT_RATE"
-    echo "(b)  dnsperf -Q $RATE -t 1 -l $SECS $RATE_ARGS; CPU = utime+stime of the server process tree / answers"
-    echo "(c)  dnsperf -n 1 -l 30 $MISS_ARGS over $MISS never-seen names (disjoint sets, same shape)"
-    echo "(d)  VmRSS / VmHWM of the 1-thread resolver after (a)-(c)"
-    echo "(a2) 2 workers/threads, dnsperf $SAT2_ARGS, all sharing 2 cores: contended, informational only"
+    echo "case: $CASE; pinning: servers on CPU $SRV_CPU, dnsperf + NSD lab on CPU $GEN_CPU; (a2) everything on CPUs $BOTH_CPUS"
+    if ((RUN_BASE)); then
+        echo "(a)-(d), (a2): no validation in either resolver (vigil validation: no, Unbound module-config \"iterator\")"
+        echo "(a)  dnsperf -d <1000 cached names> -t 1 -l $SECS $SAT_ARGS; p50/p99 from separate ${LAT_SECS}s runs with -v, saturated and at -Q $LAT_RATE"
+        echo "(b)  dnsperf -Q $RATE -t 1 -l $SECS $RATE_ARGS; CPU = utime+stime of the server process tree / answers"
+        echo "(c)  dnsperf -n 1 -l 30 $MISS_ARGS over $MISS never-seen names (disjoint sets, same shape)"
+        echo "(d)  VmRSS / VmHWM of the 1-thread resolver after (a)-(c)"
+        echo "(a2) 2 workers/threads, dnsperf $SAT2_ARGS, all sharing 2 cores: contended, informational only"
+    fi
+    if ((RUN_SEC)); then
+        echo "(e)-(h): validation on in both (lab root DS as trust anchor; Unbound \"validator iterator\"); signed"
+        echo "     zones: root RSASHA256, sec. + z0..z6.sec. ECDSAP256SHA256, z7.sec. RSASHA256; NSEC; all queries DO=1"
+        echo "     checked first: sample answers secure = AD + RRSIG, a bad signature = SERVFAIL, unsigned = no AD"
+        echo "(e)  dnsperf -D -n 1 -l 30 $MISS_ARGS over $SEC_MISS never-seen signed names, 1/8 per leaf zone"
+        echo "     (their zones' DNSKEY/DS already cached: each miss = 1 upstream A query + 1 RRSIG check)"
+        echo "(f)  dnsperf -D -d <1000 cached signed names> -t 1 -l $SECS $SAT_ARGS"
+        echo "(g)  dnsperf -D -Q $SEC_RATE -t 1 -l $SECS $RATE_ARGS; CPU = utime+stime / answers"
+        echo "(h)  VmRSS / VmHWM of the validating resolver after (e)-(g)"
+    fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"
     echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
     echo
@@ -751,10 +764,14 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
 
 cat "$WORK/report.txt"
 mkdir -p "$BENCH/results"
-cp "$WORK/report.txt" "$BENCH/results/latest.txt"
-cp "$WORK/report.txt" "$BENCH/results/$(date +%Y%m%d-%H%M%S).txt"
-cp "$KV" "$BENCH/results/latest.kv"
-log "written: bench/results/latest.txt (+ timestamped copy, raw values in latest.kv)"
+# A full run is latest.txt; a partial one latest-<case>.txt, so that it does
+# not hide the last full run.
+sfx=""
+[[ $CASE == all ]] || sfx="-$CASE"
+cp "$WORK/report.txt" "$BENCH/results/latest$sfx.txt"
+cp "$WORK/report.txt" "$BENCH/results/$(date +%Y%m%d-%H%M%S)$sfx.txt"
+cp "$KV" "$BENCH/results/latest$sfx.kv"
+log "written: bench/results/latest$sfx.txt (+ timestamped copy, raw values in latest$sfx.kv)"
 
 if ((vigil_failed)) || grep -q '\.status failed' "$KV"; then
     exit 1

@@ -651,6 +651,19 @@ static bool bogus_for(const struct vg_request *req, const struct vg_task *t,
 	return e->sec == VG_SEC_BOGUS && req->validate && top_task(req, t);
 }
 
+/* An unvalidated wildcard expansion in the cache (stored for a CD=1 client):
+ * its proof is not kept, so a validating client needs a fresh answer. */
+static bool unproven_wildcard(const struct vg_request *req, const struct vg_task *t,
+			      const struct vg_cache_entry *e)
+{
+	if (!req->validate || !top_task(req, t) || e->negative || e->sec != VG_SEC_UNCHECKED ||
+	    !e->sigs.count || vg_get16(e->sigs.rdata) < 18)
+		return false;
+	const uint8_t *o = e->rs.owner;
+	int labels = vg_name_labels(o) - (o[0] == 1 && o[1] == '*');
+	return e->sigs.rdata[2 + 3] < labels;
+}
+
 static int cached_bogus(struct vg_request *req, struct vg_task *t, const struct vg_cache_entry *e)
 {
 	req->fail_reason = "DNSSEC validation failed (cached)";
@@ -714,7 +727,8 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		task_done(t, VG_RCODE_SERVFAIL);
 		return 1;
 	}
-	if (found == 0 && !e.failure && (e.negative || e.rank >= VG_RANK_NONAUTH)) {
+	if (found == 0 && !e.failure && (e.negative || e.rank >= VG_RANK_NONAUTH) &&
+	    !unproven_wildcard(req, t, &e)) {
 		if (bogus_for(req, t, &e))
 			return cached_bogus(req, t, &e);
 		if (e.negative) {

@@ -879,9 +879,9 @@ def _print_map(lab):
     print("root hints: %s" % lab.root_hints)
     print("trust anchor: %s" % lab.trust_anchor)
     for s in lab.servers.values():
-        print("  %-13s %-15s %-9s %s" % (s.name, s.addr, s.kind, " ".join(s.zones)))
+        print("  %-14s %-15s %-9s %s" % (s.name, s.addr, s.kind, " ".join(s.zones)))
         for extra in s.addrs[1:]:
-            print("  %-13s %-15s" % ("", extra))
+            print("  %-14s %-15s" % ("", extra))
 
 
 def main(argv):

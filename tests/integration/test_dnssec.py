@@ -1,0 +1,426 @@
+"""DNSSEC validation against the signed lab (issue 3).
+
+The lab root, lab. (NSEC), example. (NSEC3) and the TLD sec. are signed; the
+resolver under test is given the lab's root DS as its trust anchor and nta.sec.
+as a negative trust anchor (conftest.py).  Below sec. lives one zone per case
+(tests/lab/lab.py SEC_ZONES, tests/integration/README.md):
+
+  secure     AD set, RRSIGs in the answer to a DO query
+  insecure   answer, AD clear (no DS, unknown algorithm or digest, opt-out, NTA,
+             too many NSEC3 iterations)
+  bogus      SERVFAIL with an Extended DNS Error (RFC 8914); with CD=1 the data
+
+Every query here sets DO (want_dnssec), because a validator only sets AD for
+clients that ask for DNSSEC (DO or AD in the query).  Each test uses its own
+names, so the order of the tests does not matter.
+"""
+import base64
+import collections
+import random
+import string
+import threading
+import time
+
+import dns.dnssec
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+import lab as labmod
+import labdnssec
+from helpers import (assert_answer, assert_rcode, diff_counts, rrset, settle, show,
+                     soa_in_authority)
+
+WWW = labmod.SEC_WWW  # {"alg5.sec.": "198.51.100.5", ...}
+
+
+# ---------------------------------------------------------------- helpers
+
+def dq(resolver, name, rdtype="A", cd=False, timeout=5.0):
+    """Query with DO=1 (and CD=1 if asked); retry over TCP if truncated."""
+    q = dns.message.make_query(name, rdtype, want_dnssec=True, payload=1232)
+    if cd:
+        q.flags |= dns.flags.CD
+    r = resolver.send(q, timeout=timeout)
+    if r.flags & dns.flags.TC:
+        r = resolver.send(q, tcp=True, timeout=timeout)
+    return r
+
+
+def token():
+    """A fresh label, so that no cache holds the name yet."""
+    return "".join(random.choice(string.ascii_lowercase) for _ in range(10))
+
+
+def assert_ad(msg):
+    assert msg.flags & dns.flags.AD, "AD not set in a secure answer:" + show(msg)
+
+
+def assert_no_ad(msg):
+    assert not msg.flags & dns.flags.AD, "AD set in an answer that is not secure:" + show(msg)
+
+
+def ede_codes(msg):
+    """The Extended DNS Error codes (RFC 8914) in the OPT record."""
+    return [int(o.code) for o in msg.options if isinstance(o, dns.edns.EDEOption)]
+
+
+def assert_ede(msg, codes):
+    got = ede_codes(msg)
+    assert set(got) & set(codes), "expected an EDE in %s, got %s:%s" % (
+        sorted(codes), got or "none", show(msg))
+
+
+def rrsigs(section, name, covers):
+    """The RRSIG rdatas at NAME over type COVERS in SECTION ([] if none)."""
+    n = dns.name.from_text(name)
+    t = dns.rdatatype.from_text(covers)
+    for rs in section:
+        if rs.name == n and rs.rdtype == dns.rdatatype.RRSIG and rs.covers == t:
+            return list(rs)
+    return []
+
+
+def assert_signed(msg, name, rdtype, section=None):
+    sigs = rrsigs(msg.answer if section is None else section, name, rdtype)
+    assert sigs, "no RRSIG over %s %s in a DO answer:%s" % (name, rdtype, show(msg))
+    return sigs
+
+
+def of_type(section, rdtype):
+    t = dns.rdatatype.from_text(rdtype)
+    return [rs for rs in section if rs.rdtype == t]
+
+
+def nsec_covers(rs, name):
+    """Does NSEC RRset RS cover NAME (strictly between owner and next name,
+    in canonical order; the last NSEC of a zone wraps around to the apex)?"""
+    n = dns.name.from_text(name)
+    for rd in rs:
+        owner, nxt = rs.name, rd.next
+        if owner < n < nxt or (nxt <= owner and (n > owner or n < nxt)):
+            return True
+    return False
+
+
+def nsec3_hash(name, rs):
+    """NSEC3 hash of NAME with the parameters of NSEC3 RRset RS (base32hex, upper)."""
+    rd = rs[0]
+    return dns.dnssec.nsec3_hash(name, rd.salt or None, rd.iterations, rd.algorithm)
+
+
+def nsec3_matches(rs, name):
+    return rs.name.labels[0].decode().upper() == nsec3_hash(name, rs)
+
+
+def nsec3_covers(rs, name):
+    """Does NSEC3 RRset RS cover the hash of NAME (owner < hash < next, wrapping)?"""
+    h = nsec3_hash(name, rs)
+    owner = rs.name.labels[0].decode().upper()
+    for rd in rs:
+        nxt = base64.b32hexencode(rd.next).decode().rstrip("=").upper()
+        if owner < h < nxt or (nxt <= owner and (h > owner or h < nxt)):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- the signed hierarchy
+
+@pytest.mark.parametrize("zone", [".", "lab.", "example.", "sec."])
+def test_signed_infrastructure_zone_is_secure(resolver, zone):
+    """The lab root (the trust anchor) and the three signed TLDs validate."""
+    r = dq(resolver, zone, "SOA")
+    assert_rcode(r, "NOERROR")
+    assert r.answer, show(r)
+    assert_ad(r)
+    assert_signed(r, zone, "SOA")
+
+
+@pytest.mark.parametrize("name,zone,denial", [
+    ("www.basic.lab.", "basic.lab.", "NSEC"),
+    ("www.shop.example.", "shop.example.", "NSEC3"),
+])
+def test_insecure_delegation_from_signed_tld(resolver, name, zone, denial):
+    """The old zones stay unsigned below signed TLDs: the parent proves that
+    there is no DS (NSEC in lab., NSEC3 in example.), so the answer is insecure."""
+    r = dq(resolver, name)
+    assert_rcode(r, "NOERROR")
+    assert r.answer, show(r)
+    assert_no_ad(r)
+    r = dq(resolver, zone, "DS")
+    assert_rcode(r, "NOERROR")
+    assert not r.answer, "no DS expected for %s:%s" % (zone, show(r))
+    assert_ad(r)  # the absence of the DS is itself proven
+    proofs = of_type(r.authority, denial)
+    assert proofs, "no %s proving that %s has no DS:%s" % (denial, zone, show(r))
+    for rs in proofs:
+        assert_signed(r, rs.name.to_text(), denial, r.authority)
+
+
+@pytest.mark.parametrize("tld,denial", [("lab.", "NSEC"), ("example.", "NSEC3")])
+def test_nxdomain_in_signed_tld(resolver, tld, denial):
+    name = "dnssec-nx-%s.%s" % (token(), tld)
+    r = dq(resolver, name)
+    assert_rcode(r, "NXDOMAIN")
+    assert_ad(r)
+    soa_in_authority(r, tld)
+    assert of_type(r.authority, denial), "no %s in the NXDOMAIN:%s" % (denial, show(r))
+
+
+# ---------------------------------------------------------------- algorithms
+
+ALG_ZONES = [(label, spec.alg) for label, spec, _ in labmod.SEC_ZONES
+             if label.startswith("alg")]
+
+
+@pytest.mark.parametrize("label,alg", ALG_ZONES, ids=[x[0] for x in ALG_ZONES])
+def test_algorithm_secure(resolver, label, alg):
+    """One zone per algorithm (5, 7, 8, 10, 13, 14, 15, 16), each chained from sec."""
+    zone = label + ".sec."
+    name = "www." + zone
+    r = dq(resolver, name)
+    assert_answer(r, name, "A", [WWW[zone]])
+    assert_ad(r)
+    sigs = assert_signed(r, name, "A")
+    assert alg in [s.algorithm for s in sigs], (
+        "expected an RRSIG of algorithm %d:%s" % (alg, show(r)))
+
+
+# ---------------------------------------------------------------- denial of existence
+
+DENIAL = [("nsec.sec.", "NSEC"), ("nsec3.sec.", "NSEC3")]
+
+
+@pytest.mark.parametrize("zone,denial", DENIAL, ids=["nsec", "nsec3"])
+def test_nxdomain_proof(resolver, zone, denial):
+    name = "nope-%s.%s" % (token(), zone)
+    r = dq(resolver, name)
+    assert_rcode(r, "NXDOMAIN")
+    assert_ad(r)
+    soa_in_authority(r, zone)
+    proofs = of_type(r.authority, denial)
+    assert proofs, "no %s in the authority section:%s" % (denial, show(r))
+    for rs in proofs:
+        assert_signed(r, rs.name.to_text(), denial, r.authority)
+    covers = nsec_covers if denial == "NSEC" else nsec3_covers
+    assert any(covers(rs, name) for rs in proofs), (
+        "no %s covers %s:%s" % (denial, name, show(r)))
+
+
+@pytest.mark.parametrize("zone,denial", DENIAL, ids=["nsec", "nsec3"])
+def test_nodata_proof(resolver, zone, denial):
+    """www.<zone> has A only: AAAA is NODATA, proven by the record at www."""
+    name = "www." + zone
+    r = dq(resolver, name, "AAAA")
+    assert_rcode(r, "NOERROR")
+    assert not r.answer, "NODATA with an answer:" + show(r)
+    assert_ad(r)
+    soa_in_authority(r, zone)
+    proofs = of_type(r.authority, denial)
+    if denial == "NSEC":
+        match = [rs for rs in proofs if rs.name == dns.name.from_text(name)]
+    else:
+        match = [rs for rs in proofs if nsec3_matches(rs, name)]
+    assert match, "no %s owned by %s in the NODATA:%s" % (denial, name, show(r))
+    for rd in match[0]:
+        types = {t for w in rd.windows for t in _bitmap_types(w)}
+        assert dns.rdatatype.A in types and dns.rdatatype.AAAA not in types, show(r)
+
+
+def _bitmap_types(window):
+    num, bits = window
+    for i, byte in enumerate(bits):
+        for j in range(8):
+            if byte & (0x80 >> j):
+                yield num * 256 + i * 8 + j
+
+
+@pytest.mark.parametrize("zone,denial", DENIAL, ids=["nsec", "nsec3"])
+def test_wildcard_answer(resolver, zone, denial):
+    """<x>.wild.<zone> is synthesized from *.wild.<zone>: secure, and the
+    authority section proves that <x>.wild.<zone> itself does not exist."""
+    name = "%s.wild.%s" % (token(), zone)
+    r = dq(resolver, name)
+    assert_answer(r, name, "A", [labmod.SEC_WILD_ADDR])
+    assert_ad(r)
+    sigs = assert_signed(r, name, "A")
+    assert sigs[0].labels == len(dns.name.from_text(name)) - 2, (
+        "RRSIG labels should show the wildcard expansion:" + show(r))
+    proofs = of_type(r.authority, denial)
+    covers = nsec_covers if denial == "NSEC" else nsec3_covers
+    assert any(covers(rs, name) for rs in proofs), (
+        "no %s proving that %s does not exist:%s" % (denial, name, show(r)))
+
+
+@pytest.mark.parametrize("zone", ["nsec.sec.", "nsec3.sec."])
+def test_cname_secure(resolver, zone):
+    name, target = "cname." + zone, "www." + zone
+    r = dq(resolver, name)
+    assert_answer(r, target, "A", [WWW[zone]])
+    assert_ad(r)
+    assert_signed(r, name, "CNAME")
+    assert_signed(r, target, "A")
+
+
+def test_aggressive_nsec(resolver, lab):
+    """RFC 8198: after one NXDOMAIN in nsec.sec. (NSEC nx -> ny), another name in
+    the same range is answered NXDOMAIN from the cached NSEC records without
+    asking any lab server."""
+    first = "nx-%s.nsec.sec." % token()
+    r1 = dq(resolver, first)
+    assert_rcode(r1, "NXDOMAIN")
+    assert_ad(r1)
+    before = settle(lab)
+    second = "nx-%s.nsec.sec." % token()
+    r2 = dq(resolver, second)
+    assert_rcode(r2, "NXDOMAIN")
+    assert_ad(r2)
+    time.sleep(0.3)  # let any (wrong) upstream query land before counting
+    delta = diff_counts(before, lab.query_counts())
+    assert not delta, ("%s should have been answered from the cached NSEC range of %s, "
+                       "yet lab servers received queries: %s"
+                       % (second, first, ", ".join("%s(%s)+%d" % (k, lab.addr(k), v)
+                                                  for k, v in sorted(delta.items()))))
+
+
+# ---------------------------------------------------------------- insecure on purpose
+
+def test_optout_unsigned_child(resolver):
+    """child.optout.sec. has no DS and no NSEC3 of its own: an opt-out NSEC3 of
+    the (secure) parent covers it, so its answers are insecure."""
+    r = dq(resolver, "optout.sec.", "SOA")
+    assert_ad(r)
+    name = "www.child.optout.sec."
+    r = dq(resolver, name)
+    assert_answer(r, name, "A", [labmod.OPTOUT_CHILD_WWW])
+    assert_no_ad(r)
+
+
+@pytest.mark.parametrize("label", ["insecure", "unsupported-alg", "unsupported-digest"])
+def test_insecure_zone(resolver, label):
+    """insecure.sec.: no DS.  unsupported-alg.sec.: DNSKEY, RRSIG and DS of an
+    unassigned algorithm.  unsupported-digest.sec.: its only DS has digest type
+    6.  All three are insecure (RFC 4035 5.2, RFC 6840 5.2): answered, no AD."""
+    zone = label + ".sec."
+    name = "www." + zone
+    r = dq(resolver, name)
+    assert_answer(r, name, "A", [WWW[zone]])
+    assert_no_ad(r)
+
+
+def test_negative_trust_anchor(resolver):
+    """nta.sec. is bogus (expired signatures) but a negative trust anchor."""
+    name = "www.nta.sec."
+    r = dq(resolver, name)
+    assert_answer(r, name, "A", [WWW["nta.sec."]])
+    assert_no_ad(r)
+
+
+def test_nsec3_iterations_above_limit(resolver):
+    """nsec3iter.sec. uses 100 NSEC3 iterations, above the limit of 50: its
+    NXDOMAIN is insecure (RFC 9276 3.2), not bogus."""
+    r = dq(resolver, "nope-%s.nsec3iter.sec." % token())
+    assert_rcode(r, "NXDOMAIN")
+    assert_no_ad(r)
+
+
+# Unbound 1.17 answers the same (NXDOMAIN, no AD) but attaches no EDE to it.
+@pytest.mark.vigil_only
+def test_nsec3_iterations_ede(resolver):
+    r = dq(resolver, "nope-%s.nsec3iter.sec." % token())
+    assert_rcode(r, "NXDOMAIN")
+    assert_ede(r, {27})
+
+
+# ---------------------------------------------------------------- bogus
+
+# case -> (query name, EDE codes accepted, www A with CD=1 or None for NXDOMAIN)
+BOGUS = {
+    "expired": ("www.expired.sec.", {7}, WWW["expired.sec."]),
+    "notyet": ("www.notyet.sec.", {8}, WWW["notyet.sec."]),
+    "wrongkey": ("www.wrongkey.sec.", {6, 9}, WWW["wrongkey.sec."]),
+    "norrsig": ("www.norrsig.sec.", {10}, WWW["norrsig.sec."]),
+    "badds": ("www.badds.sec.", {9}, WWW["badds.sec."]),
+    "tampered": ("www.tampered.sec.", {6}, labdnssec.TAMPERED_ADDR),
+    "nonsec": ("nope.nonsec.sec.", {6, 12}, None),  # NXDOMAIN without its NSEC proof
+}
+
+
+@pytest.mark.parametrize("case", sorted(BOGUS))
+def test_bogus(resolver, case):
+    """SERVFAIL carrying the EDE that names the failure; with CD=1 the data,
+    unvalidated (no AD); then, asked again without CD, still SERVFAIL: what was
+    fetched for the CD client must not reach others.  The EDE is checked on the
+    first query: Unbound 1.17 answers a cached bogus name with the generic EDE 6."""
+    name, codes, data = BOGUS[case]
+    r = dq(resolver, name)
+    assert_rcode(r, "SERVFAIL")
+    assert not r.answer, "a bogus answer must not be passed on:" + show(r)
+    assert_ede(r, codes)
+    r = dq(resolver, name, cd=True)
+    if data is None:
+        assert_rcode(r, "NXDOMAIN")
+    else:
+        assert_answer(r, name, "A", [data])
+    assert_no_ad(r)
+    r = dq(resolver, name)
+    assert_rcode(r, "SERVFAIL")
+    assert not r.answer, "bogus data served after a CD=1 query fetched it:" + show(r)
+    assert ede_codes(r), "no EDE on the repeated SERVFAIL:" + show(r)
+
+
+# ---------------------------------------------------------------- KeyTrap
+
+def test_keytrap_servfail(resolver):
+    """keytrap.sec.: 32 DNSKEYs share one key tag and www A carries 32 RRSIGs
+    with that tag, none of which verifies (CVE-2023-50387).  SERVFAIL with an EDE."""
+    r = dq(resolver, "www.keytrap.sec.")
+    assert_rcode(r, "SERVFAIL")
+    assert ede_codes(r), "no EDE on the KeyTrap SERVFAIL:" + show(r)
+    # The trap is in the data signatures only: the DNSKEY RRset, colliding keys
+    # and all, is signed by the KSK the DS points to and validates.
+    r = dq(resolver, "keytrap.sec.", "DNSKEY")
+    assert_rcode(r, "NOERROR")
+    assert_ad(r)
+    keys = rrset(r.answer, "keytrap.sec.", "DNSKEY")
+    tags = collections.Counter(dns.dnssec.key_id(k) for k in keys or [])
+    assert tags and max(tags.values()) >= labdnssec.KEYTRAP_KEYS, show(r)
+
+
+def test_keytrap_does_not_starve_other_clients(resolver):
+    """While two clients keep asking for KeyTrap names (<x>.any.keytrap.sec.,
+    new names each time so every one is validated anew), a third client asking
+    healthy names (new <x>.wild.nsec3.sec. names each time) is still answered
+    within its normal timeout."""
+    stop = threading.Event()
+    attacks = []  # rcode or exception of every attack query
+
+    def attack():
+        while not stop.is_set():
+            try:
+                attacks.append(dq(resolver, "%s.any.keytrap.sec." % token()).rcode())
+            except Exception as e:  # a timeout is a finding too
+                attacks.append(e)
+
+    threads = [threading.Thread(target=attack, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.2)
+        for _ in range(8):
+            name = "%s.wild.nsec3.sec." % token()
+            r = dq(resolver, name, timeout=5.0)
+            assert_answer(r, name, "A", [labmod.SEC_WILD_ADDR])
+            assert_ad(r)
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    assert attacks, "no KeyTrap query completed"
+    bad = [a for a in attacks if a != dns.rcode.SERVFAIL]
+    assert not bad, "KeyTrap queries must all end in SERVFAIL, got %s" % bad[:5]

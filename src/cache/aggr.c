@@ -11,7 +11,13 @@
  *   it covers name, and an NSEC covers the wildcard at the
  *   closest encloser (RFC 4035 5.4)                             NXDOMAIN
  *
- * and returns the SOA and NSEC records (with RRSIGs) for the answer.  The TTL
+ * With NSEC3 (RFC 5155 8.4, 8.5) the records are kept in hash order: the
+ * name's ancestors are hashed (with the zone's salt and iterations, already
+ * within the validator's limit) until one matches (the closest encloser);
+ * the next closer name and the wildcard must then be covered, by records
+ * without Opt-Out.
+ *
+ * It returns the SOA and NSEC/NSEC3 records (with RRSIGs) for the answer.  The TTL
  * of a synthesized answer is the smallest of the records' (RFC 8198 5.4).
  *
  * Memory: zones in shards, each shard a read-write lock, a zone hash table
@@ -29,6 +35,7 @@
 #include "cache/cache.h"
 #include "core/core.h"
 #include "dnssec/dnssec.h"
+#include "dnssec/nsec3.h"
 
 #define AGGR_SHARDS 16
 #define ZONE_MAX_NSEC 4096
@@ -41,8 +48,20 @@ struct nsec_ent {
 	uint8_t data[]; /* owner, NSEC rdata, RRSIG rdata (packed [u16 len][rdata]*) */
 };
 
+struct nsec3_ent {
+	uint32_t expire;
+	uint8_t hash[VG_NSEC3_SHA1_LEN];
+	uint16_t owner_len, rdata_len, sig_len, sig_count;
+	uint8_t data[]; /* owner, NSEC3 rdata, RRSIG rdata */
+};
+
 struct zone {
 	struct zone *hnext;
+	/* NSEC3: one parameter set per zone (a new one replaces the records) */
+	unsigned n3, cap3;
+	struct nsec3_ent **ent3; /* sorted by hash */
+	uint16_t n3_iter;
+	uint8_t n3_salt_len, n3_salt[255];
 	uint8_t name[VG_NAME_MAX];
 	_Atomic uint32_t last_used;
 	size_t bytes;
@@ -81,6 +100,9 @@ struct vg_aggr *vg_aggr_new(size_t max_bytes)
 
 static void zone_free(struct zone *z)
 {
+	for (unsigned i = 0; i < z->n3; i++)
+		free(z->ent3[i]);
+	free(z->ent3);
 	for (unsigned i = 0; i < z->n; i++)
 		free(z->ent[i]);
 	free(z->ent);
@@ -156,13 +178,15 @@ static void drop_zone(struct shard *s, struct zone **pp)
 static void shard_evict(struct shard *s, const struct zone *keep)
 {
 	struct zone **victim = NULL;
-	uint32_t oldest = UINT32_MAX;
+	uint32_t oldest = 0;
+	bool any = false;
 	unsigned seen = 0;
 	for (int b = 0; b < ZONE_BUCKETS && seen < 64; b++)
 		for (struct zone **pp = &s->buckets[b]; *pp && seen < 64; pp = &(*pp)->hnext, seen++)
-			if (*pp != keep && (*pp)->last_used < oldest) {
+			if (*pp != keep && (!any || (*pp)->last_used < oldest)) {
 				oldest = (*pp)->last_used;
 				victim = pp;
+				any = true;
 			}
 	if (victim)
 		drop_zone(s, victim);
@@ -185,6 +209,61 @@ static void purge_expired(struct shard *s, struct zone *z, uint32_t now)
 	z->n = w;
 }
 
+/* The zone's record set, created if new, with its SOA replaced by @p soa;
+ * returned with its shard write-locked (*@p sp), or NULL (unlocked). */
+static struct zone *zone_open(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *soa,
+			      const struct vg_rrset *soa_sig, uint32_t neg_ttl, uint32_t now,
+			      struct shard **sp)
+{
+	uint8_t zl[VG_NAME_MAX];
+	memcpy(zl, zone, vg_name_len(zone));
+	vg_name_lower(zl);
+	uint64_t h = zhash(a, zl);
+	struct shard *s = &a->shards[h % AGGR_SHARDS];
+	size_t sol = vg_name_len(soa->owner);
+	size_t soa_sz = sol + soa->rdata_len + soa_sig->rdata_len;
+	uint8_t *sb = malloc(soa_sz);
+	if (!sb)
+		return NULL;
+	memcpy(sb, soa->owner, sol);
+	memcpy(sb + sol, soa->rdata, soa->rdata_len);
+	memcpy(sb + sol + soa->rdata_len, soa_sig->rdata, soa_sig->rdata_len);
+	pthread_rwlock_wrlock(&s->lock);
+	struct zone **pp = zslot(s, h, zl), *z = *pp;
+	if (!z) {
+		z = calloc(1, sizeof(*z));
+		if (!z) {
+			pthread_rwlock_unlock(&s->lock);
+			free(sb);
+			return NULL;
+		}
+		memcpy(z->name, zl, vg_name_len(zl));
+		z->hnext = s->buckets[(h >> 8) % ZONE_BUCKETS];
+		s->buckets[(h >> 8) % ZONE_BUCKETS] = z;
+		s->zones++;
+		z->bytes = sizeof(*z) + OVERHEAD;
+		s->bytes += z->bytes;
+	}
+	z->last_used = now;
+	/* the SOA: replace it with the newer one */
+	if (z->soa) {
+		z->bytes -= (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
+		s->bytes -= (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
+	}
+	free(z->soa);
+	z->soa = sb;
+	z->soa_owner_len = (uint16_t)sol;
+	z->soa_len = soa->rdata_len;
+	z->soa_count = soa->count;
+	z->soa_sig_len = soa_sig->rdata_len;
+	z->soa_sig_count = soa_sig->count;
+	z->soa_expire = now + neg_ttl;
+	z->bytes += soa_sz;
+	s->bytes += soa_sz;
+	*sp = s;
+	return z;
+}
+
 int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *soa,
 		const struct vg_rrset *soa_sig, uint32_t neg_ttl, const struct vg_rrset *nsec,
 		const struct vg_rrset *nsec_sig, uint32_t now)
@@ -194,7 +273,7 @@ int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *s
 		return VG_EINVAL;
 	if (!vg_name_is_sub(nsec->owner, zone))
 		return VG_EINVAL;
-	uint32_t ttl = neg_ttl;
+	uint32_t ttl = neg_ttl > 0x7fffffff ? 0 : neg_ttl; /* RFC 2181 8 */
 	if (nsec->ttl < ttl)
 		ttl = nsec->ttl;
 	if (nsec_sig->ttl < ttl)
@@ -219,55 +298,20 @@ int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *s
 	memcpy(e->data + ol + rl, nsec_sig->rdata, sl);
 	size_t esz = sizeof(*e) + ol + rl + sl + OVERHEAD;
 
-	uint8_t zl[VG_NAME_MAX];
-	memcpy(zl, zone, vg_name_len(zone));
-	vg_name_lower(zl);
-	uint64_t h = zhash(a, zl);
-	struct shard *s = &a->shards[h % AGGR_SHARDS];
+	struct shard *s;
+	struct zone *z = zone_open(a, zone, soa, soa_sig, neg_ttl, now, &s);
 	int ret = 0;
-	pthread_rwlock_wrlock(&s->lock);
-	struct zone **pp = zslot(s, h, zl), *z = *pp;
 	if (!z) {
-		z = calloc(1, sizeof(*z));
-		if (!z) {
-			ret = VG_ENOMEM;
-			goto out;
-		}
-		memcpy(z->name, zl, vg_name_len(zl));
-		z->hnext = s->buckets[(h >> 8) % ZONE_BUCKETS];
-		s->buckets[(h >> 8) % ZONE_BUCKETS] = z;
-		s->zones++;
-		z->bytes = sizeof(*z) + OVERHEAD;
-		s->bytes += z->bytes;
+		free(e);
+		return VG_ENOMEM;
 	}
-	z->last_used = now;
-	/* the SOA: replace it with the newer one */
-	size_t sol = vg_name_len(soa->owner);
-	size_t soa_sz = sol + soa->rdata_len + soa_sig->rdata_len;
-	uint8_t *sb = malloc(soa_sz);
-	if (!sb) {
-		ret = VG_ENOMEM;
+	purge_expired(s, z, now);
+	while (s->bytes + esz > s->max_bytes && s->zones > 1)
+		shard_evict(s, z);
+	if (s->bytes + esz > s->max_bytes) {
+		free(e); /* over budget with this zone alone: keep what it has */
 		goto out;
 	}
-	memcpy(sb, soa->owner, sol);
-	memcpy(sb + sol, soa->rdata, soa->rdata_len);
-	memcpy(sb + sol + soa->rdata_len, soa_sig->rdata, soa_sig->rdata_len);
-	if (z->soa) {
-		z->bytes -= (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
-		s->bytes -= (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
-	}
-	free(z->soa);
-	z->soa = sb;
-	z->soa_owner_len = (uint16_t)sol;
-	z->soa_len = soa->rdata_len;
-	z->soa_count = soa->count;
-	z->soa_sig_len = soa_sig->rdata_len;
-	z->soa_sig_count = soa_sig->count;
-	z->soa_expire = now + neg_ttl;
-	z->bytes += soa_sz;
-	s->bytes += soa_sz;
-
-	purge_expired(s, z, now);
 	bool exact;
 	int i = find_le(z, e->data, &exact);
 	if (exact) { /* a fresh copy replaces the old one */
@@ -301,8 +345,141 @@ int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *s
 	}
 	z->bytes += esz;
 	s->bytes += esz;
-	while (s->bytes > s->max_bytes && s->zones > 1)
+out:
+	pthread_rwlock_unlock(&s->lock);
+	return ret;
+}
+
+static size_t ent3_size(const struct nsec3_ent *e)
+{
+	return sizeof(*e) + e->owner_len + e->rdata_len + e->sig_len + OVERHEAD;
+}
+
+static void drop_nsec3(struct shard *s, struct zone *z, bool expired_only, uint32_t now)
+{
+	unsigned w = 0;
+	for (unsigned i = 0; i < z->n3; i++) {
+		struct nsec3_ent *e = z->ent3[i];
+		if (!expired_only || e->expire <= now) {
+			z->bytes -= ent3_size(e);
+			s->bytes -= ent3_size(e);
+			free(e);
+		} else {
+			z->ent3[w++] = e;
+		}
+	}
+	z->n3 = w;
+}
+
+/* Index of the greatest hash <= h, or -1. */
+static int find3_le(const struct zone *z, const uint8_t *h, bool *exact)
+{
+	int lo = 0, hi = (int)z->n3 - 1, best = -1;
+	*exact = false;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		int c = memcmp(z->ent3[mid]->hash, h, VG_NSEC3_SHA1_LEN);
+		if (c == 0) {
+			*exact = true;
+			return mid;
+		}
+		if (c < 0) {
+			best = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	return best;
+}
+
+int vg_aggr_put_nsec3(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *soa,
+		      const struct vg_rrset *soa_sig, uint32_t neg_ttl, const struct vg_rrset *nsec3,
+		      const struct vg_rrset *nsec3_sig, uint32_t now)
+{
+	struct vg_nsec3 n;
+	if (!a || !nsec3 || nsec3->count != 1 || !nsec3_sig || !nsec3_sig->count || !soa ||
+	    !soa_sig || !soa_sig->count || nsec3->rdata_len < 2 ||
+	    vg_get16(nsec3->rdata) != nsec3->rdata_len - 2)
+		return VG_EINVAL;
+	if (vg_nsec3_parse(&n, nsec3->owner, nsec3->rdata + 2, nsec3->rdata_len - 2u) < 0 ||
+	    n.alg != VG_NSEC3_HASH_SHA1 || n.hash_len != VG_NSEC3_SHA1_LEN ||
+	    n.next_len != VG_NSEC3_SHA1_LEN || (n.flags & ~VG_NSEC3_FLAG_OPTOUT))
+		return VG_EMALFORMED;
+	uint32_t ttl = neg_ttl > 0x7fffffff ? 0 : neg_ttl; /* RFC 2181 8 */
+	if (nsec3->ttl < ttl)
+		ttl = nsec3->ttl;
+	if (nsec3_sig->ttl < ttl)
+		ttl = nsec3_sig->ttl;
+	if (ttl == 0)
+		return 0;
+	size_t ol = vg_name_len(nsec3->owner), rl = nsec3->rdata_len - 2u, sl = nsec3_sig->rdata_len;
+	struct nsec3_ent *e = malloc(sizeof(*e) + ol + rl + sl);
+	if (!e)
+		return VG_ENOMEM;
+	e->expire = now + ttl;
+	memcpy(e->hash, n.hash, VG_NSEC3_SHA1_LEN);
+	e->owner_len = (uint16_t)ol;
+	e->rdata_len = (uint16_t)rl;
+	e->sig_len = (uint16_t)sl;
+	e->sig_count = nsec3_sig->count;
+	memcpy(e->data, nsec3->owner, ol);
+	vg_name_lower(e->data);
+	memcpy(e->data + ol, nsec3->rdata + 2, rl);
+	memcpy(e->data + ol + rl, nsec3_sig->rdata, sl);
+
+	struct shard *s;
+	struct zone *z = zone_open(a, zone, soa, soa_sig, neg_ttl, now, &s);
+	if (!z) {
+		free(e);
+		return VG_ENOMEM;
+	}
+	int ret = 0;
+	if (z->n3 && (z->n3_iter != n.iterations || z->n3_salt_len != n.salt_len ||
+		      memcmp(z->n3_salt, n.salt, n.salt_len) != 0))
+		drop_nsec3(s, z, false, now); /* new parameters: the old chain is gone */
+	z->n3_iter = n.iterations;
+	z->n3_salt_len = n.salt_len;
+	memcpy(z->n3_salt, n.salt, n.salt_len);
+	drop_nsec3(s, z, true, now);
+	while (s->bytes + ent3_size(e) > s->max_bytes && s->zones > 1)
 		shard_evict(s, z);
+	if (s->bytes + ent3_size(e) > s->max_bytes) {
+		free(e);
+		goto out;
+	}
+	bool exact;
+	int i = find3_le(z, e->hash, &exact);
+	if (exact) {
+		z->bytes -= ent3_size(z->ent3[i]);
+		s->bytes -= ent3_size(z->ent3[i]);
+		free(z->ent3[i]);
+		z->ent3[i] = e;
+	} else {
+		if (z->n3 >= ZONE_MAX_NSEC) {
+			free(e);
+			goto out;
+		}
+		if (z->n3 == z->cap3) {
+			unsigned nc = z->cap3 ? z->cap3 * 2 : 16;
+			struct nsec3_ent **ne = realloc(z->ent3, nc * sizeof(*ne));
+			if (!ne) {
+				free(e);
+				ret = VG_ENOMEM;
+				goto out;
+			}
+			z->bytes += (nc - z->cap3) * sizeof(*ne);
+			s->bytes += (nc - z->cap3) * sizeof(*ne);
+			z->ent3 = ne;
+			z->cap3 = nc;
+		}
+		memmove(&z->ent3[i + 2], &z->ent3[i + 1],
+			(z->n3 - (unsigned)(i + 1)) * sizeof(*z->ent3));
+		z->ent3[i + 1] = e;
+		z->n3++;
+	}
+	z->bytes += ent3_size(e);
+	s->bytes += ent3_size(e);
 out:
 	pthread_rwlock_unlock(&s->lock);
 	return ret;
@@ -383,16 +560,233 @@ static int put_out(const struct nsec_ent *e, uint32_t now, uint8_t **buf, size_t
 	return 0;
 }
 
+/* The SOA of the zone into the answer; VG_ENOSPACE if it does not fit. */
+static int put_soa(const struct zone *z, uint8_t **buf, size_t *room, struct vg_aggr_answer *out)
+{
+	size_t soa_sz = (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
+	if (soa_sz > *room)
+		return VG_ENOSPACE;
+	uint8_t *b = *buf;
+	memcpy(b, z->soa, soa_sz);
+	out->soa = (struct vg_rrset){ .owner = b, .type = VG_T_SOA, .rclass = VG_C_IN,
+				      .count = z->soa_count, .rdata_len = z->soa_len,
+				      .rdata = b + z->soa_owner_len };
+	out->soa_sig = (struct vg_rrset){ .owner = b, .type = VG_T_RRSIG, .rclass = VG_C_IN,
+					  .count = z->soa_sig_count, .rdata_len = z->soa_sig_len,
+					  .rdata = b + z->soa_owner_len + z->soa_len };
+	*buf += soa_sz;
+	*room -= soa_sz;
+	return 0;
+}
+
+/* Same TTL everywhere in the answer: the smallest. */
+static void finish(struct vg_aggr_answer *out, uint32_t ttl)
+{
+	out->ttl = ttl;
+	out->soa.ttl = out->soa_sig.ttl = ttl;
+	for (unsigned i = 0; i < out->n; i++)
+		out->nsec[i].ttl = out->nsec_sig[i].ttl = ttl;
+}
+
+/* NSEC: 0, VG_ENOTFOUND or VG_ENOSPACE. */
+static int get_nsec(const struct zone *z, const uint8_t *name, uint16_t qtype, uint32_t now,
+		    struct vg_aggr_answer *out, uint8_t *buf, size_t cap)
+{
+	bool exact, wexact;
+	int idx, widx;
+	const uint8_t *next, *bm;
+	size_t bml;
+	const struct nsec_ent *c = covering(z, name, &exact, &idx), *w = NULL;
+	if (!c || c->expire <= now || !bitmap_of(c, &next, &bm, &bml))
+		return VG_ENOTFOUND;
+	bool deleg = vg_nsec_bitmap_has(bm, bml, VG_T_NS, NULL) &&
+		     !vg_nsec_bitmap_has(bm, bml, VG_T_SOA, NULL);
+	if (!exact && vg_name_is_sub(name, c->data) &&
+	    (deleg || vg_nsec_bitmap_has(bm, bml, VG_T_DNAME, NULL)))
+		return VG_ENOTFOUND; /* below a delegation or DNAME: not this zone's to deny */
+	if (exact) {
+		bool bad = false;
+		if (vg_nsec_bitmap_has(bm, bml, qtype, &bad) || bad ||
+		    vg_nsec_bitmap_has(bm, bml, VG_T_CNAME, &bad) || qtype == VG_T_DS || deleg)
+			return VG_ENOTFOUND; /* the type exists; DS or a delegation: ask */
+		out->nxdomain = false;
+	} else {
+		/* covered: NXDOMAIN if the closest encloser's wildcard is covered too */
+		const uint8_t *ce1 = common_ancestor(name, c->data);
+		const uint8_t *ce2 = common_ancestor(name, next);
+		const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
+		uint8_t wild[VG_NAME_MAX];
+		size_t cl = vg_name_len(ce);
+		if (!vg_name_is_sub(ce, z->name) || cl + 2 > VG_NAME_MAX)
+			return VG_ENOTFOUND;
+		if (vg_name_is_sub(next, name))
+			return VG_ENOTFOUND; /* an empty non-terminal: left to the iterator */
+		wild[0] = 1;
+		wild[1] = '*';
+		memcpy(wild + 2, ce, cl);
+		w = covering(z, wild, &wexact, &widx);
+		if (!w || wexact || w->expire <= now)
+			return VG_ENOTFOUND; /* a wildcard exists: the iterator asks */
+		out->nxdomain = true;
+	}
+	uint8_t *b = buf;
+	size_t room = cap;
+	uint32_t ttl = c->expire - now;
+	if (put_out(c, now, &b, &room, &out->nsec[0], &out->nsec_sig[0]) < 0)
+		return VG_ENOSPACE;
+	out->n = 1;
+	if (w && w != c) {
+		if (put_out(w, now, &b, &room, &out->nsec[1], &out->nsec_sig[1]) < 0)
+			return VG_ENOSPACE;
+		out->n = 2;
+		if (w->expire - now < ttl)
+			ttl = w->expire - now;
+	}
+	if (put_soa(z, &b, &room, out) < 0)
+		return VG_ENOSPACE;
+	if (z->soa_expire - now < ttl)
+		ttl = z->soa_expire - now;
+	finish(out, ttl);
+	return 0;
+}
+
+/* ------------------------------------------------------------ NSEC3 lookup */
+
+#define AGGR_MAX_HASHES 16 /* ancestors hashed per lookup */
+
+static const struct nsec3_ent *match3(const struct zone *z, const uint8_t *h, uint32_t now)
+{
+	bool exact;
+	int i = find3_le(z, h, &exact);
+	return exact && z->ent3[i]->expire > now ? z->ent3[i] : NULL;
+}
+
+static bool parse3(const struct nsec3_ent *e, struct vg_nsec3 *n)
+{
+	return vg_nsec3_parse(n, e->data, e->data + e->owner_len, e->rdata_len) == 0 &&
+	       n->next_len == VG_NSEC3_SHA1_LEN;
+}
+
+/* The record covering hash @p h (strictly), without Opt-Out, or NULL. */
+static const struct nsec3_ent *cover3(const struct zone *z, const uint8_t *h, uint32_t now)
+{
+	bool exact;
+	int i = find3_le(z, h, &exact);
+	if (exact || !z->n3)
+		return NULL;
+	if (i < 0)
+		i = (int)z->n3 - 1; /* before the first hash: only the last (wrapping) record */
+	const struct nsec3_ent *e = z->ent3[i];
+	struct vg_nsec3 n;
+	if (e->expire <= now || !parse3(e, &n) || (n.flags & VG_NSEC3_FLAG_OPTOUT))
+		return NULL;
+	return vg_nsec3_covers(e->hash, n.next, h, VG_NSEC3_SHA1_LEN) ? e : NULL;
+}
+
+static int put3(const struct nsec3_ent *e, uint8_t **buf, size_t *room,
+		struct vg_rrset *rs, struct vg_rrset *sig)
+{
+	size_t need = e->owner_len + 2u + e->rdata_len + e->sig_len;
+	if (need > *room)
+		return VG_ENOSPACE;
+	uint8_t *b = *buf;
+	memcpy(b, e->data, e->owner_len);
+	vg_put16(b + e->owner_len, e->rdata_len);
+	memcpy(b + e->owner_len + 2, e->data + e->owner_len, e->rdata_len + (size_t)e->sig_len);
+	*rs = (struct vg_rrset){ .owner = b, .type = VG_T_NSEC3, .rclass = VG_C_IN, .count = 1,
+				 .rdata_len = (uint16_t)(e->rdata_len + 2),
+				 .rdata = b + e->owner_len };
+	*sig = (struct vg_rrset){ .owner = b, .type = VG_T_RRSIG, .rclass = VG_C_IN,
+				  .count = e->sig_count, .rdata_len = e->sig_len,
+				  .rdata = b + e->owner_len + 2 + e->rdata_len };
+	*buf += need;
+	*room -= need;
+	return 0;
+}
+
+/* NSEC3 (RFC 5155 8.4 NXDOMAIN, 8.5 NODATA): 0, VG_ENOTFOUND or VG_ENOSPACE. */
+static int get_nsec3(const struct zone *z, const uint8_t *name, uint16_t qtype, uint32_t now,
+		     struct vg_aggr_answer *out, uint8_t *buf, size_t cap)
+{
+	int nl = vg_name_labels(name), zl = vg_name_labels(z->name);
+	if (nl - zl + 1 > AGGR_MAX_HASHES || qtype == VG_T_DS)
+		return VG_ENOTFOUND;
+	uint8_t h[VG_NSEC3_SHA1_LEN], hnc[VG_NSEC3_SHA1_LEN];
+	const struct nsec3_ent *ce = NULL, *nc = NULL, *wc = NULL;
+	const uint8_t *anc = name, *prev = NULL;
+	for (int l = nl; l >= zl; l--, prev = anc, anc += *anc + 1) {
+		if (vg_dnssec_nsec3_hash(anc, z->n3_salt, z->n3_salt_len, z->n3_iter, h) < 0)
+			return VG_ENOTFOUND;
+		if ((ce = match3(z, h, now)))
+			break;
+		memcpy(hnc, h, sizeof(h)); /* the next closer, if the parent matches */
+	}
+	if (!ce)
+		return VG_ENOTFOUND;
+	struct vg_nsec3 n;
+	if (!parse3(ce, &n))
+		return VG_ENOTFOUND;
+	bool deleg = vg_nsec_bitmap_has(n.bitmap, n.bitmap_len, VG_T_NS, NULL) &&
+		     !vg_nsec_bitmap_has(n.bitmap, n.bitmap_len, VG_T_SOA, NULL);
+	if (!prev) {
+		/* the name itself exists: NODATA if the type (and CNAME) is absent */
+		bool bad = false;
+		if (vg_nsec_bitmap_has(n.bitmap, n.bitmap_len, qtype, &bad) || bad || deleg ||
+		    vg_nsec_bitmap_has(n.bitmap, n.bitmap_len, VG_T_CNAME, &bad))
+			return VG_ENOTFOUND;
+		out->nxdomain = false;
+	} else {
+		if (deleg || vg_nsec_bitmap_has(n.bitmap, n.bitmap_len, VG_T_DNAME, NULL))
+			return VG_ENOTFOUND; /* the closest encloser is a cut: not ours */
+		if (!(nc = cover3(z, hnc, now)))
+			return VG_ENOTFOUND;
+		uint8_t wild[VG_NAME_MAX];
+		size_t cl = vg_name_len(anc);
+		if (cl + 2 > VG_NAME_MAX)
+			return VG_ENOTFOUND;
+		wild[0] = 1;
+		wild[1] = '*';
+		memcpy(wild + 2, anc, cl);
+		if (vg_dnssec_nsec3_hash(wild, z->n3_salt, z->n3_salt_len, z->n3_iter, h) < 0 ||
+		    !(wc = cover3(z, h, now)))
+			return VG_ENOTFOUND; /* a wildcard may exist: the iterator asks */
+		out->nxdomain = true;
+	}
+	const struct nsec3_ent *recs[3] = { ce, nc, wc };
+	uint8_t *b = buf;
+	size_t room = cap;
+	uint32_t ttl = UINT32_MAX;
+	out->n = 0;
+	for (int i = 0; i < 3; i++) {
+		const struct nsec3_ent *e = recs[i];
+		bool dup = !e;
+		for (int k = 0; k < i && !dup; k++)
+			dup = recs[k] == e;
+		if (dup)
+			continue;
+		if (put3(e, &b, &room, &out->nsec[out->n], &out->nsec_sig[out->n]) < 0)
+			return VG_ENOSPACE;
+		out->n++;
+		if (e->expire - now < ttl)
+			ttl = e->expire - now;
+	}
+	if (put_soa(z, &b, &room, out) < 0)
+		return VG_ENOSPACE;
+	if (z->soa_expire - now < ttl)
+		ttl = z->soa_expire - now;
+	finish(out, ttl);
+	return 0;
+}
+
 int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t now,
 		struct vg_aggr_answer *out, uint8_t *buf, size_t cap)
 {
 	if (!a)
 		return VG_ENOTFOUND;
-	/* the closest zone we hold NSEC records for */
+	/* the closest zone we hold NSEC or NSEC3 records for decides */
 	for (const uint8_t *zn = name;; zn += *zn + 1) {
 		uint64_t h = zhash(a, zn);
 		struct shard *s = &a->shards[h % AGGR_SHARDS];
-		int ret = VG_ENOTFOUND;
 		pthread_rwlock_rdlock(&s->lock);
 		struct zone *z = *zslot(s, h, zn);
 		if (!z) {
@@ -402,77 +796,16 @@ int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t
 			continue;
 		}
 		memset(out, 0, sizeof(*out));
-		bool exact, wexact;
-		int idx, widx;
-		const uint8_t *next, *bm;
-		size_t bml;
-		const struct nsec_ent *c = covering(z, name, &exact, &idx), *w = NULL;
-		if (!c || c->expire <= now || z->soa_expire <= now || !bitmap_of(c, &next, &bm, &bml))
-			goto done;
-		if (!exact && vg_name_is_sub(name, c->data) &&
-		    ((vg_nsec_bitmap_has(bm, bml, VG_T_NS, NULL) &&
-		      !vg_nsec_bitmap_has(bm, bml, VG_T_SOA, NULL)) ||
-		     vg_nsec_bitmap_has(bm, bml, VG_T_DNAME, NULL)))
-			goto done; /* below a delegation or DNAME: not this zone's to deny */
-		if (exact) {
-			bool bad = false;
-			if (vg_nsec_bitmap_has(bm, bml, qtype, &bad) || bad ||
-			    vg_nsec_bitmap_has(bm, bml, VG_T_CNAME, &bad) || qtype == VG_T_DS)
-				goto done; /* the type exists, or DS: ask (the parent's) */
-			out->nxdomain = false;
-		} else {
-			/* covered: NXDOMAIN if the closest encloser's wildcard is covered too */
-			const uint8_t *ce1 = common_ancestor(name, c->data);
-			const uint8_t *ce2 = common_ancestor(name, next);
-			const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
-			uint8_t wild[VG_NAME_MAX];
-			size_t cl = vg_name_len(ce);
-			if (!vg_name_is_sub(ce, z->name) || cl + 2 > VG_NAME_MAX)
-				goto done;
-			if (vg_name_is_sub(next, name))
-				goto done; /* an empty non-terminal: NODATA, not synthesized here */
-			wild[0] = 1;
-			wild[1] = '*';
-			memcpy(wild + 2, ce, cl);
-			w = covering(z, wild, &wexact, &widx);
-			if (!w || wexact || w->expire <= now)
-				goto done; /* a wildcard exists: the iterator asks */
-			out->nxdomain = true;
+		int ret = VG_ENOTFOUND;
+		if (z->soa_expire > now) {
+			if (z->n)
+				ret = get_nsec(z, name, qtype, now, out, buf, cap);
+			if (ret == VG_ENOTFOUND && z->n3)
+				ret = get_nsec3(z, name, qtype, now, out, buf, cap);
 		}
-		uint8_t *b = buf;
-		size_t room = cap;
-		if (put_out(c, now, &b, &room, &out->nsec[0], &out->nsec_sig[0]) < 0)
-			goto done;
-		out->n = 1;
-		uint32_t ttl = c->expire - now;
-		if (w && w != c) {
-			if (put_out(w, now, &b, &room, &out->nsec[1], &out->nsec_sig[1]) < 0)
-				goto done;
-			out->n = 2;
-			if (w->expire - now < ttl)
-				ttl = w->expire - now;
-		}
-		size_t soa_sz = (size_t)z->soa_owner_len + z->soa_len + z->soa_sig_len;
-		if (soa_sz > room)
-			goto done;
-		memcpy(b, z->soa, soa_sz);
-		if (z->soa_expire - now < ttl)
-			ttl = z->soa_expire - now;
-		out->soa = (struct vg_rrset){ .owner = b, .type = VG_T_SOA, .rclass = VG_C_IN,
-					      .count = z->soa_count, .rdata_len = z->soa_len,
-					      .rdata = b + z->soa_owner_len };
-		out->soa_sig = (struct vg_rrset){ .owner = b, .type = VG_T_RRSIG,
-						  .rclass = VG_C_IN, .count = z->soa_sig_count,
-						  .rdata_len = z->soa_sig_len,
-						  .rdata = b + z->soa_owner_len + z->soa_len };
-		out->ttl = ttl;
-		out->soa.ttl = out->soa_sig.ttl = ttl;
-		for (unsigned i = 0; i < out->n; i++)
-			out->nsec[i].ttl = out->nsec_sig[i].ttl = ttl;
-		z->last_used = now;
-		ret = 0;
-done:
+		if (ret == 0)
+			z->last_used = now;
 		pthread_rwlock_unlock(&s->lock);
-		return ret; /* the closest zone decides; its ancestors do not */
+		return ret;
 	}
 }

@@ -149,17 +149,23 @@ int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *s
 		const struct vg_rrset *soa_sig, uint32_t neg_ttl, const struct vg_rrset *nsec,
 		const struct vg_rrset *nsec_sig, uint32_t now);
 
+/** The same for one validated NSEC3 record (SHA-1; a zone keeps one parameter set). */
+int vg_aggr_put_nsec3(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *soa,
+		      const struct vg_rrset *soa_sig, uint32_t neg_ttl, const struct vg_rrset *nsec3,
+		      const struct vg_rrset *nsec3_sig, uint32_t now);
+
 struct vg_aggr_answer {
 	bool nxdomain;           /* else NODATA */
 	uint32_t ttl;
 	struct vg_rrset soa, soa_sig;
-	unsigned n;              /* NSEC records proving it: 1 or 2 */
-	struct vg_rrset nsec[2], nsec_sig[2];
+	unsigned n;              /* NSEC records proving it (1 or 2), or NSEC3 (1 to 3) */
+	struct vg_rrset nsec[3], nsec_sig[3];
 };
 
 /**
- * Can stored NSEC records prove that (@p name, @p qtype) does not exist?  0
- * with @p out filled (pointing into @p buf), VG_ENOTFOUND, or VG_ENOSPACE.
+ * Can stored NSEC/NSEC3 records prove that (@p name, @p qtype) does not exist?
+ * @p name is lower-case.  0 with @p out filled (pointing into @p buf),
+ * VG_ENOTFOUND, or VG_ENOSPACE.
  */
 int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t now,
 		struct vg_aggr_answer *out, uint8_t *buf, size_t cap);

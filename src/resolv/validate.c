@@ -722,11 +722,19 @@ static void keep_nsec(struct vctx *v, const uint8_t *signer, const struct vg_res
 	if (!cfg_of(v)->aggressive_nsec || !r->soa || !r->soa_sig)
 		return;
 	struct vg_aggr *a = vg_cache_aggr(v->req->env->cache);
-	for (unsigned i = 0; i < r->n_auth; i++)
-		if (r->auth[i]->type == VG_T_NSEC && r->auth_sig[i] &&
-		    vg_name_is_sub(r->auth[i]->owner, signer))
-			vg_aggr_put(a, signer, r->soa, r->soa_sig, r->soa->ttl, r->auth[i],
-				    r->auth_sig[i], v->mono);
+	uint32_t ttl = r->soa->ttl; /* min(SOA TTL, MINIMUM) for fresh answers */
+	if (ttl > cfg_of(v)->cache_max_neg_ttl)
+		ttl = cfg_of(v)->cache_max_neg_ttl;
+	for (unsigned i = 0; i < r->n_auth; i++) {
+		if (!r->auth_sig[i] || !vg_name_is_sub(r->auth[i]->owner, signer))
+			continue;
+		if (r->auth[i]->type == VG_T_NSEC)
+			vg_aggr_put(a, signer, r->soa, r->soa_sig, ttl, r->auth[i], r->auth_sig[i],
+				    v->mono);
+		else if (r->auth[i]->type == VG_T_NSEC3)
+			vg_aggr_put_nsec3(a, signer, r->soa, r->soa_sig, ttl, r->auth[i],
+					  r->auth_sig[i], v->mono);
+	}
 }
 
 /* The final negative answer (NXDOMAIN or NODATA for req->neg.name). */
@@ -772,8 +780,10 @@ static int check_negative(struct vctx *v)
 		int p = nx ? vg_nsec3_prove_nxdomain(n3, n3n, signer, name, &lim, &e)
 			   : vg_nsec3_prove_nodata(n3, n3n, signer, name, r->type, &lim, &e);
 		req->nsec3_hashes_left = lim.hashes_left;
-		if (p == 0)
+		if (p == 0) {
+			keep_nsec(v, signer, r);
 			return VG_SEC_SECURE;
+		}
 		if (p == VG_ENOTSUP) {
 			if (e == VG_EDE_NSEC3_ITERATIONS && !req->ede)
 				req->ede = VG_EDE_NSEC3_ITERATIONS; /* insecure, and says why */

@@ -287,6 +287,52 @@ def test_aggressive_nsec(resolver, lab):
                                                   for k, v in sorted(delta.items()))))
 
 
+@pytest.mark.vigil_only  # Unbound's aggressive-nsec uses NSEC records only
+def test_aggressive_nsec3(resolver, lab):
+    """RFC 8198 with NSEC3 (nsec3.sec., 0 iterations, no salt): after one
+    NXDOMAIN, a second name whose hash falls in the same NSEC3 range as the
+    first (same closest encloser, so the same wildcard proof) is answered
+    NXDOMAIN, with AD, from the cache alone."""
+    zone = dns.name.from_text("nsec3.sec.")
+    first = "nx-%s.nsec3.sec." % token()
+    r1 = dq(resolver, first)
+    assert_rcode(r1, "NXDOMAIN")
+    assert_ad(r1)
+    h1 = dns.dnssec.nsec3_hash(first, salt=None, iterations=0, algorithm=1).lower()
+    ranges = []
+    for rr in r1.authority:
+        if rr.rdtype == dns.rdatatype.NSEC3:
+            owner = rr.name.labels[0].decode().lower()
+            nxt = base64.b32encode(rr[0].next).decode().translate(
+                str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+                              "0123456789abcdefghijklmnopqrstuv"))
+            ranges.append((owner, nxt))
+
+    def covered(h, rng):
+        lo, hi = rng
+        return lo < h < hi if lo < hi else (h > lo or h < hi)
+
+    cover = [rg for rg in ranges if covered(h1, rg)]
+    assert cover, "no NSEC3 in the answer covers %s (%s): %s" % (first, h1, ranges)
+    second = None
+    for _ in range(5000):
+        cand = "nx-%s.nsec3.sec." % token()
+        if covered(dns.dnssec.nsec3_hash(cand, salt=None, iterations=0,
+                                         algorithm=1).lower(), cover[0]):
+            second = cand
+            break
+    assert second, "no second name found in the range %s" % (cover[0],)
+    assert dns.name.from_text(second).parent() == zone
+    before = settle(lab)
+    r2 = dq(resolver, second)
+    assert_rcode(r2, "NXDOMAIN")
+    assert_ad(r2)
+    time.sleep(0.3)
+    delta = diff_counts(before, lab.query_counts())
+    assert not delta, "%s should have come from the cached NSEC3 range; lab got %s" % (
+        second, delta)
+
+
 # ---------------------------------------------------------------- insecure on purpose
 
 def test_optout_unsigned_child(resolver):

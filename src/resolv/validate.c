@@ -215,6 +215,14 @@ static bool proper_sub(const uint8_t *name, const uint8_t *zone)
 	return vg_name_is_sub(name, zone) && !vg_name_eq(name, zone);
 }
 
+/* An insecure answer may still say why (RFC 8914 1, 2: unsupported
+ * algorithm or digest); a bogus reason, found later, takes precedence. */
+static void info_ede(struct vctx *v, uint16_t ede)
+{
+	if (!v->req->ede)
+		v->req->ede = ede;
+}
+
 static int bogus(struct vctx *v, uint16_t ede)
 {
 	if (!v->ede)
@@ -529,15 +537,18 @@ static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, 
 			return zk_done(zk, bogus(v, VG_EDE_BOGUS), VG_EDE_BOGUS);
 		if (d != DS_PRESENT)
 			return zk_done(zk, VG_SEC_BOGUS, v->ede ? v->ede : VG_EDE_BOGUS);
-		bool any = false;
+		bool any = false, alg_ok = false;
 		const uint8_t *p = ds->rdata, *end = ds->rdata + ds->rdata_len;
 		for (unsigned i = 0; i < ds->count && end - p >= 2; i++) {
 			uint16_t l = vg_get16(p);
 			any |= ds_supported(p + 2, l);
+			alg_ok |= l >= 4 && vg_dnssec_alg_supported(p[2 + 2]);
 			p += 2u + l;
 		}
-		if (!any) /* RFC 4035 5.2, RFC 6840 5.2: unsupported only = insecure */
+		if (!any) { /* RFC 4035 5.2, RFC 6840 5.2: unsupported only = insecure */
+			info_ede(v, alg_ok ? VG_EDE_UNSUPPORTED_DIGEST : VG_EDE_UNSUPPORTED_ALG);
 			return zk_done(zk, VG_SEC_INSECURE, 0);
+		}
 	}
 
 	struct vg_result *dk = get(v, zone, VG_T_DNSKEY);
@@ -592,8 +603,10 @@ static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, 
 				t = VG_ENOTSUP;
 			p += 2u + l;
 		}
-		if (t == VG_ENOTSUP || unsupported_anchor)
+		if (t == VG_ENOTSUP || unsupported_anchor) {
+			info_ede(v, VG_EDE_UNSUPPORTED_ALG);
 			return zk_done(zk, VG_SEC_INSECURE, 0);
+		}
 	}
 	if (dk->sec == VG_SEC_SECURE && zk->n)
 		return zk_done(zk, VG_SEC_SECURE, 0); /* validated by an earlier request */
@@ -794,6 +807,13 @@ static int check_negative(struct vctx *v)
 	return bogus(v, VG_EDE_NSEC_MISSING);
 }
 
+/* Is @p ede one that explains a failure (not an insecure answer's note)? */
+static bool bogus_ede(uint16_t ede)
+{
+	return ede && ede != VG_EDE_UNSUPPORTED_ALG && ede != VG_EDE_UNSUPPORTED_DIGEST &&
+	       ede != VG_EDE_NSEC3_ITERATIONS;
+}
+
 int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 {
 	struct vctx v = {
@@ -814,7 +834,7 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 				return 1;
 			req->answer_sec[i] = (uint8_t)st;
 			mark(&v, req->answer[i]->owner, req->answer[i]->type, st, v.ede);
-			if (st == VG_SEC_BOGUS && !req->ede)
+			if (st == VG_SEC_BOGUS && !bogus_ede(req->ede))
 				req->ede = v.ede ? v.ede : VG_EDE_BOGUS;
 		}
 		if (st == VG_SEC_BOGUS)
@@ -835,7 +855,7 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 			if (req->neg.name)
 				mark(&v, req->neg.name, req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type,
 				     st, v.ede);
-			if (st == VG_SEC_BOGUS && !req->ede)
+			if (st == VG_SEC_BOGUS && !bogus_ede(req->ede))
 				req->ede = v.ede ? v.ede : VG_EDE_BOGUS;
 		}
 		if (st == VG_SEC_BOGUS)

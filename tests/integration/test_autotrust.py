@@ -1,4 +1,4 @@
-"""RFC 5011 automated trust anchor maintenance, end to end: vigil keeps its
+"""RFC 5011 automated trust anchor maintenance and the validation switch, end to end: vigil keeps its
 anchor state in dnssec.auto-trust-anchor-file, seeds it from the configured DS
 anchor by fetching the lab root's DNSKEY set, and uses the saved state on the
 next start.  The state machine itself (hold-down, revocation) is unit-tested in
@@ -93,3 +93,23 @@ def test_corrupt_state_file_refuses_start_with_file_and_line(lab, tmp_path):
                        text=True, timeout=10, stdin=subprocess.DEVNULL)
     assert r.returncode != 0
     assert "%s:3:" % state in r.stderr, r.stderr
+
+
+def test_validation_off(lab, tmp_path):
+    """dnssec.validation: no -- nothing is validated: a bogus zone is answered,
+    a secure one has no AD, and no EDE is attached."""
+    v = Custom(str(tmp_path), lab, "")
+    v.write_config()
+    with open(v.config_path) as f:
+        text = f.read().replace("dnssec:\n", "dnssec:\n  validation: no\n")
+    v.write_config = lambda: open(v.config_path, "w").write(text)
+    v.start()
+    try:
+        r = ask_ad(v, "www.expired.sec.")
+        assert r.rcode() == 0 and r.answer, r.to_text()
+        assert not r.flags & dns.flags.AD
+        assert not [o for o in r.options if o.otype == 15], r.to_text()
+        r = ask_ad(v, "www.alg13.sec.")
+        assert r.rcode() == 0 and r.answer and not r.flags & dns.flags.AD, r.to_text()
+    finally:
+        v.stop()

@@ -358,6 +358,19 @@ def test_insecure_zone(resolver, label):
     assert_no_ad(r)
 
 
+@pytest.mark.vigil_only  # Unbound 1.17 attaches no EDE to these insecure answers
+@pytest.mark.parametrize("label,code", [("unsupported-alg", 1), ("unsupported-digest", 2)])
+def test_unsupported_says_why(resolver, label, code):
+    """The insecure answer from a zone vigil cannot validate carries EDE 1
+    (unsupported DNSKEY algorithm) or 2 (unsupported DS digest), RFC 8914."""
+    # a name not asked before, so the answer is resolved (and explained) now
+    name = "%s.%s.sec." % (token(), label)
+    r = dq(resolver, name)
+    assert_rcode(r, "NXDOMAIN")
+    assert_no_ad(r)
+    assert_ede(r, [code])
+
+
 def test_negative_trust_anchor(resolver):
     """nta.sec. is bogus (expired signatures) but a negative trust anchor."""
     name = "www.nta.sec."

@@ -3,7 +3,7 @@
 parsing, process accounting and the final report.
 
 Subcommands (all output on stdout):
-  lab WORKDIR ROOT_IP BENCH_IP MISS SEC_IP SEC_MISS
+  lab WORKDIR ROOT_IP BENCH_IP MISS SEC_IP LEAF_IP SEC_MISS
                                    write zones, root hints and query files; sign
                                    the root (and with SEC_MISS > 0 the sec. zones)
   portfree ADDR PORT               exit 1 if ADDR:PORT (udp or tcp) is taken
@@ -44,10 +44,12 @@ def ip_for(i):
 
 
 # DNSSEC case: the root (RSA/SHA-256, like the real root) delegates the signed
-# TLD sec. (ECDSA P-256) to 127.54.0.3, which also serves SEC_ZONES signed
-# leaf zones z0.sec. .. z7.sec.: ECDSA P-256 except z7 (RSA/SHA-256, 2048
-# bits). Every zone has a KSK (257, signs DNSKEY) and a ZSK (256, signs the
-# rest), NSEC. bench. stays an unsigned (insecure) delegation for (a)-(d).
+# TLD sec. (ECDSA P-256, on SEC_IP), which delegates SEC_ZONES signed leaf
+# zones z0.sec. .. z7.sec. (on LEAF_IP, another server, so that resolvers
+# follow signed referrals as in real life): ECDSA P-256 except z7
+# (RSA/SHA-256, 2048 bits). Every zone has a KSK (257, signs DNSKEY) and a ZSK
+# (256, signs the rest), NSEC. bench. stays an unsigned (insecure) delegation,
+# used by (a)-(d).
 SEC_ZONES = 8
 ALG_NAME = {8: ("RSASHA256", 2048), 13: ("ECDSAP256SHA256", 256)}
 ROOT_ALG = 8
@@ -90,7 +92,8 @@ def ds_of(ksk_base):
     return run_tool(["ldns-key2ds", "-n", "-2", ksk_base + ".key"]).strip() + "\n"
 
 
-def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver, sec_ip, sec_miss_per_resolver):
+def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver, sec_ip, leaf_ip,
+            sec_miss_per_resolver):
     miss = int(miss_per_resolver)
     sec_miss = int(sec_miss_per_resolver)
     if 2 * miss > N_NAMES:
@@ -121,7 +124,7 @@ def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver, sec_ip, sec_miss_per_
         f.write(ds["sec."])
     jobs = [(".", "root.zone.in", "root.zone")]
     if sec_miss > 0:
-        jobs += write_sec_zones(workdir, sec_ip, sec_miss, soa, ds)
+        jobs += write_sec_zones(workdir, sec_ip, leaf_ip, sec_miss, soa, ds)
     list(pool.map(lambda j: sign_zone(j[0], os.path.join(workdir, j[1]),
                                       os.path.join(workdir, j[2]), keys[j[0]], now), jobs))
     pool.shutdown()
@@ -161,7 +164,7 @@ def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver, sec_ip, sec_miss_per_
                 f.write("n%d.bench A\n" % (base + i))
 
 
-def write_sec_zones(workdir, sec_ip, sec_miss, soa, ds):
+def write_sec_zones(workdir, sec_ip, leaf_ip, sec_miss, soa, ds):
     """Unsigned texts of sec. and z*.sec. plus the DNSSEC case's query files;
     returns the signing jobs (zone, source, signed file)."""
     n_miss = 2 * sec_miss
@@ -171,15 +174,16 @@ def write_sec_zones(workdir, sec_ip, sec_miss, soa, ds):
         f.write("@ IN " + soa % "ns.sec." + "\n")
         f.write("@ IN NS ns.sec.\n")
         f.write("ns IN A %s\n" % sec_ip)
+        f.write("nsl IN A %s\n" % leaf_ip)
         for k in range(SEC_ZONES):
-            f.write("z%d IN NS ns.sec.\n" % k)  # same server: NSD answers from the child
+            f.write("z%d IN NS nsl.sec.\n" % k)
             f.write(ds["z%d.sec." % k])
     jobs.append(("sec.", "sec.zone.in", "sec.zone"))
     texts = {}
     for k in range(SEC_ZONES):
         z = "z%d.sec." % k
-        texts[z] = ["$ORIGIN %s\n$TTL 86400\n" % z, "@ IN " + soa % "ns.sec." + "\n",
-                    "@ IN NS ns.sec.\n", "p%d IN A 10.253.0.%d\n" % (k, k)]
+        texts[z] = ["$ORIGIN %s\n$TTL 86400\n" % z, "@ IN " + soa % "nsl.sec." + "\n",
+                    "@ IN NS nsl.sec.\n", "p%d IN A 10.253.0.%d\n" % (k, k)]
     for i in range(n_miss):
         texts[sec_zone(i)].append("n%d IN A %s\n" % (i, ip_for(i)))
     for i in range(N_CACHED):
@@ -300,7 +304,8 @@ def cmd_adcheck(tag, addr, port, path, sample="0"):
     the failures go to stderr."""
     port = int(port)
     with open(path) as f:
-        items = [(l.split() + ["A", "secure"])[:3] for l in f if l.strip()]
+        items = [(w[0], w[1] if len(w) > 1 else "A", w[2] if len(w) > 2 else "secure")
+                 for w in (l.split() for l in f) if w]
     if int(sample):
         items = random.Random(54).sample(items, min(int(sample), len(items)))
     ok = ad = 0

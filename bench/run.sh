@@ -22,11 +22,12 @@
 #   BENCH_FOREIGN_MAX  % of a core other processes may use before a run
 #                    counts as disturbed                       (default 20)
 #   BENCH_RETRIES    repeats of a disturbed (a)/(b)/(f)/(g) run (default 1)
-#   BENCH_SEC_MISS   signed cache-miss names per resolver, (e) (default 20000)
+#   BENCH_SEC_MISS   signed cache-miss names per resolver, (e) (default 40000)
 #   BENCH_SEC_RATE   offered DO=1 rate for (g), queries/s      (default 50000)
 #   BENCH_KEEP=1     keep the work directory (always kept on failure)
 #   CANNED_PORT / VIGIL_PORT / UNBOUND_PORT   (default 5400 / 5401 / 5402)
-#   LAB_ROOT_IP / LAB_BENCH_IP / LAB_SEC_IP   (default 127.54.0.1 / .2 / .3)
+#   LAB_ROOT_IP / LAB_BENCH_IP / LAB_SEC_IP / LAB_LEAF_IP
+#                                             (default 127.54.0.1 / .2 / .3 / .4)
 #
 # Exit status: 0 ok, 1 a measurement or vigil failed, 2 prerequisites missing.
 set -euo pipefail
@@ -52,7 +53,7 @@ RETRIES=${BENCH_RETRIES:-1}
 SECS=${BENCH_SECS:-10}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 MISS=${BENCH_MISS:-20000}
-SEC_MISS=${BENCH_SEC_MISS:-20000}
+SEC_MISS=${BENCH_SEC_MISS:-40000}
 SEC_RATE=${BENCH_SEC_RATE:-50000}
 SAT_ARGS=${BENCH_SAT_ARGS:--c 8 -q 200 -T 2}
 SAT2_ARGS=${BENCH_SAT2_ARGS:--c 8 -q 400 -T 2}
@@ -64,6 +65,7 @@ UNBOUND_PORT=${UNBOUND_PORT:-5402}
 ROOT_IP=${LAB_ROOT_IP:-127.54.0.1}
 BENCH_IP=${LAB_BENCH_IP:-127.54.0.2}
 SEC_IP=${LAB_SEC_IP:-127.54.0.3}
+LEAF_IP=${LAB_LEAF_IP:-127.54.0.4}
 SRV_CPU=0          # server under test
 GEN_CPU=1          # dnsperf and the authoritative lab
 BOTH_CPUS=0,1      # 2-thread run: everything shares both cores
@@ -100,7 +102,7 @@ if [[ ${dnsperf_ver%%.*} -lt 2 ]]; then
     exit 2
 fi
 if [[ $(id -u) != 0 ]] && (($(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024) > 53)); then
-    echo "bench/run.sh: the authoritative lab binds port 53 on $ROOT_IP/$BENCH_IP/$SEC_IP: run as root" >&2
+    echo "bench/run.sh: the authoritative lab binds port 53 on $ROOT_IP/$BENCH_IP/$SEC_IP/$LEAF_IP: run as root" >&2
     exit 2
 fi
 case $VIGIL_BIN in
@@ -119,7 +121,7 @@ if ((ncpu < 2)); then
 fi
 TCK=$(getconf CLK_TCK)
 
-for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT"; do
+for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "$LEAF_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT"; do
     # shellcheck disable=SC2086
     if ! why=$($PY portfree $ap); then
         echo "bench/run.sh: address in use: $why (another server? pick other ports via env)" >&2
@@ -278,7 +280,7 @@ gen_pct() {
 # ------------------------------------------------------------ authoritative lab
 log "work dir $WORK"
 LAB_T0=$EPOCHREALTIME
-$PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$((RUN_SEC ? SEC_MISS : 0))"
+$PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$LEAF_IP" "$((RUN_SEC ? SEC_MISS : 0))"
 log "lab zones written and signed in $(awk -v a="$LAB_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c"
 
@@ -318,10 +320,11 @@ nsd_conf root "$ROOT_IP" . root.zone
 nsd_conf bench "$BENCH_IP" bench. bench.zone
 LAB=(root bench)
 if ((RUN_SEC)); then
-    sec_zones=(sec. sec.zone)
-    for ((k = 0; k < 8; k++)); do sec_zones+=("z$k.sec." "z$k.sec.zone"); done
-    nsd_conf sec "$SEC_IP" "${sec_zones[@]}"
-    LAB+=(sec)
+    nsd_conf sec "$SEC_IP" sec. sec.zone
+    leaf_zones=()
+    for ((k = 0; k < 8; k++)); do leaf_zones+=("z$k.sec." "z$k.sec.zone"); done
+    nsd_conf leaf "$LEAF_IP" "${leaf_zones[@]}"
+    LAB+=(sec leaf)
 fi
 for z in "${LAB[@]}"; do
     nsd-checkconf "$WORK/nsd-$z.conf" || die "nsd-checkconf failed for $z"
@@ -331,8 +334,9 @@ wait_ready nsd-root "$ROOT_IP" 53 ns.lab-root || die "root NSD did not start"
 wait_ready nsd-bench "$BENCH_IP" 53 n49999.bench || die "bench NSD did not start"
 log "lab up: root on $ROOT_IP, bench. (50000+$(wc -l <"$WORK/cached.q") names) on $BENCH_IP"
 if ((RUN_SEC)); then
-    wait_ready nsd-sec "$SEC_IP" 53 c999.z7.sec || die "sec NSD did not start"
-    log "signed lab up: sec. + z0..z7.sec. ($((2 * SEC_MISS + 1000)) names) on $SEC_IP"
+    wait_ready nsd-sec "$SEC_IP" 53 ns.sec || die "sec NSD did not start"
+    wait_ready nsd-leaf "$LEAF_IP" 53 c999.z7.sec || die "leaf NSD did not start"
+    log "signed lab up: sec. on $SEC_IP, z0..z7.sec. ($((2 * SEC_MISS + 1000)) names) on $LEAF_IP"
 fi
 
 # ------------------------------------------------------------ server configs
@@ -595,16 +599,16 @@ run_g() {
     gen_pct "$s.g" "$WORK/$s.g"
     fg_end "$s.g" $((t1 - t0))
 }
-# (e) signed cache misses, then (h) memory: like (c), DO=1, auth = sec NSD.
+# (e) signed cache misses, then (h) memory: like (c), DO=1, auth = leaf NSD.
 run_e() {
     local s=$1 port=$2 pid=$3 qf=$4 r0 r1 a0 a1 rt ap rss hwm
     log "$s (e) signed cache-miss, $(wc -l <"$qf") names, DO=1: dnsperf -D -n 1 $MISS_ARGS"
     r0=$($PY cpu "$pid")
-    a0=$($PY cpu "${PID[nsd-sec]}")
+    a0=$($PY cpu "${PID[nsd-leaf]}")
     # shellcheck disable=SC2086
     dp "$WORK/$s.e" "$GEN_CPU" "$port" -D -d "$qf" -n 1 -l 30 -t 3 $MISS_ARGS
     r1=$($PY cpu "$pid")
-    a1=$($PY cpu "${PID[nsd-sec]}")
+    a1=$($PY cpu "${PID[nsd-leaf]}")
     $PY stats "$s.e" "$WORK/$s.e" >>"$KV" || warn "$s.e" "$s (e): dnsperf output unparsable"
     gen_pct "$s.e" "$WORK/$s.e"
     fg_end "$s.e" $((r1 - r0)) $((a1 - a0))

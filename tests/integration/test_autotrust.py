@@ -1,8 +1,9 @@
-"""RFC 5011 automated trust anchor maintenance and the validation switch, end to end: vigil keeps its
-anchor state in dnssec.auto-trust-anchor-file, seeds it from the configured DS
-anchor by fetching the lab root's DNSKEY set, and uses the saved state on the
-next start.  The state machine itself (hold-down, revocation) is unit-tested in
-tests/unit/test_autota.c with a simulated clock.  vigil only."""
+"""Trust anchors end to end: RFC 5011 maintenance -- vigil keeps its anchor
+state in dnssec.auto-trust-anchor-file, seeds it from the configured DS anchor
+by fetching the lab root's DNSKEY set, and uses the saved state on the next
+start (the state machine itself, hold-down and revocation, is unit-tested in
+tests/unit/test_autota.c with a simulated clock) -- and the validation switch.
+vigil only."""
 import os
 import re
 import subprocess

@@ -300,7 +300,7 @@ def ask(addr, port, qname, qtype, do, tries=3, timeout=3.0):
 
 def cmd_adcheck(tag, addr, port, path, sample="0"):
     """DO=1 queries; secure = NOERROR + AD + an RRSIG in the answer, insecure =
-    NOERROR, answer, no AD, bogus = SERVFAIL. Prints TAG.{n,ok,secure_ad,fail};
+    NOERROR, answer, no AD, bogus = SERVFAIL. Prints TAG.{n,ok,ad,fail};
     the failures go to stderr."""
     port = int(port)
     with open(path) as f:

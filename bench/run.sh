@@ -733,7 +733,7 @@ elapsed=$(($(date +%s) - started))
 
 # ------------------------------------------------------------ report
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)
-dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head -1)
+dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head -1 || true)
 {
     echo "vigil benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  commit ${commit}${dirty:+ (dirty tree)}"
     echo "host: $(uname -srm), $ncpu CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"

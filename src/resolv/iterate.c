@@ -435,7 +435,7 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 
 static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now_ms)
 {
-	int best = -1, usable[MAX_ADDRS];
+	int best = -1, best_down = -1, usable[MAX_ADDRS];
 	unsigned n_usable = 0;
 	uint64_t best_score = UINT64_MAX;
 	uint32_t unknown = cfg_of(req)->upstream_timeout_ms;
@@ -444,9 +444,13 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 			continue;
 		if (!t->forward && vg_infra_is_lame(req->env->infra, &t->addr[i], t->zone, now_ms))
 			continue;
-		/* a server already known to be down gets one probe per task, not two */
-		if (t->tries[i] && vg_infra_is_down(req->env->infra, &t->addr[i], now_ms))
+		/* a server already known to be down gets one probe per task; a
+		 * second only when nothing else is left (a stall, not a death) */
+		if (t->tries[i] && vg_infra_is_down(req->env->infra, &t->addr[i], now_ms)) {
+			if (t->tries[i] < 2 && best_down < 0)
+				best_down = (int)i;
 			continue;
+		}
 		/* exploring is for servers not yet measured or measured well, not
 		 * for ones in back-off: their next timeout is long */
 		if (!vg_infra_is_failing(req->env->infra, &t->addr[i], now_ms))
@@ -460,7 +464,7 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 	}
 	if (n_usable > 1 && vg_rand_uniform(EXPLORE_ONE_IN) == 0)
 		return usable[vg_rand_uniform(n_usable)];
-	return best;
+	return best >= 0 ? best : best_down;
 }
 
 static bool ancestor_asks(const struct vg_request *req, const uint8_t *name, uint16_t type)

@@ -237,7 +237,7 @@ uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, ui
 	if (rto < RTO_MIN)
 		rto = RTO_MIN;
 	if (s && s->down_until > now_ms)
-		return rto < unknown_ms ? rto : unknown_ms; /* a probe: do not wait long */
+		return unknown_ms; /* a probe: as long as for a server never seen, no back-off */
 	for (unsigned i = 0; s && i < s->fails && rto < RTO_MAX; i++)
 		rto *= 2;
 	if (rto > RTO_MAX)

@@ -31,7 +31,7 @@
 
 #define MAX_NS 20
 #define MAX_ADDRS 48
-#define MAX_TRIES 3 /* per address and task; timeouts back off 1x, 2x, 4x */
+#define MAX_TRIES 4 /* per address and task; timeouts back off 1x, 2x, 4x, 8x */
 #define TRIED_OUT 255
 #define MAX_MINIMISE 10
 #define STEP_GUARD 256

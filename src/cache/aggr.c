@@ -143,14 +143,16 @@ static struct zone **zslot(struct shard *s, uint64_t h, const uint8_t *name)
 	return pp;
 }
 
-/* Index of the greatest owner <= name, or -1. */
-static int find_le(const struct zone *z, const uint8_t *name, bool *exact)
+/* Index of the greatest of @p n sorted elements <= the key (cmp(i) compares
+ * element i with it), or -1; *@p exact when equal. */
+static int search_le(int n, int (*cmp)(const void *set, int i, const void *key),
+		     const void *set, const void *key, bool *exact)
 {
-	int lo = 0, hi = (int)z->n - 1, best = -1;
+	int lo = 0, hi = n - 1, best = -1;
 	*exact = false;
 	while (lo <= hi) {
 		int mid = (lo + hi) / 2;
-		int c = vg_dnssec_name_cmp(z->ent[mid]->data, name);
+		int c = cmp(set, mid, key);
 		if (c == 0) {
 			*exact = true;
 			return mid;
@@ -163,6 +165,17 @@ static int find_le(const struct zone *z, const uint8_t *name, bool *exact)
 		}
 	}
 	return best;
+}
+
+static int owner_cmp(const void *set, int i, const void *name)
+{
+	return vg_dnssec_name_cmp(((const struct zone *)set)->ent[i]->data, name);
+}
+
+/* Index of the greatest owner <= name, or -1. */
+static int find_le(const struct zone *z, const uint8_t *name, bool *exact)
+{
+	return search_le((int)z->n, owner_cmp, z, name, exact);
 }
 
 static void drop_zone(struct shard *s, struct zone **pp)
@@ -207,6 +220,21 @@ static void purge_expired(struct shard *s, struct zone *z, uint32_t now)
 		}
 	}
 	z->n = w;
+}
+
+/* Double a zone's array of entry pointers (*@p arr, @p cap of them), counted
+ * in the budget.  0 or VG_ENOMEM. */
+static int grow(void **arr, unsigned *cap, struct shard *s, struct zone *z)
+{
+	unsigned nc = *cap ? *cap * 2 : 16;
+	void *na = realloc(*arr, nc * sizeof(void *));
+	if (!na)
+		return VG_ENOMEM;
+	z->bytes += (nc - *cap) * sizeof(void *);
+	s->bytes += (nc - *cap) * sizeof(void *);
+	*arr = na;
+	*cap = nc;
+	return 0;
 }
 
 /* The zone's record set, created if new, with its SOA replaced by @p soa;
@@ -326,18 +354,10 @@ int vg_aggr_put(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *s
 			free(e);
 			goto out; /* full: the records it has keep answering */
 		}
-		if (z->n == z->cap) {
-			unsigned nc = z->cap ? z->cap * 2 : 16;
-			struct nsec_ent **ne = realloc(z->ent, nc * sizeof(*ne));
-			if (!ne) {
-				free(e);
-				ret = VG_ENOMEM;
-				goto out;
-			}
-			z->bytes += (nc - z->cap) * sizeof(*ne);
-			s->bytes += (nc - z->cap) * sizeof(*ne);
-			z->ent = ne;
-			z->cap = nc;
+		if (z->n == z->cap && grow((void **)&z->ent, &z->cap, s, z) < 0) {
+			free(e);
+			ret = VG_ENOMEM;
+			goto out;
 		}
 		memmove(&z->ent[i + 2], &z->ent[i + 1], (z->n - (unsigned)(i + 1)) * sizeof(*z->ent));
 		z->ent[i + 1] = e;
@@ -371,26 +391,15 @@ static void drop_nsec3(struct shard *s, struct zone *z, bool expired_only, uint3
 	z->n3 = w;
 }
 
+static int hash_cmp(const void *set, int i, const void *h)
+{
+	return memcmp(((const struct zone *)set)->ent3[i]->hash, h, VG_NSEC3_SHA1_LEN);
+}
+
 /* Index of the greatest hash <= h, or -1. */
 static int find3_le(const struct zone *z, const uint8_t *h, bool *exact)
 {
-	int lo = 0, hi = (int)z->n3 - 1, best = -1;
-	*exact = false;
-	while (lo <= hi) {
-		int mid = (lo + hi) / 2;
-		int c = memcmp(z->ent3[mid]->hash, h, VG_NSEC3_SHA1_LEN);
-		if (c == 0) {
-			*exact = true;
-			return mid;
-		}
-		if (c < 0) {
-			best = mid;
-			lo = mid + 1;
-		} else {
-			hi = mid - 1;
-		}
-	}
-	return best;
+	return search_le((int)z->n3, hash_cmp, z, h, exact);
 }
 
 int vg_aggr_put_nsec3(struct vg_aggr *a, const uint8_t *zone, const struct vg_rrset *soa,
@@ -460,18 +469,10 @@ int vg_aggr_put_nsec3(struct vg_aggr *a, const uint8_t *zone, const struct vg_rr
 			free(e);
 			goto out;
 		}
-		if (z->n3 == z->cap3) {
-			unsigned nc = z->cap3 ? z->cap3 * 2 : 16;
-			struct nsec3_ent **ne = realloc(z->ent3, nc * sizeof(*ne));
-			if (!ne) {
-				free(e);
-				ret = VG_ENOMEM;
-				goto out;
-			}
-			z->bytes += (nc - z->cap3) * sizeof(*ne);
-			s->bytes += (nc - z->cap3) * sizeof(*ne);
-			z->ent3 = ne;
-			z->cap3 = nc;
+		if (z->n3 == z->cap3 && grow((void **)&z->ent3, &z->cap3, s, z) < 0) {
+			free(e);
+			ret = VG_ENOMEM;
+			goto out;
 		}
 		memmove(&z->ent3[i + 2], &z->ent3[i + 1],
 			(z->n3 - (unsigned)(i + 1)) * sizeof(*z->ent3));
@@ -521,17 +522,6 @@ static const struct nsec_ent *covering(const struct zone *z, const uint8_t *name
 	if (!bitmap_of(z->ent[i], &next, &bm, &bml))
 		return NULL;
 	return vg_nsec_covers(z->ent[i]->data, next, name) ? z->ent[i] : NULL;
-}
-
-static const uint8_t *common_ancestor(const uint8_t *a, const uint8_t *b)
-{
-	int la = vg_name_labels(a), lb = vg_name_labels(b);
-	for (int l = la < lb ? la : lb; l > 0; l--) {
-		const uint8_t *sa = vg_name_suffix(a, l);
-		if (vg_name_eq(sa, vg_name_suffix(b, l)))
-			return sa;
-	}
-	return vg_name_suffix(a, 0);
 }
 
 /* Copy one entry out as an NSEC RRset and its RRSIG RRset. */
@@ -612,18 +602,11 @@ static int get_nsec(const struct zone *z, const uint8_t *name, uint16_t qtype, u
 		out->nxdomain = false;
 	} else {
 		/* covered: NXDOMAIN if the closest encloser's wildcard is covered too */
-		const uint8_t *ce1 = common_ancestor(name, c->data);
-		const uint8_t *ce2 = common_ancestor(name, next);
-		const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
 		uint8_t wild[VG_NAME_MAX];
-		size_t cl = vg_name_len(ce);
-		if (!vg_name_is_sub(ce, z->name) || cl + 2 > VG_NAME_MAX)
+		if (vg_nsec_wildcard(name, c->data, next, z->name, wild) < 0)
 			return VG_ENOTFOUND;
 		if (vg_name_is_sub(next, name))
 			return VG_ENOTFOUND; /* an empty non-terminal: left to the iterator */
-		wild[0] = 1;
-		wild[1] = '*';
-		memcpy(wild + 2, ce, cl);
 		w = covering(z, wild, &wexact, &widx);
 		if (!w || wexact || w->expire <= now)
 			return VG_ENOTFOUND; /* a wildcard exists: the iterator asks */

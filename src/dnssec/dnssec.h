@@ -174,6 +174,15 @@ int vg_nsec_prove_nxdomain(const struct vg_nsec *n, unsigned count, const uint8_
 int vg_nsec_prove_nodata_any(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
 			     const uint8_t *name, uint16_t qtype);
 
+/**
+ * The wildcard at the closest encloser of @p name, given the NSEC
+ * (@p owner, @p next) that covers it (RFC 4035 5.4), into @p wild
+ * (VG_NAME_MAX bytes).  0, or VG_EBOGUS when the closest encloser is outside
+ * @p zone.
+ */
+int vg_nsec_wildcard(const uint8_t *name, const uint8_t *owner, const uint8_t *next,
+		     const uint8_t *zone, uint8_t *wild);
+
 /** For a wildcard answer: an NSEC proves @p name itself does not exist. */
 int vg_nsec_prove_no_exact(const struct vg_nsec *n, unsigned count, const uint8_t *name);
 

@@ -131,25 +131,29 @@ int vg_nsec_prove_no_exact(const struct vg_nsec *n, unsigned count, const uint8_
 	return covering(n, count, name) ? 0 : VG_EBOGUS;
 }
 
-int vg_nsec_prove_nxdomain(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
-			   const uint8_t *name)
+int vg_nsec_wildcard(const uint8_t *name, const uint8_t *owner, const uint8_t *next,
+		     const uint8_t *zone, uint8_t *wild)
 {
-	const struct vg_nsec *c = covering(n, count, name);
-	if (!c)
-		return VG_EBOGUS;
 	/* the closest encloser is the deeper of the two common ancestors */
-	const uint8_t *ce1 = common_ancestor(name, c->owner);
-	const uint8_t *ce2 = common_ancestor(name, c->next);
+	const uint8_t *ce1 = common_ancestor(name, owner);
+	const uint8_t *ce2 = common_ancestor(name, next);
 	const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
-	if (!vg_name_is_sub(ce, zone))
-		return VG_EBOGUS;
-	uint8_t wild[VG_NAME_MAX];
 	size_t cl = vg_name_len(ce);
-	if (cl + 2 > VG_NAME_MAX)
+	if (!vg_name_is_sub(ce, zone) || cl + 2 > VG_NAME_MAX)
 		return VG_EBOGUS;
 	wild[0] = 1;
 	wild[1] = '*';
 	memcpy(wild + 2, ce, cl);
+	return 0;
+}
+
+int vg_nsec_prove_nxdomain(const struct vg_nsec *n, unsigned count, const uint8_t *zone,
+			   const uint8_t *name)
+{
+	const struct vg_nsec *c = covering(n, count, name);
+	uint8_t wild[VG_NAME_MAX];
+	if (!c || vg_nsec_wildcard(name, c->owner, c->next, zone, wild) < 0)
+		return VG_EBOGUS;
 	return covering(n, count, wild) ? 0 : VG_EBOGUS;
 }
 
@@ -166,17 +170,8 @@ int vg_nsec_prove_nodata_any(const struct vg_nsec *n, unsigned count, const uint
 		return 0;
 	/* a wildcard NODATA: the name is absent and its closest encloser's
 	 * wildcard exists without the type */
-	const uint8_t *ce1 = common_ancestor(name, c->owner);
-	const uint8_t *ce2 = common_ancestor(name, c->next);
-	const uint8_t *ce = vg_name_labels(ce1) >= vg_name_labels(ce2) ? ce1 : ce2;
-	if (!vg_name_is_sub(ce, zone))
-		return VG_EBOGUS;
 	uint8_t wild[VG_NAME_MAX];
-	size_t cl = vg_name_len(ce);
-	if (cl + 2 > VG_NAME_MAX)
+	if (vg_nsec_wildcard(name, c->owner, c->next, zone, wild) < 0)
 		return VG_EBOGUS;
-	wild[0] = 1;
-	wild[1] = '*';
-	memcpy(wild + 2, ce, cl);
 	return vg_nsec_prove_nodata(n, count, wild, qtype);
 }

@@ -322,12 +322,39 @@ static unsigned nsec3_list(const struct vg_result *r, const uint8_t *zone, struc
 	return n;
 }
 
-static void nsec3_limits(struct vctx *v, struct vg_nsec3_limits *lim)
+enum n3_proof { N3_NXDOMAIN, N3_NODATA, N3_NODS, N3_WILDCARD };
+
+/*
+ * Run an NSEC3 proof over the NSEC3 records of @p r in zone @p signer, within
+ * the request's NSEC3 limits (the hash budget is spent across proofs).
+ * *@p have is false when @p r has no NSEC3 records of that zone (nothing was
+ * proven); else the proof's result (nsec3.h), with *@p ede.
+ */
+static int nsec3_proof(struct vctx *v, enum n3_proof kind, const struct vg_result *r,
+		       const uint8_t *signer, const uint8_t *name, uint16_t type, const uint8_t *ce,
+		       int *ede, bool *have)
 {
+	struct vg_nsec3 n3[VG_AUTH_MAX];
+	unsigned n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));
+	*have = n > 0;
+	if (!n)
+		return VG_EBOGUS;
 	const struct vg_config *cfg = cfg_of(v);
-	lim->max_records = cfg->nsec3_max_records;
-	lim->hashes_left = v->req->nsec3_hashes_left;
-	lim->max_iterations = (uint16_t)cfg->nsec3_max_iterations;
+	struct vg_nsec3_limits lim = {
+		.max_records = cfg->nsec3_max_records,
+		.hashes_left = v->req->nsec3_hashes_left,
+		.max_iterations = (uint16_t)cfg->nsec3_max_iterations,
+	};
+	int p;
+	*ede = 0;
+	switch (kind) {
+	case N3_NXDOMAIN: p = vg_nsec3_prove_nxdomain(n3, n, signer, name, &lim, ede); break;
+	case N3_NODATA: p = vg_nsec3_prove_nodata(n3, n, signer, name, type, &lim, ede); break;
+	case N3_NODS: p = vg_nsec3_prove_nods(n3, n, signer, name, &lim, ede); break;
+	default: p = vg_nsec3_prove_wildcard(n3, n, signer, name, ce, &lim, ede); break;
+	}
+	v->req->nsec3_hashes_left = lim.hashes_left;
+	return p;
 }
 
 /* Verify the SOA and every NSEC/NSEC3 RRset of a negative result. */
@@ -445,15 +472,10 @@ static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct
 		bogus(v, VG_EDE_BOGUS);
 		return DS_BOGUS;
 	}
-	struct vg_nsec3 n3[VG_AUTH_MAX];
-	unsigned n3n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));
-	if (n3n) {
-		struct vg_nsec3_limits lim;
-		int e = 0;
-		nsec3_limits(v, &lim);
-		int p = nx ? vg_nsec3_prove_nxdomain(n3, n3n, signer, name, &lim, &e)
-			   : vg_nsec3_prove_nods(n3, n3n, signer, name, &lim, &e);
-		v->req->nsec3_hashes_left = lim.hashes_left;
+	int e = 0;
+	bool have;
+	int p = nsec3_proof(v, nx ? N3_NXDOMAIN : N3_NODS, r, signer, name, 0, NULL, &e, &have);
+	if (have) {
 		if (nx && p == 0)
 			return DS_NOT_CUT;
 		if (!nx && (p == 0 || p == VG_ENOTSUP))
@@ -712,14 +734,10 @@ static int check_answer(struct vctx *v, unsigned i)
 	if (nn)
 		return vg_nsec_prove_no_exact(nsec, nn, owner) == 0 ? VG_SEC_SECURE
 								  : bogus(v, VG_EDE_BOGUS);
-	struct vg_nsec3 n3[VG_AUTH_MAX];
-	unsigned n3n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));
-	if (n3n) {
-		struct vg_nsec3_limits lim;
-		int e = 0;
-		nsec3_limits(v, &lim);
-		int p = vg_nsec3_prove_wildcard(n3, n3n, signer, owner, ce, &lim, &e);
-		req->nsec3_hashes_left = lim.hashes_left;
+	int e = 0;
+	bool have;
+	int p = nsec3_proof(v, N3_WILDCARD, r, signer, owner, 0, ce, &e, &have);
+	if (have) {
 		if (p == 0)
 			return VG_SEC_SECURE;
 		if (p == VG_ENOTSUP)
@@ -784,15 +802,11 @@ static int check_negative(struct vctx *v)
 		keep_nsec(v, signer, r);
 		return VG_SEC_SECURE;
 	}
-	struct vg_nsec3 n3[VG_AUTH_MAX];
-	unsigned n3n = nsec3_list(r, signer, n3, VG_ARRAY_SIZE(n3));
-	if (n3n) {
-		struct vg_nsec3_limits lim;
-		int e = 0;
-		nsec3_limits(v, &lim);
-		int p = nx ? vg_nsec3_prove_nxdomain(n3, n3n, signer, name, &lim, &e)
-			   : vg_nsec3_prove_nodata(n3, n3n, signer, name, r->type, &lim, &e);
-		req->nsec3_hashes_left = lim.hashes_left;
+	int e = 0;
+	bool have;
+	int p = nsec3_proof(v, nx ? N3_NXDOMAIN : N3_NODATA, r, signer, name, r->type, NULL, &e,
+			    &have);
+	if (have) {
 		if (p == 0) {
 			keep_nsec(v, signer, r);
 			return VG_SEC_SECURE;
@@ -812,6 +826,21 @@ static bool bogus_ede(uint16_t ede)
 {
 	return ede && ede != VG_EDE_UNSUPPORTED_ALG && ede != VG_EDE_UNSUPPORTED_DIGEST &&
 	       ede != VG_EDE_NSEC3_ITERATIONS;
+}
+
+/* The status of a whole answer: bogus if any part is, else insecure if any is. */
+static int fold(int worst, int st)
+{
+	if (st == VG_SEC_BOGUS || worst == VG_SEC_BOGUS)
+		return VG_SEC_BOGUS;
+	return st == VG_SEC_SECURE ? worst : VG_SEC_INSECURE;
+}
+
+/* A part found bogus: its reason becomes the answer's EDE, over any note. */
+static void note_bogus(struct vctx *v, int st)
+{
+	if (st == VG_SEC_BOGUS && !bogus_ede(v->req->ede))
+		v->req->ede = v->ede ? v->ede : VG_EDE_BOGUS;
 }
 
 int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
@@ -834,13 +863,9 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 				return 1;
 			req->answer_sec[i] = (uint8_t)st;
 			mark(&v, req->answer[i]->owner, req->answer[i]->type, st, v.ede);
-			if (st == VG_SEC_BOGUS && !bogus_ede(req->ede))
-				req->ede = v.ede ? v.ede : VG_EDE_BOGUS;
+			note_bogus(&v, st);
 		}
-		if (st == VG_SEC_BOGUS)
-			worst = VG_SEC_BOGUS;
-		else if (st != VG_SEC_SECURE && worst == VG_SEC_SECURE)
-			worst = VG_SEC_INSECURE;
+		worst = fold(worst, st);
 	}
 	bool negative_answer = req->rcode == VG_RCODE_NXDOMAIN ||
 			       (req->neg.negative && req->rcode == VG_RCODE_NOERROR);
@@ -855,13 +880,9 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 			if (req->neg.name)
 				mark(&v, req->neg.name, req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type,
 				     st, v.ede);
-			if (st == VG_SEC_BOGUS && !bogus_ede(req->ede))
-				req->ede = v.ede ? v.ede : VG_EDE_BOGUS;
+			note_bogus(&v, st);
 		}
-		if (st == VG_SEC_BOGUS)
-			worst = VG_SEC_BOGUS;
-		else if (st != VG_SEC_SECURE && worst == VG_SEC_SECURE)
-			worst = VG_SEC_INSECURE;
+		worst = fold(worst, st);
 	}
 	if (req->n_answer == 0 && !negative_answer)
 		worst = VG_SEC_INSECURE;

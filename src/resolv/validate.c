@@ -309,7 +309,7 @@ static unsigned nsec3_list(const struct vg_result *r, const uint8_t *zone, struc
 	unsigned n = 0;
 	for (unsigned i = 0; i < r->n_auth; i++) {
 		const struct vg_rrset *rs = r->auth[i];
-		if (rs->type != VG_T_NSEC3 || !rs->count)
+		if (rs->type != VG_T_NSEC3 || !rs->count || rs->rdata_len < 2)
 			continue;
 		if (vg_name_labels(rs->owner) != vg_name_labels(zone) + 1 ||
 		    !vg_name_is_sub(rs->owner, zone))

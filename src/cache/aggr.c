@@ -525,29 +525,33 @@ static const struct nsec_ent *covering(const struct zone *z, const uint8_t *name
 }
 
 /* Copy one entry out as an NSEC RRset and its RRSIG RRset. */
-static int put_out(const struct nsec_ent *e, uint32_t now, uint8_t **buf, size_t *room,
-		   struct vg_rrset *rs, struct vg_rrset *sig)
+/* One stored record (owner, rdata, RRSIG rdata in @p data) out as an RRset of
+ * @p type and its RRSIG RRset; the TTLs are set by finish(). */
+static int put_rec(const uint8_t *data, uint16_t ol, uint16_t rl, uint16_t sl, uint16_t sc,
+		   uint16_t type, uint8_t **buf, size_t *room, struct vg_rrset *rs,
+		   struct vg_rrset *sig)
 {
-	size_t need = e->owner_len + 2u + e->rdata_len + e->sig_len;
+	size_t need = ol + 2u + rl + sl;
 	if (need > *room)
 		return VG_ENOSPACE;
 	uint8_t *b = *buf;
-	memcpy(b, e->data, e->owner_len);
-	vg_put16(b + e->owner_len, e->rdata_len);
-	memcpy(b + e->owner_len + 2, e->data + e->owner_len, e->rdata_len);
-	memcpy(b + e->owner_len + 2 + e->rdata_len, e->data + e->owner_len + e->rdata_len,
-	       e->sig_len);
-	*rs = (struct vg_rrset){ .owner = b, .type = VG_T_NSEC, .rclass = VG_C_IN,
-				 .ttl = e->expire - now, .count = 1,
-				 .rdata_len = (uint16_t)(e->rdata_len + 2),
-				 .rdata = b + e->owner_len };
+	memcpy(b, data, ol);
+	vg_put16(b + ol, rl);
+	memcpy(b + ol + 2, data + ol, (size_t)rl + sl);
+	*rs = (struct vg_rrset){ .owner = b, .type = type, .rclass = VG_C_IN, .count = 1,
+				 .rdata_len = (uint16_t)(rl + 2), .rdata = b + ol };
 	*sig = (struct vg_rrset){ .owner = b, .type = VG_T_RRSIG, .rclass = VG_C_IN,
-				  .ttl = e->expire - now, .count = e->sig_count,
-				  .rdata_len = e->sig_len,
-				  .rdata = b + e->owner_len + 2 + e->rdata_len };
+				  .count = sc, .rdata_len = sl, .rdata = b + ol + 2 + rl };
 	*buf += need;
 	*room -= need;
 	return 0;
+}
+
+static int put_out(const struct nsec_ent *e, uint8_t **buf, size_t *room, struct vg_rrset *rs,
+		   struct vg_rrset *sig)
+{
+	return put_rec(e->data, e->owner_len, e->rdata_len, e->sig_len, e->sig_count, VG_T_NSEC,
+		       buf, room, rs, sig);
 }
 
 /* The SOA of the zone into the answer; VG_ENOSPACE if it does not fit. */
@@ -615,11 +619,11 @@ static int get_nsec(const struct zone *z, const uint8_t *name, uint16_t qtype, u
 	uint8_t *b = buf;
 	size_t room = cap;
 	uint32_t ttl = c->expire - now;
-	if (put_out(c, now, &b, &room, &out->nsec[0], &out->nsec_sig[0]) < 0)
+	if (put_out(c, &b, &room, &out->nsec[0], &out->nsec_sig[0]) < 0)
 		return VG_ENOSPACE;
 	out->n = 1;
 	if (w && w != c) {
-		if (put_out(w, now, &b, &room, &out->nsec[1], &out->nsec_sig[1]) < 0)
+		if (put_out(w, &b, &room, &out->nsec[1], &out->nsec_sig[1]) < 0)
 			return VG_ENOSPACE;
 		out->n = 2;
 		if (w->expire - now < ttl)
@@ -666,25 +670,11 @@ static const struct nsec3_ent *cover3(const struct zone *z, const uint8_t *h, ui
 	return vg_nsec3_covers(e->hash, n.next, h, VG_NSEC3_SHA1_LEN) ? e : NULL;
 }
 
-static int put3(const struct nsec3_ent *e, uint8_t **buf, size_t *room,
-		struct vg_rrset *rs, struct vg_rrset *sig)
+static int put3(const struct nsec3_ent *e, uint8_t **buf, size_t *room, struct vg_rrset *rs,
+		struct vg_rrset *sig)
 {
-	size_t need = e->owner_len + 2u + e->rdata_len + e->sig_len;
-	if (need > *room)
-		return VG_ENOSPACE;
-	uint8_t *b = *buf;
-	memcpy(b, e->data, e->owner_len);
-	vg_put16(b + e->owner_len, e->rdata_len);
-	memcpy(b + e->owner_len + 2, e->data + e->owner_len, e->rdata_len + (size_t)e->sig_len);
-	*rs = (struct vg_rrset){ .owner = b, .type = VG_T_NSEC3, .rclass = VG_C_IN, .count = 1,
-				 .rdata_len = (uint16_t)(e->rdata_len + 2),
-				 .rdata = b + e->owner_len };
-	*sig = (struct vg_rrset){ .owner = b, .type = VG_T_RRSIG, .rclass = VG_C_IN,
-				  .count = e->sig_count, .rdata_len = e->sig_len,
-				  .rdata = b + e->owner_len + 2 + e->rdata_len };
-	*buf += need;
-	*room -= need;
-	return 0;
+	return put_rec(e->data, e->owner_len, e->rdata_len, e->sig_len, e->sig_count, VG_T_NSEC3,
+		       buf, room, rs, sig);
 }
 
 /* NSEC3 (RFC 5155 8.4 NXDOMAIN, 8.5 NODATA): 0, VG_ENOTFOUND or VG_ENOSPACE. */

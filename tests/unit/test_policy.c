@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 
 #include "check_main.h"
+#include "policy/lists.h"
 #include "policy/snapshot.h"
 
 static struct vg_pol_rule qname(const char *n, bool wild, enum vg_pol_action a, unsigned line)
@@ -233,6 +234,136 @@ START_TEST(million_rules_memory)
 }
 END_TEST
 
+/* ------------------------------------------------------------ lists */
+
+struct collected {
+	struct vg_pol_rule r[64];
+	unsigned n;
+};
+
+static int collect(void *arg, const struct vg_pol_rule *r)
+{
+	struct collected *c = arg;
+	ck_assert_uint_lt(c->n, 64);
+	c->r[c->n++] = *r;
+	return 0;
+}
+
+static struct vg_pol_list_ctx parse_text(const char *text, enum vg_pol_list_fmt fmt,
+					 struct collected *out, char **errs)
+{
+	static char *ebuf;
+	static size_t elen;
+	FILE *in = fmemopen((void *)text, strlen(text), "r");
+	FILE *err = open_memstream(&ebuf, &elen);
+	ck_assert_ptr_nonnull(in);
+	out->n = 0;
+	struct vg_pol_list_ctx c = { .path = "list.txt", .format = fmt, .action = VG_ACT_NXDOMAIN,
+				     .emit = collect, .arg = out, .errout = err };
+	ck_assert_int_eq(vg_pol_list_parse(in, &c), 0);
+	fclose(in);
+	fclose(err);
+	*errs = ebuf;
+	return c;
+}
+
+static bool has(const struct collected *c, const char *name, bool wild, bool allow, unsigned line)
+{
+	uint8_t n[VG_NAME_MAX];
+	ck_assert_int_gt(vg_name_from_str(name, n, sizeof(n)), 0);
+	for (unsigned i = 0; i < c->n; i++)
+		if (vg_name_eq(c->r[i].name, n) && c->r[i].wildcard == wild &&
+		    c->r[i].allow == allow && c->r[i].line == line &&
+		    c->r[i].trigger == VG_TRIG_QNAME)
+			return true;
+	return false;
+}
+
+START_TEST(hosts_file)
+{
+	struct collected out;
+	char *errs;
+	struct vg_pol_list_ctx c = parse_text(
+		"# a hosts file\n"
+		"127.0.0.1 localhost\n"
+		"::1 ip6-localhost ip6-loopback\n"
+		"0.0.0.0 ads.example.com tracker.Example.NET # two names\n"
+		"\n"
+		"0.0.0.0\tbad_host.example.org\r\n"
+		"not-an-address example.com\n"
+		"0.0.0.0 bad..name\n"
+		"0.0.0.0\n",
+		VG_LIST_HOSTS, &out, &errs);
+	ck_assert_uint_eq(c.entries, 3);
+	ck_assert_uint_eq(out.n, 6); /* each entry: the name and everything below */
+	ck_assert(has(&out, "ads.example.com.", false, false, 4));
+	ck_assert(has(&out, "ads.example.com.", true, false, 4));
+	ck_assert(has(&out, "tracker.example.net.", false, false, 4)); /* lower-cased */
+	ck_assert(has(&out, "bad_host.example.org.", true, false, 6));
+	ck_assert_uint_eq(c.errors, 3);
+	ck_assert_ptr_nonnull(strstr(errs, "list.txt:7:"));
+	ck_assert_ptr_nonnull(strstr(errs, "list.txt:8:"));
+	ck_assert_ptr_nonnull(strstr(errs, "list.txt:9:"));
+	free(errs);
+}
+END_TEST
+
+START_TEST(domain_list)
+{
+	struct collected out;
+	char *errs;
+	struct vg_pol_list_ctx c = parse_text("example.com\n# comment\n  *.wild.example  \n"
+					      "two names.example\nlast.example.", VG_LIST_DOMAINS,
+					      &out, &errs);
+	ck_assert_uint_eq(c.entries, 3);
+	ck_assert(has(&out, "example.com.", false, false, 1));
+	ck_assert(has(&out, "wild.example.", false, false, 3));
+	ck_assert(has(&out, "wild.example.", true, false, 3));
+	ck_assert(has(&out, "last.example.", true, false, 5)); /* no newline at the end */
+	ck_assert_uint_eq(c.errors, 1);
+	ck_assert_ptr_nonnull(strstr(errs, "list.txt:4:"));
+	free(errs);
+}
+END_TEST
+
+START_TEST(adblock_rules)
+{
+	struct collected out;
+	char *errs;
+	struct vg_pol_list_ctx c = parse_text(
+		"[Adblock Plus 2.0]\n"
+		"! Title: test\n"
+		"||ads.example.com^\n"
+		"@@||good.ads.example.com^\n"
+		"||important.example^$important\n"
+		"||thirdparty.example^$third-party\n"
+		"||path.example/ads/*\n"
+		"example.com##.banner\n"
+		"/banner[0-9]+/\n"
+		"||wild*.example^\n"
+		"||bad^name.example^\n",
+		VG_LIST_ADBLOCK, &out, &errs);
+	ck_assert_uint_eq(c.entries, 3);
+	ck_assert(has(&out, "ads.example.com.", false, false, 3));
+	ck_assert(has(&out, "ads.example.com.", true, false, 3));
+	ck_assert(has(&out, "good.ads.example.com.", false, true, 4)); /* an allow rule */
+	ck_assert(has(&out, "good.ads.example.com.", true, true, 4));
+	ck_assert(has(&out, "important.example.", false, false, 5));
+	ck_assert_uint_eq(c.skipped, 6); /* $third-party, path, cosmetic, regex, wildcard, ^ inside */
+	ck_assert_uint_eq(c.errors, 0);
+	free(errs);
+}
+END_TEST
+
+START_TEST(list_format_names)
+{
+	ck_assert_int_eq(vg_pol_list_format("hosts"), VG_LIST_HOSTS);
+	ck_assert_int_eq(vg_pol_list_format("domains"), VG_LIST_DOMAINS);
+	ck_assert_int_eq(vg_pol_list_format("adblock"), VG_LIST_ADBLOCK);
+	ck_assert_int_eq(vg_pol_list_format("rpz"), VG_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy");
@@ -242,6 +373,10 @@ int main(void)
 	tcase_add_test(tc, duplicates_keep_the_first_and_sources_are_separate);
 	tcase_add_test(tc, addresses_longest_prefix);
 	tcase_add_test(tc, million_rules_memory);
+	tcase_add_test(tc, hosts_file);
+	tcase_add_test(tc, domain_list);
+	tcase_add_test(tc, adblock_rules);
+	tcase_add_test(tc, list_format_names);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

@@ -13,6 +13,7 @@
 
 #include "check_main.h"
 #include "policy/lists.h"
+#include "policy/rpzload.h"
 #include "policy/snapshot.h"
 
 static struct vg_pol_rule qname(const char *n, bool wild, enum vg_pol_action a, unsigned line)
@@ -355,6 +356,110 @@ START_TEST(adblock_rules)
 }
 END_TEST
 
+/* ------------------------------------------------------------ RPZ zones */
+
+START_TEST(rpz_zone_actions_and_errors)
+{
+	static const char zone[] =
+		"$TTL 300\n"
+		"$ORIGIN rpz.test.\n"
+		"@ SOA localhost. root.localhost. 2026112201 3600 600 86400 60\n"
+		"  NS localhost.\n"
+		"nx.example.com CNAME .\n"                              /* 5 */
+		"nodata.example.com CNAME *.\n"
+		"*.wild.example.com CNAME .\n"
+		"pass.example.com CNAME rpz-passthru.\n"
+		"self.example.com CNAME self.example.com.rpz.test.\n"   /* not itself: local */
+		"drop.example.com CNAME rpz-drop.\n"                    /* 10 */
+		"tcp.example.com CNAME rpz-tcp-only.\n"
+		"garden.example.com CNAME *.garden.example.net.\n"
+		"local.example.com A 192.0.2.1\n"
+		"redirect.example.com CNAME walled.example.net.\n"
+		"24.0.2.0.192.rpz-ip CNAME .\n"                         /* 15 */
+		"32.1.0.0.127.rpz-client-ip CNAME rpz-drop.\n"
+		"ns.evil.example.rpz-nsdname CNAME .\n"
+		"32.53.100.51.198.rpz-nsip CNAME .\n"
+		"8.2.0.0.10.rpz-client-ip CNAME .\n"                    /* bits past the prefix */
+		"bad.example.com CNAME rpz-unknown.\n"                  /* 20: unknown action */
+		"ns.example.com NS ns1.example.net.\n"                  /* NS below the apex */
+		"dname.example.com DNAME example.net.\n"
+		"x.rpz-future CNAME .\n"                                /* unknown trigger: ignored */
+		"@ A 192.0.2.9\n"                                       /* policy at the apex */
+		"broken.example.com A not-an-address\n";                /* 25 */
+	struct collected out;
+	char *errs = NULL;
+	size_t elen = 0;
+	FILE *in = fmemopen((void *)zone, sizeof(zone) - 1, "r");
+	FILE *err = open_memstream(&errs, &elen);
+	struct vg_rpz_ctx c = { .path = "test.rpz", .emit = collect, .arg = &out, .errout = err };
+	out.n = 0;
+	ck_assert_int_eq(vg_rpz_load(in, &c), 0);
+	fclose(in);
+	fclose(err);
+	ck_assert_uint_eq(c.serial, 2026112201u);
+	uint8_t origin[VG_NAME_MAX];
+	vg_name_from_str("rpz.test.", origin, sizeof(origin));
+	ck_assert(vg_name_eq(c.origin, origin));
+	static const struct { const char *name; bool wild; int trig; int action; } want[] = {
+		{ "nx.example.com.", false, VG_TRIG_QNAME, VG_ACT_NXDOMAIN },
+		{ "nodata.example.com.", false, VG_TRIG_QNAME, VG_ACT_NODATA },
+		{ "wild.example.com.", true, VG_TRIG_QNAME, VG_ACT_NXDOMAIN },
+		{ "pass.example.com.", false, VG_TRIG_QNAME, VG_ACT_PASSTHRU },
+		{ "self.example.com.", false, VG_TRIG_QNAME, VG_ACT_LOCAL },
+		{ "drop.example.com.", false, VG_TRIG_QNAME, VG_ACT_DROP },
+		{ "tcp.example.com.", false, VG_TRIG_QNAME, VG_ACT_TCP_ONLY },
+		{ "garden.example.com.", false, VG_TRIG_QNAME, VG_ACT_GARDEN },
+		{ "local.example.com.", false, VG_TRIG_QNAME, VG_ACT_LOCAL },
+		{ "redirect.example.com.", false, VG_TRIG_QNAME, VG_ACT_LOCAL },
+		{ ".", false, VG_TRIG_RESP_IP, VG_ACT_NXDOMAIN },
+		{ ".", false, VG_TRIG_CLIENT_IP, VG_ACT_DROP },
+		{ "ns.evil.example.", false, VG_TRIG_NSDNAME, VG_ACT_NXDOMAIN },
+		{ ".", false, VG_TRIG_NSIP, VG_ACT_NXDOMAIN },
+	};
+	ck_assert_uint_eq(out.n, sizeof(want) / sizeof(want[0]));
+	ck_assert_uint_eq(c.rules, out.n);
+	for (unsigned i = 0; i < out.n; i++) {
+		uint8_t n[VG_NAME_MAX];
+		vg_name_from_str(want[i].name, n, sizeof(n));
+		ck_assert_msg(vg_name_eq(out.r[i].name, n), "rule %u name", i);
+		ck_assert_int_eq(out.r[i].wildcard, want[i].wild);
+		ck_assert_int_eq(out.r[i].trigger, want[i].trig);
+		ck_assert_int_eq(out.r[i].action, want[i].action);
+		ck_assert_uint_eq(out.r[i].line, 5 + i); /* each rule knows its line */
+	}
+	ck_assert_uint_eq(out.r[10].prefix.bits, 24 + 96);
+	ck_assert_uint_eq(c.ignored, 1);
+	ck_assert_uint_eq(c.errors, 6);
+	for (int l = 19; l <= 25; l++) {
+		if (l == 23)
+			continue; /* the ignored one is not an error */
+		char where[32];
+		snprintf(where, sizeof(where), "test.rpz:%d:", l);
+		ck_assert_msg(strstr(errs, where) != NULL, "no error at %s in:\n%s", where, errs);
+	}
+	free(errs);
+}
+END_TEST
+
+START_TEST(rpz_not_a_zone)
+{
+	static const char text[] = "www.example.com. 300 IN CNAME .\n";
+	struct collected out;
+	char *errs = NULL;
+	size_t elen = 0;
+	FILE *in = fmemopen((void *)text, sizeof(text) - 1, "r");
+	FILE *err = open_memstream(&errs, &elen);
+	struct vg_rpz_ctx c = { .path = "x.rpz", .emit = collect, .arg = &out, .errout = err };
+	out.n = 0;
+	ck_assert_int_eq(vg_rpz_load(in, &c), VG_EPARSE);
+	fclose(in);
+	fclose(err);
+	ck_assert_uint_eq(out.n, 0);
+	ck_assert_ptr_nonnull(strstr(errs, "x.rpz:1:"));
+	free(errs);
+}
+END_TEST
+
 START_TEST(list_format_names)
 {
 	ck_assert_int_eq(vg_pol_list_format("hosts"), VG_LIST_HOSTS);
@@ -377,6 +482,8 @@ int main(void)
 	tcase_add_test(tc, domain_list);
 	tcase_add_test(tc, adblock_rules);
 	tcase_add_test(tc, list_format_names);
+	tcase_add_test(tc, rpz_zone_actions_and_errors);
+	tcase_add_test(tc, rpz_not_a_zone);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Reading an RPZ zone file into policy rules (rpzload.c, via ldns: a
+ * control-path job, never on the query path).  Work in progress (issue 4).
+ */
+#ifndef VG_POLICY_RPZLOAD_H
+#define VG_POLICY_RPZLOAD_H
+
+#include "policy/policy.h"
+
+struct vg_rpz_ctx {
+	/* in */
+	const char *path;     /* for messages */
+	uint8_t origin[VG_NAME_MAX]; /* default $ORIGIN when origin_set (else none) */
+	bool origin_set;
+	int (*emit)(void *arg, const struct vg_pol_rule *r); /* <0 stops reading */
+	void *arg;
+	FILE *errout;         /* "FILE:LINE: message" per bad record; may be NULL */
+	/* out */
+	uint32_t serial;      /* the SOA serial */
+	unsigned rules;       /* rules emitted */
+	unsigned errors;      /* records reported and skipped */
+	unsigned ignored;     /* unknown higher-format triggers (harmless, RPZ.md 2.1) */
+};
+
+/**
+ * Read the zone in @p f; c->origin is set to the zone's apex (the owner of
+ * its first record, the SOA).  Bad records are reported and skipped.
+ * 0; VG_EPARSE when the file is not a zone at all (no SOA first); or the
+ * first negative value emit returned.
+ */
+int vg_rpz_load(FILE *f, struct vg_rpz_ctx *c);
+
+#endif

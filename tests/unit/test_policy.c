@@ -460,6 +460,49 @@ START_TEST(rpz_not_a_zone)
 }
 END_TEST
 
+struct growing {
+	struct vg_pol_rule *r;
+	unsigned n;
+};
+
+static int shipped_emit(void *arg, const struct vg_pol_rule *r)
+{
+	struct growing *g = arg;
+	if (g->n >= 4096)
+		return VG_ELIMIT;
+	g->r[g->n++] = *r;
+	return 0;
+}
+
+/* The shipped policy zones load with vigil's own reader, without a single
+ * error, and block what their test record says. */
+START_TEST(shipped_policy_loads)
+{
+	static const char *const files[] = { "policy/supply-chain.rpz", "policy/ci-strict.rpz" };
+	static const char *const tests[] = { "test.supply-chain.vigil.invalid.",
+					     "test.ci-strict.vigil.invalid." };
+	FILE *f = fopen(files[_i], "r");
+	ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", files[_i]);
+	struct vg_pol_rule *rules = calloc(4096, sizeof(*rules));
+	struct growing g = { rules, 0 };
+	struct vg_rpz_ctx c = { .path = files[_i], .errout = stderr, .arg = &g };
+	c.emit = shipped_emit;
+	ck_assert_int_eq(vg_rpz_load(f, &c), 0);
+	fclose(f);
+	ck_assert_uint_eq(c.errors, 0);
+	ck_assert_uint_gt(c.rules, 50);
+	ck_assert_uint_gt(c.serial, 2026000000u);
+	struct vg_pol_source_rules src = { g.r, g.n };
+	struct vg_pol_snapshot *s;
+	struct vg_pol_hit h;
+	ck_assert_int_eq(vg_pol_build(&s, &src, 1, NULL), 0);
+	ck_assert_int_eq(match(s, 0, tests[_i], &h), 0);
+	ck_assert_uint_eq(h.rule->action, VG_ACT_NXDOMAIN);
+	vg_pol_free(s);
+	free(rules);
+}
+END_TEST
+
 START_TEST(list_format_names)
 {
 	ck_assert_int_eq(vg_pol_list_format("hosts"), VG_LIST_HOSTS);
@@ -484,6 +527,7 @@ int main(void)
 	tcase_add_test(tc, list_format_names);
 	tcase_add_test(tc, rpz_zone_actions_and_errors);
 	tcase_add_test(tc, rpz_not_a_zone);
+	tcase_add_loop_test(tc, shipped_policy_loads, 0, 2);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

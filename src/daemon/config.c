@@ -43,7 +43,8 @@
 _Static_assert(sizeof(enum vg_acl_action) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum vg_log_target) == sizeof(int), "enum fields are stored as int");
 
-enum { SEC_SERVER, SEC_CACHE, SEC_RESOLVER, SEC_LIMITS, SEC_DNSSEC, SEC_FORWARDS, SEC_LOG, SEC_COUNT };
+enum { SEC_SERVER, SEC_CACHE, SEC_RESOLVER, SEC_LIMITS, SEC_DNSSEC, SEC_FORWARDS, SEC_POLICY,
+       SEC_LOG, SEC_COUNT };
 
 struct ctx {
 	struct vg_config *cfg;
@@ -780,6 +781,251 @@ static void parse_forwards(struct ctx *c, yaml_node_t *val)
 	}
 }
 
+/* ---- policy: sources and groups ---- */
+
+/*
+ * Collect the keys of mapping @p item into @p vals (by position in @p names,
+ * NULL-terminated), reporting unknown and duplicate keys.  False if @p item
+ * is not a mapping.
+ */
+static bool mapping_keys(struct ctx *c, yaml_node_t *item, const char *where,
+			 const char *const *names, yaml_node_t **vals)
+{
+	char buf[100];
+	if (item->type != YAML_MAPPING_NODE) {
+		report(c, line_of(item), "%s: expected a mapping, got %s", where, node_kind(item));
+		return false;
+	}
+	for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	     p < item->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+		int i = 0;
+		while (names[i] && strcmp(names[i], name))
+			i++;
+		if (!names[i])
+			report(c, line_of(k), "unknown key '%s' in %s",
+			       show(name, strlen(name), buf, sizeof(buf)), where);
+		else if (vals[i])
+			report(c, line_of(k), "duplicate key '%s' in %s", name, where);
+		else
+			vals[i] = yaml_document_get_node(c->doc, p->value);
+	}
+	return true;
+}
+
+static const struct enum_name psrc_types[] = {
+	{ "rpz", VG_PSRC_RPZ }, { "hosts", VG_PSRC_HOSTS }, { "domains", VG_PSRC_DOMAINS },
+	{ "adblock", VG_PSRC_ADBLOCK }, { NULL, 0 },
+};
+/* values of enum vg_pol_action (src/policy/policy.h) */
+static const struct enum_name psrc_actions[] = {
+	{ "nxdomain", 0 }, { "nodata", 1 }, { "drop", 3 }, { "null", 7 }, { NULL, 0 },
+};
+
+/* A short scalar into @p out (capacity @p cap), reporting what was wrong. */
+static bool short_string(struct ctx *c, yaml_node_t *n, char *out, size_t cap, const char *what)
+{
+	const char *s = scalar(c, n, what);
+	if (!s)
+		return false;
+	if (!*s || strlen(s) >= cap) {
+		bad_value(c, n, what);
+		return false;
+	}
+	memcpy(out, s, strlen(s) + 1);
+	return true;
+}
+
+static void parse_policy_source(struct ctx *c, yaml_node_t *item)
+{
+	static const char *const names[] = { "name", "type", "file", "ede", "action", "optional",
+					     NULL };
+	yaml_node_t *v[6] = { 0 };
+	struct vg_config *cfg = c->cfg;
+	struct vg_policy_source *src = &cfg->policy_sources[cfg->n_policy_sources];
+	const char *s;
+	if (!mapping_keys(c, item, "policy.sources", names, v))
+		return;
+	if (!v[0] || !v[2]) {
+		report(c, line_of(item), "policy.sources: an entry needs 'name' and 'file'");
+		return;
+	}
+	memset(src, 0, sizeof(*src));
+	src->line = line_of(item);
+	src->ede = 15;
+	src->action = 0;
+	snprintf(c->where, sizeof(c->where), "policy.sources.name");
+	if (!short_string(c, v[0], src->name, sizeof(src->name), "a name of 1..63 characters"))
+		return;
+	for (size_t i = 0; i < cfg->n_policy_sources; i++)
+		if (!strcmp(cfg->policy_sources[i].name, src->name)) {
+			dup_value(c, v[0]);
+			return;
+		}
+	snprintf(c->where, sizeof(c->where), "policy.sources.file");
+	if (!short_string(c, v[2], src->file, sizeof(src->file), "a path shorter than 512 bytes"))
+		return;
+	if (v[1]) {
+		snprintf(c->where, sizeof(c->where), "policy.sources.type");
+		int t = (s = scalar(c, v[1], "rpz, hosts, domains or adblock")) ?
+				enum_lookup(psrc_types, s) : -1;
+		if (s && t < 0)
+			bad_value(c, v[1], "rpz, hosts, domains or adblock");
+		if (t < 0)
+			return;
+		src->type = (enum vg_policy_source_type)t;
+	}
+	if (v[3]) {
+		snprintf(c->where, sizeof(c->where), "policy.sources.ede");
+		s = scalar(c, v[3], "15, 16 or 17");
+		if (!s)
+			return;
+		if (strcmp(s, "15") && strcmp(s, "16") && strcmp(s, "17")) {
+			bad_value(c, v[3], "15 (Blocked), 16 (Censored) or 17 (Filtered)");
+			return;
+		}
+		src->ede = (uint16_t)atoi(s);
+	}
+	if (v[4]) {
+		snprintf(c->where, sizeof(c->where), "policy.sources.action");
+		int a = (s = scalar(c, v[4], "nxdomain, nodata, drop or null")) ?
+				enum_lookup(psrc_actions, s) : -1;
+		if (s && a < 0)
+			bad_value(c, v[4], "nxdomain, nodata, drop or null");
+		if (a < 0)
+			return;
+		src->action = a;
+	}
+	if (v[5]) {
+		snprintf(c->where, sizeof(c->where), "policy.sources.optional");
+		int b = (s = scalar(c, v[5], "yes or no")) ? enum_lookup(bools, s) : -1;
+		if (s && b < 0)
+			bad_value(c, v[5], "yes or no");
+		if (b < 0)
+			return;
+		src->optional = b;
+	}
+	cfg->n_policy_sources++;
+}
+
+static void parse_policy_group(struct ctx *c, yaml_node_t *item)
+{
+	static const char *const names[] = { "name", "clients", "sources", "allowlist", NULL };
+	yaml_node_t *v[4] = { 0 }, *items[VG_CONFIG_MAX_POLICY_SOURCES];
+	struct vg_config *cfg = c->cfg;
+	struct vg_policy_group *g = &cfg->policy_groups[cfg->n_policy_groups];
+	bool bad;
+	const char *s;
+	if (!mapping_keys(c, item, "policy.groups", names, v))
+		return;
+	if (!v[0] || !v[1] || !v[2]) {
+		report(c, line_of(item),
+		       "policy.groups: an entry needs 'name', 'clients' and 'sources'");
+		return;
+	}
+	memset(g, 0, sizeof(*g));
+	snprintf(c->where, sizeof(c->where), "policy.groups.name");
+	if (!short_string(c, v[0], g->name, sizeof(g->name), "a name of 1..63 characters"))
+		return;
+	snprintf(c->where, sizeof(c->where), "policy.groups.clients");
+	yaml_node_t *pitems[VG_CONFIG_MAX_GROUP_CLIENTS];
+	size_t n = list_items(c, v[1], pitems, VG_CONFIG_MAX_GROUP_CLIENTS, &bad);
+	for (size_t i = 0; i < n; i++) {
+		struct vg_prefix *pf = &g->clients[g->n_clients];
+		int r = vg_config_parse_prefix((const char *)pitems[i]->data.scalar.value, pf);
+		if (r < 0) {
+			bad_value(c, pitems[i], r == VG_EINVAL ? "a prefix with no bits set past its length"
+							    : "a prefix like 192.0.2.0/24 or 2001:db8::/32");
+			continue;
+		}
+		prefix_unmap(pf);
+		g->n_clients++;
+	}
+	snprintf(c->where, sizeof(c->where), "policy.groups.sources");
+	n = list_items(c, v[2], items, VG_CONFIG_MAX_POLICY_SOURCES, &bad);
+	for (size_t i = 0; i < n; i++) {
+		s = (const char *)items[i]->data.scalar.value;
+		size_t k = 0;
+		while (k < cfg->n_policy_sources && strcmp(cfg->policy_sources[k].name, s))
+			k++;
+		if (k == cfg->n_policy_sources) {
+			bad_value(c, items[i], "the name of an entry of policy.sources (defined above)");
+			continue;
+		}
+		g->sources[g->n_sources++] = (uint8_t)k;
+	}
+	if (v[3]) {
+		snprintf(c->where, sizeof(c->where), "policy.groups.allowlist");
+		int b = (s = scalar(c, v[3], "yes or no")) ? enum_lookup(bools, s) : -1;
+		if (s && b < 0)
+			bad_value(c, v[3], "yes or no");
+		if (b < 0)
+			return;
+		g->allowlist = b;
+	}
+	cfg->n_policy_groups++;
+}
+
+static void parse_policy(struct ctx *c, yaml_node_t *val)
+{
+	static const char *const names[] = { "sources", "groups", NULL };
+	yaml_node_t *v[2] = { 0 };
+	if (is_null(val) || !mapping_keys(c, val, "section 'policy'", names, v))
+		return;
+	/* sources first: groups refer to them by name */
+	for (int part = 0; part < 2; part++) {
+		yaml_node_t *list = v[part];
+		const char *what = part ? "policy.groups" : "policy.sources";
+		size_t max = part ? VG_CONFIG_MAX_POLICY_GROUPS : VG_CONFIG_MAX_POLICY_SOURCES;
+		if (!list || is_null(list))
+			continue;
+		if (list->type != YAML_SEQUENCE_NODE) {
+			report(c, line_of(list), "%s: expected a list, got %s", what, node_kind(list));
+			continue;
+		}
+		for (yaml_node_item_t *it = list->data.sequence.items.start;
+		     it < list->data.sequence.items.top; it++) {
+			yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+			if ((part ? c->cfg->n_policy_groups : c->cfg->n_policy_sources) == max) {
+				report(c, line_of(item), "%s: too many entries (at most %zu)", what, max);
+				break;
+			}
+			if (part)
+				parse_policy_group(c, item);
+			else
+				parse_policy_source(c, item);
+		}
+	}
+}
+
+static void dump_policy(const struct vg_config *cfg, FILE *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	fprintf(out, "policy:\n  sources:%s\n", cfg->n_policy_sources ? "" : " []");
+	for (size_t i = 0; i < cfg->n_policy_sources; i++) {
+		const struct vg_policy_source *s = &cfg->policy_sources[i];
+		fprintf(out, "    - name: \"%s\"\n      type: %s\n      file: \"%s\"\n"
+			"      ede: %u\n      action: %s\n      optional: %s\n",
+			s->name, enum_name_of(psrc_types, (int)s->type), s->file, s->ede,
+			enum_name_of(psrc_actions, s->action), s->optional ? "yes" : "no");
+	}
+	fprintf(out, "  groups:%s\n", cfg->n_policy_groups ? "" : " []");
+	for (size_t i = 0; i < cfg->n_policy_groups; i++) {
+		const struct vg_policy_group *g = &cfg->policy_groups[i];
+		fprintf(out, "    - name: \"%s\"\n      clients:%s\n", g->name,
+			g->n_clients ? "" : " []");
+		for (size_t k = 0; k < g->n_clients; k++) {
+			inet_ntop(g->clients[k].family, g->clients[k].addr, host, sizeof(host));
+			fprintf(out, "        - \"%s/%u\"\n", host, g->clients[k].bits);
+		}
+		fprintf(out, "      sources:%s\n", g->n_sources ? "" : " []");
+		for (size_t k = 0; k < g->n_sources; k++)
+			fprintf(out, "        - \"%s\"\n", cfg->policy_sources[g->sources[k]].name);
+		fprintf(out, "      allowlist: %s\n", g->allowlist ? "yes" : "no");
+	}
+}
+
 /* ---- dump helpers for the custom keys ---- */
 
 static void dump_addrs(FILE *out, const char *indent, const char *key,
@@ -991,6 +1237,7 @@ static const struct section sections[SEC_COUNT] = {
 	[SEC_LIMITS] = { "limits", limits_keys, N(limits_keys), NULL, NULL },
 	[SEC_DNSSEC] = { "dnssec", dnssec_keys, N(dnssec_keys), NULL, NULL },
 	[SEC_FORWARDS] = { "forward-zones", NULL, 0, parse_forwards, dump_forwards },
+	[SEC_POLICY] = { "policy", NULL, 0, parse_policy, dump_policy },
 	[SEC_LOG] = { "log", log_keys, N(log_keys), NULL, NULL },
 };
 _Static_assert(N(server_keys) <= MAX_KEYS && N(resolver_keys) <= MAX_KEYS &&

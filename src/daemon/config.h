@@ -57,6 +57,31 @@ struct vg_forward_zone {
 	size_t n_upstreams;
 };
 
+/** policy.sources[]: one RPZ zone or list. */
+#define VG_CONFIG_MAX_POLICY_SOURCES 32
+#define VG_CONFIG_MAX_POLICY_GROUPS 16
+#define VG_CONFIG_MAX_GROUP_CLIENTS 32
+enum vg_policy_source_type { VG_PSRC_RPZ = 0, VG_PSRC_HOSTS, VG_PSRC_DOMAINS, VG_PSRC_ADBLOCK };
+struct vg_policy_source {
+	char name[64];
+	char file[512];
+	enum vg_policy_source_type type;
+	uint16_t ede;     /* 15 (default), 16 or 17 */
+	int action;       /* lists: enum vg_pol_action for block entries (NXDOMAIN default) */
+	bool optional;    /* a broken file at start-up is a warning, not an error */
+	size_t line;      /* where the config defines it */
+};
+
+/** policy.groups[]: clients (by prefix) and the sources applied to them. */
+struct vg_policy_group {
+	char name[64];
+	struct vg_prefix clients[VG_CONFIG_MAX_GROUP_CLIENTS];
+	size_t n_clients;
+	uint8_t sources[VG_CONFIG_MAX_POLICY_SOURCES]; /* indexes into policy_sources */
+	size_t n_sources;
+	bool allowlist;   /* only allowed / PASSTHRU names resolve */
+};
+
 enum vg_log_target { VG_LOG_STDERR = 0, VG_LOG_SYSLOG = 1 };
 
 #define VG_CONFIG_MAX_TA_FILES 8
@@ -125,6 +150,12 @@ struct vg_config {
 
 	struct vg_forward_zone forwards[VG_CONFIG_MAX_FORWARDS];
 	size_t n_forwards;
+
+	/* policy: */
+	struct vg_policy_source policy_sources[VG_CONFIG_MAX_POLICY_SOURCES];
+	size_t n_policy_sources;
+	struct vg_policy_group policy_groups[VG_CONFIG_MAX_POLICY_GROUPS];
+	size_t n_policy_groups;
 
 	/* log: */
 	int log_level; /* syslog levels: 3 err, 4 warning, 6 info, 7 debug; default 6 */

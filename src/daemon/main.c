@@ -25,6 +25,7 @@
 #include "core/core.h"
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
+#include "policy/engine.h"
 #include "net/net.h"
 #include "resolv/resolv.h"
 
@@ -128,7 +129,23 @@ static int load_hints(const struct vg_config *cfg, struct vg_hints *h, FILE *err
 			cfg->trust_anchor_files[0]);
 		r = VG_ECONFIG;
 	}
+	if (r < 0)
+		return r;
+	/* the policy sources, compiled off the workers (issue 4, first slice) */
+	h->policy = NULL;
+	h->owns_policy = false;
+	if (cfg->n_policy_groups) {
+		r = vg_policy_load(&h->policy, cfg, errout);
+		h->owns_policy = r == 0;
+	}
 	return r;
+}
+
+static void hints_free(struct vg_hints *h)
+{
+	if (h && h->owns_policy)
+		vg_policy_free(h->policy);
+	free(h);
 }
 
 /* Load config + hints into fresh snapshots. 0 or negative (errors printed). */
@@ -136,7 +153,7 @@ static int load_snapshot(const char *path, struct vg_config **cfg_out, struct vg
 			 FILE *errout)
 {
 	struct vg_config *cfg = malloc(sizeof(*cfg));
-	struct vg_hints *h = malloc(sizeof(*h));
+	struct vg_hints *h = calloc(1, sizeof(*h));
 	int r = VG_ENOMEM;
 	if (!cfg || !h)
 		goto fail;
@@ -156,7 +173,7 @@ static int load_snapshot(const char *path, struct vg_config **cfg_out, struct vg
 	return 0;
 fail:
 	free(cfg);
-	free(h);
+	hints_free(h);
 	return r;
 }
 
@@ -183,6 +200,7 @@ static void on_anchors_changed(void *arg, const struct vg_ta_set *ta)
 		return;
 	memcpy(h, cur, sizeof(*h));
 	h->ta = *ta;
+	h->owns_policy = false; /* shared with the snapshot it copies */
 	publish(d, (struct vg_config *)atomic_load(&d->shared.cfg), h);
 	d->n_snap--; /* publish() counted the config again: keep one slot per struct */
 	d->cfgs[d->n_snap] = NULL;
@@ -328,7 +346,7 @@ static int check_config(const char *path)
 	}
 	fprintf(stdout, "%s: configuration is valid\n", path);
 	free(cfg);
-	free(h);
+	hints_free(h);
 	return 0;
 }
 
@@ -437,7 +455,7 @@ out:
 	vg_cache_free(d->shared.cache);
 	for (unsigned i = 0; i < d->n_snap; i++) {
 		free(d->cfgs[i]);
-		free(d->hints[i]);
+		hints_free(d->hints[i]);
 	}
 	return ret;
 }

@@ -31,7 +31,7 @@
 struct vg_worker_stats {
 	vg_counter_t queries, udp_queries, tcp_queries, cache_hits, answered, servfail, nxdomain;
 	vg_counter_t malformed, formerr, notimp, refused, dropped, timeouts, send_errors;
-	vg_counter_t tcp_accepted, tcp_rejected;
+	vg_counter_t tcp_accepted, tcp_rejected, policy_rewrites;
 	vg_counter_t inflight;
 };
 

@@ -8,12 +8,14 @@
  * on a miss, a request in its own arena, driven by vg_resolv_begin/consume
  * with upstream replies.  A 100 ms tick enforces the per-request time limit.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "net/net.h"
+#include "policy/engine.h"
 
 #define TICK_MS 100
 #define MAX_INFLIGHT 4096
@@ -183,6 +185,80 @@ static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	drive(x, vg_resolv_begin(req, now));
 }
 
+/* A policy decision before resolution: true when the query was answered (or
+ * dropped) by the policy. */
+static bool apply_policy(struct vg_worker *w, const struct vg_query *q,
+			 const struct vg_client_q *cq, const struct vg_peer *peer)
+{
+	const struct vg_policy *pol = w->hints->policy;
+	struct vg_policy_decision d;
+	if (!vg_policy_check(pol, &peer->addr.sa, q->qname, &d))
+		return false;
+	char text[300];
+	vg_policy_describe(pol, &d, q->qname, text, sizeof(text));
+	if (vg_log_enabled(VG_LOG_INFO)) {
+		char qn[VG_NAME_MAX * 4 + 8], ca[INET6_ADDRSTRLEN] = "?";
+		vg_name_to_str(q->qname, qn, sizeof(qn));
+		if (peer->addr.sa.sa_family == AF_INET)
+			inet_ntop(AF_INET, &peer->addr.in4.sin_addr, ca, sizeof(ca));
+		else if (peer->addr.sa.sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &peer->addr.in6.sin6_addr, ca, sizeof(ca));
+		vg_log(VG_LOG_INFO, "policy: client %s group %s qname %s type %u: %s (action %d)", ca,
+		       d.group ? d.group : "-", qn, q->qtype, text, (int)d.action);
+	}
+	VG_STAT_INC(w->stats.policy_rewrites);
+	if (d.action == VG_ACT_DROP) {
+		VG_STAT_INC(w->stats.dropped);
+		return true;
+	}
+	const struct vg_policy_src *src = d.denied_by_allowlist ? NULL : &pol->src[d.source];
+	struct vg_rrset soa = { 0 }, addr = { 0 };
+	struct vg_rrset *ans[1];
+	uint8_t rd[2 + 16];
+	struct vg_answer_view av = { .ede = src ? src->ede : 15, .ede_text = text };
+	if (src && src->rpz) {
+		soa = (struct vg_rrset){ .owner = src->origin, .type = VG_T_SOA, .rclass = VG_C_IN,
+					 .ttl = src->soa_ttl, .count = 1,
+					 .rdata_len = (uint16_t)(2 + vg_get16(src->soa)),
+					 .rdata = src->soa };
+		av.add_soa = &soa;
+	}
+	switch (d.action) {
+	case VG_ACT_TCP_ONLY:
+		if (peer->transport != VG_TRANSPORT_UDP)
+			return false; /* over TCP the query is answered normally */
+		av.rcode = VG_RCODE_NOERROR;
+		av.tc = true;
+		av.add_soa = NULL;
+		break;
+	case VG_ACT_NODATA:
+		av.rcode = VG_RCODE_NOERROR;
+		break;
+	case VG_ACT_NULL_ADDR:
+		av.rcode = VG_RCODE_NOERROR;
+		if (q->qtype == VG_T_A || q->qtype == VG_T_AAAA) {
+			uint16_t l = q->qtype == VG_T_A ? 4 : 16;
+			memset(rd, 0, sizeof(rd));
+			vg_put16(rd, l);
+			addr = (struct vg_rrset){ .owner = q->qname, .type = q->qtype,
+						  .rclass = VG_C_IN, .ttl = 60, .count = 1,
+						  .rdata_len = (uint16_t)(2 + l), .rdata = rd };
+			ans[0] = &addr;
+			av.ans = ans;
+			av.nans = 1;
+		}
+		break;
+	default:
+		av.rcode = VG_RCODE_NXDOMAIN;
+		break;
+	}
+	size_t n = vg__resolv_write(cq, &av, w->txbuf, 65535);
+	if (n)
+		vg__worker_reply(w, peer, w->txbuf, n);
+	VG_STAT_INC(w->stats.answered);
+	return true;
+}
+
 static void reply_error(struct vg_worker *w, const struct vg_query *q, int rcode,
 			const struct vg_peer *peer)
 {
@@ -245,12 +321,15 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	default:
 		break;
 	}
-	/* POLICY: client-IP and QNAME rules run here, before the cache */
 	struct vg_client_q cq = {
 		.q = &q,
 		.limit = peer->transport == VG_TRANSPORT_UDP ? udp_limit(cfg, &q) : 65535,
 		.edns_size = cfg->max_udp_size,
 	};
+	/* POLICY: client-IP and QNAME rules run here, before the cache (the
+	 * first slice of issue 4; RPZ applies to recursive queries only) */
+	if (w->hints->policy && (q.flags & VG_F_RD) && apply_policy(w, &q, &cq, peer))
+		return;
 	size_t n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
 	if (n) {
 		VG_STAT_INC(w->stats.cache_hits);

@@ -132,6 +132,14 @@ int vg_rpz_load(FILE *f, struct vg_rpz_ctx *c)
 			memcpy(c->origin, owner, vg_name_len(owner));
 			ldns_rdf *serial = ldns_rr_rdf(rr, 2);
 			c->serial = serial ? ldns_rdf2native_int32(serial) : 0;
+			c->soa_ttl = ldns_rr_ttl(rr);
+			ldns_buffer *b = ldns_buffer_new(512);
+			if (b && ldns_rr_rdata2buffer_wire(b, rr) == LDNS_STATUS_OK &&
+			    ldns_buffer_position(b) <= sizeof(c->soa)) {
+				c->soa_len = (uint16_t)ldns_buffer_position(b);
+				memcpy(c->soa, ldns_buffer_begin(b), c->soa_len);
+			}
+			ldns_buffer_free(b);
 			ldns_rr_free(rr);
 			continue;
 		}

@@ -18,6 +18,9 @@ struct vg_rpz_ctx {
 	FILE *errout;         /* "FILE:LINE: message" per bad record; may be NULL */
 	/* out */
 	uint32_t serial;      /* the SOA serial */
+	uint8_t soa[512];     /* the SOA's rdata (uncompressed wire form), for answers */
+	uint16_t soa_len;
+	uint32_t soa_ttl;
 	unsigned rules;       /* rules emitted */
 	unsigned errors;      /* records reported and skipped */
 	unsigned ignored;     /* unknown higher-format triggers (harmless, RPZ.md 2.1) */

@@ -43,10 +43,10 @@ void vg_request_free(struct vg_request *req)
 }
 
 /* EDE option (RFC 8914): code 15, INFO-CODE, and a short EXTRA-TEXT. */
-static uint16_t ede_option(uint16_t code, uint8_t *out, size_t cap)
+static uint16_t ede_option(uint16_t code, const char *given, uint8_t *out, size_t cap)
 {
 	const char *text;
-	switch (code) {
+	switch (given ? 0 : code) {
 	case 1: text = "vigil: DNSKEY algorithm not supported"; break;
 	case 2: text = "vigil: DS digest type not supported"; break;
 	case 6: text = "vigil: DNSSEC validation failed"; break;
@@ -56,7 +56,7 @@ static uint16_t ede_option(uint16_t code, uint8_t *out, size_t cap)
 	case 10: text = "vigil: RRSIGs missing"; break;
 	case 12: text = "vigil: NSEC/NSEC3 proof missing"; break;
 	case 27: text = "vigil: NSEC3 iterations above limit, treated as insecure"; break;
-	default: text = ""; break;
+	default: text = given ? given : ""; break;
 	}
 	size_t tl = strlen(text);
 	if (cap < 6 + tl)
@@ -85,6 +85,8 @@ size_t vg__resolv_write(const struct vg_client_q *cq, const struct vg_answer_vie
 	uint16_t flags = (uint16_t)(VG_F_QR | VG_F_RA | (q->flags & (VG_F_RD | VG_F_CD)));
 	if (av->ad && (dnssec || (q->flags & VG_F_AD)))
 		flags |= VG_F_AD;
+	if (av->tc)
+		flags |= VG_F_TC;
 	vg_pkt_init(&p, buf, cap, q->id, flags);
 	vg_pkt_set_rcode(&p, rcode);
 	/* the question as the client wrote it (case preserved) */
@@ -116,9 +118,14 @@ size_t vg__resolv_write(const struct vg_client_q *cq, const struct vg_answer_vie
 		    vg_pkt_put_rrset(&p, av->auth_sig[i], ttl) < 0)
 			goto truncated;
 	}
+	if (av->add_soa) {
+		vg_pkt_begin(&p, 3);
+		if (vg_pkt_put_rrset(&p, av->add_soa, av->add_soa->ttl) < 0)
+			goto truncated;
+	}
 	if (q->edns.present) {
-		uint8_t opt[128];
-		uint16_t olen = av->ede ? ede_option(av->ede, opt, sizeof(opt)) : 0;
+		uint8_t opt[320];
+		uint16_t olen = av->ede ? ede_option(av->ede, av->ede_text, opt, sizeof(opt)) : 0;
 		if (vg_pkt_put_opt(&p, cq->edns_size, rcode, q->edns.do_bit, olen ? opt : NULL,
 				   olen) < 0)
 			goto truncated;

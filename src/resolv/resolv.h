@@ -41,6 +41,9 @@ struct vg_hints {
 	/* DNSSEC trust anchors: loaded and swapped with the hints, as one
 	 * snapshot of where resolution and validation start */
 	struct vg_ta_set ta;
+	/* the compiled policy (src/policy/engine.h), NULL when none is configured */
+	struct vg_policy *policy;
+	bool owns_policy; /* false in copies that share it */
 };
 
 /** Built-in IANA root hints. */
@@ -200,6 +203,9 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 
 /** Everything an answer consists of, for the shared writer. */
 struct vg_answer_view {
+	const char *ede_text;          /* EXTRA-TEXT; NULL: the standard text for the code */
+	const struct vg_rrset *add_soa; /* additional section (policy zone SOA), or NULL */
+	bool tc;                       /* set TC (policy TCP-only over UDP) */
 	int rcode;
 	struct vg_rrset *const *ans;
 	struct vg_rrset *const *ans_sig; /* parallel to ans (entries may be NULL), or NULL */

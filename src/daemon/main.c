@@ -276,7 +276,7 @@ static void log_stats(struct daemon *d)
 {
 	uint64_t q = 0, udp = 0, tcp = 0, hits = 0, ans = 0, sf = 0, nx = 0, mal = 0, fe = 0,
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
-		 up_unw = 0, up_sh = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0;
+		 up_unw = 0, up_sh = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0, pol = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		struct vg_worker_stats *s = &d->workers[i].stats;
 		q += VG_STAT_GET(s->queries);
@@ -296,6 +296,7 @@ static void log_stats(struct daemon *d)
 		serr += VG_STAT_GET(s->send_errors);
 		tacc += VG_STAT_GET(s->tcp_accepted);
 		trej += VG_STAT_GET(s->tcp_rejected);
+		pol += VG_STAT_GET(s->policy_rewrites);
 		const struct vg_upstream_stats *u = vg_upstream_stats(d->workers[i].up);
 		up_udp += VG_STAT_GET(u->udp_sent);
 		up_tcp += VG_STAT_GET(u->tcp_sent);
@@ -312,9 +313,10 @@ static void log_stats(struct daemon *d)
 		     "request_timeouts=%lu inflight=%lu send_errors=%lu tcp_accepted=%lu "
 		     "tcp_rejected=%lu upstream_udp=%lu upstream_tcp=%lu "
 		     "upstream_timeouts=%lu upstream_unwanted=%lu upstream_shared=%lu "
-		     "upstream_tc=%lu cache_entries=%zu cache_bytes=%zu cache_limit=%zu",
+		     "upstream_tc=%lu cache_entries=%zu cache_bytes=%zu cache_limit=%zu "
+		     "policy_rewrites=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
-		     up_udp, up_tcp, up_to, up_unw, up_sh, up_tc, entries, bytes, limit);
+		     up_udp, up_tcp, up_to, up_unw, up_sh, up_tc, entries, bytes, limit, pol);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

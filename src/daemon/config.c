@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -448,6 +449,48 @@ static void fmt_sockaddr(const struct vg_sockaddr *sa, bool with_port, char *buf
 
 static const struct section sections[SEC_COUNT];
 
+#ifndef VIGIL_POLICY_DIRS
+#define VIGIL_POLICY_DIRS "/usr/local/share/vigil/policy"
+#endif
+
+/*
+ * The default policy: the shipped supply-chain zone for every client, from
+ * the installed copy or, for a build run from its source tree, the source's
+ * (the first of VIGIL_POLICY_DIRS that has it).  Optional, so that a vigil
+ * without the file still starts -- it says so in its log.  A policy section
+ * in the config file replaces all of this.
+ */
+static void default_policy(struct vg_config *cfg)
+{
+	struct vg_policy_source *src = &cfg->policy_sources[0];
+	struct vg_policy_group *g = &cfg->policy_groups[0];
+	const char *dirs = VIGIL_POLICY_DIRS;
+	char path[sizeof(src->file)];
+	/* the installed copy unless only the source tree has one */
+	snprintf(path, sizeof(path), "%.*s/supply-chain.rpz", (int)strcspn(dirs, ":"), dirs);
+	for (const char *d = dirs; *d; d += strcspn(d, ":") + (d[strcspn(d, ":")] == ':')) {
+		char cand[sizeof(src->file)];
+		snprintf(cand, sizeof(cand), "%.*s/supply-chain.rpz", (int)strcspn(d, ":"), d);
+		if (access(cand, R_OK) == 0) {
+			memcpy(path, cand, sizeof(path));
+			break;
+		}
+	}
+	snprintf(src->name, sizeof(src->name), "supply-chain");
+	snprintf(src->file, sizeof(src->file), "%s", path);
+	src->type = VG_PSRC_RPZ;
+	src->ede = 15;
+	src->optional = true;
+	cfg->n_policy_sources = 1;
+	snprintf(g->name, sizeof(g->name), "everyone");
+	vg_config_parse_prefix("0.0.0.0/0", &g->clients[0]);
+	vg_config_parse_prefix("::/0", &g->clients[1]);
+	g->n_clients = 2;
+	g->sources[0] = 0;
+	g->n_sources = 1;
+	cfg->n_policy_groups = 1;
+}
+
 void vg_config_defaults(struct vg_config *cfg)
 {
 	const struct section *sec;
@@ -467,6 +510,7 @@ void vg_config_defaults(struct vg_config *cfg)
 		cfg->acl[i].action = VG_ACL_ALLOW;
 	}
 	cfg->n_acl = i;
+	default_policy(cfg);
 }
 
 /* ---- error reporting ---- */
@@ -852,7 +896,6 @@ static void parse_policy_source(struct ctx *c, yaml_node_t *item)
 		return;
 	}
 	memset(src, 0, sizeof(*src));
-	src->line = line_of(item);
 	src->ede = 15;
 	src->action = 0;
 	snprintf(c->where, sizeof(c->where), "policy.sources.name");
@@ -971,6 +1014,9 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 {
 	static const char *const names[] = { "sources", "groups", NULL };
 	yaml_node_t *v[2] = { 0 };
+	/* a policy section replaces the default one, even an empty section */
+	c->cfg->n_policy_sources = 0;
+	c->cfg->n_policy_groups = 0;
 	if (is_null(val) || !mapping_keys(c, val, "section 'policy'", names, v))
 		return;
 	/* sources first: groups refer to them by name */

@@ -69,7 +69,6 @@ struct vg_policy_source {
 	uint16_t ede;     /* 15 (default), 16 or 17 */
 	int action;       /* lists: enum vg_pol_action for block entries (NXDOMAIN default) */
 	bool optional;    /* a broken file at start-up is a warning, not an error */
-	size_t line;      /* where the config defines it */
 };
 
 /** policy.groups[]: clients (by prefix) and the sources applied to them. */

@@ -118,13 +118,13 @@ static int load_hints(const struct vg_config *cfg, struct vg_hints *h, FILE *err
 	/* trust anchors: the configured files replace the built-in root anchors */
 	h->ta.n = 0;
 	if (cfg->n_trust_anchor_files == 0)
-		return vg_ta_builtin(&h->ta);
+		r = vg_ta_builtin(&h->ta);
 	for (size_t i = 0; i < cfg->n_trust_anchor_files; i++) {
 		int t = vg_ta_load(&h->ta, cfg->trust_anchor_files[i], errout);
 		if (t < 0)
 			r = t;
 	}
-	if (r == 0 && h->ta.n == 0) {
+	if (r == 0 && h->ta.n == 0 && cfg->n_trust_anchor_files) {
 		fprintf(errout, "%s: no trust anchors in the trust-anchor-file(s)\n",
 			cfg->trust_anchor_files[0]);
 		r = VG_ECONFIG;
@@ -442,6 +442,13 @@ static int run(struct daemon *d, const char *pidfile)
 	vg_log(VG_LOG_NOTICE, "vigil %s started: %u worker%s, cache %zu bytes, %s", VIGIL_VERSION,
 	       d->n_workers, d->n_workers == 1 ? "" : "s", cfg->cache_size,
 	       cfg->root_hints[0] ? cfg->root_hints : "built-in root hints");
+	if (h->policy) {
+		unsigned rules = 0;
+		for (unsigned i = 0; i < h->policy->nsources; i++)
+			rules += vg_pol_rule_count(h->policy->snap, i);
+		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
+		       h->policy->nsources, rules, h->policy->ngroups);
+	}
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_join(&d->workers[i]);

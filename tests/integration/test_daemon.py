@@ -257,7 +257,8 @@ def test_default_config_in_isolated_namespace(tmp_path):
     """What `bash contrib/setup.sh start` runs: vigil with no config file.  It
     binds 127.0.0.1:53 and ::1:53, so it runs in a network namespace of its own
     with only loopback up: its priming query for the real root servers cannot
-    leave the machine, and nothing clashes with the lab."""
+    leave the machine, and nothing clashes with the lab.  The default policy
+    (the shipped supply-chain zone) blocks its indicators for every client."""
     script = tmp_path / "run.sh"
     log = tmp_path / "vigil.log"
     script.write_text(f"""set -e
@@ -273,6 +274,11 @@ for addr in ("127.0.0.1", "::1"):
         r = f(q, addr, timeout=3)
         # no route to any root server: a fast SERVFAIL, not a hang
         print(addr, "tcp" if tcp else "udp", dns.rcode.to_text(r.rcode()))
+# the default policy: the shipped supply-chain zone, for every client
+q = dns.message.make_query("models.litellm.cloud.", "A", use_edns=0)
+r = dns.query.udp(q, "127.0.0.1", timeout=3)
+ede = ["%d %s" % (int(o.code), o.text) for o in r.options if o.otype == 15]
+print("policy", dns.rcode.to_text(r.rcode()), *ede)
 PY
 kill -TERM $(cat {tmp_path}/pid)
 wait
@@ -286,6 +292,7 @@ wait
             assert "%s %s SERVFAIL" % (addr, proto) in r.stdout, out
     assert "listening on 127.0.0.1#53" in out and "listening on ::1#53" in out, out
     assert "built-in root hints" in out and "stopped" in out, out
+    assert "policy NXDOMAIN 15 vigil: supply-chain rule *.litellm.cloud" in r.stdout, out
 
 
 @pytest.mark.parametrize("prime", ["yes", "no"])

@@ -25,6 +25,7 @@
 #include "core/core.h"
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
+#include "daemon/explain.h"
 #include "policy/engine.h"
 #include "net/net.h"
 #include "resolv/resolv.h"
@@ -58,6 +59,7 @@ static void usage(FILE *out)
 "SYNOPSIS\n"
 "    vigil [-c FILE]\n"
 "    vigil --check-config FILE\n"
+"    vigil explain NAME [--client ADDR] [--type TYPE] [-c FILE]\n"
 "    vigil --help | --version\n"
 "\n"
 "DESCRIPTION\n"
@@ -82,6 +84,10 @@ static void usage(FILE *out)
 "        Check FILE (and the root hints and trust anchor files it names),\n"
 "        print every error as FILE:LINE: message, and exit: 0 if valid, 1 if\n"
 "        not.\n"
+"    explain NAME [--client ADDR] [--type TYPE] [-c FILE]\n"
+"        Load the policy of FILE (or the built-in defaults) and print which\n"
+"        rule, in which source at which FILE:LINE, decides NAME for a query\n"
+"        from ADDR (default 127.0.0.1), or that none does.  Sends nothing.\n"
 "    -p, --pidfile FILE\n"
 "        Write the process ID to FILE after start-up; removed at exit.\n"
 "    -h, --help\n"
@@ -482,6 +488,12 @@ int main(int argc, char **argv)
 	static struct daemon d;
 	const char *pidfile = NULL, *check = NULL;
 	int c;
+
+	if (argc > 1 && !strcmp(argv[1], "explain")) {
+		if (sodium_init() < 0)
+			return 1;
+		return vg_explain_main(argc - 1, argv + 1);
+	}
 
 	while ((c = getopt_long(argc, argv, "c:t:p:hV", opts, NULL)) != -1) {
 		switch (c) {

@@ -531,3 +531,33 @@ def test_bad_record_logged_with_file_and_line(lab, tmp_path):
         assert_resolves(ask(v, "www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
     finally:
         v.stop()
+
+
+def test_explain_names_source_file_and_line(tmp_path):
+    """`vigil explain` loads the policy of a config and prints which rule, in
+    which source at which FILE:LINE, decides a name for a client."""
+    zone = tmp_path / "x.rpz"
+    zone.write_text("$TTL 300\n$ORIGIN x.rpz.\n@ SOA localhost. root.localhost. 1 3600 600 86400 60\n"
+                    "  NS localhost.\nbad.example CNAME .\n*.wild.example CNAME *.\n"
+                    "32.1.0.0.127.rpz-client-ip CNAME rpz-drop.\n")
+    cfgfile = tmp_path / "v.yaml"
+    cfgfile.write_text("policy:\n  sources:\n    - name: x\n      file: %s\n  groups:\n"
+                       "    - name: lab\n      clients: [ \"127.0.0.0/8\" ]\n      sources: [ x ]\n"
+                       % zone)
+
+    def explain(*args):
+        r = subprocess.run([conftest.VIGIL_BIN, "explain", *args, "-c", str(cfgfile)],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    out = explain("bad.example", "--client", "127.0.0.2")
+    assert "source 'x'" in out and "%s:5" % zone in out and "NXDOMAIN" in out, out
+    out = explain("a.b.wild.example", "--client", "127.0.0.2")
+    assert "%s:6" % zone in out and "*.wild.example" in out and "NODATA" in out, out
+    out = explain("good.example", "--client", "127.0.0.2")
+    assert "no rule matches" in out, out
+    out = explain("good.example", "--client", "127.0.0.1")  # CLIENT-IP wins
+    assert "CLIENT-IP" in out and "%s:7" % zone in out and "DROP" in out, out
+    out = explain("bad.example", "--client", "192.0.2.1")
+    assert "no client group" in out, out

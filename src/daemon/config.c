@@ -1012,13 +1012,18 @@ static void parse_policy_group(struct ctx *c, yaml_node_t *item)
 
 static void parse_policy(struct ctx *c, yaml_node_t *val)
 {
-	static const char *const names[] = { "sources", "groups", NULL };
-	yaml_node_t *v[2] = { 0 };
+	static const char *const names[] = { "sources", "groups", "log", NULL };
+	yaml_node_t *v[3] = { 0 };
 	/* a policy section replaces the default one, even an empty section */
 	c->cfg->n_policy_sources = 0;
 	c->cfg->n_policy_groups = 0;
 	if (is_null(val) || !mapping_keys(c, val, "section 'policy'", names, v))
 		return;
+	if (v[2]) {
+		snprintf(c->where, sizeof(c->where), "policy.log");
+		short_string(c, v[2], c->cfg->policy_log, sizeof(c->cfg->policy_log),
+			     "a file path shorter than 512 bytes, or syslog");
+	}
 	/* sources first: groups refer to them by name */
 	for (int part = 0; part < 2; part++) {
 		yaml_node_t *list = v[part];
@@ -1056,6 +1061,8 @@ static void dump_policy(const struct vg_config *cfg, FILE *out)
 			s->name, enum_name_of(psrc_types, (int)s->type), s->file, s->ede,
 			enum_name_of(psrc_actions, s->action), s->optional ? "yes" : "no");
 	}
+	if (cfg->policy_log[0])
+		fprintf(out, "  log: \"%s\"\n", cfg->policy_log);
 	fprintf(out, "  groups:%s\n", cfg->n_policy_groups ? "" : " []");
 	for (size_t i = 0; i < cfg->n_policy_groups; i++) {
 		const struct vg_policy_group *g = &cfg->policy_groups[i];

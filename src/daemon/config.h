@@ -155,6 +155,7 @@ struct vg_config {
 	size_t n_policy_sources;
 	struct vg_policy_group policy_groups[VG_CONFIG_MAX_POLICY_GROUPS];
 	size_t n_policy_groups;
+	char policy_log[512];         /* JSON decision log: a file, "syslog", or "" (the main log) */
 
 	/* log: */
 	int log_level; /* syslog levels: 3 err, 4 warning, 6 info, 7 debug; default 6 */

@@ -27,6 +27,7 @@
 #include "daemon/config.h"
 #include "daemon/explain.h"
 #include "policy/engine.h"
+#include "policy/plog.h"
 #include "net/net.h"
 #include "resolv/resolv.h"
 
@@ -270,6 +271,9 @@ static void reload(struct daemon *d)
 	vg_cache_set_limits(d->shared.cache, cfg->cache_min_ttl, cfg->cache_max_ttl,
 			    cfg->cache_max_neg_ttl);
 	vg_log_setup(cfg->log_level, cfg->log_target == VG_LOG_SYSLOG);
+	vg_plog_reopen(d->shared.plog); /* rotation: the decision log file is opened again */
+	if (strcmp(old->policy_log, cfg->policy_log))
+		vg_log(VG_LOG_WARNING, "reload: policy.log changed; restart to apply");
 	if (d->autotrust)
 		vg_autotrust_anchors(d->autotrust, &h->ta); /* RFC 5011 state wins */
 	publish(d, cfg, h);
@@ -282,7 +286,7 @@ static void log_stats(struct daemon *d)
 {
 	uint64_t q = 0, udp = 0, tcp = 0, hits = 0, ans = 0, sf = 0, nx = 0, mal = 0, fe = 0,
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
-		 up_unw = 0, up_sh = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0, pol = 0;
+		 up_unw = 0, up_sh = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0, pol = 0, pold = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		struct vg_worker_stats *s = &d->workers[i].stats;
 		q += VG_STAT_GET(s->queries);
@@ -303,6 +307,7 @@ static void log_stats(struct daemon *d)
 		tacc += VG_STAT_GET(s->tcp_accepted);
 		trej += VG_STAT_GET(s->tcp_rejected);
 		pol += VG_STAT_GET(s->policy_rewrites);
+		pold += VG_STAT_GET(s->policy_log_dropped);
 		const struct vg_upstream_stats *u = vg_upstream_stats(d->workers[i].up);
 		up_udp += VG_STAT_GET(u->udp_sent);
 		up_tcp += VG_STAT_GET(u->tcp_sent);
@@ -320,9 +325,9 @@ static void log_stats(struct daemon *d)
 		     "tcp_rejected=%lu upstream_udp=%lu upstream_tcp=%lu "
 		     "upstream_timeouts=%lu upstream_unwanted=%lu upstream_shared=%lu "
 		     "upstream_tc=%lu cache_entries=%zu cache_bytes=%zu cache_limit=%zu "
-		     "policy_rewrites=%lu",
+		     "policy_rewrites=%lu policy_log_dropped=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
-		     up_udp, up_tcp, up_to, up_unw, up_sh, up_tc, entries, bytes, limit, pol);
+		     up_udp, up_tcp, up_to, up_unw, up_sh, up_tc, entries, bytes, limit, pol, pold);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -388,6 +393,14 @@ static int run(struct daemon *d, const char *pidfile)
 	vg_cache_set_limits(d->shared.cache, cfg->cache_min_ttl, cfg->cache_max_ttl,
 			    cfg->cache_max_neg_ttl);
 
+	if (cfg->policy_log[0]) {
+		int r = vg_plog_start(&d->shared.plog, cfg->policy_log, worker_count(cfg));
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "not starting: policy log %s: %s", cfg->policy_log,
+			       vg_strerror(r));
+			return 1;
+		}
+	}
 	d->n_workers = worker_count(cfg);
 	d->workers = calloc(d->n_workers, sizeof(*d->workers));
 	if (!d->workers)
@@ -461,6 +474,8 @@ static int run(struct daemon *d, const char *pidfile)
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_deinit(&d->workers[i]);
 	uv_loop_close(&d->loop);
+	vg_plog_stop(d->shared.plog); /* writes what the workers queued */
+	d->shared.plog = NULL;
 	if (pidfile)
 		unlink(pidfile);
 	vg_log(VG_LOG_NOTICE, "stopped");

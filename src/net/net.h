@@ -31,7 +31,7 @@
 struct vg_worker_stats {
 	vg_counter_t queries, udp_queries, tcp_queries, cache_hits, answered, servfail, nxdomain;
 	vg_counter_t malformed, formerr, notimp, refused, dropped, timeouts, send_errors;
-	vg_counter_t tcp_accepted, tcp_rejected, policy_rewrites;
+	vg_counter_t tcp_accepted, tcp_rejected, policy_rewrites, policy_log_dropped;
 	vg_counter_t inflight;
 };
 
@@ -41,6 +41,7 @@ struct vg_shared {
 	_Atomic(const struct vg_config *) cfg;
 	_Atomic(const struct vg_hints *) hints;
 	atomic_uint tcp_total;
+	struct vg_plog *plog; /* policy decision log, NULL: decisions go to the main log */
 };
 
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */

@@ -16,6 +16,7 @@
 
 #include "net/net.h"
 #include "policy/engine.h"
+#include "policy/plog.h"
 
 #define TICK_MS 100
 #define MAX_INFLIGHT 4096
@@ -185,6 +186,51 @@ static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	drive(x, vg_resolv_begin(req, now));
 }
 
+/* One line per decision: JSON to the decision log, or text to the main log. */
+static void log_decision(struct vg_worker *w, const struct vg_query *q,
+			 const struct vg_peer *peer, const struct vg_policy_decision *d,
+			 const char *text)
+{
+	static const char *const actions[] = {
+		[VG_ACT_NXDOMAIN] = "nxdomain", [VG_ACT_NODATA] = "nodata",
+		[VG_ACT_PASSTHRU] = "passthru", [VG_ACT_DROP] = "drop",
+		[VG_ACT_TCP_ONLY] = "tcp-only", [VG_ACT_LOCAL] = "local-data",
+		[VG_ACT_GARDEN] = "walled-garden", [VG_ACT_NULL_ADDR] = "null-address",
+	};
+	if (!w->shared->plog && !vg_log_enabled(VG_LOG_INFO))
+		return;
+	const struct vg_policy *pol = w->hints->policy;
+	char qn[VG_NAME_MAX * 4 + 8], ca[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	vg_name_to_str(q->qname, qn, sizeof(qn));
+	if (peer->addr.sa.sa_family == AF_INET) {
+		inet_ntop(AF_INET, &peer->addr.in4.sin_addr, ca, sizeof(ca));
+		port = ntohs(peer->addr.in4.sin_port);
+	} else if (peer->addr.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &peer->addr.in6.sin6_addr, ca, sizeof(ca));
+		port = ntohs(peer->addr.in6.sin6_port);
+	}
+	const char *source = d->denied_by_allowlist ? "" : pol->src[d->source].name;
+	const char *rule = strstr(text, " rule ");
+	rule = d->denied_by_allowlist ? "allowlist" : rule ? rule + 6 : text;
+	if (!w->shared->plog) {
+		vg_log(VG_LOG_INFO, "policy: client %s group %s qname %s type %u: %s (%s)", ca,
+		       d->group ? d->group : "-", qn, q->qtype, text, actions[d->action]);
+		return;
+	}
+	struct vg_plog_entry e = {
+		.client = ca, .port = port,
+		.transport = peer->transport == VG_TRANSPORT_UDP ? "udp" : "tcp",
+		.group = d->group, .qname = qn, .qtype = q->qtype, .source = source,
+		.trigger = d->denied_by_allowlist ? "allowlist"
+			   : d->trigger == VG_TRIG_CLIENT_IP ? "client-ip" : "qname",
+		.rule = rule, .action = actions[d->action],
+		.ede = d->denied_by_allowlist ? 15 : pol->src[d->source].ede,
+	};
+	if (!vg_plog_write(w->shared->plog, w->id, &e))
+		VG_STAT_INC(w->stats.policy_log_dropped);
+}
+
 /* A policy decision before resolution: true when the query was answered (or
  * dropped) by the policy. */
 static bool apply_policy(struct vg_worker *w, const struct vg_query *q,
@@ -196,17 +242,8 @@ static bool apply_policy(struct vg_worker *w, const struct vg_query *q,
 		return false;
 	char text[300];
 	vg_policy_describe(pol, &d, q->qname, text, sizeof(text));
-	if (vg_log_enabled(VG_LOG_INFO)) {
-		char qn[VG_NAME_MAX * 4 + 8], ca[INET6_ADDRSTRLEN] = "?";
-		vg_name_to_str(q->qname, qn, sizeof(qn));
-		if (peer->addr.sa.sa_family == AF_INET)
-			inet_ntop(AF_INET, &peer->addr.in4.sin_addr, ca, sizeof(ca));
-		else if (peer->addr.sa.sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &peer->addr.in6.sin6_addr, ca, sizeof(ca));
-		vg_log(VG_LOG_INFO, "policy: client %s group %s qname %s type %u: %s (action %d)", ca,
-		       d.group ? d.group : "-", qn, q->qtype, text, (int)d.action);
-	}
 	VG_STAT_INC(w->stats.policy_rewrites);
+	log_decision(w, q, peer, &d, text);
 	if (d.action == VG_ACT_DROP) {
 		VG_STAT_INC(w->stats.dropped);
 		return true;

@@ -31,6 +31,7 @@ the client socket's source address.  vigil only.
 """
 import os
 import re
+import signal
 import struct
 import subprocess
 import time
@@ -561,3 +562,56 @@ def test_explain_names_source_file_and_line(tmp_path):
     assert "CLIENT-IP" in out and "%s:7" % zone in out and "DROP" in out, out
     out = explain("bad.example", "--client", "192.0.2.1")
     assert "no client group" in out, out
+
+
+# ------------------------------------------------------------------ the decision log
+
+def test_json_decision_log_and_rotation(lab, tmp_path):
+    """policy.log: one JSON line per decision (time, client address and port,
+    transport, group, qname, qtype, source, trigger, matched rule, action,
+    EDE); plain passes are not logged; SIGHUP reopens the file (rotation)."""
+    import json
+    zone = write(tmp_path, "j.rpz", rpz("j.rpz.", "blocked.basic.lab CNAME .",
+                                        "*.wild.basic.lab CNAME *."))
+    logf = os.path.join(str(tmp_path), "decisions.jsonl")
+    text = policy([source("jz", "rpz", zone, ede=16)], [group("all", ["127.0.0.0/8"], ["jz"])])
+    text = text.replace("policy:\n", "policy:\n  log: \"%s\"\n" % logf, 1)
+    v = started(lab, tmp_path, text)
+    try:
+        assert_blocked(ask(v, "blocked.basic.lab.", src=C2), "NXDOMAIN", "jz", 16,
+                       "blocked.basic.lab", soa="j.rpz.")
+        ask(v, "x.wild.basic.lab.", "AAAA", src=C1, tcp=True)
+        assert_clean(ask(v, "www.basic.lab."))  # a pass: not logged
+
+        def lines(path, want):
+            got = []
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                if os.path.exists(path):
+                    with open(path) as f:
+                        got = [json.loads(x) for x in f if x.strip()]
+                    if len(got) >= want:
+                        break
+                time.sleep(0.05)
+            return got
+        got = lines(logf, 2)
+        assert len(got) == 2, got
+        a, b = got
+        assert a["client"] == C2 and a["transport"] == "udp" and a["port"] > 0, a
+        assert a["group"] == "all" and a["qname"] == "blocked.basic.lab." and a["qtype"] == 1, a
+        assert a["source"] == "jz" and a["trigger"] == "qname", a
+        assert a["rule"] == "blocked.basic.lab" and a["action"] == "nxdomain" and a["ede"] == 16, a
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", a["time"]), a
+        assert b["client"] == C1 and b["transport"] == "tcp" and b["qtype"] == 28, b
+        assert b["rule"] == "*.wild.basic.lab" and b["action"] == "nodata", b
+        # rotation: move the file away, SIGHUP, the next line goes to a new file
+        os.rename(logf, logf + ".1")
+        v.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        ask(v, "blocked.basic.lab.", "TXT", src=C1)
+        got = lines(logf, 1)
+        assert len(got) == 1 and got[0]["qtype"] == 16, got
+        with open(logf + ".1") as f:
+            assert len(f.readlines()) == 2
+    finally:
+        v.stop()

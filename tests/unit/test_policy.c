@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 
 #include "check_main.h"
 #include "policy/lists.h"
+#include "policy/plog.h"
 #include "policy/rpzload.h"
 #include "policy/snapshot.h"
 
@@ -503,6 +505,41 @@ START_TEST(shipped_policy_loads)
 }
 END_TEST
 
+/* The decision log: lines written by the writer thread, JSON-escaped, all
+ * of them by the time it stops. */
+START_TEST(decision_log_lines)
+{
+	char path[] = "/tmp/vigil-plog-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	struct vg_plog *l;
+	ck_assert_int_eq(vg_plog_start(&l, path, 2), 0);
+	struct vg_plog_entry e = { .client = "192.0.2.1", .port = 5353, .transport = "udp",
+				   .group = "g", .qname = "we\"ird\\name\x01.", .qtype = 1,
+				   .source = "s", .trigger = "qname", .rule = "*.x",
+				   .action = "nxdomain", .ede = 15 };
+	for (unsigned i = 0; i < 100; i++)
+		ck_assert(vg_plog_write(l, i % 2, &e));
+	vg_plog_stop(l);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[1024];
+	unsigned n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		n++;
+		ck_assert_ptr_nonnull(strstr(line, "\"qname\":\"we\\\"ird\\\\name\\u0001.\""));
+		ck_assert_ptr_nonnull(strstr(line, "\"client\":\"192.0.2.1\",\"port\":5353"));
+		ck_assert_ptr_nonnull(strstr(line, "\"ede\":15}"));
+	}
+	fclose(f);
+	unlink(path);
+	ck_assert_uint_eq(n, 100);
+	/* a file that cannot be opened is an error at start */
+	ck_assert_int_lt(vg_plog_start(&l, "/nonexistent-dir/x.log", 1), 0);
+}
+END_TEST
+
 START_TEST(list_format_names)
 {
 	ck_assert_int_eq(vg_pol_list_format("hosts"), VG_LIST_HOSTS);
@@ -525,6 +562,7 @@ int main(void)
 	tcase_add_test(tc, domain_list);
 	tcase_add_test(tc, adblock_rules);
 	tcase_add_test(tc, list_format_names);
+	tcase_add_test(tc, decision_log_lines);
 	tcase_add_test(tc, rpz_zone_actions_and_errors);
 	tcase_add_test(tc, rpz_not_a_zone);
 	tcase_add_loop_test(tc, shipped_policy_loads, 0, 2);

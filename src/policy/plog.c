@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The policy decision log: one JSON line per decision other than a plain
+ * pass, to a file (reopened on request, for rotation) or to syslog.
+ *
+ * Workers never wait for it: each worker has its own single-producer ring of
+ * fixed-size lines; the worker formats a line into the next free slot and
+ * publishes it with one atomic store, or, when its ring is full, counts it as
+ * dropped.  One writer thread drains the rings in turn and writes the lines.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "policy/plog.h"
+
+#define RING 1024 /* lines per worker */
+#define LINE 768
+
+struct ring {
+	_Atomic uint32_t head; /* next slot the worker writes */
+	_Atomic uint32_t tail; /* next slot the writer reads */
+	_Atomic uint64_t dropped;
+	char line[RING][LINE];
+};
+
+struct vg_plog {
+	unsigned nrings;
+	struct ring *rings;
+	char path[512];
+	bool use_syslog;
+	FILE *out;
+	pthread_t thread;
+	atomic_bool stop, reopen;
+	_Atomic uint64_t written;
+};
+
+static void reopen_file(struct vg_plog *l)
+{
+	if (l->use_syslog)
+		return;
+	if (l->out)
+		fclose(l->out);
+	l->out = fopen(l->path, "a");
+	if (l->out)
+		setvbuf(l->out, NULL, _IOFBF, 1 << 16);
+}
+
+static void *writer(void *arg)
+{
+	struct vg_plog *l = arg;
+	for (;;) {
+		bool stopping = atomic_load(&l->stop);
+		if (atomic_exchange(&l->reopen, false))
+			reopen_file(l);
+		unsigned n = 0;
+		for (unsigned i = 0; i < l->nrings; i++) {
+			struct ring *r = &l->rings[i];
+			uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+			uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+			for (; t != h; t++, n++) {
+				const char *line = r->line[t % RING];
+				if (l->use_syslog)
+					syslog(LOG_INFO, "%s", line);
+				else if (l->out)
+					fprintf(l->out, "%s\n", line);
+				atomic_fetch_add_explicit(&l->written, 1, memory_order_relaxed);
+			}
+			atomic_store_explicit(&r->tail, t, memory_order_release);
+		}
+		if (n && l->out)
+			fflush(l->out);
+		if (stopping && !n)
+			break;
+		if (!n) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+int vg_plog_start(struct vg_plog **out, const char *target, unsigned workers)
+{
+	struct vg_plog *l = calloc(1, sizeof(*l));
+	if (!l)
+		return VG_ENOMEM;
+	l->nrings = workers ? workers : 1;
+	l->rings = calloc(l->nrings, sizeof(*l->rings));
+	if (!l->rings) {
+		free(l);
+		return VG_ENOMEM;
+	}
+	l->use_syslog = !strcmp(target, "syslog");
+	snprintf(l->path, sizeof(l->path), "%s", target);
+	if (!l->use_syslog) {
+		reopen_file(l);
+		if (!l->out) {
+			int e = -errno;
+			free(l->rings);
+			free(l);
+			return e;
+		}
+	}
+	if (pthread_create(&l->thread, NULL, writer, l) != 0) {
+		if (l->out)
+			fclose(l->out);
+		free(l->rings);
+		free(l);
+		return VG_ENOMEM;
+	}
+	*out = l;
+	return 0;
+}
+
+void vg_plog_stop(struct vg_plog *l)
+{
+	if (!l)
+		return;
+	atomic_store(&l->stop, true);
+	pthread_join(l->thread, NULL);
+	if (l->out)
+		fclose(l->out);
+	free(l->rings);
+	free(l);
+}
+
+void vg_plog_reopen(struct vg_plog *l)
+{
+	if (l)
+		atomic_store(&l->reopen, true);
+}
+
+uint64_t vg_plog_dropped(const struct vg_plog *l)
+{
+	uint64_t d = 0;
+	for (unsigned i = 0; l && i < l->nrings; i++)
+		d += atomic_load_explicit(&l->rings[i].dropped, memory_order_relaxed);
+	return d;
+}
+
+uint64_t vg_plog_written(const struct vg_plog *l)
+{
+	return l ? atomic_load_explicit(&l->written, memory_order_relaxed) : 0;
+}
+
+/* JSON string body of @p s into @p o (escaping quotes, backslashes, controls). */
+static size_t json_str(char *o, size_t cap, const char *s)
+{
+	size_t n = 0;
+	for (; *s && n + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			o[n++] = '\\';
+			o[n++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			n += (size_t)snprintf(o + n, cap - n, "\\u%04x", c);
+		} else {
+			o[n++] = (char)c;
+		}
+	}
+	o[n] = 0;
+	return n;
+}
+
+bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entry *e)
+{
+	if (!l)
+		return false;
+	struct ring *r = &l->rings[worker % l->nrings];
+	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (h - t >= RING) {
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		return false;
+	}
+	char *line = r->line[h % RING];
+	char qn[300], rule[300], grp[140], src[140];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	json_str(qn, sizeof(qn), e->qname);
+	json_str(rule, sizeof(rule), e->rule);
+	json_str(grp, sizeof(grp), e->group ? e->group : "");
+	json_str(src, sizeof(src), e->source ? e->source : "");
+	int n = snprintf(line, LINE,
+			 "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"client\":\"%s\","
+			 "\"port\":%u,\"transport\":\"%s\",\"group\":\"%s\",\"qname\":\"%s\","
+			 "\"qtype\":%u,\"source\":\"%s\",\"trigger\":\"%s\",\"rule\":\"%s\","
+			 "\"action\":\"%s\",\"ede\":%u}",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, ts.tv_nsec / 1000000, e->client, e->port, e->transport, grp, qn,
+			 e->qtype, src, e->trigger, rule, e->action, e->ede);
+	if (n < 0 || n >= LINE) {
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		return false;
+	}
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	return true;
+}

@@ -31,6 +31,9 @@ struct vg_ctx {
 	size_t len;
 	struct vg_upq *upq;
 	uint64_t deadline;
+	/* a policy decision waiting for the answer (RESPONSE-IP rules) */
+	const struct vg_policy *pol;
+	struct vg_policy_decision pol_d;
 };
 
 static void ctx_unlink(struct vg_ctx *x)
@@ -92,6 +95,10 @@ static void log_failure(const struct vg_ctx *x)
 	       x->req->used.upstream, x->req->used.referrals);
 }
 
+static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
+			   const struct vg_query *q, const struct vg_client_q *cq,
+			   const struct vg_peer *peer, const struct vg_policy_decision *dp);
+
 /* Answer the client (if any) and release the request. */
 static void ctx_finish(struct vg_ctx *x)
 {
@@ -112,6 +119,13 @@ static void ctx_finish(struct vg_ctx *x)
 									       : 65535,
 				.edns_size = w->cfg->max_udp_size,
 			};
+			if (x->pol &&
+			    vg_policy_check_response(x->pol, &x->peer.addr.sa, x->req->answer,
+						     x->req->n_answer, &x->pol_d) &&
+			    policy_respond(w, x->pol, &q, &cq, &x->peer, &x->pol_d)) {
+				ctx_free(x);
+				return;
+			}
 			size_t n = vg_resolv_write_answer(x->req, &cq, w->txbuf, 65535);
 			if (n)
 				vg__worker_reply(w, &x->peer, w->txbuf, n);
@@ -156,7 +170,8 @@ static void drive(struct vg_ctx *x, enum vg_step st)
 }
 
 static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
-			  const struct vg_query *q, const struct vg_peer *peer)
+			  const struct vg_query *q, const struct vg_peer *peer,
+			  const struct vg_policy *pol, const struct vg_policy_decision *pd)
 {
 	uint64_t now = uv_now(&w->loop);
 	struct vg_request *req = vg_request_new(&w->env, q ? q->qname : (const uint8_t *)"",
@@ -169,6 +184,9 @@ static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	}
 	x->w = w;
 	x->req = req;
+	x->pol = pol;
+	if (pol)
+		x->pol_d = *pd;
 	req->cd = q && (q->flags & VG_F_CD);
 	x->len = len;
 	x->peer = *peer;
@@ -187,9 +205,9 @@ static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
 }
 
 /* One line per decision: JSON to the decision log, or text to the main log. */
-static void log_decision(struct vg_worker *w, const struct vg_query *q,
-			 const struct vg_peer *peer, const struct vg_policy_decision *d,
-			 const char *text)
+static void log_decision(struct vg_worker *w, const struct vg_policy *pol,
+			 const struct vg_query *q, const struct vg_peer *peer,
+			 const struct vg_policy_decision *d, const char *text)
 {
 	static const char *const actions[] = {
 		[VG_ACT_NXDOMAIN] = "nxdomain", [VG_ACT_NODATA] = "nodata",
@@ -199,7 +217,6 @@ static void log_decision(struct vg_worker *w, const struct vg_query *q,
 	};
 	if (!w->shared->plog && !vg_log_enabled(VG_LOG_INFO))
 		return;
-	const struct vg_policy *pol = w->hints->policy;
 	char qn[VG_NAME_MAX * 4 + 8], ca[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 	vg_name_to_str(q->qname, qn, sizeof(qn));
@@ -223,7 +240,8 @@ static void log_decision(struct vg_worker *w, const struct vg_query *q,
 		.transport = peer->transport == VG_TRANSPORT_UDP ? "udp" : "tcp",
 		.group = d->group, .qname = qn, .qtype = q->qtype, .source = source,
 		.trigger = d->denied_by_allowlist ? "allowlist"
-			   : d->trigger == VG_TRIG_CLIENT_IP ? "client-ip" : "qname",
+			   : d->trigger == VG_TRIG_CLIENT_IP ? "client-ip"
+			   : d->trigger == VG_TRIG_RESP_IP ? "response-ip" : "qname",
 		.rule = rule, .action = actions[d->action],
 		.ede = d->denied_by_allowlist ? 15 : pol->src[d->source].ede,
 	};
@@ -233,17 +251,15 @@ static void log_decision(struct vg_worker *w, const struct vg_query *q,
 
 /* A policy decision before resolution: true when the query was answered (or
  * dropped) by the policy. */
-static bool apply_policy(struct vg_worker *w, const struct vg_query *q,
-			 const struct vg_client_q *cq, const struct vg_peer *peer)
+static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
+			   const struct vg_query *q, const struct vg_client_q *cq,
+			   const struct vg_peer *peer, const struct vg_policy_decision *dp)
 {
-	const struct vg_policy *pol = w->hints->policy;
-	struct vg_policy_decision d;
-	if (!vg_policy_check(pol, &peer->addr.sa, q->qname, &d))
-		return false;
+	struct vg_policy_decision d = *dp;
 	char text[300];
 	vg_policy_describe(pol, &d, q->qname, text, sizeof(text));
 	VG_STAT_INC(w->stats.policy_rewrites);
-	log_decision(w, q, peer, &d, text);
+	log_decision(w, pol, q, peer, &d, text);
 	if (d.action == VG_ACT_DROP) {
 		VG_STAT_INC(w->stats.dropped);
 		return true;
@@ -363,11 +379,19 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 		.limit = peer->transport == VG_TRANSPORT_UDP ? udp_limit(cfg, &q) : 65535,
 		.edns_size = cfg->max_udp_size,
 	};
-	/* POLICY: client-IP and QNAME rules run here, before the cache (the
-	 * first slice of issue 4; RPZ applies to recursive queries only) */
-	if (w->hints->policy && (q.flags & VG_F_RD) && apply_policy(w, &q, &cq, peer))
-		return;
-	size_t n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
+	/* POLICY: client-IP and QNAME rules run here, before the cache, for
+	 * recursive queries (RPZ's default); when an earlier source has
+	 * RESPONSE-IP rules the decision waits for the answer (ctx_finish) */
+	const struct vg_policy *pol = (q.flags & VG_F_RD) ? w->hints->policy : NULL;
+	struct vg_policy_decision pd;
+	bool wait_answer = false;
+	if (pol) {
+		int r = vg_policy_check(pol, &peer->addr.sa, q.qname, &pd);
+		if (r && !pd.defer && policy_respond(w, pol, &q, &cq, peer, &pd))
+			return;
+		wait_answer = pd.defer || (!r && pd.group && vg_policy_wants_response(pol, &peer->addr.sa));
+	}
+	size_t n = wait_answer ? 0 : vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
 	if (n) {
 		VG_STAT_INC(w->stats.cache_hits);
 		VG_STAT_INC(w->stats.answered);
@@ -379,7 +403,7 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 		reply_error(w, &q, VG_RCODE_SERVFAIL, peer);
 		return;
 	}
-	start_request(w, pkt, len, &q, peer);
+	start_request(w, pkt, len, &q, peer, wait_answer ? pol : NULL, &pd);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -454,7 +478,7 @@ static void prime(struct vg_worker *w)
 	q.qtype = VG_T_NS;
 	q.qclass = VG_C_IN;
 	vg_log(VG_LOG_INFO, "priming the root name servers");
-	start_request(w, NULL, 0, &q, &none);
+	start_request(w, NULL, 0, &q, &none, NULL, NULL);
 }
 
 static void on_wakeup(uv_async_t *a)

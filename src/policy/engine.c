@@ -157,24 +157,57 @@ static const struct vg_policy_group *group_of(const struct vg_policy *p, int fam
 	return best;
 }
 
+/* The client's address family and bytes (IPv4-mapped IPv6 as IPv4). */
+static bool client_addr(const struct sockaddr *client, int *fam, const uint8_t **a)
+{
+	if (client->sa_family == AF_INET) {
+		*fam = AF_INET;
+		*a = (const uint8_t *)&((const struct sockaddr_in *)client)->sin_addr;
+		return true;
+	}
+	if (client->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)client)->sin6_addr;
+		*fam = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		*a = a6->s6_addr + (*fam == AF_INET ? 12 : 0);
+		return true;
+	}
+	return false;
+}
+
+static const struct vg_policy_group *client_group(const struct vg_policy *p,
+						  const struct sockaddr *client)
+{
+	int fam;
+	const uint8_t *a;
+	if (!p || !p->ngroups || !client_addr(client, &fam, &a))
+		return NULL;
+	return group_of(p, fam, a);
+}
+
+/* Does a source before position @p upto of group @p g have RESPONSE-IP rules? */
+static bool resp_ip_before(const struct vg_policy *p, const struct vg_policy_group *g,
+			   size_t upto)
+{
+	for (size_t i = 0; i < upto && i < g->n_sources; i++)
+		if (vg_pol_has_ip_rules(p->snap, g->sources[i], VG_TRIG_RESP_IP))
+			return true;
+	return false;
+}
+
+bool vg_policy_wants_response(const struct vg_policy *p, const struct sockaddr *client)
+{
+	const struct vg_policy_group *g = client_group(p, client);
+	return g && resp_ip_before(p, g, g->n_sources);
+}
+
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d)
 {
 	memset(d, 0, sizeof(*d));
-	if (!p || !p->ngroups)
-		return 0;
 	int fam;
 	const uint8_t *a;
-	if (client->sa_family == AF_INET) {
-		fam = AF_INET;
-		a = (const uint8_t *)&((const struct sockaddr_in *)client)->sin_addr;
-	} else if (client->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)client)->sin6_addr;
-		fam = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
-		a = a6->s6_addr + (fam == AF_INET ? 12 : 0);
-	} else {
+	if (!p || !p->ngroups || !client_addr(client, &fam, &a))
 		return 0;
-	}
 	const struct vg_policy_group *g = group_of(p, fam, a);
 	if (!g)
 		return 0;
@@ -192,6 +225,8 @@ int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    vg_pol_match_name(p->snap, s, VG_TRIG_QNAME, qname, &h) != 0)
 			continue;
 		d->matched = true;
+		d->order = (unsigned)i;
+		d->defer = resp_ip_before(p, g, i);
 		d->source = s;
 		d->trigger = (enum vg_pol_trigger)h.rule->trigger;
 		d->line = h.rule->line;
@@ -203,6 +238,8 @@ int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		d->rewrite = d->action != VG_ACT_PASSTHRU;
 		return d->rewrite;
 	}
+	d->order = (unsigned)g->n_sources;
+	d->defer = resp_ip_before(p, g, g->n_sources);
 	if (g->allowlist) {
 		/* allowlist mode: nothing allowed this name */
 		d->denied_by_allowlist = true;
@@ -213,22 +250,93 @@ int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 	return 0;
 }
 
+/* Is (bits, addr) a better RESPONSE-IP match than the best so far? */
+static bool better(unsigned bits, const uint8_t *addr, const struct vg_pol_hit *best, bool have)
+{
+	if (!have || bits > best->bits)
+		return true;
+	return bits == best->bits && memcmp(addr, best->addr, 16) < 0;
+}
+
+int vg_policy_check_response(const struct vg_policy *p, const struct sockaddr *client,
+			     struct vg_rrset *const *ans, unsigned nans,
+			     struct vg_policy_decision *d)
+{
+	const struct vg_policy_group *g = client_group(p, client);
+	if (!g)
+		return d->rewrite;
+	/* only sources before the one that decided already can change it */
+	for (size_t i = 0; i < d->order && i < g->n_sources; i++) {
+		unsigned s = g->sources[i];
+		if (!vg_pol_has_ip_rules(p->snap, s, VG_TRIG_RESP_IP))
+			continue;
+		struct vg_pol_hit best, h;
+		bool have = false;
+		for (unsigned k = 0; k < nans; k++) {
+			const struct vg_rrset *rs = ans[k];
+			if (rs->type != VG_T_A && rs->type != VG_T_AAAA)
+				continue;
+			const uint8_t *q = rs->rdata, *end = rs->rdata + rs->rdata_len;
+			for (unsigned r = 0; r < rs->count && end - q >= 2; r++) {
+				uint16_t l = vg_get16(q);
+				uint8_t addr[16];
+				const uint8_t *rd = q + 2;
+				q += 2u + l;
+				if (q > end)
+					break;
+				if (rs->type == VG_T_A && l == 4)
+					vg_pol_addr_v4(rd, addr);
+				else if (rs->type == VG_T_AAAA && l == 16)
+					memcpy(addr, rd, 16);
+				else
+					continue;
+				if (vg_pol_match_ip(p->snap, s, VG_TRIG_RESP_IP, addr, &h) == 0 &&
+				    better(h.bits, addr, &best, have)) {
+					best = h;
+					have = true;
+				}
+			}
+		}
+		if (!have)
+			continue;
+		memset(d, 0, sizeof(*d));
+		d->group = g->name;
+		d->matched = true;
+		d->order = (unsigned)i;
+		d->source = s;
+		d->trigger = VG_TRIG_RESP_IP;
+		d->line = best.rule->line;
+		d->bits = best.bits;
+		memcpy(d->addr, best.addr, 16);
+		d->action = best.rule->allow ? VG_ACT_PASSTHRU : (enum vg_pol_action)best.rule->action;
+		d->rewrite = d->action != VG_ACT_PASSTHRU;
+		return d->rewrite;
+	}
+	return d->rewrite;
+}
+
 size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_decision *d,
 			  const uint8_t *qname, char *buf, size_t cap)
 {
 	char rule[VG_NAME_MAX * 4 + 64];
+	uint8_t net[16];
+	memcpy(net, d->addr, 16);
+	for (unsigned i = d->bits; i < 128; i++) /* the rule's network, not the address */
+		net[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
 	if (d->denied_by_allowlist) {
 		return (size_t)snprintf(buf, cap, "vigil: group %s allowlist: not allowed",
 					d->group ? d->group : "?");
 	}
-	if (d->trigger == VG_TRIG_CLIENT_IP) {
+	if (d->trigger == VG_TRIG_CLIENT_IP || d->trigger == VG_TRIG_RESP_IP) {
 		char a[INET6_ADDRSTRLEN];
 		bool v4 = d->bits >= 96 && !memcmp(d->addr, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
 		if (v4)
-			inet_ntop(AF_INET, d->addr + 12, a, sizeof(a));
+			inet_ntop(AF_INET, net + 12, a, sizeof(a));
 		else
-			inet_ntop(AF_INET6, d->addr, a, sizeof(a));
-		snprintf(rule, sizeof(rule), "client-ip %s/%u", a, v4 ? d->bits - 96 : d->bits);
+			inet_ntop(AF_INET6, net, a, sizeof(a));
+		snprintf(rule, sizeof(rule), "%s %s/%u",
+			 d->trigger == VG_TRIG_CLIENT_IP ? "client-ip" : "response-ip", a,
+			 v4 ? d->bits - 96 : d->bits);
 	} else {
 		const uint8_t *owner = vg_name_suffix(qname, (int)d->labels - (d->wildcard ? 1 : 0));
 		char n[VG_NAME_MAX * 4 + 8];

@@ -40,8 +40,10 @@ void vg_policy_free(struct vg_policy *p);
 
 struct vg_policy_decision {
 	bool matched, rewrite, wildcard, denied_by_allowlist;
+	bool defer;        /* decide after resolution: an earlier source has RESPONSE-IP rules */
 	const char *group;
 	unsigned source;
+	unsigned order;    /* position of the deciding source in the group (n_sources: none) */
 	enum vg_pol_trigger trigger;
 	enum vg_pol_action action;
 	unsigned line, labels, bits;
@@ -55,6 +57,25 @@ struct vg_policy_decision {
  */
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d);
+
+/**
+ * Does this client's group have RESPONSE-IP rules at all (so that its
+ * answers, cached ones included, must be checked after resolution)?
+ */
+bool vg_policy_wants_response(const struct vg_policy *p, const struct sockaddr *client);
+
+/**
+ * The decision after resolution: the pre-resolution decision @p d (from
+ * vg_policy_check, updated in place) against the RESPONSE-IP rules matching
+ * the A/AAAA records of the answer (@p ans, @p nans RRsets; answer section
+ * only).  A RESPONSE-IP match in an earlier source wins over a later
+ * source's QNAME rule (RPZ.md 2.4 rule 2); within a source the longest
+ * prefix, then the smallest address wins (rules 6, 7).  1 when the answer
+ * is rewritten.
+ */
+int vg_policy_check_response(const struct vg_policy *p, const struct sockaddr *client,
+			     struct vg_rrset *const *ans, unsigned nans,
+			     struct vg_policy_decision *d);
 
 /** EXTRA-TEXT for the EDE: "vigil: SOURCE rule RULE". */
 size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_decision *d,

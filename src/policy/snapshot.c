@@ -327,6 +327,14 @@ unsigned vg_pol_rule_count(const struct vg_pol_snapshot *s, unsigned source)
 	return s && source < s->nsources ? s->src[source].nrules : 0;
 }
 
+bool vg_pol_has_ip_rules(const struct vg_pol_snapshot *s, unsigned source, enum vg_pol_trigger t)
+{
+	if (!s || source >= s->nsources || t == VG_TRIG_QNAME || t == VG_TRIG_NSDNAME)
+		return false;
+	const struct trie *tr = &s->src[source].tries[trie_index(t)];
+	return tr->count > 0 && (tr->count > 1 || tr->n[0].rule != EMPTY);
+}
+
 void vg_pol_addr_v4(const uint8_t v4[4], uint8_t out[16])
 {
 	memset(out, 0, 12);

@@ -72,6 +72,9 @@ int vg_pol_match_name(const struct vg_pol_snapshot *s, unsigned source, enum vg_
 int vg_pol_match_ip(const struct vg_pol_snapshot *s, unsigned source, enum vg_pol_trigger t,
 		    const uint8_t addr[16], struct vg_pol_hit *hit);
 
+/** Does @p source have any rule of trigger @p t (address triggers only)? */
+bool vg_pol_has_ip_rules(const struct vg_pol_snapshot *s, unsigned source, enum vg_pol_trigger t);
+
 /** IPv4 address into the internal form. */
 void vg_pol_addr_v4(const uint8_t v4[4], uint8_t out[16]);
 

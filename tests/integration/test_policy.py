@@ -615,3 +615,47 @@ def test_json_decision_log_and_rotation(lab, tmp_path):
             assert len(f.readlines()) == 2
     finally:
         v.stop()
+
+
+# ------------------------------------------------------------------ RESPONSE-IP
+
+def test_response_ip_rules(lab, tmp_path):
+    """RESPONSE-IP (`.rpz-ip`) rules match the A/AAAA records of the answer
+    section, after resolution, for cached answers too; at the end of a CNAME
+    chain; the longest prefix wins within a source; an earlier source's
+    RESPONSE-IP rule beats a later source's QNAME rule, but not an earlier
+    source's QNAME rule."""
+    first = write(tmp_path, "rip.rpz", rpz(
+        "rip.rpz.",
+        "32.10.2.0.192.rpz-ip CNAME .",          # www.basic.lab. 192.0.2.10
+        "24.0.2.0.192.rpz-ip CNAME *.",          # the rest of 192.0.2.0/24: NODATA
+        "32.33.2.0.192.rpz-ip CNAME rpz-passthru.",  # c.chain3.lab. 192.0.2.33
+        "mail.basic.lab CNAME rpz-passthru."))   # QNAME in the same (earlier) source
+    second = write(tmp_path, "later.rpz", rpz(
+        "later.rpz.", "www.basic.lab CNAME rpz-passthru.", "shop.example CNAME .",
+        "a.chain1.lab CNAME rpz-drop."))
+    v = started(lab, tmp_path,
+                policy([source("rip", "rpz", first), source("later", "rpz", second)],
+                       [group("g", ["127.0.0.1/32"], ["rip", "later"])]),
+                ready_source=C2)  # 127.0.0.2 is in no group: the readiness check resolves
+    try:
+        for _ in range(2):  # resolved, then from the cache
+            assert_blocked(ask(v, "www.basic.lab."), "NXDOMAIN", "rip", BLOCKED,
+                           "192.0.2.10/32", soa="rip.rpz.")
+        # the /24 rule: NODATA for another address of the range
+        r = ask(v, "v4only.basic.lab.")
+        assert_nodata(r, "rip", BLOCKED, "192.0.2.0/24", soa="rip.rpz.")
+        # QNAME PASSTHRU in the same source beats its own RESPONSE-IP rules
+        assert_resolves(ask(v, "mail.basic.lab."), "mail.basic.lab.", "A", ["192.0.2.25"])
+        # a CNAME chain ending at a PASSTHRU address: the later DROP rule on
+        # the first name is never reached (the earlier source decided)
+        r = ask(v, "a.chain1.lab.")
+        assert r.rcode() == dns.rcode.NOERROR and r.answer, r
+        # no match in the earlier source: the later QNAME rule applies
+        assert_blocked(ask(v, "shop.example.", "SOA"), "NXDOMAIN", "later", BLOCKED,
+                       "shop.example", soa="later.rpz.")
+        # 127.0.0.2 is in no group
+        assert_resolves(ask(v, "www.basic.lab.", src=C2), "www.basic.lab.", "A",
+                        ["192.0.2.10"])
+    finally:
+        v.stop()

@@ -249,6 +249,19 @@ static void log_decision(struct vg_worker *w, const struct vg_policy *pol,
 		VG_STAT_INC(w->stats.policy_log_dropped);
 }
 
+/* RESPONSE-IP rules on a cached answer (vg_answer_hook). */
+struct resp_check {
+	const struct vg_policy *pol;
+	const struct vg_peer *peer;
+	struct vg_policy_decision *d;
+};
+
+static int resp_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
+{
+	struct resp_check *c = arg;
+	return vg_policy_check_response(c->pol, &c->peer->addr.sa, ans, nans, c->d);
+}
+
 /* A policy decision before resolution: true when the query was answered (or
  * dropped) by the policy. */
 static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
@@ -391,7 +404,23 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 			return;
 		wait_answer = pd.defer || (!r && pd.group && vg_policy_wants_response(pol, &peer->addr.sa));
 	}
-	size_t n = wait_answer ? 0 : vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
+	struct resp_check rc = { pol, peer, &pd };
+	struct vg_answer_hook hook = { resp_check_fn, &rc, false };
+	if (wait_answer)
+		cq.hook = &hook; /* cached answers are checked too, without a request */
+	size_t n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
+	if (hook.fired) {
+		VG_STAT_INC(w->stats.cache_hits);
+		if (policy_respond(w, pol, &q, &cq, peer, &pd))
+			return;
+		cq.hook = NULL; /* TCP-only over TCP: the cached answer as it is */
+		n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
+		if (n) {
+			VG_STAT_INC(w->stats.answered);
+			vg__worker_reply(w, peer, w->txbuf, n);
+			return;
+		}
+	}
 	if (n) {
 		VG_STAT_INC(w->stats.cache_hits);
 		VG_STAT_INC(w->stats.answered);

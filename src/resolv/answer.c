@@ -264,6 +264,10 @@ negative:
 	}
 write:
 	/* POLICY: a cached answer still passes the post-resolution policy here */
+	if (cq->hook && n && cq->hook->fn(cq->hook->arg, ans, n)) {
+		cq->hook->fired = true;
+		return 0;
+	}
 	av.nans = n;
 	av.ad = secure && av.rcode != VG_RCODE_SERVFAIL && env->cfg->dnssec_validation &&
 		env->ta && !(q->flags & VG_F_CD);

@@ -179,11 +179,22 @@ enum vg_step vg_resolv_begin(struct vg_request *req, uint64_t now_ms);
 enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t *pkt,
 			       size_t len, uint64_t now_ms);
 
+/**
+ * A check of a cached answer before it is written (the policy's RESPONSE-IP
+ * rules): nonzero means "do not answer from the cache, the caller rewrites".
+ */
+struct vg_answer_hook {
+	int (*fn)(void *arg, struct vg_rrset *const *ans, unsigned nans);
+	void *arg;
+	bool fired; /* set when fn returned nonzero */
+};
+
 /** What the client sees: its question, flags and EDNS, and the transport limit. */
 struct vg_client_q {
 	const struct vg_query *q;
 	size_t limit;       /* largest answer for this transport */
 	uint16_t edns_size; /* UDP size we advertise in our OPT */
+	struct vg_answer_hook *hook; /* vg_resolv_answer_cached only; may be NULL */
 };
 
 /**

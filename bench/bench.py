@@ -17,6 +17,16 @@ Subcommands (all output on stdout):
   cpu PID                          utime+stime ticks of PID and its descendants
   sysbusy                          busy ticks of all CPUs (incl. irq, steal)
   mem PID                          VmRSS and VmHWM (kB) of PID and its descendants
+  rpz WORKDIR N ZONE               the policy case's RPZ zone (N QNAME rules, half "*."
+                                   wildcards, all CNAME .) and its check sample
+  loadtime TAG GOFILE ADDR PORT QNAME MAXSECS [LOG]
+                                   once GOFILE says "T0 PID": seconds from T0 until the
+                                   first answer on ADDR:PORT (and vigil's "policy:" line)
+  polcheck TAG ADDR PORT FILE ZONE MODE
+                                   the policy sample: blocked names NXDOMAIN (+ EDE 15
+                                   with MODE rules-ede), others not blocked; MODE none:
+                                   nothing blocked
+  polsum KVFILE S                  derived policy-case figures for resolver S
   report KVFILE                    print the results table
 Only the standard library is used, plus ldns-keygen, ldns-signzone and
 ldns-key2ds (Debian ldnsutils) for the signed zones.
@@ -501,6 +511,328 @@ def cmd_mem(pid):
     return 0
 
 
+# ---------------------------------------------------------------- policy case
+# A blocklist-shaped RPZ zone: N distinct QNAME triggers, registrable domains
+# of 5-16 characters under a weighted TLD mix (never "bench."), 35% bare,
+# 40% with one extra label (common ad/tracker prefixes or random), 25% with
+# two; half the rules "*." wildcards; every action "CNAME ." (NXDOMAIN).
+POL_TLDS = (["com"] * 40 + ["net"] * 12 + ["org"] * 6 + ["info"] * 4 + ["xyz"] * 4 + ["io"] * 3
+            + ["ru", "de", "top", "online", "site", "biz", "co", "us", "cn", "uk", "fr", "nl",
+               "club", "live", "app", "pro", "click", "link", "store", "tk"])
+POL_PREFIX = ["ads", "ad", "track", "tracking", "metrics", "stats", "pixel", "cdn", "api", "img",
+              "static", "log", "events", "analytics", "t", "s", "m", "www", "banner", "click",
+              "collect", "beacon", "tag", "sync", "rtb", "srv", "data", "go", "promo", "mail"]
+POL_SAMPLE = 50  # blocked exact names and children of wildcards each, in the check sample
+
+
+def pol_label(rng, lo, hi):
+    n = rng.randint(lo, hi)
+    alpha = "abcdefghijklmnopqrstuvwxyz" if rng.random() < 0.8 else \
+        "abcdefghijklmnopqrstuvwxyz0123456789"
+    s = "".join(rng.choices(alpha, k=n))
+    if n > 6 and rng.random() < 0.15:
+        k = rng.randint(2, n - 3)
+        s = s[:k] + "-" + s[k + 1:]
+    return s
+
+
+def pol_name(rng):
+    base = pol_label(rng, 5, 16) + "." + rng.choice(POL_TLDS)
+    r = rng.random()
+    sub = lambda lo, hi: rng.choice(POL_PREFIX) if rng.random() < 0.5 else pol_label(rng, lo, hi)
+    if r < 0.35:
+        return base
+    if r < 0.75:
+        return sub(1, 10) + "." + base
+    return pol_label(rng, 1, 8) + "." + sub(2, 10) + "." + base
+
+
+def cmd_rpz(workdir, n, zone):
+    """WORKDIR/policy.rpz (N rules) and WORKDIR/pol-check.q ("qname expect"
+    lines: blocked, pass = NOERROR with an answer, notblocked = no policy
+    answer, whatever the rcode)."""
+    n = int(n)
+    zone = zone.rstrip(".") + "."
+    rng = random.Random(4)
+    seen, names = set(), []
+    while len(names) < n:
+        x = pol_name(rng)
+        if x not in seen:
+            seen.add(x)
+            names.append(x)
+    wild = set(names[1::2])  # odd positions are "*." rules
+    nbytes = 0
+    with open(os.path.join(workdir, "policy.rpz"), "w") as f:
+        head = ("$TTL 300\n$ORIGIN %s\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n"
+                "@ NS localhost.\n" % zone)
+        f.write(head)
+        body = "".join(("*.%s CNAME .\n" if i & 1 else "%s CNAME .\n") % x
+                       for i, x in enumerate(names))
+        f.write(body)
+        nbytes = len(head) + len(body)
+    exact = [x for x in names[0::2]]
+    pick = random.Random(54)
+    lines = ["%s blocked\n" % x for x in pick.sample(exact, min(POL_SAMPLE, len(exact)))]
+    lines += ["%s.%s blocked\n" % (pol_label(pick, 1, 8), x)
+              for x in pick.sample(names[1::2], min(POL_SAMPLE, len(wild)))]
+
+    def covered(x):  # does any rule other than "*.x" itself match the name x?
+        if x in seen and x not in wild:
+            return True
+        labels = x.split(".")
+        return any(".".join(labels[i:]) in wild for i in range(1, len(labels)))
+    apex = [x for x in names[1::2] if not covered(x)]
+    lines += ["%s notblocked\n" % x for x in pick.sample(apex, min(8, len(apex)))]
+    lines += ["c%d.bench pass\n" % i for i in range(0, 16 * 61, 61)]
+    with open(os.path.join(workdir, "pol-check.q"), "w") as f:
+        f.writelines(lines)
+    print("rules %d wildcards %d bytes %d mean_name_len %.1f"
+          % (n, len(wild), nbytes, sum(map(len, names)) / max(n, 1)))
+    return 0
+
+
+def read_name(data, off):
+    """(lower-case presentation name, offset after it) of the name at OFF."""
+    labels, end, hops = [], None, 0
+    while True:
+        if off >= len(data):
+            raise ValueError("truncated name")
+        c = data[off]
+        if c & 0xC0 == 0xC0:
+            if end is None:
+                end = off + 2
+            off = (c & 0x3F) << 8 | data[off + 1]
+            hops += 1
+            if hops > 64:
+                raise ValueError("pointer loop")
+            continue
+        if c == 0:
+            return ".".join(labels).lower() + ".", end if end is not None else off + 1
+        labels.append(data[off + 1:off + 1 + c].decode("ascii", "replace"))
+        off += 1 + c
+
+
+def parse_full(data, qid):
+    """(rcode, AA, answer count, SOA owners in authority/additional, EDE codes)."""
+    if len(data) < 12:
+        return None
+    rid, flags, qd, an, ns, ar = struct.unpack("!HHHHHH", data[:12])
+    if rid != qid or not flags & 0x8000:
+        return None
+    off = 12
+    for _ in range(qd):
+        off = skip_name(data, off) + 4
+    soas, ede, rcode = [], [], flags & 0xF
+    for i in range(an + ns + ar):
+        owner, off = read_name(data, off)
+        t, _c, ttl, rdlen = struct.unpack("!HHIH", data[off:off + 10])
+        off += 10
+        rd = data[off:off + rdlen]
+        off += rdlen
+        if t == 6 and i >= an:
+            soas.append(owner)
+        if t == 41:
+            rcode |= (ttl >> 24) << 4
+            o = 0
+            while o + 4 <= len(rd):
+                code, ln = struct.unpack("!HH", rd[o:o + 4])
+                if code == 15 and ln >= 2:
+                    ede.append(struct.unpack("!H", rd[o + 4:o + 6])[0])
+                o += 4 + ln
+    return rcode, bool(flags & 0x0400), an, soas, ede
+
+
+def cmd_loadtime(tag, gofile, addr, port, qname, maxsecs, logfile=None):
+    """Started before the server (so that Python's own start-up is not
+    counted): create GOFILE.ready, wait for GOFILE to hold "T0 PID" (the epoch
+    time just before the server was started, and its PID), then poll
+    ADDR:PORT every 10 ms (a new query each time; an answer to any of them
+    counts) until the first answer; print TAG.answer_s = its time - T0 and
+    TAG.first_poll_s (when polling began: the resolution). With LOGFILE, also
+    TAG.log_s (the timestamp of vigil's "policy: ..." line - T0) and
+    TAG.log_rules. Exit 1 if PID exits or nothing answers within MAXSECS."""
+    port = int(port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    open(gofile + ".ready", "w").close()
+    deadline = time.time() + 60
+    while True:
+        try:
+            with open(gofile) as f:
+                w = f.read().split()
+            if len(w) == 2:
+                t0, pid = float(w[0]), int(w[1])
+                break
+        except (OSError, ValueError):
+            pass
+        if time.time() > deadline:
+            print("%s.error no_go" % tag)
+            return 1
+        time.sleep(0.001)
+    print("%s.first_poll_s %.3f" % (tag, time.time() - t0))
+    sent = set()
+    got = None
+    while got is None:
+        now = time.time()
+        if now - t0 > float(maxsecs):
+            print("%s.error no_answer_within_%ss" % (tag, maxsecs))
+            return 1
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            print("%s.error exited" % tag)
+            return 1
+        qid = random.randrange(65536)
+        sent.add(qid)
+        try:
+            s.sendto(build_query(qname, qid), (addr, port))
+        except OSError:
+            pass  # ICMP port unreachable from an earlier send: not bound yet
+        end = time.time() + 0.01
+        while got is None and time.time() < end:
+            try:
+                data = s.recv(4096)
+            except BlockingIOError:
+                time.sleep(0.0005)
+                continue
+            except OSError:
+                continue
+            if len(data) >= 12 and struct.unpack("!H", data[:2])[0] in sent and data[2] & 0x80:
+                got = time.time()
+    s.close()
+    print("%s.answer_s %.3f" % (tag, got - t0))
+    if logfile:
+        # 2026-11-22T15:30:48.548Z vigil[notice]: policy: 1 sources, 1000000 rules, ...
+        pat = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z .*policy: (\d+) sources?, "
+                         r"(\d+) rules")
+        try:
+            with open(logfile, errors="replace") as f:
+                for line in f:
+                    m = pat.match(line)
+                    if m:
+                        import calendar
+                        ts, _, frac = m.group(1).partition(".")
+                        t = calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%S"))
+                        t += float("0." + frac) if frac else 0.0
+                        print("%s.log_s %.3f" % (tag, t - t0))
+                        print("%s.log_rules %s" % (tag, m.group(3)))
+                        break
+        except OSError:
+            pass
+    return 0
+
+
+def cmd_polcheck(tag, addr, port, path, zone, mode):
+    """Queries (EDNS, no DO) for FILE's "qname expect" lines. Blocked = NXDOMAIN
+    with EDE 15, or with the policy zone's SOA (authority or additional; vigil),
+    or authoritative (AA) with no SOA at all (Unbound 1.17's RPZ answer; an
+    NXDOMAIN resolved from the lab is not AA and carries the lab root's SOA). MODE
+    rules-ede: "blocked" lines must be blocked and carry EDE 15; rules: blocked
+    (EDE counted, not required); none: nothing may be blocked. "pass" lines
+    must be NOERROR with an answer, "notblocked" ones not blocked. Prints
+    TAG.{n,blocked,ede15,fail}; failures to stderr; exit 1 if any."""
+    port = int(port)
+    zone = zone.rstrip(".").lower() + "."
+    with open(path) as f:
+        items = [l.split() for l in f if l.strip()]
+    blocked = ede15 = 0
+    fails = []
+    for qname, expect in items:
+        r = None
+        for _ in range(3):
+            sk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sk.settimeout(3.0)
+            qid = random.randrange(65536)
+            try:
+                q = build_query(qname, qid)
+                q = q[:10] + struct.pack("!H", 1) + q[12:] + b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+                sk.sendto(q, (addr, port))
+                while r is None:
+                    r = parse_full(sk.recvfrom(65535)[0], qid)
+            except (OSError, ValueError, struct.error):
+                pass
+            finally:
+                sk.close()
+            if r is not None:
+                break
+        if r is None:
+            fails.append("%s: no answer" % qname)
+            continue
+        rcode, aa, an, soas, ede = r
+        is_blocked = rcode == 3 and (15 in ede or zone in soas or (aa and not soas))
+        blocked += is_blocked
+        ede15 += 15 in ede
+        if expect == "blocked" and mode != "none":
+            ok = is_blocked and rcode == 3 and (mode != "rules-ede" or 15 in ede)
+        elif expect == "pass":
+            ok = not is_blocked and rcode == 0 and an >= 1
+        else:
+            ok = not is_blocked
+        if not ok:
+            fails.append("%s (%s, mode %s): rcode %d, %d answers, SOA %s, EDE %s"
+                         % (qname, expect, mode, rcode, an, soas, ede))
+    print("%s.n %d" % (tag, len(items)))
+    print("%s.expect_blocked %d" % (tag, 0 if mode == "none" else
+                                    sum(1 for w in items if w[1] == "blocked")))
+    print("%s.blocked %d" % (tag, blocked))
+    print("%s.ede15 %d" % (tag, ede15))
+    print("%s.fail %d" % (tag, len(fails)))
+    for line in fails[:20]:
+        print("%s: %s" % (tag, line), file=sys.stderr)
+    return 1 if fails or not items else 0
+
+
+def cmd_polsum(path, s):
+    """Derived policy-case figures for resolver S from the raw values: means
+    over the rounds, with/without ratios (and their per-round range), CPU per
+    answer, resident bytes per rule."""
+    kv = load_kv(path)
+    tck = num(kv, "meta.clk_tck") or 100.0
+    rules = num(kv, "meta.pol_rules")
+    p = s + ".pol."
+    out = {}
+    none_rss, rules_rss = num(kv, p + "none.rss_kb"), num(kv, p + "rules.rss_kb")
+    if rules and none_rss is not None and rules_rss is not None:
+        out["bytes_per_rule"] = "%.1f" % ((rules_rss - none_rss) * 1024.0 / rules)
+    na, ra = num(kv, p + "none.rss_after_kb"), num(kv, p + "rules.rss_after_kb")
+    if rules and na is not None and ra is not None:
+        out["bytes_per_rule_after"] = "%.1f" % ((ra - na) * 1024.0 / rules)
+    rounds = int(num(kv, "meta.pol_rounds") or 0)
+    for test, key in (("a", "qps"), ("b", "us_per_answer"), ("a", "server_cpu_pct"),
+                      ("a", "gen_cpu_pct"), ("a", "foreign_cpu_pct"), ("b", "foreign_cpu_pct")):
+        per = {}
+        for v in ("none", "rules"):
+            vals = []
+            for r in range(1, rounds + 1):
+                t = "%s%s%d" % (p + v + ".", test, r)
+                if key == "us_per_answer":
+                    ticks, n = num(kv, t + ".cpu_ticks"), num(kv, t + ".completed")
+                    x = ticks / tck * 1e6 / n if ticks is not None and n else None
+                else:
+                    x = num(kv, t + "." + key)
+                vals.append(x)
+            per[v] = vals
+            good = [x for x in vals if x is not None]
+            if good:
+                out["%s.%s.%s" % (v, test, key)] = "%.3f" % (sum(good) / len(good))
+        if key in ("qps", "us_per_answer"):
+            rs = [a / b for a, b in zip(per["rules"], per["none"]) if a is not None and b]
+            if rs:
+                mr = num({"x": out.get("rules.%s.%s" % (test, key))}, "x")
+                mn = num({"x": out.get("none.%s.%s" % (test, key))}, "x")
+                out["%s.%s_ratio" % (test, key)] = "%.4f" % (mr / mn)
+                out["%s.%s_ratio_min" % (test, key)] = "%.4f" % min(rs)
+                out["%s.%s_ratio_max" % (test, key)] = "%.4f" % max(rs)
+    fg = [num(kv, "%s%s.%s%d.foreign_cpu_pct" % (p, v, t, r)) for v in ("none", "rules")
+          for t in ("a", "b") for r in range(1, rounds + 1)]
+    fg = [x for x in fg if x is not None]
+    if fg:
+        out["foreign_max"] = "%d" % max(fg)
+    for k, v in out.items():
+        print("%s%s %s" % (p, k, v))
+    return 0
+
+
 # ---------------------------------------------------------------- report
 
 def load_kv(path):
@@ -535,6 +867,7 @@ def cmd_report(path):
                 kv["%s.%s.us_per_answer" % (s, c)] = str(t / tck * 1e6 / n)
     case = kv.get("meta.case", "all")
     run_base, run_sec = case in ("all", "base"), case in ("all", "dnssec")
+    run_pol = case in ("all", "policy")
     servers = ["vigil", "unbound", "canned"]
     status = {s: kv.get(s + ".status", "n/a") for s in servers}
 
@@ -547,11 +880,17 @@ def cmd_report(path):
             return "%.1f" % v
         if unit == "us2":
             return "%.2f" % v
-        if unit == "MiB":
+        if unit in ("MiB", "f1"):
             return "%.1f" % v
+        if unit in ("s3", "f3"):
+            return "%.3f" % v
+        if unit == "s2":
+            return "%.2f" % v
         return str(v)
 
     def ratio(a, b):
+        if isinstance(a, str) or isinstance(b, str):
+            return "-"
         if a is None or b is None or b == 0:
             return "n/a"
         return "%.2f" % (a / b)
@@ -612,6 +951,48 @@ def cmd_report(path):
         ("(h) VmHWM MiB (peak)", mib(".h.hwm_kb"), "MiB", False, ""),
     ]
 
+    nrules = num(kv, "meta.pol_rules")
+
+    def rng(k):  # "min-max" of a per-round ratio
+        def g(s):
+            lo, hi = num(kv, s + k + "_min"), num(kv, s + k + "_max")
+            return None if lo is None or hi is None else "%.3f-%.3f" % (lo, hi)
+        return g
+    pol_rows = [
+        ("(p1) rules loaded (log line)", raw(".pol.rules.log_rules"), "raw", False,
+         "%d (vigil only)" % (nrules or 0)),
+        ("(p1) load s: start->1st answer", raw(".pol.rules.answer_s"), "s3", False, "< 2 s"),
+        ("(p1) start->'policy:' line s", raw(".pol.rules.log_s"), "s3", False, "vigil only"),
+        ("(p1) CPU s used by the load", raw(".pol.rules.load_cpu_s"), "s2", False, "user+sys"),
+        ("(p1) no rules: ->1st answer s", raw(".pol.none.answer_s"), "s3", False, ""),
+        ("(p2) VmRSS MiB, no rules", mib(".pol.none.rss_kb"), "MiB", False, "right after 1st answer"),
+        ("(p2) VmRSS MiB, with rules", mib(".pol.rules.rss_kb"), "MiB", False, ""),
+        ("(p2) VmHWM MiB, with rules", mib(".pol.rules.hwm_kb"), "MiB", False, "peak while loading"),
+        ("(p2) resident bytes per rule", raw(".pol.bytes_per_rule"), "f1", False, "< 64"),
+        ("(p2) bytes/rule after (p3)", raw(".pol.bytes_per_rule_after"), "f1", False, ""),
+        ("(p3a) cached qps, no rules", raw(".pol.none.a.qps"), "qps", False, "mean of rounds"),
+        ("(p3a) cached qps, with rules", raw(".pol.rules.a.qps"), "qps", False, ""),
+        ("(p3a) qps with / without", raw(".pol.a.qps_ratio"), "f3", False, ">= 0.95"),
+        ("(p3a)   per-round range", rng(".pol.a.qps_ratio"), "str", False, ""),
+        ("(p3a) server CPU %, no rules", pct(".pol.none.a.server_cpu_pct"), "raw", False,
+         "~100 = server-bound"),
+        ("(p3a) server CPU %, rules", pct(".pol.rules.a.server_cpu_pct"), "raw", False, ""),
+        ("(p3a) dnsperf CPU %, rules", pct(".pol.rules.a.gen_cpu_pct"), "raw", False,
+         "~100 = generator-bound"),
+        ("(p3b) CPU us/answer, no rules", raw(".pol.none.b.us_per_answer"), "us2", False,
+         "@%s q/s" % kv.get("meta.rate", "?")),
+        ("(p3b) CPU us/answer, rules", raw(".pol.rules.b.us_per_answer"), "us2", False, ""),
+        ("(p3b) us/answer with / without", raw(".pol.b.us_per_answer_ratio"), "f3", False,
+         "<= 1.05 (stricter reading)"),
+        ("(p3b)   per-round range", rng(".pol.b.us_per_answer_ratio"), "str", False, ""),
+        ("(p3) other load %, worst run", pct(".pol.foreign_max"), "raw", False,
+         "< %s (else disturbed)" % kv.get("meta.foreign_max", "20")),
+        ("(p4) sample blocked (NXDOMAIN)", raw(".pol.check.blocked"), "raw", False,
+         "%s" % kv.get("vigil.pol.check.expect_blocked", kv.get("unbound.pol.check.expect_blocked", "?"))),
+        ("(p4) with EDE 15", raw(".pol.check.ede15"), "raw", False, "all (vigil)"),
+        ("(p4) sample answers wrong", raw(".pol.check.fail"), "raw", False, "0"),
+    ]
+
     lines = []
     hdr = "%-28s %12s %12s %12s %9s %9s  %s" % (
         "metric", "vigil", "unbound", "ceiling", "vig/unb", "vig/ceil", "target")
@@ -620,7 +1001,10 @@ def cmd_report(path):
     verdicts = []
     shown = (rows if run_base else []) + (
         [("-- DNSSEC: validating, DO=1 --", None, "", False, "")] if run_base and run_sec else []
-    ) + (sec_rows if run_sec else [])
+    ) + (sec_rows if run_sec else []) + (
+        [("-- policy: %s RPZ QNAME rules --" % ("{:,}".format(int(nrules)) if nrules else "?"),
+          None, "", False, "")] if run_pol and (run_base or run_sec) else []
+    ) + (pol_rows if run_pol else [])
     for label, get, unit, ceil, target in shown:
         if get is None:
             lines.append(label)
@@ -630,6 +1014,8 @@ def cmd_report(path):
         def f(x):
             if x is None:
                 return "n/a"
+            if unit == "str":
+                return x
             if unit == "raw":
                 return "%d" % x
             return fmt(x, unit)
@@ -661,6 +1047,18 @@ def cmd_report(path):
         verdict("(f) vigil DO=1 cached qps >= unbound", cmp("f.qps", lambda v, u: v >= u))
         verdict("(g) vigil DO=1 CPU/answer <= 0.85 x unbound",
                 cmp("g.us_per_answer", lambda v, u: v <= 0.85 * u))
+    if run_pol:
+        polok = lambda s: (None if kv.get(s + ".pol.status") in (None, "skipped")
+                           else kv.get(s + ".pol.status") == "ok")
+        one = lambda key, test: (lambda v: None if v is None else test(v))(num(kv, "vigil." + key))
+        verdict("(p1) vigil loads %s rules in < 2 s" % ("{:,}".format(int(nrules)) if nrules else "?"),
+                one("pol.rules.answer_s", lambda v: v < 2.0))
+        verdict("(p2) vigil < 64 resident bytes per rule", one("pol.bytes_per_rule", lambda v: v < 64))
+        verdict("(p3a) vigil qps with rules >= 0.95 x without", one("pol.a.qps_ratio", lambda v: v >= 0.95))
+        verdict("(p3b) vigil CPU/answer with <= 1.05x without",
+                one("pol.b.us_per_answer_ratio", lambda v: v <= 1.05))
+        verdict("(p4) vigil blocks sample (NXDOMAIN + EDE 15)", polok("vigil"))
+        verdict("(p4) unbound blocks sample (NXDOMAIN)", polok("unbound"))
     lines.append("targets:")
     lines.extend(verdicts)
     lines.append("")
@@ -670,6 +1068,8 @@ def cmd_report(path):
     if run_sec:
         st += ["%s (validating)=%s" % (s, kv.get(s + ".sec.status", "n/a"))
                for s in ("vigil", "unbound")]
+    if run_pol:
+        st += ["%s (policy)=%s" % (s, kv.get(s + ".pol.status", "n/a")) for s in ("vigil", "unbound")]
     lines.append("server status: " + ", ".join(st))
     for k in sorted(kv):
         if k.startswith("warn."):
@@ -686,7 +1086,8 @@ def main(argv):
     fn = {
         "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe, "adcheck": cmd_adcheck,
         "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "sysbusy": cmd_sysbusy, "mem": cmd_mem,
-        "report": cmd_report,
+        "report": cmd_report, "rpz": cmd_rpz, "loadtime": cmd_loadtime,
+        "polcheck": cmd_polcheck, "polsum": cmd_polsum,
     }.get(cmd)
     if fn is None:
         print(__doc__)

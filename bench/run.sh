@@ -3,10 +3,12 @@
 # bench/run.sh - measure vigil against Unbound side by side, plus a canned
 # responder as the machine's ceiling, in one run. See bench/README.md.
 #
-# Usage: bash bench/run.sh [all|base|dnssec]
+# Usage: bash bench/run.sh [all|base|dnssec|policy]
 #   all     (default) every case below
 #   base    (a)-(d), (a2): canned ceiling, vigil and Unbound without validation
 #   dnssec  (e)-(h): vigil and Unbound validating, signed zones, DO=1 queries
+#   policy  (p1)-(p4): 1,000,000 RPZ QNAME rules: load time, resident bytes per
+#           rule, cached qps with and without the rules, blocking checked
 #
 # Environment (all optional):
 #   VIGIL_BIN        vigil binary (default: <repo>/build/vigil); "skip" = no vigil
@@ -24,8 +26,12 @@
 #   BENCH_RETRIES    repeats of a disturbed (a)/(b)/(f)/(g) run (default 1)
 #   BENCH_SEC_MISS   signed cache-miss names per resolver, (e) (default 40000)
 #   BENCH_SEC_RATE   offered DO=1 rate for (g), queries/s      (default 50000)
+#   BENCH_POL_RULES  RPZ QNAME rules in the policy case         (default 1000000)
+#   BENCH_POL_ROUNDS with/without rounds of (p3), alternating   (default 2)
+#   BENCH_POL_LOAD_MAX  seconds a resolver may take to load them (default 300)
 #   BENCH_KEEP=1     keep the work directory (always kept on failure)
 #   CANNED_PORT / VIGIL_PORT / UNBOUND_PORT   (default 5400 / 5401 / 5402)
+#   VIGIL_POL_PORT / UNBOUND_POL_PORT (with-rules instances, default 5403 / 5404)
 #   LAB_ROOT_IP / LAB_BENCH_IP / LAB_SEC_IP / LAB_LEAF_IP
 #                                             (default 127.54.0.1 / .2 / .3 / .4)
 #
@@ -34,10 +40,11 @@ set -euo pipefail
 
 CASE=${1:-all}
 case $CASE in
-all) RUN_BASE=1 RUN_SEC=1 ;;
-base) RUN_BASE=1 RUN_SEC=0 ;;
-dnssec) RUN_BASE=0 RUN_SEC=1 ;;
-*)  echo "usage: bash bench/run.sh [all|base|dnssec]" >&2
+all) RUN_BASE=1 RUN_SEC=1 RUN_POL=1 ;;
+base) RUN_BASE=1 RUN_SEC=0 RUN_POL=0 ;;
+dnssec) RUN_BASE=0 RUN_SEC=1 RUN_POL=0 ;;
+policy) RUN_BASE=0 RUN_SEC=0 RUN_POL=1 ;;
+*)  echo "usage: bash bench/run.sh [all|base|dnssec|policy]" >&2
     exit 2 ;;
 esac
 
@@ -55,6 +62,10 @@ LAT_SECS=${BENCH_LAT_SECS:-5}
 MISS=${BENCH_MISS:-20000}
 SEC_MISS=${BENCH_SEC_MISS:-40000}
 SEC_RATE=${BENCH_SEC_RATE:-50000}
+POL_RULES=${BENCH_POL_RULES:-1000000}
+POL_ROUNDS=${BENCH_POL_ROUNDS:-2}
+POL_LOAD_MAX=${BENCH_POL_LOAD_MAX:-300}
+POL_ZONE=blocklist.rpz.   # the policy case's RPZ zone name
 SAT_ARGS=${BENCH_SAT_ARGS:--c 8 -q 200 -T 2}
 SAT2_ARGS=${BENCH_SAT2_ARGS:--c 8 -q 400 -T 2}
 MISS_ARGS=${BENCH_MISS_ARGS:--c 8 -q 200 -T 1}
@@ -62,6 +73,8 @@ RATE_ARGS="-c 8 -q 200 -T 2"
 CANNED_PORT=${CANNED_PORT:-5400}
 VIGIL_PORT=${VIGIL_PORT:-5401}
 UNBOUND_PORT=${UNBOUND_PORT:-5402}
+VIGIL_POL_PORT=${VIGIL_POL_PORT:-5403}
+UNBOUND_POL_PORT=${UNBOUND_POL_PORT:-5404}
 ROOT_IP=${LAB_ROOT_IP:-127.54.0.1}
 BENCH_IP=${LAB_BENCH_IP:-127.54.0.2}
 SEC_IP=${LAB_SEC_IP:-127.54.0.3}
@@ -121,7 +134,9 @@ if ((ncpu < 2)); then
 fi
 TCK=$(getconf CLK_TCK)
 
-for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "$LEAF_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT"; do
+pol_ports=()
+((!RUN_POL)) || pol_ports=("127.0.0.1 $VIGIL_POL_PORT" "127.0.0.1 $UNBOUND_POL_PORT")
+for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "$LEAF_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT" "${pol_ports[@]}"; do
     # shellcheck disable=SC2086
     if ! why=$($PY portfree $ap); then
         echo "bench/run.sh: address in use: $why (another server? pick other ports via env)" >&2
@@ -283,6 +298,12 @@ LAB_T0=$EPOCHREALTIME
 $PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$LEAF_IP" "$((RUN_SEC ? SEC_MISS : 0))"
 log "lab zones written and signed in $(awk -v a="$LAB_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c"
+if ((RUN_POL)); then
+    # Written once per run; not part of any measurement.
+    POL_T0=$EPOCHREALTIME
+    read -r _ _ _ pol_wild _ pol_bytes _ pol_mean < <($PY rpz "$WORK" "$POL_RULES" "$POL_ZONE")
+    log "policy zone: $POL_RULES QNAME rules ($pol_wild \"*.\" wildcards, mean name $pol_mean chars, $((pol_bytes / 1048576)) MiB) written in $(awk -v a="$POL_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
+fi
 
 nsd_conf() { # name ip zone file [zone file]...
     local name=$1 ip=$2
@@ -340,12 +361,18 @@ if ((RUN_SEC)); then
 fi
 
 # ------------------------------------------------------------ server configs
-# vigil_conf NAME WORKERS VALIDATE(0/1): the base cases run without
-# validation (vigil validates by default, against the real root's anchor).
+# vigil_conf NAME WORKERS VALIDATE(0/1) [PORT POLICY]: the base cases run
+# without validation (vigil validates by default, against the real root's
+# anchor). Without POLICY there is no policy section, so vigil's default (the
+# shipped supply-chain zone, 61 rules) applies, as for a user who sets none;
+# POLICY "empty" = an explicit empty policy (no rules at all), or an RPZ file
+# for every client (the policy case; log level notice for the "policy:" line).
 vigil_conf() {
+    local level=warning
+    [[ -z ${5:-} ]] || level=notice
     cat >"$WORK/vigil-$1.yaml" <<EOF
 server:
-  listen: [ "127.0.0.1@$VIGIL_PORT" ]
+  listen: [ "127.0.0.1@${4:-$VIGIL_PORT}" ]
   workers: $2
 resolver:
   root-hints: $WORK/root.hints
@@ -353,35 +380,51 @@ resolver:
 cache:
   size: 256M
 log:
-  level: warning
+  level: $level
 EOF
+    case ${5:-} in
+    "") ;;
+    empty) printf 'policy:\n  sources: []\n  groups: []\n' >>"$WORK/vigil-$1.yaml" ;;
+    *)  printf 'policy:\n  sources:\n    - name: blocklist\n      type: rpz\n      file: %s\n  groups:\n    - name: all\n      clients: [ "0.0.0.0/0", "::/0" ]\n      sources: [ blocklist ]\n' \
+            "$5" >>"$WORK/vigil-$1.yaml" ;;
+    esac
     if (($3)); then
         printf 'dnssec:\n  validation: yes\n  trust-anchor-file: [ "%s" ]\n  aggressive-nsec: yes\n' \
             "$WORK/root.ds" >>"$WORK/vigil-$1.yaml"
     else
         printf 'dnssec:\n  validation: no\n' >>"$WORK/vigil-$1.yaml"
     fi
+    # --check-config reads policy sources in full: for the 1M-rule zone that
+    # takes as long as the load being measured, so that config is checked by
+    # its start instead (its "policy: ... N rules" line must say all N).
+    case ${5:-} in "" | empty) ;; *) return 0 ;; esac
     "$VIGIL_BIN" --check-config "$WORK/vigil-$1.yaml" >/dev/null || die "vigil --check-config failed for vigil-$1.yaml"
 }
-# unbound_conf NAME THREADS VALIDATE(0/1)
+# unbound_conf NAME THREADS VALIDATE(0/1) [PORT RPZ]: with RPZ (the policy
+# case) the respip module is loaded; RPZ "none" = no rpz: clause, otherwise
+# the zone file of an rpz: clause.
 unbound_conf() {
-    local modules='"iterator"' anchor=""
+    local modules='"iterator"' anchor="" pidf="$WORK/unbound.pid"
     if (($3)); then
         modules='"validator iterator"'
         anchor="trust-anchor-file: \"$WORK/root.ds\""
+    fi
+    if [[ -n ${5:-} ]]; then
+        modules='"respip iterator"'
+        pidf="$WORK/unbound-$1.pid"   # two instances run side by side
     fi
     cat >"$WORK/unbound-$1.conf" <<EOF
 server:
     verbosity: 0
     num-threads: $2
-    interface: 127.0.0.1@$UNBOUND_PORT
+    interface: 127.0.0.1@${4:-$UNBOUND_PORT}
     access-control: 127.0.0.0/8 allow
     do-ip6: no
     so-reuseport: yes
     chroot: ""
     username: ""
     directory: "$WORK"
-    pidfile: "$WORK/unbound.pid"
+    pidfile: "$pidf"
     logfile: "$WORK/unbound.log"
     use-syslog: no
     root-hints: "$WORK/root.hints"
@@ -396,16 +439,28 @@ server:
 remote-control:
     control-enable: no
 EOF
+    if [[ -n ${5:-} && $5 != none ]]; then
+        printf 'rpz:\n    name: %s\n    zonefile: "%s"\n' "$POL_ZONE" "$5" >>"$WORK/unbound-$1.conf"
+        return 0 # unbound-checkconf loads the zone (~10 s for 1M rules); its start checks it
+    fi
     unbound-checkconf "$WORK/unbound-$1.conf" >/dev/null || die "unbound-checkconf failed"
 }
 if [[ $VIGIL_BIN != skip ]]; then
     vigil_conf 1 1 0
     vigil_conf 2 2 0
     vigil_conf sec 1 1
+    if ((RUN_POL)); then
+        vigil_conf polnone 1 0 "$VIGIL_PORT" empty
+        vigil_conf polrules 1 0 "$VIGIL_POL_PORT" "$WORK/policy.rpz"
+    fi
 fi
 unbound_conf 1 1 0
 unbound_conf 2 2 0
 unbound_conf sec 1 1
+if ((RUN_POL)); then
+    unbound_conf polnone 1 0 "$UNBOUND_PORT" none
+    unbound_conf polrules 1 0 "$UNBOUND_POL_PORT" "$WORK/policy.rpz"
+fi
 
 # ------------------------------------------------------------ measurements
 # Cached-answer tests (a) and (b) for server S on PORT, process PID NAME.
@@ -627,6 +682,131 @@ run_e() {
     kv "$s.h.hwm_kb" "$hwm"
 }
 
+# ------------------------------------------------------------ policy case
+pol_desc() { if [[ $1 == none ]]; then echo "without rules"; else echo "with $POL_RULES rules"; fi; }
+# pol_load S V NAME PORT CMD...: start NAME (variant V: none | rules) pinned
+# to the server CPU and time it from just before its start until its first
+# answer to c0.bench (any answer: it is serving), polled every 10 ms, and for
+# vigil until its "policy: ... N rules" log line. The poller is started
+# first and told T0 and the PID through a file, so that its own start-up
+# (Python, ~30-300 ms) is not counted. Then the CPU time the server has used
+# (its load; it has answered one query) and VmRSS / VmHWM at that moment.
+pol_load() {
+    local s=$1 v=$2 name=$3 port=$4 t0 ticks rss hwm lp i rc=0
+    shift 4
+    rm -f "$WORK/$name.go" "$WORK/$name.go.ready"
+    $PY loadtime "$s.pol.$v" "$WORK/$name.go" 127.0.0.1 "$port" c0.bench "$POL_LOAD_MAX" \
+        "$WORK/$name.out" >"$WORK/$name.loadtime" &
+    lp=$!
+    for ((i = 0; i < 200; i++)); do
+        [[ -e $WORK/$name.go.ready ]] && break
+        sleep 0.05
+    done
+    t0=$EPOCHREALTIME
+    start "$name" "$SRV_CPU" "$@"
+    echo "$t0 ${PID[$name]}" >"$WORK/$name.go.tmp"
+    mv "$WORK/$name.go.tmp" "$WORK/$name.go"
+    wait "$lp" || rc=$?
+    cat "$WORK/$name.loadtime" >>"$KV"
+    if ((rc)); then
+        kv "$s.pol.$v.status" failed
+        warn "$s.pol.$v" "$s ($(pol_desc "$v")): no answer within $POL_LOAD_MAX s of its start ($(get "$s.pol.$v.error")); see $WORK/$name.out"
+        tail -n 5 "$WORK/$name.out" >&"$LOGFD" || true
+        return 1
+    fi
+    ticks=$($PY cpu "${PID[$name]}")
+    kv "$s.pol.$v.load_cpu_s" "$(awk -v t="$ticks" -v h="$TCK" 'BEGIN{printf "%.2f", t/h}')"
+    read -r rss hwm < <($PY mem "${PID[$name]}")
+    kv "$s.pol.$v.rss_kb" "$rss"
+    kv "$s.pol.$v.hwm_kb" "$hwm"
+    kv "$s.pol.$v.status" ok
+    log "$s ($(pol_desc "$v")): first answer $(get "$s.pol.$v.answer_s") s after start, CPU $(get "$s.pol.$v.load_cpu_s") s, VmRSS $((rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
+}
+
+# pol_tests S NAME_NONE PORT_NONE NAME_RULES PORT_RULES MODE: both instances
+# are up. Warm-up (two passes over the cached names, all NOERROR), the
+# blocking check (bench.py polcheck MODE on the rules instance, "none" on the
+# other), then POL_ROUNDS rounds of (p3a) saturated cached qps and (p3b) CPU
+# per answer at a fixed rate, without and with the rules, the order
+# alternating between rounds. Returns 1 (S.pol.status failed) if the rules
+# do not block as they should: then nothing is measured.
+pol_tests() {
+    local s=$1 nn=$2 pn=$3 nr=$4 pr=$5 mode=$6 v r name port good n order q rss hwm
+    n=$(wc -l <"$WORK/cached.q")
+    for v in none rules; do
+        if [[ $v == none ]]; then name=$nn port=$pn; else name=$nr port=$pr; fi
+        dp "$WORK/$s.pol.$v.warm" "$GEN_CPU" "$port" -d "$WORK/cached.q" -n 2 -q 20 -l 30 -t 3
+        $PY stats "$s.pol.$v.warm" "$WORK/$s.pol.$v.warm" >>"$KV" || true
+        good=$(get "$s.pol.$v.warm.noerror")
+        good=${good%.*}
+        if [[ ${good:-0} -ne $((2 * n)) ]]; then
+            warn "$s.pol.$v.warm" "$s ($(pol_desc "$v")): warm-up got ${good:-0} NOERROR of $((2 * n)) (see $WORK/$s.pol.$v.warm)"
+        fi
+    done
+    log "$s (p4) policy check: $(grep -c ' blocked$' "$WORK/pol-check.q") names that rules block, $(grep -c ' notblocked$' "$WORK/pol-check.q") that none does (parents of \"*.\" rules), $(grep -c ' pass$' "$WORK/pol-check.q") cached names"
+    if ! $PY polcheck "$s.pol.check" 127.0.0.1 "$pr" "$WORK/pol-check.q" "$POL_ZONE" "$mode" \
+        >>"$KV" 2>"$WORK/$s.pol.check.err"; then
+        sed "s/^/[bench]   /" "$WORK/$s.pol.check.err" | head -20 >&"$LOGFD"
+        kv "$s.pol.status" failed
+        warn "$s.pol.check" "$s (p4): with the rules, $(get "$s.pol.check.fail") of $(get "$s.pol.check.n") sample answers wrong (see above): throughput not measured"
+        return 1
+    fi
+    if ! $PY polcheck "$s.pol.nocheck" 127.0.0.1 "$pn" "$WORK/pol-check.q" "$POL_ZONE" none \
+        >>"$KV" 2>"$WORK/$s.pol.nocheck.err"; then
+        sed "s/^/[bench]   /" "$WORK/$s.pol.nocheck.err" | head -20 >&"$LOGFD"
+        kv "$s.pol.status" failed
+        warn "$s.pol.nocheck" "$s (p4): WITHOUT rules, $(get "$s.pol.nocheck.fail") of $(get "$s.pol.nocheck.n") sample answers wrong (see above): throughput not measured"
+        return 1
+    fi
+    for ((r = 1; r <= POL_ROUNDS; r++)); do
+        order="none rules"
+        ((r % 2)) || order="rules none"
+        for v in $order; do
+            if [[ $v == none ]]; then name=$nn port=$pn; else name=$nr port=$pr; fi
+            log "$s (p3) round $r/$POL_ROUNDS, $(pol_desc "$v"): saturated cached ${SECS}s, then -Q $RATE ${SECS}s"
+            attempt "$s.pol.$v.a$r" run_pa "$s.pol.$v.a$r" "$port" "${PID[$name]}"
+            attempt "$s.pol.$v.b$r" run_pb "$s.pol.$v.b$r" "$port" "${PID[$name]}"
+            q=$(get "$s.pol.$v.b$r.qps")
+            q=${q%.*}
+            if ((${q:-0} < RATE * 97 / 100)); then
+                warn "$s.pol.$v.b$r.rate" "$s ($(pol_desc "$v"), round $r): offered $RATE q/s but only ${q:-0} answered/s were achieved; CPU/answer is at that rate"
+            fi
+        done
+    done
+    for v in none rules; do
+        if [[ $v == none ]]; then name=$nn; else name=$nr; fi
+        read -r rss hwm < <($PY mem "${PID[$name]}")
+        kv "$s.pol.$v.rss_after_kb" "$rss"
+        kv "$s.pol.$v.hwm_after_kb" "$hwm"
+    done
+    kv "$s.pol.status" ok
+    $PY polsum "$KV" "$s" >"$WORK/$s.polsum" && cat "$WORK/$s.polsum" >>"$KV"
+}
+# One attempt of (p3a) / (p3b): TAG PORT PID.
+run_pa() {
+    local tag=$1 port=$2 pid=$3 t0 t1 rt
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2086
+    dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$SECS" $SAT_ARGS
+    t1=$($PY cpu "$pid")
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
+    gen_pct "$tag" "$WORK/$tag"
+    fg_end "$tag" $((t1 - t0))
+    rt=$(get "$tag.runtime")
+    [[ -z $rt ]] || kv "$tag.server_cpu_pct" "$(pct $((t1 - t0)) "$rt")"
+}
+run_pb() {
+    local tag=$1 port=$2 pid=$3 t0 t1
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2086
+    dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$SECS" -Q "$RATE" $RATE_ARGS
+    t1=$($PY cpu "$pid")
+    kv "$tag.cpu_ticks" "$((t1 - t0))"
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
+    gen_pct "$tag" "$WORK/$tag"
+    fg_end "$tag" $((t1 - t0))
+}
+
 # How busy is the machine before we start (other sessions, builds)?
 b0=$(sysbusy)
 sleep 2
@@ -641,6 +821,8 @@ kv meta.lat_rate "$LAT_RATE"
 kv meta.foreign_max "$FOREIGN_MAX"
 kv meta.sec_rate "$SEC_RATE"
 kv meta.case "$CASE"
+kv meta.pol_rules "$POL_RULES"
+kv meta.pol_rounds "$POL_ROUNDS"
 started=$(date +%s)
 vigil_failed=0
 
@@ -728,6 +910,39 @@ if ((RUN_SEC)); then
     stop_one unbound-sec
 fi
 
+if ((RUN_POL)); then
+    pol_started=$(date +%s)
+    if [[ $VIGIL_BIN == skip ]]; then
+        kv vigil.pol.status skipped
+    else
+        log "vigil (p1) load: without rules, then with $POL_RULES rules (up to $POL_LOAD_MAX s each)"
+        if pol_load vigil none vigil-polnone "$VIGIL_PORT" "$VIGIL_BIN" -c "$WORK/vigil-polnone.yaml" &&
+            pol_load vigil rules vigil-polrules "$VIGIL_POL_PORT" "$VIGIL_BIN" -c "$WORK/vigil-polrules.yaml"; then
+            n=$(get vigil.pol.rules.log_rules)
+            if [[ $n != "$POL_RULES" ]]; then
+                warn vigil.pol.count "vigil says it loaded ${n:-?} rules, not $POL_RULES (see $WORK/vigil-polrules.out)"
+                vigil_failed=1
+            fi
+            pol_tests vigil vigil-polnone "$VIGIL_PORT" vigil-polrules "$VIGIL_POL_PORT" rules-ede || vigil_failed=1
+            for name in vigil-polnone vigil-polrules; do
+                kill -0 "${PID[$name]}" 2>/dev/null || { warn "$name.died" "$name exited during the run"; vigil_failed=1; }
+            done
+        else
+            vigil_failed=1
+        fi
+        stop_one vigil-polrules
+        stop_one vigil-polnone
+    fi
+    log "unbound (p1) load: without rules, then with $POL_RULES rules (up to $POL_LOAD_MAX s each)"
+    if pol_load unbound none unbound-polnone "$UNBOUND_PORT" unbound -d -c "$WORK/unbound-polnone.conf" &&
+        pol_load unbound rules unbound-polrules "$UNBOUND_POL_PORT" unbound -d -c "$WORK/unbound-polrules.conf"; then
+        pol_tests unbound unbound-polnone "$UNBOUND_PORT" unbound-polrules "$UNBOUND_POL_PORT" rules || true
+    fi
+    stop_one unbound-polrules
+    stop_one unbound-polnone
+    kv meta.pol_secs $(($(date +%s) - pol_started))
+fi
+
 for z in "${LAB[@]}"; do stop_one "nsd-$z"; done
 elapsed=$(($(date +%s) - started))
 
@@ -758,8 +973,18 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "(g)  dnsperf -D -Q $SEC_RATE -t 1 -l $SECS $RATE_ARGS; CPU = utime+stime / answers"
         echo "(h)  VmRSS / VmHWM of the validating resolver after (e)-(g)"
     fi
+    if ((RUN_POL)); then
+        echo "(p1)-(p4): $POL_RULES RPZ QNAME rules (zone $POL_ZONE: half exact, half \"*.\", all CNAME . = NXDOMAIN),"
+        echo "     one instance without rules (vigil: explicit empty policy; Unbound: respip, no rpz:) and one with,"
+        echo "     each 1 worker/thread on CPU $SRV_CPU; vigil policy source type rpz, Unbound rpz: zonefile"
+        echo "(p1) start (just before exec) -> first answer to c0.bench, polled every 10 ms; vigil also -> its \"policy:\" log line"
+        echo "(p2) VmRSS right after that first answer: (with - without) / rules; VmHWM = peak during the load"
+        echo "(p3) $POL_ROUNDS rounds, order alternating: (a) dnsperf -t 1 -l $SECS $SAT_ARGS over the 1000 cached names"
+        echo "     (not blocked), (b) -Q $RATE $RATE_ARGS, CPU = utime+stime / answers; with / without = mean ratio"
+        echo "(p4) sample: 50 exact + 50 under-wildcard names NXDOMAIN (vigil: + EDE 15), 8 \"*.\" parents and 16 cached names not blocked"
+    fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"
-    echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
+    ((!RUN_BASE)) || echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
     echo
     $PY report "$KV"
     echo

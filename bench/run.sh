@@ -27,7 +27,8 @@
 #   BENCH_SEC_MISS   signed cache-miss names per resolver, (e) (default 40000)
 #   BENCH_SEC_RATE   offered DO=1 rate for (g), queries/s      (default 50000)
 #   BENCH_POL_RULES  RPZ QNAME rules in the policy case         (default 1000000)
-#   BENCH_POL_ROUNDS with/without rounds of (p3), alternating   (default 2)
+#   BENCH_POL_ROUNDS with/without rounds of (p3), alternating   (default 4)
+#   BENCH_POL_SECS   duration of each (p3) run, seconds         (default 5)
 #   BENCH_POL_LOAD_MAX  seconds a resolver may take to load them (default 300)
 #   BENCH_KEEP=1     keep the work directory (always kept on failure)
 #   CANNED_PORT / VIGIL_PORT / UNBOUND_PORT   (default 5400 / 5401 / 5402)
@@ -63,7 +64,8 @@ MISS=${BENCH_MISS:-20000}
 SEC_MISS=${BENCH_SEC_MISS:-40000}
 SEC_RATE=${BENCH_SEC_RATE:-50000}
 POL_RULES=${BENCH_POL_RULES:-1000000}
-POL_ROUNDS=${BENCH_POL_ROUNDS:-2}
+POL_ROUNDS=${BENCH_POL_ROUNDS:-4}
+POL_SECS=${BENCH_POL_SECS:-5}
 POL_LOAD_MAX=${BENCH_POL_LOAD_MAX:-300}
 POL_ZONE=blocklist.rpz.   # the policy case's RPZ zone name
 SAT_ARGS=${BENCH_SAT_ARGS:--c 8 -q 200 -T 2}
@@ -763,7 +765,7 @@ pol_tests() {
         ((r % 2)) || order="rules none"
         for v in $order; do
             if [[ $v == none ]]; then name=$nn port=$pn; else name=$nr port=$pr; fi
-            log "$s (p3) round $r/$POL_ROUNDS, $(pol_desc "$v"): saturated cached ${SECS}s, then -Q $RATE ${SECS}s"
+            log "$s (p3) round $r/$POL_ROUNDS, $(pol_desc "$v"): saturated cached ${POL_SECS}s, then -Q $RATE ${POL_SECS}s"
             attempt "$s.pol.$v.a$r" run_pa "$s.pol.$v.a$r" "$port" "${PID[$name]}"
             attempt "$s.pol.$v.b$r" run_pb "$s.pol.$v.b$r" "$port" "${PID[$name]}"
             q=$(get "$s.pol.$v.b$r.qps")
@@ -787,7 +789,7 @@ run_pa() {
     local tag=$1 port=$2 pid=$3 t0 t1 rt
     t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
-    dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$SECS" $SAT_ARGS
+    dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$POL_SECS" $SAT_ARGS
     t1=$($PY cpu "$pid")
     $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
     gen_pct "$tag" "$WORK/$tag"
@@ -799,7 +801,7 @@ run_pb() {
     local tag=$1 port=$2 pid=$3 t0 t1
     t0=$($PY cpu "$pid")
     # shellcheck disable=SC2086
-    dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$SECS" -Q "$RATE" $RATE_ARGS
+    dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$POL_SECS" -Q "$RATE" $RATE_ARGS
     t1=$($PY cpu "$pid")
     kv "$tag.cpu_ticks" "$((t1 - t0))"
     $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
@@ -979,8 +981,9 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "     each 1 worker/thread on CPU $SRV_CPU; vigil policy source type rpz, Unbound rpz: zonefile"
         echo "(p1) start (just before exec) -> first answer to c0.bench, polled every 10 ms; vigil also -> its \"policy:\" log line"
         echo "(p2) VmRSS right after that first answer: (with - without) / rules; VmHWM = peak during the load"
-        echo "(p3) $POL_ROUNDS rounds, order alternating: (a) dnsperf -t 1 -l $SECS $SAT_ARGS over the 1000 cached names"
-        echo "     (not blocked), (b) -Q $RATE $RATE_ARGS, CPU = utime+stime / answers; with / without = mean ratio"
+        echo "(p3) $POL_ROUNDS rounds, each both instances back to back, order alternating: (a) dnsperf -t 1 -l $POL_SECS $SAT_ARGS"
+        echo "     over the 1000 cached names (not blocked), (b) -t 1 -l $POL_SECS -Q $RATE $RATE_ARGS, CPU = utime+stime / answers;"
+        echo "     figures = medians over the rounds; with / without = median of the per-round ratios"
         echo "(p4) sample: 50 exact + 50 under-wildcard names NXDOMAIN (vigil: + EDE 15), 8 \"*.\" parents and 16 cached names not blocked"
     fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"

@@ -11,16 +11,17 @@
 #   bash contrib/setup.sh build   install packages and build into ./build
 #
 # Every package the build, the tests and the benchmark need is listed in
-# PACKAGES.  Debian starts the nsd and unbound services when it installs them;
-# the tests and the benchmark run their own instances on 127.53.0.0/16 and
-# 127.54.0.0/16, so this script disables those system services right after
-# installing them (only the ones it installed itself).
+# PACKAGES.  Debian starts the nsd, unbound and knot services when it installs
+# them; the tests and the benchmark run their own instances on 127.53.0.0/16 and
+# 127.54.0.0/16 (Knot DNS: the RPZ feed tests, tests/lab/labknot.py), so this
+# script disables those system services right after installing them (only the
+# ones it installed itself).
 set -euo pipefail
 
 PACKAGES=(
 	gcc libc6-dev pkg-config meson ninja-build
 	libuv1-dev libldns-dev libssl-dev libsodium-dev libyaml-dev check libsubunit-dev
-	nsd unbound dnsperf dnsutils ldnsutils
+	nsd unbound knot dnsperf dnsutils ldnsutils
 	python3 python3-dnspython python3-pytest
 	iproute2 procps util-linux
 )
@@ -50,9 +51,12 @@ deps() {
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# Debian starts these on install; vigil's tests and bench run their own.
-	for svc in nsd unbound; do
+	for svc in nsd unbound knot; do
+		# (enabled counts too: where policy-rc.d stopped the start, as in a
+		# container, the service would still come up at the next boot)
 		if printf '%s\n' "${missing[@]}" | grep -qx "$svc" && command -v systemctl >/dev/null &&
-			systemctl is-active --quiet "$svc" 2>/dev/null; then
+			{ systemctl is-active --quiet "$svc" 2>/dev/null ||
+			  systemctl is-enabled --quiet "$svc" 2>/dev/null; }; then
 			echo "setup.sh: disabling the $svc system service it just installed"
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
 		fi

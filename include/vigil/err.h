@@ -18,6 +18,8 @@ enum {
 	VG_EINVAL = -4008,     /* invalid argument */
 	VG_EBOGUS = -4009,     /* a DNSSEC signature or digest does not verify */
 	VG_ENOTSUP = -4010,    /* unsupported algorithm or digest type */
+	VG_ETSIG = -4011,      /* a TSIG signature is missing, wrong or out of time */
+	VG_ERCODE = -4012,     /* the server answered with an error rcode */
 };
 
 /** Human-readable text for a negative vigil or errno code. Never NULL. */

@@ -35,7 +35,7 @@ enum {
 	VG_RCODE_NXDOMAIN = 3, VG_RCODE_NOTIMP = 4, VG_RCODE_REFUSED = 5,
 	VG_RCODE_BADVERS = 16,
 };
-enum { VG_OPCODE_QUERY = 0 };
+enum { VG_OPCODE_QUERY = 0, VG_OPCODE_NOTIFY = 4 };
 
 /* header flag bits (the 16-bit flags word) */
 #define VG_F_QR 0x8000

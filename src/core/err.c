@@ -31,6 +31,10 @@ const char *vg_strerror(int err)
 		return "signature or digest does not verify";
 	case VG_ENOTSUP:
 		return "unsupported algorithm";
+	case VG_ETSIG:
+		return "TSIG verification failed";
+	case VG_ERCODE:
+		return "error rcode from the server";
 	default:
 		break;
 	}

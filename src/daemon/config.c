@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sodium.h>
 #include <yaml.h>
 
 #include "vigil/err.h"
@@ -481,6 +482,10 @@ static void default_policy(struct vg_config *cfg)
 	src->type = VG_PSRC_RPZ;
 	src->ede = 15;
 	src->optional = true;
+	src->recursive_only = true;
+	/* protective default: validating stubs (DO=1) are protected too; a
+	 * policy section gets the spec's default (no) unless it says yes */
+	src->break_dnssec = true;
 	cfg->n_policy_sources = 1;
 	snprintf(g->name, sizeof(g->name), "everyone");
 	vg_config_parse_prefix("0.0.0.0/0", &g->clients[0]);
@@ -510,7 +515,9 @@ void vg_config_defaults(struct vg_config *cfg)
 		cfg->acl[i].action = VG_ACL_ALLOW;
 	}
 	cfg->n_acl = i;
+	cfg->policy_watch_ms = 2000;
 	default_policy(cfg);
+	snprintf(cfg->feed_directory, sizeof(cfg->feed_directory), "%s", "/var/lib/vigil");
 }
 
 /* ---- error reporting ---- */
@@ -881,23 +888,242 @@ static bool short_string(struct ctx *c, yaml_node_t *n, char *out, size_t cap, c
 	return true;
 }
 
+/* policy.tsig-keys[]: {name, algorithm, secret}. */
+static const struct enum_name tsig_algs[] = {
+	{ "hmac-sha256", VG_TSIG_HMAC_SHA256 }, { "hmac-sha512", VG_TSIG_HMAC_SHA512 },
+	{ "hmac-sha1", VG_TSIG_HMAC_SHA1 }, { NULL, 0 },
+};
+
+static void parse_tsig_key(struct ctx *c, yaml_node_t *item)
+{
+	static const char *const names[] = { "name", "algorithm", "secret", NULL };
+	yaml_node_t *v[3] = { 0 };
+	struct vg_config *cfg = c->cfg;
+	struct vg_tsig_key *k = &cfg->policy_tsig_keys[cfg->n_policy_tsig_keys];
+	const char *s;
+	size_t len;
+	if (!mapping_keys(c, item, "policy.tsig-keys", names, v))
+		return;
+	if (!v[0] || !v[2]) {
+		report(c, line_of(item), "policy.tsig-keys: an entry needs 'name' and 'secret'");
+		return;
+	}
+	memset(k, 0, sizeof(*k));
+	snprintf(c->where, sizeof(c->where), "policy.tsig-keys.name");
+	if (!(s = scalar(c, v[0], "a key name")))
+		return;
+	if (vg_config_parse_name(s, k->name, sizeof(k->name)) < 0) {
+		bad_value(c, v[0], "a key name (a domain name, like feed-key or key.example.)");
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_policy_tsig_keys; i++)
+		if (vg_name_eq(cfg->policy_tsig_keys[i].name, k->name)) {
+			dup_value(c, v[0]);
+			return;
+		}
+	if (v[1]) {
+		char alg[32];
+		snprintf(c->where, sizeof(c->where), "policy.tsig-keys.algorithm");
+		if (!(s = scalar(c, v[1], "hmac-sha256, hmac-sha512 or hmac-sha1")))
+			return;
+		len = strlen(s);
+		/* "hmac-sha256." as in a TSIG record is the same algorithm */
+		snprintf(alg, sizeof(alg), "%.*s", (int)(len && s[len - 1] == '.' ? len - 1 : len),
+			 s);
+		int a = len < sizeof(alg) ? enum_lookup(tsig_algs, alg) : -1;
+		if (a < 0) {
+			bad_value(c, v[1], "hmac-sha256, hmac-sha512 or hmac-sha1");
+			return;
+		}
+		k->alg = (enum vg_tsig_alg)a;
+	}
+	snprintf(c->where, sizeof(c->where), "policy.tsig-keys.secret");
+	if (!(s = scalar(c, v[2], "a base64 secret")))
+		return;
+	if (sodium_base642bin(k->secret, sizeof(k->secret), s, strlen(s), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 || len == 0) {
+		bad_value(c, v[2], "a base64 secret of 1..128 bytes");
+		return;
+	}
+	k->secret_len = (uint16_t)len;
+	cfg->n_policy_tsig_keys++;
+}
+
+/*
+ * The feed keys of a policy source: primary (a list of up to 4 addresses),
+ * zone (required with primary) and tsig-key (a policy.tsig-keys name).  A
+ * feed without 'file' keeps its copy in <feed-directory>/<name>.rpz.  False
+ * when something was reported.
+ */
+static bool parse_feed_keys(struct ctx *c, struct vg_policy_source *src, yaml_node_t *item,
+			    yaml_node_t *primary, yaml_node_t *zone, yaml_node_t *key,
+			    bool have_file)
+{
+	struct vg_config *cfg = c->cfg;
+	const char *s;
+	if (!primary) {
+		yaml_node_t *stray = zone ? zone : key;
+		if (stray) {
+			snprintf(c->where, sizeof(c->where), "policy.sources.%s",
+				 zone ? "zone" : "tsig-key");
+			report(c, line_of(stray), "%s: only for a feed (a source with 'primary')",
+			       c->where);
+			return false;
+		}
+		return true;
+	}
+	snprintf(c->where, sizeof(c->where), "policy.sources.primary");
+	if (src->type != VG_PSRC_RPZ) {
+		report(c, line_of(primary), "%s: only an rpz source can be a feed", c->where);
+		return false;
+	}
+	yaml_node_t *items[VG_CONFIG_MAX_PRIMARIES];
+	bool bad;
+	size_t n = list_items(c, primary, items, VG_CONFIG_MAX_PRIMARIES, &bad);
+	if (bad)
+		return false;
+	if (n == 0) {
+		report(c, line_of(primary), "%s: at least one address is needed", c->where);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct vg_sockaddr *sa = &src->primaries[i];
+		if (vg_config_parse_sockaddr((const char *)items[i]->data.scalar.value, 53, sa) < 0) {
+			bad_value(c, items[i], "an address like 192.0.2.1 or 192.0.2.1@5353");
+			return false;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (sockaddr_eq(&src->primaries[j], sa)) {
+				dup_value(c, items[i]);
+				return false;
+			}
+	}
+	src->n_primaries = n;
+	if (!zone) {
+		report(c, line_of(item), "policy.sources: a feed ('primary') needs 'zone', "
+		       "the name of the policy zone to transfer");
+		return false;
+	}
+	snprintf(c->where, sizeof(c->where), "policy.sources.zone");
+	if (!(s = scalar(c, zone, "a domain name")))
+		return false;
+	if (vg_config_parse_name(s, src->zone, sizeof(src->zone)) < 0) {
+		bad_value(c, zone, "a domain name (the policy zone, like rpz.example.org)");
+		return false;
+	}
+	if (key) {
+		uint8_t kn[VG_CONFIG_MAX_NAME];
+		size_t i = 0;
+		snprintf(c->where, sizeof(c->where), "policy.sources.tsig-key");
+		if (!(s = scalar(c, key, "a key name")))
+			return false;
+		int r = vg_config_parse_name(s, kn, sizeof(kn));
+		while (r >= 0 && i < cfg->n_policy_tsig_keys &&
+		       !vg_name_eq(cfg->policy_tsig_keys[i].name, kn))
+			i++;
+		if (r < 0 || i == cfg->n_policy_tsig_keys) {
+			bad_value(c, key, "the name of an entry of policy.tsig-keys");
+			return false;
+		}
+		src->tsig_key = (unsigned)i + 1;
+	}
+	if (!have_file) {
+		/* the name becomes a file name: no directories, nothing hidden */
+		if (strchr(src->name, '/') || src->name[0] == '.') {
+			report(c, line_of(item), "policy.sources: feed '%s' needs 'file' (its name "
+			       "cannot be a file name in policy.feed-directory)", src->name);
+			return false;
+		}
+		char dir[sizeof(cfg->feed_directory)], nm[sizeof(src->name)];
+		memcpy(dir, cfg->feed_directory, sizeof(dir)); /* (no overlap with src->file) */
+		memcpy(nm, src->name, sizeof(nm));
+		if ((size_t)snprintf(src->file, sizeof(src->file), "%s/%s.rpz", dir, nm) >=
+		    sizeof(src->file)) {
+			report(c, line_of(item), "policy.sources: feed '%s': the path of its copy in "
+			       "policy.feed-directory is too long", src->name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static const struct enum_name povr_names[] = {
+	{ "given", VG_POVR_GIVEN }, { "disabled", VG_POVR_DISABLED },
+	{ "nxdomain", VG_POVR_NXDOMAIN }, { "nodata", VG_POVR_NODATA },
+	{ "passthru", VG_POVR_PASSTHRU }, { "drop", VG_POVR_DROP },
+	{ "tcp-only", VG_POVR_TCP_ONLY }, { NULL, 0 },
+};
+
+/* override, recursive-only, break-dnssec (RPZ.md 2.5). */
+static bool parse_source_options(struct ctx *c, struct vg_policy_source *src, yaml_node_t *ovr,
+				 yaml_node_t *ronly, yaml_node_t *bdnssec)
+{
+	static const char *const want =
+		"given, disabled, nxdomain, nodata, passthru, drop, tcp-only or \"cname DOMAIN\"";
+	const char *s;
+	if (ovr) {
+		snprintf(c->where, sizeof(c->where), "policy.sources.override");
+		if (!(s = scalar(c, ovr, want)))
+			return false;
+		int o = enum_lookup(povr_names, s);
+		if (o >= 0) {
+			src->override = o;
+		} else if (!strncasecmp(s, "cname", 5) && (s[5] == ' ' || s[5] == '\t')) {
+			const char *t = s + 5;
+			while (*t == ' ' || *t == '\t')
+				t++;
+			if (vg_name_from_str(t, src->override_cname, sizeof(src->override_cname)) <= 0 ||
+			    src->override_cname[0] == 0) {
+				bad_value(c, ovr, "\"cname DOMAIN\" with a valid domain name");
+				return false;
+			}
+			vg_name_lower(src->override_cname);
+			src->override = VG_POVR_CNAME;
+		} else {
+			bad_value(c, ovr, want);
+			return false;
+		}
+	}
+	yaml_node_t *bn[2] = { ronly, bdnssec };
+	bool *bv[2] = { &src->recursive_only, &src->break_dnssec };
+	const char *bw[2] = { "policy.sources.recursive-only", "policy.sources.break-dnssec" };
+	for (int i = 0; i < 2; i++) {
+		if (!bn[i])
+			continue;
+		snprintf(c->where, sizeof(c->where), "%s", bw[i]);
+		int b = (s = scalar(c, bn[i], "yes or no")) ? enum_lookup(bools, s) : -1;
+		if (s && b < 0)
+			bad_value(c, bn[i], "yes or no");
+		if (b < 0)
+			return false;
+		*bv[i] = b;
+	}
+	return true;
+}
+
 static void parse_policy_source(struct ctx *c, yaml_node_t *item)
 {
 	static const char *const names[] = { "name", "type", "file", "ede", "action", "optional",
-					     NULL };
-	yaml_node_t *v[6] = { 0 };
+					     "primary", "zone", "tsig-key",
+					     "override", "recursive-only", "break-dnssec", NULL };
+	yaml_node_t *v[12] = { 0 };
 	struct vg_config *cfg = c->cfg;
 	struct vg_policy_source *src = &cfg->policy_sources[cfg->n_policy_sources];
 	const char *s;
 	if (!mapping_keys(c, item, "policy.sources", names, v))
 		return;
-	if (!v[0] || !v[2]) {
-		report(c, line_of(item), "policy.sources: an entry needs 'name' and 'file'");
+	if (!v[0] || (!v[2] && !v[6])) {
+		report(c, line_of(item), "policy.sources: an entry needs 'name' and 'file' "
+		       "(or 'primary' and 'zone' for a feed)");
 		return;
 	}
 	memset(src, 0, sizeof(*src));
 	src->ede = 15;
 	src->action = 0;
+	src->recursive_only = true; /* RPZ.md 2.5: the spec's defaults */
+	src->break_dnssec = false;
+	if (!parse_source_options(c, src, v[9], v[10], v[11]))
+		return;
 	snprintf(c->where, sizeof(c->where), "policy.sources.name");
 	if (!short_string(c, v[0], src->name, sizeof(src->name), "a name of 1..63 characters"))
 		return;
@@ -907,7 +1133,8 @@ static void parse_policy_source(struct ctx *c, yaml_node_t *item)
 			return;
 		}
 	snprintf(c->where, sizeof(c->where), "policy.sources.file");
-	if (!short_string(c, v[2], src->file, sizeof(src->file), "a path shorter than 512 bytes"))
+	if (v[2] && !short_string(c, v[2], src->file, sizeof(src->file),
+				  "a path shorter than 512 bytes"))
 		return;
 	if (v[1]) {
 		snprintf(c->where, sizeof(c->where), "policy.sources.type");
@@ -949,6 +1176,8 @@ static void parse_policy_source(struct ctx *c, yaml_node_t *item)
 			return;
 		src->optional = b;
 	}
+	if (!parse_feed_keys(c, src, item, v[6], v[7], v[8], v[2] != NULL))
+		return;
 	cfg->n_policy_sources++;
 }
 
@@ -1012,8 +1241,9 @@ static void parse_policy_group(struct ctx *c, yaml_node_t *item)
 
 static void parse_policy(struct ctx *c, yaml_node_t *val)
 {
-	static const char *const names[] = { "sources", "groups", "log", NULL };
-	yaml_node_t *v[3] = { 0 };
+	static const char *const names[] = { "sources", "groups", "log", "tsig-keys",
+					     "feed-directory", "watch", NULL };
+	yaml_node_t *v[6] = { 0 };
 	/* a policy section replaces the default one, even an empty section */
 	c->cfg->n_policy_sources = 0;
 	c->cfg->n_policy_groups = 0;
@@ -1023,6 +1253,38 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 		snprintf(c->where, sizeof(c->where), "policy.log");
 		short_string(c, v[2], c->cfg->policy_log, sizeof(c->cfg->policy_log),
 			     "a file path shorter than 512 bytes, or syslog");
+	}
+	if (v[5]) {
+		const char *s;
+		snprintf(c->where, sizeof(c->where), "policy.watch");
+		int b = (s = scalar(c, v[5], "yes or no")) ? enum_lookup(bools, s) : -1;
+		if (s && b < 0)
+			bad_value(c, v[5], "yes or no");
+		if (b >= 0)
+			c->cfg->policy_watch_ms = b ? 2000 : 0;
+	}
+	/* before the sources: feeds name a key and keep their copies there */
+	if (v[4]) {
+		snprintf(c->where, sizeof(c->where), "policy.feed-directory");
+		short_string(c, v[4], c->cfg->feed_directory, sizeof(c->cfg->feed_directory),
+			     "a directory path shorter than 512 bytes");
+	}
+	if (v[3] && !is_null(v[3])) {
+		if (v[3]->type != YAML_SEQUENCE_NODE) {
+			report(c, line_of(v[3]), "policy.tsig-keys: expected a list, got %s",
+			       node_kind(v[3]));
+		} else {
+			for (yaml_node_item_t *it = v[3]->data.sequence.items.start;
+			     it < v[3]->data.sequence.items.top; it++) {
+				yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+				if (c->cfg->n_policy_tsig_keys == VG_CONFIG_MAX_TSIG_KEYS) {
+					report(c, line_of(item), "policy.tsig-keys: too many entries "
+					       "(at most %d)", VG_CONFIG_MAX_TSIG_KEYS);
+					break;
+				}
+				parse_tsig_key(c, item);
+			}
+		}
 	}
 	/* sources first: groups refer to them by name */
 	for (int part = 0; part < 2; part++) {
@@ -1050,19 +1312,58 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 	}
 }
 
+static void dump_addrs(FILE *out, const char *indent, const char *key,
+		       const struct vg_sockaddr *sa, size_t n, bool with_port);
+static void dump_name(FILE *out, const uint8_t *name, size_t len);
+
 static void dump_policy(const struct vg_config *cfg, FILE *out)
 {
 	char host[INET6_ADDRSTRLEN];
-	fprintf(out, "policy:\n  sources:%s\n", cfg->n_policy_sources ? "" : " []");
+	fprintf(out, "policy:\n  feed-directory: \"%s\"\n", cfg->feed_directory);
+	fprintf(out, "  tsig-keys:%s\n", cfg->n_policy_tsig_keys ? "" : " []");
+	for (size_t i = 0; i < cfg->n_policy_tsig_keys; i++) {
+		const struct vg_tsig_key *k = &cfg->policy_tsig_keys[i];
+		char b64[sodium_base64_ENCODED_LEN(VG_CONFIG_TSIG_SECRET_MAX,
+						   sodium_base64_VARIANT_ORIGINAL)];
+		sodium_bin2base64(b64, sizeof(b64), k->secret, k->secret_len,
+				  sodium_base64_VARIANT_ORIGINAL);
+		fputs("    - name: '", out);
+		dump_name(out, k->name, vg_name_len(k->name));
+		fprintf(out, "'\n      algorithm: %s\n      secret: \"%s\"\n",
+			enum_name_of(tsig_algs, (int)k->alg), b64);
+	}
+	fprintf(out, "  sources:%s\n", cfg->n_policy_sources ? "" : " []");
 	for (size_t i = 0; i < cfg->n_policy_sources; i++) {
 		const struct vg_policy_source *s = &cfg->policy_sources[i];
 		fprintf(out, "    - name: \"%s\"\n      type: %s\n      file: \"%s\"\n"
 			"      ede: %u\n      action: %s\n      optional: %s\n",
 			s->name, enum_name_of(psrc_types, (int)s->type), s->file, s->ede,
 			enum_name_of(psrc_actions, s->action), s->optional ? "yes" : "no");
+		if (s->override == VG_POVR_CNAME) {
+			char n[VG_CONFIG_MAX_NAME * 4 + 8];
+			vg_name_to_str(s->override_cname, n, sizeof(n));
+			fprintf(out, "      override: \"cname %s\"\n", n);
+		} else {
+			fprintf(out, "      override: %s\n", enum_name_of(povr_names, s->override));
+		}
+		fprintf(out, "      recursive-only: %s\n      break-dnssec: %s\n",
+			s->recursive_only ? "yes" : "no", s->break_dnssec ? "yes" : "no");
+		if (!s->n_primaries)
+			continue;
+		dump_addrs(out, "      ", "primary", s->primaries, s->n_primaries, true);
+		fputs("      zone: '", out);
+		dump_name(out, s->zone, vg_name_len(s->zone));
+		fputs("'\n", out);
+		if (s->tsig_key) {
+			const uint8_t *kn = cfg->policy_tsig_keys[s->tsig_key - 1].name;
+			fputs("      tsig-key: '", out);
+			dump_name(out, kn, vg_name_len(kn));
+			fputs("'\n", out);
+		}
 	}
 	if (cfg->policy_log[0])
 		fprintf(out, "  log: \"%s\"\n", cfg->policy_log);
+	fprintf(out, "  watch: %s\n", cfg->policy_watch_ms ? "yes" : "no");
 	fprintf(out, "  groups:%s\n", cfg->n_policy_groups ? "" : " []");
 	for (size_t i = 0; i < cfg->n_policy_groups; i++) {
 		const struct vg_policy_group *g = &cfg->policy_groups[i];

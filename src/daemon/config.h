@@ -62,13 +62,40 @@ struct vg_forward_zone {
 #define VG_CONFIG_MAX_POLICY_GROUPS 16
 #define VG_CONFIG_MAX_GROUP_CLIENTS 32
 enum vg_policy_source_type { VG_PSRC_RPZ = 0, VG_PSRC_HOSTS, VG_PSRC_DOMAINS, VG_PSRC_ADBLOCK };
+/** A source's override of its rules' actions (RPZ.md 2.5): GIVEN keeps them. */
+enum vg_policy_override {
+	VG_POVR_GIVEN = 0, VG_POVR_DISABLED, VG_POVR_NXDOMAIN, VG_POVR_NODATA, VG_POVR_PASSTHRU,
+	VG_POVR_DROP, VG_POVR_TCP_ONLY, VG_POVR_CNAME,
+};
+#define VG_CONFIG_MAX_PRIMARIES 4
 struct vg_policy_source {
 	char name[64];
-	char file[512];
+	char file[512];   /* feeds: the last good copy (default <feed-directory>/<name>.rpz) */
 	enum vg_policy_source_type type;
 	uint16_t ede;     /* 15 (default), 16 or 17 */
 	int action;       /* lists: enum vg_pol_action for block entries (NXDOMAIN default) */
 	bool optional;    /* a broken file at start-up is a warning, not an error */
+	/* RPZ.md 2.5: the per-zone policy override, and where the rules apply */
+	int override;     /* enum vg_policy_override */
+	uint8_t override_cname[VG_CONFIG_MAX_NAME]; /* override "cname DOMAIN" (wire) */
+	bool recursive_only; /* rules apply to RD=1 queries only (default yes) */
+	bool break_dnssec;   /* rewrite DO=1 queries for signed data too (default no) */
+	/* RPZ feeds (src/policy/feed.c): the zone is transferred from a primary */
+	struct vg_sockaddr primaries[VG_CONFIG_MAX_PRIMARIES]; /* default port 53 */
+	size_t n_primaries;                /* 0: a plain file, not a feed */
+	uint8_t zone[VG_CONFIG_MAX_NAME];  /* the policy zone to transfer (wire, lower-case) */
+	unsigned tsig_key;                 /* 1 + index into policy_tsig_keys; 0: no TSIG */
+};
+
+/** policy.tsig-keys[]: a TSIG key (RFC 8945) for feed transfers and NOTIFYs. */
+#define VG_CONFIG_MAX_TSIG_KEYS 16
+#define VG_CONFIG_TSIG_SECRET_MAX 128
+enum vg_tsig_alg { VG_TSIG_HMAC_SHA256 = 0, VG_TSIG_HMAC_SHA512, VG_TSIG_HMAC_SHA1 };
+struct vg_tsig_key {
+	uint8_t name[VG_CONFIG_MAX_NAME]; /* the key's name (wire, lower-case) */
+	enum vg_tsig_alg alg;             /* hmac-sha256 (default), hmac-sha512, hmac-sha1 */
+	uint16_t secret_len;
+	uint8_t secret[VG_CONFIG_TSIG_SECRET_MAX];
 };
 
 /** policy.groups[]: clients (by prefix) and the sources applied to them. */
@@ -156,6 +183,10 @@ struct vg_config {
 	struct vg_policy_group policy_groups[VG_CONFIG_MAX_POLICY_GROUPS];
 	size_t n_policy_groups;
 	char policy_log[512];         /* JSON decision log: a file, "syslog", or "" (the main log) */
+	unsigned policy_watch_ms;     /* poll the sources' files for changes; 0 = off (default 2000) */
+	struct vg_tsig_key policy_tsig_keys[VG_CONFIG_MAX_TSIG_KEYS];
+	size_t n_policy_tsig_keys;
+	char feed_directory[512];     /* feeds' last good copies; default /var/lib/vigil */
 
 	/* log: */
 	int log_level; /* syslog levels: 3 err, 4 warning, 6 info, 7 debug; default 6 */

@@ -3,7 +3,8 @@
  * `vigil explain NAME [--client ADDR] [--type T] [-c CONFIG]`: load the same
  * policy the daemon would, and say which rule in which source at which
  * FILE:LINE decides NAME for that client, or that none does.  Nothing is
- * sent anywhere; the decision is the one vigil makes before resolution.
+ * sent anywhere; the decision is the one vigil makes before resolution (a
+ * note says when rules only an answer can trigger may still apply).
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -88,7 +89,7 @@ int vg_explain_main(int argc, char **argv)
 		fprintf(stderr, "vigil explain: %s: configuration is NOT valid\n", config);
 		goto out;
 	}
-	if (vg_policy_load(&pol, cfg, stderr) < 0) {
+	if (vg_policy_load(&pol, cfg, NULL, stderr) < 0) {
 		fprintf(stderr, "vigil explain: the policy could not be loaded (above)\n");
 		goto out;
 	}
@@ -117,6 +118,13 @@ int vg_explain_main(int argc, char **argv)
 			printf(", EDE %u \"%s\"", pol->src[d.source].ede, text);
 		printf("\n");
 	}
+	/* what only the answer decides (vg_policy_check_response) */
+	if (d.group && d.defer && (d.matched || d.denied_by_allowlist))
+		printf("  note: an earlier source has RESPONSE-IP, NSDNAME or NSIP rules; they are "
+		       "decided at query time, on the answer, and take precedence if they match\n");
+	else if (d.group && d.check_answer)
+		printf("  note: RESPONSE-IP, NSDNAME and NSIP rules, and rules on the names a "
+		       "CNAME chain leads to, are decided at query time, on the answer\n");
 	ret = 0;
 out:
 	vg_policy_free(pol);

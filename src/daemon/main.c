@@ -7,11 +7,22 @@
  * signals on its own libuv loop.  SIGHUP loads the config file again: if it
  * is valid the new snapshot is published and every worker adopts it, the cache
  * is kept; if it is not, the errors are logged and the old config stays.
- * Old snapshots are kept until exit, because requests in flight may still read
- * them (a reload costs one config struct, about 40 KiB).
+ *
+ * A replaced snapshot is retired, not freed: requests in flight may still
+ * read it.  Each worker says which generation it has adopted; once every
+ * worker has moved past a retired snapshot, it is freed after one more
+ * request time limit (by then every request that started on it has ended,
+ * answered or timed out).  So reloads do not accumulate memory, which
+ * matters with a million-rule policy.
+ *
+ * The policy's files are watched (uv_fs_poll): when one changes, only the
+ * policy is rebuilt -- only the changed sources are read again, off the
+ * workers -- and published the same way.  A source whose new file is broken
+ * keeps its previous version (engine.c).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +38,7 @@
 #include "daemon/config.h"
 #include "daemon/explain.h"
 #include "policy/engine.h"
+#include "policy/feed.h"
 #include "policy/plog.h"
 #include "net/net.h"
 #include "resolv/resolv.h"
@@ -36,19 +48,37 @@
 #endif
 
 #define MAX_WORKERS 64
-#define MAX_SNAPSHOTS 1024
+#define MAX_RETIRED 64          /* snapshots waiting to be freed */
+#define RECLAIM_MS 1000         /* how often retired snapshots are looked at */
+#define WATCH_DEFAULT_MS 2000   /* policy file polling interval */
 
 struct daemon {
 	const char *config_path;
 	struct vg_shared shared;
 	struct vg_worker *workers;
 	unsigned n_workers;
-	struct vg_config *cfgs[MAX_SNAPSHOTS];
-	struct vg_hints *hints[MAX_SNAPSHOTS];
-	unsigned n_snap;
+	/* the snapshot in force, and the retired ones still to be freed (FIFO) */
+	struct snap {
+		struct vg_config *cfg;
+		bool owns_cfg;     /* snapshots of one config share it; the newest owns it */
+		struct vg_hints *h;
+		uint64_t gen;      /* retired: the generation that replaced it */
+		uint64_t idle_at;  /* retired: when every worker had moved past it (0: not yet) */
+	} cur, retired[MAX_RETIRED];
+	unsigned n_retired;
+	uint64_t gen;
 	uv_loop_t loop;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+	uv_timer_t reclaim;
+	uv_fs_poll_t watch[VG_CONFIG_MAX_POLICY_SOURCES];
+	char watched[VG_CONFIG_MAX_POLICY_SOURCES][512];
+	unsigned n_watch;
+	bool refresh_pending;
+	uv_timer_t refresh;
 	struct vg_autotrust *autotrust; /* RFC 5011, when configured */
+	/* FEED: RPZ feeds (src/policy/feed.c), when configured */
+	struct vg_feed *feed;
+	uv_async_t feed_async;          /* a feed rewrote its file */
 };
 
 static void usage(FILE *out)
@@ -116,7 +146,8 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int load_hints(const struct vg_config *cfg, struct vg_hints *h, FILE *errout)
+static int load_hints(const struct vg_config *cfg, struct vg_hints *h,
+		      const struct vg_policy *prev, FILE *errout)
 {
 	int r = cfg->root_hints[0] ? vg_hints_load(h, cfg->root_hints, errout)
 				   : vg_hints_builtin(h);
@@ -138,11 +169,11 @@ static int load_hints(const struct vg_config *cfg, struct vg_hints *h, FILE *err
 	}
 	if (r < 0)
 		return r;
-	/* the policy sources, compiled off the workers (issue 4, first slice) */
+	/* the policy sources, compiled off the workers; unchanged ones shared with prev */
 	h->policy = NULL;
 	h->owns_policy = false;
 	if (cfg->n_policy_groups) {
-		r = vg_policy_load(&h->policy, cfg, errout);
+		r = vg_policy_load(&h->policy, cfg, prev, errout);
 		h->owns_policy = r == 0;
 	}
 	return r;
@@ -150,14 +181,14 @@ static int load_hints(const struct vg_config *cfg, struct vg_hints *h, FILE *err
 
 static void hints_free(struct vg_hints *h)
 {
-	if (h && h->owns_policy)
-		vg_policy_free(h->policy);
+	if (h)
+		vg_policy_free(h->policy); /* one reference per hints struct */
 	free(h);
 }
 
 /* Load config + hints into fresh snapshots. 0 or negative (errors printed). */
 static int load_snapshot(const char *path, struct vg_config **cfg_out, struct vg_hints **h_out,
-			 FILE *errout)
+			 const struct vg_policy *prev, FILE *errout)
 {
 	struct vg_config *cfg = malloc(sizeof(*cfg));
 	struct vg_hints *h = calloc(1, sizeof(*h));
@@ -172,7 +203,7 @@ static int load_snapshot(const char *path, struct vg_config **cfg_out, struct vg
 	}
 	if (r < 0)
 		goto fail;
-	r = load_hints(cfg, h, errout);
+	r = load_hints(cfg, h, prev, errout);
 	if (r < 0)
 		goto fail;
 	*cfg_out = cfg;
@@ -184,38 +215,214 @@ fail:
 	return r;
 }
 
-static void publish(struct daemon *d, struct vg_config *cfg, struct vg_hints *h)
+static void policy_refresh(struct daemon *d, const char *why);
+
+static void snap_free(struct snap *sn)
 {
-	d->cfgs[d->n_snap] = cfg;
-	d->hints[d->n_snap] = h;
-	d->n_snap++;
+	if (sn->owns_cfg)
+		free(sn->cfg);
+	hints_free(sn->h);
+	memset(sn, 0, sizeof(*sn));
+}
+
+/* Room to retire the snapshot in force? (else the caller reports and gives up) */
+static bool can_publish(struct daemon *d)
+{
+	return d->n_retired < MAX_RETIRED;
+}
+
+/*
+ * Make (cfg, h) the snapshot in force and wake the workers.  @p own_cfg:
+ * cfg is new (else it is the current one, shared).  The previous snapshot
+ * is retired.  The caller checked can_publish().
+ */
+static void publish(struct daemon *d, struct vg_config *cfg, bool own_cfg, struct vg_hints *h)
+{
+	struct snap old = d->cur;
+	d->cur = (struct snap){ .cfg = cfg, .owns_cfg = own_cfg || old.owns_cfg, .h = h };
+	if (old.h) {
+		if (!own_cfg)
+			old.owns_cfg = false; /* the new snapshot owns the shared config now */
+		old.gen = d->gen + 1;
+		old.idle_at = 0;
+		d->retired[d->n_retired++] = old;
+	}
 	atomic_store_explicit(&d->shared.cfg, cfg, memory_order_release);
 	atomic_store_explicit(&d->shared.hints, h, memory_order_release);
+	atomic_store_explicit(&d->shared.gen, ++d->gen, memory_order_release);
+	for (unsigned i = 0; i < d->n_workers; i++)
+		vg_worker_notify(&d->workers[i]);
+}
+
+/* Free the retired snapshots nobody can use any more (oldest first). */
+static void on_reclaim(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = uv_now(&d->loop);
+	uint64_t grace = (uint64_t)d->cur.cfg->request_timeout_ms + 2 * RECLAIM_MS;
+	unsigned done = 0;
+	uint64_t seen = UINT64_MAX; /* the oldest generation a worker is on */
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		uint64_t g = vg_worker_generation(&d->workers[i]);
+		seen = g < seen ? g : seen;
+	}
+	for (unsigned k = 0; k < d->n_retired; k++)
+		if (!d->retired[k].idle_at && seen >= d->retired[k].gen)
+			d->retired[k].idle_at = now;
+	while (done < d->n_retired) {
+		struct snap *sn = &d->retired[done];
+		if (!sn->idle_at || now - sn->idle_at < grace)
+			break; /* the later ones were retired later */
+		snap_free(sn);
+		done++;
+	}
+	if (done) {
+		memmove(d->retired, d->retired + done, (d->n_retired - done) * sizeof(d->retired[0]));
+		d->n_retired -= done;
+		malloc_trim(0); /* a big policy's arrays go back to the system */
+		vg_log(VG_LOG_INFO, "freed %u retired snapshot%s (%u still retired)", done,
+		       done == 1 ? "" : "s", d->n_retired);
+	}
+	if (d->refresh_pending && can_publish(d))
+		policy_refresh(d, "retry");
 }
 
 /* RFC 5011 changed the trusted keys: a new snapshot with them. */
 static void on_anchors_changed(void *arg, const struct vg_ta_set *ta)
 {
 	struct daemon *d = arg;
-	if (d->n_snap >= MAX_SNAPSHOTS) {
-		vg_log(VG_LOG_ERR, "trust anchors changed but too many snapshots; restart vigil");
+	if (!can_publish(d)) {
+		vg_log(VG_LOG_ERR, "trust anchors changed but too many snapshots are still in use; "
+		       "they apply at the next reload");
 		return;
 	}
-	const struct vg_hints *cur = atomic_load(&d->shared.hints);
+	const struct vg_hints *cur = d->cur.h;
 	struct vg_hints *h = malloc(sizeof(*h));
 	if (!h)
 		return;
 	memcpy(h, cur, sizeof(*h));
 	h->ta = *ta;
-	h->owns_policy = false; /* shared with the snapshot it copies */
-	publish(d, (struct vg_config *)atomic_load(&d->shared.cfg), h);
-	d->n_snap--; /* publish() counted the config again: keep one slot per struct */
-	d->cfgs[d->n_snap] = NULL;
-	d->hints[d->n_snap] = h;
-	d->n_snap++;
-	for (unsigned i = 0; i < d->n_workers; i++)
-		vg_worker_notify(&d->workers[i]);
+	vg_policy_ref(h->policy); /* shared with the snapshot it copies */
+	publish(d, d->cur.cfg, false, h);
 	vg_log(VG_LOG_NOTICE, "trust anchors updated (RFC 5011): %u anchors", ta->n);
+}
+
+static unsigned policy_rules(const struct vg_policy *p)
+{
+	unsigned rules = 0;
+	for (unsigned i = 0; p && i < p->nsources; i++)
+		rules += vg_pol_rule_count(p->snap, i);
+	return rules;
+}
+
+/*
+ * Rebuild the policy of the config in force: sources whose files changed
+ * are read again (a broken one keeps its previous version), the others are
+ * shared.  Runs on the main loop, never on a worker.
+ */
+static void policy_refresh(struct daemon *d, const char *why)
+{
+	const struct vg_policy *old = d->cur.h->policy;
+	if (!old)
+		return;
+	if (!can_publish(d)) {
+		vg_log(VG_LOG_WARNING, "policy (%s): too many snapshots still in use; retrying", why);
+		d->refresh_pending = true;
+		return;
+	}
+	d->refresh_pending = false;
+	char *errbuf = NULL;
+	size_t errlen = 0;
+	FILE *err = open_memstream(&errbuf, &errlen);
+	struct vg_policy *p = NULL;
+	uint64_t t0 = uv_hrtime();
+	int r = vg_policy_load(&p, d->cur.cfg, old, err ? err : stderr);
+	if (err)
+		fclose(err);
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "policy (%s): reload failed, the policy in force stays:\n%s", why,
+		       errbuf ? errbuf : "");
+		free(errbuf);
+		return;
+	}
+	unsigned changed = 0;
+	for (unsigned i = 0; i < p->nsources; i++)
+		changed += !p->src[i].reused;
+	if (!changed && !p->kept) {
+		free(errbuf);
+		vg_policy_free(p);
+		return; /* nothing new (a touched file with the same identity, say) */
+	}
+	if (errbuf && errbuf[0])
+		vg_log(p->kept ? VG_LOG_ERR : VG_LOG_WARNING, "policy (%s):\n%s", why, errbuf);
+	free(errbuf);
+	if (!changed) {
+		vg_policy_free(p);
+		return; /* only broken files: the policy in force stays as it is */
+	}
+	struct vg_hints *h = malloc(sizeof(*h));
+	if (!h) {
+		vg_policy_free(p);
+		return;
+	}
+	memcpy(h, d->cur.h, sizeof(*h));
+	h->policy = p;
+	h->owns_policy = true;
+	publish(d, d->cur.cfg, false, h);
+	for (unsigned i = 0; i < p->nsources; i++)
+		if (!p->src[i].reused)
+			vg_log(VG_LOG_NOTICE, "policy: source '%s' reloaded from %s: %u rules%s (%s)",
+			       p->src[i].name, p->src[i].cfg.file, p->src[i].rules,
+			       p->src[i].errors ? ", with errors" : "", why);
+	vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups (built in %.0f ms)",
+	       p->nsources, policy_rules(p), p->ngroups, (double)(uv_hrtime() - t0) / 1e6);
+}
+
+static void on_refresh_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	policy_refresh(d, "a policy file changed");
+}
+
+static void on_watch(uv_fs_poll_t *w, int status, const uv_stat_t *prev, const uv_stat_t *curr)
+{
+	struct daemon *d = w->data;
+	(void)prev;
+	(void)curr;
+	(void)status;
+	/* let a writer finish (and several files change together) before reading */
+	uv_timer_start(&d->refresh, on_refresh_timer, 200, 0);
+}
+
+/* Watch the files of the policy in force (again after a reload). */
+static void policy_watch(struct daemon *d)
+{
+	const struct vg_config *cfg = d->cur.cfg;
+	bool same = d->n_watch == cfg->n_policy_sources;
+	for (unsigned i = 0; same && i < d->n_watch; i++)
+		same = !strcmp(d->watched[i], cfg->policy_sources[i].file);
+	if (same)
+		return;
+	for (unsigned i = 0; i < d->n_watch; i++) {
+		uv_fs_poll_stop(&d->watch[i]);
+		uv_close((uv_handle_t *)&d->watch[i], NULL);
+	}
+	d->n_watch = 0;
+	if (!cfg->policy_watch_ms || !d->cur.h->policy)
+		return;
+	for (size_t i = 0; i < cfg->n_policy_sources; i++) {
+		uv_fs_poll_t *w = &d->watch[d->n_watch];
+		uv_fs_poll_init(&d->loop, w);
+		w->data = d;
+		snprintf(d->watched[d->n_watch], sizeof(d->watched[0]), "%s",
+			 cfg->policy_sources[i].file);
+		if (uv_fs_poll_start(w, on_watch, d->watched[d->n_watch], cfg->policy_watch_ms) < 0) {
+			uv_close((uv_handle_t *)w, NULL);
+			continue;
+		}
+		uv_unref((uv_handle_t *)w);
+		d->n_watch++;
+	}
 }
 
 static void stop_all(struct daemon *d)
@@ -225,6 +432,15 @@ static void stop_all(struct daemon *d)
 	d->autotrust = NULL;
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_stop(&d->workers[i]);
+	for (unsigned i = 0; i < d->n_watch; i++) {
+		uv_fs_poll_stop(&d->watch[i]);
+		uv_close((uv_handle_t *)&d->watch[i], NULL);
+	}
+	d->n_watch = 0;
+	uv_timer_stop(&d->reclaim);
+	uv_close((uv_handle_t *)&d->reclaim, NULL);
+	uv_timer_stop(&d->refresh);
+	uv_close((uv_handle_t *)&d->refresh, NULL);
 	uv_signal_stop(&d->sig_term);
 	uv_signal_stop(&d->sig_int);
 	uv_signal_stop(&d->sig_hup);
@@ -241,8 +457,9 @@ static void reload(struct daemon *d)
 		vg_log(VG_LOG_NOTICE, "SIGHUP: no config file to reload (running on defaults)");
 		return;
 	}
-	if (d->n_snap >= MAX_SNAPSHOTS) {
-		vg_log(VG_LOG_ERR, "SIGHUP: too many reloads; restart vigil to reload again");
+	if (!can_publish(d)) {
+		vg_log(VG_LOG_ERR, "SIGHUP: too many snapshots still in use by requests in flight; "
+		       "try again in a few seconds");
 		return;
 	}
 	char *errbuf = NULL;
@@ -250,7 +467,7 @@ static void reload(struct daemon *d)
 	FILE *err = open_memstream(&errbuf, &errlen);
 	struct vg_config *cfg;
 	struct vg_hints *h;
-	int r = load_snapshot(d->config_path, &cfg, &h, err ? err : stderr);
+	int r = load_snapshot(d->config_path, &cfg, &h, d->cur.h->policy, err ? err : stderr);
 	if (err)
 		fclose(err);
 	if (r < 0) {
@@ -259,8 +476,10 @@ static void reload(struct daemon *d)
 		free(errbuf);
 		return;
 	}
+	if (errbuf && errbuf[0])
+		vg_log(VG_LOG_WARNING, "reload of %s:\n%s", d->config_path, errbuf);
 	free(errbuf);
-	const struct vg_config *old = atomic_load(&d->shared.cfg);
+	const struct vg_config *old = d->cur.cfg;
 	if (old->n_listen != cfg->n_listen ||
 	    memcmp(old->listen, cfg->listen, sizeof(cfg->listen[0]) * cfg->n_listen) != 0)
 		vg_log(VG_LOG_WARNING, "reload: listen addresses changed; restart to apply");
@@ -276,10 +495,51 @@ static void reload(struct daemon *d)
 		vg_log(VG_LOG_WARNING, "reload: policy.log changed; restart to apply");
 	if (d->autotrust)
 		vg_autotrust_anchors(d->autotrust, &h->ta); /* RFC 5011 state wins */
-	publish(d, cfg, h);
-	for (unsigned i = 0; i < d->n_workers; i++)
-		vg_worker_notify(&d->workers[i]);
+	publish(d, cfg, true, h);
+	policy_watch(d);
 	vg_log(VG_LOG_NOTICE, "reloaded %s", d->config_path);
+	if (h->policy)
+		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
+		       h->policy->nsources, policy_rules(h->policy), h->policy->ngroups);
+}
+
+/* ---- FEED: RPZ feeds (src/policy/feed.c) ---- */
+
+/* A feed wrote a new version of its source's file (on the feed thread). */
+static void on_feed_update(void *arg, unsigned source_index)
+{
+	struct daemon *d = arg;
+	(void)source_index;
+	uv_async_send(&d->feed_async);
+}
+
+/* On the main loop: load the policy again (TODO: only the changed source). */
+static void on_feed_async(uv_async_t *a)
+{
+	reload(a->data);
+}
+
+/* After the policy is loaded, before the workers start. 0 or negative. */
+static int feeds_start(struct daemon *d, const struct vg_config *cfg)
+{
+	uv_async_init(&d->loop, &d->feed_async, on_feed_async);
+	d->feed_async.data = d;
+	uv_unref((uv_handle_t *)&d->feed_async); /* never what keeps the loop running */
+	int r = vg_feed_start(&d->feed, cfg, on_feed_update, d);
+	d->shared.feed = d->feed;
+	return r;
+}
+
+/* Once no worker can pass a NOTIFY any more. */
+static void feeds_stop(struct daemon *d)
+{
+	vg_feed_stop(d->feed); /* no on_feed_update after this */
+	vg_feed_free(d->feed);
+	d->feed = d->shared.feed = NULL;
+	if (d->feed_async.loop && !uv_is_closing((uv_handle_t *)&d->feed_async)) {
+		uv_close((uv_handle_t *)&d->feed_async, NULL);
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+	}
 }
 
 static void log_stats(struct daemon *d)
@@ -340,6 +600,7 @@ static void on_signal(uv_signal_t *s, int signum)
 		break;
 	case SIGHUP:
 		reload(d);
+		vg_feed_check_config(d->feed, atomic_load(&d->shared.cfg)); /* FEED */
 		break;
 	case SIGUSR1:
 		log_stats(d);
@@ -353,7 +614,7 @@ static int check_config(const char *path)
 {
 	struct vg_config *cfg;
 	struct vg_hints *h;
-	if (load_snapshot(path, &cfg, &h, stdout) < 0) {
+	if (load_snapshot(path, &cfg, &h, NULL, stdout) < 0) {
 		fprintf(stdout, "%s: configuration is NOT valid\n", path);
 		return 1;
 	}
@@ -379,12 +640,12 @@ static int run(struct daemon *d, const char *pidfile)
 	struct vg_hints *h;
 	int ret = 1;
 
-	if (load_snapshot(d->config_path, &cfg, &h, stderr) < 0) {
+	if (load_snapshot(d->config_path, &cfg, &h, NULL, stderr) < 0) {
 		fprintf(stderr, "vigil: not starting: configuration errors above\n");
 		return 1;
 	}
 	vg_log_setup(cfg->log_level, cfg->log_target == VG_LOG_SYSLOG);
-	publish(d, cfg, h);
+	publish(d, cfg, true, h);
 	d->shared.cache = vg_cache_new(cfg->cache_size);
 	if (!d->shared.cache) {
 		vg_log(VG_LOG_ERR, "cannot allocate the cache (%zu bytes)", cfg->cache_size);
@@ -418,6 +679,14 @@ static int run(struct daemon *d, const char *pidfile)
 	}
 
 	uv_loop_init(&d->loop);
+	uv_timer_init(&d->loop, &d->reclaim);
+	d->reclaim.data = d;
+	uv_timer_start(&d->reclaim, on_reclaim, RECLAIM_MS, RECLAIM_MS);
+	uv_unref((uv_handle_t *)&d->reclaim);
+	uv_timer_init(&d->loop, &d->refresh);
+	d->refresh.data = d;
+	uv_unref((uv_handle_t *)&d->refresh);
+	policy_watch(d);
 	uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup, &d->sig_usr1 };
 	int nums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	for (int i = 0; i < 4; i++) {
@@ -437,6 +706,12 @@ static int run(struct daemon *d, const char *pidfile)
 			goto out;
 		}
 		vg_autotrust_anchors(d->autotrust, &h->ta); /* workers start with these */
+	}
+	if (feeds_start(d, cfg) < 0) { /* FEED */
+		vg_log(VG_LOG_ERR, "not starting: the RPZ feeds cannot start");
+		for (unsigned i = 0; i < d->n_workers; i++)
+			vg_worker_deinit(&d->workers[i]);
+		goto out;
 	}
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		int r = vg_worker_start(&d->workers[i]);
@@ -461,18 +736,15 @@ static int run(struct daemon *d, const char *pidfile)
 	vg_log(VG_LOG_NOTICE, "vigil %s started: %u worker%s, cache %zu bytes, %s", VIGIL_VERSION,
 	       d->n_workers, d->n_workers == 1 ? "" : "s", cfg->cache_size,
 	       cfg->root_hints[0] ? cfg->root_hints : "built-in root hints");
-	if (h->policy) {
-		unsigned rules = 0;
-		for (unsigned i = 0; i < h->policy->nsources; i++)
-			rules += vg_pol_rule_count(h->policy->snap, i);
+	if (h->policy)
 		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
-		       h->policy->nsources, rules, h->policy->ngroups);
-	}
+		       h->policy->nsources, policy_rules(h->policy), h->policy->ngroups);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_join(&d->workers[i]);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_deinit(&d->workers[i]);
+	feeds_stop(d); /* FEED */
 	uv_loop_close(&d->loop);
 	vg_plog_stop(d->shared.plog); /* writes what the workers queued */
 	d->shared.plog = NULL;
@@ -481,12 +753,14 @@ static int run(struct daemon *d, const char *pidfile)
 	vg_log(VG_LOG_NOTICE, "stopped");
 	ret = 0;
 out:
+	if (d->feed) /* FEED: a start-up error after the feeds started */
+		feeds_stop(d);
 	free(d->workers);
 	vg_cache_free(d->shared.cache);
-	for (unsigned i = 0; i < d->n_snap; i++) {
-		free(d->cfgs[i]);
-		hints_free(d->hints[i]);
-	}
+	for (unsigned i = 0; i < d->n_retired; i++)
+		snap_free(&d->retired[i]);
+	d->n_retired = 0;
+	snap_free(&d->cur);
 	return ret;
 }
 

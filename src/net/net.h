@@ -40,8 +40,10 @@ struct vg_shared {
 	struct vg_cache *cache;
 	_Atomic(const struct vg_config *) cfg;
 	_Atomic(const struct vg_hints *) hints;
+	atomic_uint_fast64_t gen;     /* generation of (cfg, hints), bumped after both are stored */
 	atomic_uint tcp_total;
 	struct vg_plog *plog; /* policy decision log, NULL: decisions go to the main log */
+	struct vg_feed *feed; /* RPZ feeds (NOTIFY goes there), NULL: none */
 };
 
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */
@@ -64,6 +66,7 @@ struct vg_worker {
 	struct vg_shared *shared;
 	const struct vg_config *cfg; /* adopted snapshot */
 	const struct vg_hints *hints;
+	atomic_uint_fast64_t seen_gen; /* the generation adopted (see vg_worker_generation) */
 	struct vg_resolv_env env;
 	struct vg_infra *infra;
 	struct vg_keycache *keys;    /* parsed DNSKEYs (dnssec.h) */
@@ -105,6 +108,11 @@ int vg_worker_start(struct vg_worker *w);
 void vg_worker_stop(struct vg_worker *w);
 /** Ask the worker to adopt the current config/hints snapshot (thread-safe). */
 void vg_worker_notify(struct vg_worker *w);
+/**
+ * The snapshot generation this worker has adopted: no request it starts
+ * from now on reads an older snapshot (older ones end by their deadline).
+ */
+uint64_t vg_worker_generation(struct vg_worker *w);
 void vg_worker_join(struct vg_worker *w);
 void vg_worker_deinit(struct vg_worker *w);
 

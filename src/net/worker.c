@@ -16,6 +16,7 @@
 
 #include "net/net.h"
 #include "policy/engine.h"
+#include "policy/feed.h"
 #include "policy/plog.h"
 
 #define TICK_MS 100
@@ -31,7 +32,7 @@ struct vg_ctx {
 	size_t len;
 	struct vg_upq *upq;
 	uint64_t deadline;
-	/* a policy decision waiting for the answer (RESPONSE-IP rules) */
+	/* a policy decision waiting for the answer (vg_policy_check_response) */
 	const struct vg_policy *pol;
 	struct vg_policy_decision pol_d;
 };
@@ -97,7 +98,8 @@ static void log_failure(const struct vg_ctx *x)
 
 static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 			   const struct vg_query *q, const struct vg_client_q *cq,
-			   const struct vg_peer *peer, const struct vg_policy_decision *dp);
+			   const struct vg_peer *peer, const struct vg_policy_decision *dp,
+			   struct vg_rrset *const *ans, unsigned nans);
 
 /* Answer the client (if any) and release the request. */
 static void ctx_finish(struct vg_ctx *x)
@@ -119,12 +121,24 @@ static void ctx_finish(struct vg_ctx *x)
 									       : 65535,
 				.edns_size = w->cfg->max_udp_size,
 			};
-			if (x->pol &&
-			    vg_policy_check_response(x->pol, &x->peer.addr.sa, x->req->answer,
-						     x->req->n_answer, &x->pol_d) &&
-			    policy_respond(w, x->pol, &q, &cq, &x->peer, &x->pol_d)) {
-				ctx_free(x);
-				return;
+			/* POLICY: the decision after resolution (RESPONSE-IP, NSDNAME,
+			 * NSIP, the names of the CNAME chain); a failed resolution has
+			 * no answer records, but its name servers may still match.
+			 * The request is done: scratch2 is free for the cache reads */
+			if (x->pol) {
+				bool fail = x->req->rcode == VG_RCODE_SERVFAIL;
+				struct vg_policy_answer pa = {
+					.qname = x->req->qname, .qtype = x->req->qtype,
+					.ans = x->req->answer, .nans = fail ? 0 : x->req->n_answer,
+					.cache = w->env.cache, .now = vg_time_now_s(),
+					.buf = w->scratch2, .cap = VG_SCRATCH,
+				};
+				if (vg_policy_check_response(x->pol, &pa, &x->pol_d) &&
+				    policy_respond(w, x->pol, &q, &cq, &x->peer, &x->pol_d, pa.ans,
+						   pa.nans)) {
+					ctx_free(x);
+					return;
+				}
 			}
 			size_t n = vg_resolv_write_answer(x->req, &cq, w->txbuf, 65535);
 			if (n)
@@ -227,46 +241,70 @@ static void log_decision(struct vg_worker *w, const struct vg_policy *pol,
 		inet_ntop(AF_INET6, &peer->addr.in6.sin6_addr, ca, sizeof(ca));
 		port = ntohs(peer->addr.in6.sin6_port);
 	}
+	static const char *const triggers[] = {
+		[VG_TRIG_CLIENT_IP] = "client-ip", [VG_TRIG_QNAME] = "qname",
+		[VG_TRIG_RESP_IP] = "response-ip", [VG_TRIG_NSDNAME] = "nsdname",
+		[VG_TRIG_NSIP] = "nsip",
+	};
 	const char *source = d->denied_by_allowlist ? "" : pol->src[d->source].name;
 	const char *rule = strstr(text, " rule ");
+	const char *trigger = d->denied_by_allowlist ? "allowlist" : triggers[d->trigger];
+	char sn[VG_NAME_MAX * 4 + 8] = "";
+	if (d->stage) /* matched at a later stage of the CNAME chain: that name */
+		vg_name_to_str(d->stage_name, sn, sizeof(sn));
 	rule = d->denied_by_allowlist ? "allowlist" : rule ? rule + 6 : text;
 	if (!w->shared->plog) {
-		vg_log(VG_LOG_INFO, "policy: client %s group %s qname %s type %u: %s (%s)", ca,
-		       d->group ? d->group : "-", qn, q->qtype, text, actions[d->action]);
+		vg_log(VG_LOG_INFO, "policy: client %s group %s qname %s type %u: %s (%s, %s%s%s)",
+		       ca, d->group ? d->group : "-", qn, q->qtype, text, actions[d->action],
+		       trigger, d->stage ? ", at CNAME target " : "", sn);
 		return;
 	}
 	struct vg_plog_entry e = {
 		.client = ca, .port = port,
 		.transport = peer->transport == VG_TRANSPORT_UDP ? "udp" : "tcp",
 		.group = d->group, .qname = qn, .qtype = q->qtype, .source = source,
-		.trigger = d->denied_by_allowlist ? "allowlist"
-			   : d->trigger == VG_TRIG_CLIENT_IP ? "client-ip"
-			   : d->trigger == VG_TRIG_RESP_IP ? "response-ip" : "qname",
-		.rule = rule, .action = actions[d->action],
+		.trigger = trigger, .rule = rule, .action = actions[d->action],
 		.ede = d->denied_by_allowlist ? 15 : pol->src[d->source].ede,
+		.stage = d->stage, .stage_name = d->stage ? sn : NULL,
 	};
 	if (!vg_plog_write(w->shared->plog, w->id, &e))
 		VG_STAT_INC(w->stats.policy_log_dropped);
 }
 
-/* RESPONSE-IP rules on a cached answer (vg_answer_hook). */
-struct resp_check {
+/* The decision after resolution on a cached answer (vg_answer_hook), from
+ * inside vg_resolv_answer_cached while its RRsets are still there: decide,
+ * and when the policy rewrites, answer (or drop) right here.  Nonzero when
+ * done; 0 lets the cached answer go out as it is. */
+struct post_check {
+	struct vg_worker *w;
 	const struct vg_policy *pol;
+	const struct vg_query *q;
+	const struct vg_client_q *cq;
 	const struct vg_peer *peer;
 	struct vg_policy_decision *d;
 };
 
-static int resp_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
+static int post_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
 {
-	struct resp_check *c = arg;
-	return vg_policy_check_response(c->pol, &c->peer->addr.sa, ans, nans, c->d);
+	struct post_check *c = arg;
+	struct vg_worker *w = c->w;
+	struct vg_policy_answer pa = {
+		.qname = c->q->qname, .qtype = c->q->qtype, .ans = ans, .nans = nans,
+		.cache = w->env.cache, .now = w->env.now_s ? w->env.now_s : vg_time_now_s(),
+		.buf = w->scratch2, .cap = VG_SCRATCH, /* answer_cached uses scratch only */
+	};
+	return vg_policy_check_response(c->pol, &pa, c->d) &&
+	       policy_respond(w, c->pol, c->q, c->cq, c->peer, c->d, ans, nans);
 }
 
-/* A policy decision before resolution: true when the query was answered (or
- * dropped) by the policy. */
+/* Apply a policy decision: true when the query was answered (or dropped)
+ * by the policy.  A match at a later stage of the CNAME chain (dp->stage)
+ * keeps the chain's CNAMEs from @p ans up to the rewritten name, and the
+ * action applies to that name. */
 static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 			   const struct vg_query *q, const struct vg_client_q *cq,
-			   const struct vg_peer *peer, const struct vg_policy_decision *dp)
+			   const struct vg_peer *peer, const struct vg_policy_decision *dp,
+			   struct vg_rrset *const *ans, unsigned nans)
 {
 	struct vg_policy_decision d = *dp;
 	char text[300];
@@ -279,9 +317,13 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 	}
 	const struct vg_policy_src *src = d.denied_by_allowlist ? NULL : &pol->src[d.source];
 	struct vg_rrset soa = { 0 }, addr = { 0 };
-	struct vg_rrset *ans[1];
+	struct vg_rrset *out[VG_ARRAY_SIZE(((struct vg_request *)0)->answer) + 1];
+	unsigned nout = d.stage ? vg_policy_chain(q->qname, ans, nans, d.stage, out,
+						  VG_ARRAY_SIZE(out) - 1) : 0;
+	const uint8_t *owner = d.stage ? d.stage_name : q->qname;
 	uint8_t rd[2 + 16];
-	struct vg_answer_view av = { .ede = src ? src->ede : 15, .ede_text = text };
+	struct vg_answer_view av = { .ede = src ? src->ede : 15, .ede_text = text,
+				     .ans = out, .nans = nout };
 	if (src && src->rpz) {
 		soa = (struct vg_rrset){ .owner = src->origin, .type = VG_T_SOA, .rclass = VG_C_IN,
 					 .ttl = src->soa_ttl, .count = 1,
@@ -296,6 +338,7 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 		av.rcode = VG_RCODE_NOERROR;
 		av.tc = true;
 		av.add_soa = NULL;
+		av.nans = 0;
 		break;
 	case VG_ACT_NODATA:
 		av.rcode = VG_RCODE_NOERROR;
@@ -306,12 +349,10 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 			uint16_t l = q->qtype == VG_T_A ? 4 : 16;
 			memset(rd, 0, sizeof(rd));
 			vg_put16(rd, l);
-			addr = (struct vg_rrset){ .owner = q->qname, .type = q->qtype,
+			addr = (struct vg_rrset){ .owner = owner, .type = q->qtype,
 						  .rclass = VG_C_IN, .ttl = 60, .count = 1,
 						  .rdata_len = (uint16_t)(2 + l), .rdata = rd };
-			ans[0] = &addr;
-			av.ans = ans;
-			av.nans = 1;
+			out[av.nans++] = &addr;
 		}
 		break;
 	default:
@@ -346,6 +387,16 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	if (vg_query_parse(&q, pkt, len, &rcode) < 0) {
 		VG_STAT_INC(w->stats.malformed);
 		return; /* not even a header, or a response: drop */
+	}
+	/* FEED: a NOTIFY for an RPZ feed (src/policy/feed.c).  Only the feed's own
+	 * primaries (and TSIG key) may send one, so the client ACL does not apply. */
+	if (VG_UNLIKELY(rcode == VG_RCODE_NOTIMP) && w->shared->feed &&
+	    VG_F_OPCODE(q.flags) == VG_OPCODE_NOTIFY) {
+		size_t n = vg_feed_notify(w->shared->feed, pkt, len, &peer->addr.sa, w->txbuf,
+					  65535);
+		if (n)
+			vg__worker_reply(w, peer, w->txbuf, n);
+		return;
 	}
 	enum vg_acl_action acl = vg_config_acl_check(cfg, &peer->addr.sa);
 	if (acl == VG_ACL_DROP) {
@@ -393,33 +444,28 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 		.edns_size = cfg->max_udp_size,
 	};
 	/* POLICY: client-IP and QNAME rules run here, before the cache, for
-	 * recursive queries (RPZ's default); when an earlier source has
-	 * RESPONSE-IP rules the decision waits for the answer (ctx_finish) */
+	 * recursive queries (RPZ's default).  What only the answer can decide
+	 * (RESPONSE-IP, NSDNAME, NSIP, the names of a CNAME chain) is decided
+	 * on the answer: in the cache-hit hook, or in ctx_finish; so is a
+	 * decision an earlier source's such rules could still beat (defer) */
 	const struct vg_policy *pol = (q.flags & VG_F_RD) ? w->hints->policy : NULL;
 	struct vg_policy_decision pd;
 	bool wait_answer = false;
 	if (pol) {
 		int r = vg_policy_check(pol, &peer->addr.sa, q.qname, &pd);
-		if (r && !pd.defer && policy_respond(w, pol, &q, &cq, peer, &pd))
+		if (r && !pd.defer && policy_respond(w, pol, &q, &cq, peer, &pd, NULL, 0))
 			return;
-		wait_answer = pd.defer || (!r && pd.group && vg_policy_wants_response(pol, &peer->addr.sa));
+		wait_answer = pd.check_answer;
 	}
-	struct resp_check rc = { pol, peer, &pd };
-	struct vg_answer_hook hook = { resp_check_fn, &rc, false };
+	struct post_check pc = { w, pol, &q, &cq, peer, &pd };
+	struct vg_answer_hook hook = { post_check_fn, &pc, false };
 	if (wait_answer)
 		cq.hook = &hook; /* cached answers are checked too, without a request */
 	size_t n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
 	if (hook.fired) {
+		/* the policy answered (or dropped) it from inside the hook */
 		VG_STAT_INC(w->stats.cache_hits);
-		if (policy_respond(w, pol, &q, &cq, peer, &pd))
-			return;
-		cq.hook = NULL; /* TCP-only over TCP: the cached answer as it is */
-		n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);
-		if (n) {
-			VG_STAT_INC(w->stats.answered);
-			vg__worker_reply(w, peer, w->txbuf, n);
-			return;
-		}
+		return;
 	}
 	if (n) {
 		VG_STAT_INC(w->stats.cache_hits);
@@ -439,6 +485,7 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 
 static void adopt_snapshot(struct vg_worker *w)
 {
+	uint64_t gen = atomic_load_explicit(&w->shared->gen, memory_order_acquire);
 	const struct vg_config *cfg = atomic_load_explicit(&w->shared->cfg, memory_order_acquire);
 	const struct vg_hints *h = atomic_load_explicit(&w->shared->hints, memory_order_acquire);
 	w->cfg = cfg;
@@ -448,6 +495,12 @@ static void adopt_snapshot(struct vg_worker *w)
 	w->env.ta = &h->ta;
 	if (w->up)
 		vg_upstream_set_config(w->up, cfg);
+	atomic_store_explicit(&w->seen_gen, gen, memory_order_release);
+}
+
+uint64_t vg_worker_generation(struct vg_worker *w)
+{
+	return atomic_load_explicit(&w->seen_gen, memory_order_acquire);
 }
 
 static void on_tick(uv_timer_t *t)

@@ -4,65 +4,94 @@
  * snapshot (at start-up and reload, off the workers) and decides, for a
  * client query, which rule applies.
  *
- * This first slice decides before resolution, with the triggers that can be
- * decided there: CLIENT-IP and QNAME.  For a client's group, sources are
- * consulted in the group's order; the first source with a match decides
- * (RPZ zone order), within a source CLIENT-IP beats QNAME and an exact QNAME
- * beats the longest wildcard.  A PASSTHRU (or a list's allow rule) stops
- * the search: the query resolves normally.  In allowlist mode a name no
- * rule allows is denied.  RESPONSE-IP, NSDNAME and NSIP rules are loaded but
- * not applied yet, and neither is local data (such rules are reported at
- * load time and skipped).
+ * For a client's group, sources are consulted in the group's order; the
+ * first source with a match decides (RPZ zone order), within a source
+ * CLIENT-IP > QNAME > RESPONSE-IP > NSDNAME > NSIP, and an exact name beats
+ * the longest wildcard.  A PASSTHRU (or a list's allow rule) stops the
+ * search: the query resolves normally.  In allowlist mode a name no rule
+ * allows is denied.  CLIENT-IP and QNAME are decided before resolution; the
+ * triggers only an answer has (RESPONSE-IP, NSDNAME, NSIP, and the names of
+ * a CNAME chain) after it: see "deciding" below.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "cache/cache.h"
+#include "dnssec/dnssec.h"
 #include "policy/engine.h"
 #include "policy/lists.h"
 #include "policy/rpzload.h"
 
-struct rulevec {
-	struct vg_pol_rule *r;
-	size_t n, cap;
-	unsigned skipped_local; /* local data / walled garden: not applied yet */
-	unsigned first_local_line;
+/* ------------------------------------------------------------ loading */
+
+struct emit_ctx {
+	struct vg_pol_compiled *c;
+	struct vg_pol_dup_cb dup;
+	const char *file;
+	FILE *errout;
+	unsigned dups;
 };
 
-static int vec_emit(void *arg, const struct vg_pol_rule *r)
+static void on_dup(void *arg, const struct vg_pol_rule *r)
 {
-	struct rulevec *v = arg;
-	if (r->action == VG_ACT_LOCAL || r->action == VG_ACT_GARDEN) {
-		if (!v->skipped_local++)
-			v->first_local_line = r->line;
-		return 0;
-	}
-	if (v->n == v->cap) {
-		size_t nc = v->cap ? v->cap * 2 : 256;
-		struct vg_pol_rule *nr = realloc(v->r, nc * sizeof(*nr));
-		if (!nr)
-			return VG_ENOMEM;
-		v->r = nr;
-		v->cap = nc;
-	}
-	v->r[v->n++] = *r;
-	return 0;
+	struct emit_ctx *e = arg;
+	if (e->dups++ < 5 && e->errout)
+		fprintf(e->errout, "%s:%u: a second rule for the same trigger: the first one "
+			"read applies (this one is ignored)\n", e->file, r->line);
 }
 
-/* Read one source; 0, or <0 when the file as a whole is unusable. */
-static int load_source(const struct vg_policy_source *cs, struct vg_policy_src *ps,
-		       struct rulevec *v, FILE *errout)
+static int emit_rule(void *arg, const struct vg_pol_rule *r)
 {
+	struct emit_ctx *e = arg;
+	return vg_pol_compile_add(e->c, r, &e->dup);
+}
+
+static bool same_identity(const struct vg_policy_src *a, const struct stat *st)
+{
+	return a->dev == st->st_dev && a->ino == st->st_ino && a->size == st->st_size &&
+	       a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static bool same_config(const struct vg_policy_source *a, const struct vg_policy_source *b)
+{
+	return !strcmp(a->name, b->name) && !strcmp(a->file, b->file) && a->type == b->type &&
+	       a->action == b->action;
+}
+
+/*
+ * Read and compile one source into ps.  0; VG_EPARSE / -errno when the file
+ * as a whole is unusable (unreadable, not a zone); errors (bad records,
+ * reported and skipped) are counted in ps->errors.
+ */
+static int load_source(const struct vg_policy_source *cs, struct vg_policy_src *ps, FILE *errout)
+{
+	struct stat st;
 	FILE *f = fopen(cs->file, "r");
 	if (!f) {
+		int e = errno;
 		fprintf(errout, "%s: cannot open policy source '%s': %s\n", cs->file, cs->name,
-			strerror(errno));
-		return -errno;
+			strerror(e));
+		return -e;
 	}
-	int r;
+	if (fstat(fileno(f), &st) == 0) {
+		ps->dev = st.st_dev;
+		ps->ino = st.st_ino;
+		ps->size = st.st_size;
+		ps->mtime = st.st_mtim;
+	}
+	struct emit_ctx e = { .file = cs->file, .errout = errout };
+	e.dup = (struct vg_pol_dup_cb){ on_dup, &e };
+	int r = vg_pol_compile_begin(&e.c);
+	if (r < 0) {
+		fclose(f);
+		return r;
+	}
 	if (cs->type == VG_PSRC_RPZ) {
-		struct vg_rpz_ctx c = { .path = cs->file, .emit = vec_emit, .arg = v,
+		struct vg_rpz_ctx c = { .path = cs->file, .emit = emit_rule, .arg = &e,
 					.errout = errout };
 		r = vg_rpz_load(f, &c);
 		ps->rpz = c.soa_len > 0;
@@ -71,59 +100,120 @@ static int load_source(const struct vg_policy_source *cs, struct vg_policy_src *
 		vg_put16(ps->soa, c.soa_len);
 		memcpy(ps->soa + 2, c.soa, c.soa_len);
 		ps->soa_ttl = c.soa_ttl;
+		ps->errors = c.errors;
 	} else {
 		static const enum vg_pol_list_fmt fmts[] = { [VG_PSRC_HOSTS] = VG_LIST_HOSTS,
 							     [VG_PSRC_DOMAINS] = VG_LIST_DOMAINS,
 							     [VG_PSRC_ADBLOCK] = VG_LIST_ADBLOCK };
 		struct vg_pol_list_ctx c = { .path = cs->file, .format = fmts[cs->type],
 					     .action = (enum vg_pol_action)cs->action,
-					     .emit = vec_emit, .arg = v, .errout = errout };
+					     .emit = emit_rule, .arg = &e, .errout = errout };
 		r = vg_pol_list_parse(f, &c);
+		ps->errors = c.errors;
 	}
 	fclose(f);
-	if (v->skipped_local)
-		fprintf(errout,
-			"%s:%u: local-data and walled-garden rules are not supported yet: %u "
-			"skipped\n", cs->file, v->first_local_line, v->skipped_local);
-	return r;
+	if (r == 0)
+		r = vg_pol_compile_end(e.c, &e.dup);
+	if (e.dups > 5 && errout)
+		fprintf(errout, "%s: %u more rules for a trigger that already had one (ignored)\n",
+			cs->file, e.dups - 5);
+	if (r < 0) {
+		vg_pol_compiled_unref(e.c);
+		return r;
+	}
+	ps->comp = e.c;
+	ps->rules = vg_pol_compiled_rules(e.c);
+	ps->loaded = true;
+	return 0;
 }
 
-int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg, FILE *errout)
+static const struct vg_policy_src *previous(const struct vg_policy *prev,
+					    const struct vg_policy_source *cs)
+{
+	for (unsigned k = 0; prev && k < prev->nsources; k++)
+		if (prev->src[k].loaded && same_config(&prev->src[k].cfg, cs))
+			return &prev->src[k];
+	return NULL;
+}
+
+int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg,
+		   const struct vg_policy *prev, FILE *errout)
 {
 	struct vg_policy *p = calloc(1, sizeof(*p));
-	struct rulevec vecs[VG_CONFIG_MAX_POLICY_SOURCES];
-	struct vg_pol_source_rules rs[VG_CONFIG_MAX_POLICY_SOURCES];
+	struct vg_pol_compiled *comps[VG_CONFIG_MAX_POLICY_SOURCES];
 	int ret = 0;
-	memset(vecs, 0, sizeof(vecs));
 	if (!p)
 		return VG_ENOMEM;
+	atomic_init(&p->refs, 1);
 	p->nsources = (unsigned)cfg->n_policy_sources;
 	for (unsigned i = 0; i < p->nsources; i++) {
 		const struct vg_policy_source *cs = &cfg->policy_sources[i];
 		struct vg_policy_src *ps = &p->src[i];
+		const struct vg_policy_src *old = previous(prev, cs);
+		struct stat st;
+		ps->cfg = *cs;
+		if (old && stat(cs->file, &st) == 0 && same_identity(old, &st)) {
+			/* unchanged since it was loaded: share the compiled rules */
+			*ps = *old;
+			ps->cfg = *cs;
+			vg_pol_compiled_ref(ps->comp);
+			ps->reused = true;
+			continue;
+		}
 		snprintf(ps->name, sizeof(ps->name), "%s", cs->name);
 		ps->ede = cs->ede;
-		int r = load_source(cs, ps, &vecs[i], errout);
+		int r = load_source(cs, ps, errout);
+		if (old && (r < 0 || ps->errors)) {
+			/* a broken new version: the previous one stays in force */
+			if (r == 0)
+				vg_pol_compiled_unref(ps->comp);
+			fprintf(errout, "%s: policy source '%s' %s: keeping its previous version "
+				"(%u rules%s)\n", cs->file, cs->name,
+				r < 0 ? "could not be loaded" : "has errors (see above)", old->rules,
+				old->rpz ? ", from that zone's earlier serial" : "");
+			*ps = *old;
+			ps->cfg = *cs;
+			vg_pol_compiled_ref(ps->comp);
+			ps->kept = true;
+			ps->reused = true;
+			p->kept++;
+			continue;
+		}
 		if (r < 0) {
-			if (cs->optional) {
-				fprintf(errout, "%s: policy source '%s' is optional: starting without "
-					"it\n", cs->file, cs->name);
-				vecs[i].n = 0;
+			/* FEED: a feed's copy appears with its first transfer (feed.c) */
+			bool no_copy_yet = r == -ENOENT && cs->n_primaries;
+			if (cs->optional || no_copy_yet) {
+				fprintf(errout, no_copy_yet ?
+					"%s: policy source '%s' is a feed without a copy yet: empty "
+					"until its first transfer\n" :
+					"%s: policy source '%s' is optional: starting without it\n",
+					cs->file, cs->name);
+				ps->loaded = false;
+				if ((ret = vg_pol_compile_begin(&ps->comp)) < 0 ||
+				    (ret = vg_pol_compile_end(ps->comp, NULL)) < 0)
+					break;
 			} else {
 				fprintf(errout, "%s: policy source '%s' could not be loaded\n",
 					cs->file, cs->name);
 				ret = r == VG_ENOMEM ? r : VG_ECONFIG;
+				break;
 			}
 		}
-		rs[i].rules = vecs[i].r;
-		rs[i].n = vecs[i].n;
 	}
-	if (ret == 0)
-		ret = vg_pol_build(&p->snap, rs, p->nsources, NULL);
-	for (unsigned i = 0; i < p->nsources; i++)
-		free(vecs[i].r);
+	if (ret == 0) {
+		for (unsigned i = 0; i < p->nsources; i++)
+			comps[i] = p->src[i].comp;
+		ret = vg_pol_assemble(&p->snap, comps, p->nsources);
+	}
+	/* the snapshot holds the references from here on */
+	for (unsigned i = 0; i < p->nsources; i++) {
+		vg_pol_compiled_unref(p->src[i].comp);
+		if (ret < 0)
+			p->src[i].comp = NULL;
+	}
 	if (ret < 0) {
-		vg_policy_free(p);
+		vg_pol_free(p->snap);
+		free(p);
 		return ret;
 	}
 	p->ngroups = (unsigned)cfg->n_policy_groups;
@@ -132,9 +222,15 @@ int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg, FILE *er
 	return 0;
 }
 
+void vg_policy_ref(const struct vg_policy *p)
+{
+	if (p)
+		atomic_fetch_add_explicit(&((struct vg_policy *)p)->refs, 1, memory_order_relaxed);
+}
+
 void vg_policy_free(struct vg_policy *p)
 {
-	if (!p)
+	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	vg_pol_free(p->snap);
 	free(p);
@@ -184,26 +280,84 @@ static const struct vg_policy_group *client_group(const struct vg_policy *p,
 	return group_of(p, fam, a);
 }
 
-/* Does a source before position @p upto of group @p g have RESPONSE-IP rules? */
-static bool resp_ip_before(const struct vg_policy *p, const struct vg_policy_group *g,
-			   size_t upto)
+/* ------------------------------------------------------------ deciding
+ *
+ * Before resolution (vg_policy_check): CLIENT-IP and QNAME of stage 0, the
+ * qname.  The first source of the group with a match decides; while
+ * scanning, the positions of sources with rules an answer can trigger are
+ * noted in the decision (post_srcs: RESPONSE-IP, NSDNAME, NSIP; qname_srcs:
+ * QNAME, for later CNAME stages).  If a source before the deciding one has
+ * such rules, the decision is deferred: that source could still match
+ * stage 0 once the answer is known.
+ *
+ * After resolution (vg_policy_check_response), on the answer as it will be
+ * sent (resolved or cached): stage 0's answer-side triggers for the sources
+ * before the deciding one, then -- only when stage 0 matched nothing --
+ * each later stage of the CNAME chain in turn, all triggers, all sources.
+ * NSDNAME and NSIP read the cache ("the cache always holds the truth"): the
+ * NS RRsets at the stage's name and its ancestors (each a delegation point,
+ * parent or child side, whichever is cached) and the A / AAAA of each NS
+ * name.  Nothing is allocated; the cache copies into a caller's buffer.
+ */
+
+#define MAX_STAGES 64 /* a chain has at most one stage per answer RRset */
+
+static bool has_rules(const struct vg_policy *p, unsigned s, enum vg_pol_trigger t)
 {
-	for (size_t i = 0; i < upto && i < g->n_sources; i++)
-		if (vg_pol_has_ip_rules(p->snap, g->sources[i], VG_TRIG_RESP_IP))
-			return true;
-	return false;
+	return vg_pol_trigger_count(p->snap, s, t) > 0;
+}
+
+static bool has_post_rules(const struct vg_policy *p, unsigned s)
+{
+	return has_rules(p, s, VG_TRIG_RESP_IP) || has_rules(p, s, VG_TRIG_NSDNAME) ||
+	       has_rules(p, s, VG_TRIG_NSIP);
+}
+
+static uint32_t below(size_t pos)
+{
+	return pos >= 32 ? UINT32_MAX : (1u << pos) - 1;
 }
 
 bool vg_policy_wants_response(const struct vg_policy *p, const struct sockaddr *client)
 {
 	const struct vg_policy_group *g = client_group(p, client);
-	return g && resp_ip_before(p, g, g->n_sources);
+	for (size_t i = 0; g && i < g->n_sources; i++)
+		if (has_post_rules(p, g->sources[i]) || has_rules(p, g->sources[i], VG_TRIG_QNAME))
+			return true;
+	return false;
+}
+
+/* The fields of the decision vg_policy_check sets; name and stage_name
+ * (half a kilobyte) are only marked empty. */
+static void decision_clear(struct vg_policy_decision *d)
+{
+	memset(d, 0, offsetof(struct vg_policy_decision, name));
+	d->name[0] = 0;
+	d->stage_name[0] = 0;
+}
+
+/* Fill @p d from a hit of source @p s at position @p pos of its group. */
+static void decide(struct vg_policy_decision *d, size_t pos, unsigned s, enum vg_pol_trigger t,
+		   const struct vg_pol_hit *h)
+{
+	d->matched = true;
+	d->denied_by_allowlist = false;
+	d->order = (unsigned)pos;
+	d->source = s;
+	d->trigger = t;
+	d->line = h->rule->line;
+	d->labels = h->labels;
+	d->bits = h->bits;
+	memcpy(d->addr, h->addr, 16);
+	d->action = h->rule->allow ? VG_ACT_PASSTHRU : (enum vg_pol_action)h->rule->action;
+	d->wildcard = h->rule->wildcard;
+	d->rewrite = d->action != VG_ACT_PASSTHRU;
 }
 
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d)
 {
-	memset(d, 0, sizeof(*d));
+	decision_clear(d);
 	int fam;
 	const uint8_t *a;
 	if (!p || !p->ngroups || !client_addr(client, &fam, &a))
@@ -217,40 +371,41 @@ int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 	else
 		memcpy(addr, a, 16);
 	d->group = g->name;
+	d->gidx = (unsigned)(g - p->groups);
 	for (size_t i = 0; i < g->n_sources; i++) {
 		unsigned s = g->sources[i];
 		struct vg_pol_hit h;
 		/* within a source, CLIENT-IP beats QNAME (RPZ.md 2.4 rule 4) */
-		if (vg_pol_match_ip(p->snap, s, VG_TRIG_CLIENT_IP, addr, &h) != 0 &&
-		    vg_pol_match_name(p->snap, s, VG_TRIG_QNAME, qname, &h) != 0)
-			continue;
-		d->matched = true;
-		d->order = (unsigned)i;
-		d->defer = resp_ip_before(p, g, i);
-		d->source = s;
-		d->trigger = (enum vg_pol_trigger)h.rule->trigger;
-		d->line = h.rule->line;
-		d->labels = h.labels;
-		d->bits = h.bits;
-		memcpy(d->addr, h.addr, 16);
-		d->action = h.rule->allow ? VG_ACT_PASSTHRU : (enum vg_pol_action)h.rule->action;
-		d->wildcard = h.rule->wildcard;
-		d->rewrite = d->action != VG_ACT_PASSTHRU;
-		return d->rewrite;
+		if (vg_pol_match_ip(p->snap, s, VG_TRIG_CLIENT_IP, addr, &h) == 0 ||
+		    vg_pol_match_name(p->snap, s, VG_TRIG_QNAME, qname, &h) == 0) {
+			decide(d, i, s, (enum vg_pol_trigger)h.rule->trigger, &h);
+			d->defer = d->post_srcs != 0;
+			d->check_answer = d->defer;
+			return d->rewrite;
+		}
+		if (i < 32 && has_post_rules(p, s))
+			d->post_srcs |= 1u << i;
+		if (i < 32 && has_rules(p, s, VG_TRIG_QNAME))
+			d->qname_srcs |= 1u << i;
 	}
 	d->order = (unsigned)g->n_sources;
-	d->defer = resp_ip_before(p, g, g->n_sources);
+	d->defer = d->post_srcs != 0;
 	if (g->allowlist) {
-		/* allowlist mode: nothing allowed this name */
+		/* allowlist mode: nothing allowed this name; that decides stage 0,
+		 * so later stages do not count, but an earlier answer-side rule can
+		 * still allow it */
 		d->denied_by_allowlist = true;
 		d->action = VG_ACT_NXDOMAIN;
 		d->rewrite = true;
+		d->check_answer = d->defer;
 		return 1;
 	}
+	d->check_answer = d->post_srcs || d->qname_srcs;
 	return 0;
 }
 
-/* Is (bits, addr) a better RESPONSE-IP match than the best so far? */
+/* Is (bits, addr) a better RESPONSE-IP / NSIP match than the best so far
+ * (RPZ.md 2.4 rules 6, 7)? */
 static bool better(unsigned bits, const uint8_t *addr, const struct vg_pol_hit *best, bool have)
 {
 	if (!have || bits > best->bits)
@@ -258,66 +413,269 @@ static bool better(unsigned bits, const uint8_t *addr, const struct vg_pol_hit *
 	return bits == best->bits && memcmp(addr, best->addr, 16) < 0;
 }
 
-int vg_policy_check_response(const struct vg_policy *p, const struct sockaddr *client,
-			     struct vg_rrset *const *ans, unsigned nans,
-			     struct vg_policy_decision *d)
+/* Each address of an A or AAAA RRset (internal form) against the @p t rules
+ * of source @p s; the best into @p best.  True when it changed. */
+static bool match_addrs(const struct vg_policy *p, unsigned s, enum vg_pol_trigger t,
+			const struct vg_rrset *rs, struct vg_pol_hit *best, bool *have)
 {
-	const struct vg_policy_group *g = client_group(p, client);
-	if (!g)
-		return d->rewrite;
-	/* only sources before the one that decided already can change it */
-	for (size_t i = 0; i < d->order && i < g->n_sources; i++) {
-		unsigned s = g->sources[i];
-		if (!vg_pol_has_ip_rules(p->snap, s, VG_TRIG_RESP_IP))
+	bool changed = false;
+	if (rs->type != VG_T_A && rs->type != VG_T_AAAA)
+		return false;
+	const uint8_t *q = rs->rdata, *end = rs->rdata + rs->rdata_len;
+	for (unsigned r = 0; r < rs->count && end - q >= 2; r++) {
+		uint16_t l = vg_get16(q);
+		uint8_t addr[16];
+		struct vg_pol_hit h;
+		const uint8_t *rd = q + 2;
+		q += 2u + l;
+		if (q > end)
+			break;
+		if (rs->type == VG_T_A && l == 4)
+			vg_pol_addr_v4(rd, addr);
+		else if (rs->type == VG_T_AAAA && l == 16)
+			memcpy(addr, rd, 16);
+		else
 			continue;
-		struct vg_pol_hit best, h;
-		bool have = false;
-		for (unsigned k = 0; k < nans; k++) {
-			const struct vg_rrset *rs = ans[k];
-			if (rs->type != VG_T_A && rs->type != VG_T_AAAA)
-				continue;
-			const uint8_t *q = rs->rdata, *end = rs->rdata + rs->rdata_len;
-			for (unsigned r = 0; r < rs->count && end - q >= 2; r++) {
+		if (vg_pol_match_ip(p->snap, s, t, addr, &h) == 0 &&
+		    better(h.bits, addr, best, *have)) {
+			*best = h;
+			*have = true;
+			changed = true;
+		}
+	}
+	return changed;
+}
+
+/* Is NSDNAME hit @p h on name server @p ns better than @p best on @p best_ns
+ * (RPZ.md 2.4: exact before wildcard, the wildcard with more labels, then
+ * the name server's name that sorts last in canonical order)? */
+static bool nsd_better(const struct vg_pol_hit *h, const uint8_t *ns, const struct vg_pol_hit *best,
+		       const uint8_t *best_ns, bool have)
+{
+	if (!have)
+		return true;
+	if (h->rule->wildcard != best->rule->wildcard)
+		return !h->rule->wildcard;
+	if (h->rule->wildcard && h->labels != best->labels)
+		return h->labels > best->labels;
+	return vg_dnssec_name_cmp(ns, best_ns) > 0;
+}
+
+/* What the name servers of one stage's name triggered in one source. */
+struct ns_hits {
+	bool have_nsd, have_nsip;
+	struct vg_pol_hit nsd, nsip;
+	uint8_t nsd_ns[VG_NAME_MAX], nsip_ns[VG_NAME_MAX];
+};
+
+/* NSIP: the cached A / AAAA of name server @p ns (lower-case). */
+static void ns_addrs(const struct vg_policy *p, unsigned s, const struct vg_policy_answer *a,
+		     const uint8_t *ns, uint8_t *buf, size_t cap, struct ns_hits *out)
+{
+	static const uint16_t types[] = { VG_T_A, VG_T_AAAA };
+	for (unsigned k = 0; k < 2; k++) {
+		struct vg_cache_entry e;
+		if (vg_cache_get(a->cache, ns, types[k], a->now, &e, buf, cap) != 0 || e.negative ||
+		    e.failure)
+			continue;
+		if (match_addrs(p, s, VG_TRIG_NSIP, &e.rs, &out->nsip, &out->have_nsip))
+			memcpy(out->nsip_ns, ns, vg_name_len(ns));
+	}
+}
+
+/* NSDNAME and NSIP rules of source @p s against the name servers of every
+ * cached delegation point of @p name (lower-case), from the name itself up
+ * to VG_POLICY_MIN_NS_DOTS labels. */
+static void ns_walk(const struct vg_policy *p, unsigned s, const struct vg_policy_answer *a,
+		    const uint8_t *name, struct ns_hits *out)
+{
+	bool nsd = has_rules(p, s, VG_TRIG_NSDNAME), nsip = has_rules(p, s, VG_TRIG_NSIP);
+	out->have_nsd = out->have_nsip = false;
+	if (!a->cache || !a->buf || a->cap < 1024 || (!nsd && !nsip))
+		return;
+	/* the NS RRset stays in the first half while the second holds addresses */
+	size_t half = a->cap / 2;
+	for (const uint8_t *anc = name; vg_name_labels(anc) >= VG_POLICY_MIN_NS_DOTS;
+	     anc += *anc + 1) {
+		struct vg_cache_entry e;
+		if (vg_cache_get(a->cache, anc, VG_T_NS, a->now, &e, a->buf, half) == 0 &&
+		    !e.negative && !e.failure) {
+			const uint8_t *q = e.rs.rdata, *end = e.rs.rdata + e.rs.rdata_len;
+			for (unsigned r = 0; r < e.rs.count && end - q >= 2; r++) {
 				uint16_t l = vg_get16(q);
-				uint8_t addr[16];
-				const uint8_t *rd = q + 2;
+				const uint8_t *target = q + 2u + l <= end
+								? vg_rdata_target(VG_T_NS, q + 2, l)
+								: NULL;
 				q += 2u + l;
-				if (q > end)
-					break;
-				if (rs->type == VG_T_A && l == 4)
-					vg_pol_addr_v4(rd, addr);
-				else if (rs->type == VG_T_AAAA && l == 16)
-					memcpy(addr, rd, 16);
-				else
+				if (!target)
 					continue;
-				if (vg_pol_match_ip(p->snap, s, VG_TRIG_RESP_IP, addr, &h) == 0 &&
-				    better(h.bits, addr, &best, have)) {
-					best = h;
-					have = true;
+				uint8_t ns[VG_NAME_MAX];
+				struct vg_pol_hit h;
+				memcpy(ns, target, vg_name_len(target));
+				vg_name_lower(ns);
+				if (nsd &&
+				    vg_pol_match_name(p->snap, s, VG_TRIG_NSDNAME, ns, &h) == 0 &&
+				    nsd_better(&h, ns, &out->nsd, out->nsd_ns, out->have_nsd)) {
+					out->nsd = h;
+					out->have_nsd = true;
+					memcpy(out->nsd_ns, ns, vg_name_len(ns));
 				}
+				if (nsip && !out->have_nsd)
+					ns_addrs(p, s, a, ns, a->buf + half, a->cap - half, out);
+			}
+		}
+		if (!*anc)
+			break;
+	}
+}
+
+/*
+ * One stage of the chain, @p name (lower-case), for the sources at
+ * positions below @p limit: the first source with a match decides (into
+ * @p d).  Stage 0's QNAME rules were looked at before resolution.
+ */
+static bool decide_stage(const struct vg_policy *p, const struct vg_policy_group *g,
+			 const struct vg_policy_answer *a, struct vg_policy_decision *d,
+			 unsigned stage, const uint8_t *name, size_t limit)
+{
+	for (size_t i = 0; i < limit && i < g->n_sources; i++) {
+		unsigned s = g->sources[i];
+		uint32_t bit = i < 32 ? 1u << i : 0;
+		struct vg_pol_hit h;
+		enum vg_pol_trigger t = VG_TRIG_QNAME;
+		const uint8_t *matched = stage ? name : NULL;
+		bool have = false;
+		if (stage && (d->qname_srcs & bit))
+			have = vg_pol_match_name(p->snap, s, VG_TRIG_QNAME, name, &h) == 0;
+		if (!have && (d->post_srcs & bit) && has_rules(p, s, VG_TRIG_RESP_IP)) {
+			/* the A / AAAA RRsets of this stage (answer section only) */
+			for (unsigned k = 0; k < a->nans; k++)
+				if (vg_name_eq(a->ans[k]->owner, name))
+					match_addrs(p, s, VG_TRIG_RESP_IP, a->ans[k], &h, &have);
+			t = VG_TRIG_RESP_IP;
+			matched = NULL;
+		}
+		struct ns_hits nh;
+		if (!have && (d->post_srcs & bit)) {
+			ns_walk(p, s, a, name, &nh);
+			if (nh.have_nsd) {
+				h = nh.nsd;
+				t = VG_TRIG_NSDNAME;
+				matched = nh.nsd_ns;
+				have = true;
+			} else if (nh.have_nsip) {
+				h = nh.nsip;
+				t = VG_TRIG_NSIP;
+				matched = nh.nsip_ns;
+				have = true;
 			}
 		}
 		if (!have)
 			continue;
-		memset(d, 0, sizeof(*d));
-		d->group = g->name;
-		d->matched = true;
-		d->order = (unsigned)i;
-		d->source = s;
-		d->trigger = VG_TRIG_RESP_IP;
-		d->line = best.rule->line;
-		d->bits = best.bits;
-		memcpy(d->addr, best.addr, 16);
-		d->action = best.rule->allow ? VG_ACT_PASSTHRU : (enum vg_pol_action)best.rule->action;
-		d->rewrite = d->action != VG_ACT_PASSTHRU;
-		return d->rewrite;
+		decide(d, i, s, t, &h);
+		d->defer = false;
+		d->stage = stage;
+		d->name[0] = 0;
+		if (matched)
+			memcpy(d->name, matched, vg_name_len(matched));
+		d->stage_name[0] = 0;
+		if (stage)
+			memcpy(d->stage_name, name, vg_name_len(name));
+		return true;
 	}
-	return d->rewrite;
+	return false;
+}
+
+/* The index of the CNAME RRset owned by @p name in the answer, or -1. */
+static int cname_at(struct vg_rrset *const *ans, unsigned nans, const uint8_t *name)
+{
+	for (unsigned k = 0; k < nans; k++)
+		if (ans[k]->type == VG_T_CNAME && ans[k]->count && vg_name_eq(ans[k]->owner, name))
+			return (int)k;
+	return -1;
+}
+
+static const uint8_t *cname_target(const struct vg_rrset *rs)
+{
+	if (rs->rdata_len < 2 || vg_get16(rs->rdata) > rs->rdata_len - 2)
+		return NULL;
+	return vg_rdata_target(VG_T_CNAME, rs->rdata + 2, vg_get16(rs->rdata));
+}
+
+int vg_policy_check_response(const struct vg_policy *p, const struct vg_policy_answer *a,
+			     struct vg_policy_decision *d)
+{
+	if (!d->check_answer || !d->group || !p || d->gidx >= p->ngroups)
+		return d->rewrite;
+	const struct vg_policy_group *g = &p->groups[d->gidx];
+	bool decided = d->matched || d->denied_by_allowlist;
+	size_t limit = decided ? d->order : g->n_sources;
+	/* stage 0: only the answer-side triggers are left, and only sources
+	 * before the one that decided already can change the decision */
+	if ((d->post_srcs & below(limit)) && decide_stage(p, g, a, d, 0, a->qname, limit))
+		return d->rewrite;
+	/* one rule for the whole chain, even PASSTHRU (RPZ.md 2.4 rule 1) */
+	if (decided || !(d->post_srcs | d->qname_srcs))
+		return d->rewrite;
+	if (a->qtype == VG_T_ANY || a->qtype == VG_T_CNAME || a->qtype == VG_T_DNAME)
+		return 0;
+	const uint8_t *name = a->qname;
+	for (unsigned stage = 1; stage < MAX_STAGES && stage <= a->nans; stage++) {
+		int k = cname_at(a->ans, a->nans, name);
+		const uint8_t *target = k >= 0 ? cname_target(a->ans[k]) : NULL;
+		if (!target)
+			break;
+		uint8_t low[VG_NAME_MAX];
+		memcpy(low, target, vg_name_len(target));
+		vg_name_lower(low);
+		if (decide_stage(p, g, a, d, stage, low, g->n_sources))
+			return d->rewrite;
+		name = target;
+	}
+	return 0;
+}
+
+unsigned vg_policy_chain(const uint8_t *qname, struct vg_rrset *const *ans, unsigned nans,
+			 unsigned stage, struct vg_rrset **out, unsigned cap)
+{
+	const uint8_t *name = qname;
+	int last = -1;
+	for (unsigned st = 0; st < stage; st++) {
+		int k = cname_at(ans, nans, name);
+		const uint8_t *target = k >= 0 ? cname_target(ans[k]) : NULL;
+		if (!target)
+			break;
+		if (k > last)
+			last = k;
+		name = target;
+	}
+	unsigned n = 0;
+	for (int k = 0; k <= last && n < cap; k++)
+		if (ans[k]->type == VG_T_CNAME || ans[k]->type == VG_T_DNAME)
+			out[n++] = ans[k];
+	return n;
+}
+
+/* The owner of the rule a name trigger matched on @p name ("*." for a
+ * wildcard), in presentation form without the final dot. */
+static void rule_owner(const struct vg_policy_decision *d, const uint8_t *name, char *out,
+		       size_t cap)
+{
+	const uint8_t *owner = vg_name_suffix(name, (int)d->labels - (d->wildcard ? 1 : 0));
+	char n[VG_NAME_MAX * 4 + 8];
+	vg_name_to_str(owner, n, sizeof(n));
+	size_t nl = strlen(n);
+	if (nl > 1 && n[nl - 1] == '.')
+		n[nl - 1] = 0;
+	snprintf(out, cap, "%s%s", d->wildcard ? "*." : "", n);
 }
 
 size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_decision *d,
 			  const uint8_t *qname, char *buf, size_t cap)
 {
+	static const char *const ip_trig[] = { [VG_TRIG_CLIENT_IP] = "client-ip",
+					       [VG_TRIG_RESP_IP] = "response-ip",
+					       [VG_TRIG_NSIP] = "nsip" };
 	char rule[VG_NAME_MAX * 4 + 64];
 	uint8_t net[16];
 	memcpy(net, d->addr, 16);
@@ -327,24 +685,22 @@ size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_deci
 		return (size_t)snprintf(buf, cap, "vigil: group %s allowlist: not allowed",
 					d->group ? d->group : "?");
 	}
-	if (d->trigger == VG_TRIG_CLIENT_IP || d->trigger == VG_TRIG_RESP_IP) {
+	if (d->trigger == VG_TRIG_CLIENT_IP || d->trigger == VG_TRIG_RESP_IP ||
+	    d->trigger == VG_TRIG_NSIP) {
 		char a[INET6_ADDRSTRLEN];
 		bool v4 = d->bits >= 96 && !memcmp(d->addr, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
 		if (v4)
 			inet_ntop(AF_INET, net + 12, a, sizeof(a));
 		else
 			inet_ntop(AF_INET6, net, a, sizeof(a));
-		snprintf(rule, sizeof(rule), "%s %s/%u",
-			 d->trigger == VG_TRIG_CLIENT_IP ? "client-ip" : "response-ip", a,
+		snprintf(rule, sizeof(rule), "%s %s/%u", ip_trig[d->trigger], a,
 			 v4 ? d->bits - 96 : d->bits);
+	} else if (d->trigger == VG_TRIG_NSDNAME) {
+		char o[VG_NAME_MAX * 4 + 16];
+		rule_owner(d, d->name, o, sizeof(o));
+		snprintf(rule, sizeof(rule), "nsdname %s", o);
 	} else {
-		const uint8_t *owner = vg_name_suffix(qname, (int)d->labels - (d->wildcard ? 1 : 0));
-		char n[VG_NAME_MAX * 4 + 8];
-		vg_name_to_str(owner, n, sizeof(n));
-		size_t nl = strlen(n);
-		if (nl > 1 && n[nl - 1] == '.')
-			n[nl - 1] = 0;
-		snprintf(rule, sizeof(rule), "%s%s", d->wildcard ? "*." : "", n);
+		rule_owner(d, d->name[0] ? d->name : qname, rule, sizeof(rule));
 	}
 	return (size_t)snprintf(buf, cap, "vigil: %s rule %s", p->src[d->source].name, rule);
 }

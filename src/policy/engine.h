@@ -7,7 +7,10 @@
 #ifndef VG_POLICY_ENGINE_H
 #define VG_POLICY_ENGINE_H
 
+#include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "daemon/config.h"
 #include "policy/snapshot.h"
@@ -20,9 +23,22 @@ struct vg_policy_src {
 	uint32_t serial;
 	uint8_t soa[2 + 512];        /* the zone's SOA in packed RRset form ([u16 len][rdata]) */
 	uint32_t soa_ttl;
+	struct vg_policy_source cfg; /* the configuration it was loaded with */
+	struct vg_pol_compiled *comp; /* its rules (the snapshot holds the reference) */
+	bool loaded;                 /* false: optional, and its file could not be read */
+	bool reused;                 /* shared with the previous policy (file unchanged, or kept) */
+	bool kept;                   /* the new file was broken: this is the previous version */
+	unsigned rules, errors;
+	/* the file as loaded: a reload reads it again only when one of these changed */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
 };
 
 struct vg_policy {
+	atomic_uint refs;
+	unsigned kept;               /* sources that kept their previous version */
 	struct vg_pol_snapshot *snap;
 	unsigned nsources;
 	struct vg_policy_src src[VG_CONFIG_MAX_POLICY_SOURCES];
@@ -31,53 +47,127 @@ struct vg_policy {
 };
 
 /**
- * Load every source of @p cfg.  Bad records are reported to @p errout as
- * FILE:LINE and skipped; a source that cannot be read at all is an error
- * (VG_ECONFIG) unless it is optional.
+ * Load every source of @p cfg (off the workers: start-up, reload).  Bad
+ * records are reported to @p errout as FILE:LINE and skipped; a source that
+ * cannot be read at all is an error (VG_ECONFIG) unless it is optional.
+ *
+ * With @p prev (the policy in force, on reload): a source whose config and
+ * file (device, inode, size, mtime) are unchanged shares prev's compiled
+ * rules instead of being read again; a changed source whose new file cannot
+ * be read or has errors keeps its previous version (said on @p errout).
+ * The result has one reference.
  */
-int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg, FILE *errout);
+int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg,
+		   const struct vg_policy *prev, FILE *errout);
+void vg_policy_ref(const struct vg_policy *p);
+/** Drop a reference; the last one frees the policy (and unshared rules). */
 void vg_policy_free(struct vg_policy *p);
 
 struct vg_policy_decision {
 	bool matched, rewrite, wildcard, denied_by_allowlist;
-	bool defer;        /* decide after resolution: an earlier source has RESPONSE-IP rules */
+	bool defer;        /* decide after resolution: an earlier source has RESPONSE-IP,
+			    * NSDNAME or NSIP rules that could still beat this decision */
+	bool check_answer; /* vg_policy_check_response has something to do for this query */
 	const char *group;
+	unsigned gidx;     /* the group's index in p->groups (with group) */
 	unsigned source;
 	unsigned order;    /* position of the deciding source in the group (n_sources: none) */
 	enum vg_pol_trigger trigger;
 	enum vg_pol_action action;
 	unsigned line, labels, bits;
 	uint8_t addr[16];
+	/* positions in the group (bit i: g->sources[i]) of the sources scanned
+	 * before resolution that have rules the answer can trigger */
+	uint32_t post_srcs;  /* RESPONSE-IP, NSDNAME or NSIP rules */
+	uint32_t qname_srcs; /* QNAME rules (later CNAME stages) */
+	unsigned stage;      /* CNAME/DNAME chain stage of the match: 0 = the qname */
+	/* from here on not cleared by vg_policy_check (only the first bytes) */
+	uint8_t name[VG_NAME_MAX];       /* the name the rule matched when it is not the
+					  * qname: a later stage's name (QNAME), the name
+					  * server's name (NSDNAME, NSIP); "" otherwise */
+	uint8_t stage_name[VG_NAME_MAX]; /* stage > 0: that stage's name (lower-case) */
 };
+
+/**
+ * Delegation points with fewer labels than this are not looked at for
+ * NSDNAME / NSIP rules (RPZ.md 2.3 `min-ns-dots`): 1 skips the root's name
+ * servers but checks the TLDs'.
+ */
+#define VG_POLICY_MIN_NS_DOTS 1
 
 /**
  * The decision before resolution for a query for @p qname (lower-case) from
  * @p client: 1 when the answer is rewritten (d->action says how), 0 when the
  * query resolves normally (no group, no match, or PASSTHRU / an allow rule).
+ * d->check_answer says whether the answer must go through
+ * vg_policy_check_response (cached answers included): the decision was
+ * deferred (d->defer), or nothing matched the qname and the group has rules
+ * an answer can trigger (RESPONSE-IP, NSDNAME, NSIP, or QNAME rules for the
+ * names of a CNAME chain).
  */
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d);
 
 /**
- * Does this client's group have RESPONSE-IP rules at all (so that its
- * answers, cached ones included, must be checked after resolution)?
+ * Does this client's group have rules that only an answer can trigger
+ * (RESPONSE-IP, NSDNAME, NSIP; or QNAME rules, which apply to the names of
+ * a CNAME chain too)?
  */
 bool vg_policy_wants_response(const struct vg_policy *p, const struct sockaddr *client);
 
+struct vg_cache;
+
+/** What the decision after resolution looks at; all borrowed for the call. */
+struct vg_policy_answer {
+	const uint8_t *qname;         /* lower-case */
+	uint16_t qtype;
+	struct vg_rrset *const *ans;  /* the answer section (the CNAME chain, then the data) */
+	unsigned nans;
+	/* name server names and addresses for NSDNAME / NSIP rules: read from the
+	 * cache (NS RRsets of the delegation points, A / AAAA of the names);
+	 * cache NULL: those rules do not apply */
+	struct vg_cache *cache;
+	uint32_t now;
+	uint8_t *buf; /* copy-out scratch for the cache reads, >= 1 KiB */
+	size_t cap;
+};
+
 /**
- * The decision after resolution: the pre-resolution decision @p d (from
- * vg_policy_check, updated in place) against the RESPONSE-IP rules matching
- * the A/AAAA records of the answer (@p ans, @p nans RRsets; answer section
- * only).  A RESPONSE-IP match in an earlier source wins over a later
- * source's QNAME rule (RPZ.md 2.4 rule 2); within a source the longest
- * prefix, then the smallest address wins (rules 6, 7).  1 when the answer
- * is rewritten.
+ * The decision after resolution (RPZ.md 2.4), updating @p d (from
+ * vg_policy_check) in place.  The chain is qname (stage 0), then the target
+ * of each CNAME of the answer in turn (DNAMEs through the CNAMEs synthesized
+ * from them); QTYPE ANY, CNAME and DNAME have stage 0 only.  At each stage,
+ * in the group's source order, the first source with a match decides; within
+ * a source QNAME > RESPONSE-IP (A / AAAA RRsets owned by the stage's name) >
+ * NSDNAME > NSIP (name servers of every cached delegation point from the
+ * stage's name up to VG_POLICY_MIN_NS_DOTS labels).  Stage 0's CLIENT-IP and
+ * QNAME rules were decided before resolution: only earlier sources can beat
+ * that decision here, and when stage 0 has a match (PASSTHRU included) later
+ * stages are not looked at -- one rule for the whole chain.  Among NSDNAME
+ * matches of a source: exact before wildcard, more labels, then the name
+ * server's name that sorts last (canonical order); among RESPONSE-IP or NSIP
+ * matches: the longest prefix, then the smallest address.
+ *
+ * 1 when the answer is rewritten (d->stage > 0: the answer keeps the chain's
+ * CNAMEs up to d->stage_name, see vg_policy_chain).  No allocation; the cache
+ * is only read.
  */
-int vg_policy_check_response(const struct vg_policy *p, const struct sockaddr *client,
-			     struct vg_rrset *const *ans, unsigned nans,
+int vg_policy_check_response(const struct vg_policy *p, const struct vg_policy_answer *a,
 			     struct vg_policy_decision *d);
 
-/** EXTRA-TEXT for the EDE: "vigil: SOURCE rule RULE". */
+/**
+ * The RRsets of @p ans that lead from @p qname to the name of stage @p stage
+ * (the CNAMEs, and DNAMEs they were synthesized from), in order, into @p out
+ * (capacity @p cap).  Returns how many.
+ */
+unsigned vg_policy_chain(const uint8_t *qname, struct vg_rrset *const *ans, unsigned nans,
+			 unsigned stage, struct vg_rrset **out, unsigned cap);
+
+/**
+ * EXTRA-TEXT for the EDE: "vigil: SOURCE rule RULE", RULE as the source has
+ * the trigger ("bad.example", "*.example", "client-ip 192.0.2.0/24",
+ * "response-ip ...", "nsdname ns.example", "nsip 192.0.2.53/32").
+ */
 size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_decision *d,
 			  const uint8_t *qname, char *buf, size_t cap);
 

@@ -35,10 +35,14 @@ struct vg_plog_entry {
 	const char *qname;     /* presentation form */
 	unsigned qtype;
 	const char *source;
-	const char *trigger;   /* "qname", "client-ip", "allowlist" */
+	const char *trigger;   /* "qname", "client-ip", "response-ip", "nsdname", "nsip",
+				* "allowlist" */
 	const char *rule;      /* the matched rule, as written in explain / EDE */
 	const char *action;    /* "nxdomain", "nodata", "drop", ... */
 	unsigned ede;
+	unsigned stage;         /* CNAME chain stage of the match (0: the qname) */
+	const char *stage_name; /* stage > 0: the name that matched ("stage",
+				 * "stage_name" are written only then) */
 };
 
 /** Queue one line from worker @p worker.  False when dropped (ring full). */

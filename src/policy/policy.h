@@ -3,12 +3,10 @@
  * The policy engine (issue 4): RPZ zones and ordinary blocklists compiled
  * into one immutable snapshot per configuration, looked up per query.
  *
- * Work in progress: this header holds the shared vocabulary (triggers,
- * actions, address prefixes, one parsed rule) used by the parsers (rpz.c for
- * RPZ owner names and actions, lists.c for hosts / domain / adblock lists)
- * and the compiled lookup structures (snapshot.c).  Nothing here is wired
- * into the resolver yet; the hook points are the "POLICY:" comments in
- * src/resolv and src/net.
+ * This header holds the shared vocabulary (triggers, actions, address
+ * prefixes, one parsed rule) used by the parsers (rpz.c for RPZ owner names
+ * and actions, rpzload.c for zone files, lists.c for hosts / domain /
+ * adblock lists) and the compiled lookup structures (snapshot.c).
  */
 #ifndef VG_POLICY_H
 #define VG_POLICY_H
@@ -61,6 +59,14 @@ struct vg_pol_rule {
 	enum vg_pol_action action;
 	bool allow;                 /* a list's allow rule ("@@||example.com^") */
 	unsigned line;              /* where it was read (file:line in logs and explain) */
+	/* local data (VG_ACT_LOCAL) and walled gardens (VG_ACT_GARDEN, a CNAME
+	 * to "*.garden"): one record of the rule, RDATA in uncompressed wire
+	 * form; only valid while the rule is handed over (rules for the same
+	 * trigger are merged into one rule with several records) */
+	uint16_t ltype;
+	uint16_t ldata_len;
+	uint32_t lttl;
+	const uint8_t *ldata;
 };
 
 /* ------------------------------------------------------------ rpz.c */

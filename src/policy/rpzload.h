@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Reading an RPZ zone file into policy rules (rpzload.c, via ldns: a
- * control-path job, never on the query path).  Work in progress (issue 4).
+ * control-path job, never on the query path).
  */
 #ifndef VG_POLICY_RPZLOAD_H
 #define VG_POLICY_RPZLOAD_H

@@ -3,7 +3,8 @@
  * The compiled, immutable policy snapshot (snapshot.c): per source, a hash
  * table of name triggers and prefix tries of address triggers.  Built off the
  * worker threads from parsed rules; read by any number of threads at once.
- * Work in progress (issue 4): not yet wired into the resolver.
+ * Each source is compiled on its own (vg_pol_compile_*) into a
+ * reference-counted object that several snapshots may share.
  */
 #ifndef VG_POLICY_SNAPSHOT_H
 #define VG_POLICY_SNAPSHOT_H
@@ -17,7 +18,7 @@ struct vg_pol_crule {
 	bool wildcard;
 	bool allow;
 	uint32_t line;    /* where the source had it */
-	uint32_t data;    /* local data: offset in the source's data (reserved) */
+	uint32_t data;    /* local data: its first record (vg_pol_local_next), 0 = none */
 };
 
 /** The rules of one source, in the order read. */
@@ -33,6 +34,27 @@ struct vg_pol_dup_cb {
 };
 
 struct vg_pol_snapshot;
+struct vg_pol_compiled; /* one source, compiled */
+
+/**
+ * Compile one source incrementally: begin, add each rule in the order read,
+ * end.  Within a source the first rule for a trigger key wins; later
+ * duplicates go to @p dupcb (now or at the end), except local data, whose
+ * records for one trigger are merged into one rule (a CNAME excludes any
+ * other data).  The result starts with one reference.  0 or VG_ENOMEM.
+ */
+int vg_pol_compile_begin(struct vg_pol_compiled **out);
+int vg_pol_compile_add(struct vg_pol_compiled *c, const struct vg_pol_rule *r,
+		       struct vg_pol_dup_cb *dupcb);
+int vg_pol_compile_end(struct vg_pol_compiled *c, struct vg_pol_dup_cb *dupcb);
+void vg_pol_compiled_ref(struct vg_pol_compiled *c);
+void vg_pol_compiled_unref(struct vg_pol_compiled *c);
+unsigned vg_pol_compiled_rules(const struct vg_pol_compiled *c);
+
+/** A snapshot of @p n compiled sources (in zone order); takes a reference on each. */
+int vg_pol_assemble(struct vg_pol_snapshot **out, struct vg_pol_compiled *const *srcs,
+		    unsigned n);
+struct vg_pol_compiled *vg_pol_source(const struct vg_pol_snapshot *s, unsigned source);
 
 /**
  * Compile @p nsources sources (index = configured order) into a snapshot.
@@ -74,6 +96,25 @@ int vg_pol_match_ip(const struct vg_pol_snapshot *s, unsigned source, enum vg_po
 
 /** Does @p source have any rule of trigger @p t (address triggers only)? */
 bool vg_pol_has_ip_rules(const struct vg_pol_snapshot *s, unsigned source, enum vg_pol_trigger t);
+
+/** Rules of trigger @p t in @p source (any trigger; cheap). */
+unsigned vg_pol_trigger_count(const struct vg_pol_snapshot *s, unsigned source,
+			      enum vg_pol_trigger t);
+
+/** One local-data record of a rule. */
+struct vg_pol_ldata {
+	uint16_t type;
+	uint16_t rdlen;
+	uint32_t ttl;
+	const uint8_t *rdata; /* uncompressed wire form */
+};
+
+/**
+ * The local-data records of the rule of @p hit, one per call: start with
+ * *@p cursor = 0; false when there are no more.
+ */
+bool vg_pol_local_next(const struct vg_pol_snapshot *s, const struct vg_pol_hit *hit,
+		       uint32_t *cursor, struct vg_pol_ldata *out);
 
 /** IPv4 address into the internal form. */
 void vg_pol_addr_v4(const uint8_t v4[4], uint8_t out[16]);

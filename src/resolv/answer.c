@@ -263,8 +263,10 @@ negative:
 		av.nauth = proof.n_auth;
 	}
 write:
-	/* POLICY: a cached answer still passes the post-resolution policy here */
-	if (cq->hook && n && cq->hook->fn(cq->hook->arg, ans, n)) {
+	/* POLICY: a cached answer still passes the post-resolution policy here,
+	 * negative and failed ones too (a decision may wait for the answer, and
+	 * NSDNAME / NSIP rules need no answer records) */
+	if (cq->hook && cq->hook->fn(cq->hook->arg, ans, av.rcode == VG_RCODE_SERVFAIL ? 0 : n)) {
 		cq->hook->fired = true;
 		return 0;
 	}
@@ -275,6 +277,10 @@ write:
 not_usable:
 	if (u == 0)
 		return 0;
+	if (cq->hook && cq->hook->fn(cq->hook->arg, ans, 0)) {
+		cq->hook->fired = true;
+		return 0;
+	}
 	av.rcode = VG_RCODE_SERVFAIL;
 	av.ede = e.ede ? e.ede : 6;
 	av.nans = 0;

@@ -180,8 +180,11 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 			       size_t len, uint64_t now_ms);
 
 /**
- * A check of a cached answer before it is written (the policy's RESPONSE-IP
- * rules): nonzero means "do not answer from the cache, the caller rewrites".
+ * A check of a cached answer before it is written (the policy's decision
+ * after resolution), called for every answer the cache would give -- no
+ * answer records (@p nans 0) for a SERVFAIL.  Nonzero means "do not answer
+ * from the cache": the hook has answered (or dropped) the query itself,
+ * while @p ans (in the worker's scratch and this call's stack) is valid.
  */
 struct vg_answer_hook {
 	int (*fn)(void *arg, struct vg_rrset *const *ans, unsigned nans);

@@ -647,10 +647,19 @@ def test_response_ip_rules(lab, tmp_path):
         assert_nodata(r, "rip", BLOCKED, "192.0.2.0/24", soa="rip.rpz.")
         # QNAME PASSTHRU in the same source beats its own RESPONSE-IP rules
         assert_resolves(ask(v, "mail.basic.lab."), "mail.basic.lab.", "A", ["192.0.2.25"])
-        # a CNAME chain ending at a PASSTHRU address: the later DROP rule on
-        # the first name is never reached (the earlier source decided)
-        r = ask(v, "a.chain1.lab.")
+        # a CNAME chain ending at a PASSTHRU address (stage 2, c.chain3.lab.'s
+        # A record): the later source's DROP on the first name (stage 0) wins,
+        # an earlier stage of the chain beats a later one whatever the zone
+        # order (RPZ.md 2.4 rule 1) -- resolved, then from the cache
+        for _ in range(2):
+            q = dns.message.make_query("a.chain1.lab.", "A", use_edns=0, payload=1232)
+            reply = udp_raw(v.addr, v.port, q.to_wire(), timeout=1.0, source=C1)
+            assert reply is None, "expected the DROP of a.chain1.lab., got:%s" % show(
+                dns.message.from_wire(reply))
+        # b.chain2.example. has no rule of its own: the chain's end is the PASSTHRU
+        r = ask(v, "b.chain2.example.")
         assert r.rcode() == dns.rcode.NOERROR and r.answer, r
+        assert_clean(r)
         # no match in the earlier source: the later QNAME rule applies
         assert_blocked(ask(v, "shop.example.", "SOA"), "NXDOMAIN", "later", BLOCKED,
                        "shop.example", soa="later.rpz.")

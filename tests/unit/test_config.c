@@ -943,6 +943,152 @@ START_TEST(prefix_contains)
 }
 END_TEST
 
+
+/* ---- policy: RPZ feeds (primary, zone, tsig-key, tsig-keys, feed-directory) ---- */
+
+static const char feeds[] =
+	"policy:\n"
+	"  feed-directory: /tmp/vg-feeds\n"
+	"  tsig-keys:\n"
+	"    - name: Feed-Key\n"
+	"      secret: \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=\"\n"
+	"    - name: key2.example.\n"
+	"      algorithm: hmac-sha512.\n"
+	"      secret: \"AAECAwQ=\"\n"
+	"    - name: old\n"
+	"      algorithm: HMAC-SHA1\n"
+	"      secret: \"AQ==\"\n"
+	"  sources:\n"
+	"    - name: live\n"
+	"      type: rpz\n"
+	"      primary: [ 192.0.2.1, \"[2001:db8::1]:5353\" ]\n"
+	"      zone: RPZ.Example.org\n"
+	"      tsig-key: feed-key\n"
+	"    - name: local\n"
+	"      file: /tmp/local.rpz\n"
+	"    - name: mirrored\n"
+	"      primary: 192.0.2.2@5300\n"
+	"      zone: m.rpz\n"
+	"      file: /srv/m.rpz\n"
+	"  groups:\n"
+	"    - name: all\n"
+	"      clients: [ 0.0.0.0/0 ]\n"
+	"      sources: [ live, local, mirrored ]\n";
+
+START_TEST(feed_config)
+{
+	struct vg_config cfg;
+	uint8_t zone[VG_CONFIG_MAX_NAME], key[VG_CONFIG_MAX_NAME];
+	char host[64];
+
+	vg_config_defaults(&cfg);
+	ck_assert_str_eq(cfg.feed_directory, "/var/lib/vigil");
+	ck_assert_uint_eq(cfg.n_policy_tsig_keys, 0);
+	ck_assert_uint_eq(cfg.policy_sources[0].n_primaries, 0);
+
+	expect_ok(feeds, &cfg);
+	ck_assert_str_eq(cfg.feed_directory, "/tmp/vg-feeds");
+	ck_assert_uint_eq(cfg.n_policy_tsig_keys, 3);
+	ck_assert_int_gt(vg_config_parse_name("feed-key", key, sizeof(key)), 0);
+	ck_assert_mem_eq(cfg.policy_tsig_keys[0].name, key, 10);
+	ck_assert_int_eq(cfg.policy_tsig_keys[0].alg, VG_TSIG_HMAC_SHA256);
+	ck_assert_uint_eq(cfg.policy_tsig_keys[0].secret_len, 32);
+	ck_assert_mem_eq(cfg.policy_tsig_keys[0].secret, "secret-secret-secret-secret-1234", 32);
+	ck_assert_int_eq(cfg.policy_tsig_keys[1].alg, VG_TSIG_HMAC_SHA512);
+	ck_assert_uint_eq(cfg.policy_tsig_keys[1].secret_len, 5);
+	ck_assert_int_eq(cfg.policy_tsig_keys[2].alg, VG_TSIG_HMAC_SHA1);
+
+	const struct vg_policy_source *live = &cfg.policy_sources[0];
+	ck_assert_str_eq(live->name, "live");
+	ck_assert_str_eq(live->file, "/tmp/vg-feeds/live.rpz"); /* the default copy */
+	ck_assert_uint_eq(live->n_primaries, 2);
+	ck_assert_uint_eq(port_of(&live->primaries[0]), 53);
+	ck_assert_uint_eq(port_of(&live->primaries[1]), 5353);
+	sockaddr_text(&live->primaries[1], host, sizeof(host));
+	ck_assert_str_eq(host, "2001:db8::1");
+	ck_assert_int_gt(vg_config_parse_name("rpz.example.org", zone, sizeof(zone)), 0);
+	ck_assert_mem_eq(live->zone, zone, 17); /* lower-case */
+	ck_assert_uint_eq(live->tsig_key, 1);
+
+	ck_assert_uint_eq(cfg.policy_sources[1].n_primaries, 0); /* a plain file */
+	ck_assert_uint_eq(cfg.policy_sources[1].tsig_key, 0);
+	const struct vg_policy_source *m = &cfg.policy_sources[2];
+	ck_assert_str_eq(m->file, "/srv/m.rpz"); /* an explicit copy */
+	ck_assert_uint_eq(m->n_primaries, 1);
+	ck_assert_uint_eq(port_of(&m->primaries[0]), 5300);
+	ck_assert_uint_eq(m->tsig_key, 0);
+}
+END_TEST
+
+/* the feed keys survive dump -> load (secrets included: it is the effective config) */
+START_TEST(feed_dump_reloads)
+{
+	struct vg_config src;
+	struct loaded l;
+	char *text = NULL;
+	size_t len = 0;
+
+	expect_ok(feeds, &src);
+	FILE *f = open_memstream(&text, &len);
+	vg_config_dump(&src, f);
+	fclose(f);
+	load_text(&l, text);
+	ck_assert_msg(l.ret == 0, "dump does not reload: %s\n%s", l.err, text);
+	ck_assert_msg(cfg_equal(&src, &l.cfg), "dump reloads differently:\n%s", text);
+	free(l.err);
+	free(text);
+}
+END_TEST
+
+#define FEED_HEAD "policy:\n  sources:\n    - name: f\n"
+
+START_TEST(error_feeds)
+{
+	expect_error(FEED_HEAD "      primary: 192.0.2.1\n",
+		     "F:3: policy.sources: a feed ('primary') needs 'zone'");
+	expect_error(FEED_HEAD "      file: /x\n      zone: rpz.example\n",
+		     "F:5: policy.sources.zone: only for a feed (a source with 'primary')");
+	expect_error(FEED_HEAD "      file: /x\n      tsig-key: k\n",
+		     "F:5: policy.sources.tsig-key: only for a feed");
+	expect_error(FEED_HEAD "      type: hosts\n      primary: 192.0.2.1\n      zone: z\n",
+		     "F:5: policy.sources.primary: only an rpz source can be a feed");
+	expect_error(FEED_HEAD "      primary: 192.0.2.300\n      zone: z\n",
+		     "F:4: policy.sources.primary: expected an address like 192.0.2.1");
+	expect_error(FEED_HEAD "      primary: [ 192.0.2.1, 192.0.2.1@53 ]\n      zone: z\n",
+		     "F:4: policy.sources.primary: '192.0.2.1@53' is listed twice");
+	expect_error(FEED_HEAD "      primary: [ 192.0.2.1, 192.0.2.2, 192.0.2.3, 192.0.2.4,"
+		     " 192.0.2.5 ]\n      zone: z\n",
+		     "F:4: policy.sources.primary: too many entries (at most 4)");
+	expect_error(FEED_HEAD "      primary: []\n      zone: z\n",
+		     "F:4: policy.sources.primary: at least one address is needed");
+	expect_error(FEED_HEAD "      primary: 192.0.2.1\n      zone: a..b\n",
+		     "F:5: policy.sources.zone: expected a domain name");
+	expect_error(FEED_HEAD "      primary: 192.0.2.1\n      zone: z\n      tsig-key: nokey\n",
+		     "F:6: policy.sources.tsig-key: expected the name of an entry of "
+		     "policy.tsig-keys, got 'nokey'");
+	expect_error("policy:\n  sources:\n    - name: a/b\n      primary: 192.0.2.1\n"
+		     "      zone: z\n", "F:3: policy.sources: feed 'a/b' needs 'file'");
+	expect_error("policy:\n  tsig-keys:\n    - name: k\n",
+		     "F:3: policy.tsig-keys: an entry needs 'name' and 'secret'");
+	expect_error("policy:\n  tsig-keys:\n    - name: k\n      secret: \"not base64!\"\n",
+		     "F:4: policy.tsig-keys.secret: expected a base64 secret of 1..128 bytes");
+	expect_error("policy:\n  tsig-keys:\n    - name: k\n      secret: \"\"\n",
+		     "F:4: policy.tsig-keys.secret: expected a base64 secret");
+	expect_error("policy:\n  tsig-keys:\n    - name: k\n      algorithm: hmac-md5\n"
+		     "      secret: AQ==\n",
+		     "F:4: policy.tsig-keys.algorithm: expected hmac-sha256, hmac-sha512 or "
+		     "hmac-sha1, got 'hmac-md5'");
+	expect_error("policy:\n  tsig-keys:\n    - name: k\n      secret: AQ==\n"
+		     "    - name: K.\n      secret: AQ==\n",
+		     "F:5: policy.tsig-keys.name: 'K.' is listed twice");
+	expect_error("policy:\n  tsig-keys:\n    - name: k\n      secret: AQ==\n      colour: red\n",
+		     "F:5: unknown key 'colour' in policy.tsig-keys");
+	expect_error("policy:\n  tsig-keys: k\n", "F:2: policy.tsig-keys: expected a list");
+	expect_error("policy:\n  feed-directory: [ a ]\n",
+		     "F:2: policy.feed-directory: expected a directory path");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -976,6 +1122,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_size);
 	tcase_add_test(tc, parse_name);
 	tcase_add_test(tc, prefix_contains);
+	tcase_add_test(tc, feed_config);
+	tcase_add_test(tc, feed_dump_reloads);
+	tcase_add_test(tc, error_feeds);
 	suite_add_tcase(s, tc);
 	return s;
 }

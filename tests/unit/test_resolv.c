@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "policy/engine.h"
 #include "resolv/resolv.h"
 
 /* ---------------------------------------------------------- malloc counter */
@@ -244,6 +245,73 @@ START_TEST(cache_hit_allocates_nothing)
 }
 END_TEST
 
+/* The policy's decision after resolution in the cache-hit hook (NSIP: the
+ * delegation's NS RRset and its name server's address, read from the cache)
+ * allocates nothing either. */
+struct nsip_hook {
+	const struct vg_policy *pol;
+	struct vg_policy_decision *d;
+	const struct vg_query *q;
+};
+
+static int nsip_hook_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
+{
+	struct nsip_hook *h = arg;
+	struct vg_policy_answer pa = { .qname = h->q->qname, .qtype = h->q->qtype, .ans = ans,
+				       .nans = nans, .cache = cache, .now = vg_time_now_s(),
+				       .buf = scratch2, .cap = VG_SCRATCH };
+	return vg_policy_check_response(h->pol, &pa, h->d);
+}
+
+START_TEST(cache_hit_policy_hook_allocates_nothing)
+{
+	vg_request_free(resolve_www());
+	/* one source, one NSIP rule on ns.example.lab.'s address 127.0.0.3 */
+	struct vg_pol_rule rule;
+	memset(&rule, 0, sizeof(rule));
+	rule.trigger = VG_TRIG_NSIP;
+	rule.action = VG_ACT_NXDOMAIN;
+	rule.line = 1;
+	uint8_t v4[4] = { 127, 0, 0, 3 };
+	vg_pol_addr_v4(v4, rule.prefix.addr);
+	rule.prefix.bits = 128;
+	rule.prefix.v4 = true;
+	struct vg_pol_source_rules src = { &rule, 1 };
+	struct vg_policy *pol = calloc(1, sizeof(*pol));
+	ck_assert_int_eq(vg_pol_build(&pol->snap, &src, 1, NULL), 0);
+	pol->nsources = 1;
+	pol->ngroups = 1;
+	pol->groups[0].clients[0].family = AF_INET;
+	pol->groups[0].n_clients = 1; /* 0.0.0.0/0 */
+	pol->groups[0].n_sources = 1;
+	struct sockaddr_in client = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "192.0.2.7", &client.sin_addr);
+
+	uint8_t qbuf[512], out[4096];
+	int qlen = vg_wire_make_query(qbuf, sizeof(qbuf), 78, N("www.example.lab."), VG_T_A, true,
+				      1232, false);
+	struct vg_query q;
+	int rc;
+	ck_assert_int_eq(vg_query_parse(&q, qbuf, (size_t)qlen, &rc), 0);
+	struct vg_policy_decision d;
+	ck_assert_int_eq(vg_policy_check(pol, (struct sockaddr *)&client, q.qname, &d), 0);
+	ck_assert(d.check_answer);
+	struct nsip_hook nh = { pol, &d, &q };
+	struct vg_answer_hook hook = { nsip_hook_fn, &nh, false };
+	struct vg_client_q cq = { .q = &q, .limit = 1232, .edns_size = 1232, .hook = &hook };
+	unsigned long before = heap_calls;
+	size_t n = vg_resolv_answer_cached(&env, &cq, out, sizeof(out));
+	unsigned long after = heap_calls;
+	ck_assert_uint_eq(n, 0);
+	ck_assert(hook.fired);
+	ck_assert_uint_eq(after, before);
+	ck_assert_int_eq(d.trigger, VG_TRIG_NSIP);
+	ck_assert(vg_name_eq(d.name, N("ns.example.lab.")));
+	vg_pol_free(pol->snap);
+	free(pol);
+}
+END_TEST
+
 START_TEST(nxdomain_cached_with_soa)
 {
 	struct reply r;
@@ -407,6 +475,7 @@ int main(void)
 	tcase_add_test(tc, referrals_to_answer);
 	tcase_add_test(tc, delegation_reused_from_cache);
 	tcase_add_test(tc, cache_hit_allocates_nothing);
+	tcase_add_test(tc, cache_hit_policy_hook_allocates_nothing);
 	tcase_add_test(tc, nxdomain_cached_with_soa);
 	tcase_add_test(tc, cname_loop_is_bounded);
 	tcase_add_test(tc, upstream_budget_is_bounded);

@@ -32,9 +32,26 @@ struct vg_ctx {
 	size_t len;
 	struct vg_upq *upq;
 	uint64_t deadline;
+	/* a local-data CNAME being followed (the request resolves its target) */
+	struct vg_redirect *redir;
 	/* a policy decision waiting for the answer (vg_policy_check_response) */
 	const struct vg_policy *pol;
 	struct vg_policy_decision pol_d;
+};
+
+/*
+ * A local-data CNAME (a plain one, a walled garden's, or an override's
+ * "cname DOMAIN"): the answer is that CNAME and then the resolution of its
+ * target, to which no policy applies (RPZ.md 2.3: never to data the policy
+ * itself synthesised).
+ */
+struct vg_redirect {
+	uint8_t target[VG_NAME_MAX];
+	uint8_t cname[2 + VG_NAME_MAX]; /* the CNAME's packed RDATA */
+	uint32_t ttl;
+	uint16_t ede;
+	char text[300];
+	const struct vg_policy_src *src; /* its SOA goes into the additional section */
 };
 
 static void ctx_unlink(struct vg_ctx *x)
@@ -101,6 +118,43 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 			   const struct vg_peer *peer, const struct vg_policy_decision *dp,
 			   struct vg_rrset *const *ans, unsigned nans);
 
+static void policy_soa(const struct vg_policy_src *src, struct vg_rrset *soa,
+		       struct vg_answer_view *av)
+{
+	if (!src || !src->rpz)
+		return;
+	*soa = (struct vg_rrset){ .owner = src->origin, .type = VG_T_SOA, .rclass = VG_C_IN,
+				  .ttl = src->soa_ttl, .count = 1,
+				  .rdata_len = (uint16_t)(2 + vg_get16(src->soa)),
+				  .rdata = src->soa };
+	av->add_soa = soa;
+}
+
+/* The answer to a followed local-data CNAME: the CNAME, then the target's. */
+static void redirect_finish(struct vg_ctx *x, const struct vg_client_q *cq)
+{
+	struct vg_worker *w = x->w;
+	const struct vg_request *req = x->req;
+	const struct vg_redirect *r = x->redir;
+	bool fail = req->rcode == VG_RCODE_SERVFAIL;
+	struct vg_rrset cn = { .owner = cq->q->qname, .type = VG_T_CNAME, .rclass = VG_C_IN,
+			       .ttl = r->ttl, .count = 1,
+			       .rdata_len = (uint16_t)(2 + vg_get16(r->cname)), .rdata = r->cname };
+	struct vg_rrset *ans[VG_ARRAY_SIZE(req->answer) + 1], soa;
+	unsigned n = 0;
+	ans[n++] = &cn;
+	for (unsigned i = 0; !fail && i < req->n_answer && n < VG_ARRAY_SIZE(ans); i++)
+		ans[n++] = req->answer[i];
+	struct vg_answer_view av = { .rcode = req->rcode, .ans = ans, .nans = n,
+				     .soa = fail ? NULL : req->soa, .ede = r->ede,
+				     .ede_text = r->text };
+	policy_soa(r->src, &soa, &av);
+	size_t len = vg__resolv_write(cq, &av, w->txbuf, 65535);
+	if (len)
+		vg__worker_reply(w, &x->peer, w->txbuf, len);
+	VG_STAT_INC(w->stats.answered);
+}
+
 /* Answer the client (if any) and release the request. */
 static void ctx_finish(struct vg_ctx *x)
 {
@@ -121,6 +175,11 @@ static void ctx_finish(struct vg_ctx *x)
 									       : 65535,
 				.edns_size = w->cfg->max_udp_size,
 			};
+			if (x->redir) {
+				redirect_finish(x, &cq);
+				ctx_free(x);
+				return;
+			}
 			/* POLICY: the decision after resolution (RESPONSE-IP, NSDNAME,
 			 * NSIP, the names of the CNAME chain); a failed resolution has
 			 * no answer records, but its name servers may still match.
@@ -185,13 +244,16 @@ static void drive(struct vg_ctx *x, enum vg_step st)
 
 static void start_request(struct vg_worker *w, const uint8_t *pkt, size_t len,
 			  const struct vg_query *q, const struct vg_peer *peer,
-			  const struct vg_policy *pol, const struct vg_policy_decision *pd)
+			  const struct vg_policy *pol, const struct vg_policy_decision *pd,
+			  const struct vg_redirect *redir)
 {
 	uint64_t now = uv_now(&w->loop);
-	struct vg_request *req = vg_request_new(&w->env, q ? q->qname : (const uint8_t *)"",
+	struct vg_request *req = vg_request_new(&w->env, redir ? redir->target
+							 : q ? q->qname : (const uint8_t *)"",
 						q ? q->qtype : VG_T_NS, now);
 	struct vg_ctx *x = req ? vg_arena_zalloc(req->arena, sizeof(*x)) : NULL;
-	if (!x || (len && !(x->pkt = vg_arena_dup(req->arena, pkt, len)))) {
+	if (!x || (len && !(x->pkt = vg_arena_dup(req->arena, pkt, len))) ||
+	    (redir && !(x->redir = vg_arena_dup(req->arena, redir, sizeof(*redir))))) {
 		vg_request_free(req);
 		VG_STAT_INC(w->stats.dropped);
 		return;
@@ -297,6 +359,113 @@ static int post_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
 	       policy_respond(w, c->pol, c->q, c->cq, c->peer, c->d, ans, nans);
 }
 
+/*
+ * The local data of decision @p d for a query of type @p qtype (RPZ.md 2.2):
+ * for ANY every record, else the RRset of that type; else the CNAME (a
+ * walled garden's "*.garden" target becomes <owner>.garden).  The RRsets go
+ * to @p out (*@p n: capacity in, count out), their RDATA into @p buf.
+ * Returns 1 when the answer is a CNAME to follow (@p rdr has its target),
+ * else 0 (records, or none: NODATA).  An override's "cname DOMAIN" is
+ * @p ocname.
+ */
+static int local_data(const struct vg_policy *pol, const struct vg_policy_decision *d,
+		      const uint8_t *ocname, uint16_t qtype, const uint8_t *owner,
+		      struct vg_rrset **out, unsigned *n, struct vg_rrset *rrs, uint8_t *buf,
+		      size_t cap, struct vg_redirect *rdr)
+{
+	struct vg_pol_hit h = { .rule = d->rule, .source = d->source };
+	struct vg_pol_ldata ld;
+	uint16_t types[8];
+	unsigned nt = 0, max = *n < 8 ? *n : 8;
+	const uint8_t *cname = ocname;
+	uint32_t cttl = 60, cur = 0;
+	*n = 0;
+	while (!cname && d->rule && vg_pol_local_next(pol->snap, &h, &cur, &ld)) {
+		if (ld.type == VG_T_CNAME && qtype != VG_T_CNAME && qtype != VG_T_ANY) {
+			cname = ld.rdata;
+			cttl = ld.ttl;
+			break;
+		}
+		if (qtype != VG_T_ANY && ld.type != qtype)
+			continue;
+		unsigned t = 0;
+		while (t < nt && types[t] != ld.type)
+			t++;
+		if (t == nt && nt < max)
+			types[nt++] = ld.type;
+	}
+	if (cname) {
+		/* a walled garden: "*.garden" -> <owner>.garden */
+		size_t ol = vg_name_len(owner), cl = vg_name_len(cname), tl = cl;
+		if (cname[0] == 1 && cname[1] == '*') {
+			tl = ol - 1 + cl - 2;
+			if (tl > VG_NAME_MAX)
+				return 0; /* too long: NODATA */
+			memcpy(rdr->target, owner, ol - 1);
+			memcpy(rdr->target + ol - 1, cname + 2, cl - 2);
+		} else {
+			memcpy(rdr->target, cname, cl);
+		}
+		vg_put16(rdr->cname, (uint16_t)tl);
+		memcpy(rdr->cname + 2, rdr->target, tl);
+		rdr->ttl = cttl;
+		if (qtype != VG_T_CNAME && qtype != VG_T_ANY)
+			return 1;
+		/* CNAME / ANY queries get the CNAME itself */
+		rrs[0] = (struct vg_rrset){ .owner = owner, .type = VG_T_CNAME, .rclass = VG_C_IN,
+					    .ttl = cttl, .count = 1, .rdata_len = (uint16_t)(2 + tl),
+					    .rdata = rdr->cname };
+		out[0] = &rrs[0];
+		*n = 1;
+		return 0;
+	}
+	size_t off = 0;
+	for (unsigned t = 0; t < nt; t++) {
+		struct vg_rrset *rs = &rrs[*n];
+		*rs = (struct vg_rrset){ .owner = owner, .type = types[t], .rclass = VG_C_IN,
+					 .ttl = UINT32_MAX, .rdata = buf + off };
+		cur = 0;
+		while (vg_pol_local_next(pol->snap, &h, &cur, &ld)) {
+			if (ld.type != types[t])
+				continue;
+			if (off + 2 + ld.rdlen > cap || rs->rdata_len + 2u + ld.rdlen > UINT16_MAX)
+				break;
+			vg_put16(buf + off, ld.rdlen);
+			memcpy(buf + off + 2, ld.rdata, ld.rdlen);
+			off += 2u + ld.rdlen;
+			rs->rdata_len = (uint16_t)(rs->rdata_len + 2 + ld.rdlen);
+			rs->count++;
+			if (ld.ttl < rs->ttl)
+				rs->ttl = ld.ttl;
+		}
+		if (rs->count)
+			out[(*n)++] = rs;
+	}
+	return 0;
+}
+
+/* A match of a source whose override is "disabled": logged, nothing else. */
+static void log_only_decision(struct vg_worker *w, const struct vg_policy *pol,
+			      const struct vg_query *q, const struct vg_peer *peer,
+			      const struct vg_policy_decision *d)
+{
+	struct vg_policy_decision lo;
+	memset(&lo, 0, offsetof(struct vg_policy_decision, name));
+	lo.name[0] = lo.stage_name[0] = 0;
+	lo.matched = true;
+	lo.group = d->group;
+	lo.source = d->logonly.source;
+	lo.trigger = (enum vg_pol_trigger)d->logonly.trigger;
+	lo.action = VG_ACT_PASSTHRU;
+	lo.line = d->logonly.line;
+	lo.labels = d->logonly.labels;
+	lo.wildcard = d->logonly.wildcard;
+	char text[300];
+	vg_policy_describe(pol, &lo, q->qname, text, sizeof(text));
+	strncat(text, " (disabled: log only)", sizeof(text) - strlen(text) - 1);
+	log_decision(w, pol, q, peer, &lo, text);
+}
+
 /* Apply a policy decision: true when the query was answered (or dropped)
  * by the policy.  A match at a later stage of the CNAME chain (dp->stage)
  * keeps the chain's CNAMEs from @p ans up to the rewritten name, and the
@@ -308,9 +477,13 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 {
 	struct vg_policy_decision d = *dp;
 	char text[300];
+	const uint8_t *ocname;
+	vg_policy_override(pol, &d, &ocname); /* the source's override, if any */
 	vg_policy_describe(pol, &d, q->qname, text, sizeof(text));
-	VG_STAT_INC(w->stats.policy_rewrites);
 	log_decision(w, pol, q, peer, &d, text);
+	if (d.action == VG_ACT_PASSTHRU)
+		return false; /* an override "passthru": logged, answered normally */
+	VG_STAT_INC(w->stats.policy_rewrites);
 	if (d.action == VG_ACT_DROP) {
 		VG_STAT_INC(w->stats.dropped);
 		return true;
@@ -321,7 +494,8 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 	unsigned nout = d.stage ? vg_policy_chain(q->qname, ans, nans, d.stage, out,
 						  VG_ARRAY_SIZE(out) - 1) : 0;
 	const uint8_t *owner = d.stage ? d.stage_name : q->qname;
-	uint8_t rd[2 + 16];
+	uint8_t rd[2 + 16], lbuf[4096];
+	struct vg_rrset lrs[8];
 	struct vg_answer_view av = { .ede = src ? src->ede : 15, .ede_text = text,
 				     .ans = out, .nans = nout };
 	if (src && src->rpz) {
@@ -343,6 +517,24 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 	case VG_ACT_NODATA:
 		av.rcode = VG_RCODE_NOERROR;
 		break;
+	case VG_ACT_LOCAL:
+	case VG_ACT_GARDEN: {
+		struct vg_redirect rdr;
+		unsigned k = VG_ARRAY_SIZE(out) - av.nans;
+		int r = local_data(pol, &d, ocname, q->qtype, owner, out + av.nans, &k, lrs, lbuf,
+				   sizeof(lbuf), &rdr);
+		if (r == 1 && d.stage == 0) {
+			/* follow the CNAME: its target is resolved (without policy) */
+			rdr.ede = av.ede;
+			snprintf(rdr.text, sizeof(rdr.text), "%s", text);
+			rdr.src = src;
+			start_request(w, q->pkt, q->len, q, peer, NULL, NULL, &rdr);
+			return true;
+		}
+		av.rcode = VG_RCODE_NOERROR;
+		av.nans += k; /* the records (or the CNAME, not followed), or none: NODATA */
+		break;
+	}
 	case VG_ACT_NULL_ADDR:
 		av.rcode = VG_RCODE_NOERROR;
 		if (q->qtype == VG_T_A || q->qtype == VG_T_AAAA) {
@@ -448,11 +640,16 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	 * (RESPONSE-IP, NSDNAME, NSIP, the names of a CNAME chain) is decided
 	 * on the answer: in the cache-hit hook, or in ctx_finish; so is a
 	 * decision an earlier source's such rules could still beat (defer) */
-	const struct vg_policy *pol = (q.flags & VG_F_RD) ? w->hints->policy : NULL;
+	const struct vg_policy *pol = w->hints->policy;
 	struct vg_policy_decision pd;
 	bool wait_answer = false;
 	if (pol) {
-		int r = vg_policy_check(pol, &peer->addr.sa, q.qname, &pd);
+		/* recursive-only sources skip RD=0 queries, break-dnssec-no ones
+		 * do not rewrite DO=1 queries (RPZ.md 2.5) */
+		int r = vg_policy_check_flags(pol, &peer->addr.sa, q.qname, q.flags & VG_F_RD,
+					      q.edns.present && q.edns.do_bit, &pd);
+		if (VG_UNLIKELY(pd.logonly.set))
+			log_only_decision(w, pol, &q, peer, &pd);
 		if (r && !pd.defer && policy_respond(w, pol, &q, &cq, peer, &pd, NULL, 0))
 			return;
 		wait_answer = pd.check_answer;
@@ -478,7 +675,7 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 		reply_error(w, &q, VG_RCODE_SERVFAIL, peer);
 		return;
 	}
-	start_request(w, pkt, len, &q, peer, wait_answer ? pol : NULL, &pd);
+	start_request(w, pkt, len, &q, peer, wait_answer ? pol : NULL, &pd, NULL);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -560,7 +757,7 @@ static void prime(struct vg_worker *w)
 	q.qtype = VG_T_NS;
 	q.qclass = VG_C_IN;
 	vg_log(VG_LOG_INFO, "priming the root name servers");
-	start_request(w, NULL, 0, &q, &none, NULL, NULL);
+	start_request(w, NULL, 0, &q, &none, NULL, NULL, NULL);
 }
 
 static void on_wakeup(uv_async_t *a)

@@ -352,10 +352,70 @@ static void decide(struct vg_policy_decision *d, size_t pos, unsigned s, enum vg
 	d->action = h->rule->allow ? VG_ACT_PASSTHRU : (enum vg_pol_action)h->rule->action;
 	d->wildcard = h->rule->wildcard;
 	d->rewrite = d->action != VG_ACT_PASSTHRU;
+	d->rule = h->rule;
+}
+
+static bool disabled(const struct vg_policy *p, unsigned s)
+{
+	return p->src[s].cfg.override == VG_POVR_DISABLED;
+}
+
+/* Remember the first match of a disabled source, for the log. */
+static void log_only(struct vg_policy_decision *d, unsigned s, const struct vg_pol_hit *h)
+{
+	if (d->logonly.set)
+		return;
+	d->logonly.set = true;
+	d->logonly.source = s;
+	d->logonly.trigger = h->rule->trigger;
+	d->logonly.action = h->rule->allow ? VG_ACT_PASSTHRU : h->rule->action;
+	d->logonly.line = h->rule->line;
+	d->logonly.labels = h->labels;
+	d->logonly.wildcard = h->rule->wildcard;
+}
+
+void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
+			const uint8_t **cname)
+{
+	*cname = NULL;
+	if (!d->matched || d->denied_by_allowlist || d->source >= p->nsources)
+		return;
+	const struct vg_policy_source *cs = &p->src[d->source].cfg;
+	switch (cs->override) {
+	case VG_POVR_NXDOMAIN: d->action = VG_ACT_NXDOMAIN; break;
+	case VG_POVR_NODATA: d->action = VG_ACT_NODATA; break;
+	case VG_POVR_PASSTHRU: d->action = VG_ACT_PASSTHRU; break;
+	case VG_POVR_DROP: d->action = VG_ACT_DROP; break;
+	case VG_POVR_TCP_ONLY: d->action = VG_ACT_TCP_ONLY; break;
+	case VG_POVR_CNAME:
+		d->action = VG_ACT_LOCAL;
+		*cname = cs->override_cname;
+		break;
+	default:
+		return;
+	}
+	d->rewrite = d->action != VG_ACT_PASSTHRU;
+}
+
+bool vg_policy_source_applies(const struct vg_policy *p, unsigned s, bool rd, bool dnssec_ok)
+{
+	const struct vg_policy_source *cs = &p->src[s].cfg;
+	if (!rd && cs->recursive_only)
+		return false;
+	/* break-dnssec no: a DO=1 query is not rewritten (RPZ.md 2.5; vigil does not
+	 * wait to see whether the answer is signed: such clients get the truth) */
+	return !dnssec_ok || cs->break_dnssec;
 }
 
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d)
+{
+	return vg_policy_check_flags(p, client, qname, true, false, d);
+}
+
+int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *client,
+			  const uint8_t *qname, bool rd, bool dnssec_ok,
+			  struct vg_policy_decision *d)
 {
 	decision_clear(d);
 	int fam;
@@ -372,12 +432,36 @@ int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		memcpy(addr, a, 16);
 	d->group = g->name;
 	d->gidx = (unsigned)(g - p->groups);
+	bool any = false;
+	uint32_t keep_dnssec = 0; /* DO=1 and break-dnssec no: no rewrite from these */
+	for (size_t i = 0; i < g->n_sources && i < 32; i++) {
+		const struct vg_policy_source *cs = &p->src[g->sources[i]].cfg;
+		if (!rd && cs->recursive_only)
+			d->skip_srcs |= 1u << i;
+		else
+			any = true;
+		if (dnssec_ok && !cs->break_dnssec)
+			keep_dnssec |= 1u << i;
+	}
+	if (!any)
+		return 0; /* RD=0 and every source is recursive-only (the default) */
 	for (size_t i = 0; i < g->n_sources; i++) {
 		unsigned s = g->sources[i];
 		struct vg_pol_hit h;
+		if (i < 32 && (d->skip_srcs >> i & 1))
+			continue;
 		/* within a source, CLIENT-IP beats QNAME (RPZ.md 2.4 rule 4) */
 		if (vg_pol_match_ip(p->snap, s, VG_TRIG_CLIENT_IP, addr, &h) == 0 ||
 		    vg_pol_match_name(p->snap, s, VG_TRIG_QNAME, qname, &h) == 0) {
+			if (disabled(p, s)) {
+				log_only(d, s, &h); /* logged; the next best match decides */
+				continue;
+			}
+			if (i < 32 && (keep_dnssec >> i & 1) && !h.rule->allow &&
+			    h.rule->action != VG_ACT_PASSTHRU) {
+				d->skip_srcs |= 1u << i; /* a DO=1 answer is not rewritten */
+				continue;
+			}
 			decide(d, i, s, (enum vg_pol_trigger)h.rule->trigger, &h);
 			d->defer = d->post_srcs != 0;
 			d->check_answer = d->defer;

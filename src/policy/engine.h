@@ -81,6 +81,16 @@ struct vg_policy_decision {
 	uint32_t post_srcs;  /* RESPONSE-IP, NSDNAME or NSIP rules */
 	uint32_t qname_srcs; /* QNAME rules (later CNAME stages) */
 	unsigned stage;      /* CNAME/DNAME chain stage of the match: 0 = the qname */
+	const struct vg_pol_crule *rule; /* the deciding rule (its local data), or NULL */
+	uint32_t skip_srcs;  /* positions in the group of sources that do not apply to this
+			      * query (recursive-only and RD=0, break-dnssec no and DO=1) */
+	/* the best match of a source whose override is "disabled": only logged,
+	 * the next best match applies (RPZ.md 2.4) */
+	struct {
+		bool set, wildcard;
+		uint8_t trigger, action;
+		unsigned source, line, labels;
+	} logonly;
 	/* from here on not cleared by vg_policy_check (only the first bytes) */
 	uint8_t name[VG_NAME_MAX];       /* the name the rule matched when it is not the
 					  * qname: a later stage's name (QNAME), the name
@@ -107,6 +117,16 @@ struct vg_policy_decision {
  */
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d);
+
+/**
+ * vg_policy_check for a query with these flags: sources that do not apply
+ * to it (RD=0 with recursive-only, the default; DO=1 without break-dnssec,
+ * the default for configured sources) are skipped and marked in
+ * d->skip_srcs.  vg_policy_check is this with RD=1, DO=0.
+ */
+int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *client,
+			  const uint8_t *qname, bool rd, bool dnssec_ok,
+			  struct vg_policy_decision *d);
 
 /**
  * Does this client's group have rules that only an answer can trigger
@@ -162,6 +182,19 @@ int vg_policy_check_response(const struct vg_policy *p, const struct vg_policy_a
  */
 unsigned vg_policy_chain(const uint8_t *qname, struct vg_rrset *const *ans, unsigned nans,
 			 unsigned stage, struct vg_rrset **out, unsigned cap);
+
+/**
+ * The decision @p d with its source's override applied (RPZ.md 2.5): the
+ * action replaced by the override's (NXDOMAIN, NODATA, PASSTHRU, DROP,
+ * TCP-only, or a CNAME to the override's domain, which is local data);
+ * "given" and "disabled" change nothing here (disabled sources never
+ * decide).  *@p cname gets the override's CNAME target or NULL.
+ */
+void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
+			const uint8_t **cname);
+
+/** Does source @p s apply to a query with these flags (recursive-only, break-dnssec)? */
+bool vg_policy_source_applies(const struct vg_policy *p, unsigned s, bool rd, bool dnssec_ok);
 
 /**
  * EXTRA-TEXT for the EDE: "vigil: SOURCE rule RULE", RULE as the source has

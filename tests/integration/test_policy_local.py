@@ -1,0 +1,219 @@
+"""Local data, walled gardens, per-zone overrides, recursive-only and
+break-dnssec (issue 4: RPZ complete; RPZ.md 2.2 and 2.5).
+
+* local data: the RRset of the query type (several records of one owner are
+  one rule), NODATA for a type the rule has no data for, the EDE and the
+  policy zone's SOA as for any rewritten answer;
+* a local-data CNAME is followed: the answer is the CNAME and then the
+  target's records, resolved in the lab (no policy on the target);
+* walled garden: "CNAME *.garden" answers <qname>.garden and resolves it
+  (the lab's *.wild.basic.lab wildcard answers it);
+* overrides: disabled (logged only, the next source decides), nxdomain,
+  nodata, passthru (stops later sources), drop, tcp-only, "cname DOMAIN";
+* recursive-only (default yes: RD=0 not rewritten; no: rewritten) and
+  break-dnssec (default no for a configured source: DO=1 not rewritten;
+  yes: rewritten).
+
+vigil only, in the lab.
+"""
+import dns.exception
+import dns.flags
+import dns.message
+import dns.rcode
+import pytest
+
+from helpers import assert_answer, rdatas, rrset, show
+from test_policy import (C1, BLOCKED, ask, assert_blocked, assert_clean, edes, group,
+                         policy, policy_edes, rpz, source, started, write)
+
+pytestmark = pytest.mark.vigil_only
+
+LOCAL_RULES = [
+    "local.lab.test 30 A 10.1.2.3",      # line 5
+    "local.lab.test 30 A 10.1.2.4",
+    "local.lab.test AAAA 2001:db8::99",
+    "local.lab.test TXT \"blocked; see the intranet\"",
+    "redirect.lab.test CNAME www.basic.lab.",
+    "garden.lab.test CNAME *.wild.basic.lab.",   # line 10
+    "*.gardens.lab.test CNAME *.wild.basic.lab.",
+    "32.10.2.0.192.rpz-ip A 10.9.9.9",             # RESPONSE-IP with local data
+]
+
+
+@pytest.fixture
+def loc(lab, tmp_path):
+    path = write(tmp_path, "local.rpz", rpz("local.rpz.", *LOCAL_RULES))
+    v = started(lab, tmp_path, policy([source("local", "rpz", path)],
+                                      [group("all", ["127.0.0.0/8"], ["local"])]))
+    yield v
+    v.stop()
+
+
+def assert_policy_answer(msg, src_name, rule):
+    """NOERROR, rewritten by SRC_NAME's RULE (EDE text), the zone SOA added."""
+    assert msg.rcode() == dns.rcode.NOERROR, show(msg)
+    got = policy_edes(msg)
+    assert any(c == BLOCKED and t == "vigil: %s rule %s" % (src_name, rule) for c, t in got), (
+        "expected EDE 15 'vigil: %s rule %s', got %s:%s" % (src_name, rule, got, show(msg)))
+
+
+def test_local_data_by_type(loc):
+    r = ask(loc, "local.lab.test.", "A")
+    assert_policy_answer(r, "local", "local.lab.test")
+    assert sorted(rdatas(r.answer, "local.lab.test.", "A")) == ["10.1.2.3", "10.1.2.4"], show(r)
+    assert rrset(r.answer, "local.lab.test.", "A").ttl == 30
+    assert rrset(r.additional, "local.rpz.", "SOA") is not None, show(r)
+    r = ask(loc, "LOCAL.lab.test.", "AAAA")
+    assert_policy_answer(r, "local", "local.lab.test")
+    assert rdatas(r.answer, "local.lab.test.", "AAAA") == ["2001:db8::99"], show(r)
+    r = ask(loc, "local.lab.test.", "TXT")
+    assert rdatas(r.answer, "local.lab.test.", "TXT") == ['"blocked; see the intranet"'], show(r)
+    # no MX data: NODATA, still rewritten
+    r = ask(loc, "local.lab.test.", "MX")
+    assert_policy_answer(r, "local", "local.lab.test")
+    assert not r.answer, show(r)
+
+
+def test_local_cname_is_followed(loc):
+    r = ask(loc, "redirect.lab.test.", "A")
+    assert_policy_answer(r, "local", "redirect.lab.test")
+    assert rdatas(r.answer, "redirect.lab.test.", "CNAME") == ["www.basic.lab."], show(r)
+    assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
+    # asked for the CNAME itself: just the CNAME
+    r = ask(loc, "redirect.lab.test.", "CNAME")
+    assert rdatas(r.answer, "redirect.lab.test.", "CNAME") == ["www.basic.lab."], show(r)
+    assert rrset(r.answer, "www.basic.lab.", "A") is None, show(r)
+
+
+def test_walled_garden(loc):
+    r = ask(loc, "garden.lab.test.", "A")
+    assert_policy_answer(r, "local", "garden.lab.test")
+    target = "garden.lab.test.wild.basic.lab."
+    assert rdatas(r.answer, "garden.lab.test.", "CNAME") == [target], show(r)
+    assert_answer(r, target, "A", ["192.0.2.77"])
+    r = ask(loc, "x.gardens.lab.test.", "A")
+    assert_policy_answer(r, "local", "*.gardens.lab.test")
+    target = "x.gardens.lab.test.wild.basic.lab."
+    assert rdatas(r.answer, "x.gardens.lab.test.", "CNAME") == [target], show(r)
+    assert_answer(r, target, "A", ["192.0.2.77"])
+
+
+def test_response_ip_local_data(loc):
+    """A RESPONSE-IP rule with local data replaces the answer's address."""
+    r = ask(loc, "www.basic.lab.", "A")
+    assert_policy_answer(r, "local", "response-ip 192.0.2.10/32")
+    assert rdatas(r.answer, "www.basic.lab.", "A") == ["10.9.9.9"], show(r)
+
+
+# ------------------------------------------------------------------ overrides
+
+def override_vigil(lab, tmp_path, ovr, second=True):
+    """Source 'first' (override OVR) blocks x.lab.test with NODATA and
+    www.basic.lab with NXDOMAIN; source 'second' blocks x.lab.test (NXDOMAIN)."""
+    p1 = write(tmp_path, "first.rpz", rpz("first.rpz.", "x.lab.test CNAME *.",
+                                          "www.basic.lab CNAME ."))
+    p2 = write(tmp_path, "second.rpz", rpz("second.rpz.", "x.lab.test CNAME ."))
+    srcs = [source("first", "rpz", p1, override='"%s"' % ovr)]
+    names = ["first"]
+    if second:
+        srcs.append(source("second", "rpz", p2))
+        names.append("second")
+    # the group is 127.0.0.1 only: vigil's start-up probe asks from 127.0.0.9
+    return started(lab, tmp_path, policy(srcs, [group("c1", [C1 + "/32"], names)]),
+                   ready_source="127.0.0.9")
+
+
+def test_override_disabled_logs_and_next_source_decides(lab, tmp_path):
+    v = override_vigil(lab, tmp_path, "disabled")
+    try:
+        assert_blocked(ask(v, "x.lab.test."), dns.rcode.NXDOMAIN, "second", BLOCKED,
+                       "x.lab.test")
+        with open(v.log_path) as f:
+            log = f.read()
+        assert "vigil: first rule x.lab.test (disabled: log only)" in log, log[-3000:]
+    finally:
+        v.stop()
+
+
+@pytest.mark.parametrize("ovr,rcode", [("nxdomain", dns.rcode.NXDOMAIN),
+                                       ("nodata", dns.rcode.NOERROR)])
+def test_override_nxdomain_nodata(lab, tmp_path, ovr, rcode):
+    v = override_vigil(lab, tmp_path, ovr, second=False)
+    try:
+        r = ask(v, "x.lab.test.")
+        assert r.rcode() == rcode and not r.answer and policy_edes(r), show(r)
+    finally:
+        v.stop()
+
+
+def test_override_passthru_stops_later_sources(lab, tmp_path):
+    v = override_vigil(lab, tmp_path, "passthru")
+    try:
+        r = ask(v, "www.basic.lab.")
+        assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
+        assert_clean(r)
+        r = ask(v, "x.lab.test.")  # the second source's block does not apply either
+        assert_clean(r)
+    finally:
+        v.stop()
+
+
+def test_override_drop_and_tcp_only(lab, tmp_path):
+    v = override_vigil(lab, tmp_path, "drop", second=False)
+    try:
+        with pytest.raises(dns.exception.Timeout):
+            ask(v, "x.lab.test.", timeout=1.0)
+    finally:
+        v.stop()
+    v = override_vigil(lab, tmp_path, "tcp-only", second=False)
+    try:
+        r = ask(v, "x.lab.test.")
+        assert r.flags & dns.flags.TC, show(r)
+        r = ask(v, "www.basic.lab.", tcp=True)
+        assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
+    finally:
+        v.stop()
+
+
+def test_override_cname(lab, tmp_path):
+    v = override_vigil(lab, tmp_path, "cname www.basic.lab.", second=False)
+    try:
+        r = ask(v, "x.lab.test.")
+        assert rdatas(r.answer, "x.lab.test.", "CNAME") == ["www.basic.lab."], show(r)
+        assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
+        assert policy_edes(r), show(r)
+    finally:
+        v.stop()
+
+
+# ------------------------------------------------------------------ where rules apply
+
+def flags_vigil(lab, tmp_path, **opts):
+    p = write(tmp_path, "f.rpz", rpz("f.rpz.", "blocked.lab.test CNAME ."))
+    return started(lab, tmp_path, policy([source("f", "rpz", p, **opts)],
+                                         [group("all", ["127.0.0.0/8"], ["f"])]))
+
+
+def do_query(v, name):
+    q = dns.message.make_query(name, "A", want_dnssec=True, payload=1232)
+    return v.send(q, tcp=False, timeout=3.0, source=C1)
+
+
+def test_recursive_only_and_break_dnssec_defaults(lab, tmp_path):
+    v = flags_vigil(lab, tmp_path)
+    try:
+        assert policy_edes(ask(v, "blocked.lab.test."))            # RD=1, DO=0: rewritten
+        assert not policy_edes(ask(v, "blocked.lab.test.", rd=False))  # RD=0: not
+        assert not policy_edes(do_query(v, "blocked.lab.test."))   # DO=1: not
+    finally:
+        v.stop()
+
+
+def test_recursive_only_no_and_break_dnssec_yes(lab, tmp_path):
+    v = flags_vigil(lab, tmp_path, **{"recursive-only": "no", "break-dnssec": "yes"})
+    try:
+        assert policy_edes(ask(v, "blocked.lab.test.", rd=False))
+        r = do_query(v, "blocked.lab.test.")
+        assert r.rcode() == dns.rcode.NXDOMAIN and policy_edes(r), show(r)
+    finally:
+        v.stop()

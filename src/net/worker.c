@@ -118,6 +118,10 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 			   const struct vg_peer *peer, const struct vg_policy_decision *dp,
 			   struct vg_rrset *const *ans, unsigned nans);
 
+static void log_only_decision(struct vg_worker *w, const struct vg_policy *pol,
+			      const struct vg_query *q, const struct vg_peer *peer,
+			      const struct vg_policy_decision *d);
+
 static void policy_soa(const struct vg_policy_src *src, struct vg_rrset *soa,
 		       struct vg_answer_view *av)
 {
@@ -192,9 +196,11 @@ static void ctx_finish(struct vg_ctx *x)
 					.cache = w->env.cache, .now = vg_time_now_s(),
 					.buf = w->scratch2, .cap = VG_SCRATCH,
 				};
-				if (vg_policy_check_response(x->pol, &pa, &x->pol_d) &&
-				    policy_respond(w, x->pol, &q, &cq, &x->peer, &x->pol_d, pa.ans,
-						   pa.nans)) {
+				int pr = vg_policy_check_response(x->pol, &pa, &x->pol_d);
+				if (VG_UNLIKELY(x->pol_d.logonly.set))
+					log_only_decision(w, x->pol, &q, &x->peer, &x->pol_d);
+				if (pr && policy_respond(w, x->pol, &q, &cq, &x->peer, &x->pol_d,
+							 pa.ans, pa.nans)) {
 					ctx_free(x);
 					return;
 				}
@@ -355,8 +361,10 @@ static int post_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
 		.cache = w->env.cache, .now = w->env.now_s ? w->env.now_s : vg_time_now_s(),
 		.buf = w->scratch2, .cap = VG_SCRATCH, /* answer_cached uses scratch only */
 	};
-	return vg_policy_check_response(c->pol, &pa, c->d) &&
-	       policy_respond(w, c->pol, c->q, c->cq, c->peer, c->d, ans, nans);
+	int r = vg_policy_check_response(c->pol, &pa, c->d);
+	if (VG_UNLIKELY(c->d->logonly.set))
+		log_only_decision(w, c->pol, c->q, c->peer, c->d);
+	return r && policy_respond(w, c->pol, c->q, c->cq, c->peer, c->d, ans, nans);
 }
 
 /*
@@ -460,6 +468,8 @@ static void log_only_decision(struct vg_worker *w, const struct vg_policy *pol,
 	lo.line = d->logonly.line;
 	lo.labels = d->logonly.labels;
 	lo.wildcard = d->logonly.wildcard;
+	lo.bits = d->logonly.bits;
+	memcpy(lo.addr, d->logonly.addr, 16);
 	char text[300];
 	vg_policy_describe(pol, &lo, q->qname, text, sizeof(text));
 	strncat(text, " (disabled: log only)", sizeof(text) - strlen(text) - 1);
@@ -648,8 +658,10 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 		 * do not rewrite DO=1 queries (RPZ.md 2.5) */
 		int r = vg_policy_check_flags(pol, &peer->addr.sa, q.qname, q.flags & VG_F_RD,
 					      q.edns.present && q.edns.do_bit, &pd);
-		if (VG_UNLIKELY(pd.logonly.set))
+		if (VG_UNLIKELY(pd.logonly.set)) {
 			log_only_decision(w, pol, &q, peer, &pd);
+			pd.logonly.set = false; /* (the answer may find another) */
+		}
 		if (r && !pd.defer && policy_respond(w, pol, &q, &cq, peer, &pd, NULL, 0))
 			return;
 		wait_answer = pd.check_answer;

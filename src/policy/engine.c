@@ -372,6 +372,8 @@ static void log_only(struct vg_policy_decision *d, unsigned s, const struct vg_p
 	d->logonly.line = h->rule->line;
 	d->logonly.labels = h->labels;
 	d->logonly.wildcard = h->rule->wildcard;
+	d->logonly.bits = h->bits;
+	memcpy(d->logonly.addr, h->addr, 16);
 }
 
 void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
@@ -445,6 +447,7 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 	}
 	if (!any)
 		return 0; /* RD=0 and every source is recursive-only (the default) */
+	d->keep_srcs = keep_dnssec;
 	for (size_t i = 0; i < g->n_sources; i++) {
 		unsigned s = g->sources[i];
 		struct vg_pol_hit h;
@@ -626,6 +629,8 @@ static bool decide_stage(const struct vg_policy *p, const struct vg_policy_group
 		unsigned s = g->sources[i];
 		uint32_t bit = i < 32 ? 1u << i : 0;
 		struct vg_pol_hit h;
+		if (d->skip_srcs & bit)
+			continue; /* does not apply to this query (recursive-only) */
 		enum vg_pol_trigger t = VG_TRIG_QNAME;
 		const uint8_t *matched = stage ? name : NULL;
 		bool have = false;
@@ -656,6 +661,12 @@ static bool decide_stage(const struct vg_policy *p, const struct vg_policy_group
 		}
 		if (!have)
 			continue;
+		if (disabled(p, s)) {
+			log_only(d, s, &h); /* logged; the next best match decides */
+			continue;
+		}
+		if ((d->keep_srcs & bit) && !h.rule->allow && h.rule->action != VG_ACT_PASSTHRU)
+			continue; /* DO=1 and break-dnssec no: not rewritten */
 		decide(d, i, s, t, &h);
 		d->defer = false;
 		d->stage = stage;

@@ -83,13 +83,15 @@ struct vg_policy_decision {
 	unsigned stage;      /* CNAME/DNAME chain stage of the match: 0 = the qname */
 	const struct vg_pol_crule *rule; /* the deciding rule (its local data), or NULL */
 	uint32_t skip_srcs;  /* positions in the group of sources that do not apply to this
-			      * query (recursive-only and RD=0, break-dnssec no and DO=1) */
+			      * query (recursive-only and RD=0) */
+	uint32_t keep_srcs;  /* ... whose rules do not rewrite it (DO=1, break-dnssec no) */
 	/* the best match of a source whose override is "disabled": only logged,
 	 * the next best match applies (RPZ.md 2.4) */
 	struct {
 		bool set, wildcard;
 		uint8_t trigger, action;
-		unsigned source, line, labels;
+		unsigned source, line, labels, bits;
+		uint8_t addr[16];
 	} logonly;
 	/* from here on not cleared by vg_policy_check (only the first bytes) */
 	uint8_t name[VG_NAME_MAX];       /* the name the rule matched when it is not the

@@ -217,3 +217,26 @@ def test_recursive_only_no_and_break_dnssec_yes(lab, tmp_path):
         assert r.rcode() == dns.rcode.NXDOMAIN and policy_edes(r), show(r)
     finally:
         v.stop()
+
+
+def test_answer_side_rules_honour_disabled_and_break_dnssec(lab, tmp_path):
+    """RESPONSE-IP rules decided on the answer follow the same options: a
+    disabled source's match is only logged (the next source decides), and a
+    DO=1 query is not rewritten by a source without break-dnssec."""
+    p1 = write(tmp_path, "first.rpz", rpz("first.rpz.", "32.10.2.0.192.rpz-ip CNAME *."))
+    p2 = write(tmp_path, "second.rpz", rpz("second.rpz.", "32.10.2.0.192.rpz-ip CNAME ."))
+    v = started(lab, tmp_path, policy(
+        [source("first", "rpz", p1, override="disabled"), source("second", "rpz", p2)],
+        [group("c1", [C1 + "/32"], ["first", "second"])]), ready_source="127.0.0.9")
+    try:
+        assert_blocked(ask(v, "www.basic.lab."), dns.rcode.NXDOMAIN, "second", BLOCKED,
+                       "response-ip 192.0.2.10/32")
+        with open(v.log_path) as f:
+            log = f.read()
+        assert "vigil: first rule response-ip 192.0.2.10/32 (disabled: log only)" in log, \
+            log[-3000:]
+        r = do_query(v, "www.basic.lab.")  # DO=1, break-dnssec no: the truth
+        assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
+        assert_clean(r)
+    finally:
+        v.stop()

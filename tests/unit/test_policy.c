@@ -1094,6 +1094,65 @@ START_TEST(zone_order_across_sources)
 }
 END_TEST
 
+/* Per-source overrides (RPZ.md 2.5) and the query flags a source applies to. */
+START_TEST(overrides_and_query_flags)
+{
+	struct vg_pol_rule r0[] = { qname("x.test.", false, VG_ACT_NXDOMAIN, 3),
+				    qname("p.test.", false, VG_ACT_PASSTHRU, 4) };
+	struct vg_pol_rule r1[] = { qname("x.test.", false, VG_ACT_NODATA, 9),
+				    qname("p.test.", false, VG_ACT_NXDOMAIN, 10) };
+	struct vg_pol_source_rules src[] = { { r0, 2 }, { r1, 2 } };
+	struct vg_policy *p = pol_new(src, 2);
+	struct vg_policy_decision d;
+	uint8_t x[VG_NAME_MAX], pn[VG_NAME_MAX];
+	const uint8_t *cn;
+	wname("x.test.", x);
+	wname("p.test.", pn);
+	/* disabled: source 0's match is only logged; source 1 decides */
+	p->src[0].cfg.override = VG_POVR_DISABLED;
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	ck_assert_uint_eq(d.source, 1);
+	ck_assert_int_eq(d.action, VG_ACT_NODATA);
+	ck_assert(d.logonly.set);
+	ck_assert_uint_eq(d.logonly.source, 0);
+	ck_assert_uint_eq(d.logonly.line, 3);
+	/* given: source 0 decides; an override replaces the action afterwards */
+	p->src[0].cfg.override = VG_POVR_GIVEN;
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	ck_assert(d.source == 0 && d.action == VG_ACT_NXDOMAIN && !d.logonly.set);
+	p->src[0].cfg.override = VG_POVR_NODATA;
+	vg_policy_override(p, &d, &cn);
+	ck_assert(d.action == VG_ACT_NODATA && d.rewrite && !cn);
+	p->src[0].cfg.override = VG_POVR_PASSTHRU;
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	vg_policy_override(p, &d, &cn);
+	ck_assert(d.action == VG_ACT_PASSTHRU && !d.rewrite);
+	p->src[0].cfg.override = VG_POVR_CNAME;
+	wname("walled.example.", p->src[0].cfg.override_cname);
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	vg_policy_override(p, &d, &cn);
+	ck_assert(d.action == VG_ACT_LOCAL && cn == p->src[0].cfg.override_cname);
+	p->src[0].cfg.override = VG_POVR_GIVEN;
+	/* recursive-only: an RD=0 query is not checked against such sources */
+	p->src[0].cfg.recursive_only = p->src[1].cfg.recursive_only = true;
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, false, false, &d), 0);
+	ck_assert(!d.matched);
+	p->src[0].cfg.recursive_only = false;
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, false, false, &d), 1);
+	ck_assert_uint_eq(d.source, 0);
+	/* break-dnssec no: a DO=1 query is not rewritten, but a PASSTHRU still stops */
+	p->src[0].cfg.break_dnssec = p->src[1].cfg.break_dnssec = false;
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, true, &d), 0);
+	ck_assert(!d.rewrite);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), pn, true, true, &d), 0);
+	ck_assert(d.matched && d.source == 0 && d.action == VG_ACT_PASSTHRU);
+	p->src[1].cfg.break_dnssec = true; /* only source 1 may rewrite DO=1 queries */
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, true, &d), 1);
+	ck_assert(d.source == 1 && d.action == VG_ACT_NODATA);
+	pol_del(p);
+}
+END_TEST
+
 /* The CNAME chain (RPZ.md 2.4 rule 1): an earlier stage beats a later one
  * whatever the zone order; one rule for the whole chain, PASSTHRU included. */
 START_TEST(chain_stages)
@@ -1219,6 +1278,7 @@ int main(void)
 	tcase_add_test(te, trigger_order_within_a_zone);
 	tcase_add_test(te, zone_order_across_sources);
 	tcase_add_test(te, chain_stages);
+	tcase_add_test(te, overrides_and_query_flags);
 	suite_add_tcase(s, te);
 	return vg_test_run(s);
 }

@@ -516,7 +516,9 @@ static void on_feed_update(void *arg, unsigned source_index)
 /* On the main loop: load the policy again (TODO: only the changed source). */
 static void on_feed_async(uv_async_t *a)
 {
-	reload(a->data);
+	/* a feed wrote a new copy: only the policy is rebuilt, and only that
+	 * source is read again (the others are shared) */
+	policy_refresh(a->data, "a feed was transferred");
 }
 
 /* After the policy is loaded, before the workers start. 0 or negative. */

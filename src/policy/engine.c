@@ -12,6 +12,15 @@
  * allows is denied.  CLIENT-IP and QNAME are decided before resolution; the
  * triggers only an answer has (RESPONSE-IP, NSDNAME, NSIP, and the names of
  * a CNAME chain) after it: see "deciding" below.
+ *
+ * Per source, the override (RPZ.md 2.5) replaces a match's action when it
+ * is applied (vg_policy_override); a "disabled" source's matches are only
+ * logged and the next best match decides.  recursive-only sources skip RD=0
+ * queries; sources without break-dnssec do not rewrite DO=1 queries.
+ *
+ * Loading: each source is read and compiled on its own into a shared,
+ * reference-counted object; a reload shares the sources whose files did not
+ * change and keeps the previous version of one whose new file is broken.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1017,6 +1017,14 @@ START_TEST(feed_config)
 	ck_assert_uint_eq(m->n_primaries, 1);
 	ck_assert_uint_eq(port_of(&m->primaries[0]), 5300);
 	ck_assert_uint_eq(m->tsig_key, 0);
+
+	/* keys and the feed directory may come after the sources that use them */
+	expect_ok("policy:\n  sources:\n    - name: f\n      primary: 192.0.2.1\n"
+		  "      zone: z\n      tsig-key: k2\n"
+		  "  tsig-keys:\n    - { name: k1, secret: AQ== }\n    - { name: k2, secret: Ag== }\n"
+		  "  feed-directory: /d\n", &cfg);
+	ck_assert_uint_eq(cfg.policy_sources[0].tsig_key, 2);
+	ck_assert_str_eq(cfg.policy_sources[0].file, "/d/f.rpz");
 }
 END_TEST
 

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * RPZ feeds (feed.c): policy sources transferred from primaries.  A feed
+ * manager runs one thread with its own libuv loop; for every source of the
+ * config that has primaries it keeps the zone in memory, refreshes it on the
+ * SOA timers (refresh, retry, expire) and when a primary sends a NOTIFY,
+ * with IXFR when it has a version and AXFR otherwise (src/policy/xfr.c), and
+ * after every change writes the zone to the source's file atomically (the
+ * last good copy) and calls the update callback.  The policy engine keeps
+ * reading the file: a restart with every primary down still enforces the
+ * last good copy.
+ *
+ * This module does not compile policy: what the callback does with a
+ * changed file is the receiver's business.
+ */
+#ifndef VG_POLICY_FEED_H
+#define VG_POLICY_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "daemon/config.h"
+
+struct vg_feed;
+
+/**
+ * Called on the feed thread after the file of policy source @p source_index
+ * (its position in cfg->policy_sources) was rewritten with a new version.
+ * The receiver makes it thread-safe (e.g. a uv_async_send).
+ */
+typedef void (*vg_feed_update_fn)(void *arg, unsigned source_index);
+
+/**
+ * Read the last good copies of the feeds of @p cfg (a source without one is
+ * empty until its first transfer: logged, not an error) and start the feed
+ * thread, which transfers every feed at once.  *@p out is NULL when @p cfg
+ * has no feeds.  0 or a negative code (VG_ENOMEM, -errno from the thread).
+ * @p cfg is only read during the call.
+ */
+int vg_feed_start(struct vg_feed **out, const struct vg_config *cfg, vg_feed_update_fn fn,
+		  void *arg);
+
+/**
+ * Stop the feed thread and wait for it (transfers in progress are
+ * abandoned; no callback comes after this returns).  vg_feed_notify may
+ * still be called, and answers REFUSED.  @p f may be NULL.
+ */
+void vg_feed_stop(struct vg_feed *f);
+/** Free a stopped manager.  @p f may be NULL. */
+void vg_feed_free(struct vg_feed *f);
+
+/**
+ * Handle a NOTIFY (RFC 1996) received from @p from; thread-safe (called by
+ * the workers).  Checks that it names a feed's zone, comes from one of that
+ * feed's primaries (address; any port) and carries a valid TSIG when the
+ * feed has a key; then wakes the feed thread to refresh that zone now.
+ * Writes the response into @p resp (@p cap bytes): NOERROR, REFUSED (unknown
+ * zone, another sender, unsigned when a key is required, stopped), NOTAUTH
+ * (a TSIG that does not verify, RFC 8945 §5.2) or FORMERR; signed when the
+ * request was.  Returns the response length, or 0 when nothing should be
+ * sent (the message is not even a NOTIFY).
+ */
+size_t vg_feed_notify(struct vg_feed *f, const uint8_t *pkt, size_t len,
+		      const struct sockaddr *from, uint8_t *resp, size_t cap);
+
+/**
+ * Log a warning when the feeds of @p cfg (a reloaded config) differ from
+ * the running ones: the feed thread keeps its start-up definitions until a
+ * restart.  @p f may be NULL (no feeds at start-up).
+ */
+void vg_feed_check_config(const struct vg_feed *f, const struct vg_config *cfg);
+
+#endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Reading hosts files, one-domain-per-line lists and adblock-style domain
- * rules into policy rules (lists.c).  Work in progress (issue 4).
+ * rules into policy rules (lists.c).
  */
 #ifndef VG_POLICY_LISTS_H
 #define VG_POLICY_LISTS_H

@@ -159,6 +159,17 @@ static void redirect_finish(struct vg_ctx *x, const struct vg_client_q *cq)
 	VG_STAT_INC(w->stats.answered);
 }
 
+/* Does the answer of @p req carry DNSSEC data (RRSIGs, a signed denial)? */
+static bool has_dnssec_data(const struct vg_request *req)
+{
+	if (req->sec == VG_SEC_SECURE || (req->neg.soa_sig && req->neg.soa_sig->count))
+		return true;
+	for (unsigned i = 0; i < req->n_answer; i++)
+		if (req->answer_sig[i] && req->answer_sig[i]->count)
+			return true;
+	return false;
+}
+
 /* Answer the client (if any) and release the request. */
 static void ctx_finish(struct vg_ctx *x)
 {
@@ -195,6 +206,7 @@ static void ctx_finish(struct vg_ctx *x)
 					.ans = x->req->answer, .nans = fail ? 0 : x->req->n_answer,
 					.cache = w->env.cache, .now = vg_time_now_s(),
 					.buf = w->scratch2, .cap = VG_SCRATCH,
+					.dnssec_data = has_dnssec_data(x->req),
 				};
 				int pr = vg_policy_check_response(x->pol, &pa, &x->pol_d);
 				if (VG_UNLIKELY(x->pol_d.logonly.set))
@@ -350,6 +362,7 @@ struct post_check {
 	const struct vg_client_q *cq;
 	const struct vg_peer *peer;
 	struct vg_policy_decision *d;
+	const struct vg_answer_hook *hook;
 };
 
 static int post_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
@@ -360,6 +373,7 @@ static int post_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
 		.qname = c->q->qname, .qtype = c->q->qtype, .ans = ans, .nans = nans,
 		.cache = w->env.cache, .now = w->env.now_s ? w->env.now_s : vg_time_now_s(),
 		.buf = w->scratch2, .cap = VG_SCRATCH, /* answer_cached uses scratch only */
+		.dnssec_data = c->hook->dnssec_data,
 	};
 	int r = vg_policy_check_response(c->pol, &pa, c->d);
 	if (VG_UNLIKELY(c->d->logonly.set))
@@ -667,7 +681,8 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 		wait_answer = pd.check_answer;
 	}
 	struct post_check pc = { w, pol, &q, &cq, peer, &pd };
-	struct vg_answer_hook hook = { post_check_fn, &pc, false };
+	struct vg_answer_hook hook = { post_check_fn, &pc, false, false };
+	pc.hook = &hook;
 	if (wait_answer)
 		cq.hook = &hook; /* cached answers are checked too, without a request */
 	size_t n = vg_resolv_answer_cached(&w->env, &cq, w->txbuf, 65535);

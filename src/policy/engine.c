@@ -16,7 +16,8 @@
  * Per source, the override (RPZ.md 2.5) replaces a match's action when it
  * is applied (vg_policy_override); a "disabled" source's matches are only
  * logged and the next best match decides.  recursive-only sources skip RD=0
- * queries; sources without break-dnssec do not rewrite DO=1 queries.
+ * queries; sources without break-dnssec rewrite a DO=1 query only when its
+ * answer turns out to have no DNSSEC data (the decision waits for it).
  *
  * Loading: each source is read and compiled on its own into a shared,
  * reference-counted object; a reload shares the sources whose files did not
@@ -408,16 +409,6 @@ void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
 	d->rewrite = d->action != VG_ACT_PASSTHRU;
 }
 
-bool vg_policy_source_applies(const struct vg_policy *p, unsigned s, bool rd, bool dnssec_ok)
-{
-	const struct vg_policy_source *cs = &p->src[s].cfg;
-	if (!rd && cs->recursive_only)
-		return false;
-	/* break-dnssec no: a DO=1 query is not rewritten (RPZ.md 2.5; vigil does not
-	 * wait to see whether the answer is signed: such clients get the truth) */
-	return !dnssec_ok || cs->break_dnssec;
-}
-
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d)
 {
@@ -469,13 +460,12 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 				log_only(d, s, &h); /* logged; the next best match decides */
 				continue;
 			}
-			if (i < 32 && (keep_dnssec >> i & 1) && !h.rule->allow &&
-			    h.rule->action != VG_ACT_PASSTHRU) {
-				d->skip_srcs |= 1u << i; /* a DO=1 answer is not rewritten */
-				continue;
-			}
+			bool keep = i < 32 && (keep_dnssec >> i & 1) && !h.rule->allow &&
+				    h.rule->action != VG_ACT_PASSTHRU;
 			decide(d, i, s, (enum vg_pol_trigger)h.rule->trigger, &h);
-			d->defer = d->post_srcs != 0;
+			/* DO=1 without break-dnssec: rewritten only if the answer turns
+			 * out to have no DNSSEC data, so the answer decides */
+			d->defer = d->post_srcs != 0 || keep;
 			d->check_answer = d->defer;
 			return d->rewrite;
 		}
@@ -674,8 +664,6 @@ static bool decide_stage(const struct vg_policy *p, const struct vg_policy_group
 			log_only(d, s, &h); /* logged; the next best match decides */
 			continue;
 		}
-		if ((d->keep_srcs & bit) && !h.rule->allow && h.rule->action != VG_ACT_PASSTHRU)
-			continue; /* DO=1 and break-dnssec no: not rewritten */
 		decide(d, i, s, t, &h);
 		d->defer = false;
 		d->stage = stage;
@@ -706,8 +694,26 @@ static const uint8_t *cname_target(const struct vg_rrset *rs)
 	return vg_rdata_target(VG_T_CNAME, rs->rdata + 2, vg_get16(rs->rdata));
 }
 
+static int check_response(const struct vg_policy *p, const struct vg_policy_answer *a,
+			  struct vg_policy_decision *d);
+
 int vg_policy_check_response(const struct vg_policy *p, const struct vg_policy_answer *a,
 			     struct vg_policy_decision *d)
+{
+	int r = check_response(p, a, d);
+	/* break-dnssec no (RPZ.md 2.5): a DO=1 query's answer that has DNSSEC
+	 * data is not rewritten by that source; the client gets the truth */
+	if (r && d->matched && !d->denied_by_allowlist && d->order < 32 &&
+	    (d->keep_srcs >> d->order & 1) && a->dnssec_data) {
+		d->rewrite = false;
+		d->kept_dnssec = true;
+		return 0;
+	}
+	return r;
+}
+
+static int check_response(const struct vg_policy *p, const struct vg_policy_answer *a,
+			  struct vg_policy_decision *d)
 {
 	if (!d->check_answer || !d->group || !p || d->gidx >= p->ngroups)
 		return d->rewrite;

@@ -84,7 +84,9 @@ struct vg_policy_decision {
 	const struct vg_pol_crule *rule; /* the deciding rule (its local data), or NULL */
 	uint32_t skip_srcs;  /* positions in the group of sources that do not apply to this
 			      * query (recursive-only and RD=0) */
-	uint32_t keep_srcs;  /* ... whose rules do not rewrite it (DO=1, break-dnssec no) */
+	bool kept_dnssec;    /* a match not applied: signed answer, break-dnssec no */
+	uint32_t keep_srcs;  /* ... whose rules rewrite it only when the answer has no
+			      * DNSSEC data (DO=1, break-dnssec no: RPZ.md 2.5) */
 	/* the best match of a source whose override is "disabled": only logged,
 	 * the next best match applies (RPZ.md 2.4) */
 	struct {
@@ -152,6 +154,7 @@ struct vg_policy_answer {
 	uint32_t now;
 	uint8_t *buf; /* copy-out scratch for the cache reads, >= 1 KiB */
 	size_t cap;
+	bool dnssec_data; /* the answer carries DNSSEC data (RRSIGs, a signed denial) */
 };
 
 /**
@@ -194,9 +197,6 @@ unsigned vg_policy_chain(const uint8_t *qname, struct vg_rrset *const *ans, unsi
  */
 void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
 			const uint8_t **cname);
-
-/** Does source @p s apply to a query with these flags (recursive-only, break-dnssec)? */
-bool vg_policy_source_applies(const struct vg_policy *p, unsigned s, bool rd, bool dnssec_ok);
 
 /**
  * EXTRA-TEXT for the EDE: "vigil: SOURCE rule RULE", RULE as the source has

@@ -266,9 +266,15 @@ write:
 	/* POLICY: a cached answer still passes the post-resolution policy here,
 	 * negative and failed ones too (a decision may wait for the answer, and
 	 * NSDNAME / NSIP rules need no answer records) */
-	if (cq->hook && cq->hook->fn(cq->hook->arg, ans, av.rcode == VG_RCODE_SERVFAIL ? 0 : n)) {
-		cq->hook->fired = true;
-		return 0;
+	if (cq->hook) {
+		bool sd = av.soa && e.negative && e.proof_len > 0;
+		for (unsigned k = 0; k < n && !sd; k++)
+			sd = sigs[k].count > 0;
+		cq->hook->dnssec_data = sd;
+		if (cq->hook->fn(cq->hook->arg, ans, av.rcode == VG_RCODE_SERVFAIL ? 0 : n)) {
+			cq->hook->fired = true;
+			return 0;
+		}
 	}
 	av.nans = n;
 	av.ad = secure && av.rcode != VG_RCODE_SERVFAIL && env->cfg->dnssec_validation &&

@@ -190,6 +190,7 @@ struct vg_answer_hook {
 	int (*fn)(void *arg, struct vg_rrset *const *ans, unsigned nans);
 	void *arg;
 	bool fired; /* set when fn returned nonzero */
+	bool dnssec_data; /* set before fn: the cached answer has RRSIGs or a signed denial */
 };
 
 /** What the client sees: its question, flags and EDNS, and the transport limit. */

@@ -189,9 +189,13 @@ def test_override_cname(lab, tmp_path):
 # ------------------------------------------------------------------ where rules apply
 
 def flags_vigil(lab, tmp_path, **opts):
-    p = write(tmp_path, "f.rpz", rpz("f.rpz.", "blocked.lab.test CNAME ."))
+    """Source f blocks blocked.lab.test (the signed root denies lab.test),
+    www.basic.lab (an unsigned zone) and www.nsec.sec (a signed one)."""
+    p = write(tmp_path, "f.rpz", rpz("f.rpz.", "blocked.lab.test CNAME .",
+                                     "www.basic.lab CNAME .", "www.nsec.sec CNAME ."))
     return started(lab, tmp_path, policy([source("f", "rpz", p, **opts)],
-                                         [group("all", ["127.0.0.0/8"], ["f"])]))
+                                         [group("c1", [C1 + "/32"], ["f"])]),
+                   ready_source="127.0.0.9")
 
 
 def do_query(v, name):
@@ -203,8 +207,21 @@ def test_recursive_only_and_break_dnssec_defaults(lab, tmp_path):
     v = flags_vigil(lab, tmp_path)
     try:
         assert policy_edes(ask(v, "blocked.lab.test."))            # RD=1, DO=0: rewritten
+        assert policy_edes(ask(v, "www.nsec.sec."))
         assert not policy_edes(ask(v, "blocked.lab.test.", rd=False))  # RD=0: not
-        assert not policy_edes(do_query(v, "blocked.lab.test."))   # DO=1: not
+        # DO=1 and break-dnssec no: rewritten only where the answer has no DNSSEC
+        # data (RPZ.md 2.5): the signed root's denial and the signed zone's
+        # answer are left alone, the unsigned zone's answer is rewritten
+        r = do_query(v, "blocked.lab.test.")
+        assert r.rcode() == dns.rcode.NXDOMAIN and not policy_edes(r), show(r)
+        r = do_query(v, "www.nsec.sec.")
+        assert r.rcode() == dns.rcode.NOERROR and r.answer and not policy_edes(r), show(r)
+        r = do_query(v, "www.basic.lab.")
+        assert r.rcode() == dns.rcode.NXDOMAIN and policy_edes(r), show(r)
+        r = do_query(v, "www.basic.lab.")  # the same from the cache
+        assert r.rcode() == dns.rcode.NXDOMAIN and policy_edes(r), show(r)
+        r = do_query(v, "www.nsec.sec.")
+        assert r.answer and not policy_edes(r), show(r)
     finally:
         v.stop()
 
@@ -235,8 +252,8 @@ def test_answer_side_rules_honour_disabled_and_break_dnssec(lab, tmp_path):
             log = f.read()
         assert "vigil: first rule response-ip 192.0.2.10/32 (disabled: log only)" in log, \
             log[-3000:]
-        r = do_query(v, "www.basic.lab.")  # DO=1, break-dnssec no: the truth
-        assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
-        assert_clean(r)
+        # DO=1, break-dnssec no, but basic.lab is unsigned: rewritten all the same
+        assert_blocked(do_query(v, "www.basic.lab."), dns.rcode.NXDOMAIN, "second", BLOCKED,
+                       "response-ip 192.0.2.10/32")
     finally:
         v.stop()

@@ -640,12 +640,21 @@ static int shipped_emit(void *arg, const struct vg_pol_rule *r)
 }
 
 /* The shipped policy zones load with vigil's own reader, without a single
- * error, and block what their test record says. */
+ * error, and block what their test record says; the allow zone
+ * (registries.rpz) lets its names through. */
 START_TEST(shipped_policy_loads)
 {
-	static const char *const files[] = { "policy/supply-chain.rpz", "policy/ci-strict.rpz" };
+	static const char *const files[] = { "policy/supply-chain.rpz", "policy/ci-strict.rpz",
+					     "policy/registries.rpz" };
 	static const char *const tests[] = { "test.supply-chain.vigil.invalid.",
-					     "test.ci-strict.vigil.invalid." };
+					     "test.ci-strict.vigil.invalid.",
+					     "test.registries.vigil.invalid." };
+	/* at least this many rules, and a name with the action of the zone */
+	static const unsigned min_rules[] = { 50, 50, 20 };
+	static const char *const names[] = { "models.litellm.cloud.", "x.webhook.site.",
+					     "files.pythonhosted.org." };
+	static const enum vg_pol_action actions[] = { VG_ACT_NXDOMAIN, VG_ACT_NXDOMAIN,
+						      VG_ACT_PASSTHRU };
 	FILE *f = fopen(files[_i], "r");
 	ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", files[_i]);
 	struct vg_pol_rule *rules = calloc(4096, sizeof(*rules));
@@ -655,7 +664,7 @@ START_TEST(shipped_policy_loads)
 	ck_assert_int_eq(vg_rpz_load(f, &c), 0);
 	fclose(f);
 	ck_assert_uint_eq(c.errors, 0);
-	ck_assert_uint_gt(c.rules, 50);
+	ck_assert_uint_gt(c.rules, min_rules[_i]);
 	ck_assert_uint_gt(c.serial, 2026000000u);
 	struct vg_pol_source_rules src = { g.r, g.n };
 	struct vg_pol_snapshot *s;
@@ -663,6 +672,8 @@ START_TEST(shipped_policy_loads)
 	ck_assert_int_eq(vg_pol_build(&s, &src, 1, NULL), 0);
 	ck_assert_int_eq(match(s, 0, tests[_i], &h), 0);
 	ck_assert_uint_eq(h.rule->action, VG_ACT_NXDOMAIN);
+	ck_assert_int_eq(match(s, 0, names[_i], &h), 0);
+	ck_assert_uint_eq(h.rule->action, actions[_i]);
 	vg_pol_free(s);
 	free(rules);
 }
@@ -1140,15 +1151,24 @@ START_TEST(overrides_and_query_flags)
 	p->src[0].cfg.recursive_only = false;
 	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, false, false, &d), 1);
 	ck_assert_uint_eq(d.source, 0);
-	/* break-dnssec no: a DO=1 query is not rewritten, but a PASSTHRU still stops */
+	/* break-dnssec no: a DO=1 query waits for the answer, which is rewritten
+	 * only if it has no DNSSEC data; a PASSTHRU still stops at once */
 	p->src[0].cfg.break_dnssec = p->src[1].cfg.break_dnssec = false;
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, true, &d), 0);
-	ck_assert(!d.rewrite);
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), pn, true, true, &d), 0);
-	ck_assert(d.matched && d.source == 0 && d.action == VG_ACT_PASSTHRU);
-	p->src[1].cfg.break_dnssec = true; /* only source 1 may rewrite DO=1 queries */
+	struct vg_policy_answer pa = { .qname = x, .qtype = VG_T_A };
 	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, true, &d), 1);
-	ck_assert(d.source == 1 && d.action == VG_ACT_NODATA);
+	ck_assert(d.defer && d.check_answer && d.source == 0);
+	pa.dnssec_data = true;
+	ck_assert_int_eq(vg_policy_check_response(p, &pa, &d), 0);
+	ck_assert(!d.rewrite && d.kept_dnssec);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, true, &d), 1);
+	pa.dnssec_data = false;
+	ck_assert_int_eq(vg_policy_check_response(p, &pa, &d), 1);
+	ck_assert(d.rewrite && d.source == 0 && d.action == VG_ACT_NXDOMAIN);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), pn, true, true, &d), 0);
+	ck_assert(d.matched && d.source == 0 && d.action == VG_ACT_PASSTHRU && !d.defer);
+	/* DO=0: decided at once, whatever break-dnssec says */
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, false, &d), 1);
+	ck_assert(!d.defer && d.source == 0);
 	pol_del(p);
 }
 END_TEST
@@ -1270,7 +1290,7 @@ int main(void)
 	tcase_add_test(tc, rpz_not_a_zone);
 	tcase_add_test(tc, rpz_reader_forms);
 	tcase_add_test(tc, local_data_cname_excludes_others);
-	tcase_add_loop_test(tc, shipped_policy_loads, 0, 2);
+	tcase_add_loop_test(tc, shipped_policy_loads, 0, 3);
 	suite_add_tcase(s, tc);
 	TCase *te = tcase_create("engine");
 	tcase_add_test(te, nsdname_exact_wildcard_and_name_order);

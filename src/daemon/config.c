@@ -1242,8 +1242,8 @@ static void parse_policy_group(struct ctx *c, yaml_node_t *item)
 static void parse_policy(struct ctx *c, yaml_node_t *val)
 {
 	static const char *const names[] = { "sources", "groups", "log", "tsig-keys",
-					     "feed-directory", "watch", NULL };
-	yaml_node_t *v[6] = { 0 };
+					     "feed-directory", "watch", "qname-wait-recurse", NULL };
+	yaml_node_t *v[7] = { 0 };
 	/* a policy section replaces the default one, even an empty section */
 	c->cfg->n_policy_sources = 0;
 	c->cfg->n_policy_groups = 0;
@@ -1253,6 +1253,15 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 		snprintf(c->where, sizeof(c->where), "policy.log");
 		short_string(c, v[2], c->cfg->policy_log, sizeof(c->cfg->policy_log),
 			     "a file path shorter than 512 bytes, or syslog");
+	}
+	if (v[6]) {
+		const char *s;
+		snprintf(c->where, sizeof(c->where), "policy.qname-wait-recurse");
+		int b = (s = scalar(c, v[6], "yes or no")) ? enum_lookup(bools, s) : -1;
+		if (s && b < 0)
+			bad_value(c, v[6], "yes or no");
+		if (b >= 0)
+			c->cfg->policy_qname_wait_recurse = b;
 	}
 	if (v[5]) {
 		const char *s;
@@ -1364,6 +1373,7 @@ static void dump_policy(const struct vg_config *cfg, FILE *out)
 	if (cfg->policy_log[0])
 		fprintf(out, "  log: \"%s\"\n", cfg->policy_log);
 	fprintf(out, "  watch: %s\n", cfg->policy_watch_ms ? "yes" : "no");
+	fprintf(out, "  qname-wait-recurse: %s\n", cfg->policy_qname_wait_recurse ? "yes" : "no");
 	fprintf(out, "  groups:%s\n", cfg->n_policy_groups ? "" : " []");
 	for (size_t i = 0; i < cfg->n_policy_groups; i++) {
 		const struct vg_policy_group *g = &cfg->policy_groups[i];

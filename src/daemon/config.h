@@ -183,6 +183,8 @@ struct vg_config {
 	struct vg_policy_group policy_groups[VG_CONFIG_MAX_POLICY_GROUPS];
 	size_t n_policy_groups;
 	char policy_log[512];         /* JSON decision log: a file, "syslog", or "" (the main log) */
+	bool policy_qname_wait_recurse; /* resolve a name a rule rewrites, to let an earlier
+					 * source's answer-side rules decide (default no) */
 	unsigned policy_watch_ms;     /* poll the sources' files for changes; 0 = off (default 2000) */
 	struct vg_tsig_key policy_tsig_keys[VG_CONFIG_MAX_TSIG_KEYS];
 	size_t n_policy_tsig_keys;

@@ -97,6 +97,12 @@ int vg_explain_main(int argc, char **argv)
 	vg_name_to_str(qname, nm, sizeof(nm));
 	struct vg_policy_decision d;
 	int rewrite = vg_policy_check(pol, (const struct sockaddr *)&ss, qname, &d);
+	enum vg_pol_action given = d.action;
+	const uint8_t *ocname = NULL;
+	if (d.matched && !d.denied_by_allowlist) {
+		vg_policy_override(pol, &d, &ocname); /* as the worker applies it */
+		rewrite = d.rewrite;
+	}
 	printf("%s %s from client %s", nm, type, client);
 	if (!d.group) {
 		printf(": no client group matches this client, so no policy applies\n");
@@ -114,10 +120,21 @@ int vg_explain_main(int argc, char **argv)
 		       cs->type == VG_PSRC_RPZ ? "RPZ zone" : "list", trigger_names[d.trigger],
 		       cs->file, d.line, text + strlen("vigil: ") + strlen(cs->name) + strlen(" rule "),
 		       action_names[d.action]);
+		if (d.action != given) {
+			char on[VG_NAME_MAX * 4 + 8] = "";
+			if (ocname)
+				vg_name_to_str(ocname, on, sizeof(on));
+			printf(" (the source's override; the rule says %s%s%s)", action_names[given],
+			       ocname ? ", answered with a CNAME to " : "", on);
+		}
 		if (rewrite)
 			printf(", EDE %u \"%s\"", pol->src[d.source].ede, text);
 		printf("\n");
 	}
+	if (d.group && d.logonly.set)
+		printf("  note: source '%s' has a rule at %s:%u too, but its override is "
+		       "'disabled': that match is only logged\n", pol->src[d.logonly.source].name,
+		       cfg->policy_sources[d.logonly.source].file, d.logonly.line);
 	/* what only the answer decides (vg_policy_check_response) */
 	if (d.group && d.defer && (d.matched || d.denied_by_allowlist))
 		printf("  note: an earlier source has RESPONSE-IP, NSDNAME or NSIP rules; they are "

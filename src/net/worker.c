@@ -697,6 +697,20 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 		vg__worker_reply(w, peer, w->txbuf, n);
 		return;
 	}
+	if (pol && !(q.flags & VG_F_RD) && pd.skip_srcs) {
+		/* recursive-only sources leave RD=0 queries alone, but this one is
+		 * about to be resolved (not in the cache): they apply after all,
+		 * so that nothing goes upstream past the policy */
+		int r = vg_policy_check_flags(pol, &peer->addr.sa, q.qname, true,
+					      q.edns.present && q.edns.do_bit, &pd);
+		if (VG_UNLIKELY(pd.logonly.set)) {
+			log_only_decision(w, pol, &q, peer, &pd);
+			pd.logonly.set = false;
+		}
+		if (r && !pd.defer && policy_respond(w, pol, &q, &cq, peer, &pd, NULL, 0))
+			return;
+		wait_answer = pd.check_answer;
+	}
 	if (w->inflight >= MAX_INFLIGHT) {
 		VG_STAT_INC(w->stats.dropped);
 		reply_error(w, &q, VG_RCODE_SERVFAIL, peer);

@@ -228,6 +228,7 @@ int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg,
 	}
 	p->ngroups = (unsigned)cfg->n_policy_groups;
 	memcpy(p->groups, cfg->policy_groups, p->ngroups * sizeof(p->groups[0]));
+	p->qname_wait_recurse = cfg->policy_qname_wait_recurse;
 	*out = p;
 	return 0;
 }
@@ -435,7 +436,7 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 	d->group = g->name;
 	d->gidx = (unsigned)(g - p->groups);
 	bool any = false;
-	uint32_t keep_dnssec = 0; /* DO=1 and break-dnssec no: no rewrite from these */
+	uint32_t keep_dnssec = 0, pass_srcs = 0; /* DO=1 and break-dnssec no: no rewrite from these */
 	for (size_t i = 0; i < g->n_sources && i < 32; i++) {
 		const struct vg_policy_source *cs = &p->src[g->sources[i]].cfg;
 		if (!rd && cs->recursive_only)
@@ -464,19 +465,29 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 				    h.rule->action != VG_ACT_PASSTHRU;
 			decide(d, i, s, (enum vg_pol_trigger)h.rule->trigger, &h);
 			/* DO=1 without break-dnssec: rewritten only if the answer turns
-			 * out to have no DNSSEC data, so the answer decides */
-			d->defer = d->post_srcs != 0 || keep;
+			 * out to have no DNSSEC data, so the answer decides.  An earlier
+			 * source's answer-side rules can beat this match (RPZ.md 2.4):
+			 * a pass always waits for them; a rewrite waits only with
+			 * qname-wait-recurse, or when one of them could let it through
+			 * (PASSTHRU) -- else the name is never sent upstream */
+			bool wait = d->rewrite && !p->qname_wait_recurse ? pass_srcs != 0
+									 : d->post_srcs != 0;
+			d->defer = wait || keep;
 			d->check_answer = d->defer;
 			return d->rewrite;
 		}
 		if (i < 32 && has_post_rules(p, s))
 			d->post_srcs |= 1u << i;
+		if (i < 32 && vg_pol_answer_passthru(p->snap, s))
+			pass_srcs |= 1u << i;
 		if (i < 32 && has_rules(p, s, VG_TRIG_QNAME))
 			d->qname_srcs |= 1u << i;
 	}
 	d->order = (unsigned)g->n_sources;
 	d->defer = d->post_srcs != 0;
 	if (g->allowlist) {
+		if (!p->qname_wait_recurse)
+			d->defer = pass_srcs != 0; /* only a PASSTHRU could undo the denial */
 		/* allowlist mode: nothing allowed this name; that decides stage 0,
 		 * so later stages do not count, but an earlier answer-side rule can
 		 * still allow it */

@@ -38,6 +38,7 @@ struct vg_policy_src {
 
 struct vg_policy {
 	atomic_uint refs;
+	bool qname_wait_recurse; /* policy.qname-wait-recurse (RPZ.md 2.5 knobs) */
 	unsigned kept;               /* sources that kept their previous version */
 	struct vg_pol_snapshot *snap;
 	unsigned nsources;

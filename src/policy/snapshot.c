@@ -77,6 +77,7 @@ struct vg_pol_compiled {
 	uint8_t *ldata;
 	size_t ldata_len, ldata_cap;
 	unsigned per_trigger[5];
+	unsigned pass_answer; /* RESPONSE-IP / NSDNAME / NSIP rules that PASSTHRU */
 };
 
 struct vg_pol_snapshot {
@@ -272,6 +273,10 @@ int vg_pol_compile_add(struct vg_pol_compiled *c, const struct vg_pol_rule *r,
 					       .line = r->line };
 	c->rule_name[idx] = EMPTY;
 	c->ltail[idx] = 0;
+	if ((r->allow || r->action == VG_ACT_PASSTHRU) &&
+	    (r->trigger == VG_TRIG_RESP_IP || r->trigger == VG_TRIG_NSDNAME ||
+	     r->trigger == VG_TRIG_NSIP))
+		c->pass_answer++;
 	if (r->ldata_len || r->ltype) {
 		size_t need = c->ldata_len + sizeof(struct lrec) + r->ldata_len;
 		need = (need + 3) & ~(size_t)3;
@@ -545,6 +550,12 @@ unsigned vg_pol_trigger_count(const struct vg_pol_snapshot *s, unsigned source,
 {
 	const struct vg_pol_compiled *c = vg_pol_source(s, source);
 	return c && (unsigned)t < 5 ? c->per_trigger[t] : 0;
+}
+
+unsigned vg_pol_answer_passthru(const struct vg_pol_snapshot *s, unsigned source)
+{
+	const struct vg_pol_compiled *c = vg_pol_source(s, source);
+	return c ? c->pass_answer : 0;
 }
 
 bool vg_pol_has_ip_rules(const struct vg_pol_snapshot *s, unsigned source, enum vg_pol_trigger t)

@@ -97,6 +97,9 @@ int vg_pol_match_ip(const struct vg_pol_snapshot *s, unsigned source, enum vg_po
 /** Does @p source have any rule of trigger @p t (address triggers only)? */
 bool vg_pol_has_ip_rules(const struct vg_pol_snapshot *s, unsigned source, enum vg_pol_trigger t);
 
+/** RESPONSE-IP, NSDNAME and NSIP rules of @p source whose action is PASSTHRU (or allow). */
+unsigned vg_pol_answer_passthru(const struct vg_pol_snapshot *s, unsigned source);
+
 /** Rules of trigger @p t in @p source (any trigger; cheap). */
 unsigned vg_pol_trigger_count(const struct vg_pol_snapshot *s, unsigned source,
 			      enum vg_pol_trigger t);

@@ -344,10 +344,16 @@ def test_client_groups_before_the_cache(pol):
 
 
 def test_rd0_not_rewritten(pol):
+    """recursive-only (the default): an RD=0 query answered from the cache is
+    not rewritten; one vigil would have to resolve is (nothing goes upstream
+    past the policy)."""
+    ask(pol, "txt.basic.lab.", "TXT", src=C2)  # group B has no rule for it: cached
     r = ask(pol, "txt.basic.lab.", "TXT", rd=False)
     assert not (r.rcode() == dns.rcode.NXDOMAIN and policy_edes(r)), (
         "an RD=0 query was rewritten by policy:%s" % show(r))
     assert not policy_edes(r), show(r)
+    r = ask(pol, "x.deep.wild.basic.lab.", "A", rd=False)  # not cached
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer and policy_edes(r), show(r)
 
 
 # ------------------------------------------------------------------ CLIENT-IP

@@ -208,7 +208,14 @@ def test_recursive_only_and_break_dnssec_defaults(lab, tmp_path):
     try:
         assert policy_edes(ask(v, "blocked.lab.test."))            # RD=1, DO=0: rewritten
         assert policy_edes(ask(v, "www.nsec.sec."))
-        assert not policy_edes(ask(v, "blocked.lab.test.", rd=False))  # RD=0: not
+        # RD=0: not rewritten when answered from the cache (the start-up probe
+        # from 127.0.0.9, in no group, cached www.basic.lab) ...
+        r = ask(v, "www.basic.lab.", rd=False)
+        assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
+        assert_clean(r)
+        # ... but one vigil must resolve is: nothing goes upstream past the policy
+        r = ask(v, "blocked.lab.test.", rd=False)
+        assert r.rcode() == dns.rcode.NXDOMAIN and policy_edes(r), show(r)
         # DO=1 and break-dnssec no: rewritten only where the answer has no DNSSEC
         # data (RPZ.md 2.5): the signed root's denial and the signed zone's
         # answer are left alone, the unsigned zone's answer is rewritten
@@ -257,3 +264,69 @@ def test_answer_side_rules_honour_disabled_and_break_dnssec(lab, tmp_path):
                        "response-ip 192.0.2.10/32")
     finally:
         v.stop()
+
+
+# ------------------------------------------------------------------ qname-wait-recurse
+
+def upstream_queries(v):
+    """vigil's upstream query count so far (its SIGUSR1 stats line)."""
+    import re
+    import signal
+    import time
+    with open(v.log_path) as f:
+        before = f.read().count("stats:")
+    v.signal(signal.SIGUSR1)
+    for _ in range(50):
+        with open(v.log_path) as f:
+            text = f.read()
+        if text.count("stats:") > before:
+            m = re.findall(r"upstream_udp=(\d+) upstream_tcp=(\d+)", text)[-1]
+            return int(m[0]) + int(m[1])
+        time.sleep(0.05)
+    pytest.fail("no stats line after SIGUSR1", pytrace=False)
+
+
+@pytest.mark.parametrize("wait,answer_rule,sent", [
+    ("no", "32.99.99.99.10.rpz-ip CNAME *.", False),        # the default: never sent
+    ("yes", "32.99.99.99.10.rpz-ip CNAME *.", True),        # resolved, then decided
+    ("no", "32.99.99.99.10.rpz-ip CNAME rpz-passthru.", True),  # a PASSTHRU could win
+])
+def test_blocked_names_are_not_sent_upstream(lab, tmp_path, wait, answer_rule, sent):
+    """A name a QNAME rule blocks is not resolved -- so a lookup that carries
+    data to an attacker's name server never leaves vigil -- unless an earlier
+    source has answer-side rules that could let it through (PASSTHRU), or
+    qname-wait-recurse asks for the draft's exact precedence."""
+    p1 = write(tmp_path, "resp.rpz", rpz("resp.rpz.", answer_rule))
+    p2 = write(tmp_path, "q.rpz", rpz("q.rpz.", "*.mail2.basic.lab CNAME ."))
+    v = started(lab, tmp_path, policy(
+        [source("resp", "rpz", p1), source("q", "rpz", p2)],
+        [group("c1", [C1 + "/32"], ["resp", "q"])]) + "  qname-wait-recurse: %s\n" % wait,
+        ready_source="127.0.0.9")
+    try:
+        n0 = upstream_queries(v)
+        assert_blocked(ask(v, "c2VjcmV0.mail2.basic.lab."), dns.rcode.NXDOMAIN, "q", BLOCKED,
+                       "*.mail2.basic.lab")
+        n1 = upstream_queries(v)
+        assert (n1 > n0) == sent, "upstream queries %d -> %d (wait %s)" % (n0, n1, wait)
+    finally:
+        v.stop()
+
+
+def test_explain_applies_overrides(tmp_path):
+    """`vigil explain` says what the worker would do: the source's override
+    replaces the rule's action, and a disabled source's match is a note."""
+    import subprocess
+
+    import conftest
+    zone = write(tmp_path, "t.rpz", rpz("t.rpz.", "bad.example CNAME *."))
+    cfgfile = write(tmp_path, "v.yaml", policy(
+        [source("d", "rpz", zone, override="disabled"),
+         source("t", "rpz", zone, override='"cname walled.example."')],
+        [group("all", ["127.0.0.0/8"], ["d", "t"])]))
+    r = subprocess.run([conftest.VIGIL_BIN, "explain", "bad.example", "-c", cfgfile],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "decided by source 't'" in out and "%s:5" % zone in out, out
+    assert "the rule says NODATA, answered with a CNAME to walled.example." in out, out
+    assert "source 'd' has a rule at %s:5 too" % zone in out and "'disabled'" in out, out

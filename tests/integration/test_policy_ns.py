@@ -161,10 +161,13 @@ def test_nsip_rules(lab, tmp_path):
         "32.%s.rpz-nsip CNAME ." % rev(lab.addr("root"))))  # the root's: not looked at
     later = write(tmp_path, "later.rpz", rpz(
         "later.rpz.", "www.basic.lab CNAME *.", "www.glueless.lab CNAME *."))
+    # qname-wait-recurse: the later zone's QNAME rule waits for the answer, so
+    # that the earlier zone's NSIP rule can win (RPZ.md 2.4 exactly)
     v = started(lab, tmp_path, policy([source("nsip", "rpz", zone),
                                        source("later", "rpz", later)],
                                       [group("g", [C1 + "/32"], ["nsip"]),
-                                       group("g2", [C2 + "/32"], ["nsip", "later"])]),
+                                       group("g2", [C2 + "/32"], ["nsip", "later"])])
+                + "  qname-wait-recurse: yes\n",
                 ready_source=C3)
     try:
         for _ in range(2):

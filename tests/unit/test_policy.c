@@ -1173,6 +1173,36 @@ START_TEST(overrides_and_query_flags)
 }
 END_TEST
 
+/* A rewrite waits for the answer only when an earlier source's answer-side
+ * rules could let the name through, or with qname-wait-recurse. */
+START_TEST(qname_wait_recurse)
+{
+	struct vg_pol_rule blk[] = { ipa(VG_TRIG_RESP_IP, "10.99.99.99", 32, VG_ACT_NODATA, 1) };
+	struct vg_pol_rule pass[] = { ipa(VG_TRIG_RESP_IP, "10.99.99.99", 32, VG_ACT_PASSTHRU, 1) };
+	struct vg_pol_rule q[] = { qname("x.test.", false, VG_ACT_NXDOMAIN, 2),
+				   qname("y.test.", false, VG_ACT_PASSTHRU, 3) };
+	struct vg_policy_decision d;
+	uint8_t x[VG_NAME_MAX], y[VG_NAME_MAX];
+	wname("x.test.", x);
+	wname("y.test.", y);
+	struct vg_pol_source_rules s1[] = { { blk, 1 }, { q, 2 } };
+	struct vg_policy *p = pol_new(s1, 2);
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	ck_assert(!d.defer && !d.check_answer); /* decided: never sent upstream */
+	ck_assert_int_eq(vg_policy_check(p, client(), y, &d), 0);
+	ck_assert(d.defer); /* a pass still waits: the earlier block may apply */
+	p->qname_wait_recurse = true;
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	ck_assert(d.defer && d.check_answer);
+	pol_del(p);
+	struct vg_pol_source_rules s2[] = { { pass, 1 }, { q, 2 } };
+	p = pol_new(s2, 2);
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	ck_assert(d.defer); /* the earlier PASSTHRU could let it through */
+	pol_del(p);
+}
+END_TEST
+
 /* The CNAME chain (RPZ.md 2.4 rule 1): an earlier stage beats a later one
  * whatever the zone order; one rule for the whole chain, PASSTHRU included. */
 START_TEST(chain_stages)
@@ -1299,6 +1329,7 @@ int main(void)
 	tcase_add_test(te, zone_order_across_sources);
 	tcase_add_test(te, chain_stages);
 	tcase_add_test(te, overrides_and_query_flags);
+	tcase_add_test(te, qname_wait_recurse);
 	suite_add_tcase(s, te);
 	return vg_test_run(s);
 }

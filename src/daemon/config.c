@@ -1047,6 +1047,17 @@ static bool parse_feed_keys(struct ctx *c, struct vg_policy_source *src, yaml_no
 	return true;
 }
 
+/* A yes/no value of key @p where: 1, 0, or -1 (reported). */
+static int yes_no(struct ctx *c, yaml_node_t *n, const char *where)
+{
+	const char *s;
+	snprintf(c->where, sizeof(c->where), "%s", where);
+	int b = (s = scalar(c, n, "yes or no")) ? enum_lookup(bools, s) : -1;
+	if (s && b < 0)
+		bad_value(c, n, "yes or no");
+	return b;
+}
+
 static const struct enum_name povr_names[] = {
 	{ "given", VG_POVR_GIVEN }, { "disabled", VG_POVR_DISABLED },
 	{ "nxdomain", VG_POVR_NXDOMAIN }, { "nodata", VG_POVR_NODATA },
@@ -1088,15 +1099,11 @@ static bool parse_source_options(struct ctx *c, struct vg_policy_source *src, ya
 	bool *bv[2] = { &src->recursive_only, &src->break_dnssec };
 	const char *bw[2] = { "policy.sources.recursive-only", "policy.sources.break-dnssec" };
 	for (int i = 0; i < 2; i++) {
-		if (!bn[i])
-			continue;
-		snprintf(c->where, sizeof(c->where), "%s", bw[i]);
-		int b = (s = scalar(c, bn[i], "yes or no")) ? enum_lookup(bools, s) : -1;
-		if (s && b < 0)
-			bad_value(c, bn[i], "yes or no");
+		int b = bn[i] ? yes_no(c, bn[i], bw[i]) : 0;
 		if (b < 0)
 			return false;
-		*bv[i] = b;
+		if (bn[i])
+			*bv[i] = b;
 	}
 	return true;
 }
@@ -1254,24 +1261,11 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 		short_string(c, v[2], c->cfg->policy_log, sizeof(c->cfg->policy_log),
 			     "a file path shorter than 512 bytes, or syslog");
 	}
-	if (v[6]) {
-		const char *s;
-		snprintf(c->where, sizeof(c->where), "policy.qname-wait-recurse");
-		int b = (s = scalar(c, v[6], "yes or no")) ? enum_lookup(bools, s) : -1;
-		if (s && b < 0)
-			bad_value(c, v[6], "yes or no");
-		if (b >= 0)
-			c->cfg->policy_qname_wait_recurse = b;
-	}
-	if (v[5]) {
-		const char *s;
-		snprintf(c->where, sizeof(c->where), "policy.watch");
-		int b = (s = scalar(c, v[5], "yes or no")) ? enum_lookup(bools, s) : -1;
-		if (s && b < 0)
-			bad_value(c, v[5], "yes or no");
-		if (b >= 0)
-			c->cfg->policy_watch_ms = b ? 2000 : 0;
-	}
+	int b;
+	if (v[6] && (b = yes_no(c, v[6], "policy.qname-wait-recurse")) >= 0)
+		c->cfg->policy_qname_wait_recurse = b;
+	if (v[5] && (b = yes_no(c, v[5], "policy.watch")) >= 0)
+		c->cfg->policy_watch_ms = b ? 2000 : 0;
 	/* before the sources: feeds name a key and keep their copies there */
 	if (v[4]) {
 		snprintf(c->where, sizeof(c->where), "policy.feed-directory");

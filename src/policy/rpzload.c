@@ -188,8 +188,8 @@ static int record(struct reader *rd, const uint8_t *owner, uint16_t type, uint32
 		report(c, at, "%s", "record too long");
 		return 0;
 	}
+	uint8_t target[VG_NAME_MAX]; /* (outlives the branch: r.ldata may point to it) */
 	if (type == VG_T_CNAME) {
-		uint8_t target[VG_NAME_MAX];
 		size_t tl = wire_name_len(rdata, rdlen);
 		if (!tl || tl != rdlen) {
 			report(c, at, "%s", "bad CNAME target");
@@ -209,18 +209,13 @@ static int record(struct reader *rd, const uint8_t *owner, uint16_t type, uint32
 			r.ldata_len = (uint16_t)tl;
 			r.lttl = ttl;
 		}
-		r.line = at;
-		int e = c->emit(c->arg, &r);
-		if (e < 0)
-			return e;
-		c->rules++;
-		return 0;
+	} else {
+		r.action = VG_ACT_LOCAL;
+		r.ltype = type;
+		r.ldata = rdata;
+		r.ldata_len = (uint16_t)rdlen;
+		r.lttl = ttl;
 	}
-	r.action = VG_ACT_LOCAL;
-	r.ltype = type;
-	r.ldata = rdata;
-	r.ldata_len = (uint16_t)rdlen;
-	r.lttl = ttl;
 	r.line = at;
 	int e = c->emit(c->arg, &r);
 	if (e < 0)

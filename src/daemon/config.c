@@ -516,6 +516,7 @@ void vg_config_defaults(struct vg_config *cfg)
 	}
 	cfg->n_acl = i;
 	cfg->policy_watch_ms = 2000;
+	cfg->policy_min_ns_dots = VG_POLICY_MIN_NS_DOTS_DEFAULT;
 	default_policy(cfg);
 	snprintf(cfg->feed_directory, sizeof(cfg->feed_directory), "%s", "/var/lib/vigil");
 }
@@ -1249,8 +1250,9 @@ static void parse_policy_group(struct ctx *c, yaml_node_t *item)
 static void parse_policy(struct ctx *c, yaml_node_t *val)
 {
 	static const char *const names[] = { "sources", "groups", "log", "tsig-keys",
-					     "feed-directory", "watch", "qname-wait-recurse", NULL };
-	yaml_node_t *v[7] = { 0 };
+					     "feed-directory", "watch", "qname-wait-recurse",
+					     "min-ns-dots", NULL };
+	yaml_node_t *v[8] = { 0 };
 	/* a policy section replaces the default one, even an empty section */
 	c->cfg->n_policy_sources = 0;
 	c->cfg->n_policy_groups = 0;
@@ -1266,6 +1268,19 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 		c->cfg->policy_qname_wait_recurse = b;
 	if (v[5] && (b = yes_no(c, v[5], "policy.watch")) >= 0)
 		c->cfg->policy_watch_ms = b ? 2000 : 0;
+	if (v[7]) {
+		const char *s;
+		snprintf(c->where, sizeof(c->where), "policy.min-ns-dots");
+		if ((s = scalar(c, v[7], "0..127"))) {
+			char *end;
+			long n = strtol(s, &end, 10);
+			if (!*s || *end || n < 0 || n > 127)
+				bad_value(c, v[7], "a number of labels, 0..127 (0: the root's name "
+					  "servers too)");
+			else
+				c->cfg->policy_min_ns_dots = (unsigned)n;
+		}
+	}
 	/* before the sources: feeds name a key and keep their copies there */
 	if (v[4]) {
 		snprintf(c->where, sizeof(c->where), "policy.feed-directory");
@@ -1368,6 +1383,7 @@ static void dump_policy(const struct vg_config *cfg, FILE *out)
 		fprintf(out, "  log: \"%s\"\n", cfg->policy_log);
 	fprintf(out, "  watch: %s\n", cfg->policy_watch_ms ? "yes" : "no");
 	fprintf(out, "  qname-wait-recurse: %s\n", cfg->policy_qname_wait_recurse ? "yes" : "no");
+	fprintf(out, "  min-ns-dots: %u\n", cfg->policy_min_ns_dots);
 	fprintf(out, "  groups:%s\n", cfg->n_policy_groups ? "" : " []");
 	for (size_t i = 0; i < cfg->n_policy_groups; i++) {
 		const struct vg_policy_group *g = &cfg->policy_groups[i];

@@ -59,6 +59,7 @@ struct vg_forward_zone {
 
 /** policy.sources[]: one RPZ zone or list. */
 #define VG_CONFIG_MAX_POLICY_SOURCES 32
+#define VG_POLICY_MIN_NS_DOTS_DEFAULT 1 /* policy.min-ns-dots */
 #define VG_CONFIG_MAX_POLICY_GROUPS 16
 #define VG_CONFIG_MAX_GROUP_CLIENTS 32
 enum vg_policy_source_type { VG_PSRC_RPZ = 0, VG_PSRC_HOSTS, VG_PSRC_DOMAINS, VG_PSRC_ADBLOCK };
@@ -185,6 +186,8 @@ struct vg_config {
 	char policy_log[512];         /* JSON decision log: a file, "syslog", or "" (the main log) */
 	bool policy_qname_wait_recurse; /* resolve a name a rule rewrites, to let an earlier
 					 * source's answer-side rules decide (default no) */
+	unsigned policy_min_ns_dots;  /* NSDNAME/NSIP: delegation points with fewer labels are
+				       * not looked at (default 1: the root's are not) */
 	unsigned policy_watch_ms;     /* poll the sources' files for changes; 0 = off (default 2000) */
 	struct vg_tsig_key policy_tsig_keys[VG_CONFIG_MAX_TSIG_KEYS];
 	size_t n_policy_tsig_keys;

@@ -229,6 +229,7 @@ int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg,
 	p->ngroups = (unsigned)cfg->n_policy_groups;
 	memcpy(p->groups, cfg->policy_groups, p->ngroups * sizeof(p->groups[0]));
 	p->qname_wait_recurse = cfg->policy_qname_wait_recurse;
+	p->min_ns_dots = cfg->policy_min_ns_dots;
 	*out = p;
 	return 0;
 }
@@ -582,7 +583,7 @@ static void ns_addrs(const struct vg_policy *p, unsigned s, const struct vg_poli
 
 /* NSDNAME and NSIP rules of source @p s against the name servers of every
  * cached delegation point of @p name (lower-case), from the name itself up
- * to VG_POLICY_MIN_NS_DOTS labels. */
+ * to p->min_ns_dots labels. */
 static void ns_walk(const struct vg_policy *p, unsigned s, const struct vg_policy_answer *a,
 		    const uint8_t *name, struct ns_hits *out)
 {
@@ -592,7 +593,7 @@ static void ns_walk(const struct vg_policy *p, unsigned s, const struct vg_polic
 		return;
 	/* the NS RRset stays in the first half while the second holds addresses */
 	size_t half = a->cap / 2;
-	for (const uint8_t *anc = name; vg_name_labels(anc) >= VG_POLICY_MIN_NS_DOTS;
+	for (const uint8_t *anc = name; vg_name_labels(anc) >= (int)p->min_ns_dots;
 	     anc += *anc + 1) {
 		struct vg_cache_entry e;
 		if (vg_cache_get(a->cache, anc, VG_T_NS, a->now, &e, a->buf, half) == 0 &&

@@ -39,6 +39,7 @@ struct vg_policy_src {
 struct vg_policy {
 	atomic_uint refs;
 	bool qname_wait_recurse; /* policy.qname-wait-recurse (RPZ.md 2.5 knobs) */
+	unsigned min_ns_dots;    /* policy.min-ns-dots (RPZ.md 2.3) */
 	unsigned kept;               /* sources that kept their previous version */
 	struct vg_pol_snapshot *snap;
 	unsigned nsources;
@@ -104,13 +105,6 @@ struct vg_policy_decision {
 };
 
 /**
- * Delegation points with fewer labels than this are not looked at for
- * NSDNAME / NSIP rules (RPZ.md 2.3 `min-ns-dots`): 1 skips the root's name
- * servers but checks the TLDs'.
- */
-#define VG_POLICY_MIN_NS_DOTS 1
-
-/**
  * The decision before resolution for a query for @p qname (lower-case) from
  * @p client: 1 when the answer is rewritten (d->action says how), 0 when the
  * query resolves normally (no group, no match, or PASSTHRU / an allow rule).
@@ -166,7 +160,7 @@ struct vg_policy_answer {
  * in the group's source order, the first source with a match decides; within
  * a source QNAME > RESPONSE-IP (A / AAAA RRsets owned by the stage's name) >
  * NSDNAME > NSIP (name servers of every cached delegation point from the
- * stage's name up to VG_POLICY_MIN_NS_DOTS labels).  Stage 0's CLIENT-IP and
+ * stage's name up to p->min_ns_dots labels).  Stage 0's CLIENT-IP and
  * QNAME rules were decided before resolution: only earlier sources can beat
  * that decision here, and when stage 0 has a match (PASSTHRU included) later
  * stages are not looked at -- one rule for the whole chain.  Among NSDNAME

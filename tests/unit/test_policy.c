@@ -825,6 +825,7 @@ static struct vg_policy *pol_new(const struct vg_pol_source_rules *src, unsigned
 	ck_assert_ptr_nonnull(p);
 	ck_assert_int_eq(vg_pol_build(&p->snap, src, n, NULL), 0);
 	p->nsources = n;
+	p->min_ns_dots = VG_POLICY_MIN_NS_DOTS_DEFAULT;
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(p->src[i].name, sizeof(p->src[i].name), "s%u", i);
 		p->src[i].ede = 15;
@@ -1020,11 +1021,18 @@ START_TEST(nsdname_exact_wildcard_and_name_order)
 	answer(&a, c, VG_T_A, "www.v5.test.", "192.0.2.10");
 	ck_assert_int_eq(decide_all(p, &a, &d), 1);
 	ck_assert_uint_eq(d.line, 4);
-	/* but not the root's (VG_POLICY_MIN_NS_DOTS 1) */
+	/* but not the root's (min-ns-dots 1, the default) */
 	cache_ns(c, ".", "ns1.evil.example.");
 	answer(&a, c, VG_T_A, "www.other.", "192.0.2.10");
 	ck_assert_int_eq(decide_all(p, &a, &d), 0);
 	ck_assert(!d.matched);
+	p->min_ns_dots = 0; /* min-ns-dots 0: the root's too */
+	ck_assert_int_eq(decide_all(p, &a, &d), 1);
+	ck_assert(d.matched && d.trigger == VG_TRIG_NSDNAME);
+	p->min_ns_dots = 2; /* 2: not the TLD's either (test.'s a.ns.example) */
+	answer(&a, c, VG_T_A, "www.v5.test.", "192.0.2.10");
+	ck_assert_int_eq(decide_all(p, &a, &d), 0);
+	p->min_ns_dots = VG_POLICY_MIN_NS_DOTS_DEFAULT;
 	/* nothing cached for the name: no NSDNAME data, no match; no cache at all */
 	answer(&a, c, VG_T_A, "www.unknown.invalid.", "192.0.2.10");
 	ck_assert_int_eq(decide_all(p, &a, &d), 0);

@@ -45,14 +45,50 @@ struct vg_ctx {
  * target, to which no policy applies (RPZ.md 2.3: never to data the policy
  * itself synthesised).
  */
+#define REDIRECT_CHAIN 8 /* CNAME / DNAME RRsets before a later stage's local CNAME */
 struct vg_redirect {
+	uint8_t owner[VG_NAME_MAX];     /* the local CNAME's owner (a chain stage's name) */
 	uint8_t target[VG_NAME_MAX];
 	uint8_t cname[2 + VG_NAME_MAX]; /* the CNAME's packed RDATA */
 	uint32_t ttl;
 	uint16_t ede;
 	char text[300];
 	const struct vg_policy_src *src; /* its SOA goes into the additional section */
+	/* a match at a later CNAME-chain stage: the chain's RRsets before it, copied */
+	unsigned nchain;
+	struct {
+		uint16_t type, count, rdata_len;
+		uint32_t ttl;
+		uint16_t owner_off, rdata_off;
+	} chain[REDIRECT_CHAIN];
+	uint8_t chain_buf[4096];
 };
+
+/* Copy the chain RRsets @p rs into @p r (false: too many or too big: not followed). */
+static bool redirect_chain(struct vg_redirect *r, struct vg_rrset *const *rs, unsigned n)
+{
+	size_t off = 0;
+	r->nchain = 0;
+	if (n > REDIRECT_CHAIN)
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		size_t ol = vg_name_len(rs[i]->owner);
+		if (off + ol + rs[i]->rdata_len > sizeof(r->chain_buf))
+			return false;
+		r->chain[i].type = rs[i]->type;
+		r->chain[i].count = rs[i]->count;
+		r->chain[i].rdata_len = rs[i]->rdata_len;
+		r->chain[i].ttl = rs[i]->ttl;
+		r->chain[i].owner_off = (uint16_t)off;
+		memcpy(r->chain_buf + off, rs[i]->owner, ol);
+		off += ol;
+		r->chain[i].rdata_off = (uint16_t)off;
+		memcpy(r->chain_buf + off, rs[i]->rdata, rs[i]->rdata_len);
+		off += rs[i]->rdata_len;
+	}
+	r->nchain = n;
+	return true;
+}
 
 static void ctx_unlink(struct vg_ctx *x)
 {
@@ -141,11 +177,20 @@ static void redirect_finish(struct vg_ctx *x, const struct vg_client_q *cq)
 	const struct vg_request *req = x->req;
 	const struct vg_redirect *r = x->redir;
 	bool fail = req->rcode == VG_RCODE_SERVFAIL;
-	struct vg_rrset cn = { .owner = cq->q->qname, .type = VG_T_CNAME, .rclass = VG_C_IN,
+	struct vg_rrset cn = { .owner = r->owner, .type = VG_T_CNAME, .rclass = VG_C_IN,
 			       .ttl = r->ttl, .count = 1,
 			       .rdata_len = (uint16_t)(2 + vg_get16(r->cname)), .rdata = r->cname };
-	struct vg_rrset *ans[VG_ARRAY_SIZE(req->answer) + 1], soa;
+	struct vg_rrset chain[REDIRECT_CHAIN];
+	struct vg_rrset *ans[VG_ARRAY_SIZE(req->answer) + REDIRECT_CHAIN + 1], soa;
 	unsigned n = 0;
+	for (unsigned i = 0; i < r->nchain; i++) {
+		chain[i] = (struct vg_rrset){ .owner = r->chain_buf + r->chain[i].owner_off,
+					      .type = r->chain[i].type, .rclass = VG_C_IN,
+					      .ttl = r->chain[i].ttl, .count = r->chain[i].count,
+					      .rdata_len = r->chain[i].rdata_len,
+					      .rdata = r->chain_buf + r->chain[i].rdata_off };
+		ans[n++] = &chain[i];
+	}
 	ans[n++] = &cn;
 	for (unsigned i = 0; !fail && i < req->n_answer && n < VG_ARRAY_SIZE(ans); i++)
 		ans[n++] = req->answer[i];
@@ -547,16 +592,25 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 		unsigned k = VG_ARRAY_SIZE(out) - av.nans;
 		int r = local_data(pol, &d, ocname, q->qtype, owner, out + av.nans, &k, lrs, lbuf,
 				   sizeof(lbuf), &rdr);
-		if (r == 1 && d.stage == 0) {
-			/* follow the CNAME: its target is resolved (without policy) */
+		if (r == 1 && redirect_chain(&rdr, out, av.nans)) {
+			/* follow the CNAME: its target is resolved (without policy); at a
+			 * later chain stage the chain's CNAMEs come first */
+			memcpy(rdr.owner, owner, vg_name_len(owner));
 			rdr.ede = av.ede;
 			snprintf(rdr.text, sizeof(rdr.text), "%s", text);
 			rdr.src = src;
 			start_request(w, q->pkt, q->len, q, peer, NULL, NULL, &rdr);
 			return true;
 		}
+		if (r == 1) { /* (a chain too long to carry: the CNAME, not followed) */
+			lrs[0] = (struct vg_rrset){ .owner = owner, .type = VG_T_CNAME,
+						    .rclass = VG_C_IN, .ttl = rdr.ttl, .count = 1,
+						    .rdata_len = (uint16_t)(2 + vg_get16(rdr.cname)),
+						    .rdata = rdr.cname };
+			out[av.nans + k++] = &lrs[0];
+		}
 		av.rcode = VG_RCODE_NOERROR;
-		av.nans += k; /* the records (or the CNAME, not followed), or none: NODATA */
+		av.nans += k; /* the records, or none: NODATA */
 		break;
 	}
 	case VG_ACT_NULL_ADDR:

@@ -330,3 +330,24 @@ def test_explain_applies_overrides(tmp_path):
     assert "decided by source 't'" in out and "%s:5" % zone in out, out
     assert "the rule says NODATA, answered with a CNAME to walled.example." in out, out
     assert "source 'd' has a rule at %s:5 too" % zone in out and "'disabled'" in out, out
+
+
+def test_local_cname_at_a_later_chain_stage_is_followed(lab, tmp_path):
+    """a.chain1.lab -> b.chain2.example -> c.chain3.lab in the lab; a local
+    CNAME for the second name redirects the chain there: the answer keeps the
+    first CNAME, then the policy's, then the redirect target's records --
+    fresh and from the cache."""
+    p = write(tmp_path, "r.rpz", rpz("r.rpz.", "b.chain2.example CNAME www.basic.lab."))
+    v = started(lab, tmp_path, policy([source("r", "rpz", p)],
+                                      [group("c1", [C1 + "/32"], ["r"])]),
+                ready_source="127.0.0.9")
+    try:
+        for _ in range(2):
+            r = ask(v, "a.chain1.lab.", "A")
+            assert_policy_answer(r, "r", "b.chain2.example")
+            assert rdatas(r.answer, "a.chain1.lab.", "CNAME") == ["b.chain2.example."], show(r)
+            assert rdatas(r.answer, "b.chain2.example.", "CNAME") == ["www.basic.lab."], show(r)
+            assert_answer(r, "www.basic.lab.", "A", ["192.0.2.10"])
+            assert rrset(r.answer, "c.chain3.lab.", "A") is None, show(r)
+    finally:
+        v.stop()

@@ -318,6 +318,16 @@ static unsigned policy_rules(const struct vg_policy *p)
 	return rules;
 }
 
+/* One line per source a new policy read again (the others were shared). */
+static void log_reloaded(const struct vg_policy *p, const char *why)
+{
+	for (unsigned i = 0; i < p->nsources; i++)
+		if (!p->src[i].reused)
+			vg_log(VG_LOG_NOTICE, "policy: source '%s' reloaded from %s: %u rules%s (%s)",
+			       p->src[i].name, p->src[i].cfg.file, p->src[i].rules,
+			       p->src[i].errors ? ", with errors" : "", why);
+}
+
 /*
  * Rebuild the policy of the config in force: sources whose files changed
  * are read again (a broken one keeps its previous version), the others are
@@ -372,11 +382,7 @@ static void policy_refresh(struct daemon *d, const char *why)
 	h->policy = p;
 	h->owns_policy = true;
 	publish(d, d->cur.cfg, false, h);
-	for (unsigned i = 0; i < p->nsources; i++)
-		if (!p->src[i].reused)
-			vg_log(VG_LOG_NOTICE, "policy: source '%s' reloaded from %s: %u rules%s (%s)",
-			       p->src[i].name, p->src[i].cfg.file, p->src[i].rules,
-			       p->src[i].errors ? ", with errors" : "", why);
+	log_reloaded(p, why);
 	vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups (built in %.0f ms)",
 	       p->nsources, policy_rules(p), p->ngroups, (double)(uv_hrtime() - t0) / 1e6);
 }
@@ -501,9 +507,11 @@ static void reload(struct daemon *d)
 	publish(d, cfg, true, h);
 	policy_watch(d);
 	vg_log(VG_LOG_NOTICE, "reloaded %s", d->config_path);
-	if (h->policy)
+	if (h->policy) {
+		log_reloaded(h->policy, "SIGHUP");
 		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
 		       h->policy->nsources, policy_rules(h->policy), h->policy->ngroups);
+	}
 }
 
 /* ---- FEED: RPZ feeds (src/policy/feed.c) ---- */

@@ -567,13 +567,7 @@ static bool policy_respond(struct vg_worker *w, const struct vg_policy *pol,
 	struct vg_rrset lrs[8];
 	struct vg_answer_view av = { .ede = src ? src->ede : 15, .ede_text = text,
 				     .ans = out, .nans = nout };
-	if (src && src->rpz) {
-		soa = (struct vg_rrset){ .owner = src->origin, .type = VG_T_SOA, .rclass = VG_C_IN,
-					 .ttl = src->soa_ttl, .count = 1,
-					 .rdata_len = (uint16_t)(2 + vg_get16(src->soa)),
-					 .rdata = src->soa };
-		av.add_soa = &soa;
-	}
+	policy_soa(src, &soa, &av);
 	switch (d.action) {
 	case VG_ACT_TCP_ONLY:
 		if (peer->transport != VG_TRANSPORT_UDP)
@@ -722,8 +716,9 @@ void vg__worker_query(struct vg_worker *w, const uint8_t *pkt, size_t len,
 	struct vg_policy_decision pd;
 	bool wait_answer = false;
 	if (pol) {
-		/* recursive-only sources skip RD=0 queries, break-dnssec-no ones
-		 * do not rewrite DO=1 queries (RPZ.md 2.5) */
+		/* recursive-only sources skip RD=0 queries (until they miss the
+		 * cache, below); break-dnssec-no ones make a DO=1 query's rewrite
+		 * wait for its answer, which must have no DNSSEC data (RPZ.md 2.5) */
 		int r = vg_policy_check_flags(pol, &peer->addr.sa, q.qname, q.flags & VG_F_RD,
 					      q.edns.present && q.edns.do_bit, &pd);
 		if (VG_UNLIKELY(pd.logonly.set)) {

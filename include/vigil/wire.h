@@ -248,4 +248,51 @@ size_t vg_wire_error_reply(const struct vg_query *q, int rcode, bool tc, uint16_
 int vg_wire_make_query(uint8_t *buf, size_t cap, uint16_t id, const uint8_t *qname,
 		       uint16_t qtype, bool rd, uint16_t udp_size, bool do_bit);
 
+/* ---------------------------------------------------------------- types */
+
+/** "A", "AAAA", "HTTPS" ... or "TYPE65280" (RFC 3597) into @p buf.  Returns @p buf. */
+const char *vg_type_to_str(uint16_t type, char *buf, size_t size);
+/** A mnemonic or "TYPEnnn" (any case) to the type number: 0..65535, or VG_EPARSE. */
+int vg_type_from_str(const char *s);
+
+/* ---------------------------------------------------------------- answers */
+
+/** What the client sees: its question, flags and EDNS, and the transport limit. */
+struct vg_client_q {
+	const struct vg_query *q;
+	size_t limit;       /* largest answer for this transport */
+	uint16_t edns_size; /* UDP size we advertise in our OPT */
+};
+
+/** Everything an answer consists of, for the shared writer. */
+struct vg_answer_view {
+	const char *ede_text;          /* EXTRA-TEXT; NULL: the standard text for the code */
+	const struct vg_rrset *add_soa; /* additional section (policy zone SOA), or NULL */
+	bool tc;                       /* set TC (policy TCP-only over UDP) */
+	int rcode;
+	struct vg_rrset *const *ans;
+	struct vg_rrset *const *ans_sig; /* parallel to ans (entries may be NULL), or NULL */
+	unsigned nans;
+	const struct vg_rrset *soa, *soa_sig;
+	struct vg_rrset *const *auth;     /* NSEC/NSEC3 proofs */
+	struct vg_rrset *const *auth_sig;
+	unsigned nauth;
+	bool ad;      /* the data is secure */
+	uint16_t ede; /* Extended DNS Error (RFC 8914), 0 = none */
+};
+
+/**
+ * The answer writer every answer goes through (cache hits, resolved
+ * requests, policy rewrites): header, question (client's case), answer
+ * RRsets, authority SOA and proofs, additional SOA, OPT with EDE.  DNSSEC
+ * records go only to clients that set DO; AD only to clients that set DO or
+ * AD.  An answer over cq->limit becomes a truncated (TC=1) reply.  Returns
+ * the length (0 only when @p cap cannot hold even a header).
+ */
+size_t vg_answer_write(const struct vg_client_q *cq, const struct vg_answer_view *av,
+		       uint8_t *buf, size_t cap);
+
+/** The standard EXTRA-TEXT for Extended DNS Error @p code ("" if none). */
+const char *vg_ede_text(uint16_t code);
+
 #endif

@@ -43,6 +43,14 @@ enum vg_sec {
 
 struct vg_cache;
 
+/** The cache section of the configuration (servfail-ttl is the resolver's). */
+struct vg_cache_opts {
+	size_t size;          /* bytes, default 64 MiB, min 1 MiB */
+	uint32_t max_ttl;     /* default 86400 */
+	uint32_t max_neg_ttl; /* default 3600 */
+	uint32_t min_ttl;     /* default 0 */
+};
+
 /** Create a cache bounded by @p max_bytes (all of its memory, tables included). */
 struct vg_cache *vg_cache_new(size_t max_bytes);
 void vg_cache_free(struct vg_cache *c);
@@ -50,6 +58,8 @@ void vg_cache_free(struct vg_cache *c);
 /** TTL clamps applied on insertion (seconds). */
 void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
 			 uint32_t max_neg_ttl);
+/** The bound on negative TTLs set by vg_cache_set_limits. */
+uint32_t vg_cache_max_neg_ttl(const struct vg_cache *c);
 
 /**
  * Store an RRset (its ttl field is the TTL as received).  Replaces an existing

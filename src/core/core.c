@@ -63,8 +63,7 @@ uint32_t vg_time_now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	/* offset so that 0 never means "now" for an entry */
-	return (uint32_t)ts.tv_sec + 1000;
+	return vg_time_s_of_ms((uint64_t)ts.tv_sec * 1000);
 }
 
 uint64_t vg_time_now_ms(void)

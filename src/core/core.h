@@ -69,6 +69,14 @@ typedef _Atomic uint64_t vg_counter_t;
 #define VG_STAT_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
 /* ---- clocks ---- */
+/**
+ * Seconds on the monotonic clock (cache ages and TTLs) for @p ms
+ * milliseconds on it; offset so that 0 never means "now" for an entry.
+ */
+static inline uint32_t vg_time_s_of_ms(uint64_t ms)
+{
+	return (uint32_t)(ms / 1000) + 1000;
+}
 /** Seconds on a monotonic clock (cache ages and TTLs). */
 uint32_t vg_time_now_s(void);
 /** Milliseconds on a monotonic clock. */

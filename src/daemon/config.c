@@ -41,6 +41,10 @@
 #define LINE_BAD ((size_t)-1)      /* key was present but invalid */
 #define MIB ((size_t)1 << 20)
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_ADDRS 16               /* every address list of the schema */
+_Static_assert(VG_NET_MAX_LISTEN == MAX_ADDRS && VG_UPSTREAM_MAX_SOURCES == MAX_ADDRS &&
+		       VG_RESOLV_MAX_FORWARD_ADDRS == MAX_ADDRS,
+	       "address lists share one parser bound");
 
 _Static_assert(sizeof(enum vg_acl_action) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum vg_log_target) == sizeof(int), "enum fields are stored as int");
@@ -56,8 +60,8 @@ struct ctx {
 	unsigned errors;
 	char where[80];                        /* "section.key", prefixes value errors */
 	uint16_t port;                         /* server.port, applied after the walk */
-	bool listen_port[VG_CONFIG_MAX_ADDRS]; /* entry had an explicit port */
-	size_t listen_line[VG_CONFIG_MAX_ADDRS];
+	bool listen_port[MAX_ADDRS]; /* entry had an explicit port */
+	size_t listen_line[MAX_ADDRS];
 	size_t lines[SEC_COUNT][MAX_KEYS];     /* line a key was set at, 0 unset, LINE_BAD */
 };
 
@@ -141,87 +145,7 @@ static int parse_port(const char *s, uint16_t *out)
 	return 0;
 }
 
-int vg_config_parse_sockaddr(const char *s, uint16_t default_port, struct vg_sockaddr *out)
-{
-	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], *scope;
-	const char *end, *port_s = NULL, *colon;
-	uint16_t port = default_port;
-	bool bracket = *s == '[';
-	unsigned long long idx;
-	size_t hlen;
 
-	if (bracket) {
-		end = strchr(++s, ']');
-		if (!end || (end[1] && end[1] != ':' && end[1] != '@'))
-			return VG_EPARSE;
-		if (end[1])
-			port_s = end + 2;
-	} else if ((end = strchr(s, '@'))) {
-		port_s = end + 1;
-	} else if ((colon = strchr(s, ':')) && !strchr(colon + 1, ':')) {
-		end = colon; /* "v4:PORT": one colon cannot be IPv6 */
-		port_s = colon + 1;
-	} else {
-		end = s + strlen(s);
-	}
-	hlen = (size_t)(end - s);
-	if (hlen == 0 || hlen >= sizeof(host) || (port_s && parse_port(port_s, &port) < 0))
-		return VG_EPARSE;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (!bracket && inet_pton(AF_INET, host, &out->u.in4.sin_addr) == 1) {
-		out->u.in4.sin_family = AF_INET;
-		out->u.in4.sin_port = htons(port);
-		out->len = sizeof(out->u.in4);
-		return 0;
-	}
-	if ((scope = strchr(host, '%'))) { /* fe80::1%eth0 or fe80::1%2 */
-		*scope++ = '\0';
-		if (parse_ull(scope, UINT32_MAX, &idx) < 0)
-			idx = *scope ? if_nametoindex(scope) : 0;
-		if (idx == 0)
-			return VG_EPARSE;
-		out->u.in6.sin6_scope_id = (uint32_t)idx;
-	}
-	if (inet_pton(AF_INET6, host, &out->u.in6.sin6_addr) != 1)
-		return VG_EPARSE;
-	out->u.in6.sin6_family = AF_INET6;
-	out->u.in6.sin6_port = htons(port);
-	out->len = sizeof(out->u.in6);
-	return 0;
-}
-
-int vg_config_parse_prefix(const char *s, struct vg_prefix *out)
-{
-	const char *slash = strchr(s, '/');
-	size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
-	char host[INET6_ADDRSTRLEN];
-	unsigned long long bits;
-	unsigned max, i;
-
-	if (hlen == 0 || hlen >= sizeof(host))
-		return VG_EPARSE;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, host, out->addr) == 1)
-		out->family = AF_INET;
-	else if (inet_pton(AF_INET6, host, out->addr) == 1)
-		out->family = AF_INET6;
-	else
-		return VG_EPARSE;
-	max = out->family == AF_INET ? 32 : 128;
-	bits = max;
-	if (slash && parse_ull(slash + 1, max, &bits) < 0)
-		return VG_EPARSE;
-	out->bits = (uint8_t)bits;
-	/* "10.1.2.3/8" is a typo for a host or for another network, never what was meant */
-	for (i = out->bits; i < max; i++)
-		if (out->addr[i / 8] & (0x80 >> (i % 8)))
-			return VG_EINVAL;
-	return 0;
-}
 
 int vg_config_parse_size(const char *s, size_t *out)
 {
@@ -254,55 +178,10 @@ int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen)
 	return vg_name_from_str(s, out, outlen); /* one parser for names: src/wire/name.c */
 }
 
-bool vg_prefix_contains(const struct vg_prefix *p, int family, const uint8_t *addr)
-{
-	unsigned full = p->bits / 8u, rem = p->bits % 8u;
 
-	if (p->family != family || p->bits > (family == AF_INET ? 32 : 128))
-		return false;
-	if (memcmp(p->addr, addr, full) != 0)
-		return false;
-	return rem == 0 || ((p->addr[full] ^ addr[full]) & (0xff00u >> rem) & 0xffu) == 0;
-}
-
-enum vg_acl_action vg_config_acl_check(const struct vg_config *cfg, const struct sockaddr *sa)
-{
-	const struct in6_addr *a6;
-	const uint8_t *a;
-	int fam, best = -1;
-	size_t i;
-
-	if (sa && sa->sa_family == AF_INET) {
-		fam = AF_INET;
-		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-	} else if (sa && sa->sa_family == AF_INET6) {
-		a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		fam = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
-		a = a6->s6_addr + (fam == AF_INET ? 12 : 0);
-	} else {
-		return cfg->acl_default;
-	}
-	for (i = 0; i < cfg->n_acl; i++)
-		if (vg_prefix_contains(&cfg->acl[i].prefix, fam, a) &&
-		    (best < 0 || cfg->acl[i].prefix.bits > cfg->acl[best].prefix.bits))
-			best = (int)i;
-	return best < 0 ? cfg->acl_default : cfg->acl[best].action;
-}
 
 /* ---- values: store, compare, format ---- */
 
-/* Mapped-IPv4 prefixes (::ffff:a.b.c.d/104) become IPv4: clients are checked as IPv4. */
-static void prefix_unmap(struct vg_prefix *p)
-{
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-	if (p->family == AF_INET6 && p->bits >= 96 && memcmp(p->addr, mapped, 12) == 0) {
-		memmove(p->addr, p->addr + 12, 4);
-		memset(p->addr + 4, 0, 12);
-		p->family = AF_INET;
-		p->bits -= 96;
-	}
-}
 
 static int enum_lookup(const struct enum_name *names, const char *s)
 {
@@ -405,46 +284,9 @@ static const char *expected(const struct key *k, char *buf, size_t size)
 	}
 }
 
-static bool sockaddr_eq(const struct vg_sockaddr *a, const struct vg_sockaddr *b)
-{
-	if (a->u.sa.sa_family != b->u.sa.sa_family)
-		return false;
-	if (a->u.sa.sa_family == AF_INET)
-		return a->u.in4.sin_port == b->u.in4.sin_port &&
-		       a->u.in4.sin_addr.s_addr == b->u.in4.sin_addr.s_addr;
-	return a->u.in6.sin6_port == b->u.in6.sin6_port &&
-	       a->u.in6.sin6_scope_id == b->u.in6.sin6_scope_id &&
-	       !memcmp(&a->u.in6.sin6_addr, &b->u.in6.sin6_addr, sizeof(struct in6_addr));
-}
 
-static uint16_t get_port(const struct vg_sockaddr *sa)
-{
-	return ntohs(sa->u.sa.sa_family == AF_INET ? sa->u.in4.sin_port : sa->u.in6.sin6_port);
-}
 
-static void set_port(struct vg_sockaddr *sa, uint16_t port)
-{
-	if (sa->u.sa.sa_family == AF_INET)
-		sa->u.in4.sin_port = htons(port);
-	else
-		sa->u.in6.sin6_port = htons(port);
-}
 
-/* "ADDR@PORT" or "ADDR%SCOPE@PORT"; just the address when @with_port is false. */
-static void fmt_sockaddr(const struct vg_sockaddr *sa, bool with_port, char *buf, size_t size)
-{
-	char host[INET6_ADDRSTRLEN] = "?", scope[16] = "", port[8] = "";
-	bool v4 = sa->u.sa.sa_family == AF_INET;
-
-	inet_ntop(v4 ? AF_INET : AF_INET6,
-		  v4 ? (const void *)&sa->u.in4.sin_addr : (const void *)&sa->u.in6.sin6_addr,
-		  host, sizeof(host));
-	if (!v4 && sa->u.in6.sin6_scope_id)
-		snprintf(scope, sizeof(scope), "%%%u", (unsigned)sa->u.in6.sin6_scope_id);
-	if (with_port)
-		snprintf(port, sizeof(port), "@%u", (unsigned)get_port(sa));
-	snprintf(buf, size, "%s%s%s", host, scope, port);
-}
 
 /* ---- defaults ---- */
 
@@ -463,8 +305,8 @@ static const struct section sections[SEC_COUNT];
  */
 static void default_policy(struct vg_config *cfg)
 {
-	struct vg_policy_source *src = &cfg->policy_sources[0];
-	struct vg_policy_group *g = &cfg->policy_groups[0];
+	struct vg_policy_source *src = &cfg->policy.sources[0];
+	struct vg_policy_group *g = &cfg->policy.groups[0];
 	const char *dirs = VIGIL_POLICY_DIRS;
 	char path[sizeof(src->file)];
 	/* the installed copy unless only the source tree has one */
@@ -486,14 +328,14 @@ static void default_policy(struct vg_config *cfg)
 	/* protective default: validating stubs (DO=1) are protected too; a
 	 * policy section gets the spec's default (no) unless it says yes */
 	src->break_dnssec = true;
-	cfg->n_policy_sources = 1;
+	cfg->policy.n_sources = 1;
 	snprintf(g->name, sizeof(g->name), "everyone");
-	vg_config_parse_prefix("0.0.0.0/0", &g->clients[0]);
-	vg_config_parse_prefix("::/0", &g->clients[1]);
+	vg_prefix_parse("0.0.0.0/0", &g->clients[0]);
+	vg_prefix_parse("::/0", &g->clients[1]);
 	g->n_clients = 2;
 	g->sources[0] = 0;
 	g->n_sources = 1;
-	cfg->n_policy_groups = 1;
+	cfg->policy.n_groups = 1;
 }
 
 void vg_config_defaults(struct vg_config *cfg)
@@ -508,17 +350,17 @@ void vg_config_defaults(struct vg_config *cfg)
 			if (k->def)
 				set_value(cfg, k, k->def);
 	for (i = 0; i < N(default_listen); i++)
-		vg_config_parse_sockaddr(default_listen[i], 53, &cfg->listen[i]);
-	cfg->n_listen = i;
+		vg_sockaddr_parse(default_listen[i], 53, &cfg->net.listen[i]);
+	cfg->net.n_listen = i;
 	for (i = 0; i < N(default_acl); i++) {
-		vg_config_parse_prefix(default_acl[i], &cfg->acl[i].prefix);
-		cfg->acl[i].action = VG_ACL_ALLOW;
+		vg_prefix_parse(default_acl[i], &cfg->serve.acl.rule[i].prefix);
+		cfg->serve.acl.rule[i].action = VG_ACL_ALLOW;
 	}
-	cfg->n_acl = i;
-	cfg->policy_watch_ms = 2000;
-	cfg->policy_min_ns_dots = VG_POLICY_MIN_NS_DOTS_DEFAULT;
+	cfg->serve.acl.n = i;
+	cfg->policy.watch_ms = 2000;
+	cfg->policy.min_ns_dots = VG_POLICY_MIN_NS_DOTS_DEFAULT;
 	default_policy(cfg);
-	snprintf(cfg->feed_directory, sizeof(cfg->feed_directory), "%s", "/var/lib/vigil");
+	snprintf(cfg->feed.directory, sizeof(cfg->feed.directory), "%s", "/var/lib/vigil");
 }
 
 /* ---- error reporting ---- */
@@ -657,18 +499,18 @@ static size_t list_items(struct ctx *c, yaml_node_t *val, yaml_node_t **items, s
 static int addr_list(struct ctx *c, yaml_node_t *val, struct vg_sockaddr *out,
 		     uint16_t default_port, size_t *lines)
 {
-	yaml_node_t *items[VG_CONFIG_MAX_ADDRS];
+	yaml_node_t *items[MAX_ADDRS];
 	bool bad;
-	size_t n = list_items(c, val, items, VG_CONFIG_MAX_ADDRS, &bad), i, j, good = 0;
+	size_t n = list_items(c, val, items, MAX_ADDRS, &bad), i, j, good = 0;
 
 	for (i = 0; i < n; i++) {
-		if (vg_config_parse_sockaddr((const char *)items[i]->data.scalar.value,
+		if (vg_sockaddr_parse((const char *)items[i]->data.scalar.value,
 					     default_port, &out[good]) < 0) {
 			bad_value(c, items[i],
 				  "an address like 192.0.2.1, 192.0.2.1@53 or [2001:db8::1]:53");
 			continue;
 		}
-		for (j = 0; j < good && !sockaddr_eq(&out[j], &out[good]); j++)
+		for (j = 0; j < good && !vg_sockaddr_eq(&out[j], &out[good]); j++)
 			;
 		if (j < good) {
 			dup_value(c, items[i]);
@@ -684,13 +526,13 @@ static int addr_list(struct ctx *c, yaml_node_t *val, struct vg_sockaddr *out,
 static void parse_listen(struct ctx *c, yaml_node_t *val)
 {
 	/* default port 0 marks "no explicit port": server.port is applied in finish() */
-	int n = addr_list(c, val, c->cfg->listen, 0, c->listen_line), i;
+	int n = addr_list(c, val, c->cfg->net.listen, 0, c->listen_line), i;
 
 	if (n == 0)
 		report(c, line_of(val), "%s: at least one address is needed", c->where);
-	c->cfg->n_listen = n > 0 ? (size_t)n : 0;
+	c->cfg->net.n_listen = n > 0 ? (size_t)n : 0;
 	for (i = 0; i < n; i++)
-		c->listen_port[i] = get_port(&c->cfg->listen[i]) != 0;
+		c->listen_port[i] = vg_sockaddr_port(&c->cfg->net.listen[i]) != 0;
 }
 
 static void parse_port_key(struct ctx *c, yaml_node_t *val)
@@ -703,30 +545,30 @@ static void parse_port_key(struct ctx *c, yaml_node_t *val)
 
 static void parse_outgoing(struct ctx *c, yaml_node_t *val)
 {
-	int n = addr_list(c, val, c->cfg->outgoing, 0, NULL), i;
+	int n = addr_list(c, val, c->cfg->upstream.outgoing, 0, NULL), i;
 
-	c->cfg->n_outgoing = n > 0 ? (size_t)n : 0;
+	c->cfg->upstream.n_outgoing = n > 0 ? (size_t)n : 0;
 	for (i = 0; i < n; i++)
-		set_port(&c->cfg->outgoing[i], 0); /* only the address is used */
+		vg_sockaddr_set_port(&c->cfg->upstream.outgoing[i], 0); /* only the address is used */
 }
 
 static void parse_acl(struct ctx *c, yaml_node_t *val)
 {
 	struct vg_config *cfg = c->cfg;
-	yaml_node_t *items[VG_CONFIG_MAX_ACL];
+	yaml_node_t *items[VG_ACL_MAX];
 	bool bad;
-	size_t n = list_items(c, val, items, VG_CONFIG_MAX_ACL, &bad), i, j;
+	size_t n = list_items(c, val, items, VG_ACL_MAX, &bad), i, j;
 
-	cfg->n_acl = 0; /* an explicit list replaces the default one */
+	cfg->serve.acl.n = 0; /* an explicit list replaces the default one */
 	for (i = 0; i < n; i++) {
-		struct vg_acl_rule *r = &cfg->acl[cfg->n_acl];
+		struct vg_acl_rule *r = &cfg->serve.acl.rule[cfg->serve.acl.n];
 		char pfx[INET6_ADDRSTRLEN + 8], act[16], extra;
 		int ret = VG_EPARSE, a = -1;
 
 		/* %51s cannot cut a valid prefix: the longest one has 49 characters */
 		if (sscanf((const char *)items[i]->data.scalar.value, "%51s %15s %c", pfx, act,
 			   &extra) == 2) {
-			ret = vg_config_parse_prefix(pfx, &r->prefix);
+			ret = vg_prefix_parse(pfx, &r->prefix);
 			a = enum_lookup(acl_actions, act);
 		}
 		if (ret == VG_EINVAL) {
@@ -738,23 +580,23 @@ static void parse_acl(struct ctx *c, yaml_node_t *val)
 				  "\"PREFIX ACTION\", ACTION one of allow, refuse or drop");
 			continue;
 		}
-		prefix_unmap(&r->prefix);
+		vg_prefix_unmap(&r->prefix);
 		r->action = (enum vg_acl_action)a;
-		for (j = 0; j < cfg->n_acl; j++)
-			if (cfg->acl[j].prefix.family == r->prefix.family &&
-			    cfg->acl[j].prefix.bits == r->prefix.bits &&
-			    !memcmp(cfg->acl[j].prefix.addr, r->prefix.addr, 16))
+		for (j = 0; j < cfg->serve.acl.n; j++)
+			if (cfg->serve.acl.rule[j].prefix.family == r->prefix.family &&
+			    cfg->serve.acl.rule[j].prefix.bits == r->prefix.bits &&
+			    !memcmp(cfg->serve.acl.rule[j].prefix.addr, r->prefix.addr, 16))
 				break;
-		if (j < cfg->n_acl)
+		if (j < cfg->serve.acl.n)
 			dup_value(c, items[i]);
 		else
-			cfg->n_acl++;
+			cfg->serve.acl.n++;
 	}
 }
 
 static void parse_forward_zone(struct ctx *c, yaml_node_t *item)
 {
-	struct vg_forward_zone *fz = &c->cfg->forwards[c->cfg->n_forwards];
+	struct vg_forward_zone *fz = &c->cfg->resolv.forwards[c->cfg->resolv.n_forwards];
 	yaml_node_t *zone = NULL, *ups = NULL, **slot, *k;
 	yaml_node_pair_t *p;
 	const char *name;
@@ -795,9 +637,9 @@ static void parse_forward_zone(struct ctx *c, yaml_node_t *item)
 		return;
 	}
 	fz->zone_len = (size_t)n;
-	for (i = 0; i < c->cfg->n_forwards; i++) {
-		if (c->cfg->forwards[i].zone_len == fz->zone_len &&
-		    !memcmp(c->cfg->forwards[i].zone, fz->zone, fz->zone_len)) {
+	for (i = 0; i < c->cfg->resolv.n_forwards; i++) {
+		if (c->cfg->resolv.forwards[i].zone_len == fz->zone_len &&
+		    !memcmp(c->cfg->resolv.forwards[i].zone, fz->zone, fz->zone_len)) {
 			dup_value(c, zone);
 			return;
 		}
@@ -808,7 +650,7 @@ static void parse_forward_zone(struct ctx *c, yaml_node_t *item)
 		report(c, line_of(ups), "%s: at least one upstream is needed", c->where);
 	if (n > 0) {
 		fz->n_upstreams = (size_t)n;
-		c->cfg->n_forwards++;
+		c->cfg->resolv.n_forwards++;
 	}
 }
 
@@ -824,9 +666,9 @@ static void parse_forwards(struct ctx *c, yaml_node_t *val)
 	}
 	for (it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++) {
 		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-		if (c->cfg->n_forwards == VG_CONFIG_MAX_FORWARDS) {
+		if (c->cfg->resolv.n_forwards == VG_RESOLV_MAX_FORWARDS) {
 			report(c, line_of(item), "forward-zones: too many entries (at most %d)",
-			       VG_CONFIG_MAX_FORWARDS);
+			       VG_RESOLV_MAX_FORWARDS);
 			return;
 		}
 		parse_forward_zone(c, item);
@@ -900,7 +742,7 @@ static void parse_tsig_key(struct ctx *c, yaml_node_t *item)
 	static const char *const names[] = { "name", "algorithm", "secret", NULL };
 	yaml_node_t *v[3] = { 0 };
 	struct vg_config *cfg = c->cfg;
-	struct vg_tsig_key *k = &cfg->policy_tsig_keys[cfg->n_policy_tsig_keys];
+	struct vg_tsig_key *k = &cfg->feed.tsig_keys[cfg->feed.n_tsig_keys];
 	const char *s;
 	size_t len;
 	if (!mapping_keys(c, item, "policy.tsig-keys", names, v))
@@ -917,8 +759,8 @@ static void parse_tsig_key(struct ctx *c, yaml_node_t *item)
 		bad_value(c, v[0], "a key name (a domain name, like feed-key or key.example.)");
 		return;
 	}
-	for (size_t i = 0; i < cfg->n_policy_tsig_keys; i++)
-		if (vg_name_eq(cfg->policy_tsig_keys[i].name, k->name)) {
+	for (size_t i = 0; i < cfg->feed.n_tsig_keys; i++)
+		if (vg_name_eq(cfg->feed.tsig_keys[i].name, k->name)) {
 			dup_value(c, v[0]);
 			return;
 		}
@@ -947,7 +789,7 @@ static void parse_tsig_key(struct ctx *c, yaml_node_t *item)
 		return;
 	}
 	k->secret_len = (uint16_t)len;
-	cfg->n_policy_tsig_keys++;
+	cfg->feed.n_tsig_keys++;
 }
 
 /*
@@ -978,9 +820,9 @@ static bool parse_feed_keys(struct ctx *c, struct vg_policy_source *src, yaml_no
 		report(c, line_of(primary), "%s: only an rpz source can be a feed", c->where);
 		return false;
 	}
-	yaml_node_t *items[VG_CONFIG_MAX_PRIMARIES];
+	yaml_node_t *items[VG_POLICY_MAX_PRIMARIES];
 	bool bad;
-	size_t n = list_items(c, primary, items, VG_CONFIG_MAX_PRIMARIES, &bad);
+	size_t n = list_items(c, primary, items, VG_POLICY_MAX_PRIMARIES, &bad);
 	if (bad)
 		return false;
 	if (n == 0) {
@@ -989,12 +831,12 @@ static bool parse_feed_keys(struct ctx *c, struct vg_policy_source *src, yaml_no
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct vg_sockaddr *sa = &src->primaries[i];
-		if (vg_config_parse_sockaddr((const char *)items[i]->data.scalar.value, 53, sa) < 0) {
+		if (vg_sockaddr_parse((const char *)items[i]->data.scalar.value, 53, sa) < 0) {
 			bad_value(c, items[i], "an address like 192.0.2.1 or 192.0.2.1@5353");
 			return false;
 		}
 		for (size_t j = 0; j < i; j++)
-			if (sockaddr_eq(&src->primaries[j], sa)) {
+			if (vg_sockaddr_eq(&src->primaries[j], sa)) {
 				dup_value(c, items[i]);
 				return false;
 			}
@@ -1013,16 +855,16 @@ static bool parse_feed_keys(struct ctx *c, struct vg_policy_source *src, yaml_no
 		return false;
 	}
 	if (key) {
-		uint8_t kn[VG_CONFIG_MAX_NAME];
+		uint8_t kn[VG_NAME_MAX];
 		size_t i = 0;
 		snprintf(c->where, sizeof(c->where), "policy.sources.tsig-key");
 		if (!(s = scalar(c, key, "a key name")))
 			return false;
 		int r = vg_config_parse_name(s, kn, sizeof(kn));
-		while (r >= 0 && i < cfg->n_policy_tsig_keys &&
-		       !vg_name_eq(cfg->policy_tsig_keys[i].name, kn))
+		while (r >= 0 && i < cfg->feed.n_tsig_keys &&
+		       !vg_name_eq(cfg->feed.tsig_keys[i].name, kn))
 			i++;
-		if (r < 0 || i == cfg->n_policy_tsig_keys) {
+		if (r < 0 || i == cfg->feed.n_tsig_keys) {
 			bad_value(c, key, "the name of an entry of policy.tsig-keys");
 			return false;
 		}
@@ -1035,8 +877,8 @@ static bool parse_feed_keys(struct ctx *c, struct vg_policy_source *src, yaml_no
 			       "cannot be a file name in policy.feed-directory)", src->name);
 			return false;
 		}
-		char dir[sizeof(cfg->feed_directory)], nm[sizeof(src->name)];
-		memcpy(dir, cfg->feed_directory, sizeof(dir)); /* (no overlap with src->file) */
+		char dir[sizeof(cfg->feed.directory)], nm[sizeof(src->name)];
+		memcpy(dir, cfg->feed.directory, sizeof(dir)); /* (no overlap with src->file) */
 		memcpy(nm, src->name, sizeof(nm));
 		if ((size_t)snprintf(src->file, sizeof(src->file), "%s/%s.rpz", dir, nm) >=
 		    sizeof(src->file)) {
@@ -1116,7 +958,7 @@ static void parse_policy_source(struct ctx *c, yaml_node_t *item)
 					     "override", "recursive-only", "break-dnssec", NULL };
 	yaml_node_t *v[12] = { 0 };
 	struct vg_config *cfg = c->cfg;
-	struct vg_policy_source *src = &cfg->policy_sources[cfg->n_policy_sources];
+	struct vg_policy_source *src = &cfg->policy.sources[cfg->policy.n_sources];
 	const char *s;
 	if (!mapping_keys(c, item, "policy.sources", names, v))
 		return;
@@ -1135,8 +977,8 @@ static void parse_policy_source(struct ctx *c, yaml_node_t *item)
 	snprintf(c->where, sizeof(c->where), "policy.sources.name");
 	if (!short_string(c, v[0], src->name, sizeof(src->name), "a name of 1..63 characters"))
 		return;
-	for (size_t i = 0; i < cfg->n_policy_sources; i++)
-		if (!strcmp(cfg->policy_sources[i].name, src->name)) {
+	for (size_t i = 0; i < cfg->policy.n_sources; i++)
+		if (!strcmp(cfg->policy.sources[i].name, src->name)) {
 			dup_value(c, v[0]);
 			return;
 		}
@@ -1186,15 +1028,15 @@ static void parse_policy_source(struct ctx *c, yaml_node_t *item)
 	}
 	if (!parse_feed_keys(c, src, item, v[6], v[7], v[8], v[2] != NULL))
 		return;
-	cfg->n_policy_sources++;
+	cfg->policy.n_sources++;
 }
 
 static void parse_policy_group(struct ctx *c, yaml_node_t *item)
 {
 	static const char *const names[] = { "name", "clients", "sources", "allowlist", NULL };
-	yaml_node_t *v[4] = { 0 }, *items[VG_CONFIG_MAX_POLICY_SOURCES];
+	yaml_node_t *v[4] = { 0 }, *items[VG_POLICY_MAX_SOURCES];
 	struct vg_config *cfg = c->cfg;
-	struct vg_policy_group *g = &cfg->policy_groups[cfg->n_policy_groups];
+	struct vg_policy_group *g = &cfg->policy.groups[cfg->policy.n_groups];
 	bool bad;
 	const char *s;
 	if (!mapping_keys(c, item, "policy.groups", names, v))
@@ -1209,27 +1051,27 @@ static void parse_policy_group(struct ctx *c, yaml_node_t *item)
 	if (!short_string(c, v[0], g->name, sizeof(g->name), "a name of 1..63 characters"))
 		return;
 	snprintf(c->where, sizeof(c->where), "policy.groups.clients");
-	yaml_node_t *pitems[VG_CONFIG_MAX_GROUP_CLIENTS];
-	size_t n = list_items(c, v[1], pitems, VG_CONFIG_MAX_GROUP_CLIENTS, &bad);
+	yaml_node_t *pitems[VG_POLICY_MAX_CLIENTS];
+	size_t n = list_items(c, v[1], pitems, VG_POLICY_MAX_CLIENTS, &bad);
 	for (size_t i = 0; i < n; i++) {
 		struct vg_prefix *pf = &g->clients[g->n_clients];
-		int r = vg_config_parse_prefix((const char *)pitems[i]->data.scalar.value, pf);
+		int r = vg_prefix_parse((const char *)pitems[i]->data.scalar.value, pf);
 		if (r < 0) {
 			bad_value(c, pitems[i], r == VG_EINVAL ? "a prefix with no bits set past its length"
 							    : "a prefix like 192.0.2.0/24 or 2001:db8::/32");
 			continue;
 		}
-		prefix_unmap(pf);
+		vg_prefix_unmap(pf);
 		g->n_clients++;
 	}
 	snprintf(c->where, sizeof(c->where), "policy.groups.sources");
-	n = list_items(c, v[2], items, VG_CONFIG_MAX_POLICY_SOURCES, &bad);
+	n = list_items(c, v[2], items, VG_POLICY_MAX_SOURCES, &bad);
 	for (size_t i = 0; i < n; i++) {
 		s = (const char *)items[i]->data.scalar.value;
 		size_t k = 0;
-		while (k < cfg->n_policy_sources && strcmp(cfg->policy_sources[k].name, s))
+		while (k < cfg->policy.n_sources && strcmp(cfg->policy.sources[k].name, s))
 			k++;
-		if (k == cfg->n_policy_sources) {
+		if (k == cfg->policy.n_sources) {
 			bad_value(c, items[i], "the name of an entry of policy.sources (defined above)");
 			continue;
 		}
@@ -1244,7 +1086,7 @@ static void parse_policy_group(struct ctx *c, yaml_node_t *item)
 			return;
 		g->allowlist = b;
 	}
-	cfg->n_policy_groups++;
+	cfg->policy.n_groups++;
 }
 
 static void parse_policy(struct ctx *c, yaml_node_t *val)
@@ -1254,20 +1096,20 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 					     "min-ns-dots", NULL };
 	yaml_node_t *v[8] = { 0 };
 	/* a policy section replaces the default one, even an empty section */
-	c->cfg->n_policy_sources = 0;
-	c->cfg->n_policy_groups = 0;
+	c->cfg->policy.n_sources = 0;
+	c->cfg->policy.n_groups = 0;
 	if (is_null(val) || !mapping_keys(c, val, "section 'policy'", names, v))
 		return;
 	if (v[2]) {
 		snprintf(c->where, sizeof(c->where), "policy.log");
-		short_string(c, v[2], c->cfg->policy_log, sizeof(c->cfg->policy_log),
+		short_string(c, v[2], c->cfg->policy.log, sizeof(c->cfg->policy.log),
 			     "a file path shorter than 512 bytes, or syslog");
 	}
 	int b;
 	if (v[6] && (b = yes_no(c, v[6], "policy.qname-wait-recurse")) >= 0)
-		c->cfg->policy_qname_wait_recurse = b;
+		c->cfg->policy.qname_wait_recurse = b;
 	if (v[5] && (b = yes_no(c, v[5], "policy.watch")) >= 0)
-		c->cfg->policy_watch_ms = b ? 2000 : 0;
+		c->cfg->policy.watch_ms = b ? 2000 : 0;
 	if (v[7]) {
 		const char *s;
 		snprintf(c->where, sizeof(c->where), "policy.min-ns-dots");
@@ -1278,13 +1120,13 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 				bad_value(c, v[7], "a number of labels, 0..127 (0: the root's name "
 					  "servers too)");
 			else
-				c->cfg->policy_min_ns_dots = (unsigned)n;
+				c->cfg->policy.min_ns_dots = (unsigned)n;
 		}
 	}
 	/* before the sources: feeds name a key and keep their copies there */
 	if (v[4]) {
 		snprintf(c->where, sizeof(c->where), "policy.feed-directory");
-		short_string(c, v[4], c->cfg->feed_directory, sizeof(c->cfg->feed_directory),
+		short_string(c, v[4], c->cfg->feed.directory, sizeof(c->cfg->feed.directory),
 			     "a directory path shorter than 512 bytes");
 	}
 	if (v[3] && !is_null(v[3])) {
@@ -1295,9 +1137,9 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 			for (yaml_node_item_t *it = v[3]->data.sequence.items.start;
 			     it < v[3]->data.sequence.items.top; it++) {
 				yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-				if (c->cfg->n_policy_tsig_keys == VG_CONFIG_MAX_TSIG_KEYS) {
+				if (c->cfg->feed.n_tsig_keys == VG_FEED_MAX_KEYS) {
 					report(c, line_of(item), "policy.tsig-keys: too many entries "
-					       "(at most %d)", VG_CONFIG_MAX_TSIG_KEYS);
+					       "(at most %d)", VG_FEED_MAX_KEYS);
 					break;
 				}
 				parse_tsig_key(c, item);
@@ -1308,7 +1150,7 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 	for (int part = 0; part < 2; part++) {
 		yaml_node_t *list = v[part];
 		const char *what = part ? "policy.groups" : "policy.sources";
-		size_t max = part ? VG_CONFIG_MAX_POLICY_GROUPS : VG_CONFIG_MAX_POLICY_SOURCES;
+		size_t max = part ? VG_POLICY_MAX_GROUPS : VG_POLICY_MAX_SOURCES;
 		if (!list || is_null(list))
 			continue;
 		if (list->type != YAML_SEQUENCE_NODE) {
@@ -1318,7 +1160,7 @@ static void parse_policy(struct ctx *c, yaml_node_t *val)
 		for (yaml_node_item_t *it = list->data.sequence.items.start;
 		     it < list->data.sequence.items.top; it++) {
 			yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-			if ((part ? c->cfg->n_policy_groups : c->cfg->n_policy_sources) == max) {
+			if ((part ? c->cfg->policy.n_groups : c->cfg->policy.n_sources) == max) {
 				report(c, line_of(item), "%s: too many entries (at most %zu)", what, max);
 				break;
 			}
@@ -1337,11 +1179,11 @@ static void dump_name(FILE *out, const uint8_t *name, size_t len);
 static void dump_policy(const struct vg_config *cfg, FILE *out)
 {
 	char host[INET6_ADDRSTRLEN];
-	fprintf(out, "policy:\n  feed-directory: \"%s\"\n", cfg->feed_directory);
-	fprintf(out, "  tsig-keys:%s\n", cfg->n_policy_tsig_keys ? "" : " []");
-	for (size_t i = 0; i < cfg->n_policy_tsig_keys; i++) {
-		const struct vg_tsig_key *k = &cfg->policy_tsig_keys[i];
-		char b64[sodium_base64_ENCODED_LEN(VG_CONFIG_TSIG_SECRET_MAX,
+	fprintf(out, "policy:\n  feed-directory: \"%s\"\n", cfg->feed.directory);
+	fprintf(out, "  tsig-keys:%s\n", cfg->feed.n_tsig_keys ? "" : " []");
+	for (size_t i = 0; i < cfg->feed.n_tsig_keys; i++) {
+		const struct vg_tsig_key *k = &cfg->feed.tsig_keys[i];
+		char b64[sodium_base64_ENCODED_LEN(VG_TSIG_SECRET_MAX,
 						   sodium_base64_VARIANT_ORIGINAL)];
 		sodium_bin2base64(b64, sizeof(b64), k->secret, k->secret_len,
 				  sodium_base64_VARIANT_ORIGINAL);
@@ -1350,15 +1192,15 @@ static void dump_policy(const struct vg_config *cfg, FILE *out)
 		fprintf(out, "'\n      algorithm: %s\n      secret: \"%s\"\n",
 			enum_name_of(tsig_algs, (int)k->alg), b64);
 	}
-	fprintf(out, "  sources:%s\n", cfg->n_policy_sources ? "" : " []");
-	for (size_t i = 0; i < cfg->n_policy_sources; i++) {
-		const struct vg_policy_source *s = &cfg->policy_sources[i];
+	fprintf(out, "  sources:%s\n", cfg->policy.n_sources ? "" : " []");
+	for (size_t i = 0; i < cfg->policy.n_sources; i++) {
+		const struct vg_policy_source *s = &cfg->policy.sources[i];
 		fprintf(out, "    - name: \"%s\"\n      type: %s\n      file: \"%s\"\n"
 			"      ede: %u\n      action: %s\n      optional: %s\n",
 			s->name, enum_name_of(psrc_types, (int)s->type), s->file, s->ede,
 			enum_name_of(psrc_actions, s->action), s->optional ? "yes" : "no");
 		if (s->override == VG_POVR_CNAME) {
-			char n[VG_CONFIG_MAX_NAME * 4 + 8];
+			char n[VG_NAME_MAX * 4 + 8];
 			vg_name_to_str(s->override_cname, n, sizeof(n));
 			fprintf(out, "      override: \"cname %s\"\n", n);
 		} else {
@@ -1373,20 +1215,20 @@ static void dump_policy(const struct vg_config *cfg, FILE *out)
 		dump_name(out, s->zone, vg_name_len(s->zone));
 		fputs("'\n", out);
 		if (s->tsig_key) {
-			const uint8_t *kn = cfg->policy_tsig_keys[s->tsig_key - 1].name;
+			const uint8_t *kn = cfg->feed.tsig_keys[s->tsig_key - 1].name;
 			fputs("      tsig-key: '", out);
 			dump_name(out, kn, vg_name_len(kn));
 			fputs("'\n", out);
 		}
 	}
-	if (cfg->policy_log[0])
-		fprintf(out, "  log: \"%s\"\n", cfg->policy_log);
-	fprintf(out, "  watch: %s\n", cfg->policy_watch_ms ? "yes" : "no");
-	fprintf(out, "  qname-wait-recurse: %s\n", cfg->policy_qname_wait_recurse ? "yes" : "no");
-	fprintf(out, "  min-ns-dots: %u\n", cfg->policy_min_ns_dots);
-	fprintf(out, "  groups:%s\n", cfg->n_policy_groups ? "" : " []");
-	for (size_t i = 0; i < cfg->n_policy_groups; i++) {
-		const struct vg_policy_group *g = &cfg->policy_groups[i];
+	if (cfg->policy.log[0])
+		fprintf(out, "  log: \"%s\"\n", cfg->policy.log);
+	fprintf(out, "  watch: %s\n", cfg->policy.watch_ms ? "yes" : "no");
+	fprintf(out, "  qname-wait-recurse: %s\n", cfg->policy.qname_wait_recurse ? "yes" : "no");
+	fprintf(out, "  min-ns-dots: %u\n", cfg->policy.min_ns_dots);
+	fprintf(out, "  groups:%s\n", cfg->policy.n_groups ? "" : " []");
+	for (size_t i = 0; i < cfg->policy.n_groups; i++) {
+		const struct vg_policy_group *g = &cfg->policy.groups[i];
 		fprintf(out, "    - name: \"%s\"\n      clients:%s\n", g->name,
 			g->n_clients ? "" : " []");
 		for (size_t k = 0; k < g->n_clients; k++) {
@@ -1395,7 +1237,7 @@ static void dump_policy(const struct vg_config *cfg, FILE *out)
 		}
 		fprintf(out, "      sources:%s\n", g->n_sources ? "" : " []");
 		for (size_t k = 0; k < g->n_sources; k++)
-			fprintf(out, "        - \"%s\"\n", cfg->policy_sources[g->sources[k]].name);
+			fprintf(out, "        - \"%s\"\n", cfg->policy.sources[g->sources[k]].name);
 		fprintf(out, "      allowlist: %s\n", g->allowlist ? "yes" : "no");
 	}
 }
@@ -1405,24 +1247,24 @@ static void dump_policy(const struct vg_config *cfg, FILE *out)
 static void dump_addrs(FILE *out, const char *indent, const char *key,
 		       const struct vg_sockaddr *sa, size_t n, bool with_port)
 {
-	char buf[INET6_ADDRSTRLEN + 24];
+	char buf[VG_ADDRSTRLEN];
 	size_t i;
 
 	fprintf(out, "%s%s:%s\n", indent, key, n ? "" : " []");
 	for (i = 0; i < n; i++) {
-		fmt_sockaddr(&sa[i], with_port, buf, sizeof(buf));
+		vg_sockaddr_str(&sa[i], with_port ? VG_ADDR_PORT : 0, buf, sizeof(buf));
 		fprintf(out, "%s  - \"%s\"\n", indent, buf);
 	}
 }
 
 static void dump_listen(const struct vg_config *cfg, FILE *out)
 {
-	dump_addrs(out, "  ", "listen", cfg->listen, cfg->n_listen, true);
+	dump_addrs(out, "  ", "listen", cfg->net.listen, cfg->net.n_listen, true);
 }
 
 static void dump_outgoing(const struct vg_config *cfg, FILE *out)
 {
-	dump_addrs(out, "  ", "outgoing-address", cfg->outgoing, cfg->n_outgoing, false);
+	dump_addrs(out, "  ", "outgoing-address", cfg->upstream.outgoing, cfg->upstream.n_outgoing, false);
 }
 
 static void dump_acl(const struct vg_config *cfg, FILE *out)
@@ -1430,54 +1272,54 @@ static void dump_acl(const struct vg_config *cfg, FILE *out)
 	char host[INET6_ADDRSTRLEN];
 	size_t i;
 
-	fprintf(out, "  access-control:%s\n", cfg->n_acl ? "" : " []");
-	for (i = 0; i < cfg->n_acl; i++) {
-		inet_ntop(cfg->acl[i].prefix.family, cfg->acl[i].prefix.addr, host, sizeof(host));
-		fprintf(out, "    - \"%s/%u %s\"\n", host, cfg->acl[i].prefix.bits,
-			enum_name_of(acl_actions, (int)cfg->acl[i].action));
+	fprintf(out, "  access-control:%s\n", cfg->serve.acl.n ? "" : " []");
+	for (i = 0; i < cfg->serve.acl.n; i++) {
+		inet_ntop(cfg->serve.acl.rule[i].prefix.family, cfg->serve.acl.rule[i].prefix.addr, host, sizeof(host));
+		fprintf(out, "    - \"%s/%u %s\"\n", host, cfg->serve.acl.rule[i].prefix.bits,
+			enum_name_of(acl_actions, (int)cfg->serve.acl.rule[i].action));
 	}
 }
 
 static void parse_ta_files(struct ctx *c, yaml_node_t *val)
 {
 	struct vg_config *cfg = c->cfg;
-	yaml_node_t *items[VG_CONFIG_MAX_TA_FILES];
+	yaml_node_t *items[VG_DNSSEC_MAX_TA_FILES];
 	bool bad;
-	size_t n = list_items(c, val, items, VG_CONFIG_MAX_TA_FILES, &bad), i;
+	size_t n = list_items(c, val, items, VG_DNSSEC_MAX_TA_FILES, &bad), i;
 
-	cfg->n_trust_anchor_files = 0;
+	cfg->dnssec.n_trust_anchor_files = 0;
 	for (i = 0; i < n; i++) {
 		const char *s = (const char *)items[i]->data.scalar.value;
-		if (!*s || strlen(s) >= sizeof(cfg->trust_anchor_files[0])) {
+		if (!*s || strlen(s) >= sizeof(cfg->dnssec.trust_anchor_files[0])) {
 			bad_value(c, items[i], "a path shorter than 512 bytes");
 			continue;
 		}
-		memcpy(cfg->trust_anchor_files[cfg->n_trust_anchor_files++], s, strlen(s) + 1);
+		memcpy(cfg->dnssec.trust_anchor_files[cfg->dnssec.n_trust_anchor_files++], s, strlen(s) + 1);
 	}
 }
 
 static void parse_nta(struct ctx *c, yaml_node_t *val)
 {
 	struct vg_config *cfg = c->cfg;
-	yaml_node_t *items[VG_CONFIG_MAX_NTA];
+	yaml_node_t *items[VG_DNSSEC_MAX_NTA];
 	bool bad;
-	size_t n = list_items(c, val, items, VG_CONFIG_MAX_NTA, &bad), i, j;
+	size_t n = list_items(c, val, items, VG_DNSSEC_MAX_NTA, &bad), i, j;
 
-	cfg->n_nta = 0;
+	cfg->dnssec.n_nta = 0;
 	for (i = 0; i < n; i++) {
-		uint8_t *name = cfg->nta[cfg->n_nta];
+		uint8_t *name = cfg->dnssec.nta[cfg->dnssec.n_nta];
 		if (vg_config_parse_name((const char *)items[i]->data.scalar.value, name,
 					 VG_NAME_MAX) < 0) {
 			bad_value(c, items[i], "a domain name");
 			continue;
 		}
 		vg_name_lower(name);
-		for (j = 0; j < cfg->n_nta && !vg_name_eq(cfg->nta[j], name); j++)
+		for (j = 0; j < cfg->dnssec.n_nta && !vg_name_eq(cfg->dnssec.nta[j], name); j++)
 			;
-		if (j < cfg->n_nta)
+		if (j < cfg->dnssec.n_nta)
 			dup_value(c, items[i]);
 		else
-			cfg->n_nta++;
+			cfg->dnssec.n_nta++;
 	}
 }
 
@@ -1485,17 +1327,17 @@ static void dump_name(FILE *out, const uint8_t *name, size_t len);
 
 static void dump_ta_files(const struct vg_config *cfg, FILE *out)
 {
-	fprintf(out, "  trust-anchor-file:%s\n", cfg->n_trust_anchor_files ? "" : " []");
-	for (size_t i = 0; i < cfg->n_trust_anchor_files; i++)
-		fprintf(out, "    - \"%s\"\n", cfg->trust_anchor_files[i]);
+	fprintf(out, "  trust-anchor-file:%s\n", cfg->dnssec.n_trust_anchor_files ? "" : " []");
+	for (size_t i = 0; i < cfg->dnssec.n_trust_anchor_files; i++)
+		fprintf(out, "    - \"%s\"\n", cfg->dnssec.trust_anchor_files[i]);
 }
 
 static void dump_nta(const struct vg_config *cfg, FILE *out)
 {
-	fprintf(out, "  negative-trust-anchors:%s\n", cfg->n_nta ? "" : " []");
-	for (size_t i = 0; i < cfg->n_nta; i++) {
+	fprintf(out, "  negative-trust-anchors:%s\n", cfg->dnssec.n_nta ? "" : " []");
+	for (size_t i = 0; i < cfg->dnssec.n_nta; i++) {
 		fputs("    - '", out);
-		dump_name(out, cfg->nta[i], vg_name_len(cfg->nta[i]));
+		dump_name(out, cfg->dnssec.nta[i], vg_name_len(cfg->dnssec.nta[i]));
 		fputs("'\n", out);
 	}
 }
@@ -1522,13 +1364,13 @@ static void dump_forwards(const struct vg_config *cfg, FILE *out)
 {
 	size_t i;
 
-	fprintf(out, "forward-zones:%s\n", cfg->n_forwards ? "" : " []");
-	for (i = 0; i < cfg->n_forwards; i++) {
+	fprintf(out, "forward-zones:%s\n", cfg->resolv.n_forwards ? "" : " []");
+	for (i = 0; i < cfg->resolv.n_forwards; i++) {
 		fputs("  - zone: '", out);
-		dump_name(out, cfg->forwards[i].zone, cfg->forwards[i].zone_len);
+		dump_name(out, cfg->resolv.forwards[i].zone, cfg->resolv.forwards[i].zone_len);
 		fputs("'\n", out);
-		dump_addrs(out, "    ", "upstreams", cfg->forwards[i].upstreams,
-			   cfg->forwards[i].n_upstreams, true);
+		dump_addrs(out, "    ", "upstreams", cfg->resolv.forwards[i].upstreams,
+			   cfg->resolv.forwards[i].n_upstreams, true);
 	}
 }
 
@@ -1543,65 +1385,65 @@ static void dump_forwards(const struct vg_config *cfg, FILE *out)
 static const struct key server_keys[] = {
 	KCUSTOM("listen", parse_listen, dump_listen), /* default_listen[] */
 	KCUSTOM("port", parse_port_key, NULL),        /* dumped inside listen */
-	KUINT("workers", workers, 0, 64, "0"),
-	KUINT("max-udp-size", max_udp_size, 512, 4096, "1232"),
-	KUINT("tcp-idle-timeout", tcp_idle_ms, 100, 600000, "10000"),
-	KUINT("tcp-max-connections-per-worker", tcp_max_per_worker, 1, 1000000, "256"),
-	KUINT("tcp-max-connections", tcp_max_total, 1, 1000000, "1024"),
-	KUINT("tcp-max-pipeline", tcp_max_pipeline, 1, 1000, "100"),
+	KUINT("workers", net.workers, 0, 64, "0"),
+	KUINT("max-udp-size", serve.max_udp_size, 512, 4096, "1232"),
+	KUINT("tcp-idle-timeout", net.tcp_idle_ms, 100, 600000, "10000"),
+	KUINT("tcp-max-connections-per-worker", net.tcp_max_per_worker, 1, 1000000, "256"),
+	KUINT("tcp-max-connections", net.tcp_max_total, 1, 1000000, "1024"),
+	KUINT("tcp-max-pipeline", net.tcp_max_pipeline, 1, 1000, "100"),
 	KCUSTOM("access-control", parse_acl, dump_acl), /* default_acl[] */
-	KENUM("access-control-default", acl_default, acl_actions, "refuse"),
+	KENUM("access-control-default", serve.acl.dflt, acl_actions, "refuse"),
 };
 
 static const struct key cache_keys[] = {
-	{ "size", K_SIZE, FIELD(cache_size), MIB, SIZE_MAX, "64M", NULL, NULL, NULL },
-	KUINT("max-ttl", cache_max_ttl, 0, INT32_MAX, "86400"),
-	KUINT("max-negative-ttl", cache_max_neg_ttl, 0, INT32_MAX, "3600"),
-	KUINT("min-ttl", cache_min_ttl, 0, INT32_MAX, "0"),
-	KUINT("servfail-ttl", servfail_ttl, 0, 300, "5"),
+	{ "size", K_SIZE, FIELD(cache.size), MIB, SIZE_MAX, "64M", NULL, NULL, NULL },
+	KUINT("max-ttl", cache.max_ttl, 0, INT32_MAX, "86400"),
+	KUINT("max-negative-ttl", cache.max_neg_ttl, 0, INT32_MAX, "3600"),
+	KUINT("min-ttl", cache.min_ttl, 0, INT32_MAX, "0"),
+	KUINT("servfail-ttl", resolv.servfail_ttl, 0, 300, "5"),
 };
 
 static const struct key resolver_keys[] = {
 	{ "root-hints", K_PATH, FIELD(root_hints), 0, 0, "", NULL, NULL, NULL },
 	KCUSTOM("outgoing-address", parse_outgoing, dump_outgoing),
-	KBOOL("query-localhost", allow_query_localhost, "no"),
-	KBOOL("query-private", allow_query_private, "yes"),
-	KBOOL("qname-minimisation", qname_minimisation, "yes"),
-	KBOOL("prime-root", prime_root, "yes"),
-	KBOOL("prefetch", prefetch, "no"),
-	KBOOL("ipv6-upstream", use_ipv6_upstream, "yes"),
-	KUINT("upstream-udp-size", upstream_udp_size, 512, 4096, "1232"),
+	KBOOL("query-localhost", resolv.allow_query_localhost, "no"),
+	KBOOL("query-private", resolv.allow_query_private, "yes"),
+	KBOOL("qname-minimisation", resolv.qname_minimisation, "yes"),
+	KBOOL("prime-root", resolv.prime_root, "yes"),
+	KBOOL("prefetch", resolv.prefetch, "no"),
+	KBOOL("ipv6-upstream", resolv.use_ipv6_upstream, "yes"),
+	KUINT("upstream-udp-size", upstream.udp_size, 512, 4096, "1232"),
 };
 
 static const struct key limits_keys[] = {
-	KUINT("max-upstream-queries", max_upstream_queries, 1, 10000, "200"),
-	KUINT("max-subquery-depth", max_subquery_depth, 1, 64, "8"),
-	KUINT("max-referrals", max_referrals, 1, 200, "30"),
-	KUINT("max-cname-chain", max_cname_chain, 1, 64, "11"),
-	KUINT("max-glueless-ns", max_glueless_ns, 0, 64, "5"),
-	KUINT("request-timeout", request_timeout_ms, 100, 600000, "5000"),
-	KUINT("upstream-timeout", upstream_timeout_ms, 10, 60000, "400"),
+	KUINT("max-upstream-queries", resolv.max_upstream_queries, 1, 10000, "200"),
+	KUINT("max-subquery-depth", resolv.max_subquery_depth, 1, 64, "8"),
+	KUINT("max-referrals", resolv.max_referrals, 1, 200, "30"),
+	KUINT("max-cname-chain", resolv.max_cname_chain, 1, 64, "11"),
+	KUINT("max-glueless-ns", resolv.max_glueless_ns, 0, 64, "5"),
+	KUINT("request-timeout", serve.request_timeout_ms, 100, 600000, "5000"),
+	KUINT("upstream-timeout", resolv.upstream_timeout_ms, 10, 60000, "400"),
 };
 
 static const struct key dnssec_keys[] = {
-	KBOOL("validation", dnssec_validation, "yes"),
+	KBOOL("validation", dnssec.validation, "yes"),
 	KCUSTOM("trust-anchor-file", parse_ta_files, dump_ta_files),
 	KCUSTOM("negative-trust-anchors", parse_nta, dump_nta),
-	KUINT("clock-skew", dnssec_clock_skew, 0, 86400, "300"),
-	KUINT("bogus-ttl", bogus_ttl, 0, 86400, "60"),
-	KUINT("max-rrsigs-per-rrset", val_max_rrsigs_per_rrset, 1, 64, "8"),
-	KUINT("max-keys-per-tag", val_max_keys_per_tag, 1, 64, "2"),
-	KUINT("max-validations-per-query", val_max_per_query, 1, 1024, "32"),
-	KUINT("nsec3-max-iterations", nsec3_max_iterations, 0, 2500, "50"),
-	KUINT("max-nsec3-records", nsec3_max_records, 1, 64, "8"),
-	KUINT("max-nsec3-hashes", nsec3_max_hashes, 1, 100000, "600"),
-	KBOOL("aggressive-nsec", aggressive_nsec, "yes"),
-	{ "auto-trust-anchor-file", K_PATH, FIELD(auto_ta_file), 0, 0, "", NULL, NULL, NULL },
+	KUINT("clock-skew", dnssec.clock_skew, 0, 86400, "300"),
+	KUINT("bogus-ttl", dnssec.bogus_ttl, 0, 86400, "60"),
+	KUINT("max-rrsigs-per-rrset", dnssec.max_rrsigs_per_rrset, 1, 64, "8"),
+	KUINT("max-keys-per-tag", dnssec.max_keys_per_tag, 1, 64, "2"),
+	KUINT("max-validations-per-query", dnssec.max_per_query, 1, 1024, "32"),
+	KUINT("nsec3-max-iterations", dnssec.nsec3_max_iterations, 0, 2500, "50"),
+	KUINT("max-nsec3-records", dnssec.nsec3_max_records, 1, 64, "8"),
+	KUINT("max-nsec3-hashes", dnssec.nsec3_max_hashes, 1, 100000, "600"),
+	KBOOL("aggressive-nsec", dnssec.aggressive_nsec, "yes"),
+	{ "auto-trust-anchor-file", K_PATH, FIELD(dnssec.auto_ta_file), 0, 0, "", NULL, NULL, NULL },
 };
 
 static const struct key log_keys[] = {
-	KENUM("level", log_level, log_levels, "info"),
-	KENUM("target", log_target, log_targets, "stderr"),
+	KENUM("level", log.level, log_levels, "info"),
+	KENUM("target", log.target, log_targets, "stderr"),
 };
 
 static const struct section sections[SEC_COUNT] = {
@@ -1748,13 +1590,13 @@ static void finish(struct ctx *c)
 	char buf[INET6_ADDRSTRLEN + 24];
 	size_t i, j;
 
-	for (i = 0; i < cfg->n_listen; i++) {
+	for (i = 0; i < cfg->net.n_listen; i++) {
 		if (!c->listen_port[i])
-			set_port(&cfg->listen[i], c->port);
-		for (j = 0; j < i && !sockaddr_eq(&cfg->listen[i], &cfg->listen[j]); j++)
+			vg_sockaddr_set_port(&cfg->net.listen[i], c->port);
+		for (j = 0; j < i && !vg_sockaddr_eq(&cfg->net.listen[i], &cfg->net.listen[j]); j++)
 			;
 		if (j < i) {
-			fmt_sockaddr(&cfg->listen[i], true, buf, sizeof(buf));
+			vg_sockaddr_str(&cfg->net.listen[i], VG_ADDR_PORT, buf, sizeof(buf));
 			report(c, c->listen_line[i], "server.listen: '%s' is listed twice", buf);
 		}
 	}

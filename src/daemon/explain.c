@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/config.h"
 #include "daemon/explain.h"
 #include "policy/engine.h"
 
@@ -89,7 +90,7 @@ int vg_explain_main(int argc, char **argv)
 		fprintf(stderr, "vigil explain: %s: configuration is NOT valid\n", config);
 		goto out;
 	}
-	if (vg_policy_load(&pol, cfg, NULL, stderr) < 0) {
+	if (vg_policy_load(&pol, &cfg->policy, NULL, stderr) < 0) {
 		fprintf(stderr, "vigil explain: the policy could not be loaded (above)\n");
 		goto out;
 	}
@@ -112,7 +113,7 @@ int vg_explain_main(int argc, char **argv)
 		printf(" (group %s, allowlist mode): no allow rule matches, so it is denied: "
 		       "NXDOMAIN, EDE 15\n", d.group);
 	} else {
-		const struct vg_policy_source *cs = &cfg->policy_sources[d.source];
+		const struct vg_policy_source *cs = &cfg->policy.sources[d.source];
 		char text[300];
 		vg_policy_describe(pol, &d, qname, text, sizeof(text));
 		printf(" (group %s):\n  decided by source '%s' (%s), %s rule at %s:%u\n"
@@ -134,7 +135,7 @@ int vg_explain_main(int argc, char **argv)
 	if (d.group && d.logonly.set)
 		printf("  note: source '%s' has a rule at %s:%u too, but its override is "
 		       "'disabled': that match is only logged\n", pol->src[d.logonly.source].name,
-		       cfg->policy_sources[d.logonly.source].file, d.logonly.line);
+		       cfg->policy.sources[d.logonly.source].file, d.logonly.line);
 	/* what only the answer decides (vg_policy_check_response) */
 	if (d.group && d.defer && (d.matched || d.denied_by_allowlist))
 		printf("  note: an earlier source has RESPONSE-IP, NSDNAME or NSIP rules; they are "

@@ -62,6 +62,7 @@ struct daemon {
 		struct vg_config *cfg;
 		bool owns_cfg;     /* snapshots of one config share it; the newest owns it */
 		struct vg_hints *h;
+		struct vg_net_snapshot *ns; /* what the workers read: points into cfg and h */
 		uint64_t gen;      /* retired: the generation that replaced it */
 		uint64_t idle_at;  /* retired: when every worker had moved past it (0: not yet) */
 	} cur, retired[MAX_RETIRED];
@@ -70,13 +71,13 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	uv_timer_t reclaim;
-	uv_fs_poll_t watch[VG_CONFIG_MAX_POLICY_SOURCES];
-	char watched[VG_CONFIG_MAX_POLICY_SOURCES][512];
+	uv_fs_poll_t watch[VG_POLICY_MAX_SOURCES];
+	char watched[VG_POLICY_MAX_SOURCES][512];
 	unsigned n_watch;
 	bool refresh_pending;
 	uv_timer_t refresh;
 	struct vg_autotrust *autotrust; /* RFC 5011, when configured */
-	/* FEED: RPZ feeds (src/policy/feed.c), when configured */
+	/* RPZ feeds (src/policy/feed.c), when configured */
 	struct vg_feed *feed;
 	uv_async_t feed_async;          /* a feed rewrote its file */
 };
@@ -158,16 +159,16 @@ static int load_hints(const struct vg_config *cfg, struct vg_hints *h,
 		return r;
 	/* trust anchors: the configured files replace the built-in root anchors */
 	h->ta.n = 0;
-	if (cfg->n_trust_anchor_files == 0)
+	if (cfg->dnssec.n_trust_anchor_files == 0)
 		r = vg_ta_builtin(&h->ta);
-	for (size_t i = 0; i < cfg->n_trust_anchor_files; i++) {
-		int t = vg_ta_load(&h->ta, cfg->trust_anchor_files[i], errout);
+	for (size_t i = 0; i < cfg->dnssec.n_trust_anchor_files; i++) {
+		int t = vg_ta_load(&h->ta, cfg->dnssec.trust_anchor_files[i], errout);
 		if (t < 0)
 			r = t;
 	}
-	if (r == 0 && h->ta.n == 0 && cfg->n_trust_anchor_files) {
+	if (r == 0 && h->ta.n == 0 && cfg->dnssec.n_trust_anchor_files) {
 		fprintf(errout, "%s: no trust anchors in the trust-anchor-file(s)\n",
-			cfg->trust_anchor_files[0]);
+			cfg->dnssec.trust_anchor_files[0]);
 		r = VG_ECONFIG;
 	}
 	if (r < 0)
@@ -175,8 +176,8 @@ static int load_hints(const struct vg_config *cfg, struct vg_hints *h,
 	/* the policy sources, compiled off the workers; unchanged ones shared with prev */
 	h->policy = NULL;
 	h->owns_policy = false;
-	if (cfg->n_policy_groups) {
-		r = vg_policy_load(&h->policy, cfg, prev, errout);
+	if (cfg->policy.n_groups) {
+		r = vg_policy_load(&h->policy, &cfg->policy, prev, errout);
 		h->owns_policy = r == 0;
 	}
 	return r;
@@ -225,6 +226,7 @@ static void snap_free(struct snap *sn)
 	if (sn->owns_cfg)
 		free(sn->cfg);
 	hints_free(sn->h);
+	free(sn->ns);
 	memset(sn, 0, sizeof(*sn));
 }
 
@@ -237,12 +239,23 @@ static bool can_publish(struct daemon *d)
 /*
  * Make (cfg, h) the snapshot in force and wake the workers.  @p own_cfg:
  * cfg is new (else it is the current one, shared).  The previous snapshot
- * is retired.  The caller checked can_publish().
+ * is retired.  The caller checked can_publish().  0, or VG_ENOMEM (nothing
+ * changed; the caller still owns cfg and h).
  */
-static void publish(struct daemon *d, struct vg_config *cfg, bool own_cfg, struct vg_hints *h)
+static int publish(struct daemon *d, struct vg_config *cfg, bool own_cfg, struct vg_hints *h)
 {
+	struct vg_net_snapshot *ns = malloc(sizeof(*ns));
+	if (!ns) {
+		vg_log(VG_LOG_ERR, "out of memory: the new settings are not applied");
+		return VG_ENOMEM;
+	}
 	struct snap old = d->cur;
-	d->cur = (struct snap){ .cfg = cfg, .owns_cfg = own_cfg || old.owns_cfg, .h = h };
+	*ns = (struct vg_net_snapshot){
+		.net = &cfg->net, .upstream = &cfg->upstream, .prime_root = cfg->resolv.prime_root,
+		.view = { .serve = &cfg->serve, .resolv = &cfg->resolv, .dnssec = &cfg->dnssec,
+			  .hints = h, .policy = h->policy },
+	};
+	d->cur = (struct snap){ .cfg = cfg, .owns_cfg = own_cfg || old.owns_cfg, .h = h, .ns = ns };
 	if (old.h) {
 		if (!own_cfg)
 			old.owns_cfg = false; /* the new snapshot owns the shared config now */
@@ -250,11 +263,11 @@ static void publish(struct daemon *d, struct vg_config *cfg, bool own_cfg, struc
 		old.idle_at = 0;
 		d->retired[d->n_retired++] = old;
 	}
-	atomic_store_explicit(&d->shared.cfg, cfg, memory_order_release);
-	atomic_store_explicit(&d->shared.hints, h, memory_order_release);
+	atomic_store_explicit(&d->shared.snap, ns, memory_order_release);
 	atomic_store_explicit(&d->shared.gen, ++d->gen, memory_order_release);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_notify(&d->workers[i]);
+	return 0;
 }
 
 /* Free the retired snapshots nobody can use any more (oldest first). */
@@ -262,7 +275,7 @@ static void on_reclaim(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	uint64_t now = uv_now(&d->loop);
-	uint64_t grace = (uint64_t)d->cur.cfg->request_timeout_ms + 2 * RECLAIM_MS;
+	uint64_t grace = (uint64_t)d->cur.cfg->serve.request_timeout_ms + 2 * RECLAIM_MS;
 	unsigned done = 0;
 	uint64_t seen = UINT64_MAX; /* the oldest generation a worker is on */
 	for (unsigned i = 0; i < d->n_workers; i++) {
@@ -306,7 +319,10 @@ static void on_anchors_changed(void *arg, const struct vg_ta_set *ta)
 	memcpy(h, cur, sizeof(*h));
 	h->ta = *ta;
 	vg_policy_ref(h->policy); /* shared with the snapshot it copies */
-	publish(d, d->cur.cfg, false, h);
+	if (publish(d, d->cur.cfg, false, h) < 0) {
+		hints_free(h);
+		return;
+	}
 	vg_log(VG_LOG_NOTICE, "trust anchors updated (RFC 5011): %u anchors", ta->n);
 }
 
@@ -349,7 +365,7 @@ static void policy_refresh(struct daemon *d, const char *why)
 	FILE *err = open_memstream(&errbuf, &errlen);
 	struct vg_policy *p = NULL;
 	uint64_t t0 = uv_hrtime();
-	int r = vg_policy_load(&p, d->cur.cfg, old, err ? err : stderr);
+	int r = vg_policy_load(&p, &d->cur.cfg->policy, old, err ? err : stderr);
 	if (err)
 		fclose(err);
 	if (r < 0) {
@@ -381,7 +397,10 @@ static void policy_refresh(struct daemon *d, const char *why)
 	memcpy(h, d->cur.h, sizeof(*h));
 	h->policy = p;
 	h->owns_policy = true;
-	publish(d, d->cur.cfg, false, h);
+	if (publish(d, d->cur.cfg, false, h) < 0) {
+		hints_free(h);
+		return;
+	}
 	log_reloaded(p, why);
 	vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups (built in %.0f ms)",
 	       p->nsources, policy_rules(p), p->ngroups, (double)(uv_hrtime() - t0) / 1e6);
@@ -407,9 +426,9 @@ static void on_watch(uv_fs_poll_t *w, int status, const uv_stat_t *prev, const u
 static void policy_watch(struct daemon *d)
 {
 	const struct vg_config *cfg = d->cur.cfg;
-	bool same = d->n_watch == cfg->n_policy_sources;
+	bool same = d->n_watch == cfg->policy.n_sources;
 	for (unsigned i = 0; same && i < d->n_watch; i++)
-		same = !strcmp(d->watched[i], cfg->policy_sources[i].file);
+		same = !strcmp(d->watched[i], cfg->policy.sources[i].file);
 	if (same)
 		return;
 	for (unsigned i = 0; i < d->n_watch; i++) {
@@ -417,15 +436,15 @@ static void policy_watch(struct daemon *d)
 		uv_close((uv_handle_t *)&d->watch[i], NULL);
 	}
 	d->n_watch = 0;
-	if (!cfg->policy_watch_ms || !d->cur.h->policy)
+	if (!cfg->policy.watch_ms || !d->cur.h->policy)
 		return;
-	for (size_t i = 0; i < cfg->n_policy_sources; i++) {
+	for (size_t i = 0; i < cfg->policy.n_sources; i++) {
 		uv_fs_poll_t *w = &d->watch[d->n_watch];
 		uv_fs_poll_init(&d->loop, w);
 		w->data = d;
 		snprintf(d->watched[d->n_watch], sizeof(d->watched[0]), "%s",
-			 cfg->policy_sources[i].file);
-		if (uv_fs_poll_start(w, on_watch, d->watched[d->n_watch], cfg->policy_watch_ms) < 0) {
+			 cfg->policy.sources[i].file);
+		if (uv_fs_poll_start(w, on_watch, d->watched[d->n_watch], cfg->policy.watch_ms) < 0) {
 			uv_close((uv_handle_t *)w, NULL);
 			continue;
 		}
@@ -489,22 +508,26 @@ static void reload(struct daemon *d)
 		vg_log(VG_LOG_WARNING, "reload of %s:\n%s", d->config_path, errbuf);
 	free(errbuf);
 	const struct vg_config *old = d->cur.cfg;
-	if (old->n_listen != cfg->n_listen ||
-	    memcmp(old->listen, cfg->listen, sizeof(cfg->listen[0]) * cfg->n_listen) != 0)
+	if (old->net.n_listen != cfg->net.n_listen ||
+	    memcmp(old->net.listen, cfg->net.listen, sizeof(cfg->net.listen[0]) * cfg->net.n_listen) != 0)
 		vg_log(VG_LOG_WARNING, "reload: listen addresses changed; restart to apply");
-	if (old->workers != cfg->workers)
+	if (old->net.workers != cfg->net.workers)
 		vg_log(VG_LOG_WARNING, "reload: worker count changed; restart to apply");
-	if (old->cache_size != cfg->cache_size)
+	if (old->cache.size != cfg->cache.size)
 		vg_log(VG_LOG_WARNING, "reload: cache size changed; restart to apply");
-	vg_cache_set_limits(d->shared.cache, cfg->cache_min_ttl, cfg->cache_max_ttl,
-			    cfg->cache_max_neg_ttl);
-	vg_log_setup(cfg->log_level, cfg->log_target == VG_LOG_SYSLOG);
+	vg_cache_set_limits(d->shared.cache, cfg->cache.min_ttl, cfg->cache.max_ttl,
+			    cfg->cache.max_neg_ttl);
+	vg_log_setup(cfg->log.level, cfg->log.target == VG_LOG_SYSLOG);
 	vg_plog_reopen(d->shared.plog); /* rotation: the decision log file is opened again */
-	if (strcmp(old->policy_log, cfg->policy_log))
+	if (strcmp(old->policy.log, cfg->policy.log))
 		vg_log(VG_LOG_WARNING, "reload: policy.log changed; restart to apply");
 	if (d->autotrust)
 		vg_autotrust_anchors(d->autotrust, &h->ta); /* RFC 5011 state wins */
-	publish(d, cfg, true, h);
+	if (publish(d, cfg, true, h) < 0) {
+		free(cfg);
+		hints_free(h);
+		return;
+	}
 	policy_watch(d);
 	vg_log(VG_LOG_NOTICE, "reloaded %s", d->config_path);
 	if (h->policy) {
@@ -514,7 +537,7 @@ static void reload(struct daemon *d)
 	}
 }
 
-/* ---- FEED: RPZ feeds (src/policy/feed.c) ---- */
+/* ---- RPZ feeds (src/policy/feed.c) ---- */
 
 /* A feed wrote a new version of its source's file (on the feed thread). */
 static void on_feed_update(void *arg, unsigned source_index)
@@ -532,14 +555,24 @@ static void on_feed_async(uv_async_t *a)
 	policy_refresh(a->data, "a feed was transferred");
 }
 
-/* After the policy is loaded, before the workers start. 0 or negative. */
+/* The pipeline's handler for NOTIFY (another opcode than QUERY). */
+static size_t feed_notify(void *arg, const uint8_t *pkt, size_t len, const struct sockaddr *from,
+			  uint8_t *resp, size_t cap)
+{
+	return vg_feed_notify(arg, pkt, len, from, resp, cap);
+}
+
+/* After the policy is loaded, before the workers are set up. 0 or negative. */
 static int feeds_start(struct daemon *d, const struct vg_config *cfg)
 {
 	uv_async_init(&d->loop, &d->feed_async, on_feed_async);
 	d->feed_async.data = d;
 	uv_unref((uv_handle_t *)&d->feed_async); /* never what keeps the loop running */
-	int r = vg_feed_start(&d->feed, cfg, on_feed_update, d);
-	d->shared.feed = d->feed;
+	int r = vg_feed_start(&d->feed, &cfg->policy, &cfg->feed, on_feed_update, d);
+	if (d->feed) {
+		d->shared.notify = feed_notify;
+		d->shared.notify_arg = d->feed;
+	}
 	return r;
 }
 
@@ -548,7 +581,9 @@ static void feeds_stop(struct daemon *d)
 {
 	vg_feed_stop(d->feed); /* no on_feed_update after this */
 	vg_feed_free(d->feed);
-	d->feed = d->shared.feed = NULL;
+	d->feed = NULL;
+	d->shared.notify = NULL;
+	d->shared.notify_arg = NULL;
 	if (d->feed_async.loop && !uv_is_closing((uv_handle_t *)&d->feed_async)) {
 		uv_close((uv_handle_t *)&d->feed_async, NULL);
 		uv_run(&d->loop, UV_RUN_NOWAIT);
@@ -561,26 +596,27 @@ static void log_stats(struct daemon *d)
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
 		 up_unw = 0, up_sh = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0, pol = 0, pold = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
-		struct vg_worker_stats *s = &d->workers[i].stats;
-		q += VG_STAT_GET(s->queries);
+		const struct vg_worker_stats *s = &d->workers[i].stats;
+		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
+		q += VG_STAT_GET(p->queries);
 		udp += VG_STAT_GET(s->udp_queries);
 		tcp += VG_STAT_GET(s->tcp_queries);
-		hits += VG_STAT_GET(s->cache_hits);
-		ans += VG_STAT_GET(s->answered);
-		sf += VG_STAT_GET(s->servfail);
-		nx += VG_STAT_GET(s->nxdomain);
-		mal += VG_STAT_GET(s->malformed);
-		fe += VG_STAT_GET(s->formerr);
-		ni += VG_STAT_GET(s->notimp);
-		ref += VG_STAT_GET(s->refused);
-		drop += VG_STAT_GET(s->dropped);
-		to += VG_STAT_GET(s->timeouts);
-		inf += VG_STAT_GET(s->inflight);
+		hits += VG_STAT_GET(p->cache_hits);
+		ans += VG_STAT_GET(p->answered);
+		sf += VG_STAT_GET(p->servfail);
+		nx += VG_STAT_GET(p->nxdomain);
+		mal += VG_STAT_GET(p->malformed);
+		fe += VG_STAT_GET(p->formerr);
+		ni += VG_STAT_GET(p->notimp);
+		ref += VG_STAT_GET(p->refused);
+		drop += VG_STAT_GET(p->dropped);
+		to += VG_STAT_GET(p->timeouts);
+		inf += VG_STAT_GET(p->inflight);
 		serr += VG_STAT_GET(s->send_errors);
 		tacc += VG_STAT_GET(s->tcp_accepted);
 		trej += VG_STAT_GET(s->tcp_rejected);
-		pol += VG_STAT_GET(s->policy_rewrites);
-		pold += VG_STAT_GET(s->policy_log_dropped);
+		pol += VG_STAT_GET(p->policy_rewrites);
+		pold += VG_STAT_GET(p->policy_log_dropped);
 		const struct vg_upstream_stats *u = vg_upstream_stats(d->workers[i].up);
 		up_udp += VG_STAT_GET(u->udp_sent);
 		up_tcp += VG_STAT_GET(u->tcp_sent);
@@ -613,7 +649,7 @@ static void on_signal(uv_signal_t *s, int signum)
 		break;
 	case SIGHUP:
 		reload(d);
-		vg_feed_check_config(d->feed, atomic_load(&d->shared.cfg)); /* FEED */
+		vg_feed_check_config(d->feed, &d->cur.cfg->policy, &d->cur.cfg->feed);
 		break;
 	case SIGUSR1:
 		log_stats(d);
@@ -639,8 +675,8 @@ static int check_config(const char *path)
 
 static unsigned worker_count(const struct vg_config *cfg)
 {
-	if (cfg->workers)
-		return cfg->workers;
+	if (cfg->net.workers)
+		return cfg->net.workers;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		n = 1;
@@ -657,23 +693,32 @@ static int run(struct daemon *d, const char *pidfile)
 		fprintf(stderr, "vigil: not starting: configuration errors above\n");
 		return 1;
 	}
-	vg_log_setup(cfg->log_level, cfg->log_target == VG_LOG_SYSLOG);
-	publish(d, cfg, true, h);
-	d->shared.cache = vg_cache_new(cfg->cache_size);
-	if (!d->shared.cache) {
-		vg_log(VG_LOG_ERR, "cannot allocate the cache (%zu bytes)", cfg->cache_size);
+	vg_log_setup(cfg->log.level, cfg->log.target == VG_LOG_SYSLOG);
+	if (publish(d, cfg, true, h) < 0) {
+		free(cfg);
+		hints_free(h);
 		return 1;
 	}
-	vg_cache_set_limits(d->shared.cache, cfg->cache_min_ttl, cfg->cache_max_ttl,
-			    cfg->cache_max_neg_ttl);
+	d->shared.cache = vg_cache_new(cfg->cache.size);
+	if (!d->shared.cache) {
+		vg_log(VG_LOG_ERR, "cannot allocate the cache (%zu bytes)", cfg->cache.size);
+		return 1;
+	}
+	vg_cache_set_limits(d->shared.cache, cfg->cache.min_ttl, cfg->cache.max_ttl,
+			    cfg->cache.max_neg_ttl);
 
-	if (cfg->policy_log[0]) {
-		int r = vg_plog_start(&d->shared.plog, cfg->policy_log, worker_count(cfg));
+	if (cfg->policy.log[0]) {
+		int r = vg_plog_start(&d->shared.plog, cfg->policy.log, worker_count(cfg));
 		if (r < 0) {
-			vg_log(VG_LOG_ERR, "not starting: policy log %s: %s", cfg->policy_log,
+			vg_log(VG_LOG_ERR, "not starting: policy log %s: %s", cfg->policy.log,
 			       vg_strerror(r));
 			return 1;
 		}
+	}
+	uv_loop_init(&d->loop);
+	if (feeds_start(d, cfg) < 0) { /* before the workers: they take the NOTIFY handler */
+		vg_log(VG_LOG_ERR, "not starting: the RPZ feeds cannot start");
+		goto out;
 	}
 	d->n_workers = worker_count(cfg);
 	d->workers = calloc(d->n_workers, sizeof(*d->workers));
@@ -691,7 +736,6 @@ static int run(struct daemon *d, const char *pidfile)
 		}
 	}
 
-	uv_loop_init(&d->loop);
 	uv_timer_init(&d->loop, &d->reclaim);
 	d->reclaim.data = d;
 	uv_timer_start(&d->reclaim, on_reclaim, RECLAIM_MS, RECLAIM_MS);
@@ -707,24 +751,18 @@ static int run(struct daemon *d, const char *pidfile)
 		sigs[i]->data = d;
 		uv_signal_start(sigs[i], on_signal, nums[i]);
 	}
-	if (cfg->dnssec_validation && cfg->auto_ta_file[0]) {
-		d->autotrust = vg_autotrust_start(&d->loop, cfg->auto_ta_file, &h->ta,
-						  &cfg->listen[0].u.sa, on_anchors_changed, d,
+	if (cfg->dnssec.validation && cfg->dnssec.auto_ta_file[0]) {
+		d->autotrust = vg_autotrust_start(&d->loop, cfg->dnssec.auto_ta_file, &h->ta,
+						  &cfg->net.listen[0].u.sa, on_anchors_changed, d,
 						  stderr);
 		if (!d->autotrust) {
 			vg_log(VG_LOG_ERR, "not starting: trust anchor state %s unusable (above)",
-			       cfg->auto_ta_file);
+			       cfg->dnssec.auto_ta_file);
 			for (unsigned i = 0; i < d->n_workers; i++)
 				vg_worker_deinit(&d->workers[i]);
 			goto out;
 		}
 		vg_autotrust_anchors(d->autotrust, &h->ta); /* workers start with these */
-	}
-	if (feeds_start(d, cfg) < 0) { /* FEED */
-		vg_log(VG_LOG_ERR, "not starting: the RPZ feeds cannot start");
-		for (unsigned i = 0; i < d->n_workers; i++)
-			vg_worker_deinit(&d->workers[i]);
-		goto out;
 	}
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		int r = vg_worker_start(&d->workers[i]);
@@ -747,7 +785,7 @@ static int run(struct daemon *d, const char *pidfile)
 		}
 	}
 	vg_log(VG_LOG_NOTICE, "vigil %s started: %u worker%s, cache %zu bytes, %s", VIGIL_VERSION,
-	       d->n_workers, d->n_workers == 1 ? "" : "s", cfg->cache_size,
+	       d->n_workers, d->n_workers == 1 ? "" : "s", cfg->cache.size,
 	       cfg->root_hints[0] ? cfg->root_hints : "built-in root hints");
 	if (h->policy)
 		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
@@ -757,7 +795,7 @@ static int run(struct daemon *d, const char *pidfile)
 		vg_worker_join(&d->workers[i]);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_deinit(&d->workers[i]);
-	feeds_stop(d); /* FEED */
+	feeds_stop(d);
 	uv_loop_close(&d->loop);
 	vg_plog_stop(d->shared.plog); /* writes what the workers queued */
 	d->shared.plog = NULL;
@@ -766,7 +804,7 @@ static int run(struct daemon *d, const char *pidfile)
 	vg_log(VG_LOG_NOTICE, "stopped");
 	ret = 0;
 out:
-	if (d->feed) /* FEED: a start-up error after the feeds started */
+	if (d->feed) /* a start-up error after the feeds started */
 		feeds_stop(d);
 	free(d->workers);
 	vg_cache_free(d->shared.cache);

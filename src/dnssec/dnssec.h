@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT
  *
- * DNSSEC primitives (issue 3, first step): DNSKEY key tags, DS digests, NSEC3
- * hashing, and RRSIG verification over an RRset in canonical form (RFC 4034
- * section 6, RFC 6840 section 5.1) for RSA/SHA-1, SHA-256 and SHA-512
- * (algorithms 5, 7, 8, 10), ECDSA P-256 and P-384 (13, 14), Ed25519 (15, via
- * libsodium) and Ed448 (16, via OpenSSL).
+ * DNSSEC primitives: DNSKEY key tags, DS digests, NSEC3 hashing, and RRSIG
+ * verification over an RRset in canonical form (RFC 4034 section 6, RFC 6840
+ * section 5.1) for RSA/SHA-1, SHA-256 and SHA-512 (algorithms 5, 7, 8, 10),
+ * ECDSA P-256 and P-384 (13, 14), Ed25519 (15, via libsodium) and Ed448 (16,
+ * via OpenSSL); a per-worker cache of decoded keys; and the validator's
+ * options (struct vg_dnssec_opts).
  *
- * This module only does crypto and canonical form.  Chains of trust, denial
- * of existence, trust anchors and the validator's limits come later; nothing
- * here is wired into the resolver yet.
+ * This module does crypto, canonical form and proofs (nsec.c, nsec3.c, ta.c,
+ * autota.c).  The chain of trust is walked by the resolver's validator stage
+ * (src/resolv/validate.c), which uses these primitives.
  */
 #ifndef VG_DNSSEC_H
 #define VG_DNSSEC_H
@@ -185,5 +186,29 @@ int vg_nsec_wildcard(const uint8_t *name, const uint8_t *owner, const uint8_t *n
 
 /** For a wildcard answer: an NSEC proves @p name itself does not exist. */
 int vg_nsec_prove_no_exact(const struct vg_nsec *n, unsigned count, const uint8_t *name);
+
+/* ------------------------------------------------------------ options */
+
+#define VG_DNSSEC_MAX_TA_FILES 8
+#define VG_DNSSEC_MAX_NTA 64
+
+/** The dnssec section of the configuration. */
+struct vg_dnssec_opts {
+	bool validation;             /* default true */
+	char trust_anchor_files[VG_DNSSEC_MAX_TA_FILES][512]; /* none: built-in root anchors */
+	size_t n_trust_anchor_files;
+	char auto_ta_file[512];      /* RFC 5011 state file; "" = no automated rollover */
+	uint8_t nta[VG_DNSSEC_MAX_NTA][VG_NAME_MAX]; /* negative trust anchors (RFC 7646) */
+	size_t n_nta;
+	uint32_t clock_skew;         /* seconds, default 300 */
+	uint32_t bogus_ttl;          /* seconds a bogus result is cached, default 60 */
+	unsigned max_rrsigs_per_rrset; /* default 8 */
+	unsigned max_keys_per_tag;     /* default 2 */
+	unsigned max_per_query;        /* signature validations per client query, default 32 */
+	unsigned nsec3_max_iterations; /* RFC 9276, default 50 */
+	unsigned nsec3_max_records;    /* per answer, default 8 */
+	unsigned nsec3_max_hashes;     /* per client query, default 600 */
+	bool aggressive_nsec;          /* RFC 8198, default true */
+};
 
 #endif

@@ -32,7 +32,7 @@ struct vg_tcp_conn {
 	size_t wqueued;   /* bytes of answers handed to uv_write, not yet written */
 	unsigned refs;    /* requests in flight + writes pending + open handles */
 	bool closing, reading, dispatching;
-	struct vg_peer peer;
+	struct vg_client client;
 };
 
 struct tcp_write {
@@ -104,7 +104,7 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
  * read yet.  Either stops reading from the connection until it drains. */
 static bool conn_busy(const struct vg_tcp_conn *c)
 {
-	return c->inflight >= c->w->cfg->tcp_max_pipeline || c->wqueued > TCP_WQUEUE_MAX;
+	return c->inflight >= c->w->snap->net->tcp_max_pipeline || c->wqueued > TCP_WQUEUE_MAX;
 }
 
 static void pause_or_resume(struct vg_tcp_conn *c)
@@ -137,8 +137,10 @@ static void conn_frames(struct vg_tcp_conn *c)
 			return;
 		}
 		VG_STAT_INC(c->w->stats.tcp_queries);
-		c->refs++; /* the frame handler may answer synchronously: stay alive */
-		vg__worker_query(c->w, c->buf + off + 2, len, &c->peer);
+		c->refs++; /* the pipeline may answer synchronously: stay alive */
+		c->inflight++; /* until its answer (vg__tcp_answer) */
+		c->refs++;
+		vg_pipe_query(&c->w->pipe, c->buf + off + 2, len, &c->client);
 		off += 2 + len;
 		bool gone = c->refs == 1 && c->closing;
 		conn_unref(c);
@@ -168,23 +170,6 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	conn_frames(c);
 }
 
-void vg__tcp_request_start(struct vg_tcp_conn *c)
-{
-	c->inflight++;
-	c->refs++;
-}
-
-void vg__tcp_request_done(struct vg_tcp_conn *c)
-{
-	c->inflight--;
-	if (!c->closing) {
-		pause_or_resume(c);
-		if (!c->reading || c->have >= 2)
-			conn_frames(c); /* frames left waiting by the pipeline cap */
-	}
-	conn_unref(c);
-}
-
 static void write_done(uv_write_t *req, int status)
 {
 	struct tcp_write *wr = container_of(req, struct tcp_write, req);
@@ -200,7 +185,8 @@ static void write_done(uv_write_t *req, int status)
 	conn_unref(c);
 }
 
-void vg__tcp_send(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
+/* Queue one framed answer on the connection; closes it on failure. */
+static void conn_send(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
 {
 	if (c->closing)
 		return;
@@ -225,10 +211,23 @@ void vg__tcp_send(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
 	uv_timer_again(&c->idle);
 }
 
+void vg__tcp_answer(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
+{
+	if (len)
+		conn_send(c, pkt, len); /* (copied before anything else can run) */
+	c->inflight--;
+	if (!c->closing) {
+		pause_or_resume(c);
+		if (!c->reading || c->have >= 2)
+			conn_frames(c); /* frames left waiting by the pipeline cap */
+	}
+	conn_unref(c);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct vg_worker *w = server->data;
-	const struct vg_config *cfg = w->cfg;
+	const struct vg_net_opts *net = w->snap->net;
 	if (status < 0)
 		return;
 	struct vg_tcp_conn *c = calloc(1, sizeof(*c));
@@ -246,18 +245,21 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
-	if (w->tcp_conns > cfg->tcp_max_per_worker ||
-	    atomic_load(&w->shared->tcp_total) > cfg->tcp_max_total) {
+	if (w->tcp_conns > net->tcp_max_per_worker ||
+	    atomic_load(&w->shared->tcp_total) > net->tcp_max_total) {
 		VG_STAT_INC(w->stats.tcp_rejected);
 		conn_close(c);
 		return;
 	}
 	VG_STAT_INC(w->stats.tcp_accepted);
-	int alen = sizeof(c->peer.addr);
-	c->peer.transport = VG_TRANSPORT_TCP;
-	c->peer.conn = c;
-	c->peer.udp_fd = -1;
-	if (uv_tcp_getpeername(&c->h, &c->peer.addr.sa, &alen) < 0) {
+	struct sockaddr_storage ss;
+	int alen = sizeof(ss);
+	c->client.transport = VG_TRANSPORT_TCP;
+	c->client.max_size = 65535;
+	c->client.conn = c;
+	c->client.sock = -1;
+	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &alen) < 0 ||
+	    vg_sockaddr_from(&c->client.addr, (struct sockaddr *)&ss) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -272,7 +274,7 @@ static void on_connection(uv_stream_t *server, int status)
 		w->conns->pprev = &c->next;
 	w->conns = c;
 	c->pprev = &w->conns;
-	uv_timer_start(&c->idle, idle_fired, cfg->tcp_idle_ms, cfg->tcp_idle_ms);
+	uv_timer_start(&c->idle, idle_fired, net->tcp_idle_ms, net->tcp_idle_ms);
 	if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) == 0)
 		c->reading = true;
 	else

@@ -73,44 +73,51 @@ bool vg__udp_batch_add(struct vg_worker *w, int fd, const struct sockaddr *to,
 	return true;
 }
 
+void vg__udp_send(struct vg_worker *w, int fd, const struct sockaddr *to, const uint8_t *pkt,
+		  size_t len)
+{
+	socklen_t alen = to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : sizeof(struct sockaddr_in);
+	if (sendto(fd, pkt, len, MSG_DONTWAIT, to, alen) < 0)
+		VG_STAT_INC(w->stats.send_errors);
+}
+
 static void udp_readable(uv_poll_t *h, int status, int events)
 {
 	struct vg_worker *w = h->data;
 	int fd = w->udp_fd[h - w->udp];
+	struct vg_client c;
 	(void)events;
 	if (status < 0)
 		return;
+	c.transport = VG_TRANSPORT_UDP;
+	c.max_size = VG_BATCH_REPLY_MAX; /* (the pipeline applies EDNS and max-udp-size) */
+	c.id[0] = 0;
+	c.conn = NULL;
+	c.sock = fd;
 	for (int round = 0; round < MAX_ROUNDS && !w->stopping; round++) {
 		int n = recvmmsg(fd, w->rx_msg, VG_MMSG_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return; /* EAGAIN, or an error the next wake-up will see again */
-		w->env.now_s = vg_time_now_s();
 		w->batch.fd = fd;
 		w->batch.n = 0;
 		for (int i = 0; i < n; i++) {
-			struct vg_peer peer;
 			const struct sockaddr *sa = (const struct sockaddr *)&w->rx_addr[i];
-			if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
-				continue;
-			peer.transport = VG_TRANSPORT_UDP;
-			peer.udp_fd = fd;
-			peer.conn = NULL;
-			memcpy(&peer.addr, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-									 : sizeof(struct sockaddr_in));
 			VG_STAT_INC(w->stats.udp_queries);
+			if (vg_sockaddr_from(&c.addr, sa) < 0)
+				continue;
 			if (w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				VG_STAT_INC(w->stats.malformed); /* no real query is this big */
+				VG_STAT_INC(w->pipe.stats.malformed); /* no real query is this big */
 				continue;
 			}
-			vg__worker_query(w, w->rxbuf + (size_t)i * VG_UDP_QUERY_MAX,
-					 w->rx_msg[i].msg_len, &peer);
+			vg_pipe_query(&w->pipe, w->rxbuf + (size_t)i * VG_UDP_QUERY_MAX,
+				      w->rx_msg[i].msg_len, &c);
 		}
 		batch_flush(w);
 		for (int i = 0; i < n; i++) { /* recvmmsg wrote the lengths and flags it used */
 			w->rx_msg[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);
 			w->rx_msg[i].msg_hdr.msg_flags = 0;
 		}
-		w->env.now_s = 0;
 		if (n < VG_MMSG_BATCH)
 			return; /* the socket is most likely empty: let epoll say otherwise */
 	}

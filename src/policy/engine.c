@@ -146,18 +146,18 @@ static const struct vg_policy_src *previous(const struct vg_policy *prev,
 	return NULL;
 }
 
-int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg,
+int vg_policy_load(struct vg_policy **out, const struct vg_policy_opts *opts,
 		   const struct vg_policy *prev, FILE *errout)
 {
 	struct vg_policy *p = calloc(1, sizeof(*p));
-	struct vg_pol_compiled *comps[VG_CONFIG_MAX_POLICY_SOURCES];
+	struct vg_pol_compiled *comps[VG_POLICY_MAX_SOURCES];
 	int ret = 0;
 	if (!p)
 		return VG_ENOMEM;
 	atomic_init(&p->refs, 1);
-	p->nsources = (unsigned)cfg->n_policy_sources;
+	p->nsources = (unsigned)opts->n_sources;
 	for (unsigned i = 0; i < p->nsources; i++) {
-		const struct vg_policy_source *cs = &cfg->policy_sources[i];
+		const struct vg_policy_source *cs = &opts->sources[i];
 		struct vg_policy_src *ps = &p->src[i];
 		const struct vg_policy_src *old = previous(prev, cs);
 		struct stat st;
@@ -226,10 +226,10 @@ int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg,
 		free(p);
 		return ret;
 	}
-	p->ngroups = (unsigned)cfg->n_policy_groups;
-	memcpy(p->groups, cfg->policy_groups, p->ngroups * sizeof(p->groups[0]));
-	p->qname_wait_recurse = cfg->policy_qname_wait_recurse;
-	p->min_ns_dots = cfg->policy_min_ns_dots;
+	p->ngroups = (unsigned)opts->n_groups;
+	memcpy(p->groups, opts->groups, p->ngroups * sizeof(p->groups[0]));
+	p->qname_wait_recurse = opts->qname_wait_recurse;
+	p->min_ns_dots = opts->min_ns_dots;
 	*out = p;
 	return 0;
 }
@@ -249,47 +249,20 @@ void vg_policy_free(struct vg_policy *p)
 }
 
 /* The client's group: the longest matching prefix over all groups. */
-static const struct vg_policy_group *group_of(const struct vg_policy *p, int fam,
-					      const uint8_t *a)
+static const struct vg_policy_group *group_of(const struct vg_policy *p,
+					      const struct sockaddr *client)
 {
 	const struct vg_policy_group *best = NULL;
 	int best_bits = -1;
-	for (unsigned i = 0; i < p->ngroups; i++)
-		for (size_t k = 0; k < p->groups[i].n_clients; k++) {
-			const struct vg_prefix *pf = &p->groups[i].clients[k];
-			if (pf->bits > best_bits && vg_prefix_contains(pf, fam, a)) {
-				best = &p->groups[i];
-				best_bits = pf->bits;
-			}
+	for (unsigned i = 0; p && i < p->ngroups; i++) {
+		const struct vg_policy_group *g = &p->groups[i];
+		int k = vg_prefix_longest(g->clients, g->n_clients, sizeof(g->clients[0]), client);
+		if (k >= 0 && g->clients[k].bits > best_bits) {
+			best = g;
+			best_bits = g->clients[k].bits;
 		}
+	}
 	return best;
-}
-
-/* The client's address family and bytes (IPv4-mapped IPv6 as IPv4). */
-static bool client_addr(const struct sockaddr *client, int *fam, const uint8_t **a)
-{
-	if (client->sa_family == AF_INET) {
-		*fam = AF_INET;
-		*a = (const uint8_t *)&((const struct sockaddr_in *)client)->sin_addr;
-		return true;
-	}
-	if (client->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)client)->sin6_addr;
-		*fam = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
-		*a = a6->s6_addr + (*fam == AF_INET ? 12 : 0);
-		return true;
-	}
-	return false;
-}
-
-static const struct vg_policy_group *client_group(const struct vg_policy *p,
-						  const struct sockaddr *client)
-{
-	int fam;
-	const uint8_t *a;
-	if (!p || !p->ngroups || !client_addr(client, &fam, &a))
-		return NULL;
-	return group_of(p, fam, a);
 }
 
 /* ------------------------------------------------------------ deciding
@@ -332,7 +305,7 @@ static uint32_t below(size_t pos)
 
 bool vg_policy_wants_response(const struct vg_policy *p, const struct sockaddr *client)
 {
-	const struct vg_policy_group *g = client_group(p, client);
+	const struct vg_policy_group *g = group_of(p, client);
 	for (size_t i = 0; g && i < g->n_sources; i++)
 		if (has_post_rules(p, g->sources[i]) || has_rules(p, g->sources[i], VG_TRIG_QNAME))
 			return true;
@@ -422,11 +395,9 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 			  struct vg_policy_decision *d)
 {
 	decision_clear(d);
-	int fam;
 	const uint8_t *a;
-	if (!p || !p->ngroups || !client_addr(client, &fam, &a))
-		return 0;
-	const struct vg_policy_group *g = group_of(p, fam, a);
+	int fam = vg_addr_bytes(client, &a);
+	const struct vg_policy_group *g = fam ? group_of(p, client) : NULL;
 	if (!g)
 		return 0;
 	uint8_t addr[16];

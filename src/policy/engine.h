@@ -12,7 +12,8 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "daemon/config.h"
+#include "core/core.h"
+#include "policy/policy.h"
 #include "policy/snapshot.h"
 
 struct vg_policy_src {
@@ -43,13 +44,13 @@ struct vg_policy {
 	unsigned kept;               /* sources that kept their previous version */
 	struct vg_pol_snapshot *snap;
 	unsigned nsources;
-	struct vg_policy_src src[VG_CONFIG_MAX_POLICY_SOURCES];
+	struct vg_policy_src src[VG_POLICY_MAX_SOURCES];
 	unsigned ngroups;
-	struct vg_policy_group groups[VG_CONFIG_MAX_POLICY_GROUPS]; /* a copy: immutable */
+	struct vg_policy_group groups[VG_POLICY_MAX_GROUPS]; /* a copy: immutable */
 };
 
 /**
- * Load every source of @p cfg (off the workers: start-up, reload).  Bad
+ * Load every source of @p opts (off the workers: start-up, reload).  Bad
  * records are reported to @p errout as FILE:LINE and skipped; a source that
  * cannot be read at all is an error (VG_ECONFIG) unless it is optional.
  *
@@ -59,7 +60,7 @@ struct vg_policy {
  * be read or has errors keeps its previous version (said on @p errout).
  * The result has one reference.
  */
-int vg_policy_load(struct vg_policy **out, const struct vg_config *cfg,
+int vg_policy_load(struct vg_policy **out, const struct vg_policy_opts *opts,
 		   const struct vg_policy *prev, FILE *errout);
 void vg_policy_ref(const struct vg_policy *p);
 /** Drop a reference; the last one frees the policy (and unshared rules). */
@@ -200,5 +201,82 @@ void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
  */
 size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_decision *d,
 			  const uint8_t *qname, char *buf, size_t cap);
+
+/* ------------------------------------------------------------ respond.c */
+
+#define VG_POLICY_ANSWER_MAX 64 /* answer RRsets a rewritten answer keeps */
+#define VG_REDIRECT_CHAIN 8     /* CNAME / DNAME RRsets before a later stage's local CNAME */
+
+/*
+ * A local-data CNAME to follow (a plain one, a walled garden's, or an
+ * override's "cname DOMAIN"): the answer is that CNAME and then the
+ * resolution of its target, to which no policy applies (RPZ.md 2.3: never
+ * to data the policy itself synthesised).
+ */
+struct vg_redirect {
+	uint8_t owner[VG_NAME_MAX];     /* the local CNAME's owner (a chain stage's name) */
+	uint8_t target[VG_NAME_MAX];
+	uint8_t cname[2 + VG_NAME_MAX]; /* the CNAME's packed RDATA */
+	uint32_t ttl;
+	uint16_t ede;
+	char text[300];
+	const struct vg_policy_src *src; /* its SOA goes into the additional section */
+	/* a match at a later CNAME-chain stage: the chain's RRsets before it, copied */
+	unsigned nchain;
+	struct {
+		uint16_t type, count, rdata_len;
+		uint32_t ttl;
+		uint16_t owner_off, rdata_off;
+	} chain[VG_REDIRECT_CHAIN];
+	uint8_t chain_buf[4096];
+};
+
+struct vg_plog;
+
+/** The client as the decision log sees it; all borrowed for the call. */
+struct vg_policy_client {
+	const struct sockaddr *addr;
+	const char *transport;     /* "udp", "tcp", "dot", "doh" */
+	const char *id;            /* TLS / HTTP identity, "" or NULL: none */
+	bool datagram;             /* TCP-only rules truncate (UDP) */
+	struct vg_plog *plog;      /* the JSON decision log, NULL: the main log */
+	unsigned worker;           /* the decision log's ring */
+	vg_counter_t *log_dropped; /* counts lines the decision log had no room for */
+};
+
+enum vg_pol_outcome {
+	VG_POL_PASS,   /* answer normally (an override "passthru", TCP-only over TCP) */
+	VG_POL_ANSWER, /* the rewritten answer is in the buffer */
+	VG_POL_DROP,   /* send nothing */
+	VG_POL_FOLLOW, /* resolve rdr->target (no policy) and answer with
+			* vg_policy_redirect_answer */
+};
+
+/**
+ * Carry out decision @p d for the query of @p cq: log it (decision log or
+ * main log), apply its source's override, and write the rewritten answer
+ * into @p buf (*@p len) -- NXDOMAIN, NODATA, TC for TCP-only over UDP, the
+ * null address, local data -- or say DROP, PASS or FOLLOW (@p rdr filled).
+ * A match at a later CNAME-chain stage (d->stage) keeps the chain's RRsets
+ * from @p ans up to that name.  No allocation.
+ */
+enum vg_pol_outcome vg_policy_respond(const struct vg_policy *p,
+				      const struct vg_policy_decision *d,
+				      const struct vg_policy_client *c,
+				      const struct vg_client_q *cq, struct vg_rrset *const *ans,
+				      unsigned nans, struct vg_redirect *rdr, uint8_t *buf,
+				      size_t cap, size_t *len);
+
+/** Log the match of a "disabled" source carried in d->logonly (nothing else). */
+void vg_policy_log_only(const struct vg_policy *p, const struct vg_policy_decision *d,
+			const struct vg_policy_client *c, const uint8_t *qname, uint16_t qtype);
+
+/**
+ * The answer to a followed redirect: the chain's RRsets, the CNAME, then the
+ * target's resolution (@p rcode, @p ans, @p soa), with the rule's EDE.
+ */
+size_t vg_policy_redirect_answer(const struct vg_redirect *r, const struct vg_client_q *cq,
+				 int rcode, struct vg_rrset *const *ans, unsigned nans,
+				 const struct vg_rrset *soa, uint8_t *buf, size_t cap);
 
 #endif

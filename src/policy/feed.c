@@ -50,13 +50,13 @@
 
 struct feed {
 	struct vg_feed *mgr;
-	unsigned index;                   /* in cfg->policy_sources */
+	unsigned index;                   /* in the policy sources */
 	/* immutable after start (read by vg_feed_notify on any thread) */
 	char name[64];
 	char file[512];
 	uint8_t zone[VG_NAME_MAX];
 	char zone_str[VG_NAME_MAX * 4];
-	struct vg_sockaddr primaries[VG_CONFIG_MAX_PRIMARIES];
+	struct vg_sockaddr primaries[VG_POLICY_MAX_PRIMARIES];
 	size_t n_primaries;
 	struct vg_tsig_key key;
 	bool has_key;
@@ -66,7 +66,7 @@ struct feed {
 	bool dirty;                       /* the file lags behind z (a write failed) */
 	time_t last_ok;                   /* wall clock of the last good refresh; 0 never */
 	bool busy, again, force_axfr;
-	bool no_ixfr[VG_CONFIG_MAX_PRIMARIES];
+	bool no_ixfr[VG_POLICY_MAX_PRIMARIES];
 	unsigned prim;                    /* the primary being tried */
 	uv_timer_t timer;                 /* next refresh or retry */
 	uv_timer_t io;                    /* the transfer's silence limit */
@@ -112,13 +112,7 @@ static void begin_xfr(struct feed *fd, enum vg_xfr_kind kind);
 
 static void addr_str(const struct vg_sockaddr *sa, char *buf, size_t size)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	bool v4 = sa->u.sa.sa_family == AF_INET;
-	inet_ntop(v4 ? AF_INET : AF_INET6,
-		  v4 ? (const void *)&sa->u.in4.sin_addr : (const void *)&sa->u.in6.sin6_addr, host,
-		  sizeof(host));
-	snprintf(buf, size, "%s@%u", host,
-		 (unsigned)ntohs(v4 ? sa->u.in4.sin_port : sa->u.in6.sin6_port));
+	vg_sockaddr_str(sa, VG_ADDR_PORT, buf, size);
 }
 
 static const char *kind_name(enum vg_xfr_kind k)
@@ -135,31 +129,11 @@ static uint32_t clamp_interval(uint32_t s)
 static bool from_primary(const struct feed *fd, const struct sockaddr *sa)
 {
 	const uint8_t *a;
-	size_t alen;
-	int fam = sa->sa_family;
-	if (fam == AF_INET) {
-		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-		alen = 4;
-	} else if (fam == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a6)) {
-			fam = AF_INET;
-			a = a6->s6_addr + 12;
-			alen = 4;
-		} else {
-			a = a6->s6_addr;
-			alen = 16;
-		}
-	} else {
-		return false;
-	}
-	for (size_t i = 0; i < fd->n_primaries; i++) {
-		const struct vg_sockaddr *p = &fd->primaries[i];
-		if (p->u.sa.sa_family != fam)
-			continue;
-		const void *pa = fam == AF_INET ? (const void *)&p->u.in4.sin_addr
-						: (const void *)&p->u.in6.sin6_addr;
-		if (!memcmp(pa, a, alen))
+	int fam = vg_addr_bytes(sa, &a);
+	for (size_t i = 0; fam && i < fd->n_primaries; i++) {
+		const uint8_t *pa;
+		int pfam = vg_addr_bytes(&fd->primaries[i].u.sa, &pa);
+		if (pfam == fam && !memcmp(pa, a, fam == AF_INET ? 4 : 16))
 			return true;
 	}
 	return false;
@@ -332,7 +306,7 @@ static void on_closed(uv_handle_t *h)
 	fd->tcp_open = false;
 	if (fd->mgr->stopping)
 		return;
-	char prim[INET6_ADDRSTRLEN + 8];
+	char prim[VG_ADDRSTRLEN];
 	addr_str(&fd->primaries[fd->prim], prim, sizeof(prim));
 	struct vg_xfr *x = &fd->x;
 	enum vg_xfr_kind kind = x->kind;
@@ -557,7 +531,7 @@ static void begin_xfr(struct feed *fd, enum vg_xfr_kind kind)
 	}
 	if (r < 0) {
 		/* nothing opened: count it as this primary's failure, on the next turn */
-		char prim[INET6_ADDRSTRLEN + 8];
+		char prim[VG_ADDRSTRLEN];
 		addr_str(to, prim, sizeof(prim));
 		vg_log(VG_LOG_ERR, "feed %s: %s from %s: cannot start: %s", fd->name,
 		       kind_name(kind), prim, vg_strerror(r));
@@ -628,9 +602,10 @@ static void *feed_main(void *arg)
 	return NULL;
 }
 
-static void setup_feed(struct feed *fd, const struct vg_config *cfg, unsigned index)
+static void setup_feed(struct feed *fd, const struct vg_policy_opts *pol,
+		       const struct vg_feed_opts *fo, unsigned index)
 {
-	const struct vg_policy_source *s = &cfg->policy_sources[index];
+	const struct vg_policy_source *s = &pol->sources[index];
 	fd->index = index;
 	snprintf(fd->name, sizeof(fd->name), "%s", s->name);
 	snprintf(fd->file, sizeof(fd->file), "%s", s->file);
@@ -639,7 +614,7 @@ static void setup_feed(struct feed *fd, const struct vg_config *cfg, unsigned in
 	memcpy(fd->primaries, s->primaries, sizeof(fd->primaries));
 	fd->n_primaries = s->n_primaries;
 	if (s->tsig_key) {
-		fd->key = cfg->policy_tsig_keys[s->tsig_key - 1];
+		fd->key = fo->tsig_keys[s->tsig_key - 1];
 		fd->has_key = true;
 	}
 	atomic_init(&fd->notified, false);
@@ -658,13 +633,14 @@ static void ensure_dir(const struct feed *fd)
 		       fd->name, d, strerror(errno));
 }
 
-int vg_feed_start(struct vg_feed **out, const struct vg_config *cfg, vg_feed_update_fn fn,
+int vg_feed_start(struct vg_feed **out, const struct vg_policy_opts *pol,
+		  const struct vg_feed_opts *fo, vg_feed_update_fn fn,
 		  void *arg)
 {
 	unsigned n = 0;
 	*out = NULL;
-	for (size_t i = 0; i < cfg->n_policy_sources; i++)
-		n += cfg->policy_sources[i].n_primaries > 0;
+	for (size_t i = 0; i < pol->n_sources; i++)
+		n += pol->sources[i].n_primaries > 0;
 	if (!n)
 		return 0;
 	struct vg_feed *m = calloc(1, sizeof(*m) + n * sizeof(m->feeds[0]));
@@ -684,20 +660,20 @@ int vg_feed_start(struct vg_feed **out, const struct vg_config *cfg, vg_feed_upd
 	m->loop_ready = true;
 	uv_async_init(&m->loop, &m->wake, on_wake);
 	m->wake.data = m;
-	for (size_t i = 0; i < cfg->n_policy_sources; i++) {
-		if (!cfg->policy_sources[i].n_primaries)
+	for (size_t i = 0; i < pol->n_sources; i++) {
+		if (!pol->sources[i].n_primaries)
 			continue;
 		struct feed *fd = &m->feeds[m->n++];
 		fd->mgr = m;
-		setup_feed(fd, cfg, (unsigned)i);
+		setup_feed(fd, pol, fo, (unsigned)i);
 		vg_xfr_zone_init(&fd->z, fd->zone);
 		uv_timer_init(&m->loop, &fd->timer);
 		uv_timer_init(&m->loop, &fd->io);
 		fd->timer.data = fd->io.data = fd;
-		char prims[VG_CONFIG_MAX_PRIMARIES * (INET6_ADDRSTRLEN + 10)] = "";
+		char prims[VG_POLICY_MAX_PRIMARIES * (VG_ADDRSTRLEN + 2)] = "";
 		size_t o = 0;
 		for (size_t k = 0; k < fd->n_primaries; k++) {
-			char a[INET6_ADDRSTRLEN + 8];
+			char a[VG_ADDRSTRLEN];
 			addr_str(&fd->primaries[k], a, sizeof(a));
 			o += (size_t)snprintf(prims + o, sizeof(prims) - o, "%s%s", k ? ", " : "",
 					      a);
@@ -788,17 +764,13 @@ size_t vg_feed_notify(struct vg_feed *m, const uint8_t *pkt, size_t len,
 	struct feed *fd = NULL;
 	struct vg_xfr_tsig_info info = { 0 };
 	bool sign = false;
-	char who[INET6_ADDRSTRLEN] = "?", zn[VG_NAME_MAX * 4] = "?";
+	char who[VG_ADDRSTRLEN], zn[VG_NAME_MAX * 4] = "?";
 	uint64_t now = (uint64_t)time(NULL);
 
 	if (len < VG_HDR_LEN || cap < 512 || (vg_get16(pkt + 2) & VG_F_QR) ||
 	    VG_F_OPCODE(vg_get16(pkt + 2)) != VG_OPCODE_NOTIFY)
 		return 0;
-	if (from->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr, who, sizeof(who));
-	else if (from->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)from)->sin6_addr, who,
-			  sizeof(who));
+	vg_sa_str(from, 0, who, sizeof(who));
 	bool have_q = vg_get16(pkt + 4) == 1 &&
 		      vg_name_unpack(pkt, len, VG_HDR_LEN, qname, true, &next) >= 0 &&
 		      len - next >= 4 && vg_get16(pkt + next + 2) == VG_C_IN;
@@ -872,12 +844,13 @@ reply:;
 
 /* ------------------------------------------------------------ SIGHUP */
 
-void vg_feed_check_config(const struct vg_feed *m, const struct vg_config *cfg)
+void vg_feed_check_config(const struct vg_feed *m, const struct vg_policy_opts *pol,
+			  const struct vg_feed_opts *fo)
 {
 	unsigned n = 0;
 	bool same = true;
-	for (size_t i = 0; i < cfg->n_policy_sources; i++) {
-		if (!cfg->policy_sources[i].n_primaries)
+	for (size_t i = 0; i < pol->n_sources; i++) {
+		if (!pol->sources[i].n_primaries)
 			continue;
 		if (!m || n >= m->n) {
 			same = false;
@@ -886,7 +859,7 @@ void vg_feed_check_config(const struct vg_feed *m, const struct vg_config *cfg)
 		struct feed now;
 		const struct feed *fd = &m->feeds[n++];
 		memset(&now, 0, sizeof(now));
-		setup_feed(&now, cfg, (unsigned)i);
+		setup_feed(&now, pol, fo, (unsigned)i);
 		same = same && now.index == fd->index && !strcmp(now.name, fd->name) &&
 		       !strcmp(now.file, fd->file) && vg_name_eq(now.zone, fd->zone) &&
 		       now.n_primaries == fd->n_primaries &&

@@ -20,26 +20,36 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "daemon/config.h"
+#include "policy/policy.h"
+#include "policy/xfr.h"
+
+#define VG_FEED_MAX_KEYS 16
+
+/** Feed settings that are not per source (policy.tsig-keys, policy.feed-directory). */
+struct vg_feed_opts {
+	struct vg_tsig_key tsig_keys[VG_FEED_MAX_KEYS];
+	size_t n_tsig_keys;
+	char directory[512]; /* feeds' last good copies; default /var/lib/vigil */
+};
 
 struct vg_feed;
 
 /**
  * Called on the feed thread after the file of policy source @p source_index
- * (its position in cfg->policy_sources) was rewritten with a new version.
+ * (its position in the policy sources) was rewritten with a new version.
  * The receiver makes it thread-safe (e.g. a uv_async_send).
  */
 typedef void (*vg_feed_update_fn)(void *arg, unsigned source_index);
 
 /**
- * Read the last good copies of the feeds of @p cfg (a source without one is
+ * Read the last good copies of the feeds of @p pol (a source without one is
  * empty until its first transfer: logged, not an error) and start the feed
- * thread, which transfers every feed at once.  *@p out is NULL when @p cfg
+ * thread, which transfers every feed at once.  *@p out is NULL when @p pol
  * has no feeds.  0 or a negative code (VG_ENOMEM, -errno from the thread).
- * @p cfg is only read during the call.
+ * @p pol and @p fo are only read during the call.
  */
-int vg_feed_start(struct vg_feed **out, const struct vg_config *cfg, vg_feed_update_fn fn,
-		  void *arg);
+int vg_feed_start(struct vg_feed **out, const struct vg_policy_opts *pol,
+		  const struct vg_feed_opts *fo, vg_feed_update_fn fn, void *arg);
 
 /**
  * Stop the feed thread and wait for it (transfers in progress are
@@ -65,10 +75,11 @@ size_t vg_feed_notify(struct vg_feed *f, const uint8_t *pkt, size_t len,
 		      const struct sockaddr *from, uint8_t *resp, size_t cap);
 
 /**
- * Log a warning when the feeds of @p cfg (a reloaded config) differ from
+ * Log a warning when the feeds of @p pol (a reloaded config) differ from
  * the running ones: the feed thread keeps its start-up definitions until a
  * restart.  @p f may be NULL (no feeds at start-up).
  */
-void vg_feed_check_config(const struct vg_feed *f, const struct vg_config *cfg);
+void vg_feed_check_config(const struct vg_feed *f, const struct vg_policy_opts *pol,
+			  const struct vg_feed_opts *fo);
 
 #endif

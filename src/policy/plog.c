@@ -182,7 +182,7 @@ bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entr
 		return false;
 	}
 	char *line = r->line[h % RING];
-	char qn[300], rule[300], grp[140], src[140], stage[340] = "";
+	char qn[300], rule[300], grp[140], src[140], stage[340] = "", id[160] = "";
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -191,6 +191,11 @@ bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entr
 	json_str(rule, sizeof(rule), e->rule);
 	json_str(grp, sizeof(grp), e->group ? e->group : "");
 	json_str(src, sizeof(src), e->source ? e->source : "");
+	if (e->client_id) {
+		char v[140];
+		json_str(v, sizeof(v), e->client_id);
+		snprintf(id, sizeof(id), "\"client_id\":\"%s\",", v);
+	}
 	if (e->stage && e->stage_name) {
 		char sn[300];
 		json_str(sn, sizeof(sn), e->stage_name);
@@ -198,11 +203,11 @@ bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entr
 	}
 	int n = snprintf(line, LINE,
 			 "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"client\":\"%s\","
-			 "\"port\":%u,\"transport\":\"%s\",\"group\":\"%s\",\"qname\":\"%s\","
-			 "\"qtype\":%u,\"source\":\"%s\",\"trigger\":\"%s\",\"rule\":\"%s\","
+			 "\"port\":%u,\"transport\":\"%s\",%s\"group\":\"%s\",\"qname\":\"%s\","
+			 "\"qtype\":\"%s\",\"source\":\"%s\",\"trigger\":\"%s\",\"rule\":\"%s\","
 			 "%s\"action\":\"%s\",\"ede\":%u}",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000, e->client, e->port, e->transport, grp, qn,
+			 tm.tm_sec, ts.tv_nsec / 1000000, e->client, e->port, e->transport, id, grp, qn,
 			 e->qtype, src, e->trigger, rule, stage, e->action, e->ede);
 	if (n < 0 || n >= LINE) {
 		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);

@@ -30,10 +30,11 @@ uint64_t vg_plog_written(const struct vg_plog *l);
 struct vg_plog_entry {
 	const char *client;    /* address as text */
 	unsigned port;
-	const char *transport; /* "udp" / "tcp" */
+	const char *transport; /* "udp", "tcp", "dot", "doh" */
+	const char *client_id; /* TLS / HTTP identity, or NULL (then not written) */
 	const char *group;
 	const char *qname;     /* presentation form */
-	unsigned qtype;
+	const char *qtype;     /* mnemonic: "A", "AAAA", "HTTPS", "TYPE65280" */
 	const char *source;
 	const char *trigger;   /* "qname", "client-ip", "response-ip", "nsdname", "nsip",
 				* "allowlist" */

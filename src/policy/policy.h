@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/addr.h"
 #include "vigil/err.h"
 #include "vigil/wire.h"
 
@@ -82,5 +83,66 @@ struct vg_pol_rule {
  */
 int vg_rpz_owner(const uint8_t *owner, const uint8_t *origin, struct vg_pol_rule *rule,
 		 const char **why);
+
+/* ------------------------------------------------------------ options */
+
+#define VG_POLICY_MAX_SOURCES 32
+#define VG_POLICY_MAX_GROUPS 16
+#define VG_POLICY_MAX_CLIENTS 32 /* prefixes per group */
+#define VG_POLICY_MAX_PRIMARIES 4
+#define VG_POLICY_MIN_NS_DOTS_DEFAULT 1 /* policy.min-ns-dots */
+
+enum vg_policy_source_type { VG_PSRC_RPZ = 0, VG_PSRC_HOSTS, VG_PSRC_DOMAINS, VG_PSRC_ADBLOCK };
+/** A source's override of its rules' actions (RPZ.md 2.5): GIVEN keeps them. */
+enum vg_policy_override {
+	VG_POVR_GIVEN = 0, VG_POVR_DISABLED, VG_POVR_NXDOMAIN, VG_POVR_NODATA, VG_POVR_PASSTHRU,
+	VG_POVR_DROP, VG_POVR_TCP_ONLY, VG_POVR_CNAME,
+};
+
+/** policy.sources[]: one RPZ zone or list. */
+struct vg_policy_source {
+	char name[64];
+	char file[512];   /* feeds: the last good copy (default <feed-directory>/<name>.rpz) */
+	enum vg_policy_source_type type;
+	uint16_t ede;     /* 15 (default), 16 or 17 */
+	int action;       /* lists: enum vg_pol_action for block entries (NXDOMAIN default) */
+	bool optional;    /* a broken file at start-up is a warning, not an error */
+	/* RPZ.md 2.5: the per-zone policy override, and where the rules apply */
+	int override;     /* enum vg_policy_override */
+	uint8_t override_cname[VG_NAME_MAX]; /* override "cname DOMAIN" (wire) */
+	bool recursive_only; /* rules apply to RD=1 queries only (default yes) */
+	bool break_dnssec;   /* rewrite DO=1 queries for signed data too (default no) */
+	/* the policy zone's name (wire, lower-case; {0}: not given): for a file
+	 * source without $ORIGIN, and the zone a feed transfers */
+	uint8_t zone[VG_NAME_MAX];
+	/* RPZ feeds (src/feed): the zone is transferred from a primary */
+	struct vg_sockaddr primaries[VG_POLICY_MAX_PRIMARIES]; /* default port 53 */
+	size_t n_primaries;                /* 0: a plain file, not a feed */
+	unsigned tsig_key;                 /* 1 + index into the feed options' keys; 0: no TSIG */
+};
+
+/** policy.groups[]: clients (by prefix) and the sources applied to them. */
+struct vg_policy_group {
+	char name[64];
+	struct vg_prefix clients[VG_POLICY_MAX_CLIENTS];
+	size_t n_clients;
+	uint8_t sources[VG_POLICY_MAX_SOURCES]; /* indexes into the sources */
+	size_t n_sources;
+	bool allowlist;   /* only allowed / PASSTHRU names resolve */
+};
+
+/** The policy section of the configuration. */
+struct vg_policy_opts {
+	struct vg_policy_source sources[VG_POLICY_MAX_SOURCES];
+	size_t n_sources;
+	struct vg_policy_group groups[VG_POLICY_MAX_GROUPS];
+	size_t n_groups;
+	char log[512];           /* JSON decision log: a file, "syslog", or "" (the main log) */
+	bool qname_wait_recurse; /* resolve a name a rule rewrites, to let an earlier
+				  * source's answer-side rules decide (default no) */
+	unsigned min_ns_dots;    /* NSDNAME/NSIP: delegation points with fewer labels are
+				  * not looked at (default 1: the root's are not) */
+	unsigned watch_ms;       /* poll the sources' files for changes; 0 = off (default 2000) */
+};
 
 #endif

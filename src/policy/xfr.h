@@ -30,7 +30,6 @@
 
 #include <sodium.h>
 
-#include "daemon/config.h"
 #include "vigil/err.h"
 #include "vigil/wire.h"
 
@@ -43,6 +42,16 @@ enum { VG_T_TSIG = 250 };
 enum { VG_RCODE_NOTAUTH = 9 };
 /* TSIG error field values (RFC 8945 §5.2) */
 enum { VG_TSIG_BADSIG = 16, VG_TSIG_BADKEY = 17, VG_TSIG_BADTIME = 18, VG_TSIG_BADTRUNC = 22 };
+
+/** A TSIG key (RFC 8945) for feed transfers and NOTIFYs (policy.tsig-keys[]). */
+#define VG_TSIG_SECRET_MAX 128
+enum vg_tsig_alg { VG_TSIG_HMAC_SHA256 = 0, VG_TSIG_HMAC_SHA512, VG_TSIG_HMAC_SHA1 };
+struct vg_tsig_key {
+	uint8_t name[VG_NAME_MAX]; /* the key's name (wire, lower-case) */
+	enum vg_tsig_alg alg;      /* hmac-sha256 (default), hmac-sha512, hmac-sha1 */
+	uint16_t secret_len;
+	uint8_t secret[VG_TSIG_SECRET_MAX];
+};
 
 /* ------------------------------------------------------------ serials */
 

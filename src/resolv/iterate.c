@@ -60,12 +60,18 @@ struct vg_task {
 	struct vg_result res;  /* what it found (val_fetch tasks) */
 };
 
-static inline const struct vg_config *cfg_of(const struct vg_request *req)
+static inline const struct vg_resolv_opts *opts_of(const struct vg_request *req)
 {
-	return req->env->cfg;
+	return req->env->opts;
 }
 
-static bool top_task(const struct vg_request *req, const struct vg_task *t)
+static inline const struct vg_dnssec_opts *dnssec_of(const struct vg_request *req)
+{
+	return req->env->dnssec;
+}
+
+/* Is @p t the task of the client's own question (the bottom of the stack)? */
+static bool is_client_task(const struct vg_request *req, const struct vg_task *t)
 {
 	return req->stack[0] == t;
 }
@@ -77,13 +83,13 @@ static enum vg_step fail(struct vg_request *req, const char *why)
 	req->rcode = VG_RCODE_SERVFAIL;
 	if (why)
 		req->fail_reason = why;
-	uint32_t now = vg_time_now_s();
+	uint32_t now = req->env->now_s;
 	if (req->cd)
 		return VG_STEP_FAIL; /* a CD answer says nothing about the validated one */
-	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, cfg_of(req)->servfail_ttl, now);
+	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, opts_of(req)->servfail_ttl, now);
 	if (req->ede)
 		vg_cache_set_sec(req->env->cache, req->qname, req->qtype, VG_SEC_BOGUS, req->ede,
-				 cfg_of(req)->bogus_ttl, now);
+				 dnssec_of(req)->bogus_ttl, now);
 	return VG_STEP_FAIL;
 }
 
@@ -175,7 +181,7 @@ static struct vg_rrset *collect(struct vg_request *req, const struct vg_msg *m, 
 static struct vg_rrset *collect_sigs(struct vg_request *req, const struct vg_msg *m, int sec,
 				     const uint8_t *owner, uint16_t type)
 {
-	if (!cfg_of(req)->dnssec_validation)
+	if (!dnssec_of(req)->validation)
 		return NULL;
 	return collect_x(req, m, sec, owner, VG_T_RRSIG, type);
 }
@@ -185,7 +191,7 @@ static struct vg_rrset *collect_sigs(struct vg_request *req, const struct vg_msg
 static void collect_proof(struct vg_request *req, const struct vg_msg *m, const uint8_t *bailiwick,
 			  struct vg_result *r)
 {
-	if (!cfg_of(req)->dnssec_validation)
+	if (!dnssec_of(req)->validation)
 		return;
 	if (r->soa)
 		r->soa_sig = collect_sigs(req, m, VG_SEC_NS, r->soa->owner, VG_T_SOA);
@@ -238,7 +244,7 @@ static uint32_t soa_negative_ttl(const struct vg_rrset *soa)
 static int append_answer_x(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs,
 			   struct vg_rrset *sig, uint8_t sec, bool synth)
 {
-	if (!top_task(req, t))
+	if (!is_client_task(req, t))
 		return 0;
 	if (req->n_answer >= VG_ARRAY_SIZE(req->answer))
 		return VG_ELIMIT;
@@ -256,21 +262,21 @@ static int append_answer_x(struct vg_request *req, struct vg_task *t, struct vg_
 
 /* ------------------------------------------------------------ addresses */
 
-static bool addr_allowed(const struct vg_config *cfg, const struct vg_sockaddr *sa)
+static bool addr_allowed(const struct vg_resolv_opts *opts, const struct vg_sockaddr *sa)
 {
-	if (sa->u.sa.sa_family == AF_INET6 && !cfg->use_ipv6_upstream)
+	if (sa->u.sa.sa_family == AF_INET6 && !opts->use_ipv6_upstream)
 		return false;
 	if (vg_sockaddr_is_loopback(sa))
-		return cfg->allow_query_localhost;
+		return opts->allow_query_localhost;
 	if (vg_sockaddr_is_private(sa))
-		return cfg->allow_query_private;
+		return opts->allow_query_private;
 	return true;
 }
 
 static void task_add_addr(struct vg_request *req, struct vg_task *t, const struct vg_sockaddr *sa,
 			  bool check_policy)
 {
-	if (check_policy && !addr_allowed(cfg_of(req), sa))
+	if (check_policy && !addr_allowed(opts_of(req), sa))
 		return;
 	for (unsigned i = 0; i < t->n_addr; i++)
 		if (vg_sockaddr_eq(&t->addr[i], sa))
@@ -311,10 +317,10 @@ static void task_add_rrset_addrs(struct vg_request *req, struct vg_task *t,
 static void task_addrs_from_cache(struct vg_request *req, struct vg_task *t, const uint8_t *ns)
 {
 	struct vg_cache_entry e;
-	uint32_t now = vg_time_now_s();
+	uint32_t now = req->env->now_s;
 	static const uint16_t types[2] = { VG_T_A, VG_T_AAAA };
 	for (int i = 0; i < 2; i++) {
-		if (types[i] == VG_T_AAAA && !cfg_of(req)->use_ipv6_upstream)
+		if (types[i] == VG_T_AAAA && !opts_of(req)->use_ipv6_upstream)
 			continue;
 		if (vg_cache_get(req->env->cache, ns, types[i], now, &e, req->env->scratch,
 				 VG_SCRATCH) == 0 && !e.negative)
@@ -351,12 +357,13 @@ static void task_reset_cut(struct vg_task *t, const uint8_t *zone)
 
 /* ------------------------------------------------------------ zone cut */
 
-static const struct vg_forward_zone *find_forward(const struct vg_config *cfg, const uint8_t *name)
+static const struct vg_forward_zone *find_forward(const struct vg_resolv_opts *opts,
+						  const uint8_t *name)
 {
 	const struct vg_forward_zone *best = NULL;
 	int best_labels = -1;
-	for (size_t i = 0; i < cfg->n_forwards; i++) {
-		const struct vg_forward_zone *f = &cfg->forwards[i];
+	for (size_t i = 0; i < opts->n_forwards; i++) {
+		const struct vg_forward_zone *f = &opts->forwards[i];
 		int l = vg_name_labels(f->zone);
 		if (l > best_labels && vg_name_is_sub(name, f->zone)) {
 			best = f;
@@ -368,9 +375,8 @@ static const struct vg_forward_zone *find_forward(const struct vg_config *cfg, c
 
 static int find_cut(struct vg_request *req, struct vg_task *t)
 {
-	const struct vg_config *cfg = cfg_of(req);
-	const struct vg_forward_zone *fwd = find_forward(cfg, t->sname);
-	uint32_t now = vg_time_now_s();
+	const struct vg_forward_zone *fwd = find_forward(opts_of(req), t->sname);
+	uint32_t now = req->env->now_s;
 	const uint8_t *name = t->sname;
 
 	if (fwd) {
@@ -438,7 +444,7 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 	int best = -1, best_down = -1, usable[MAX_ADDRS];
 	unsigned n_usable = 0;
 	uint64_t best_score = UINT64_MAX;
-	uint32_t unknown = cfg_of(req)->upstream_timeout_ms;
+	uint32_t unknown = opts_of(req)->upstream_timeout_ms;
 	for (unsigned i = 0; i < t->n_addr; i++) {
 		if (t->tries[i] >= MAX_TRIES)
 			continue;
@@ -486,16 +492,16 @@ static struct vg_task *task_new(struct vg_request *req, const uint8_t *qname, ui
 	memcpy(t->sname, t->qname, n);
 	t->qtype = qtype;
 	t->sent_idx = -1;
-	t->qmin_off = !req->env->cfg->qname_minimisation;
+	t->qmin_off = !req->env->opts->qname_minimisation;
 	return t;
 }
 
 /* Start a sub-task for the address of a glue-less NS name. 1 pushed, 0 none, <0 error. */
 static int push_glueless(struct vg_request *req, struct vg_task *t)
 {
-	const struct vg_config *cfg = cfg_of(req);
+	const struct vg_resolv_opts *opts = opts_of(req);
 	if (t->forward || req->depth + 1 >= (int)VG_ARRAY_SIZE(req->stack) ||
-	    (unsigned)req->depth + 1 > cfg->max_subquery_depth)
+	    (unsigned)req->depth + 1 > opts->max_subquery_depth)
 		return 0;
 	for (unsigned i = 0; i < t->n_ns; i++) {
 		uint16_t type;
@@ -503,7 +509,7 @@ static int push_glueless(struct vg_request *req, struct vg_task *t)
 		if (!(t->ns_state[i] & NS_A_DONE)) {
 			type = VG_T_A;
 			bit = NS_A_DONE;
-		} else if (!(t->ns_state[i] & NS_AAAA_DONE) && cfg->use_ipv6_upstream) {
+		} else if (!(t->ns_state[i] & NS_AAAA_DONE) && opts->use_ipv6_upstream) {
 			type = VG_T_AAAA;
 			bit = NS_AAAA_DONE;
 		} else {
@@ -515,11 +521,11 @@ static int push_glueless(struct vg_request *req, struct vg_task *t)
 		if (vg_name_is_sub(t->ns[i], t->zone))
 			continue;
 		/* its address is known already (glue or cache): it is in t->addr */
-		if (vg_cache_has(req->env->cache, t->ns[i], type, vg_time_now_s()))
+		if (vg_cache_has(req->env->cache, t->ns[i], type, req->env->now_s))
 			continue;
 		if (ancestor_asks(req, t->ns[i], type))
 			continue;
-		if (++t->glueless > cfg->max_glueless_ns)
+		if (++t->glueless > opts->max_glueless_ns)
 			return 0;
 		struct vg_task *sub = task_new(req, t->ns[i], type);
 		if (!sub)
@@ -544,7 +550,7 @@ static void task_done(struct vg_task *t, int rcode)
 static int deliver(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs,
 		   struct vg_rrset *sig, uint8_t sec)
 {
-	if (top_task(req, t))
+	if (is_client_task(req, t))
 		return append_answer_x(req, t, rs, sig, sec, false);
 	if (t->val_fetch) {
 		t->res.rs = rs;
@@ -561,14 +567,13 @@ static int deliver(struct vg_request *req, struct vg_task *t, struct vg_rrset *r
 
 static int follow_cname(struct vg_request *req, struct vg_task *t, const uint8_t *target)
 {
-	if (++req->used.cnames > cfg_of(req)->max_cname_chain)
+	if (++req->used.cnames > opts_of(req)->max_cname_chain)
 		return VG_ELIMIT;
 	memmove(t->sname, target, vg_name_len(target));
 	vg_name_lower(t->sname);
 	t->cut_valid = false;
-	t->qmin_off = !cfg_of(req)->qname_minimisation;
+	t->qmin_off = !opts_of(req)->qname_minimisation;
 	t->minimised_sent = 0;
-	/* POLICY: a CNAME step; the policy engine checks the new name here */
 	return 0;
 }
 
@@ -607,7 +612,7 @@ static struct vg_rrset *synth_cname(struct vg_request *req, const uint8_t *name,
 /* Where a task's negative result goes: the request (top task) or the task. */
 static struct vg_result *neg_result(struct vg_request *req, struct vg_task *t)
 {
-	if (top_task(req, t))
+	if (is_client_task(req, t))
 		return &req->neg;
 	return t->val_fetch ? &t->res : NULL;
 }
@@ -627,7 +632,7 @@ static int neg_from_cache(struct vg_request *req, struct vg_task *t, const struc
 		return VG_ENOMEM;
 	if (e->soa.count && !(r->soa = rrset_dup(req, &e->soa)))
 		return VG_ENOMEM;
-	if (top_task(req, t))
+	if (is_client_task(req, t))
 		req->soa = r->soa;
 	if (e->proof_len) {
 		struct vg_rrset store[2 * VG_AUTH_MAX + 1];
@@ -652,7 +657,7 @@ static int neg_from_cache(struct vg_request *req, struct vg_task *t, const struc
 static bool bogus_for(const struct vg_request *req, const struct vg_task *t,
 		      const struct vg_cache_entry *e)
 {
-	return e->sec == VG_SEC_BOGUS && req->validate && top_task(req, t);
+	return e->sec == VG_SEC_BOGUS && req->validate && is_client_task(req, t);
 }
 
 /* An unvalidated wildcard expansion in the cache (stored for a CD=1 client):
@@ -660,7 +665,7 @@ static bool bogus_for(const struct vg_request *req, const struct vg_task *t,
 static bool unproven_wildcard(const struct vg_request *req, const struct vg_task *t,
 			      const struct vg_cache_entry *e)
 {
-	if (!req->validate || !top_task(req, t) || e->negative || e->sec != VG_SEC_UNCHECKED ||
+	if (!req->validate || !is_client_task(req, t) || e->negative || e->sec != VG_SEC_UNCHECKED ||
 	    !e->sigs.count || vg_get16(e->sigs.rdata) < 18)
 		return false;
 	const uint8_t *o = e->rs.owner;
@@ -715,11 +720,11 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 	struct vg_cache_entry e;
 	struct vg_cache *c = req->env->cache;
 	uint8_t *buf = req->env->scratch;
-	uint32_t now = vg_time_now_s();
+	uint32_t now = req->env->now_s;
 
 	int found = t->qtype == VG_T_ANY ? VG_ENOTFOUND
 					  : vg_cache_get(c, t->sname, t->qtype, now, &e, buf, VG_SCRATCH);
-	if (found == 0 && e.failure && top_task(req, t) && req->n_answer == 0 &&
+	if (found == 0 && e.failure && is_client_task(req, t) && req->n_answer == 0 &&
 	    !(req->cd && e.sec == VG_SEC_BOGUS)) {
 		req->fail_reason = e.sec == VG_SEC_BOGUS ? "DNSSEC validation failed (cached)"
 							 : "failure cached (RFC 9520)";
@@ -800,7 +805,7 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		task_done(t, VG_RCODE_NXDOMAIN);
 		return 1;
 	}
-	if (top_task(req, t) && req->validate && cfg_of(req)->aggressive_nsec)
+	if (is_client_task(req, t) && req->validate && dnssec_of(req)->aggressive_nsec)
 		return try_aggressive(req, t, now);
 	return 0;
 }
@@ -862,7 +867,8 @@ static int push_fetch(struct vg_request *req, const uint8_t *name, uint16_t type
 
 static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 {
-	const struct vg_config *cfg = cfg_of(req);
+	const struct vg_resolv_opts *opts = opts_of(req);
+	const struct vg_dnssec_opts *dopts = dnssec_of(req);
 	for (unsigned guard = 0; guard < STEP_GUARD; guard++) {
 		struct vg_task *t = req->stack[req->depth];
 		if (t->done) {
@@ -924,7 +930,7 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 				return fail(req, "out of memory");
 			if (r > 0)
 				continue;
-			if (top_task(req, t)) {
+			if (is_client_task(req, t)) {
 				req->fail_reason = "no reachable name server";
 				task_done(t, VG_RCODE_SERVFAIL);
 			} else {
@@ -932,15 +938,15 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 			}
 			continue;
 		}
-		if (++req->used.upstream > cfg->max_upstream_queries)
+		if (++req->used.upstream > opts->max_upstream_queries)
 			return fail(req, "upstream query limit reached");
 
 		struct vg_outbound *o = &req->out;
 		o->to = t->addr[idx];
 		o->rd = t->forward;
-		o->do_bit = cfg->dnssec_validation;
+		o->do_bit = dopts->validation;
 		o->timeout_ms = vg_infra_timeout(req->env->infra, &o->to, now_ms,
-						 cfg->upstream_timeout_ms);
+						 opts->upstream_timeout_ms);
 		t->sent_idx = idx;
 		t->sent_min = false;
 		int zl = vg_name_labels(t->zone), sl = vg_name_labels(t->sname);
@@ -1004,7 +1010,7 @@ static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg
 		      const struct vg_rrset *ns, const uint8_t *bailiwick, bool add)
 {
 	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
-	uint32_t now = vg_time_now_s();
+	uint32_t now = req->env->now_s;
 	/* only as many as a task keeps: each lookup scans the additional section */
 	for (unsigned i = 0; i < ns->count && i < MAX_NS && end - d >= 2; i++) {
 		uint16_t l = vg_get16(d);
@@ -1027,14 +1033,14 @@ static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg
 static enum vg_step on_referral(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
 				const uint8_t *zone, uint64_t now_ms)
 {
-	if (++req->used.referrals > cfg_of(req)->max_referrals)
+	if (++req->used.referrals > opts_of(req)->max_referrals)
 		return fail(req, "referral limit reached");
 	struct vg_rrset *ns = collect(req, m, VG_SEC_NS, zone, VG_T_NS);
 	if (!ns)
 		return fail(req, "out of memory");
 	uint8_t old_zone[VG_NAME_MAX];
 	memcpy(old_zone, t->zone, vg_name_len(t->zone));
-	vg_cache_put(req->env->cache, ns, VG_RANK_REFERRAL, vg_time_now_s());
+	vg_cache_put(req->env->cache, ns, VG_RANK_REFERRAL, req->env->now_s);
 	task_reset_cut(t, zone);
 	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
 	for (unsigned i = 0; i < ns->count && end - d >= 2; i++) {
@@ -1046,7 +1052,6 @@ static enum vg_step on_referral(struct vg_request *req, struct vg_task *t, const
 	take_glue(req, t, m, ns, old_zone, true);
 	for (unsigned i = 0; i < t->n_ns; i++)
 		task_addrs_from_cache(req, t, t->ns[i]);
-	/* POLICY: NS-name and NS-IP triggers see t->ns / t->addr here */
 	return step(req, now_ms);
 }
 
@@ -1089,8 +1094,8 @@ static enum vg_step negative(struct vg_request *req, struct vg_task *t, const st
 		size_t plen = vg__proof_pack(r, req->env->scratch, VG_SCRATCH);
 		vg_cache_put_neg_proof(req->env->cache, t->sname, nxdomain ? 0 : t->qtype, soa, ttl,
 				       rank, VG_SEC_UNCHECKED, req->env->scratch, plen,
-				       vg_time_now_s());
-		if (top_task(req, t))
+				       req->env->now_s);
+		if (is_client_task(req, t))
 			req->soa = soa;
 	}
 	task_done(t, nxdomain ? VG_RCODE_NXDOMAIN : VG_RCODE_NOERROR);
@@ -1123,10 +1128,10 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 	static const uint8_t root[1] = { 0 };
 	const uint8_t *bailiwick = t->forward ? root : t->zone;
 	uint8_t rank = (m->flags & VG_F_AA) && !t->forward ? VG_RANK_AUTH : VG_RANK_NONAUTH;
-	uint32_t now = vg_time_now_s();
+	uint32_t now = req->env->now_s;
 	bool moved = false;
 
-	for (unsigned hop = 0; hop <= cfg_of(req)->max_cname_chain; hop++) {
+	for (unsigned hop = 0; hop <= opts_of(req)->max_cname_chain; hop++) {
 		if (!vg_name_is_sub(t->sname, bailiwick))
 			break;
 		struct vg_rrset *rs = NULL;
@@ -1162,7 +1167,7 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				take_glue(req, t, m, rs, bailiwick, false);
 			if (deliver(req, t, rs, sig, VG_SEC_UNCHECKED) < 0)
 				return fail(req, "answer too long");
-			if (top_task(req, t))
+			if (is_client_task(req, t))
 				collect_proof(req, m, bailiwick, &req->neg); /* wildcard proofs */
 			task_done(t, VG_RCODE_NOERROR);
 			return step(req, now_ms);
@@ -1201,7 +1206,7 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			if (append_answer_x(req, t, rs, sig, VG_SEC_UNCHECKED, false) < 0 ||
 			    follow_cname(req, t, target) < 0)
 				return fail(req, "CNAME chain too long");
-			if (top_task(req, t))
+			if (is_client_task(req, t))
 				collect_proof(req, m, bailiwick, &req->neg); /* wildcard CNAME */
 			moved = true;
 			continue;
@@ -1225,8 +1230,9 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 }
 
 enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t *pkt,
-			       size_t len, uint64_t now_ms)
+			       size_t len)
 {
+	uint64_t now_ms = req->env->now_ms;
 	struct vg_task *t = req->stack[req->depth];
 	struct vg_msg *m = req->env->msg;
 
@@ -1259,21 +1265,21 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 	return on_answer(req, t, m, rc, now_ms);
 }
 
-enum vg_step vg_resolv_begin(struct vg_request *req, uint64_t now_ms)
+enum vg_step vg_resolv_begin(struct vg_request *req)
 {
+	uint64_t now_ms = req->env->now_ms;
 	struct vg_task *t = task_new(req, req->qname, req->qtype);
 	if (!t)
 		return fail(req, "out of memory");
 	req->stack[0] = t;
 	req->depth = 0;
-	const struct vg_config *cfg = cfg_of(req);
-	req->validate = cfg->dnssec_validation && !req->cd && req->env->ta;
+	const struct vg_dnssec_opts *dopts = dnssec_of(req);
+	req->validate = dopts->validation && !req->cd && req->env->ta;
 	req->sec = VG_SEC_UNCHECKED;
-	req->vbudget.sigs_left = cfg->val_max_per_query;
-	req->vbudget.rrsigs_per_rrset = cfg->val_max_rrsigs_per_rrset;
-	req->vbudget.keys_per_tag = cfg->val_max_keys_per_tag;
-	req->vbudget.skew = cfg->dnssec_clock_skew;
-	req->nsec3_hashes_left = cfg->nsec3_max_hashes;
-	/* POLICY: pre-resolution (client IP, QNAME) triggers go here */
+	req->vbudget.sigs_left = dopts->max_per_query;
+	req->vbudget.rrsigs_per_rrset = dopts->max_rrsigs_per_rrset;
+	req->vbudget.keys_per_tag = dopts->max_keys_per_tag;
+	req->vbudget.skew = dopts->clock_skew;
+	req->nsec3_hashes_left = dopts->nsec3_max_hashes;
 	return step(req, now_ms);
 }

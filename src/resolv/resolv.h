@@ -3,18 +3,16 @@
  * The resolver core: answering from cache, and iterative resolution.
  *
  * This module does no I/O (STYLE B1).  A request is driven by its owner (the
- * worker): vg_resolv_begin() and vg_resolv_consume() return a step.  On
- * VG_STEP_SEND, req->out says which server to ask what; the owner sends it and
- * feeds the outcome to vg_resolv_consume().  On VG_STEP_ANSWER the result is
- * ready for vg_resolv_write_answer().  Tests drive it with fake I/O.
+ * request pipeline, src/pipeline): vg_resolv_begin() and vg_resolv_consume()
+ * return a step.  On VG_STEP_SEND, req->out says which server to ask what;
+ * the owner sends it and feeds the outcome to vg_resolv_consume().  On
+ * VG_STEP_ANSWER the result is ready for vg_resolv_write_answer().  The core
+ * reads the clock only through its environment (env->now_s, now_ms,
+ * now_wall), which the owner sets before each call, so tests drive it with
+ * fake I/O and fake time.
  *
  * The cache-hit path, vg_resolv_answer_cached(), answers a client query from
  * the cache alone, without creating a request and without heap allocation.
- *
- * Pipeline hook points for the policy engine (issue 4) are marked "POLICY:"
- * in request.c and iterate.c: before resolution (client IP / QNAME), at every
- * CNAME step, during iteration (NS name / NS IP) and after resolution
- * (response IP).
  */
 #ifndef VG_RESOLV_H
 #define VG_RESOLV_H
@@ -23,11 +21,42 @@
 #include <stdint.h>
 
 #include "cache/cache.h"
+#include "core/addr.h"
 #include "core/core.h"
-#include "daemon/config.h"
+#include "dnssec/dnssec.h"
 #include "dnssec/ta.h"
 #include "upstream/upstream.h"
 #include "vigil/wire.h"
+
+#define VG_RESOLV_MAX_FORWARDS 32
+#define VG_RESOLV_MAX_FORWARD_ADDRS 16
+
+/** forward-zones[]: a zone whose queries go to fixed servers. */
+struct vg_forward_zone {
+	uint8_t zone[VG_NAME_MAX]; /* wire format, lower-case, "." is {0} */
+	size_t zone_len;
+	struct vg_sockaddr upstreams[VG_RESOLV_MAX_FORWARD_ADDRS]; /* default port 53 */
+	size_t n_upstreams;
+};
+
+/** The resolver's settings (resolver, limits and forward-zones sections). */
+struct vg_resolv_opts {
+	bool allow_query_localhost; /* upstreams on 127/8, ::1; default false */
+	bool allow_query_private;   /* upstreams on RFC 1918, fc00::/7 etc.; default true */
+	bool qname_minimisation;    /* default true */
+	bool prime_root;            /* a priming query at start; default true */
+	bool prefetch;              /* refresh popular entries near expiry; default false */
+	bool use_ipv6_upstream;     /* default true */
+	unsigned max_upstream_queries; /* per client query, default 200 */
+	unsigned max_subquery_depth;   /* default 8 */
+	unsigned max_referrals;        /* default 30 */
+	unsigned max_cname_chain;      /* default 11 */
+	unsigned max_glueless_ns;      /* glue-less NS names resolved per delegation, default 5 */
+	unsigned upstream_timeout_ms;  /* first try to an unknown server, default 400 */
+	uint32_t servfail_ttl;         /* failure caching, RFC 9520 (cache.servfail-ttl); 5 */
+	struct vg_forward_zone forwards[VG_RESOLV_MAX_FORWARDS];
+	size_t n_forwards;
+};
 
 #define VG_HINTS_MAX 32
 
@@ -53,7 +82,8 @@ int vg_hints_load(struct vg_hints *h, const char *path, FILE *errout);
 
 /** Everything a request needs from its worker; borrowed, never owned. */
 struct vg_resolv_env {
-	const struct vg_config *cfg;
+	const struct vg_resolv_opts *opts;
+	const struct vg_dnssec_opts *dnssec;
 	struct vg_cache *cache;
 	const struct vg_hints *hints;
 	const struct vg_ta_set *ta;  /* trust anchors (with the hints snapshot) */
@@ -62,7 +92,10 @@ struct vg_resolv_env {
 	struct vg_msg *msg;     /* parse scratch, one per worker */
 	uint8_t *scratch;       /* cache copy-out scratch, VG_SCRATCH bytes */
 	uint8_t *scratch2;
-	uint32_t now_s;         /* vg_time_now_s() read once per batch; 0 = read it */
+	/* the clock, set by the owner before every call into the core */
+	uint64_t now_ms;        /* monotonic milliseconds */
+	uint32_t now_s;         /* monotonic seconds (cache ages; vg_time_s_of_ms(now_ms)) */
+	uint32_t now_wall;      /* wall-clock seconds (signature validity periods) */
 };
 #define VG_SCRATCH (65536 + 1024)
 
@@ -167,17 +200,17 @@ void vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r, struct 
  * wire form.  Returns NULL when memory is short.
  */
 struct vg_request *vg_request_new(const struct vg_resolv_env *env, const uint8_t *qname,
-				  uint16_t qtype, uint64_t now_ms);
+				  uint16_t qtype);
 void vg_request_free(struct vg_request *req);
 
 /** Start resolving: ANSWER, SEND or FAIL (FAIL still has rcode SERVFAIL set). */
-enum vg_step vg_resolv_begin(struct vg_request *req, uint64_t now_ms);
+enum vg_step vg_resolv_begin(struct vg_request *req);
 /**
  * Feed the outcome of the last VG_STEP_SEND: @p status 0 with the reply in
  * @p pkt, or a negative code for a timeout / unreachable server.
  */
 enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t *pkt,
-			       size_t len, uint64_t now_ms);
+			       size_t len);
 
 /**
  * A check of a cached answer before it is written (the policy's decision
@@ -193,14 +226,6 @@ struct vg_answer_hook {
 	bool dnssec_data; /* set before fn: the cached answer has RRSIGs or a signed denial */
 };
 
-/** What the client sees: its question, flags and EDNS, and the transport limit. */
-struct vg_client_q {
-	const struct vg_query *q;
-	size_t limit;       /* largest answer for this transport */
-	uint16_t edns_size; /* UDP size we advertise in our OPT */
-	struct vg_answer_hook *hook; /* vg_resolv_answer_cached only; may be NULL */
-};
-
 /**
  * Write the request's answer for @p cq into @p buf.  Answers over the client's
  * limit are replaced by a truncated (TC=1) reply.  Returns the length (> 0).
@@ -214,31 +239,6 @@ size_t vg_resolv_write_answer(const struct vg_request *req, const struct vg_clie
  * No heap allocation; uses env->scratch.
  */
 size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_client_q *cq,
-			       uint8_t *buf, size_t cap);
-
-/** Everything an answer consists of, for the shared writer. */
-struct vg_answer_view {
-	const char *ede_text;          /* EXTRA-TEXT; NULL: the standard text for the code */
-	const struct vg_rrset *add_soa; /* additional section (policy zone SOA), or NULL */
-	bool tc;                       /* set TC (policy TCP-only over UDP) */
-	int rcode;
-	struct vg_rrset *const *ans;
-	struct vg_rrset *const *ans_sig; /* parallel to ans (entries may be NULL), or NULL */
-	unsigned nans;
-	const struct vg_rrset *soa, *soa_sig;
-	struct vg_rrset *const *auth;     /* NSEC/NSEC3 proofs */
-	struct vg_rrset *const *auth_sig;
-	unsigned nauth;
-	bool ad;      /* the data is secure */
-	uint16_t ede; /* Extended DNS Error (RFC 8914), 0 = none */
-};
-
-/**
- * Shared answer writer: header, question (client's case), answer RRsets,
- * authority SOA, OPT with EDE.  DNSSEC records go only to clients that set DO;
- * AD only to clients that set DO or AD.  Used by both paths above.
- */
-size_t vg__resolv_write(const struct vg_client_q *cq, const struct vg_answer_view *av,
-			uint8_t *buf, size_t cap);
+			       struct vg_answer_hook *hook, uint8_t *buf, size_t cap);
 
 #endif

@@ -65,9 +65,9 @@ struct vctx {
 	uint16_t ede;   /* first bogus reason */
 };
 
-static const struct vg_config *cfg_of(const struct vctx *v)
+static const struct vg_dnssec_opts *cfg_of(const struct vctx *v)
 {
-	return v->req->env->cfg;
+	return v->req->env->dnssec;
 }
 
 /* ------------------------------------------------------------ proof blobs */
@@ -265,7 +265,7 @@ static bool under_nta(const struct vctx *v, const uint8_t *name)
 		(const uint8_t *)"\x04test", (const uint8_t *)"\x07invalid",
 		(const uint8_t *)"\x03lan", (const uint8_t *)"\x04corp",
 	};
-	const struct vg_config *cfg = cfg_of(v);
+	const struct vg_dnssec_opts *cfg = cfg_of(v);
 	for (size_t i = 0; i < cfg->n_nta; i++)
 		if (vg_name_is_sub(name, cfg->nta[i]))
 			return true;
@@ -339,7 +339,7 @@ static int nsec3_proof(struct vctx *v, enum n3_proof kind, const struct vg_resul
 	*have = n > 0;
 	if (!n)
 		return VG_EBOGUS;
-	const struct vg_config *cfg = cfg_of(v);
+	const struct vg_dnssec_opts *cfg = cfg_of(v);
 	struct vg_nsec3_limits lim = {
 		.max_records = cfg->nsec3_max_records,
 		.hashes_left = v->req->nsec3_hashes_left,
@@ -754,8 +754,8 @@ static void keep_nsec(struct vctx *v, const uint8_t *signer, const struct vg_res
 		return;
 	struct vg_aggr *a = vg_cache_aggr(v->req->env->cache);
 	uint32_t ttl = r->soa->ttl; /* min(SOA TTL, MINIMUM) for fresh answers */
-	if (ttl > cfg_of(v)->cache_max_neg_ttl)
-		ttl = cfg_of(v)->cache_max_neg_ttl;
+	if (ttl > vg_cache_max_neg_ttl(v->req->env->cache))
+		ttl = vg_cache_max_neg_ttl(v->req->env->cache);
 	for (unsigned i = 0; i < r->n_auth; i++) {
 		if (!r->auth_sig[i] || !vg_name_is_sub(r->auth[i]->owner, signer))
 			continue;
@@ -847,8 +847,8 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 {
 	struct vctx v = {
 		.req = req, .need_name = name, .need_type = type,
-		.now = (uint32_t)time(NULL),
-		.mono = req->env->now_s ? req->env->now_s : vg_time_now_s(),
+		.now = req->env->now_wall,
+		.mono = req->env->now_s,
 	};
 	int worst = VG_SEC_SECURE;
 

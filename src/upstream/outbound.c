@@ -61,7 +61,7 @@ struct vg_upq {
 struct vg_upstream {
 	uv_loop_t *loop;
 	struct vg_infra *infra;
-	const struct vg_config *cfg;
+	const struct vg_upstream_opts *opts;
 	struct vg_upq *table[PENDING_BUCKETS];
 	unsigned pending; /* queries not yet freed */
 	struct vg_upstream_stats stats;
@@ -69,20 +69,20 @@ struct vg_upstream {
 };
 
 struct vg_upstream *vg_upstream_new(uv_loop_t *loop, struct vg_infra *inf,
-				    const struct vg_config *cfg)
+				    const struct vg_upstream_opts *opts)
 {
 	struct vg_upstream *u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
 	u->loop = loop;
 	u->infra = inf;
-	u->cfg = cfg;
+	u->opts = opts;
 	return u;
 }
 
-void vg_upstream_set_config(struct vg_upstream *u, const struct vg_config *cfg)
+void vg_upstream_set_opts(struct vg_upstream *u, const struct vg_upstream_opts *opts)
 {
-	u->cfg = cfg;
+	u->opts = opts;
 }
 
 unsigned vg_upstream_pending(const struct vg_upstream *u)
@@ -275,9 +275,9 @@ static void tcp_connected(uv_connect_t *c, int status)
 
 static const struct vg_sockaddr *source_for(const struct vg_upstream *u, int family)
 {
-	for (size_t i = 0; i < u->cfg->n_outgoing; i++)
-		if (u->cfg->outgoing[i].u.sa.sa_family == family)
-			return &u->cfg->outgoing[i];
+	for (size_t i = 0; i < u->opts->n_outgoing; i++)
+		if (u->opts->outgoing[i].u.sa.sa_family == family)
+			return &u->opts->outgoing[i];
 	return NULL;
 }
 
@@ -446,7 +446,7 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 	q->timeout_ms = timeout_ms;
 	q->id = vg_rand_u16();
 	int len = vg_wire_make_query(q->qbuf + 2, sizeof(q->qbuf) - 2, q->id, qname, qtype, rd,
-				     u->cfg->upstream_udp_size, do_bit);
+				     u->opts->udp_size, do_bit);
 	if (len < 0) {
 		free(q);
 		return len;

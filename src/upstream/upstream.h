@@ -17,7 +17,7 @@
 #include <uv.h>
 
 #include "core/core.h"
-#include "daemon/config.h"
+#include "core/addr.h"
 
 /* ------------------------------------------------------------ infra (select.c) */
 
@@ -50,14 +50,17 @@ bool vg_infra_is_down(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64
 uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
 			  uint32_t unknown_ms);
 
-/** Same address and port? */
-bool vg_sockaddr_eq(const struct vg_sockaddr *a, const struct vg_sockaddr *b);
-/** "1.2.3.4#53" / "::1#53" into @p buf. */
-void vg_sockaddr_str(const struct vg_sockaddr *sa, char *buf, size_t size);
-bool vg_sockaddr_is_loopback(const struct vg_sockaddr *sa);
-bool vg_sockaddr_is_private(const struct vg_sockaddr *sa);
 
 /* ------------------------------------------------------------ outbound.c */
+
+#define VG_UPSTREAM_MAX_SOURCES 16
+
+/** Upstream settings (resolver.outgoing-address, resolver.upstream-udp-size). */
+struct vg_upstream_opts {
+	struct vg_sockaddr outgoing[VG_UPSTREAM_MAX_SOURCES]; /* source addresses; port ignored */
+	size_t n_outgoing;
+	uint16_t udp_size; /* EDNS size advertised upstream, default 1232 */
+};
 
 struct vg_upstream;
 struct vg_upq;
@@ -73,14 +76,14 @@ struct vg_upstream_stats {
 typedef void (*vg_upstream_cb)(void *arg, int status, const uint8_t *pkt, size_t len);
 
 struct vg_upstream *vg_upstream_new(uv_loop_t *loop, struct vg_infra *inf,
-				    const struct vg_config *cfg);
+				    const struct vg_upstream_opts *opts);
 /** Abort every query in flight without calling back; handles close on the loop. */
 void vg_upstream_shutdown(struct vg_upstream *u);
 /** Free after the loop has run the close callbacks (pending == 0). */
 void vg_upstream_free(struct vg_upstream *u);
 unsigned vg_upstream_pending(const struct vg_upstream *u);
 const struct vg_upstream_stats *vg_upstream_stats(const struct vg_upstream *u);
-void vg_upstream_set_config(struct vg_upstream *u, const struct vg_config *cfg);
+void vg_upstream_set_opts(struct vg_upstream *u, const struct vg_upstream_opts *opts);
 
 /**
  * Send (qname, qtype) to @p to.  An identical query already in flight to the

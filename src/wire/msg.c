@@ -6,7 +6,9 @@
  *
  * Nothing here allocates; the views borrow the packet buffer.
  */
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vigil/err.h"
 #include "vigil/wire.h"
@@ -291,4 +293,51 @@ const uint8_t *vg_rdata_target(uint16_t type, const uint8_t *rdata, uint16_t rdl
 	if (rdlen <= skip || vg_name_check(rdata + skip, rdlen - skip) < 0)
 		return NULL;
 	return rdata + skip;
+}
+
+/* ------------------------------------------------------------ type names */
+
+static const struct {
+	uint16_t type;
+	const char *name;
+} type_names[] = {
+	{ 1, "A" },        { 2, "NS" },         { 5, "CNAME" },      { 6, "SOA" },
+	{ 12, "PTR" },     { 13, "HINFO" },     { 15, "MX" },        { 16, "TXT" },
+	{ 17, "RP" },      { 18, "AFSDB" },     { 24, "SIG" },       { 25, "KEY" },
+	{ 28, "AAAA" },    { 29, "LOC" },       { 33, "SRV" },       { 35, "NAPTR" },
+	{ 36, "KX" },      { 37, "CERT" },      { 39, "DNAME" },     { 41, "OPT" },
+	{ 42, "APL" },     { 43, "DS" },        { 44, "SSHFP" },     { 45, "IPSECKEY" },
+	{ 46, "RRSIG" },   { 47, "NSEC" },      { 48, "DNSKEY" },    { 49, "DHCID" },
+	{ 50, "NSEC3" },   { 51, "NSEC3PARAM" }, { 52, "TLSA" },     { 53, "SMIMEA" },
+	{ 55, "HIP" },     { 59, "CDS" },       { 60, "CDNSKEY" },   { 61, "OPENPGPKEY" },
+	{ 62, "CSYNC" },   { 63, "ZONEMD" },    { 64, "SVCB" },      { 65, "HTTPS" },
+	{ 99, "SPF" },     { 108, "EUI48" },    { 109, "EUI64" },    { 249, "TKEY" },
+	{ 250, "TSIG" },   { 251, "IXFR" },     { 252, "AXFR" },     { 253, "MAILB" },
+	{ 254, "MAILA" },  { 255, "ANY" },      { 256, "URI" },      { 257, "CAA" },
+};
+
+const char *vg_type_to_str(uint16_t type, char *buf, size_t size)
+{
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (type_names[i].type == type) {
+			snprintf(buf, size, "%s", type_names[i].name);
+			return buf;
+		}
+	snprintf(buf, size, "TYPE%u", (unsigned)type);
+	return buf;
+}
+
+int vg_type_from_str(const char *s)
+{
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (!strcasecmp(s, type_names[i].name))
+			return type_names[i].type;
+	if (strncasecmp(s, "TYPE", 4) || !s[4])
+		return VG_EPARSE;
+	unsigned long v = 0;
+	for (const char *p = s + 4; *p; p++) {
+		if (*p < '0' || *p > '9' || (v = v * 10 + (unsigned long)(*p - '0')) > 65535)
+			return VG_EPARSE;
+	}
+	return (int)v;
 }

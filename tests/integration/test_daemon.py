@@ -290,7 +290,7 @@ wait
     for addr in ("127.0.0.1", "::1"):
         for proto in ("udp", "tcp"):
             assert "%s %s SERVFAIL" % (addr, proto) in r.stdout, out
-    assert "listening on 127.0.0.1#53" in out and "listening on ::1#53" in out, out
+    assert "listening on 127.0.0.1@53" in out and "listening on ::1@53" in out, out
     assert "built-in root hints" in out and "stopped" in out, out
     assert "policy NXDOMAIN 15 vigil: supply-chain rule *.litellm.cloud" in r.stdout, out
 

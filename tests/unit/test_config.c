@@ -91,7 +91,7 @@ static void expect_ok(const char *text, struct vg_config *cfg)
 /* Everything but source_file; both sides come from memset + field stores. */
 static bool cfg_equal(const struct vg_config *a, const struct vg_config *b)
 {
-	size_t off = offsetof(struct vg_config, listen);
+	size_t off = offsetof(struct vg_config, net);
 
 	return !memcmp((const char *)a + off, (const char *)b + off, sizeof(*a) - off);
 }
@@ -113,8 +113,8 @@ static enum vg_acl_action acl_for(const struct vg_config *cfg, const char *addr)
 {
 	struct vg_sockaddr sa;
 
-	ck_assert_int_eq(vg_config_parse_sockaddr(addr, 53, &sa), 0);
-	return vg_config_acl_check(cfg, &sa.u.sa);
+	ck_assert_int_eq(vg_sockaddr_parse(addr, 53, &sa), 0);
+	return vg_acl_check(&cfg->serve.acl, &sa.u.sa);
 }
 
 /* ---- defaults ---- */
@@ -126,45 +126,45 @@ START_TEST(defaults)
 
 	vg_config_defaults(&cfg);
 	ck_assert_str_eq(cfg.source_file, "");
-	ck_assert_uint_eq(cfg.n_listen, 2);
-	sockaddr_text(&cfg.listen[0], buf, sizeof(buf));
+	ck_assert_uint_eq(cfg.net.n_listen, 2);
+	sockaddr_text(&cfg.net.listen[0], buf, sizeof(buf));
 	ck_assert_str_eq(buf, "127.0.0.1");
-	sockaddr_text(&cfg.listen[1], buf, sizeof(buf));
+	sockaddr_text(&cfg.net.listen[1], buf, sizeof(buf));
 	ck_assert_str_eq(buf, "::1");
-	ck_assert_uint_eq(port_of(&cfg.listen[0]), 53);
-	ck_assert_uint_eq(port_of(&cfg.listen[1]), 53);
-	ck_assert_uint_eq(cfg.workers, 0);
-	ck_assert_uint_eq(cfg.max_udp_size, 1232);
-	ck_assert_uint_eq(cfg.tcp_idle_ms, 10000);
-	ck_assert_uint_eq(cfg.tcp_max_per_worker, 256);
-	ck_assert_uint_eq(cfg.tcp_max_total, 1024);
-	ck_assert_uint_eq(cfg.tcp_max_pipeline, 100);
-	ck_assert_uint_eq(cfg.n_acl, 9);
-	ck_assert_int_eq(cfg.acl_default, VG_ACL_REFUSE);
-	ck_assert_uint_eq(cfg.cache_size, 64u << 20);
-	ck_assert_uint_eq(cfg.cache_max_ttl, 86400);
-	ck_assert_uint_eq(cfg.cache_max_neg_ttl, 3600);
-	ck_assert_uint_eq(cfg.cache_min_ttl, 0);
-	ck_assert_uint_eq(cfg.servfail_ttl, 5);
+	ck_assert_uint_eq(port_of(&cfg.net.listen[0]), 53);
+	ck_assert_uint_eq(port_of(&cfg.net.listen[1]), 53);
+	ck_assert_uint_eq(cfg.net.workers, 0);
+	ck_assert_uint_eq(cfg.serve.max_udp_size, 1232);
+	ck_assert_uint_eq(cfg.net.tcp_idle_ms, 10000);
+	ck_assert_uint_eq(cfg.net.tcp_max_per_worker, 256);
+	ck_assert_uint_eq(cfg.net.tcp_max_total, 1024);
+	ck_assert_uint_eq(cfg.net.tcp_max_pipeline, 100);
+	ck_assert_uint_eq(cfg.serve.acl.n, 9);
+	ck_assert_int_eq(cfg.serve.acl.dflt, VG_ACL_REFUSE);
+	ck_assert_uint_eq(cfg.cache.size, 64u << 20);
+	ck_assert_uint_eq(cfg.cache.max_ttl, 86400);
+	ck_assert_uint_eq(cfg.cache.max_neg_ttl, 3600);
+	ck_assert_uint_eq(cfg.cache.min_ttl, 0);
+	ck_assert_uint_eq(cfg.resolv.servfail_ttl, 5);
 	ck_assert_str_eq(cfg.root_hints, "");
-	ck_assert_uint_eq(cfg.n_outgoing, 0);
-	ck_assert(!cfg.allow_query_localhost);
-	ck_assert(cfg.allow_query_private);
-	ck_assert(cfg.qname_minimisation);
-	ck_assert(cfg.prime_root);
-	ck_assert(!cfg.prefetch);
-	ck_assert(cfg.use_ipv6_upstream);
-	ck_assert_uint_eq(cfg.upstream_udp_size, 1232);
-	ck_assert_uint_eq(cfg.max_upstream_queries, 200);
-	ck_assert_uint_eq(cfg.max_subquery_depth, 8);
-	ck_assert_uint_eq(cfg.max_referrals, 30);
-	ck_assert_uint_eq(cfg.max_cname_chain, 11);
-	ck_assert_uint_eq(cfg.max_glueless_ns, 5);
-	ck_assert_uint_eq(cfg.request_timeout_ms, 5000);
-	ck_assert_uint_eq(cfg.upstream_timeout_ms, 400);
-	ck_assert_uint_eq(cfg.n_forwards, 0);
-	ck_assert_int_eq(cfg.log_level, 6);
-	ck_assert_int_eq(cfg.log_target, VG_LOG_STDERR);
+	ck_assert_uint_eq(cfg.upstream.n_outgoing, 0);
+	ck_assert(!cfg.resolv.allow_query_localhost);
+	ck_assert(cfg.resolv.allow_query_private);
+	ck_assert(cfg.resolv.qname_minimisation);
+	ck_assert(cfg.resolv.prime_root);
+	ck_assert(!cfg.resolv.prefetch);
+	ck_assert(cfg.resolv.use_ipv6_upstream);
+	ck_assert_uint_eq(cfg.upstream.udp_size, 1232);
+	ck_assert_uint_eq(cfg.resolv.max_upstream_queries, 200);
+	ck_assert_uint_eq(cfg.resolv.max_subquery_depth, 8);
+	ck_assert_uint_eq(cfg.resolv.max_referrals, 30);
+	ck_assert_uint_eq(cfg.resolv.max_cname_chain, 11);
+	ck_assert_uint_eq(cfg.resolv.max_glueless_ns, 5);
+	ck_assert_uint_eq(cfg.serve.request_timeout_ms, 5000);
+	ck_assert_uint_eq(cfg.resolv.upstream_timeout_ms, 400);
+	ck_assert_uint_eq(cfg.resolv.n_forwards, 0);
+	ck_assert_int_eq(cfg.log.level, 6);
+	ck_assert_int_eq(cfg.log.target, VG_LOG_STDERR);
 }
 END_TEST
 
@@ -284,25 +284,25 @@ static void check_full(const struct vg_config *cfg)
 	static const uint8_t corp[] = "\4corp\7example";
 	char buf[64];
 
-	ck_assert_uint_eq(cfg->n_listen, 4);
-	sockaddr_text(&cfg->listen[0], buf, sizeof(buf));
+	ck_assert_uint_eq(cfg->net.n_listen, 4);
+	sockaddr_text(&cfg->net.listen[0], buf, sizeof(buf));
 	ck_assert_str_eq(buf, "192.0.2.1");
-	ck_assert_uint_eq(port_of(&cfg->listen[0]), 5300); /* port applies after the fact */
-	ck_assert_uint_eq(port_of(&cfg->listen[1]), 5353);
-	sockaddr_text(&cfg->listen[2], buf, sizeof(buf));
+	ck_assert_uint_eq(port_of(&cfg->net.listen[0]), 5300); /* port applies after the fact */
+	ck_assert_uint_eq(port_of(&cfg->net.listen[1]), 5353);
+	sockaddr_text(&cfg->net.listen[2], buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2001:db8::2");
-	ck_assert_uint_eq(port_of(&cfg->listen[2]), 853);
-	ck_assert_uint_eq(port_of(&cfg->listen[3]), 99);
-	ck_assert_uint_eq(cfg->workers, 4);
-	ck_assert_uint_eq(cfg->max_udp_size, 4096);
-	ck_assert_uint_eq(cfg->tcp_idle_ms, 600000);
-	ck_assert_uint_eq(cfg->tcp_max_per_worker, 10);
-	ck_assert_uint_eq(cfg->tcp_max_total, 40);
-	ck_assert_uint_eq(cfg->tcp_max_pipeline, 1);
-	ck_assert_uint_eq(cfg->n_acl, 6);
-	ck_assert_int_eq(cfg->acl[5].prefix.family, AF_INET); /* mapped prefix stored as IPv4 */
-	ck_assert_uint_eq(cfg->acl[5].prefix.bits, 24);
-	ck_assert_int_eq(cfg->acl_default, VG_ACL_ALLOW);
+	ck_assert_uint_eq(port_of(&cfg->net.listen[2]), 853);
+	ck_assert_uint_eq(port_of(&cfg->net.listen[3]), 99);
+	ck_assert_uint_eq(cfg->net.workers, 4);
+	ck_assert_uint_eq(cfg->serve.max_udp_size, 4096);
+	ck_assert_uint_eq(cfg->net.tcp_idle_ms, 600000);
+	ck_assert_uint_eq(cfg->net.tcp_max_per_worker, 10);
+	ck_assert_uint_eq(cfg->net.tcp_max_total, 40);
+	ck_assert_uint_eq(cfg->net.tcp_max_pipeline, 1);
+	ck_assert_uint_eq(cfg->serve.acl.n, 6);
+	ck_assert_int_eq(cfg->serve.acl.rule[5].prefix.family, AF_INET); /* mapped prefix stored as IPv4 */
+	ck_assert_uint_eq(cfg->serve.acl.rule[5].prefix.bits, 24);
+	ck_assert_int_eq(cfg->serve.acl.dflt, VG_ACL_ALLOW);
 	ck_assert_int_eq(acl_for(cfg, "192.0.2.1"), VG_ACL_ALLOW);
 	ck_assert_int_eq(acl_for(cfg, "192.0.2.200"), VG_ACL_REFUSE);
 	ck_assert_int_eq(acl_for(cfg, "203.0.113.1"), VG_ACL_DROP);
@@ -310,39 +310,39 @@ static void check_full(const struct vg_config *cfg)
 	ck_assert_int_eq(acl_for(cfg, "::ffff:198.51.100.7"), VG_ACL_ALLOW);
 	ck_assert_int_eq(acl_for(cfg, "2001:db8:1::1"), VG_ACL_ALLOW);
 	ck_assert_int_eq(acl_for(cfg, "2001:db9::1"), VG_ACL_REFUSE);
-	ck_assert_uint_eq(cfg->cache_size, (size_t)2 << 30);
-	ck_assert_uint_eq(cfg->cache_max_ttl, 3600);
-	ck_assert_uint_eq(cfg->cache_max_neg_ttl, 60);
-	ck_assert_uint_eq(cfg->cache_min_ttl, 30);
-	ck_assert_uint_eq(cfg->servfail_ttl, 0);
+	ck_assert_uint_eq(cfg->cache.size, (size_t)2 << 30);
+	ck_assert_uint_eq(cfg->cache.max_ttl, 3600);
+	ck_assert_uint_eq(cfg->cache.max_neg_ttl, 60);
+	ck_assert_uint_eq(cfg->cache.min_ttl, 30);
+	ck_assert_uint_eq(cfg->resolv.servfail_ttl, 0);
 	ck_assert_str_eq(cfg->root_hints, "/etc/vigil/root.hints");
-	ck_assert_uint_eq(cfg->n_outgoing, 2);
-	ck_assert_uint_eq(port_of(&cfg->outgoing[1]), 0);
-	ck_assert(cfg->allow_query_localhost);
-	ck_assert(!cfg->allow_query_private);
-	ck_assert(!cfg->qname_minimisation);
-	ck_assert(!cfg->prime_root);
-	ck_assert(cfg->prefetch);
-	ck_assert(!cfg->use_ipv6_upstream);
-	ck_assert_uint_eq(cfg->upstream_udp_size, 512);
-	ck_assert_uint_eq(cfg->max_upstream_queries, 50);
-	ck_assert_uint_eq(cfg->max_subquery_depth, 3);
-	ck_assert_uint_eq(cfg->max_referrals, 10);
-	ck_assert_uint_eq(cfg->max_cname_chain, 4);
-	ck_assert_uint_eq(cfg->max_glueless_ns, 0);
-	ck_assert_uint_eq(cfg->request_timeout_ms, 3000);
-	ck_assert_uint_eq(cfg->upstream_timeout_ms, 3000);
-	ck_assert_uint_eq(cfg->n_forwards, 2);
-	ck_assert_uint_eq(cfg->forwards[0].zone_len, sizeof(corp));
-	ck_assert_mem_eq(cfg->forwards[0].zone, corp, sizeof(corp));
-	ck_assert_uint_eq(cfg->forwards[0].n_upstreams, 2);
-	ck_assert_uint_eq(port_of(&cfg->forwards[0].upstreams[0]), 53);
-	ck_assert_uint_eq(port_of(&cfg->forwards[0].upstreams[1]), 5353);
-	ck_assert_uint_eq(cfg->forwards[1].zone_len, 1);
-	ck_assert_uint_eq(cfg->forwards[1].zone[0], 0);
-	ck_assert_uint_eq(cfg->forwards[1].n_upstreams, 1);
-	ck_assert_int_eq(cfg->log_level, 7);
-	ck_assert_int_eq(cfg->log_target, VG_LOG_SYSLOG);
+	ck_assert_uint_eq(cfg->upstream.n_outgoing, 2);
+	ck_assert_uint_eq(port_of(&cfg->upstream.outgoing[1]), 0);
+	ck_assert(cfg->resolv.allow_query_localhost);
+	ck_assert(!cfg->resolv.allow_query_private);
+	ck_assert(!cfg->resolv.qname_minimisation);
+	ck_assert(!cfg->resolv.prime_root);
+	ck_assert(cfg->resolv.prefetch);
+	ck_assert(!cfg->resolv.use_ipv6_upstream);
+	ck_assert_uint_eq(cfg->upstream.udp_size, 512);
+	ck_assert_uint_eq(cfg->resolv.max_upstream_queries, 50);
+	ck_assert_uint_eq(cfg->resolv.max_subquery_depth, 3);
+	ck_assert_uint_eq(cfg->resolv.max_referrals, 10);
+	ck_assert_uint_eq(cfg->resolv.max_cname_chain, 4);
+	ck_assert_uint_eq(cfg->resolv.max_glueless_ns, 0);
+	ck_assert_uint_eq(cfg->serve.request_timeout_ms, 3000);
+	ck_assert_uint_eq(cfg->resolv.upstream_timeout_ms, 3000);
+	ck_assert_uint_eq(cfg->resolv.n_forwards, 2);
+	ck_assert_uint_eq(cfg->resolv.forwards[0].zone_len, sizeof(corp));
+	ck_assert_mem_eq(cfg->resolv.forwards[0].zone, corp, sizeof(corp));
+	ck_assert_uint_eq(cfg->resolv.forwards[0].n_upstreams, 2);
+	ck_assert_uint_eq(port_of(&cfg->resolv.forwards[0].upstreams[0]), 53);
+	ck_assert_uint_eq(port_of(&cfg->resolv.forwards[0].upstreams[1]), 5353);
+	ck_assert_uint_eq(cfg->resolv.forwards[1].zone_len, 1);
+	ck_assert_uint_eq(cfg->resolv.forwards[1].zone[0], 0);
+	ck_assert_uint_eq(cfg->resolv.forwards[1].n_upstreams, 1);
+	ck_assert_int_eq(cfg->log.level, 7);
+	ck_assert_int_eq(cfg->log.target, VG_LOG_SYSLOG);
 }
 
 START_TEST(full_file)
@@ -386,14 +386,14 @@ START_TEST(port_order_independent)
 	struct vg_config cfg;
 
 	expect_ok("server:\n  port: 5301\n  listen: [ 127.0.0.2, \"::1@54\" ]\n", &cfg);
-	ck_assert_uint_eq(port_of(&cfg.listen[0]), 5301);
-	ck_assert_uint_eq(port_of(&cfg.listen[1]), 54);
+	ck_assert_uint_eq(port_of(&cfg.net.listen[0]), 5301);
+	ck_assert_uint_eq(port_of(&cfg.net.listen[1]), 54);
 	expect_ok("server:\n  port: 5302\n", &cfg); /* applies to the default listen list */
-	ck_assert_uint_eq(port_of(&cfg.listen[0]), 5302);
-	ck_assert_uint_eq(port_of(&cfg.listen[1]), 5302);
+	ck_assert_uint_eq(port_of(&cfg.net.listen[0]), 5302);
+	ck_assert_uint_eq(port_of(&cfg.net.listen[1]), 5302);
 	expect_ok("server:\n  listen: 10.0.0.1\n", &cfg); /* one scalar is a one-item list */
-	ck_assert_uint_eq(cfg.n_listen, 1);
-	ck_assert_uint_eq(port_of(&cfg.listen[0]), 53);
+	ck_assert_uint_eq(cfg.net.n_listen, 1);
+	ck_assert_uint_eq(port_of(&cfg.net.listen[0]), 53);
 }
 END_TEST
 
@@ -402,11 +402,11 @@ START_TEST(acl_replaces_default)
 	struct vg_config cfg;
 
 	expect_ok("server:\n  access-control: [ \"192.0.2.0/24 allow\" ]\n", &cfg);
-	ck_assert_uint_eq(cfg.n_acl, 1);
+	ck_assert_uint_eq(cfg.serve.acl.n, 1);
 	ck_assert_int_eq(acl_for(&cfg, "127.0.0.1"), VG_ACL_REFUSE);
 	ck_assert_int_eq(acl_for(&cfg, "192.0.2.7"), VG_ACL_ALLOW);
 	expect_ok("server:\n  access-control: []\n  access-control-default: allow\n", &cfg);
-	ck_assert_uint_eq(cfg.n_acl, 0);
+	ck_assert_uint_eq(cfg.serve.acl.n, 0);
 	ck_assert_int_eq(acl_for(&cfg, "8.8.8.8"), VG_ACL_ALLOW);
 }
 END_TEST
@@ -435,8 +435,8 @@ START_TEST(acl_longest_prefix)
 	ck_assert_int_eq(acl_for(&cfg, "2001:db8:ff12::1"), VG_ACL_ALLOW);
 	ck_assert_int_eq(acl_for(&cfg, "2001:db8:fe00::1"), VG_ACL_DROP);
 	ck_assert_int_eq(acl_for(&cfg, "::1"), VG_ACL_DROP); /* no IPv6 rule: the default */
-	ck_assert_int_eq(vg_config_acl_check(&cfg, &other), VG_ACL_DROP);
-	ck_assert_int_eq(vg_config_acl_check(&cfg, NULL), VG_ACL_DROP);
+	ck_assert_int_eq(vg_acl_check(&cfg.serve.acl, &other), VG_ACL_DROP);
+	ck_assert_int_eq(vg_acl_check(&cfg.serve.acl, NULL), VG_ACL_DROP);
 }
 END_TEST
 
@@ -737,7 +737,7 @@ START_TEST(hostile)
 	/* aliases where values are expected are simply shared values */
 	load_text(&l, "limits:\n  max-referrals: &n 20\n  max-cname-chain: *n\n");
 	ck_assert_int_eq(l.ret, 0);
-	ck_assert_uint_eq(l.cfg.max_cname_chain, 20);
+	ck_assert_uint_eq(l.cfg.resolv.max_cname_chain, 20);
 	free(l.err);
 	/* tags, odd keys, control characters in messages */
 	load_text(&l, "server:\n  !!binary workers: 1\n  \"\\x01\\e\": 2\n  ? |\n    x\n  : 3\n");
@@ -757,31 +757,31 @@ START_TEST(parse_sockaddr)
 	struct vg_sockaddr sa;
 	char buf[64];
 
-	ck_assert_int_eq(vg_config_parse_sockaddr("1.2.3.4", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("1.2.3.4", 53, &sa), 0);
 	ck_assert_int_eq(sa.u.sa.sa_family, AF_INET);
 	ck_assert_uint_eq(sa.len, sizeof(struct sockaddr_in));
 	ck_assert_uint_eq(port_of(&sa), 53);
-	ck_assert_int_eq(vg_config_parse_sockaddr("1.2.3.4@5353", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("1.2.3.4@5353", 53, &sa), 0);
 	ck_assert_uint_eq(port_of(&sa), 5353);
-	ck_assert_int_eq(vg_config_parse_sockaddr("1.2.3.4:853", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("1.2.3.4:853", 53, &sa), 0);
 	ck_assert_uint_eq(port_of(&sa), 853);
-	ck_assert_int_eq(vg_config_parse_sockaddr("::1", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("::1", 53, &sa), 0);
 	ck_assert_int_eq(sa.u.sa.sa_family, AF_INET6);
 	ck_assert_uint_eq(sa.len, sizeof(struct sockaddr_in6));
 	ck_assert_uint_eq(port_of(&sa), 53);
-	ck_assert_int_eq(vg_config_parse_sockaddr("::1@5353", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("::1@5353", 53, &sa), 0);
 	ck_assert_uint_eq(port_of(&sa), 5353);
-	ck_assert_int_eq(vg_config_parse_sockaddr("[::1]:5353", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("[::1]:5353", 53, &sa), 0);
 	ck_assert_uint_eq(port_of(&sa), 5353);
-	ck_assert_int_eq(vg_config_parse_sockaddr("[2001:db8::1]", 7, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("[2001:db8::1]", 7, &sa), 0);
 	ck_assert_uint_eq(port_of(&sa), 7);
 	sockaddr_text(&sa, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2001:db8::1");
-	ck_assert_int_eq(vg_config_parse_sockaddr("::ffff:1.2.3.4@1", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("::ffff:1.2.3.4@1", 53, &sa), 0);
 	ck_assert_int_eq(sa.u.sa.sa_family, AF_INET6);
-	ck_assert_int_eq(vg_config_parse_sockaddr("fe80::1%1@53", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("fe80::1%1@53", 53, &sa), 0);
 	ck_assert_uint_eq(sa.u.in6.sin6_scope_id, 1);
-	ck_assert_int_eq(vg_config_parse_sockaddr("fe80::1%lo", 53, &sa), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("fe80::1%lo", 53, &sa), 0);
 	ck_assert_uint_ne(sa.u.in6.sin6_scope_id, 0);
 
 	static const char *const bad[] = {
@@ -791,7 +791,7 @@ START_TEST(parse_sockaddr)
 		"fe80::1%nosuchif0", "1.2.3.4%1", "[::1]:99999999999999999999", "127.1",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(vg_config_parse_sockaddr(bad[i], 53, &sa) < 0, "accepted '%s'",
+		ck_assert_msg(vg_sockaddr_parse(bad[i], 53, &sa) < 0, "accepted '%s'",
 			      bad[i]);
 }
 END_TEST
@@ -800,32 +800,32 @@ START_TEST(parse_prefix)
 {
 	struct vg_prefix p;
 
-	ck_assert_int_eq(vg_config_parse_prefix("10.0.0.0/8", &p), 0);
+	ck_assert_int_eq(vg_prefix_parse("10.0.0.0/8", &p), 0);
 	ck_assert_int_eq(p.family, AF_INET);
 	ck_assert_uint_eq(p.bits, 8);
 	ck_assert_uint_eq(p.addr[0], 10);
-	ck_assert_int_eq(vg_config_parse_prefix("192.0.2.1", &p), 0);
+	ck_assert_int_eq(vg_prefix_parse("192.0.2.1", &p), 0);
 	ck_assert_uint_eq(p.bits, 32);
-	ck_assert_int_eq(vg_config_parse_prefix("0.0.0.0/0", &p), 0);
+	ck_assert_int_eq(vg_prefix_parse("0.0.0.0/0", &p), 0);
 	ck_assert_uint_eq(p.bits, 0);
-	ck_assert_int_eq(vg_config_parse_prefix("::/0", &p), 0);
+	ck_assert_int_eq(vg_prefix_parse("::/0", &p), 0);
 	ck_assert_int_eq(p.family, AF_INET6);
-	ck_assert_int_eq(vg_config_parse_prefix("2001:db8::/32", &p), 0);
+	ck_assert_int_eq(vg_prefix_parse("2001:db8::/32", &p), 0);
 	ck_assert_uint_eq(p.bits, 32);
-	ck_assert_int_eq(vg_config_parse_prefix("::1", &p), 0);
+	ck_assert_int_eq(vg_prefix_parse("::1", &p), 0);
 	ck_assert_uint_eq(p.bits, 128);
-	ck_assert_int_eq(vg_config_parse_prefix("172.16.0.0/12", &p), 0);
-	ck_assert_int_eq(vg_config_parse_prefix("10.1.2.3/8", &p), VG_EINVAL);
-	ck_assert_int_eq(vg_config_parse_prefix("172.17.0.0/12", &p), VG_EINVAL);
-	ck_assert_int_eq(vg_config_parse_prefix("2001:db8::1/64", &p), VG_EINVAL);
-	ck_assert_int_eq(vg_config_parse_prefix("fe80::/8", &p), VG_EINVAL);
+	ck_assert_int_eq(vg_prefix_parse("172.16.0.0/12", &p), 0);
+	ck_assert_int_eq(vg_prefix_parse("10.1.2.3/8", &p), VG_EINVAL);
+	ck_assert_int_eq(vg_prefix_parse("172.17.0.0/12", &p), VG_EINVAL);
+	ck_assert_int_eq(vg_prefix_parse("2001:db8::1/64", &p), VG_EINVAL);
+	ck_assert_int_eq(vg_prefix_parse("fe80::/8", &p), VG_EINVAL);
 
 	static const char *const bad[] = {
 		"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/8/8",
 		"10.0.0.0/ 8", "10.0.0/8", "x/8", "10.0.0.0/08x", "2001:db8::/99999999999999999999",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(vg_config_parse_prefix(bad[i], &p) < 0, "accepted '%s'", bad[i]);
+		ck_assert_msg(vg_prefix_parse(bad[i], &p) < 0, "accepted '%s'", bad[i]);
 }
 END_TEST
 
@@ -856,7 +856,7 @@ END_TEST
 
 START_TEST(parse_name)
 {
-	uint8_t out[VG_CONFIG_MAX_NAME + 10];
+	uint8_t out[VG_NAME_MAX + 10];
 	char name[600];
 	size_t i;
 
@@ -914,28 +914,28 @@ START_TEST(prefix_contains)
 	struct vg_prefix p;
 	uint8_t a4[4] = { 10, 1, 2, 3 }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff };
 
-	vg_config_parse_prefix("10.0.0.0/8", &p);
+	vg_prefix_parse("10.0.0.0/8", &p);
 	ck_assert(vg_prefix_contains(&p, AF_INET, a4));
 	ck_assert(!vg_prefix_contains(&p, AF_INET6, a6));
 	a4[0] = 11;
 	ck_assert(!vg_prefix_contains(&p, AF_INET, a4));
-	vg_config_parse_prefix("0.0.0.0/0", &p);
+	vg_prefix_parse("0.0.0.0/0", &p);
 	ck_assert(vg_prefix_contains(&p, AF_INET, a4));
-	vg_config_parse_prefix("11.1.2.3", &p);
+	vg_prefix_parse("11.1.2.3", &p);
 	ck_assert(vg_prefix_contains(&p, AF_INET, a4));
 	a4[3] = 4;
 	ck_assert(!vg_prefix_contains(&p, AF_INET, a4));
-	vg_config_parse_prefix("11.1.2.0/30", &p); /* .0 - .3 */
+	vg_prefix_parse("11.1.2.0/30", &p); /* .0 - .3 */
 	ck_assert(!vg_prefix_contains(&p, AF_INET, a4));
 	a4[3] = 3;
 	ck_assert(vg_prefix_contains(&p, AF_INET, a4));
-	ck_assert_int_eq(vg_config_parse_prefix("2001:db8:fe00::/39", &p), 0); /* ff, fe match */
+	ck_assert_int_eq(vg_prefix_parse("2001:db8:fe00::/39", &p), 0); /* ff, fe match */
 	ck_assert(vg_prefix_contains(&p, AF_INET6, a6));
 	a6[4] = 0xfe;
 	ck_assert(vg_prefix_contains(&p, AF_INET6, a6));
 	a6[4] = 0xfc;
 	ck_assert(!vg_prefix_contains(&p, AF_INET6, a6));
-	vg_config_parse_prefix("::/0", &p);
+	vg_prefix_parse("::/0", &p);
 	ck_assert(vg_prefix_contains(&p, AF_INET6, a6));
 	ck_assert(!vg_prefix_contains(&p, AF_INET, a4));
 	p.bits = 129; /* malformed prefixes match nothing */
@@ -978,27 +978,27 @@ static const char feeds[] =
 START_TEST(feed_config)
 {
 	struct vg_config cfg;
-	uint8_t zone[VG_CONFIG_MAX_NAME], key[VG_CONFIG_MAX_NAME];
+	uint8_t zone[VG_NAME_MAX], key[VG_NAME_MAX];
 	char host[64];
 
 	vg_config_defaults(&cfg);
-	ck_assert_str_eq(cfg.feed_directory, "/var/lib/vigil");
-	ck_assert_uint_eq(cfg.n_policy_tsig_keys, 0);
-	ck_assert_uint_eq(cfg.policy_sources[0].n_primaries, 0);
+	ck_assert_str_eq(cfg.feed.directory, "/var/lib/vigil");
+	ck_assert_uint_eq(cfg.feed.n_tsig_keys, 0);
+	ck_assert_uint_eq(cfg.policy.sources[0].n_primaries, 0);
 
 	expect_ok(feeds, &cfg);
-	ck_assert_str_eq(cfg.feed_directory, "/tmp/vg-feeds");
-	ck_assert_uint_eq(cfg.n_policy_tsig_keys, 3);
+	ck_assert_str_eq(cfg.feed.directory, "/tmp/vg-feeds");
+	ck_assert_uint_eq(cfg.feed.n_tsig_keys, 3);
 	ck_assert_int_gt(vg_config_parse_name("feed-key", key, sizeof(key)), 0);
-	ck_assert_mem_eq(cfg.policy_tsig_keys[0].name, key, 10);
-	ck_assert_int_eq(cfg.policy_tsig_keys[0].alg, VG_TSIG_HMAC_SHA256);
-	ck_assert_uint_eq(cfg.policy_tsig_keys[0].secret_len, 32);
-	ck_assert_mem_eq(cfg.policy_tsig_keys[0].secret, "secret-secret-secret-secret-1234", 32);
-	ck_assert_int_eq(cfg.policy_tsig_keys[1].alg, VG_TSIG_HMAC_SHA512);
-	ck_assert_uint_eq(cfg.policy_tsig_keys[1].secret_len, 5);
-	ck_assert_int_eq(cfg.policy_tsig_keys[2].alg, VG_TSIG_HMAC_SHA1);
+	ck_assert_mem_eq(cfg.feed.tsig_keys[0].name, key, 10);
+	ck_assert_int_eq(cfg.feed.tsig_keys[0].alg, VG_TSIG_HMAC_SHA256);
+	ck_assert_uint_eq(cfg.feed.tsig_keys[0].secret_len, 32);
+	ck_assert_mem_eq(cfg.feed.tsig_keys[0].secret, "secret-secret-secret-secret-1234", 32);
+	ck_assert_int_eq(cfg.feed.tsig_keys[1].alg, VG_TSIG_HMAC_SHA512);
+	ck_assert_uint_eq(cfg.feed.tsig_keys[1].secret_len, 5);
+	ck_assert_int_eq(cfg.feed.tsig_keys[2].alg, VG_TSIG_HMAC_SHA1);
 
-	const struct vg_policy_source *live = &cfg.policy_sources[0];
+	const struct vg_policy_source *live = &cfg.policy.sources[0];
 	ck_assert_str_eq(live->name, "live");
 	ck_assert_str_eq(live->file, "/tmp/vg-feeds/live.rpz"); /* the default copy */
 	ck_assert_uint_eq(live->n_primaries, 2);
@@ -1010,9 +1010,9 @@ START_TEST(feed_config)
 	ck_assert_mem_eq(live->zone, zone, 17); /* lower-case */
 	ck_assert_uint_eq(live->tsig_key, 1);
 
-	ck_assert_uint_eq(cfg.policy_sources[1].n_primaries, 0); /* a plain file */
-	ck_assert_uint_eq(cfg.policy_sources[1].tsig_key, 0);
-	const struct vg_policy_source *m = &cfg.policy_sources[2];
+	ck_assert_uint_eq(cfg.policy.sources[1].n_primaries, 0); /* a plain file */
+	ck_assert_uint_eq(cfg.policy.sources[1].tsig_key, 0);
+	const struct vg_policy_source *m = &cfg.policy.sources[2];
 	ck_assert_str_eq(m->file, "/srv/m.rpz"); /* an explicit copy */
 	ck_assert_uint_eq(m->n_primaries, 1);
 	ck_assert_uint_eq(port_of(&m->primaries[0]), 5300);
@@ -1023,8 +1023,8 @@ START_TEST(feed_config)
 		  "      zone: z\n      tsig-key: k2\n"
 		  "  tsig-keys:\n    - { name: k1, secret: AQ== }\n    - { name: k2, secret: Ag== }\n"
 		  "  feed-directory: /d\n", &cfg);
-	ck_assert_uint_eq(cfg.policy_sources[0].tsig_key, 2);
-	ck_assert_str_eq(cfg.policy_sources[0].file, "/d/f.rpz");
+	ck_assert_uint_eq(cfg.policy.sources[0].tsig_key, 2);
+	ck_assert_str_eq(cfg.policy.sources[0].file, "/d/f.rpz");
 }
 END_TEST
 

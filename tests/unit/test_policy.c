@@ -762,7 +762,7 @@ START_TEST(decision_log_lines)
 	struct vg_plog *l;
 	ck_assert_int_eq(vg_plog_start(&l, path, 2), 0);
 	struct vg_plog_entry e = { .client = "192.0.2.1", .port = 5353, .transport = "udp",
-				   .group = "g", .qname = "we\"ird\\name\x01.", .qtype = 1,
+				   .group = "g", .qname = "we\"ird\\name\x01.", .qtype = "A",
 				   .source = "s", .trigger = "qname", .rule = "*.x",
 				   .action = "nxdomain", .ede = 15 };
 	for (unsigned i = 0; i < 100; i++)
@@ -776,6 +776,7 @@ START_TEST(decision_log_lines)
 		n++;
 		ck_assert_ptr_nonnull(strstr(line, "\"qname\":\"we\\\"ird\\\\name\\u0001.\""));
 		ck_assert_ptr_nonnull(strstr(line, "\"client\":\"192.0.2.1\",\"port\":5353"));
+		ck_assert_ptr_nonnull(strstr(line, "\"qtype\":\"A\""));
 		ck_assert_ptr_nonnull(strstr(line, "\"ede\":15}"));
 	}
 	fclose(f);

@@ -203,12 +203,29 @@ START_TEST(sockaddr_eq)
 	ck_assert(vg_sockaddr_eq(&m, &m2));
 	ck_assert(!vg_sockaddr_eq(&m, &s6));
 	char buf[64];
-	vg_sockaddr_str(&a, buf, sizeof(buf));
-	ck_assert_str_eq(buf, "192.0.2.1#53");
-	vg_sockaddr_str(&s6p, buf, sizeof(buf));
-	ck_assert_str_eq(buf, "2001:db8::1#853");
-	vg_sockaddr_str(&m, buf, sizeof(buf));
-	ck_assert_str_eq(buf, "::ffff:192.0.2.1#53");
+	vg_sockaddr_str(&a, VG_ADDR_PORT, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "192.0.2.1@53");
+	vg_sockaddr_str(&s6p, VG_ADDR_PORT, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2001:db8::1@853");
+	vg_sockaddr_str(&m, VG_ADDR_PORT, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "::ffff:192.0.2.1@53");
+	vg_sockaddr_str(&m, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "::ffff:192.0.2.1");
+	/* the scope is part of a link-local address: one equality for every module */
+	struct vg_sockaddr l1 = sa("fe80::1", 53), l2 = sa("fe80::1", 53);
+	l1.u.in6.sin6_scope_id = 2;
+	l2.u.in6.sin6_scope_id = 3;
+	ck_assert(!vg_sockaddr_eq(&l1, &l2));
+	ck_assert(!vg_sockaddr_eq_addr(&l1, &l2));
+	l2.u.in6.sin6_scope_id = 2;
+	ck_assert(vg_sockaddr_eq(&l1, &l2));
+	vg_sockaddr_str(&l1, VG_ADDR_PORT, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "fe80::1%2@53");
+	/* and what it prints, the config reads back */
+	struct vg_sockaddr back;
+	ck_assert_int_eq(vg_sockaddr_parse(buf, 1, &back), 0);
+	ck_assert(vg_sockaddr_eq(&back, &l1));
+	ck_assert(vg_sockaddr_eq_addr(&p, &a));
 }
 END_TEST
 

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The request pipeline: every client query, from its bytes to its answer,
+ * through the stages listed in pipeline.h, in that order.  Read
+ * vg_pipe_query() top to bottom for a query answered at once (an error, the
+ * access list, the policy, the cache); a query that needs resolution goes on
+ * in resolve_start() -> drive() -> finish(), where the policy looks at the
+ * answer and the answer is written.
+ *
+ * I/O is the transport's and the worker's: the pipeline calls io->answer,
+ * io->send, io->cancel and the clock, nothing else.  Every answer, whatever
+ * wrote it, goes through io->answer exactly once per query.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipeline.h"
+#include "policy/engine.h"
+
+#define MAX_INFLIGHT 4096 /* requests per worker; beyond: SERVFAIL at once */
+#define TXBUF_SIZE (65536 + 1024)
+
+_Static_assert(VG_POLICY_ANSWER_MAX >= VG_ARRAY_SIZE(((struct vg_request *)0)->answer),
+	       "a rewritten answer keeps every answer RRset");
+
+/** A query being resolved; lives in its request's arena. */
+struct vg_pipe_req {
+	struct vg_pipe *p;
+	struct vg_request *req;
+	struct vg_pipe_req *next, **pprev;
+	struct vg_client client;
+	uint8_t *pkt;      /* the client's query, copied (NULL: vigil's own) */
+	size_t len;
+	void *upq;         /* the upstream query in flight (io->send), or NULL */
+	uint64_t deadline;
+	struct vg_redirect *redir;     /* a local-data CNAME being followed */
+	const struct vg_policy *pol;   /* a decision waiting for the answer */
+	struct vg_policy_decision pol_d;
+};
+
+const char *vg_transport_name(enum vg_transport t)
+{
+	switch (t) {
+	case VG_TRANSPORT_UDP: return "udp";
+	case VG_TRANSPORT_TCP: return "tcp";
+	case VG_TRANSPORT_DOT: return "dot";
+	case VG_TRANSPORT_DOH: return "doh";
+	default: return "-";
+	}
+}
+
+/* Read the clock into the core's environment (wall time only when a
+ * request may validate: the cache-hit path does not need it). */
+static void clock_read(struct vg_pipe *p, bool wall)
+{
+	uint64_t ms = p->io.now_ms(p->io.arg);
+	p->env.now_ms = ms;
+	p->env.now_s = vg_time_s_of_ms(ms);
+	if (wall)
+		p->env.now_wall = p->io.wall_s(p->io.arg);
+}
+
+static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
+{
+	p->io.answer(p->io.arg, c, p->txbuf, len);
+}
+
+/* The largest answer for this client: the transport's, and over UDP the
+ * query's EDNS size (512 without EDNS) within server.max-udp-size. */
+static size_t answer_limit(const struct vg_pipe *p, const struct vg_client *c,
+			   const struct vg_query *q)
+{
+	size_t lim = c->max_size;
+	if (c->transport == VG_TRANSPORT_UDP) {
+		size_t s = !q->edns.present || q->edns.udp_size < 512 ? 512 : q->edns.udp_size;
+		if (s > p->opts->max_udp_size)
+			s = p->opts->max_udp_size;
+		if (s < lim)
+			lim = s;
+	}
+	return lim;
+}
+
+static struct vg_client_q client_q(const struct vg_pipe *p, const struct vg_client *c,
+				   const struct vg_query *q)
+{
+	return (struct vg_client_q){ .q = q, .limit = answer_limit(p, c, q),
+				     .edns_size = p->opts->max_udp_size };
+}
+
+static void reply_error(struct vg_pipe *p, const struct vg_query *q, int rcode,
+			const struct vg_client *c)
+{
+	deliver(p, c, vg_wire_error_reply(q, rcode, false, p->opts->max_udp_size, p->txbuf,
+					  TXBUF_SIZE));
+}
+
+static struct vg_policy_client policy_client(struct vg_pipe *p, const struct vg_client *c)
+{
+	return (struct vg_policy_client){
+		.addr = &c->addr.u.sa, .transport = vg_transport_name(c->transport),
+		.id = c->id, .datagram = c->transport == VG_TRANSPORT_UDP, .plog = p->plog,
+		.worker = p->worker, .log_dropped = &p->stats.policy_log_dropped,
+	};
+}
+
+static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const struct vg_client *c,
+			  const struct vg_policy *pol, const struct vg_policy_decision *pd,
+			  const struct vg_redirect *redir);
+
+/*
+ * Carry out a policy decision (src/policy/respond.c): true when the policy
+ * answered the query (or dropped it, or started following a local CNAME);
+ * false to answer it normally.  @p ans: the answer the decision was made on.
+ */
+static bool policy_apply(struct vg_pipe *p, const struct vg_policy *pol, const struct vg_query *q,
+			 const struct vg_client *c, const struct vg_policy_decision *d,
+			 struct vg_rrset *const *ans, unsigned nans)
+{
+	struct vg_policy_client pc = policy_client(p, c);
+	struct vg_client_q cq = client_q(p, c, q);
+	struct vg_redirect rdr;
+	size_t len;
+	switch (vg_policy_respond(pol, d, &pc, &cq, ans, nans, &rdr, p->txbuf, TXBUF_SIZE, &len)) {
+	case VG_POL_PASS:
+		return false;
+	case VG_POL_DROP:
+		VG_STAT_INC(p->stats.policy_rewrites);
+		VG_STAT_INC(p->stats.dropped);
+		deliver(p, c, 0);
+		return true;
+	case VG_POL_FOLLOW:
+		VG_STAT_INC(p->stats.policy_rewrites);
+		resolve_start(p, q, c, NULL, NULL, &rdr); /* answers the client when done */
+		return true;
+	case VG_POL_ANSWER:
+	default:
+		VG_STAT_INC(p->stats.policy_rewrites);
+		VG_STAT_INC(p->stats.answered);
+		deliver(p, c, len);
+		return true;
+	}
+}
+
+/* A decision before resolution: log a disabled source's match, then apply.
+ * 1 answered by the policy, 0 go on (*wait: the answer must be checked). */
+static bool policy_before(struct vg_pipe *p, const struct vg_query *q, const struct vg_client *c,
+			  bool rd, struct vg_policy_decision *pd, bool *wait)
+{
+	const struct vg_policy *pol = p->policy;
+	int r = vg_policy_check_flags(pol, &c->addr.u.sa, q->qname, rd,
+				      q->edns.present && q->edns.do_bit, pd);
+	if (VG_UNLIKELY(pd->logonly.set)) {
+		struct vg_policy_client pc = policy_client(p, c);
+		vg_policy_log_only(pol, pd, &pc, q->qname, q->qtype);
+		pd->logonly.set = false; /* (the answer may find another) */
+	}
+	if (r && !pd->defer && policy_apply(p, pol, q, c, pd, NULL, 0))
+		return true;
+	*wait = pd->check_answer;
+	return false;
+}
+
+/* The decision on the answer (RESPONSE-IP, NSDNAME, NSIP, the names of the
+ * CNAME chain).  True when the policy answered.  @p scratch: room for the
+ * cache reads (>= 1 KiB). */
+static bool policy_after(struct vg_pipe *p, const struct vg_policy *pol, const struct vg_query *q,
+			 const struct vg_client *c, struct vg_policy_decision *d,
+			 struct vg_rrset *const *ans, unsigned nans, bool dnssec_data)
+{
+	struct vg_policy_answer pa = {
+		.qname = q->qname, .qtype = q->qtype, .ans = ans, .nans = nans,
+		.cache = p->env.cache, .now = p->env.now_s,
+		.buf = p->env.scratch2, .cap = VG_SCRATCH,
+		.dnssec_data = dnssec_data,
+	};
+	int r = vg_policy_check_response(pol, &pa, d);
+	if (VG_UNLIKELY(d->logonly.set)) {
+		struct vg_policy_client pc = policy_client(p, c);
+		vg_policy_log_only(pol, d, &pc, q->qname, q->qtype);
+	}
+	return r && policy_apply(p, pol, q, c, d, ans, nans);
+}
+
+/* The answer-side decision on a cached answer, from inside
+ * vg_resolv_answer_cached while its RRsets are still there (answer_cached
+ * uses env->scratch; the policy's cache reads use scratch2). */
+struct cached_check {
+	struct vg_pipe *p;
+	const struct vg_query *q;
+	const struct vg_client *c;
+	struct vg_policy_decision *d;
+	const struct vg_answer_hook *hook;
+};
+
+static int cached_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
+{
+	struct cached_check *cc = arg;
+	return policy_after(cc->p, cc->p->policy, cc->q, cc->c, cc->d, ans, nans,
+			    cc->hook->dnssec_data);
+}
+
+/* ------------------------------------------------------------ the stages */
+
+void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const struct vg_client *c)
+{
+	struct vg_query q;
+	int rcode;
+
+	if (VG_UNLIKELY(p->stopping)) {
+		p->io.answer(p->io.arg, c, NULL, 0);
+		return;
+	}
+	clock_read(p, false);
+	VG_STAT_INC(p->stats.queries);
+
+	/* 1. parse: the header, question and EDNS, nothing allocated */
+	if (vg_query_parse(&q, pkt, len, &rcode) < 0) {
+		VG_STAT_INC(p->stats.malformed);
+		deliver(p, c, 0); /* not even a header, or a response: drop */
+		return;
+	}
+	if (VG_UNLIKELY(rcode == VG_RCODE_NOTIMP) && p->notify &&
+	    VG_F_OPCODE(q.flags) == VG_OPCODE_NOTIFY) {
+		/* another opcode, another handler: only a feed's own primaries
+		 * (and TSIG key) may send a NOTIFY, so the client ACL does not apply */
+		deliver(p, c, p->notify(p->notify_arg, pkt, len, &c->addr.u.sa, p->txbuf,
+					TXBUF_SIZE));
+		return;
+	}
+
+	/* 2. access control: the longest matching prefix */
+	enum vg_acl_action acl = vg_acl_check(&p->opts->acl, &c->addr.u.sa);
+	if (acl == VG_ACL_DROP) {
+		VG_STAT_INC(p->stats.dropped);
+		deliver(p, c, 0);
+		return;
+	}
+	if (acl == VG_ACL_REFUSE) {
+		VG_STAT_INC(p->stats.refused);
+		reply_error(p, &q, VG_RCODE_REFUSED, c);
+		return;
+	}
+	if (rcode) {
+		VG_STAT_INC(*(rcode == VG_RCODE_FORMERR ? &p->stats.formerr : &p->stats.notimp));
+		reply_error(p, &q, rcode, c);
+		return;
+	}
+	if (q.qclass != VG_C_IN) { /* vigil serves the Internet class only */
+		VG_STAT_INC(p->stats.refused);
+		reply_error(p, &q, VG_RCODE_REFUSED, c);
+		return;
+	}
+	switch (q.qtype) {
+	case VG_T_AXFR: case VG_T_IXFR: /* no zone transfers from a resolver */
+		VG_STAT_INC(p->stats.refused);
+		reply_error(p, &q, VG_RCODE_REFUSED, c);
+		return;
+	case VG_T_MAILA: case VG_T_MAILB:
+		VG_STAT_INC(p->stats.notimp);
+		reply_error(p, &q, VG_RCODE_NOTIMP, c);
+		return;
+	case VG_T_OPT: case 0:
+		VG_STAT_INC(p->stats.formerr);
+		reply_error(p, &q, VG_RCODE_FORMERR, c);
+		return;
+	default:
+		break;
+	}
+
+	/* 3. policy before resolution: CLIENT-IP and QNAME rules, for recursive
+	 * queries (recursive-only sources skip RD=0 ones until they miss the
+	 * cache, below); what only the answer can decide waits for it */
+	struct vg_policy_decision pd;
+	bool wait_answer = false;
+	if (p->policy && policy_before(p, &q, c, q.flags & VG_F_RD, &pd, &wait_answer))
+		return;
+
+	/* 4. cache: answered without a request or an allocation; a cached
+	 * answer still passes the policy's decision on the answer (hook) */
+	struct vg_client_q cq = client_q(p, c, &q);
+	struct cached_check cc = { p, &q, c, &pd, NULL };
+	struct vg_answer_hook hook = { cached_check_fn, &cc, false, false };
+	cc.hook = &hook;
+	size_t n = vg_resolv_answer_cached(&p->env, &cq, wait_answer ? &hook : NULL, p->txbuf,
+					   TXBUF_SIZE);
+	if (hook.fired) { /* the policy answered (or dropped) it from inside the hook */
+		VG_STAT_INC(p->stats.cache_hits);
+		return;
+	}
+	if (n) {
+		VG_STAT_INC(p->stats.cache_hits);
+		VG_STAT_INC(p->stats.answered);
+		deliver(p, c, n);
+		return;
+	}
+
+	/* 5. resolve: an RD=0 query vigil would send upstream is checked against
+	 * the recursive-only sources after all, so nothing goes upstream past
+	 * the policy; then a request of its own (stages 6 and 7 in finish()) */
+	if (p->policy && !(q.flags & VG_F_RD) && pd.skip_srcs &&
+	    policy_before(p, &q, c, true, &pd, &wait_answer))
+		return;
+	if (p->inflight >= MAX_INFLIGHT) {
+		VG_STAT_INC(p->stats.dropped);
+		reply_error(p, &q, VG_RCODE_SERVFAIL, c);
+		return;
+	}
+	resolve_start(p, &q, c, wait_answer ? p->policy : NULL, &pd, NULL);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void req_unlink(struct vg_pipe_req *r)
+{
+	if (r->pprev) {
+		*r->pprev = r->next;
+		if (r->next)
+			r->next->pprev = r->pprev;
+		r->pprev = NULL;
+		r->p->inflight--;
+		VG_STAT_ADD(r->p->stats.inflight, (uint64_t)-1);
+	}
+}
+
+/* Free the request; the client's answer was given (or handed on) before. */
+static void req_release(struct vg_pipe_req *r)
+{
+	struct vg_pipe *p = r->p;
+	req_unlink(r);
+	if (r->upq) {
+		p->io.cancel(p->io.arg, r->upq, r);
+		r->upq = NULL;
+	}
+	vg_request_free(r->req);
+}
+
+static void log_failure(const struct vg_pipe_req *r)
+{
+	if (!vg_log_enabled(VG_LOG_DEBUG))
+		return;
+	char name[VG_NAME_MAX * 4 + 8], tn[16];
+	vg_name_to_str(r->req->qname, name, sizeof(name));
+	vg_log(VG_LOG_DEBUG, "query %s %s: SERVFAIL (%s; %u upstream queries, %u referrals)", name,
+	       vg_type_to_str(r->req->qtype, tn, sizeof(tn)),
+	       r->req->fail_reason ? r->req->fail_reason : "unknown", r->req->used.upstream,
+	       r->req->used.referrals);
+}
+
+/* Does the answer of @p req carry DNSSEC data (RRSIGs, a signed denial)? */
+static bool has_dnssec_data(const struct vg_request *req)
+{
+	if (req->sec == VG_SEC_SECURE || (req->neg.soa_sig && req->neg.soa_sig->count))
+		return true;
+	for (unsigned i = 0; i < req->n_answer; i++)
+		if (req->answer_sig[i] && req->answer_sig[i]->count)
+			return true;
+	return false;
+}
+
+/* Stages 6 and 7 for a resolved (or failed, or timed-out) request: the
+ * policy's decision on the answer, then the answer; then the request ends. */
+static void finish(struct vg_pipe_req *r)
+{
+	struct vg_pipe *p = r->p;
+	const struct vg_request *req = r->req;
+	struct vg_query q;
+	int rc;
+	size_t n = 0;
+
+	if (req->rcode == VG_RCODE_SERVFAIL) {
+		VG_STAT_INC(p->stats.servfail);
+		log_failure(r);
+	} else if (req->rcode == VG_RCODE_NXDOMAIN) {
+		VG_STAT_INC(p->stats.nxdomain);
+	}
+	if (r->client.transport == VG_TRANSPORT_NONE) {
+		req_release(r); /* vigil's own query: nobody to answer */
+		return;
+	}
+	if (vg_query_parse(&q, r->pkt, r->len, &rc) < 0) { /* (it parsed before) */
+		deliver(p, &r->client, 0);
+		req_release(r);
+		return;
+	}
+	struct vg_client_q cq = client_q(p, &r->client, &q);
+	bool fail = req->rcode == VG_RCODE_SERVFAIL;
+	if (r->redir) {
+		/* 7. a followed local-data CNAME: the CNAME, then the target's answer */
+		n = vg_policy_redirect_answer(r->redir, &cq, req->rcode, req->answer,
+					      req->n_answer, req->soa, p->txbuf, TXBUF_SIZE);
+	} else if (r->pol && policy_after(p, r->pol, &q, &r->client, &r->pol_d, req->answer,
+					  fail ? 0 : req->n_answer, has_dnssec_data(req))) {
+		/* 6. the policy answered on the answer (a failed resolution has no
+		 * answer records, but its name servers may still match) */
+		req_release(r);
+		return;
+	} else {
+		/* 7. the resolved answer */
+		n = vg_resolv_write_answer(req, &cq, p->txbuf, TXBUF_SIZE);
+	}
+	if (n)
+		VG_STAT_INC(p->stats.answered);
+	deliver(p, &r->client, n);
+	req_release(r);
+}
+
+static void drive(struct vg_pipe_req *r, enum vg_step st)
+{
+	struct vg_pipe *p = r->p;
+	for (;;) {
+		if (st != VG_STEP_SEND) {
+			finish(r);
+			return;
+		}
+		const struct vg_outbound *o = &r->req->out;
+		if (vg_log_enabled(VG_LOG_DEBUG)) {
+			char n[VG_NAME_MAX * 4 + 8], a[VG_ADDRSTRLEN], tn[16];
+			vg_name_to_str(o->qname, n, sizeof(n));
+			vg_sockaddr_str(&o->to, VG_ADDR_PORT, a, sizeof(a));
+			vg_log(VG_LOG_DEBUG, "upstream %s %s to %s (timeout %u ms)", n,
+			       vg_type_to_str(o->qtype, tn, sizeof(tn)), a, o->timeout_ms);
+		}
+		int e = p->io.send(p->io.arg, o, r, &r->upq);
+		if (e == 0)
+			return; /* vg_pipe_reply continues */
+		r->upq = NULL;
+		st = vg_resolv_consume(r->req, e, NULL, 0);
+	}
+}
+
+void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t len)
+{
+	r->upq = NULL;
+	clock_read(r->p, true);
+	drive(r, vg_resolv_consume(r->req, status, pkt, len));
+}
+
+/*
+ * Stage 5: resolve (the client's question, or a followed redirect's target)
+ * in a request of its own.  @p pol: a policy decision that waits for the
+ * answer (@p pd).  @p c NULL: vigil's own query.
+ */
+static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const struct vg_client *c,
+			  const struct vg_policy *pol, const struct vg_policy_decision *pd,
+			  const struct vg_redirect *redir)
+{
+	clock_read(p, true);
+	struct vg_request *req = vg_request_new(&p->env, redir ? redir->target : q->qname,
+						q->qtype);
+	struct vg_pipe_req *r = req ? vg_arena_zalloc(req->arena, sizeof(*r)) : NULL;
+	if (!r || (c && !(r->pkt = vg_arena_dup(req->arena, q->pkt, q->len))) ||
+	    (redir && !(r->redir = vg_arena_dup(req->arena, redir, sizeof(*redir))))) {
+		vg_request_free(req);
+		VG_STAT_INC(p->stats.dropped);
+		if (c)
+			deliver(p, c, 0);
+		return;
+	}
+	r->p = p;
+	r->req = req;
+	if (c) {
+		r->client = *c;
+		r->len = q->len;
+	} else {
+		r->client.transport = VG_TRANSPORT_NONE;
+	}
+	r->pol = pol;
+	if (pol)
+		r->pol_d = *pd;
+	req->cd = q->flags & VG_F_CD;
+	r->deadline = p->env.now_ms + p->opts->request_timeout_ms;
+	req->user = r;
+	r->next = p->inflight_head;
+	if (r->next)
+		r->next->pprev = &r->next;
+	p->inflight_head = r;
+	r->pprev = &p->inflight_head;
+	p->inflight++;
+	VG_STAT_INC(p->stats.inflight);
+	drive(r, vg_resolv_begin(req));
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int vg_pipe_init(struct vg_pipe *p, unsigned worker, const struct vg_pipe_io *io,
+		 const struct vg_resolv_env *env)
+{
+	memset(p, 0, sizeof(*p));
+	p->io = *io;
+	p->env = *env;
+	p->worker = worker;
+	p->txbuf = malloc(TXBUF_SIZE);
+	return p->txbuf ? 0 : VG_ENOMEM;
+}
+
+void vg_pipe_adopt(struct vg_pipe *p, const struct vg_pipe_view *v)
+{
+	p->opts = v->serve;
+	p->env.opts = v->resolv;
+	p->env.dnssec = v->dnssec;
+	p->env.hints = v->hints;
+	p->env.ta = &v->hints->ta;
+	p->policy = v->policy;
+}
+
+void vg_pipe_tick(struct vg_pipe *p)
+{
+	clock_read(p, true);
+	struct vg_pipe_req *r = p->inflight_head;
+	while (r) {
+		struct vg_pipe_req *next = r->next;
+		if (r->deadline <= p->env.now_ms) {
+			VG_STAT_INC(p->stats.timeouts);
+			r->req->rcode = VG_RCODE_SERVFAIL;
+			r->req->fail_reason = "request time limit reached";
+			finish(r);
+		}
+		r = next;
+	}
+}
+
+void vg_pipe_prime(struct vg_pipe *p)
+{
+	struct vg_query q;
+	memset(&q, 0, sizeof(q));
+	q.qname[0] = 0;
+	q.qtype = VG_T_NS;
+	q.qclass = VG_C_IN;
+	vg_log(VG_LOG_INFO, "priming the root name servers");
+	resolve_start(p, &q, NULL, NULL, NULL, NULL);
+}
+
+void vg_pipe_stop(struct vg_pipe *p)
+{
+	p->stopping = true;
+	while (p->inflight_head) { /* abandoned: their clients get no answer */
+		struct vg_pipe_req *r = p->inflight_head;
+		req_unlink(r);
+		if (r->client.transport != VG_TRANSPORT_NONE)
+			p->io.answer(p->io.arg, &r->client, NULL, 0);
+		req_release(r);
+	}
+}
+
+void vg_pipe_deinit(struct vg_pipe *p)
+{
+	vg_pipe_stop(p);
+	free(p->txbuf);
+	p->txbuf = NULL;
+}

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The request pipeline: what happens to every client query, whatever
+ * transport brought it.  A transport (UDP, TCP, and later DNS-over-TLS and
+ * DNS-over-HTTPS) hands the pipeline the query bytes and a description of
+ * the client; the pipeline decides, in this order and in one file
+ * (pipeline.c):
+ *
+ *   1. parse      the question and the RFC checks (FORMERR, NOTIMP, BADVERS,
+ *                 REFUSED for other classes and zone transfers); another
+ *                 opcode goes to its own handler (NOTIFY: the RPZ feeds)
+ *   2. access     the client ACL (allow, refuse, drop)
+ *   3. policy     CLIENT-IP and QNAME rules, before resolution (src/policy)
+ *   4. cache      the cache-hit path (no request, no allocation)
+ *   5. resolve    iterate and validate (src/resolv) in a request of its own,
+ *                 sending upstream through the transport-independent I/O
+ *                 callbacks
+ *   6. policy     RESPONSE-IP, NSDNAME, NSIP and CNAME-chain rules on the
+ *                 answer, fresh or cached
+ *   7. answer     written once (src/wire/answer.c): EDE, the policy zone's
+ *                 SOA, truncation for the transport's size
+ *
+ * The pipeline touches no socket, loop or clock of its own: everything it
+ * needs from outside comes through struct vg_pipe_io (deliver an answer,
+ * send or cancel an upstream query, read the clock), so unit tests drive it
+ * with fake I/O and fake time.  One pipeline per worker thread; nothing here
+ * locks (the cache locks its shards).
+ */
+#ifndef VG_PIPELINE_H
+#define VG_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/addr.h"
+#include "core/core.h"
+#include "resolv/resolv.h"
+#include "vigil/wire.h"
+
+struct vg_policy;
+struct vg_plog;
+
+/** Pipeline settings (server: access-control, max-udp-size; limits: request-timeout). */
+struct vg_pipe_opts {
+	struct vg_acl acl;           /* who may query; default: loopback and private ranges */
+	uint16_t max_udp_size;       /* largest UDP answer to clients, 512..4096, default 1232 */
+	unsigned request_timeout_ms; /* whole client query, default 5000 */
+};
+
+enum vg_transport {
+	VG_TRANSPORT_NONE = 0, /* vigil's own queries (priming): no client */
+	VG_TRANSPORT_UDP,
+	VG_TRANSPORT_TCP,
+	VG_TRANSPORT_DOT,
+	VG_TRANSPORT_DOH,
+};
+/** "udp", "tcp", "dot", "doh" ("-" for none). */
+const char *vg_transport_name(enum vg_transport t);
+
+#define VG_CLIENT_ID_MAX 64
+
+/**
+ * Who sent a query and how to answer it.  The pipeline copies it (a request
+ * in flight keeps its own copy) and hands it back with the answer.
+ */
+struct vg_client {
+	struct vg_sockaddr addr;     /* address and port */
+	enum vg_transport transport;
+	uint16_t max_size;           /* largest answer the transport can carry; over UDP
+				      * the query's EDNS size and max-udp-size bound it too */
+	char id[VG_CLIENT_ID_MAX];   /* identity from TLS or HTTP ("" none): for the
+				      * decision log and, later, client groups */
+	void *conn;                  /* the transport's own reference (a connection) */
+	int sock;                    /* the transport's own reference (a socket) */
+};
+
+/** Per-worker counters (one writer: the worker; read by the stats line). */
+struct vg_pipe_stats {
+	vg_counter_t queries, cache_hits, answered, servfail, nxdomain;
+	vg_counter_t malformed, formerr, notimp, refused, dropped, timeouts;
+	vg_counter_t policy_rewrites, policy_log_dropped, inflight;
+};
+
+struct vg_pipe_req;
+
+/** What the pipeline needs from the outside world; fake in unit tests. */
+struct vg_pipe_io {
+	void *arg;
+	/**
+	 * The answer to one query (@p len 0: send nothing, e.g. DROP or
+	 * shutdown).  Called exactly once for every vg_pipe_query(), from inside
+	 * it (cache hit, policy, error) or later (resolved).  @p pkt is valid
+	 * only during the call.
+	 */
+	void (*answer)(void *arg, const struct vg_client *c, const uint8_t *pkt, size_t len);
+	/**
+	 * Send @p o upstream for request @p r: 0, and vg_pipe_reply(r, ...)
+	 * follows exactly once unless cancelled; or a negative code (then
+	 * nothing follows).  *@p handle identifies the query for cancel.
+	 */
+	int (*send)(void *arg, const struct vg_outbound *o, struct vg_pipe_req *r, void **handle);
+	/** Stop waiting for @p handle: no vg_pipe_reply for @p r follows. */
+	void (*cancel)(void *arg, void *handle, struct vg_pipe_req *r);
+	/** Monotonic milliseconds. */
+	uint64_t (*now_ms)(void *arg);
+	/** Wall-clock seconds (signature validity). */
+	uint32_t (*wall_s)(void *arg);
+};
+
+/**
+ * Handler for a request with another opcode than QUERY (NOTIFY for the RPZ
+ * feeds): writes the response into @p resp (@p cap bytes) and returns its
+ * length, 0 for none.  Thread-safe; the client ACL does not apply to it.
+ */
+typedef size_t (*vg_pipe_opcode_fn)(void *arg, const uint8_t *pkt, size_t len,
+				    const struct sockaddr *from, uint8_t *resp, size_t cap);
+
+/**
+ * What a worker reads for every query, adopted together (an immutable
+ * snapshot: the daemon swaps it on reload, requests in flight finish on the
+ * one they started with as long as the daemon keeps it).
+ */
+struct vg_pipe_view {
+	const struct vg_pipe_opts *serve;
+	const struct vg_resolv_opts *resolv;
+	const struct vg_dnssec_opts *dnssec;
+	const struct vg_hints *hints; /* root hints and trust anchors */
+	const struct vg_policy *policy; /* NULL: no policy */
+};
+
+struct vg_pipe {
+	struct vg_pipe_io io;
+	struct vg_resolv_env env;  /* the core's view: cache, infra, keys, buffers, clock */
+	const struct vg_pipe_opts *opts;
+	const struct vg_policy *policy; /* NULL: no policy */
+	struct vg_plog *plog;      /* decision log (NULL: the main log) */
+	unsigned worker;           /* index, for the decision log's rings */
+	vg_pipe_opcode_fn notify;  /* NOTIFY handler, or NULL */
+	void *notify_arg;
+	struct vg_pipe_stats stats;
+	struct vg_pipe_req *inflight_head;
+	unsigned inflight;
+	bool stopping;
+	uint8_t *txbuf;            /* answers are written here: 65536 + slack */
+};
+
+/**
+ * Set up @p p for worker @p worker: @p env has the cache, infra table, key
+ * cache and buffers (borrowed; the pipeline sets its clock and options).
+ * 0 or VG_ENOMEM.
+ */
+int vg_pipe_init(struct vg_pipe *p, unsigned worker, const struct vg_pipe_io *io,
+		 const struct vg_resolv_env *env);
+/** Abandon what is in flight (clients get no answer) and free the buffers. */
+void vg_pipe_deinit(struct vg_pipe *p);
+/** Use @p v from now on (start-up and every reload). */
+void vg_pipe_adopt(struct vg_pipe *p, const struct vg_pipe_view *v);
+
+/**
+ * One client query: @p pkt (borrowed for the call) from @p c.  The answer
+ * comes through io->answer, now or later, exactly once.
+ */
+void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const struct vg_client *c);
+/** The outcome of an io->send: @p status 0 with the reply, or a negative code. */
+void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t len);
+/** End the requests past their time limit (SERVFAIL); call about every 100 ms. */
+void vg_pipe_tick(struct vg_pipe *p);
+/** vigil's own priming query for the root name servers. */
+void vg_pipe_prime(struct vg_pipe *p);
+/** Stop: abandon every request in flight (each client's answer is "nothing"). */
+void vg_pipe_stop(struct vg_pipe *p);
+
+#endif

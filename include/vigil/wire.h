@@ -266,7 +266,8 @@ struct vg_client_q {
 
 /** Everything an answer consists of, for the shared writer. */
 struct vg_answer_view {
-	const char *ede_text;          /* EXTRA-TEXT; NULL: the standard text for the code */
+	const char *ede_text;          /* EXTRA-TEXT; NULL: the standard text for the code;
+					* with ede 0, the option is EDE 0 "Other Error" */
 	const struct vg_rrset *add_soa; /* additional section (policy zone SOA), or NULL */
 	bool tc;                       /* set TC (policy TCP-only over UDP) */
 	int rcode;
@@ -278,7 +279,7 @@ struct vg_answer_view {
 	struct vg_rrset *const *auth_sig;
 	unsigned nauth;
 	bool ad;      /* the data is secure */
-	uint16_t ede; /* Extended DNS Error (RFC 8914), 0 = none */
+	uint16_t ede; /* Extended DNS Error (RFC 8914), 0 = none (unless ede_text) */
 };
 
 /**
@@ -294,5 +295,10 @@ size_t vg_answer_write(const struct vg_client_q *cq, const struct vg_answer_view
 
 /** The standard EXTRA-TEXT for Extended DNS Error @p code ("" if none). */
 const char *vg_ede_text(uint16_t code);
+/**
+ * EXTRA-TEXT for EDE 13 (Cached Error) when the failure cached was answered
+ * with EDE @p cause (0: none): "vigil: failure cached (RFC 9520): <why>".
+ */
+const char *vg_ede_cached_text(uint16_t cause);
 
 #endif

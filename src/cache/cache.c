@@ -338,7 +338,7 @@ int vg_cache_put_neg_proof(struct vg_cache *c, const uint8_t *name, uint16_t typ
 }
 
 int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t ttl,
-		      uint32_t now)
+		      uint16_t ede, uint32_t now)
 {
 	if (ttl == 0)
 		return 0;
@@ -352,6 +352,7 @@ int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, ui
 	e->type = type;
 	e->rank = 0;
 	e->flags = F_FAIL;
+	e->ede = ede;
 	e->expire = now + ttl;
 	e->hash = key_hash(c, e->data, nlen, type);
 	return insert(c, e, now);

@@ -102,12 +102,13 @@ int vg_cache_set_sec(struct vg_cache *c, const uint8_t *name, uint16_t type, uin
 		     uint16_t ede, uint32_t bogus_ttl, uint32_t now);
 
 /**
- * Remember that resolving (name, type) failed (RFC 9520), for @p ttl seconds.
+ * Remember that resolving (name, type) failed (RFC 9520), for @p ttl seconds,
+ * and why (@p ede: the Extended DNS Error it was answered with, 0 none).
  * The entry has the lowest rank: any real data replaces it, and it never
  * replaces live data.
  */
 int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t ttl,
-		      uint32_t now);
+		      uint16_t ede, uint32_t now);
 
 /** A copied-out cache entry; pointers refer to the caller's buffer. */
 struct vg_cache_entry {

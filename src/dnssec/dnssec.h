@@ -82,11 +82,12 @@ int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,
 
 /* ------------------------------------------------------------ validate.c */
 
-/** Extended DNS Error codes (RFC 8914) the validator reports. */
+/** Extended DNS Error codes (RFC 8914) vigil reports for its own failures. */
 enum {
 	VG_EDE_UNSUPPORTED_ALG = 1, VG_EDE_UNSUPPORTED_DIGEST = 2, VG_EDE_BOGUS = 6,
 	VG_EDE_SIG_EXPIRED = 7, VG_EDE_SIG_NOT_YET_VALID = 8, VG_EDE_DNSKEY_MISSING = 9,
 	VG_EDE_RRSIGS_MISSING = 10, VG_EDE_NSEC_MISSING = 12, VG_EDE_NSEC3_ITERATIONS = 27,
+	VG_EDE_CACHED_ERROR = 13, VG_EDE_NO_REACHABLE_AUTHORITY = 22, VG_EDE_NETWORK_ERROR = 23,
 };
 
 /**

@@ -512,8 +512,7 @@ void vg_pipe_tick(struct vg_pipe *p)
 		struct vg_pipe_req *next = r->next;
 		if (r->deadline <= p->env.now_ms) {
 			VG_STAT_INC(p->stats.timeouts);
-			r->req->rcode = VG_RCODE_SERVFAIL;
-			r->req->fail_reason = "request time limit reached";
+			vg_resolv_expire(r->req);
 			finish(r);
 		}
 		r = next;

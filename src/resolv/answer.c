@@ -58,6 +58,7 @@ size_t vg_resolv_write_answer(const struct vg_request *req, const struct vg_clie
 		.nauth = req->neg.n_auth,
 		.ad = req->validate && req->sec == VG_SEC_SECURE && !fail,
 		.ede = req->ede,
+		.ede_text = req->ede_text,
 	};
 	return vg_answer_write(cq, &av, buf, cap);
 }
@@ -111,7 +112,9 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 			if (e.sec == VG_SEC_BOGUS && (q->flags & VG_F_CD))
 				return 0; /* CD: the unvalidated answer is wanted */
 			av.rcode = VG_RCODE_SERVFAIL; /* RFC 9520 failure cache */
-			av.ede = e.sec == VG_SEC_BOGUS ? e.ede : 0;
+			av.ede = e.sec == VG_SEC_BOGUS ? e.ede : VG_EDE_CACHED_ERROR;
+			if (e.sec != VG_SEC_BOGUS)
+				av.ede_text = vg_ede_cached_text(e.ede);
 			break;
 		}
 		if (found == 0 && !e.failure && (e.negative || e.rank >= VG_RANK_NONAUTH)) {

@@ -25,6 +25,8 @@
  * bailiwick of the server that sent them are ignored (ATTACKS.md 10).
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "resolv/resolv.h"
@@ -76,21 +78,89 @@ static bool is_client_task(const struct vg_request *req, const struct vg_task *t
 	return req->stack[0] == t;
 }
 
+/* "vigil: <text>" in the request's arena, for an EDE's EXTRA-TEXT. */
+static const char *ede_text(struct vg_request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static const char *ede_text(struct vg_request *req, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	return vg_arena_dup(req->arena, buf, strlen(buf) + 1);
+}
+
 /* The request failed: remember it briefly (RFC 9520) so that a broken or
- * hostile zone cannot make every later query redo the same work. */
+ * hostile zone cannot make every later query redo the same work.  The
+ * client learns why from the EDE (RFC 8914): the validator's code, 22 or 23
+ * set when no server answered (unreachable()), else 0 "Other" with the
+ * reason as EXTRA-TEXT. */
 static enum vg_step fail(struct vg_request *req, const char *why)
 {
 	req->rcode = VG_RCODE_SERVFAIL;
 	if (why)
 		req->fail_reason = why;
+	if (!req->ede && !req->ede_text && req->fail_reason)
+		req->ede_text = ede_text(req, "vigil: %s", req->fail_reason);
 	uint32_t now = req->env->now_s;
 	if (req->cd)
 		return VG_STEP_FAIL; /* a CD answer says nothing about the validated one */
-	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, opts_of(req)->servfail_ttl, now);
-	if (req->ede)
+	bool bogus = req->sec == VG_SEC_BOGUS && req->ede;
+	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, opts_of(req)->servfail_ttl,
+			  bogus ? 0 : req->ede, now);
+	if (bogus)
 		vg_cache_set_sec(req->env->cache, req->qname, req->qtype, VG_SEC_BOGUS, req->ede,
 				 dnssec_of(req)->bogus_ttl, now);
 	return VG_STEP_FAIL;
+}
+
+/*
+ * No server of the client task's zone cut answered usably.  EDE 23 (Network
+ * Error) when sending failed and nothing timed out or answered, else 22 (No
+ * Reachable Authority), with the counts as EXTRA-TEXT; and a warning in the
+ * log, at most every WARN_EVERY_S seconds per zone (the root's says to check
+ * the network and the root hints), so that a resolver cut off from the
+ * world says so once instead of SERVFAILing in silence.
+ */
+#define WARN_SLOTS 64
+#define WARN_EVERY_S 600
+static _Atomic uint32_t warned_at[WARN_SLOTS];
+
+static void unreachable(struct vg_request *req, const struct vg_task *t)
+{
+	char zone[VG_NAME_MAX * 4 + 8], what[160];
+	unsigned tried = 0;
+	vg_name_to_str(t->zone, zone, sizeof(zone));
+	for (unsigned i = 0; i < t->n_addr; i++)
+		tried += t->tries[i] > 0;
+	const typeof(req->up) *u = &req->up;
+	bool neterr = u->neterr && !u->timeouts && !u->refused && !u->lame && !u->malformed;
+	snprintf(what, sizeof(what),
+		 "%u name server%s, %u address%s tried: %u timed out, %u network errors%s%s, "
+		 "%u refused, %u lame, %u malformed", t->n_ns, t->n_ns == 1 ? "" : "s", tried,
+		 tried == 1 ? "" : "es", u->timeouts, u->neterr, u->neterr ? " " : "",
+		 u->neterr ? vg_strerror(u->last_err) : "", u->refused, u->lame, u->malformed);
+	req->ede = neterr ? VG_EDE_NETWORK_ERROR : VG_EDE_NO_REACHABLE_AUTHORITY;
+	req->ede_text = ede_text(req, "vigil: %s %s (%s)",
+				 neterr ? "network error reaching the name servers of"
+					: "no reachable authority for",
+				 zone, what);
+	uint32_t h = 0, now = req->env->now_s;
+	for (const uint8_t *p = t->zone; *p; p += *p + 1)
+		h = h * 31 + *p + (p[1] | 0x20);
+	_Atomic uint32_t *slot = &warned_at[h % WARN_SLOTS];
+	uint32_t last = atomic_load_explicit(slot, memory_order_relaxed);
+	if ((last && now - last < WARN_EVERY_S) ||
+	    !atomic_compare_exchange_strong(slot, &last, now))
+		return;
+	if (t->zone[0] == 0)
+		vg_log(VG_LOG_WARNING, "no root name server answers (%s): check the network and "
+		       "resolver.root-hints", what);
+	else
+		vg_log(VG_LOG_WARNING, "no name server of %s answers (%s)", zone, what);
 }
 
 /* ------------------------------------------------------------ rrset helpers */
@@ -732,6 +802,9 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		if (e.sec == VG_SEC_BOGUS) {
 			req->ede = e.ede;
 			req->sec = VG_SEC_BOGUS;
+		} else {
+			req->ede = VG_EDE_CACHED_ERROR;
+			req->ede_text = ede_text(req, "%s", vg_ede_cached_text(e.ede));
 		}
 		task_done(t, VG_RCODE_SERVFAIL);
 		return 1;
@@ -932,10 +1005,9 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 				continue;
 			if (is_client_task(req, t)) {
 				req->fail_reason = "no reachable name server";
-				task_done(t, VG_RCODE_SERVFAIL);
-			} else {
-				task_done(t, VG_RCODE_SERVFAIL);
+				unreachable(req, t);
 			}
+			task_done(t, VG_RCODE_SERVFAIL);
 			continue;
 		}
 		if (++req->used.upstream > opts->max_upstream_queries)
@@ -1225,6 +1297,7 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 		return step(req, now_ms); /* chain leads elsewhere: resolve the target */
 	/* neither answer, referral nor proof of absence: the server is lame */
 	vg_infra_lame(req->env->infra, &t->addr[t->sent_idx], t->zone, now_ms);
+	req->up.lame++;
 	server_failed(req, t, true);
 	return step(req, now_ms);
 }
@@ -1237,6 +1310,14 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 	struct vg_msg *m = req->env->msg;
 
 	if (status < 0 || vg_msg_parse(m, pkt, len) < 0) {
+		if (status >= 0 || status == VG_EMALFORMED) {
+			req->up.malformed++;
+		} else if (status == -ETIMEDOUT) {
+			req->up.timeouts++;
+		} else {
+			req->up.neterr++;
+			req->up.last_err = status;
+		}
 		server_failed(req, t, status >= 0);
 		return step(req, now_ms);
 	}
@@ -1248,6 +1329,7 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 		}
 		if (rc == VG_RCODE_REFUSED && !t->forward)
 			vg_infra_lame(req->env->infra, &t->addr[t->sent_idx], t->zone, now_ms);
+		req->up.refused++; /* REFUSED, SERVFAIL, NOTIMP...: no answer from it */
 		server_failed(req, t, true);
 		return step(req, now_ms);
 	}
@@ -1263,6 +1345,17 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 		return step(req, now_ms);
 	}
 	return on_answer(req, t, m, rc, now_ms);
+}
+
+void vg_resolv_expire(struct vg_request *req)
+{
+	struct vg_task *t = req->stack[req->depth];
+	req->fail_reason = "request time limit reached";
+	if (!req->ede && (req->up.timeouts || req->up.neterr) && t)
+		unreachable(req, t);
+	if (!req->ede && !req->ede_text)
+		req->ede_text = "vigil: request time limit reached";
+	(void)fail(req, NULL);
 }
 
 enum vg_step vg_resolv_begin(struct vg_request *req)

@@ -160,6 +160,13 @@ struct vg_request {
 	struct vg_rrset *answer[64];
 	const struct vg_rrset *soa; /* negative answers */
 	const char *fail_reason;    /* for logs on SERVFAIL */
+	const char *ede_text;       /* EXTRA-TEXT of the EDE (NULL: the code's standard
+				     * text); with ede 0, EDE 0 "Other Error" */
+	/* what the servers asked for this request did (for a failure's EDE) */
+	struct {
+		unsigned timeouts, neterr, refused, lame, malformed;
+		int last_err; /* the last network error (negative errno) */
+	} up;
 	bool fail_cached;           /* answered from the failure cache */
 
 	/* DNSSEC */
@@ -211,6 +218,14 @@ enum vg_step vg_resolv_begin(struct vg_request *req);
  */
 enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t *pkt,
 			       size_t len);
+
+/**
+ * The request ran out of time (the owner's time limit): it fails with
+ * SERVFAIL, an EDE saying why (22 when its servers timed out, 23 on network
+ * errors, else 0 with the text) and a failure-cache entry (RFC 9520).  The
+ * owner cancels the upstream query in flight and answers.
+ */
+void vg_resolv_expire(struct vg_request *req);
 
 /**
  * A check of a cached answer before it is written (the policy's decision

@@ -22,10 +22,20 @@ const char *vg_ede_text(uint16_t code)
 	case 9: return "vigil: no DNSKEY matches the DS";
 	case 10: return "vigil: RRSIGs missing";
 	case 12: return "vigil: NSEC/NSEC3 proof missing";
+	case 13: return "vigil: failure cached (RFC 9520)";
 	case 22: return "vigil: no reachable authority";
 	case 23: return "vigil: network error";
 	case 27: return "vigil: NSEC3 iterations above limit, treated as insecure";
 	default: return "";
+	}
+}
+
+const char *vg_ede_cached_text(uint16_t cause)
+{
+	switch (cause) {
+	case 22: return "vigil: failure cached (RFC 9520): no reachable authority";
+	case 23: return "vigil: failure cached (RFC 9520): network error";
+	default: return "vigil: failure cached (RFC 9520)";
 	}
 }
 
@@ -99,7 +109,9 @@ size_t vg_answer_write(const struct vg_client_q *cq, const struct vg_answer_view
 	}
 	if (q->edns.present) {
 		uint8_t opt[320];
-		uint16_t olen = av->ede ? ede_option(av->ede, av->ede_text, opt, sizeof(opt)) : 0;
+		/* an EDE code, or text alone: EDE 0 "Other Error" (RFC 8914 4.1) */
+		uint16_t olen = av->ede || av->ede_text ?
+					ede_option(av->ede, av->ede_text, opt, sizeof(opt)) : 0;
 		if (vg_pkt_put_opt(&p, cq->edns_size, rcode, q->edns.do_bit, olen ? opt : NULL,
 				   olen) < 0)
 			goto truncated;

@@ -252,26 +252,26 @@ START_TEST(failure_entries)
 	struct vg_cache_entry e;
 	uint8_t w[VG_NAME_MAX];
 	wname("Fail.Example", w);
-	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 1000), 0);
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 0, 1000), 0);
 	ck_assert_int_eq(get("fail.example", VG_T_A, 1002, &e), 0);
 	ck_assert(e.failure && !e.negative);
 	ck_assert_uint_eq(e.ttl, 3);
 	ck_assert_int_eq(get("fail.example", VG_T_AAAA, 1002, &e), VG_ENOTFOUND);
 	ck_assert_int_eq(get("fail.example", VG_T_A, 1005, &e), VG_ENOTFOUND);
-	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_MX, 0, 1000), 0); /* ttl 0: nothing */
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_MX, 0, 0, 1000), 0); /* ttl 0: nothing */
 	ck_assert_int_eq(get("fail.example", VG_T_MX, 1000, &e), VG_ENOTFOUND);
 	/* even glue replaces a live failure entry... */
-	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 60, 2000), 0);
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 60, 0, 2000), 0);
 	ck_assert_int_eq(vg_cache_put(C, mk_a(&r, "fail.example", 300, 1, 4), VG_RANK_GLUE, 2001),
 			 0);
 	ck_assert_int_eq(get("fail.example", VG_T_A, 2001, &e), 0);
 	ck_assert(!e.failure && e.rank == VG_RANK_GLUE && e.rs.rdata[3] == 4);
 	/* ...and a failure never replaces live data */
-	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 60, 2002), 0);
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 60, 0, 2002), 0);
 	ck_assert_int_eq(get("fail.example", VG_T_A, 2002, &e), 0);
 	ck_assert(!e.failure && e.rs.count == 1);
 	/* a negative answer replaces it too */
-	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_MX, 60, 2000), 0);
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_MX, 60, 0, 2000), 0);
 	ck_assert_int_eq(vg_cache_put_neg(C, w, VG_T_MX, NULL, 60, VG_RANK_GLUE, 2001), 0);
 	ck_assert_int_eq(get("fail.example", VG_T_MX, 2001, &e), 0);
 	ck_assert(!e.failure && e.negative);
@@ -287,7 +287,7 @@ START_TEST(failure_keeps_hint_rank_data)
 	struct vg_cache_entry e;
 	ck_assert_int_eq(vg_cache_put(C, mk_a(&r, "hint.example", 300, 1, 5), VG_RANK_HINT, 10),
 			 0);
-	ck_assert_int_eq(vg_cache_put_fail(C, r.owner, VG_T_A, 60, 11), 0);
+	ck_assert_int_eq(vg_cache_put_fail(C, r.owner, VG_T_A, 60, 0, 11), 0);
 	ck_assert_int_eq(get("hint.example", VG_T_A, 11, &e), 0);
 	ck_assert_msg(!e.failure && e.rs.count == 1,
 		      "live hint-rank RRset was replaced by a failure entry");
@@ -844,7 +844,7 @@ START_TEST(set_sec_on_failure_entry)
 	struct vg_cache_entry e;
 	uint8_t w[VG_NAME_MAX];
 	wname("bogus.example", w);
-	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 2000), 0);
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 0, 2000), 0);
 	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 9, 60, 2000), 0);
 	ck_assert_int_eq(get("bogus.example", VG_T_A, 2000, &e), 0);
 	ck_assert(e.failure && !e.negative);
@@ -856,7 +856,7 @@ START_TEST(set_sec_on_failure_entry)
 	ck_assert(e.failure && e.sec == VG_SEC_BOGUS && e.ede == 9 && e.ttl == 1);
 	ck_assert_int_eq(get("bogus.example", VG_T_A, 2003, &e), VG_ENOTFOUND);
 	/* a failure entry that expired is not found */
-	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 2000), 0);
+	ck_assert_int_eq(vg_cache_put_fail(C, w, VG_T_A, 5, 0, 2000), 0);
 	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 9, 60, 2005), VG_ENOTFOUND);
 	ck_assert_int_eq(get("bogus.example", VG_T_A, 2005, &e), VG_ENOTFOUND);
 }

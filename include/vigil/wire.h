@@ -81,7 +81,11 @@ static inline void vg_put32(uint8_t *p, uint32_t v)
 int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, bool lower,
 		   size_t *next);
 
-/** Skip over a name at @p off; returns the next offset or VG_EMALFORMED. */
+/**
+ * Skip over a name at @p off; returns the next offset or VG_EMALFORMED.  The
+ * whole name is checked, pointers followed, by the same walk as
+ * vg_name_unpack (one loop for both).
+ */
 int vg_name_skip(const uint8_t *pkt, size_t len, size_t off);
 
 /** Length of an uncompressed, already validated name. */

@@ -28,6 +28,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -226,14 +227,12 @@ static void purge_expired(struct shard *s, struct zone *z, uint32_t now)
  * in the budget.  0 or VG_ENOMEM. */
 static int grow(void **arr, unsigned *cap, struct shard *s, struct zone *z)
 {
-	unsigned nc = *cap ? *cap * 2 : 16;
-	void *na = realloc(*arr, nc * sizeof(void *));
-	if (!na)
+	size_t nc = *cap;
+	if (vg_grow(arr, &nc, (size_t)*cap + 1, sizeof(void *), 16) < 0 || nc > UINT_MAX)
 		return VG_ENOMEM;
 	z->bytes += (nc - *cap) * sizeof(void *);
 	s->bytes += (nc - *cap) * sizeof(void *);
-	*arr = na;
-	*cap = nc;
+	*cap = (unsigned)nc;
 	return 0;
 }
 

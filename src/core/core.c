@@ -73,6 +73,26 @@ uint64_t vg_time_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int vg_grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : (first ? first : 1);
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2)
+			return VG_ENOMEM;
+		nc *= 2;
+	}
+	if (size && nc > SIZE_MAX / size)
+		return VG_ENOMEM;
+	void *np = realloc(*p, nc * size);
+	if (!np)
+		return VG_ENOMEM;
+	*p = np;
+	*cap = nc;
+	return 0;
+}
+
 uint32_t vg_rand_uniform(uint32_t upper)
 {
 	return upper ? randombytes_uniform(upper) : 0;

@@ -86,6 +86,15 @@ uint64_t vg_time_now_ms(void);
 uint32_t vg_rand_uniform(uint32_t upper);
 uint16_t vg_rand_u16(void);
 
+/* ---- growable arrays ---- */
+/**
+ * Make room for @p need elements of @p size bytes in the heap array *@p p of
+ * *@p cap elements: the capacity doubles, starting at @p first.  0 (*@p p
+ * and *@p cap updated, the contents kept), or VG_ENOMEM (unchanged; also
+ * when the size would overflow).  The one growable array of vigil.
+ */
+int vg_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
+
 /* ---- arena: bump allocator with a byte cap, freed all at once ---- */
 struct vg_arena;
 

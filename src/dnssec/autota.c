@@ -72,7 +72,8 @@ struct zone {
 
 struct vg_autota {
 	struct zone *zone;
-	unsigned nzones, cap;
+	unsigned nzones;
+	size_t cap;
 	uint32_t add_holddown, remove_holddown;
 	uint8_t *scratch; /* canonical form for vg_dnssec_validate_rrset */
 	uint8_t *sigbuf;  /* the RRSIGs of an update that count, packed */
@@ -135,14 +136,8 @@ static struct zone *find_zone(const struct vg_autota *a, const uint8_t *name)
 
 static struct zone *add_zone(struct vg_autota *a, const uint8_t *name)
 {
-	if (a->nzones == a->cap) {
-		unsigned cap = a->cap ? a->cap * 2 : 4;
-		struct zone *z = realloc(a->zone, cap * sizeof(*z));
-		if (!z)
-			return NULL;
-		a->zone = z;
-		a->cap = cap;
-	}
+	if (vg_grow((void **)&a->zone, &a->cap, (size_t)a->nzones + 1, sizeof(*a->zone), 4) < 0)
+		return NULL;
 	struct zone *z = &a->zone[a->nzones++];
 	memset(z, 0, sizeof(*z));
 	memcpy(z->name, name, vg_name_len(name));

@@ -33,6 +33,7 @@
 
 #include <ldns/ldns.h>
 
+#include "core/core.h"
 #include "policy/rpzload.h"
 
 struct reader {
@@ -509,18 +510,10 @@ static size_t scan(char *line, size_t len, int *depth, bool *plain)
 
 static int acc_add(struct reader *rd, const char *s, size_t n)
 {
-	if (rd->acc_len + n + 2 > rd->acc_cap) {
-		size_t nc = rd->acc_cap ? rd->acc_cap * 2 : 1024;
-		while (nc < rd->acc_len + n + 2)
-			nc *= 2;
-		if (nc > 1 << 20)
-			return VG_EPARSE;
-		char *na = realloc(rd->acc, nc);
-		if (!na)
-			return VG_ENOMEM;
-		rd->acc = na;
-		rd->acc_cap = nc;
-	}
+	if (rd->acc_len + n + 2 > 1 << 20)
+		return VG_EPARSE; /* one record's text: a bound, not a memory problem */
+	if (vg_grow((void **)&rd->acc, &rd->acc_cap, rd->acc_len + n + 2, 1, 1024) < 0)
+		return VG_ENOMEM;
 	memcpy(rd->acc + rd->acc_len, s, n);
 	rd->acc_len += n;
 	rd->acc[rd->acc_len++] = ' ';

@@ -31,6 +31,7 @@
 
 #include <sodium.h>
 
+#include "core/core.h"
 #include "policy/snapshot.h"
 
 #define EMPTY UINT32_MAX
@@ -49,7 +50,8 @@ struct tnode {
 
 struct trie {
 	struct tnode *n;
-	uint32_t count, cap;
+	uint32_t count;
+	size_t cap;
 };
 
 /* A local-data record in ldata: next record of the same rule (offset + 1, 0 = none). */
@@ -108,34 +110,13 @@ static uint64_t name_hash(const struct vg_pol_compiled *c, enum vg_pol_trigger t
 	return h;
 }
 
-/* Grow *@p p (of *@p cap elements of @p size) to hold @p need; 0 or VG_ENOMEM. */
-static int grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
-{
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap : first;
-	while (nc < need)
-		nc *= 2;
-	void *np = realloc(*p, nc * size);
-	if (!np)
-		return VG_ENOMEM;
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
 /* ------------------------------------------------------------ tries */
 
 static uint32_t trie_node(struct trie *t)
 {
-	if (t->count == t->cap) {
-		uint32_t nc = t->cap ? t->cap * 2 : 64;
-		struct tnode *nn = realloc(t->n, nc * sizeof(*nn));
-		if (!nn)
-			return EMPTY;
-		t->n = nn;
-		t->cap = nc;
-	}
+	if (t->count == EMPTY ||
+	    vg_grow((void **)&t->n, &t->cap, (size_t)t->count + 1, sizeof(*t->n), 64) < 0)
+		return EMPTY;
 	t->n[t->count] = (struct tnode){ { EMPTY, EMPTY }, EMPTY };
 	return t->count++;
 }
@@ -257,13 +238,13 @@ int vg_pol_compile_add(struct vg_pol_compiled *c, const struct vg_pol_rule *r,
 	if (c->done || c->nrules == EMPTY - 1)
 		return VG_EINVAL;
 	size_t cap = c->rules_cap;
-	if (grow((void **)&c->rules, &cap, c->nrules + 1, sizeof(*c->rules), 1024) < 0)
+	if (vg_grow((void **)&c->rules, &cap, c->nrules + 1, sizeof(*c->rules), 1024) < 0)
 		return VG_ENOMEM;
 	size_t cap2 = c->rules_cap;
-	if (grow((void **)&c->rule_name, &cap2, c->nrules + 1, sizeof(*c->rule_name), 1024) < 0)
+	if (vg_grow((void **)&c->rule_name, &cap2, c->nrules + 1, sizeof(*c->rule_name), 1024) < 0)
 		return VG_ENOMEM;
 	size_t cap3 = c->rules_cap;
-	if (grow((void **)&c->ltail, &cap3, c->nrules + 1, sizeof(*c->ltail), 1024) < 0)
+	if (vg_grow((void **)&c->ltail, &cap3, c->nrules + 1, sizeof(*c->ltail), 1024) < 0)
 		return VG_ENOMEM;
 	c->rules_cap = (uint32_t)cap;
 	uint32_t idx = c->nrules;
@@ -282,7 +263,7 @@ int vg_pol_compile_add(struct vg_pol_compiled *c, const struct vg_pol_rule *r,
 		need = (need + 3) & ~(size_t)3;
 		if (need > UINT32_MAX - 1)
 			return VG_ENOMEM;
-		if (grow((void **)&c->ldata, &c->ldata_cap, need, 1, 4096) < 0)
+		if (vg_grow((void **)&c->ldata, &c->ldata_cap, need, 1, 4096) < 0)
 			return VG_ENOMEM;
 		struct lrec *lr = (struct lrec *)(c->ldata + c->ldata_len);
 		*lr = (struct lrec){ 0, r->lttl, r->ltype, r->ldata_len };
@@ -295,7 +276,7 @@ int vg_pol_compile_add(struct vg_pol_compiled *c, const struct vg_pol_rule *r,
 	c->nrules++;
 	if (name_trigger(r->trigger)) {
 		size_t kl = vg_name_len(r->name);
-		if (grow((void **)&c->names, &c->names_cap, c->names_len + kl, 1, 65536) < 0 ||
+		if (vg_grow((void **)&c->names, &c->names_cap, c->names_len + kl, 1, 65536) < 0 ||
 		    c->names_len + kl >= EMPTY)
 			return VG_ENOMEM;
 		memcpy(c->names + c->names_len, r->name, kl);

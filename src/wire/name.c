@@ -25,8 +25,16 @@ static const uint8_t lower_tab[256] = {
 #undef L
 };
 
-int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, bool lower,
-		   size_t *next)
+/*
+ * The one walk over a (possibly compressed) name in a message: every label
+ * and pointer bounds-checked, pointers strictly backwards (before the start
+ * of the label sequence that holds them), at most 127 of them, the name at
+ * most 255 bytes.  Copies the name into @p out when it is not NULL (lower-
+ * cased when @p lower); *@p next gets the offset just past the name where it
+ * starts.  Returns the uncompressed length or VG_EMALFORMED.
+ */
+static int name_walk(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, bool lower,
+		     size_t *next)
 {
 	size_t o = 0;
 	size_t pos = off;
@@ -43,8 +51,7 @@ int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, boo
 				return VG_EMALFORMED;
 			size_t ptr = (size_t)((l & 0x3f) << 8 | pkt[pos + 1]);
 			if (!jumped) {
-				if (next)
-					*next = pos + 2;
+				*next = pos + 2;
 				jumped = true;
 			}
 			if (ptr >= limit || ptr < VG_HDR_LEN || ++jumps > 127)
@@ -59,17 +66,19 @@ int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, boo
 			return VG_EMALFORMED;
 		if (pos + 1 + l > len)
 			return VG_EMALFORMED;
-		out[o++] = l;
+		if (out)
+			out[o] = l;
+		o++;
 		if (l == 0) {
-			if (!jumped && next)
+			if (!jumped)
 				*next = pos + 1;
 			return (int)o;
 		}
 		const uint8_t *s = pkt + pos + 1;
-		if (lower) {
+		if (out && lower) {
 			for (unsigned i = 0; i < l; i++)
 				out[o + i] = lower_tab[s[i]];
-		} else {
+		} else if (out) {
 			memcpy(out + o, s, l);
 		}
 		o += l;
@@ -77,31 +86,21 @@ int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, boo
 	}
 }
 
+int vg_name_unpack(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, bool lower,
+		   size_t *next)
+{
+	size_t nx;
+	int r = name_walk(pkt, len, off, out, lower, &nx);
+	if (r >= 0 && next)
+		*next = nx;
+	return r;
+}
+
 int vg_name_skip(const uint8_t *pkt, size_t len, size_t off)
 {
-	size_t total = 0;
-	size_t pos = off;
-	for (;;) {
-		if (pos >= len)
-			return VG_EMALFORMED;
-		uint8_t l = pkt[pos];
-		if ((l & 0xc0) == 0xc0) {
-			if (pos + 1 >= len)
-				return VG_EMALFORMED;
-			size_t ptr = (size_t)((l & 0x3f) << 8 | pkt[pos + 1]);
-			if (ptr >= pos || ptr < VG_HDR_LEN)
-				return VG_EMALFORMED;
-			return (int)(pos + 2);
-		}
-		if (l & 0xc0)
-			return VG_EMALFORMED;
-		total += 1 + (size_t)l;
-		if (total > VG_NAME_MAX || pos + 1 + l > len)
-			return VG_EMALFORMED;
-		pos += 1 + (size_t)l;
-		if (l == 0)
-			return (int)pos;
-	}
+	size_t nx;
+	int r = name_walk(pkt, len, off, NULL, false, &nx);
+	return r < 0 ? r : (int)nx;
 }
 
 int vg_name_check(const uint8_t *name, size_t max)

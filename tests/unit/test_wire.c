@@ -169,13 +169,25 @@ START_TEST(name_unpack_rejects_loops_and_forward)
 	bb_ptr(&b, 12); /* 12: points at itself */
 	bb_ptr(&b, 16); /* 14: -> 16 (forward) */
 	bb_ptr(&b, 14); /* 16: -> 14 -> 16: a loop */
-	for (size_t off = 12; off <= 16; off += 2)
+	for (size_t off = 12; off <= 16; off += 2) {
 		ck_assert_int_eq(vg_name_unpack(b.b, b.n, off, out, true, NULL), VG_EMALFORMED);
-	/* a label, then a pointer back to the start of the same name */
+		ck_assert_int_eq(vg_name_skip(b.b, b.n, off), VG_EMALFORMED);
+	}
+	/* a label, then a pointer back to the start of the same name: skipping
+	 * follows the pointer with the same walk, so it refuses it too */
 	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
 	bb_raw(&b, "\1a", 2);
 	bb_ptr(&b, 12);
 	ck_assert_int_eq(vg_name_unpack(b.b, b.n, 12, out, true, NULL), VG_EMALFORMED);
+	ck_assert_int_eq(vg_name_skip(b.b, b.n, 12), VG_EMALFORMED);
+	/* a backward pointer to a name that is itself malformed (a label past the
+	 * end of what it claims): skipping cannot accept what unpacking refuses */
+	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
+	bb_raw(&b, "\1a\100", 3); /* 12: "a", then a 0x40 label type */
+	size_t bad_ptr = b.n;
+	bb_ptr(&b, 12);
+	ck_assert_int_eq(vg_name_unpack(b.b, b.n, bad_ptr, out, true, NULL), VG_EMALFORMED);
+	ck_assert_int_eq(vg_name_skip(b.b, b.n, bad_ptr), VG_EMALFORMED);
 	/* a forward pointer to a perfectly valid name */
 	bb_hdr(&b, 1, 0, 0, 0, 0, 0);
 	bb_raw(&b, "\1a", 2);

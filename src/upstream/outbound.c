@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "upstream/upstream.h"
 #include "vigil/wire.h"
 
@@ -68,7 +70,7 @@ struct vg_upstream {
 	uint8_t rxbuf[65536];
 };
 
-struct vg_upstream *vg_upstream_new(uv_loop_t *loop, struct vg_infra *inf,
+struct vg_upstream *vg_upstream_new(struct uv_loop_s *loop, struct vg_infra *inf,
 				    const struct vg_upstream_opts *opts)
 {
 	struct vg_upstream *u = calloc(1, sizeof(*u));

@@ -14,8 +14,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "core/core.h"
 #include "core/addr.h"
 
@@ -75,7 +73,10 @@ struct vg_upstream_stats {
  */
 typedef void (*vg_upstream_cb)(void *arg, int status, const uint8_t *pkt, size_t len);
 
-struct vg_upstream *vg_upstream_new(uv_loop_t *loop, struct vg_infra *inf,
+struct uv_loop_s; /* libuv's uv_loop_t: this header does not need uv.h */
+
+/** Upstream I/O on @p loop (the worker's), with @p inf for round trips and failures. */
+struct vg_upstream *vg_upstream_new(struct uv_loop_s *loop, struct vg_infra *inf,
 				    const struct vg_upstream_opts *opts);
 /** Abort every query in flight without calling back; handles close on the loop. */
 void vg_upstream_shutdown(struct vg_upstream *u);

@@ -87,43 +87,76 @@ build_tsan() {
 	ninja -C build-tsan
 }
 
+# Sanitizer options for every test run: reports to stderr (what meson and
+# the integration tests read), the first error ends the process, and
+# LeakSanitizer runs at every exit (the unit tests' and each vigil's).  Set
+# here, so the caller's environment cannot turn a check off.
 run_tests() {
 	local dir=$1
 	echo "=== test suite: $dir ==="
+	rm -f "$dir/meson-logs/testlog.json" # no stale results if meson test fails early
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 
-# One closing line over both builds: "tests: N passed, M failed", counting each
-# Check test case and each pytest case (from meson's JSON test log).
+# One closing line over the builds: "tests: N passed, M failed, E errors,
+# S skipped", counting each Check test case and each pytest case (from meson's
+# JSON test log).  Failed counts the failed cases, plus one for each meson
+# test that failed without a failed case of its own (it crashed, timed out,
+# had only pytest errors, or has no log), so a failing run never says
+# "0 failed"; so does a nonzero exit status of the run (first argument).
 summary() {
 	/usr/bin/python3 - "$@" <<'PY'
 import json, re, sys
-passed = failed = 0
-for d in sys.argv[1:]:
+status, dirs = int(sys.argv[1]), sys.argv[2:]
+n = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+# pytest's closing line: "1 failed, 10 passed, 2 skipped, 5 errors in 16.0s"
+final = re.compile(r"^=*\s*((?:\d+ [a-z]+(?:, )?)+) in \d+(?:\.\d+)?s\b.*$", re.M)
+kinds = {"passed": "passed", "failed": "failed", "error": "errors", "errors": "errors",
+         "skipped": "skipped", "deselected": "skipped"}
+for d in dirs:
     try:
         lines = open(d + "/meson-logs/testlog.json").read().splitlines()
     except OSError:
-        failed += 1
+        print("summary: no test log in %s" % d, file=sys.stderr)
+        n["failed"] += 1
         continue
     for line in lines:
         t = json.loads(line)
         out = t.get("stdout") or ""
-        ok = t.get("result") == "OK"
-        m = re.search(r"(\d+) passed", out)
-        f = re.search(r"(\d+) failed", out)
-        taps = re.findall(r"^(ok|not ok) \d+", out, re.M)
+        result = t.get("result")
+        bad = 0  # failed cases this meson test reported
+        m = final.findall(out)
+        taps = re.findall(r"^(ok|not ok)\b[^\n#]*(#\s*\w+)?", out, re.M)
         if m:  # pytest
-            passed += int(m.group(1))
-            failed += int(f.group(1)) if f else 0
+            for count, kind in re.findall(r"(\d+) ([a-z]+)", m[-1]):
+                if kind in kinds:
+                    n[kinds[kind]] += int(count)
+                    bad += int(count) if kinds[kind] == "failed" else 0
         elif taps:  # Check, TAP
-            passed += sum(1 for x in taps if x == "ok")
-            failed += sum(1 for x in taps if x != "ok")
-        if not ok and not (f or "not ok" in taps):
-            failed += 1  # crashed or timed out without saying what
-print("tests: %d passed, %d failed" % (passed, failed))
+            for ok, directive in taps:
+                if directive and directive.lstrip("# ").upper() == "SKIP":
+                    n["skipped"] += 1
+                elif ok == "ok":
+                    n["passed"] += 1
+                else:
+                    n["failed"] += 1
+                    bad += 1
+        elif result == "SKIP":
+            n["skipped"] += 1
+        elif result == "OK":
+            n["passed"] += 1
+        if result not in ("OK", "SKIP", "EXPECTEDFAIL") and not bad:
+            print("summary: %s: %s without a failed test case" % (t.get("name"), result),
+                  file=sys.stderr)
+            n["failed"] += 1
+if status != 0 and n["failed"] == 0:
+    print("summary: the run failed (exit status %d)" % status, file=sys.stderr)
+    n["failed"] += 1
+print("tests: %(passed)d passed, %(failed)d failed, %(errors)d errors, %(skipped)d skipped" % n)
 PY
 }
 
@@ -141,6 +174,11 @@ start)
 	exec ./build/vigil "$@"
 	;;
 test)
+	# What is tested is fixed here, not by the caller's environment: the
+	# resolver under test is each build's vigil (tests/meson.build passes
+	# VIGIL_BIN), and every test case runs.
+	unset VIGIL_TEST_RESOLVER VIGIL_BIN PYTEST_ADDOPTS PYTEST_PLUGINS \
+		CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS CK_FORK
 	build
 	build_asan
 	build_tsan
@@ -148,7 +186,7 @@ test)
 	run_tests build || status=1
 	run_tests build-asan || status=1
 	run_tests build-tsan || status=1
-	summary build build-asan build-tsan
+	summary $status build build-asan build-tsan
 	exit $status
 	;;
 *)

@@ -28,6 +28,7 @@ struct vg_autotrust {
 	uv_loop_t *loop;
 	uv_timer_t timer;
 	uv_udp_t udp;
+	unsigned closing;       /* handles still closing: freed after the last one */
 	struct vg_autota *a;
 	char path[512];
 	struct sockaddr_storage self;
@@ -229,13 +230,15 @@ int vg_autotrust_anchors(const struct vg_autotrust *t, struct vg_ta_set *out)
 	return vg_autota_anchors(t->a, out);
 }
 
+/* Both handles live in t: it is freed once libuv is done with the last of
+ * them, whichever that is (libuv does not finish closes in call order). */
 static void on_closed(uv_handle_t *h)
 {
 	struct vg_autotrust *t = h->data;
-	if (h == (uv_handle_t *)&t->udp) {
-		vg_autota_free(t->a);
-		free(t);
-	}
+	if (--t->closing)
+		return;
+	vg_autota_free(t->a);
+	free(t);
 }
 
 void vg_autotrust_stop(struct vg_autotrust *t)
@@ -243,6 +246,7 @@ void vg_autotrust_stop(struct vg_autotrust *t)
 	if (!t)
 		return;
 	uv_timer_stop(&t->timer);
-	uv_close((uv_handle_t *)&t->timer, NULL);
+	t->closing = 2;
+	uv_close((uv_handle_t *)&t->timer, on_closed);
 	uv_close((uv_handle_t *)&t->udp, on_closed);
 }

@@ -9,6 +9,13 @@ Environment:
   VIGIL_LAB_PREFIX        lab address prefix (default 127.53)
 
 Everything started here is stopped by PID at session end, also on failure.
+
+Every vigil a test starts is stopped through terminate() (Resolver.stop()
+calls it): SIGTERM, and then it must exit 0 by itself (not killed, not
+SIGKILLed after the timeout) with no sanitizer report in its log (a line with
+"Sanitizer" -- AddressSanitizer, LeakSanitizer, ThreadSanitizer -- or UBSan's
+"runtime error").  A test that means vigil to die, or not to start, says so
+with stop(check=False) or by not using terminate() at all.
 """
 import os
 import re
@@ -44,7 +51,83 @@ if not os.path.isabs(VIGIL_BIN):
     VIGIL_BIN = os.path.join(REPO, VIGIL_BIN)
 START_TIMEOUT = float(os.environ.get("VIGIL_TEST_START_TIMEOUT", "10"))
 READY_NAME = "www.basic.lab."
+STOP_TIMEOUT = 10.0  # seconds from SIGTERM to exit (LeakSanitizer's scan at exit included)
 _KEEP_WORKDIR = []  # set when setup failed: keep the logs the error message points to
+_STARTED = []  # every Resolver (and subclass) made: killed at session end if still running
+
+# A sanitizer build of vigil writes its reports to stderr, which is the log
+# every test reads: whatever the caller's environment says, the reports go
+# there (log_path), and LeakSanitizer runs when vigil exits (detect_leaks).
+# An option given later in the string wins, so these are appended.
+_SANITIZER_FORCED = {
+    "ASAN_OPTIONS": "detect_leaks=1:log_path=stderr",
+    "LSAN_OPTIONS": "detect_leaks=1:log_path=stderr",
+    "UBSAN_OPTIONS": "log_path=stderr",
+    "TSAN_OPTIONS": "log_path=stderr",
+}
+for _var, _opts in _SANITIZER_FORCED.items():
+    os.environ[_var] = ":".join(x for x in (os.environ.get(_var, ""), _opts) if x)
+
+SANITIZER_REPORT = re.compile(r"Sanitizer|runtime error")
+
+
+def sanitizer_report(text):
+    """The part of TEXT (a log, a process's output) from its first sanitizer
+    line on, at most 60 lines; "" if there is none."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if SANITIZER_REPORT.search(line):
+            return "\n".join(lines[i:i + 60])
+    return ""
+
+
+def assert_no_sanitizer_report(text, what="vigil"):
+    """For a vigil run whose exit status the test checks itself (a refused
+    start, --check-config, explain): its output has no sanitizer report."""
+    report = sanitizer_report(text)
+    assert not report, "%s: sanitizer report in its output:\n%s" % (what, report)
+
+
+def check_exit(status, text, what="vigil", killed=False):
+    """The check of every vigil stopped with SIGTERM: it exited by itself
+    (KILLED false) with STATUS 0 (a subprocess returncode: negative for a
+    signal), and TEXT, its log (stdout and stderr), has no sanitizer report.
+    Raises AssertionError saying what was wrong, with the log's tail."""
+    problems = []
+    if killed:
+        problems.append("did not exit in time after SIGTERM (SIGKILLed)")
+    elif status < 0:
+        problems.append("was killed by signal %d (%s)" % (-status, signal.Signals(-status).name))
+    elif status != 0:
+        problems.append("exited with status %d" % status)
+    report = sanitizer_report(text)
+    if report:
+        problems.append("wrote a sanitizer report:\n" + report)
+        text = text[:text.index(report.split("\n", 1)[0])]  # the tail: what came before it
+    if problems:
+        _KEEP_WORKDIR.append(True)
+        tail = "".join(text.splitlines(True)[-40:])
+        raise AssertionError("%s, stopped with SIGTERM, %s\nlog tail:\n%s"
+                             % (what, "; ".join(problems), tail))
+
+
+def terminate(proc, log_text, what="vigil", timeout=STOP_TIMEOUT, check=True):
+    """Stop PROC (a subprocess.Popen): SIGTERM, wait up to TIMEOUT seconds,
+    SIGKILL if it is still there.  Then, unless CHECK is false, check_exit()
+    with LOG_TEXT(), its output.  A process that had exited already is checked
+    the same way.  Returns True if SIGTERM was enough."""
+    killed = False
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            killed = True
+            proc.kill()
+            proc.wait(timeout=5)
+    if check:
+        check_exit(proc.returncode, log_text(), "%s (pid %d)" % (what, proc.pid), killed)
+    return not killed
 
 
 def pytest_configure(config):
@@ -102,6 +185,19 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def stop_all(daemons):
+    """stop() every one of DAEMONS, also when an earlier one fails its check;
+    then raise the failures together."""
+    failed = []
+    for d in daemons:
+        try:
+            d.stop()
+        except AssertionError as e:
+            failed.append(str(e))
+    if failed:
+        raise AssertionError("\n\n".join(failed))
+
+
 class Resolver:
     """The resolver under test, listening on 127.0.0.1:port."""
 
@@ -116,6 +212,8 @@ class Resolver:
         self.log_path = os.path.join(workdir, "resolver.log")
         self.config_path = None
         self.killed = False
+        self._checked = None  # the process stop() has checked already
+        _STARTED.append(self)
 
     # ------------------------------------------------------------ config
     def write_config(self):
@@ -224,7 +322,7 @@ forward-zone:
             except Exception as e:  # timeout, connection refused ...
                 last = "%s: %s" % (type(e).__name__, e)
             time.sleep(0.2)
-        self.stop()
+        self.stop(check=False)  # the error below says what went wrong
         raise RuntimeError("%s did not answer %s A on %s:%d within %.0fs (last: %s).\n"
                            "command: %s\nlog (%s):\n%s"
                            % (self.kind, READY_NAME, self.addr, self.port, START_TIMEOUT,
@@ -234,24 +332,23 @@ forward-zone:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout=5.0):
-        """SIGTERM, wait, SIGKILL. Returns True if SIGTERM was enough."""
-        if self.proc is None:
+    def stop(self, timeout=STOP_TIMEOUT, check=True):
+        """SIGTERM, wait, SIGKILL (terminate()).  Unless CHECK is false (a
+        start-up that failed, a test that means vigil to die), asserts a clean
+        exit: status 0 and no sanitizer report in the log.  Returns True if
+        SIGTERM was enough.  A second call for the same process does nothing."""
+        if self.proc is None or self._checked is self.proc:
             return True
-        clean = True
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                clean = False
-                self.killed = True
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        proc, self._checked = self.proc, self.proc
         try:
-            os.unlink(self.pidfile)
-        except OSError:
-            pass
+            clean = terminate(proc, self.log_text, "%s (%s)" % (self.kind, self.config_path),
+                              timeout, check)
+        finally:
+            self.killed = self.killed or proc.returncode == -signal.SIGKILL
+            try:
+                os.unlink(self.pidfile)
+            except OSError:
+                pass
         return clean
 
     def log_text(self):
@@ -355,12 +452,16 @@ def resolver(lab, workdir):
     try:
         r.start()
     except RuntimeError as e:
-        r.stop()
+        r.stop(check=False)  # it did not start: the message says why
         _KEEP_WORKDIR.append(True)
         pytest.exit("integration tests cannot run: %s" % e, returncode=3)
-    try:
-        yield r
-    finally:
-        clean = r.stop()
-    assert clean, ("%s did not exit within 5s of SIGTERM (was SIGKILLed); log tail:\n%s"
-                   % (r.kind, r.log_tail()))
+    yield r
+    r.stop()  # exit status 0, no sanitizer report (terminate())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The safety net: a vigil a failed test left running is killed (by PID)."""
+    for r in _STARTED:
+        if r.proc is not None and r.proc.poll() is None:
+            r.proc.kill()
+            r.proc.wait(timeout=5)

@@ -93,6 +93,7 @@ def test_corrupt_state_file_refuses_start_with_file_and_line(lab, tmp_path):
     r = subprocess.run([conftest.VIGIL_BIN, "-c", v.config_path], capture_output=True,
                        text=True, timeout=10, stdin=subprocess.DEVNULL)
     assert r.returncode != 0
+    conftest.assert_no_sanitizer_report(r.stdout + r.stderr)  # refused, but without a leak
     assert "%s:3:" % state in r.stderr, r.stderr
 
 

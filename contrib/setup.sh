@@ -3,7 +3,8 @@
 #
 # One entry point for setting vigil up on Debian 12, as root.
 #
-#   bash contrib/setup.sh start   install packages, build, run vigil in the
+#   bash contrib/setup.sh start   install packages, build vigil (only the
+#                                 daemon) into ./build, run it in the
 #                                 foreground with its default config
 #   bash contrib/setup.sh test    install packages, build three times (plain,
 #                                 ASan+UBSan, TSan), run the whole suite on each
@@ -46,10 +47,10 @@ deps() {
 		return 0
 	fi
 	need_root
-	echo "setup.sh: installing ${missing[*]}"
+	echo "setup.sh: installing the Debian packages missing here: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 	# Debian starts these on install; vigil's tests and bench run their own.
 	for svc in nsd unbound knot; do
 		# (enabled counts too: where policy-rc.d stopped the start, as in a
@@ -63,28 +64,49 @@ deps() {
 	done
 }
 
+# Configure build directory $1 with meson options $2..., once.  meson's own
+# output is kept in $1/setup.log and shown when it fails (its errors are never
+# hidden), so a normal run prints one line per build directory.
+configure() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		return 0
+	fi
+	echo "setup.sh: configuring $dir (meson setup $dir $*)"
+	local log
+	log=$(mktemp)
+	if ! meson setup "$dir" "$@" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		echo "setup.sh: meson setup $dir failed (above)" >&2
+		exit 1
+	fi
+	mv "$log" "$dir/setup.log"
+}
+
+# Build target(s) $2... (default: everything) in build directory $1.
+compile() {
+	local dir=$1
+	shift
+	echo "setup.sh: building ${*:-everything} in $dir"
+	ninja -C "$dir" "$@"
+}
+
 build() {
 	deps
-	if [ ! -f build/build.ninja ]; then
-		meson setup build >/dev/null
-	fi
-	ninja -C build
+	configure build
+	compile build
 }
 
 build_asan() {
-	if [ ! -f build-asan/build.ninja ]; then
-		meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-			-Dbuildtype=debug >/dev/null
-	fi
-	ninja -C build-asan
+	configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	compile build-asan
 }
 
 build_tsan() {
-	if [ ! -f build-tsan/build.ninja ]; then
-		meson setup build-tsan -Db_sanitize=thread -Db_lundef=false \
-			-Dbuildtype=debug >/dev/null
-	fi
-	ninja -C build-tsan
+	configure build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+	compile build-tsan
 }
 
 # Sanitizer options for every test run: reports to stderr (what meson and
@@ -168,7 +190,9 @@ build)
 	build
 	;;
 start)
-	build
+	deps
+	configure build
+	compile build vigil # only what starting needs, not the test programs
 	shift
 	echo "setup.sh: starting vigil in the foreground (Ctrl-C stops it)"
 	exec ./build/vigil "$@"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * Unit tests for src/policy/xfr.c: RFC 1982 serial arithmetic; TSIG
+ * Unit tests for src/feed/xfr.c: RFC 1982 serial arithmetic; TSIG
  * (RFC 8945) against ldns's independent implementation in both directions,
  * for requests, responses and multi-message streams (with unsigned messages
  * in between, signed here by hand with OpenSSL), and the ways a signature
@@ -22,7 +22,7 @@
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
 
-#include "policy/xfr.h"
+#include "feed/xfr.h"
 #include "vigil/err.h"
 #include "vigil/wire.h"
 

@@ -4,7 +4,7 @@
  * manager runs one thread with its own libuv loop; for every source of the
  * config that has primaries it keeps the zone in memory, refreshes it on the
  * SOA timers (refresh, retry, expire) and when a primary sends a NOTIFY,
- * with IXFR when it has a version and AXFR otherwise (src/policy/xfr.c), and
+ * with IXFR when it has a version and AXFR otherwise (src/feed/xfr.c), and
  * after every change writes the zone to the source's file atomically (the
  * last good copy) and calls the update callback.  The policy engine keeps
  * reading the file: a restart with every primary down still enforces the
@@ -13,15 +13,15 @@
  * This module does not compile policy: what the callback does with a
  * changed file is the receiver's business.
  */
-#ifndef VG_POLICY_FEED_H
-#define VG_POLICY_FEED_H
+#ifndef VG_FEED_FEED_H
+#define VG_FEED_FEED_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "policy/policy.h"
-#include "policy/xfr.h"
+#include "feed/xfr.h"
 
 #define VG_FEED_MAX_KEYS 16
 

@@ -39,8 +39,8 @@
 #include <uv.h>
 
 #include "core/core.h"
-#include "policy/feed.h"
-#include "policy/xfr.h"
+#include "feed/feed.h"
+#include "feed/xfr.h"
 
 #define IO_TIMEOUT_MS 10000      /* connecting, and silence during a transfer */
 #define XFR_MAX_MS (600 * 1000)  /* a whole transfer */

@@ -20,8 +20,8 @@
  * bounds-checked helpers (vigil/wire.h); ldns is used only to write and read
  * zone files in presentation form (a control-path job).
  */
-#ifndef VG_POLICY_XFR_H
-#define VG_POLICY_XFR_H
+#ifndef VG_FEED_XFR_H
+#define VG_FEED_XFR_H
 
 #include <stdbool.h>
 #include <stddef.h>

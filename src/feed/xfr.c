@@ -43,7 +43,7 @@
 #include <openssl/params.h>
 
 #include "core/core.h"
-#include "policy/xfr.h"
+#include "feed/xfr.h"
 
 /* ------------------------------------------------------------ serials */
 

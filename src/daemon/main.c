@@ -37,8 +37,8 @@
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
 #include "daemon/explain.h"
+#include "feed/feed.h"
 #include "policy/engine.h"
-#include "policy/feed.h"
 #include "policy/plog.h"
 #include "net/net.h"
 #include "resolv/resolv.h"
@@ -77,7 +77,7 @@ struct daemon {
 	bool refresh_pending;
 	uv_timer_t refresh;
 	struct vg_autotrust *autotrust; /* RFC 5011, when configured */
-	/* RPZ feeds (src/policy/feed.c), when configured */
+	/* RPZ feeds (src/feed), when configured */
 	struct vg_feed *feed;
 	uv_async_t feed_async;          /* a feed rewrote its file */
 };
@@ -537,7 +537,7 @@ static void reload(struct daemon *d)
 	}
 }
 
-/* ---- RPZ feeds (src/policy/feed.c) ---- */
+/* ---- RPZ feeds (src/feed) ---- */
 
 /* A feed wrote a new version of its source's file (on the feed thread). */
 static void on_feed_update(void *arg, unsigned source_index)

@@ -115,7 +115,9 @@ struct vg_policy_source {
 	/* the policy zone's name (wire, lower-case; {0}: not given): for a file
 	 * source without $ORIGIN, and the zone a feed transfers */
 	uint8_t zone[VG_NAME_MAX];
-	/* RPZ feeds (src/feed): the zone is transferred from a primary */
+	/* RPZ feeds (src/feed): the zone is transferred from a primary.  src/feed
+	 * reads these through this header; src/policy never includes a feed
+	 * header (feed/feed.h says why the settings live here) */
 	struct vg_sockaddr primaries[VG_POLICY_MAX_PRIMARIES]; /* default port 53 */
 	size_t n_primaries;                /* 0: a plain file, not a feed */
 	unsigned tsig_key;                 /* 1 + index into the feed options' keys; 0: no TSIG */

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT
  *
- * Unit tests for src/policy/xfr.c: RFC 1982 serial arithmetic; TSIG
- * (RFC 8945) against ldns's independent implementation in both directions,
- * for requests, responses and multi-message streams (with unsigned messages
- * in between, signed here by hand with OpenSSL), and the ways a signature
- * fails (MAC, message, time, key); the in-memory zone; the SOA / AXFR / IXFR
- * state machine on canned responses (up to date, incremental with several
- * steps, the AXFR form, deletions of missing records and wrong serials
- * undone completely); zone files written and read back; and hostile
- * responses (truncations and random corruption), which must never crash
- * (the suite also runs under ASan/UBSan).
+ * Unit tests for the protocol half of src/feed (xfr.c, tsig.c, zone.c):
+ * RFC 1982 serial arithmetic; TSIG (RFC 8945) against ldns's independent
+ * implementation in both directions, for requests, responses and
+ * multi-message streams (with unsigned messages in between, signed here by
+ * hand with OpenSSL), and the ways a signature fails (MAC, message, time,
+ * key); the in-memory zone; the SOA / AXFR / IXFR state machine on canned
+ * responses (up to date, incremental with several steps, the AXFR form,
+ * deletions of missing records and wrong serials undone completely); zone
+ * files written and read back; and hostile responses (truncations and
+ * random corruption), which must never crash (the suite also runs under
+ * ASan/UBSan).  The feed thread (feed.c: sockets, timers, NOTIFY) is
+ * tested against Knot in tests/integration/test_feed.py.
  */
 #include <check.h>
 
@@ -22,7 +24,7 @@
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
 
-#include "policy/xfr.h"
+#include "feed/impl.h"
 #include "vigil/err.h"
 #include "vigil/wire.h"
 
@@ -179,11 +181,11 @@ START_TEST(tsig_sign_verified_by_ldns)
 {
 	enum vg_tsig_alg alg = (enum vg_tsig_alg)_i;
 	struct vg_tsig_key k = mkkey(alg);
-	uint8_t buf[1024], mac[VG_XFR_MAC_MAX];
+	uint8_t buf[1024], mac[VG_TSIG_MAC_MAX];
 	uint16_t mac_len = 0;
 	size_t n = query_wire(buf, sizeof(buf), VG_T_SOA);
-	int len = vg_xfr_tsig_sign(&k, buf, n, sizeof(buf), NULL, 0, false, (uint64_t)time(NULL), 0,
-				   mac, &mac_len);
+	int len = vg_tsig_sign(&k, buf, n, sizeof(buf), NULL, 0, false, (uint64_t)time(NULL), 0,
+			       mac, &mac_len);
 	ck_assert_int_gt(len, (int)n);
 	ck_assert_uint_eq(mac_len, alg == VG_TSIG_HMAC_SHA512 ? 64 :
 				   alg == VG_TSIG_HMAC_SHA1 ? 20 : 32);
@@ -191,8 +193,8 @@ START_TEST(tsig_sign_verified_by_ldns)
 	ck_assert_int_eq(ldns_wire2pkt(&pkt, buf, (size_t)len), LDNS_STATUS_OK);
 	ck_assert(ldns_pkt_tsig_verify(pkt, buf, (size_t)len, KEYNAME, SECRET_B64, NULL));
 	/* and our own check agrees */
-	struct vg_xfr_tsig_info info;
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, buf, (size_t)len, (uint64_t)time(NULL), &info), 0);
+	struct vg_tsig_info info;
+	ck_assert_int_eq(vg_tsig_check(&k, buf, (size_t)len, (uint64_t)time(NULL), &info), 0);
 	ck_assert_uint_eq(info.mac_len, mac_len);
 	ck_assert_mem_eq(info.mac, mac, mac_len);
 	ldns_pkt_free(pkt);
@@ -211,8 +213,8 @@ START_TEST(tsig_ldns_signed_verified)
 	ck_assert_int_eq(ldns_pkt_tsig_sign(pkt, KEYNAME, SECRET_B64, 300, ldns_alg(alg), NULL),
 			 LDNS_STATUS_OK);
 	ck_assert_int_eq(ldns_pkt2wire(&wire, pkt, &wlen), LDNS_STATUS_OK);
-	struct vg_xfr_tsig_info info;
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, wire, wlen, (uint64_t)time(NULL), &info), 0);
+	struct vg_tsig_info info;
+	ck_assert_int_eq(vg_tsig_check(&k, wire, wlen, (uint64_t)time(NULL), &info), 0);
 	ck_assert(info.present);
 	ck_assert_uint_eq(info.error, 0);
 	free(wire);
@@ -224,21 +226,21 @@ END_TEST
 START_TEST(tsig_response_chained_to_request)
 {
 	struct vg_tsig_key k = mkkey(VG_TSIG_HMAC_SHA256);
-	uint8_t q[1024], r[1024], mac[VG_XFR_MAC_MAX];
+	uint8_t q[1024], r[1024], mac[VG_TSIG_MAC_MAX];
 	uint16_t mac_len = 0;
 	uint64_t now = (uint64_t)time(NULL);
 	size_t n = query_wire(q, sizeof(q), VG_T_SOA);
-	ck_assert_int_gt(vg_xfr_tsig_sign(&k, q, n, sizeof(q), NULL, 0, false, now, 0, mac,
-					  &mac_len), 0);
+	ck_assert_int_gt(vg_tsig_sign(&k, q, n, sizeof(q), NULL, 0, false, now, 0, mac,
+				      &mac_len), 0);
 	struct mb *m = malloc(sizeof(*m));
 	mb_start(m, 0x1234, RESP, VG_T_SOA);
 	mb_soa(m, 7);
 	size_t rl = mb_finish(m);
 	memcpy(r, m->buf, rl);
 	free(m);
-	int len = vg_xfr_tsig_sign(&k, r, rl, sizeof(r), mac, mac_len, false, now, 0, NULL, NULL);
+	int len = vg_tsig_sign(&k, r, rl, sizeof(r), mac, mac_len, false, now, 0, NULL, NULL);
 	ck_assert_int_gt(len, 0);
-	uint8_t macrd[2 + VG_XFR_MAC_MAX];
+	uint8_t macrd[2 + VG_TSIG_MAC_MAX];
 	vg_put16(macrd, mac_len);
 	memcpy(macrd + 2, mac, mac_len);
 	ldns_rdf *req_mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2u + mac_len, macrd);
@@ -255,65 +257,65 @@ END_TEST
 static int signed_query(const struct vg_tsig_key *k, uint8_t *buf, size_t cap, uint64_t now)
 {
 	size_t n = query_wire(buf, cap, VG_T_SOA);
-	return vg_xfr_tsig_sign(k, buf, n, cap, NULL, 0, false, now, 0, NULL, NULL);
+	return vg_tsig_sign(k, buf, n, cap, NULL, 0, false, now, 0, NULL, NULL);
 }
 
 /* Tampering: MAC, message, time, key name, algorithm, no TSIG at all. */
 START_TEST(tsig_rejects_tampering)
 {
 	struct vg_tsig_key k = mkkey(VG_TSIG_HMAC_SHA256), other = k;
-	struct vg_xfr_tsig_info info;
+	struct vg_tsig_info info;
 	uint8_t buf[1024], t[1024];
 	uint64_t now = (uint64_t)time(NULL);
 	int len = signed_query(&k, buf, sizeof(buf), now);
 	ck_assert_int_gt(len, 0);
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, buf, (size_t)len, now, &info), 0);
+	ck_assert_int_eq(vg_tsig_check(&k, buf, (size_t)len, now, &info), 0);
 
 	/* one bit of the MAC (the 6 bytes before the MAC end: orig ID, error, other len) */
 	memcpy(t, buf, (size_t)len);
 	t[len - 8] ^= 1;
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, t, (size_t)len, now, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&k, t, (size_t)len, now, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADSIG);
 	/* one bit of the question */
 	memcpy(t, buf, (size_t)len);
 	t[VG_HDR_LEN + 1] ^= 0x20;
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, t, (size_t)len, now, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&k, t, (size_t)len, now, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADSIG);
 	/* the ID (the original ID in the TSIG record still says 0x1234: that is allowed) */
 	memcpy(t, buf, (size_t)len);
 	t[0] ^= 0xff;
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, t, (size_t)len, now, &info), 0);
+	ck_assert_int_eq(vg_tsig_check(&k, t, (size_t)len, now, &info), 0);
 	/* the time: within the fudge yes, beyond it BADTIME */
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, buf, (size_t)len, now + 300, &info), 0);
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, buf, (size_t)len, now + 301, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&k, buf, (size_t)len, now + 300, &info), 0);
+	ck_assert_int_eq(vg_tsig_check(&k, buf, (size_t)len, now + 301, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADTIME);
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, buf, (size_t)len, now - 301, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&k, buf, (size_t)len, now - 301, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADTIME);
 	/* another secret */
 	other.secret[0] ^= 1;
-	ck_assert_int_eq(vg_xfr_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADSIG);
 	/* another key name, another algorithm, no key */
 	other = k;
 	name("other-key.", other.name);
-	ck_assert_int_eq(vg_xfr_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADKEY);
 	other = k;
 	other.alg = VG_TSIG_HMAC_SHA512;
-	ck_assert_int_eq(vg_xfr_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADKEY);
-	ck_assert_int_eq(vg_xfr_tsig_check(NULL, buf, (size_t)len, now, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(NULL, buf, (size_t)len, now, &info), VG_ETSIG);
 	ck_assert_uint_eq(info.error, VG_TSIG_BADKEY);
 	/* unsigned */
 	size_t n = query_wire(t, sizeof(t), VG_T_SOA);
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, t, n, now, &info), VG_ENOTFOUND);
+	ck_assert_int_eq(vg_tsig_check(&k, t, n, now, &info), VG_ENOTFOUND);
 	/* truncated anywhere: malformed or unsigned, never accepted */
 	for (int cut = 0; cut < len; cut++)
-		ck_assert_int_ne(vg_xfr_tsig_check(&k, buf, (size_t)cut, now, &info), 0);
+		ck_assert_int_ne(vg_tsig_check(&k, buf, (size_t)cut, now, &info), 0);
 	/* a TSIG record that is not the last record */
 	memcpy(t, buf, (size_t)len);
 	vg_put16(t + 10, (uint16_t)(vg_get16(t + 10) + 1)); /* ARCOUNT says one more after it */
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, t, (size_t)len, now, &info), VG_EMALFORMED);
+	ck_assert_int_eq(vg_tsig_check(&k, t, (size_t)len, now, &info), VG_EMALFORMED);
 }
 END_TEST
 
@@ -321,16 +323,16 @@ END_TEST
 START_TEST(tsig_error_record)
 {
 	struct vg_tsig_key k = mkkey(VG_TSIG_HMAC_SHA256), other = k;
-	struct vg_xfr_tsig_info info;
+	struct vg_tsig_info info;
 	uint8_t buf[1024], r[1024];
 	uint64_t now = (uint64_t)time(NULL);
 	int len = signed_query(&k, buf, sizeof(buf), now);
 	other.secret[3] ^= 4;
-	ck_assert_int_eq(vg_xfr_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
+	ck_assert_int_eq(vg_tsig_check(&other, buf, (size_t)len, now, &info), VG_ETSIG);
 	memcpy(r, buf, VG_HDR_LEN);
 	vg_put16(r + 2, VG_F_QR | VG_RCODE_NOTAUTH);
 	memset(r + 4, 0, 8);
-	int n = vg_xfr_tsig_error_rr(r, VG_HDR_LEN, sizeof(r), &info, now);
+	int n = vg_tsig_error_rr(r, VG_HDR_LEN, sizeof(r), &info, now);
 	ck_assert_int_gt(n, VG_HDR_LEN);
 	ldns_pkt *pkt = NULL;
 	ck_assert_int_eq(ldns_wire2pkt(&pkt, r, (size_t)n), LDNS_STATUS_OK);
@@ -347,15 +349,15 @@ END_TEST
 START_TEST(tsig_stream_all_signed_by_ldns)
 {
 	struct vg_tsig_key k = mkkey(VG_TSIG_HMAC_SHA256);
-	struct vg_xfr_tsig_stream s;
-	uint8_t q[1024], mac[VG_XFR_MAC_MAX];
+	struct vg_tsig_stream s;
+	uint8_t q[1024], mac[VG_TSIG_MAC_MAX];
 	uint16_t mac_len = 0;
 	uint64_t now = (uint64_t)time(NULL);
 	size_t n = query_wire(q, sizeof(q), VG_T_AXFR);
-	ck_assert_int_gt(vg_xfr_tsig_sign(&k, q, n, sizeof(q), NULL, 0, false, now, 0, mac,
-					  &mac_len), 0);
-	ck_assert_int_eq(vg_xfr_tsig_stream_init(&s, &k, mac, mac_len), 0);
-	uint8_t macrd[2 + VG_XFR_MAC_MAX];
+	ck_assert_int_gt(vg_tsig_sign(&k, q, n, sizeof(q), NULL, 0, false, now, 0, mac,
+				      &mac_len), 0);
+	ck_assert_int_eq(vg_tsig_stream_init(&s, &k, mac, mac_len), 0);
+	uint8_t macrd[2 + VG_TSIG_MAC_MAX];
 	vg_put16(macrd, mac_len);
 	memcpy(macrd + 2, mac, mac_len);
 	ldns_rdf *prior = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2u + mac_len, macrd);
@@ -376,7 +378,7 @@ START_TEST(tsig_stream_all_signed_by_ldns)
 							 "hmac-sha256.", prior, i > 0),
 				 LDNS_STATUS_OK);
 		ck_assert_int_eq(ldns_pkt2wire(&wire, pkt, &wlen), LDNS_STATUS_OK);
-		ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, wire, wlen, now), 0);
+		ck_assert_int_eq(vg_tsig_stream_next(&s, wire, wlen, now), 0);
 		ck_assert(s.last_signed);
 		/* the next message chains from this one's MAC */
 		ldns_rdf_deep_free(prior);
@@ -386,7 +388,7 @@ START_TEST(tsig_stream_all_signed_by_ldns)
 	}
 	ldns_rdf_deep_free(prior);
 	free(m);
-	vg_xfr_tsig_stream_deinit(&s);
+	vg_tsig_stream_deinit(&s);
 }
 END_TEST
 
@@ -470,19 +472,19 @@ static size_t stream_msg(uint8_t *out, int i)
 START_TEST(tsig_stream_unsigned_between)
 {
 	struct vg_tsig_key k = mkkey(VG_TSIG_HMAC_SHA256);
-	struct vg_xfr_tsig_stream s;
-	uint8_t reqmac[VG_XFR_MAC_MAX], mac1[VG_XFR_MAC_MAX], mac[VG_XFR_MAC_MAX];
+	struct vg_tsig_stream s;
+	uint8_t reqmac[VG_TSIG_MAC_MAX], mac1[VG_TSIG_MAC_MAX], mac[VG_TSIG_MAC_MAX];
 	uint8_t first[1024], last[1024], *u[3];
 	uint16_t reqmac_len = 0, mac1_len = 0, mac_len = 0;
 	size_t ul[3];
 	uint64_t now = (uint64_t)time(NULL);
 	/* the request and a first response signed by us */
 	size_t n = query_wire(first, sizeof(first), VG_T_AXFR);
-	ck_assert_int_gt(vg_xfr_tsig_sign(&k, first, n, sizeof(first), NULL, 0, false, now, 0,
-					  reqmac, &reqmac_len), 0);
+	ck_assert_int_gt(vg_tsig_sign(&k, first, n, sizeof(first), NULL, 0, false, now, 0,
+				      reqmac, &reqmac_len), 0);
 	n = stream_msg(first, 0);
-	int fl = vg_xfr_tsig_sign(&k, first, n, sizeof(first), reqmac, reqmac_len, false, now, 0,
-				  mac1, &mac1_len);
+	int fl = vg_tsig_sign(&k, first, n, sizeof(first), reqmac, reqmac_len, false, now, 0,
+			      mac1, &mac1_len);
 	ck_assert_int_gt(fl, 0);
 	/* three unsigned, then a signed one covering them (signed by hand) */
 	for (int i = 0; i < 3; i++) {
@@ -493,23 +495,23 @@ START_TEST(tsig_stream_unsigned_between)
 	size_t ll = sign_after_unsigned(&k, mac1, mac1_len, u, ul, 3, last, n, now, mac, &mac_len);
 
 	for (int tamper = 0; tamper < 2; tamper++) {
-		ck_assert_int_eq(vg_xfr_tsig_stream_init(&s, &k, reqmac, reqmac_len), 0);
-		ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, first, (size_t)fl, now), 0);
+		ck_assert_int_eq(vg_tsig_stream_init(&s, &k, reqmac, reqmac_len), 0);
+		ck_assert_int_eq(vg_tsig_stream_next(&s, first, (size_t)fl, now), 0);
 		ck_assert(s.last_signed);
 		for (int i = 0; i < 3; i++) {
 			if (tamper && i == 1)
 				u[i][ul[i] - 1] ^= 1; /* altered on the way */
-			ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, u[i], ul[i], now), 0);
+			ck_assert_int_eq(vg_tsig_stream_next(&s, u[i], ul[i], now), 0);
 			ck_assert(!s.last_signed);
 		}
-		ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, last, ll, now), tamper ? VG_ETSIG : 0);
+		ck_assert_int_eq(vg_tsig_stream_next(&s, last, ll, now), tamper ? VG_ETSIG : 0);
 		if (!tamper) {
 			ck_assert(s.last_signed);
 			ck_assert_mem_eq(s.mac, mac, mac_len);
 		} else {
 			ck_assert_uint_eq(s.error, VG_TSIG_BADSIG);
 		}
-		vg_xfr_tsig_stream_deinit(&s);
+		vg_tsig_stream_deinit(&s);
 	}
 	for (int i = 0; i < 3; i++)
 		free(u[i]);
@@ -519,35 +521,35 @@ END_TEST
 START_TEST(tsig_stream_limits)
 {
 	struct vg_tsig_key k = mkkey(VG_TSIG_HMAC_SHA256);
-	struct vg_xfr_tsig_stream s;
-	uint8_t mac[VG_XFR_MAC_MAX], msg[1024];
+	struct vg_tsig_stream s;
+	uint8_t mac[VG_TSIG_MAC_MAX], msg[1024];
 	uint16_t mac_len = 0;
 	uint64_t now = (uint64_t)time(NULL);
 	size_t n = query_wire(msg, sizeof(msg), VG_T_AXFR);
-	ck_assert_int_gt(vg_xfr_tsig_sign(&k, msg, n, sizeof(msg), NULL, 0, false, now, 0, mac,
-					  &mac_len), 0);
+	ck_assert_int_gt(vg_tsig_sign(&k, msg, n, sizeof(msg), NULL, 0, false, now, 0, mac,
+				      &mac_len), 0);
 	/* the first message unsigned: refused */
-	ck_assert_int_eq(vg_xfr_tsig_stream_init(&s, &k, mac, mac_len), 0);
+	ck_assert_int_eq(vg_tsig_stream_init(&s, &k, mac, mac_len), 0);
 	n = stream_msg(msg, 0);
-	ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, msg, n, now), VG_ETSIG);
-	vg_xfr_tsig_stream_deinit(&s);
+	ck_assert_int_eq(vg_tsig_stream_next(&s, msg, n, now), VG_ETSIG);
+	vg_tsig_stream_deinit(&s);
 	/* signed first, then 99 unsigned are fine, the 100th is not */
-	ck_assert_int_eq(vg_xfr_tsig_stream_init(&s, &k, mac, mac_len), 0);
-	int fl = vg_xfr_tsig_sign(&k, msg, n, sizeof(msg), mac, mac_len, false, now, 0, NULL, NULL);
-	ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, msg, (size_t)fl, now), 0);
+	ck_assert_int_eq(vg_tsig_stream_init(&s, &k, mac, mac_len), 0);
+	int fl = vg_tsig_sign(&k, msg, n, sizeof(msg), mac, mac_len, false, now, 0, NULL, NULL);
+	ck_assert_int_eq(vg_tsig_stream_next(&s, msg, (size_t)fl, now), 0);
 	n = stream_msg(msg, 1);
-	for (int i = 0; i < VG_XFR_MAX_UNSIGNED; i++)
-		ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, msg, n, now), 0);
-	ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, msg, n, now), VG_ETSIG);
-	vg_xfr_tsig_stream_deinit(&s);
+	for (int i = 0; i < VG_TSIG_MAX_UNSIGNED; i++)
+		ck_assert_int_eq(vg_tsig_stream_next(&s, msg, n, now), 0);
+	ck_assert_int_eq(vg_tsig_stream_next(&s, msg, n, now), VG_ETSIG);
+	vg_tsig_stream_deinit(&s);
 	/* a response signed by someone else (its MAC does not chain from our request) */
-	ck_assert_int_eq(vg_xfr_tsig_stream_init(&s, &k, mac, mac_len), 0);
+	ck_assert_int_eq(vg_tsig_stream_init(&s, &k, mac, mac_len), 0);
 	n = stream_msg(msg, 2);
-	uint8_t other[VG_XFR_MAC_MAX] = { 1, 2, 3 };
-	fl = vg_xfr_tsig_sign(&k, msg, n, sizeof(msg), other, mac_len, false, now, 0, NULL, NULL);
-	ck_assert_int_eq(vg_xfr_tsig_stream_next(&s, msg, (size_t)fl, now), VG_ETSIG);
+	uint8_t other[VG_TSIG_MAC_MAX] = { 1, 2, 3 };
+	fl = vg_tsig_sign(&k, msg, n, sizeof(msg), other, mac_len, false, now, 0, NULL, NULL);
+	ck_assert_int_eq(vg_tsig_stream_next(&s, msg, (size_t)fl, now), VG_ETSIG);
 	ck_assert_uint_eq(s.error, VG_TSIG_BADSIG);
-	vg_xfr_tsig_stream_deinit(&s);
+	vg_tsig_stream_deinit(&s);
 }
 END_TEST
 
@@ -800,19 +802,19 @@ START_TEST(signed_transfer)
 	struct xfr_case c;
 	struct mb *m = malloc(sizeof(*m));
 	uint64_t now = (uint64_t)time(NULL);
-	uint8_t mac[VG_XFR_MAC_MAX], reqmac[VG_XFR_MAC_MAX];
+	uint8_t mac[VG_TSIG_MAC_MAX], reqmac[VG_TSIG_MAC_MAX];
 	uint16_t mac_len = 0, reqmac_len;
 	start(&c, VG_XFR_AXFR, 0, &k);
 	/* the request MAC: as the primary sees it */
-	struct vg_xfr_tsig_info info;
-	ck_assert_int_eq(vg_xfr_tsig_check(&k, c.q, (size_t)c.qlen, now, &info), 0);
+	struct vg_tsig_info info;
+	ck_assert_int_eq(vg_tsig_check(&k, c.q, (size_t)c.qlen, now, &info), 0);
 	memcpy(reqmac, info.mac, info.mac_len);
 	reqmac_len = info.mac_len;
 	mb_start(m, c.x.id, RESP, VG_T_AXFR);
 	mb_soa(m, 4);
 	mb_rule(m, "a");
-	int n = vg_xfr_tsig_sign(&k, m->buf, mb_finish(m), sizeof(m->buf), reqmac, reqmac_len,
-				 false, now, 0, mac, &mac_len);
+	int n = vg_tsig_sign(&k, m->buf, mb_finish(m), sizeof(m->buf), reqmac, reqmac_len,
+			     false, now, 0, mac, &mac_len);
 	ck_assert_int_eq(vg_xfr_consume(&c.x, m->buf, (size_t)n, now), 0);
 	/* unsigned last message: not complete */
 	mb_start(m, c.x.id, RESP, VG_T_AXFR);
@@ -825,9 +827,9 @@ START_TEST(signed_transfer)
 	start(&c, VG_XFR_AXFR, 0, &k);
 	mb_start(m, c.x.id, VG_F_QR | VG_RCODE_NOTAUTH, VG_T_AXFR);
 	n = (int)mb_finish(m);
-	struct vg_xfr_tsig_info bad = info;
+	struct vg_tsig_info bad = info;
 	bad.error = VG_TSIG_BADSIG;
-	n = vg_xfr_tsig_error_rr(m->buf, (size_t)n, sizeof(m->buf), &bad, now);
+	n = vg_tsig_error_rr(m->buf, (size_t)n, sizeof(m->buf), &bad, now);
 	ck_assert_int_eq(vg_xfr_consume(&c.x, m->buf, (size_t)n, now), VG_ETSIG);
 	ck_assert_ptr_nonnull(strstr(c.x.why, "BADSIG"));
 	vg_xfr_deinit(&c.x);

@@ -2,7 +2,11 @@
  *
  * The RPZ feed manager: one thread, one libuv loop, the feeds of the config
  * (policy sources with primaries).  It owns the connections to the
- * primaries, the SOA timers and the feeds' files; the protocol is xfr.c's.
+ * primaries, the SOA timers, the feeds' files on disk and the checks on a
+ * NOTIFY.  It does not own the protocol: the transfer state machine is
+ * xfr.c's, TSIG is tsig.c's, the zone in memory and its file form are
+ * zone.c's; nor the policy built from the files (the update callback's
+ * receiver reloads it).
  *
  * A refresh of a feed tries its primaries in the configured order until one
  * answers.  With a version in hand it asks IXFR with its serial (a lone SOA
@@ -39,8 +43,7 @@
 #include <uv.h>
 
 #include "core/core.h"
-#include "policy/feed.h"
-#include "policy/xfr.h"
+#include "feed/impl.h"
 
 #define IO_TIMEOUT_MS 10000      /* connecting, and silence during a transfer */
 #define XFR_MAX_MS (600 * 1000)  /* a whole transfer */
@@ -762,7 +765,7 @@ size_t vg_feed_notify(struct vg_feed *m, const uint8_t *pkt, size_t len,
 	size_t next = 0;
 	int rcode = VG_RCODE_NOERROR;
 	struct feed *fd = NULL;
-	struct vg_xfr_tsig_info info = { 0 };
+	struct vg_tsig_info info = { 0 };
 	bool sign = false;
 	char who[VG_ADDRSTRLEN], zn[VG_NAME_MAX * 4] = "?";
 	uint64_t now = (uint64_t)time(NULL);
@@ -797,7 +800,7 @@ size_t vg_feed_notify(struct vg_feed *m, const uint8_t *pkt, size_t len,
 			    fd->name, zn, who);
 		goto reply;
 	}
-	int t = vg_xfr_tsig_check(fd->has_key ? &fd->key : NULL, pkt, len, now, &info);
+	int t = vg_tsig_check(fd->has_key ? &fd->key : NULL, pkt, len, now, &info);
 	if (t == VG_EMALFORMED) {
 		rcode = VG_RCODE_FORMERR;
 		goto reply;
@@ -835,10 +838,10 @@ reply:;
 		vg_pkt_put_question(&p, qname, vg_get16(pkt + next), VG_C_IN);
 	int n = (int)vg_pkt_finish(&p);
 	if (sign)
-		n = vg_xfr_tsig_sign(&fd->key, resp, (size_t)n, cap, info.mac, info.mac_len, false,
-				     now, info.error, NULL, NULL);
+		n = vg_tsig_sign(&fd->key, resp, (size_t)n, cap, info.mac, info.mac_len, false,
+				 now, info.error, NULL, NULL);
 	else if (info.present && info.error)
-		n = vg_xfr_tsig_error_rr(resp, (size_t)n, cap, &info, now);
+		n = vg_tsig_error_rr(resp, (size_t)n, cap, &info, now);
 	return n > 0 ? (size_t)n : 0;
 }
 

@@ -1,31 +1,60 @@
 /* SPDX-License-Identifier: MIT
  *
- * RPZ feeds (feed.c): policy sources transferred from primaries.  A feed
+ * RPZ feeds (src/feed): policy sources transferred from primaries.  A feed
  * manager runs one thread with its own libuv loop; for every source of the
  * config that has primaries it keeps the zone in memory, refreshes it on the
  * SOA timers (refresh, retry, expire) and when a primary sends a NOTIFY,
- * with IXFR when it has a version and AXFR otherwise (src/policy/xfr.c), and
- * after every change writes the zone to the source's file atomically (the
- * last good copy) and calls the update callback.  The policy engine keeps
- * reading the file: a restart with every primary down still enforces the
- * last good copy.
+ * with IXFR when it has a version and AXFR otherwise, and after every
+ * change writes the zone to the source's file atomically (the last good
+ * copy) and calls the update callback.  The policy engine keeps reading the
+ * file: a restart with every primary down still enforces the last good copy.
  *
- * This module does not compile policy: what the callback does with a
- * changed file is the receiver's business.
+ * This header is what the daemon uses: start, stop, NOTIFY, the reload
+ * check, the feed options and the TSIG key they hold.  The module's files:
+ * feed.c (the thread, connections, timers, the copies on disk, NOTIFY),
+ * xfr.c (serials, the SOA/AXFR/IXFR state machine), tsig.c (RFC 8945) and
+ * zone.c (the zone in memory and as a file); their cross-file interfaces
+ * are in feed/impl.h, for those files and the unit tests only.  This module
+ * does not compile policy: what the callback does with a changed file is
+ * the receiver's business.
+ *
+ * Dependencies point one way: feed -> policy's options header.  A feed is a
+ * policy source whose file a transfer keeps up to date, so its settings stay
+ * in struct vg_policy_source (policy/policy.h) next to the source's name,
+ * file and zone: the config fills one struct per source, and the policy
+ * engine reads that file whether or not a feed writes it.  The feed reads
+ * those options (policy/policy.h only: never the engine or its snapshots);
+ * nothing in src/policy includes a feed header -- to the engine a feed is
+ * only a file that may not exist yet.  The one feed-owned piece of the
+ * config, the TSIG keys a source names by index, is struct vg_feed_opts
+ * here.  Neither side includes a daemon header.
  */
-#ifndef VG_POLICY_FEED_H
-#define VG_POLICY_FEED_H
+#ifndef VG_FEED_FEED_H
+#define VG_FEED_FEED_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "policy/policy.h"
-#include "policy/xfr.h"
+#include "vigil/wire.h"
 
 #define VG_FEED_MAX_KEYS 16
 
-/** Feed settings that are not per source (policy.tsig-keys, policy.feed-directory). */
+/** A TSIG key (RFC 8945) for feed transfers and NOTIFYs (policy.tsig-keys[]). */
+#define VG_TSIG_SECRET_MAX 128
+enum vg_tsig_alg { VG_TSIG_HMAC_SHA256 = 0, VG_TSIG_HMAC_SHA512, VG_TSIG_HMAC_SHA1 };
+struct vg_tsig_key {
+	uint8_t name[VG_NAME_MAX]; /* the key's name (wire, lower-case) */
+	enum vg_tsig_alg alg;      /* hmac-sha256 (default), hmac-sha512, hmac-sha1 */
+	uint16_t secret_len;
+	uint8_t secret[VG_TSIG_SECRET_MAX];
+};
+
+/**
+ * Feed settings that are not per source (policy.tsig-keys,
+ * policy.feed-directory); the per-source ones are in struct vg_policy_source.
+ */
 struct vg_feed_opts {
 	struct vg_tsig_key tsig_keys[VG_FEED_MAX_KEYS];
 	size_t n_tsig_keys;
@@ -69,7 +98,8 @@ void vg_feed_free(struct vg_feed *f);
  * zone, another sender, unsigned when a key is required, stopped), NOTAUTH
  * (a TSIG that does not verify, RFC 8945 §5.2) or FORMERR; signed when the
  * request was.  Returns the response length, or 0 when nothing should be
- * sent (the message is not even a NOTIFY).
+ * sent (the message is not even a NOTIFY).  The daemon registers it as the
+ * pipeline's NOTIFY handler (vg_pipe_opcode_fn, pipeline/pipeline.h).
  */
 size_t vg_feed_notify(struct vg_feed *f, const uint8_t *pkt, size_t len,
 		      const struct sockaddr *from, uint8_t *resp, size_t cap);

@@ -1,27 +1,28 @@
 /* SPDX-License-Identifier: MIT
  *
- * Zone transfers of policy zones (xfr.c), the protocol half of RPZ feeds:
+ * The feed module's cross-file interfaces (src/feed), for its own files and
+ * the unit tests (tests/unit/test_xfr.c) only; the daemon uses feed/feed.h.
+ * Each part is named after the file that owns it:
  *
- *   - TSIG (RFC 8945): signing requests and responses, verifying a request
- *     (NOTIFY) and a stream of responses (AXFR/IXFR over TCP, where only
- *     every 100th message has to be signed);
- *   - serial number arithmetic (RFC 1982);
- *   - a zone in memory (struct vg_xfr_zone): the records of one policy zone,
- *     hashed for IXFR deletions, kept in transfer order for writing;
- *   - the client side of SOA, AXFR (RFC 5936) and IXFR (RFC 1995) queries:
+ *   - tsig.c, vg_tsig_*: TSIG (RFC 8945), signing requests and responses,
+ *     verifying a request (NOTIFY) and a stream of responses (AXFR/IXFR over
+ *     TCP, where only every 100th message has to be signed);
+ *   - zone.c, vg_xfr_zone_* / vg_xfr_rr_*: a zone in memory (struct
+ *     vg_xfr_zone), the records of one policy zone, hashed for IXFR
+ *     deletions and kept in transfer order, and its zone file (SOA first),
+ *     written and read back;
+ *   - xfr.c, vg_xfr_*: serial number arithmetic (RFC 1982) and the client
+ *     side of SOA, AXFR (RFC 5936) and IXFR (RFC 1995) queries:
  *     vg_xfr_query writes the query, vg_xfr_consume takes the response
- *     messages one by one, vg_xfr_apply puts the result into a zone
- *     (all or nothing);
- *   - zone files: the zone written as text (SOA first) and read back.
+ *     messages one by one, vg_xfr_apply puts the result into a zone (all or
+ *     nothing).
  *
- * No sockets, timers or threads here (feed.c owns those): everything is
- * driven with byte buffers and an explicit clock, so the unit tests feed
- * it canned and hostile messages.  Wire data is parsed with vigil's own
- * bounds-checked helpers (vigil/wire.h); ldns is used only to write and read
- * zone files in presentation form (a control-path job).
+ * None of them has sockets, timers or threads (feed.c owns those):
+ * everything is driven with byte buffers, FILE streams and an explicit
+ * clock, so the unit tests feed them canned and hostile messages.
  */
-#ifndef VG_POLICY_XFR_H
-#define VG_POLICY_XFR_H
+#ifndef VG_FEED_IMPL_H
+#define VG_FEED_IMPL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,45 +31,27 @@
 
 #include <sodium.h>
 
+#include "feed/feed.h"
 #include "vigil/err.h"
 #include "vigil/wire.h"
 
-#define VG_XFR_FUDGE 300            /* seconds of clock difference TSIG accepts */
-#define VG_XFR_MAX_UNSIGNED 99      /* unsigned messages allowed between signed ones */
-#define VG_XFR_MAC_MAX 64           /* HMAC-SHA512 */
-#define VG_XFR_MAX_RECORDS 50000000u /* records in one zone: a memory bound */
-
 enum { VG_T_TSIG = 250 };
 enum { VG_RCODE_NOTAUTH = 9 };
+
+/* ------------------------------------------------------------ tsig.c */
+
+#define VG_TSIG_FUDGE 300          /* seconds of clock difference TSIG accepts */
+#define VG_TSIG_MAX_UNSIGNED 99    /* unsigned messages allowed between signed ones */
+#define VG_TSIG_MAC_MAX 64         /* HMAC-SHA512 */
+
 /* TSIG error field values (RFC 8945 §5.2) */
 enum { VG_TSIG_BADSIG = 16, VG_TSIG_BADKEY = 17, VG_TSIG_BADTIME = 18, VG_TSIG_BADTRUNC = 22 };
 
-/** A TSIG key (RFC 8945) for feed transfers and NOTIFYs (policy.tsig-keys[]). */
-#define VG_TSIG_SECRET_MAX 128
-enum vg_tsig_alg { VG_TSIG_HMAC_SHA256 = 0, VG_TSIG_HMAC_SHA512, VG_TSIG_HMAC_SHA1 };
-struct vg_tsig_key {
-	uint8_t name[VG_NAME_MAX]; /* the key's name (wire, lower-case) */
-	enum vg_tsig_alg alg;      /* hmac-sha256 (default), hmac-sha512, hmac-sha1 */
-	uint16_t secret_len;
-	uint8_t secret[VG_TSIG_SECRET_MAX];
-};
-
-/* ------------------------------------------------------------ serials */
-
-/**
- * Compare serials @p a and @p b (RFC 1982, SERIAL_BITS 32): -1 when a < b,
- * 0 when equal, 1 when a > b, 2 when the comparison is undefined (they
- * differ by exactly 2^31).
- */
-int vg_xfr_serial_cmp(uint32_t a, uint32_t b);
-
-/* ------------------------------------------------------------ TSIG */
-
 /** What a verified TSIG record said (for answering a signed request). */
-struct vg_xfr_tsig_info {
+struct vg_tsig_info {
 	bool present;            /* the message had a TSIG record */
 	uint16_t error;          /* 0, or VG_TSIG_BADSIG / BADKEY / BADTIME (verification) */
-	uint8_t mac[VG_XFR_MAC_MAX]; /* its MAC (signs the response) */
+	uint8_t mac[VG_TSIG_MAC_MAX]; /* its MAC (signs the response) */
 	uint16_t mac_len;
 	uint64_t time_signed;
 	uint8_t key[VG_NAME_MAX];    /* the key and algorithm names it gave (for an error reply) */
@@ -82,12 +65,12 @@ struct vg_xfr_tsig_info {
  * previous message's MAC with @p timers_only for the next message of a
  * multi-message response (RFC 8945 §5.3.1).  @p error goes into the record's
  * error field; for BADTIME the other data carries @p now.  The MAC is copied
- * to @p mac_out (VG_XFR_MAC_MAX bytes, may be NULL).  Returns the new length
+ * to @p mac_out (VG_TSIG_MAC_MAX bytes, may be NULL).  Returns the new length
  * or VG_ENOSPACE / VG_EINVAL / VG_ENOMEM.
  */
-int vg_xfr_tsig_sign(const struct vg_tsig_key *key, uint8_t *msg, size_t len, size_t cap,
-		     const uint8_t *prior, uint16_t prior_len, bool timers_only, uint64_t now,
-		     uint16_t error, uint8_t *mac_out, uint16_t *mac_len_out);
+int vg_tsig_sign(const struct vg_tsig_key *key, uint8_t *msg, size_t len, size_t cap,
+		 const uint8_t *prior, uint16_t prior_len, bool timers_only, uint64_t now,
+		 uint16_t error, uint8_t *mac_out, uint16_t *mac_len_out);
 
 /**
  * Check the TSIG record of a request (a NOTIFY) against @p key.  0 when it is
@@ -97,24 +80,24 @@ int vg_xfr_tsig_sign(const struct vg_tsig_key *key, uint8_t *msg, size_t len, si
  * VG_EMALFORMED when the record or message is malformed.  @p key may be NULL
  * (every signed message is then BADKEY).  @p now: seconds since the epoch.
  */
-int vg_xfr_tsig_check(const struct vg_tsig_key *key, const uint8_t *msg, size_t len,
-		      uint64_t now, struct vg_xfr_tsig_info *info);
+int vg_tsig_check(const struct vg_tsig_key *key, const uint8_t *msg, size_t len,
+		  uint64_t now, struct vg_tsig_info *info);
 
 /**
  * Append the unsigned TSIG record of an error response (BADKEY, BADSIG:
  * RFC 8945 §5.3.2, MAC size 0) to the reply @p msg for the request @p info
  * describes.  Returns the new length or VG_ENOSPACE / VG_EINVAL.
  */
-int vg_xfr_tsig_error_rr(uint8_t *msg, size_t len, size_t cap,
-			 const struct vg_xfr_tsig_info *info, uint64_t now);
+int vg_tsig_error_rr(uint8_t *msg, size_t len, size_t cap,
+		     const struct vg_tsig_info *info, uint64_t now);
 
 /**
  * The state of TSIG over a stream of response messages (one transfer):
- * every message is fed to vg_xfr_tsig_stream_next in order.
+ * every message is fed to vg_tsig_stream_next in order.
  */
-struct vg_xfr_tsig_stream {
+struct vg_tsig_stream {
 	const struct vg_tsig_key *key;
-	uint8_t mac[VG_XFR_MAC_MAX]; /* request MAC, then the last verified MAC */
+	uint8_t mac[VG_TSIG_MAC_MAX]; /* request MAC, then the last verified MAC */
 	uint16_t mac_len;
 	void *ctx;                   /* the running HMAC (EVP_MAC_CTX) */
 	unsigned nmsg;               /* messages seen */
@@ -124,19 +107,31 @@ struct vg_xfr_tsig_stream {
 };
 
 /** Start verifying the responses to a request signed with @p key and MAC @p mac. */
-int vg_xfr_tsig_stream_init(struct vg_xfr_tsig_stream *s, const struct vg_tsig_key *key,
-			    const uint8_t *mac, uint16_t mac_len);
+int vg_tsig_stream_init(struct vg_tsig_stream *s, const struct vg_tsig_key *key,
+			const uint8_t *mac, uint16_t mac_len);
 /**
  * Verify the next message of the stream.  0 (signed and verified, or an
  * unsigned one allowed in between), VG_ETSIG (bad MAC, wrong key, time,
- * a first message unsigned, more than VG_XFR_MAX_UNSIGNED unsigned in a
+ * a first message unsigned, more than VG_TSIG_MAX_UNSIGNED unsigned in a
  * row; s->error says which), VG_EMALFORMED.
  */
-int vg_xfr_tsig_stream_next(struct vg_xfr_tsig_stream *s, const uint8_t *msg, size_t len,
-			    uint64_t now);
-void vg_xfr_tsig_stream_deinit(struct vg_xfr_tsig_stream *s);
+int vg_tsig_stream_next(struct vg_tsig_stream *s, const uint8_t *msg, size_t len,
+			uint64_t now);
+void vg_tsig_stream_deinit(struct vg_tsig_stream *s);
 
-/* ------------------------------------------------------------ zone */
+/**
+ * The error field of the TSIG record of @p msg (a server's answer to a
+ * request it rejected); 0 when the message has no TSIG record or cannot be
+ * walked.
+ */
+uint16_t vg_tsig_find_error(const uint8_t *msg, size_t len);
+
+/** A TSIG error value in words, for the log (a static string). */
+const char *vg_tsig_error_name(uint16_t e);
+
+/* ------------------------------------------------------------ zone.c */
+
+#define VG_XFR_MAX_RECORDS 50000000u /* records in one zone: a memory bound */
 
 /** One record of a zone: owner (wire, lower-case) and rdata (uncompressed). */
 struct vg_xfr_rr {
@@ -208,7 +203,21 @@ int vg_xfr_zone_write(const struct vg_xfr_zone *z, FILE *f, const char *comment)
  */
 int vg_xfr_zone_read(struct vg_xfr_zone *z, FILE *f, const char **why);
 
-/* ------------------------------------------------------------ transfers */
+/**
+ * The fields of SOA rdata @p rd (@p rdlen bytes: two names, then five
+ * numbers): serial, refresh, retry, expire, minimum into @p v.  0 or
+ * VG_EMALFORMED.
+ */
+int vg_xfr_soa_fields(const uint8_t *rd, uint16_t rdlen, uint32_t v[5]);
+
+/* ------------------------------------------------------------ xfr.c */
+
+/**
+ * Compare serials @p a and @p b (RFC 1982, SERIAL_BITS 32): -1 when a < b,
+ * 0 when equal, 1 when a > b, 2 when the comparison is undefined (they
+ * differ by exactly 2^31).
+ */
+int vg_xfr_serial_cmp(uint32_t a, uint32_t b);
 
 enum vg_xfr_kind { VG_XFR_SOA, VG_XFR_AXFR, VG_XFR_IXFR };
 
@@ -220,7 +229,7 @@ enum vg_xfr_result {
 	VG_XFR_INCR,       /* IXFR: changes to apply */
 };
 
-/** A change of an IXFR (internal to xfr.c, kept for vg_xfr_apply). */
+/** A change of an IXFR (xfr.c's own, kept for vg_xfr_apply). */
 struct vg_xfr_op;
 
 /** One transfer.  Set it up with vg_xfr_init; all fields are read-only outside xfr.c. */
@@ -230,7 +239,7 @@ struct vg_xfr {
 	uint32_t serial;              /* IXFR: the version we have */
 	uint16_t id;
 	const struct vg_tsig_key *key;
-	struct vg_xfr_tsig_stream tsig;
+	struct vg_tsig_stream tsig;
 	int state;
 	unsigned msgs;                /* response messages consumed */
 	unsigned long records;        /* answer records consumed */

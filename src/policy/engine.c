@@ -321,9 +321,38 @@ static void decision_clear(struct vg_policy_decision *d)
 	d->stage_name[0] = 0;
 }
 
-/* Fill @p d from a hit of source @p s at position @p pos of its group. */
-static void decide(struct vg_policy_decision *d, size_t pos, unsigned s, enum vg_pol_trigger t,
-		   const struct vg_pol_hit *h)
+/* The action a match of source @p s has: its override's (RPZ.md 2.5: it
+ * replaces the action of every match of the zone, PASSTHRU included), or the
+ * rule's own, @p given. */
+static enum vg_pol_action effective(const struct vg_policy *p, unsigned s,
+				    enum vg_pol_action given)
+{
+	switch (p->src[s].cfg.override) {
+	case VG_POVR_NXDOMAIN: return VG_ACT_NXDOMAIN;
+	case VG_POVR_NODATA: return VG_ACT_NODATA;
+	case VG_POVR_PASSTHRU: return VG_ACT_PASSTHRU;
+	case VG_POVR_DROP: return VG_ACT_DROP;
+	case VG_POVR_TCP_ONLY: return VG_ACT_TCP_ONLY;
+	case VG_POVR_CNAME: return VG_ACT_LOCAL;
+	default: return given;
+	}
+}
+
+/* Can an answer-side rule of source @p s let a name through (PASSTHRU)? */
+static bool answer_pass(const struct vg_policy *p, unsigned s)
+{
+	switch (p->src[s].cfg.override) {
+	case VG_POVR_GIVEN: return vg_pol_answer_passthru(p->snap, s);
+	case VG_POVR_PASSTHRU: return has_post_rules(p, s);
+	default: return false; /* disabled never decides; the others block */
+	}
+}
+
+/* Fill @p d from a hit of source @p s at position @p pos of its group.
+ * d->action stays the rule's own (vg_policy_override applies the source's
+ * override to it); d->rewrite says what the match does once overridden. */
+static void decide(const struct vg_policy *p, struct vg_policy_decision *d, size_t pos,
+		   unsigned s, enum vg_pol_trigger t, const struct vg_pol_hit *h)
 {
 	d->matched = true;
 	d->denied_by_allowlist = false;
@@ -336,7 +365,7 @@ static void decide(struct vg_policy_decision *d, size_t pos, unsigned s, enum vg
 	memcpy(d->addr, h->addr, 16);
 	d->action = h->rule->allow ? VG_ACT_PASSTHRU : (enum vg_pol_action)h->rule->action;
 	d->wildcard = h->rule->wildcard;
-	d->rewrite = d->action != VG_ACT_PASSTHRU;
+	d->rewrite = effective(p, s, d->action) != VG_ACT_PASSTHRU;
 	d->rule = h->rule;
 }
 
@@ -433,9 +462,8 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 				log_only(d, s, &h); /* logged; the next best match decides */
 				continue;
 			}
-			bool keep = i < 32 && (keep_dnssec >> i & 1) && !h.rule->allow &&
-				    h.rule->action != VG_ACT_PASSTHRU;
-			decide(d, i, s, (enum vg_pol_trigger)h.rule->trigger, &h);
+			decide(p, d, i, s, (enum vg_pol_trigger)h.rule->trigger, &h);
+			bool keep = i < 32 && (keep_dnssec >> i & 1) && d->rewrite;
 			/* DO=1 without break-dnssec: rewritten only if the answer turns
 			 * out to have no DNSSEC data, so the answer decides.  An earlier
 			 * source's answer-side rules can beat this match (RPZ.md 2.4):
@@ -450,7 +478,7 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 		}
 		if (i < 32 && has_post_rules(p, s))
 			d->post_srcs |= 1u << i;
-		if (i < 32 && vg_pol_answer_passthru(p->snap, s))
+		if (i < 32 && answer_pass(p, s))
 			pass_srcs |= 1u << i;
 		if (i < 32 && has_rules(p, s, VG_TRIG_QNAME))
 			d->qname_srcs |= 1u << i;
@@ -647,7 +675,7 @@ static bool decide_stage(const struct vg_policy *p, const struct vg_policy_group
 			log_only(d, s, &h); /* logged; the next best match decides */
 			continue;
 		}
-		decide(d, i, s, t, &h);
+		decide(p, d, i, s, t, &h);
 		d->defer = false;
 		d->stage = stage;
 		d->name[0] = 0;

@@ -1215,10 +1215,19 @@ START_TEST(overrides_and_query_flags)
 	p->src[0].cfg.override = VG_POVR_NODATA;
 	vg_policy_override(p, &d, &cn);
 	ck_assert(d.action == VG_ACT_NODATA && d.rewrite && !cn);
+	/* an override replaces the action of every match (RPZ.md 2.5): a
+	 * blocking rule under "passthru" lets the name through (and stops the
+	 * later sources), a PASSTHRU rule under "nxdomain" blocks */
 	p->src[0].cfg.override = VG_POVR_PASSTHRU;
-	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);
+	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 0);
+	ck_assert(d.matched && d.source == 0 && !d.rewrite);
 	vg_policy_override(p, &d, &cn);
 	ck_assert(d.action == VG_ACT_PASSTHRU && !d.rewrite);
+	p->src[0].cfg.override = VG_POVR_NXDOMAIN;
+	ck_assert_int_eq(vg_policy_check(p, client(), pn, &d), 1);
+	ck_assert(d.matched && d.source == 0 && d.rewrite && d.action == VG_ACT_PASSTHRU);
+	vg_policy_override(p, &d, &cn);
+	ck_assert(d.action == VG_ACT_NXDOMAIN && d.rewrite);
 	p->src[0].cfg.override = VG_POVR_CNAME;
 	wname("walled.example.", p->src[0].cfg.override_cname);
 	ck_assert_int_eq(vg_policy_check(p, client(), x, &d), 1);

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The pipeline's stage boundaries (blocked before the cache, on the answer,
+ * a cached answer rewritten, access control before the policy, truncation
+ * per transport), fake time (TTL decay, failure caching, request time
+ * limits), exactly-once delivery, and the allocation proof of the cache-hit
+ * path.  The fixture, and how the fakes work, is in pipeline_fixture.h.
+ */
+#include "pipeline_fixture.h"
+
+START_TEST(blocked_before_the_cache)
+{
+	block_policy();
+	/* uncached */
+	const struct vg_msg *m = got(ask("nx.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(io.nsent, 0);
+	/* cached (authoritative data for it): still the policy's answer */
+	static const uint8_t rd[] = { 0, 4, 192, 0, 2, 50 };
+	struct vg_rrset rs = { .owner = N("nx.test."), .type = VG_T_A, .rclass = VG_C_IN,
+			       .ttl = 300, .count = 1, .rdata_len = 6, .rdata = rd };
+	ck_assert_int_eq(vg_cache_put(cache, &rs, VG_RANK_AUTH, vg_time_s_of_ms(io.now_ms)), 0);
+	m = got(ask("nx.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m->ancount, 0);
+	policy_marks(m, 15, "vigil: block rule nx.test", "block.rpz.");
+	ck_assert_uint_eq(io.nsent, 0);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, 0);
+	all_answered_once();
+}
+END_TEST
+
+/* Stage 6: a RESPONSE-IP rule matches the resolved answer. */
+START_TEST(blocked_on_the_answer)
+{
+	block_policy();
+	z_a("resp.test.", "192.0.2.66", 300);
+	int t = ask("resp.test.", VG_T_A, 0);
+	not_answered(t);
+	ck_assert_uint_eq(sent_for("resp.test."), 1); /* the answer is needed */
+	serve();
+	const struct vg_msg *m = got(t);
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m->ancount, 0);
+	policy_marks(m, 15, "vigil: block rule response-ip 192.0.2.66/32", "block.rpz.");
+	/* the cache keeps the truth; the second time it is rewritten from there */
+	ck_assert(vg_cache_has(cache, N("resp.test."), VG_T_A, vg_time_s_of_ms(io.now_ms)));
+	m = got(ask("resp.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(io.nsent, 1);
+	/* an address the rules do not match: the answer as it is */
+	z_a("fine.test.", "192.0.2.65", 300);
+	t = ask("fine.test.", VG_T_A, 0);
+	serve();
+	m = got(t);
+	answer_a(m, 0, "fine.test.", "192.0.2.65", VG_T_A);
+	no_ede(m);
+	all_answered_once();
+}
+END_TEST
+
+/* Stage 6 through a CNAME chain: the address at the end of it matches. */
+START_TEST(blocked_on_the_answer_through_cname)
+{
+	block_policy();
+	z_cname("alias.test.", "host.lab.");
+	z_a("host.lab.", "192.0.2.66", 300);
+	int t = ask("alias.test.", VG_T_A, 0);
+	serve();
+	const struct vg_msg *m = got(t);
+	/* a later stage of the chain: the CNAME kept, then NXDOMAIN for its target */
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(m->ancount, 1);
+	answer_cname(m, 0, "alias.test.", "host.lab.");
+	policy_marks(m, 15, "vigil: block rule response-ip 192.0.2.66/32", "block.rpz.");
+	all_answered_once();
+}
+END_TEST
+
+/* A local-data CNAME at a later stage of the chain: the chain's CNAME, the
+ * rule's CNAME, then its target resolved -- for a fresh answer, and from
+ * the cache-hit hook for a cached one (its target cached too: answered
+ * from inside the hook). */
+START_TEST(redirect_at_later_chain_stage)
+{
+	block_policy();
+	z_cname("alias.test.", "redir.test.");
+	z_a("redir.test.", "192.0.2.99", 300);
+	z_a("target.lab.", "192.0.2.44", 300);
+	for (unsigned pass = 0; pass < 2; pass++) {
+		unsigned before = io.nsent;
+		int t = ask("alias.test.", VG_T_A, 0);
+		serve();
+		const struct vg_msg *m = got(t);
+		ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+		ck_assert_uint_eq(m->ancount, 3);
+		answer_cname(m, 0, "alias.test.", "redir.test.");
+		answer_cname(m, 1, "redir.test.", "target.lab.");
+		answer_a(m, 2, "target.lab.", "192.0.2.44", VG_T_A);
+		policy_marks(m, 15, "vigil: block rule redir.test", "block.rpz.");
+		if (pass == 1)
+			ck_assert_uint_eq(io.nsent, before); /* all from the cache */
+	}
+	all_answered_once();
+}
+END_TEST
+
+/* A cached answer, resolved before the rule existed, is rewritten from the
+ * cache-hit hook without asking upstream again. */
+START_TEST(cached_answer_rewritten)
+{
+	z_a("cached.test.", "192.0.2.66", 300);
+	int t = ask("cached.test.", VG_T_A, 0); /* no policy yet */
+	serve();
+	answer_a(got(t), 0, "cached.test.", "192.0.2.66", VG_T_A);
+	ck_assert_uint_eq(io.nsent, 1);
+	block_policy(); /* now a RESPONSE-IP rule for 192.0.2.66 */
+	const struct vg_msg *m = got(ask("cached.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	policy_marks(m, 15, "vigil: block rule response-ip 192.0.2.66/32", "block.rpz.");
+	ck_assert_uint_eq(io.nsent, 1);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, 1);
+	all_answered_once();
+}
+END_TEST
+
+/* DROP sends nothing, at every stage: before the cache, on a resolved
+ * answer, on a cached one. */
+START_TEST(drop_sends_nothing)
+{
+	block_policy();
+	got_nothing(ask("drop.test.", VG_T_A, 0));
+	ck_assert_uint_eq(io.nsent, 0);
+	z_a("dropped.test.", "192.0.2.67", 300);
+	int t = ask("dropped.test.", VG_T_A, 0);
+	not_answered(t);
+	serve();
+	got_nothing(t); /* resolved, then dropped by the response-ip rule */
+	got_nothing(ask("dropped.test.", VG_T_A, 0)); /* from the cache */
+	ck_assert_uint_eq(io.nsent, 1);
+	all_answered_once();
+}
+END_TEST
+
+/* TCP-only over UDP: TC=1, so the client retries over TCP. */
+START_TEST(tcp_only_on_udp_gets_tc)
+{
+	block_policy();
+	const struct vg_msg *m = got(ask("tcp.test.", VG_T_AAAA, Q_NOEDNS));
+	ck_assert(m->flags & VG_F_TC);
+	ck_assert_uint_eq(m->ancount + m->nscount, 0);
+	ck_assert_uint_eq(io.nsent, 0);
+	all_answered_once();
+}
+END_TEST
+
+/* Stage 2 before 3: the ACL decides before the policy. */
+START_TEST(access_control_before_policy)
+{
+	int b = (int)source("block", VG_PSRC_RPZ, block_rpz);
+	group("everyone", "10.0.0.0/8", false, b, -1); /* covers the refused and dropped too */
+	load_policy();
+	client_ip = "10.9.0.1";
+	const struct vg_msg *m = got(ask("nx.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_REFUSED);
+	ck_assert_uint_eq(m->ancount, 0);
+	ck_assert_uint_eq(section_count(m, VG_SEC_AR), 0); /* no policy SOA */
+	m = got(ask("local.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_REFUSED);
+	client_ip = "10.8.0.1";
+	got_nothing(ask("local.test.", VG_T_A, 0));
+	got_nothing(ask("www.test.", VG_T_A, 0));
+	client_ip = "192.0.2.200"; /* the default: refuse */
+	ck_assert_int_eq(rcode_of(got(ask("www.test.", VG_T_A, 0))), VG_RCODE_REFUSED);
+	ck_assert_uint_eq(io.nsent, 0);
+	ck_assert_uint_eq(pipe_.stats.policy_rewrites, 0);
+	ck_assert_uint_eq(pipe_.stats.refused, 3);
+	all_answered_once();
+}
+END_TEST
+
+START_TEST(malformed_input_gets_nothing)
+{
+	block_policy();
+	static const uint8_t shorter[] = { 0x12, 0x34, 0x01, 0x00, 0, 1 };
+	got_nothing(ask_raw(shorter, sizeof(shorter)));
+	got_nothing(ask_raw(NULL, 0));
+	/* a response sent to the resolver */
+	uint8_t q[512];
+	size_t len = make_query(q, sizeof(q), "nx.test.", VG_T_A, 0, next_tag);
+	q[2] |= 0x80;
+	got_nothing(ask_raw(q, len));
+	/* a header and a broken question: FORMERR */
+	len = make_query(q, sizeof(q), "www.test.", VG_T_A, Q_NOEDNS, next_tag);
+	q[12] = 60; /* a label longer than the packet */
+	const struct vg_msg *m = got(ask_raw(q, len));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_FORMERR);
+	ck_assert_uint_eq(io.nsent, 0);
+	ck_assert_uint_eq(pipe_.stats.malformed, 3);
+	all_answered_once();
+}
+END_TEST
+
+/* RD=0 under recursive-only: a cached answer is not rewritten, but a name
+ * vigil would have to resolve is checked first: nothing goes upstream. */
+START_TEST(rd0_uncached_blocked_name_stays_blocked)
+{
+	block_policy();
+	const struct vg_msg *m = got(ask("nx.test.", VG_T_A, Q_NORD));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	ck_assert(!(m->flags & VG_F_RD));
+	policy_marks(m, 15, "vigil: block rule nx.test", "block.rpz.");
+	got_nothing(ask("drop.test.", VG_T_A, Q_NORD));
+	ck_assert_uint_eq(io.nsent, 0);
+	/* in the cache: an RD=0 query gets it (recursive-only), RD=1 does not */
+	static const uint8_t rd[] = { 0, 4, 192, 0, 2, 51 };
+	struct vg_rrset rs = { .owner = N("nx.test."), .type = VG_T_A, .rclass = VG_C_IN,
+			       .ttl = 300, .count = 1, .rdata_len = 6, .rdata = rd };
+	ck_assert_int_eq(vg_cache_put(cache, &rs, VG_RANK_AUTH, vg_time_s_of_ms(io.now_ms)), 0);
+	m = got(ask("nx.test.", VG_T_A, Q_NORD));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+	answer_a(m, 0, "nx.test.", "192.0.2.51", VG_T_A);
+	ck_assert_int_eq(rcode_of(got(ask("nx.test.", VG_T_A, 0))), VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(io.nsent, 0);
+	all_answered_once();
+}
+END_TEST
+
+
+/* break-dnssec no (the default): a DO=1 query for a blocked name whose
+ * (cached, validated) answer is signed gets the truth; DO=0 gets the block;
+ * break-dnssec yes rewrites DO=1 too, before the cache. */
+START_TEST(signed_cached_answer_kept_for_do1)
+{
+	validation_on();
+	put_secure("signed.test.", 91);
+	int b = (int)source("sblock", VG_PSRC_RPZ, "signed.test CNAME .\n");
+	group("everyone", "10.0.0.0/8", false, b, -1);
+	load_policy();
+	const struct vg_msg *m = got(ask("signed.test.", VG_T_A, Q_DO));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+	ck_assert(m->flags & VG_F_AD);
+	answer_a(m, 0, "signed.test.", "192.0.2.91", VG_T_A);
+	ck_assert_uint_eq(rr_at(m, VG_SEC_AN, 1)->type, VG_T_RRSIG);
+	no_ede(m);
+	m = got(ask("signed.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	policy_marks(m, 15, "vigil: sblock rule signed.test", "sblock.rpz.");
+	popts.sources[b].break_dnssec = true;
+	load_policy();
+	m = got(ask("signed.test.", VG_T_A, Q_DO));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	ck_assert(!(m->flags & VG_F_AD));
+	ck_assert_uint_eq(m->ancount, 0);
+	policy_marks(m, 15, "vigil: sblock rule signed.test", "sblock.rpz.");
+	ck_assert_uint_eq(io.nsent, 0);
+	all_answered_once();
+}
+END_TEST
+
+/* Stage 7: an answer over the UDP size is truncated; TCP carries it all. */
+START_TEST(truncation_by_transport)
+{
+	for (unsigned i = 1; i <= 60; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "192.0.2.%u", i);
+		z_a("big.test.", ip, 300);
+	}
+	int t = ask("big.test.", VG_T_A, Q_NOEDNS);
+	serve();
+	const struct vg_msg *m = got(t);
+	ck_assert(m->flags & VG_F_TC);
+	ck_assert_uint_le(io.ans[t].len, 512);
+	m = got(ask("big.test.", VG_T_A, Q_TCP)); /* (from the cache) */
+	ck_assert(!(m->flags & VG_F_TC));
+	ck_assert_uint_eq(m->ancount, 60);
+	m = got(ask("big.test.", VG_T_A, 0)); /* EDNS 1232: 60 A records fit */
+	ck_assert(!(m->flags & VG_F_TC));
+	ck_assert_uint_eq(m->ancount, 60);
+	ck_assert_uint_eq(io.nsent, 1);
+	all_answered_once();
+}
+END_TEST
+
+/* io->send fails: the query is still answered once (SERVFAIL), nothing
+ * is left in flight and nothing is cancelled. */
+START_TEST(send_failure_answered_once)
+{
+	io.send_error = -ENETUNREACH;
+	int t = ask("unreach.test.", VG_T_A, 0);
+	ck_assert_uint_ge(io.send_failed, 1);
+	const struct vg_msg *m = got(t);
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_SERVFAIL);
+	ck_assert_uint_eq(io.ncancel, 0);
+	ck_assert_uint_eq(pipe_.inflight, 0);
+	io.now_ms += 60000;
+	vg_pipe_tick(&pipe_);
+	all_answered_once();
+}
+END_TEST
+
+/* ================================================================ fake time */
+
+static uint32_t first_ttl(const struct vg_msg *m)
+{
+	return rr_at(m, VG_SEC_AN, 0)->ttl;
+}
+
+START_TEST(ttl_decays_then_entry_expires)
+{
+	z_a("ttl.test.", "192.0.2.60", 300);
+	int t = ask("ttl.test.", VG_T_A, 0);
+	serve();
+	ck_assert_uint_eq(first_ttl(got(t)), 300);
+	io.now_ms += 100 * 1000;
+	ck_assert_uint_eq(first_ttl(got(ask("ttl.test.", VG_T_A, 0))), 200);
+	io.now_ms += 150 * 1000 + 400;
+	ck_assert_uint_eq(first_ttl(got(ask("ttl.test.", VG_T_A, 0))), 50);
+	ck_assert_uint_eq(io.nsent, 1);
+	io.now_ms += 50 * 1000; /* 300 s after it was cached: gone */
+	t = ask("ttl.test.", VG_T_A, 0);
+	not_answered(t);
+	ck_assert_uint_eq(sent_for("ttl.test."), 2);
+	serve();
+	ck_assert_uint_eq(first_ttl(got(t)), 300);
+	all_answered_once();
+}
+END_TEST
+
+START_TEST(servfail_cached_for_servfail_ttl)
+{
+	z_a("flaky.test.", "192.0.2.61", 300);
+	z_servfail("flaky.test.", true);
+	int t = ask("flaky.test.", VG_T_A, 0);
+	serve();
+	ck_assert_int_eq(rcode_of(got(t)), VG_RCODE_SERVFAIL);
+	unsigned asked = io.nsent;
+	ck_assert_uint_ge(asked, 1);
+	/* remembered for cache.servfail-ttl (5 s) of fake time */
+	z_servfail(NULL, false); /* (the server is fine again) */
+	io.now_ms += 4900;
+	ck_assert_int_eq(rcode_of(got(ask("flaky.test.", VG_T_A, 0))), VG_RCODE_SERVFAIL);
+	ck_assert_uint_eq(io.nsent, asked);
+	/* then asked again */
+	io.now_ms += 200;
+	t = ask("flaky.test.", VG_T_A, 0);
+	ck_assert_msg(io.nsent > asked, "not retried after servfail-ttl");
+	serve();
+	const struct vg_msg *m = got(t);
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+	answer_a(m, 0, "flaky.test.", "192.0.2.61", VG_T_A);
+	all_answered_once();
+}
+END_TEST
+
+START_TEST(request_timeout_by_tick)
+{
+	int t = ask("slow.test.", VG_T_A, 0);
+	ck_assert_uint_eq(io.nsent, 1);
+	io.now_ms += 1999;
+	vg_pipe_tick(&pipe_);
+	not_answered(t);
+	ck_assert_uint_eq(io.ncancel, 0);
+	io.now_ms += 1;
+	vg_pipe_tick(&pipe_);
+	const struct vg_msg *m = got(t);
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_SERVFAIL);
+	ck_assert_uint_eq(m->ancount, 0);
+	/* the upstream query was cancelled, and nothing is left in flight */
+	ck_assert_uint_eq(io.ncancel, 1);
+	ck_assert_uint_eq(io.bad_cancel, 0);
+	ck_assert(io.sent[0].cancelled);
+	ck_assert_uint_eq(in_flight(), 0);
+	ck_assert_uint_eq(pipe_.inflight, 0);
+	ck_assert_uint_eq(pipe_.stats.timeouts, 1);
+	vg_pipe_tick(&pipe_);
+	io.now_ms += 10000;
+	vg_pipe_tick(&pipe_);
+	all_answered_once();
+}
+END_TEST
+
+/* ================================================================ exactly once */
+
+START_TEST(exactly_once_and_stop_with_requests_in_flight)
+{
+	block_policy();
+	z_a("done.test.", "192.0.2.70", 300);
+	ask("done.test.", VG_T_A, 0);
+	serve();
+	ask("done.test.", VG_T_A, 0); /* cache hit */
+	ask("nx.test.", VG_T_A, 0);   /* policy */
+	ask("drop.test.", VG_T_A, 0); /* nothing */
+	int w1 = ask("wait1.test.", VG_T_A, 0);   /* in flight */
+	int w2 = ask("wait2.test.", VG_T_AAAA, Q_TCP);
+	int w3 = ask("redir.test.", VG_T_A, 0);   /* a redirect being followed */
+	ck_assert_uint_eq(in_flight(), 3);
+	ck_assert_uint_eq(pipe_.inflight, 3);
+	not_answered(w1);
+	not_answered(w2);
+	not_answered(w3);
+	vg_pipe_stop(&pipe_);
+	got_nothing(w1);
+	got_nothing(w2);
+	got_nothing(w3);
+	ck_assert_uint_eq(io.ncancel, 3); /* their upstream queries are cancelled */
+	ck_assert_uint_eq(io.bad_cancel, 0);
+	ck_assert_uint_eq(in_flight(), 0);
+	/* after the stop: nothing, at once */
+	got_nothing(ask("done.test.", VG_T_A, 0));
+	vg_pipe_tick(&pipe_);
+	vg_pipe_stop(&pipe_);
+	all_answered_once();
+	ck_assert_uint_eq(serve(), 0);
+}
+END_TEST
+
+/* Every query of a busy mix is answered exactly once, whatever answers it. */
+START_TEST(exactly_once_mix)
+{
+	block_policy();
+	z_a("a.test.", "192.0.2.71", 300);
+	z_a("b.test.", "192.0.2.66", 300); /* response-ip */
+	z_a("c.test.", "192.0.2.67", 300); /* response-ip drop */
+	z_servfail("e.test.", true);
+	static const char *const names[] = { "a.test.", "b.test.", "c.test.", "d.test.",
+					     "e.test.", "nx.test.", "drop.test.", "tcp.test.",
+					     "local.test.", "redir.test.", "gardened.test." };
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < VG_ARRAY_SIZE(names); i++)
+			ask(names[i], VG_T_A, i % 2 ? Q_TCP : 0);
+		serve();
+	}
+	int t = ask("f.test.", VG_T_A, 0); /* left to time out */
+	io.now_ms += 60000;
+	vg_pipe_tick(&pipe_);
+	ck_assert_int_eq(rcode_of(got(t)), VG_RCODE_SERVFAIL);
+	all_answered_once();
+	ck_assert_uint_eq(in_flight(), 0);
+	ck_assert_uint_eq(pipe_.inflight, 0);
+}
+END_TEST
+
+/* ================================================================ allocations */
+
+/* Heap calls of this thread across one vg_pipe_query of @p name (cached). */
+static unsigned long query_heap_calls(const char *name, uint16_t qtype, unsigned flags, int *tag)
+{
+	uint8_t q[512];
+	*tag = next_tag++;
+	size_t len = make_query(q, sizeof(q), name, qtype, flags, *tag);
+	struct vg_client c = client_for(*tag, flags);
+	unsigned long before = heap_calls;
+	vg_pipe_query(&pipe_, q, len, &c);
+	return heap_calls - before;
+}
+
+/* (a) DO=0, validation off, no policy. */
+START_TEST(cache_hit_allocates_nothing)
+{
+	z_a("www.test.", "192.0.2.80", 300);
+	int t = ask("www.test.", VG_T_A, 0);
+	serve();
+	answer_a(got(t), 0, "www.test.", "192.0.2.80", VG_T_A);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_uint_eq(query_heap_calls("www.test.", VG_T_A, i == 2 ? Q_TCP : 0, &t), 0);
+		const struct vg_msg *m = got(t);
+		answer_a(m, 0, "www.test.", "192.0.2.80", VG_T_A);
+	}
+	ck_assert_uint_eq(pipe_.stats.cache_hits, 3);
+	ck_assert_uint_eq(io.nsent, 1);
+	/* (the counter counts: a query that must be resolved allocates its request) */
+	ck_assert_uint_gt(query_heap_calls("miss.test.", VG_T_A, 0, &t), 0);
+	ck_assert_uint_eq(io.nsent, 2);
+}
+END_TEST
+
+/* (b) the real policy, a group with answer-side rules: the cache-hit hook
+ * runs and the policy reads the cached answer (and the cache, NSDNAME). */
+START_TEST(cache_hit_with_policy_allocates_nothing)
+{
+	const struct vg_policy *pol = block_policy();
+	z_a("www.test.", "192.0.2.80", 300);
+	z_a("resp.test.", "192.0.2.66", 300);
+	int t1 = ask("www.test.", VG_T_A, 0);
+	int t2 = ask("resp.test.", VG_T_A, 0);
+	serve();
+	answer_a(got(t1), 0, "www.test.", "192.0.2.80", VG_T_A);
+	ck_assert_int_eq(rcode_of(got(t2)), VG_RCODE_NXDOMAIN);
+	/* the decision before resolution leaves the answer to be checked */
+	struct vg_policy_decision d;
+	struct vg_sockaddr ca;
+	addr_of(&ca, client_ip, 5300);
+	ck_assert_int_eq(vg_policy_check_flags(pol, &ca.u.sa, N("www.test."), true, false, &d), 0);
+	ck_assert(d.check_answer);
+	int t;
+	ck_assert_uint_eq(query_heap_calls("www.test.", VG_T_A, 0, &t), 0);
+	const struct vg_msg *m = got(t);
+	answer_a(m, 0, "www.test.", "192.0.2.80", VG_T_A);
+	no_ede(m);
+	/* a cached answer the policy rewrites from the hook, with the main log on */
+	vg_log_setup(VG_LOG_INFO, false);
+	ck_assert_uint_eq(query_heap_calls("resp.test.", VG_T_A, 0, &t), 0);
+	vg_log_setup(VG_LOG_WARNING, false);
+	m = got(t);
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	policy_marks(m, 15, "vigil: block rule response-ip 192.0.2.66/32", "block.rpz.");
+	/* a QNAME block before the cache, for good measure */
+	ck_assert_uint_eq(query_heap_calls("nx.test.", VG_T_A, 0, &t), 0);
+	ck_assert_int_eq(rcode_of(got(t)), VG_RCODE_NXDOMAIN);
+	ck_assert_uint_eq(io.nsent, 2);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, 2);
+}
+END_TEST
+
+/* (c) a validated answer to a DO=1 query: AD, the RRSIG, no allocation. */
+START_TEST(validated_cache_hit_allocates_nothing)
+{
+	validation_on();
+	size_t siglen = put_secure("secure.test.", 90);
+	for (unsigned pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			block_policy(); /* and with the policy consulted on it */
+		int t;
+		ck_assert_uint_eq(query_heap_calls("secure.test.", VG_T_A, Q_DO, &t), 0);
+		const struct vg_msg *m = got(t);
+		ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+		ck_assert_msg(m->flags & VG_F_AD, "a secure cached answer without AD");
+		ck_assert_uint_eq(m->ancount, 2);
+		answer_a(m, 0, "secure.test.", "192.0.2.90", VG_T_A);
+		const struct vg_rr *rr = rr_at(m, VG_SEC_AN, 1);
+		ck_assert_uint_eq(rr->type, VG_T_RRSIG);
+		ck_assert(owner_is(m, rr, "secure.test."));
+		ck_assert_uint_eq(rr->rdlen, siglen);
+		ck_assert_uint_eq(vg_get16(m->pkt + rr->rdata), VG_T_A);
+		no_ede(m);
+		/* without DO: no RRSIG, no AD */
+		ck_assert_uint_eq(query_heap_calls("secure.test.", VG_T_A, 0, &t), 0);
+		m = got(t);
+		ck_assert(!(m->flags & VG_F_AD));
+		ck_assert_uint_eq(m->ancount, 1);
+	}
+	ck_assert_uint_eq(io.nsent, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pipeline");
+	TCase *tb = tcase_create("stages");
+	tcase_add_checked_fixture(tb, setup, teardown);
+	tcase_add_test(tb, blocked_before_the_cache);
+	tcase_add_test(tb, blocked_on_the_answer);
+	tcase_add_test(tb, blocked_on_the_answer_through_cname);
+	tcase_add_test(tb, cached_answer_rewritten);
+	tcase_add_test(tb, redirect_at_later_chain_stage);
+	tcase_add_test(tb, drop_sends_nothing);
+	tcase_add_test(tb, tcp_only_on_udp_gets_tc);
+	tcase_add_test(tb, access_control_before_policy);
+	tcase_add_test(tb, malformed_input_gets_nothing);
+	tcase_add_test(tb, rd0_uncached_blocked_name_stays_blocked);
+	tcase_add_test(tb, signed_cached_answer_kept_for_do1);
+	tcase_add_test(tb, truncation_by_transport);
+	tcase_add_test(tb, send_failure_answered_once);
+	suite_add_tcase(s, tb);
+
+	TCase *tc = tcase_create("time");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, ttl_decays_then_entry_expires);
+	tcase_add_test(tc, servfail_cached_for_servfail_ttl);
+	tcase_add_test(tc, request_timeout_by_tick);
+	tcase_add_test(tc, exactly_once_and_stop_with_requests_in_flight);
+	tcase_add_test(tc, exactly_once_mix);
+	suite_add_tcase(s, tc);
+
+	TCase *td = tcase_create("allocations");
+	tcase_add_checked_fixture(td, setup, teardown);
+	tcase_add_test(td, cache_hit_allocates_nothing);
+	tcase_add_test(td, cache_hit_with_policy_allocates_nothing);
+	tcase_add_test(td, validated_cache_hit_allocates_nothing);
+	suite_add_tcase(s, td);
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vg-pipe-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 1;
+	int ret = vg_test_run(s);
+	DIR *d = opendir(tmpdir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char path[sizeof(tmpdir) + 256];
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+			unlink(path);
+		}
+	}
+	if (d)
+		closedir(d);
+	rmdir(tmpdir);
+	return ret;
+}

@@ -547,11 +547,10 @@ static void on_feed_update(void *arg, unsigned source_index)
 	uv_async_send(&d->feed_async);
 }
 
-/* On the main loop: load the policy again (TODO: only the changed source). */
+/* On the main loop: a feed wrote a new copy.  Only the policy is rebuilt,
+ * and only that source is read again (the others are shared: engine.c). */
 static void on_feed_async(uv_async_t *a)
 {
-	/* a feed wrote a new copy: only the policy is rebuilt, and only that
-	 * source is read again (the others are shared) */
 	policy_refresh(a->data, "a feed was transferred");
 }
 

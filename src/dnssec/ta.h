@@ -3,10 +3,9 @@
  * DNSSEC trust anchors: the IANA root anchors built in (KSK-2017, key tag
  * 20326, and KSK-2024, key tag 38696, as DS records), or anchors read from
  * files in DS or DNSKEY presentation format (via ldns: start-up and reload
- * only).  Any zone may be an anchor point.
- *
- * Not yet used by the resolver: the validator that walks the chain of trust
- * from these anchors is the rest of issue 3.
+ * only).  Any zone may be an anchor point.  The validator
+ * (src/resolv/validate.c) walks the chain of trust down from these; RFC 5011
+ * keeps them current (autota.h).
  */
 #ifndef VG_DNSSEC_TA_H
 #define VG_DNSSEC_TA_H

@@ -190,7 +190,7 @@ int vg_policy_load(struct vg_policy **out, const struct vg_policy_opts *opts,
 			continue;
 		}
 		if (r < 0) {
-			/* FEED: a feed's copy appears with its first transfer (src/feed) */
+			/* a feed's copy appears with its first transfer (src/feed) */
 			bool no_copy_yet = r == -ENOENT && cs->n_primaries;
 			if (cs->optional || no_copy_yet) {
 				fprintf(errout, no_copy_yet ?

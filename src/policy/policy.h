@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * The policy engine (issue 4): RPZ zones and ordinary blocklists compiled
+ * The policy engine: RPZ zones and ordinary blocklists compiled
  * into one immutable snapshot per configuration, looked up per query.
  *
  * This header holds the shared vocabulary (triggers, actions, address
@@ -29,7 +29,7 @@ enum vg_pol_trigger {
 	VG_TRIG_NSIP = 4,      /* <prefix>.<reversed addr>.rpz-nsip */
 };
 
-/** What a matching rule does (RPZ.md 2.2, and the list sources of issue 4). */
+/** What a matching rule does (RPZ.md 2.2, and the actions of list sources). */
 enum vg_pol_action {
 	VG_ACT_NXDOMAIN = 0, /* CNAME . */
 	VG_ACT_NODATA,       /* CNAME *. */

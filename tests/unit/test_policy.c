@@ -3,7 +3,7 @@
  * The compiled policy snapshot: name triggers (exact, wildcard, longest
  * wildcard, case), address triggers (longest prefix, IPv4 and IPv6 in one
  * space), duplicates, source isolation, and the memory a million QNAME rules
- * take (issue 4: under 64 bytes a rule); the engine's decision after
+ * take (the bound: under 64 bytes a rule); the engine's decision after
  * resolution (NSDNAME, NSIP, zone and trigger order, CNAME chain stages).
  * No timings are asserted.
  */

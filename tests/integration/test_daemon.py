@@ -6,7 +6,6 @@ import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import dns.message
@@ -14,7 +13,7 @@ import dns.rcode
 import pytest
 
 import conftest
-from helpers import assert_answer, assert_rcode, tcp_read_msg
+from helpers import assert_answer, assert_rcode, settle, tcp_read_msg
 
 pytestmark = pytest.mark.vigil_only
 
@@ -103,6 +102,17 @@ def tcp_ask(s, name):
     return dns.message.from_wire(tcp_read_msg(s))
 
 
+def tcp_try_ask(s, name):
+    """tcp_ask, or None if the server closed the connection instead."""
+    try:
+        wire = dns.message.make_query(name, "A").to_wire()
+        s.sendall(struct.pack("!H", len(wire)) + wire)
+        raw = tcp_read_msg(s)
+    except OSError:  # reset, broken pipe, timeout
+        return None
+    return dns.message.from_wire(raw) if raw is not None else None
+
+
 def closed_by_server(s, within):
     s.settimeout(within)
     try:
@@ -114,11 +124,11 @@ def closed_by_server(s, within):
 
 
 def test_tcp_idle_timeout(small):
+    """The configured idle timeout (400 ms) applies, not the default (10 s): the
+    server closes the idle connection before the client gives up waiting."""
     s = tcp_connect(small)
     assert_answer(tcp_ask(s, "www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
-    t0 = time.monotonic()
-    assert closed_by_server(s, 3.0), "idle connection still open after 3 s (timeout 400 ms)"
-    assert time.monotonic() - t0 < 2.0
+    assert closed_by_server(s, 5.0), "idle connection still open (tcp-idle-timeout 400 ms)"
     s.close()
 
 
@@ -134,10 +144,18 @@ def test_tcp_connection_cap(small):
     assert_rcode(tcp_ask(a, "mail.basic.lab."), "NOERROR")
     for s in (a, b, c):
         s.close()
-    time.sleep(0.2)
-    d = tcp_connect(small)  # room again once they closed
-    assert_rcode(tcp_ask(d, "www.basic.lab."), "NOERROR")
-    d.close()
+    # room again once vigil has seen them close: poll (a connection made before
+    # that is closed by vigil, as the third one was)
+    deadline = time.monotonic() + 5
+    while True:
+        d = tcp_connect(small)
+        r = tcp_try_ask(d, "www.basic.lab.")
+        d.close()
+        if r is not None:
+            break
+        assert time.monotonic() < deadline, "no room for a new connection after the others closed"
+        time.sleep(0.05)
+    assert_rcode(r, "NOERROR")
 
 
 def rss_kib(pid):
@@ -203,11 +221,12 @@ def test_sigterm_stops_cleanly(lab, tmp_path):
     v = Custom(str(tmp_path), lab, "")
     v.start()
     pid = v.proc.pid
-    t0 = time.monotonic()
     v.proc.send_signal(signal.SIGTERM)
-    rc = v.proc.wait(timeout=5)
+    try:
+        rc = v.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("vigil still running 10 s after SIGTERM:\n" + v.log_tail(), pytrace=False)
     assert rc == 0, "exit status %d after SIGTERM:\n%s" % (rc, v.log_tail())
-    assert time.monotonic() - t0 < 3
     assert "stopped" in v.log_text()
     assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
 
@@ -298,7 +317,10 @@ wait
 @pytest.mark.parametrize("prime", ["yes", "no"])
 def test_prime_root_switch(lab, tmp_path, prime):
     """With prime-root: no, vigil sends no query of its own before a client asks;
-    with yes it primes the root servers at start."""
+    with yes it primes the root servers at start.  The worker primes before it
+    serves its first client, so once it has answered a query that needs no
+    resolution (class CH: REFUSED or NOTIMP, from the worker itself), any
+    priming query has been sent; the lab's counters, once quiet, tell."""
     v = Custom(str(tmp_path), lab, "")
     v.write_config()
     with open(v.config_path) as f:
@@ -306,7 +328,7 @@ def test_prime_root_switch(lab, tmp_path, prime):
                                 "  query-localhost: yes\n  prime-root: %s\n" % prime)
     with open(v.config_path, "w") as f:
         f.write(text)
-    before = lab.stats("root")["num.queries"]
+    before = settle(lab)["root"]
     log = open(v.log_path, "ab")
     proc = subprocess.Popen([conftest.VIGIL_BIN, "-c", v.config_path], stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
@@ -316,8 +338,10 @@ def test_prime_root_switch(lab, tmp_path, prime):
         while "started" not in v.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "started" in v.log_text(), v.log_tail()
-        time.sleep(1.0)
-        asked = lab.stats("root")["num.queries"] - before
+        q = dns.message.make_query("version.lab.", "TXT", rdclass="CH")
+        r = v.send(q, timeout=3)  # the worker's event loop runs: past its priming step
+        assert r.rcode() in (dns.rcode.REFUSED, dns.rcode.NOTIMP), r
+        asked = settle(lab)["root"] - before
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=5)

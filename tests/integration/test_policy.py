@@ -612,8 +612,12 @@ def test_json_decision_log_and_rotation(lab, tmp_path):
         assert b["rule"] == "*.wild.basic.lab" and b["action"] == "nodata", b
         # rotation: move the file away, SIGHUP, the next line goes to a new file
         os.rename(logf, logf + ".1")
+        mark = len(v.log_text())
         v.signal(signal.SIGHUP)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 5  # the reload is done once it says so
+        while "reloaded " + v.config_path not in v.log_text()[mark:]:
+            assert time.monotonic() < deadline, "no 'reloaded' after SIGHUP:\n" + v.log_tail()
+            time.sleep(0.05)
         ask(v, "blocked.basic.lab.", "TXT", src=C1)
         got = lines(logf, 1)
         assert len(got) == 1 and got[0]["qtype"] == 16, got

@@ -103,3 +103,35 @@ def _recv_exact(sock, n):
             return None
         buf += chunk
     return buf
+
+
+def own_resolver(lab, workdir, edit):
+    """Start a resolver of the kind under test (vigil or unbound) of its own,
+    on the session's config (conftest.Resolver) changed by EDIT(kind, text) ->
+    text.  Set .edit and call .write_config() + SIGHUP to change it later.
+    Stop it with .stop()."""
+    import conftest  # the fixtures' module: imported late, it imports the lab
+    import pytest
+
+    class Own(conftest.Resolver):
+        def write_config(self):
+            super().write_config()
+            with open(self.config_path) as f:
+                text = f.read()
+            with open(self.config_path, "w") as f:
+                f.write(self.edit(self.kind, text))
+
+    r = Own(conftest.RESOLVER_KIND, str(workdir), lab, conftest.free_port())
+    r.edit = edit
+    try:
+        r.start()
+    except RuntimeError as e:
+        r.stop()
+        pytest.fail(str(e), pytrace=False)
+    return r
+
+
+def replace_once(text, old, new):
+    """TEXT with OLD replaced by NEW; OLD must be there exactly once."""
+    assert text.count(old) == 1, "%r is not in the config once:\n%s" % (old, text)
+    return text.replace(old, new)

@@ -1,6 +1,7 @@
 """The vigil daemon itself: command line, config checking, start-up refusal,
-TCP connection limits and idle timeout, a failed reload, clean shutdown, and
-identical upstream queries in flight being shared.  vigil only."""
+TCP connection limits and idle timeout, a failed reload, clean shutdown, the
+prime-root switch.  (Identical queries in flight: test_inflight.py.)  vigil
+only."""
 import os
 import signal
 import socket
@@ -229,43 +230,6 @@ def test_sigterm_stops_cleanly(lab, tmp_path):
     assert rc == 0, "exit status %d after SIGTERM:\n%s" % (rc, v.log_tail())
     assert "stopped" in v.log_text()
     assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
-
-
-# ------------------------------------------------------------------ shared upstream queries
-
-def test_identical_queries_in_flight_are_shared(resolver, lab):
-    """Eight clients ask the same uncached name at once: the leaf server sees it
-    asked at most once per worker thread (the session resolver runs 2 workers;
-    each shares its own queries in flight, no lock between workers), and the
-    minimised queries above it are cached already."""
-    resolver.query("www.basic.lab.")  # zone cuts cached
-    name = "shared-%d.basic.lab." % int(time.time() * 1000)
-    before = lab.stats("basic")["num.queries"]
-    s0 = resolver.stats()
-    socks, ids = [], []
-    for i in range(8):
-        q = dns.message.make_query(name, "A", use_edns=0, payload=1232)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(5)
-        s.sendto(q.to_wire(), (resolver.addr, resolver.port))
-        socks.append(s)
-        ids.append(q.id)
-    for s, qid in zip(socks, ids):
-        r = dns.message.from_wire(s.recv(4096))
-        assert r.id == qid and r.rcode() == dns.rcode.NXDOMAIN, r
-        s.close()
-    asked = lab.stats("basic")["num.queries"] - before
-    s1 = resolver.stats()
-    assert 1 <= asked <= 2, "8 identical client queries caused %d upstream queries" % asked
-    # The others joined a query in flight, or arrived after it finished: then
-    # they hit the cache, or (while the first answer was still being
-    # validated, its cache entry not yet marked) were answered by the
-    # iterator from the cache -- either way without an upstream query, which
-    # `asked` above shows.  Sharing itself must have happened at least once.
-    joined = s1["upstream_shared"] - s0["upstream_shared"]
-    hits = s1["cache_hits"] - s0["cache_hits"]
-    assert joined >= 1 or hits >= 1, "joined %d, cache hits %d" % (joined, hits)
-
 
 
 # ------------------------------------------------------------------ no config at all

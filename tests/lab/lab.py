@@ -104,6 +104,8 @@ SEC_ZONES = [
     ("keytrap-big", Signing(alg=8, case="keytrap-big"), "198.51.100.39"),
     # bounds: more RRSIGs than dnssec.max-rrsigs-per-rrset ahead of the valid one
     ("rrsigcap", Signing(case="rrsigcap"), "198.51.100.41"),
+    # healthy, with a DNSKEY RRset near the 64 KB message size
+    ("bigdnskey", Signing(alg=8, case="bigdnskey"), "198.51.100.42"),
 ]
 SEC_WWW = {label + ".sec.": addr for label, _, addr in SEC_ZONES}
 OPTOUT_CHILD_WWW = "198.51.100.40"  # www.child.optout.sec. (unsigned, no DS)

@@ -135,3 +135,47 @@ def replace_once(text, old, new):
     """TEXT with OLD replaced by NEW; OLD must be there exactly once."""
     assert text.count(old) == 1, "%r is not in the config once:\n%s" % (old, text)
     return text.replace(old, new)
+
+
+class Upstream:
+    """What the lab's servers received between two points of a test, from
+    their own counters: "answered from the cache" and "nothing goes upstream"
+    are checked here, not against the resolver's word.
+
+        up = Upstream(lab)      # counters once quiet
+        ask(...)
+        sent = up.delta()       # {server: queries} since then (quiet again)
+        ask(...)
+        up.none("the second ask")   # fails if any server got a query
+    """
+
+    QUIET = 0.2  # seconds without a new query (plus the time to read the counters)
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.last = settle(lab, quiet=self.QUIET)
+
+    def delta(self):
+        cur = settle(self.lab, quiet=self.QUIET)
+        d = diff_counts(self.last, cur)
+        self.last = cur
+        return d
+
+    def describe(self, d):
+        return ", ".join("%s(%s)+%d" % (k, self.lab.addr(k), v) for k, v in sorted(d.items()))
+
+    def none(self, what):
+        """Nothing reached any lab server since the last call."""
+        d = self.delta()
+        assert not d, "%s: expected no upstream query, yet the lab servers got %s" % (
+            what, self.describe(d))
+
+    def some(self, what, server=None):
+        """Something (at SERVER, if given) reached the lab since the last call."""
+        d = self.delta()
+        if server is None:
+            assert d, "%s: expected upstream queries, the lab servers got none" % what
+        else:
+            assert d.get(server), "%s: expected queries at %s (%s), the lab got %s" % (
+                what, server, self.lab.addr(server), self.describe(d) or "none")
+        return d

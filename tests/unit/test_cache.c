@@ -475,11 +475,12 @@ END_TEST
 /* ------------------------------------------------------------ threads */
 
 #define TNAMES 64
-/* operations per thread: a fixed amount of work, not a time window; 4 * TOPS
- * ticks of the fake clock are 400 cache seconds, past the 300 s TTLs */
-#define TOPS 20000
+/* operations per thread: a fixed amount of work, not a time window (quick
+ * under TSan too); 4 * TOPS ticks of the fake clock are 1000 cache seconds,
+ * over three times the 300 s TTLs */
+#define TOPS 5000
 
-static atomic_uint tick; /* shared fake clock: 200 operations per second */
+static atomic_uint tick; /* shared fake clock: 20 operations per second */
 
 struct worker {
 	int id;
@@ -499,7 +500,7 @@ static void *worker_run(void *arg)
 	for (long op = 0; op < TOPS; op++) {
 		seed = seed * 1103515245u + 12345u;
 		unsigned i = (seed >> 8) % (2 * TNAMES);
-		uint32_t now = 1000 + atomic_fetch_add(&tick, 1) / 200; /* entries expire */
+		uint32_t now = 1000 + atomic_fetch_add(&tick, 1) / 20; /* entries expire */
 		snprintf(name, sizeof(name), "N%u.Shared.example", i);
 		if (vg_name_from_str(name, n, sizeof(n)) < 0) {
 			w->errors++;
@@ -519,7 +520,7 @@ static void *worker_run(void *arg)
 			if (ret == 0) {
 				w->hits++;
 				/* a racing put may have read the clock later than we did */
-				uint32_t later = 1000 + atomic_load(&tick) / 200;
+				uint32_t later = 1000 + atomic_load(&tick) / 20;
 				bool ok = e.ttl >= 1 && e.ttl <= 300 + (later - now) &&
 					  vg_name_eq(e.rs.owner, n);
 				if (i < TNAMES)

@@ -305,6 +305,9 @@ class Lab:
         self.root_hints = os.path.join(self.dir, "root.hints")
         self.trust_anchor = os.path.join(self.dir, "root.key")  # the root's DS
         self.signer = None  # labdnssec.Signer, made by build()
+        # the Python servers this object started: stop() finds them by PID even
+        # before they wrote their pidfile (a start that fails at once)
+        self._spawned = {}
 
     # ---------------------------------------------------------------- lookup
     def addr(self, name):
@@ -685,7 +688,7 @@ remote-control:
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             elif srv.kind in SCRIPTS:
                 log = open(srv.logfile, "ab")
-                subprocess.Popen(
+                self._spawned[srv.name] = subprocess.Popen(
                     [sys.executable, SCRIPTS[srv.kind], srv.addr, str(self.port), srv.pidfile,
                      srv.countfile] + srv.zones[:1], stdin=subprocess.DEVNULL, stdout=log,
                     stderr=log, start_new_session=True, close_fds=True)
@@ -751,12 +754,16 @@ remote-control:
     def stop(self, timeout=5.0):
         """SIGTERM every process started by this lab (by pidfile), then SIGKILL."""
         victims = []
+        children = list(self._spawned.values())  # reaped at the end
         for srv in self.servers.values():
             pid = _read_pid(srv.pidfile)
-            if not pid:
-                continue
-            if not self._ours(srv, pid):
+            proc = self._spawned.pop(srv.name, None)
+            if pid and not self._ours(srv, pid):
                 _unlink(srv.pidfile)  # stale: the process is gone or is not ours
+                pid = 0
+            if not pid and proc is not None and proc.poll() is None:
+                pid = proc.pid  # started here, its pidfile not written yet
+            if not pid:
                 continue
             family = self._family(srv, pid) if srv.kind == "nsd" else {pid}
             try:
@@ -781,6 +788,11 @@ remote-control:
             time.sleep(0.05)
         for srv, _ in victims:
             _unlink(srv.pidfile)
+        for proc in children:
+            try:
+                proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
 
     # ---------------------------------------------------------------- stats
     def stats(self, name):

@@ -250,6 +250,13 @@ static int verify(struct vctx *v, const struct vg_rrset *rs, const struct vg_rrs
 					 v->req->env->scratch2, VG_SCRATCH, &e);
 	if (r == 0)
 		return 0;
+	if (r == VG_ELIMIT && vg_log_enabled(VG_LOG_DEBUG)) {
+		char n[VG_NAME_MAX * 4 + 8];
+		vg_name_to_str(rs->owner, n, sizeof(n));
+		vg_log(VG_LOG_DEBUG, "validation limit reached at %s type %u (%u RRSIGs, %u "
+		       "verifications left of the query's budget): bogus", n, rs->type, sig->count,
+		       v->req->vbudget.sigs_left);
+	}
 	*ede = (uint16_t)(r == VG_ENOTSUP ? VG_EDE_BOGUS : e ? e : VG_EDE_BOGUS);
 	return VG_EBOGUS;
 }

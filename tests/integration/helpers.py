@@ -103,3 +103,79 @@ def _recv_exact(sock, n):
             return None
         buf += chunk
     return buf
+
+
+def own_resolver(lab, workdir, edit):
+    """Start a resolver of the kind under test (vigil or unbound) of its own,
+    on the session's config (conftest.Resolver) changed by EDIT(kind, text) ->
+    text.  Set .edit and call .write_config() + SIGHUP to change it later.
+    Stop it with .stop()."""
+    import conftest  # the fixtures' module: imported late, it imports the lab
+    import pytest
+
+    class Own(conftest.Resolver):
+        def write_config(self):
+            super().write_config()
+            with open(self.config_path) as f:
+                text = f.read()
+            with open(self.config_path, "w") as f:
+                f.write(self.edit(self.kind, text))
+
+    r = Own(conftest.RESOLVER_KIND, str(workdir), lab, conftest.free_port())
+    r.edit = edit
+    try:
+        r.start()
+    except RuntimeError as e:
+        r.stop()
+        pytest.fail(str(e), pytrace=False)
+    return r
+
+
+def replace_once(text, old, new):
+    """TEXT with OLD replaced by NEW; OLD must be there exactly once."""
+    assert text.count(old) == 1, "%r is not in the config once:\n%s" % (old, text)
+    return text.replace(old, new)
+
+
+class Upstream:
+    """What the lab's servers received between two points of a test, from
+    their own counters: "answered from the cache" and "nothing goes upstream"
+    are checked here, not against the resolver's word.
+
+        up = Upstream(lab)      # counters once quiet
+        ask(...)
+        sent = up.delta()       # {server: queries} since then (quiet again)
+        ask(...)
+        up.none("the second ask")   # fails if any server got a query
+    """
+
+    QUIET = 0.2  # seconds without a new query (plus the time to read the counters)
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.last = settle(lab, quiet=self.QUIET)
+
+    def delta(self):
+        cur = settle(self.lab, quiet=self.QUIET)
+        d = diff_counts(self.last, cur)
+        self.last = cur
+        return d
+
+    def describe(self, d):
+        return ", ".join("%s(%s)+%d" % (k, self.lab.addr(k), v) for k, v in sorted(d.items()))
+
+    def none(self, what):
+        """Nothing reached any lab server since the last call."""
+        d = self.delta()
+        assert not d, "%s: expected no upstream query, yet the lab servers got %s" % (
+            what, self.describe(d))
+
+    def some(self, what, server=None):
+        """Something (at SERVER, if given) reached the lab since the last call."""
+        d = self.delta()
+        if server is None:
+            assert d, "%s: expected upstream queries, the lab servers got none" % what
+        else:
+            assert d.get(server), "%s: expected queries at %s (%s), the lab got %s" % (
+                what, server, self.lab.addr(server), self.describe(d) or "none")
+        return d

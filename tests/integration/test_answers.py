@@ -1,6 +1,5 @@
 """Resolution through the lab hierarchy: positive, negative and indirect answers."""
-import time
-
+import dns.exception
 import dns.flags
 import dns.rcode
 import pytest
@@ -148,19 +147,19 @@ def test_broken_ns_other_works(resolver, lab, case, bad):
     """Delegations with two NS, one broken, in three layouts (see lab.LAME_ZONES:
     broken NS listed first / listed second / the only one with glue), so a resolver
     with any fixed preference meets the broken one; 6 distinct names per zone.
-    Each must answer correctly within 4 s."""
+    Each must be answered correctly (the broken NS costs a retry, not the answer)."""
     zones = [z for z in labmod.LAME_ZONES if z[0] in (case, case + "2", case + "3")]
     bad_server = zones[0][1]
     before = lab.stats(bad_server)["num.queries"]
     for zone, _, _, _ in zones:
         for i in range(1, 7):
             name = "h%d.%s.lab." % (i, zone)
-            t0 = time.monotonic()
-            r = resolver.query(name, "A", timeout=6)
-            took = time.monotonic() - t0
+            try:
+                r = resolver.query(name, "A", timeout=6)
+            except dns.exception.Timeout:
+                pytest.fail("%s: no answer; its broken NS (%s) is %s"
+                            % (name, lab.addr(bad_server), bad), pytrace=False)
             assert_answer(r, name, "A", ["192.0.2.%d" % (labmod.LAME_BASE[zone] + i)])
-            assert took < 4.0, "%s took %.1fs; its broken NS (%s) is %s" % (
-                name, took, lab.addr(bad_server), bad)
     if lab.servers[bad_server].kind != "none":  # nothing there to count packets
         after = lab.stats(bad_server)["num.queries"]
         assert after > before, (

@@ -1,13 +1,13 @@
 """The vigil daemon itself: command line, config checking, start-up refusal,
-TCP connection limits and idle timeout, a failed reload, clean shutdown, and
-identical upstream queries in flight being shared.  vigil only."""
+TCP connection limits and idle timeout, a failed reload, clean shutdown, the
+prime-root switch.  (Identical queries in flight: test_inflight.py.)  vigil
+only."""
 import os
 import re
 import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import dns.message
@@ -15,7 +15,7 @@ import dns.rcode
 import pytest
 
 import conftest
-from helpers import assert_answer, assert_rcode, tcp_read_msg
+from helpers import assert_answer, assert_rcode, settle, tcp_read_msg
 
 pytestmark = pytest.mark.vigil_only
 
@@ -108,6 +108,17 @@ def tcp_ask(s, name):
     return dns.message.from_wire(tcp_read_msg(s))
 
 
+def tcp_try_ask(s, name):
+    """tcp_ask, or None if the server closed the connection instead."""
+    try:
+        wire = dns.message.make_query(name, "A").to_wire()
+        s.sendall(struct.pack("!H", len(wire)) + wire)
+        raw = tcp_read_msg(s)
+    except OSError:  # reset, broken pipe, timeout
+        return None
+    return dns.message.from_wire(raw) if raw is not None else None
+
+
 def closed_by_server(s, within):
     s.settimeout(within)
     try:
@@ -119,11 +130,11 @@ def closed_by_server(s, within):
 
 
 def test_tcp_idle_timeout(small):
+    """The configured idle timeout (400 ms) applies, not the default (10 s): the
+    server closes the idle connection before the client gives up waiting."""
     s = tcp_connect(small)
     assert_answer(tcp_ask(s, "www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
-    t0 = time.monotonic()
-    assert closed_by_server(s, 3.0), "idle connection still open after 3 s (timeout 400 ms)"
-    assert time.monotonic() - t0 < 2.0
+    assert closed_by_server(s, 5.0), "idle connection still open (tcp-idle-timeout 400 ms)"
     s.close()
 
 
@@ -139,10 +150,18 @@ def test_tcp_connection_cap(small):
     assert_rcode(tcp_ask(a, "mail.basic.lab."), "NOERROR")
     for s in (a, b, c):
         s.close()
-    time.sleep(0.2)
-    d = tcp_connect(small)  # room again once they closed
-    assert_rcode(tcp_ask(d, "www.basic.lab."), "NOERROR")
-    d.close()
+    # room again once vigil has seen them close: poll (a connection made before
+    # that is closed by vigil, as the third one was)
+    deadline = time.monotonic() + 5
+    while True:
+        d = tcp_connect(small)
+        r = tcp_try_ask(d, "www.basic.lab.")
+        d.close()
+        if r is not None:
+            break
+        assert time.monotonic() < deadline, "no room for a new connection after the others closed"
+        time.sleep(0.05)
+    assert_rcode(r, "NOERROR")
 
 
 def rss_kib(pid):
@@ -208,48 +227,11 @@ def test_sigterm_stops_cleanly(lab, tmp_path):
     v = Custom(str(tmp_path), lab, "")
     v.start()
     pid = v.proc.pid
-    t0 = time.monotonic()
-    v.stop()  # SIGTERM: exit status 0, no sanitizer report (conftest.terminate)
-    assert time.monotonic() - t0 < 3
+    # SIGTERM: exit status 0 and no sanitizer report (conftest.terminate);
+    # a vigil still running 10 s later fails the test -- no timing asserted
+    v.stop(timeout=10.0)
     assert "stopped" in v.log_text()
     assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
-
-
-# ------------------------------------------------------------------ shared upstream queries
-
-def test_identical_queries_in_flight_are_shared(resolver, lab):
-    """Eight clients ask the same uncached name at once: the leaf server sees it
-    asked at most once per worker thread (the session resolver runs 2 workers;
-    each shares its own queries in flight, no lock between workers), and the
-    minimised queries above it are cached already."""
-    resolver.query("www.basic.lab.")  # zone cuts cached
-    name = "shared-%d.basic.lab." % int(time.time() * 1000)
-    before = lab.stats("basic")["num.queries"]
-    s0 = resolver.stats()
-    socks, ids = [], []
-    for i in range(8):
-        q = dns.message.make_query(name, "A", use_edns=0, payload=1232)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(5)
-        s.sendto(q.to_wire(), (resolver.addr, resolver.port))
-        socks.append(s)
-        ids.append(q.id)
-    for s, qid in zip(socks, ids):
-        r = dns.message.from_wire(s.recv(4096))
-        assert r.id == qid and r.rcode() == dns.rcode.NXDOMAIN, r
-        s.close()
-    asked = lab.stats("basic")["num.queries"] - before
-    s1 = resolver.stats()
-    assert 1 <= asked <= 2, "8 identical client queries caused %d upstream queries" % asked
-    # The others joined a query in flight, or arrived after it finished: then
-    # they hit the cache, or (while the first answer was still being
-    # validated, its cache entry not yet marked) were answered by the
-    # iterator from the cache -- either way without an upstream query, which
-    # `asked` above shows.  Sharing itself must have happened at least once.
-    joined = s1["upstream_shared"] - s0["upstream_shared"]
-    hits = s1["cache_hits"] - s0["cache_hits"]
-    assert joined >= 1 or hits >= 1, "joined %d, cache hits %d" % (joined, hits)
-
 
 
 # ------------------------------------------------------------------ no config at all
@@ -307,7 +289,10 @@ echo "vigil exit status $rc"
 @pytest.mark.parametrize("prime", ["yes", "no"])
 def test_prime_root_switch(lab, tmp_path, prime):
     """With prime-root: no, vigil sends no query of its own before a client asks;
-    with yes it primes the root servers at start."""
+    with yes it primes the root servers at start.  The worker primes before it
+    serves its first client, so once it has answered a query that needs no
+    resolution (class CH: REFUSED or NOTIMP, from the worker itself), any
+    priming query has been sent; the lab's counters, once quiet, tell."""
     v = Custom(str(tmp_path), lab, "")
     v.write_config()
     with open(v.config_path) as f:
@@ -315,7 +300,7 @@ def test_prime_root_switch(lab, tmp_path, prime):
                                 "  query-localhost: yes\n  prime-root: %s\n" % prime)
     with open(v.config_path, "w") as f:
         f.write(text)
-    before = lab.stats("root")["num.queries"]
+    before = settle(lab)["root"]
     log = open(v.log_path, "ab")
     proc = subprocess.Popen([conftest.VIGIL_BIN, "-c", v.config_path], stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
@@ -326,8 +311,10 @@ def test_prime_root_switch(lab, tmp_path, prime):
         while "started" not in v.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "started" in v.log_text(), v.log_tail()
-        time.sleep(1.0)
-        asked = lab.stats("root")["num.queries"] - before
+        q = dns.message.make_query("version.lab.", "TXT", rdclass="CH")
+        r = v.send(q, timeout=3)  # the worker's event loop runs: past its priming step
+        assert r.rcode() in (dns.rcode.REFUSED, dns.rcode.NOTIMP), r
+        asked = settle(lab)["root"] - before
     finally:
         v.stop()
     if prime == "no":

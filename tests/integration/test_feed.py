@@ -207,7 +207,6 @@ def test_notify_then_ixfr(env):
     start = len(v.log_text())
     k.set_zone("feed.rpz.", zone("feed.rpz.", 2, FEED_2))
     k.reload("feed.rpz.")
-    t0 = time.monotonic()
     line = wait_log(v, r"feed feed: IXFR of feed\.rpz\. from .*: serial 1 -> 2, 4 records "
                     r"\(1 added, 1 deleted\)", timeout=5.0, start=start)
     assert line, "no IXFR after Knot's NOTIFY; vigil log:\n%s\nknot log:\n%s" % (
@@ -218,7 +217,6 @@ def test_notify_then_ixfr(env):
     assert_feed_blocked(r, "pipe1.basic.lab.", "feed", "feed.rpz.")
     r = wait_blocked(v, "v4only.basic.lab.", False)
     assert_resolves(r, "v4only.basic.lab.", "A", ["192.0.2.11"])
-    assert time.monotonic() - t0 < 6.0
     assert_feed_blocked(ask(v, "mail.basic.lab."), "mail.basic.lab.", "feed", "feed.rpz.")
     # the SOA in rewritten answers has the new serial
     r = ask(v, "mail.basic.lab.")

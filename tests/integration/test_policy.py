@@ -42,7 +42,7 @@ import dns.rcode
 import pytest
 
 import conftest
-from helpers import assert_answer, assert_rcode, rrset, show, udp_raw
+from helpers import Upstream, assert_answer, assert_rcode, rrset, show, udp_raw
 from test_daemon import Custom
 
 pytestmark = pytest.mark.vigil_only
@@ -327,9 +327,13 @@ def test_unmatched_names_resolve(pol):
 def test_client_groups_before_the_cache(pol):
     # 127.0.0.2 (group B, no rule for txt) fills the cache first ...
     assert_resolves(ask(pol, "txt.basic.lab.", "TXT", src=C2), "txt.basic.lab.", "TXT", TXT)
+    up = Upstream(pol.lab)
     # ... 127.0.0.1 (group A) is still blocked: policy applies before the cache
     assert_blocked(ask(pol, "txt.basic.lab.", "TXT", src=C1), "NXDOMAIN", "lab-block",
                    BLOCKED, "txt.basic.lab", soa="lab-block.rpz.")
+    # (the name was in the cache: 127.0.0.3, in no group, gets it from there)
+    assert_resolves(ask(pol, "txt.basic.lab.", "TXT", src=C3), "txt.basic.lab.", "TXT", TXT)
+    up.none("txt.basic.lab. TXT, cached by 127.0.0.2, asked by 127.0.0.1 and .3")
     # and the other way round: group B's rule, cached for group A first
     assert_resolves(ask(pol, "v4only.basic.lab.", src=C1), "v4only.basic.lab.", "A",
                     ["192.0.2.11"])
@@ -348,12 +352,13 @@ def test_rd0_not_rewritten(pol):
     not rewritten; one vigil would have to resolve is (nothing goes upstream
     past the policy)."""
     ask(pol, "txt.basic.lab.", "TXT", src=C2)  # group B has no rule for it: cached
+    up = Upstream(pol.lab)
     r = ask(pol, "txt.basic.lab.", "TXT", rd=False)
-    assert not (r.rcode() == dns.rcode.NXDOMAIN and policy_edes(r)), (
-        "an RD=0 query was rewritten by policy:%s" % show(r))
-    assert not policy_edes(r), show(r)
+    assert_resolves(r, "txt.basic.lab.", "TXT", TXT)  # the data, not rewritten
+    up.none("RD=0 txt.basic.lab. TXT (cached)")
     r = ask(pol, "x.deep.wild.basic.lab.", "A", rd=False)  # not cached
     assert r.rcode() == dns.rcode.NOERROR and not r.answer and policy_edes(r), show(r)
+    up.none("RD=0 x.deep.wild.basic.lab. A (not cached, blocked)")
 
 
 # ------------------------------------------------------------------ CLIENT-IP
@@ -375,7 +380,9 @@ def test_client_ip_trigger(lab, tmp_path):
         for name, rdtype in (("www.basic.lab.", "A"), ("txt.basic.lab.", "TXT"),
                              ("a.chain1.lab.", "A")):
             r = ask(v, name, rdtype, src=C1)
-            assert_blocked(r, "NXDOMAIN", "cip", BLOCKED, "", soa="cip.rpz.")
+            assert_blocked(r, "NXDOMAIN", "cip", BLOCKED, "client-ip 127.0.0.1/32",
+                           soa="cip.rpz.")
+            assert (BLOCKED, "vigil: cip rule client-ip 127.0.0.1/32") in edes(r), show(r)
         # 127.0.0.2: only the QNAME rules
         assert_resolves(ask(v, "www.basic.lab.", src=C2), "www.basic.lab.", "A", ["192.0.2.10"])
         assert_resolves(ask(v, "txt.basic.lab.", "TXT", src=C2), "txt.basic.lab.", "TXT", TXT)
@@ -614,8 +621,12 @@ def test_json_decision_log_and_rotation(lab, tmp_path):
         assert b["rule"] == "*.wild.basic.lab" and b["action"] == "nodata", b
         # rotation: move the file away, SIGHUP, the next line goes to a new file
         os.rename(logf, logf + ".1")
+        mark = len(v.log_text())
         v.signal(signal.SIGHUP)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 5  # the reload is done once it says so
+        while "reloaded " + v.config_path not in v.log_text()[mark:]:
+            assert time.monotonic() < deadline, "no 'reloaded' after SIGHUP:\n" + v.log_tail()
+            time.sleep(0.05)
         ask(v, "blocked.basic.lab.", "TXT", src=C1)
         got = lines(logf, 1)
         assert len(got) == 1 and got[0]["qtype"] == "TXT", got
@@ -647,23 +658,37 @@ def test_response_ip_rules(lab, tmp_path):
                        [group("g", ["127.0.0.1/32"], ["rip", "later"])]),
                 ready_source=C2)  # 127.0.0.2 is in no group: the readiness check resolves
     try:
-        for _ in range(2):  # resolved, then from the cache
-            assert_blocked(ask(v, "www.basic.lab."), "NXDOMAIN", "rip", BLOCKED,
-                           "192.0.2.10/32", soa="rip.rpz.")
-        # the /24 rule: NODATA for another address of the range
-        r = ask(v, "v4only.basic.lab.")
-        assert_nodata(r, "rip", BLOCKED, "192.0.2.0/24", soa="rip.rpz.")
+        up = Upstream(lab)
+        # www.basic.lab. is in the cache (the readiness check asked it): the
+        # rule applies to a cached answer
+        assert_blocked(ask(v, "www.basic.lab."), "NXDOMAIN", "rip", BLOCKED,
+                       "192.0.2.10/32", soa="rip.rpz.")
+        up.none("www.basic.lab. A (cached by the readiness check)")
+        # the /24 rule: NODATA for another address of the range, resolved and
+        # then from the cache
+        for fresh in (True, False):
+            r = ask(v, "v4only.basic.lab.")
+            assert_nodata(r, "rip", BLOCKED, "192.0.2.0/24", soa="rip.rpz.")
+            if fresh:
+                up.some("v4only.basic.lab. A, first asked", "basic")
+            else:
+                up.none("v4only.basic.lab. A, asked again")
         # QNAME PASSTHRU in the same source beats its own RESPONSE-IP rules
         assert_resolves(ask(v, "mail.basic.lab."), "mail.basic.lab.", "A", ["192.0.2.25"])
         # a CNAME chain ending at a PASSTHRU address (stage 2, c.chain3.lab.'s
         # A record): the later source's DROP on the first name (stage 0) wins,
         # an earlier stage of the chain beats a later one whatever the zone
         # order (RPZ.md 2.4 rule 1) -- resolved, then from the cache
-        for _ in range(2):
+        up.delta()
+        for fresh in (True, False):
             q = dns.message.make_query("a.chain1.lab.", "A", use_edns=0, payload=1232)
             reply = udp_raw(v.addr, v.port, q.to_wire(), timeout=1.0, source=C1)
             assert reply is None, "expected the DROP of a.chain1.lab., got:%s" % show(
                 dns.message.from_wire(reply))
+            if fresh:
+                up.some("a.chain1.lab. A, first asked", "chain1")
+            else:
+                up.none("a.chain1.lab. A, asked again")
         # b.chain2.example. has no rule of its own: the chain's end is the PASSTHRU
         r = ask(v, "b.chain2.example.")
         assert r.rcode() == dns.rcode.NOERROR and r.answer, r

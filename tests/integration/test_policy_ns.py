@@ -33,7 +33,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from helpers import assert_answer, assert_rcode, rrset, show
+from helpers import Upstream, assert_answer, assert_rcode, rrset, show
 from test_policy import (BLOCKED, C1, C2, C3, assert_clean, assert_resolves, ask, edes,
                          policy, rpz, source, started, write, group)
 
@@ -100,16 +100,22 @@ def test_nsdname_rules(lab, tmp_path):
     text = text.replace("policy:\n", "policy:\n  log: \"%s\"\n" % logf, 1)
     v = started(lab, tmp_path, text, ready_source=C3)
     try:
+        up = Upstream(lab)
         # www.basic.lab. is cached (the readiness check): the cache-hit path
         for _ in range(2):
             r = ask(v, "www.basic.lab.")
             assert_rewritten(r, "NXDOMAIN", "nsd", "nsdname ns1.basic.lab", [],
                              soa="nsd.rpz.")
+        up.none("www.basic.lab. A (cached by the readiness check), twice")
         # not cached yet: decided when resolved, then from the cache
-        for _ in range(2):
+        for fresh in (True, False):
             r = ask(v, "txt.basic.lab.", "TXT")
             assert_rewritten(r, "NXDOMAIN", "nsd", "nsdname ns1.basic.lab", [],
                              soa="nsd.rpz.")
+            if fresh:
+                up.some("txt.basic.lab. TXT, first asked", "basic")
+            else:
+                up.none("txt.basic.lab. TXT, asked again")
         # a name that does not exist in the zone: still the zone's name server
         r = ask(v, "nothere.basic.lab.")
         assert_rewritten(r, "NXDOMAIN", "nsd", "nsdname ns1.basic.lab", [], soa="nsd.rpz.")
@@ -128,10 +134,15 @@ def test_nsdname_rules(lab, tmp_path):
         r = ask(v, "www.alg8.sec.")
         assert_rewritten(r, "NXDOMAIN", "nsd", "nsdname ns1.nic.sec", [], soa="nsd.rpz.")
         # a later stage of a chain: c.chain3.lab. is served by ns1.chain3.lab.
-        for _ in range(2):
+        up.delta()
+        for fresh in (True, False):
             r = ask(v, "a.chain1.lab.")
             assert_rewritten(r, "NOERROR", "nsd", "nsdname ns1.chain3.lab", [A_B, B_C],
                              soa="nsd.rpz.")
+            if fresh:
+                up.some("a.chain1.lab. A, first asked", "chain1")
+            else:
+                up.none("a.chain1.lab. A, asked again")
         # a client in no group
         assert_resolves(ask(v, "www.basic.lab.", src=C3), "www.basic.lab.", "A",
                         ["192.0.2.10"])
@@ -170,19 +181,27 @@ def test_nsip_rules(lab, tmp_path):
                 + "  qname-wait-recurse: yes\n",
                 ready_source=C3)
     try:
-        for _ in range(2):
+        up = Upstream(lab)
+        for _ in range(2):  # cached by the readiness check
             assert_rewritten(ask(v, "www.basic.lab."), "NXDOMAIN", "nsip",
                              "nsip %s/32" % basic, [], soa="nsip.rpz.")
+        up.none("www.basic.lab. A (cached by the readiness check), twice")
         assert_rewritten(ask(v, "mail.basic.lab."), "NXDOMAIN", "nsip",
                          "nsip %s/32" % basic, [], soa="nsip.rpz.")
         # another zone's name server address
         assert_resolves(ask(v, "c.chain3.lab."), "c.chain3.lab.", "A", ["192.0.2.33"])
         assert_resolves(ask(v, "www.glueless.lab."), "www.glueless.lab.", "A",
                         ["192.0.2.60"])
-        # stage 1 of the chain (b.chain2.example.): NODATA after one CNAME
-        for _ in range(2):
+        # stage 1 of the chain (b.chain2.example.): NODATA after one CNAME,
+        # resolved and then from the cache
+        up.delta()
+        for fresh in (True, False):
             assert_rewritten(ask(v, "a.chain1.lab."), "NOERROR", "nsip",
                              "nsip %s/32" % chain2, [A_B], soa="nsip.rpz.")
+            if fresh:
+                up.some("a.chain1.lab. A, first asked", "chain1")
+            else:
+                up.none("a.chain1.lab. A, asked again")
         assert_rewritten(ask(v, "www.shop.example."), "NOERROR", "nsip",
                          "nsip %s/32" % chain2, [], soa="nsip.rpz.")
         # zone order: the earlier zone's NSIP rule beats the later zone's QNAME
@@ -215,10 +234,15 @@ def test_cname_chain_stages(lab, tmp_path):
     try:
         # the last name is blocked: NXDOMAIN with the two CNAMEs, resolved
         # and then from the cache
-        for _ in range(2):
+        up = Upstream(lab)
+        for fresh in (True, False):
             r = ask(v, "a.chain1.lab.")
             assert_rewritten(r, "NXDOMAIN", "chain", "c.chain3.lab", [A_B, B_C],
                              soa="chain.rpz.")
+            if fresh:
+                up.some("a.chain1.lab. A, first asked", "chain1")
+            else:
+                up.none("a.chain1.lab. A, asked again")
         # other types too, and a chain starting in the middle
         r = ask(v, "a.chain1.lab.", "AAAA")
         assert_rewritten(r, "NXDOMAIN", "chain", "c.chain3.lab", [A_B, B_C], soa="chain.rpz.")

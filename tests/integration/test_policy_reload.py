@@ -191,6 +191,22 @@ class Stream:
         for t in self.threads:
             t.join(5)
 
+    def wait_more(self, n, what, limit=20.0):
+        """Wait until N more queries have been answered (or have failed): the
+        stream really runs at this point of the test, however slow the machine."""
+        with self.lock:
+            target = self.answered + len(self.failures) + n
+        deadline = time.monotonic() + limit
+        while True:
+            with self.lock:
+                done = self.answered + len(self.failures)
+            if done >= target:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail("%s: the query stream did not get %d more answers (%d so far)"
+                            % (what, n, done), pytrace=False)
+            time.sleep(0.02)
+
 
 def test_reload_under_load(lab, tmp_path):
     """Five policy swaps (SIGHUP and file changes) while two clients query:
@@ -204,7 +220,7 @@ def test_reload_under_load(lab, tmp_path):
         assert_resolves(ask(v, "www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
         names = ["www.basic.lab.", "one.lab.test.", "www.basic.lab.", "two.lab.test."]
         with Stream(v, names, [C1, C2]) as st:
-            time.sleep(0.5)
+            st.wait_more(50, "before the first swap")
             for i in range(5):
                 # alternate which name is blocked; a bigger file so each build takes a while
                 now, was = ("two", "one") if i % 2 == 0 else ("one", "two")
@@ -215,9 +231,7 @@ def test_reload_under_load(lab, tmp_path):
                          and not blocked(v, "%s.lab.test." % was),
                          "swap %d (%s)" % (i + 1, "SIGHUP" if i % 2 == 0 else "file change"),
                          v=v)
-                time.sleep(0.3)
-            time.sleep(0.5)
-        assert st.sent > 200, "the query stream hardly ran (%d queries)" % st.sent
+                st.wait_more(20, "after swap %d" % (i + 1))
         assert not st.failures, "%d of %d queries failed during reloads, e.g. %s" % (
             len(st.failures), st.sent, st.failures[:5])
         assert st.answered == st.sent

@@ -1,4 +1,5 @@
 """Client-facing transport: TCP pipelining, EDNS, access control."""
+import random
 import socket
 import struct
 import time
@@ -8,6 +9,8 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+
+import lab as labmod
 from helpers import assert_answer, assert_rcode, show, tcp_read_msg
 
 
@@ -45,6 +48,38 @@ def test_tcp_pipelining(resolver):
     assert len(got) == len(names), "got %d of %d pipelined answers" % (len(got), len(names))
     for qid, (name, addr) in names.items():
         assert_answer(got[qid], name, "A", [addr])
+
+
+def test_tcp_answers_out_of_order(resolver, lab):
+    """RFC 7766 6.2.1.1: on one connection, a query whose upstream answer is held
+    back (the lab's slow server answers d<ms>-* names late) and then one for a
+    cached name: the cached answer must not wait behind the slow one."""
+    cached = "www.basic.lab."
+    assert_answer(resolver.query(cached, "A"), cached, "A", ["192.0.2.10"])
+    # Held back 250 ms: ages for a cached answer, and still answered by vigil
+    # when it knows the server as a fast one (it retries after 50, 100, 200 and
+    # 400 ms, each try replacing the last, then gives up at 750 ms)
+    slow = "d250-%x.slow.lab." % random.getrandbits(40)
+    qs = dns.message.make_query(slow, "A", use_edns=0, payload=1232)
+    qc = dns.message.make_query(cached, "A", use_edns=0, payload=1232)
+    qs.id, qc.id = 0x7101, 0x7102
+    wire = b"".join(struct.pack("!H", len(w)) + w for w in (qs.to_wire(), qc.to_wire()))
+    s = socket.create_connection((resolver.addr, resolver.port), timeout=10)
+    try:
+        s.sendall(wire)  # both in one write: the slow one first
+        got = []
+        for _ in range(2):
+            data = tcp_read_msg(s)
+            assert data is not None, "connection closed after %d of 2 answers" % len(got)
+            got.append(dns.message.from_wire(data))
+    finally:
+        s.close()
+    assert [r.id for r in got] == [qc.id, qs.id], (
+        "answer order %s: the cached answer (%#x) waited for the slow one (%#x)"
+        % (["%#x" % r.id for r in got], qc.id, qs.id))
+    assert_answer(got[0], cached, "A", ["192.0.2.10"])
+    assert_answer(got[1], slow, "A", [labmod.SLOW_ADDR])
+    assert lab.slow_queries(slow, "A") >= 1, "the slow name never reached the slow server"
 
 
 def test_tcp_connection_reused_sequentially(resolver):

@@ -59,6 +59,8 @@ from labdnssec import OPTOUT_MARK, Signing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BLACKHOLE = os.path.join(HERE, "blackhole.py")
+SLOWAUTH = os.path.join(HERE, "slowauth.py")
+SCRIPTS = {"blackhole": BLACKHOLE, "slowauth": SLOWAUTH}  # kinds that are Python scripts
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
 NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
 
@@ -99,6 +101,11 @@ SEC_ZONES = [
     ("nonsec", Signing(case="nonsec"), "198.51.100.36"),
     ("nta", Signing(case="expired"), "198.51.100.37"),  # the resolvers' negative trust anchor
     ("keytrap", Signing(alg=8, case="keytrap"), "198.51.100.38"),
+    ("keytrap-big", Signing(alg=8, case="keytrap-big"), "198.51.100.39"),
+    # bounds: more RRSIGs than dnssec.max-rrsigs-per-rrset ahead of the valid one
+    ("rrsigcap", Signing(case="rrsigcap"), "198.51.100.41"),
+    # healthy, with a DNSKEY RRset near the 64 KB message size
+    ("bigdnskey", Signing(alg=8, case="bigdnskey"), "198.51.100.42"),
 ]
 SEC_WWW = {label + ".sec.": addr for label, _, addr in SEC_ZONES}
 OPTOUT_CHILD_WWW = "198.51.100.40"  # www.child.optout.sec. (unsigned, no DS)
@@ -128,7 +135,13 @@ SIGNED = {
 }
 SIGNED.update({label + ".sec.": spec for label, spec, _ in SEC_ZONES if spec})
 
-# name -> (last two octets, kind, zones served).  kind: nsd | blackhole | none.
+# The slow server's zone: any <x>.slow.lab. has A SLOW_ADDR; d<ms>-<x>.slow.lab.
+# is answered only after <ms> milliseconds (tests/lab/slowauth.py).
+SLOW_ZONE = "slow.lab."
+SLOW_ADDR = "192.0.2.201"
+
+# name -> (last two octets, kind, zones served).  kind: nsd | blackhole |
+# slowauth (tests/lab/slowauth.py: answers its zone, holding back d<ms>-* names) | none.
 # Octets "5.2+5.3+5.4": one NSD listening on several addresses (the first is the
 # server's main address).
 SERVERS = [
@@ -152,6 +165,7 @@ SERVERS = [
     ("tld-sec", "10.1", "nsd", ["sec."]),
     ("sec-child", "10.2", "nsd", [label + ".sec." for label, _, _ in SEC_ZONES]),
     ("sec-grandchild", "10.3", "nsd", ["child.optout.sec."]),  # child of optout.sec.
+    ("slow", "11.1", "slowauth", [SLOW_ZONE]),  # answers d<ms>-<x>.slow.lab. after <ms> ms
 ]
 
 # Delegations with one broken NS: (zone label under lab., broken server, good
@@ -274,7 +288,7 @@ class Server:
         self.pidfile = os.path.join(self.dir, "%s.pid" % kind)
         self.logfile = os.path.join(self.dir, "%s.log" % kind)
         self.ctl = os.path.join(self.dir, "nsd.ctl")
-        self.countfile = os.path.join(self.dir, "blackhole.count")
+        self.countfile = os.path.join(self.dir, "%s.count" % kind)
 
     def __repr__(self):
         return "<%s %s %s %s>" % (self.name, self.kind, self.addr, " ".join(self.zones))
@@ -291,6 +305,9 @@ class Lab:
         self.root_hints = os.path.join(self.dir, "root.hints")
         self.trust_anchor = os.path.join(self.dir, "root.key")  # the root's DS
         self.signer = None  # labdnssec.Signer, made by build()
+        # the Python servers this object started: stop() finds them by PID even
+        # before they wrote their pidfile (a start that fails at once)
+        self._spawned = {}
 
     # ---------------------------------------------------------------- lookup
     def addr(self, name):
@@ -356,6 +373,8 @@ chain3            IN NS ns1.chain3.lab.
 ns1.chain3        IN A  {a('chain3')}
 big               IN NS ns1.big.lab.
 ns1.big           IN A  {a('big')}
+slow              IN NS ns1.slow.lab.
+ns1.slow          IN A  {a('slow')}
 ; glue-less: the NS name lives in hoster.example., no address here
 glueless          IN NS ns.hoster.example.
 ; two NS each, one broken: X.lab lists the broken one first (higher address
@@ -487,7 +506,7 @@ www               IN A     {www}
 """
             if label in ("nsec", "nsec3"):
                 text += SEC_DENIAL_EXTRA
-            elif label == "keytrap":  # one more attacked name: any <x>.any.keytrap.sec.
+            elif label in ("keytrap", "keytrap-big"):  # one more attacked name: <x>.any
                 text += "*.any             IN A     %s\n" % SEC_WILD_ADDR
             elif label == "optout":  # an unsigned delegation, covered by opt-out NSEC3
                 text += OPTOUT_MARK + f"""\
@@ -604,7 +623,8 @@ remote-control:
             elif host in ours:
                 owner = "another process"
                 for name, pid in procs:
-                    m = re.search(r"(\S+)/lame-silent/blackhole\.pid", _proc_cmdline(pid))
+                    m = re.search(r"(\S+)/[^/\s]+/(?:blackhole|slowauth)\.pid",
+                                  _proc_cmdline(pid))
                     if m:
                         owner = "a lab in %s" % m.group(1)
                     elif name.startswith("nsd") and _proc_cwd(pid):
@@ -666,12 +686,12 @@ remote-control:
                 procs[srv.name] = subprocess.Popen(
                     [NSD, "-c", srv.conf], stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            elif srv.kind == "blackhole":
+            elif srv.kind in SCRIPTS:
                 log = open(srv.logfile, "ab")
-                subprocess.Popen(
-                    [sys.executable, BLACKHOLE, srv.addr, str(self.port), srv.pidfile,
-                     srv.countfile], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True, close_fds=True)
+                self._spawned[srv.name] = subprocess.Popen(
+                    [sys.executable, SCRIPTS[srv.kind], srv.addr, str(self.port), srv.pidfile,
+                     srv.countfile] + srv.zones[:1], stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=log, start_new_session=True, close_fds=True)
                 log.close()
         for name, p in procs.items():
             try:
@@ -729,17 +749,21 @@ remote-control:
             return False
         if srv.kind == "nsd":
             return _proc_comm(pid).startswith("nsd") and _proc_cwd(pid) == srv.dir
-        return BLACKHOLE in _proc_cmdline(pid) and srv.pidfile in _proc_cmdline(pid)
+        return SCRIPTS[srv.kind] in _proc_cmdline(pid) and srv.pidfile in _proc_cmdline(pid)
 
     def stop(self, timeout=5.0):
         """SIGTERM every process started by this lab (by pidfile), then SIGKILL."""
         victims = []
+        children = list(self._spawned.values())  # reaped at the end
         for srv in self.servers.values():
             pid = _read_pid(srv.pidfile)
-            if not pid:
-                continue
-            if not self._ours(srv, pid):
+            proc = self._spawned.pop(srv.name, None)
+            if pid and not self._ours(srv, pid):
                 _unlink(srv.pidfile)  # stale: the process is gone or is not ours
+                pid = 0
+            if not pid and proc is not None and proc.poll() is None:
+                pid = proc.pid  # started here, its pidfile not written yet
+            if not pid:
                 continue
             family = self._family(srv, pid) if srv.kind == "nsd" else {pid}
             try:
@@ -764,6 +788,11 @@ remote-control:
             time.sleep(0.05)
         for srv, _ in victims:
             _unlink(srv.pidfile)
+        for proc in children:
+            try:
+                proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
 
     # ---------------------------------------------------------------- stats
     def stats(self, name):
@@ -772,11 +801,15 @@ remote-control:
         NSD: `stats_noreset` over its unix control socket (what `nsd-control
         stats_noreset` sends; spoken here directly, which saves a process per
         server and call).  blackhole: datagrams / connections it received.
-        none: zeros.
+        slowauth: the queries it received.  none: zeros.
         """
         srv = self.servers[name]
         if srv.kind == "none":
             return {"num.queries": 0, "num.udp": 0, "num.tcp": 0}
+        if srv.kind == "slowauth":
+            kv = self._slow_counts(srv)
+            return {"num.queries": kv["udp"] + kv["tcp"], "num.udp": kv["udp"],
+                    "num.tcp": kv["tcp"]}
         if srv.kind == "blackhole":
             try:
                 with open(srv.countfile) as f:
@@ -801,6 +834,19 @@ remote-control:
         if "num.queries" not in out:
             raise LabError("nsd-control stats for %s: no num.queries in %r" % (name, text))
         return out
+
+    @staticmethod
+    def _slow_counts(srv):
+        try:
+            with open(srv.countfile) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {"udp": 0, "tcp": 0, "names": {}}
+
+    def slow_queries(self, qname, rdtype="A"):
+        """How many queries for QNAME/RDTYPE the slow server received."""
+        kv = self._slow_counts(self.servers["slow"])
+        return kv["names"].get("%s %s" % (qname.lower(), rdtype.upper()), 0)
 
     @staticmethod
     def _nsd_control(srv, command, timeout=10.0):

@@ -65,6 +65,25 @@ TAMPERED_ADDR = "198.51.100.254"  # what `www A` says after "tampered" changed i
 KEYTRAP_KEYS = 32  # colliding DNSKEYs in the KeyTrap zone
 KEYTRAP_SIGS = 32  # bogus RRSIGs on each attacked RRset
 KEYTRAP_OWNERS = ("www", "*.any")  # the attacked names (relative to the zone)
+# The big KeyTrap zone: many colliding RSA-512 keys (RFC 5702 allows 512..4096
+# bits) and bogus RRSIGs; a validator that tried every RRSIG with every key of
+# its tag would do KEYTRAP_BIG_KEYS * KEYTRAP_BIG_SIGS = 168,000 RSA
+# verifications for one RRset (about a second of CPU, again for every new
+# name under its wildcard), a bounded one a handful.  Sizes: the DNSKEY RRset
+# (~30 KB) is small enough for vigil to verify (its canonical form and the
+# signed data share a 65 KB buffer), the 481-record answer under vigil's 512
+# records per message.
+KEYTRAP_BIG_KEYS = 350
+KEYTRAP_BIG_SIGS = 480
+KEYTRAP_BIG_BITS = 512
+# bigdnskey: a healthy zone whose DNSKEY RRset is near the 64 KB message size:
+# BIGDNSKEY_KEYS extra RSA-1024 keys (no private half, never used to sign)
+# next to its KSK and ZSK; everything is validly signed.
+BIGDNSKEY_KEYS = 360
+# rrsigcap: www A carries RRSIGCAP_EXTRA bogus RRSIGs (a key tag no key has)
+# before its one valid RRSIG, so a validator tries RRSIGCAP_EXTRA + 1 RRSIGs
+# to find the valid one (dnssec.max-rrsigs-per-rrset decides).
+RRSIGCAP_EXTRA = 11
 
 # Lines of a zone text after this marker are appended to the signed zone
 # unchanged: used for the unsigned delegations of an NSEC3 opt-out zone, so
@@ -85,6 +104,17 @@ BREAKAGES = {
     "keytrap": "KeyTrap (CVE-2023-50387): %d extra RSA DNSKEYs share one key tag, and "
                "www / *.any A carry %d RRSIGs with that tag that do not verify; the "
                "DNSKEY RRset itself is validly signed" % (KEYTRAP_KEYS, KEYTRAP_SIGS),
+    "keytrap-big": "KeyTrap, large: %d extra RSA-%d DNSKEYs share one key tag, and "
+                   "www / *.any A carry %d RRSIGs with that tag that do not verify "
+                   "(%d verifications for an unbounded validator); the DNSKEY RRset "
+                   "itself is validly signed"
+                   % (KEYTRAP_BIG_KEYS, KEYTRAP_BIG_BITS, KEYTRAP_BIG_SIGS,
+                      KEYTRAP_BIG_KEYS * KEYTRAP_BIG_SIGS),
+    "bigdnskey": "%d extra RSA-1024 DNSKEYs (never used to sign; the DNSKEY RRset is "
+                 "about 54 KB), everything validly signed" % BIGDNSKEY_KEYS,
+    "rrsigcap": "www A carries %d RRSIGs that match no key (in their validity window, "
+                "expiring a day before the real one) ahead of its valid RRSIG"
+                % RRSIGCAP_EXTRA,
 }
 
 
@@ -200,6 +230,11 @@ class Record:
         return "\t".join((self.owner, self.ttl, self.rdclass, self.rdtype, self.rdata))
 
 
+def _norm(rdata):
+    """DNSKEY rdata text in one form (ldns splits the key into chunks)."""
+    return dns.rdata.from_text("IN", "DNSKEY", rdata).to_text(chunksize=0)
+
+
 def _records(text):
     return [Record(line) for line in text.splitlines()
             if line.strip() and not line.lstrip().startswith(";")]
@@ -217,26 +252,28 @@ def _key_tag_wire(wire):
     return (ac + ((ac >> 16) & 0xFFFF)) & 0xFFFF
 
 
-def keytrap_keys(avoid, rng):
-    """KEYTRAP_KEYS RSA DNSKEYs (flags 256, alg 8, 2048-bit modulus, no private
-    key) that all have one key tag not in AVOID.  Returns (tag, [rdata])."""
+def keytrap_keys(avoid, rng, count=KEYTRAP_KEYS, bits=2048):
+    """COUNT RSA DNSKEYs (flags 256, alg 8, a BITS-bit modulus, no private key)
+    that all have one key tag not in AVOID.  Returns (tag, [rdata])."""
     tag = 4242
     while tag in avoid:
         tag += 1
     keys = []
-    while len(keys) < KEYTRAP_KEYS:
-        modulus = bytearray(rng.randbytes(256))
-        modulus[0] |= 0x80  # a full 2048-bit modulus ...
+    size = bits // 8
+    fix = size - 4  # an even index: rdata offset 8 + fix is even too
+    while len(keys) < count:
+        modulus = bytearray(rng.randbytes(size))
+        modulus[0] |= 0x80  # a full-length modulus ...
         modulus[-1] |= 1  # ... and odd, like a real one
         head = bytes([0x01, 0x00, 3, 8, 3, 0x01, 0x00, 0x01])  # flags proto alg, e=65537
         # The key tag is a 16-bit sum over the rdata: pick the word at modulus
-        # bytes 252-253 (an even rdata offset, 260) so that the sum lands on TAG.
-        modulus[252] = modulus[253] = 0
+        # bytes fix, fix + 1 (an even rdata offset) so that the sum lands on TAG.
+        modulus[fix] = modulus[fix + 1] = 0
         ac_rest = sum((b << 8) if i % 2 == 0 else b
                       for i, b in enumerate(head + bytes(modulus)))
         for carry in (0, 1):  # adding the word may carry into the fold once more
             word = (tag - ac_rest - ((ac_rest >> 16) & 0xFFFF) - carry) & 0xFFFF
-            modulus[252], modulus[253] = word >> 8, word & 0xFF
+            modulus[fix], modulus[fix + 1] = word >> 8, word & 0xFF
             if _key_tag_wire(head + bytes(modulus)) == tag:
                 break
         else:
@@ -324,6 +361,11 @@ class Signer:
         trap = None
         if spec.case == "keytrap":
             trap = keytrap_keys({ksk.tag, zsk.tag}, rng)
+        elif spec.case == "keytrap-big":
+            trap = keytrap_keys({ksk.tag, zsk.tag}, rng, KEYTRAP_BIG_KEYS, KEYTRAP_BIG_BITS)
+        elif spec.case == "bigdnskey":
+            trap = keytrap_keys({ksk.tag, zsk.tag}, rng, BIGDNSKEY_KEYS, 1024)
+        if trap:
             head += "".join("@ IN DNSKEY %s\n" % k.to_text(chunksize=0) for k in trap[1])
         base = os.path.join(workdir, _fname(zone))
         src = base + ".unsigned"
@@ -350,6 +392,19 @@ class Signer:
             self._rewrite_algorithm(recs, UNKNOWN_ALG)
         elif spec.case == "keytrap":
             recs = self._keytrap_sigs(zone, spec, recs, trap[0], rng)
+        elif spec.case == "keytrap-big":
+            recs = self._keytrap_sigs(zone, spec, recs, trap[0], rng, KEYTRAP_BIG_SIGS,
+                                      KEYTRAP_BIG_BITS // 8)
+        if spec.case in ("keytrap-big", "bigdnskey"):
+            # the zone's own keys first in the served DNSKEY RRset (NSD keeps
+            # the file's order), as an attacker would have it: a validator
+            # that reads only the first few dozen keys still finds the KSK
+            # (and in keytrap-big goes on to the trap in the data signatures)
+            own = {k.dnskey.to_text(chunksize=0) for k in (ksk, zsk)}
+            first = [r for r in recs if r.rdtype == "DNSKEY" and _norm(r.rdata) in own]
+            recs = first + [r for r in recs if not any(r is f for f in first)]
+        elif spec.case == "rrsigcap":
+            recs = self._rrsigcap_sigs(zone, spec, recs, {ksk.tag, zsk.tag}, rng)
         out = "".join(str(r) + "\n" for r in recs)
         if mark:
             out += "$ORIGIN %s\n%s" % (zone, tail)
@@ -372,16 +427,36 @@ class Signer:
                 f[1], f[6] = str(alg), str(tags[int(f[6])])
                 r.rdata = " ".join(f)
 
-    def _keytrap_sigs(self, zone, spec, recs, tag, rng):
-        """Replace the RRSIGs over A at KEYTRAP_OWNERS by KEYTRAP_SIGS RRSIGs
-        (alg 8, key tag TAG, inside the validity window) that do not verify."""
+    def _keytrap_sigs(self, zone, spec, recs, tag, rng, nsigs=KEYTRAP_SIGS, siglen=256):
+        """Replace the RRSIGs over A at KEYTRAP_OWNERS by NSIGS RRSIGs (alg 8,
+        key tag TAG, inside the validity window, SIGLEN bytes of garbage) that
+        do not verify."""
         inception, expiration = self.window(spec)
         owners = [(o + "." + zone) for o in KEYTRAP_OWNERS]
         out = [r for r in recs if not (any(r.is_name(o) for o in owners) and r.covers("A"))]
         for owner in owners:
             ttl = next(r.ttl for r in recs if r.is_name(owner) and r.rdtype == "A")
-            for _ in range(KEYTRAP_SIGS):
+            for _ in range(nsigs):
                 out.append(Record("%s %s IN RRSIG A 8 %d %s %s %s %d %s %s" % (
                     owner, ttl, _labels(owner), ttl, _stamp(expiration), _stamp(inception),
-                    tag, zone, base64.b64encode(rng.randbytes(256)).decode())))
+                    tag, zone, base64.b64encode(rng.randbytes(siglen)).decode())))
         return out
+
+    def _rrsigcap_sigs(self, zone, spec, recs, tags, rng):
+        """Put RRSIGCAP_EXTRA bogus RRSIGs over www A ahead of its valid one:
+        the zone's algorithm, a key tag not in TAGS, valid now but expiring a
+        day before the real RRSIG (so they come first in canonical order as
+        well as in the zone file), garbage signatures of the right length."""
+        inception, expiration = self.window(spec)
+        www = "www." + zone
+        real = next(i for i, r in enumerate(recs) if r.is_name(www) and r.covers("A"))
+        f = recs[real].rdata.split()
+        siglen = len(base64.b64decode("".join(f[8:])))
+        tag = 1
+        while tag in tags:
+            tag += 1
+        bogus = [Record("%s %s IN RRSIG A %d %s %s %s %s %d %s %s" % (
+            www, recs[real].ttl, spec.alg, f[2], f[3], _stamp(expiration - DAY),
+            _stamp(inception), tag, zone, base64.b64encode(rng.randbytes(siglen)).decode()))
+            for _ in range(RRSIGCAP_EXTRA)]
+        return recs[:real] + bogus + recs[real:]

@@ -1,0 +1,259 @@
+#!/usr/bin/python3
+"""A slow authoritative name server: answers one zone, and holds back the
+answers for names that ask for it.
+
+Used by the lab (tests/lab/lab.py) for the tests that need an upstream answer
+still outstanding while something else happens (TCP answers out of order,
+identical queries in flight shared).
+
+    slowauth.py ADDR PORT PIDFILE COUNTFILE ZONE [MAX_SECONDS]
+
+It binds ADDR:PORT (UDP and TCP), writes its PID to PIDFILE once bound and
+exits by itself after MAX_SECONDS (default 6 hours) or on SIGTERM.  It serves
+ZONE (e.g. slow.lab.), unsigned:
+
+* the apex: SOA, and NS ns1.ZONE; ns1.ZONE has A ADDR;
+* every other name below the apex has A 192.0.2.201 (TTL 300) and no other
+  type (NODATA, SOA in the authority section);
+* a name whose first label is d<MS>-<anything> (e.g. d1500-x.slow.lab.) is
+  answered after MS milliseconds (at most 10000), every other one at once;
+* names outside ZONE get REFUSED.
+
+Each TCP query is answered on its own schedule, so answers on one connection
+may leave in another order than the queries came (RFC 7766 6.2.1.1).
+
+COUNTFILE holds what it received, as JSON rewritten after every query:
+{"udp": N, "tcp": N, "names": {"<qname lower-case> <TYPE>": N, ...}} (tcp
+counts queries received over TCP, not connections).
+"""
+import heapq
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+try:
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspython
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+
+ANSWER_ADDR = "192.0.2.201"
+TTL = 300
+DELAY_RE = re.compile(r"^d(\d{1,5})-", re.I)
+MAX_DELAY_MS = 10000
+
+
+class Zone:
+    def __init__(self, origin, ns_addr):
+        self.origin = dns.name.from_text(origin)
+        self.ns = dns.name.from_text("ns1", self.origin)
+        self.ns_addr = ns_addr
+        self.soa = dns.rrset.from_text(
+            self.origin, TTL, "IN", "SOA",
+            "%s hostmaster.%s 1 3600 600 86400 %d" % (self.ns, self.origin, TTL))
+
+    def answer(self, q):
+        """The reply to query message Q."""
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.AA
+        r.flags &= ~dns.flags.RA
+        if len(q.question) != 1:
+            r.set_rcode(dns.rcode.FORMERR)
+            return r
+        qname, qtype = q.question[0].name, q.question[0].rdtype
+        if not qname.is_subdomain(self.origin):
+            r.flags &= ~dns.flags.AA
+            r.set_rcode(dns.rcode.REFUSED)
+            return r
+        data = None
+        if qname == self.origin:
+            if qtype == dns.rdatatype.SOA:
+                data = self.soa
+            elif qtype == dns.rdatatype.NS:
+                data = dns.rrset.from_text(qname, TTL, "IN", "NS", self.ns.to_text())
+        elif qname == self.ns:
+            if qtype == dns.rdatatype.A:
+                data = dns.rrset.from_text(qname, TTL, "IN", "A", self.ns_addr)
+        elif qtype == dns.rdatatype.A:
+            data = dns.rrset.from_text(qname, TTL, "IN", "A", ANSWER_ADDR)
+        if data is not None:
+            r.answer.append(data)
+        else:
+            r.authority.append(self.soa)
+        return r
+
+
+def delay_of(q):
+    """Seconds to hold back the answer to Q."""
+    if len(q.question) != 1 or not q.question[0].name.labels:
+        return 0.0
+    m = DELAY_RE.match(q.question[0].name.labels[0].decode("ascii", "replace"))
+    return min(int(m.group(1)), MAX_DELAY_MS) / 1000.0 if m else 0.0
+
+
+def main(argv):
+    if len(argv) not in (6, 7):
+        sys.stderr.write(__doc__)
+        return 2
+    addr, port, pidfile, countfile, origin = argv[1], int(argv[2]), argv[3], argv[4], argv[5]
+    max_seconds = float(argv[6]) if len(argv) == 7 else 6 * 3600.0
+    deadline = time.monotonic() + max_seconds
+    zone = Zone(origin, addr)
+
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    udp = socket.socket(family, socket.SOCK_DGRAM)
+    udp.bind((addr, port))
+    tcp = socket.socket(family, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind((addr, port))
+    tcp.listen(64)
+    udp.setblocking(False)
+    tcp.setblocking(False)
+
+    stop = {"flag": False}
+
+    def on_term(signum, frame):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    counts = {"udp": 0, "tcp": 0, "names": {}}
+
+    def write_counts():
+        tmp = countfile + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(counts, f)
+        os.replace(tmp, countfile)
+
+    def count(q, transport):
+        counts[transport] += 1
+        if len(q.question) == 1:
+            key = "%s %s" % (q.question[0].name.to_text().lower(),
+                             dns.rdatatype.to_text(q.question[0].rdtype))
+            counts["names"][key] = counts["names"].get(key, 0) + 1
+        write_counts()
+
+    write_counts()
+    tmp = pidfile + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.replace(tmp, pidfile)
+
+    sel = selectors.DefaultSelector()
+    sel.register(udp, selectors.EVENT_READ, "udp")
+    sel.register(tcp, selectors.EVENT_READ, "listen")
+    conns = {}  # socket -> bytes received and not yet parsed
+    pending = []  # heap of (due, seq, send callable)
+    seq = 0
+
+    def schedule(after, fn):
+        nonlocal seq
+        seq += 1
+        heapq.heappush(pending, (time.monotonic() + after, seq, fn))
+
+    def close(c):
+        if c in conns:
+            sel.unregister(c)
+            del conns[c]
+        c.close()
+
+    def handle(wire, transport, reply):
+        try:
+            q = dns.message.from_wire(wire)
+        except Exception:  # garbage: no answer
+            return
+        count(q, transport)
+        r = zone.answer(q)
+        out = r.to_wire(max_size=65535 if transport == "tcp" else
+                        max(512, q.payload if q.edns >= 0 else 512))
+        schedule(delay_of(q), lambda: reply(out))
+
+    while not stop["flag"] and time.monotonic() < deadline:
+        now = time.monotonic()
+        while pending and pending[0][0] <= now:
+            _, _, fn = heapq.heappop(pending)
+            fn()
+        timeout = 0.5 if not pending else max(0.0, min(0.5, pending[0][0] - now))
+        for key, _ in sel.select(timeout=timeout):
+            what = key.data
+            if what == "udp":
+                try:
+                    wire, peer = udp.recvfrom(65535)
+                except OSError:
+                    continue
+
+                def send_udp(out, peer=peer):
+                    try:
+                        udp.sendto(out, peer)
+                    except OSError:
+                        pass
+                handle(wire, "udp", send_udp)
+            elif what == "listen":
+                try:
+                    c, _ = tcp.accept()
+                except OSError:
+                    continue
+                c.setblocking(False)
+                conns[c] = b""
+                sel.register(c, selectors.EVENT_READ, "conn")
+                if len(conns) > 64:
+                    close(next(iter(conns)))
+            else:
+                c = key.fileobj
+                try:
+                    data = c.recv(65535)
+                except OSError:
+                    data = b""
+                if not data:
+                    close(c)
+                    continue
+                buf = conns[c] + data
+                while len(buf) >= 2:
+                    (n,) = struct.unpack("!H", buf[:2])
+                    if len(buf) < 2 + n:
+                        break
+                    wire, buf = buf[2:2 + n], buf[2 + n:]
+
+                    def send_tcp(out, c=c):
+                        if c not in conns:
+                            return  # closed in the meantime
+                        try:
+                            c.setblocking(True)
+                            c.settimeout(2.0)
+                            c.sendall(struct.pack("!H", len(out)) + out)
+                            c.setblocking(False)
+                        except OSError:
+                            close(c)
+                    handle(wire, "tcp", send_tcp)
+                if c in conns:
+                    conns[c] = buf
+    for c in list(conns):
+        c.close()
+    udp.close()
+    tcp.close()
+    try:
+        os.unlink(pidfile)
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -244,6 +244,13 @@ static uint32_t clamp_ttl(const struct vg_cache *c, uint32_t ttl, uint32_t max)
 	return ttl;
 }
 
+uint32_t vg_cache_clamp_ttl(const struct vg_cache *c, uint32_t ttl, bool negative)
+{
+	return clamp_ttl(c, ttl, atomic_load_explicit(negative ? &c->max_neg_ttl : &c->max_ttl,
+						      memory_order_relaxed));
+}
+
+
 static struct entry *entry_new(size_t nlen, size_t soalen, size_t rdlen)
 {
 	size_t sz = sizeof(struct entry) + nlen + soalen + rdlen; /* extra included in rdlen */

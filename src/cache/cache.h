@@ -58,6 +58,12 @@ void vg_cache_free(struct vg_cache *c);
 /** TTL clamps applied on insertion (seconds). */
 void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
 			 uint32_t max_neg_ttl);
+/**
+ * @p ttl as the cache would store it: within the limits of
+ * vg_cache_set_limits (max-negative-ttl for a negative answer's), and 0 for
+ * one above 2^31 - 1 (RFC 2181 8).  What a fresh answer says, too.
+ */
+uint32_t vg_cache_clamp_ttl(const struct vg_cache *c, uint32_t ttl, bool negative);
 /** The bound on negative TTLs set by vg_cache_set_limits. */
 uint32_t vg_cache_max_neg_ttl(const struct vg_cache *c);
 

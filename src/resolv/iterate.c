@@ -235,7 +235,9 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 		return NULL;
 	rs->type = type;
 	rs->rclass = VG_C_IN;
-	rs->ttl = ttl > 0x7fffffff ? 0 : ttl;
+	/* the answer the client gets says what the cache will (cache.min-ttl,
+	 * cache.max-ttl; RFC 2181 8: above 2^31 - 1 is 0) */
+	rs->ttl = vg_cache_clamp_ttl(req->env->cache, ttl, false);
 	rs->count = (uint16_t)count;
 	rs->rdata_len = (uint16_t)used;
 	return rs;
@@ -1161,7 +1163,7 @@ static enum vg_step negative(struct vg_request *req, struct vg_task *t, const st
 	r->type = t->qtype;
 	collect_proof(req, m, bailiwick, r);
 	if (soa) {
-		uint32_t ttl = soa_negative_ttl(soa);
+		uint32_t ttl = vg_cache_clamp_ttl(req->env->cache, soa_negative_ttl(soa), true);
 		soa->ttl = ttl;
 		size_t plen = vg__proof_pack(r, req->env->scratch, VG_SCRATCH);
 		vg_cache_put_neg_proof(req->env->cache, t->sname, nxdomain ? 0 : t->qtype, soa, ttl,

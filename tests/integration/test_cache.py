@@ -117,9 +117,6 @@ def test_normal_ttl_not_exceeded(resolver):
     assert 3590 <= ttl <= 3600, "TTL should be ~3600:" + show(r)
 
 
-@pytest.mark.xfail(conftest.RESOLVER_KIND == "vigil", strict=True,
-                   reason="vigil clamps the TTL it caches, not the one of the answer "
-                          "it has just resolved (issue 9 finding)")
 def test_max_ttl_applies_to_the_first_answer(lab, tmp_path):
     """cache.max-ttl (Unbound: cache-max-ttl) 60: the answer that fills the
     cache carries a TTL of at most 60 too, like every answer from the cache

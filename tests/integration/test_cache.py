@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-import conftest
 import lab as labmod
 from helpers import (assert_answer, assert_rcode, diff_counts, own_resolver, rrset, settle,
                      show, soa_in_authority)

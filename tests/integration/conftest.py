@@ -297,6 +297,13 @@ forward-zone:
             return [VIGIL_BIN, "-c", self.config_path]
         return [shutil.which("unbound") or "/usr/sbin/unbound", "-d", "-c", self.config_path]
 
+    def ready(self):
+        """(True, _) once the resolver serves: READY_NAME resolves.  A
+        subclass that cannot resolve it (no usable root) says otherwise."""
+        r = self.query(READY_NAME, "A", timeout=0.5)
+        return (r.rcode() == dns.rcode.NOERROR and bool(r.answer),
+                "answered %s" % dns.rcode.to_text(r.rcode()))
+
     def start(self):
         self.write_config()
         log = open(self.log_path, "ab")
@@ -315,10 +322,9 @@ forward-zone:
                                       " ".join(self.cmdline()), self.log_path,
                                       self.log_tail()))
             try:
-                r = self.query(READY_NAME, "A", timeout=0.5)
-                if r.rcode() == dns.rcode.NOERROR and r.answer:
+                ready, last = self.ready()
+                if ready:
                     return
-                last = "answered %s" % dns.rcode.to_text(r.rcode())
             except Exception as e:  # timeout, connection refused ...
                 last = "%s: %s" % (type(e).__name__, e)
             time.sleep(0.2)

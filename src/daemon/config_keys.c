@@ -22,7 +22,8 @@ _Static_assert(VG_NET_MAX_LISTEN == VG_CFG_MAX_ADDRS &&
 	       "address lists share one parser bound");
 _Static_assert(sizeof(enum vg_acl_action) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum vg_log_target) == sizeof(int), "enum fields are stored as int");
-_Static_assert(VG_DNSSEC_MAX_NTA <= VG_CFG_MAX_NAMES, "raise VG_CFG_MAX_NAMES");
+_Static_assert(VG_DNSSEC_MAX_NTA <= VG_CFG_MAX_NAMES && VG_DNSSEC_MAX_INSECURE <= VG_CFG_MAX_NAMES,
+	       "raise VG_CFG_MAX_NAMES");
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define CFG struct vg_config
@@ -245,6 +246,8 @@ static const struct vg__cfg_key dnssec_keys[] = {
 	VG_CFG_KBOOL("validation", CFG, dnssec.validation, "yes"),
 	VG_CFG_KCUSTOM("trust-anchor-file", parse_ta_files, dump_ta_files),
 	VG_CFG_KNAMES("negative-trust-anchors", CFG, dnssec.nta, dnssec.n_nta, NULL),
+	VG_CFG_KNAMES("insecure-names", CFG, dnssec.insecure, dnssec.n_insecure,
+		      VG_DNSSEC_INSECURE_DEFAULT),
 	VG_CFG_KUINT("clock-skew", CFG, dnssec.clock_skew, 0, 86400, "300"),
 	VG_CFG_KUINT("bogus-ttl", CFG, dnssec.bogus_ttl, 0, 86400, "60"),
 	VG_CFG_KUINT("max-rrsigs-per-rrset", CFG, dnssec.max_rrsigs_per_rrset, 1, 64, "8"),

@@ -20,6 +20,7 @@
 
 #include "vigil/err.h"
 #include "daemon/config.h"
+#include "dnssec/ta.h"
 
 #ifndef VG_SRCDIR
 #define VG_SRCDIR "."
@@ -1097,6 +1098,84 @@ START_TEST(error_feeds)
 }
 END_TEST
 
+
+/* ---- dnssec.insecure-names ---- */
+
+static bool insecure(const struct vg_config *cfg, const char *name)
+{
+	uint8_t wire[VG_NAME_MAX];
+
+	ck_assert_int_gt(vg_config_parse_name(name, wire, sizeof(wire)), 0);
+	return vg_dnssec_is_insecure(&cfg->dnssec, wire);
+}
+
+/*
+ * Every built-in insecure name, and a name below it, is insecure; a name
+ * that only ends in the same letters, or only starts with the name, is not.
+ * The list is written out here, not taken from the code's own, so that a
+ * name the code spells wrong (as "\x04corp" once was: byte 0x4c, then "orp")
+ * fails.
+ */
+START_TEST(insecure_names_builtin)
+{
+	static const char *const builtin[] = { "internal", "home.arpa", "local", "localhost",
+					       "test", "invalid", "lan", "corp" };
+	struct vg_config cfg;
+	char buf[300];
+
+	vg_config_defaults(&cfg);
+	ck_assert_uint_eq(cfg.dnssec.n_insecure, sizeof(builtin) / sizeof(builtin[0]));
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+		ck_assert_msg(insecure(&cfg, builtin[i]), "%s is not insecure", builtin[i]);
+		snprintf(buf, sizeof(buf), "www.sub.%s.", builtin[i]);
+		ck_assert_msg(insecure(&cfg, buf), "%s is not insecure", buf);
+		snprintf(buf, sizeof(buf), "x%s", builtin[i]); /* same ending letters */
+		ck_assert_msg(!insecure(&cfg, buf), "%s is insecure", buf);
+		snprintf(buf, sizeof(buf), "www.my%s", builtin[i]);
+		ck_assert_msg(!insecure(&cfg, buf), "%s is insecure", buf);
+		snprintf(buf, sizeof(buf), "%s.example", builtin[i]); /* not below it */
+		ck_assert_msg(!insecure(&cfg, buf), "%s is insecure", buf);
+	}
+	ck_assert(!insecure(&cfg, "arpa"));
+	ck_assert(!insecure(&cfg, "."));
+	ck_assert(!insecure(&cfg, "example.com"));
+	/* negative trust anchors are checked the same way */
+	expect_ok("dnssec:\n  negative-trust-anchors: [ nta.example ]\n", &cfg);
+	ck_assert(insecure(&cfg, "a.nta.example."));
+	ck_assert(!insecure(&cfg, "xnta.example."));
+	ck_assert(insecure(&cfg, "www.corp."));
+}
+END_TEST
+
+/* the list can be replaced, or emptied (a real signed internal TLD, a test lab) */
+START_TEST(insecure_names_config)
+{
+	struct vg_config cfg, def;
+
+	expect_ok("dnssec:\n  insecure-names: []\n", &cfg);
+	ck_assert_uint_eq(cfg.dnssec.n_insecure, 0);
+	ck_assert(!insecure(&cfg, "www.corp."));
+	ck_assert(!insecure(&cfg, "www.test."));
+	expect_ok("dnssec:\n  insecure-names: [ Corp.Example., lan ]\n", &cfg);
+	ck_assert_uint_eq(cfg.dnssec.n_insecure, 2);
+	ck_assert(insecure(&cfg, "a.corp.example."));
+	ck_assert(insecure(&cfg, "a.lan."));
+	ck_assert(!insecure(&cfg, "a.corp."));
+	ck_assert(!insecure(&cfg, "www.test."));
+	/* the default spelled out is the default */
+	expect_ok("dnssec:\n  insecure-names: [ internal, home.arpa, local, localhost, test, "
+		  "invalid, lan, corp ]\n", &cfg);
+	vg_config_defaults(&def);
+	ck_assert(cfg_equal(&cfg, &def));
+	expect_error("dnssec:\n  insecure-names: [ a..b ]\n",
+		     "F:2: dnssec.insecure-names: expected a domain name, got 'a..b'");
+	expect_error("dnssec:\n  insecure-names: [ lan, LAN. ]\n",
+		     "F:2: dnssec.insecure-names: 'LAN.' is listed twice");
+	expect_error("dnssec:\n  insecure-names: { a: b }\n",
+		     "F:2: dnssec.insecure-names: expected a list, got a mapping");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1133,6 +1212,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, feed_config);
 	tcase_add_test(tc, feed_dump_reloads);
 	tcase_add_test(tc, error_feeds);
+	tcase_add_test(tc, insecure_names_builtin);
+	tcase_add_test(tc, insecure_names_config);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,7 +6,7 @@
  * base64 secret, an address or prefix list, a reference to another entry
  * (a source's tsig-key, a group's sources), a source's override (a keyword or
  * "cname DOMAIN").  Cross-key rules of a source (a feed needs 'zone', 'zone'
- * is for RPZ sources only, a feed without 'file' keeps its copy in the feed
+ * is for rpz sources only, a feed without 'file' keeps its copy in the feed
  * directory) run once all its keys were read.
  *
  * Also the default policy: the shipped supply-chain zone for every client.
@@ -248,9 +248,11 @@ static bool source_has_needed(const struct vg__cfg_seen *s)
 }
 
 /*
- * A feed (a source with primary) is an rpz source and needs zone; tsig-key is
- * for feeds only, zone for rpz sources only.  A feed without file keeps its
- * copy in <feed-directory>/<name>.rpz.
+ * zone names the policy zone of an rpz source: for a file, when the file has
+ * no $ORIGIN (and it must agree with one it has: src/policy/rpzload.c); for
+ * a feed (a source with primary, always rpz), the zone to transfer.
+ * tsig-key is for feeds only.  A feed without file keeps its copy in
+ * <feed-directory>/<name>.rpz.
  */
 static bool check_source(struct vg__cfg_ctx *c, void *base, const struct vg__cfg_seen *s,
 			 yaml_node_t *item)
@@ -258,21 +260,23 @@ static bool check_source(struct vg__cfg_ctx *c, void *base, const struct vg__cfg
 	const struct vg_config *cfg = c->cfg;
 	SRC *src = base;
 
-	if (!s->val[S_PRIMARY]) {
-		yaml_node_t *stray = s->val[S_ZONE] ? s->val[S_ZONE] : s->val[S_TSIG_KEY];
-		if (stray) {
-			snprintf(c->where, sizeof(c->where), "policy.sources.%s",
-				 s->val[S_ZONE] ? "zone" : "tsig-key");
-			vg__cfg_report(c, vg__cfg_line(stray),
-				       "%s: only for a feed (a source with 'primary')", c->where);
-			return false;
-		}
-		return true;
-	}
-	if (src->type != VG_PSRC_RPZ) {
+	if (s->val[S_PRIMARY] && src->type != VG_PSRC_RPZ) {
 		vg__cfg_report(c, vg__cfg_line(s->val[S_PRIMARY]),
 			       "policy.sources.primary: only an rpz source can be a feed");
 		return false;
+	}
+	if (s->val[S_ZONE] && src->type != VG_PSRC_RPZ) {
+		vg__cfg_report(c, vg__cfg_line(s->val[S_ZONE]),
+			       "policy.sources.zone: only for an rpz source (the policy zone's name)");
+		return false;
+	}
+	if (!s->val[S_PRIMARY]) {
+		if (s->val[S_TSIG_KEY]) {
+			vg__cfg_report(c, vg__cfg_line(s->val[S_TSIG_KEY]), "policy.sources.tsig-key: "
+				       "only for a feed (a source with 'primary')");
+			return false;
+		}
+		return true;
 	}
 	if (!s->val[S_ZONE]) {
 		vg__cfg_report(c, vg__cfg_line(item), "policy.sources: a feed ('primary') needs "

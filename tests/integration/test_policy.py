@@ -490,6 +490,43 @@ def test_broken_file_refuses_start(lab, tmp_path, case):
     assert path in out, "the start-up error does not name %s:\n%s" % (path, out)
 
 
+NO_ORIGIN = ("$TTL 300\n"
+             "@ IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 60\n"  # line 2
+             "@ IN NS localhost.\n"
+             "txt.basic.lab IN CNAME .\n")
+
+
+def test_zone_file_without_origin_needs_the_zone_key(lab, tmp_path):
+    """An RPZ file without $ORIGIN does not say which zone it is.  Without the
+    source's `zone` key vigil does not start and names the file's first
+    record (FILE:LINE) -- it used to read such a file as a zone named ".",
+    whose SOA then went into rewritten answers; with `zone` the file loads as
+    that zone; a `zone` that disagrees with the file's $ORIGIN is an error."""
+    path = write(tmp_path, "noorigin.rpz", NO_ORIGIN)
+    groups = [group("g", [C1 + "/32"], ["no-origin"])]
+    v = PolicyVigil(tmp_path, lab, policy([source("no-origin", "rpz", path)], groups))
+    rc, out = refused_start(v)
+    assert rc != 0, "vigil started on an RPZ file without $ORIGIN and no zone:\n" + out
+    assert "%s:2: no $ORIGIN" % path in out, out
+
+    v = started(lab, tmp_path, policy([source("no-origin", "rpz", path, zone="noorigin.rpz")],
+                                      groups))
+    try:
+        r = ask(v, "txt.basic.lab.", "TXT")
+        assert_blocked(r, "NXDOMAIN", "no-origin", BLOCKED, "txt.basic.lab", soa="noorigin.rpz.")
+        assert rrset(r.additional, ".", "SOA") is None, show(r)
+    finally:
+        v.stop()
+
+    other = write(tmp_path, "other.rpz", rpz("other.rpz.", "txt.basic.lab IN CNAME ."))
+    v = PolicyVigil(tmp_path, lab, policy([source("no-origin", "rpz", other, zone="else.rpz")],
+                                          groups))
+    rc, out = refused_start(v)
+    assert rc != 0, "vigil started on a zone file whose $ORIGIN is not its zone:\n" + out
+    assert ("%s:1: $ORIGIN other.rpz. before the SOA, but its source's 'zone' is else.rpz."
+            % other) in out, out
+
+
 @pytest.mark.parametrize("case", ["no-soa", "missing-rpz"])
 def test_optional_broken_file_is_a_warning(lab, tmp_path, case):
     type_, fname, text = BROKEN[case]

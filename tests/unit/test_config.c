@@ -1055,8 +1055,11 @@ START_TEST(error_feeds)
 {
 	expect_error(FEED_HEAD "      primary: 192.0.2.1\n",
 		     "F:3: policy.sources: a feed ('primary') needs 'zone'");
-	expect_error(FEED_HEAD "      file: /x\n      zone: rpz.example\n",
-		     "F:5: policy.sources.zone: only for a feed (a source with 'primary')");
+	/* (zone with file alone is fine: the name of a zone file without $ORIGIN) */
+	expect_error(FEED_HEAD "      type: hosts\n      file: /x\n      zone: rpz.example\n",
+		     "F:6: policy.sources.zone: only for an rpz source");
+	expect_error(FEED_HEAD "      file: /x\n      zone: .\n",
+		     "F:5: policy.sources.zone: expected a domain name (the policy zone");
 	expect_error(FEED_HEAD "      file: /x\n      tsig-key: k\n",
 		     "F:5: policy.sources.tsig-key: only for a feed");
 	expect_error(FEED_HEAD "      type: hosts\n      primary: 192.0.2.1\n      zone: z\n",
@@ -1098,6 +1101,35 @@ START_TEST(error_feeds)
 }
 END_TEST
 
+
+/* zone for a file source: the policy zone's name when the file has no $ORIGIN */
+START_TEST(file_source_zone)
+{
+	static const char text[] = "policy:\n  sources:\n"
+				   "    - { name: a, file: /x.rpz, zone: RPZ.Example. }\n"
+				   "    - { name: b, file: /y.rpz }\n"
+				   "  groups:\n    - { name: g, clients: [ \"::/0\" ], sources: [ a, b ] }\n";
+	struct vg_config cfg;
+	uint8_t zone[VG_NAME_MAX];
+	struct loaded l;
+	char *dump = NULL;
+	size_t len = 0;
+
+	expect_ok(text, &cfg);
+	ck_assert_int_gt(vg_config_parse_name("rpz.example", zone, sizeof(zone)), 0);
+	ck_assert_mem_eq(cfg.policy.sources[0].zone, zone, 13);
+	ck_assert_uint_eq(cfg.policy.sources[0].n_primaries, 0);
+	ck_assert_uint_eq(cfg.policy.sources[1].zone[0], 0); /* not given */
+	FILE *f = open_memstream(&dump, &len);
+	vg_config_dump(&cfg, f);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(dump, "zone: 'rpz.example.'"));
+	load_text(&l, dump);
+	ck_assert_msg(l.ret == 0 && cfg_equal(&cfg, &l.cfg), "%s\n%s", l.err, dump);
+	free(l.err);
+	free(dump);
+}
+END_TEST
 
 /* ---- dnssec.insecure-names ---- */
 
@@ -1212,6 +1244,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, feed_config);
 	tcase_add_test(tc, feed_dump_reloads);
 	tcase_add_test(tc, error_feeds);
+	tcase_add_test(tc, file_source_zone);
 	tcase_add_test(tc, insecure_names_builtin);
 	tcase_add_test(tc, insecure_names_config);
 	suite_add_tcase(s, tc);

@@ -460,6 +460,34 @@ const struct vg__cfg_map vg__cfg_policy_map = {
 	.keys = policy_keys, .n_keys = N(policy_keys), .ordered = true, .begin = policy_begin,
 };
 
+/* ---- checks on a loaded config ---- */
+
+size_t vg_config_policy_unused(const struct vg_config *cfg, char *names, size_t cap)
+{
+	const struct vg_policy_opts *po = &cfg->policy;
+	bool used[VG_POLICY_MAX_SOURCES] = { false };
+	size_t n = 0, o = 0;
+
+	for (size_t g = 0; g < po->n_groups; g++)
+		for (size_t k = 0; po->groups[g].n_clients && k < po->groups[g].n_sources; k++)
+			used[po->groups[g].sources[k]] = true;
+	if (cap)
+		names[0] = '\0';
+	for (size_t i = 0; i < po->n_sources; i++) {
+		if (used[i])
+			continue;
+		if (o < cap) {
+			int w = snprintf(names + o, cap - o, "%s'%s'", n ? ", " : "",
+					 po->sources[i].name);
+			o = w < 0 || (size_t)w >= cap - o ? cap : o + (size_t)w;
+			if (o == cap && cap > 4)
+				memcpy(names + cap - 4, "...", 4);
+		}
+		n++;
+	}
+	return n;
+}
+
 /* ---- the default policy ---- */
 
 #ifndef VIGIL_POLICY_DIRS

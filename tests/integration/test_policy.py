@@ -343,6 +343,58 @@ def test_client_groups_before_the_cache(pol):
     assert_resolves(r, "mail2.basic.lab.", "A", ["192.0.2.26"])
 
 
+def test_startup_log_says_who_gets_which_sources(pol):
+    """At start-up, one log line per client group: its name, client prefixes,
+    sources in order, and whether it is an allowlist."""
+    for want in ("policy: group 'group-a': clients 127.0.0.1/32; sources lab-first, "
+                 "lab-block; allowlist no",
+                 "policy: group 'group-b': clients 127.0.0.2/32; sources other; allowlist no"):
+        assert wait_log(pol, re.escape(want)), "no line '%s' in the log:\n%s" % (
+            want, pol.log_tail())
+    assert not wait_log(pol, "apply to no client|applies to no client", timeout=0), (
+        pol.log_tail())
+
+
+def test_sources_for_no_client_are_a_warning(lab, tmp_path):
+    """Sources that no group (with clients) lists apply to nobody: valid, but
+    --check-config warns (exit status 0) and names them, and so does the
+    start-up log -- for a policy without groups and for sources left out."""
+    a = write(tmp_path, "a.rpz", rpz("a.rpz.", "txt.basic.lab IN CNAME ."))
+    b = write(tmp_path, "b.rpz", rpz("b.rpz.", "mail2.basic.lab IN CNAME ."))
+    cases = [
+        (policy([source("a", "rpz", a), source("b", "rpz", b)], []).replace(
+            "  groups:\n", ""), "sources 'a', 'b' apply to no client: the policy section "
+         "has no groups"),
+        (policy([source("a", "rpz", a), source("b", "rpz", b)],
+                [group("g", [C1 + "/32"], ["a"])]),
+         "source 'b' applies to no client: no group with clients lists it"),
+    ]
+    for text, want in cases:
+        v = PolicyVigil(tmp_path, lab, text)
+        v.write_config()
+        r = subprocess.run([conftest.VIGIL_BIN, "--check-config", v.config_path],
+                           capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, "a warning must not fail --check-config:\n" + out
+        assert "%s: warning: policy: %s" % (v.config_path, want) in out, out
+        assert "configuration is valid" in out, out
+        v = started(lab, tmp_path, text)
+        try:
+            line = wait_log(v, re.escape(want))
+            assert line and "[warning]" in line, "no warning '%s' in the log:\n%s" % (
+                want, v.log_tail())
+        finally:
+            v.stop()
+    # every source used: no warning
+    text = policy([source("a", "rpz", a)], [group("g", [C1 + "/32"], ["a"])])
+    v = PolicyVigil(tmp_path, lab, text)
+    v.write_config()
+    r = subprocess.run([conftest.VIGIL_BIN, "--check-config", v.config_path],
+                       capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "warning" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
 def test_rd0_not_rewritten(pol):
     """recursive-only (the default): an RD=0 query answered from the cache is
     not rewritten; one vigil would have to resolve is (nothing goes upstream

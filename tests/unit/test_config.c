@@ -1131,6 +1131,30 @@ START_TEST(file_source_zone)
 }
 END_TEST
 
+/* sources no group with clients lists apply to no client (--check-config warns) */
+START_TEST(policy_unused_sources)
+{
+	struct vg_config cfg;
+	char names[64];
+
+	vg_config_defaults(&cfg);
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, sizeof(names)), 0);
+	ck_assert_str_eq(names, "");
+	expect_ok("policy:\n  sources:\n    - { name: a, file: /a }\n    - { name: b, file: /b }\n",
+		  &cfg);
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, sizeof(names)), 2);
+	ck_assert_str_eq(names, "'a', 'b'");
+	expect_ok("policy:\n  sources:\n    - { name: a, file: /a }\n    - { name: b, file: /b }\n"
+		  "    - { name: c, file: /c }\n  groups:\n"
+		  "    - { name: none, clients: [], sources: [ a ] }\n"
+		  "    - { name: some, clients: [ 10.0.0.0/8 ], sources: [ c ] }\n", &cfg);
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, sizeof(names)), 2);
+	ck_assert_str_eq(names, "'a', 'b'");
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, 6), 2); /* cut short */
+	ck_assert_str_eq(names, "'a...");
+}
+END_TEST
+
 /* ---- dnssec.insecure-names ---- */
 
 static bool insecure(const struct vg_config *cfg, const char *name)
@@ -1245,6 +1269,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, feed_dump_reloads);
 	tcase_add_test(tc, error_feeds);
 	tcase_add_test(tc, file_source_zone);
+	tcase_add_test(tc, policy_unused_sources);
 	tcase_add_test(tc, insecure_names_builtin);
 	tcase_add_test(tc, insecure_names_config);
 	suite_add_tcase(s, tc);

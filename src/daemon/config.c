@@ -349,7 +349,8 @@ size_t vg__cfg_list_items(struct vg__cfg_ctx *c, yaml_node_t *val, yaml_node_t *
 	if (vg__cfg_is_null(val))
 		return 0;
 	if (val->type == YAML_MAPPING_NODE) {
-		vg__cfg_report(c, vg__cfg_line(val), "%s: expected a list, got a mapping", c->where);
+		vg__cfg_report(c, vg__cfg_line(val), "%s: expected a list, got a mapping",
+			       c->where);
 		*bad = true;
 		return 0;
 	}
@@ -477,8 +478,8 @@ static bool parse_at(struct vg__cfg_ctx *c, const struct vg__cfg_map *m, size_t 
 	case VG_CFG_MAP:
 		break; /* sections are keys of the root only */
 	default:
-		str = vg__cfg_scalar(c, val, k->want ? k->want :
-					     k->type == VG_CFG_BOOL ? "yes or no" : "a single value");
+		str = k->want ? k->want : k->type == VG_CFG_BOOL ? "yes or no" : "a single value";
+		str = vg__cfg_scalar(c, val, str);
 		if (str && set_value(base, k, str) < 0)
 			vg__cfg_bad_value(c, val, expected(k, buf, sizeof(buf)));
 		else if (str && (k->flags & VG_CFG_UNIQUE))
@@ -732,7 +733,8 @@ static int check_events(struct vg__cfg_ctx *c, const char *buf, size_t len)
 			   ev.type == YAML_MAPPING_END_EVENT) {
 			depth--;
 		} else if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
-			vg__cfg_report(c, ev.start_mark.line + 1, "only one YAML document is allowed");
+			vg__cfg_report(c, ev.start_mark.line + 1,
+				       "only one YAML document is allowed");
 			ret = VG_ECONFIG;
 		} else if (ev.type == YAML_STREAM_END_EVENT) {
 			ret = 0;

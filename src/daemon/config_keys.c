@@ -57,7 +57,8 @@ static void parse_listen(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
 				  c->listen_line);
 
 	if (n == 0)
-		vg__cfg_report(c, vg__cfg_line(val), "%s: at least one address is needed", c->where);
+		vg__cfg_report(c, vg__cfg_line(val), "%s: at least one address is needed",
+			       c->where);
 	cfg->net.n_listen = n > 0 ? (size_t)n : 0;
 	for (int i = 0; i < n; i++)
 		c->listen_port[i] = vg_sockaddr_port(&cfg->net.listen[i]) != 0;

@@ -112,7 +112,8 @@ static void parse_primary(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
 				  "an address like 192.0.2.1 or 192.0.2.1@5353", NULL);
 
 	if (n == 0)
-		vg__cfg_report(c, vg__cfg_line(val), "%s: at least one address is needed", c->where);
+		vg__cfg_report(c, vg__cfg_line(val), "%s: at least one address is needed",
+			       c->where);
 	src->n_primaries = n > 0 ? (size_t)n : 0;
 }
 
@@ -266,14 +267,15 @@ static bool check_source(struct vg__cfg_ctx *c, void *base, const struct vg__cfg
 		return false;
 	}
 	if (s->val[S_ZONE] && src->type != VG_PSRC_RPZ) {
-		vg__cfg_report(c, vg__cfg_line(s->val[S_ZONE]),
-			       "policy.sources.zone: only for an rpz source (the policy zone's name)");
+		vg__cfg_report(c, vg__cfg_line(s->val[S_ZONE]), "policy.sources.zone: only for an "
+			       "rpz source (the policy zone's name)");
 		return false;
 	}
 	if (!s->val[S_PRIMARY]) {
 		if (s->val[S_TSIG_KEY]) {
-			vg__cfg_report(c, vg__cfg_line(s->val[S_TSIG_KEY]), "policy.sources.tsig-key: "
-				       "only for a feed (a source with 'primary')");
+			vg__cfg_report(c, vg__cfg_line(s->val[S_TSIG_KEY]),
+				       "policy.sources.tsig-key: only for a feed (a source with "
+				       "'primary')");
 			return false;
 		}
 		return true;
@@ -327,9 +329,9 @@ static void parse_clients(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
 		struct vg_prefix *pf = &g->clients[g->n_clients];
 		int r = vg_prefix_parse((const char *)items[i]->data.scalar.value, pf);
 		if (r < 0) {
-			vg__cfg_bad_value(c, items[i],
-					  r == VG_EINVAL ? "a prefix with no bits set past its length"
-							 : "a prefix like 192.0.2.0/24 or 2001:db8::/32");
+			vg__cfg_bad_value(c, items[i], r == VG_EINVAL ?
+					  "a prefix with no bits set past its length" :
+					  "a prefix like 192.0.2.0/24 or 2001:db8::/32");
 			continue;
 		}
 		vg_prefix_unmap(pf);

@@ -618,9 +618,9 @@ int vg_rpz_load(FILE *f, struct vg_rpz_ctx *c)
 			 * so would the policy zone (its SOA in rewritten answers) */
 			c->errors++;
 			if (c->errout)
-				fprintf(c->errout, "%s:%u: no $ORIGIN before the zone's first record, "
-					"and no 'zone' in its source's configuration: the policy "
-					"zone's name is unknown\n", c->path, lineno);
+				fprintf(c->errout, "%s:%u: no $ORIGIN before the zone's first "
+					"record, and no 'zone' in its source's configuration: the "
+					"policy zone's name is unknown\n", c->path, lineno);
 			ret = VG_EPARSE;
 			break;
 		}

@@ -1108,7 +1108,8 @@ START_TEST(file_source_zone)
 	static const char text[] = "policy:\n  sources:\n"
 				   "    - { name: a, file: /x.rpz, zone: RPZ.Example. }\n"
 				   "    - { name: b, file: /y.rpz }\n"
-				   "  groups:\n    - { name: g, clients: [ \"::/0\" ], sources: [ a, b ] }\n";
+				   "  groups:\n"
+				   "    - { name: g, clients: [ \"::/0\" ], sources: [ a, b ] }\n";
 	struct vg_config cfg;
 	uint8_t zone[VG_NAME_MAX];
 	struct loaded l;

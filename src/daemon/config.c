@@ -36,7 +36,7 @@
 #define CONFIG_MAX_FILE (4u << 20) /* a config file is a few KiB; refuse absurd ones */
 #define CONFIG_MAX_DEPTH 32        /* the schema needs 4 levels */
 
-const struct vg_cfg_enum vg__cfg_bools[] = {
+const struct vg__cfg_enum vg__cfg_bools[] = {
 	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 },
 	{ NULL, 0 }
 };
@@ -95,7 +95,7 @@ int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen)
 
 /* ---- values: store, compare, format ---- */
 
-int vg__cfg_enum_lookup(const struct vg_cfg_enum *names, const char *s)
+int vg__cfg_enum_lookup(const struct vg__cfg_enum *names, const char *s)
 {
 	for (; names->name; names++)
 		if (!strcasecmp(names->name, s))
@@ -103,7 +103,7 @@ int vg__cfg_enum_lookup(const struct vg_cfg_enum *names, const char *s)
 	return -1;
 }
 
-const char *vg__cfg_enum_name(const struct vg_cfg_enum *names, int value)
+const char *vg__cfg_enum_name(const struct vg__cfg_enum *names, int value)
 {
 	for (; names->name; names++)
 		if (names->value == value)
@@ -214,7 +214,7 @@ void vg__cfg_defaults(const struct vg__cfg_map *m, void *base)
 
 static const char *expected(const struct vg__cfg_key *k, char *buf, size_t size)
 {
-	const struct vg_cfg_enum *e;
+	const struct vg__cfg_enum *e;
 	size_t o = 0;
 
 	if (k->want)

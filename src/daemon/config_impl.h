@@ -37,10 +37,10 @@
 #define VG_CFG_MAX_ADDRS 16             /* every address list of the schema */
 #define VG_CFG_MAX_NAMES 64             /* NAMES lists, at most */
 #define VG_CFG_MIB ((size_t)1 << 20)
-#define VG_CFG_STR_(x) #x
-#define VG_CFG_STR(x) VG_CFG_STR_(x)
+#define VG_CFG_STRINGIFY_(x) #x
+#define VG_CFG_STRINGIFY(x) VG_CFG_STRINGIFY_(x)
 
-enum vg_cfg_type {
+enum vg__cfg_type {
 	VG_CFG_UINT,   /* decimal in min..max; a field of 2, 4 or 8 bytes */
 	VG_CFG_BOOL,   /* yes/no, true/false, on/off; a bool */
 	VG_CFG_SIZE,   /* "64M"; a size_t of at least min */
@@ -60,7 +60,7 @@ enum {
 	VG_CFG_SKIP_EMPTY = 8, /* dump: left out when empty ("" or the root name) */
 };
 
-struct vg_cfg_enum {
+struct vg__cfg_enum {
 	const char *name;
 	int value;
 };
@@ -89,13 +89,13 @@ typedef bool vg__cfg_dump_fn(const struct vg__cfg_out *o, const char *lead, int 
 
 struct vg__cfg_key {
 	const char *name;
-	enum vg_cfg_type type;
+	enum vg__cfg_type type;
 	unsigned flags;                  /* VG_CFG_REQUIRED ... */
 	size_t off, size;                /* the field, in the struct the table describes */
 	unsigned long long min, max;     /* UINT, SIZE: range; STR: least length; NAMES: max */
 	const char *def;                 /* default, in the file's syntax; NULL: zero */
 	const char *want;                /* a bad value: "expected WANT"; NULL: from the type */
-	const struct vg_cfg_enum *names; /* ENUM, NULL-terminated */
+	const struct vg__cfg_enum *names; /* ENUM, NULL-terminated */
 	size_t n_off;                    /* NAMES: the size_t count */
 	const struct vg__cfg_map *map;   /* MAP */
 	const struct vg__cfg_list *list; /* LIST */
@@ -217,15 +217,15 @@ int vg__cfg_addr_list(struct vg__cfg_ctx *c, yaml_node_t *val, struct vg_sockadd
 		      size_t max, uint16_t default_port, const char *want, size_t *lines);
 /** Plain decimal only: no sign, no spaces, no 0x.  VG_EPARSE, VG_ELIMIT above @p max. */
 int vg__cfg_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
-int vg__cfg_enum_lookup(const struct vg_cfg_enum *names, const char *s);
-const char *vg__cfg_enum_name(const struct vg_cfg_enum *names, int value);
+int vg__cfg_enum_lookup(const struct vg__cfg_enum *names, const char *s);
+const char *vg__cfg_enum_name(const struct vg__cfg_enum *names, int value);
 unsigned long long vg__cfg_get_uint(const void *field, size_t size);
 /** Set every key of @p m with a default, in @p base. */
 void vg__cfg_defaults(const struct vg__cfg_map *m, void *base);
 /** Table index of key @p name (m->n_keys when there is none). */
 size_t vg__cfg_key_index(const struct vg__cfg_map *m, const char *name);
 
-extern const struct vg_cfg_enum vg__cfg_bools[];
+extern const struct vg__cfg_enum vg__cfg_bools[];
 
 /* ---- config_keys.c, config_policy.c ---- */
 

@@ -28,15 +28,15 @@ _Static_assert(VG_DNSSEC_MAX_NTA <= VG_CFG_MAX_NAMES && VG_DNSSEC_MAX_INSECURE <
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define CFG struct vg_config
 
-static const struct vg_cfg_enum acl_actions[] = {
+static const struct vg__cfg_enum acl_actions[] = {
 	{ "allow", VG_ACL_ALLOW }, { "refuse", VG_ACL_REFUSE }, { "drop", VG_ACL_DROP },
 	{ NULL, 0 }
 };
-static const struct vg_cfg_enum log_levels[] = {
+static const struct vg__cfg_enum log_levels[] = {
 	{ "error", 3 }, { "warning", 4 }, { "notice", 5 }, { "info", 6 }, { "debug", 7 },
 	{ NULL, 0 }
 };
-static const struct vg_cfg_enum log_targets[] = {
+static const struct vg__cfg_enum log_targets[] = {
 	{ "stderr", VG_LOG_STDERR }, { "syslog", VG_LOG_SYSLOG }, { NULL, 0 }
 };
 

@@ -32,7 +32,7 @@ _Static_assert(sizeof(enum vg_tsig_alg) == sizeof(int), "enum fields are int");
 /* ---- policy.tsig-keys[]: {name, algorithm, secret} ---- */
 
 /* "hmac-sha256." as in a TSIG record is the same algorithm; the dump uses the first name */
-static const struct vg_cfg_enum tsig_algs[] = {
+static const struct vg__cfg_enum tsig_algs[] = {
 	{ "hmac-sha256", VG_TSIG_HMAC_SHA256 }, { "hmac-sha512", VG_TSIG_HMAC_SHA512 },
 	{ "hmac-sha1", VG_TSIG_HMAC_SHA1 },     { "hmac-sha256.", VG_TSIG_HMAC_SHA256 },
 	{ "hmac-sha512.", VG_TSIG_HMAC_SHA512 }, { "hmac-sha1.", VG_TSIG_HMAC_SHA1 },
@@ -89,15 +89,15 @@ static const struct vg__cfg_list tsig_list = {
 
 /* ---- policy.sources[] ---- */
 
-static const struct vg_cfg_enum psrc_types[] = {
+static const struct vg__cfg_enum psrc_types[] = {
 	{ "rpz", VG_PSRC_RPZ }, { "hosts", VG_PSRC_HOSTS }, { "domains", VG_PSRC_DOMAINS },
 	{ "adblock", VG_PSRC_ADBLOCK }, { NULL, 0 },
 };
-static const struct vg_cfg_enum psrc_actions[] = {
+static const struct vg__cfg_enum psrc_actions[] = {
 	{ "nxdomain", VG_ACT_NXDOMAIN }, { "nodata", VG_ACT_NODATA }, { "drop", VG_ACT_DROP },
 	{ "null", VG_ACT_NULL_ADDR }, { NULL, 0 },
 };
-static const struct vg_cfg_enum povr_names[] = {
+static const struct vg__cfg_enum povr_names[] = {
 	{ "given", VG_POVR_GIVEN }, { "disabled", VG_POVR_DISABLED },
 	{ "nxdomain", VG_POVR_NXDOMAIN }, { "nodata", VG_POVR_NODATA },
 	{ "passthru", VG_POVR_PASSTHRU }, { "drop", VG_POVR_DROP },
@@ -448,7 +448,7 @@ static const struct vg__cfg_key policy_keys[] = {
 		     .want = "yes or no"),
 	VG_CFG_KCUSTOM("watch", parse_watch, dump_watch),
 	VG_CFG_KUINT("min-ns-dots", CFG, policy.min_ns_dots, 0, 127,
-		     VG_CFG_STR(VG_POLICY_MIN_NS_DOTS_DEFAULT),
+		     VG_CFG_STRINGIFY(VG_POLICY_MIN_NS_DOTS_DEFAULT),
 		     .want = "a number of labels, 0..127 (0: the root's name servers too)"),
 	VG_CFG_KSTR("feed-directory", CFG, feed.directory, 1, "/var/lib/vigil",
 		    .want = "a directory path shorter than 512 bytes"),
@@ -456,6 +456,9 @@ static const struct vg__cfg_key policy_keys[] = {
 	VG_CFG_KLIST("sources", &source_list),
 	VG_CFG_KLIST("groups", &group_list),
 };
+
+_Static_assert(S_COUNT <= VG_CFG_MAX_KEYS && N(policy_keys) <= VG_CFG_MAX_KEYS,
+	       "raise VG_CFG_MAX_KEYS");
 
 const struct vg__cfg_map vg__cfg_policy_map = {
 	.name = "policy", .in = "section 'policy'", .label = "section 'policy'",

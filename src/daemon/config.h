@@ -72,6 +72,14 @@ int vg_config_parse_size(const char *s, size_t *out);
 /** Parse a domain name in presentation form into lower-case wire form. Returns length or negative. */
 int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen);
 
+/**
+ * The policy sources that apply to no client: listed by no group, or only
+ * by groups without client prefixes (valid, but surely not meant).  Their
+ * names, quoted and separated by ", ", go to @p names (capacity @p cap,
+ * truncated with "..."); returns how many there are.
+ */
+size_t vg_config_policy_unused(const struct vg_config *cfg, char *names, size_t cap);
+
 /** Write a human-readable dump of the effective config (used by --check-config -v). */
 void vg_config_dump(const struct vg_config *cfg, FILE *out);
 

@@ -20,6 +20,7 @@
  * workers -- and published the same way.  A source whose new file is broken
  * keeps its previous version (engine.c).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -115,7 +116,8 @@ static void usage(FILE *out)
 "    -t, --check-config FILE\n"
 "        Check FILE (and the root hints and trust anchor files it names),\n"
 "        print every error as FILE:LINE: message, and exit: 0 if valid, 1 if\n"
-"        not.\n"
+"        not.  Warnings (policy sources that apply to no client) do not\n"
+"        change the exit status.\n"
 "    explain NAME [--client ADDR] [--type TYPE] [-c FILE]\n"
 "        Load the policy of FILE (or the built-in defaults) and print which\n"
 "        rule, in which source at which FILE:LINE, decides NAME for a query\n"
@@ -479,6 +481,62 @@ static void stop_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sig_usr1, NULL);
 }
 
+/* ---- what the policy applies to whom ---- */
+
+/* The warning for sources that apply to no client; false when there is none. */
+static bool unused_sources_warning(const struct vg_config *cfg, char *buf, size_t cap)
+{
+	char names[512];
+	size_t n = vg_config_policy_unused(cfg, names, sizeof(names));
+
+	if (!n)
+		return false;
+	snprintf(buf, cap, "policy: %s %s %s to no client: %s", n == 1 ? "source" : "sources",
+		 names, n == 1 ? "applies" : "apply",
+		 !cfg->policy.n_groups ? "the policy section has no groups" :
+		 n == 1 ? "no group with clients lists it" : "no group with clients lists them");
+	return true;
+}
+
+/* Append @p item to the ", "-separated list in @p buf (o: its length so far). */
+static size_t join(char *buf, size_t cap, size_t o, const char *item)
+{
+	int w;
+
+	if (o >= cap)
+		return o;
+	w = snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", item);
+	if (w < 0 || (size_t)w >= cap - o) {
+		if (cap > 4)
+			memcpy(buf + cap - 4, "...", 4);
+		return cap;
+	}
+	return o + (size_t)w;
+}
+
+/* One line per client group (who gets which sources, in order), then the warning. */
+static void log_policy_groups(const struct vg_config *cfg)
+{
+	const struct vg_policy_opts *po = &cfg->policy;
+	char clients[400], sources[400], pfx[INET6_ADDRSTRLEN + 8], warn[700];
+
+	for (size_t i = 0; i < po->n_groups; i++) {
+		const struct vg_policy_group *g = &po->groups[i];
+		size_t oc = 0, os = 0;
+		clients[0] = sources[0] = '\0';
+		for (size_t k = 0; k < g->n_clients; k++)
+			oc = join(clients, sizeof(clients), oc,
+				  vg_prefix_str(&g->clients[k], pfx, sizeof(pfx)));
+		for (size_t k = 0; k < g->n_sources; k++)
+			os = join(sources, sizeof(sources), os, po->sources[g->sources[k]].name);
+		vg_log(VG_LOG_NOTICE, "policy: group '%s': clients %s; sources %s; allowlist %s",
+		       g->name, oc ? clients : "none", os ? sources : "none",
+		       g->allowlist ? "yes" : "no");
+	}
+	if (unused_sources_warning(cfg, warn, sizeof(warn)))
+		vg_log(VG_LOG_WARNING, "%s", warn);
+}
+
 static void reload(struct daemon *d)
 {
 	if (!d->config_path) {
@@ -535,6 +593,7 @@ static void reload(struct daemon *d)
 		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
 		       h->policy->nsources, policy_rules(h->policy), h->policy->ngroups);
 	}
+	log_policy_groups(cfg);
 }
 
 /* ---- RPZ feeds (src/feed) ---- */
@@ -666,6 +725,9 @@ static int check_config(const char *path)
 		fprintf(stdout, "%s: configuration is NOT valid\n", path);
 		return 1;
 	}
+	char warn[700];
+	if (unused_sources_warning(cfg, warn, sizeof(warn)))
+		fprintf(stdout, "%s: warning: %s\n", path, warn); /* valid all the same */
 	fprintf(stdout, "%s: configuration is valid\n", path);
 	free(cfg);
 	hints_free(h);
@@ -789,6 +851,7 @@ static int run(struct daemon *d, const char *pidfile)
 	if (h->policy)
 		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
 		       h->policy->nsources, policy_rules(h->policy), h->policy->ngroups);
+	log_policy_groups(cfg);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_join(&d->workers[i]);

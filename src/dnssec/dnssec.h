@@ -192,6 +192,14 @@ int vg_nsec_prove_no_exact(const struct vg_nsec *n, unsigned count, const uint8_
 
 #define VG_DNSSEC_MAX_TA_FILES 8
 #define VG_DNSSEC_MAX_NTA 64
+#define VG_DNSSEC_MAX_INSECURE 64
+/*
+ * dnssec.insecure-names by default: private names no public chain of trust
+ * can cover (RFC 6761 special-use names, RFC 8375 home.arpa, ICANN's
+ * internal, and the lan and corp of many sites), presentation form,
+ * separated by spaces.
+ */
+#define VG_DNSSEC_INSECURE_DEFAULT "internal home.arpa local localhost test invalid lan corp"
 
 /** The dnssec section of the configuration. */
 struct vg_dnssec_opts {
@@ -201,6 +209,9 @@ struct vg_dnssec_opts {
 	char auto_ta_file[512];      /* RFC 5011 state file; "" = no automated rollover */
 	uint8_t nta[VG_DNSSEC_MAX_NTA][VG_NAME_MAX]; /* negative trust anchors (RFC 7646) */
 	size_t n_nta;
+	/* names treated like negative trust anchors (default VG_DNSSEC_INSECURE_DEFAULT) */
+	uint8_t insecure[VG_DNSSEC_MAX_INSECURE][VG_NAME_MAX];
+	size_t n_insecure;
 	uint32_t clock_skew;         /* seconds, default 300 */
 	uint32_t bogus_ttl;          /* seconds a bogus result is cached, default 60 */
 	unsigned max_rrsigs_per_rrset; /* default 8 */

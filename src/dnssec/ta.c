@@ -116,6 +116,17 @@ int vg_ta_load(struct vg_ta_set *s, const char *path, FILE *errout)
 	return ret;
 }
 
+bool vg_dnssec_is_insecure(const struct vg_dnssec_opts *o, const uint8_t *name)
+{
+	for (size_t i = 0; i < o->n_nta; i++)
+		if (vg_name_is_sub(name, o->nta[i]))
+			return true;
+	for (size_t i = 0; i < o->n_insecure; i++)
+		if (vg_name_is_sub(name, o->insecure[i]))
+			return true;
+	return false;
+}
+
 const uint8_t *vg_ta_anchor_for(const struct vg_ta_set *s, const uint8_t *name)
 {
 	const uint8_t *best = NULL;

@@ -41,6 +41,12 @@ int vg_ta_builtin(struct vg_ta_set *s);
  */
 int vg_ta_load(struct vg_ta_set *s, const char *path, FILE *errout);
 
+/**
+ * Is @p name (wire form, lower-case) at or below a negative trust anchor or
+ * an insecure name of @p o?  Data there is insecure: not validated, no AD.
+ */
+bool vg_dnssec_is_insecure(const struct vg_dnssec_opts *o, const uint8_t *name);
+
 /** The closest anchor point at or above @p name, or NULL (name is insecure). */
 const uint8_t *vg_ta_anchor_for(const struct vg_ta_set *s, const uint8_t *name);
 

@@ -69,7 +69,7 @@ static bool same_identity(const struct vg_policy_src *a, const struct stat *st)
 static bool same_config(const struct vg_policy_source *a, const struct vg_policy_source *b)
 {
 	return !strcmp(a->name, b->name) && !strcmp(a->file, b->file) && a->type == b->type &&
-	       a->action == b->action;
+	       a->action == b->action && vg_name_eq(a->zone, b->zone);
 }
 
 /*
@@ -103,6 +103,10 @@ static int load_source(const struct vg_policy_source *cs, struct vg_policy_src *
 	if (cs->type == VG_PSRC_RPZ) {
 		struct vg_rpz_ctx c = { .path = cs->file, .emit = emit_rule, .arg = &e,
 					.errout = errout };
+		if (cs->zone[0]) { /* the zone's name from the configuration ({0}: not given) */
+			memcpy(c.origin, cs->zone, vg_name_len(cs->zone));
+			c.origin_set = true;
+		}
 		r = vg_rpz_load(f, &c);
 		ps->rpz = c.soa_len > 0;
 		memcpy(ps->origin, c.origin, vg_name_len(c.origin));

@@ -91,6 +91,7 @@ int vg_rpz_owner(const uint8_t *owner, const uint8_t *origin, struct vg_pol_rule
 #define VG_POLICY_MAX_CLIENTS 32 /* prefixes per group */
 #define VG_POLICY_MAX_PRIMARIES 4
 #define VG_POLICY_MIN_NS_DOTS_DEFAULT 1 /* policy.min-ns-dots */
+#define VG_POLICY_WATCH_MS 2000         /* policy.watch: yes polls the files this often */
 
 enum vg_policy_source_type { VG_PSRC_RPZ = 0, VG_PSRC_HOSTS, VG_PSRC_DOMAINS, VG_PSRC_ADBLOCK };
 /** A source's override of its rules' actions (RPZ.md 2.5): GIVEN keeps them. */

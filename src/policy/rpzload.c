@@ -40,6 +40,8 @@ struct reader {
 	struct vg_rpz_ctx *c;
 	uint8_t origin[VG_NAME_MAX]; /* $ORIGIN */
 	bool have_origin;
+	uint8_t zone[VG_NAME_MAX];   /* the zone's name from the configuration */
+	bool have_zone;
 	uint8_t prev[VG_NAME_MAX];   /* the last owner (for lines that start blank) */
 	bool have_prev;
 	uint32_t ttl;                /* $TTL */
@@ -59,6 +61,23 @@ static void report(struct vg_rpz_ctx *c, unsigned line, const char *fmt, const c
 		fprintf(c->errout, fmt, what);
 		fputs(" (record skipped)\n", c->errout);
 	}
+}
+
+/* An error that makes the whole file unusable (no "record skipped"). */
+static int fail(struct vg_rpz_ctx *c, unsigned line, const char *fmt, const uint8_t *n1,
+		const uint8_t *n2)
+{
+	char a[VG_NAME_MAX * 4 + 8], b[VG_NAME_MAX * 4 + 8];
+
+	c->errors++;
+	if (c->errout) {
+		vg_name_to_str(n1, a, sizeof(a));
+		vg_name_to_str(n2, b, sizeof(b));
+		fprintf(c->errout, "%s:%u: ", c->path, line);
+		fprintf(c->errout, fmt, a, b);
+		fputc('\n', c->errout);
+	}
+	return VG_EPARSE;
 }
 
 /* Is @p name "rpz-*." or below such a TLD? */
@@ -147,6 +166,9 @@ static int record(struct reader *rd, const uint8_t *owner, uint16_t type, uint32
 			report(c, at, "%s", "malformed SOA record");
 			return VG_EPARSE;
 		}
+		if (rd->have_zone && !vg_name_eq(owner, rd->zone))
+			return fail(c, at, "the zone's SOA is owned by %s, but its source's 'zone' "
+				    "is %s: they must agree", owner, rd->zone);
 		rd->have_soa = true;
 		memcpy(c->origin, owner, vg_name_len(owner));
 		c->serial = vg_get32(rdata + n1 + n2);
@@ -423,6 +445,7 @@ static int fast_record(struct reader *rd, char *line, size_t len, unsigned at)
 
 /* ------------------------------------------------------------ lines */
 
+/* A $ directive; <0 when the file cannot be used. */
 static int directive(struct reader *rd, char *line, size_t len, unsigned at)
 {
 	struct vg_rpz_ctx *c = rd->c;
@@ -465,6 +488,10 @@ static int directive(struct reader *rd, char *line, size_t len, unsigned at)
 			report(c, at, "%s", "bad $ORIGIN");
 			return 0;
 		}
+		/* before the SOA, $ORIGIN names the zone: the configuration must agree */
+		if (!rd->have_soa && rd->have_zone && !vg_name_eq(n, rd->zone))
+			return fail(c, at, "$ORIGIN %s before the SOA, but its source's 'zone' is "
+				    "%s: they must agree", n, rd->zone);
 		memcpy(rd->origin, n, vg_name_len(n));
 		rd->have_origin = true;
 		return 0;
@@ -533,6 +560,8 @@ int vg_rpz_load(FILE *f, struct vg_rpz_ctx *c)
 	if (c->origin_set) {
 		memcpy(rd.origin, c->origin, vg_name_len(c->origin));
 		rd.have_origin = true;
+		memcpy(rd.zone, c->origin, vg_name_len(c->origin));
+		rd.have_zone = true;
 	}
 	while ((got = getline(&line, &cap, f)) >= 0) {
 		lineno++;
@@ -573,8 +602,20 @@ int vg_rpz_load(FILE *f, struct vg_rpz_ctx *c)
 			continue; /* blank or comment */
 		}
 		if (line[0] == '$') {
-			directive(&rd, line, n, lineno);
+			if ((ret = directive(&rd, line, n, lineno)) < 0)
+				break;
 			continue;
+		}
+		if (!rd.have_soa && !rd.have_origin) {
+			/* relative names would silently become names under the root, and
+			 * so would the policy zone (its SOA in rewritten answers) */
+			c->errors++;
+			if (c->errout)
+				fprintf(c->errout, "%s:%u: no $ORIGIN before the zone's first "
+					"record, and no 'zone' in its source's configuration: the "
+					"policy zone's name is unknown\n", c->path, lineno);
+			ret = VG_EPARSE;
+			break;
 		}
 		if (rd.depth > 0) {
 			rd.acc_line = lineno;

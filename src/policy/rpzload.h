@@ -11,7 +11,10 @@
 struct vg_rpz_ctx {
 	/* in */
 	const char *path;     /* for messages */
-	uint8_t origin[VG_NAME_MAX]; /* default $ORIGIN when origin_set (else none) */
+	/* with origin_set, the policy zone's name from the configuration (a
+	 * source's 'zone'): the $ORIGIN until the file sets one, and the name
+	 * the zone's SOA must be owned by (also a $ORIGIN before the SOA) */
+	uint8_t origin[VG_NAME_MAX];
 	bool origin_set;
 	int (*emit)(void *arg, const struct vg_pol_rule *r); /* <0 stops reading */
 	void *arg;
@@ -28,9 +31,11 @@ struct vg_rpz_ctx {
 
 /**
  * Read the zone in @p f; c->origin is set to the zone's apex (the owner of
- * its first record, the SOA).  Bad records are reported and skipped.
- * 0; VG_EPARSE when the file is not a zone at all (no SOA first); or the
- * first negative value emit returned.
+ * its first record, the SOA).  The zone's name must be known: from a
+ * $ORIGIN before the first record, or from c->origin (origin_set).  Bad
+ * records are reported and skipped.  0; VG_EPARSE when the file is not a
+ * zone at all (no SOA first), has no name, or names another zone than
+ * c->origin; or the first negative value emit returned.
  */
 int vg_rpz_load(FILE *f, struct vg_rpz_ctx *c);
 

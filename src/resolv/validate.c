@@ -261,25 +261,15 @@ static int verify(struct vctx *v, const struct vg_rrset *rs, const struct vg_rrs
 	return VG_EBOGUS;
 }
 
+/*
+ * Negative trust anchors (RFC 7646) and the insecure names (dnssec.insecure-
+ * names: by default private names no public chain of trust can cover): a
+ * zone at or below one is insecure, and so is data owned by a name at or
+ * below one, whichever zone serves it (a signed parent may serve it itself).
+ */
 static bool under_nta(const struct vctx *v, const uint8_t *name)
 {
-	/* private names that no public chain of trust can cover (RFC 6761,
-	 * RFC 8375, ICANN's .internal) are treated as insecure, like the
-	 * configured negative trust anchors (RFC 7646) */
-	static const uint8_t *const private_names[] = {
-		(const uint8_t *)"\x08internal", (const uint8_t *)"\x04home\x04" "arpa",
-		(const uint8_t *)"\x05local", (const uint8_t *)"\x09localhost",
-		(const uint8_t *)"\x04test", (const uint8_t *)"\x07invalid",
-		(const uint8_t *)"\x03lan", (const uint8_t *)"\x04corp",
-	};
-	const struct vg_dnssec_opts *cfg = cfg_of(v);
-	for (size_t i = 0; i < cfg->n_nta; i++)
-		if (vg_name_is_sub(name, cfg->nta[i]))
-			return true;
-	for (size_t i = 0; i < VG_ARRAY_SIZE(private_names); i++)
-		if (vg_name_is_sub(name, private_names[i]))
-			return true;
-	return false;
+	return vg_dnssec_is_insecure(cfg_of(v), name);
 }
 
 /* NSEC records of a result as struct vg_nsec, for the proofs in nsec.c. */
@@ -715,6 +705,8 @@ static int check_answer(struct vctx *v, unsigned i)
 
 	memcpy(owner, rs->owner, vg_name_len(rs->owner));
 	vg_name_lower(owner);
+	if (under_nta(v, owner))
+		return VG_SEC_INSECURE; /* whoever signed it: a private or NTA name */
 	const uint8_t *signer = sig_signer(sig, sbuf);
 	if (!signer)
 		return unsigned_status(v, req->answer_zone[i], owner, VG_EDE_RRSIGS_MISSING);
@@ -788,6 +780,11 @@ static int check_negative(struct vctx *v)
 
 	if (!name)
 		return VG_SEC_INSECURE; /* nothing to prove (e.g. no SOA was given) */
+	uint8_t low[VG_NAME_MAX];
+	memcpy(low, name, vg_name_len(name));
+	vg_name_lower(low);
+	if (under_nta(v, low))
+		return VG_SEC_INSECURE;
 	const uint8_t *signer = proof_signer(r, sbuf);
 	if (!signer)
 		return unsigned_status(v, r->zone && *r->zone ? r->zone : NULL, name,

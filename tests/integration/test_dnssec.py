@@ -16,6 +16,7 @@ names, so the order of the tests does not matter.
 """
 import base64
 import collections
+import os
 import random
 import string
 import threading
@@ -376,6 +377,52 @@ def test_negative_trust_anchor(resolver):
     r = dq(resolver, name)
     assert_answer(r, name, "A", [WWW["nta.sec."]])
     assert_no_ad(r)
+
+
+@pytest.mark.vigil_only  # Unbound answers test. from a local zone of its own
+@pytest.mark.parametrize("name", ["www.test.", "www.corp."])
+def test_builtin_insecure_name_served_by_signed_zone(resolver, name):
+    """test. and corp. are built-in insecure names (dnssec.insecure-names):
+    their data is insecure even when a signed zone serves it itself -- here
+    the signed lab root, with no delegation to test. or corp."""
+    r = dq(resolver, name)
+    assert_answer(r, name, "A", [labmod.ROOT_OWN_NAMES[name]])
+    assert_no_ad(r)
+    # a name that only ends in the same letters is validated as usual
+    r = dq(resolver, "www.mytest.")
+    assert_answer(r, "www.mytest.", "A", [labmod.ROOT_OWN_NAMES["www.mytest."]])
+    assert_ad(r)
+
+
+class EmptyInsecureNames(conftest.Resolver):
+    """A second vigil whose config empties dnssec.insecure-names (a lab whose
+    test. is a real signed zone)."""
+
+    def __init__(self, workdir, lab):
+        super().__init__("vigil", workdir, lab, conftest.free_port())
+
+    def write_config(self):
+        self.config_path = os.path.join(self.dir, "vigil.yaml")
+        with open(self.config_path, "w") as f:
+            f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n"
+                    "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
+                    "dnssec:\n  trust-anchor-file: [ \"%s\" ]\n  insecure-names: []\n"
+                    "log:\n  level: info\n" % (self.port, self.lab.root_hints,
+                                              self.lab.trust_anchor))
+
+
+@pytest.mark.vigil_only
+def test_insecure_names_emptied(lab, tmp_path):
+    """With dnssec.insecure-names: [] the same names are validated: AD."""
+    v = EmptyInsecureNames(str(tmp_path), lab)
+    v.start()
+    try:
+        for name in ("www.test.", "www.corp."):
+            r = dq(v, name)
+            assert_answer(r, name, "A", [labmod.ROOT_OWN_NAMES[name]])
+            assert_ad(r)
+    finally:
+        assert v.stop(), "vigil did not stop on SIGTERM:\n" + v.log_tail()
 
 
 def test_nsec3_iterations_above_limit(resolver):

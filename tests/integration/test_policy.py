@@ -347,6 +347,58 @@ def test_client_groups_before_the_cache(pol):
     assert_resolves(r, "mail2.basic.lab.", "A", ["192.0.2.26"])
 
 
+def test_startup_log_says_who_gets_which_sources(pol):
+    """At start-up, one log line per client group: its name, client prefixes,
+    sources in order, and whether it is an allowlist."""
+    for want in ("policy: group 'group-a': clients 127.0.0.1/32; sources lab-first, "
+                 "lab-block; allowlist no",
+                 "policy: group 'group-b': clients 127.0.0.2/32; sources other; allowlist no"):
+        assert wait_log(pol, re.escape(want)), "no line '%s' in the log:\n%s" % (
+            want, pol.log_tail())
+    assert not wait_log(pol, "apply to no client|applies to no client", timeout=0), (
+        pol.log_tail())
+
+
+def test_sources_for_no_client_are_a_warning(lab, tmp_path):
+    """Sources that no group (with clients) lists apply to nobody: valid, but
+    --check-config warns (exit status 0) and names them, and so does the
+    start-up log -- for a policy without groups and for sources left out."""
+    a = write(tmp_path, "a.rpz", rpz("a.rpz.", "txt.basic.lab IN CNAME ."))
+    b = write(tmp_path, "b.rpz", rpz("b.rpz.", "mail2.basic.lab IN CNAME ."))
+    cases = [
+        (policy([source("a", "rpz", a), source("b", "rpz", b)], []).replace(
+            "  groups:\n", ""), "sources 'a', 'b' apply to no client: the policy section "
+         "has no groups"),
+        (policy([source("a", "rpz", a), source("b", "rpz", b)],
+                [group("g", [C1 + "/32"], ["a"])]),
+         "source 'b' applies to no client: no group with clients lists it"),
+    ]
+    for text, want in cases:
+        v = PolicyVigil(tmp_path, lab, text)
+        v.write_config()
+        r = subprocess.run([conftest.VIGIL_BIN, "--check-config", v.config_path],
+                           capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, "a warning must not fail --check-config:\n" + out
+        assert "%s: warning: policy: %s" % (v.config_path, want) in out, out
+        assert "configuration is valid" in out, out
+        v = started(lab, tmp_path, text)
+        try:
+            line = wait_log(v, re.escape(want))
+            assert line and "[warning]" in line, "no warning '%s' in the log:\n%s" % (
+                want, v.log_tail())
+        finally:
+            v.stop()
+    # every source used: no warning
+    text = policy([source("a", "rpz", a)], [group("g", [C1 + "/32"], ["a"])])
+    v = PolicyVigil(tmp_path, lab, text)
+    v.write_config()
+    r = subprocess.run([conftest.VIGIL_BIN, "--check-config", v.config_path],
+                       capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "warning" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
 def test_rd0_not_rewritten(pol):
     """recursive-only (the default): an RD=0 query answered from the cache is
     not rewritten; one vigil would have to resolve is (nothing goes upstream
@@ -497,6 +549,43 @@ def test_broken_file_refuses_start(lab, tmp_path, case):
     rc, out = refused_start(v)
     assert rc != 0, "vigil exited 0 on a broken policy file:\n" + out
     assert path in out, "the start-up error does not name %s:\n%s" % (path, out)
+
+
+NO_ORIGIN = ("$TTL 300\n"
+             "@ IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 60\n"  # line 2
+             "@ IN NS localhost.\n"
+             "txt.basic.lab IN CNAME .\n")
+
+
+def test_zone_file_without_origin_needs_the_zone_key(lab, tmp_path):
+    """An RPZ file without $ORIGIN does not say which zone it is.  Without the
+    source's `zone` key vigil does not start and names the file's first
+    record (FILE:LINE) -- it used to read such a file as a zone named ".",
+    whose SOA then went into rewritten answers; with `zone` the file loads as
+    that zone; a `zone` that disagrees with the file's $ORIGIN is an error."""
+    path = write(tmp_path, "noorigin.rpz", NO_ORIGIN)
+    groups = [group("g", [C1 + "/32"], ["no-origin"])]
+    v = PolicyVigil(tmp_path, lab, policy([source("no-origin", "rpz", path)], groups))
+    rc, out = refused_start(v)
+    assert rc != 0, "vigil started on an RPZ file without $ORIGIN and no zone:\n" + out
+    assert "%s:2: no $ORIGIN" % path in out, out
+
+    v = started(lab, tmp_path, policy([source("no-origin", "rpz", path, zone="noorigin.rpz")],
+                                      groups))
+    try:
+        r = ask(v, "txt.basic.lab.", "TXT")
+        assert_blocked(r, "NXDOMAIN", "no-origin", BLOCKED, "txt.basic.lab", soa="noorigin.rpz.")
+        assert rrset(r.additional, ".", "SOA") is None, show(r)
+    finally:
+        v.stop()
+
+    other = write(tmp_path, "other.rpz", rpz("other.rpz.", "txt.basic.lab IN CNAME ."))
+    v = PolicyVigil(tmp_path, lab, policy([source("no-origin", "rpz", other, zone="else.rpz")],
+                                          groups))
+    rc, out = refused_start(v)
+    assert rc != 0, "vigil started on a zone file whose $ORIGIN is not its zone:\n" + out
+    assert ("%s:1: $ORIGIN other.rpz. before the SOA, but its source's 'zone' is else.rpz."
+            % other) in out, out
 
 
 @pytest.mark.parametrize("case", ["no-soa", "missing-rpz"])

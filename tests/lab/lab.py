@@ -116,6 +116,13 @@ SEC_WILD_ADDR = "198.51.100.77"  # *.wild.{nsec,nsec3}.sec. and *.any.keytrap.se
 # validator needs to be told, as with any private zone under an undelegated TLD.
 NEGATIVE_TRUST_ANCHORS = ["nta.sec.", "corp.internal."]
 
+# Names the signed root serves itself (no delegation, so their data is signed
+# by the root's key): under vigil's built-in insecure names test. and corp.
+# they must be insecure all the same; mytest. only ends in the same letters
+# and is secure.  name -> address of its A record.
+ROOT_OWN_NAMES = {"www.test.": "192.0.2.81", "www.corp.": "192.0.2.82",
+                  "www.mytest.": "192.0.2.83"}
+
 # Extra names of nsec.sec. and nsec3.sec. (relative to the zone).  Canonical
 # order (NSEC chain): @, cname, ns1, nx, ny, *.wild, www.  nx -> ny is the NSEC range
 # every nx-<anything> falls into (aggressive NSEC test); @ -> cname covers *.
@@ -341,7 +348,8 @@ example.             172800 IN NS ns1.nic.example.
 ns1.nic.example.     172800 IN A  {a('tld-example')}
 sec.                 172800 IN NS ns1.nic.sec.
 ns1.nic.sec.         172800 IN A  {a('tld-sec')}
-""" + ds("lab.") + ds("example.") + ds("sec.")
+""" + "".join("%-20s 3600 IN A %s\n" % (n, addr) for n, addr in ROOT_OWN_NAMES.items()) \
+            + ds("lab.") + ds("example.") + ds("sec.")
         lame_delegations = ""
         lame_ns = {}  # zone -> [(NS name, address or None if glue-less)]
         hoster_extra = ""

@@ -20,6 +20,7 @@
 
 #include "vigil/err.h"
 #include "daemon/config.h"
+#include "dnssec/ta.h"
 
 #ifndef VG_SRCDIR
 #define VG_SRCDIR "."
@@ -1054,8 +1055,11 @@ START_TEST(error_feeds)
 {
 	expect_error(FEED_HEAD "      primary: 192.0.2.1\n",
 		     "F:3: policy.sources: a feed ('primary') needs 'zone'");
-	expect_error(FEED_HEAD "      file: /x\n      zone: rpz.example\n",
-		     "F:5: policy.sources.zone: only for a feed (a source with 'primary')");
+	/* (zone with file alone is fine: the name of a zone file without $ORIGIN) */
+	expect_error(FEED_HEAD "      type: hosts\n      file: /x\n      zone: rpz.example\n",
+		     "F:6: policy.sources.zone: only for an rpz source");
+	expect_error(FEED_HEAD "      file: /x\n      zone: .\n",
+		     "F:5: policy.sources.zone: expected a domain name (the policy zone");
 	expect_error(FEED_HEAD "      file: /x\n      tsig-key: k\n",
 		     "F:5: policy.sources.tsig-key: only for a feed");
 	expect_error(FEED_HEAD "      type: hosts\n      primary: 192.0.2.1\n      zone: z\n",
@@ -1097,6 +1101,138 @@ START_TEST(error_feeds)
 }
 END_TEST
 
+
+/* zone for a file source: the policy zone's name when the file has no $ORIGIN */
+START_TEST(file_source_zone)
+{
+	static const char text[] = "policy:\n  sources:\n"
+				   "    - { name: a, file: /x.rpz, zone: RPZ.Example. }\n"
+				   "    - { name: b, file: /y.rpz }\n"
+				   "  groups:\n"
+				   "    - { name: g, clients: [ \"::/0\" ], sources: [ a, b ] }\n";
+	struct vg_config cfg;
+	uint8_t zone[VG_NAME_MAX];
+	struct loaded l;
+	char *dump = NULL;
+	size_t len = 0;
+
+	expect_ok(text, &cfg);
+	ck_assert_int_gt(vg_config_parse_name("rpz.example", zone, sizeof(zone)), 0);
+	ck_assert_mem_eq(cfg.policy.sources[0].zone, zone, 13);
+	ck_assert_uint_eq(cfg.policy.sources[0].n_primaries, 0);
+	ck_assert_uint_eq(cfg.policy.sources[1].zone[0], 0); /* not given */
+	FILE *f = open_memstream(&dump, &len);
+	vg_config_dump(&cfg, f);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(dump, "zone: 'rpz.example.'"));
+	load_text(&l, dump);
+	ck_assert_msg(l.ret == 0 && cfg_equal(&cfg, &l.cfg), "%s\n%s", l.err, dump);
+	free(l.err);
+	free(dump);
+}
+END_TEST
+
+/* sources no group with clients lists apply to no client (--check-config warns) */
+START_TEST(policy_unused_sources)
+{
+	struct vg_config cfg;
+	char names[64];
+
+	vg_config_defaults(&cfg);
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, sizeof(names)), 0);
+	ck_assert_str_eq(names, "");
+	expect_ok("policy:\n  sources:\n    - { name: a, file: /a }\n    - { name: b, file: /b }\n",
+		  &cfg);
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, sizeof(names)), 2);
+	ck_assert_str_eq(names, "'a', 'b'");
+	expect_ok("policy:\n  sources:\n    - { name: a, file: /a }\n    - { name: b, file: /b }\n"
+		  "    - { name: c, file: /c }\n  groups:\n"
+		  "    - { name: none, clients: [], sources: [ a ] }\n"
+		  "    - { name: some, clients: [ 10.0.0.0/8 ], sources: [ c ] }\n", &cfg);
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, sizeof(names)), 2);
+	ck_assert_str_eq(names, "'a', 'b'");
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, 6), 2); /* cut short */
+	ck_assert_str_eq(names, "'a...");
+}
+END_TEST
+
+/* ---- dnssec.insecure-names ---- */
+
+static bool insecure(const struct vg_config *cfg, const char *name)
+{
+	uint8_t wire[VG_NAME_MAX];
+
+	ck_assert_int_gt(vg_config_parse_name(name, wire, sizeof(wire)), 0);
+	return vg_dnssec_is_insecure(&cfg->dnssec, wire);
+}
+
+/*
+ * Every built-in insecure name, and a name below it, is insecure; a name
+ * that only ends in the same letters, or only starts with the name, is not.
+ * The list is written out here, not taken from the code's own, so that a
+ * name the code spells wrong (as "\x04corp" once was: byte 0x4c, then "orp")
+ * fails.
+ */
+START_TEST(insecure_names_builtin)
+{
+	static const char *const builtin[] = { "internal", "home.arpa", "local", "localhost",
+					       "test", "invalid", "lan", "corp" };
+	struct vg_config cfg;
+	char buf[300];
+
+	vg_config_defaults(&cfg);
+	ck_assert_uint_eq(cfg.dnssec.n_insecure, sizeof(builtin) / sizeof(builtin[0]));
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+		ck_assert_msg(insecure(&cfg, builtin[i]), "%s is not insecure", builtin[i]);
+		snprintf(buf, sizeof(buf), "www.sub.%s.", builtin[i]);
+		ck_assert_msg(insecure(&cfg, buf), "%s is not insecure", buf);
+		snprintf(buf, sizeof(buf), "x%s", builtin[i]); /* same ending letters */
+		ck_assert_msg(!insecure(&cfg, buf), "%s is insecure", buf);
+		snprintf(buf, sizeof(buf), "www.my%s", builtin[i]);
+		ck_assert_msg(!insecure(&cfg, buf), "%s is insecure", buf);
+		snprintf(buf, sizeof(buf), "%s.example", builtin[i]); /* not below it */
+		ck_assert_msg(!insecure(&cfg, buf), "%s is insecure", buf);
+	}
+	ck_assert(!insecure(&cfg, "arpa"));
+	ck_assert(!insecure(&cfg, "."));
+	ck_assert(!insecure(&cfg, "example.com"));
+	/* negative trust anchors are checked the same way */
+	expect_ok("dnssec:\n  negative-trust-anchors: [ nta.example ]\n", &cfg);
+	ck_assert(insecure(&cfg, "a.nta.example."));
+	ck_assert(!insecure(&cfg, "xnta.example."));
+	ck_assert(insecure(&cfg, "www.corp."));
+}
+END_TEST
+
+/* the list can be replaced, or emptied (a real signed internal TLD, a test lab) */
+START_TEST(insecure_names_config)
+{
+	struct vg_config cfg, def;
+
+	expect_ok("dnssec:\n  insecure-names: []\n", &cfg);
+	ck_assert_uint_eq(cfg.dnssec.n_insecure, 0);
+	ck_assert(!insecure(&cfg, "www.corp."));
+	ck_assert(!insecure(&cfg, "www.test."));
+	expect_ok("dnssec:\n  insecure-names: [ Corp.Example., lan ]\n", &cfg);
+	ck_assert_uint_eq(cfg.dnssec.n_insecure, 2);
+	ck_assert(insecure(&cfg, "a.corp.example."));
+	ck_assert(insecure(&cfg, "a.lan."));
+	ck_assert(!insecure(&cfg, "a.corp."));
+	ck_assert(!insecure(&cfg, "www.test."));
+	/* the default spelled out is the default */
+	expect_ok("dnssec:\n  insecure-names: [ internal, home.arpa, local, localhost, test, "
+		  "invalid, lan, corp ]\n", &cfg);
+	vg_config_defaults(&def);
+	ck_assert(cfg_equal(&cfg, &def));
+	expect_error("dnssec:\n  insecure-names: [ a..b ]\n",
+		     "F:2: dnssec.insecure-names: expected a domain name, got 'a..b'");
+	expect_error("dnssec:\n  insecure-names: [ lan, LAN. ]\n",
+		     "F:2: dnssec.insecure-names: 'LAN.' is listed twice");
+	expect_error("dnssec:\n  insecure-names: { a: b }\n",
+		     "F:2: dnssec.insecure-names: expected a list, got a mapping");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1133,6 +1269,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, feed_config);
 	tcase_add_test(tc, feed_dump_reloads);
 	tcase_add_test(tc, error_feeds);
+	tcase_add_test(tc, file_source_zone);
+	tcase_add_test(tc, policy_unused_sources);
+	tcase_add_test(tc, insecure_names_builtin);
+	tcase_add_test(tc, insecure_names_config);
 	suite_add_tcase(s, tc);
 	return s;
 }

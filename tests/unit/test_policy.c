@@ -697,6 +697,110 @@ START_TEST(rpz_not_a_zone)
 }
 END_TEST
 
+
+/* Read @p text as a zone, the configured zone name @p zone (NULL: none). */
+static int load_rpz_text(const char *text, const char *zone, struct collected *out,
+			 struct vg_rpz_ctx *c, char **errs)
+{
+	size_t elen = 0;
+	FILE *in = fmemopen((void *)text, strlen(text), "r");
+	FILE *err = open_memstream(errs, &elen);
+	*c = (struct vg_rpz_ctx){ .path = "z.rpz", .emit = collect, .arg = out, .errout = err };
+	if (zone) {
+		ck_assert_int_gt(vg_name_from_str(zone, c->origin, sizeof(c->origin)), 0);
+		c->origin_set = true;
+	}
+	out->n = 0;
+	int r = vg_rpz_load(in, c);
+	fclose(in);
+	fclose(err);
+	return r;
+}
+
+/*
+ * The policy zone's name comes from $ORIGIN or the source's configured zone:
+ * a file with neither is an error at its first record (it used to be read
+ * silently as a zone named "."); when both are given they must agree.
+ */
+START_TEST(rpz_zone_name)
+{
+	static const char no_origin[] =
+		"; no $ORIGIN\n"
+		"$TTL 300\n"
+		"@ SOA localhost. root.localhost. 7 3600 600 86400 60\n" /* 3 */
+		"  NS localhost.\n"
+		"bad.example CNAME .\n";
+	static const char with_origin[] =
+		"$ORIGIN rpz.example.\n"
+		"@ SOA localhost. root.localhost. 7 3600 600 86400 60\n"
+		"bad.example CNAME .\n";
+	static const char absolute[] =
+		"other.example. 300 SOA localhost. root.localhost. 7 3600 600 86400 60\n"
+		"bad.example.other.example. 300 CNAME .\n";
+	struct collected out;
+	struct vg_rpz_ctx c;
+	uint8_t want[VG_NAME_MAX], rule[VG_NAME_MAX];
+	char *errs;
+
+	/* neither $ORIGIN nor zone: FILE:LINE at the first record */
+	ck_assert_int_eq(load_rpz_text(no_origin, NULL, &out, &c, &errs), VG_EPARSE);
+	ck_assert_msg(strstr(errs, "z.rpz:3: no $ORIGIN") != NULL, "%s", errs);
+	ck_assert_uint_eq(out.n, 0);
+	free(errs);
+	ck_assert_int_eq(load_rpz_text("", NULL, &out, &c, &errs), VG_EPARSE);
+	ck_assert_msg(strstr(errs, "z.rpz:1:") != NULL, "%s", errs);
+	free(errs);
+	ck_assert_int_eq(load_rpz_text(absolute, NULL, &out, &c, &errs), VG_EPARSE);
+	ck_assert_msg(strstr(errs, "z.rpz:1: no $ORIGIN") != NULL, "%s", errs);
+	free(errs);
+
+	/* the configured zone names it */
+	ck_assert_int_eq(load_rpz_text(no_origin, "RPZ.Example", &out, &c, &errs), 0);
+	ck_assert_str_eq(errs, "");
+	free(errs);
+	vg_name_from_str("rpz.example.", want, sizeof(want));
+	ck_assert(vg_name_eq(c.origin, want));
+	ck_assert_uint_eq(c.serial, 7);
+	vg_name_from_str("bad.example.", rule, sizeof(rule));
+	ck_assert_uint_eq(out.n, 1);
+	ck_assert(vg_name_eq(out.r[0].name, rule));
+	ck_assert_uint_eq(out.r[0].line, 5);
+
+	/* both, agreeing (case and trailing dot do not matter) */
+	ck_assert_int_eq(load_rpz_text(with_origin, "rpz.EXAMPLE.", &out, &c, &errs), 0);
+	ck_assert_str_eq(errs, "");
+	free(errs);
+	ck_assert(vg_name_eq(c.origin, want));
+	ck_assert_uint_eq(out.n, 1);
+	ck_assert_int_eq(load_rpz_text(with_origin, NULL, &out, &c, &errs), 0);
+	free(errs);
+	ck_assert(vg_name_eq(c.origin, want));
+	/* both, disagreeing: at the $ORIGIN, or at the SOA when it names the zone */
+	ck_assert_int_eq(load_rpz_text(with_origin, "other.example", &out, &c, &errs), VG_EPARSE);
+	ck_assert_msg(strstr(errs, "z.rpz:1: $ORIGIN rpz.example. before the SOA, but its "
+			     "source's 'zone' is other.example.") != NULL, "%s", errs);
+	ck_assert_uint_eq(out.n, 0);
+	free(errs);
+	ck_assert_int_eq(load_rpz_text(absolute, "rpz.example", &out, &c, &errs), VG_EPARSE);
+	ck_assert_msg(strstr(errs, "z.rpz:1: the zone's SOA is owned by other.example., but "
+			     "its source's 'zone' is rpz.example.") != NULL, "%s", errs);
+	free(errs);
+	ck_assert_int_eq(load_rpz_text(absolute, "other.example", &out, &c, &errs), 0);
+	ck_assert_str_eq(errs, "");
+	free(errs);
+	ck_assert_uint_eq(out.n, 1);
+	/* a $ORIGIN after the SOA only changes the relative names */
+	ck_assert_int_eq(load_rpz_text("$ORIGIN rpz.example.\n@ SOA ns. root. 1 2 3 4 5\n"
+				       "$ORIGIN sub.rpz.example.\nx CNAME .\n", "rpz.example",
+				       &out, &c, &errs), 0);
+	ck_assert_str_eq(errs, "");
+	free(errs);
+	vg_name_from_str("x.sub.", rule, sizeof(rule));
+	ck_assert_uint_eq(out.n, 1);
+	ck_assert(vg_name_eq(out.r[0].name, rule));
+}
+END_TEST
+
 struct growing {
 	struct vg_pol_rule *r;
 	unsigned n;
@@ -1408,6 +1512,7 @@ int main(void)
 	tcase_add_test(tc, decision_log_lines);
 	tcase_add_test(tc, rpz_zone_actions_and_errors);
 	tcase_add_test(tc, rpz_not_a_zone);
+	tcase_add_test(tc, rpz_zone_name);
 	tcase_add_test(tc, rpz_reader_forms);
 	tcase_add_test(tc, rpz_reader_mutations_never_crash);
 	tcase_add_test(tc, local_data_cname_excludes_others);

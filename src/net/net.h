@@ -44,6 +44,7 @@ struct vg_shared {
 	atomic_uint tcp_total;
 	struct vg_plog *plog; /* policy decision log, NULL: decisions go to the main log */
 	struct vg_feed *feed; /* RPZ feeds (NOTIFY goes there), NULL: none */
+	struct vg_upshare *upshare; /* upstream queries in flight, shared across workers */
 };
 
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */

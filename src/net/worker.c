@@ -890,7 +890,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 		return VG_ENOMEM;
 	vg__udp_init_batch(w);
 	adopt_snapshot(w);
-	w->up = vg_upstream_new(&w->loop, w->infra, w->cfg);
+	w->up = vg_upstream_new(&w->loop, w->infra, w->cfg, shared->upshare);
 	if (!w->up)
 		return VG_ENOMEM;
 	w->env.cache = shared->cache;

@@ -13,13 +13,15 @@
  * and DO) are shared, in two steps:
  *
  * 1. Within a worker: the worker's own pending table, no lock.  Later askers
- *    join the first one's waiter list (up to MAX_WAITERS; beyond that a new
- *    query is sent).
+ *    join the first one's waiter list.
  * 2. Across workers: struct vg_upshare, a table of every worker's queries in
  *    flight, in XSHARDS shards with a mutex each.  It is looked at only when
  *    step 1 missed, i.e. when a query would otherwise be sent: the cache-hit
  *    path never touches it.  A worker B that finds worker A's query there does
- *    not send its own: it links a struct join to A's query (up to MAX_XJOINS).
+ *    not send its own: it links a struct join to A's query.
+ * Neither list has a cap of its own: every waiter is a request in flight, and
+ * those are bounded per worker (a cap here only meant more identical queries
+ * to the same server in a burst).
  *
  * Cross-worker joins.  A's query and its libuv handles belong to A's thread;
  * the join and its timer belong to B's.  When A's query ends (reply, timeout,
@@ -69,8 +71,7 @@
 #include "upstream/upstream.h"
 #include "vigil/wire.h"
 
-#define MAX_WAITERS 16
-#define MAX_XJOINS 64 /* joins from other workers per query */
+#define INLINE_WAITERS 4 /* more are allocated */
 #define PENDING_BUCKETS 1024
 #define XSHARDS 64
 #define XBUCKETS 64 /* per shard */
@@ -102,7 +103,6 @@ struct query {
 	/* guarded by the shard lock */
 	struct query *xnext;    /* shard bucket chain */
 	struct join *xjoins;    /* joins from other workers */
-	unsigned nxjoins;
 	uint64_t tcp_since_ms;  /* went on to TCP at (vg_time_now_ms), 0: UDP */
 	int open_handles;
 	uv_udp_t udp;
@@ -121,8 +121,9 @@ struct query {
 	size_t qlen;
 	uint8_t *tcp_buf; /* 2 + 65535, on TCP only */
 	size_t tcp_have;
-	unsigned nwaiters;
-	struct waiter waiters[MAX_WAITERS];
+	unsigned nwaiters, cap;
+	struct waiter *waiters; /* inline_waiters, or allocated */
+	struct waiter inline_waiters[INLINE_WAITERS];
 };
 
 /* A worker waiting on another worker's query. */
@@ -133,7 +134,7 @@ struct join {
 	/* guarded by the shard lock */
 	bool linked;
 	struct query *q; /* valid while linked */
-	struct join *xnext;
+	struct join *xnext, **xpprev;
 	/* filled by the sender under the shard lock, before the push; read by
 	 * the joiner after taking the join off its inbox */
 	int status;
@@ -342,14 +343,12 @@ static void xbucket_remove(struct xshard *sh, struct query *q)
 /* Under the shard lock: take @p j off its query's join list. */
 static void join_unlink(struct join *j)
 {
-	struct join **pp = &j->q->xjoins;
-	while (*pp && *pp != j)
-		pp = &(*pp)->xnext;
-	if (*pp)
-		*pp = j->xnext;
-	j->q->nxjoins--;
+	*j->xpprev = j->xnext;
+	if (j->xnext)
+		j->xnext->xpprev = j->xpprev;
 	j->q = NULL;
 	j->xnext = NULL;
+	j->xpprev = NULL;
 	j->linked = false;
 }
 
@@ -380,12 +379,12 @@ static void xshare_release(struct query *q, int status, const uint8_t *pkt, size
 	xbucket_remove(sh, q);
 	struct join *j = q->xjoins;
 	q->xjoins = NULL;
-	q->nxjoins = 0;
 	while (j) {
 		struct join *next = j->xnext;
 		j->linked = false;
 		j->q = NULL;
 		j->xnext = NULL;
+		j->xpprev = NULL;
 		j->status = status;
 		j->reply = NULL;
 		j->len = 0;
@@ -535,7 +534,7 @@ static struct join *xshare_join_or_add(struct vg_upstream *u, struct query *q, v
 	struct join *j = NULL;
 	pthread_mutex_lock(&sh->lock);
 	for (struct query *o = *b; o; o = o->xnext) {
-		if (o->up == u || o->nxjoins >= MAX_XJOINS ||
+		if (o->up == u ||
 		    !same_key(o, q->hash, &q->to, q->qname, q->qtype, q->rd, q->do_bit))
 			continue;
 		j = calloc(1, sizeof(*j));
@@ -549,8 +548,10 @@ static struct join *xshare_join_or_add(struct vg_upstream *u, struct query *q, v
 		j->timeout_ms = timeout_ms;
 		j->q = o;
 		j->xnext = o->xjoins;
+		if (o->xjoins)
+			o->xjoins->xpprev = &j->xnext;
 		o->xjoins = j;
-		o->nxjoins++;
+		j->xpprev = &o->xjoins;
 		j->linked = true;
 		break;
 	}
@@ -583,6 +584,8 @@ static void handle_closed(uv_handle_t *h)
 	struct query *q = h->data;
 	if (--q->open_handles == 0) {
 		q->up->pending--;
+		if (q->waiters != q->inline_waiters)
+			free(q->waiters);
 		free(q->tcp_buf);
 		free(q);
 	}
@@ -880,14 +883,33 @@ static int send_udp(struct query *q)
 	return 0;
 }
 
+static int add_waiter(struct query *q, vg_upstream_cb cb, void *arg)
+{
+	if (q->nwaiters == q->cap) {
+		struct waiter *w;
+		if (q->waiters == q->inline_waiters) {
+			w = malloc(2 * q->cap * sizeof(*w));
+			if (w)
+				memcpy(w, q->waiters, q->cap * sizeof(*w));
+		} else {
+			w = realloc(q->waiters, 2 * q->cap * sizeof(*w));
+		}
+		if (!w)
+			return VG_ENOMEM;
+		q->waiters = w;
+		q->cap *= 2;
+	}
+	q->waiters[q->nwaiters++] = (struct waiter){ cb, arg };
+	return 0;
+}
+
 int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const uint8_t *qname,
 		      uint16_t qtype, bool rd, bool do_bit, uint32_t timeout_ms,
 		      vg_upstream_cb cb, void *arg, struct vg_upq **handle)
 {
 	uint64_t h = key_hash(u->key, to, qname, qtype, rd, do_bit);
 	for (struct query *q = u->table[h % PENDING_BUCKETS]; q; q = q->hnext) {
-		if (q->nwaiters < MAX_WAITERS && same_key(q, h, to, qname, qtype, rd, do_bit)) {
-			q->waiters[q->nwaiters++] = (struct waiter){ cb, arg };
+		if (same_key(q, h, to, qname, qtype, rd, do_bit) && add_waiter(q, cb, arg) == 0) {
 			VG_STAT_INC(u->stats.shared);
 			*handle = &q->h;
 			return 0;
@@ -915,6 +937,8 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 	}
 	q->qlen = (size_t)len;
 	vg_put16(q->qbuf, (uint16_t)len);
+	q->waiters = q->inline_waiters;
+	q->cap = INLINE_WAITERS;
 	q->waiters[0] = (struct waiter){ cb, arg };
 	q->nwaiters = 1;
 

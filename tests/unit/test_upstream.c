@@ -515,7 +515,36 @@ START_TEST(shared_across_workers)
 }
 END_TEST
 
-/* A different question, or the same to another port, is not shared. */
+/* Many askers on each worker (more than fit inline in a query's waiter list):
+ * still one query; every one of them gets the reply. */
+#define MANY 40
+START_TEST(many_waiters_one_query)
+{
+	Srv = server_start(300, false, 0);
+	worker_start(&W[0]);
+	worker_start(&W[1]);
+	static struct result r[2][MANY];
+	for (unsigned i = 0; i < MANY; i++) {
+		query(&W[0], "www.example.test", 3000, &r[0][i]);
+		query(&W[1], "www.example.test", 3000, &r[1][i]);
+	}
+	ck_assert_uint_eq(STAT(&W[0], udp_sent), 1);
+	ck_assert_uint_eq(STAT(&W[1], udp_sent), 0);
+	ck_assert_uint_eq(STAT(&W[0], shared), MANY - 1);
+	ck_assert_uint_eq(STAT(&W[1], shared), MANY);
+	ck_assert_uint_eq(STAT(&W[1], shared_xworker), MANY);
+	for (unsigned w = 0; w < 2; w++) {
+		for (unsigned i = 0; i < MANY; i++) {
+			wait_sem(&r[w][i].sem);
+			ck_assert_int_eq(r[w][i].status, 0);
+			ck_assert_uint_eq(r[w][i].len, r[0][0].len);
+		}
+	}
+	ck_assert_int_eq(udp_seen(Srv), 1);
+}
+END_TEST
+
+/* A different question is not shared. */
 START_TEST(only_identical_queries_shared)
 {
 	Srv = server_start(200, false, 0);
@@ -865,6 +894,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120); /* slow under sanitizers */
 	tcase_add_test(tc, shared_across_workers);
+	tcase_add_test(tc, many_waiters_one_query);
 	tcase_add_test(tc, only_identical_queries_shared);
 	tcase_add_test(tc, joiner_cancelled_before_reply);
 	tcase_add_loop_test(tc, joiner_cancelled_with_reply_in_inbox, 0, 2);

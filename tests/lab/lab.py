@@ -3,7 +3,8 @@
 
 Builds zone files from Python into a directory and starts one NSD instance per
 "server" on its own loopback address (127.53.0.0/16 by default, port 53), plus a
-silent Python socket for the unresponsive-NS case.  Every process is started with
+silent Python socket for the unresponsive-NS case, and a slow Python responder
+(every reply held back SLOW_DELAY_MS) for queries that must stay in flight.  Every process is started with
 a pidfile inside the lab directory and is stopped only through that pidfile.
 
 CLI:
@@ -17,6 +18,7 @@ As a module:
     lab.addr("basic")            -> "127.53.2.1"
     lab.stats("basic")           -> {"num.queries": 12, "num.udp": 11, "num.tcp": 1, ...}
     lab.total_queries()          -> sum of num.queries over all servers
+    lab.slow_queries("x.slow.lab.", "A") -> queries the slow server got for that name/type
     lab.root_hints               -> path of DIR/root.hints
     lab.trust_anchor             -> path of DIR/root.key (the root's DS, the lab's anchor)
 
@@ -56,9 +58,12 @@ except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspytho
 
 import labdnssec
 from labdnssec import OPTOUT_MARK, Signing
+from slowauth import ANSWER_ADDR as SLOW_ANSWER  # A of every other name in slow.lab.
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BLACKHOLE = os.path.join(HERE, "blackhole.py")
+SLOWAUTH = os.path.join(HERE, "slowauth.py")
+SCRIPTS = {"blackhole": BLACKHOLE, "slow": SLOWAUTH}  # Python servers, by kind
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
 NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
 
@@ -128,7 +133,12 @@ SIGNED = {
 }
 SIGNED.update({label + ".sec.": spec for label, spec, _ in SEC_ZONES if spec})
 
-# name -> (last two octets, kind, zones served).  kind: nsd | blackhole | none.
+# The slow server's reply delay (ms): long enough that a burst of client queries
+# all arrive while the first upstream query is in flight, short enough for
+# resolvers' default timeouts (vigil: 400 ms for a server it has not measured).
+SLOW_DELAY_MS = 300
+
+# name -> (last two octets, kind, zones served).  kind: nsd | blackhole | slow | none.
 # Octets "5.2+5.3+5.4": one NSD listening on several addresses (the first is the
 # server's main address).
 SERVERS = [
@@ -152,6 +162,7 @@ SERVERS = [
     ("tld-sec", "10.1", "nsd", ["sec."]),
     ("sec-child", "10.2", "nsd", [label + ".sec." for label, _, _ in SEC_ZONES]),
     ("sec-grandchild", "10.3", "nsd", ["child.optout.sec."]),  # child of optout.sec.
+    ("slow", "7.1", "slow", ["slow.lab."]),  # tests/lab/slowauth.py: replies SLOW_DELAY_MS late
 ]
 
 # Delegations with one broken NS: (zone label under lab., broken server, good
@@ -274,7 +285,7 @@ class Server:
         self.pidfile = os.path.join(self.dir, "%s.pid" % kind)
         self.logfile = os.path.join(self.dir, "%s.log" % kind)
         self.ctl = os.path.join(self.dir, "nsd.ctl")
-        self.countfile = os.path.join(self.dir, "blackhole.count")
+        self.countfile = os.path.join(self.dir, "%s.count" % kind)
 
     def __repr__(self):
         return "<%s %s %s %s>" % (self.name, self.kind, self.addr, " ".join(self.zones))
@@ -356,6 +367,9 @@ chain3            IN NS ns1.chain3.lab.
 ns1.chain3        IN A  {a('chain3')}
 big               IN NS ns1.big.lab.
 ns1.big           IN A  {a('big')}
+; answered late by tests/lab/slowauth.py (no DS: insecure)
+slow              IN NS ns1.slow.lab.
+ns1.slow          IN A  {a('slow')}
 ; glue-less: the NS name lives in hoster.example., no address here
 glueless          IN NS ns.hoster.example.
 ; two NS each, one broken: X.lab lists the broken one first (higher address
@@ -666,12 +680,14 @@ remote-control:
                 procs[srv.name] = subprocess.Popen(
                     [NSD, "-c", srv.conf], stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            elif srv.kind == "blackhole":
+            elif srv.kind in SCRIPTS:
+                args = [sys.executable, SCRIPTS[srv.kind], srv.addr, str(self.port),
+                        srv.pidfile, srv.countfile]
+                if srv.kind == "slow":
+                    args += [srv.zones[0], srv.addr, str(SLOW_DELAY_MS)]
                 log = open(srv.logfile, "ab")
-                subprocess.Popen(
-                    [sys.executable, BLACKHOLE, srv.addr, str(self.port), srv.pidfile,
-                     srv.countfile], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True, close_fds=True)
+                subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True, close_fds=True)
                 log.close()
         for name, p in procs.items():
             try:
@@ -705,8 +721,9 @@ remote-control:
                 return False
         zone = srv.zones[0] if srv.zones else "."
         q = dns.message.make_query(zone, "SOA")
+        wait = 0.5 + (SLOW_DELAY_MS / 1000.0 if srv.kind == "slow" else 0)
         try:
-            r = dns.query.udp(q, srv.addr, port=self.port, timeout=0.5)
+            r = dns.query.udp(q, srv.addr, port=self.port, timeout=wait)
         except Exception:
             return False
         if srv.zones:
@@ -729,7 +746,8 @@ remote-control:
             return False
         if srv.kind == "nsd":
             return _proc_comm(pid).startswith("nsd") and _proc_cwd(pid) == srv.dir
-        return BLACKHOLE in _proc_cmdline(pid) and srv.pidfile in _proc_cmdline(pid)
+        return (srv.kind in SCRIPTS and SCRIPTS[srv.kind] in _proc_cmdline(pid)
+                and srv.pidfile in _proc_cmdline(pid))
 
     def stop(self, timeout=5.0):
         """SIGTERM every process started by this lab (by pidfile), then SIGKILL."""
@@ -777,6 +795,9 @@ remote-control:
         srv = self.servers[name]
         if srv.kind == "none":
             return {"num.queries": 0, "num.udp": 0, "num.tcp": 0}
+        if srv.kind == "slow":
+            n = self._slow_counts(srv)["total"]
+            return {"num.queries": n, "num.udp": n, "num.tcp": 0}
         if srv.kind == "blackhole":
             try:
                 with open(srv.countfile) as f:
@@ -801,6 +822,22 @@ remote-control:
         if "num.queries" not in out:
             raise LabError("nsd-control stats for %s: no num.queries in %r" % (name, text))
         return out
+
+    @staticmethod
+    def _slow_counts(srv):
+        try:
+            with open(srv.countfile) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {"total": 0, "names": {}}
+
+    def slow_queries(self, name, rdtype=None, server="slow"):
+        """Queries the slow server received for NAME (of type RDTYPE, or any type)."""
+        name = name.lower() if name.endswith(".") else name.lower() + "."
+        names = self._slow_counts(self.servers[server])["names"]
+        return sum(n for k, n in names.items()
+                   if k.rpartition("/")[0] == name
+                   and (rdtype is None or k.rpartition("/")[2] == rdtype.upper()))
 
     @staticmethod
     def _nsd_control(srv, command, timeout=10.0):

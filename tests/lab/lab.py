@@ -136,6 +136,7 @@ SIGNED.update({label + ".sec.": spec for label, spec, _ in SEC_ZONES if spec})
 # The slow server's reply delay (ms): long enough that a burst of client queries
 # all arrive while the first upstream query is in flight, short enough for
 # resolvers' default timeouts (vigil: 400 ms for a server it has not measured).
+# A name whose first label starts with "dN-" is answered N ms late instead.
 SLOW_DELAY_MS = 300
 
 # name -> (last two octets, kind, zones served).  kind: nsd | blackhole | slow | none.

@@ -8,7 +8,8 @@ flight for a while (sharing of identical upstream queries).
 
 It serves ZONE (NS ns1.ZONE with address NS_ADDR, SOA, and an A record
 192.0.2.201 for every other name below it: NODATA for other types), REFUSED
-outside it.  Each reply is sent DELAY_MS after its query arrived; queries are
+outside it.  Each reply is sent DELAY_MS after its query arrived, or N ms
+for a name whose first label starts with "dN-" (N up to 10000); queries are
 not blocked by one another.  It counts what it receives, by name and type, in
 COUNTFILE (JSON: {"total": N, "names": {"name./TYPE": N}}), writes its PID to
 PIDFILE once bound, and exits on SIGTERM or after MAX_SECONDS (default 6 h).
@@ -16,6 +17,7 @@ PIDFILE once bound, and exits on SIGTERM or after MAX_SECONDS (default 6 h).
 import heapq
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -73,6 +75,16 @@ def answer(wire, zone, ns_addr):
     else:
         r.authority.append(soa)
     return r.to_wire()
+
+
+def delay_of(wire, default):
+    """DEFAULT seconds, or N ms for a first label "dN-..." (capped at 10 s)."""
+    try:
+        label = dns.message.from_wire(wire).question[0].name.labels[0]
+    except Exception:
+        return default
+    m = re.match(rb"[dD](\d{1,5})-", label)
+    return min(int(m.group(1)), 10000) / 1000.0 if m else default
 
 
 def qkey(wire):
@@ -141,7 +153,8 @@ def main(argv):
                 reply = answer(wire, zone, ns_addr)
                 if reply is not None:
                     seq += 1
-                    heapq.heappush(due, (time.monotonic() + delay, seq, reply, peer))
+                    heapq.heappush(due, (time.monotonic() + delay_of(wire, delay), seq,
+                                         reply, peer))
         now = time.monotonic()
         while due and due[0][0] <= now:
             _, _, reply, peer = heapq.heappop(due)

@@ -37,6 +37,9 @@
 
 #define LIVENESS_S 30
 #define LONG_MS 30000 /* a timeout no test waits for */
+/* How long the server holds replies back: the second worker must have joined
+ * by then (a command round trip), even on a loaded machine under a sanitizer. */
+#define HOLD_MS 800
 
 static uint64_t mono_ms(void)
 {
@@ -483,7 +486,7 @@ static void teardown(void)
  * one query goes out, both get the (same) reply. */
 START_TEST(shared_across_workers)
 {
-	Srv = server_start(300, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	struct result a, b;
@@ -520,7 +523,7 @@ END_TEST
 #define MANY 40
 START_TEST(many_waiters_one_query)
 {
-	Srv = server_start(300, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	static struct result r[2][MANY];
@@ -547,7 +550,7 @@ END_TEST
 /* A different question is not shared. */
 START_TEST(only_identical_queries_shared)
 {
-	Srv = server_start(200, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	struct result a, b;
@@ -566,7 +569,7 @@ END_TEST
  * sender still gets its reply, one query went out. */
 START_TEST(joiner_cancelled_before_reply)
 {
-	Srv = server_start(300, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	struct result a, b;
@@ -601,7 +604,7 @@ static void cmd_wait_then_cancel(struct worker *w, void *arg)
 
 START_TEST(joiner_cancelled_with_reply_in_inbox)
 {
-	Srv = server_start(100, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start_ordered(&W[1], _i == 1);
 	struct result a, b;
@@ -621,7 +624,7 @@ END_TEST
 /* The sender's own waiter goes away: its query runs on for the joiner. */
 START_TEST(sender_cancelled_joiner_still_answered)
 {
-	Srv = server_start(300, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	struct result a, b;
@@ -705,7 +708,7 @@ END_TEST
 /* The joiner's worker shuts down while joined; the sender carries on. */
 START_TEST(joiner_shutdown)
 {
-	Srv = server_start(300, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	struct result a, b;
@@ -723,12 +726,12 @@ END_TEST
  * is short, waits as its own TCP retry would and gets the TCP reply. */
 START_TEST(joiner_follows_tcp_retry)
 {
-	Srv = server_start(0, true, 300);
+	Srv = server_start(0, true, 600);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	struct result a, b;
 	query(&W[0], "big.example.test", 1000, &a);
-	query(&W[1], "big.example.test", 50, &b);
+	query(&W[1], "big.example.test", 250, &b); /* < 600: it would time out over UDP */
 	wait_sem(&a.sem);
 	wait_sem(&b.sem);
 	ck_assert_int_eq(a.status, 0);
@@ -745,7 +748,7 @@ START_TEST(no_table_no_sharing)
 {
 	vg_upshare_free(Share);
 	Share = NULL;
-	Srv = server_start(200, false, 0);
+	Srv = server_start(HOLD_MS, false, 0);
 	worker_start(&W[0]);
 	worker_start(&W[1]);
 	struct result a, b, c;

@@ -603,7 +603,8 @@ static void log_stats(struct daemon *d)
 		     "cache_bytes=%zu cache_limit=%zu "
 		     "policy_rewrites=%lu policy_log_dropped=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
-		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, entries, bytes, limit, pol, pold);
+		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, entries, bytes, limit, pol,
+		     pold);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -288,8 +288,8 @@ static uint64_t key_hash(const unsigned char *key, const struct vg_sockaddr *to,
 		n += 6;
 	}
 	size_t nl = vg_name_len(qname);
-	for (size_t i = 0; i < nl; i++) /* names compare case-insensitively */
-		buf[n + i] = (uint8_t)(qname[i] >= 'A' && qname[i] <= 'Z' ? qname[i] + 32 : qname[i]);
+	memcpy(buf + n, qname, nl);
+	vg_name_lower(buf + n); /* names compare case-insensitively */
 	n += nl;
 	vg_put16(buf + n, qtype);
 	buf[n + 2] = (uint8_t)(rd | do_bit << 1);

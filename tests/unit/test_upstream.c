@@ -226,7 +226,8 @@ static struct server *server_start(int delay_ms, bool tc, int tcp_delay_ms)
 		getsockname(s->udp, (struct sockaddr *)&a, &al);
 		s->tcp = socket(AF_INET, SOCK_STREAM, 0);
 		ck_assert_int_ge(s->tcp, 0);
-		if (bind(s->tcp, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(s->tcp, 16) == 0) {
+		if (bind(s->tcp, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		    listen(s->tcp, 16) == 0) {
 			s->port = ntohs(a.sin_port);
 			break;
 		}
@@ -873,7 +874,8 @@ START_TEST(stress_three_workers)
 		run_on(&W[i], cmd_stress_end, &st[i]);
 		for (unsigned k = 0; k < STRESS_N; k++) {
 			struct sreq *r = &st[i].req[k];
-			ck_assert_int_eq(atomic_load(&r->called), r->cancelled || r->failed ? 0 : 1);
+			int want = r->cancelled || r->failed ? 0 : 1;
+			ck_assert_int_eq(atomic_load(&r->called), want);
 			failed += r->failed;
 		}
 		sent += STAT(&W[i], udp_sent);

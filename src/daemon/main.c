@@ -652,7 +652,8 @@ static void log_stats(struct daemon *d)
 {
 	uint64_t q = 0, udp = 0, tcp = 0, hits = 0, ans = 0, sf = 0, nx = 0, mal = 0, fe = 0,
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
-		 up_unw = 0, up_sh = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0, pol = 0, pold = 0;
+		 up_unw = 0, up_sh = 0, up_shx = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0,
+		 pol = 0, pold = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		const struct vg_worker_stats *s = &d->workers[i].stats;
 		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
@@ -681,6 +682,7 @@ static void log_stats(struct daemon *d)
 		up_to += VG_STAT_GET(u->timeouts);
 		up_unw += VG_STAT_GET(u->unwanted);
 		up_sh += VG_STAT_GET(u->shared);
+		up_shx += VG_STAT_GET(u->shared_xworker);
 		up_tc += VG_STAT_GET(u->tc_fallback);
 	}
 	size_t entries, bytes, limit;
@@ -691,10 +693,12 @@ static void log_stats(struct daemon *d)
 		     "request_timeouts=%lu inflight=%lu send_errors=%lu tcp_accepted=%lu "
 		     "tcp_rejected=%lu upstream_udp=%lu upstream_tcp=%lu "
 		     "upstream_timeouts=%lu upstream_unwanted=%lu upstream_shared=%lu "
-		     "upstream_tc=%lu cache_entries=%zu cache_bytes=%zu cache_limit=%zu "
+		     "upstream_shared_xworker=%lu upstream_tc=%lu cache_entries=%zu "
+		     "cache_bytes=%zu cache_limit=%zu "
 		     "policy_rewrites=%lu policy_log_dropped=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
-		     up_udp, up_tcp, up_to, up_unw, up_sh, up_tc, entries, bytes, limit, pol, pold);
+		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, entries, bytes, limit, pol,
+		     pold);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -767,6 +771,11 @@ static int run(struct daemon *d, const char *pidfile)
 	}
 	vg_cache_set_limits(d->shared.cache, cfg->cache.min_ttl, cfg->cache.max_ttl,
 			    cfg->cache.max_neg_ttl);
+	d->shared.upshare = vg_upshare_new();
+	if (!d->shared.upshare) {
+		vg_log(VG_LOG_ERR, "cannot allocate the shared upstream table");
+		goto out;
+	}
 
 	if (cfg->policy.log[0]) {
 		int r = vg_plog_start(&d->shared.plog, cfg->policy.log, worker_count(cfg));
@@ -869,6 +878,8 @@ out:
 	if (d->feed) /* a start-up error after the feeds started */
 		feeds_stop(d);
 	free(d->workers);
+	vg_upshare_free(d->shared.upshare); /* after the workers: they use it to the end */
+	d->shared.upshare = NULL;
 	vg_cache_free(d->shared.cache);
 	for (unsigned i = 0; i < d->n_retired; i++)
 		snap_free(&d->retired[i]);

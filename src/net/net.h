@@ -67,6 +67,7 @@ struct vg_shared {
 	struct vg_plog *plog;         /* policy decision log, NULL: decisions go to the main log */
 	vg_pipe_opcode_fn notify;     /* NOTIFY handler (RPZ feeds), or NULL */
 	void *notify_arg;
+	struct vg_upshare *upshare;   /* upstream queries in flight, shared across workers */
 };
 
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */

@@ -160,7 +160,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 		return VG_ENOMEM;
 	vg__udp_init_batch(w);
 	adopt_snapshot(w);
-	w->up = vg_upstream_new(&w->loop, w->infra, w->snap->upstream);
+	w->up = vg_upstream_new(&w->loop, w->infra, w->snap->upstream, shared->upshare);
 	if (!w->up)
 		return VG_ENOMEM;
 	const struct vg_pipe_io io = {

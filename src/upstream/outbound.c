@@ -9,25 +9,73 @@
  * query keeps waiting (TuDoor-style garbage must not end it).  A truncated
  * reply is retried over TCP to the same server.
  *
- * Identical queries in flight (same server, name, type, RD and DO) are shared:
- * later askers join the first one's waiter list.  Every query holds up to
- * MAX_WAITERS waiters; beyond that a new query is sent.
+ * Identical queries in flight (same server address and port, name, type, RD
+ * and DO) are shared, in two steps:
+ *
+ * 1. Within a worker: the worker's own pending table, no lock.  Later askers
+ *    join the first one's waiter list.
+ * 2. Across workers: struct vg_upshare, a table of every worker's queries in
+ *    flight, in XSHARDS shards with a mutex each.  It is looked at only when
+ *    step 1 missed, i.e. when a query would otherwise be sent: the cache-hit
+ *    path never touches it.  A worker B that finds worker A's query there does
+ *    not send its own: it links a struct join to A's query.
+ * Neither list has a cap of its own: every waiter is a request in flight, and
+ * those are bounded per worker (a cap here only meant more identical queries
+ * to the same server in a burst).
+ *
+ * Cross-worker joins.  A's query and its libuv handles belong to A's thread;
+ * the join and its timer belong to B's.  When A's query ends (reply, timeout,
+ * error, or A shutting down), A, holding the shard lock, unlinks every join,
+ * copies the reply into it (A's receive buffer is reused at once), pushes it
+ * on B's inbox (a mutex-protected list) and wakes B with uv_async_send; B's
+ * loop then calls B's callback.  So a reply reaches B only after A matched it
+ * (address, port, ID, QR, question), and the infra RTT/failure accounting is
+ * done once, by A.  If A's query fails, B gets the same failure and does not
+ * send a query of its own: the resolver core treats it like a failure of its
+ * own query to that server (it moves on to another server or retries), and a
+ * second query to a server that just failed would double the load on exactly
+ * the servers that are struggling.
+ *
+ * B's join keeps B's own timeout: its timer fires after the timeout B asked
+ * for (extended, as B's own query would have been, when A's query went on to
+ * TCP after a truncated reply), and B then gets -ETIMEDOUT while A's query
+ * goes on.  A query that has lost all its local waiters keeps running while
+ * joins from other workers wait on it; once they are gone too it runs out
+ * on its own timer (its reply still feeds A's RTT estimate).
+ *
+ * Locks: a shard lock, then (nested) an inbox lock; nothing takes them the
+ * other way round.  The join's "linked" flag, the query's shared-table
+ * fields and the join list are guarded by the shard lock.  Memory safety of
+ * the hand-over:
+ * - A's query stays allocated while any join is linked to it: A frees it only
+ *   after detaching all joins under the shard lock (xshare_release).
+ * - B's inbox and async handle stay valid while A may push: A pushes (and
+ *   wakes B, under the inbox lock) only while holding the shard lock of a
+ *   join that is still linked; B's shutdown first unlinks each of its joins
+ *   under that join's shard lock, then takes its inbox lock once, and only
+ *   then closes the async handle.
+ * - A join is freed by B alone, in its timer's close callback, once it is
+ *   neither linked nor in the inbox.
  *
  * Lifetime: a query is freed when all its libuv handles have closed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <uv.h>
 
 #include "upstream/upstream.h"
 #include "vigil/wire.h"
 
-#define MAX_WAITERS 16
+#define INLINE_WAITERS 4 /* more are allocated */
 #define PENDING_BUCKETS 1024
+#define XSHARDS 64
+#define XBUCKETS 64 /* per shard */
 #define TCP_TIMEOUT_MIN 1500
 
 struct waiter {
@@ -35,17 +83,35 @@ struct waiter {
 	void *arg;
 };
 
+enum upq_kind { UPQ_QUERY, UPQ_JOIN };
+
+/* What callers hold: a query of this worker, or a join to another worker's. */
 struct vg_upq {
+	enum upq_kind kind;
+};
+
+struct join;
+
+struct query {
+	struct vg_upq h;
 	struct vg_upstream *up;
-	struct vg_upq *hnext; /* pending table chain */
-	uint32_t hash;
+	struct query *hnext; /* pending table chain */
+	uint64_t hash;
 	bool in_table, done, use_tcp, completing;
+	/* in the shared table; written by the owner only (others find the query
+	 * through the shard's chain, under its lock) */
+	bool xlinked;
+	/* guarded by the shard lock */
+	struct query *xnext;    /* shard bucket chain */
+	struct join *xjoins;    /* joins from other workers */
+	uint64_t tcp_since_ms;  /* went on to TCP at (vg_time_now_ms), 0: UDP */
 	int open_handles;
 	uv_udp_t udp;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_connect_t connect;
 	uv_write_t write;
+	/* the key: set before the query enters the shared table, never changed */
 	struct vg_sockaddr to;
 	uint8_t qname[VG_NAME_MAX];
 	uint16_t qtype, id;
@@ -56,22 +122,101 @@ struct vg_upq {
 	size_t qlen;
 	uint8_t *tcp_buf; /* 2 + 65535, on TCP only */
 	size_t tcp_have;
-	unsigned nwaiters;
-	struct waiter waiters[MAX_WAITERS];
+	unsigned nwaiters, cap;
+	struct waiter *waiters; /* inline_waiters, or allocated */
+	struct waiter inline_waiters[INLINE_WAITERS];
+};
+
+/* A worker waiting on another worker's query. */
+struct join {
+	struct vg_upq h;
+	struct vg_upstream *up; /* the joiner's; set before linking, never changed */
+	unsigned shard;
+	/* guarded by the shard lock */
+	bool linked;
+	struct query *q; /* valid while linked */
+	struct join *xnext, **xpprev;
+	/* filled by the sender under the shard lock, before the push; read by
+	 * the joiner after taking the join off its inbox */
+	int status;
+	uint8_t *reply;
+	size_t len;
+	struct join *inext; /* inbox chain, guarded by the inbox lock */
+	/* the joiner's thread only */
+	vg_upstream_cb cb; /* NULL once called or cancelled */
+	void *arg;
+	bool cancelled;
+	uint32_t timeout_ms;
+	uv_timer_t timer;
+	struct join *lnext, **lpprev; /* up->joins */
+};
+
+struct xshard {
+	pthread_mutex_t lock;
+	struct query *bucket[XBUCKETS];
+} __attribute__((aligned(64)));
+
+struct vg_upshare {
+	unsigned char key[crypto_shorthash_KEYBYTES];
+	struct xshard shard[XSHARDS];
 };
 
 struct vg_upstream {
 	uv_loop_t *loop;
 	struct vg_infra *infra;
 	const struct vg_upstream_opts *opts;
-	struct vg_upq *table[PENDING_BUCKETS];
-	unsigned pending; /* queries not yet freed */
+	struct vg_upshare *share; /* NULL: no sharing across workers */
+	unsigned char key[crypto_shorthash_KEYBYTES];
+	struct query *table[PENDING_BUCKETS];
+	unsigned pending; /* queries and joins not yet freed */
+	bool shut;
+	bool inbox_ready;
+	struct join *joins; /* this worker's joins, until freed */
+	uv_async_t inbox_async;
+	pthread_mutex_t inbox_lock;
+	struct join *inbox_head, **inbox_tail; /* guarded by inbox_lock */
 	struct vg_upstream_stats stats;
 	uint8_t rxbuf[65536];
 };
 
+static void on_inbox(uv_async_t *a);
+
+/* ------------------------------------------------------------ shared table */
+
+struct vg_upshare *vg_upshare_new(void)
+{
+	struct vg_upshare *s = aligned_alloc(64, sizeof(*s));
+	if (!s)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	randombytes_buf(s->key, sizeof(s->key));
+	for (unsigned i = 0; i < XSHARDS; i++) {
+		if (pthread_mutex_init(&s->shard[i].lock, NULL) != 0) {
+			while (i--)
+				pthread_mutex_destroy(&s->shard[i].lock);
+			free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+void vg_upshare_free(struct vg_upshare *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < XSHARDS; i++) {
+		for (unsigned b = 0; b < XBUCKETS; b++)
+			(void)VG_FAILS(!s->shard[i].bucket[b]); /* every worker shut down first */
+		pthread_mutex_destroy(&s->shard[i].lock);
+	}
+	free(s);
+}
+
+/* ------------------------------------------------------------ upstream object */
+
 struct vg_upstream *vg_upstream_new(struct uv_loop_s *loop, struct vg_infra *inf,
-				    const struct vg_upstream_opts *opts)
+				    const struct vg_upstream_opts *opts, struct vg_upshare *share)
 {
 	struct vg_upstream *u = calloc(1, sizeof(*u));
 	if (!u)
@@ -79,7 +224,26 @@ struct vg_upstream *vg_upstream_new(struct uv_loop_s *loop, struct vg_infra *inf
 	u->loop = loop;
 	u->infra = inf;
 	u->opts = opts;
+	u->share = share;
+	if (!share) {
+		randombytes_buf(u->key, sizeof(u->key));
+		return u;
+	}
+	memcpy(u->key, share->key, sizeof(u->key)); /* one hash for both tables */
+	if (pthread_mutex_init(&u->inbox_lock, NULL) != 0)
+		goto fail;
+	if (uv_async_init(loop, &u->inbox_async, on_inbox) < 0) {
+		pthread_mutex_destroy(&u->inbox_lock);
+		goto fail;
+	}
+	u->inbox_async.data = u;
+	uv_unref((uv_handle_t *)&u->inbox_async); /* joins' timers keep the loop alive */
+	u->inbox_tail = &u->inbox_head;
+	u->inbox_ready = true;
 	return u;
+fail:
+	free(u);
+	return NULL;
 }
 
 void vg_upstream_set_opts(struct vg_upstream *u, const struct vg_upstream_opts *opts)
@@ -99,27 +263,55 @@ const struct vg_upstream_stats *vg_upstream_stats(const struct vg_upstream *u)
 
 void vg_upstream_free(struct vg_upstream *u)
 {
+	if (!u)
+		return;
+	if (u->inbox_ready)
+		pthread_mutex_destroy(&u->inbox_lock);
 	free(u);
 }
 
-static uint32_t key_hash(const struct vg_sockaddr *to, const uint8_t *qname, uint16_t qtype,
-			 bool rd, bool do_bit)
+/* Keyed (SipHash): remote clients choose the names, and the chains are walked
+ * under a lock.  The address is hashed by its fields, not its bytes. */
+static uint64_t key_hash(const unsigned char *key, const struct vg_sockaddr *to,
+			 const uint8_t *qname, uint16_t qtype, bool rd, bool do_bit)
 {
-	uint32_t h = 2166136261u;
-	const uint8_t *a = (const uint8_t *)&to->u;
-	for (socklen_t i = 0; i < to->len; i++)
-		h = (h ^ a[i]) * 16777619u;
-	for (size_t i = 0, n = vg_name_len(qname); i < n; i++)
-		h = (h ^ qname[i]) * 16777619u;
-	h = (h ^ qtype) * 16777619u;
-	return (h ^ (uint32_t)(rd | do_bit << 1)) * 16777619u;
+	uint8_t buf[1 + 2 + 16 + VG_NAME_MAX + 2 + 1];
+	size_t n = 0;
+	if (to->u.sa.sa_family == AF_INET6) {
+		buf[n++] = 6;
+		memcpy(buf + n, &to->u.in6.sin6_port, 2);
+		memcpy(buf + n + 2, &to->u.in6.sin6_addr, 16);
+		n += 18;
+	} else {
+		buf[n++] = 4;
+		memcpy(buf + n, &to->u.in4.sin_port, 2);
+		memcpy(buf + n + 2, &to->u.in4.sin_addr, 4);
+		n += 6;
+	}
+	size_t nl = vg_name_len(qname);
+	memcpy(buf + n, qname, nl);
+	vg_name_lower(buf + n); /* names compare case-insensitively */
+	n += nl;
+	vg_put16(buf + n, qtype);
+	buf[n + 2] = (uint8_t)(rd | do_bit << 1);
+	n += 3;
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, buf, n, key);
+	return h;
 }
 
-static void table_remove(struct vg_upq *q)
+static bool same_key(const struct query *a, uint64_t hash, const struct vg_sockaddr *to,
+		     const uint8_t *qname, uint16_t qtype, bool rd, bool do_bit)
+{
+	return a->hash == hash && a->qtype == qtype && a->rd == rd && a->do_bit == do_bit &&
+	       vg_sockaddr_eq(&a->to, to) && vg_name_eq(a->qname, qname);
+}
+
+static void table_remove(struct query *q)
 {
 	if (!q->in_table)
 		return;
-	struct vg_upq **pp = &q->up->table[q->hash % PENDING_BUCKETS];
+	struct query **pp = &q->up->table[q->hash % PENDING_BUCKETS];
 	while (*pp && *pp != q)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -127,11 +319,274 @@ static void table_remove(struct vg_upq *q)
 	q->in_table = false;
 }
 
+static struct xshard *shard_of(struct vg_upshare *s, uint64_t hash)
+{
+	return &s->shard[hash % XSHARDS];
+}
+
+static struct query **xbucket_of(struct xshard *sh, uint64_t hash)
+{
+	return &sh->bucket[(hash / XSHARDS) % XBUCKETS];
+}
+
+/* Under the shard lock: take @p q out of its bucket. */
+static void xbucket_remove(struct xshard *sh, struct query *q)
+{
+	struct query **pp = xbucket_of(sh, q->hash);
+	while (*pp && *pp != q)
+		pp = &(*pp)->xnext;
+	if (*pp)
+		*pp = q->xnext;
+	q->xnext = NULL;
+	q->xlinked = false;
+}
+
+/* Under the shard lock: take @p j off its query's join list. */
+static void join_unlink(struct join *j)
+{
+	*j->xpprev = j->xnext;
+	if (j->xnext)
+		j->xnext->xpprev = j->xpprev;
+	j->q = NULL;
+	j->xnext = NULL;
+	j->xpprev = NULL;
+	j->linked = false;
+}
+
+/* Under the shard lock (nested: the inbox lock): hand @p j to its worker. */
+static void inbox_push(struct join *j)
+{
+	struct vg_upstream *u = j->up;
+	pthread_mutex_lock(&u->inbox_lock);
+	j->inext = NULL;
+	*u->inbox_tail = j;
+	u->inbox_tail = &j->inext;
+	/* under the lock: the joiner closes the handle only after taking it */
+	uv_async_send(&u->inbox_async);
+	pthread_mutex_unlock(&u->inbox_lock);
+}
+
+/*
+ * Owner's thread: take @p q out of the shared table and give every join the
+ * outcome (the reply copied).  Nothing from another worker can reach @p q
+ * afterwards.
+ */
+static void xshare_release(struct query *q, int status, const uint8_t *pkt, size_t len)
+{
+	if (!q->xlinked)
+		return;
+	struct xshard *sh = shard_of(q->up->share, q->hash);
+	pthread_mutex_lock(&sh->lock);
+	xbucket_remove(sh, q);
+	struct join *j = q->xjoins;
+	q->xjoins = NULL;
+	while (j) {
+		struct join *next = j->xnext;
+		j->linked = false;
+		j->q = NULL;
+		j->xnext = NULL;
+		j->xpprev = NULL;
+		j->status = status;
+		j->reply = NULL;
+		j->len = 0;
+		if (status == 0) {
+			j->reply = malloc(len ? len : 1);
+			if (j->reply) {
+				memcpy(j->reply, pkt, len);
+				j->len = len;
+			} else {
+				j->status = VG_ENOMEM;
+			}
+		}
+		inbox_push(j);
+		j = next;
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/* Owner's thread: leave the shared table if no other worker waits on @p q.
+ * False: joins are linked, so @p q must keep running for them. */
+static bool xshare_retire(struct query *q)
+{
+	if (!q->xlinked)
+		return true;
+	struct xshard *sh = shard_of(q->up->share, q->hash);
+	pthread_mutex_lock(&sh->lock);
+	bool busy = q->xjoins != NULL;
+	if (!busy)
+		xbucket_remove(sh, q);
+	pthread_mutex_unlock(&sh->lock);
+	return !busy;
+}
+
+/* ------------------------------------------------------------ joins (joiner's thread) */
+
+static void join_closed(uv_handle_t *h)
+{
+	struct join *j = h->data;
+	j->up->pending--;
+	free(j->reply);
+	free(j);
+}
+
+/* Free @p j (once it is neither linked nor in the inbox).  Idempotent. */
+static void join_release(struct join *j)
+{
+	if (uv_is_closing((uv_handle_t *)&j->timer))
+		return;
+	j->cb = NULL;
+	if (j->lpprev) {
+		*j->lpprev = j->lnext;
+		if (j->lnext)
+			j->lnext->lpprev = j->lpprev;
+		j->lpprev = NULL;
+	}
+	uv_timer_stop(&j->timer);
+	uv_close((uv_handle_t *)&j->timer, join_closed);
+}
+
+static void join_timeout(uv_timer_t *t)
+{
+	struct join *j = t->data;
+	if (!j->cb)
+		return;
+	struct xshard *sh = &j->up->share->shard[j->shard];
+	uint64_t extend = 0;
+	pthread_mutex_lock(&sh->lock);
+	bool was_linked = j->linked;
+	if (was_linked && j->q->tcp_since_ms) {
+		/* the sender went on to TCP: wait as long as our own TCP retry would */
+		uint64_t tcp = (uint64_t)j->timeout_ms * 2;
+		if (tcp < TCP_TIMEOUT_MIN)
+			tcp = TCP_TIMEOUT_MIN;
+		uint64_t now = vg_time_now_ms();
+		if (j->q->tcp_since_ms + tcp > now)
+			extend = j->q->tcp_since_ms + tcp - now;
+	}
+	if (was_linked && !extend)
+		join_unlink(j);
+	pthread_mutex_unlock(&sh->lock);
+	if (extend) {
+		uv_timer_start(t, join_timeout, extend, 0);
+		return;
+	}
+	if (!was_linked)
+		return; /* the outcome is in our inbox: on_inbox delivers it */
+	VG_STAT_INC(j->up->stats.timeouts);
+	vg_upstream_cb cb = j->cb;
+	j->cb = NULL;
+	cb(j->arg, -ETIMEDOUT, NULL, 0);
+	join_release(j);
+}
+
+static void join_cancel(struct join *j)
+{
+	if (!j->cb || j->cancelled)
+		return;
+	j->cancelled = true;
+	j->cb = NULL;
+	uv_timer_stop(&j->timer);
+	struct xshard *sh = &j->up->share->shard[j->shard];
+	pthread_mutex_lock(&sh->lock);
+	bool was_linked = j->linked;
+	if (was_linked)
+		join_unlink(j);
+	pthread_mutex_unlock(&sh->lock);
+	if (was_linked)
+		join_release(j);
+	/* else it is in our inbox (or about to be): on_inbox frees it */
+}
+
+static struct join *inbox_take(struct vg_upstream *u)
+{
+	pthread_mutex_lock(&u->inbox_lock);
+	struct join *list = u->inbox_head;
+	u->inbox_head = NULL;
+	u->inbox_tail = &u->inbox_head;
+	pthread_mutex_unlock(&u->inbox_lock);
+	return list;
+}
+
+static void on_inbox(uv_async_t *a)
+{
+	struct vg_upstream *u = a->data;
+	struct join *j = inbox_take(u);
+	while (j) {
+		struct join *next = j->inext;
+		vg_upstream_cb cb = j->cb;
+		if (cb && !j->cancelled) {
+			j->cb = NULL;
+			uv_timer_stop(&j->timer);
+			cb(j->arg, j->status, j->reply, j->len);
+		}
+		join_release(j);
+		j = next;
+	}
+}
+
+/* Look for another worker's identical query in flight; join it, or publish
+ * @p q (not yet sent) as the one the others will join.  Returns the join, or
+ * NULL when @p q was published. */
+static struct join *xshare_join_or_add(struct vg_upstream *u, struct query *q, vg_upstream_cb cb,
+				       void *arg, uint32_t timeout_ms)
+{
+	struct xshard *sh = shard_of(u->share, q->hash);
+	struct query **b = xbucket_of(sh, q->hash);
+	struct join *j = NULL;
+	pthread_mutex_lock(&sh->lock);
+	for (struct query *o = *b; o; o = o->xnext) {
+		if (o->up == u ||
+		    !same_key(o, q->hash, &q->to, q->qname, q->qtype, q->rd, q->do_bit))
+			continue;
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			break; /* send our own */
+		j->h.kind = UPQ_JOIN;
+		j->up = u;
+		j->shard = (unsigned)(q->hash % XSHARDS);
+		j->cb = cb;
+		j->arg = arg;
+		j->timeout_ms = timeout_ms;
+		j->q = o;
+		j->xnext = o->xjoins;
+		if (o->xjoins)
+			o->xjoins->xpprev = &j->xnext;
+		o->xjoins = j;
+		j->xpprev = &o->xjoins;
+		j->linked = true;
+		break;
+	}
+	if (!j) {
+		q->xnext = *b;
+		*b = q;
+		q->xlinked = true;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (!j)
+		return NULL;
+	/* the timer is ours alone: the sender never touches it, and our inbox is
+	 * not read before we return to the loop */
+	uv_timer_init(u->loop, &j->timer);
+	j->timer.data = j;
+	uv_timer_start(&j->timer, join_timeout, timeout_ms, 0);
+	j->lnext = u->joins;
+	if (u->joins)
+		u->joins->lpprev = &j->lnext;
+	u->joins = j;
+	j->lpprev = &u->joins;
+	u->pending++;
+	return j;
+}
+
+/* ------------------------------------------------------------ queries (owner's thread) */
+
 static void handle_closed(uv_handle_t *h)
 {
-	struct vg_upq *q = h->data;
+	struct query *q = h->data;
 	if (--q->open_handles == 0) {
 		q->up->pending--;
+		if (q->waiters != q->inline_waiters)
+			free(q->waiters);
 		free(q->tcp_buf);
 		free(q);
 	}
@@ -143,11 +598,13 @@ static void close_handle(uv_handle_t *h)
 		uv_close(h, handle_closed);
 }
 
-/* Stop everything and release the query once libuv is done with it. */
-static void finish(struct vg_upq *q)
+/* Stop everything and release the query once libuv is done with it.  Joins
+ * still linked (none, except at shutdown) get -ECANCELED. */
+static void finish(struct query *q)
 {
 	q->done = true;
 	table_remove(q);
+	xshare_release(q, -ECANCELED, NULL, 0);
 	uv_timer_stop(&q->timer);
 	close_handle((uv_handle_t *)&q->timer);
 	if (q->udp.loop) {
@@ -159,7 +616,7 @@ static void finish(struct vg_upq *q)
 }
 
 /* Deliver the outcome to every live waiter, then finish. */
-static void complete(struct vg_upq *q, int status, const uint8_t *pkt, size_t len)
+static void complete(struct query *q, int status, const uint8_t *pkt, size_t len)
 {
 	if (q->done)
 		return;
@@ -175,7 +632,9 @@ static void complete(struct vg_upq *q, int status, const uint8_t *pkt, size_t le
 	} else {
 		VG_STAT_INC(q->up->stats.errors);
 	}
-	table_remove(q); /* callbacks may start an identical query: it must not join us */
+	/* callbacks may start an identical query: it must not join us */
+	table_remove(q);
+	xshare_release(q, status, pkt, len); /* other workers: copied, before pkt is reused */
 	q->done = true;
 	q->completing = true;
 	/* in place, not from a copy: a callback may cancel a later waiter */
@@ -191,7 +650,7 @@ static void complete(struct vg_upq *q, int status, const uint8_t *pkt, size_t le
 }
 
 /* Is @p pkt the reply to @p q? (ID, QR, opcode, question) */
-static bool reply_matches(const struct vg_upq *q, const uint8_t *pkt, size_t len)
+static bool reply_matches(const struct query *q, const uint8_t *pkt, size_t len)
 {
 	if (len < VG_HDR_LEN || vg_get16(pkt) != q->id)
 		return false;
@@ -220,14 +679,14 @@ static void on_timeout(uv_timer_t *t)
 
 static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct vg_upq *q = h->data;
+	struct query *q = h->data;
 	(void)suggested;
 	*buf = uv_buf_init((char *)q->tcp_buf + q->tcp_have, (unsigned)(2 + 65535 - q->tcp_have));
 }
 
 static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-	struct vg_upq *q = s->data;
+	struct query *q = s->data;
 	(void)buf;
 	if (q->done)
 		return;
@@ -252,14 +711,14 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void tcp_written(uv_write_t *w, int status)
 {
-	struct vg_upq *q = w->data;
+	struct query *q = w->data;
 	if (status < 0 && !q->done)
 		complete(q, status, NULL, 0);
 }
 
 static void tcp_connected(uv_connect_t *c, int status)
 {
-	struct vg_upq *q = c->data;
+	struct query *q = c->data;
 	if (q->done)
 		return;
 	if (status < 0) {
@@ -283,9 +742,15 @@ static const struct vg_sockaddr *source_for(const struct vg_upstream *u, int fam
 	return NULL;
 }
 
-static int start_tcp(struct vg_upq *q)
+static int start_tcp(struct query *q)
 {
 	q->use_tcp = true;
+	if (q->xlinked) { /* joins from other workers wait longer now, as we do */
+		struct xshard *sh = shard_of(q->up->share, q->hash);
+		pthread_mutex_lock(&sh->lock);
+		q->tcp_since_ms = vg_time_now_ms();
+		pthread_mutex_unlock(&sh->lock);
+	}
 	if (!q->tcp_buf) {
 		q->tcp_buf = malloc(2 + 65535);
 		if (!q->tcp_buf)
@@ -322,7 +787,7 @@ static int start_tcp(struct vg_upq *q)
 
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct vg_upq *q = h->data;
+	struct query *q = h->data;
 	(void)suggested;
 	*buf = uv_buf_init((char *)q->up->rxbuf, sizeof(q->up->rxbuf));
 }
@@ -330,7 +795,7 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
 		     unsigned flags)
 {
-	struct vg_upq *q = h->data;
+	struct query *q = h->data;
 	(void)flags;
 	(void)from; /* the socket is connected: the kernel filters the source */
 	if (q->done || q->use_tcp)
@@ -359,7 +824,7 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 }
 
 /* A UDP socket bound to a random port, connected to the server. */
-static int open_udp(struct vg_upq *q)
+static int open_udp(struct query *q)
 {
 	int fam = q->to.u.sa.sa_family;
 	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -408,7 +873,7 @@ static int open_udp(struct vg_upq *q)
 	return uv_udp_recv_start(&q->udp, udp_alloc, udp_read);
 }
 
-static int send_udp(struct vg_upq *q)
+static int send_udp(struct query *q)
 {
 	uv_buf_t b = uv_buf_init((char *)q->qbuf + 2, (unsigned)q->qlen);
 	int r = uv_udp_try_send(&q->udp, &b, 1, NULL);
@@ -419,25 +884,43 @@ static int send_udp(struct vg_upq *q)
 	return 0;
 }
 
+static int add_waiter(struct query *q, vg_upstream_cb cb, void *arg)
+{
+	if (q->nwaiters == q->cap) {
+		struct waiter *w;
+		if (q->waiters == q->inline_waiters) {
+			w = malloc(2 * q->cap * sizeof(*w));
+			if (w)
+				memcpy(w, q->waiters, q->cap * sizeof(*w));
+		} else {
+			w = realloc(q->waiters, 2 * q->cap * sizeof(*w));
+		}
+		if (!w)
+			return VG_ENOMEM;
+		q->waiters = w;
+		q->cap *= 2;
+	}
+	q->waiters[q->nwaiters++] = (struct waiter){ cb, arg };
+	return 0;
+}
+
 int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const uint8_t *qname,
 		      uint16_t qtype, bool rd, bool do_bit, uint32_t timeout_ms,
 		      vg_upstream_cb cb, void *arg, struct vg_upq **handle)
 {
-	uint32_t h = key_hash(to, qname, qtype, rd, do_bit);
-	for (struct vg_upq *q = u->table[h % PENDING_BUCKETS]; q; q = q->hnext) {
-		if (q->hash == h && q->qtype == qtype && q->rd == rd && q->do_bit == do_bit &&
-		    q->nwaiters < MAX_WAITERS && vg_sockaddr_eq(&q->to, to) &&
-		    vg_name_eq(q->qname, qname)) {
-			q->waiters[q->nwaiters++] = (struct waiter){ cb, arg };
+	uint64_t h = key_hash(u->key, to, qname, qtype, rd, do_bit);
+	for (struct query *q = u->table[h % PENDING_BUCKETS]; q; q = q->hnext) {
+		if (same_key(q, h, to, qname, qtype, rd, do_bit) && add_waiter(q, cb, arg) == 0) {
 			VG_STAT_INC(u->stats.shared);
-			*handle = q;
+			*handle = &q->h;
 			return 0;
 		}
 	}
 
-	struct vg_upq *q = calloc(1, sizeof(*q));
+	struct query *q = calloc(1, sizeof(*q));
 	if (!q)
 		return VG_ENOMEM;
+	q->h.kind = UPQ_QUERY;
 	q->up = u;
 	q->hash = h;
 	q->to = *to;
@@ -455,11 +938,25 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 	}
 	q->qlen = (size_t)len;
 	vg_put16(q->qbuf, (uint16_t)len);
+	q->waiters = q->inline_waiters;
+	q->cap = INLINE_WAITERS;
 	q->waiters[0] = (struct waiter){ cb, arg };
 	q->nwaiters = 1;
 
+	if (u->share && !u->shut) {
+		struct join *j = xshare_join_or_add(u, q, cb, arg, timeout_ms);
+		if (j) {
+			free(q); /* never sent, never published */
+			VG_STAT_INC(u->stats.shared);
+			VG_STAT_INC(u->stats.shared_xworker);
+			*handle = &j->h;
+			return 0;
+		}
+	}
+
 	int r = uv_timer_init(u->loop, &q->timer);
 	if (r < 0) {
+		xshare_release(q, r, NULL, 0);
 		free(q);
 		return r;
 	}
@@ -471,27 +968,36 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 	if (r == 0)
 		r = send_udp(q);
 	if (r < 0) {
-		/* no callback: tell the caller directly, and release what we made */
+		/* no callback: tell the caller directly, and release what we made;
+		 * other workers that joined meanwhile get the error */
 		q->nwaiters = 0;
+		xshare_release(q, r, NULL, 0);
 		finish(q);
 		return r;
 	}
 	q->hnext = u->table[h % PENDING_BUCKETS];
 	u->table[h % PENDING_BUCKETS] = q;
 	q->in_table = true;
-	*handle = q;
+	*handle = &q->h;
 	return 0;
 }
 
-void vg_upstream_cancel(struct vg_upq *q, void *arg)
+void vg_upstream_cancel(struct vg_upq *handle, void *arg)
 {
-	if (q && q->completing) { /* called from a waiter's callback in complete() */
+	if (!handle)
+		return;
+	if (handle->kind == UPQ_JOIN) {
+		join_cancel(container_of(handle, struct join, h));
+		return;
+	}
+	struct query *q = container_of(handle, struct query, h);
+	if (q->completing) { /* called from a waiter's callback in complete() */
 		for (unsigned i = 0; i < q->nwaiters; i++)
 			if (q->waiters[i].arg == arg)
 				q->waiters[i].cb = NULL;
 		return;
 	}
-	if (!q || q->done)
+	if (q->done)
 		return;
 	bool live = false;
 	for (unsigned i = 0; i < q->nwaiters; i++) {
@@ -499,7 +1005,10 @@ void vg_upstream_cancel(struct vg_upq *q, void *arg)
 			q->waiters[i].cb = NULL;
 		live |= q->waiters[i].cb != NULL;
 	}
-	if (!live) {
+	if (live)
+		return;
+	/* other workers may still wait on it: then it runs on for them */
+	if (xshare_retire(q)) {
 		q->nwaiters = 0;
 		finish(q);
 	}
@@ -507,11 +1016,32 @@ void vg_upstream_cancel(struct vg_upq *q, void *arg)
 
 void vg_upstream_shutdown(struct vg_upstream *u)
 {
+	if (u->inbox_ready && !u->shut) {
+		u->shut = true; /* no new joins, nothing new in the shared table */
+		/* after this, no other worker can push to our inbox (see the top) */
+		for (struct join *j = u->joins; j; j = j->lnext) {
+			struct xshard *sh = &u->share->shard[j->shard];
+			pthread_mutex_lock(&sh->lock);
+			if (j->linked)
+				join_unlink(j);
+			pthread_mutex_unlock(&sh->lock);
+			j->cancelled = true;
+			j->cb = NULL;
+		}
+		/* empty the inbox: a push wakes us under this lock, so once we have
+		 * held it no other thread touches the async handle again.  What was
+		 * in it is still on u->joins, released below. */
+		(void)inbox_take(u);
+		while (u->joins)
+			join_release(u->joins);
+		uv_close((uv_handle_t *)&u->inbox_async, NULL);
+	}
+	u->shut = true;
 	for (unsigned b = 0; b < PENDING_BUCKETS; b++) {
 		while (u->table[b]) {
-			struct vg_upq *q = u->table[b];
+			struct query *q = u->table[b];
 			q->nwaiters = 0;
-			finish(q); /* unlinks q from the table */
+			finish(q); /* unlinks q from both tables; other workers get -ECANCELED */
 		}
 	}
 }

@@ -3,10 +3,13 @@
  * Upstream I/O: outbound queries to authoritative servers and forwarders, and
  * what vigil remembers about each server address (the infra table).
  *
- * Each worker thread owns one struct vg_upstream and one struct vg_infra; none
- * of it is shared, so nothing here locks.  The resolver core never calls the
- * socket functions itself: the worker passes its "send this to X" decisions
- * here and feeds the replies back (STYLE B1).
+ * Each worker thread owns one struct vg_upstream and one struct vg_infra, and
+ * only that thread touches them.  The one shared piece is struct vg_upshare,
+ * the daemon's table of every worker's queries in flight, so that identical
+ * queries are sent once across workers; it has a lock per shard and is used
+ * only when a query is about to be sent (never on a cache hit).  The resolver
+ * core never calls the socket functions itself: the worker passes its "send
+ * this to X" decisions here and feeds the replies back (STYLE B1).
  */
 #ifndef VG_UPSTREAM_H
 #define VG_UPSTREAM_H
@@ -62,10 +65,22 @@ struct vg_upstream_opts {
 
 struct vg_upstream;
 struct vg_upq;
+struct vg_upshare;
 
+/** shared: queries that joined one in flight (any worker's); shared_xworker:
+ * those of them that joined another worker's query. */
 struct vg_upstream_stats {
 	vg_counter_t udp_sent, tcp_sent, timeouts, errors, unwanted, shared, tc_fallback;
+	vg_counter_t shared_xworker;
 };
+
+/**
+ * The table through which workers share identical queries in flight.  Made
+ * once (by the daemon) and handed to every worker's vg_upstream_new; free it
+ * after every worker's upstream was shut down.  NULL on allocation failure.
+ */
+struct vg_upshare *vg_upshare_new(void);
+void vg_upshare_free(struct vg_upshare *s);
 
 /**
  * Completion: @p status 0 with the reply in @p pkt (valid only during the call),
@@ -75,10 +90,17 @@ typedef void (*vg_upstream_cb)(void *arg, int status, const uint8_t *pkt, size_t
 
 struct uv_loop_s; /* libuv's uv_loop_t: this header does not need uv.h */
 
-/** Upstream I/O on @p loop (the worker's), with @p inf for round trips and failures. */
+/**
+ * Upstream I/O on @p loop (the worker's), with @p inf for round trips and
+ * failures; only the loop's thread may use it afterwards.  @p share
+ * (borrowed, may be NULL: sharing within this worker only) must outlive it.
+ * NULL on allocation failure.
+ */
 struct vg_upstream *vg_upstream_new(struct uv_loop_s *loop, struct vg_infra *inf,
-				    const struct vg_upstream_opts *opts);
-/** Abort every query in flight without calling back; handles close on the loop. */
+				    const struct vg_upstream_opts *opts, struct vg_upshare *share);
+/** Abort every query in flight without calling back (other workers waiting on
+ * one get -ECANCELED), and every wait on other workers' queries; handles
+ * close on the loop. */
 void vg_upstream_shutdown(struct vg_upstream *u);
 /** Free after the loop has run the close callbacks (pending == 0). */
 void vg_upstream_free(struct vg_upstream *u);
@@ -88,11 +110,15 @@ void vg_upstream_set_opts(struct vg_upstream *u, const struct vg_upstream_opts *
 
 /**
  * Send (qname, qtype) to @p to.  An identical query already in flight to the
- * same server is shared.  The reply is matched on address, port, ID and
- * question; anything else arriving on the socket is counted and ignored.
- * A truncated UDP reply is retried over TCP.  @p cb is called exactly once,
- * unless the waiter is cancelled first.  Returns 0 or a negative error (then
- * @p cb is not called).  @p *handle identifies the waiter for cancellation.
+ * same server, by this worker or (through the vg_upshare table) another, is
+ * shared: nothing is sent, and @p cb gets that query's outcome -- the reply,
+ * or its failure -- or -ETIMEDOUT after @p timeout_ms (extended as for a TCP
+ * retry if that query went on to TCP), whichever comes first.  The reply is
+ * matched on address, port, ID and question; anything else arriving on the
+ * socket is counted and ignored.  A truncated UDP reply is retried over TCP.
+ * @p cb is called exactly once, on this worker's loop, unless the waiter is
+ * cancelled first.  Returns 0 or a negative error (then @p cb is not called).
+ * @p *handle identifies the waiter for cancellation.
  */
 int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const uint8_t *qname,
 		      uint16_t qtype, bool rd, bool do_bit, uint32_t timeout_ms,

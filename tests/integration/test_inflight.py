@@ -19,10 +19,11 @@ import pytest
 import lab as labmod
 from helpers import assert_answer, own_resolver, replace_once, settle
 
-# vigil shares one upstream query among at most 16 askers (MAX_WAITERS in
-# src/upstream/outbound.c; a 17th starts a new query by design).  With 2
-# workers, the chance that all 16 land on one worker is 2 ** -15.
-CLIENTS = 16
+# Every client has its own source port, so SO_REUSEPORT spreads them over the
+# workers: with 2 workers, the chance that all 64 land on one is 2 ** -63
+# (and the vigil-only check below says whether a join across workers
+# happened).  There is no cap on the askers one upstream query serves.
+CLIENTS = 64
 DELAY_MS = 1000
 
 
@@ -58,9 +59,10 @@ def ask_all_at_once(r, name):
             s.close()
 
 
-def shared_once(lab, tmp_path, workers):
+def shared_once(lab, tmp_path, workers, across=False):
     r = own_resolver(lab, tmp_path, config(workers))
     try:
+        s0 = r.stats() if across else None
         # a name the resolver has never seen, in a zone it has never asked:
         # the delegation, the DS proof and the name itself are all fetched now
         name = "d%d-%x.slow.lab." % (DELAY_MS, random.getrandbits(40))
@@ -72,6 +74,9 @@ def shared_once(lab, tmp_path, workers):
         assert asked == 1, ("%d identical client queries in flight (%d worker%s): the "
                             "slow server got %d queries for %s A"
                             % (CLIENTS, workers, "" if workers == 1 else "s", asked, name))
+        if across:  # a worker joined the other worker's query in flight
+            joined = r.stats()["upstream_shared_xworker"] - s0["upstream_shared_xworker"]
+            assert joined >= 1, "no join across workers (%d)" % joined
     finally:
         r.stop()
 
@@ -81,6 +86,5 @@ def test_identical_queries_in_flight_are_shared(lab, tmp_path):
 
 
 @pytest.mark.vigil_only
-@pytest.mark.xfail(strict=True, reason="cross-worker sharing: issue 9")
 def test_identical_queries_shared_across_workers(lab, tmp_path):
-    shared_once(lab, tmp_path, 2)
+    shared_once(lab, tmp_path, 2, across=True)

@@ -3,7 +3,8 @@
 
 Builds zone files from Python into a directory and starts one NSD instance per
 "server" on its own loopback address (127.53.0.0/16 by default, port 53), plus a
-silent Python socket for the unresponsive-NS case.  Every process is started with
+silent Python socket for the unresponsive-NS case, and a slow Python responder
+(every reply held back SLOW_DELAY_MS) for queries that must stay in flight.  Every process is started with
 a pidfile inside the lab directory and is stopped only through that pidfile.
 
 CLI:
@@ -17,6 +18,7 @@ As a module:
     lab.addr("basic")            -> "127.53.2.1"
     lab.stats("basic")           -> {"num.queries": 12, "num.udp": 11, "num.tcp": 1, ...}
     lab.total_queries()          -> sum of num.queries over all servers
+    lab.slow_queries("x.slow.lab.", "A") -> queries the slow server got for that name/type
     lab.root_hints               -> path of DIR/root.hints
     lab.trust_anchor             -> path of DIR/root.key (the root's DS, the lab's anchor)
 
@@ -56,6 +58,7 @@ except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspytho
 
 import labdnssec
 from labdnssec import OPTOUT_MARK, Signing
+from slowauth import ANSWER_ADDR as SLOW_ANSWER  # A of every other name in slow.lab.
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BLACKHOLE = os.path.join(HERE, "blackhole.py")
@@ -733,8 +736,9 @@ remote-control:
                 return False
         zone = srv.zones[0] if srv.zones else "."
         q = dns.message.make_query(zone, "SOA")
+        wait = 0.5 + (SLOW_DELAY_MS / 1000.0 if srv.kind == "slow" else 0)
         try:
-            r = dns.query.udp(q, srv.addr, port=self.port, timeout=0.5)
+            r = dns.query.udp(q, srv.addr, port=self.port, timeout=wait)
         except Exception:
             return False
         if srv.zones:

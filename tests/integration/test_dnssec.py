@@ -1,4 +1,4 @@
-"""DNSSEC validation against the signed lab (issue 3).
+"""DNSSEC validation against the signed lab.
 
 The lab root, lab. (NSEC), example. (NSEC3) and the TLD sec. are signed; the
 resolver under test is given the lab's root DS as its trust anchor and nta.sec.
@@ -574,7 +574,7 @@ def test_keytrap_big_bounded(resolver):
 @pytest.mark.xfail(conftest.RESOLVER_KIND == "vigil", strict=True,
                    reason="vigil builds the canonical RRset and the signed data in one "
                           "65 KB buffer: a DNSKEY RRset over ~32 KB fails with ENOSPACE, "
-                          "reported as EDE 10 'RRSIGs missing' (issue 9 finding)")
+                          "reported as EDE 10 'RRSIGs missing' (to be fixed: hardening)")
 def test_big_dnskey_rrset_validates(resolver):
     """bigdnskey.sec.: a healthy zone whose DNSKEY RRset (362 keys, ~54 KB) is
     near the largest a DNS message can carry, validly signed by its KSK: the

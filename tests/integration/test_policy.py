@@ -1,4 +1,4 @@
-"""The policy engine, first slice (issue 4): RPZ zones and blocklists applied
+"""The policy engine: RPZ zones and blocklists applied
 before the cache, per client group.
 
 What is tested (the config's `policy:` section, see the fixtures below):

@@ -1,5 +1,5 @@
 """Local data, walled gardens, per-zone overrides, recursive-only and
-break-dnssec (issue 4: RPZ complete; RPZ.md 2.2 and 2.5).
+break-dnssec (RPZ.md 2.2 and 2.5).
 
 * local data: the RRset of the query type (several records of one owner are
   one rule), NODATA for a type the rule has no data for, the EDE and the

@@ -1,4 +1,4 @@
-"""The shipped build-runner profile (issue 4: allowlist mode): the policy
+"""The shipped build-runner profile (allowlist mode): the policy
 section of contrib/build-runners.yaml, run in the lab.
 
 The sample's policy section is used as it is, with only these rewritten:

@@ -1,4 +1,4 @@
-"""Policy reload (issue 4, "Scale and reload").
+"""Policy reload at scale.
 
 * SIGHUP rebuilds the policy off the workers; a source whose file did not
   change is shared, not read again;

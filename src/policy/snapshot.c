@@ -52,6 +52,11 @@ struct trie {
 	struct tnode *n;
 	uint32_t count;
 	size_t cap;
+	/* IPv4 addresses are ::a.b.c.d (96 zero bits first): the walk down those
+	 * 96 bits is the same for all of them, so it is done once, at the end of
+	 * compiling: the node it reaches (EMPTY: none) and the best rule on the
+	 * way (EMPTY: none, else with v4_bits) */
+	uint32_t v4_node, v4_best, v4_bits;
 };
 
 /* A local-data record in ldata: next record of the same rule (offset + 1, 0 = none). */
@@ -80,7 +85,17 @@ struct vg_pol_compiled {
 	size_t ldata_len, ldata_cap;
 	unsigned per_trigger[5];
 	unsigned pass_answer; /* RESPONSE-IP / NSDNAME / NSIP rules that PASSTHRU */
+	/* the label counts of the QNAME / NSDNAME rule names, exact and
+	 * wildcard (bit n: a name of n labels, 63: 63 or more): a lookup for a
+	 * name with a count no rule has is not made */
+	uint64_t label_mask[2][2];
 };
+
+static unsigned label_bit(const uint8_t *name)
+{
+	int n = vg_name_labels(name);
+	return n > 63 ? 63 : (unsigned)n;
+}
 
 struct vg_pol_snapshot {
 	unsigned nsources;
@@ -149,12 +164,23 @@ static int trie_add(struct trie *t, const struct vg_pol_prefix *p, uint32_t rule
 }
 
 /* Longest prefix containing @p addr: the rule and its length, or EMPTY. */
+static const uint8_t zero96[12];
+
 static uint32_t trie_match(const struct trie *t, const uint8_t addr[16], unsigned *bits)
 {
 	uint32_t best = EMPTY, cur = 0;
+	unsigned i = 0;
 	if (!t->count)
 		return EMPTY;
-	for (unsigned i = 0;; i++) {
+	if (!memcmp(addr, zero96, 12)) { /* IPv4: start where the common walk ended */
+		best = t->v4_best;
+		*bits = t->v4_bits;
+		if (t->v4_node == EMPTY)
+			return best;
+		cur = t->v4_node;
+		i = 96;
+	}
+	for (;; i++) {
 		if (t->n[cur].rule != EMPTY) {
 			best = t->n[cur].rule;
 			*bits = i;
@@ -167,6 +193,26 @@ static uint32_t trie_match(const struct trie *t, const uint8_t addr[16], unsigne
 		cur = next;
 	}
 	return best;
+}
+
+/* The walk down ::/96 that every IPv4 lookup would make (see struct trie). */
+static void trie_v4(struct trie *t)
+{
+	uint32_t cur = 0;
+	t->v4_best = t->v4_node = EMPTY;
+	t->v4_bits = 0;
+	if (!t->count)
+		return;
+	for (unsigned i = 0; i < 96; i++) {
+		if (t->n[cur].rule != EMPTY) {
+			t->v4_best = t->n[cur].rule;
+			t->v4_bits = i;
+		}
+		cur = t->n[cur].child[0];
+		if (cur == EMPTY)
+			return;
+	}
+	t->v4_node = cur;
 }
 
 /* ------------------------------------------------------------ building */
@@ -281,6 +327,8 @@ int vg_pol_compile_add(struct vg_pol_compiled *c, const struct vg_pol_rule *r,
 			return VG_ENOMEM;
 		memcpy(c->names + c->names_len, r->name, kl);
 		vg_name_lower(c->names + c->names_len);
+		c->label_mask[r->trigger == VG_TRIG_NSDNAME][r->wildcard] |=
+			1ull << label_bit(r->name);
 		c->rule_name[idx] = (uint32_t)c->names_len;
 		c->names_len += kl;
 		return 0; /* duplicates are found when the table is built */
@@ -356,12 +404,14 @@ int vg_pol_compile_end(struct vg_pol_compiled *c, struct vg_pol_dup_cb *dupcb)
 		if (p)
 			c->ldata = p;
 	}
-	for (int t = 0; t < 3; t++)
+	for (int t = 0; t < 3; t++) {
 		if (c->tries[t].count && c->tries[t].cap > c->tries[t].count) {
 			void *p = realloc(c->tries[t].n, c->tries[t].count * sizeof(struct tnode));
 			if (p)
 				c->tries[t].n = p;
 		}
+		trie_v4(&c->tries[t]);
+	}
 	c->done = true;
 	return 0;
 }
@@ -460,18 +510,30 @@ size_t vg_pol_memory(const struct vg_pol_snapshot *s)
 
 /* ------------------------------------------------------------ lookups */
 
+/* Are the lower-case names @p key and @p name (@p len bytes) equal?  Byte by
+ * byte up to the first difference, which comes before the end of the
+ * shorter of two valid names: nothing past @p key is read. */
+static bool same_bytes(const uint8_t *key, const uint8_t *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (key[i] != name[i])
+			return false;
+	return true;
+}
+
 static const struct vg_pol_crule *name_lookup(const struct vg_pol_compiled *c,
 					      enum vg_pol_trigger t, bool wild,
 					      const uint8_t *name)
 {
 	uint64_t h = name_hash(c, t, wild, name);
+	size_t len = vg_name_len(name);
 	for (size_t i = h % c->nslots;; i = i + 1 == c->nslots ? 0 : i + 1) {
 		const struct slot *sl = &c->slots[i];
 		if (sl->name_off == EMPTY)
 			return NULL;
 		const struct vg_pol_crule *r = &c->rules[sl->rule];
 		if (r->trigger == t && r->wildcard == wild &&
-		    vg_name_eq(c->names + sl->name_off, name))
+		    same_bytes(c->names + sl->name_off, name, len))
 			return r;
 	}
 }
@@ -485,12 +547,19 @@ int vg_pol_match_name(const struct vg_pol_snapshot *s, unsigned source, enum vg_
 	uint8_t low[VG_NAME_MAX];
 	memcpy(low, name, vg_name_len(name));
 	vg_name_lower(low);
-	/* exact beats any wildcard; among wildcards, more labels win (RPZ.md 2.4 rule 3) */
-	const struct vg_pol_crule *r = name_lookup(c, t, false, low);
+	/* exact beats any wildcard; among wildcards, more labels win (RPZ.md 2.4
+	 * rule 3); names of a label count no rule has are not looked up */
+	const uint64_t *mask = c->label_mask[t == VG_TRIG_NSDNAME];
+	int labels = vg_name_labels(low);
+	const struct vg_pol_crule *r = NULL;
+	if (mask[0] >> (labels > 63 ? 63 : labels) & 1)
+		r = name_lookup(c, t, false, low);
 	const uint8_t *at = low;
 	for (const uint8_t *anc = low; !r && *anc;) {
 		anc += *anc + 1;
-		r = name_lookup(c, t, true, anc);
+		labels--;
+		if (mask[1] >> (labels > 63 ? 63 : labels) & 1)
+			r = name_lookup(c, t, true, anc);
 		at = anc;
 	}
 	if (!r)

@@ -140,14 +140,8 @@ static int fail(struct vg_xfr *x, int err, const char *fmt, ...)
 
 static int op_push(struct vg_xfr *x, uint8_t kind, uint32_t serial, struct vg_xfr_rr *rr)
 {
-	if (x->nops == x->capops) {
-		size_t cap = x->capops ? x->capops * 2 : 64;
-		struct vg_xfr_op *ops = realloc(x->ops, cap * sizeof(*ops));
-		if (!ops)
-			return VG_ENOMEM;
-		x->ops = ops;
-		x->capops = cap;
-	}
+	if (vg_grow((void **)&x->ops, &x->capops, x->nops + 1, sizeof(*x->ops), 64) < 0)
+		return VG_ENOMEM;
 	x->ops[x->nops++] = (struct vg_xfr_op){ .kind = kind, .serial = serial, .rr = rr };
 	return 0;
 }

@@ -4,8 +4,8 @@
  * owner name of a policy RRset, taken relative to the policy zone's apex,
  * becomes the trigger half of a struct vg_pol_rule (trigger, wildcard, name
  * or address prefix).  This file owns only that owner-name grammar.  Actions
- * (the RDATA half), zone loading (load.c) and the compiled lookup structures
- * (snapshot.c, match.c) live elsewhere.  No allocation: the relative labels
+ * (the RDATA half) and zone loading (rpzload.c) and the compiled lookup
+ * structures (snapshot.c) live elsewhere.  No allocation: the relative labels
  * are pointers into the caller's owner name.
  *
  * The last relative label picks the trigger:

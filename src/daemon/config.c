@@ -749,19 +749,20 @@ static int read_file(const char *path, char **out, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	size_t cap = 0, n = 0;
-	char *buf = NULL, *p;
+	char *buf = NULL;
 	int ret = 0;
 
 	if (!f)
 		return -errno;
 	while (n == cap && ret == 0) { /* until a short read */
-		cap = cap ? cap * 2 : 16384;
-		p = cap <= 2 * CONFIG_MAX_FILE ? realloc(buf, cap) : NULL;
-		if (!p) {
-			ret = cap <= 2 * CONFIG_MAX_FILE ? VG_ENOMEM : -EFBIG;
+		if (cap >= 2 * CONFIG_MAX_FILE) {
+			ret = -EFBIG;
 			break;
 		}
-		buf = p;
+		if (vg_grow((void **)&buf, &cap, cap + 1, 1, 16384) < 0) {
+			ret = VG_ENOMEM;
+			break;
+		}
 		n += fread(buf + n, 1, cap - n, f);
 	}
 	if (ret == 0 && ferror(f))

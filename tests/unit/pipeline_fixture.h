@@ -47,27 +47,7 @@
 #include "policy/engine.h"
 #include "policy/plog.h"
 
-/* ---------------------------------------------------------- heap counter */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-/* per thread: the decision log's writer thread does not count */
-static __thread unsigned long heap_calls;
-void *__wrap_malloc(size_t n)
-{
-	heap_calls++;
-	return __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t m)
-{
-	heap_calls++;
-	return __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-	heap_calls++;
-	return __real_realloc(p, n);
-}
+#include "heap_count.h"
 
 /* ---------------------------------------------------------- fake I/O */
 #define MAX_TAGS 256
@@ -749,5 +729,26 @@ static void validation_on(void)
 }
 
 /* ================================================================ policy actions */
+
+/* Run @p s with a temporary directory for the policy files, removed after. */
+static int run_suite(Suite *s)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vg-pipe-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 1;
+	int ret = vg_test_run(s);
+	DIR *d = opendir(tmpdir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char path[sizeof(tmpdir) + 256];
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+			unlink(path);
+		}
+	}
+	if (d)
+		closedir(d);
+	rmdir(tmpdir);
+	return ret;
+}
 
 #endif

@@ -381,20 +381,5 @@ int main(void)
 	tcase_add_test(ta, allowlist_mode);
 	suite_add_tcase(s, ta);
 
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vg-pipe-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return 1;
-	int ret = vg_test_run(s);
-	DIR *d = opendir(tmpdir);
-	for (struct dirent *e; d && (e = readdir(d));) {
-		char path[sizeof(tmpdir) + 256];
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
-			unlink(path);
-		}
-	}
-	if (d)
-		closedir(d);
-	rmdir(tmpdir);
-	return ret;
+	return run_suite(s);
 }

@@ -19,26 +19,7 @@
 
 #include "resolv/resolv.h"
 
-/* ---------------------------------------------------------- malloc counter */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-static unsigned long heap_calls;
-void *__wrap_malloc(size_t n)
-{
-	heap_calls++;
-	return __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t m)
-{
-	heap_calls++;
-	return __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-	heap_calls++;
-	return __real_realloc(p, n);
-}
+#include "heap_count.h"
 
 /* ---------------------------------------------------------- fixture */
 static struct vg_resolv_opts ropts;

@@ -1180,7 +1180,7 @@ def cmd_report(path):
                 None if va is None or ca is None else va >= 0.95 * ca)
         verdict("(b) vigil CPU/answer <= 0.85 x unbound",
                 cmp("b.us_per_answer", lambda v, u: v <= 0.85 * u))
-        verdict("(b) vigil CPU/answer @100k <= 0.75 x unb (iss. 9)",
+        verdict("(b) issue 9: vigil CPU/answer <= 0.75 x unb",
                 cmp("b.us_per_answer", lambda v, u: v <= 0.75 * u))
         verdict("(c) vigil miss res/s >= unbound", cmp("c.qps", lambda v, u: v >= u))
         verdict("(d) vigil RSS <= unbound", cmp("d.rss_kb", lambda v, u: v <= u))

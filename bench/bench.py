@@ -888,7 +888,9 @@ def cmd_loadsum(path, s):
     tck = num(kv, "meta.clk_tck") or 100.0
     rounds = int(num(kv, "meta.load_rounds") or 0)
     out = {}
-    for rate in load_plan(kv):
+    sysc_rate = int(num(kv, "meta.sysc_rate") or 0)
+    rates = load_plan(kv) + ([sysc_rate] if sysc_rate and sysc_rate not in load_plan(kv) else [])
+    for rate in rates:
         p = "%s.l%d." % (s, rate)
         per = {k: [] for k in ("us_per_answer", "lat_avg", "p50", "p99", "p99_9", "qps",
                                "per_wake", "nvcsw_per_k")}
@@ -1085,6 +1087,10 @@ def cmd_report(path):
         if r == sysc_rate:
             load_rows.append((L + "syscalls/answer", raw(k + "syscalls_per_answer"), "f2", "all",
                               "separate run, counted"))
+    if sysc_rate and sysc_rate not in load_plan(kv):
+        load_rows.append(("(l) @%s syscalls/answer" % krate(sysc_rate),
+                          raw(".l%d.syscalls_per_answer" % sysc_rate), "f2", "all",
+                          "separate run, counted"))
     fgl = lambda s: (lambda xs: max(xs) if xs else None)(
         [x for x in (num(kv, "%s.l%d.foreign_max" % (s, r)) for r in load_plan(kv))
          if x is not None])

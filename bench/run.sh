@@ -3,9 +3,13 @@
 # bench/run.sh - measure vigil against Unbound side by side, plus a canned
 # responder as the machine's ceiling, in one run. See bench/README.md.
 #
-# Usage: bash bench/run.sh [all|base|dnssec|policy]
+# Usage: bash bench/run.sh [all|base|latency|dnssec|policy]
 #   all     (default) every case below
-#   base    (a)-(d), (a2): canned ceiling, vigil and Unbound without validation
+#   base    (a)-(d), (a2) and (l): canned ceiling, vigil and Unbound without
+#           validation
+#   latency (l) only: cached answers at fixed offered rates (20k, 50k, 100k q/s),
+#           all three servers up side by side, alternating rounds: CPU per
+#           answer, mean/p50/p99 latency, wake-ups and system calls per answer
 #   dnssec  (e)-(h): vigil and Unbound validating, signed zones, DO=1 queries
 #   policy  (p1)-(p4): 1,000,000 RPZ QNAME rules: load time, resident bytes per
 #           rule, cached qps with and without the rules, blocking checked
@@ -13,10 +17,15 @@
 # Environment (all optional):
 #   VIGIL_BIN        vigil binary (default: <repo>/build/vigil); "skip" = no vigil
 #   BENCH_RATE       offered rate for (b), queries/s         (default 100000)
-#   BENCH_LAT_RATE   offered rate of the fixed-rate latency run (default 50000)
 #   BENCH_ZONE_NAMES names n0..nN-1 in the bench zone       (default 50000)
 #   BENCH_SECS       duration of (a) and (b) runs, seconds    (default 10)
-#   BENCH_LAT_SECS   duration of the -v latency run, seconds  (default 5)
+#   BENCH_LAT_SECS   duration of the saturated -v latency run of (a) (default 5)
+#   BENCH_LOAD_PLAN  (l): "RATE:SECONDS ..." fixed-rate runs per round
+#                    (default "20000:10 50000:5 100000:5")
+#   BENCH_LOAD_ROUNDS  (l): rounds; figures are medians over them (default 3)
+#   BENCH_SYSC_RATE  (l): rate of the system-call counting run (default: the
+#                    plan's first rate); BENCH_SYSC_SECS its duration (default 5);
+#                    BENCH_SYSC=0 skips it
 #   BENCH_MISS       cache-miss names per resolver            (default 20000)
 #   BENCH_SAT_ARGS   dnsperf args for saturated runs  (default "-c 8 -q 200 -T 2")
 #   BENCH_SAT2_ARGS  dnsperf args for the 2-thread run (default "-c 8 -q 400 -T 2")
@@ -41,11 +50,12 @@ set -euo pipefail
 
 CASE=${1:-all}
 case $CASE in
-all) RUN_BASE=1 RUN_SEC=1 RUN_POL=1 ;;
-base) RUN_BASE=1 RUN_SEC=0 RUN_POL=0 ;;
-dnssec) RUN_BASE=0 RUN_SEC=1 RUN_POL=0 ;;
-policy) RUN_BASE=0 RUN_SEC=0 RUN_POL=1 ;;
-*)  echo "usage: bash bench/run.sh [all|base|dnssec|policy]" >&2
+all) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=1 RUN_POL=1 ;;
+base) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 ;;
+latency) RUN_BASE=0 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 ;;
+dnssec) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=1 RUN_POL=0 ;;
+policy) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=1 ;;
+*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy]" >&2
     exit 2 ;;
 esac
 
@@ -55,11 +65,21 @@ PY="python3 $BENCH/bench.py"
 
 VIGIL_BIN=${VIGIL_BIN:-$REPO/build/vigil}
 RATE=${BENCH_RATE:-100000}
-LAT_RATE=${BENCH_LAT_RATE:-50000}
 FOREIGN_MAX=${BENCH_FOREIGN_MAX:-20}
 RETRIES=${BENCH_RETRIES:-1}
 SECS=${BENCH_SECS:-10}
 LAT_SECS=${BENCH_LAT_SECS:-5}
+LOAD_PLAN=${BENCH_LOAD_PLAN:-20000:10 50000:5 100000:5}
+LOAD_ROUNDS=${BENCH_LOAD_ROUNDS:-3}
+SYSC_RATE=${BENCH_SYSC_RATE:-${LOAD_PLAN%%:*}}
+SYSC_SECS=${BENCH_SYSC_SECS:-5}
+SYSC=${BENCH_SYSC:-1}
+for item in $LOAD_PLAN; do
+    if [[ ! $item =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]]; then
+        echo "bench/run.sh: BENCH_LOAD_PLAN: '$item' is not RATE:SECONDS" >&2
+        exit 2
+    fi
+done
 MISS=${BENCH_MISS:-20000}
 SEC_MISS=${BENCH_SEC_MISS:-40000}
 SEC_RATE=${BENCH_SEC_RATE:-50000}
@@ -237,12 +257,14 @@ sysbusy() {
 
 # dp OUT CPUS PORT ARGS...: one bounded dnsperf run (every call has -l).
 # The generator's own user+sys CPU seconds go to OUT.time; machine-wide busy
-# ticks and wall time around the run go to DP_BUSY / DP_WALL.
+# ticks and wall time around the run go to DP_BUSY / DP_WALL. A command in
+# the array DP_PRE, if set, runs dnsperf (the system-call counter of (l)).
+DP_PRE=()
 dp() {
     local out=$1 cpus=$2 port=$3 TIMEFORMAT='%U %S' b0 b1 w0 w1
     shift 3
     b0=$(sysbusy) w0=$EPOCHREALTIME
-    { time taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" "$@" >"$out" 2>&1 || true; } 2>"$out.time"
+    { time taskset -c "$cpus" "${DP_PRE[@]}" dnsperf -s 127.0.0.1 -p "$port" "$@" >"$out" 2>&1 || true; } 2>"$out.time"
     b1=$(sysbusy) w1=$EPOCHREALTIME
     DP_BUSY=$((b1 - b0))
     DP_WALL=$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b - a}')
@@ -300,6 +322,15 @@ LAB_T0=$EPOCHREALTIME
 $PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$LEAF_IP" "$((RUN_SEC ? SEC_MISS : 0))"
 log "lab zones written and signed in $(awk -v a="$LAB_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c"
+SYSC_OK=0
+if ((RUN_LOAD && SYSC)); then
+    cc -O2 -Wall -o "$WORK/sysc" "$BENCH/sysc.c"
+    if "$WORK/sysc" $$ /dev/null raw_syscalls:sys_enter -- true 2>"$WORK/sysc.check"; then
+        SYSC_OK=1
+    else
+        log "system calls per answer not measured: bench/sysc cannot count ($(head -1 "$WORK/sysc.check"))"
+    fi
+fi
 if ((RUN_POL)); then
     # Written once per run; not part of any measurement.
     POL_T0=$EPOCHREALTIME
@@ -466,31 +497,26 @@ fi
 
 # ------------------------------------------------------------ measurements
 # Cached-answer tests (a) and (b) for server S on PORT, process PID NAME.
+# warm_up TAG PORT: two passes over the cached names: the first resolves,
+# the second must be pure cache hits; check that every answer was NOERROR.
+warm_up() {
+    local tag=$1 port=$2 good n
+    n=$((2 * $(wc -l <"$WORK/cached.q")))
+    dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -n 2 -q 20 -l 30 -t 3
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || true
+    good=$(get "$tag.noerror")
+    good=${good%.*}
+    if [[ ${good:-0} -ne $n ]]; then
+        warn "$tag" "$tag: warm-up got ${good:-0} NOERROR of $n (see $WORK/$tag)"
+    fi
+}
 cached_tests() { # S PORT NAME warm(0/1)
     local s=$1 port=$2 warm=$4 pid=${PID[$3]} q
-    if ((warm)); then
-        # Two passes over the names: the first resolves, the second must be
-        # pure cache hits; check that every answer was NOERROR.
-        dp "$WORK/$s.warm" "$GEN_CPU" "$port" -d "$WORK/cached.q" -n 2 -q 20 -l 30 -t 3
-        $PY stats "$s.warm" "$WORK/$s.warm" >>"$KV" || true
-        local good
-        good=$(get "$s.warm.noerror")
-        good=${good%.*}
-        if [[ ${good:-0} -ne $((2 * $(wc -l <"$WORK/cached.q"))) ]]; then
-            warn "$s.warm" "$s: warm-up got ${good:-0} NOERROR of $((2 * $(wc -l <"$WORK/cached.q"))) (see $WORK/$s.warm)"
-        fi
-    fi
+    ((!warm)) || warm_up "$s.warm" "$port"
     log "$s (a) saturated cached, ${SECS}s: dnsperf $SAT_ARGS"
     attempt "$s.a" run_a "$s" "$port" "$pid"
     log "$s (a) latency, saturated, with -v, ${LAT_SECS}s"
     attempt "$s.alat" run_alat "$s" "$port" "$pid"
-    log "$s (a) latency at a fixed $LAT_RATE q/s with -v, ${LAT_SECS}s"
-    attempt "$s.flat" run_flat "$s" "$port" "$pid"
-    q=$(get "$s.flatrun.qps")
-    q=${q%.*}
-    if ((${q:-0} < LAT_RATE * 97 / 100)); then
-        warn "$s.flat.rate" "$s: fixed-rate latency run offered $LAT_RATE q/s but achieved ${q:-0}"
-    fi
     log "$s (b) fixed rate $RATE q/s, ${SECS}s"
     attempt "$s.b" run_b "$s" "$port" "$pid"
     q=$(get "$s.b.qps")
@@ -523,17 +549,6 @@ run_alat() {
     $PY stats "$s.alatrun" "$WORK/$s.alat" >>"$KV" || true
     rm -f "$WORK/$s.alat"
     fg_end "$s.alat" $((t1 - t0))
-}
-run_flat() {
-    local s=$1 port=$2 pid=$3 t0 t1
-    t0=$($PY cpu "$pid")
-    # shellcheck disable=SC2086
-    dp "$WORK/$s.flat" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$LAT_SECS" -v -Q "$LAT_RATE" $RATE_ARGS
-    t1=$($PY cpu "$pid")
-    $PY lat "$s.flat" "$WORK/$s.flat" >>"$KV" || warn "$s.flat" "$s (a): no latency lines"
-    $PY stats "$s.flatrun" "$WORK/$s.flat" >>"$KV" || true
-    rm -f "$WORK/$s.flat"
-    fg_end "$s.flat" $((t1 - t0))
 }
 run_b() {
     local s=$1 port=$2 pid=$3 t0 t1
@@ -588,6 +603,98 @@ two_thread_test() { # S PORT NAME
     gen_pct "$s.a2" "$WORK/$s.a2"
     fg_end "$s.a2" $((t1 - t0))
     fg_warn "$s.a2"
+}
+
+# ------------------------------------------------------------ (l) fixed-rate load
+# All servers of the group are up at once (each pinned to SRV_CPU, the idle
+# ones sleeping), so that each round measures them back to back: the load
+# from other sessions changes by the minute, and p99 moves with it.
+declare -A LPORT=([canned]=$CANNED_PORT [vigil]=$VIGIL_PORT [unbound]=$UNBOUND_PORT)
+# System calls counted in the separate counting run (raw_syscalls = all).
+SYSC_EVENTS="raw_syscalls:sys_enter syscalls:sys_enter_recvmmsg syscalls:sys_enter_sendmmsg
+ syscalls:sys_enter_recvfrom syscalls:sys_enter_sendto syscalls:sys_enter_recvmsg
+ syscalls:sys_enter_sendmsg syscalls:sys_enter_epoll_wait syscalls:sys_enter_epoll_pwait
+ syscalls:sys_enter_read syscalls:sys_enter_write"
+
+# load_tests S...: LOAD_ROUNDS rounds; in each, for every RATE:SECONDS of
+# LOAD_PLAN, every server S (order rotated by round) gets one run_l. Then
+# one system-call counting run per server, and the medians (bench.py loadsum).
+load_tests() {
+    local servers=("$@") n=$# r i s item rate secs q tag
+    for ((r = 1; r <= LOAD_ROUNDS; r++)); do
+        for item in $LOAD_PLAN; do
+            rate=${item%%:*} secs=${item#*:}
+            for ((i = 0; i < n; i++)); do
+                s=${servers[(i + r - 1) % n]}
+                tag=$s.l$rate.r$r
+                log "$s (l) round $r/$LOAD_ROUNDS: cached, -Q $rate -v, ${secs}s"
+                attempt "$tag" run_l "$tag" "$s" "$rate" "$secs"
+                q=$(get "$tag.qps")
+                q=${q%.*}
+                if ((${q:-0} < rate * 97 / 100)); then
+                    warn "$tag.rate" "$s (l) round $r: offered $rate q/s but only ${q:-0} answered/s were achieved"
+                fi
+                q=$(get "$tag.lost")
+                q=${q%.*}
+                if ((${q:-0} * 1000 > rate * secs)); then
+                    warn "$tag.lost" "$s (l) round $r at $rate q/s: ${q} queries lost (> 0.1%); latencies are of the answered ones"
+                fi
+            done
+        done
+    done
+    if ((SYSC_OK)); then
+        for s in "${servers[@]}"; do
+            tag=$s.l$SYSC_RATE.sysc
+            log "$s (l) system calls counted at -Q $SYSC_RATE, ${SYSC_SECS}s (own run, not timed)"
+            attempt "$tag" run_sysc "$tag" "$s"
+        done
+    fi
+    for s in "${servers[@]}"; do
+        $PY loadsum "$KV" "$s" >"$WORK/$s.loadsum" && cat "$WORK/$s.loadsum" >>"$KV"
+    done
+}
+# One fixed-rate run: TAG S RATE SECONDS. utime+stime (ticks) and context
+# switches of the server (all its threads) before/after; dnsperf -v prints
+# one line per answer with its latency (bench.py lat); the summary gives the
+# mean. dnsperf's own -v writes go to a file on GEN_CPU.
+run_l() {
+    local tag=$1 s=$2 rate=$3 secs=$4 pid=${PID[lat-$2]} t0 t1 v0 v1 n0 n1
+    read -r t0 v0 n0 < <($PY sched "$pid")
+    # shellcheck disable=SC2086
+    dp "$WORK/$tag" "$GEN_CPU" "${LPORT[$s]}" -d "$WORK/cached.q" -t 1 -l "$secs" -v -Q "$rate" $RATE_ARGS
+    read -r t1 v1 n1 < <($PY sched "$pid")
+    kv "$tag.cpu_ticks" $((t1 - t0))
+    kv "$tag.vcsw" $((v1 - v0))
+    kv "$tag.nvcsw" $((n1 - n0))
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
+    $PY lat "$tag.lat" "$WORK/$tag" >>"$KV" || warn "$tag.lat" "$tag: no latency lines"
+    gen_pct "$tag" "$WORK/$tag"
+    rm -f "$WORK/$tag"
+    fg_end "$tag" $((t1 - t0))
+}
+# The system-call counting run: TAG S. bench/sysc counts the server's
+# system calls (tracepoints, per thread) while dnsperf runs, without -v.
+run_sysc() {
+    local tag=$1 s=$2 pid=${PID[lat-$2]} t0 t1 ev c
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2206
+    DP_PRE=("$WORK/sysc" "$pid" "$WORK/$tag.count" $SYSC_EVENTS --)
+    # shellcheck disable=SC2086
+    dp "$WORK/$tag" "$GEN_CPU" "${LPORT[$s]}" -d "$WORK/cached.q" -t 1 -l "$SYSC_SECS" -Q "$SYSC_RATE" $RATE_ARGS
+    DP_PRE=()
+    t1=$($PY cpu "$pid")
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
+    if [[ -s $WORK/$tag.count ]]; then
+        while read -r ev c; do
+            ev=${ev#*:}
+            ev=${ev#sys_enter}
+            [[ -n $ev ]] || ev=all # raw_syscalls:sys_enter: every system call
+            kv "$tag.calls.${ev#_}" "$c"
+        done <"$WORK/$tag.count"
+    else
+        warn "$tag" "$tag: the system-call counter wrote nothing (see $WORK/$tag)"
+    fi
+    fg_end "$tag" $((t1 - t0))
 }
 
 # ------------------------------------------------------------ DNSSEC case
@@ -819,7 +926,9 @@ if ((idle_load > FOREIGN_MAX)); then
 fi
 kv meta.clk_tck "$TCK"
 kv meta.rate "$RATE"
-kv meta.lat_rate "$LAT_RATE"
+kv meta.load_plan "${LOAD_PLAN// /,}"
+kv meta.load_rounds "$LOAD_ROUNDS"
+kv meta.sysc_rate "$((SYSC_OK ? SYSC_RATE : 0))"
 kv meta.foreign_max "$FOREIGN_MAX"
 kv meta.sec_rate "$SEC_RATE"
 kv meta.case "$CASE"
@@ -886,6 +995,51 @@ if ((RUN_BASE)); then
     fi
     stop_one unbound2
 fi # RUN_BASE
+
+if ((RUN_LOAD)); then
+    load_started=$(date +%s)
+    lat_up=()
+    start lat-canned "$SRV_CPU" "$WORK/canned" "$CANNED_PORT"
+    if wait_ready lat-canned 127.0.0.1 "$CANNED_PORT" c0.bench; then
+        kv canned.l.status ok
+        lat_up+=(canned)
+    else
+        kv canned.l.status failed
+        warn canned.l "canned responder failed to start"
+    fi
+    if [[ $VIGIL_BIN == skip ]]; then
+        kv vigil.l.status skipped
+    else
+        start lat-vigil "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
+        if wait_ready lat-vigil 127.0.0.1 "$VIGIL_PORT" c0.bench; then
+            kv vigil.l.status ok
+            warm_up vigil.lwarm "$VIGIL_PORT"
+            lat_up+=(vigil)
+        else
+            kv vigil.l.status failed
+            warn vigil.l "vigil (1 worker) failed to start or answer; see $WORK/lat-vigil.out"
+            vigil_failed=1
+        fi
+    fi
+    start lat-unbound "$SRV_CPU" unbound -d -c "$WORK/unbound-1.conf"
+    if wait_ready lat-unbound 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
+        kv unbound.l.status ok
+        warm_up unbound.lwarm "$UNBOUND_PORT"
+        lat_up+=(unbound)
+    else
+        kv unbound.l.status failed
+        warn unbound.l "unbound failed to start; see $WORK/lat-unbound.out and unbound.log"
+    fi
+    ((${#lat_up[@]} == 0)) || load_tests "${lat_up[@]}"
+    if [[ -n ${PID[lat-vigil]:-} ]] && ! kill -0 "${PID[lat-vigil]}" 2>/dev/null; then
+        warn vigil.l.died "vigil exited during the (l) runs"
+        vigil_failed=1
+    fi
+    stop_one lat-unbound
+    stop_one lat-vigil
+    stop_one lat-canned
+    kv meta.load_secs $(($(date +%s) - load_started))
+fi
 
 if ((RUN_SEC)); then
     if [[ $VIGIL_BIN == skip ]]; then
@@ -959,11 +1113,22 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
     echo "case: $CASE; pinning: servers on CPU $SRV_CPU, dnsperf + NSD lab on CPU $GEN_CPU; (a2) everything on CPUs $BOTH_CPUS"
     if ((RUN_BASE)); then
         echo "(a)-(d), (a2): no validation in either resolver (vigil validation: no, Unbound module-config \"iterator\")"
-        echo "(a)  dnsperf -d <1000 cached names> -t 1 -l $SECS $SAT_ARGS; p50/p99 from separate ${LAT_SECS}s runs with -v, saturated and at -Q $LAT_RATE"
+        echo "(a)  dnsperf -d <1000 cached names> -t 1 -l $SECS $SAT_ARGS; p50/p99 from a separate ${LAT_SECS}s saturated run with -v"
         echo "(b)  dnsperf -Q $RATE -t 1 -l $SECS $RATE_ARGS; CPU = utime+stime of the server process tree / answers"
         echo "(c)  dnsperf -n 1 -l 30 $MISS_ARGS over $MISS never-seen names (disjoint sets, same shape)"
         echo "(d)  VmRSS / VmHWM of the 1-thread resolver after (a)-(c)"
         echo "(a2) 2 workers/threads, dnsperf $SAT2_ARGS, all sharing 2 cores: contended, informational only"
+    fi
+    if ((RUN_LOAD)); then
+        echo "(l)  fixed offered rates, cached names, no validation; canned, vigil and Unbound up side by side, each on CPU $SRV_CPU;"
+        echo "     $LOAD_ROUNDS rounds (server order rotated) of dnsperf -Q RATE -v -t 1 -l SECONDS $RATE_ARGS for RATE:SECONDS in: $LOAD_PLAN"
+        echo "     CPU = utime+stime / answers; latency: mean from dnsperf's summary, p50/p99 from its -v lines;"
+        echo "     answers per wake-up = answers / voluntary context switches (/proc, all threads); figures = medians of the rounds"
+        if ((SYSC_OK)); then
+            echo "     system calls per answer: separate ${SYSC_SECS}s run at -Q $SYSC_RATE (no -v), counted by bench/sysc (syscall tracepoints)"
+        else
+            echo "     system calls per answer: not measured (bench/sysc could not count here, or BENCH_SYSC=0)"
+        fi
     fi
     if ((RUN_SEC)); then
         echo "(e)-(h): validation on in both (lab root DS as trust anchor; Unbound \"validator iterator\"); signed"
@@ -987,7 +1152,7 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "(p4) sample: 50 exact + 50 under-wildcard names NXDOMAIN (vigil: + EDE 15), 8 \"*.\" parents and 16 cached names not blocked"
     fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"
-    ((!RUN_BASE)) || echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
+    ((!RUN_BASE && !RUN_LOAD)) || echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
     echo
     $PY report "$KV"
     echo

@@ -41,6 +41,9 @@
 struct slot {
 	uint32_t name_off; /* into names; EMPTY when free */
 	uint32_t rule;     /* index into rules */
+	uint32_t tag;      /* the top half of the name's hash: a probe that does not
+			    * match is rejected here, without reading the rule or the
+			    * name (each a cache miss in a large table) */
 };
 
 struct tnode {
@@ -395,6 +398,7 @@ int vg_pol_compile_end(struct vg_pol_compiled *c, struct vg_pol_dup_cb *dupcb)
 		if (!dup) {
 			sl->name_off = off;
 			sl->rule = i;
+			sl->tag = (uint32_t)(h >> 32);
 			c->per_trigger[r->trigger]++;
 		} else if (!merge_local(c, sl->rule, i)) {
 			report_dup(c, i, key, NULL, dupcb);
@@ -543,11 +547,14 @@ static const struct vg_pol_crule *name_lookup(const struct vg_pol_compiled *c,
 					      const uint8_t *name)
 {
 	uint64_t h = name_hash(c, t, wild, name);
+	uint32_t tag = (uint32_t)(h >> 32);
 	size_t len = vg_name_len(name);
 	for (size_t i = h % c->nslots;; i = i + 1 == c->nslots ? 0 : i + 1) {
 		const struct slot *sl = &c->slots[i];
 		if (sl->name_off == EMPTY)
 			return NULL;
+		if (sl->tag != tag)
+			continue;
 		const struct vg_pol_crule *r = &c->rules[sl->rule];
 		if (r->trigger == t && r->wildcard == wild &&
 		    same_bytes(c->names + sl->name_off, name, len))

@@ -154,11 +154,6 @@ void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
 	atomic_store_explicit(&c->max_neg_ttl, max_neg_ttl, memory_order_relaxed);
 }
 
-uint32_t vg_cache_max_neg_ttl(const struct vg_cache *c)
-{
-	return atomic_load_explicit(&c->max_neg_ttl, memory_order_relaxed);
-}
-
 static struct shard *shard_of(struct vg_cache *c, uint64_t h)
 {
 	return &c->shards[h >> 59 & (VG_CACHE_SHARDS - 1)];
@@ -249,7 +244,6 @@ uint32_t vg_cache_clamp_ttl(const struct vg_cache *c, uint32_t ttl, bool negativ
 	return clamp_ttl(c, ttl, atomic_load_explicit(negative ? &c->max_neg_ttl : &c->max_ttl,
 						      memory_order_relaxed));
 }
-
 
 static struct entry *entry_new(size_t nlen, size_t soalen, size_t rdlen)
 {

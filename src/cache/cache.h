@@ -64,8 +64,6 @@ void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
  * one above 2^31 - 1 (RFC 2181 8).  What a fresh answer says, too.
  */
 uint32_t vg_cache_clamp_ttl(const struct vg_cache *c, uint32_t ttl, bool negative);
-/** The bound on negative TTLs set by vg_cache_set_limits. */
-uint32_t vg_cache_max_neg_ttl(const struct vg_cache *c);
 
 /**
  * Store an RRset (its ttl field is the TTL as received).  Replaces an existing

@@ -6,7 +6,6 @@
  * sent anywhere; the decision is the one vigil makes before resolution (a
  * note says when rules only an answer can trigger may still apply).
  */
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,18 +67,19 @@ int vg_explain_main(int argc, char **argv)
 		return 2;
 	}
 	vg_name_lower(qname);
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, client, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-	} else if (inet_pton(AF_INET6, client, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-	} else {
+	struct vg_sockaddr sa;
+	if (vg_sockaddr_parse(client, 0, &sa) < 0) {
 		fprintf(stderr, "vigil explain: '%s' is not an IPv4 or IPv6 address\n", client);
 		return 2;
 	}
+	int qtype = vg_type_from_str(type);
+	char tn[16];
+	if (qtype < 0) {
+		fprintf(stderr, "vigil explain: '%s' is not a record type (A, AAAA, TYPE65, ...)\n",
+			type);
+		return 2;
+	}
+	type = vg_type_to_str((uint16_t)qtype, tn, sizeof(tn));
 
 	struct vg_config *cfg = malloc(sizeof(*cfg));
 	struct vg_policy *pol = NULL;
@@ -97,7 +97,7 @@ int vg_explain_main(int argc, char **argv)
 	char nm[VG_NAME_MAX * 4 + 8];
 	vg_name_to_str(qname, nm, sizeof(nm));
 	struct vg_policy_decision d;
-	int rewrite = vg_policy_check(pol, (const struct sockaddr *)&ss, qname, &d);
+	int rewrite = vg_policy_check(pol, &sa.u.sa, qname, &d);
 	enum vg_pol_action given = d.action;
 	const uint8_t *ocname = NULL;
 	if (d.matched && !d.denied_by_allowlist) {

@@ -307,15 +307,6 @@ static uint32_t below(size_t pos)
 	return pos >= 32 ? UINT32_MAX : (1u << pos) - 1;
 }
 
-bool vg_policy_wants_response(const struct vg_policy *p, const struct sockaddr *client)
-{
-	const struct vg_policy_group *g = group_of(p, client);
-	for (size_t i = 0; g && i < g->n_sources; i++)
-		if (has_post_rules(p, g->sources[i]) || has_rules(p, g->sources[i], VG_TRIG_QNAME))
-			return true;
-	return false;
-}
-
 /* The fields of the decision vg_policy_check sets; name and stage_name
  * (half a kilobyte) are only marked empty. */
 static void decision_clear(struct vg_policy_decision *d)

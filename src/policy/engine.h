@@ -128,12 +128,6 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 			  const uint8_t *qname, bool rd, bool dnssec_ok,
 			  struct vg_policy_decision *d);
 
-/**
- * Does this client's group have rules that only an answer can trigger
- * (RESPONSE-IP, NSDNAME, NSIP; or QNAME rules, which apply to the names of
- * a CNAME chain too)?
- */
-bool vg_policy_wants_response(const struct vg_policy *p, const struct sockaddr *client);
 
 struct vg_cache;
 

@@ -140,7 +140,7 @@ static void unreachable(struct vg_request *req, const struct vg_task *t)
 	bool neterr = u->neterr && !u->timeouts && !u->refused && !u->lame && !u->malformed;
 	snprintf(what, sizeof(what),
 		 "%u name server%s, %u address%s tried: %u timed out, %u network errors%s%s, "
-		 "%u refused, %u lame, %u malformed", t->n_ns, t->n_ns == 1 ? "" : "s", tried,
+		 "%u refused or failed, %u lame, %u malformed", t->n_ns, t->n_ns == 1 ? "" : "s", tried,
 		 tried == 1 ? "" : "es", u->timeouts, u->neterr, u->neterr ? " " : "",
 		 u->neterr ? vg_strerror(u->last_err) : "", u->refused, u->lame, u->malformed);
 	req->ede = neterr ? VG_EDE_NETWORK_ERROR : VG_EDE_NO_REACHABLE_AUTHORITY;
@@ -149,8 +149,8 @@ static void unreachable(struct vg_request *req, const struct vg_task *t)
 					: "no reachable authority for",
 				 zone, what);
 	uint32_t h = 0, now = req->env->now_s;
-	for (const uint8_t *p = t->zone; *p; p += *p + 1)
-		h = h * 31 + *p + (p[1] | 0x20);
+	for (size_t i = 0, n = vg_name_len(t->zone); i < n; i++) /* (zones are lower-case) */
+		h = h * 31 + t->zone[i];
 	_Atomic uint32_t *slot = &warned_at[h % WARN_SLOTS];
 	uint32_t last = atomic_load_explicit(slot, memory_order_relaxed);
 	if ((last && now - last < WARN_EVERY_S) ||
@@ -1331,7 +1331,7 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 		}
 		if (rc == VG_RCODE_REFUSED && !t->forward)
 			vg_infra_lame(req->env->infra, &t->addr[t->sent_idx], t->zone, now_ms);
-		req->up.refused++; /* REFUSED, SERVFAIL, NOTIMP...: no answer from it */
+		req->up.refused++; /* REFUSED, SERVFAIL, NOTIMP...: counted together */
 		server_failed(req, t, true);
 		return step(req, now_ms);
 	}

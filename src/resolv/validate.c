@@ -752,9 +752,9 @@ static void keep_nsec(struct vctx *v, const uint8_t *signer, const struct vg_res
 	if (!cfg_of(v)->aggressive_nsec || !r->soa || !r->soa_sig)
 		return;
 	struct vg_aggr *a = vg_cache_aggr(v->req->env->cache);
-	uint32_t ttl = r->soa->ttl; /* min(SOA TTL, MINIMUM) for fresh answers */
-	if (ttl > vg_cache_max_neg_ttl(v->req->env->cache))
-		ttl = vg_cache_max_neg_ttl(v->req->env->cache);
+	/* min(SOA TTL, MINIMUM), clamped as the cache stores it (already so for
+	 * fresh answers: negative() in iterate.c; cached ones are below it) */
+	uint32_t ttl = vg_cache_clamp_ttl(v->req->env->cache, r->soa->ttl, true);
 	for (unsigned i = 0; i < r->n_auth; i++) {
 		if (!r->auth_sig[i] || !vg_name_is_sub(r->auth[i]->owner, signer))
 			continue;

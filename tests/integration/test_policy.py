@@ -666,6 +666,12 @@ def test_explain_names_source_file_and_line(tmp_path):
     assert "CLIENT-IP" in out and "%s:7" % zone in out and "DROP" in out, out
     out = explain("bad.example", "--client", "192.0.2.1")
     assert "no client group" in out, out
+    out = explain("bad.example", "--client", "127.0.0.2", "--type", "https")
+    assert out.startswith("bad.example. HTTPS from client"), out  # the mnemonic, normalised
+    for bad in (["--type", "NOSUCHTYPE"], ["--type", "TYPE70000"], ["--client", "300.1.1.1"]):
+        r = subprocess.run([conftest.VIGIL_BIN, "explain", "bad.example", *bad, "-c", str(cfgfile)],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "vigil explain:" in r.stderr, (bad, r.stdout, r.stderr)
 
 
 # ------------------------------------------------------------------ the decision log

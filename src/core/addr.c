@@ -4,39 +4,21 @@
  * formatting, equality and longest-prefix matching, written once.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/addr.h"
+#include "core/core.h"
 #include "vigil/err.h"
 
 static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-/* Plain decimal, no sign or spaces, at most @p max. */
-static int parse_dec(const char *s, unsigned long max, unsigned long *out)
-{
-	unsigned long v = 0;
-	if (!*s)
-		return VG_EPARSE;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s))
-			return VG_EPARSE;
-		unsigned d = (unsigned)(*s - '0');
-		if (v > (max - d) / 10)
-			return VG_EPARSE;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
 
 int vg_sockaddr_parse(const char *s, uint16_t default_port, struct vg_sockaddr *out)
 {
 	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], *scope;
 	const char *end, *port_s = NULL, *colon;
-	unsigned long port = default_port, idx;
+	unsigned long long port = default_port, idx;
 	bool bracket = *s == '[';
 	size_t hlen;
 
@@ -56,7 +38,7 @@ int vg_sockaddr_parse(const char *s, uint16_t default_port, struct vg_sockaddr *
 	}
 	hlen = (size_t)(end - s);
 	if (hlen == 0 || hlen >= sizeof(host) ||
-	    (port_s && (parse_dec(port_s, 65535, &port) < 0 || port == 0)))
+	    (port_s && (vg_parse_uint(port_s, 65535, &port) < 0 || port == 0)))
 		return VG_EPARSE;
 	memcpy(host, s, hlen);
 	host[hlen] = '\0';
@@ -69,7 +51,7 @@ int vg_sockaddr_parse(const char *s, uint16_t default_port, struct vg_sockaddr *
 	}
 	if ((scope = strchr(host, '%'))) { /* fe80::1%eth0 or fe80::1%2 */
 		*scope++ = '\0';
-		if (parse_dec(scope, UINT32_MAX, &idx) < 0)
+		if (vg_parse_uint(scope, UINT32_MAX, &idx) < 0)
 			idx = *scope ? if_nametoindex(scope) : 0;
 		if (idx == 0)
 			return VG_EPARSE;
@@ -199,7 +181,7 @@ int vg_prefix_parse(const char *s, struct vg_prefix *out)
 	const char *slash = strchr(s, '/');
 	size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
 	char host[INET6_ADDRSTRLEN];
-	unsigned long bits;
+	unsigned long long bits;
 	unsigned max;
 
 	if (hlen == 0 || hlen >= sizeof(host))
@@ -215,7 +197,7 @@ int vg_prefix_parse(const char *s, struct vg_prefix *out)
 		return VG_EPARSE;
 	max = out->family == AF_INET ? 32 : 128;
 	bits = max;
-	if (slash && parse_dec(slash + 1, max, &bits) < 0)
+	if (slash && vg_parse_uint(slash + 1, max, &bits) < 0)
 		return VG_EPARSE;
 	out->bits = (uint8_t)bits;
 	/* "10.1.2.3/8" is a typo for a host or for another network, never what was meant */

@@ -73,6 +73,23 @@ uint64_t vg_time_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int vg_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	if (!*s)
+		return VG_EPARSE;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return VG_EPARSE;
+		unsigned d = (unsigned)(*s - '0');
+		if (d > max || v > (max - d) / 10)
+			return VG_ELIMIT;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
 int vg_grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
 {
 	if (need <= *cap)

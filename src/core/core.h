@@ -86,6 +86,14 @@ uint64_t vg_time_now_ms(void);
 uint32_t vg_rand_uniform(uint32_t upper);
 uint16_t vg_rand_u16(void);
 
+/* ---- numbers ---- */
+/**
+ * Plain decimal digits (no sign, space or 0x) into *@p out, at most @p max.
+ * 0, VG_EPARSE (empty, or not a digit), or VG_ELIMIT (above @p max).  The
+ * one number parser of config files, addresses and type names.
+ */
+int vg_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+
 /* ---- growable arrays ---- */
 /**
  * Make room for @p need elements of @p size bytes in the heap array *@p p of

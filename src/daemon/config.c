@@ -22,7 +22,6 @@
  * This file knows no section or key by name, opens no sockets, reads no root
  * hints and does not check that paths exist.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -43,25 +42,6 @@ const struct vg__cfg_enum vg__cfg_bools[] = {
 
 /* ---- presentation-format parsers ---- */
 
-int vg__cfg_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-	unsigned long long v = 0;
-	unsigned d;
-
-	if (!*s)
-		return VG_EPARSE;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s))
-			return VG_EPARSE;
-		d = (unsigned)(*s - '0');
-		if (d > max || v > (max - d) / 10)
-			return VG_ELIMIT;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 int vg_config_parse_size(const char *s, size_t *out)
 {
 	size_t n = strlen(s);
@@ -80,7 +60,7 @@ int vg_config_parse_size(const char *s, size_t *out)
 	}
 	if (mult != 1)
 		digits[n - 1] = '\0';
-	ret = vg__cfg_parse_uint(digits, SIZE_MAX, &v);
+	ret = vg_parse_uint(digits, SIZE_MAX, &v);
 	if (ret == 0 && v > SIZE_MAX / mult)
 		ret = VG_ELIMIT;
 	if (ret == 0)
@@ -174,7 +154,7 @@ static int set_value(void *base, const struct vg__cfg_key *k, const char *s)
 		memcpy(field, s, strlen(s) + 1);
 		return 0;
 	case VG_CFG_UINT:
-		if (vg__cfg_parse_uint(s, k->max, &v) < 0 || v < k->min)
+		if (vg_parse_uint(s, k->max, &v) < 0 || v < k->min)
 			return VG_EPARSE;
 		put_uint(field, k->size, v);
 		return 0;

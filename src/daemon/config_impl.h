@@ -216,7 +216,6 @@ size_t vg__cfg_list_items(struct vg__cfg_ctx *c, yaml_node_t *val, yaml_node_t *
 int vg__cfg_addr_list(struct vg__cfg_ctx *c, yaml_node_t *val, struct vg_sockaddr *out,
 		      size_t max, uint16_t default_port, const char *want, size_t *lines);
 /** Plain decimal only: no sign, no spaces, no 0x.  VG_EPARSE, VG_ELIMIT above @p max. */
-int vg__cfg_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 int vg__cfg_enum_lookup(const struct vg__cfg_enum *names, const char *s);
 const char *vg__cfg_enum_name(const struct vg__cfg_enum *names, int value);
 unsigned long long vg__cfg_get_uint(const void *field, size_t size);

@@ -79,7 +79,7 @@ static void parse_port(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
 	unsigned long long v;
 
 	(void)base;
-	if (s && (vg__cfg_parse_uint(s, 65535, &v) < 0 || v == 0))
+	if (s && (vg_parse_uint(s, 65535, &v) < 0 || v == 0))
 		vg__cfg_bad_value(c, val, "a port number in 1..65535");
 	else if (s)
 		c->port = (uint16_t)v;

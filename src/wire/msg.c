@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/core.h"
 #include "vigil/err.h"
 #include "vigil/wire.h"
 
@@ -332,12 +333,8 @@ int vg_type_from_str(const char *s)
 	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
 		if (!strcasecmp(s, type_names[i].name))
 			return type_names[i].type;
-	if (strncasecmp(s, "TYPE", 4) || !s[4])
+	unsigned long long v;
+	if (strncasecmp(s, "TYPE", 4) || vg_parse_uint(s + 4, 65535, &v) < 0)
 		return VG_EPARSE;
-	unsigned long v = 0;
-	for (const char *p = s + 4; *p; p++) {
-		if (*p < '0' || *p > '9' || (v = v * 10 + (unsigned long)(*p - '0')) > 65535)
-			return VG_EPARSE;
-	}
 	return (int)v;
 }

@@ -21,9 +21,9 @@ set -euo pipefail
 
 PACKAGES=(
 	gcc libc6-dev pkg-config meson ninja-build
-	libuv1-dev libldns-dev libssl-dev libsodium-dev libyaml-dev check libsubunit-dev
-	nsd unbound knot dnsperf dnsutils ldnsutils
-	python3 python3-dnspython python3-pytest
+	libuv1-dev libldns-dev libssl-dev libsodium-dev libyaml-dev libnghttp2-dev check libsubunit-dev
+	nsd unbound knot dnsperf dnsutils ldnsutils knot-dnsutils openssl
+	python3 python3-dnspython python3-pytest python3-h2
 	iproute2 procps util-linux
 )
 

@@ -252,6 +252,17 @@ size_t vg_wire_error_reply(const struct vg_query *q, int rcode, bool tc, uint16_
 int vg_wire_make_query(uint8_t *buf, size_t cap, uint16_t id, const uint8_t *qname,
 		       uint16_t qtype, bool rd, uint16_t udp_size, bool do_bit);
 
+#define VG_EDNS_PADDING 12 /* the Padding option (RFC 7830) */
+#define VG_PAD_ANSWER 468  /* block length for answers on encrypted transports (RFC 8467) */
+#define VG_PAD_QUERY 128   /* and for queries */
+/**
+ * Pad the message in @p buf (@p len bytes, room for @p cap) with an EDNS
+ * Padding option to a multiple of @p block bytes (at most 65535), when its
+ * last record is the OPT record.  Returns the new length (@p len when it has
+ * no OPT or there is no room).
+ */
+size_t vg_wire_pad(uint8_t *buf, size_t len, size_t cap, unsigned block);
+
 /* ---------------------------------------------------------------- types */
 
 /** "A", "AAAA", "HTTPS" ... or "TYPE65280" (RFC 3597) into @p buf.  Returns @p buf. */

@@ -53,6 +53,7 @@ struct vg_config {
 	struct vg_policy_opts policy;     /* policy (sources, groups, log ...) */
 	struct vg_feed_opts feed;         /* policy: tsig-keys, feed-directory */
 	struct vg_log_opts log;           /* log */
+	struct vg_tls_opts tls;           /* tls: certificate, key, client CA, tickets */
 };
 
 /** Fill @p cfg with the built-in defaults. */

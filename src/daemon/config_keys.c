@@ -73,6 +73,28 @@ static bool dump_listen(const struct vg__cfg_out *o, const char *lead, int col,
 	return true;
 }
 
+/* The encrypted listeners: each entry's port defaults to the protocol's. */
+#define STREAM_LIST(fn, field, port)                                                          \
+	static void parse_##fn(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)          \
+	{                                                                                     \
+		struct vg_net_opts *net = &((struct vg_config *)base)->net;                   \
+		int n = vg__cfg_addr_list(c, val, net->field, VG_NET_MAX_LISTEN, port,        \
+					  "an address like 192.0.2.1, 192.0.2.1@" #port      \
+					  " or [2001:db8::1]:" #port,                         \
+					  NULL);                                              \
+		net->n_##field = n > 0 ? (size_t)n : 0;                                       \
+	}                                                                                     \
+	static bool dump_##fn(const struct vg__cfg_out *o, const char *lead, int col,        \
+			      const struct vg__cfg_key *k, const void *base)                   \
+	{                                                                                     \
+		const struct vg_net_opts *net = &((const struct vg_config *)base)->net;       \
+		vg__cfg_dump_addrs(o->f, lead, col, k->name, net->field, net->n_##field, true); \
+		return true;                                                                  \
+	}
+STREAM_LIST(listen_tls, listen_tls, 853)
+STREAM_LIST(listen_https, listen_https, 443)
+STREAM_LIST(listen_http, listen_http, 80)
+
 static void parse_port(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
 {
 	const char *s = vg__cfg_scalar(c, val, "a port number");
@@ -153,6 +175,21 @@ static const struct vg__cfg_key server_keys[] = {
 	VG_CFG_KUINT("tcp-max-pipeline", CFG, net.tcp_max_pipeline, 1, 1000, "100"),
 	VG_CFG_KCUSTOM("access-control", parse_acl, dump_acl), /* default_acl[] */
 	VG_CFG_KENUM("access-control-default", CFG, serve.acl.dflt, acl_actions, "refuse"),
+	VG_CFG_KCUSTOM("listen-tls", parse_listen_tls, dump_listen_tls),
+	VG_CFG_KCUSTOM("listen-https", parse_listen_https, dump_listen_https),
+	VG_CFG_KCUSTOM("listen-http", parse_listen_http, dump_listen_http),
+	VG_CFG_KUINT("max-connections-per-address", CFG, net.max_per_address, 0, 1000000, "64"),
+};
+
+/* ---- tls ---- */
+
+static const struct vg__cfg_key tls_keys[] = {
+	VG_CFG_KSTR("certificate", CFG, tls.certificate, 0, ""),
+	VG_CFG_KSTR("key", CFG, tls.key, 0, ""),
+	VG_CFG_KSTR("client-ca", CFG, tls.client_ca, 0, ""),
+	VG_CFG_KSTR("server-name", CFG, tls.server_name, 0, ""),
+	VG_CFG_KUINT("ticket-rotation", CFG, tls.ticket_rotation_s, 60, 604800, "43200"),
+	VG_CFG_KUINT("handshake-timeout", CFG, net.tls_handshake_ms, 100, 600000, "5000"),
 };
 
 /* ---- cache, resolver, limits ---- */
@@ -343,6 +380,7 @@ const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT] = {
 	[VG_SEC_FORWARDS] = VG_CFG_KLIST("forward-zones", &forward_list),
 	[VG_SEC_POLICY] = { .name = "policy", .type = VG_CFG_MAP, .map = &vg__cfg_policy_map },
 	[VG_SEC_LOG] = { .name = "log", .type = VG_CFG_MAP, .map = SECTION("log", log_keys) },
+	[VG_SEC_TLS] = { .name = "tls", .type = VG_CFG_MAP, .map = SECTION("tls", tls_keys) },
 };
 _Static_assert(N(server_keys) <= VG_CFG_MAX_KEYS && N(resolver_keys) <= VG_CFG_MAX_KEYS &&
 		       N(dnssec_keys) <= VG_CFG_MAX_KEYS,
@@ -385,6 +423,57 @@ static void check_le(struct vg__cfg_ctx *c, int si, const char *lo_name, const c
 		       m->name, lo->name, lo_v, m->name, hi->name, hi_v);
 }
 
+/* The line of key @p name in section @p si (0: not in the file). */
+static size_t key_line(struct vg__cfg_ctx *c, int si, const char *name)
+{
+	const struct vg__cfg_map *m = vg__cfg_sections[si].map;
+	size_t l = c->sec[si].line[vg__cfg_key_index(m, name)];
+	return l == VG_CFG_LINE_BAD ? 0 : l;
+}
+
+/* Stream listeners: no address:port twice across TCP, DoT, DoH and HTTP/2
+ * (SO_REUSEPORT would let two listeners share it and split the clients),
+ * and TLS listeners need a certificate and key. */
+static void stream_checks(struct vg__cfg_ctx *c)
+{
+	const struct vg_net_opts *net = &c->cfg->net;
+	const struct {
+		const char *key;
+		const struct vg_sockaddr *a;
+		size_t n;
+	} l[] = { { "listen", net->listen, net->n_listen },
+		  { "listen-tls", net->listen_tls, net->n_listen_tls },
+		  { "listen-https", net->listen_https, net->n_listen_https },
+		  { "listen-http", net->listen_http, net->n_listen_http } };
+	char buf[VG_ADDRSTRLEN];
+	for (size_t i = 1; i < N(l); i++)
+		for (size_t a = 0; a < l[i].n; a++)
+			for (size_t j = 0; j < i; j++)
+				for (size_t b = 0; b < l[j].n; b++)
+					if (vg_sockaddr_eq(&l[i].a[a], &l[j].a[b]))
+						vg__cfg_report(c, key_line(c, VG_SEC_SERVER,
+									   l[i].key),
+							       "server.%s: '%s' is also in server.%s",
+							       l[i].key,
+							       vg_sockaddr_str(&l[i].a[a],
+									       VG_ADDR_PORT, buf,
+									       sizeof(buf)),
+							       l[j].key);
+	const struct vg_tls_opts *t = &c->cfg->tls;
+	for (size_t i = 1; i < 3; i++)
+		if (l[i].n && (!t->certificate[0] || !t->key[0]))
+			vg__cfg_report(c, key_line(c, VG_SEC_SERVER, l[i].key),
+				       "server.%s needs tls.certificate and tls.key", l[i].key);
+	if (t->server_name[0]) {
+		uint8_t wire[VG_NAME_MAX];
+		if (vg_config_parse_name(t->server_name, wire, sizeof(wire)) < 0 ||
+		    strchr(t->server_name, '*'))
+			vg__cfg_report(c, key_line(c, VG_SEC_TLS, "server-name"),
+				       "tls.server-name: expected a host name like "
+				       "dns.example.net");
+	}
+}
+
 void vg__cfg_finish(struct vg__cfg_ctx *c)
 {
 	struct vg_config *cfg = c->cfg;
@@ -402,6 +491,7 @@ void vg__cfg_finish(struct vg__cfg_ctx *c)
 				       buf);
 		}
 	}
+	stream_checks(c);
 	check_le(c, VG_SEC_SERVER, "tcp-max-connections-per-worker", "tcp-max-connections");
 	check_le(c, VG_SEC_CACHE, "min-ttl", "max-ttl");
 	check_le(c, VG_SEC_LIMITS, "upstream-timeout", "request-timeout");

@@ -81,6 +81,11 @@ struct daemon {
 	/* RPZ feeds (src/feed), when configured */
 	struct vg_feed *feed;
 	uv_async_t feed_async;          /* a feed rewrote its file */
+	/* TLS: the contexts in force (a snapshot takes its own references) and
+	 * the session ticket keys every context shares, rotated by a timer */
+	struct vg_tls_ctx *tls[VG_STREAM_KINDS];
+	struct vg_tls_tickets *tickets;
+	uv_timer_t ticket_timer;
 };
 
 static void usage(FILE *out)
@@ -223,11 +228,63 @@ fail:
 
 static void policy_refresh(struct daemon *d, const char *why);
 
+static void tls_unref_all(struct vg_tls_ctx *tls[VG_STREAM_KINDS])
+{
+	for (unsigned k = 0; k < VG_STREAM_KINDS; k++) {
+		vg_tls_ctx_unref(tls[k]);
+		tls[k] = NULL;
+	}
+}
+
+/*
+ * The TLS contexts the configured listeners need (DoT, DoH), from the
+ * certificate and key files, sharing ticket keys @p t (NULL: none, for
+ * --check-config).  0, or VG_ECONFIG with the reasons written to @p errout.
+ */
+static int load_tls(const struct vg_config *cfg, struct vg_tls_tickets *t,
+		    struct vg_tls_ctx *tls[VG_STREAM_KINDS], FILE *errout)
+{
+	static const struct {
+		enum vg_stream_kind kind;
+		enum vg_tls_role role;
+		const char *key;
+	} need[] = { { VG_STREAM_DOT, VG_TLS_DOT, "server.listen-tls" },
+		     { VG_STREAM_DOH, VG_TLS_DOH, "server.listen-https" } };
+	const size_t n[] = { cfg->net.n_listen_tls, cfg->net.n_listen_https };
+	char err[768];
+	for (unsigned k = 0; k < VG_STREAM_KINDS; k++)
+		tls[k] = NULL;
+	for (size_t i = 0; i < VG_ARRAY_SIZE(need); i++) {
+		if (!n[i])
+			continue;
+		if (vg_tls_server_new(&cfg->tls, need[i].role, t, &tls[need[i].kind], err,
+				      sizeof(err)) < 0) {
+			fprintf(errout, "%s: %s: %s\n", cfg->source_file[0] ? cfg->source_file : "vigil",
+				need[i].key, err);
+			tls_unref_all(tls);
+			return VG_ECONFIG;
+		}
+	}
+	return 0;
+}
+
+static void on_ticket_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	if (vg_tls_tickets_rotate(d->tickets) < 0)
+		vg_log(VG_LOG_WARNING, "TLS: cannot make a new session ticket key; keeping the old");
+	else
+		vg_log(VG_LOG_INFO, "TLS: new session ticket key");
+}
+
 static void snap_free(struct snap *sn)
 {
 	if (sn->owns_cfg)
 		free(sn->cfg);
 	hints_free(sn->h);
+	if (sn->ns)
+		for (unsigned k = 0; k < VG_STREAM_KINDS; k++)
+			vg_tls_ctx_unref(sn->ns->tls[k]);
 	free(sn->ns);
 	memset(sn, 0, sizeof(*sn));
 }
@@ -257,6 +314,8 @@ static int publish(struct daemon *d, struct vg_config *cfg, bool own_cfg, struct
 		.view = { .serve = &cfg->serve, .resolv = &cfg->resolv, .dnssec = &cfg->dnssec,
 			  .hints = h, .policy = h->policy },
 	};
+	for (unsigned k = 0; k < VG_STREAM_KINDS; k++)
+		ns->tls[k] = d->tls[k] ? vg_tls_ctx_ref(d->tls[k]) : NULL;
 	d->cur = (struct snap){ .cfg = cfg, .owns_cfg = own_cfg || old.owns_cfg, .h = h, .ns = ns };
 	if (old.h) {
 		if (!own_cfg)
@@ -537,6 +596,17 @@ static void log_policy_groups(const struct vg_config *cfg)
 		vg_log(VG_LOG_WARNING, "%s", warn);
 }
 
+static bool net_addrs_eq(const struct vg_sockaddr *a, size_t na, const struct vg_sockaddr *b,
+			 size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!vg_sockaddr_eq(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
 static void reload(struct daemon *d)
 {
 	if (!d->config_path) {
@@ -565,6 +635,22 @@ static void reload(struct daemon *d)
 	if (errbuf && errbuf[0])
 		vg_log(VG_LOG_WARNING, "reload of %s:\n%s", d->config_path, errbuf);
 	free(errbuf);
+	/* certificates and keys are read again: open connections keep the old ones */
+	struct vg_tls_ctx *tls[VG_STREAM_KINDS];
+	errbuf = NULL;
+	err = open_memstream(&errbuf, &errlen);
+	r = load_tls(cfg, d->tickets, tls, err ? err : stderr);
+	if (err)
+		fclose(err);
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "reload of %s failed, keeping the running config:\n%s",
+		       d->config_path, errbuf ? errbuf : "");
+		free(errbuf);
+		free(cfg);
+		hints_free(h);
+		return;
+	}
+	free(errbuf);
 	const struct vg_config *old = d->cur.cfg;
 	if (old->net.n_listen != cfg->net.n_listen ||
 	    memcmp(old->net.listen, cfg->net.listen, sizeof(cfg->net.listen[0]) * cfg->net.n_listen) != 0)
@@ -579,13 +665,28 @@ static void reload(struct daemon *d)
 	vg_plog_reopen(d->shared.plog); /* rotation: the decision log file is opened again */
 	if (strcmp(old->policy.log, cfg->policy.log))
 		vg_log(VG_LOG_WARNING, "reload: policy.log changed; restart to apply");
+	if (!net_addrs_eq(old->net.listen_tls, old->net.n_listen_tls, cfg->net.listen_tls,
+			  cfg->net.n_listen_tls) ||
+	    !net_addrs_eq(old->net.listen_https, old->net.n_listen_https, cfg->net.listen_https,
+			  cfg->net.n_listen_https) ||
+	    !net_addrs_eq(old->net.listen_http, old->net.n_listen_http, cfg->net.listen_http,
+			  cfg->net.n_listen_http))
+		vg_log(VG_LOG_WARNING, "reload: DoT/DoH listen addresses changed; restart to apply");
+	if (old->tls.ticket_rotation_s != cfg->tls.ticket_rotation_s)
+		vg_log(VG_LOG_WARNING, "reload: tls.ticket-rotation changed; restart to apply");
 	if (d->autotrust)
 		vg_autotrust_anchors(d->autotrust, &h->ta); /* RFC 5011 state wins */
+	struct vg_tls_ctx *old_tls[VG_STREAM_KINDS];
+	memcpy(old_tls, d->tls, sizeof(old_tls));
+	memcpy(d->tls, tls, sizeof(tls));
 	if (publish(d, cfg, true, h) < 0) {
+		memcpy(d->tls, old_tls, sizeof(old_tls));
+		tls_unref_all(tls);
 		free(cfg);
 		hints_free(h);
 		return;
 	}
+	tls_unref_all(old_tls); /* the snapshots using them hold their own references */
 	policy_watch(d);
 	vg_log(VG_LOG_NOTICE, "reloaded %s", d->config_path);
 	if (h->policy) {
@@ -725,10 +826,18 @@ static int check_config(const char *path)
 {
 	struct vg_config *cfg;
 	struct vg_hints *h;
+	struct vg_tls_ctx *tls[VG_STREAM_KINDS];
 	if (load_snapshot(path, &cfg, &h, NULL, stdout) < 0) {
 		fprintf(stdout, "%s: configuration is NOT valid\n", path);
 		return 1;
 	}
+	if (load_tls(cfg, NULL, tls, stdout) < 0) {
+		fprintf(stdout, "%s: configuration is NOT valid\n", path);
+		free(cfg);
+		hints_free(h);
+		return 1;
+	}
+	tls_unref_all(tls);
 	char warn[700];
 	if (unused_sources_warning(cfg, warn, sizeof(warn)))
 		fprintf(stdout, "%s: warning: %s\n", path, warn); /* valid all the same */
@@ -759,10 +868,20 @@ static int run(struct daemon *d, const char *pidfile)
 		return 1;
 	}
 	vg_log_setup(cfg->log.level, cfg->log.target == VG_LOG_SYSLOG);
+	d->tickets = vg_tls_tickets_new();
+	d->shared.per_addr = calloc(VG_NET_ADDR_BUCKETS, sizeof(*d->shared.per_addr));
+	if (!d->tickets || !d->shared.per_addr || load_tls(cfg, d->tickets, d->tls, stderr) < 0) {
+		fprintf(stderr, "vigil: not starting: %s\n",
+			d->tickets && d->shared.per_addr ? "TLS settings (above)" : "out of memory");
+		free(cfg);
+		hints_free(h);
+		goto out;
+	}
+	randombytes_buf(&d->shared.per_addr_key, sizeof(d->shared.per_addr_key));
 	if (publish(d, cfg, true, h) < 0) {
 		free(cfg);
 		hints_free(h);
-		return 1;
+		goto out;
 	}
 	d->shared.cache = vg_cache_new(cfg->cache.size);
 	if (!d->shared.cache) {
@@ -813,6 +932,11 @@ static int run(struct daemon *d, const char *pidfile)
 	uv_timer_init(&d->loop, &d->refresh);
 	d->refresh.data = d;
 	uv_unref((uv_handle_t *)&d->refresh);
+	uv_timer_init(&d->loop, &d->ticket_timer);
+	d->ticket_timer.data = d;
+	uint64_t rot = (uint64_t)cfg->tls.ticket_rotation_s * 1000;
+	uv_timer_start(&d->ticket_timer, on_ticket_timer, rot, rot);
+	uv_unref((uv_handle_t *)&d->ticket_timer);
 	policy_watch(d);
 	uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup, &d->sig_usr1 };
 	int nums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
@@ -885,6 +1009,9 @@ out:
 		snap_free(&d->retired[i]);
 	d->n_retired = 0;
 	snap_free(&d->cur);
+	tls_unref_all(d->tls);
+	vg_tls_tickets_free(d->tickets);
+	free(d->shared.per_addr);
 	return ret;
 }
 

@@ -27,17 +27,38 @@
 #include "core/addr.h"
 #include "core/core.h"
 #include "pipeline/pipeline.h"
+#include "tls/tls.h"
 #include "upstream/upstream.h"
 
 #define VG_NET_MAX_LISTEN 16
 #define VG_MMSG_BATCH 64   /* datagrams per recvmmsg / sendmmsg (bench/: 64 wakes the
 			    * client less often than 20, and costs no more) */
 #define VG_UDP_QUERY_MAX 8192 /* receive slot; a larger UDP query is dropped */
+#define VG_NET_TLS_BUF (64 * 1024) /* a worker's buffers for TLS and HTTP/2 bytes */
+#define VG_NET_ADDR_BUCKETS 8192   /* per-address connection counts */
+
+/** The kinds of stream listener, and so of client connection. */
+enum vg_stream_kind {
+	VG_STREAM_TCP = 0, /* DNS over TCP (RFC 7766) */
+	VG_STREAM_DOT,     /* DNS over TLS (RFC 7858) */
+	VG_STREAM_DOH,     /* DNS over HTTPS: HTTP/2 over TLS (RFC 8484) */
+	VG_STREAM_H2C,     /* DoH's HTTP/2 in cleartext, behind a reverse proxy */
+	VG_STREAM_KINDS,
+};
 
 /** The front end's settings (the server section, less what the pipeline takes). */
 struct vg_net_opts {
 	struct vg_sockaddr listen[VG_NET_MAX_LISTEN]; /* both UDP and TCP */
 	size_t n_listen;
+	struct vg_sockaddr listen_tls[VG_NET_MAX_LISTEN];   /* DoT, default port 853 */
+	size_t n_listen_tls;
+	struct vg_sockaddr listen_https[VG_NET_MAX_LISTEN]; /* DoH, default port 443 */
+	size_t n_listen_https;
+	struct vg_sockaddr listen_http[VG_NET_MAX_LISTEN];  /* cleartext HTTP/2 */
+	size_t n_listen_http;
+	unsigned max_per_address;    /* stream connections per client address (IPv6: /64),
+				      * all workers; 0 = no limit; default 64 */
+	unsigned tls_handshake_ms;   /* a TLS handshake must end within this (default 5000) */
 	unsigned workers;            /* 0 = number of cores */
 	unsigned tcp_idle_ms;        /* default 10000 */
 	unsigned tcp_max_per_worker; /* default 256 */
@@ -48,6 +69,7 @@ struct vg_net_opts {
 /** What the daemon publishes for the workers: immutable, swapped on reload. */
 struct vg_net_snapshot {
 	const struct vg_net_opts *net;
+	struct vg_tls_ctx *tls[VG_STREAM_KINDS]; /* per stream kind; NULL: no TLS */
 	const struct vg_upstream_opts *upstream;
 	struct vg_pipe_view view;
 	bool prime_root; /* worker 0 sends a priming query at start */
@@ -56,6 +78,7 @@ struct vg_net_snapshot {
 /** The transports' own counters (the pipeline counts the rest). */
 struct vg_worker_stats {
 	vg_counter_t udp_queries, tcp_queries, send_errors, tcp_accepted, tcp_rejected;
+	vg_counter_t tls_queries, tls_handshakes, tls_resumed, tls_failed, tcp_evicted;
 };
 
 /** Shared by all workers; owned by the daemon. */
@@ -63,7 +86,11 @@ struct vg_shared {
 	struct vg_cache *cache;
 	_Atomic(const struct vg_net_snapshot *) snap;
 	atomic_uint_fast64_t gen;     /* generation of snap, bumped after it is stored */
-	atomic_uint tcp_total;
+	atomic_uint tcp_total;         /* stream connections open, all kinds */
+	/* stream connections per client address, counted in hashed buckets
+	 * (two addresses in one bucket share its count) */
+	_Atomic uint16_t *per_addr;
+	uint64_t per_addr_key;
 	struct vg_plog *plog;         /* policy decision log, NULL: decisions go to the main log */
 	vg_pipe_opcode_fn notify;     /* NOTIFY handler (RPZ feeds), or NULL */
 	void *notify_arg;
@@ -104,9 +131,14 @@ struct vg_worker {
 	unsigned n_udp, n_tcp;
 	uv_poll_t udp[VG_NET_MAX_LISTEN]; /* readable events for udp_fd[] */
 	int udp_fd[VG_NET_MAX_LISTEN];
-	uv_tcp_t tcp[VG_NET_MAX_LISTEN];
+	struct vg_listener {
+		uv_tcp_t h;
+		enum vg_stream_kind kind;
+	} tcp[VG_NET_MAX_LISTEN * VG_STREAM_KINDS];
 	unsigned tcp_conns;
-	struct vg_tcp_conn *conns; /* client connections, for shutdown */
+	struct vg_tcp_conn *conns, *conns_tail; /* client connections, newest first */
+	uint8_t *tls_rx;   /* ciphertext read from any TLS connection (then decrypted) */
+	uint8_t *tls_tx;   /* a framed answer, before encryption */
 
 	struct vg_worker_stats stats;
 	struct vg_udp_batch batch;
@@ -151,7 +183,8 @@ void vg__udp_send(struct vg_worker *w, int fd, const struct sockaddr *to, const 
 void vg__udp_init_batch(struct vg_worker *w);
 /** Bind UDP listener number w->n_udp on @p addr and start reading it. */
 int vg__udp_listen(struct vg_worker *w, const struct vg_sockaddr *addr);
-int vg__tcp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, uv_tcp_t *h);
+/** Listen for stream connections of @p kind on @p addr (w->tcp[w->n_tcp]). */
+int vg__tcp_listen(struct vg_worker *w, const struct vg_sockaddr *addr, enum vg_stream_kind kind);
 /**
  * The answer to one query of connection @p c: queued (framed) when @p len
  * is nonzero, and the query is done either way.

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "dnssec/dnssec.h"
-#include "net/net.h"
+#include "net/stream.h"
 
 #define TICK_MS 100
 
@@ -31,7 +31,11 @@ static void answer_cb(void *arg, const struct vg_client *c, const uint8_t *pkt, 
 			vg__udp_send(w, c->sock, &c->addr.u.sa, pkt, len);
 		break;
 	case VG_TRANSPORT_TCP:
+	case VG_TRANSPORT_DOT:
 		vg__tcp_answer(c->conn, pkt, len);
+		break;
+	case VG_TRANSPORT_DOH:
+		vg__doh_answer(c->conn, c->stream, pkt, len);
 		break;
 	default:
 		break;
@@ -107,7 +111,7 @@ static void do_stop(struct vg_worker *w)
 	for (unsigned i = 0; i < w->n_udp; i++)
 		uv_close((uv_handle_t *)&w->udp[i], close_cb_noop);
 	for (unsigned i = 0; i < w->n_tcp; i++)
-		uv_close((uv_handle_t *)&w->tcp[i], close_cb_noop);
+		uv_close((uv_handle_t *)&w->tcp[i].h, close_cb_noop);
 	if (w->pipe_ready)
 		vg_pipe_stop(&w->pipe); /* requests in flight: their clients get no answer */
 	vg__tcp_close_all(w);
@@ -153,10 +157,12 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->msg = malloc(sizeof(*w->msg));
 	w->scratch = malloc(VG_SCRATCH);
 	w->scratch2 = malloc(VG_SCRATCH);
+	w->tls_rx = malloc(VG_NET_TLS_BUF);
+	w->tls_tx = malloc(VG_NET_TLS_BUF);
 	w->infra = vg_infra_new(4096);
 	w->keys = vg_keycache_new();
 	if (!w->rxbuf || !w->batch.buf || !w->msg || !w->scratch || !w->scratch2 || !w->infra ||
-	    !w->keys)
+	    !w->keys || !w->tls_rx || !w->tls_tx)
 		return VG_ENOMEM;
 	vg__udp_init_batch(w);
 	adopt_snapshot(w);
@@ -195,14 +201,36 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 			vg_log(VG_LOG_ERR, "cannot listen on UDP %s: %s", a, vg_strerror(r));
 			return r;
 		}
-		r = vg__tcp_listen(w, &net->listen[i], &w->tcp[w->n_tcp]);
+		r = vg__tcp_listen(w, &net->listen[i], VG_STREAM_TCP);
 		if (r < 0) {
 			vg_log(VG_LOG_ERR, "cannot listen on TCP %s: %s", a, vg_strerror(r));
 			return r;
 		}
-		w->n_tcp++;
 		if (id == 0)
 			vg_log(VG_LOG_INFO, "listening on %s (UDP and TCP)", a);
+	}
+	static const struct {
+		enum vg_stream_kind kind;
+		const char *what;
+	} kinds[] = { { VG_STREAM_DOT, "DNS over TLS" }, { VG_STREAM_DOH, "DNS over HTTPS" },
+		      { VG_STREAM_H2C, "cleartext HTTP/2 (DoH behind a proxy)" } };
+	for (size_t k = 0; k < VG_ARRAY_SIZE(kinds); k++) {
+		const struct vg_sockaddr *addrs = kinds[k].kind == VG_STREAM_DOT ? net->listen_tls
+			: kinds[k].kind == VG_STREAM_DOH ? net->listen_https : net->listen_http;
+		size_t n = kinds[k].kind == VG_STREAM_DOT ? net->n_listen_tls
+			 : kinds[k].kind == VG_STREAM_DOH ? net->n_listen_https : net->n_listen_http;
+		for (size_t i = 0; i < n; i++) {
+			char a[VG_ADDRSTRLEN];
+			vg_sockaddr_str(&addrs[i], VG_ADDR_PORT, a, sizeof(a));
+			r = vg__tcp_listen(w, &addrs[i], kinds[k].kind);
+			if (r < 0) {
+				vg_log(VG_LOG_ERR, "cannot listen for %s on %s: %s", kinds[k].what,
+				       a, vg_strerror(r));
+				return r;
+			}
+			if (id == 0)
+				vg_log(VG_LOG_INFO, "listening on %s (%s)", a, kinds[k].what);
+		}
 	}
 	w->prime_pending = id == 0 && w->snap->prime_root;
 	return 0;
@@ -250,4 +278,6 @@ void vg_worker_deinit(struct vg_worker *w)
 	free(w->msg);
 	free(w->scratch);
 	free(w->scratch2);
+	free(w->tls_rx);
+	free(w->tls_tx);
 }

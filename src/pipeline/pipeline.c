@@ -62,6 +62,10 @@ static void clock_read(struct vg_pipe *p, bool wall)
 
 static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
 {
+	/* encrypted transports hide the answer's size (RFC 8467); a client with
+	 * EDNS gets padding whether or not it padded its query */
+	if (c->transport == VG_TRANSPORT_DOT || c->transport == VG_TRANSPORT_DOH)
+		len = vg_wire_pad(p->txbuf, len, c->max_size, VG_PAD_ANSWER);
 	p->io.answer(p->io.arg, c, p->txbuf, len);
 }
 

@@ -71,8 +71,13 @@ struct vg_client {
 				      * the query's EDNS size and max-udp-size bound it too */
 	char id[VG_CLIENT_ID_MAX];   /* identity from TLS or HTTP ("" none): for the
 				      * decision log and, later, client groups */
+	/* a verified TLS client certificate: "sha256:HEX" of its DER and its
+	 * RFC 2253 subject, or NULL; valid while the query is in flight */
+	const char *cert_fp;
+	const char *cert_subject;
 	void *conn;                  /* the transport's own reference (a connection) */
 	int sock;                    /* the transport's own reference (a socket) */
+	int32_t stream;              /* the transport's own reference (an HTTP/2 stream) */
 };
 
 /** Per-worker counters (one writer: the worker; read by the stats line). */

@@ -41,7 +41,6 @@ struct vg_tls_opts {
 	char client_ca[VG_TLS_PATH_MAX];   /* "" none: clients are not asked for certificates */
 	char server_name[VG_TLS_NAME_MAX]; /* "" none; else client IDs from SNI ID.server_name */
 	unsigned ticket_rotation_s;        /* new ticket key this often (default 43200) */
-	unsigned handshake_timeout_ms;     /* for the transport (default 5000) */
 };
 
 /** What a server context speaks: its ALPN. */

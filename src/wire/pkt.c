@@ -330,3 +330,42 @@ int vg_wire_make_query(uint8_t *buf, size_t cap, uint16_t id, const uint8_t *qna
 	}
 	return (int)vg_pkt_finish(&p);
 }
+
+size_t vg_wire_pad(uint8_t *buf, size_t len, size_t cap, unsigned block)
+{
+	if (len < VG_HDR_LEN || !block)
+		return len;
+	unsigned qd = vg_get16(buf + 4);
+	unsigned rrs = vg_get16(buf + 6) + vg_get16(buf + 8) + vg_get16(buf + 10);
+	size_t off = VG_HDR_LEN, opt = 0;
+	for (unsigned i = 0; i < qd; i++) {
+		int n = vg_name_skip(buf, len, off);
+		if (n < 0 || (size_t)n + 4 > len)
+			return len;
+		off = (size_t)n + 4;
+	}
+	for (unsigned i = 0; i < rrs; i++) {
+		int n = vg_name_skip(buf, len, off);
+		if (n < 0 || (size_t)n + 10 > len)
+			return len;
+		size_t rd = (size_t)n + 10 + vg_get16(buf + n + 8);
+		if (rd > len)
+			return len;
+		opt = vg_get16(buf + n) == VG_T_OPT && i + 1 == rrs ? (size_t)n : 0;
+		off = rd;
+	}
+	if (!opt || off != len) /* no OPT, or not the last record: leave it */
+		return len;
+	size_t want = (len + 4 + block - 1) / block * block;
+	if (want > cap || want > 65535)
+		return len;
+	size_t pad = want - len - 4;
+	size_t rdlen = vg_get16(buf + opt + 8) + 4 + pad;
+	if (rdlen > 65535)
+		return len;
+	vg_put16(buf + opt + 8, (uint16_t)rdlen);
+	vg_put16(buf + len, VG_EDNS_PADDING);
+	vg_put16(buf + len + 2, (uint16_t)pad);
+	memset(buf + len + 4, 0, pad);
+	return want;
+}

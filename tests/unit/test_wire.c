@@ -873,6 +873,37 @@ START_TEST(name_unpack_rejects_pointer_chains)
 }
 END_TEST
 
+START_TEST(pad_to_block)
+{
+	uint8_t buf[2048];
+	struct vg_msg m;
+	/* a query with EDNS: padded to 128, the OPT's RDLENGTH counts the option */
+	int n = vg_wire_make_query(buf, sizeof(buf), 1, WWW, VG_T_A, true, 1232, false);
+	ck_assert_int_gt(n, 0);
+	size_t p = vg_wire_pad(buf, (size_t)n, sizeof(buf), VG_PAD_QUERY);
+	ck_assert_uint_eq(p, 128);
+	ck_assert_int_eq(vg_msg_parse(&m, buf, p), 0);
+	/* the option sits at the end: code 12, length up to the block */
+	size_t opt_rdlen_at = (size_t)n - 2;
+	ck_assert_uint_eq(vg_get16(buf + opt_rdlen_at), 4 + (128 - n - 4));
+	ck_assert_uint_eq(vg_get16(buf + n), VG_EDNS_PADDING);
+	ck_assert_uint_eq(vg_get16(buf + n + 2), 128 - n - 4);
+	for (size_t i = (size_t)n + 4; i < p; i++)
+		ck_assert_uint_eq(buf[i], 0);
+	/* answers: to 468 */
+	n = vg_wire_make_query(buf, sizeof(buf), 1, WWW, VG_T_A, true, 1232, false);
+	ck_assert_uint_eq(vg_wire_pad(buf, (size_t)n, sizeof(buf), VG_PAD_ANSWER), 468);
+	/* no EDNS, no padding; no room, no padding */
+	n = vg_wire_make_query(buf, sizeof(buf), 1, WWW, VG_T_A, true, 0, false);
+	ck_assert_uint_eq(vg_wire_pad(buf, (size_t)n, sizeof(buf), VG_PAD_ANSWER), (size_t)n);
+	n = vg_wire_make_query(buf, sizeof(buf), 1, WWW, VG_T_A, true, 1232, false);
+	ck_assert_uint_eq(vg_wire_pad(buf, (size_t)n, 100, VG_PAD_QUERY), (size_t)n);
+	/* a message the walk cannot follow is left alone */
+	buf[5] = 9; /* nine questions */
+	ck_assert_uint_eq(vg_wire_pad(buf, (size_t)n, sizeof(buf), VG_PAD_QUERY), (size_t)n);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -906,6 +937,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, error_reply_fields);
 	tcase_add_test(tc, error_reply_badvers_notimp);
 	tcase_add_test(tc, make_query_roundtrip);
+	tcase_add_test(tc, pad_to_block);
 	suite_add_tcase(s, tc);
 	return s;
 }

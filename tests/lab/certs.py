@@ -54,6 +54,11 @@ def _run(args, stdin=None):
     return r.stdout
 
 
+def _serial():
+    """A random positive 128-bit serial, 32 hex digits (even: openssl ca wants that)."""
+    return "4" + secrets.token_hex(16)[1:]
+
+
 def _newkey_args(kind):
     if kind == "ec":
         return ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
@@ -128,7 +133,7 @@ class CA:
              ["-keyout", c.key, "-out", csr, "-subj", _subject(cn)])
         os.chmod(c.key, 0o600)
         args = ["x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
-                "-set_serial", "0x" + secrets.token_hex(16).lstrip("0"), "-sha256",
+                "-set_serial", "0x" + _serial(), "-sha256",
                 "-extfile", ext, "-extensions", "v3", "-out", c.cert]
         if not_before is None:
             args += ["-days", str(days)]
@@ -155,7 +160,7 @@ class CA:
                     "[p]\ncommonName = supplied\norganizationName = optional\n"
                     % (index, db, db))
         with open(os.path.join(db, "serial"), "w") as f:
-            f.write(secrets.token_hex(16).lstrip("0").rjust(2, "1") + "\n")
+            f.write(_serial() + "\n")
         start = datetime.datetime.utcnow() + datetime.timedelta(seconds=not_before)
         end = start + datetime.timedelta(days=days)
         fmt = "%Y%m%d%H%M%SZ"

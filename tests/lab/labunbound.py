@@ -88,6 +88,9 @@ def port_free(addr, port):
     fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         s = socket.socket(fam, kind)
+        if kind == socket.SOCK_STREAM:
+            # as the server will: connections in TIME_WAIT do not block it, a listener does
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((addr, port))
         except OSError as e:

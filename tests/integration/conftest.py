@@ -8,6 +8,11 @@ Environment:
   VIGIL_TEST_START_TIMEOUT  seconds to wait for the resolver to answer (default 10)
   VIGIL_LAB_PREFIX        lab address prefix (default 127.53)
 
+Encrypted DNS (issue 10): `certs` is a throwaway CA with server and client
+certificates (tests/lab/certs.py) whose IP SANs cover 127.0.0.1, ::1 and the
+lab's TLS addresses <prefix>.210.1-9; `lab_unbound` is Debian's Unbound
+serving DoT and DoH with them on <prefix>.210.1 (tests/lab/labunbound.py).
+
 Everything started here is stopped by PID at session end, also on failure.
 
 Every vigil a test starts is stopped through terminate() (Resolver.stop()
@@ -43,7 +48,9 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
+import certs as certsmod  # noqa: E402
 import lab as labmod  # noqa: E402
+import labunbound  # noqa: E402
 
 RESOLVER_KIND = os.environ.get("VIGIL_TEST_RESOLVER", "vigil").strip().lower() or "vigil"
 VIGIL_BIN = os.environ.get("VIGIL_BIN") or os.path.join(REPO, "build", "vigil")
@@ -463,6 +470,55 @@ def resolver(lab, workdir):
         pytest.exit("integration tests cannot run: %s" % e, returncode=3)
     yield r
     r.stop()  # exit status 0, no sanitizer report (terminate())
+
+
+def tls_addrs(lab):
+    """The lab's addresses for TLS servers: [unbound, vigil 1, vigil 2, ...]
+    (<prefix>.210.1-9, all in the certificates' IP SANs)."""
+    return [labunbound.addr_for(lab.prefix)] + ["%s.%s" % (lab.prefix, o)
+                                                 for o in labunbound.VIGIL_OCTETS]
+
+
+@pytest.fixture(scope="session")
+def certs(lab, workdir):
+    """Throwaway certificates (tests/lab/certs.py LabCerts): certs.ca.cert is the
+    trust anchor; certs.server (EC P-256; CN/SAN dns.vigil.test and
+    *.dns.vigil.test, IP SANs 127.0.0.1, ::1 and tls_addrs(lab)), server2
+    (another key, for reloads), server_rsa, wrongname, expired, client and
+    client2 (mTLS, CN client-1/client-2), and rogue_ca with rogue_server /
+    rogue_client, which nobody trusts.  certsmod.fingerprint(path) ->
+    "sha256:<hex>", certsmod.spki_pin(path) -> base64 SPKI SHA-256."""
+    if not certsmod.available():
+        pytest.skip("openssl CLI not found (apt-get install openssl)")
+    try:
+        return certsmod.lab_certs(os.path.join(workdir, "certs"),
+                                  ips=["127.0.0.1", "::1"] + tls_addrs(lab))
+    except certsmod.CertError as e:
+        _KEEP_WORKDIR.append(True)
+        pytest.fail("making the test certificates failed: %s" % e)
+
+
+@pytest.fixture(scope="session")
+def lab_unbound(lab, certs, workdir):
+    """Debian's Unbound on <prefix>.210.1: plain DNS @53, DoT @853, DoH @443
+    (path /dns-query) with certs.server; answers the local zone dot.test.
+    itself (labunbound.LOCAL_DATA) and everything else by recursion through
+    the lab (no validation).  .stats() gives its counters (num.query.tls,
+    num.query.https, ...) through a control socket in its own directory."""
+    ok, why = labunbound.available()
+    if not ok:
+        pytest.skip(why)
+    u = labunbound.LabUnbound(os.path.join(workdir, "unbound-tls"), tls_addrs(lab)[0],
+                              certs.server.cert, certs.server.key,
+                              root_hints=lab.root_hints, control=True)
+    try:
+        u.start()
+    except labunbound.UnboundError as e:
+        u.stop()
+        _KEEP_WORKDIR.append(True)
+        pytest.fail("the lab's DoT/DoH unbound did not start: %s" % e)
+    yield u
+    u.stop()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -80,11 +80,6 @@ static void conn_unref(struct vg_tcp_conn *c)
 {
 	if (--c->refs > 0)
 		return;
-	struct vg_worker *w = c->w;
-	w->tcp_conns--;
-	atomic_fetch_sub(&w->shared->tcp_total, 1);
-	if (c->counted)
-		atomic_fetch_sub(&w->shared->per_addr[c->bucket], 1);
 	vg__doh_free(c);
 	vg_tls_conn_free(c->tls);
 	free(c->buf);
@@ -119,6 +114,13 @@ void vg__conn_close(struct vg_tcp_conn *c)
 		return;
 	c->closing = true;
 	unlink_conn(c);
+	/* counted out now, not when freed: a connection evicted to make room
+	 * must make room at once */
+	struct vg_worker *w = c->w;
+	w->tcp_conns--;
+	atomic_fetch_sub(&w->shared->tcp_total, 1);
+	if (c->counted)
+		atomic_fetch_sub(&w->shared->per_addr[c->bucket], 1);
 	uv_timer_stop(&c->idle);
 	uv_close((uv_handle_t *)&c->idle, handle_closed);
 	uv_close((uv_handle_t *)&c->h, handle_closed);

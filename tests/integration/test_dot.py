@@ -1,0 +1,293 @@
+"""DNS over TLS (RFC 7858) served by vigil, checked with real clients.
+
+kdig +tls, dig +tls and Python's ssl against a vigil with server.listen-tls,
+the lab's authoritative servers behind it.  Covered: answers and ALPN,
+padding (RFC 8467), pipelining on one connection, session resumption from
+a ticket, the certificate reloaded by SIGHUP while a connection is busy (the
+open one keeps working, new ones get the new certificate), configuration
+errors, a broken certificate at reload (the old one stays), the handshake
+and idle timeouts, and slowloris: 1,000 connections that never finish the
+handshake while a normal client is answered.
+"""
+import hashlib
+import shutil
+import signal
+import threading
+import time
+
+import dns.edns
+import dns.message
+import dns.rcode
+import pytest
+
+import certs as certsmod
+import conftest
+import enc
+from helpers import assert_answer, own_resolver, replace_once
+
+WWW = "www.basic.lab."
+WWW_ADDR = "192.0.2.10"
+SNI = "dns.vigil.test"
+
+
+def tls_vigil(lab, tmp_path, certs, server_extra="", tls_extra="", cert=None, key=None):
+    """A vigil serving DoT on 127.0.0.1 (a free port), with copies of the lab's
+    server certificate and key in tmp_path (so a test can replace them)."""
+    port = conftest.free_port()
+    certfile, keyfile = str(tmp_path / "server.pem"), str(tmp_path / "server.key")
+    shutil.copy(cert or certs.server.cert, certfile)
+    shutil.copy(key or certs.server.key, keyfile)
+
+    def edit(kind, text):
+        text = replace_once(text, "  workers: 2\n", "  workers: 2\n  listen-tls: [ \"127.0.0.1@%d\" ]\n%s"
+                            % (port, server_extra))
+        return text + ("tls:\n  certificate: %s\n  key: %s\n  server-name: %s\n%s"
+                       % (certfile, keyfile, SNI, tls_extra))
+
+    if conftest.RESOLVER_KIND != "vigil":
+        pytest.skip("vigil's own DoT configuration")
+    v = own_resolver(lab, tmp_path, edit)
+    v.tls_port, v.certfile, v.keyfile = port, certfile, keyfile
+    return v
+
+
+def fp_der(der):
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def q(name=WWW, rdtype="A", **kw):
+    return dns.message.make_query(name, rdtype, **kw)
+
+
+def wait_log(v, needle, start=0, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in v.log_text()[start:]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def dot(lab, tmp_path, certs):
+    v = tls_vigil(lab, tmp_path, certs)
+    yield v
+    v.stop()
+
+
+def test_dot_answers_real_clients(dot, certs):
+    k = enc.kdig(dot.addr, dot.tls_port, WWW, "A", mode="tls", cafile=certs.ca.cert,
+                 hostname=SNI)
+    assert k.status == "NOERROR" and k.addresses() == [WWW_ADDR], k.out + k.err
+    d = enc.dig(dot.addr, dot.tls_port, WWW, "A", mode="tls", cafile=certs.ca.cert,
+                hostname=SNI)
+    assert d.status == "NOERROR" and d.addresses() == [WWW_ADDR], d.out + d.err
+    ans, tls = enc.dot_query(dot.addr, dot.tls_port, q(use_edns=0), cafile=certs.ca.cert)
+    assert_answer(ans, WWW, "A", [WWW_ADDR])
+    assert tls.alpn == "dot" and tls.version in ("TLSv1.3", "TLSv1.2")
+    # RFC 8467: the answer is padded to a multiple of 468 bytes
+    wire = ans.to_wire()
+    pads = [o for o in ans.options if o.otype == dns.edns.PADDING]
+    assert pads, "no EDNS padding option in a DoT answer"
+    with enc.DotConnection(dot.addr, dot.tls_port, cafile=certs.ca.cert) as c:
+        c.send(q(use_edns=0))
+        raw = c.recv_wire()
+    assert len(raw) % 468 == 0, "DoT answer of %d bytes is not padded to 468" % len(raw)
+    assert len(wire) > 0
+    # without EDNS there is nowhere to put padding: a plain answer
+    ans, _ = enc.dot_query(dot.addr, dot.tls_port, q(use_edns=False), cafile=certs.ca.cert)
+    assert_answer(ans, WWW, "A", [WWW_ADDR])
+    st = dot.stats()
+    assert st["dot"] >= 4 and st["tls_handshakes"] >= 4, st
+
+
+def test_dot_pipelining_on_one_connection(dot, certs):
+    before = dot.stats()
+    names = ["www.basic.lab.", "mail.basic.lab.", "basic.lab."] * 7
+    msgs = [q(n, t) for n, t in zip(names, ["A", "A", "MX"] * 7)]
+    with enc.DotConnection(dot.addr, dot.tls_port, cafile=certs.ca.cert) as c:
+        c.send_many(msgs)  # all written before any answer is read
+        answers = c.recv_many({m.id for m in msgs})
+    assert len(answers) == len(msgs)
+    for m in msgs:
+        a = answers[m.id]
+        assert a.question[0].name == m.question[0].name, (m, a)
+        assert a.rcode() == dns.rcode.NOERROR, a
+    after = dot.stats()
+    assert after["tls_handshakes"] - before["tls_handshakes"] == 1, (before, after)
+    assert after["dot"] - before["dot"] == len(msgs), (before, after)
+
+
+def test_dot_session_resumption(dot, certs):
+    _, first = enc.dot_query(dot.addr, dot.tls_port, q(), cafile=certs.ca.cert)
+    assert not first.session_reused and first.session is not None
+    before = dot.stats()
+    ans, second = enc.dot_query(dot.addr, dot.tls_port, q(), cafile=certs.ca.cert,
+                                session=first.session)
+    assert_answer(ans, WWW, "A", [WWW_ADDR])
+    assert second.session_reused, "the second connection did not resume the session"
+    after = dot.stats()
+    assert after["tls_resumed"] - before["tls_resumed"] == 1, (before, after)
+
+
+def test_dot_certificate_reload_under_load(dot, certs):
+    """SIGHUP with new certificate files: a connection open across the reload
+    keeps being answered; a new connection gets the new certificate."""
+    old_fp = certsmod.fingerprint(certs.server.cert)
+    new_fp = certsmod.fingerprint(certs.server2.cert)
+    _, tls = enc.dot_query(dot.addr, dot.tls_port, q(), cafile=certs.ca.cert)
+    assert fp_der(tls.peer_der) == old_fp
+    stop = threading.Event()
+    results = {"ok": 0, "bad": []}
+
+    def load(conn):
+        while not stop.is_set():
+            try:
+                a = conn.query(q())
+                if a.rcode() == dns.rcode.NOERROR:
+                    results["ok"] += 1
+                else:
+                    results["bad"].append(dns.rcode.to_text(a.rcode()))
+            except Exception as e:  # the connection broke
+                results["bad"].append(repr(e))
+                return
+
+    with enc.DotConnection(dot.addr, dot.tls_port, cafile=certs.ca.cert) as conn:
+        t = threading.Thread(target=load, args=(conn,), daemon=True)
+        t.start()
+        while results["ok"] < 20 and t.is_alive():
+            time.sleep(0.01)
+        shutil.copy(certs.server2.cert, dot.certfile)
+        shutil.copy(certs.server2.key, dot.keyfile)
+        start = len(dot.log_text())
+        dot.signal(signal.SIGHUP)
+        assert wait_log(dot, "reloaded", start), dot.log_tail()
+        at_reload = results["ok"]
+        deadline = time.monotonic() + 10
+        while results["ok"] < at_reload + 20 and t.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        t.join(5)
+    assert not results["bad"], results["bad"][:5]
+    assert results["ok"] >= at_reload + 20, "the open connection stopped being answered"
+    _, tls = enc.dot_query(dot.addr, dot.tls_port, q(), cafile=certs.ca.cert)
+    assert fp_der(tls.peer_der) == new_fp, "a new connection got the old certificate"
+
+
+def test_dot_broken_certificate_at_reload_keeps_the_old(dot, certs):
+    with open(dot.keyfile, "w") as f:
+        f.write("-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    start = len(dot.log_text())
+    dot.signal(signal.SIGHUP)
+    assert wait_log(dot, "keeping the running config", start), dot.log_tail()
+    assert dot.keyfile in dot.log_text()[start:], dot.log_tail()
+    ans, tls = enc.dot_query(dot.addr, dot.tls_port, q(), cafile=certs.ca.cert)
+    assert_answer(ans, WWW, "A", [WWW_ADDR])
+    assert fp_der(tls.peer_der) == certsmod.fingerprint(certs.server.cert)
+
+
+def check_config(path):
+    import subprocess
+    return subprocess.run([conftest.VIGIL_BIN, "--check-config", str(path)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_dot_config_errors(tmp_path, certs):
+    base = "server:\n  listen: [ \"127.0.0.1@5399\" ]\n  listen-tls: [ \"127.0.0.1@8539\" ]\n"
+    # no certificate: FILE:LINE of listen-tls
+    p = tmp_path / "nocert.yaml"
+    p.write_text(base)
+    r = check_config(p)
+    assert r.returncode == 1 and "%s:3:" % p in r.stdout and "tls.certificate" in r.stdout, \
+        r.stdout
+    # a key that is not the certificate's: both files named
+    p = tmp_path / "mismatch.yaml"
+    p.write_text(base + "tls:\n  certificate: %s\n  key: %s\n"
+                 % (certs.server.cert, certs.server2.key))
+    r = check_config(p)
+    assert r.returncode == 1 and "does not match" in r.stdout, r.stdout
+    assert certs.server2.key in r.stdout and certs.server.cert in r.stdout, r.stdout
+    # an unreadable certificate
+    p = tmp_path / "missing.yaml"
+    p.write_text(base + "tls:\n  certificate: %s\n  key: %s\n"
+                 % (tmp_path / "nope.pem", certs.server.key))
+    r = check_config(p)
+    assert r.returncode == 1 and "nope.pem" in r.stdout, r.stdout
+    # the same address and port for DNS over TCP and DoT
+    p = tmp_path / "shared.yaml"
+    p.write_text("server:\n  listen: [ \"127.0.0.1@8539\" ]\n  listen-tls: [ \"127.0.0.1@8539\" ]\n"
+                 "tls:\n  certificate: %s\n  key: %s\n" % (certs.server.cert, certs.server.key))
+    r = check_config(p)
+    assert r.returncode == 1 and "%s:3:" % p in r.stdout and "also in server.listen" in r.stdout, \
+        r.stdout
+    # and a good one
+    p = tmp_path / "good.yaml"
+    p.write_text(base + "tls:\n  certificate: %s\n  key: %s\n  server-name: dns.vigil.test\n"
+                 % (certs.server.cert, certs.server.key))
+    r = check_config(p)
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.fixture
+def dot_short(lab, tmp_path, certs):
+    v = tls_vigil(lab, tmp_path, certs, server_extra="  tcp-idle-timeout: 400\n",
+                  tls_extra="  handshake-timeout: 500\n")
+    yield v
+    v.stop()
+
+
+def test_dot_handshake_and_idle_timeouts(dot_short, certs):
+    v = dot_short
+    with enc.Slowloris(v.addr, v.tls_port, 3, mode="partial") as s:
+        assert s.open_count() == 3
+        deadline = time.monotonic() + 10
+        while s.open_count() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert s.open_count() == 0, "unfinished handshakes are still open past the timeout"
+    with enc.DotConnection(v.addr, v.tls_port, cafile=certs.ca.cert) as c:
+        assert_answer(c.query(q()), WWW, "A", [WWW_ADDR])
+        assert c.peer_closed(timeout=8.0), "an idle DoT connection stayed open"
+    st = v.stats()
+    assert st["tls_failed"] >= 3, st
+
+
+def normal_client_answered(v, certs, n=5):
+    for _ in range(n):
+        ans, _ = enc.dot_query(v.addr, v.tls_port, q(), cafile=certs.ca.cert, timeout=10)
+        assert_answer(ans, WWW, "A", [WWW_ADDR])
+
+
+def test_dot_slowloris_one_address(dot, certs):
+    """1,000 connections from one address that never send a ClientHello: the
+    per-address cap (64 by default) holds them back; a client on another
+    address is answered throughout."""
+    with enc.Slowloris(dot.addr, dot.tls_port, 1000, mode="silent", source="127.0.0.2") as s:
+        normal_client_answered(dot, certs)
+        st = dot.stats()
+        assert st["tcp_rejected"] >= 1000 - 64, st
+        assert s.open_count() <= 64 + 2, s.open_count()
+
+
+def test_dot_slowloris_many_addresses(lab, tmp_path, certs):
+    """1,000 half-handshakes from 100 addresses, no per-address cap, caps of
+    256 per worker: the oldest unfinished connections make room for clients
+    that finish theirs, so a normal client is still answered."""
+    v = tls_vigil(lab, tmp_path, certs, server_extra="  max-connections-per-address: 0\n"
+                  "  tcp-max-connections-per-worker: 256\n  tcp-max-connections: 512\n")
+    try:
+        held = []
+        try:
+            for i in range(10):
+                s = enc.Slowloris(v.addr, v.tls_port, 100, mode="partial",
+                                  source="127.0.1.%d" % (i + 1))
+                s.open()
+                held.append(s)
+            normal_client_answered(v, certs)
+            st = v.stats()
+            assert st["conn_evicted"] >= 1000 - 512, st
+        finally:
+            for s in held:
+                s.close()
+        normal_client_answered(v, certs, 1)
+    finally:
+        v.stop()

@@ -40,7 +40,7 @@
 #define DEF_MAX_STREAMS 100
 #define DEF_MAX_HEADER_LIST 8192
 #define DEF_MAX_BUFFERED (1u << 20)
-#define DEF_MAX_H2_MEM (1u << 20)
+#define DEF_MAX_H2_MEM (256u << 10)
 #define DEF_WINDOW_MS 10000
 #define DEF_MAX_RESETS 200
 #define DEF_MAX_PINGS 100
@@ -391,36 +391,40 @@ static void parse_ctype(struct stream *s, const uint8_t *v, size_t len)
 	s->ctype_ok = len == n || v[n] == ';' || v[n] == ' ' || v[n] == '\t';
 }
 
-/* the query string: exactly one dns= parameter, decoded into s->buf */
+/* the value of a dns= parameter: decoded into s->buf, or the reason it is not */
+static void take_dns(struct vg_doh *d, struct stream *s, const char *b, size_t blen)
+{
+	size_t out = blen / 4 * 3 + (blen % 4 ? blen % 4 - 1 : 0);
+	if (out > d->o.max_msg) {
+		s->too_big = true;
+		return;
+	}
+	if (blen == 0 || blen % 4 == 1) {
+		s->bad = true;
+		return;
+	}
+	if (buf_reserve(d, s, out, out) < 0) {
+		s->refuse = true; /* the connection's buffer cap */
+		return;
+	}
+	int r = vg_doh_b64url_decode(b, blen, s->buf, s->cap);
+	if (r < 0)
+		s->bad = true;
+	else
+		s->len = (size_t)r;
+}
+
+/* the query string: exactly one dns= parameter; other parameters are ignored */
 static void parse_query(struct vg_doh *d, struct stream *s, const char *q, size_t len)
 {
 	while (len) {
 		const char *amp = memchr(q, '&', len);
 		size_t plen = amp ? (size_t)(amp - q) : len;
 		if (plen >= 3 && memcmp(q, "dns", 3) == 0 && (plen == 3 || q[3] == '=')) {
-			if (++s->ndns > 1 || plen == 3) {
+			if (++s->ndns > 1 || plen == 3)
 				s->bad = true;
-			} else {
-				const char *b = q + 4;
-				size_t blen = plen - 4;
-				size_t out = blen / 4 * 3 + (blen % 4 ? blen % 4 - 1 : 0);
-				if (out > d->o.max_msg) {
-					s->too_big = true;
-				} else if (blen % 4 == 1 || blen == 0) {
-					s->bad = true;
-				} else {
-					int r = buf_reserve(d, s, out, out);
-					if (r < 0) {
-						s->refuse = true; /* the connection's buffer cap */
-					} else {
-						r = vg_doh_b64url_decode(b, blen, s->buf, s->cap);
-						if (r < 0)
-							s->bad = true;
-						else
-							s->len = (size_t)r;
-					}
-				}
-			}
+			else
+				take_dns(d, s, q + 4, plen - 4);
 		}
 		if (!amp)
 			break;
@@ -607,48 +611,68 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t sid, const 
 	return 0;
 }
 
-static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+/*
+ * Every frame header, before nghttp2 looks further: the flood counters.
+ * Counted here rather than in on_frame_recv because nghttp2 does not report
+ * PRIORITY frames there once RFC 7540 priorities are off.  (Frames of
+ * unknown types reach neither callback: nghttp2 skips them unparsed, which
+ * costs no more than reading their bytes.)  PRIORITY_UPDATE (RFC 9218) and
+ * WINDOW_UPDATE are not counted: well-behaved clients send one per request
+ * or per window of answers.
+ */
+static int on_begin_frame(nghttp2_session *h2, const nghttp2_frame_hd *hd, void *ud)
 {
 	struct vg_doh *d = ud;
-	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
 	bool ok = true;
-	struct stream *s;
-
-	switch (f->hd.type) {
-	case NGHTTP2_HEADERS:
-		s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
-		if (s && s->state == ST_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
-			headers_done(d, s, end);
-		else if (s && s->state == ST_BODY && end) /* trailers end the body */
-			request_complete(d, s);
-		break;
+	(void)h2;
+	switch (hd->type) {
 	case NGHTTP2_DATA:
-		s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
-		if (s && s->state == ST_BODY && end)
-			request_complete(d, s);
-		if (f->hd.length == 0 && !end)
+		if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM))
 			ok = count_frame(d, F_OTHER);
+		break;
+	case NGHTTP2_HEADERS:
+	case NGHTTP2_PUSH_PROMISE:
+	case NGHTTP2_GOAWAY:
+	case NGHTTP2_WINDOW_UPDATE:
+	case NGHTTP2_CONTINUATION:
+	case NGHTTP2_PRIORITY_UPDATE:
 		break;
 	case NGHTTP2_RST_STREAM:
 		ok = count_frame(d, F_RESET);
 		break;
 	case NGHTTP2_PING:
-		if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
+		if (!(hd->flags & NGHTTP2_FLAG_ACK))
 			ok = count_frame(d, F_PING);
 		break;
 	case NGHTTP2_SETTINGS:
-		if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
+		if (!(hd->flags & NGHTTP2_FLAG_ACK))
 			ok = count_frame(d, F_SETTINGS);
 		break;
-	case NGHTTP2_PRIORITY:
-	case NGHTTP2_WINDOW_UPDATE:
+	default: /* PRIORITY, and extension types nghttp2 knows (ALTSVC, ORIGIN) */
 		ok = count_frame(d, F_OTHER);
-		break;
-	default:
 		break;
 	}
 	/* stops nghttp2 at once; vg_doh_input() then sends GOAWAY ENHANCE_YOUR_CALM */
 	return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+	struct vg_doh *d = ud;
+	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	struct stream *s;
+
+	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+		return 0;
+	s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+	if (!s)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && s->state == ST_HEADERS &&
+	    f->headers.cat == NGHTTP2_HCAT_REQUEST)
+		headers_done(d, s, end);
+	else if (s->state == ST_BODY && end) /* the end of the body, or trailers */
+		request_complete(d, s);
+	return 0;
 }
 
 static int on_stream_close(nghttp2_session *h2, int32_t sid, uint32_t error_code, void *ud)
@@ -723,6 +747,8 @@ struct vg_doh *vg_doh_new(const struct vg_doh_opts *opts, const struct vg_doh_cb
 {
 	nghttp2_session_callbacks *cbs = NULL;
 	nghttp2_option *opt = NULL;
+	if (!cb->query)
+		return NULL;
 	struct vg_doh *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
@@ -747,6 +773,7 @@ struct vg_doh *vg_doh_new(const struct vg_doh_opts *opts, const struct vg_doh_cb
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 	nghttp2_option_set_no_closed_streams(opt, 1);

@@ -47,7 +47,7 @@
  *     has already reset ("orphans"): at most max_orphans; a new stream
  *     while the limit is reached is refused (RST_STREAM REFUSED_STREAM);
  *   - rapid reset (CVE-2023-44487), PING and SETTINGS floods and other
- *     control-frame floods (PRIORITY, WINDOW_UPDATE, empty DATA): counted
+ *     frame floods (PRIORITY, DATA without payload or END_STREAM): counted
  *     per window of window_ms milliseconds of the caller's clock; over a
  *     limit the connection gets GOAWAY ENHANCE_YOUR_CALM and
  *     vg_doh_input() returns VG_ELIMIT;  nghttp2's own guards stay on as
@@ -92,12 +92,13 @@ struct vg_doh_opts {
 	unsigned max_msg;            /* largest DNS query, <= 65535 (413) [65535] */
 	unsigned max_orphans;        /* queries outstanding on reset streams [max_streams] */
 	size_t max_buffered;         /* request bodies + unsent answers, bytes [1 MiB] */
-	size_t max_h2_mem;           /* nghttp2's allocations, bytes [1 MiB] */
+	size_t max_h2_mem;           /* nghttp2's allocations, bytes [256 KiB; an idle session
+				      * holds about 26 KiB, 80 open streams about 47 KiB] */
 	unsigned window_ms;          /* the flood counters' window [10000] */
 	unsigned max_resets;         /* RST_STREAM frames from the client per window [200] */
 	unsigned max_pings;          /* PING frames (not ACKs) per window [100] */
 	unsigned max_settings;       /* SETTINGS frames (not ACKs) per window [100] */
-	unsigned max_other;          /* PRIORITY, WINDOW_UPDATE, empty DATA per window [1000] */
+	unsigned max_other;          /* PRIORITY and empty DATA frames per window [1000] */
 };
 
 /** Callbacks into the transport. */
@@ -135,8 +136,8 @@ struct vg_doh;
 
 /**
  * A server session: queues our SETTINGS (first output).  @p opts and @p cb
- * are copied.  Returns NULL when out of memory or when @p opts->path is
- * unusable (not starting with '/', containing '?').
+ * are copied.  Returns NULL when out of memory, without a query callback,
+ * or when @p opts->path is unusable (not starting with '/', containing '?').
  */
 struct vg_doh *vg_doh_new(const struct vg_doh_opts *opts, const struct vg_doh_cb *cb);
 

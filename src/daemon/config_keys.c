@@ -181,6 +181,53 @@ static const struct vg__cfg_key server_keys[] = {
 	VG_CFG_KUINT("max-connections-per-address", CFG, net.max_per_address, 0, 1000000, "64"),
 };
 
+/* ---- http ---- */
+
+static void parse_proxies(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
+{
+	struct vg_net_opts *net = &((struct vg_config *)base)->net;
+	yaml_node_t *items[VG_NET_MAX_PROXIES];
+	bool bad;
+	size_t n = vg__cfg_list_items(c, val, items, VG_NET_MAX_PROXIES, &bad);
+
+	net->n_trusted_proxies = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct vg_prefix *p = &net->trusted_proxies[net->n_trusted_proxies];
+		int r = vg_prefix_parse((const char *)items[i]->data.scalar.value, p);
+		if (r < 0) {
+			vg__cfg_bad_value(c, items[i], r == VG_EINVAL
+					  ? "a prefix with no bits set past its length"
+					  : "an address or prefix like 10.0.0.1 or 10.0.0.0/24");
+			continue;
+		}
+		vg_prefix_unmap(p);
+		net->n_trusted_proxies++;
+	}
+}
+
+static bool dump_proxies(const struct vg__cfg_out *o, const char *lead, int col,
+			 const struct vg__cfg_key *k, const void *base)
+{
+	const struct vg_net_opts *net = &((const struct vg_config *)base)->net;
+	char pfx[INET6_ADDRSTRLEN + 8];
+
+	(void)col;
+	fprintf(o->f, "%s%s: [", lead, k->name);
+	for (size_t i = 0; i < net->n_trusted_proxies; i++)
+		fprintf(o->f, "%s\"%s\"", i ? ", " : " ",
+			vg_prefix_str(&net->trusted_proxies[i], pfx, sizeof(pfx)));
+	fprintf(o->f, "%s]\n", net->n_trusted_proxies ? " " : " ");
+	return true;
+}
+
+static const struct vg__cfg_key http_keys[] = {
+	VG_CFG_KSTR("path", CFG, net.doh.path, 1, "/dns-query"),
+	VG_CFG_KUINT("max-concurrent-streams", CFG, net.doh.max_streams, 1, 10000, "100"),
+	VG_CFG_KUINT("max-header-list-size", CFG, net.doh.max_header_list, 1024, 65536, "8192"),
+	VG_CFG_KSTR("forwarded-header", CFG, net.doh.forwarded_header, 0, "x-forwarded-for"),
+	VG_CFG_KCUSTOM("trusted-proxies", parse_proxies, dump_proxies),
+};
+
 /* ---- tls ---- */
 
 static const struct vg__cfg_key tls_keys[] = {
@@ -381,6 +428,7 @@ const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT] = {
 	[VG_SEC_POLICY] = { .name = "policy", .type = VG_CFG_MAP, .map = &vg__cfg_policy_map },
 	[VG_SEC_LOG] = { .name = "log", .type = VG_CFG_MAP, .map = SECTION("log", log_keys) },
 	[VG_SEC_TLS] = { .name = "tls", .type = VG_CFG_MAP, .map = SECTION("tls", tls_keys) },
+	[VG_SEC_HTTP] = { .name = "http", .type = VG_CFG_MAP, .map = SECTION("http", http_keys) },
 };
 _Static_assert(N(server_keys) <= VG_CFG_MAX_KEYS && N(resolver_keys) <= VG_CFG_MAX_KEYS &&
 		       N(dnssec_keys) <= VG_CFG_MAX_KEYS,
@@ -459,6 +507,11 @@ static void stream_checks(struct vg__cfg_ctx *c)
 									       VG_ADDR_PORT, buf,
 									       sizeof(buf)),
 							       l[j].key);
+	const char *path = net->doh.path;
+	if (path[0] != '/' || strpbrk(path, "?# \t") || strstr(path, "//"))
+		vg__cfg_report(c, key_line(c, VG_SEC_HTTP, "path"),
+			       "http.path: expected a path like /dns-query (starting with /, "
+			       "without ?, # or spaces)");
 	const struct vg_tls_opts *t = &c->cfg->tls;
 	for (size_t i = 1; i < 3; i++)
 		if (l[i].n && (!t->certificate[0] || !t->key[0]))

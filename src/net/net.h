@@ -27,6 +27,7 @@
 #include "core/addr.h"
 #include "core/core.h"
 #include "pipeline/pipeline.h"
+#include "http/doh.h"
 #include "tls/tls.h"
 #include "upstream/upstream.h"
 
@@ -36,6 +37,7 @@
 #define VG_UDP_QUERY_MAX 8192 /* receive slot; a larger UDP query is dropped */
 #define VG_NET_TLS_BUF (64 * 1024) /* a worker's buffers for TLS and HTTP/2 bytes */
 #define VG_NET_ADDR_BUCKETS 8192   /* per-address connection counts */
+#define VG_NET_MAX_PROXIES 16      /* http.trusted-proxies */
 
 /** The kinds of stream listener, and so of client connection. */
 enum vg_stream_kind {
@@ -59,6 +61,9 @@ struct vg_net_opts {
 	unsigned max_per_address;    /* stream connections per client address (IPv6: /64),
 				      * all workers; 0 = no limit; default 64 */
 	unsigned tls_handshake_ms;   /* a TLS handshake must end within this (default 5000) */
+	struct vg_doh_opts doh;      /* the http section: DoH path, HTTP/2 limits */
+	struct vg_prefix trusted_proxies[VG_NET_MAX_PROXIES]; /* http.trusted-proxies */
+	size_t n_trusted_proxies;
 	unsigned workers;            /* 0 = number of cores */
 	unsigned tcp_idle_ms;        /* default 10000 */
 	unsigned tcp_max_per_worker; /* default 256 */
@@ -79,6 +84,7 @@ struct vg_net_snapshot {
 struct vg_worker_stats {
 	vg_counter_t udp_queries, tcp_queries, send_errors, tcp_accepted, tcp_rejected;
 	vg_counter_t tls_queries, tls_handshakes, tls_resumed, tls_failed, tcp_evicted;
+	vg_counter_t doh_queries;
 };
 
 /** Shared by all workers; owned by the daemon. */
@@ -139,6 +145,7 @@ struct vg_worker {
 	struct vg_tcp_conn *conns, *conns_tail; /* client connections, newest first */
 	uint8_t *tls_rx;   /* ciphertext read from any TLS connection (then decrypted) */
 	uint8_t *tls_tx;   /* a framed answer, before encryption */
+	uint8_t *h2_tx;    /* HTTP/2 frames gathered for one write */
 
 	struct vg_worker_stats stats;
 	struct vg_udp_batch batch;

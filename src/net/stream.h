@@ -26,9 +26,15 @@ struct vg_tcp_conn {
 	unsigned refs;           /* requests in flight + writes pending + open handles */
 	unsigned bucket;         /* per-address count (vg_shared.per_addr) */
 	bool counted, linked, closing, reading, dispatching, established;
+	bool in_feed;            /* inside vg_doh_input(): answers wait for its end */
 	struct vg_client client;
 };
 
+/** Hand one query of the connection to the pipeline, as client @p cl. */
+void vg__conn_query(struct vg_tcp_conn *c, const uint8_t *q, size_t len,
+		    const struct vg_client *cl);
+/** The query's answer went out (or nothing will): the connection may read on. */
+void vg__conn_query_done(struct vg_tcp_conn *c);
 /** Close the connection (idempotent); it is freed when nothing refers to it. */
 void vg__conn_close(struct vg_tcp_conn *c);
 /** Send plaintext bytes (encrypted on TLS connections); closes on failure. */

@@ -297,6 +297,22 @@ static bool tls_pull(struct vg_tcp_conn *c)
 	return true;
 }
 
+void vg__conn_query(struct vg_tcp_conn *c, const uint8_t *q, size_t len,
+		    const struct vg_client *cl)
+{
+	struct vg_worker_stats *st = &c->w->stats;
+	if (c->kind == VG_STREAM_TCP)
+		VG_STAT_INC(st->tcp_queries);
+	else if (c->kind == VG_STREAM_DOT)
+		VG_STAT_INC(st->tls_queries);
+	else
+		VG_STAT_INC(st->doh_queries);
+	c->queries++;
+	c->inflight++; /* until its answer (vg__conn_query_done) */
+	c->refs++;
+	vg_pipe_query(&c->w->pipe, q, len, cl);
+}
+
 /* Dispatch every complete DNS frame in the buffer (TCP, DoT). */
 static void conn_frames(struct vg_tcp_conn *c)
 {
@@ -315,15 +331,8 @@ static void conn_frames(struct vg_tcp_conn *c)
 			vg__conn_close(c);
 			return;
 		}
-		if (c->tls)
-			VG_STAT_INC(c->w->stats.tls_queries);
-		else
-			VG_STAT_INC(c->w->stats.tcp_queries);
-		c->queries++;
 		c->refs++; /* the pipeline may answer synchronously: stay alive */
-		c->inflight++; /* until its answer (vg__tcp_answer) */
-		c->refs++;
-		vg_pipe_query(&c->w->pipe, c->buf + off + 2, len, &c->client);
+		vg__conn_query(c, c->buf + off + 2, len, &c->client);
 		off += 2 + len;
 		bool gone = c->refs == 1 && c->closing;
 		conn_unref(c);
@@ -450,6 +459,11 @@ void vg__tcp_answer(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
 		}
 	}
 done:
+	vg__conn_query_done(c);
+}
+
+void vg__conn_query_done(struct vg_tcp_conn *c)
+{
 	c->inflight--;
 	if (!c->closing) {
 		pause_or_resume(c);

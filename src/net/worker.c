@@ -159,10 +159,11 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->scratch2 = malloc(VG_SCRATCH);
 	w->tls_rx = malloc(VG_NET_TLS_BUF);
 	w->tls_tx = malloc(VG_NET_TLS_BUF);
+	w->h2_tx = malloc(VG_NET_TLS_BUF);
 	w->infra = vg_infra_new(4096);
 	w->keys = vg_keycache_new();
 	if (!w->rxbuf || !w->batch.buf || !w->msg || !w->scratch || !w->scratch2 || !w->infra ||
-	    !w->keys || !w->tls_rx || !w->tls_tx)
+	    !w->keys || !w->tls_rx || !w->tls_tx || !w->h2_tx)
 		return VG_ENOMEM;
 	vg__udp_init_batch(w);
 	adopt_snapshot(w);
@@ -280,4 +281,5 @@ void vg_worker_deinit(struct vg_worker *w)
 	free(w->scratch2);
 	free(w->tls_rx);
 	free(w->tls_tx);
+	free(w->h2_tx);
 }

@@ -102,7 +102,9 @@ static void usage(FILE *out)
 "    vigil --help | --version\n"
 "\n"
 "DESCRIPTION\n"
-"    vigil answers DNS queries from clients over UDP and TCP.  It resolves\n"
+"    vigil answers DNS queries from clients over UDP and TCP, and over TLS\n"
+"    (DoT, RFC 7858) and HTTPS (DoH, RFC 8484) when server.listen-tls and\n"
+"    server.listen-https are set with a certificate (section tls).  It resolves\n"
 "    names iteratively from the root name servers (or sends configured zones\n"
 "    to forwarders) and keeps answers in a shared, size-bounded cache.  It\n"
 "    validates DNSSEC by default: secure answers get the AD bit, bogus ones\n"
@@ -120,7 +122,8 @@ static void usage(FILE *out)
 "        Read the YAML configuration FILE.  Errors are reported as FILE:LINE\n"
 "        and vigil does not start.\n"
 "    -t, --check-config FILE\n"
-"        Check FILE (and the root hints and trust anchor files it names),\n"
+"        Check FILE (and the root hints, trust anchor, certificate and key\n"
+"        files it names: a TLS key must match its certificate),\n"
 "        print every error as FILE:LINE: message, and exit: 0 if valid, 1 if\n"
 "        not.  Warnings (policy sources that apply to no client) do not\n"
 "        change the exit status.\n"
@@ -139,8 +142,10 @@ static void usage(FILE *out)
 "    SIGTERM, SIGINT  stop: close listening sockets, abandon requests in\n"
 "                     flight, and exit 0.\n"
 "    SIGHUP           reload the config file, root hints and trust anchor\n"
-"                     files, and the policy files that changed; the cache is\n"
-"                     kept.  Listen addresses, worker count and cache size\n"
+"                     files, TLS certificates and keys, and the policy files\n"
+"                     that changed; the cache is kept, open TLS connections\n"
+"                     keep their certificate.  Listen addresses, worker\n"
+"                     count and cache size\n"
 "                     need a restart.  An invalid file is reported and the\n"
 "                     running config stays in force; a policy source whose\n"
 "                     new file is broken keeps its previous version.  Policy\n"
@@ -154,7 +159,9 @@ static void usage(FILE *out)
 "EXAMPLES\n"
 "    vigil -c /etc/vigil/vigil.yaml\n"
 "    vigil --check-config contrib/vigil.yaml\n"
-"    dig @127.0.0.1 example.com A\n",
+"    dig @127.0.0.1 example.com A\n"
+"    kdig @127.0.0.1 +tls +tls-ca=ca.pem +tls-hostname=dns.example.net example.com\n"
+"    dig @127.0.0.1 +https +tls-ca=ca.pem +tls-hostname=dns.example.net example.com\n",
 	      out);
 }
 

@@ -20,8 +20,9 @@
  *	ports.  "resume" first makes one full connection and keeps its session
  *	(the TLS 1.3 ticket comes with the answer); each of the CONC slots
  *	offers it on its first connection and then always the session of its
- *	own previous connection (a server with stateful single-use tickets,
- *	like Unbound without tls-session-ticket-keys, accepts each once).  Prints "done N REUSED FAILED SECONDS".
+ *	own previous connection if that one brought a new ticket (a server
+ *	with stateful single-use tickets, like Unbound without
+ *	tls-session-ticket-keys, accepts each once), else the one it had.  Prints "done N REUSED FAILED SECONDS".
  *
  * No certificate verification (the client's cost is kept low; the server's
  * is what is measured).  Loopback only: ADDR must be 127.x.y.z.
@@ -61,6 +62,7 @@ struct conn {
 };
 
 static volatile sig_atomic_t stop;
+static long fail_connect, fail_tls, fail_io;	/* why connections failed */
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static SSL_CTX *ctx;
@@ -168,8 +170,10 @@ static int conn_step(struct conn *c)
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
 
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+			fail_connect++;
 			return -1;
+		}
 		c->ssl = SSL_new(ctx);
 		if (!c->ssl)
 			return -1;
@@ -187,6 +191,7 @@ static int conn_step(struct conn *c)
 				want(c, err);
 				return 0;
 			}
+			fail_tls++;
 			return -1;
 		}
 		c->st = ST_WRITE;
@@ -199,6 +204,7 @@ static int conn_step(struct conn *c)
 				want(c, err);
 				return 0;
 			}
+			fail_io++;
 			return -1;
 		}
 		c->st = ST_READ;
@@ -214,6 +220,7 @@ static int conn_step(struct conn *c)
 					want(c, err);
 					return 0;
 				}
+				fail_io++;
 				return -1;
 			}
 			c->have += (size_t)r;
@@ -278,6 +285,8 @@ static int do_hold(int n, double maxsecs)
 		}
 	}
 	printf("ready %d %d %.3f\n", ok, n - ok, now() - t0);
+	fprintf(stderr, "failed: connect %ld, handshake %ld, query %ld, not started %d\n",
+		fail_connect, fail_tls, fail_io, n - started);
 	fflush(stdout);
 	while (!stop && now() - t0 < maxsecs)
 		usleep(50000);
@@ -343,9 +352,15 @@ static int do_rate(double secs, int conc, int resume)
 				done++;
 				reused += SSL_session_reused(c->ssl);
 				if (resume) {	/* the newest ticket: servers may accept each once */
-					if (c->sess)
-						SSL_SESSION_free(c->sess);
-					c->sess = SSL_get1_session(c->ssl);
+					SSL_SESSION *ns = SSL_get1_session(c->ssl);
+
+					if (ns && SSL_SESSION_is_resumable(ns)) {
+						if (c->sess)
+							SSL_SESSION_free(c->sess);
+						c->sess = ns;
+					} else if (ns) {	/* no new ticket: keep the old one */
+						SSL_SESSION_free(ns);
+					}
 				}
 			} else {
 				failed++;
@@ -359,6 +374,9 @@ static int do_rate(double secs, int conc, int resume)
 	for (i = 0; i < conc; i++)
 		conn_drop(&cs[i], 1);
 	printf("done %ld %ld %ld %.3f\n", done, reused, failed, t0);
+	if (failed)
+		fprintf(stderr, "failed: connect %ld, handshake %ld, query %ld\n",
+			fail_connect, fail_tls, fail_io);
 	free(cs);
 	return 0;
 }

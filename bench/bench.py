@@ -8,6 +8,9 @@ Subcommands (all output on stdout):
                                    the root (and with SEC_MISS > 0 the sec. zones)
   portfree ADDR PORT               exit 1 if ADDR:PORT (udp or tcp) is taken
   probe ADDR PORT QNAME [TIMEOUT]  exit 0 once a NOERROR answer with >=1 RR arrives
+  tlsprobe ADDR PORT dot|doh [TIMEOUT]
+                                   dot: exit 0 once a DoT query for c0.bench is answered
+                                   NOERROR; doh: once a TLS handshake selects ALPN h2
   adcheck TAG ADDR PORT FILE [N]   DO=1 queries for FILE's lines ("qname type expect",
                                    expect secure|insecure|bogus) or N of them picked
                                    at random; exit 1 if any answer is not as expected
@@ -365,6 +368,41 @@ def cmd_probe(addr, port, qname, timeout="10"):
             pass
         finally:
             s.close()
+        time.sleep(0.2)
+    return 1
+
+
+def cmd_tlsprobe(addr, port, kind, timeout="10"):
+    import ssl
+    deadline = time.time() + float(timeout)
+    port = int(port)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"] if kind == "doh" else ["dot"])
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((addr, port), timeout=1.0) as raw:
+                with ctx.wrap_socket(raw, server_hostname="bench.vigil.test") as s:
+                    if kind == "doh":
+                        if s.selected_alpn_protocol() == "h2":
+                            return 0
+                    else:
+                        qid = random.randrange(65536)
+                        q = build_query("c0.bench", qid)
+                        s.sendall(struct.pack("!H", len(q)) + q)
+                        buf = b""
+                        while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+                            chunk = s.recv(4096)
+                            if not chunk:
+                                break
+                            buf += chunk
+                        if len(buf) >= 14:
+                            rid, flags, _, an = struct.unpack("!HHHH", buf[2:10])
+                            if rid == qid and flags & 0xF == 0 and an >= 1:
+                                return 0
+        except (OSError, ValueError, struct.error):
+            pass
         time.sleep(0.2)
     return 1
 
@@ -973,10 +1011,29 @@ def cmd_report(path):
             t, n = num(kv, "%s.%s.cpu_ticks" % (s, c)), num(kv, "%s.%s.completed" % (s, c))
             if t is not None and n:
                 kv["%s.%s.us_per_answer" % (s, c)] = str(t / tck * 1e6 / n)
+    for s in ("vigil", "unbound"):
+        for c in ("tdot.b", "tdoh.b"):
+            t, n = num(kv, "%s.%s.cpu_ticks" % (s, c)), num(kv, "%s.%s.completed" % (s, c))
+            if t is not None and n:
+                kv["%s.%s.us_per_answer" % (s, c)] = str(t / tck * 1e6 / n)
+        for m in ("full", "resume"):
+            t, n = num(kv, "%s.ths.%s.cpu_ticks" % (s, m)), num(kv, "%s.ths.%s.done" % (s, m))
+            secs = num(kv, "%s.ths.%s.secs" % (s, m))
+            if t is not None and n:
+                kv["%s.ths.%s.us_per_conn" % (s, m)] = str(t / tck * 1e6 / n)
+            if n is not None and secs:
+                kv["%s.ths.%s.rate" % (s, m)] = str(n / secs)
+            ru = num(kv, "%s.ths.%s.reused" % (s, m))
+            if ru is not None and n:
+                kv["%s.ths.%s.reused_pct" % (s, m)] = str(100.0 * ru / n)
+        r0, r1, ok = (num(kv, "%s.t3.%s" % (s, k)) for k in ("rss0_kb", "rss1_kb", "ok"))
+        if r0 is not None and r1 is not None and ok:
+            kv["%s.t3.bytes_per_conn" % s] = str((r1 - r0) * 1024.0 / ok)
     case = kv.get("meta.case", "all")
     run_base, run_sec = case in ("all", "base"), case in ("all", "dnssec")
     run_load = case in ("all", "base", "latency")
     run_pol = case in ("all", "policy")
+    run_tls = case in ("all", "tls")
     servers = ["vigil", "unbound", "canned"]
     status = {s: kv.get(s + ".status", "n/a") for s in servers}
 
@@ -1139,6 +1196,43 @@ def cmd_report(path):
         ("(p4) sample answers wrong", raw(".pol.check.fail"), "raw", False, "0"),
     ]
 
+    tls_rows = [
+        ("(t1) DoT cached qps, 1 core", raw(".tdot.a.qps"), "qps", False, ">= 1.2 x unbound"),
+        ("(t1) DoT lost + non-NOERROR", bad(".tdot.a"), "raw", False, "0"),
+        ("(t1) DoT mean latency us", us(".tdot.a.lat_avg"), "us", False, ""),
+        ("(t1) DoT server CPU % of core", pct(".tdot.a.server_cpu_pct"), "raw", False,
+         "~100 = server-bound"),
+        ("(t1) DoT dnsperf CPU %", pct(".tdot.a.gen_cpu_pct"), "raw", False,
+         "~100 = generator-bound"),
+        ("(t1) DoH cached qps, 1 core", raw(".tdoh.a.qps"), "qps", False, ">= 1.2 x unbound"),
+        ("(t1) DoH lost + non-NOERROR", bad(".tdoh.a"), "raw", False, "0"),
+        ("(t1) DoH mean latency us", us(".tdoh.a.lat_avg"), "us", False, ""),
+        ("(t1) DoH server CPU % of core", pct(".tdoh.a.server_cpu_pct"), "raw", False,
+         "~100 = server-bound"),
+        ("(t1) DoH dnsperf CPU %", pct(".tdoh.a.gen_cpu_pct"), "raw", False,
+         "~100 = generator-bound"),
+        ("(t2) DoT CPU us/answer @%s" % kv.get("meta.tls_rate", "?"),
+         raw(".tdot.b.us_per_answer"), "us2", False, "<= 0.8 x unbound"),
+        ("(t2) DoT achieved qps", raw(".tdot.b.qps"), "qps", False, ""),
+        ("(t2) DoH CPU us/answer @%s" % kv.get("meta.tls_rate", "?"),
+         raw(".tdoh.b.us_per_answer"), "us2", False, "<= 0.8 x unbound"),
+        ("(t2) DoH achieved qps", raw(".tdoh.b.qps"), "qps", False, ""),
+        ("(t3) idle DoT conns set up", raw(".t3.ok"), "raw", False,
+         "%s" % kv.get("meta.idle_conns", "?")),
+        ("(t3) still open at the end", raw(".t3.open"), "raw", False, ""),
+        ("(t3) VmRSS MiB before", mib(".t3.rss0_kb"), "MiB", False, ""),
+        ("(t3) VmRSS MiB with them", mib(".t3.rss1_kb"), "MiB", False, ""),
+        ("(t3) RSS bytes per idle conn", raw(".t3.bytes_per_conn"), "f1", False, "<= unbound"),
+        ("(t4) new conns/s, full hs", raw(".ths.full.rate"), "qps", False, "conn+hs+1 query"),
+        ("(t4) server CPU us/conn, full", raw(".ths.full.us_per_conn"), "f1", False, ""),
+        ("(t4) server CPU %, full", pct(".ths.full.server_cpu_pct"), "raw", False,
+         "~100 = server-bound"),
+        ("(t4) new conns/s, resumed", raw(".ths.resume.rate"), "qps", False, ""),
+        ("(t4) % of them resumed", raw(".ths.resume.reused_pct"), "f1", False, "~100"),
+        ("(t4) server CPU us/conn, res.", raw(".ths.resume.us_per_conn"), "f1", False, ""),
+        ("(t4) server CPU %, resumed", pct(".ths.resume.server_cpu_pct"), "raw", False, ""),
+    ]
+
     lines = []
     hdr = "%-28s %12s %12s %12s %9s %9s  %s" % (
         "metric", "vigil", "unbound", "ceiling", "vig/unb", "vig/ceil", "target")
@@ -1154,7 +1248,10 @@ def cmd_report(path):
     ) + (sec_rows if run_sec else []) + (
         [("-- policy: %s RPZ QNAME rules --" % ("{:,}".format(int(nrules)) if nrules else "?"),
           None, "", False, "")] if run_pol and (run_base or run_load or run_sec) else []
-    ) + (pol_rows if run_pol else [])
+    ) + (pol_rows if run_pol else []) + (
+        [("-- DoT / DoH --", None, "", False, "")]
+        if run_tls and (run_base or run_load or run_sec or run_pol) else []
+    ) + (tls_rows if run_tls else [])
     for label, get, unit, ceil, target in shown:
         if get is None:
             lines.append(label)
@@ -1219,6 +1316,15 @@ def cmd_report(path):
                 one("pol.b.us_per_answer_ratio", lambda v: v <= 1.05))
         verdict("(p4) vigil blocks sample (NXDOMAIN + EDE 15)", polok("vigil"))
         verdict("(p4) unbound blocks sample (NXDOMAIN)", polok("unbound"))
+    if run_tls:
+        verdict("(t1) vigil DoT cached qps >= 1.2 x unbound", cmp("tdot.a.qps", lambda v, u: v >= 1.2 * u))
+        verdict("(t1) vigil DoH cached qps >= 1.2 x unbound", cmp("tdoh.a.qps", lambda v, u: v >= 1.2 * u))
+        verdict("(t2) vigil DoT CPU/answer <= 0.8 x unbound",
+                cmp("tdot.b.us_per_answer", lambda v, u: v <= 0.8 * u))
+        verdict("(t2) vigil DoH CPU/answer <= 0.8 x unbound",
+                cmp("tdoh.b.us_per_answer", lambda v, u: v <= 0.8 * u))
+        verdict("(t3) vigil bytes per idle DoT conn <= unbound",
+                cmp("t3.bytes_per_conn", lambda v, u: v <= u))
     lines.append("targets:")
     lines.extend(verdicts)
     lines.append("")
@@ -1230,6 +1336,8 @@ def cmd_report(path):
     if run_sec:
         st += ["%s (validating)=%s" % (s, kv.get(s + ".sec.status", "n/a"))
                for s in ("vigil", "unbound")]
+    if run_tls:
+        st += ["%s (tls)=%s" % (s, kv.get(s + ".tls.status", "n/a")) for s in ("vigil", "unbound")]
     if run_pol:
         st += ["%s (policy)=%s" % (s, kv.get(s + ".pol.status", "n/a")) for s in ("vigil", "unbound")]
     lines.append("server status: " + ", ".join(st))
@@ -1246,7 +1354,7 @@ def main(argv):
         return 2
     cmd, args = argv[1], argv[2:]
     fn = {
-        "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe, "adcheck": cmd_adcheck,
+        "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe, "tlsprobe": cmd_tlsprobe, "adcheck": cmd_adcheck,
         "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "sched": cmd_sched,
         "sysbusy": cmd_sysbusy, "mem": cmd_mem, "loadsum": cmd_loadsum,
         "report": cmd_report, "rpz": cmd_rpz, "loadtime": cmd_loadtime,

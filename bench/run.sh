@@ -3,7 +3,7 @@
 # bench/run.sh - measure vigil against Unbound side by side, plus a canned
 # responder as the machine's ceiling, in one run. See bench/README.md.
 #
-# Usage: bash bench/run.sh [all|base|latency|dnssec|policy]
+# Usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls]
 #   all     (default) every case below
 #   base    (a)-(d), (a2) and (l): canned ceiling, vigil and Unbound without
 #           validation
@@ -13,6 +13,9 @@
 #   dnssec  (e)-(h): vigil and Unbound validating, signed zones, DO=1 queries
 #   policy  (p1)-(p4): 1,000,000 RPZ QNAME rules: load time, resident bytes per
 #           rule, cached qps with and without the rules, blocking checked
+#   tls     (t1)-(t4): DNS-over-TLS and DNS-over-HTTPS: cached qps (dnsperf -m dot
+#           / -m doh), CPU per answer at a fixed rate, memory per idle DoT
+#           connection (BENCH_IDLE_CONNS held open), new connections per second
 #
 # Environment (all optional):
 #   VIGIL_BIN        vigil binary (default: <repo>/build/vigil); "skip" = no vigil
@@ -42,6 +45,15 @@
 #   BENCH_KEEP=1     keep the work directory (always kept on failure)
 #   CANNED_PORT / VIGIL_PORT / UNBOUND_PORT   (default 5400 / 5401 / 5402)
 #   VIGIL_POL_PORT / UNBOUND_POL_PORT (with-rules instances, default 5403 / 5404)
+#   BENCH_TLS_SECS   duration of the (t1)/(t2) runs, seconds    (default 10)
+#   BENCH_TLS_RATE   offered rate for (t2), queries/s          (default 20000)
+#   BENCH_TLS_ARGS   dnsperf args for (t1)/(t2)  (default "-c 8 -q 200 -T 2")
+#   BENCH_DOH_METHOD GET or POST for the DoH runs               (default GET)
+#   BENCH_IDLE_CONNS idle DoT connections held for (t3)         (default 10000)
+#   BENCH_HS_SECS / BENCH_HS_CONC  (t4) seconds per run / connections in flight
+#                                                              (default 5 / 16)
+#   VIGIL_DOT_PORT / VIGIL_DOH_PORT / UNBOUND_DOT_PORT / UNBOUND_DOH_PORT
+#                                             (default 8531 / 4431 / 8532 / 4432)
 #   LAB_ROOT_IP / LAB_BENCH_IP / LAB_SEC_IP / LAB_LEAF_IP
 #                                             (default 127.54.0.1 / .2 / .3 / .4)
 #
@@ -50,12 +62,13 @@ set -euo pipefail
 
 CASE=${1:-all}
 case $CASE in
-all) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=1 RUN_POL=1 ;;
-base) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 ;;
-latency) RUN_BASE=0 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 ;;
-dnssec) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=1 RUN_POL=0 ;;
-policy) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=1 ;;
-*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy]" >&2
+all) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=1 RUN_POL=1 RUN_TLS=1 ;;
+base) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 ;;
+latency) RUN_BASE=0 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 ;;
+dnssec) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=1 RUN_POL=0 RUN_TLS=0 ;;
+policy) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=1 RUN_TLS=0 ;;
+tls) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=1 ;;
+*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls]" >&2
     exit 2 ;;
 esac
 
@@ -101,6 +114,18 @@ ROOT_IP=${LAB_ROOT_IP:-127.54.0.1}
 BENCH_IP=${LAB_BENCH_IP:-127.54.0.2}
 SEC_IP=${LAB_SEC_IP:-127.54.0.3}
 LEAF_IP=${LAB_LEAF_IP:-127.54.0.4}
+TLS_SECS=${BENCH_TLS_SECS:-10}
+TLS_RATE=${BENCH_TLS_RATE:-20000}
+TLS_ARGS=${BENCH_TLS_ARGS:--c 8 -q 200 -T 2}
+DOH_METHOD=${BENCH_DOH_METHOD:-GET}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+HS_SECS=${BENCH_HS_SECS:-5}
+HS_CONC=${BENCH_HS_CONC:-16}
+VIGIL_DOT_PORT=${VIGIL_DOT_PORT:-8531}
+VIGIL_DOH_PORT=${VIGIL_DOH_PORT:-4431}
+UNBOUND_DOT_PORT=${UNBOUND_DOT_PORT:-8532}
+UNBOUND_DOH_PORT=${UNBOUND_DOH_PORT:-4432}
+TLS_NAME=bench.vigil.test   # the certificate's name (and dnsperf's DoH authority)
 SRV_CPU=0          # server under test
 GEN_CPU=1          # dnsperf and the authoritative lab
 BOTH_CPUS=0,1      # 2-thread run: everything shares both cores
@@ -124,6 +149,10 @@ need getconf libc-bin
 need ldns-keygen ldnsutils
 need ldns-signzone ldnsutils
 need ldns-key2ds ldnsutils
+if ((RUN_TLS)); then
+    need openssl openssl
+    [[ -e /usr/include/openssl/ssl.h ]] || missing+=("libssl-dev (for bench/tlsconn.c)")
+fi
 if ((${#missing[@]})); then
     echo "bench/run.sh: missing tools; install the Debian packages:" >&2
     printf '  %s\n' "${missing[@]}" >&2
@@ -158,6 +187,8 @@ TCK=$(getconf CLK_TCK)
 
 pol_ports=()
 ((!RUN_POL)) || pol_ports=("127.0.0.1 $VIGIL_POL_PORT" "127.0.0.1 $UNBOUND_POL_PORT")
+((!RUN_TLS)) || pol_ports+=("127.0.0.1 $VIGIL_DOT_PORT" "127.0.0.1 $VIGIL_DOH_PORT"
+    "127.0.0.1 $UNBOUND_DOT_PORT" "127.0.0.1 $UNBOUND_DOH_PORT")
 for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "$LEAF_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT" "${pol_ports[@]}"; do
     # shellcheck disable=SC2086
     if ! why=$($PY portfree $ap); then
@@ -338,6 +369,26 @@ if ((RUN_POL)); then
     log "policy zone: $POL_RULES QNAME rules ($pol_wild \"*.\" wildcards, mean name $pol_mean chars, $((pol_bytes / 1048576)) MiB) written in $(awk -v a="$POL_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 fi
 
+if ((RUN_TLS)); then
+    # A throwaway CA and an EC P-256 server certificate for $TLS_NAME and
+    # 127.0.0.1 (both servers use the same one).  Unbound keeps its default
+    # session resumption (OpenSSL's server-side cache, single-use TLS 1.3
+    # tickets): with tls-session-ticket-keys, on this build only every other
+    # resumption attempt succeeded (bench/tlsconn chains tickets).
+    (
+        cd "$WORK"
+        openssl req -x509 -new -nodes -batch -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout tls-ca.key -out tls-ca.pem -days 7 -subj "/CN=vigil bench CA" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+        openssl req -new -nodes -batch -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout tls.key -out tls.csr -subj "/CN=$TLS_NAME"
+        printf 'subjectAltName=DNS:%s,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' "$TLS_NAME" >tls.ext
+        openssl x509 -req -in tls.csr -CA tls-ca.pem -CAkey tls-ca.key -CAcreateserial \
+            -days 7 -sha256 -extfile tls.ext -out tls.pem
+    ) >"$WORK/tls-certs.out" 2>&1 || die "making the TLS certificate failed: see $WORK/tls-certs.out"
+    cc -O2 -Wall -o "$WORK/tlsconn" "$BENCH/tlsconn.c" -lssl -lcrypto
+fi
+
 nsd_conf() { # name ip zone file [zone file]...
     local name=$1 ip=$2
     shift 2
@@ -487,9 +538,55 @@ if [[ $VIGIL_BIN != skip ]]; then
         vigil_conf polrules 1 0 "$VIGIL_POL_PORT" "$WORK/policy.rpz"
     fi
 fi
+# The tls case: vigil's DoT/DoH keys (server.listen-tls / listen-https, tls:,
+# http:); a vigil that does not know them yet is skipped, not failed.
+VIGIL_TLS=0
+if ((RUN_TLS)) && [[ $VIGIL_BIN != skip ]]; then
+    vigil_conf tls 1 0
+    cat >>"$WORK/vigil-tls.yaml" <<EOF
+tls:
+  certificate: $WORK/tls.pem
+  key: $WORK/tls.key
+http:
+  path: /dns-query
+EOF
+    sed -i "s|^  listen: \[ \"127.0.0.1@$VIGIL_PORT\" \]\$|&\\n  listen-tls: [ \"127.0.0.1@$VIGIL_DOT_PORT\" ]\\n  listen-https: [ \"127.0.0.1@$VIGIL_DOH_PORT\" ]|" "$WORK/vigil-tls.yaml"
+    if "$VIGIL_BIN" --check-config "$WORK/vigil-tls.yaml" >"$WORK/vigil-tls.check" 2>&1; then
+        VIGIL_TLS=1
+    else
+        log "vigil's DoT/DoH not measured: --check-config refuses the tls config ($(head -1 "$WORK/vigil-tls.check"))"
+    fi
+fi
+# unbound_tls_conf NAME MODE: "serve" = UDP (warm-up) + DoT + DoH; "idle" = DoT
+# only, with room for BENCH_IDLE_CONNS connections (Unbound needs a file
+# descriptor per possible connection per interface, and the hard limit may
+# be 20000) and an idle timeout longer than the (t3) run.
+unbound_tls_conf() {
+    local f="$WORK/unbound-$1.conf" ntcp=$((IDLE_CONNS + 100))
+    sed -e '/^remote-control:/,$d' -e '/^    interface:/d' "$WORK/unbound-1.conf" >"$f"
+    if [[ $2 == serve ]]; then
+        printf '    interface: 127.0.0.1@%s\n    interface: 127.0.0.1@%s\n    interface: 127.0.0.1@%s\n    https-port: %s\n    http-endpoint: "/dns-query"\n    incoming-num-tcp: 100\n' \
+            "$UNBOUND_PORT" "$UNBOUND_DOT_PORT" "$UNBOUND_DOH_PORT" "$UNBOUND_DOH_PORT" >>"$f"
+    else
+        printf '    interface: 127.0.0.1@%s\n    incoming-num-tcp: %d\n    outgoing-range: 256\n    tcp-idle-timeout: 300000\n' \
+            "$UNBOUND_DOT_PORT" "$ntcp" >>"$f"
+    fi
+    cat >>"$f" <<EOF
+    tls-port: $UNBOUND_DOT_PORT
+    tls-service-key: "$WORK/tls.key"
+    tls-service-pem: "$WORK/tls.pem"
+remote-control:
+    control-enable: no
+EOF
+    unbound-checkconf "$f" >/dev/null || die "unbound-checkconf failed for $f"
+}
 unbound_conf 1 1 0
 unbound_conf 2 2 0
 unbound_conf sec 1 1
+if ((RUN_TLS)); then
+    unbound_tls_conf tls serve
+    unbound_tls_conf tls-idle idle
+fi
 if ((RUN_POL)); then
     unbound_conf polnone 1 0 "$UNBOUND_PORT" none
     unbound_conf polrules 1 0 "$UNBOUND_POL_PORT" "$WORK/policy.rpz"
@@ -916,6 +1013,137 @@ run_pb() {
     fg_end "$tag" $((t1 - t0))
 }
 
+# ------------------------------------------------------------ (t) DoT / DoH
+# dnsperf's transport arguments: tls_mode_args MODE(dot|doh) PORT.
+tls_mode_args() {
+    if [[ $1 == dot ]]; then
+        echo "-m dot"
+    else
+        echo "-m doh -O doh-uri=https://$TLS_NAME:$2/dns-query -O doh-method=$DOH_METHOD"
+    fi
+}
+# One attempt of (t1) saturated / (t2) fixed-rate: TAG PORT PID MODE.
+run_tsat() {
+    local tag=$1 port=$2 pid=$3 mode=$4 t0 t1 rt
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2046,SC2086
+    dp "$WORK/$tag" "$GEN_CPU" "$port" $(tls_mode_args "$mode" "$port") -d "$WORK/cached.q" -t 2 -l "$TLS_SECS" $TLS_ARGS
+    t1=$($PY cpu "$pid")
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable (see $WORK/$tag)"
+    gen_pct "$tag" "$WORK/$tag"
+    fg_end "$tag" $((t1 - t0))
+    rt=$(get "$tag.runtime")
+    [[ -z $rt ]] || kv "$tag.server_cpu_pct" "$(pct $((t1 - t0)) "$rt")"
+}
+run_trate() {
+    local tag=$1 port=$2 pid=$3 mode=$4 t0 t1
+    t0=$($PY cpu "$pid")
+    # shellcheck disable=SC2046,SC2086
+    dp "$WORK/$tag" "$GEN_CPU" "$port" $(tls_mode_args "$mode" "$port") -d "$WORK/cached.q" -t 2 -l "$TLS_SECS" -Q "$TLS_RATE" $TLS_ARGS
+    t1=$($PY cpu "$pid")
+    kv "$tag.cpu_ticks" "$((t1 - t0))"
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable (see $WORK/$tag)"
+    gen_pct "$tag" "$WORK/$tag"
+    fg_end "$tag" $((t1 - t0))
+}
+# (t4) new connections per second: TAG PORT PID full|resume.
+run_ths() {
+    local tag=$1 port=$2 pid=$3 mode=$4 t0 t1 b0 b1 w0 w1 n reused failed secs
+    t0=$($PY cpu "$pid")
+    b0=$(sysbusy) w0=$EPOCHREALTIME
+    taskset -c "$GEN_CPU" "$WORK/tlsconn" rate 127.0.0.1 "$port" "$HS_SECS" "$HS_CONC" "$mode" >"$WORK/$tag" 2>&1 || true
+    b1=$(sysbusy) w1=$EPOCHREALTIME
+    t1=$($PY cpu "$pid")
+    read -r _ n reused failed secs <"$WORK/$tag" || true
+    if [[ -z ${secs:-} ]]; then
+        warn "$tag" "$tag: tlsconn said: $(head -c 200 "$WORK/$tag")"
+        FG_PCT=0
+        return 0
+    fi
+    kv "$tag.done" "$n"
+    kv "$tag.reused" "$reused"
+    kv "$tag.failed" "$failed"
+    kv "$tag.secs" "$secs"
+    kv "$tag.cpu_ticks" "$((t1 - t0))"
+    kv "$tag.server_cpu_pct" "$(pct $((t1 - t0)) "$secs")"
+    # other load: busy ticks minus the server's, minus one core for the client
+    # at most (it is CPU-bound on its core)
+    FG_PCT=$(awk -v b=$((b1 - b0 - (t1 - t0))) -v h="$TCK" -v r="$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b - a}')" \
+        'BEGIN{ v = 100*(b/h)/r - 100; if (v < 0) v = 0; printf "%.0f", v }')
+    kv "$tag.foreign_cpu_pct" "$FG_PCT"
+}
+# wait_tls NAME PORT: until a DoT query for c0.bench is answered (15 s at most).
+wait_tls() {
+    local name=$1 i
+    for ((i = 0; i < 15; i++)); do
+        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+            log "$name exited during start-up; last output:"
+            tail -n 20 "$WORK/$name.out" >&"$LOGFD" || true
+            return 1
+        fi
+        $PY tlsprobe 127.0.0.1 "$2" dot 1 && return 0
+    done
+    return 1
+}
+# tls_tests S NAME UDPPORT DOTPORT DOHPORT: (t1), (t2), (t4) on a running server.
+tls_tests() {
+    local s=$1 name=$2 udp=$3 dot=$4 doh=$5 pid=${PID[$2]} mode port q
+    warm_up "$s.twarm" "$udp"
+    for mode in dot doh; do
+        port=$dot
+        [[ $mode == dot ]] || port=$doh
+        if ! $PY tlsprobe 127.0.0.1 "$port" "$mode" 5; then
+            warn "$s.t$mode" "$s: no $mode service on 127.0.0.1@$port; its $mode figures are not measured"
+            continue
+        fi
+        log "$s (t1) $mode saturated cached, ${TLS_SECS}s: dnsperf $(tls_mode_args "$mode" "$port") $TLS_ARGS"
+        attempt "$s.t$mode.a" run_tsat "$s.t$mode.a" "$port" "$pid" "$mode"
+        log "$s (t2) $mode fixed rate $TLS_RATE q/s, ${TLS_SECS}s"
+        attempt "$s.t$mode.b" run_trate "$s.t$mode.b" "$port" "$pid" "$mode"
+        q=$(get "$s.t$mode.b.qps")
+        q=${q%.*}
+        if ((${q:-0} < TLS_RATE * 97 / 100)); then
+            warn "$s.t$mode.b.rate" "$s (t2) $mode: offered $TLS_RATE q/s but only ${q:-0} answered/s were achieved; CPU/answer is at that rate"
+        fi
+    done
+    for mode in full resume; do
+        log "$s (t4) new DoT connections ($mode handshakes), ${HS_SECS}s, $HS_CONC in flight"
+        attempt "$s.ths.$mode" run_ths "$s.ths.$mode" "$dot" "$pid" "$mode"
+    done
+}
+# tls_idle S NAME DOTPORT: (t3) RSS before and with IDLE_CONNS idle DoT connections.
+tls_idle() {
+    local s=$1 name=$2 dot=$3 pid=${PID[$2]} rss0 rss1 hwm i ok failed secs open
+    sleep 1
+    read -r rss0 _ < <($PY mem "$pid")
+    log "$s (t3) opening $IDLE_CONNS idle DoT connections"
+    start "$s-hold" "$GEN_CPU" "$WORK/tlsconn" hold 127.0.0.1 "$dot" "$IDLE_CONNS" 300
+    for ((i = 0; i < 2400; i++)); do
+        grep -q '^ready' "$WORK/$s-hold.out" 2>/dev/null && break
+        kill -0 "${PID[$s-hold]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    read -r _ ok failed secs < <(grep '^ready' "$WORK/$s-hold.out" || echo "ready")
+    sleep 1
+    read -r rss1 hwm < <($PY mem "$pid")
+    stop_one "$s-hold"
+    read -r _ open < <(grep '^open' "$WORK/$s-hold.out" || echo "open")
+    if [[ -z ${ok:-} ]]; then
+        warn "$s.t3" "$s (t3): the connection holder did not report (see $WORK/$s-hold.out)"
+        return 0
+    fi
+    kv "$s.t3.rss0_kb" "$rss0"
+    kv "$s.t3.rss1_kb" "$rss1"
+    kv "$s.t3.hwm_kb" "$hwm"
+    kv "$s.t3.ok" "$ok"
+    kv "$s.t3.failed" "$failed"
+    kv "$s.t3.secs" "$secs"
+    kv "$s.t3.open" "${open:-0}"
+    if ((ok < IDLE_CONNS)); then
+        warn "$s.t3.short" "$s (t3): only $ok of $IDLE_CONNS connections were set up ($failed failed); bytes per connection are over those"
+    fi
+}
+
 # How busy is the machine before we start (other sessions, builds)?
 b0=$(sysbusy)
 sleep 2
@@ -934,6 +1162,8 @@ kv meta.sec_rate "$SEC_RATE"
 kv meta.case "$CASE"
 kv meta.pol_rules "$POL_RULES"
 kv meta.pol_rounds "$POL_ROUNDS"
+kv meta.tls_rate "$TLS_RATE"
+kv meta.idle_conns "$IDLE_CONNS"
 started=$(date +%s)
 vigil_failed=0
 
@@ -1099,6 +1329,60 @@ if ((RUN_POL)); then
     kv meta.pol_secs $(($(date +%s) - pol_started))
 fi
 
+if ((RUN_TLS)); then
+    tls_started=$(date +%s)
+    if [[ $VIGIL_BIN == skip ]]; then
+        kv vigil.tls.status skipped
+    elif ((!VIGIL_TLS)); then
+        kv vigil.tls.status skipped
+        log "vigil (t1)-(t4) skipped: it does not accept server.listen-tls / listen-https / tls: / http: yet ($WORK/vigil-tls.check)"
+    else
+        start vigil-tls "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-tls.yaml"
+        if ! wait_ready vigil-tls 127.0.0.1 "$VIGIL_PORT" c0.bench; then
+            kv vigil.tls.status failed
+            warn vigil-tls "vigil (tls config) failed to start or answer; see $WORK/vigil-tls.out"
+            vigil_failed=1
+        elif ! $PY tlsprobe 127.0.0.1 "$VIGIL_DOT_PORT" dot 10; then
+            kv vigil.tls.status skipped
+            log "vigil (t1)-(t4) skipped: its DoT port 127.0.0.1@$VIGIL_DOT_PORT does not answer a DoT query"
+        else
+            kv vigil.tls.status ok
+            tls_tests vigil vigil-tls "$VIGIL_PORT" "$VIGIL_DOT_PORT" "$VIGIL_DOH_PORT"
+            kill -0 "${PID[vigil-tls]}" 2>/dev/null || { warn vigil-tls.died "vigil exited during the tls runs"; vigil_failed=1; }
+        fi
+        stop_one vigil-tls
+        if [[ $(get vigil.tls.status) == ok ]]; then
+            start vigil-idle "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-tls.yaml"
+            if wait_tls vigil-idle "$VIGIL_DOT_PORT"; then
+                tls_idle vigil vigil-idle "$VIGIL_DOT_PORT"
+                kill -0 "${PID[vigil-idle]}" 2>/dev/null || { warn vigil-idle.died "vigil exited during (t3)"; vigil_failed=1; }
+            else
+                warn vigil-idle "vigil (t3) did not answer DoT; see $WORK/vigil-idle.out"
+            fi
+            stop_one vigil-idle
+        fi
+    fi
+    start unbound-tls "$SRV_CPU" unbound -d -c "$WORK/unbound-tls.conf"
+    if wait_ready unbound-tls 127.0.0.1 "$UNBOUND_PORT" c0.bench && wait_tls unbound-tls "$UNBOUND_DOT_PORT"; then
+        kv unbound.tls.status ok
+        tls_tests unbound unbound-tls "$UNBOUND_PORT" "$UNBOUND_DOT_PORT" "$UNBOUND_DOH_PORT"
+    else
+        kv unbound.tls.status failed
+        warn unbound-tls "unbound (DoT/DoH) failed to start; see $WORK/unbound-tls.out and unbound.log"
+    fi
+    stop_one unbound-tls
+    if [[ $(get unbound.tls.status) == ok ]]; then
+        start unbound-idle "$SRV_CPU" unbound -d -c "$WORK/unbound-tls-idle.conf"
+        if wait_tls unbound-idle "$UNBOUND_DOT_PORT"; then
+            tls_idle unbound unbound-idle "$UNBOUND_DOT_PORT"
+        else
+            warn unbound-idle "unbound (t3 config) did not answer DoT; see $WORK/unbound-idle.out"
+        fi
+        stop_one unbound-idle
+    fi
+    kv meta.tls_secs $(($(date +%s) - tls_started))
+fi
+
 for z in "${LAB[@]}"; do stop_one "nsd-$z"; done
 elapsed=$(($(date +%s) - started))
 
@@ -1150,6 +1434,18 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "     over the 1000 cached names (not blocked), (b) -t 1 -l $POL_SECS -Q $RATE $RATE_ARGS, CPU = utime+stime / answers;"
         echo "     figures = medians over the rounds; with / without = median of the per-round ratios"
         echo "(p4) sample: 50 exact + 50 under-wildcard names NXDOMAIN (vigil: + EDE 15), 8 \"*.\" parents and 16 cached names not blocked"
+    fi
+    if ((RUN_TLS)); then
+        echo "(t1)-(t4): DNS-over-TLS / DNS-over-HTTPS (HTTP/2, $DOH_METHOD), cached names, no validation; one EC P-256"
+        echo "     certificate for both; vigil 1 worker (listen-tls/listen-https), Unbound num-threads 1 (tls-port/https-port,"
+        echo "     default session cache); servers on CPU $SRV_CPU, clients on CPU $GEN_CPU"
+        echo "(t1) dnsperf -m dot|doh -d <1000 cached names> -t 2 -l $TLS_SECS $TLS_ARGS (one TLS connection per -c client)"
+        echo "(t2) the same with -Q $TLS_RATE; CPU = utime+stime of the server / answers"
+        echo "(t3) bench/tlsconn hold: $IDLE_CONNS DoT connections (handshake + one query each, then idle; from 100"
+        echo "     source addresses), a fresh server; (VmRSS with them - VmRSS before) / connections set up."
+        echo "     Unbound here: DoT interface only, incoming-num-tcp $((IDLE_CONNS + 100)) (it needs an fd per slot)"
+        echo "(t4) bench/tlsconn rate: ${HS_SECS}s, $HS_CONC at a time: connect + handshake + one query + close;"
+        echo "     full handshakes, then resumed (each connection offers its predecessor's session ticket)"
     fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"
     ((!RUN_BASE && !RUN_LOAD)) || echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"

@@ -539,7 +539,9 @@ if [[ $VIGIL_BIN != skip ]]; then
     fi
 fi
 # The tls case: vigil's DoT/DoH keys (server.listen-tls / listen-https, tls:,
-# http:); a vigil that does not know them yet is skipped, not failed.
+# http:); a vigil that does not know them yet is skipped, not failed.  Its
+# connection caps and idle timeout are raised as Unbound's are for (t3):
+# tlsconn holds BENCH_IDLE_CONNS connections from 100 source addresses.
 VIGIL_TLS=0
 if ((RUN_TLS)) && [[ $VIGIL_BIN != skip ]]; then
     vigil_conf tls 1 0
@@ -550,7 +552,7 @@ tls:
 http:
   path: /dns-query
 EOF
-    sed -i "s|^  listen: \[ \"127.0.0.1@$VIGIL_PORT\" \]\$|&\\n  listen-tls: [ \"127.0.0.1@$VIGIL_DOT_PORT\" ]\\n  listen-https: [ \"127.0.0.1@$VIGIL_DOH_PORT\" ]|" "$WORK/vigil-tls.yaml"
+    sed -i "s|^  listen: \[ \"127.0.0.1@$VIGIL_PORT\" \]\$|&\\n  listen-tls: [ \"127.0.0.1@$VIGIL_DOT_PORT\" ]\\n  listen-https: [ \"127.0.0.1@$VIGIL_DOH_PORT\" ]\\n  tcp-max-connections: $((IDLE_CONNS + 100))\\n  tcp-max-connections-per-worker: $((IDLE_CONNS + 100))\\n  max-connections-per-address: 0\\n  tcp-idle-timeout: 300000|" "$WORK/vigil-tls.yaml"
     if "$VIGIL_BIN" --check-config "$WORK/vigil-tls.yaml" >"$WORK/vigil-tls.check" 2>&1; then
         VIGIL_TLS=1
     else

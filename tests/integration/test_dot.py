@@ -10,7 +10,11 @@ and idle timeouts, and slowloris: 1,000 connections that never finish the
 handshake while a normal client is answered.
 """
 import hashlib
+import random
 import shutil
+import socket
+import ssl
+import struct
 import signal
 import threading
 import time
@@ -23,6 +27,7 @@ import pytest
 import certs as certsmod
 import conftest
 import enc
+import lab as labmod
 from helpers import assert_answer, own_resolver, replace_once
 
 WWW = "www.basic.lab."
@@ -291,3 +296,45 @@ def test_dot_slowloris_many_addresses(lab, tmp_path, certs):
         normal_client_answered(v, certs, 1)
     finally:
         v.stop()
+
+
+
+def test_dot_answers_out_of_order(dot, certs, lab):
+    """RFC 7766 6.2.1.1 on DoT too: a query held back upstream (the lab's slow
+    server answers d<ms>-* names late), then one for a cached name, in one
+    write: the cached answer does not wait behind the slow one."""
+    cached = WWW
+    enc.dot_query(dot.addr, dot.tls_port, q(cached), cafile=certs.ca.cert)  # now cached
+    slow = "d250-%x.slow.lab." % random.getrandbits(40)
+    qs, qc = q(slow), q(cached)
+    qs.id, qc.id = 0x7101, 0x7102
+    with enc.DotConnection(dot.addr, dot.tls_port, cafile=certs.ca.cert) as c:
+        c.send_many([qs, qc])
+        got = c.recv_many({qs.id, qc.id})
+        order = c.order
+    assert order == [qc.id, qs.id], "answer order %s: the cached one waited" % order
+    assert_answer(got[qs.id], slow, "A", [labmod.SLOW_ADDR])
+    assert lab.slow_queries(slow, "A") >= 1
+
+
+def test_dot_client_that_does_not_read(dot, certs):
+    """Backpressure on TLS: a client that writes queries and never reads its
+    answers makes vigil stop reading from it (TLS records pile up in the
+    kernel's buffers, not in vigil), and others are still served."""
+    frame = b"".join(struct.pack("!H", len(w)) + w for w in [q().to_wire()] * 500)
+    tls = enc.tls_connect(dot.addr, dot.tls_port, SNI, certs.ca.cert, None, None, ("dot",),
+                          True, 5.0)
+    try:
+        tls.settimeout(0.2)
+        sent, deadline = 0, time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                sent += tls.send(frame)
+            except (socket.timeout, ssl.SSLWantWriteError):
+                pass
+            except OSError:
+                break  # closed by the idle timeout while paused: fine
+        assert sent < 16 * 1024 * 1024, "vigil read %d bytes from a client that never reads" % sent
+        normal_client_answered(dot, certs, 2)
+    finally:
+        tls.close()

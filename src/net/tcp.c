@@ -359,10 +359,13 @@ static void conn_process(struct vg_tcp_conn *c)
 {
 	if (c->kind == VG_STREAM_DOT || c->kind == VG_STREAM_TCP) {
 		conn_frames(c);
-	} else if (!c->tls || tls_pull(c)) {
-		vg__doh_process(c); /* takes c->buf, or input already given (H2C) */
-		pause_or_resume(c);
+		return;
 	}
+	/* DoH over TLS: the session may hold more plaintext than the buffer
+	 * takes at once; HTTP/2 in cleartext was fed as it was read */
+	while (c->tls && !c->closing && !c->in_feed && tls_pull(c) && c->have)
+		vg__doh_process(c);
+	pause_or_resume(c);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

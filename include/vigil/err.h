@@ -20,6 +20,7 @@ enum {
 	VG_ENOTSUP = -4010,    /* unsupported algorithm or digest type */
 	VG_ETSIG = -4011,      /* a TSIG signature is missing, wrong or out of time */
 	VG_ERCODE = -4012,     /* the server answered with an error rcode */
+	VG_ETLS = -4013,       /* TLS to a server failed: handshake, certificate, name or pin */
 };
 
 /** Human-readable text for a negative vigil or errno code. Never NULL. */

@@ -35,6 +35,8 @@ const char *vg_strerror(int err)
 		return "TSIG verification failed";
 	case VG_ERCODE:
 		return "error rcode from the server";
+	case VG_ETLS:
+		return "TLS handshake or authentication failed";
 	default:
 		break;
 	}

@@ -12,9 +12,12 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "vigil/err.h"
 #include "vigil/wire.h"
 #include "daemon/config_impl.h"
+#include "tls/tls.h"
 
 _Static_assert(VG_NET_MAX_LISTEN == VG_CFG_MAX_ADDRS &&
 		       VG_UPSTREAM_MAX_SOURCES == VG_CFG_MAX_ADDRS &&
@@ -281,6 +284,10 @@ static const struct vg__cfg_key resolver_keys[] = {
 	VG_CFG_KBOOL("prefetch", CFG, resolv.prefetch, "no"),
 	VG_CFG_KBOOL("ipv6-upstream", CFG, resolv.use_ipv6_upstream, "yes"),
 	VG_CFG_KUINT("upstream-udp-size", CFG, upstream.udp_size, 512, 4096, "1232"),
+	VG_CFG_KUINT("upstream-tls-idle-timeout", CFG, upstream.tls_idle_ms, 100, 3600000,
+		     "10000"),
+	VG_CFG_KUINT("upstream-tls-handshake-timeout", CFG, upstream.tls_handshake_ms, 100,
+		     60000, "3000"),
 };
 
 static const struct vg__cfg_key limits_keys[] = {
@@ -345,45 +352,200 @@ static const struct vg__cfg_key dnssec_keys[] = {
 	VG_CFG_KSTR("auto-trust-anchor-file", CFG, dnssec.auto_ta_file, 0, ""),
 };
 
-/* ---- forward-zones: a list of {zone, upstreams} ---- */
+/* ---- forward-zones: a list of {zone, upstreams, tls ...} ---- */
 
 #define FZ struct vg_forward_zone
 
+/*
+ * DNS over TLS: "tls: yes" makes every upstream of the zone a DoT upstream
+ * (default port 853), written ADDRESS[@PORT]#NAME with the name its
+ * certificate must carry (Unbound's form), and/or authenticated by the
+ * zone's spki-pins.  Strict only (RFC 8310): a TLS upstream with neither a
+ * name nor pins is an error, and so are a #NAME, pins or a CA file in a zone
+ * without tls (they would suggest an encryption that does not happen).  The
+ * keys are read in table order: tls, the CA file and the pins before the
+ * upstreams that need them.
+ */
 static void parse_upstreams(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
 {
 	FZ *fz = base;
-	int n = vg__cfg_addr_list(c, val, fz->upstreams, VG_RESOLV_MAX_FORWARD_ADDRS, 53,
-				  "an address like 192.0.2.1, 192.0.2.1@53 or [2001:db8::1]:53",
-				  NULL);
+	yaml_node_t *items[VG_RESOLV_MAX_FORWARD_ADDRS];
+	bool bad;
+	size_t n = vg__cfg_list_items(c, val, items, VG_RESOLV_MAX_FORWARD_ADDRS, &bad), i, j;
+	const char *want = fz->tls ? "an address like 192.0.2.1#dns.example.net, "
+				     "192.0.2.1@853#dns.example.net or [2001:db8::1]:853#NAME"
+				   : "an address like 192.0.2.1, 192.0.2.1@53 or [2001:db8::1]:53";
+	char show[80];
 
-	if (n == 0)
+	fz->n_upstreams = 0;
+	for (i = 0; i < n; i++) {
+		const char *s = (const char *)items[i]->data.scalar.value;
+		const char *hash = strchr(s, '#');
+		char addr[VG_ADDRSTRLEN + 16];
+		size_t al = hash ? (size_t)(hash - s) : strlen(s);
+		struct vg_sockaddr *sa = &fz->upstreams[fz->n_upstreams];
+		char *name = fz->tls_names[fz->n_upstreams];
+		uint8_t wire[VG_NAME_MAX];
+
+		if (al >= sizeof(addr) ||
+		    (memcpy(addr, s, al), addr[al] = 0,
+		     vg_sockaddr_parse(addr, fz->tls ? 853 : 53, sa) < 0)) {
+			vg__cfg_bad_value(c, items[i], want);
+			continue;
+		}
+		name[0] = 0;
+		if (hash && !fz->tls) {
+			vg__cfg_report(c, vg__cfg_line(items[i]),
+				       "%s: '%s' names a TLS authentication name, but the zone has no "
+				       "'tls: yes' (its queries would go in cleartext)", c->where,
+				       vg__cfg_show(s, strlen(s), show, sizeof(show)));
+			continue;
+		}
+		if (hash) {
+			size_t nl = strlen(hash + 1);
+			if (!nl || nl >= VG_UPSTREAM_TLS_NAME_MAX || hash[1] == '.' ||
+			    vg_config_parse_name(hash + 1, wire, sizeof(wire)) < 0 || !wire[0]) {
+				vg__cfg_bad_value(c, items[i], "ADDRESS#NAME with NAME a host name, "
+						  "as in the server's certificate");
+				continue;
+			}
+			for (j = 0; j < nl; j++) /* as typed, lower-case, no final dot */
+				name[j] = (char)(hash[1 + j] >= 'A' && hash[1 + j] <= 'Z'
+							 ? hash[1 + j] + 32 : hash[1 + j]);
+			name[nl - (hash[nl] == '.')] = 0;
+		}
+		if (fz->tls && !name[0] && !fz->spki_pins[0]) {
+			vg__cfg_report(c, vg__cfg_line(items[i]),
+				       "%s: the TLS upstream '%s' has no authentication: write "
+				       "ADDRESS#NAME (the name in its certificate) or give the zone "
+				       "spki-pins (vigil never talks TLS to a server it cannot "
+				       "authenticate)", c->where,
+				       vg__cfg_show(s, strlen(s), show, sizeof(show)));
+			continue;
+		}
+		for (j = 0; j < fz->n_upstreams && !vg_sockaddr_eq(&fz->upstreams[j], sa); j++)
+			;
+		if (j < fz->n_upstreams) {
+			vg__cfg_dup_value(c, items[i]);
+			continue;
+		}
+		fz->n_upstreams++;
+	}
+	if (n == 0 && !bad)
 		vg__cfg_report(c, vg__cfg_line(val), "%s: at least one upstream is needed",
 			       c->where);
-	fz->n_upstreams = n > 0 ? (size_t)n : 0;
 }
 
 static bool dump_upstreams(const struct vg__cfg_out *o, const char *lead, int col,
 			   const struct vg__cfg_key *k, const void *base)
 {
 	const FZ *fz = base;
+	char buf[VG_ADDRSTRLEN];
 
-	vg__cfg_dump_addrs(o->f, lead, col, k->name, fz->upstreams, fz->n_upstreams, true);
+	if (!fz->tls) {
+		vg__cfg_dump_addrs(o->f, lead, col, k->name, fz->upstreams, fz->n_upstreams, true);
+		return true;
+	}
+	fprintf(o->f, "%s%s:%s\n", lead, k->name, fz->n_upstreams ? "" : " []");
+	for (size_t i = 0; i < fz->n_upstreams; i++) {
+		vg_sockaddr_str(&fz->upstreams[i], VG_ADDR_PORT, buf, sizeof(buf));
+		fprintf(o->f, "%*s- \"%s%s%s\"\n", col + 2, "", buf, fz->tls_names[i][0] ? "#" : "",
+			fz->tls_names[i]);
+	}
 	return true;
 }
+
+/* spki-pins: base64 SHA-256 digests of SubjectPublicKeyInfos (RFC 7858 4.2). */
+static void parse_pins(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
+{
+	FZ *fz = base;
+	yaml_node_t *items[VG_UPSTREAM_TLS_PINS];
+	bool bad;
+	size_t n = vg__cfg_list_items(c, val, items, VG_UPSTREAM_TLS_PINS, &bad), o = 0;
+
+	fz->spki_pins[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = (const char *)items[i]->data.scalar.value;
+		unsigned char bin[64];
+		size_t len = 0;
+		const char *end = NULL;
+
+		if (sodium_base642bin(bin, sizeof(bin), s, strlen(s), NULL, &len, &end,
+				      sodium_base64_VARIANT_ORIGINAL) != 0 || *end || len != 32) {
+			vg__cfg_bad_value(c, items[i], "the base64 SHA-256 digest of a server's "
+					  "SubjectPublicKeyInfo (44 characters)");
+			/* the load fails already: keep the upstreams from reporting the
+			 * same mistake again as "no authentication" */
+			if (!o)
+				o = (size_t)snprintf(fz->spki_pins, sizeof(fz->spki_pins), "-");
+			continue;
+		}
+		if (strstr(fz->spki_pins, s)) {
+			vg__cfg_dup_value(c, items[i]);
+			continue;
+		}
+		o += (size_t)snprintf(fz->spki_pins + o, sizeof(fz->spki_pins) - o, "%s%s",
+				      o ? " " : "", s);
+	}
+	if (!fz->tls && n && !bad)
+		vg__cfg_report(c, vg__cfg_line(val), "%s: pins need 'tls: yes' in the zone",
+			       c->where);
+}
+
+static bool dump_pins(const struct vg__cfg_out *o, const char *lead, int col,
+		      const struct vg__cfg_key *k, const void *base)
+{
+	const FZ *fz = base;
+	const char *p = fz->spki_pins;
+
+	if (!*p)
+		return false;
+	fprintf(o->f, "%s%s:\n", lead, k->name);
+	while (*p) {
+		size_t l = strcspn(p, " ");
+		fprintf(o->f, "%*s- \"%.*s\"\n", col + 2, "", (int)l, p);
+		p += l;
+		p += strspn(p, " ");
+	}
+	return true;
+}
+
+static const struct vg__cfg_map forward_map;
 
 static bool check_forward(struct vg__cfg_ctx *c, void *base, const struct vg__cfg_seen *s,
 			  yaml_node_t *item)
 {
 	FZ *fz = base;
+	size_t ca = vg__cfg_key_index(&forward_map, "tls-ca-file");
+	char err[512];
 
-	(void)c, (void)s, (void)item;
+	(void)item;
 	fz->zone_len = vg_name_len(fz->zone);
+	if (!fz->tls_ca_file[0])
+		return true;
+	if (!fz->tls) {
+		vg__cfg_report(c, s->line[ca], "forward-zones.tls-ca-file: a CA file needs "
+			       "'tls: yes' in the zone");
+		return false;
+	}
+	/* the file must load now, not at the first query */
+	struct vg_tls_client_opts o = { .no_verify = false };
+	struct vg_tls_ctx *ctx;
+	snprintf(o.ca_file, sizeof(o.ca_file), "%s", fz->tls_ca_file);
+	if (vg_tls_client_new(&o, &ctx, err, sizeof(err)) < 0) {
+		vg__cfg_report(c, s->line[ca], "forward-zones.tls-ca-file: %s", err);
+		return false;
+	}
+	vg_tls_ctx_unref(ctx);
 	return true;
 }
 
 static const struct vg__cfg_key forward_keys[] = {
 	VG_CFG_KNAME("zone", FZ, zone, .flags = VG_CFG_REQUIRED | VG_CFG_UNIQUE,
 		     .want = "a domain name (labels of 1..63 bytes, 255 bytes in all)"),
+	VG_CFG_KBOOL("tls", FZ, tls, "no"),
+	VG_CFG_KSTR("tls-ca-file", FZ, tls_ca_file, 0, "", .flags = VG_CFG_SKIP_EMPTY),
+	VG_CFG_KCUSTOM("spki-pins", parse_pins, dump_pins),
 	VG_CFG_KCUSTOM("upstreams", parse_upstreams, dump_upstreams, .flags = VG_CFG_REQUIRED),
 };
 

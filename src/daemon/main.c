@@ -762,7 +762,8 @@ static void log_stats(struct daemon *d)
 	uint64_t q = 0, udp = 0, tcp = 0, hits = 0, ans = 0, sf = 0, nx = 0, mal = 0, fe = 0,
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
 		 up_unw = 0, up_sh = 0, up_shx = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0,
-		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0;
+		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0,
+		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		const struct vg_worker_stats *s = &d->workers[i].stats;
 		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
@@ -799,6 +800,10 @@ static void log_stats(struct daemon *d)
 		up_sh += VG_STAT_GET(u->shared);
 		up_shx += VG_STAT_GET(u->shared_xworker);
 		up_tc += VG_STAT_GET(u->tc_fallback);
+		tls_sent += VG_STAT_GET(u->tls_sent);
+		tls_conn += VG_STAT_GET(u->tls_connects);
+		tls_fail += VG_STAT_GET(u->tls_failed);
+		tls_ref += VG_STAT_GET(u->tls_refused);
 	}
 	size_t entries, bytes, limit;
 	vg_cache_usage(d->shared.cache, &entries, &bytes, &limit);
@@ -811,10 +816,11 @@ static void log_stats(struct daemon *d)
 		     "upstream_shared_xworker=%lu upstream_tc=%lu cache_entries=%zu "
 		     "cache_bytes=%zu cache_limit=%zu "
 		     "policy_rewrites=%lu policy_log_dropped=%lu dot=%lu tls_handshakes=%lu "
-		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu",
+		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu upstream_tls=%lu "
+		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
 		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, entries, bytes, limit, pol,
-		     pold, tq, ths, tres, tfail, tev, dq);
+		     pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn, tls_fail, tls_ref);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

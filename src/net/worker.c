@@ -50,8 +50,9 @@ static void upstream_done(void *arg, int status, const uint8_t *pkt, size_t len)
 static int send_cb(void *arg, const struct vg_outbound *o, struct vg_pipe_req *r, void **handle)
 {
 	struct vg_worker *w = arg;
-	return vg_upstream_query(w->up, &o->to, o->qname, o->qtype, o->rd, o->do_bit,
-				 o->timeout_ms, upstream_done, r, (struct vg_upq **)handle);
+	return vg_upstream_query(w->up, &o->to, o->use_tls ? &o->tls : NULL, o->qname, o->qtype,
+				 o->rd, o->do_bit, o->timeout_ms, upstream_done, r,
+				 (struct vg_upq **)handle);
 }
 
 static void cancel_cb(void *arg, void *handle, struct vg_pipe_req *r)

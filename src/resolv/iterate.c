@@ -46,6 +46,7 @@ struct vg_task {
 	uint8_t sname[VG_NAME_MAX];
 	uint8_t zone[VG_NAME_MAX];
 	bool cut_valid, forward, qmin_off, done;
+	const struct vg_forward_zone *fwd; /* the forward zone (forward set) */
 	int rcode;
 	int qmin_labels;
 	unsigned minimised_sent;
@@ -423,6 +424,7 @@ static void task_reset_cut(struct vg_task *t, const uint8_t *zone)
 	t->n_addr = 0;
 	t->glueless = 0;
 	t->forward = false;
+	t->fwd = NULL;
 	t->cut_valid = true;
 	t->qmin_labels = vg_name_labels(t->zone);
 }
@@ -454,6 +456,7 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 	if (fwd) {
 		task_reset_cut(t, fwd->zone);
 		t->forward = true;
+		t->fwd = fwd;
 		for (size_t i = 0; i < fwd->n_upstreams; i++)
 			task_add_addr(req, t, &fwd->upstreams[i], false);
 		return 0;
@@ -510,6 +513,28 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
  * zone are never chosen; servers marked down only score worse.
  */
 #define EXPLORE_ONE_IN 16
+
+/* A TLS forward zone's upstream goes over TLS with its authentication (the
+ * task's addresses are the zone's upstreams, found by address). */
+static void set_tls(struct vg_outbound *o, const struct vg_task *t)
+{
+	const struct vg_forward_zone *f = t->forward ? t->fwd : NULL;
+	o->use_tls = f && f->tls;
+	if (!o->use_tls)
+		return;
+	/* (every address of a forward task is one of its zone's upstreams; were
+	 * one not, it would go with no authentication, which the upstream module
+	 * refuses: never in cleartext) */
+	o->tls = (struct vg_upstream_tls){ .name = "", .pins = "", .ca_file = "" };
+	for (size_t i = 0; i < f->n_upstreams; i++) {
+		if (vg_sockaddr_eq(&f->upstreams[i], &o->to)) {
+			o->tls = (struct vg_upstream_tls){ .name = f->tls_names[i],
+							   .pins = f->spki_pins,
+							   .ca_file = f->tls_ca_file };
+			break;
+		}
+	}
+}
 
 static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now_ms)
 {
@@ -1021,6 +1046,7 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 		o->do_bit = dopts->validation;
 		o->timeout_ms = vg_infra_timeout(req->env->infra, &o->to, now_ms,
 						 opts->upstream_timeout_ms);
+		set_tls(o, t);
 		t->sent_idx = idx;
 		t->sent_min = false;
 		int zl = vg_name_labels(t->zone), sl = vg_name_labels(t->sname);

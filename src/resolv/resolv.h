@@ -31,12 +31,23 @@
 #define VG_RESOLV_MAX_FORWARDS 32
 #define VG_RESOLV_MAX_FORWARD_ADDRS 16
 
-/** forward-zones[]: a zone whose queries go to fixed servers. */
+/**
+ * forward-zones[]: a zone whose queries go to fixed servers.  With @p tls,
+ * over DNS over TLS only (RFC 7858; the upstream module never falls back to
+ * cleartext), each upstream authenticated by its name in tls_names[] (its
+ * certificate, verified against tls_ca_file or the system's CA store, must
+ * carry it) and/or by the zone's SPKI pins; the config refuses a TLS
+ * upstream with neither.
+ */
 struct vg_forward_zone {
 	uint8_t zone[VG_NAME_MAX]; /* wire format, lower-case, "." is {0} */
 	size_t zone_len;
-	struct vg_sockaddr upstreams[VG_RESOLV_MAX_FORWARD_ADDRS]; /* default port 53 */
+	struct vg_sockaddr upstreams[VG_RESOLV_MAX_FORWARD_ADDRS]; /* default port 53, 853 */
 	size_t n_upstreams;
+	bool tls;
+	char tls_names[VG_RESOLV_MAX_FORWARD_ADDRS][VG_UPSTREAM_TLS_NAME_MAX]; /* "" none */
+	char spki_pins[VG_UPSTREAM_TLS_PINS_MAX]; /* base64, separated by spaces; "" none */
+	char tls_ca_file[VG_UPSTREAM_TLS_PATH_MAX]; /* "" the system's CA store */
 };
 
 /** The resolver's settings (resolver, limits and forward-zones sections). */
@@ -109,6 +120,10 @@ struct vg_outbound {
 	bool rd;
 	bool do_bit; /* ask for DNSSEC records (validation is on) */
 	uint32_t timeout_ms;
+	/* a forward zone's DoT upstream: over TLS only, authenticated as in
+	 * @p tls (strings borrowed from the options the request runs with) */
+	bool use_tls;
+	struct vg_upstream_tls tls;
 };
 
 /*

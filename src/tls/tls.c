@@ -54,8 +54,8 @@ struct vg_tls_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio;
 	struct vg_tls_ctx *ctx;
-	bool established, checked;
-	char spki_pin[64];
+	bool established, checked, failed;
+	char spki_pins[VG_TLS_PINS_MAX]; /* base64 pins, separated by spaces */
 	char id[VG_TLS_ID_MAX];
 	char cert_fp[VG_TLS_FP_MAX];
 	char cert_subject[VG_TLS_SUBJECT_MAX];
@@ -404,7 +404,11 @@ struct vg_tls_conn *vg_tls_conn_connect(struct vg_tls_ctx *ctx, const char *auth
 		}
 	}
 	if (spki_pin && spki_pin[0]) {
-		snprintf(c->spki_pin, sizeof(c->spki_pin), "%s", spki_pin);
+		if (strlen(spki_pin) >= sizeof(c->spki_pins)) {
+			vg_tls_conn_free(c);
+			return NULL;
+		}
+		snprintf(c->spki_pins, sizeof(c->spki_pins), "%s", spki_pin);
 		if (!auth_name || !auth_name[0])
 			SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL); /* the pin decides */
 	}
@@ -487,7 +491,8 @@ static void peer_cert(struct vg_tls_conn *c)
 	BIO_free(b);
 }
 
-/* RFC 7858 4.2: the base64 SHA-256 of the server's SubjectPublicKeyInfo. */
+/* RFC 7858 4.2: the base64 SHA-256 of the server's SubjectPublicKeyInfo is
+ * one of the pin set (a backup pin lets the operator change keys). */
 static bool pin_matches(struct vg_tls_conn *c)
 {
 	X509 *x = SSL_get0_peer_certificate(c->ssl);
@@ -500,8 +505,15 @@ static bool pin_matches(struct vg_tls_conn *c)
 		return false;
 	SHA256(der, (size_t)l, md);
 	OPENSSL_free(der);
-	EVP_EncodeBlock((unsigned char *)b64, md, sizeof(md));
-	return strcmp(b64, c->spki_pin) == 0;
+	size_t bl = (size_t)EVP_EncodeBlock((unsigned char *)b64, md, sizeof(md));
+	for (const char *p = c->spki_pins; *p;) {
+		size_t n = strcspn(p, " ");
+		if (n == bl && memcmp(p, b64, n) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
 }
 
 static ssize_t fail(struct vg_tls_conn *c, int e)
@@ -519,17 +531,23 @@ static ssize_t fail(struct vg_tls_conn *c, int e)
 	return VG_TLS_FAILED;
 }
 
+/* The handshake completed: the session counts as established only once the
+ * server's key matched a pin (a failed check must not leave a usable
+ * session behind for a caller that reads on). */
 static ssize_t established(struct vg_tls_conn *c)
 {
-	c->established = true;
 	if (c->ctx->client) {
-		if (c->spki_pin[0] && !pin_matches(c)) {
+		if (c->spki_pins[0] && !pin_matches(c)) {
 			snprintf(c->error, sizeof(c->error),
-				 "the server's public key does not match the pin");
+				 "the server's public key does not match the pin%s",
+				 strchr(c->spki_pins, ' ') ? "s" : "");
+			c->failed = true;
 			return VG_TLS_FAILED;
 		}
+		c->established = true;
 		return 0;
 	}
+	c->established = true;
 	sni_client_id(c);
 	peer_cert(c);
 	return 0;
@@ -537,12 +555,15 @@ static ssize_t established(struct vg_tls_conn *c)
 
 ssize_t vg_tls_conn_read(struct vg_tls_conn *c, uint8_t *buf, size_t cap)
 {
+	if (c->failed)
+		return VG_TLS_FAILED;
 	if (!c->established) {
 		int r = SSL_do_handshake(c->ssl);
 		if (r != 1) {
 			int e = SSL_get_error(c->ssl, r);
 			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 				return VG_TLS_AGAIN;
+			c->failed = true;
 			return fail(c, e);
 		}
 		if (established(c) < 0)

@@ -33,6 +33,7 @@
 #define VG_TLS_ID_MAX 64       /* client ID from SNI: one label, and its NUL */
 #define VG_TLS_FP_MAX 72       /* "sha256:" + 64 hex digits + NUL */
 #define VG_TLS_SUBJECT_MAX 256
+#define VG_TLS_PINS_MAX 256    /* a pin set: base64 SPKI pins (44 characters) and spaces */
 
 /** The tls section of the configuration (server side). */
 struct vg_tls_opts {
@@ -102,9 +103,13 @@ struct vg_tls_conn;
 struct vg_tls_conn *vg_tls_conn_accept(struct vg_tls_ctx *ctx);
 /**
  * A client-side session to a server authenticated as @p auth_name (checked
- * against the certificate; "" : not checked, then @p spki_pin must be
- * given), and/or by @p spki_pin, the base64 SHA-256 of the server's
- * SubjectPublicKeyInfo (RFC 7858 4.2; NULL or "" none).
+ * against the certificate, and sent as SNI; "" : not checked, then
+ * @p spki_pin must be given), and/or by @p spki_pin, a pin set: base64
+ * SHA-256 digests of SubjectPublicKeyInfos separated by spaces, the
+ * server's key matching any one of them (RFC 7858 4.2; NULL or "" none;
+ * shorter than VG_TLS_PINS_MAX).  With both, both must hold.  The session
+ * is established only after the pin matched.  NULL: no memory, or a pin
+ * set too long.
  */
 struct vg_tls_conn *vg_tls_conn_connect(struct vg_tls_ctx *ctx, const char *auth_name,
 					const char *spki_pin);

@@ -7,7 +7,10 @@
  * dropped by the kernel.  A reply is accepted only if its ID, QR bit and
  * question match; anything else on the socket is counted as unwanted and the
  * query keeps waiting (TuDoor-style garbage must not end it).  A truncated
- * reply is retried over TCP to the same server.
+ * reply is retried over TCP to the same server.  A query to a DNS-over-TLS
+ * upstream (a forward zone with tls) is built here too, padded, and handed
+ * to dot.c, which pipelines it on the worker's connection to that server;
+ * it never goes over UDP or cleartext TCP.
  *
  * Identical queries in flight (same server address and port, name, type, RD
  * and DO) are shared, in two steps:
@@ -18,7 +21,7 @@
  *    flight, in XSHARDS shards with a mutex each.  It is looked at only when
  *    step 1 missed, i.e. when a query would otherwise be sent: the cache-hit
  *    path never touches it.  A worker B that finds worker A's query there does
- *    not send its own: it links a struct join to A's query.
+ *    not send its own: it links a struct vg__up_join to A's query.
  * Neither list has a cap of its own: every waiter is a request in flight, and
  * those are bounded per worker (a cap here only meant more identical queries
  * to the same server in a burst).
@@ -69,114 +72,45 @@
 #include <sodium.h>
 #include <uv.h>
 
-#include "upstream/upstream.h"
-#include "vigil/wire.h"
+#include "tls/tls.h"
+#include "upstream/impl.h"
 
-#define INLINE_WAITERS 4 /* more are allocated */
-#define PENDING_BUCKETS 1024
 #define XSHARDS 64
 #define XBUCKETS 64 /* per shard */
 #define TCP_TIMEOUT_MIN 1500
 
-struct waiter {
-	vg_upstream_cb cb;
-	void *arg;
-};
-
-enum upq_kind { UPQ_QUERY, UPQ_JOIN };
-
-/* What callers hold: a query of this worker, or a join to another worker's. */
-struct vg_upq {
-	enum upq_kind kind;
-};
-
-struct join;
-
-struct query {
-	struct vg_upq h;
-	struct vg_upstream *up;
-	struct query *hnext; /* pending table chain */
-	uint64_t hash;
-	bool in_table, done, use_tcp, completing;
-	/* in the shared table; written by the owner only (others find the query
-	 * through the shard's chain, under its lock) */
-	bool xlinked;
-	/* guarded by the shard lock */
-	struct query *xnext;    /* shard bucket chain */
-	struct join *xjoins;    /* joins from other workers */
-	uint64_t tcp_since_ms;  /* went on to TCP at (vg_time_now_ms), 0: UDP */
-	int open_handles;
-	uv_udp_t udp;
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	uv_connect_t connect;
-	uv_write_t write;
-	/* the key: set before the query enters the shared table, never changed */
-	struct vg_sockaddr to;
-	uint8_t qname[VG_NAME_MAX];
-	uint16_t qtype, id;
-	bool rd, do_bit;
-	uint32_t timeout_ms;
-	uint64_t sent_ms;
-	uint8_t qbuf[2 + 512]; /* 2-byte length prefix for TCP, then the query */
-	size_t qlen;
-	uint8_t *tcp_buf; /* 2 + 65535, on TCP only */
-	size_t tcp_have;
-	unsigned nwaiters, cap;
-	struct waiter *waiters; /* inline_waiters, or allocated */
-	struct waiter inline_waiters[INLINE_WAITERS];
-};
-
 /* A worker waiting on another worker's query. */
-struct join {
+struct vg__up_join {
 	struct vg_upq h;
 	struct vg_upstream *up; /* the joiner's; set before linking, never changed */
 	unsigned shard;
 	/* guarded by the shard lock */
 	bool linked;
-	struct query *q; /* valid while linked */
-	struct join *xnext, **xpprev;
+	struct vg__up_query *q; /* valid while linked */
+	struct vg__up_join *xnext, **xpprev;
 	/* filled by the sender under the shard lock, before the push; read by
 	 * the joiner after taking the join off its inbox */
 	int status;
 	uint8_t *reply;
 	size_t len;
-	struct join *inext; /* inbox chain, guarded by the inbox lock */
+	struct vg__up_join *inext; /* inbox chain, guarded by the inbox lock */
 	/* the joiner's thread only */
 	vg_upstream_cb cb; /* NULL once called or cancelled */
 	void *arg;
 	bool cancelled;
 	uint32_t timeout_ms;
 	uv_timer_t timer;
-	struct join *lnext, **lpprev; /* up->joins */
+	struct vg__up_join *lnext, **lpprev; /* up->joins */
 };
 
 struct xshard {
 	pthread_mutex_t lock;
-	struct query *bucket[XBUCKETS];
+	struct vg__up_query *bucket[XBUCKETS];
 } __attribute__((aligned(64)));
 
 struct vg_upshare {
 	unsigned char key[crypto_shorthash_KEYBYTES];
 	struct xshard shard[XSHARDS];
-};
-
-struct vg_upstream {
-	uv_loop_t *loop;
-	struct vg_infra *infra;
-	const struct vg_upstream_opts *opts;
-	struct vg_upshare *share; /* NULL: no sharing across workers */
-	unsigned char key[crypto_shorthash_KEYBYTES];
-	struct query *table[PENDING_BUCKETS];
-	unsigned pending; /* queries and joins not yet freed */
-	bool shut;
-	bool inbox_ready;
-	struct join *joins; /* this worker's joins, until freed */
-	uv_async_t inbox_async;
-	pthread_mutex_t inbox_lock;
-	struct join *inbox_head, **inbox_tail; /* guarded by inbox_lock */
-	struct vg_upstream_stats stats;
-	uint8_t rxbuf[65536];
 };
 
 static void on_inbox(uv_async_t *a);
@@ -248,6 +182,8 @@ fail:
 
 void vg_upstream_set_opts(struct vg_upstream *u, const struct vg_upstream_opts *opts)
 {
+	if (opts != u->opts)
+		vg__dot_reset_ctx(u); /* a reload: the CA files are read again */
 	u->opts = opts;
 }
 
@@ -265,6 +201,7 @@ void vg_upstream_free(struct vg_upstream *u)
 {
 	if (!u)
 		return;
+	vg__dot_reset_ctx(u);
 	if (u->inbox_ready)
 		pthread_mutex_destroy(&u->inbox_lock);
 	free(u);
@@ -272,10 +209,10 @@ void vg_upstream_free(struct vg_upstream *u)
 
 /* Keyed (SipHash): remote clients choose the names, and the chains are walked
  * under a lock.  The address is hashed by its fields, not its bytes. */
-static uint64_t key_hash(const unsigned char *key, const struct vg_sockaddr *to,
+static uint64_t key_hash(const unsigned char *key, const struct vg_sockaddr *to, uint64_t tls_id,
 			 const uint8_t *qname, uint16_t qtype, bool rd, bool do_bit)
 {
-	uint8_t buf[1 + 2 + 16 + VG_NAME_MAX + 2 + 1];
+	uint8_t buf[1 + 2 + 16 + 8 + VG_NAME_MAX + 2 + 1];
 	size_t n = 0;
 	if (to->u.sa.sa_family == AF_INET6) {
 		buf[n++] = 6;
@@ -288,6 +225,8 @@ static uint64_t key_hash(const unsigned char *key, const struct vg_sockaddr *to,
 		memcpy(buf + n + 2, &to->u.in4.sin_addr, 4);
 		n += 6;
 	}
+	memcpy(buf + n, &tls_id, 8);
+	n += 8;
 	size_t nl = vg_name_len(qname);
 	memcpy(buf + n, qname, nl);
 	vg_name_lower(buf + n); /* names compare case-insensitively */
@@ -300,18 +239,18 @@ static uint64_t key_hash(const unsigned char *key, const struct vg_sockaddr *to,
 	return h;
 }
 
-static bool same_key(const struct query *a, uint64_t hash, const struct vg_sockaddr *to,
-		     const uint8_t *qname, uint16_t qtype, bool rd, bool do_bit)
+static bool same_key(const struct vg__up_query *a, uint64_t hash, const struct vg_sockaddr *to,
+		     uint64_t tls_id, const uint8_t *qname, uint16_t qtype, bool rd, bool do_bit)
 {
 	return a->hash == hash && a->qtype == qtype && a->rd == rd && a->do_bit == do_bit &&
-	       vg_sockaddr_eq(&a->to, to) && vg_name_eq(a->qname, qname);
+	       a->tls_id == tls_id && vg_sockaddr_eq(&a->to, to) && vg_name_eq(a->qname, qname);
 }
 
-static void table_remove(struct query *q)
+static void table_remove(struct vg__up_query *q)
 {
 	if (!q->in_table)
 		return;
-	struct query **pp = &q->up->table[q->hash % PENDING_BUCKETS];
+	struct vg__up_query **pp = &q->up->table[q->hash % VG__UP_PENDING_BUCKETS];
 	while (*pp && *pp != q)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -324,15 +263,15 @@ static struct xshard *shard_of(struct vg_upshare *s, uint64_t hash)
 	return &s->shard[hash % XSHARDS];
 }
 
-static struct query **xbucket_of(struct xshard *sh, uint64_t hash)
+static struct vg__up_query **xbucket_of(struct xshard *sh, uint64_t hash)
 {
 	return &sh->bucket[(hash / XSHARDS) % XBUCKETS];
 }
 
 /* Under the shard lock: take @p q out of its bucket. */
-static void xbucket_remove(struct xshard *sh, struct query *q)
+static void xbucket_remove(struct xshard *sh, struct vg__up_query *q)
 {
-	struct query **pp = xbucket_of(sh, q->hash);
+	struct vg__up_query **pp = xbucket_of(sh, q->hash);
 	while (*pp && *pp != q)
 		pp = &(*pp)->xnext;
 	if (*pp)
@@ -342,7 +281,7 @@ static void xbucket_remove(struct xshard *sh, struct query *q)
 }
 
 /* Under the shard lock: take @p j off its query's join list. */
-static void join_unlink(struct join *j)
+static void join_unlink(struct vg__up_join *j)
 {
 	*j->xpprev = j->xnext;
 	if (j->xnext)
@@ -354,7 +293,7 @@ static void join_unlink(struct join *j)
 }
 
 /* Under the shard lock (nested: the inbox lock): hand @p j to its worker. */
-static void inbox_push(struct join *j)
+static void inbox_push(struct vg__up_join *j)
 {
 	struct vg_upstream *u = j->up;
 	pthread_mutex_lock(&u->inbox_lock);
@@ -371,17 +310,17 @@ static void inbox_push(struct join *j)
  * outcome (the reply copied).  Nothing from another worker can reach @p q
  * afterwards.
  */
-static void xshare_release(struct query *q, int status, const uint8_t *pkt, size_t len)
+static void xshare_release(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len)
 {
 	if (!q->xlinked)
 		return;
 	struct xshard *sh = shard_of(q->up->share, q->hash);
 	pthread_mutex_lock(&sh->lock);
 	xbucket_remove(sh, q);
-	struct join *j = q->xjoins;
+	struct vg__up_join *j = q->xjoins;
 	q->xjoins = NULL;
 	while (j) {
-		struct join *next = j->xnext;
+		struct vg__up_join *next = j->xnext;
 		j->linked = false;
 		j->q = NULL;
 		j->xnext = NULL;
@@ -406,7 +345,7 @@ static void xshare_release(struct query *q, int status, const uint8_t *pkt, size
 
 /* Owner's thread: leave the shared table if no other worker waits on @p q.
  * False: joins are linked, so @p q must keep running for them. */
-static bool xshare_retire(struct query *q)
+static bool xshare_retire(struct vg__up_query *q)
 {
 	if (!q->xlinked)
 		return true;
@@ -423,14 +362,14 @@ static bool xshare_retire(struct query *q)
 
 static void join_closed(uv_handle_t *h)
 {
-	struct join *j = h->data;
+	struct vg__up_join *j = h->data;
 	j->up->pending--;
 	free(j->reply);
 	free(j);
 }
 
 /* Free @p j (once it is neither linked nor in the inbox).  Idempotent. */
-static void join_release(struct join *j)
+static void join_release(struct vg__up_join *j)
 {
 	if (uv_is_closing((uv_handle_t *)&j->timer))
 		return;
@@ -447,7 +386,7 @@ static void join_release(struct join *j)
 
 static void join_timeout(uv_timer_t *t)
 {
-	struct join *j = t->data;
+	struct vg__up_join *j = t->data;
 	if (!j->cb)
 		return;
 	struct xshard *sh = &j->up->share->shard[j->shard];
@@ -479,7 +418,7 @@ static void join_timeout(uv_timer_t *t)
 	join_release(j);
 }
 
-static void join_cancel(struct join *j)
+static void join_cancel(struct vg__up_join *j)
 {
 	if (!j->cb || j->cancelled)
 		return;
@@ -497,10 +436,10 @@ static void join_cancel(struct join *j)
 	/* else it is in our inbox (or about to be): on_inbox frees it */
 }
 
-static struct join *inbox_take(struct vg_upstream *u)
+static struct vg__up_join *inbox_take(struct vg_upstream *u)
 {
 	pthread_mutex_lock(&u->inbox_lock);
-	struct join *list = u->inbox_head;
+	struct vg__up_join *list = u->inbox_head;
 	u->inbox_head = NULL;
 	u->inbox_tail = &u->inbox_head;
 	pthread_mutex_unlock(&u->inbox_lock);
@@ -510,9 +449,9 @@ static struct join *inbox_take(struct vg_upstream *u)
 static void on_inbox(uv_async_t *a)
 {
 	struct vg_upstream *u = a->data;
-	struct join *j = inbox_take(u);
+	struct vg__up_join *j = inbox_take(u);
 	while (j) {
-		struct join *next = j->inext;
+		struct vg__up_join *next = j->inext;
 		vg_upstream_cb cb = j->cb;
 		if (cb && !j->cancelled) {
 			j->cb = NULL;
@@ -527,21 +466,21 @@ static void on_inbox(uv_async_t *a)
 /* Look for another worker's identical query in flight; join it, or publish
  * @p q (not yet sent) as the one the others will join.  Returns the join, or
  * NULL when @p q was published. */
-static struct join *xshare_join_or_add(struct vg_upstream *u, struct query *q, vg_upstream_cb cb,
+static struct vg__up_join *xshare_join_or_add(struct vg_upstream *u, struct vg__up_query *q, vg_upstream_cb cb,
 				       void *arg, uint32_t timeout_ms)
 {
 	struct xshard *sh = shard_of(u->share, q->hash);
-	struct query **b = xbucket_of(sh, q->hash);
-	struct join *j = NULL;
+	struct vg__up_query **b = xbucket_of(sh, q->hash);
+	struct vg__up_join *j = NULL;
 	pthread_mutex_lock(&sh->lock);
-	for (struct query *o = *b; o; o = o->xnext) {
+	for (struct vg__up_query *o = *b; o; o = o->xnext) {
 		if (o->up == u ||
-		    !same_key(o, q->hash, &q->to, q->qname, q->qtype, q->rd, q->do_bit))
+		    !same_key(o, q->hash, &q->to, q->tls_id, q->qname, q->qtype, q->rd, q->do_bit))
 			continue;
 		j = calloc(1, sizeof(*j));
 		if (!j)
 			break; /* send our own */
-		j->h.kind = UPQ_JOIN;
+		j->h.kind = VG__UPQ_JOIN;
 		j->up = u;
 		j->shard = (unsigned)(q->hash % XSHARDS);
 		j->cb = cb;
@@ -582,7 +521,7 @@ static struct join *xshare_join_or_add(struct vg_upstream *u, struct query *q, v
 
 static void handle_closed(uv_handle_t *h)
 {
-	struct query *q = h->data;
+	struct vg__up_query *q = h->data;
 	if (--q->open_handles == 0) {
 		q->up->pending--;
 		if (q->waiters != q->inline_waiters)
@@ -600,11 +539,13 @@ static void close_handle(uv_handle_t *h)
 
 /* Stop everything and release the query once libuv is done with it.  Joins
  * still linked (none, except at shutdown) get -ECANCELED. */
-static void finish(struct query *q)
+static void finish(struct vg__up_query *q)
 {
 	q->done = true;
 	table_remove(q);
 	xshare_release(q, -ECANCELED, NULL, 0);
+	if (q->dot)
+		vg__dot_detach(q);
 	uv_timer_stop(&q->timer);
 	close_handle((uv_handle_t *)&q->timer);
 	if (q->udp.loop) {
@@ -616,14 +557,14 @@ static void finish(struct query *q)
 }
 
 /* Deliver the outcome to every live waiter, then finish. */
-static void complete(struct query *q, int status, const uint8_t *pkt, size_t len)
+void vg__up_complete(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len)
 {
 	if (q->done)
 		return;
 	uint64_t now = uv_now(q->up->loop);
 	if (status == 0) {
 		vg_infra_rtt(q->up->infra, &q->to, (uint32_t)(now - q->sent_ms), now);
-	} else if (status == -ETIMEDOUT || status == -ECONNREFUSED) {
+	} else if (status == -ETIMEDOUT || status == -ECONNREFUSED || status == VG_ETLS) {
 		vg_infra_failed(q->up->infra, &q->to, now);
 		if (status == -ETIMEDOUT)
 			VG_STAT_INC(q->up->stats.timeouts);
@@ -634,6 +575,8 @@ static void complete(struct query *q, int status, const uint8_t *pkt, size_t len
 	}
 	/* callbacks may start an identical query: it must not join us */
 	table_remove(q);
+	if (q->dot)
+		vg__dot_detach(q); /* nor find it on its TLS connection */
 	xshare_release(q, status, pkt, len); /* other workers: copied, before pkt is reused */
 	q->done = true;
 	q->completing = true;
@@ -650,7 +593,7 @@ static void complete(struct query *q, int status, const uint8_t *pkt, size_t len
 }
 
 /* Is @p pkt the reply to @p q? (ID, QR, opcode, question) */
-static bool reply_matches(const struct query *q, const uint8_t *pkt, size_t len)
+bool vg__up_reply_matches(const struct vg__up_query *q, const uint8_t *pkt, size_t len)
 {
 	if (len < VG_HDR_LEN || vg_get16(pkt) != q->id)
 		return false;
@@ -670,28 +613,28 @@ static bool reply_matches(const struct query *q, const uint8_t *pkt, size_t len)
 	       vg_get16(pkt + next + 2) == VG_C_IN;
 }
 
-static void on_timeout(uv_timer_t *t)
+void vg__up_on_timeout(uv_timer_t *t)
 {
-	complete(t->data, -ETIMEDOUT, NULL, 0);
+	vg__up_complete(t->data, -ETIMEDOUT, NULL, 0);
 }
 
 /* ------------------------------------------------------------------ TCP */
 
 static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct query *q = h->data;
+	struct vg__up_query *q = h->data;
 	(void)suggested;
 	*buf = uv_buf_init((char *)q->tcp_buf + q->tcp_have, (unsigned)(2 + 65535 - q->tcp_have));
 }
 
 static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-	struct query *q = s->data;
+	struct vg__up_query *q = s->data;
 	(void)buf;
 	if (q->done)
 		return;
 	if (nread < 0) {
-		complete(q, nread == UV_EOF ? VG_EMALFORMED : (int)nread, NULL, 0);
+		vg__up_complete(q, nread == UV_EOF ? VG_EMALFORMED : (int)nread, NULL, 0);
 		return;
 	}
 	q->tcp_have += (size_t)nread;
@@ -700,29 +643,29 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	size_t mlen = vg_get16(q->tcp_buf);
 	if (q->tcp_have < 2 + mlen)
 		return;
-	if (!reply_matches(q, q->tcp_buf + 2, mlen)) {
+	if (!vg__up_reply_matches(q, q->tcp_buf + 2, mlen)) {
 		/* on a TCP stream a wrong reply means the stream is useless */
 		VG_STAT_INC(q->up->stats.unwanted);
-		complete(q, VG_EMALFORMED, NULL, 0);
+		vg__up_complete(q, VG_EMALFORMED, NULL, 0);
 		return;
 	}
-	complete(q, 0, q->tcp_buf + 2, mlen);
+	vg__up_complete(q, 0, q->tcp_buf + 2, mlen);
 }
 
 static void tcp_written(uv_write_t *w, int status)
 {
-	struct query *q = w->data;
+	struct vg__up_query *q = w->data;
 	if (status < 0 && !q->done)
-		complete(q, status, NULL, 0);
+		vg__up_complete(q, status, NULL, 0);
 }
 
 static void tcp_connected(uv_connect_t *c, int status)
 {
-	struct query *q = c->data;
+	struct vg__up_query *q = c->data;
 	if (q->done)
 		return;
 	if (status < 0) {
-		complete(q, status == UV_ECONNREFUSED ? -ECONNREFUSED : status, NULL, 0);
+		vg__up_complete(q, status == UV_ECONNREFUSED ? -ECONNREFUSED : status, NULL, 0);
 		return;
 	}
 	uv_buf_t b = uv_buf_init((char *)q->qbuf, (unsigned)(q->qlen + 2));
@@ -731,10 +674,10 @@ static void tcp_connected(uv_connect_t *c, int status)
 	if (r == 0)
 		r = uv_read_start((uv_stream_t *)&q->tcp, tcp_alloc, tcp_read);
 	if (r < 0)
-		complete(q, r, NULL, 0);
+		vg__up_complete(q, r, NULL, 0);
 }
 
-static const struct vg_sockaddr *source_for(const struct vg_upstream *u, int family)
+const struct vg_sockaddr *vg__up_source_for(const struct vg_upstream *u, int family)
 {
 	for (size_t i = 0; i < u->opts->n_outgoing; i++)
 		if (u->opts->outgoing[i].u.sa.sa_family == family)
@@ -742,7 +685,7 @@ static const struct vg_sockaddr *source_for(const struct vg_upstream *u, int fam
 	return NULL;
 }
 
-static int start_tcp(struct query *q)
+static int start_tcp(struct vg__up_query *q)
 {
 	q->use_tcp = true;
 	if (q->xlinked) { /* joins from other workers wait longer now, as we do */
@@ -762,7 +705,7 @@ static int start_tcp(struct query *q)
 		return r;
 	q->tcp.data = q;
 	q->open_handles++;
-	const struct vg_sockaddr *src = source_for(q->up, q->to.u.sa.sa_family);
+	const struct vg_sockaddr *src = vg__up_source_for(q->up, q->to.u.sa.sa_family);
 	if (src) {
 		struct vg_sockaddr s = *src;
 		if (s.u.sa.sa_family == AF_INET6)
@@ -779,7 +722,7 @@ static int start_tcp(struct query *q)
 		return r;
 	VG_STAT_INC(q->up->stats.tcp_sent);
 	uint32_t t = q->timeout_ms * 2;
-	uv_timer_start(&q->timer, on_timeout, t < TCP_TIMEOUT_MIN ? TCP_TIMEOUT_MIN : t, 0);
+	uv_timer_start(&q->timer, vg__up_on_timeout, t < TCP_TIMEOUT_MIN ? TCP_TIMEOUT_MIN : t, 0);
 	return 0;
 }
 
@@ -787,7 +730,7 @@ static int start_tcp(struct query *q)
 
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct query *q = h->data;
+	struct vg__up_query *q = h->data;
 	(void)suggested;
 	*buf = uv_buf_init((char *)q->up->rxbuf, sizeof(q->up->rxbuf));
 }
@@ -795,19 +738,19 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
 		     unsigned flags)
 {
-	struct query *q = h->data;
+	struct vg__up_query *q = h->data;
 	(void)flags;
 	(void)from; /* the socket is connected: the kernel filters the source */
 	if (q->done || q->use_tcp)
 		return;
 	if (nread < 0) {
-		complete(q, nread == UV_ECONNREFUSED ? -ECONNREFUSED : (int)nread, NULL, 0);
+		vg__up_complete(q, nread == UV_ECONNREFUSED ? -ECONNREFUSED : (int)nread, NULL, 0);
 		return;
 	}
 	if (nread == 0)
 		return;
 	const uint8_t *pkt = (const uint8_t *)buf->base;
-	if (!reply_matches(q, pkt, (size_t)nread)) {
+	if (!vg__up_reply_matches(q, pkt, (size_t)nread)) {
 		VG_STAT_INC(q->up->stats.unwanted);
 		return;
 	}
@@ -817,21 +760,21 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 		uv_timer_stop(&q->timer);
 		int r = start_tcp(q);
 		if (r < 0)
-			complete(q, r, NULL, 0);
+			vg__up_complete(q, r, NULL, 0);
 		return;
 	}
-	complete(q, 0, pkt, (size_t)nread);
+	vg__up_complete(q, 0, pkt, (size_t)nread);
 }
 
 /* A UDP socket bound to a random port, connected to the server. */
-static int open_udp(struct query *q)
+static int open_udp(struct vg__up_query *q)
 {
 	int fam = q->to.u.sa.sa_family;
 	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	struct vg_sockaddr src;
-	const struct vg_sockaddr *cfgsrc = source_for(q->up, fam);
+	const struct vg_sockaddr *cfgsrc = vg__up_source_for(q->up, fam);
 	if (cfgsrc) {
 		src = *cfgsrc;
 	} else {
@@ -873,21 +816,21 @@ static int open_udp(struct query *q)
 	return uv_udp_recv_start(&q->udp, udp_alloc, udp_read);
 }
 
-static int send_udp(struct query *q)
+static int send_udp(struct vg__up_query *q)
 {
 	uv_buf_t b = uv_buf_init((char *)q->qbuf + 2, (unsigned)q->qlen);
 	int r = uv_udp_try_send(&q->udp, &b, 1, NULL);
 	if (r < 0)
 		return r;
 	VG_STAT_INC(q->up->stats.udp_sent);
-	uv_timer_start(&q->timer, on_timeout, q->timeout_ms, 0);
+	uv_timer_start(&q->timer, vg__up_on_timeout, q->timeout_ms, 0);
 	return 0;
 }
 
-static int add_waiter(struct query *q, vg_upstream_cb cb, void *arg)
+static int add_waiter(struct vg__up_query *q, vg_upstream_cb cb, void *arg)
 {
 	if (q->nwaiters == q->cap) {
-		struct waiter *w;
+		struct vg__up_waiter *w;
 		if (q->waiters == q->inline_waiters) {
 			w = malloc(2 * q->cap * sizeof(*w));
 			if (w)
@@ -900,30 +843,34 @@ static int add_waiter(struct query *q, vg_upstream_cb cb, void *arg)
 		q->waiters = w;
 		q->cap *= 2;
 	}
-	q->waiters[q->nwaiters++] = (struct waiter){ cb, arg };
+	q->waiters[q->nwaiters++] = (struct vg__up_waiter){ cb, arg };
 	return 0;
 }
 
-int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const uint8_t *qname,
-		      uint16_t qtype, bool rd, bool do_bit, uint32_t timeout_ms,
-		      vg_upstream_cb cb, void *arg, struct vg_upq **handle)
+int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
+		      const struct vg_upstream_tls *tls, const uint8_t *qname, uint16_t qtype,
+		      bool rd, bool do_bit, uint32_t timeout_ms, vg_upstream_cb cb, void *arg,
+		      struct vg_upq **handle)
 {
-	uint64_t h = key_hash(u->key, to, qname, qtype, rd, do_bit);
-	for (struct query *q = u->table[h % PENDING_BUCKETS]; q; q = q->hnext) {
-		if (same_key(q, h, to, qname, qtype, rd, do_bit) && add_waiter(q, cb, arg) == 0) {
+	uint64_t tls_id = tls ? vg__dot_id(u->key, tls) : 0;
+	uint64_t h = key_hash(u->key, to, tls_id, qname, qtype, rd, do_bit);
+	for (struct vg__up_query *q = u->table[h % VG__UP_PENDING_BUCKETS]; q; q = q->hnext) {
+		if (same_key(q, h, to, tls_id, qname, qtype, rd, do_bit) &&
+		    add_waiter(q, cb, arg) == 0) {
 			VG_STAT_INC(u->stats.shared);
 			*handle = &q->h;
 			return 0;
 		}
 	}
 
-	struct query *q = calloc(1, sizeof(*q));
+	struct vg__up_query *q = calloc(1, sizeof(*q));
 	if (!q)
 		return VG_ENOMEM;
-	q->h.kind = UPQ_QUERY;
+	q->h.kind = VG__UPQ_QUERY;
 	q->up = u;
 	q->hash = h;
 	q->to = *to;
+	q->tls_id = tls_id;
 	memcpy(q->qname, qname, vg_name_len(qname));
 	q->qtype = qtype;
 	q->rd = rd;
@@ -932,6 +879,9 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 	q->id = vg_rand_u16();
 	int len = vg_wire_make_query(q->qbuf + 2, sizeof(q->qbuf) - 2, q->id, qname, qtype, rd,
 				     u->opts->udp_size, do_bit);
+	if (len >= 0 && tls) /* RFC 8467: hide the name's length from observers */
+		len = vg_upstream_pad_query(q->qbuf + 2, (size_t)len, sizeof(q->qbuf) - 2,
+					    VG_UPSTREAM_TLS_PAD);
 	if (len < 0) {
 		free(q);
 		return len;
@@ -939,12 +889,12 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 	q->qlen = (size_t)len;
 	vg_put16(q->qbuf, (uint16_t)len);
 	q->waiters = q->inline_waiters;
-	q->cap = INLINE_WAITERS;
-	q->waiters[0] = (struct waiter){ cb, arg };
+	q->cap = VG__UP_INLINE_WAITERS;
+	q->waiters[0] = (struct vg__up_waiter){ cb, arg };
 	q->nwaiters = 1;
 
 	if (u->share && !u->shut) {
-		struct join *j = xshare_join_or_add(u, q, cb, arg, timeout_ms);
+		struct vg__up_join *j = xshare_join_or_add(u, q, cb, arg, timeout_ms);
 		if (j) {
 			free(q); /* never sent, never published */
 			VG_STAT_INC(u->stats.shared);
@@ -964,9 +914,13 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 	q->open_handles = 1;
 	u->pending++;
 	q->sent_ms = uv_now(u->loop);
-	r = open_udp(q);
-	if (r == 0)
-		r = send_udp(q);
+	if (tls) {
+		r = vg__dot_send(q, tls);
+	} else {
+		r = open_udp(q);
+		if (r == 0)
+			r = send_udp(q);
+	}
 	if (r < 0) {
 		/* no callback: tell the caller directly, and release what we made;
 		 * other workers that joined meanwhile get the error */
@@ -975,8 +929,8 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const
 		finish(q);
 		return r;
 	}
-	q->hnext = u->table[h % PENDING_BUCKETS];
-	u->table[h % PENDING_BUCKETS] = q;
+	q->hnext = u->table[h % VG__UP_PENDING_BUCKETS];
+	u->table[h % VG__UP_PENDING_BUCKETS] = q;
 	q->in_table = true;
 	*handle = &q->h;
 	return 0;
@@ -986,12 +940,12 @@ void vg_upstream_cancel(struct vg_upq *handle, void *arg)
 {
 	if (!handle)
 		return;
-	if (handle->kind == UPQ_JOIN) {
-		join_cancel(container_of(handle, struct join, h));
+	if (handle->kind == VG__UPQ_JOIN) {
+		join_cancel(container_of(handle, struct vg__up_join, h));
 		return;
 	}
-	struct query *q = container_of(handle, struct query, h);
-	if (q->completing) { /* called from a waiter's callback in complete() */
+	struct vg__up_query *q = container_of(handle, struct vg__up_query, h);
+	if (q->completing) { /* called from a waiter's callback in vg__up_complete() */
 		for (unsigned i = 0; i < q->nwaiters; i++)
 			if (q->waiters[i].arg == arg)
 				q->waiters[i].cb = NULL;
@@ -1019,7 +973,7 @@ void vg_upstream_shutdown(struct vg_upstream *u)
 	if (u->inbox_ready && !u->shut) {
 		u->shut = true; /* no new joins, nothing new in the shared table */
 		/* after this, no other worker can push to our inbox (see the top) */
-		for (struct join *j = u->joins; j; j = j->lnext) {
+		for (struct vg__up_join *j = u->joins; j; j = j->lnext) {
 			struct xshard *sh = &u->share->shard[j->shard];
 			pthread_mutex_lock(&sh->lock);
 			if (j->linked)
@@ -1037,11 +991,12 @@ void vg_upstream_shutdown(struct vg_upstream *u)
 		uv_close((uv_handle_t *)&u->inbox_async, NULL);
 	}
 	u->shut = true;
-	for (unsigned b = 0; b < PENDING_BUCKETS; b++) {
+	for (unsigned b = 0; b < VG__UP_PENDING_BUCKETS; b++) {
 		while (u->table[b]) {
-			struct query *q = u->table[b];
+			struct vg__up_query *q = u->table[b];
 			q->nwaiters = 0;
 			finish(q); /* unlinks q from both tables; other workers get -ECANCELED */
 		}
 	}
+	vg__dot_shutdown(u); /* their queries were all in the table */
 }

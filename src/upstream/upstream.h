@@ -56,11 +56,34 @@ uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, ui
 
 #define VG_UPSTREAM_MAX_SOURCES 16
 
-/** Upstream settings (resolver.outgoing-address, resolver.upstream-udp-size). */
+#define VG_UPSTREAM_TLS_NAME_MAX 256 /* an authentication name and its NUL */
+#define VG_UPSTREAM_TLS_PINS 4       /* SPKI pins per forward zone */
+/* the pins as text: base64 of 32 bytes is 44 characters, each with a separator */
+#define VG_UPSTREAM_TLS_PINS_MAX (VG_UPSTREAM_TLS_PINS * 45)
+#define VG_UPSTREAM_TLS_PATH_MAX 512
+#define VG_UPSTREAM_TLS_PAD 128      /* RFC 8467 4.1: queries padded to a multiple of this */
+
+/** Upstream settings (resolver.outgoing-address, resolver.upstream-*). */
 struct vg_upstream_opts {
 	struct vg_sockaddr outgoing[VG_UPSTREAM_MAX_SOURCES]; /* source addresses; port ignored */
 	size_t n_outgoing;
 	uint16_t udp_size; /* EDNS size advertised upstream, default 1232 */
+	unsigned tls_idle_ms;      /* an idle DoT connection is closed after this (10000) */
+	unsigned tls_handshake_ms; /* connect + TLS handshake, at most (3000) */
+};
+
+/**
+ * How a DNS-over-TLS upstream is authenticated (RFC 7858, RFC 8310 strict
+ * profile): its certificate must verify against @p ca_file (or the system's
+ * CA store) and carry @p name, and/or its public key must match one of
+ * @p pins.  At least one of @p name and @p pins is set (the config refuses a
+ * TLS upstream with neither).  The strings are borrowed for the call to
+ * vg_upstream_query(); the connections keep copies.
+ */
+struct vg_upstream_tls {
+	const char *name;    /* authentication name, also sent as SNI; "" none */
+	const char *pins;    /* base64 SHA-256 SPKI pins separated by spaces; "" none */
+	const char *ca_file; /* PEM CA certificates; "" the system store */
 };
 
 struct vg_upstream;
@@ -72,6 +95,11 @@ struct vg_upshare;
 struct vg_upstream_stats {
 	vg_counter_t udp_sent, tcp_sent, timeouts, errors, unwanted, shared, tc_fallback;
 	vg_counter_t shared_xworker;
+	/* DNS over TLS: queries written, connections opened (TCP connect
+	 * attempts), handshakes or authentications that failed, and queries
+	 * failed without being sent (the upstream is in back-off or its queue
+	 * is full) */
+	vg_counter_t tls_sent, tls_connects, tls_failed, tls_refused;
 };
 
 /**
@@ -109,9 +137,17 @@ const struct vg_upstream_stats *vg_upstream_stats(const struct vg_upstream *u);
 void vg_upstream_set_opts(struct vg_upstream *u, const struct vg_upstream_opts *opts);
 
 /**
- * Send (qname, qtype) to @p to.  An identical query already in flight to the
- * same server, by this worker or (through the vg_upshare table) another, is
- * shared: nothing is sent, and @p cb gets that query's outcome -- the reply,
+ * Send (qname, qtype) to @p to: over UDP (TCP after a truncated reply), or,
+ * with @p tls, over TLS only (DNS over TLS, RFC 7858; never in cleartext).
+ * A DoT query goes on this worker's connection to that server with that
+ * authentication (opened on demand, kept open while busy and for
+ * tls_idle_ms after, queries pipelined on it and answered in any order),
+ * padded to a multiple of 128 bytes (RFC 8467).  When the connection cannot
+ * be made or the server not authenticated, its queries fail (-ECONNREFUSED,
+ * -ETIMEDOUT, VG_ETLS) and new ones fail at once (returned here) until a
+ * back-off delay has passed.  An identical query already in flight to the
+ * same server (and, over TLS, with the same authentication), by this worker
+ * or (through the vg_upshare table) another, is shared: nothing is sent, and @p cb gets that query's outcome -- the reply,
  * or its failure -- or -ETIMEDOUT after @p timeout_ms (extended as for a TCP
  * retry if that query went on to TCP), whichever comes first.  The reply is
  * matched on address, port, ID and question; anything else arriving on the
@@ -120,9 +156,19 @@ void vg_upstream_set_opts(struct vg_upstream *u, const struct vg_upstream_opts *
  * cancelled first.  Returns 0 or a negative error (then @p cb is not called).
  * @p *handle identifies the waiter for cancellation.
  */
-int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to, const uint8_t *qname,
-		      uint16_t qtype, bool rd, bool do_bit, uint32_t timeout_ms,
-		      vg_upstream_cb cb, void *arg, struct vg_upq **handle);
+int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
+		      const struct vg_upstream_tls *tls, const uint8_t *qname, uint16_t qtype,
+		      bool rd, bool do_bit, uint32_t timeout_ms, vg_upstream_cb cb, void *arg,
+		      struct vg_upq **handle);
+
+/**
+ * Pad the query @p pkt (@p len bytes, ending in an OPT record without
+ * options, as vg_wire_make_query() writes it) with an EDNS Padding option
+ * (RFC 7830) to a multiple of @p block bytes (RFC 8467 4.1).  Returns the new
+ * length, VG_ENOSPACE when @p cap is too small, VG_EINVAL when @p pkt does
+ * not end in such an OPT record.
+ */
+int vg_upstream_pad_query(uint8_t *pkt, size_t len, size_t cap, size_t block);
 
 /** Stop waiting: @p cb will not be called for @p arg. */
 void vg_upstream_cancel(struct vg_upq *q, void *arg);

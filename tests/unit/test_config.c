@@ -276,6 +276,12 @@ static const char full[] = "server:\n"
 			   "    upstreams: [ \"192.0.2.53\", \"192.0.2.54@5353\" ]\n"
 			   "  - zone: \".\"\n"
 			   "    upstreams: \"2001:db8::53\"\n"
+			   "  - zone: dot.example\n"
+			   "    tls: yes\n"
+			   "    spki-pins: [ \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\n"
+			   "                 \"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=\" ]\n"
+			   "    upstreams: [ \"192.0.2.80#DNS.Example.NET.\", \"192.0.2.81@8853\",\n"
+			   "                 \"[2001:db8::80]#dns.example.net\" ]\n"
 			   "log:\n"
 			   "  level: debug\n"
 			   "  target: syslog\n";
@@ -333,7 +339,7 @@ static void check_full(const struct vg_config *cfg)
 	ck_assert_uint_eq(cfg->resolv.max_glueless_ns, 0);
 	ck_assert_uint_eq(cfg->serve.request_timeout_ms, 3000);
 	ck_assert_uint_eq(cfg->resolv.upstream_timeout_ms, 3000);
-	ck_assert_uint_eq(cfg->resolv.n_forwards, 2);
+	ck_assert_uint_eq(cfg->resolv.n_forwards, 3);
 	ck_assert_uint_eq(cfg->resolv.forwards[0].zone_len, sizeof(corp));
 	ck_assert_mem_eq(cfg->resolv.forwards[0].zone, corp, sizeof(corp));
 	ck_assert_uint_eq(cfg->resolv.forwards[0].n_upstreams, 2);
@@ -342,6 +348,21 @@ static void check_full(const struct vg_config *cfg)
 	ck_assert_uint_eq(cfg->resolv.forwards[1].zone_len, 1);
 	ck_assert_uint_eq(cfg->resolv.forwards[1].zone[0], 0);
 	ck_assert_uint_eq(cfg->resolv.forwards[1].n_upstreams, 1);
+	ck_assert(!cfg->resolv.forwards[0].tls);
+	const struct vg_forward_zone *d = &cfg->resolv.forwards[2];
+	ck_assert(d->tls);
+	ck_assert_uint_eq(d->n_upstreams, 3);
+	ck_assert_uint_eq(port_of(&d->upstreams[0]), 853); /* the DoT default */
+	ck_assert_uint_eq(port_of(&d->upstreams[1]), 8853);
+	ck_assert_uint_eq(port_of(&d->upstreams[2]), 853);
+	ck_assert_str_eq(d->tls_names[0], "dns.example.net"); /* lower-case, no final dot */
+	ck_assert_str_eq(d->tls_names[1], "");                /* the pins authenticate it */
+	ck_assert_str_eq(d->tls_names[2], "dns.example.net");
+	ck_assert_str_eq(d->spki_pins, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= "
+				       "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=");
+	ck_assert_str_eq(d->tls_ca_file, "");
+	ck_assert_uint_eq(cfg->upstream.tls_idle_ms, 10000);
+	ck_assert_uint_eq(cfg->upstream.tls_handshake_ms, 3000);
 	ck_assert_int_eq(cfg->log.level, 7);
 	ck_assert_int_eq(cfg->log.target, VG_LOG_SYSLOG);
 }
@@ -599,6 +620,60 @@ START_TEST(error_forward_zones)
 		     "      192.0.2.8, 192.0.2.9, 192.0.2.10, 192.0.2.11, 192.0.2.12, 192.0.2.13,\n"
 		     "      192.0.2.14, 192.0.2.15, 192.0.2.16, 192.0.2.17 ]\n",
 		     "F:6: forward-zones.upstreams: too many entries (at most 16)");
+}
+END_TEST
+
+/* DNS over TLS upstreams: strict only, so every way of not authenticating
+ * the server, or of seeming to use TLS without it, is an error at its line. */
+START_TEST(error_forward_tls)
+{
+	static const char pin[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+	char text[1024];
+
+	expect_error("forward-zones:\n  - zone: a\n    tls: yes\n"
+		     "    upstreams: [ \"192.0.2.1#dns.example\",\n      192.0.2.2 ]\n",
+		     "F:5: forward-zones.upstreams: the TLS upstream '192.0.2.2' has no "
+		     "authentication: write ADDRESS#NAME");
+	expect_error("forward-zones:\n  - zone: a\n    upstreams: [ \"192.0.2.1#dns.example\" ]\n",
+		     "F:3: forward-zones.upstreams: '192.0.2.1#dns.example' names a TLS "
+		     "authentication name, but the zone has no 'tls: yes'");
+	snprintf(text, sizeof(text), "forward-zones:\n  - zone: a\n    upstreams: 192.0.2.1\n"
+		 "    spki-pins: [ \"%s\" ]\n", pin);
+	expect_error(text, "F:4: forward-zones.spki-pins: pins need 'tls: yes' in the zone");
+	expect_error("forward-zones:\n  - zone: a\n    tls: yes\n"
+		     "    spki-pins: [ \"c2hvcnQ=\" ]\n    upstreams: 192.0.2.1\n",
+		     "F:4: forward-zones.spki-pins: expected the base64 SHA-256 digest");
+	expect_error("forward-zones:\n  - zone: a\n    tls: yes\n"
+		     "    upstreams: \"192.0.2.1#\"\n",
+		     "F:4: forward-zones.upstreams: expected ADDRESS#NAME with NAME a host name");
+	expect_error("forward-zones:\n  - zone: a\n    tls: yes\n"
+		     "    upstreams: \"192.0.2.1#a..b\"\n",
+		     "F:4: forward-zones.upstreams: expected ADDRESS#NAME");
+	struct loaded l;
+	load_text(&l, "forward-zones:\n  - zone: a\n    tls: maybe\n"
+		  "    upstreams: \"192.0.2.1#a.b\"\n");
+	ck_assert_int_eq(l.ret, VG_ECONFIG);
+	ck_assert_msg(strstr(l.err, "F:3: forward-zones.tls: expected"), "%s", l.err);
+	free(l.err);
+	expect_error("forward-zones:\n  - zone: a\n    tls-ca-file: /etc/hostname\n"
+		     "    upstreams: \"192.0.2.1\"\n",
+		     "F:3: forward-zones.tls-ca-file: a CA file needs 'tls: yes'");
+	expect_error("forward-zones:\n  - zone: a\n    tls: yes\n"
+		     "    tls-ca-file: /nonexistent/ca.pem\n    upstreams: \"192.0.2.1#a.b\"\n",
+		     "F:4: forward-zones.tls-ca-file: cannot load the CA certificates "
+		     "/nonexistent/ca.pem");
+	snprintf(text, sizeof(text), "forward-zones:\n  - zone: a\n    tls: yes\n"
+		 "    spki-pins: [ \"%s\", \"%s\" ]\n    upstreams: 192.0.2.1\n", pin, pin);
+	expect_error(text, "F:4: forward-zones.spki-pins: '" /* the second */);
+	/* a zone that is all right: pins only, the order of the keys does not matter */
+	struct vg_config cfg;
+	snprintf(text, sizeof(text), "forward-zones:\n  - upstreams: [ 192.0.2.1, \"::1@5353\" ]\n"
+		 "    spki-pins: \"%s\"\n    tls: on\n    zone: a\n", pin);
+	expect_ok(text, &cfg);
+	ck_assert(cfg.resolv.forwards[0].tls);
+	ck_assert_uint_eq(port_of(&cfg.resolv.forwards[0].upstreams[0]), 853);
+	ck_assert_uint_eq(port_of(&cfg.resolv.forwards[0].upstreams[1]), 5353);
+	ck_assert_str_eq(cfg.resolv.forwards[0].spki_pins, pin);
 }
 END_TEST
 
@@ -1255,6 +1330,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, error_cross_checks);
 	tcase_add_test(tc, error_addresses);
 	tcase_add_test(tc, error_forward_zones);
+	tcase_add_test(tc, error_forward_tls);
 	tcase_add_test(tc, error_syntax);
 	tcase_add_test(tc, error_invalid_utf8);
 	tcase_add_test(tc, all_errors_reported);

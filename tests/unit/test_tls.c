@@ -455,11 +455,33 @@ START_TEST(client_pin_and_name)
 	ck_assert(vg_tls_conn_established(c));
 	vg_tls_conn_free(c);
 	vg_tls_conn_free(s);
-	/* a wrong pin */
+	/* a pin set: the right pin second, after a backup pin */
+	char set[256];
+	snprintf(set, sizeof(set), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= %s", pin);
+	c = vg_tls_conn_connect(cli, "dns.vigil.test", set);
+	s = vg_tls_conn_accept(srv);
+	ck_assert_int_eq(client_to_server(c, s), VG_TLS_AGAIN);
+	ck_assert(vg_tls_conn_established(c));
+	vg_tls_conn_free(c);
+	vg_tls_conn_free(s);
+	/* a wrong pin: not established, and the session stays failed (nothing
+	 * can be read or written on it afterwards) */
 	c = vg_tls_conn_connect(cli, "dns.vigil.test", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
 	s = vg_tls_conn_accept(srv);
 	ck_assert_int_eq(client_to_server(c, s), VG_TLS_FAILED);
 	ck_assert_msg(strstr(vg_tls_conn_error(c), "pin"), "%s", vg_tls_conn_error(c));
+	ck_assert(!vg_tls_conn_established(c));
+	uint8_t pt[16];
+	ck_assert_int_eq(vg_tls_conn_read(c, pt, sizeof(pt)), VG_TLS_FAILED);
+	ck_assert_int_eq(vg_tls_conn_write(c, pt, 4), VG_TLS_FAILED);
+	vg_tls_conn_free(c);
+	vg_tls_conn_free(s);
+	/* two wrong pins, without a name: a pin-only upstream is not let in */
+	c = vg_tls_conn_connect(cli, "", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= "
+				      "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=");
+	s = vg_tls_conn_accept(srv);
+	ck_assert_int_eq(client_to_server(c, s), VG_TLS_FAILED);
+	ck_assert_msg(strstr(vg_tls_conn_error(c), "pins"), "%s", vg_tls_conn_error(c));
 	vg_tls_conn_free(c);
 	vg_tls_conn_free(s);
 	vg_tls_ctx_unref(cli);

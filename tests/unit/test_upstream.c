@@ -414,7 +414,7 @@ static void cmd_query(struct worker *w, void *arg)
 	uint8_t qname[VG_NAME_MAX];
 	ck_assert_int_ge(vg_name_from_str(c->name, qname, sizeof(qname)), 0);
 	struct vg_sockaddr to = server_addr(Srv);
-	c->ret = vg_upstream_query(w->up, &to, qname, VG_T_A, false, true, c->timeout_ms,
+	c->ret = vg_upstream_query(w->up, &to, NULL, qname, VG_T_A, false, true, c->timeout_ms,
 				   on_result, c->res, &c->res->handle);
 }
 
@@ -813,7 +813,7 @@ static void stress_tick(uv_timer_t *t)
 		ck_assert_int_ge(vg_name_from_str(name, qname, sizeof(qname)), 0);
 		struct vg_sockaddr to = server_addr(Srv);
 		r->st = st;
-		int rc = vg_upstream_query(st->w->up, &to, qname, VG_T_A, false, false,
+		int rc = vg_upstream_query(st->w->up, &to, NULL, qname, VG_T_A, false, false,
 					   timeouts[rand_r(&st->seed) % 4], stress_cb, r,
 					   &r->handle);
 		if (rc < 0) {
@@ -888,6 +888,65 @@ START_TEST(stress_three_workers)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- padding (I/O-free) */
+
+/* Queries to TLS upstreams: padded to a multiple of 128 bytes (RFC 8467
+ * 4.1) with one Padding option (RFC 7830) of zeros, the rest unchanged. */
+START_TEST(pad_query_to_128)
+{
+	static const char *names[] = { ".", "a.", "www.example.com.",
+		"a-rather-long-label-for-a-padding-test-0123456789.example.org.",
+		/* 4 x 63: the longest name, the query still padded within 512 bytes */
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+		"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
+		"ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd." };
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		uint8_t q[512], plain[512], name[VG_NAME_MAX];
+		ck_assert_int_gt(vg_name_from_str(names[i], name, sizeof(name)), 0);
+		int len = vg_wire_make_query(q, sizeof(q), 0x1234, name, VG_T_A, true, 1232, true);
+		ck_assert_int_gt(len, 0);
+		memcpy(plain, q, (size_t)len);
+		int n = vg_upstream_pad_query(q, (size_t)len, sizeof(q), VG_UPSTREAM_TLS_PAD);
+		ck_assert_int_gt(n, len);
+		ck_assert_int_eq(n % 128, 0);
+		ck_assert_int_lt(n - len, 128 + 4); /* the least padding that reaches it */
+		/* the message before the OPT RDATA is unchanged but for RDLENGTH */
+		ck_assert_mem_eq(q, plain, (size_t)len - 2);
+		ck_assert_uint_eq(vg_get16(q + len - 2), (unsigned)(n - len));
+		ck_assert_uint_eq(vg_get16(q + len), 12); /* Padding */
+		ck_assert_uint_eq(vg_get16(q + len + 2), (unsigned)(n - len - 4));
+		for (int j = len + 4; j < n; j++)
+			ck_assert_uint_eq(q[j], 0);
+		struct vg_msg m;
+		ck_assert_int_eq(vg_msg_parse(&m, q, (size_t)n), 0); /* still a valid message */
+		ck_assert(m.edns.present && m.edns.do_bit);
+		ck_assert_uint_eq(m.edns.udp_size, 1232);
+		ck_assert_uint_eq(m.edns.optlen, (unsigned)(n - len));
+		ck_assert(vg_name_eq(m.qname, name));
+	}
+}
+END_TEST
+
+START_TEST(pad_query_refuses)
+{
+	uint8_t q[512], name[VG_NAME_MAX];
+	ck_assert_int_gt(vg_name_from_str("www.example.com.", name, sizeof(name)), 0);
+	int len = vg_wire_make_query(q, sizeof(q), 1, name, VG_T_A, true, 1232, false);
+	/* no room for the padding */
+	ck_assert_int_eq(vg_upstream_pad_query(q, (size_t)len, (size_t)len + 10, 128),
+			 VG_ENOSPACE);
+	/* padded already: the OPT has an option now, so it is not padded twice */
+	int n = vg_upstream_pad_query(q, (size_t)len, sizeof(q), 128);
+	ck_assert_int_eq(n, 128);
+	ck_assert_int_eq(vg_upstream_pad_query(q, (size_t)n, sizeof(q), 128), VG_EINVAL);
+	/* no OPT record at all */
+	len = vg_wire_make_query(q, sizeof(q), 1, name, VG_T_A, true, 0, false);
+	ck_assert_int_eq(vg_upstream_pad_query(q, (size_t)len, sizeof(q), 128), VG_EINVAL);
+	ck_assert_int_eq(vg_upstream_pad_query(q, 5, sizeof(q), 128), VG_EINVAL);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("upstream");
@@ -908,6 +967,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, no_table_no_sharing);
 	tcase_add_test(tc, stress_three_workers);
 	suite_add_tcase(s, tc);
+	TCase *pad = tcase_create("padding");
+	tcase_add_test(pad, pad_query_to_128);
+	tcase_add_test(pad, pad_query_refuses);
+	suite_add_tcase(s, pad);
 	return s;
 }
 

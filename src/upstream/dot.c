@@ -106,25 +106,6 @@ static void conn_drop_socket(struct vg__dot_conn *c, bool graceful);
 
 /* ------------------------------------------------------------ padding */
 
-int vg_upstream_pad_query(uint8_t *pkt, size_t len, size_t cap, size_t block)
-{
-	/* our queries end in the OPT record: root name, type 41, class, TTL,
-	 * RDLENGTH 0 -- 11 bytes -- and have it as their one additional record */
-	if (len < VG_HDR_LEN + 11 || !block || vg_get16(pkt + 10) != 1 ||
-	    pkt[len - 11] != 0 || vg_get16(pkt + len - 10) != VG_T_OPT ||
-	    vg_get16(pkt + len - 2) != 0)
-		return VG_EINVAL;
-	size_t pad = (block - (len + 4) % block) % block;
-	size_t total = len + 4 + pad;
-	if (total > cap || total > 65535)
-		return VG_ENOSPACE;
-	vg_put16(pkt + len, 12); /* OPTION-CODE Padding (RFC 7830) */
-	vg_put16(pkt + len + 2, (uint16_t)pad);
-	memset(pkt + len + 4, 0, pad);
-	vg_put16(pkt + len - 2, (uint16_t)(4 + pad));
-	return (int)total;
-}
-
 /* ------------------------------------------------------------ keys and contexts */
 
 uint64_t vg__dot_id(const unsigned char *key, const struct vg_upstream_tls *tls)

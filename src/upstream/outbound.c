@@ -880,8 +880,7 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 	int len = vg_wire_make_query(q->qbuf + 2, sizeof(q->qbuf) - 2, q->id, qname, qtype, rd,
 				     u->opts->udp_size, do_bit);
 	if (len >= 0 && tls) /* RFC 8467: hide the name's length from observers */
-		len = vg_upstream_pad_query(q->qbuf + 2, (size_t)len, sizeof(q->qbuf) - 2,
-					    VG_UPSTREAM_TLS_PAD);
+		len = (int)vg_wire_pad(q->qbuf + 2, (size_t)len, sizeof(q->qbuf) - 2, VG_PAD_QUERY);
 	if (len < 0) {
 		free(q);
 		return len;

@@ -61,7 +61,6 @@ uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, ui
 /* the pins as text: base64 of 32 bytes is 44 characters, each with a separator */
 #define VG_UPSTREAM_TLS_PINS_MAX (VG_UPSTREAM_TLS_PINS * 45)
 #define VG_UPSTREAM_TLS_PATH_MAX 512
-#define VG_UPSTREAM_TLS_PAD 128      /* RFC 8467 4.1: queries padded to a multiple of this */
 
 /** Upstream settings (resolver.outgoing-address, resolver.upstream-*). */
 struct vg_upstream_opts {
@@ -160,15 +159,6 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 		      const struct vg_upstream_tls *tls, const uint8_t *qname, uint16_t qtype,
 		      bool rd, bool do_bit, uint32_t timeout_ms, vg_upstream_cb cb, void *arg,
 		      struct vg_upq **handle);
-
-/**
- * Pad the query @p pkt (@p len bytes, ending in an OPT record without
- * options, as vg_wire_make_query() writes it) with an EDNS Padding option
- * (RFC 7830) to a multiple of @p block bytes (RFC 8467 4.1).  Returns the new
- * length, VG_ENOSPACE when @p cap is too small, VG_EINVAL when @p pkt does
- * not end in such an OPT record.
- */
-int vg_upstream_pad_query(uint8_t *pkt, size_t len, size_t cap, size_t block);
 
 /** Stop waiting: @p cb will not be called for @p arg. */
 void vg_upstream_cancel(struct vg_upq *q, void *arg);

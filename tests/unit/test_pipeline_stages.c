@@ -491,7 +491,8 @@ START_TEST(cache_hit_with_policy_allocates_nothing)
 	struct vg_policy_decision d;
 	struct vg_sockaddr ca;
 	addr_of(&ca, client_ip, 5300);
-	ck_assert_int_eq(vg_policy_check_flags(pol, &ca.u.sa, N("www.test."), true, false, &d), 0);
+	ck_assert_int_eq(vg_policy_check_flags(pol, &ca.u.sa, NULL, N("www.test."), true, false, &d),
+			 0);
 	ck_assert(d.check_answer);
 	int t;
 	ck_assert_uint_eq(query_heap_calls("www.test.", VG_T_A, 0, &t), 0);

@@ -55,8 +55,8 @@ size_t vg_ddr_svcb_rdata(const struct vg_ddr_opts *o, size_t i, uint8_t *out, si
 	tl = vg_name_len(o->target);
 	al = strnlen(e->alpn, sizeof(e->alpn));
 	pl = strnlen(o->dohpath, sizeof(o->dohpath));
-	if (!tl || !al || al > 255 || cap < 2 + tl)
-		return 0;
+	if (!o->target[0] || !al || al > 255 || cap < 2 + tl)
+		return 0; /* no TargetName ("." would name _dns.resolver.arpa itself) */
 	vg_put16(out, (uint16_t)(i + 1)); /* SvcPriority: ServiceMode, in the given order */
 	memcpy(out + 2, o->target, tl);
 	off = 2 + tl;

@@ -94,7 +94,8 @@ int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen);
 
 /**
  * The policy sources that apply to no client: listed by no group, or only
- * by groups without client prefixes (valid, but surely not meant).  Their
+ * by groups without client prefixes, client IDs or client certificates
+ * (valid, but surely not meant).  Their
  * names, quoted and separated by ", ", go to @p names (capacity @p cap,
  * truncated with "..."); returns how many there are.
  */

@@ -532,6 +532,10 @@ static void log_policy_groups(const struct vg_config *cfg)
 		for (size_t k = 0; k < g->n_clients; k++)
 			oc = join(clients, sizeof(clients), oc,
 				  vg_prefix_str(&g->clients[k], pfx, sizeof(pfx)));
+		for (size_t k = 0; k < g->n_ids; k++) /* then client IDs and certificates */
+			oc = join(clients, sizeof(clients), oc, g->ids[k]);
+		for (size_t k = 0; k < g->n_certs; k++)
+			oc = join(clients, sizeof(clients), oc, g->certs[k]);
 		for (size_t k = 0; k < g->n_sources; k++)
 			os = join(sources, sizeof(sources), os, po->sources[g->sources[k]].name);
 		vg_log(VG_LOG_NOTICE, "policy: group '%s': clients %s; sources %s; allowlist %s",

@@ -124,8 +124,11 @@ static void arpa_soa(struct vg_rrset *soa, uint8_t *rd, size_t cap)
 				  .rdata = rd };
 }
 
-size_t vg__pipe_discovery(const struct vg_ddr_opts *o, const struct vg_client_q *cq,
-			  uint8_t *buf, size_t cap, bool *answered)
+/* The answer for a name at or below resolver.arpa (the buffers live here,
+ * not in the caller's frame: every query passes through the checks). */
+static __attribute__((noinline)) size_t answer_arpa(const struct vg_ddr_opts *o,
+						    const struct vg_client_q *cq, uint8_t *buf,
+						    size_t cap)
 {
 	const struct vg_query *q = cq->q;
 	size_t len = q->qname_len;
@@ -133,18 +136,6 @@ size_t vg__pipe_discovery(const struct vg_ddr_opts *o, const struct vg_client_q 
 	struct vg_rrset svcb, soa, *ans[1] = { &svcb };
 	uint8_t rd[VG_DDR_MAX_ENDPOINTS * 768], soa_rd[96];
 
-	*answered = false;
-	/* the common case costs a length check and a short compare */
-	if (o->block_canary && len == sizeof(canary) && !memcmp(q->qname, canary, len)) {
-		av.rcode = VG_RCODE_NXDOMAIN;
-		av.ede = 15;
-		av.ede_text = "vigil: discovery.block-doh-canary";
-		*answered = true;
-		return vg_answer_write(cq, &av, buf, cap);
-	}
-	if (len < sizeof(arpa_zone) || !at_or_below(q->qname, len, arpa_zone, sizeof(arpa_zone)))
-		return 0;
-	*answered = true;
 	if (o->enabled && o->n_ep && q->qtype == VG_T_SVCB && len == sizeof(ddr_name) &&
 	    !memcmp(q->qname, ddr_name, len)) {
 		size_t off = 0;
@@ -169,4 +160,24 @@ size_t vg__pipe_discovery(const struct vg_ddr_opts *o, const struct vg_client_q 
 	arpa_soa(&soa, soa_rd, sizeof(soa_rd)); /* NODATA */
 	av.soa = soa.count ? &soa : NULL;
 	return vg_answer_write(cq, &av, buf, cap);
+}
+
+size_t vg__pipe_discovery(const struct vg_ddr_opts *o, const struct vg_client_q *cq,
+			  uint8_t *buf, size_t cap, bool *answered)
+{
+	const struct vg_query *q = cq->q;
+	size_t len = q->qname_len;
+
+	*answered = false;
+	/* the common case costs a length check and a short compare */
+	if (o->block_canary && len == sizeof(canary) && !memcmp(q->qname, canary, len)) {
+		struct vg_answer_view av = { .rcode = VG_RCODE_NXDOMAIN, .ede = 15,
+					     .ede_text = "vigil: discovery.block-doh-canary" };
+		*answered = true;
+		return vg_answer_write(cq, &av, buf, cap);
+	}
+	if (len < sizeof(arpa_zone) || !at_or_below(q->qname, len, arpa_zone, sizeof(arpa_zone)))
+		return 0;
+	*answered = true;
+	return answer_arpa(o, cq, buf, cap);
 }

@@ -38,6 +38,24 @@ struct vg_log_opts {
 };
 
 /**
+ * The discovery section as written (discovery.c in the pipeline answers
+ * from serve.ddr, which vg_config_ddr_from_config derives from this and the
+ * encrypted listeners).
+ */
+struct vg_discovery_opts {
+	bool ddr;                    /* discovery.ddr: announce by DDR (default yes) */
+	bool block_canary;           /* discovery.block-doh-canary (default no) */
+	uint8_t name[VG_NAME_MAX];   /* discovery.ddr-name: TargetName ({0}: tls.server-name) */
+	/* discovery.ddr-endpoints ("dot 853", "doh 443"): what to announce instead of
+	 * the encrypted listeners (behind a proxy or NAT); alpn and port only */
+	struct vg_ddr_endpoint ep[VG_DDR_MAX_ENDPOINTS];
+	size_t n_ep;
+	/* discovery.ddr-hints: ipv4hint / ipv6hint of those endpoints */
+	struct vg_sockaddr hints[2 * VG_DDR_MAX_HINTS];
+	size_t n_hints;
+};
+
+/**
  * The whole configuration: each module's own options struct, filled from
  * the YAML sections (a module may take keys from more than one section).
  */
@@ -54,6 +72,8 @@ struct vg_config {
 	struct vg_feed_opts feed;         /* policy: tsig-keys, feed-directory */
 	struct vg_log_opts log;           /* log */
 	struct vg_tls_opts tls;           /* tls: certificate, key, client CA, tickets */
+	struct vg_discovery_opts discovery; /* discovery (DDR, canary); the pipeline reads
+					     * serve.ddr */
 };
 
 /** Fill @p cfg with the built-in defaults. */
@@ -75,11 +95,34 @@ int vg_config_parse_name(const char *s, uint8_t *out, size_t outlen);
 
 /**
  * The policy sources that apply to no client: listed by no group, or only
- * by groups without client prefixes (valid, but surely not meant).  Their
+ * by groups without client prefixes, client IDs or client certificates
+ * (valid, but surely not meant).  Their
  * names, quoted and separated by ", ", go to @p names (capacity @p cap,
  * truncated with "..."); returns how many there are.
  */
 size_t vg_config_policy_unused(const struct vg_config *cfg, char *names, size_t cap);
+
+/**
+ * What DDR announces (@p out, the pipeline's serve.ddr) for @p cfg:
+ * discovery.ddr and block-doh-canary; the TargetName (discovery.ddr-name,
+ * else tls.server-name); the endpoints, discovery.ddr-endpoints with the
+ * discovery.ddr-hints addresses when given, else one per port of the
+ * encrypted listeners (server.listen-tls: "dot", server.listen-https: "h2"),
+ * their addresses as hints; dohpath from http.path.  No TargetName or no
+ * endpoint: nothing is announced (NODATA).  Called at the end of every load
+ * and by vg_config_defaults.
+ */
+void vg_config_ddr_from_config(const struct vg_config *cfg, struct vg_ddr_opts *out);
+
+/**
+ * Add the listeners @p addrs (@p n of them) of one encrypted transport to
+ * @p o: one endpoint per distinct port, with ALPN @p alpn ("dot", "h2"),
+ * dohpath when @p doh, and the addresses as hints (unspecified addresses,
+ * 0.0.0.0 and ::, are left out: they name no address a client could use).
+ * 0, or VG_ELIMIT when an endpoint or hint did not fit (the rest is kept).
+ */
+int vg_config_ddr_add_listeners(struct vg_ddr_opts *o, const char *alpn, bool doh,
+				const struct vg_sockaddr *addrs, size_t n);
 
 /** Write a human-readable dump of the effective config (used by --check-config -v). */
 void vg_config_dump(const struct vg_config *cfg, FILE *out);

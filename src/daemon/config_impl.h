@@ -11,6 +11,8 @@
  *   config_policy.c  the policy section: its key table and those of its list
  *                    items (sources, groups, tsig-keys), their custom keys and
  *                    checks, the default policy
+ *   config_discovery.c  the discovery section (DDR, the canary) and what DDR
+ *                    announces (vg_config_ddr_from_config)
  *   config_dump.c    vg_config_dump(): the tables written back as YAML
  *
  * The schema is a tree of tables.  A table (struct vg__cfg_map) describes
@@ -141,7 +143,8 @@ struct vg__cfg_list {
 
 /* The root: one key per section (MAP or LIST), in dump order. */
 enum { VG_SEC_SERVER, VG_SEC_CACHE, VG_SEC_RESOLVER, VG_SEC_LIMITS, VG_SEC_DNSSEC,
-       VG_SEC_FORWARDS, VG_SEC_POLICY, VG_SEC_LOG, VG_SEC_TLS, VG_SEC_HTTP, VG_SEC_COUNT };
+       VG_SEC_FORWARDS, VG_SEC_POLICY, VG_SEC_LOG, VG_SEC_TLS, VG_SEC_HTTP, VG_SEC_DISCOVERY,
+       VG_SEC_COUNT };
 extern const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT];
 
 /** One load in progress. */
@@ -231,6 +234,9 @@ extern const struct vg__cfg_enum vg__cfg_bools[];
 /** Cross-key checks of the sections, after the walk. */
 void vg__cfg_finish(struct vg__cfg_ctx *c);
 extern const struct vg__cfg_map vg__cfg_policy_map;
+extern const struct vg__cfg_map vg__cfg_discovery_map;
+/** Cross-key checks of the discovery section (config_discovery.c), after the walk. */
+void vg__cfg_discovery_finish(struct vg__cfg_ctx *c);
 /** The default policy (the shipped supply-chain zone for every client). */
 void vg__cfg_default_policy(struct vg_config *cfg);
 

@@ -591,6 +591,8 @@ const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT] = {
 	[VG_SEC_LOG] = { .name = "log", .type = VG_CFG_MAP, .map = SECTION("log", log_keys) },
 	[VG_SEC_TLS] = { .name = "tls", .type = VG_CFG_MAP, .map = SECTION("tls", tls_keys) },
 	[VG_SEC_HTTP] = { .name = "http", .type = VG_CFG_MAP, .map = SECTION("http", http_keys) },
+	[VG_SEC_DISCOVERY] = { .name = "discovery", .type = VG_CFG_MAP,
+			       .map = &vg__cfg_discovery_map },
 };
 _Static_assert(N(server_keys) <= VG_CFG_MAX_KEYS && N(resolver_keys) <= VG_CFG_MAX_KEYS &&
 		       N(dnssec_keys) <= VG_CFG_MAX_KEYS,
@@ -615,6 +617,7 @@ void vg_config_defaults(struct vg_config *cfg)
 	}
 	cfg->serve.acl.n = i;
 	vg__cfg_default_policy(cfg);
+	vg_config_ddr_from_config(cfg, &cfg->serve.ddr);
 }
 
 /* Report lo > hi once, at the later line the file set them on (the defaults agree). */
@@ -710,4 +713,5 @@ void vg__cfg_finish(struct vg__cfg_ctx *c)
 	check_le(c, VG_SEC_SERVER, "tcp-max-connections-per-worker", "tcp-max-connections");
 	check_le(c, VG_SEC_CACHE, "min-ttl", "max-ttl");
 	check_le(c, VG_SEC_LIMITS, "upstream-timeout", "request-timeout");
+	vg__cfg_discovery_finish(c);
 }

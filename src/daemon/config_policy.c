@@ -389,19 +389,196 @@ static bool dump_group_sources(const struct vg__cfg_out *o, const char *lead, in
 	return true;
 }
 
-static const struct vg__cfg_key group_keys[] = {
-	VG_CFG_KSTR("name", GRP, name, 1, NULL, .flags = VG_CFG_REQUIRED,
-		    .want = "a name of 1..63 characters"),
-	VG_CFG_KCUSTOM("clients", parse_clients, dump_clients, .flags = VG_CFG_REQUIRED),
-	VG_CFG_KCUSTOM("sources", parse_group_sources, dump_group_sources,
-		       .flags = VG_CFG_REQUIRED),
-	VG_CFG_KBOOL("allowlist", GRP, allowlist, "no", .want = "yes or no"),
+/*
+ * client-ids and client-certs: who a client is, for clients that come over
+ * TLS or HTTPS (the transports lower-case what they give the pipeline, so
+ * the config is normalised the same way).  An identity may be named by one
+ * group only: a second group naming it is an error, not a silent tie.
+ */
+
+/* Is @p s named already, by group @p gi's earlier entries or an earlier group? */
+static const char *ident_owner(const struct vg__cfg_ctx *c, const GRP *g, const char *s,
+			       bool cert)
+{
+	const struct vg_policy_opts *po = &c->cfg->policy;
+	for (size_t i = 0; i <= po->n_groups && i < VG_POLICY_MAX_GROUPS; i++) {
+		const GRP *o = i < po->n_groups ? &po->groups[i] : g;
+		size_t n = cert ? o->n_certs : o->n_ids;
+		for (size_t k = 0; k < n; k++)
+			if (!strcmp(cert ? o->certs[k] : o->ids[k], s))
+				return o == g ? "" : o->name;
+		if (o == g)
+			break;
+	}
+	return NULL;
+}
+
+static void report_dup_ident(struct vg__cfg_ctx *c, yaml_node_t *item, const char *owner)
+{
+	char show[80];
+	const char *v = (const char *)item->data.scalar.value;
+
+	if (!*owner) {
+		vg__cfg_dup_value(c, item);
+		return;
+	}
+	vg__cfg_report(c, vg__cfg_line(item), "%s: '%s' is named by group '%s' already (an "
+		       "identity selects one group)", c->where,
+		       vg__cfg_show(v, strlen(v), show, sizeof(show)), owner);
+}
+
+static void parse_client_ids(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
+{
+	GRP *g = base;
+	yaml_node_t *items[VG_POLICY_MAX_IDS];
+	bool bad;
+	size_t n = vg__cfg_list_items(c, val, items, VG_POLICY_MAX_IDS, &bad);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s = (const char *)items[i]->data.scalar.value;
+		char id[VG_POLICY_ID_MAX];
+		size_t len = strlen(s), k;
+		for (k = 0; k < len && k < VG_POLICY_ID_MAX - 1; k++) {
+			char ch = s[k];
+			if (ch >= 'A' && ch <= 'Z')
+				ch = (char)(ch - 'A' + 'a');
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+				break;
+			id[k] = ch;
+		}
+		if (len == 0 || k != len || len > 63) {
+			vg__cfg_bad_value(c, items[i], "a client ID of 1..63 letters, digits and "
+					  "'-' (as in ID.dns.example.net or /dns-query/ID)");
+			continue;
+		}
+		id[len] = 0;
+		const char *owner = ident_owner(c, g, id, false);
+		if (owner) {
+			report_dup_ident(c, items[i], owner);
+			continue;
+		}
+		memcpy(g->ids[g->n_ids++], id, len + 1);
+	}
+}
+
+static bool dump_client_ids(const struct vg__cfg_out *o, const char *lead, int col,
+			    const struct vg__cfg_key *k, const void *base)
+{
+	const GRP *g = base;
+
+	if (!g->n_ids)
+		return false;
+	fprintf(o->f, "%s%s:\n", lead, k->name);
+	for (size_t i = 0; i < g->n_ids; i++)
+		fprintf(o->f, "%*s- \"%s\"\n", col + 2, "", g->ids[i]);
+	return true;
+}
+
+/*
+ * "sha256:HEX": the SHA-256 of the certificate's DER, 64 hex digits in any
+ * case, with or without the colons `openssl x509 -fingerprint -sha256`
+ * prints; kept as "sha256:" and 64 lower-case digits.  "subject:TEXT": the
+ * subject as `openssl x509 -noout -subject -nameopt RFC2253` prints it
+ * (without "subject="), compared exactly.
+ */
+static int cert_entry(const char *s, char *out)
+{
+	if (!strncasecmp(s, "sha256:", 7)) {
+		size_t n = 0;
+		memcpy(out, "sha256:", 7);
+		for (const char *p = s + 7; *p; p++) {
+			char ch = *p;
+			if (ch == ':' && n && n % 2 == 0 && p[1] && p[1] != ':')
+				continue;
+			if (ch >= 'A' && ch <= 'F')
+				ch = (char)(ch - 'A' + 'a');
+			if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) || n == 64)
+				return VG_EPARSE;
+			out[7 + n++] = ch;
+		}
+		if (n != 64)
+			return VG_EPARSE;
+		out[7 + 64] = 0;
+		return 0;
+	}
+	if (!strncasecmp(s, "subject:", 8)) {
+		size_t len = strlen(s + 8);
+		if (!len || len > VG_POLICY_CERT_MAX - 9)
+			return VG_EPARSE;
+		memcpy(out, "subject:", 8);
+		memcpy(out + 8, s + 8, len + 1);
+		return 0;
+	}
+	return VG_EPARSE;
+}
+
+static void parse_client_certs(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
+{
+	GRP *g = base;
+	yaml_node_t *items[VG_POLICY_MAX_CERTS];
+	bool bad;
+	size_t n = vg__cfg_list_items(c, val, items, VG_POLICY_MAX_CERTS, &bad);
+
+	for (size_t i = 0; i < n; i++) {
+		char e[VG_POLICY_CERT_MAX];
+		if (cert_entry((const char *)items[i]->data.scalar.value, e) < 0) {
+			vg__cfg_bad_value(c, items[i], "\"sha256:\" and the 64 hex digits of the "
+					  "certificate's SHA-256 fingerprint, or \"subject:\" and "
+					  "its subject in RFC 2253 form (CN=laptop9,O=Example)");
+			continue;
+		}
+		const char *owner = ident_owner(c, g, e, true);
+		if (owner) {
+			report_dup_ident(c, items[i], owner);
+			continue;
+		}
+		memcpy(g->certs[g->n_certs++], e, strlen(e) + 1);
+	}
+}
+
+static bool dump_client_certs(const struct vg__cfg_out *o, const char *lead, int col,
+			      const struct vg__cfg_key *k, const void *base)
+{
+	const GRP *g = base;
+
+	if (!g->n_certs)
+		return false;
+	fprintf(o->f, "%s%s:\n", lead, k->name);
+	for (size_t i = 0; i < g->n_certs; i++) {
+		fprintf(o->f, "%*s- ", col + 2, "");
+		vg__cfg_dump_str(o->f, g->certs[i]);
+		fputc('\n', o->f);
+	}
+	return true;
+}
+
+enum { G_NAME, G_CLIENTS, G_CLIENT_IDS, G_CLIENT_CERTS, G_SOURCES, G_ALLOWLIST, G_COUNT };
+
+static const struct vg__cfg_key group_keys[G_COUNT] = {
+	[G_NAME] = VG_CFG_KSTR("name", GRP, name, 1, NULL, .flags = VG_CFG_REQUIRED,
+			       .want = "a name of 1..63 characters"),
+	[G_CLIENTS] = VG_CFG_KCUSTOM("clients", parse_clients, dump_clients),
+	[G_CLIENT_IDS] = VG_CFG_KCUSTOM("client-ids", parse_client_ids, dump_client_ids),
+	[G_CLIENT_CERTS] = VG_CFG_KCUSTOM("client-certs", parse_client_certs,
+					  dump_client_certs),
+	[G_SOURCES] = VG_CFG_KCUSTOM("sources", parse_group_sources, dump_group_sources,
+				     .flags = VG_CFG_REQUIRED),
+	[G_ALLOWLIST] = VG_CFG_KBOOL("allowlist", GRP, allowlist, "no", .want = "yes or no"),
 };
+
+/* a group selects clients by address, by client ID or by certificate, or several */
+static bool group_has_needed(const struct vg__cfg_seen *s)
+{
+	return s->val[G_NAME] && s->val[G_SOURCES] &&
+	       (s->val[G_CLIENTS] || s->val[G_CLIENT_IDS] || s->val[G_CLIENT_CERTS]);
+}
 
 static const struct vg__cfg_map group_map = {
 	.name = "policy.groups", .in = "policy.groups", .label = "policy.groups",
-	.keys = group_keys, .n_keys = N(group_keys), .size = sizeof(GRP), .ordered = true,
-	.need = "an entry needs 'name', 'clients' and 'sources'",
+	.keys = group_keys, .n_keys = G_COUNT, .size = sizeof(GRP), .ordered = true,
+	.need = "an entry needs 'name', 'sources' and the clients it is for: 'clients' "
+		"(address prefixes), 'client-ids' or 'client-certs'",
+	.has_needed = group_has_needed,
 };
 
 static const struct vg__cfg_list group_list = {
@@ -474,7 +651,8 @@ size_t vg_config_policy_unused(const struct vg_config *cfg, char *names, size_t 
 	size_t n = 0, o = 0;
 
 	for (size_t g = 0; g < po->n_groups; g++)
-		for (size_t k = 0; po->groups[g].n_clients && k < po->groups[g].n_sources; k++)
+		for (size_t k = 0; (po->groups[g].n_clients || po->groups[g].n_ids ||
+				    po->groups[g].n_certs) && k < po->groups[g].n_sources; k++)
 			used[po->groups[g].sources[k]] = true;
 	if (cap)
 		names[0] = '\0';

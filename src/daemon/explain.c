@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT
  *
- * `vigil explain NAME [--client ADDR] [--type T] [-c CONFIG]`: load the same
- * policy the daemon would, and say which rule in which source at which
+ * `vigil explain NAME [--client ADDR] [--client-id ID] [--client-cert CERT]
+ * [--transport T] [--type T] [-c CONFIG]`: load the same policy the daemon
+ * would, and say which client group applies and why (an identity the group
+ * names, or the address), and which rule in which source at which
  * FILE:LINE decides NAME for that client, or that none does.  Nothing is
  * sent anywhere; the decision is the one vigil makes before resolution (a
  * note says when rules only an answer can trigger may still apply).
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +30,51 @@ static const char *const trigger_names[] = {
 	[VG_TRIG_NSDNAME] = "NSDNAME", [VG_TRIG_NSIP] = "NSIP",
 };
 
+/* "  group G: chosen by ..." -- which identity or address selected the group */
+static void print_why(const struct vg_policy *pol, const struct vg_policy_decision *d,
+		      const struct vg_sockaddr *sa, const struct vg_policy_ident *id)
+{
+	const struct vg_policy_group *g = &pol->groups[d->gidx];
+	char pfx[INET6_ADDRSTRLEN + 8];
+	int k;
+
+	printf(":\n  group %s: ", d->group);
+	switch (d->by) {
+	case VG_POL_BY_CERT_FP:
+		printf("chosen by the client certificate %s (client-certs; an identity the "
+		       "group names wins over addresses)", id->cert_fp);
+		break;
+	case VG_POL_BY_CERT_SUBJECT:
+		printf("chosen by the client certificate's subject %s (client-certs; an "
+		       "identity the group names wins over addresses)", id->cert_subject);
+		break;
+	case VG_POL_BY_ID:
+		printf("chosen by the client ID %s (client-ids; an identity the group names "
+		       "wins over addresses)", id->id);
+		break;
+	default:
+		k = vg_prefix_longest(g->clients, g->n_clients, sizeof(g->clients[0]),
+				      &sa->u.sa);
+		printf("chosen by the client's address (clients: %s, the longest matching "
+		       "prefix of all groups)",
+		       k >= 0 ? vg_prefix_str(&g->clients[k], pfx, sizeof(pfx)) : "?");
+		if (id->id || id->cert_fp || id->cert_subject)
+			printf("; no group names this client's identity");
+		break;
+	}
+	printf("\n");
+}
+
 static void explain_usage(FILE *out)
 {
-	fputs("usage: vigil explain NAME [--client ADDR] [--type TYPE] [-c FILE]\n"
-	      "    Print which policy rule (source, FILE:LINE) decides NAME for a client\n"
-	      "    (default 127.0.0.1), using the config FILE (default: built-in defaults).\n",
+	fputs("usage: vigil explain NAME [--client ADDR] [--client-id ID]\n"
+	      "                     [--client-cert sha256:HEX|subject:DN]\n"
+	      "                     [--transport udp|tcp|dot|doh] [--type TYPE] [-c FILE]\n"
+	      "    Print which client group applies and why, and which policy rule\n"
+	      "    (source, FILE:LINE) decides NAME for a client (default 127.0.0.1 over\n"
+	      "    udp), using the config FILE (default: built-in defaults).  --client-id\n"
+	      "    and --client-cert describe a client of DNS-over-TLS or -HTTPS (the\n"
+	      "    transport defaults to dot then).\n",
 	      out);
 }
 
@@ -39,17 +82,24 @@ int vg_explain_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "client", required_argument, NULL, 'a' },
+		{ "client-id", required_argument, NULL, 'i' },
+		{ "client-cert", required_argument, NULL, 'C' },
+		{ "transport", required_argument, NULL, 'P' },
 		{ "type", required_argument, NULL, 'T' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *client = "127.0.0.1", *type = "A", *config = NULL;
+	const char *client = "127.0.0.1", *type = "A", *config = NULL, *transport = NULL;
+	const char *client_id = NULL, *client_cert = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "a:T:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': client = optarg; break;
+		case 'i': client_id = optarg; break;
+		case 'C': client_cert = optarg; break;
+		case 'P': transport = optarg; break;
 		case 'T': type = optarg; break;
 		case 'c': config = optarg; break;
 		case 'h': explain_usage(stdout); return 0;
@@ -80,6 +130,64 @@ int vg_explain_main(int argc, char **argv)
 		return 2;
 	}
 	type = vg_type_to_str((uint16_t)qtype, tn, sizeof(tn));
+	/* the identity as a transport gives it to the pipeline: the ID
+	 * lower-case, the fingerprint "sha256:" + lower-case hex */
+	char idbuf[VG_POLICY_ID_MAX], fp[8 + 64];
+	const char *subject = NULL, *cert_fp = NULL;
+	if (client_id) {
+		size_t k, len = strlen(client_id);
+		for (k = 0; k < len && k < sizeof(idbuf) - 1; k++) {
+			char ch = client_id[k];
+			if (ch >= 'A' && ch <= 'Z')
+				ch = (char)(ch - 'A' + 'a');
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+				break;
+			idbuf[k] = ch;
+		}
+		if (!len || k != len) {
+			fprintf(stderr, "vigil explain: '%s' is not a client ID (1..63 letters, "
+				"digits and '-')\n", client_id);
+			return 2;
+		}
+		idbuf[len] = 0;
+	}
+	if (client_cert && !strncasecmp(client_cert, "subject:", 8) && client_cert[8]) {
+		subject = client_cert + 8;
+	} else if (client_cert && !strncasecmp(client_cert, "sha256:", 7)) {
+		size_t n = 0;
+		memcpy(fp, "sha256:", 7);
+		for (const char *p = client_cert + 7; *p && n <= 64; p++) {
+			char ch = *p;
+			if (ch == ':')
+				continue;
+			if (ch >= 'A' && ch <= 'F')
+				ch = (char)(ch - 'A' + 'a');
+			if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+				n = 65;
+			else if (n < 64)
+				fp[7 + n] = ch;
+			n++;
+		}
+		if (n == 64) {
+			fp[7 + 64] = 0;
+			cert_fp = fp;
+		}
+	}
+	if (client_cert && !subject && !cert_fp) {
+		fprintf(stderr, "vigil explain: '%s' is not sha256:HEX (64 digits) or "
+			"subject:DN\n", client_cert);
+		return 2;
+	}
+	if (!transport)
+		transport = client_id || client_cert ? "dot" : "udp";
+	if (strcmp(transport, "udp") && strcmp(transport, "tcp") && strcmp(transport, "dot") &&
+	    strcmp(transport, "doh")) {
+		fprintf(stderr, "vigil explain: '%s' is not a transport (udp, tcp, dot, doh)\n",
+			transport);
+		return 2;
+	}
+	struct vg_policy_ident ident = { client_id ? idbuf : NULL, cert_fp, subject };
+	bool has_ident = client_id || client_cert;
 
 	struct vg_config *cfg = malloc(sizeof(*cfg));
 	struct vg_policy *pol = NULL;
@@ -97,27 +205,31 @@ int vg_explain_main(int argc, char **argv)
 	char nm[VG_NAME_MAX * 4 + 8];
 	vg_name_to_str(qname, nm, sizeof(nm));
 	struct vg_policy_decision d;
-	int rewrite = vg_policy_check(pol, &sa.u.sa, qname, &d);
+	int rewrite = vg_policy_check_flags(pol, &sa.u.sa, has_ident ? &ident : NULL, qname, true,
+					    false, &d);
 	enum vg_pol_action given = d.action;
 	const uint8_t *ocname = NULL;
 	if (d.matched && !d.denied_by_allowlist) {
 		vg_policy_override(pol, &d, &ocname); /* as the worker applies it */
 		rewrite = d.rewrite;
 	}
-	printf("%s %s from client %s", nm, type, client);
+	printf("%s %s from client %s (%s%s%s%s%s%s%s)", nm, type, client, transport,
+	       client_id ? ", client ID " : "", client_id ? idbuf : "",
+	       cert_fp ? ", certificate " : "", cert_fp ? cert_fp : "",
+	       subject ? ", certificate subject " : "", subject ? subject : "");
 	if (!d.group) {
 		printf(": no client group matches this client, so no policy applies\n");
-	} else if (!d.matched && !rewrite) {
-		printf(" (group %s): no rule matches; it resolves normally\n", d.group);
+	} else if (print_why(pol, &d, &sa, &ident), !d.matched && !rewrite) {
+		printf("  no rule matches; it resolves normally\n");
 	} else if (d.denied_by_allowlist) {
-		printf(" (group %s, allowlist mode): no allow rule matches, so it is denied: "
-		       "NXDOMAIN, EDE 15\n", d.group);
+		printf("  allowlist mode: no allow rule matches, so it is denied: NXDOMAIN, "
+		       "EDE 15\n");
 	} else {
 		const struct vg_policy_source *cs = &cfg->policy.sources[d.source];
 		char text[300];
 		vg_policy_describe(pol, &d, qname, text, sizeof(text));
-		printf(" (group %s):\n  decided by source '%s' (%s), %s rule at %s:%u\n"
-		       "  rule: %s\n  action: %s", d.group, cs->name,
+		printf("  decided by source '%s' (%s), %s rule at %s:%u\n"
+		       "  rule: %s\n  action: %s", cs->name,
 		       cs->type == VG_PSRC_RPZ ? "RPZ zone" : "list", trigger_names[d.trigger],
 		       cs->file, d.line, text + strlen("vigil: ") + strlen(cs->name) + strlen(" rule "),
 		       action_names[d.action]);
@@ -131,6 +243,9 @@ int vg_explain_main(int argc, char **argv)
 		if (rewrite)
 			printf(", EDE %u \"%s\"", pol->src[d.source].ede, text);
 		printf("\n");
+		if (d.action == VG_ACT_TCP_ONLY && strcmp(transport, "udp"))
+			printf("  note: over %s (a stream) a TCP-only rule answers normally\n",
+			       transport);
 	}
 	if (d.group && d.logonly.set)
 		printf("  note: source '%s' has a rule at %s:%u too, but its override is "

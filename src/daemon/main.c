@@ -98,7 +98,8 @@ static void usage(FILE *out)
 "SYNOPSIS\n"
 "    vigil [-c FILE]\n"
 "    vigil --check-config FILE\n"
-"    vigil explain NAME [--client ADDR] [--type TYPE] [-c FILE]\n"
+"    vigil explain NAME [--client ADDR] [--client-id ID] [--client-cert CERT]\n"
+"                  [--transport T] [--type TYPE] [-c FILE]\n"
 "    vigil --help | --version\n"
 "\n"
 "DESCRIPTION\n"
@@ -127,10 +128,14 @@ static void usage(FILE *out)
 "        print every error as FILE:LINE: message, and exit: 0 if valid, 1 if\n"
 "        not.  Warnings (policy sources that apply to no client) do not\n"
 "        change the exit status.\n"
-"    explain NAME [--client ADDR] [--type TYPE] [-c FILE]\n"
+"    explain NAME [--client ADDR] [--client-id ID] [--client-cert CERT]\n"
+"            [--transport udp|tcp|dot|doh] [--type TYPE] [-c FILE]\n"
 "        Load the policy of FILE (or the built-in defaults) and print which\n"
-"        rule, in which source at which FILE:LINE, decides NAME for a query\n"
-"        from ADDR (default 127.0.0.1), or that none does.  Sends nothing.\n"
+"        client group applies and why (a client ID or certificate the group\n"
+"        names, or the address), and which rule, in which source at which\n"
+"        FILE:LINE, decides NAME for a query from ADDR (default 127.0.0.1),\n"
+"        or that none does.  CERT is sha256:HEX (the certificate's\n"
+"        fingerprint) or subject:DN (RFC 2253).  Sends nothing.\n"
 "    -p, --pidfile FILE\n"
 "        Write the process ID to FILE after start-up; removed at exit.\n"
 "    -h, --help\n"
@@ -594,6 +599,10 @@ static void log_policy_groups(const struct vg_config *cfg)
 		for (size_t k = 0; k < g->n_clients; k++)
 			oc = join(clients, sizeof(clients), oc,
 				  vg_prefix_str(&g->clients[k], pfx, sizeof(pfx)));
+		for (size_t k = 0; k < g->n_ids; k++) /* then client IDs and certificates */
+			oc = join(clients, sizeof(clients), oc, g->ids[k]);
+		for (size_t k = 0; k < g->n_certs; k++)
+			oc = join(clients, sizeof(clients), oc, g->certs[k]);
 		for (size_t k = 0; k < g->n_sources; k++)
 			os = join(sources, sizeof(sources), os, po->sources[g->sources[k]].name);
 		vg_log(VG_LOG_NOTICE, "policy: group '%s': clients %s; sources %s; allowlist %s",

@@ -93,6 +93,8 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 	c.transport = VG_TRANSPORT_UDP;
 	c.max_size = VG_BATCH_REPLY_MAX; /* (the pipeline applies EDNS and max-udp-size) */
 	c.id[0] = 0;
+	c.cert_fp = NULL;
+	c.cert_subject = NULL;
 	c.conn = NULL;
 	c.sock = fd;
 	for (int round = 0; round < MAX_ROUNDS && !w->stopping; round++) {

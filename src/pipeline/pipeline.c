@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/pipeline.h"
+#include "pipeline/impl.h"
 #include "policy/engine.h"
 
 #define MAX_INFLIGHT 4096 /* requests per worker; beyond: SERVFAIL at once */
 #define TXBUF_SIZE (65536 + 1024)
 
+_Static_assert(VG_CLIENT_ID_MAX == VG_POLICY_ID_MAX, "a client ID fits a group's client-ids");
 _Static_assert(VG_POLICY_ANSWER_MAX >= VG_ARRAY_SIZE(((struct vg_request *)0)->answer),
 	       "a rewritten answer keeps every answer RRset");
 
@@ -103,7 +104,8 @@ static struct vg_policy_client policy_client(struct vg_pipe *p, const struct vg_
 {
 	return (struct vg_policy_client){
 		.addr = &c->addr.u.sa, .transport = vg_transport_name(c->transport),
-		.id = c->id, .datagram = c->transport == VG_TRANSPORT_UDP, .plog = p->plog,
+		.id = c->id, .cert_fp = c->cert_fp, .cert_subject = c->cert_subject,
+		.datagram = c->transport == VG_TRANSPORT_UDP, .plog = p->plog,
 		.worker = p->worker, .log_dropped = &p->stats.policy_log_dropped,
 	};
 }
@@ -152,7 +154,11 @@ static bool policy_before(struct vg_pipe *p, const struct vg_query *q, const str
 			  bool rd, struct vg_policy_decision *pd, bool *wait)
 {
 	const struct vg_policy *pol = p->policy;
-	int r = vg_policy_check_flags(pol, &c->addr.u.sa, q->qname, rd,
+	/* an identity only when the transport gave one: no string work for
+	 * UDP and TCP clients */
+	struct vg_policy_ident id = { c->id, c->cert_fp, c->cert_subject };
+	bool has_id = c->id[0] || c->cert_fp || c->cert_subject;
+	int r = vg_policy_check_flags(pol, &c->addr.u.sa, has_id ? &id : NULL, q->qname, rd,
 				      q->edns.present && q->edns.do_bit, pd);
 	if (VG_UNLIKELY(pd->logonly.set)) {
 		struct vg_policy_client pc = policy_client(p, c);
@@ -270,6 +276,19 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 		return;
 	default:
 		break;
+	}
+
+	/* 2b. discovery: names vigil answers itself (DDR, resolver.arpa, the
+	 * canary), before the policy and the cache */
+	{
+		bool done;
+		struct vg_client_q dq = client_q(p, c, &q);
+		size_t dl = vg__pipe_discovery(&p->opts->ddr, &dq, p->txbuf, TXBUF_SIZE, &done);
+		if (VG_UNLIKELY(done)) {
+			VG_STAT_INC(p->stats.answered);
+			deliver(p, c, dl);
+			return;
+		}
 	}
 
 	/* 3. policy before resolution: CLIENT-IP and QNAME rules, for recursive

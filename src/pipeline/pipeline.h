@@ -10,7 +10,12 @@
  *                 REFUSED for other classes and zone transfers); another
  *                 opcode goes to its own handler (NOTIFY: the RPZ feeds)
  *   2. access     the client ACL (allow, refuse, drop)
- *   3. policy     CLIENT-IP and QNAME rules, before resolution (src/policy)
+ *   2b. discovery names vigil answers itself (discovery.c): DDR's
+ *                 _dns.resolver.arpa SVCB and the rest of resolver.arpa,
+ *                 the application DNS canary when it is blocked
+ *   3. policy     CLIENT-IP and QNAME rules, before resolution (src/policy),
+ *                 for the client's group: by identity (client ID, client
+ *                 certificate) before address
  *   4. cache      the cache-hit path (no request, no allocation)
  *   5. resolve    iterate and validate (src/resolv) in a request of its own,
  *                 sending upstream through the transport-independent I/O
@@ -41,11 +46,52 @@
 struct vg_policy;
 struct vg_plog;
 
+#define VG_DDR_MAX_ENDPOINTS 8 /* SVCB records in a DDR answer */
+#define VG_DDR_MAX_HINTS 8     /* addresses per family in ipv4hint / ipv6hint */
+#define VG_DDR_TTL 300         /* TTL of the DDR answer's records */
+
+/** One encrypted endpoint vigil announces by DDR: one SVCB record. */
+struct vg_ddr_endpoint {
+	char alpn[16];     /* the ALPN protocol id: "dot" (DoT) or "h2" (DoH) */
+	uint16_t port;
+	bool doh;          /* DNS-over-HTTPS: the record carries dohpath */
+	uint8_t v4[VG_DDR_MAX_HINTS][4];  /* ipv4hint (none: the key is left out) */
+	size_t n_v4;
+	uint8_t v6[VG_DDR_MAX_HINTS][16]; /* ipv6hint */
+	size_t n_v6;
+};
+
+/**
+ * Discovery (section discovery): DDR (RFC 9462, RFC 9461) and the
+ * application DNS canary.  Filled by the daemon (vg_config_ddr_from_config)
+ * from the encrypted listeners and tls.server-name, or from the discovery
+ * section's own keys.
+ */
+struct vg_ddr_opts {
+	bool enabled;                /* discovery.ddr (default yes) */
+	bool block_canary;           /* discovery.block-doh-canary: use-application-dns.net
+				      * is NXDOMAIN (default no) */
+	uint8_t target[VG_NAME_MAX]; /* TargetName: tls.server-name (wire, lower-case) */
+	char dohpath[256];           /* the DoH endpoints' URI template, "/dns-query{?dns}" */
+	struct vg_ddr_endpoint ep[VG_DDR_MAX_ENDPOINTS]; /* in priority order (1, 2, ...) */
+	size_t n_ep;                 /* 0: nothing to announce (NODATA) */
+};
+
+/**
+ * The SVCB RDATA (RFC 9460 wire form: SvcPriority i + 1, TargetName
+ * uncompressed, SvcParams in ascending key order: alpn, port, ipv4hint,
+ * ipv6hint, dohpath) that DDR announces for endpoint @p i of @p o, into
+ * @p out (@p cap bytes).  Its length, 0 when @p i is out of range, the
+ * target is not set, or @p cap is too small.
+ */
+size_t vg_ddr_svcb_rdata(const struct vg_ddr_opts *o, size_t i, uint8_t *out, size_t cap);
+
 /** Pipeline settings (server: access-control, max-udp-size; limits: request-timeout). */
 struct vg_pipe_opts {
 	struct vg_acl acl;           /* who may query; default: loopback and private ranges */
 	uint16_t max_udp_size;       /* largest UDP answer to clients, 512..4096, default 1232 */
 	unsigned request_timeout_ms; /* whole client query, default 5000 */
+	struct vg_ddr_opts ddr;      /* discovery */
 };
 
 enum vg_transport {
@@ -69,12 +115,16 @@ struct vg_client {
 	enum vg_transport transport;
 	uint16_t max_size;           /* largest answer the transport can carry; over UDP
 				      * the query's EDNS size and max-udp-size bound it too */
-	char id[VG_CLIENT_ID_MAX];   /* identity from TLS or HTTP ("" none): for the
-				      * decision log and, later, client groups */
-	/* a verified TLS client certificate: "sha256:HEX" of its DER and its
-	 * RFC 2253 subject, or NULL; valid while the query is in flight */
-	const char *cert_fp;
-	const char *cert_subject;
+	char id[VG_CLIENT_ID_MAX];   /* client ID from the TLS server name (ID.server-name)
+				      * or the DoH path (/dns-query/ID): lower-case
+				      * [a-z0-9-], "" none; selects policy groups
+				      * (client-ids) and goes into the decision log */
+	/* the verified client certificate (mutual TLS), or NULL: owned by the
+	 * transport and valid until the query's answer was delivered (the
+	 * pipeline keeps the pointers, not copies, while the query is in flight) */
+	const char *cert_fp;         /* "sha256:" + 64 lower-case hex digits of its DER */
+	const char *cert_subject;    /* its subject, OpenSSL's one-line RFC 2253 form
+				      * (XN_FLAG_RFC2253): "CN=laptop7,O=Example" */
 	void *conn;                  /* the transport's own reference (a connection) */
 	int sock;                    /* the transport's own reference (a socket) */
 	int32_t stream;              /* the transport's own reference (an HTTP/2 stream) */

@@ -38,6 +38,8 @@
 
 /* ------------------------------------------------------------ loading */
 
+static void idents_build(struct vg_policy *p);
+
 struct emit_ctx {
 	struct vg_pol_compiled *c;
 	struct vg_pol_dup_cb dup;
@@ -232,6 +234,7 @@ int vg_policy_load(struct vg_policy **out, const struct vg_policy_opts *opts,
 	}
 	p->ngroups = (unsigned)opts->n_groups;
 	memcpy(p->groups, opts->groups, p->ngroups * sizeof(p->groups[0]));
+	idents_build(p);
 	p->qname_wait_recurse = opts->qname_wait_recurse;
 	p->min_ns_dots = opts->min_ns_dots;
 	*out = p;
@@ -252,7 +255,91 @@ void vg_policy_free(struct vg_policy *p)
 	free(p);
 }
 
-/* The client's group: the longest matching prefix over all groups. */
+/* ------------------------------------------------------------ client groups
+ *
+ * A group is chosen by who the client is before where it is: a group that
+ * names the client's certificate (fingerprint, then subject) or its client
+ * ID wins over every group chosen by address.  An identity is a claim the
+ * operator made about one client (a device behind NAT, a roaming laptop);
+ * an address prefix covers whoever is there.  Among identities the
+ * certificate, which TLS verified, comes before the client ID, which the
+ * client only states; the fingerprint names one certificate, a subject may
+ * name several.  Identities are looked up by binary search in a table built
+ * at load time (no string work at all for a client without identity).
+ */
+
+static int ident_cmp(const void *a, const void *b)
+{
+	const struct vg_policy_ident_ent *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	return x->group < y->group ? -1 : x->group > y->group; /* the first group wins */
+}
+
+static void ident_add(struct vg_policy *p, enum vg_pol_by kind, const char *key, unsigned g)
+{
+	if (p->nidents < VG_POLICY_MAX_IDENTS && *key)
+		p->idents[p->nidents++] = (struct vg_policy_ident_ent){
+			.key = key, .kind = (uint8_t)kind, .group = (uint8_t)g };
+}
+
+/* The table of the groups' identities (keys point into p->groups). */
+static void idents_build(struct vg_policy *p)
+{
+	p->nidents = 0;
+	for (unsigned i = 0; i < p->ngroups; i++) {
+		struct vg_policy_group *g = &p->groups[i];
+		for (size_t k = 0; k < g->n_ids && k < VG_POLICY_MAX_IDS; k++) {
+			g->ids[k][VG_POLICY_ID_MAX - 1] = 0;
+			ident_add(p, VG_POL_BY_ID, g->ids[k], i);
+		}
+		for (size_t k = 0; k < g->n_certs && k < VG_POLICY_MAX_CERTS; k++) {
+			char *c = g->certs[k];
+			c[VG_POLICY_CERT_MAX - 1] = 0;
+			if (!strncmp(c, "sha256:", 7))
+				ident_add(p, VG_POL_BY_CERT_FP, c, i);
+			else if (!strncmp(c, "subject:", 8))
+				ident_add(p, VG_POL_BY_CERT_SUBJECT, c + 8, i);
+		}
+	}
+	qsort(p->idents, p->nidents, sizeof(p->idents[0]), ident_cmp);
+}
+
+/* The first group (in config order) naming @p key of @p kind, or -1. */
+static int ident_find(const struct vg_policy *p, enum vg_pol_by kind, const char *key)
+{
+	size_t lo = 0, hi = p->nidents;
+	if (!key || !*key)
+		return -1;
+	while (lo < hi) { /* the first entry not below (kind, key) */
+		size_t mid = lo + (hi - lo) / 2;
+		const struct vg_policy_ident_ent *e = &p->idents[mid];
+		int c = e->kind != kind ? (e->kind < kind ? -1 : 1) : strcmp(e->key, key);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < p->nidents && p->idents[lo].kind == kind && !strcmp(p->idents[lo].key, key))
+		return p->idents[lo].group;
+	return -1;
+}
+
+const char *vg_policy_by_name(enum vg_pol_by by)
+{
+	switch (by) {
+	case VG_POL_BY_CERT_FP: return "client-cert";
+	case VG_POL_BY_CERT_SUBJECT: return "client-cert-subject";
+	case VG_POL_BY_ID: return "client-id";
+	case VG_POL_BY_ADDR: return "address";
+	default: return "-";
+	}
+}
+
+/* The client's group by address: the longest matching prefix over all groups. */
 static const struct vg_policy_group *group_of(const struct vg_policy *p,
 					      const struct sockaddr *client)
 {
@@ -267,6 +354,37 @@ static const struct vg_policy_group *group_of(const struct vg_policy *p,
 		}
 	}
 	return best;
+}
+
+const struct vg_policy_group *vg_policy_group_of(const struct vg_policy *p,
+						 const struct sockaddr *client,
+						 const struct vg_policy_ident *ident,
+						 enum vg_pol_by *by)
+{
+	const uint8_t *a;
+	*by = VG_POL_BY_NONE;
+	if (!p)
+		return NULL;
+	if (ident && p->nidents) {
+		int g = ident_find(p, VG_POL_BY_CERT_FP, ident->cert_fp);
+		*by = VG_POL_BY_CERT_FP;
+		if (g < 0) {
+			g = ident_find(p, VG_POL_BY_CERT_SUBJECT, ident->cert_subject);
+			*by = VG_POL_BY_CERT_SUBJECT;
+		}
+		if (g < 0) {
+			g = ident_find(p, VG_POL_BY_ID, ident->id);
+			*by = VG_POL_BY_ID;
+		}
+		if (g >= 0)
+			return &p->groups[g];
+		*by = VG_POL_BY_NONE;
+	}
+	const struct vg_policy_group *g = client && vg_addr_bytes(client, &a) ?
+					  group_of(p, client) : NULL;
+	if (g)
+		*by = VG_POL_BY_ADDR;
+	return g;
 }
 
 /* ------------------------------------------------------------ deciding
@@ -411,23 +529,23 @@ void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
 int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d)
 {
-	return vg_policy_check_flags(p, client, qname, true, false, d);
+	return vg_policy_check_flags(p, client, NULL, qname, true, false, d);
 }
 
 int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *client,
-			  const uint8_t *qname, bool rd, bool dnssec_ok,
-			  struct vg_policy_decision *d)
+			  const struct vg_policy_ident *ident, const uint8_t *qname, bool rd,
+			  bool dnssec_ok, struct vg_policy_decision *d)
 {
 	decision_clear(d);
-	const uint8_t *a;
-	int fam = vg_addr_bytes(client, &a);
-	const struct vg_policy_group *g = fam ? group_of(p, client) : NULL;
+	const uint8_t *a = NULL;
+	int fam = client ? vg_addr_bytes(client, &a) : 0;
+	const struct vg_policy_group *g = vg_policy_group_of(p, client, ident, &d->by);
 	if (!g)
 		return 0;
 	uint8_t addr[16];
 	if (fam == AF_INET)
 		vg_pol_addr_v4(a, addr);
-	else
+	else if (fam)
 		memcpy(addr, a, 16);
 	d->group = g->name;
 	d->gidx = (unsigned)(g - p->groups);
@@ -451,7 +569,7 @@ int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *clie
 		if (i < 32 && (d->skip_srcs >> i & 1))
 			continue;
 		/* within a source, CLIENT-IP beats QNAME (RPZ.md 2.4 rule 4) */
-		if (vg_pol_match_ip(p->snap, s, VG_TRIG_CLIENT_IP, addr, &h) == 0 ||
+		if ((fam && vg_pol_match_ip(p->snap, s, VG_TRIG_CLIENT_IP, addr, &h) == 0) ||
 		    vg_pol_match_name(p->snap, s, VG_TRIG_QNAME, qname, &h) == 0) {
 			if (disabled(p, s)) {
 				log_only(d, s, &h); /* logged; the next best match decides */

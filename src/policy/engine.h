@@ -37,6 +37,26 @@ struct vg_policy_src {
 	struct timespec mtime;
 };
 
+/** How a client's group was chosen (precedence: the lowest non-zero value). */
+enum vg_pol_by {
+	VG_POL_BY_NONE = 0,     /* no group */
+	VG_POL_BY_CERT_FP,      /* client-certs "sha256:..." named the client's certificate */
+	VG_POL_BY_CERT_SUBJECT, /* client-certs "subject:..." named its subject */
+	VG_POL_BY_ID,           /* client-ids named its client ID */
+	VG_POL_BY_ADDR,         /* the longest prefix of clients matched its address */
+};
+/** "client-cert", "client-cert-subject", "client-id", "address" ("-" for none). */
+const char *vg_policy_by_name(enum vg_pol_by by);
+
+/** One identity a group names: sorted by (kind, key) for a binary search. */
+struct vg_policy_ident_ent {
+	const char *key; /* into the policy's copy of the group ("subject:" left out) */
+	uint8_t kind;    /* enum vg_pol_by: CERT_FP, CERT_SUBJECT or ID */
+	uint8_t group;
+};
+
+#define VG_POLICY_MAX_IDENTS (VG_POLICY_MAX_GROUPS * (VG_POLICY_MAX_IDS + VG_POLICY_MAX_CERTS))
+
 struct vg_policy {
 	atomic_uint refs;
 	bool qname_wait_recurse; /* policy.qname-wait-recurse (RPZ.md 2.5 knobs) */
@@ -47,6 +67,21 @@ struct vg_policy {
 	struct vg_policy_src src[VG_POLICY_MAX_SOURCES];
 	unsigned ngroups;
 	struct vg_policy_group groups[VG_POLICY_MAX_GROUPS]; /* a copy: immutable */
+	unsigned nidents;
+	struct vg_policy_ident_ent idents[VG_POLICY_MAX_IDENTS]; /* the groups' client-ids and
+								    * client-certs, sorted */
+};
+
+/**
+ * Who the client is beyond its address, as the transport authenticated or
+ * was told (TLS server name, DoH path, client certificate); borrowed for
+ * the call.  Pass NULL when there is none (UDP, TCP): then no string is
+ * looked at.
+ */
+struct vg_policy_ident {
+	const char *id;           /* client ID, "" or NULL: none */
+	const char *cert_fp;      /* "sha256:<64 lower-case hex>", or NULL */
+	const char *cert_subject; /* RFC 2253 one-line subject, or NULL */
 };
 
 /**
@@ -73,6 +108,7 @@ struct vg_policy_decision {
 	bool check_answer; /* vg_policy_check_response has something to do for this query */
 	const char *group;
 	unsigned gidx;     /* the group's index in p->groups (with group) */
+	enum vg_pol_by by; /* why that group: an identity it names, or the address */
 	unsigned source;
 	unsigned order;    /* position of the deciding source in the group (n_sources: none) */
 	enum vg_pol_trigger trigger;
@@ -119,14 +155,31 @@ int vg_policy_check(const struct vg_policy *p, const struct sockaddr *client,
 		    const uint8_t *qname, struct vg_policy_decision *d);
 
 /**
- * vg_policy_check for a query with these flags: sources that do not apply
- * to it (RD=0 with recursive-only, the default; DO=1 without break-dnssec,
- * the default for configured sources) are skipped and marked in
- * d->skip_srcs.  vg_policy_check is this with RD=1, DO=0.
+ * vg_policy_check for a query with these flags from a client with identity
+ * @p ident (NULL: none): sources that do not apply to it (RD=0 with
+ * recursive-only, the default; DO=1 without break-dnssec, the default for
+ * configured sources) are skipped and marked in d->skip_srcs.
+ * vg_policy_check is this with no identity, RD=1, DO=0.
+ *
+ * The group: one that names the client's certificate fingerprint, else its
+ * certificate subject, else its client ID (the first such group in the
+ * configuration), else the group with the longest prefix matching @p client
+ * (d->by says which).  @p client may be NULL or of no address family when
+ * an identity selects the group; CLIENT-IP rules then do not match.
  */
 int vg_policy_check_flags(const struct vg_policy *p, const struct sockaddr *client,
-			  const uint8_t *qname, bool rd, bool dnssec_ok,
-			  struct vg_policy_decision *d);
+			  const struct vg_policy_ident *ident, const uint8_t *qname, bool rd,
+			  bool dnssec_ok, struct vg_policy_decision *d);
+
+/**
+ * The group of a client with @p ident (NULL: none) and address @p client,
+ * and why (*@p by); NULL when no group applies.  What vg_policy_check_flags
+ * uses.
+ */
+const struct vg_policy_group *vg_policy_group_of(const struct vg_policy *p,
+						 const struct sockaddr *client,
+						 const struct vg_policy_ident *ident,
+						 enum vg_pol_by *by);
 
 
 struct vg_cache;
@@ -231,7 +284,9 @@ struct vg_plog;
 struct vg_policy_client {
 	const struct sockaddr *addr;
 	const char *transport;     /* "udp", "tcp", "dot", "doh" */
-	const char *id;            /* TLS / HTTP identity, "" or NULL: none */
+	const char *id;            /* TLS / HTTP client ID, "" or NULL: none */
+	const char *cert_fp;       /* client certificate: "sha256:...", or NULL */
+	const char *cert_subject;  /* its subject (RFC 2253), or NULL */
 	bool datagram;             /* TCP-only rules truncate (UDP) */
 	struct vg_plog *plog;      /* the JSON decision log, NULL: the main log */
 	unsigned worker;           /* the decision log's ring */

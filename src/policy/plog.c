@@ -22,7 +22,7 @@
 #include "policy/plog.h"
 
 #define RING 1024 /* lines per worker */
-#define LINE 768
+#define LINE 1024
 
 struct ring {
 	_Atomic uint32_t head; /* next slot the worker writes */
@@ -182,7 +182,7 @@ bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entr
 		return false;
 	}
 	char *line = r->line[h % RING];
-	char qn[300], rule[300], grp[140], src[140], stage[340] = "", id[160] = "";
+	char qn[300], rule[300], grp[140], src[140], stage[340] = "", id[400] = "";
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -191,11 +191,26 @@ bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entr
 	json_str(rule, sizeof(rule), e->rule);
 	json_str(grp, sizeof(grp), e->group ? e->group : "");
 	json_str(src, sizeof(src), e->source ? e->source : "");
+	/* the identity, each field only when there is one (subjects are cut
+	 * at 160 bytes: the line has a fixed size) */
+	size_t il = 0;
 	if (e->client_id) {
 		char v[140];
 		json_str(v, sizeof(v), e->client_id);
-		snprintf(id, sizeof(id), "\"client_id\":\"%s\",", v);
+		il += (size_t)snprintf(id + il, sizeof(id) - il, "\"client_id\":\"%s\",", v);
 	}
+	if (e->client_cert && il < sizeof(id)) {
+		char v[100];
+		json_str(v, sizeof(v), e->client_cert);
+		il += (size_t)snprintf(id + il, sizeof(id) - il, "\"client_cert\":\"%s\",", v);
+	}
+	if (e->client_subject && il < sizeof(id)) {
+		char v[168];
+		json_str(v, sizeof(v), e->client_subject);
+		il += (size_t)snprintf(id + il, sizeof(id) - il, "\"client_subject\":\"%s\",", v);
+	}
+	if (e->group_by && il < sizeof(id))
+		snprintf(id + il, sizeof(id) - il, "\"group_by\":\"%s\",", e->group_by);
 	if (e->stage && e->stage_name) {
 		char sn[300];
 		json_str(sn, sizeof(sn), e->stage_name);

@@ -31,8 +31,12 @@ struct vg_plog_entry {
 	const char *client;    /* address as text */
 	unsigned port;
 	const char *transport; /* "udp", "tcp", "dot", "doh" */
-	const char *client_id; /* TLS / HTTP identity, or NULL (then not written) */
+	const char *client_id; /* TLS / HTTP client ID, or NULL (then not written) */
+	const char *client_cert;    /* "sha256:..." of the client certificate, or NULL */
+	const char *client_subject; /* its subject (RFC 2253), or NULL */
 	const char *group;
+	const char *group_by;  /* why that group: "address", "client-id", "client-cert",
+				* "client-cert-subject" (NULL: not written) */
 	const char *qname;     /* presentation form */
 	const char *qtype;     /* mnemonic: "A", "AAAA", "HTTPS", "TYPE65280" */
 	const char *source;

@@ -90,6 +90,10 @@ int vg_rpz_owner(const uint8_t *owner, const uint8_t *origin, struct vg_pol_rule
 #define VG_POLICY_MAX_GROUPS 16
 #define VG_POLICY_MAX_CLIENTS 32 /* prefixes per group */
 #define VG_POLICY_MAX_PRIMARIES 4
+#define VG_POLICY_MAX_IDS 32     /* client-ids per group */
+#define VG_POLICY_MAX_CERTS 16   /* client-certs per group */
+#define VG_POLICY_ID_MAX 64      /* a client ID, with its NUL (the pipeline's VG_CLIENT_ID_MAX) */
+#define VG_POLICY_CERT_MAX 256   /* a client-certs entry, with its NUL */
 #define VG_POLICY_MIN_NS_DOTS_DEFAULT 1 /* policy.min-ns-dots */
 #define VG_POLICY_WATCH_MS 2000         /* policy.watch: yes polls the files this often */
 
@@ -124,11 +128,24 @@ struct vg_policy_source {
 	unsigned tsig_key;                 /* 1 + index into the feed options' keys; 0: no TSIG */
 };
 
-/** policy.groups[]: clients (by prefix) and the sources applied to them. */
+/**
+ * policy.groups[]: clients (by address prefix, client ID or client
+ * certificate) and the sources applied to them.  A group that names a
+ * client's identity wins over every group selected by address: by
+ * certificate fingerprint, then certificate subject, then client ID, then
+ * the longest matching prefix (engine.c).
+ */
 struct vg_policy_group {
 	char name[64];
 	struct vg_prefix clients[VG_POLICY_MAX_CLIENTS];
 	size_t n_clients;
+	/* client-ids: lower-case [a-z0-9-], as the transports give them */
+	char ids[VG_POLICY_MAX_IDS][VG_POLICY_ID_MAX];
+	size_t n_ids;
+	/* client-certs: "sha256:<64 lower-case hex>" (the certificate's DER) or
+	 * "subject:<RFC 2253 subject>", as the transports give them */
+	char certs[VG_POLICY_MAX_CERTS][VG_POLICY_CERT_MAX];
+	size_t n_certs;
 	uint8_t sources[VG_POLICY_MAX_SOURCES]; /* indexes into the sources */
 	size_t n_sources;
 	bool allowlist;   /* only allowed / PASSTHRU names resolve */

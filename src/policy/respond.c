@@ -210,18 +210,27 @@ static void log_decision(const struct vg_policy *pol, const struct vg_policy_cli
 	if (d->stage) /* matched at a later stage of the CNAME chain: that name */
 		vg_name_to_str(d->stage_name, sn, sizeof(sn));
 	rule = d->denied_by_allowlist ? "allowlist" : rule ? rule + 6 : text;
+	const char *id = c->id && c->id[0] ? c->id : NULL;
+	const char *by = d->by ? vg_policy_by_name(d->by) : NULL;
 	if (!c->plog) {
+		/* "(dot id laptop7 cert sha256:... subject CN=x)": the identities
+		 * the transport gave, then the group and why it applies */
+		char who[VG_POLICY_ID_MAX + VG_POLICY_CERT_MAX + 128];
+		snprintf(who, sizeof(who), "%s%s%s%s%s%s%.120s", c->transport, id ? " id " : "",
+			 id ? id : "", c->cert_fp ? " cert " : "", c->cert_fp ? c->cert_fp : "",
+			 c->cert_subject ? " subject " : "",
+			 c->cert_subject ? c->cert_subject : "");
 		vg_log(VG_LOG_INFO,
-		       "policy: client %s (%s%s%s) group %s qname %s type %s: %s (%s, %s%s%s)", ca,
-		       c->transport, c->id && c->id[0] ? " " : "", c->id ? c->id : "",
-		       d->group ? d->group : "-", qn, tn, text, action_names[d->action], trigger,
+		       "policy: client %s (%s) group %s%s%s%s qname %s type %s: %s (%s, %s%s%s)",
+		       ca, who, d->group ? d->group : "-", by ? " (by " : "", by ? by : "",
+		       by ? ")" : "", qn, tn, text, action_names[d->action], trigger,
 		       d->stage ? ", at CNAME target " : "", sn);
 		return;
 	}
 	struct vg_plog_entry e = {
 		.client = ca, .port = port, .transport = c->transport,
-		.client_id = c->id && c->id[0] ? c->id : NULL,
-		.group = d->group, .qname = qn, .qtype = tn, .source = source,
+		.client_id = id, .client_cert = c->cert_fp, .client_subject = c->cert_subject,
+		.group = d->group, .group_by = by, .qname = qn, .qtype = tn, .source = source,
 		.trigger = trigger, .rule = rule, .action = action_names[d->action],
 		.ede = d->denied_by_allowlist ? 15 : pol->src[d->source].ede,
 		.stage = d->stage, .stage_name = d->stage ? sn : NULL,
@@ -238,6 +247,7 @@ void vg_policy_log_only(const struct vg_policy *pol, const struct vg_policy_deci
 	lo.name[0] = lo.stage_name[0] = 0;
 	lo.matched = true;
 	lo.group = d->group;
+	lo.by = d->by;
 	lo.source = d->logonly.source;
 	lo.trigger = (enum vg_pol_trigger)d->logonly.trigger;
 	lo.action = VG_ACT_PASSTHRU;

@@ -1231,6 +1231,222 @@ START_TEST(policy_unused_sources)
 }
 END_TEST
 
+
+/* ---- client identity in policy groups ---- */
+
+static const char idents[] =
+	"policy:\n"
+	"  sources:\n"
+	"    - { name: a, file: /a }\n"
+	"  groups:\n"
+	"    - name: laptops\n"
+	"      client-ids: [ Laptop7, tab-1 ]\n"
+	"      client-certs:\n"
+	"        - \"SHA256:AB:CD:EF:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:"
+	"ab:cd:ef:01:23:45:67:89\"\n"
+	"        - \"subject:CN=laptop9,O=Example\"\n"
+	"      sources: [ a ]\n"
+	"    - name: lan\n"
+	"      clients: [ 10.0.0.0/8 ]\n"
+	"      client-ids: [ desk1 ]\n"
+	"      sources: [ a ]\n";
+
+START_TEST(group_identities)
+{
+	struct vg_config cfg;
+	char names[64];
+	expect_ok(idents, &cfg);
+	const struct vg_policy_group *g = &cfg.policy.groups[0];
+	ck_assert_uint_eq(cfg.policy.n_groups, 2);
+	ck_assert_uint_eq(g->n_clients, 0); /* identities only */
+	ck_assert_uint_eq(g->n_ids, 2);
+	ck_assert_str_eq(g->ids[0], "laptop7"); /* lower-case, as the transports give it */
+	ck_assert_str_eq(g->ids[1], "tab-1");
+	ck_assert_uint_eq(g->n_certs, 2);
+	ck_assert_str_eq(g->certs[0], "sha256:abcdef0123456789abcdef0123456789"
+				      "abcdef0123456789abcdef0123456789");
+	ck_assert_str_eq(g->certs[1], "subject:CN=laptop9,O=Example");
+	ck_assert_uint_eq(cfg.policy.groups[1].n_clients, 1);
+	ck_assert_uint_eq(cfg.policy.groups[1].n_ids, 1);
+	/* a group of identities only applies to clients: no warning */
+	ck_assert_uint_eq(vg_config_policy_unused(&cfg, names, sizeof(names)), 0);
+}
+END_TEST
+
+START_TEST(error_group_identities)
+{
+	static const char head[] = "policy:\n  sources:\n    - { name: a, file: /a }\n"
+				   "  groups:\n";
+	static const char fp[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char buf[1024];
+	static const struct {
+		const char *groups, *err;
+	} cases[] = {
+		{ "    - { name: g, sources: [ a ] }\n",
+		  "F:5: policy.groups: an entry needs 'name', 'sources' and the clients it is for" },
+		{ "    - { name: g, client-ids: [ bad_id ], sources: [ a ] }\n",
+		  "F:5: policy.groups.client-ids: expected a client ID of 1..63" },
+		{ "    - { name: g, client-ids: [ \"\" ], sources: [ a ] }\n",
+		  "F:5: policy.groups.client-ids: expected a client ID" },
+		{ "    - { name: g, client-ids: [ "
+		  "a123456789012345678901234567890123456789012345678901234567890123 ], "
+		  "sources: [ a ] }\n", "expected a client ID of 1..63" },
+		{ "    - { name: g, client-ids: [ x, X ], sources: [ a ] }\n",
+		  "F:5: policy.groups.client-ids: 'X' is listed twice" },
+		{ "    - { name: g, client-ids: [ x ], sources: [ a ] }\n"
+		  "    - { name: h, client-ids: [ x ], sources: [ a ] }\n",
+		  "F:6: policy.groups.client-ids: 'x' is named by group 'g' already" },
+		{ "    - { name: g, client-certs: [ \"sha256:abc\" ], sources: [ a ] }\n",
+		  "F:5: policy.groups.client-certs: expected \"sha256:\" and the 64 hex digits" },
+		{ "    - { name: g, client-certs: [ \"md5:00\" ], sources: [ a ] }\n",
+		  "policy.groups.client-certs: expected" },
+		{ "    - { name: g, client-certs: [ \"subject:\" ], sources: [ a ] }\n",
+		  "policy.groups.client-certs: expected" },
+		{ "    - { name: g, client-certs: [ \"sha256:%s\" ], sources: [ a ] }\n"
+		  "    - { name: h, client-certs: [ \"SHA256:%s\" ], sources: [ a ] }\n",
+		  "F:6: policy.groups.client-certs: 'SHA256:" },
+	};
+	for (unsigned i = 0; i < VG_ARRAY_SIZE(cases); i++) {
+		int n = snprintf(buf, sizeof(buf), "%s", head);
+		snprintf(buf + n, sizeof(buf) - (size_t)n, cases[i].groups, fp, fp);
+		expect_error(buf, cases[i].err);
+	}
+}
+END_TEST
+
+/* ---- discovery ---- */
+
+START_TEST(discovery_config)
+{
+	struct vg_config cfg;
+	const struct vg_ddr_opts *o = &cfg.serve.ddr;
+
+	/* the defaults: DDR on, nothing to announce yet; the canary answered */
+	vg_config_defaults(&cfg);
+	ck_assert(cfg.discovery.ddr && o->enabled);
+	ck_assert(!cfg.discovery.block_canary && !o->block_canary);
+	ck_assert_uint_eq(o->n_ep, 0);
+	ck_assert_str_eq(o->dohpath, "/dns-query{?dns}");
+
+	expect_ok("discovery:\n  ddr-name: DNS.Example.NET\n"
+		  "  ddr-endpoints: [ \"dot 853\", \"doh 443\", \"dot 8853\" ]\n"
+		  "  ddr-hints: [ 192.0.2.53, \"2001:db8::53\", 192.0.2.54 ]\n"
+		  "  block-doh-canary: yes\n", &cfg);
+	ck_assert(o->enabled && o->block_canary);
+	ck_assert(vg_name_eq(o->target, (const uint8_t *)"\x03" "dns\x07" "example\x03" "net"));
+	ck_assert_uint_eq(o->n_ep, 3);
+	ck_assert_str_eq(o->ep[0].alpn, "dot");
+	ck_assert_uint_eq(o->ep[0].port, 853);
+	ck_assert(!o->ep[0].doh);
+	ck_assert_str_eq(o->ep[1].alpn, "h2");
+	ck_assert_uint_eq(o->ep[1].port, 443);
+	ck_assert(o->ep[1].doh);
+	ck_assert_uint_eq(o->ep[2].port, 8853);
+	for (unsigned i = 0; i < 3; i++) { /* every endpoint, every hint */
+		ck_assert_uint_eq(o->ep[i].n_v4, 2);
+		ck_assert_uint_eq(o->ep[i].n_v6, 1);
+		ck_assert_mem_eq(o->ep[i].v4[1], "\xc0\x00\x02\x36", 4);
+	}
+	/* the pipeline encodes it */
+	uint8_t rd[512];
+	ck_assert_uint_gt(vg_ddr_svcb_rdata(o, 1, rd, sizeof(rd)), 0);
+
+	/* ddr: no announces nothing, the canary stays */
+	expect_ok("discovery:\n  ddr: no\n  ddr-name: dns.example.net\n"
+		  "  ddr-endpoints: [ \"dot 853\" ]\n  block-doh-canary: yes\n", &cfg);
+	ck_assert(!o->enabled && o->block_canary);
+	ck_assert_uint_eq(o->n_ep, 0);
+}
+END_TEST
+
+START_TEST(error_discovery)
+{
+	expect_error("discovery:\n  ddr-endpoints: [ \"dot 853\" ]\n",
+		     "F:2: discovery.ddr-endpoints: DDR needs the name in vigil's certificate");
+	expect_error("discovery:\n  ddr-name: x.example\n  ddr-endpoints: [ \"quic 853\" ]\n",
+		     "F:3: discovery.ddr-endpoints: expected \"dot PORT\" or \"doh PORT\"");
+	expect_error("discovery:\n  ddr-name: x.example\n  ddr-endpoints: [ \"dot 0\" ]\n",
+		     "expected \"dot PORT\"");
+	expect_error("discovery:\n  ddr-name: x.example\n  ddr-endpoints: [ \"dot 853 x\" ]\n",
+		     "expected \"dot PORT\"");
+	expect_error("discovery:\n  ddr-name: x.example\n"
+		     "  ddr-endpoints: [ \"dot 853\", \"dot 853\" ]\n", "is listed twice");
+	expect_error("discovery:\n  ddr-name: x.example\n  ddr-endpoints: [ \"dot 853\" ]\n"
+		     "  ddr-hints: [ 0.0.0.0 ]\n", "F:4: discovery.ddr-hints: a hint is an address");
+	expect_error("discovery:\n  ddr-name: x.example\n  ddr-endpoints: [ \"dot 853\" ]\n"
+		     "  ddr-hints: [ \"192.0.2.1@53\" ]\n", "without a port");
+	expect_error("discovery:\n  ddr-hints: [ 192.0.2.1 ]\n",
+		     "F:2: discovery.ddr-hints: only with discovery.ddr-endpoints");
+	expect_error("discovery:\n  ddr-name: .\n", "F:2: discovery.ddr-name");
+	expect_error("discovery:\n  block-doh-canary: maybe\n",
+		     "F:2: discovery.block-doh-canary: expected yes or no");
+	expect_error("discovery:\n  ddr-nmae: x\n", "unknown key 'ddr-nmae'");
+}
+END_TEST
+
+/* What the lead's listeners will feed DDR: one endpoint per port, their
+ * addresses as hints, wildcard addresses left out. */
+START_TEST(ddr_from_listeners)
+{
+	struct vg_ddr_opts o;
+	struct vg_sockaddr tls[4], https[2];
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(vg_sockaddr_parse("192.0.2.53@853", 0, &tls[0]), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("[2001:db8::53]:853", 0, &tls[1]), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("0.0.0.0@8853", 0, &tls[2]), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("192.0.2.53@853", 0, &tls[3]), 0); /* again */
+	ck_assert_int_eq(vg_sockaddr_parse("192.0.2.54@443", 0, &https[0]), 0);
+	ck_assert_int_eq(vg_sockaddr_parse("[::]:443", 0, &https[1]), 0);
+	ck_assert_int_eq(vg_config_ddr_add_listeners(&o, "dot", false, tls, 4), 0);
+	ck_assert_int_eq(vg_config_ddr_add_listeners(&o, "h2", true, https, 2), 0);
+	ck_assert_uint_eq(o.n_ep, 3);
+	ck_assert_str_eq(o.ep[0].alpn, "dot");
+	ck_assert_uint_eq(o.ep[0].port, 853);
+	ck_assert_uint_eq(o.ep[0].n_v4, 1);
+	ck_assert_uint_eq(o.ep[0].n_v6, 1);
+	ck_assert_uint_eq(o.ep[1].port, 8853);
+	ck_assert_uint_eq(o.ep[1].n_v4 + o.ep[1].n_v6, 0); /* a wildcard: no hint */
+	ck_assert_str_eq(o.ep[2].alpn, "h2");
+	ck_assert(o.ep[2].doh);
+	ck_assert_uint_eq(o.ep[2].n_v4, 1);
+	ck_assert_mem_eq(o.ep[2].v4[0], "\xc0\x00\x02\x36", 4);
+	/* too many: kept up to the limit, said so */
+	struct vg_sockaddr many[VG_DDR_MAX_ENDPOINTS + 1];
+	for (unsigned i = 0; i < VG_ARRAY_SIZE(many); i++) {
+		ck_assert_int_eq(vg_sockaddr_parse("192.0.2.1", 0, &many[i]), 0);
+		vg_sockaddr_set_port(&many[i], (uint16_t)(1000 + i));
+	}
+	ck_assert_int_eq(vg_config_ddr_add_listeners(&o, "dot", false, many, VG_ARRAY_SIZE(many)),
+			 VG_ELIMIT);
+	ck_assert_uint_eq(o.n_ep, VG_DDR_MAX_ENDPOINTS);
+}
+END_TEST
+
+/* identities and discovery survive a dump and a reload */
+START_TEST(identity_discovery_dump_reloads)
+{
+	struct vg_config src;
+	struct loaded l;
+	char text[4096], *dump = NULL;
+	size_t len = 0;
+	snprintf(text, sizeof(text), "%sdiscovery:\n  ddr-name: dns.example.net\n"
+		 "  ddr-endpoints: [ \"dot 853\", \"doh 443\" ]\n  ddr-hints: [ 192.0.2.53 ]\n"
+		 "  block-doh-canary: yes\n", idents);
+	expect_ok(text, &src);
+	FILE *f = open_memstream(&dump, &len);
+	vg_config_dump(&src, f);
+	fclose(f);
+	load_text(&l, dump);
+	ck_assert_msg(l.ret == 0, "dump does not reload: %s\n%s", l.err, dump);
+	ck_assert_msg(cfg_equal(&src, &l.cfg), "dump reloads differently:\n%s", dump);
+	ck_assert_ptr_nonnull(strstr(dump, "client-ids:"));
+	ck_assert_ptr_nonnull(strstr(dump, "\"subject:CN=laptop9,O=Example\""));
+	ck_assert_ptr_nonnull(strstr(dump, "ddr-endpoints:"));
+	free(l.err);
+	free(dump);
+}
+END_TEST
+
 /* ---- dnssec.insecure-names ---- */
 
 static bool insecure(const struct vg_config *cfg, const char *name)
@@ -1315,6 +1531,12 @@ static Suite *config_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, group_identities);
+	tcase_add_test(tc, error_group_identities);
+	tcase_add_test(tc, discovery_config);
+	tcase_add_test(tc, error_discovery);
+	tcase_add_test(tc, ddr_from_listeners);
+	tcase_add_test(tc, identity_discovery_dump_reloads);
 	tcase_add_test(tc, default_acl);
 	tcase_add_test(tc, empty_files_give_defaults);
 	tcase_add_test(tc, example_file_is_defaults);

@@ -355,6 +355,179 @@ START_TEST(allowlist_mode)
 }
 END_TEST
 
+
+/* ================================================================ client identity */
+
+#define FP_A "sha256:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define FP_B "sha256:" "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+/* A query from a client of @p transport with identity @p id (""), @p fp, @p subject. */
+static int ask_as(const char *name, enum vg_transport transport, const char *id, const char *fp,
+		  const char *subject)
+{
+	uint8_t q[512];
+	int tag = next_tag++;
+	size_t len = make_query(q, sizeof(q), name, VG_T_A, 0, tag);
+	struct vg_client c = client_for(tag, Q_TCP);
+	c.transport = transport;
+	snprintf(c.id, sizeof(c.id), "%s", id);
+	c.cert_fp = fp;
+	c.cert_subject = subject;
+	vg_pipe_query(&pipe_, q, len, &c);
+	return tag;
+}
+
+/* Groups by address and by identity: "lan" (10/8) blocks a.test; "ids"
+ * (client-ids laptop7, tab-1; no prefixes) blocks b.test; "certs"
+ * (a subject, and fingerprint FP_B) blocks c.test; "fp" (fingerprint FP_A,
+ * and client ID laptop7 named again, later: the first group wins) blocks
+ * d.test. */
+static const struct vg_policy *identity_policy(void)
+{
+	int a = (int)source("a", VG_PSRC_RPZ, "a.test CNAME .\n");
+	int b = (int)source("b", VG_PSRC_RPZ, "b.test CNAME .\n");
+	int c = (int)source("c", VG_PSRC_RPZ, "c.test CNAME .\n");
+	int d = (int)source("d", VG_PSRC_RPZ, "d.test CNAME .\n");
+	group("lan", "10.0.0.0/8", false, a, -1);
+	group("ids", "10.0.0.0/8", false, b, -1);
+	struct vg_policy_group *g = &popts.groups[1];
+	g->n_clients = 0; /* identities only */
+	snprintf(g->ids[g->n_ids++], VG_POLICY_ID_MAX, "laptop7");
+	snprintf(g->ids[g->n_ids++], VG_POLICY_ID_MAX, "tab-1");
+	group("certs", "10.0.0.0/8", false, c, -1);
+	g = &popts.groups[2];
+	g->n_clients = 0;
+	snprintf(g->certs[g->n_certs++], VG_POLICY_CERT_MAX, "subject:CN=laptop9,O=Example");
+	snprintf(g->certs[g->n_certs++], VG_POLICY_CERT_MAX, "%s", FP_B);
+	group("fp", "10.0.0.0/8", false, d, -1);
+	g = &popts.groups[3];
+	g->n_clients = 0;
+	snprintf(g->certs[g->n_certs++], VG_POLICY_CERT_MAX, "%s", FP_A);
+	snprintf(g->ids[g->n_ids++], VG_POLICY_ID_MAX, "laptop7");
+	return load_policy();
+}
+
+/* The engine: which group, and why (precedence: certificate fingerprint,
+ * certificate subject, client ID, address). */
+START_TEST(identity_selects_group)
+{
+	const struct vg_policy *pol = identity_policy();
+	struct vg_sockaddr in, out;
+	enum vg_pol_by by;
+	addr_of(&in, "10.0.0.1", 853);
+	addr_of(&out, "192.0.2.1", 853); /* in no group's prefixes */
+	const struct vg_policy_ident none = { "", NULL, NULL }, id7 = { "laptop7", NULL, NULL },
+				     other = { "laptop8", FP_B "0", "CN=laptop9" },
+				     subj = { "laptop7", NULL, "CN=laptop9,O=Example" },
+				     fpa = { "laptop7", FP_A, "CN=laptop9,O=Example" },
+				     fpb = { "tab-1", FP_B, NULL };
+	const struct {
+		const struct sockaddr *sa;
+		const struct vg_policy_ident *id;
+		const char *group;
+		enum vg_pol_by by;
+	} cases[] = {
+		{ &in.u.sa, NULL, "lan", VG_POL_BY_ADDR },
+		{ &in.u.sa, &none, "lan", VG_POL_BY_ADDR },   /* an empty identity is none */
+		{ &in.u.sa, &other, "lan", VG_POL_BY_ADDR },  /* named by no group */
+		{ &in.u.sa, &id7, "ids", VG_POL_BY_ID },      /* the first group naming it */
+		{ &out.u.sa, &id7, "ids", VG_POL_BY_ID },     /* wherever the client is */
+		{ NULL, &id7, "ids", VG_POL_BY_ID },          /* with no address at all */
+		{ &in.u.sa, &subj, "certs", VG_POL_BY_CERT_SUBJECT }, /* subject over ID */
+		{ &in.u.sa, &fpa, "fp", VG_POL_BY_CERT_FP },  /* fingerprint over subject */
+		{ &out.u.sa, &fpb, "certs", VG_POL_BY_CERT_FP },
+		{ &out.u.sa, NULL, NULL, VG_POL_BY_NONE },
+		{ &out.u.sa, &other, NULL, VG_POL_BY_NONE },
+	};
+	for (unsigned i = 0; i < VG_ARRAY_SIZE(cases); i++) {
+		const struct vg_policy_group *g = vg_policy_group_of(pol, cases[i].sa, cases[i].id,
+								     &by);
+		ck_assert_msg(cases[i].group ? g && !strcmp(g->name, cases[i].group) : !g,
+			      "case %u: group %s, expected %s", i, g ? g->name : "(none)",
+			      cases[i].group ? cases[i].group : "(none)");
+		ck_assert_msg(by == cases[i].by, "case %u: by %s", i, vg_policy_by_name(by));
+	}
+	/* the decision says the same, and the group's sources apply */
+	struct vg_policy_decision d;
+	ck_assert_int_eq(vg_policy_check_flags(pol, &in.u.sa, &id7, N("b.test."), true, false, &d),
+			 1);
+	ck_assert_str_eq(d.group, "ids");
+	ck_assert_uint_eq(d.by, VG_POL_BY_ID);
+	ck_assert_int_eq(vg_policy_check_flags(pol, &in.u.sa, &id7, N("a.test."), true, false, &d),
+			 0);
+	ck_assert_int_eq(vg_policy_check_flags(pol, NULL, &fpa, N("d.test."), true, false, &d), 1);
+	ck_assert_uint_eq(d.by, VG_POL_BY_CERT_FP);
+	ck_assert_str_eq(vg_policy_by_name(VG_POL_BY_ADDR), "address");
+	ck_assert_str_eq(vg_policy_by_name(VG_POL_BY_ID), "client-id");
+	ck_assert_str_eq(vg_policy_by_name(VG_POL_BY_CERT_FP), "client-cert");
+	ck_assert_str_eq(vg_policy_by_name(VG_POL_BY_CERT_SUBJECT), "client-cert-subject");
+}
+END_TEST
+
+/* Through the pipeline: the transport's vg_client (id, certificate) picks
+ * the group; the same address without identity gets the address's group;
+ * the decision log shows transport, identity and why. */
+START_TEST(identity_through_pipeline)
+{
+	char logpath[128], line[4096];
+	identity_policy();
+	struct vg_plog *plog;
+	snprintf(logpath, sizeof(logpath), "%s/identity.jsonl", tmpdir);
+	ck_assert_int_eq(vg_plog_start(&plog, logpath, 1), 0);
+	pipe_.plog = plog;
+
+	/* DoT client laptop7: group ids blocks b.test, not a.test */
+	const struct vg_msg *m = got(ask_as("b.test.", VG_TRANSPORT_DOT, "laptop7", NULL, NULL));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	policy_marks(m, 15, "vigil: b rule b.test", "b.rpz.");
+	int t = ask_as("a.test.", VG_TRANSPORT_DOT, "laptop7", NULL, NULL);
+	ck_assert_uint_eq(sent_for("a.test."), 1); /* not blocked: resolved */
+	serve();
+	ck_assert_int_eq(rcode_of(got(t)), VG_RCODE_NXDOMAIN); /* the fake root's */
+	no_ede(got(t));
+	/* the same address over UDP, without identity: group lan */
+	m = got(ask("a.test.", VG_T_A, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+	policy_marks(m, 15, "vigil: a rule a.test", "a.rpz.");
+	/* DoH with a client certificate: fingerprint FP_A, group fp */
+	m = got(ask_as("d.test.", VG_TRANSPORT_DOH, "", FP_A, "CN=laptop9,O=Example"));
+	policy_marks(m, 15, "vigil: d rule d.test", "d.rpz.");
+	/* the subject alone: group certs */
+	m = got(ask_as("c.test.", VG_TRANSPORT_DOT, "", NULL, "CN=laptop9,O=Example"));
+	policy_marks(m, 15, "vigil: c rule c.test", "c.rpz.");
+
+	pipe_.plog = NULL;
+	vg_plog_stop(plog);
+	FILE *f = fopen(logpath, "r");
+	ck_assert_ptr_nonnull(f);
+	unsigned by_id = 0, by_addr = 0, by_fp = 0, by_subj = 0, n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		n++;
+		if (strstr(line, "\"transport\":\"dot\",\"client_id\":\"laptop7\","
+				 "\"group_by\":\"client-id\",\"group\":\"ids\"") &&
+		    strstr(line, "\"qname\":\"b.test.\""))
+			by_id++;
+		if (strstr(line, "\"transport\":\"udp\",\"group_by\":\"address\","
+				 "\"group\":\"lan\"") && !strstr(line, "client_id"))
+			by_addr++;
+		if (strstr(line, "\"transport\":\"doh\",\"client_cert\":\"" FP_A "\","
+				 "\"client_subject\":\"CN=laptop9,O=Example\","
+				 "\"group_by\":\"client-cert\",\"group\":\"fp\""))
+			by_fp++;
+		if (strstr(line, "\"group_by\":\"client-cert-subject\",\"group\":\"certs\""))
+			by_subj++;
+	}
+	fclose(f);
+	unlink(logpath);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(by_id, 1);
+	ck_assert_uint_eq(by_addr, 1);
+	ck_assert_uint_eq(by_fp, 1);
+	ck_assert_uint_eq(by_subj, 1);
+	all_answered_once();
+}
+END_TEST
+
 /* ================================================================ stage boundaries */
 
 /* Stage 3 before 4: a blocked name is answered before the cache, cached
@@ -379,6 +552,8 @@ int main(void)
 	tcase_add_test(ta, override_disabled_logs_and_next_source_decides);
 	tcase_add_test(ta, passthru_stops_later_block);
 	tcase_add_test(ta, allowlist_mode);
+	tcase_add_test(ta, identity_selects_group);
+	tcase_add_test(ta, identity_through_pipeline);
 	suite_add_tcase(s, ta);
 
 	return run_suite(s);

@@ -491,7 +491,8 @@ START_TEST(cache_hit_with_policy_allocates_nothing)
 	struct vg_policy_decision d;
 	struct vg_sockaddr ca;
 	addr_of(&ca, client_ip, 5300);
-	ck_assert_int_eq(vg_policy_check_flags(pol, &ca.u.sa, N("www.test."), true, false, &d), 0);
+	ck_assert_int_eq(vg_policy_check_flags(pol, &ca.u.sa, NULL, N("www.test."), true, false, &d),
+			 0);
 	ck_assert(d.check_answer);
 	int t;
 	ck_assert_uint_eq(query_heap_calls("www.test.", VG_T_A, 0, &t), 0);
@@ -544,6 +545,252 @@ START_TEST(validated_cache_hit_allocates_nothing)
 }
 END_TEST
 
+
+/* ================================================================ discovery */
+
+/* Two endpoints as the daemon would fill them: DoT on 853 with both
+ * families' hints, DoH on 443 with an IPv4 hint only. */
+static void ddr_on(void)
+{
+	struct vg_ddr_opts *o = &sopts.ddr;
+	memset(o, 0, sizeof(*o));
+	o->enabled = true;
+	ck_assert_int_gt(vg_name_from_str("dns.example.net.", o->target, sizeof(o->target)), 0);
+	snprintf(o->dohpath, sizeof(o->dohpath), "/dns-query{?dns}");
+	snprintf(o->ep[0].alpn, sizeof(o->ep[0].alpn), "dot");
+	o->ep[0].port = 853;
+	ck_assert_int_eq(inet_pton(AF_INET, "192.0.2.53", o->ep[0].v4[0]), 1);
+	ck_assert_int_eq(inet_pton(AF_INET, "192.0.2.54", o->ep[0].v4[1]), 1);
+	o->ep[0].n_v4 = 2;
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::53", o->ep[0].v6[0]), 1);
+	o->ep[0].n_v6 = 1;
+	snprintf(o->ep[1].alpn, sizeof(o->ep[1].alpn), "h2");
+	o->ep[1].port = 443;
+	o->ep[1].doh = true;
+	ck_assert_int_eq(inet_pton(AF_INET, "192.0.2.53", o->ep[1].v4[0]), 1);
+	o->ep[1].n_v4 = 1;
+	o->n_ep = 2;
+	adopt(NULL);
+}
+
+/* One SvcParam of @p rd: its value (and length), or NULL; checks that the
+ * keys ascend and every length is in bounds. */
+static const uint8_t *svc_param(const uint8_t *rd, size_t len, uint16_t want, uint16_t *vlen)
+{
+	size_t off = 2;
+	ck_assert_uint_ge(len, 3);
+	while (off < len && rd[off]) /* TargetName, uncompressed */
+		off += 1u + rd[off];
+	ck_assert_uint_lt(off, len);
+	off++;
+	int last = -1;
+	const uint8_t *found = NULL;
+	while (off < len) {
+		ck_assert_uint_le(off + 4, len);
+		uint16_t key = vg_get16(rd + off), l = vg_get16(rd + off + 2);
+		ck_assert_msg((int)key > last, "SvcParamKeys not in ascending order");
+		last = key;
+		ck_assert_uint_le(off + 4 + l, len);
+		if (key == want) {
+			found = rd + off + 4;
+			*vlen = l;
+		}
+		off += 4u + l;
+	}
+	ck_assert_uint_eq(off, len);
+	return found;
+}
+
+/* The SVCB RDATA, decoded here by hand: priority, target, alpn, port,
+ * hints, dohpath. */
+START_TEST(ddr_svcb_encoding)
+{
+	ddr_on();
+	uint8_t rd[1024];
+	uint16_t l;
+	size_t n = vg_ddr_svcb_rdata(&sopts.ddr, 0, rd, sizeof(rd));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_eq(vg_get16(rd), 1); /* ServiceMode, first */
+	ck_assert(vg_name_eq(rd + 2, N("dns.example.net.")));
+	const uint8_t *v = svc_param(rd, n, 1, &l);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(l, 4);
+	ck_assert_mem_eq(v, "\x03" "dot", 4);
+	v = svc_param(rd, n, 3, &l);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(l, 2);
+	ck_assert_uint_eq(vg_get16(v), 853);
+	v = svc_param(rd, n, 4, &l);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(l, 8);
+	ck_assert_mem_eq(v, "\xc0\x00\x02\x35\xc0\x00\x02\x36", 8);
+	v = svc_param(rd, n, 6, &l);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(l, 16);
+	ck_assert_uint_eq(v[0], 0x20);
+	ck_assert_uint_eq(v[15], 0x53);
+	ck_assert_ptr_null(svc_param(rd, n, 7, &l)); /* no dohpath for DoT */
+	/* the whole record, byte for byte */
+	static const uint8_t want[] = {
+		0, 1, 3, 'd', 'n', 's', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'n', 'e', 't', 0,
+		0, 1, 0, 4, 3, 'd', 'o', 't',
+		0, 3, 0, 2, 0x03, 0x55,
+		0, 4, 0, 8, 192, 0, 2, 53, 192, 0, 2, 54,
+		0, 6, 0, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53,
+	};
+	ck_assert_uint_eq(n, sizeof(want));
+	ck_assert_mem_eq(rd, want, sizeof(want));
+
+	n = vg_ddr_svcb_rdata(&sopts.ddr, 1, rd, sizeof(rd));
+	ck_assert_uint_eq(vg_get16(rd), 2);
+	v = svc_param(rd, n, 1, &l);
+	ck_assert_uint_eq(l, 3);
+	ck_assert_mem_eq(v, "\x02h2", 3);
+	ck_assert_uint_eq(vg_get16(svc_param(rd, n, 3, &l)), 443);
+	ck_assert_ptr_null(svc_param(rd, n, 6, &l)); /* no IPv6 hint: no key */
+	v = svc_param(rd, n, 7, &l);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(l, strlen("/dns-query{?dns}"));
+	ck_assert_mem_eq(v, "/dns-query{?dns}", l);
+
+	/* out of range, no target, no room: nothing */
+	ck_assert_uint_eq(vg_ddr_svcb_rdata(&sopts.ddr, 2, rd, sizeof(rd)), 0);
+	ck_assert_uint_eq(vg_ddr_svcb_rdata(&sopts.ddr, 0, rd, 20), 0);
+	sopts.ddr.target[0] = 0;
+	ck_assert_uint_eq(vg_ddr_svcb_rdata(&sopts.ddr, 0, rd, sizeof(rd)), 0);
+}
+END_TEST
+
+/* _dns.resolver.arpa SVCB: answered by vigil (before the policy and the
+ * cache, nothing upstream), one record per endpoint; other types and names
+ * of resolver.arpa, and SVCB with nothing to announce: NODATA. */
+START_TEST(ddr_answered_locally)
+{
+	ddr_on();
+	/* a policy that would block everything in resolver.arpa does not apply */
+	int b = (int)source("block", VG_PSRC_RPZ, "*.resolver.arpa CNAME .\nresolver.arpa CNAME .\n");
+	group("everyone", "10.0.0.0/8", false, b, -1);
+	load_policy();
+	const struct vg_msg *m = got(ask("_dns.resolver.arpa.", VG_T_SVCB, 0));
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+	ck_assert_uint_eq(m->ancount, 2);
+	uint8_t rd[1024];
+	for (unsigned i = 0; i < 2; i++) {
+		const struct vg_rr *rr = rr_at(m, VG_SEC_AN, i);
+		ck_assert_uint_eq(rr->type, VG_T_SVCB);
+		ck_assert(owner_is(m, rr, "_dns.resolver.arpa."));
+		size_t n = vg_ddr_svcb_rdata(&sopts.ddr, i, rd, sizeof(rd));
+		ck_assert_uint_eq(rr->rdlen, n);
+		ck_assert_mem_eq(m->pkt + rr->rdata, rd, n);
+	}
+	no_ede(m);
+	/* case does not matter; TCP too */
+	m = got(ask("_DNS.Resolver.ARPA.", VG_T_SVCB, Q_TCP));
+	ck_assert_uint_eq(m->ancount, 2);
+	/* another type at the name, another name of the zone, the zone: NODATA
+	 * with the zone's SOA */
+	const char *names[] = { "_dns.resolver.arpa.", "foo.resolver.arpa.", "resolver.arpa." };
+	const uint16_t types[] = { VG_T_A, VG_T_SVCB, VG_T_SVCB };
+	for (unsigned i = 0; i < 3; i++) {
+		m = got(ask(names[i], types[i], 0));
+		ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+		ck_assert_uint_eq(m->ancount, 0);
+		ck_assert_uint_eq(section_count(m, VG_SEC_NS), 1);
+		const struct vg_rr *soa = rr_at(m, VG_SEC_NS, 0);
+		ck_assert_uint_eq(soa->type, VG_T_SOA);
+		ck_assert(owner_is(m, soa, "resolver.arpa."));
+		no_ede(m);
+	}
+	/* ddr: no, or nothing to announce: NODATA too */
+	sopts.ddr.enabled = false;
+	m = got(ask("_dns.resolver.arpa.", VG_T_SVCB, 0));
+	ck_assert_uint_eq(m->ancount, 0);
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_NOERROR);
+	sopts.ddr.enabled = true;
+	sopts.ddr.n_ep = 0;
+	m = got(ask("_dns.resolver.arpa.", VG_T_SVCB, 0));
+	ck_assert_uint_eq(m->ancount, 0);
+	ck_assert_uint_eq(io.nsent, 0); /* none of it went upstream */
+	/* a name that only ends like the zone is not in it: resolved as usual */
+	int t = ask("xresolver.arpa.", VG_T_A, 0);
+	ck_assert_uint_eq(sent_for("xresolver.arpa."), 1);
+	serve();
+	got(t);
+	/* a client the ACL refuses gets REFUSED, not the endpoints */
+	client_ip = "10.9.0.1";
+	ck_assert_int_eq(rcode_of(got(ask("_dns.resolver.arpa.", VG_T_SVCB, 0))),
+			 VG_RCODE_REFUSED);
+	all_answered_once();
+}
+END_TEST
+
+/* use-application-dns.net: NXDOMAIN (EDE 15) when blocked, any type;
+ * otherwise resolved like any name. */
+START_TEST(doh_canary)
+{
+	int t = ask("use-application-dns.net.", VG_T_A, 0);
+	ck_assert_uint_eq(sent_for("use-application-dns.net."), 1);
+	serve();
+	got(t);
+	sopts.ddr.block_canary = true;
+	unsigned before = io.nsent;
+	const uint16_t types[] = { VG_T_A, VG_T_AAAA, VG_T_TXT };
+	for (unsigned i = 0; i < 3; i++) {
+		const struct vg_msg *m = got(ask("Use-Application-DNS.net.", types[i], 0));
+		ck_assert_int_eq(rcode_of(m), VG_RCODE_NXDOMAIN);
+		char text[300];
+		ck_assert_uint_eq(ede_of(m, text, sizeof(text)), 15);
+		ck_assert_str_eq(text, "vigil: discovery.block-doh-canary");
+	}
+	ck_assert_uint_eq(io.nsent, before);
+	/* only the name itself */
+	t = ask("x.use-application-dns.net.", VG_T_A, 0);
+	ck_assert_uint_eq(sent_for("x.use-application-dns.net."), 1);
+	serve();
+	all_answered_once();
+}
+END_TEST
+
+/* (d) discovery on, and a client with an identity (string work, no heap):
+ * still no allocation on a cache hit, nor for a DDR answer. */
+START_TEST(identity_and_discovery_allocate_nothing)
+{
+	ddr_on();
+	sopts.ddr.block_canary = true;
+	int b = (int)source("block", VG_PSRC_RPZ, block_rpz);
+	group("everyone", "10.0.0.0/8", false, b, -1);
+	group("laptops", "10.0.0.0/8", false, b, -1);
+	struct vg_policy_group *g = &popts.groups[1];
+	g->n_clients = 0;
+	snprintf(g->ids[g->n_ids++], VG_POLICY_ID_MAX, "laptop7");
+	snprintf(g->certs[g->n_certs++], VG_POLICY_CERT_MAX, "subject:CN=laptop7");
+	load_policy();
+	z_a("www.test.", "192.0.2.80", 300);
+	int t = ask("www.test.", VG_T_A, 0);
+	serve();
+	answer_a(got(t), 0, "www.test.", "192.0.2.80", VG_T_A);
+	uint8_t q[512];
+	for (unsigned i = 0; i < 4; i++) {
+		static const char *const names[] = { "www.test.", "nx.test.",
+						     "_dns.resolver.arpa.",
+						     "use-application-dns.net." };
+		t = next_tag++;
+		size_t len = make_query(q, sizeof(q), names[i], i == 2 ? VG_T_SVCB : VG_T_A,
+					Q_TCP, t);
+		struct vg_client c = client_for(t, Q_TCP);
+		c.transport = VG_TRANSPORT_DOT;
+		snprintf(c.id, sizeof(c.id), "laptop7");
+		c.cert_subject = "CN=laptop7";
+		unsigned long before = heap_calls;
+		vg_pipe_query(&pipe_, q, len, &c);
+		ck_assert_msg(heap_calls == before, "%s: %lu heap calls", names[i],
+			      heap_calls - before);
+		got(t);
+	}
+	ck_assert_uint_eq(io.nsent, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pipeline");
@@ -578,7 +825,15 @@ int main(void)
 	tcase_add_test(td, cache_hit_allocates_nothing);
 	tcase_add_test(td, cache_hit_with_policy_allocates_nothing);
 	tcase_add_test(td, validated_cache_hit_allocates_nothing);
+	tcase_add_test(td, identity_and_discovery_allocate_nothing);
 	suite_add_tcase(s, td);
+
+	TCase *tf = tcase_create("discovery");
+	tcase_add_checked_fixture(tf, setup, teardown);
+	tcase_add_test(tf, ddr_svcb_encoding);
+	tcase_add_test(tf, ddr_answered_locally);
+	tcase_add_test(tf, doh_canary);
+	suite_add_tcase(s, tf);
 
 	return run_suite(s);
 }

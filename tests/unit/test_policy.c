@@ -791,16 +791,19 @@ static int shipped_emit(void *arg, const struct vg_pol_rule *r)
 START_TEST(shipped_policy_loads)
 {
 	static const char *const files[] = { "policy/supply-chain.rpz", "policy/ci-strict.rpz",
-					     "policy/registries.rpz" };
+					     "policy/registries.rpz",
+					     "policy/encrypted-dns-bypass.rpz" };
 	static const char *const tests[] = { "test.supply-chain.vigil.invalid.",
 					     "test.ci-strict.vigil.invalid.",
-					     "test.registries.vigil.invalid." };
+					     "test.registries.vigil.invalid.",
+					     "test.encrypted-dns-bypass.vigil.invalid." };
 	/* at least this many rules, and a name with the action of the zone */
-	static const unsigned min_rules[] = { 50, 50, 20 };
+	static const unsigned min_rules[] = { 50, 50, 20, 30 };
 	static const char *const names[] = { "models.litellm.cloud.", "x.webhook.site.",
-					     "files.pythonhosted.org." };
+					     "files.pythonhosted.org.",
+					     "mozilla.cloudflare-dns.com." };
 	static const enum vg_pol_action actions[] = { VG_ACT_NXDOMAIN, VG_ACT_NXDOMAIN,
-						      VG_ACT_PASSTHRU };
+						      VG_ACT_PASSTHRU, VG_ACT_NXDOMAIN };
 	FILE *f = fopen(files[_i], "r");
 	ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", files[_i]);
 	struct vg_pol_rule *rules = calloc(4096, sizeof(*rules));
@@ -890,7 +893,7 @@ int main(void)
 	tcase_add_test(tc, rpz_reader_forms);
 	tcase_add_test(tc, rpz_reader_mutations_never_crash);
 	tcase_add_test(tc, local_data_cname_excludes_others);
-	tcase_add_loop_test(tc, shipped_policy_loads, 0, 3);
+	tcase_add_loop_test(tc, shipped_policy_loads, 0, 4);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

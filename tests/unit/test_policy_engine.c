@@ -451,28 +451,28 @@ START_TEST(overrides_and_query_flags)
 	p->src[0].cfg.override = VG_POVR_GIVEN;
 	/* recursive-only: an RD=0 query is not checked against such sources */
 	p->src[0].cfg.recursive_only = p->src[1].cfg.recursive_only = true;
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, false, false, &d), 0);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), NULL, x, false, false, &d), 0);
 	ck_assert(!d.matched);
 	p->src[0].cfg.recursive_only = false;
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, false, false, &d), 1);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), NULL, x, false, false, &d), 1);
 	ck_assert_uint_eq(d.source, 0);
 	/* break-dnssec no: a DO=1 query waits for the answer, which is rewritten
 	 * only if it has no DNSSEC data; a PASSTHRU still stops at once */
 	p->src[0].cfg.break_dnssec = p->src[1].cfg.break_dnssec = false;
 	struct vg_policy_answer pa = { .qname = x, .qtype = VG_T_A };
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, true, &d), 1);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), NULL, x, true, true, &d), 1);
 	ck_assert(d.defer && d.check_answer && d.source == 0);
 	pa.dnssec_data = true;
 	ck_assert_int_eq(vg_policy_check_response(p, &pa, &d), 0);
 	ck_assert(!d.rewrite && d.kept_dnssec);
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, true, &d), 1);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), NULL, x, true, true, &d), 1);
 	pa.dnssec_data = false;
 	ck_assert_int_eq(vg_policy_check_response(p, &pa, &d), 1);
 	ck_assert(d.rewrite && d.source == 0 && d.action == VG_ACT_NXDOMAIN);
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), pn, true, true, &d), 0);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), NULL, pn, true, true, &d), 0);
 	ck_assert(d.matched && d.source == 0 && d.action == VG_ACT_PASSTHRU && !d.defer);
 	/* DO=0: decided at once, whatever break-dnssec says */
-	ck_assert_int_eq(vg_policy_check_flags(p, client(), x, true, false, &d), 1);
+	ck_assert_int_eq(vg_policy_check_flags(p, client(), NULL, x, true, false, &d), 1);
 	ck_assert(!d.defer && d.source == 0);
 	pol_del(p);
 }

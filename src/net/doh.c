@@ -144,8 +144,11 @@ void vg__doh_answer(struct vg_tcp_conn *c, int32_t stream, const uint8_t *pkt, s
 {
 	if (c->doh && !c->closing) {
 		/* VG_ENOTFOUND: the client reset the stream; nothing to send */
+		/* each answer in TLS records of its own, at once, even while the
+		 * session parses input (it allows output then): some clients
+		 * (dnsperf 2.10) take one response per record they read */
 		vg_doh_answer(c->doh, stream, pkt, len);
-		if (!c->in_feed && flush(c) < 0) /* (inside, feed() flushes at its end) */
+		if (flush(c) < 0)
 			vg__conn_close(c);
 	}
 	vg__conn_query_done(c);

@@ -208,6 +208,18 @@ void vg__conn_write(struct vg_tcp_conn *c, const uint8_t *p, size_t len)
 
 /* ------------------------------------------------------------ reading */
 
+/* A TLS connection with nothing left in its frame buffer gives the buffer
+ * back (it is taken again for the next bytes): idle connections then hold
+ * only their TLS session (bench/ (t3): bytes per idle DoT connection). */
+static void buf_release(struct vg_tcp_conn *c)
+{
+	if (c->tls && c->have == 0 && c->buf && !c->dispatching && !c->in_feed) {
+		free(c->buf);
+		c->buf = NULL;
+		c->cap = 0;
+	}
+}
+
 /* Too much work outstanding: queries in flight, or answers the client has not
  * read yet.  Either stops reading from the connection until it drains. */
 static bool conn_busy(const struct vg_tcp_conn *c)
@@ -236,7 +248,7 @@ static bool buf_room(struct vg_tcp_conn *c)
 {
 	if (c->cap - c->have >= 512 || c->cap >= TCP_BUF_MAX)
 		return c->cap > c->have;
-	size_t ncap = c->cap * 2 > TCP_BUF_MAX ? TCP_BUF_MAX : c->cap * 2;
+	size_t ncap = !c->cap ? TCP_BUF_FIRST : c->cap * 2 > TCP_BUF_MAX ? TCP_BUF_MAX : c->cap * 2;
 	uint8_t *n = realloc(c->buf, ncap);
 	if (n) {
 		c->buf = n;
@@ -351,6 +363,7 @@ static void conn_frames(struct vg_tcp_conn *c)
 		conn_frames(c);
 		return;
 	}
+	buf_release(c);
 	pause_or_resume(c);
 }
 
@@ -365,6 +378,7 @@ static void conn_process(struct vg_tcp_conn *c)
 	 * takes at once; HTTP/2 in cleartext was fed as it was read */
 	while (c->tls && !c->closing && !c->in_feed && tls_pull(c) && c->have)
 		vg__doh_process(c);
+	buf_release(c);
 	pause_or_resume(c);
 }
 
@@ -563,9 +577,11 @@ static void on_connection(uv_stream_t *server, int status)
 		}
 		first_timer = net->tls_handshake_ms;
 	}
-	c->buf = malloc(TCP_BUF_FIRST);
-	c->cap = c->buf ? TCP_BUF_FIRST : 0;
-	if (!c->buf || (c->kind == VG_STREAM_H2C && vg__doh_start(c) < 0)) {
+	if (!c->tls) { /* (a TLS connection takes one when it has plaintext) */
+		c->buf = malloc(TCP_BUF_FIRST);
+		c->cap = c->buf ? TCP_BUF_FIRST : 0;
+	}
+	if ((!c->tls && !c->buf) || (c->kind == VG_STREAM_H2C && vg__doh_start(c) < 0)) {
 		vg__conn_close(c);
 		return;
 	}

@@ -181,7 +181,7 @@ static const struct vg__cfg_key server_keys[] = {
 	VG_CFG_KCUSTOM("listen-tls", parse_listen_tls, dump_listen_tls),
 	VG_CFG_KCUSTOM("listen-https", parse_listen_https, dump_listen_https),
 	VG_CFG_KCUSTOM("listen-http", parse_listen_http, dump_listen_http),
-	VG_CFG_KUINT("max-connections-per-address", CFG, net.max_per_address, 0, 1000000, "64"),
+	VG_CFG_KUINT("max-connections-per-address", CFG, net.max_per_address, 0, 65535, "64"),
 };
 
 /* ---- http ---- */

@@ -320,6 +320,8 @@ void vg__conn_query(struct vg_tcp_conn *c, const uint8_t *q, size_t len,
 	else
 		VG_STAT_INC(st->doh_queries);
 	c->queries++;
+	if (c->established || !c->tls)
+		uv_timer_again(&c->idle);
 	c->inflight++; /* until its answer (vg__conn_query_done) */
 	c->refs++;
 	vg_pipe_query(&c->w->pipe, q, len, cl);
@@ -403,8 +405,9 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	if (c->established || !c->tls)
-		uv_timer_again(&c->idle); /* a handshake's timer runs from the accept */
+	/* bytes alone do not keep a connection: its idle timer restarts on a
+	 * complete query or an answer (vg__conn_query, vg__conn_write), so a
+	 * client trickling bytes is closed like an idle one */
 	if (c->kind == VG_STREAM_H2C) {
 		vg__doh_input(c, (const uint8_t *)buf->base, (size_t)nread);
 		return;
@@ -530,29 +533,38 @@ static void on_connection(uv_stream_t *server, int status)
 	c->refs = 2; /* the two handles */
 	uv_timer_init(&w->loop, &c->idle);
 	c->idle.data = c;
-	bool room = !over_caps(w) || (evict_one(w) && !over_caps(w));
-	w->tcp_conns++;
+	w->tcp_conns++; /* (counted out by vg__conn_close) */
 	atomic_fetch_add(&w->shared->tcp_total, 1);
-	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
-		vg__conn_close(c);
-		return;
-	}
-	if (!room) {
-		VG_STAT_INC(w->stats.tcp_rejected);
-		vg__conn_close(c);
-		return;
-	}
 	struct sockaddr_storage ss;
 	int alen = sizeof(ss);
-	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &alen) < 0 ||
+	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 ||
+	    uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &alen) < 0 ||
 	    vg_sockaddr_from(&c->client.addr, (struct sockaddr *)&ss) < 0) {
 		vg__conn_close(c);
 		return;
 	}
-	c->bucket = addr_bucket(w->shared, &c->client.addr);
-	c->counted = true;
-	unsigned n = atomic_fetch_add(&w->shared->per_addr[c->bucket], 1) + 1u;
-	if (net->max_per_address && n > net->max_per_address) {
+	/* the client's own cap first: a client at it must not evict others.
+	 * A trusted proxy carries many clients and is not capped. */
+	bool proxy = net->n_trusted_proxies &&
+		     vg_prefix_longest(net->trusted_proxies, net->n_trusted_proxies,
+				       sizeof(net->trusted_proxies[0]), &c->client.addr.u.sa) >= 0;
+	if (net->max_per_address && !proxy) {
+		c->bucket = addr_bucket(w->shared, &c->client.addr);
+		c->counted = true;
+		unsigned n = atomic_fetch_add(&w->shared->per_addr[c->bucket], 1) + 1u;
+		if (n > net->max_per_address) {
+			VG_STAT_INC(w->stats.tcp_rejected);
+			vg__conn_close(c);
+			return;
+		}
+	}
+	/* then the worker's and the total cap (this connection counted in) */
+	w->tcp_conns--;
+	atomic_fetch_sub(&w->shared->tcp_total, 1);
+	bool room = !over_caps(w) || (evict_one(w) && !over_caps(w));
+	w->tcp_conns++;
+	atomic_fetch_add(&w->shared->tcp_total, 1);
+	if (!room) {
 		VG_STAT_INC(w->stats.tcp_rejected);
 		vg__conn_close(c);
 		return;

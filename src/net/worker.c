@@ -159,7 +159,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->scratch = malloc(VG_SCRATCH);
 	w->scratch2 = malloc(VG_SCRATCH);
 	w->tls_rx = malloc(VG_NET_TLS_BUF);
-	w->tls_tx = malloc(VG_NET_TLS_BUF);
+	w->tls_tx = malloc(VG_NET_TLS_BUF + 2); /* also a whole DoT frame: 2 + 65535 */
 	w->h2_tx = malloc(VG_NET_TLS_BUF);
 	w->infra = vg_infra_new(4096);
 	w->keys = vg_keycache_new();

@@ -201,6 +201,30 @@ static struct vg_tls_ctx *ctx_alloc(SSL_CTX *ssl)
 	return c;
 }
 
+/* The first 16 bytes of the SHA-256 of file @p path.  0 or negative. */
+static int ca_digest(const char *path, unsigned char out[16])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH], buf[4096];
+	FILE *f = fopen(path, "rb");
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	size_t n;
+	int r = VG_EINVAL;
+	if (!f || !m || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (EVP_DigestUpdate(m, buf, n) != 1)
+			goto out;
+	if (ferror(f) || EVP_DigestFinal_ex(m, md, NULL) != 1)
+		goto out;
+	memcpy(out, md, 16);
+	r = 0;
+out:
+	if (f)
+		fclose(f);
+	EVP_MD_CTX_free(m);
+	return r;
+}
+
 static int server_ssl_ctx(const struct vg_tls_opts *o, SSL_CTX **out, char *err, size_t errlen)
 {
 	SSL_CTX *s = SSL_CTX_new(TLS_server_method());
@@ -258,8 +282,14 @@ static int server_ssl_ctx(const struct vg_tls_opts *o, SSL_CTX **out, char *err,
 		 * (by address or client ID); one that does not verify is refused */
 		SSL_CTX_set_verify(s, SSL_VERIFY_PEER, NULL);
 	}
-	static const unsigned char sid_ctx[] = "vigil";
-	SSL_CTX_set_session_id_context(s, sid_ctx, sizeof(sid_ctx) - 1);
+	/* the session ID context names the client CA too: a session (ticket)
+	 * whose client certificate was verified against another CA must not
+	 * resume with that identity after tls.client-ca changes */
+	unsigned char sid_ctx[5 + 16] = "vigil";
+	unsigned sid_len = 5;
+	if (o->client_ca[0] && ca_digest(o->client_ca, sid_ctx + 5) == 0)
+		sid_len += 16;
+	SSL_CTX_set_session_id_context(s, sid_ctx, sid_len);
 	SSL_CTX_set_num_tickets(s, 1);
 	*out = s;
 	return 0;

@@ -133,15 +133,18 @@ class TlsInfo:
 
 
 def tls_connect(addr, port, server_hostname=DEFAULT_SNI, cafile=None, client_cert=None,
-                session=None, alpn=("dot",), verify=True, timeout=5.0, context=None):
+                session=None, alpn=("dot",), verify=True, timeout=5.0, context=None,
+                source=None):
     """A connected, handshaken ssl socket.  SERVER_HOSTNAME is the SNI and the
-    name checked (None: no SNI; then verification checks nothing by name)."""
+    name checked (None: no SNI; then verification checks nothing by name).
+    SOURCE: the local address to connect from."""
     ctx = context or client_context(cafile, client_cert, alpn, verify)
     if server_hostname is None and ctx.check_hostname:
         # no SNI and no name check: a separate cached context
         ctx = client_context(cafile, client_cert, alpn, False) if not verify else \
             _no_name_context(cafile, client_cert, alpn)
-    raw = socket.create_connection((addr, port), timeout=timeout)
+    raw = socket.create_connection((addr, port), timeout=timeout,
+                                   source_address=(source, 0) if source else None)
     try:
         s = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
     except BaseException:

@@ -338,3 +338,62 @@ def test_dot_client_that_does_not_read(dot, certs):
         normal_client_answered(dot, certs, 2)
     finally:
         tls.close()
+
+
+def test_dot_trickled_bytes_do_not_keep_a_connection(dot_short, certs):
+    """A client that asked once and then trickles a byte now and then (never a
+    whole query) is closed by the idle timeout (400 ms here) like an idle one:
+    bytes alone do not restart it."""
+    v = dot_short
+    tls = enc.tls_connect(v.addr, v.tls_port, SNI, certs.ca.cert, None, None, ("dot",),
+                          True, 5.0)
+    try:
+        wire = q().to_wire()
+        tls.sendall(struct.pack("!H", len(wire)) + wire)
+        assert enc._recv_exact(tls, 2) is not None
+        frame = struct.pack("!H", 200) + b"\0" * 198  # a query that never ends
+        closed = False
+        deadline = time.monotonic() + 10
+        i = 0
+        while time.monotonic() < deadline and i < len(frame):
+            try:
+                tls.send(frame[i:i + 1])  # one TLS record per byte
+            except OSError:
+                closed = True
+                break
+            i += 1
+            time.sleep(0.1)
+            if enc.wait_closed(tls, 0.05):
+                closed = True
+                break
+        assert closed, "a connection trickling bytes stayed open for %d bytes" % i
+    finally:
+        tls.close()
+
+
+def test_dot_client_at_its_cap_evicts_no_one(lab, tmp_path, certs):
+    """At the total cap, a new connection from an address already at its own
+    cap is refused before anything else happens: it does not evict another
+    client's connection first."""
+    v = tls_vigil(lab, tmp_path, certs, server_extra="  max-connections-per-address: 4\n"
+                  "  tcp-max-connections-per-worker: 6\n  tcp-max-connections: 6\n")
+    try:
+        legit = [enc.tls_connect(v.addr, v.tls_port, SNI, certs.ca.cert, None, None, ("dot",),
+                                 True, 5.0, source="127.0.0.3") for _ in range(2)]
+        with enc.Slowloris(v.addr, v.tls_port, 4, mode="partial", source="127.0.0.2") as s:
+            assert s.open_count() == 4
+            before = v.stats()
+            with enc.Slowloris(v.addr, v.tls_port, 1, mode="partial", source="127.0.0.2") as s2:
+                deadline = time.monotonic() + 5
+                while s2.open_count() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert s2.open_count() == 0, "a fifth connection from one address was kept"
+            after = v.stats()
+            assert after["conn_evicted"] == before["conn_evicted"], (before, after)
+            assert after["tcp_rejected"] == before["tcp_rejected"] + 1, (before, after)
+            for t in legit:
+                assert not enc.wait_closed(t, 0.2), "another client's connection was closed"
+        for t in legit:
+            t.close()
+    finally:
+        v.stop()

@@ -76,8 +76,11 @@ def tlsdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def addrs(lab):
-    """Lab addresses: Unbound's, and the mock's (next to it)."""
-    return {"unbound": labunbound.addr_for(lab.prefix),
+    """Lab addresses: this module's own Unbound and the mock, next to the
+    session's DoT Unbound (conftest.lab_unbound, on labunbound.addr_for()):
+    not on its address, where both would listen (Unbound sets SO_REUSEPORT)
+    and split the connections between two certificates."""
+    return {"unbound": "%s.210.21" % lab.prefix,
             "mock": "%s.210.20" % lab.prefix}
 
 

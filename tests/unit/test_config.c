@@ -1375,8 +1375,6 @@ START_TEST(error_discovery)
 		     "  ddr-hints: [ 0.0.0.0 ]\n", "F:4: discovery.ddr-hints: a hint is an address");
 	expect_error("discovery:\n  ddr-name: x.example\n  ddr-endpoints: [ \"dot 853\" ]\n"
 		     "  ddr-hints: [ \"192.0.2.1@53\" ]\n", "without a port");
-	expect_error("discovery:\n  ddr-hints: [ 192.0.2.1 ]\n",
-		     "F:2: discovery.ddr-hints: only with discovery.ddr-endpoints");
 	expect_error("discovery:\n  ddr-name: .\n", "F:2: discovery.ddr-name");
 	expect_error("discovery:\n  block-doh-canary: maybe\n",
 		     "F:2: discovery.block-doh-canary: expected yes or no");
@@ -1386,6 +1384,45 @@ END_TEST
 
 /* What the lead's listeners will feed DDR: one endpoint per port, their
  * addresses as hints, wildcard addresses left out. */
+/* DDR from the config: the encrypted listeners under tls.server-name, the
+ * DoH path from http.path; ddr-hints replace the listeners' addresses */
+START_TEST(ddr_from_tls_config)
+{
+	struct loaded l;
+	load_text(&l, "server:\n  listen-tls: [ \"192.0.2.53@853\" ]\n"
+		  "  listen-https: [ \"192.0.2.53@8443\" ]\n"
+		  "tls:\n  certificate: c.pem\n  key: k.pem\n  server-name: DNS.Example.NET\n"
+		  "http:\n  path: /q\n");
+	ck_assert_msg(l.ret == 0, "%s", l.err);
+	free(l.err);
+	const struct vg_ddr_opts *o = &l.cfg.serve.ddr;
+	ck_assert(o->enabled);
+	ck_assert_uint_eq(o->n_ep, 2);
+	ck_assert_str_eq(o->ep[0].alpn, "dot");
+	ck_assert_uint_eq(o->ep[0].port, 853);
+	ck_assert_str_eq(o->ep[1].alpn, "h2");
+	ck_assert_uint_eq(o->ep[1].port, 8443);
+	ck_assert_uint_eq(o->ep[1].n_v4, 1);
+	ck_assert_mem_eq(o->ep[1].v4[0], "\xc0\x00\x02\x35", 4);
+	ck_assert_str_eq(o->dohpath, "/q{?dns}");
+	ck_assert_mem_eq(o->target, "\x03" "dns" "\x07" "example" "\x03" "net", 17);
+	load_text(&l, "server:\n  listen-tls: [ \"0.0.0.0@853\" ]\n"
+		  "tls:\n  certificate: c.pem\n  key: k.pem\n  server-name: dns.example.net\n"
+		  "discovery:\n  ddr-hints: [ 203.0.113.7 ]\n");
+	ck_assert_msg(l.ret == 0, "%s", l.err);
+	free(l.err);
+	ck_assert_uint_eq(l.cfg.serve.ddr.n_ep, 1);
+	ck_assert_uint_eq(l.cfg.serve.ddr.ep[0].n_v4, 1);
+	ck_assert_mem_eq(l.cfg.serve.ddr.ep[0].v4[0], "\xcb\x00\x71\x07", 4);
+	/* no server name: nothing to announce */
+	load_text(&l, "server:\n  listen-tls: [ \"192.0.2.53\" ]\n"
+		  "tls:\n  certificate: c.pem\n  key: k.pem\n");
+	ck_assert_msg(l.ret == 0, "%s", l.err);
+	free(l.err);
+	ck_assert_uint_eq(l.cfg.serve.ddr.n_ep, 0);
+}
+END_TEST
+
 START_TEST(ddr_from_listeners)
 {
 	struct vg_ddr_opts o;
@@ -1536,6 +1573,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, discovery_config);
 	tcase_add_test(tc, error_discovery);
 	tcase_add_test(tc, ddr_from_listeners);
+	tcase_add_test(tc, ddr_from_tls_config);
 	tcase_add_test(tc, identity_discovery_dump_reloads);
 	tcase_add_test(tc, default_acl);
 	tcase_add_test(tc, empty_files_give_defaults);

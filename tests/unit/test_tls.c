@@ -368,6 +368,29 @@ START_TEST(resumption_across_contexts_and_rotation)
 }
 END_TEST
 
+/* Sessions resume only under the same client CA: a changed tls.client-ca
+ * must not bring back an identity verified against the old one. */
+START_TEST(resumption_tied_to_the_client_ca)
+{
+	struct vg_tls_tickets *t = vg_tls_tickets_new();
+	struct vg_tls_opts o;
+	struct vg_tls_ctx *a, *b, *c;
+	char err[256];
+	server_opts(&o);
+	path(o.client_ca, sizeof(o.client_ca), "ca.pem");
+	ck_assert_int_eq(vg_tls_server_new(&o, VG_TLS_DOT, t, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(vg_tls_server_new(&o, VG_TLS_DOT, t, &b, err, sizeof(err)), 0);
+	path(o.client_ca, sizeof(o.client_ca), "srv.pem"); /* another CA file */
+	ck_assert_int_eq(vg_tls_server_new(&o, VG_TLS_DOT, t, &c, err, sizeof(err)), 0);
+	ck_assert(resumes(a, b, t, 0));  /* the same CA: resumed */
+	ck_assert(!resumes(a, c, t, 0)); /* another: a full handshake */
+	vg_tls_ctx_unref(a);
+	vg_tls_ctx_unref(b);
+	vg_tls_ctx_unref(c);
+	vg_tls_tickets_free(t);
+}
+END_TEST
+
 START_TEST(check_config_errors)
 {
 	struct vg_tls_opts o;
@@ -518,6 +541,7 @@ int main(void)
 	tcase_add_test(tc, client_id_from_sni);
 	tcase_add_test(tc, client_certificate_identity);
 	tcase_add_test(tc, resumption_across_contexts_and_rotation);
+	tcase_add_test(tc, resumption_tied_to_the_client_ca);
 	tcase_add_test(tc, check_config_errors);
 	tcase_add_test(tc, client_pin_and_name);
 	tcase_add_test(tc, garbage_is_an_error);

@@ -289,7 +289,11 @@ def test_dot_slowloris_many_addresses(lab, tmp_path, certs):
                 held.append(s)
             normal_client_answered(v, certs)
             st = v.stats()
-            assert st["conn_evicted"] >= 1000 - 512, st
+            # never more than the cap held (evicted, or closed by the
+            # handshake timeout on a slow machine), and eviction did its part
+            assert st["conn_evicted"] > 0, st
+            held_open = sum(s.open_count() for s in held)
+            assert held_open <= 512, "%d unfinished handshakes held over a cap of 512" % held_open
         finally:
             for s in held:
                 s.close()

@@ -391,6 +391,45 @@ START_TEST(resumption_tied_to_the_client_ca)
 }
 END_TEST
 
+/* A chain of connections, each offering the ticket its predecessor got:
+ * every one after the first resumes (a resumed session gets a new ticket;
+ * TLS 1.3 clients use each ticket once). */
+START_TEST(resumption_chain)
+{
+	struct vg_tls_tickets *t = vg_tls_tickets_new();
+	struct vg_tls_ctx *ctx = server(VG_TLS_DOT, t, false);
+	SSL_SESSION *sess = NULL;
+	for (int i = 0; i < 5; i++) {
+		struct client c;
+		struct vg_tls_conn *s = vg_tls_conn_accept(ctx);
+		client_new(&c, NULL, "dot", false, sess);
+		pump(&c, s, NULL, NULL);
+		ck_assert(vg_tls_conn_established(s));
+		ck_assert_msg(vg_tls_conn_resumed(s) == (i > 0), "connection %d", i);
+		char x[8];
+		ck_assert_int_le(SSL_read(c.ssl, x, sizeof(x)), 0); /* take the new ticket */
+		SSL_SESSION *ns = SSL_get1_session(c.ssl);
+		ck_assert_int_eq(SSL_SESSION_is_resumable(ns), 1);
+		if (sess) { /* a fresh ticket, not the one just used */
+			const unsigned char *a, *b;
+			size_t al, bl;
+			SSL_SESSION_get0_ticket(sess, &a, &al);
+			SSL_SESSION_get0_ticket(ns, &b, &bl);
+			ck_assert_msg(al != bl || memcmp(a, b, al) != 0,
+				      "connection %d got no new ticket", i);
+		}
+		SSL_SESSION_free(sess);
+		sess = ns;
+		SSL_set_shutdown(c.ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		client_free(&c);
+		vg_tls_conn_free(s);
+	}
+	SSL_SESSION_free(sess);
+	vg_tls_ctx_unref(ctx);
+	vg_tls_tickets_free(t);
+}
+END_TEST
+
 START_TEST(check_config_errors)
 {
 	struct vg_tls_opts o;
@@ -542,6 +581,7 @@ int main(void)
 	tcase_add_test(tc, client_certificate_identity);
 	tcase_add_test(tc, resumption_across_contexts_and_rotation);
 	tcase_add_test(tc, resumption_tied_to_the_client_ca);
+	tcase_add_test(tc, resumption_chain);
 	tcase_add_test(tc, check_config_errors);
 	tcase_add_test(tc, client_pin_and_name);
 	tcase_add_test(tc, garbage_is_an_error);

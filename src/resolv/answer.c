@@ -42,10 +42,62 @@ void vg_request_free(struct vg_request *req)
 	vg_arena_free(req->arena); /* req lives in its own arena */
 }
 
+/*
+ * The root key trust anchor sentinel (RFC 8509): a secure A or AAAA answer
+ * whose first label is root-key-sentinel-is-ta-NNNNN (NNNNN the decimal key
+ * tag of a root key) becomes SERVFAIL unless vigil trusts that key, and one
+ * for root-key-sentinel-not-ta-NNNNN becomes SERVFAIL if it does: a user
+ * can tell which root keys their resolver trusts.  True: answer SERVFAIL.
+ */
+static bool sentinel_refuses(const struct vg_ta_set *ta, const uint8_t *qname, uint16_t qtype)
+{
+	static const char is[] = "root-key-sentinel-is-ta-", not[] = "root-key-sentinel-not-ta-";
+	size_t l = qname[0], p;
+	bool want;
+	if (!ta || (qtype != VG_T_A && qtype != VG_T_AAAA))
+		return false;
+	if (l == sizeof(is) - 1 + 5 && !strncasecmp((const char *)qname + 1, is, sizeof(is) - 1)) {
+		want = true;
+		p = sizeof(is) - 1;
+	} else if (l == sizeof(not) - 1 + 5 &&
+		   !strncasecmp((const char *)qname + 1, not, sizeof(not) - 1)) {
+		want = false;
+		p = sizeof(not) - 1;
+	} else {
+		return false;
+	}
+	unsigned tag = 0;
+	for (size_t i = 1 + p; i < 1 + l; i++) {
+		if (qname[i] < '0' || qname[i] > '9')
+			return false;
+		tag = tag * 10 + (unsigned)(qname[i] - '0');
+	}
+	if (tag > 65535)
+		return false;
+	bool trusted = false;
+	for (unsigned i = 0; i < ta->n && !trusted; i++) {
+		const struct vg_ta *t = &ta->ta[i];
+		if (t->owner[0] != 0) /* the root's anchors only */
+			continue;
+		if (t->type == VG_T_DS)
+			trusted = t->rdlen >= 2 && vg_get16(t->rdata) == tag;
+		else if (t->type == VG_T_DNSKEY)
+			trusted = vg_dnssec_keytag(t->rdata, t->rdlen) == tag;
+	}
+	return trusted != want;
+}
+
+static const char sentinel_text[] = "vigil: root key sentinel (RFC 8509)";
+
 size_t vg_resolv_write_answer(const struct vg_request *req, const struct vg_client_q *cq,
 			      uint8_t *buf, size_t cap)
 {
 	bool fail = req->rcode == VG_RCODE_SERVFAIL;
+	bool secure = req->validate && req->sec == VG_SEC_SECURE && !fail;
+	if (secure && sentinel_refuses(req->env->ta, req->qname, req->qtype)) {
+		struct vg_answer_view sv = { .rcode = VG_RCODE_SERVFAIL, .ede_text = sentinel_text };
+		return vg_answer_write(cq, &sv, buf, cap);
+	}
 	struct vg_answer_view av = {
 		.rcode = req->rcode,
 		.ans = req->answer,
@@ -187,6 +239,10 @@ write:
 	av.nans = n;
 	av.ad = secure && av.rcode != VG_RCODE_SERVFAIL && env->dnssec->validation &&
 		env->ta && !(q->flags & VG_F_CD);
+	if (av.ad && sentinel_refuses(env->ta, q->qname, q->qtype)) {
+		struct vg_answer_view sv = { .rcode = VG_RCODE_SERVFAIL, .ede_text = sentinel_text };
+		return vg_answer_write(cq, &sv, buf, cap);
+	}
 	return vg_answer_write(cq, &av, buf, cap);
 not_usable:
 	if (u == 0)

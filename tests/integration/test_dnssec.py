@@ -611,3 +611,41 @@ def test_max_rrsigs_per_rrset_decides(lab, tmp_path, cap):
             assert "validation limit reached" not in v.log_text(), v.log_tail()
     finally:
         v.stop()
+
+
+def root_ds_tags(lab):
+    """The key tags of the lab's root trust anchor (its DS records)."""
+    tags = set()
+    with open(lab.trust_anchor) as f:
+        for line in f:
+            parts = line.split()
+            if "DS" in parts:
+                tags.add(int(parts[parts.index("DS") + 1]))
+    return tags
+
+
+@pytest.mark.vigil_only
+def test_root_key_sentinel(resolver, lab):
+    """RFC 8509: a secure A answer for root-key-sentinel-is-ta-NNNNN.* is
+    given only when vigil trusts root key NNNNN, one for ...-not-ta-NNNNN
+    only when it does not (SERVFAIL otherwise); the names come from the
+    signed wildcard *.wild.nsec.sec., asked twice (resolved, then cached)."""
+    tags = root_ds_tags(lab)
+    assert tags, "no DS in the lab's trust anchor"
+    trusted = min(tags)
+    other = next(t for t in range(1, 65536) if t not in tags)
+    cases = [("is-ta", trusted, True), ("is-ta", other, False),
+             ("not-ta", trusted, False), ("not-ta", other, True)]
+    for _ in range(2):  # the first answer is resolved, the second comes from the cache
+        for kind, tag, answered in cases:
+            name = "root-key-sentinel-%s-%05d.wild.nsec.sec." % (kind, tag)
+            r = dq(resolver, name)
+            if answered:
+                assert_answer(r, name, "A", [labmod.SEC_WILD_ADDR])
+                assert_ad(r)
+            else:
+                assert r.rcode() == dns.rcode.SERVFAIL, "%s %s:%s" % (kind, tag, show(r))
+    # not secure: no sentinel processing (an insecure zone answers whatever the tag)
+    name = "root-key-sentinel-is-ta-%05d.%s" % (other, "www.basic.lab.")
+    r = dq(resolver, name)
+    assert r.rcode() != dns.rcode.SERVFAIL, show(r)

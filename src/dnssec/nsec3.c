@@ -453,8 +453,13 @@ int vg_nsec3_prove_wildcard(const struct vg_nsec3 *n, unsigned count, const uint
 		return hash_failed(ede, ret);
 	if (matching(&c, h))
 		return BOGUS(ede); /* the next closer name exists: wrong wildcard */
-	/* RFC 5155 8.8 asks for the cover only, Opt-Out or not (see nsec3.h) */
-	return covering(&c, h) ? PROVEN(ede) : MISSING(ede);
+	/* an Opt-Out cover does not prove the expansion: an unsigned delegation
+	 * may exist at the next closer name (RFC 5155 6 and B.4), so the
+	 * answer is insecure, as Unbound and Knot Resolver have it */
+	const struct vg_nsec3 *cv = covering(&c, h);
+	if (!cv)
+		return MISSING(ede);
+	return optout(cv) ? INSECURE(ede) : PROVEN(ede);
 }
 
 int vg_nsec3_prove_nods(const struct vg_nsec3 *n, unsigned count, const uint8_t *zone,

@@ -163,9 +163,10 @@ int vg_nsec3_prove_nodata(const struct vg_nsec3 *n, unsigned count, const uint8_
  * owner's rightmost <RRSIG labels field> labels) and must be a
  * proper ancestor of @p name at or below @p zone, else VG_EBOGUS *ede 6.
  *
- * Opt-Out on the covering NSEC3 still gives 0: RFC 5155 8.8 asks only for
- * the cover, and 9.2 withholds AD only for responses carrying a closest
- * encloser proof (Unbound is stricter and calls this insecure).
+ * Opt-Out on the covering NSEC3 gives VG_ENOTSUP (insecure, no AD): an
+ * unsigned delegation may exist at the next closer name, so the expansion
+ * is not proven (RFC 5155 6 and Appendix B.4; Unbound and Knot Resolver
+ * agree).
  * When @p name is the wildcard itself (*.@p closest_encloser, the RRSIG
  * labels field not counting the '*'), nothing needs proving: 0 without
  * hashing.

@@ -649,3 +649,18 @@ def test_root_key_sentinel(resolver, lab):
     name = "root-key-sentinel-is-ta-%05d.%s" % (other, "www.basic.lab.")
     r = dq(resolver, name)
     assert r.rcode() != dns.rcode.SERVFAIL, show(r)
+
+
+def test_wildcard_under_optout_is_insecure(resolver):
+    """<x>.wild.optout.sec. comes from *.wild.optout.sec.; the NSEC3 covering
+    the next closer name has the Opt-Out flag, so an unsigned delegation may
+    exist there and the expansion is not proven: the answer, without AD
+    (RFC 5155 6, B.4; Unbound and Knot Resolver agree)."""
+    for _ in range(2):  # resolved, then from the cache
+        name = "%s.wild.optout.sec." % token()
+        r = dq(resolver, name)
+        assert_answer(r, name, "A", [labmod.SEC_WILD_ADDR])
+        assert_no_ad(r)
+        r = dq(resolver, name)
+        assert_answer(r, name, "A", [labmod.SEC_WILD_ADDR])
+        assert_no_ad(r)

@@ -112,7 +112,7 @@ SEC_ZONES = [
 ]
 SEC_WWW = {label + ".sec.": addr for label, _, addr in SEC_ZONES}
 OPTOUT_CHILD_WWW = "198.51.100.40"  # www.child.optout.sec. (unsigned, no DS)
-SEC_WILD_ADDR = "198.51.100.77"  # *.wild.{nsec,nsec3}.sec. and *.any.keytrap.sec.
+SEC_WILD_ADDR = "198.51.100.77"  # *.wild.{nsec,nsec3,optout}.sec. and *.any.keytrap.sec.
 # Negative trust anchors for the resolver under test: nta.sec. is bogus on
 # purpose and must be answered as insecure; corp.internal. is the forward zone,
 # which the signed root proves does not exist (NXDOMAIN for internal.), so a
@@ -520,6 +520,8 @@ www               IN A     {www}
             elif label in ("keytrap", "keytrap-big"):  # one more attacked name: <x>.any
                 text += "*.any             IN A     %s\n" % SEC_WILD_ADDR
             elif label == "optout":  # an unsigned delegation, covered by opt-out NSEC3
+                # and a wildcard, whose expansions only opt-out NSEC3 can "prove"
+                text += "*.wild            IN A     %s\n" % SEC_WILD_ADDR
                 text += OPTOUT_MARK + f"""\
 child             IN NS    ns1.child.optout.sec.
 ns1.child         IN A     {a('sec-grandchild')}

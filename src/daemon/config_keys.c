@@ -186,40 +186,53 @@ static const struct vg__cfg_key server_keys[] = {
 
 /* ---- http ---- */
 
-static void parse_proxies(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
+/* A list of prefixes ("10.0.0.1", "10.0.0.0/24"), IPv4-mapped ones as IPv4. */
+static size_t prefix_list(struct vg__cfg_ctx *c, yaml_node_t *val, struct vg_prefix *out,
+			  size_t max)
 {
-	struct vg_net_opts *net = &((struct vg_config *)base)->net;
-	yaml_node_t *items[VG_NET_MAX_PROXIES];
+	yaml_node_t *items[VG_CFG_MAX_ADDRS];
 	bool bad;
-	size_t n = vg__cfg_list_items(c, val, items, VG_NET_MAX_PROXIES, &bad);
+	size_t n = vg__cfg_list_items(c, val, items, max < VG_CFG_MAX_ADDRS ? max : VG_CFG_MAX_ADDRS,
+				      &bad), got = 0;
 
-	net->n_trusted_proxies = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct vg_prefix *p = &net->trusted_proxies[net->n_trusted_proxies];
-		int r = vg_prefix_parse((const char *)items[i]->data.scalar.value, p);
+		int r = vg_prefix_parse((const char *)items[i]->data.scalar.value, &out[got]);
 		if (r < 0) {
 			vg__cfg_bad_value(c, items[i], r == VG_EINVAL
 					  ? "a prefix with no bits set past its length"
 					  : "an address or prefix like 10.0.0.1 or 10.0.0.0/24");
 			continue;
 		}
-		vg_prefix_unmap(p);
-		net->n_trusted_proxies++;
+		vg_prefix_unmap(&out[got++]);
 	}
+	return got;
+}
+
+static void dump_prefixes(FILE *f, const char *lead, const char *name, const struct vg_prefix *p,
+			  size_t n)
+{
+	char pfx[INET6_ADDRSTRLEN + 8];
+
+	fprintf(f, "%s%s: [", lead, name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : " ", vg_prefix_str(&p[i], pfx, sizeof(pfx)));
+	fprintf(f, " ]\n");
+}
+
+static void parse_proxies(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
+{
+	struct vg_net_opts *net = &((struct vg_config *)base)->net;
+
+	net->n_trusted_proxies = prefix_list(c, val, net->trusted_proxies, VG_NET_MAX_PROXIES);
 }
 
 static bool dump_proxies(const struct vg__cfg_out *o, const char *lead, int col,
 			 const struct vg__cfg_key *k, const void *base)
 {
 	const struct vg_net_opts *net = &((const struct vg_config *)base)->net;
-	char pfx[INET6_ADDRSTRLEN + 8];
 
 	(void)col;
-	fprintf(o->f, "%s%s: [", lead, k->name);
-	for (size_t i = 0; i < net->n_trusted_proxies; i++)
-		fprintf(o->f, "%s\"%s\"", i ? ", " : " ",
-			vg_prefix_str(&net->trusted_proxies[i], pfx, sizeof(pfx)));
-	fprintf(o->f, "%s]\n", net->n_trusted_proxies ? " " : " ");
+	dump_prefixes(o->f, lead, k->name, net->trusted_proxies, net->n_trusted_proxies);
 	return true;
 }
 
@@ -229,6 +242,36 @@ static const struct vg__cfg_key http_keys[] = {
 	VG_CFG_KUINT("max-header-list-size", CFG, net.doh.max_header_list, 1024, 65536, "8192"),
 	VG_CFG_KSTR("forwarded-header", CFG, net.doh.forwarded_header, 0, "x-forwarded-for"),
 	VG_CFG_KCUSTOM("trusted-proxies", parse_proxies, dump_proxies),
+};
+
+/* ---- rate-limit ---- */
+
+static const char *const default_rl_exempt[] = { "127.0.0.0/8", "::1/128" };
+
+static void parse_rl_exempt(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
+{
+	struct vg_rl_opts *rl = &((struct vg_config *)base)->serve.rl;
+
+	rl->n_exempt = prefix_list(c, val, rl->exempt, VG_RL_MAX_EXEMPT);
+}
+
+static bool dump_rl_exempt(const struct vg__cfg_out *o, const char *lead, int col,
+			   const struct vg__cfg_key *k, const void *base)
+{
+	const struct vg_rl_opts *rl = &((const struct vg_config *)base)->serve.rl;
+
+	(void)col;
+	dump_prefixes(o->f, lead, k->name, rl->exempt, rl->n_exempt);
+	return true;
+}
+
+static const struct vg__cfg_key rl_keys[] = {
+	VG_CFG_KUINT("queries-per-second", CFG, serve.rl.qps, 0, 1000000, "1000"),
+	VG_CFG_KUINT("burst", CFG, serve.rl.burst, 1, 4000000, "2000"),
+	VG_CFG_KUINT("slip", CFG, serve.rl.slip, 0, 10, "2"),
+	VG_CFG_KUINT("ipv4-prefix", CFG, serve.rl.v4_prefix, 1, 32, "32"),
+	VG_CFG_KUINT("ipv6-prefix", CFG, serve.rl.v6_prefix, 1, 128, "56"),
+	VG_CFG_KCUSTOM("exempt", parse_rl_exempt, dump_rl_exempt), /* default_rl_exempt[] */
 };
 
 /* ---- tls ---- */
@@ -591,6 +634,8 @@ const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT] = {
 	[VG_SEC_LOG] = { .name = "log", .type = VG_CFG_MAP, .map = SECTION("log", log_keys) },
 	[VG_SEC_TLS] = { .name = "tls", .type = VG_CFG_MAP, .map = SECTION("tls", tls_keys) },
 	[VG_SEC_HTTP] = { .name = "http", .type = VG_CFG_MAP, .map = SECTION("http", http_keys) },
+	[VG_SEC_RATELIMIT] = { .name = "rate-limit", .type = VG_CFG_MAP,
+			       .map = SECTION("rate-limit", rl_keys) },
 	[VG_SEC_DISCOVERY] = { .name = "discovery", .type = VG_CFG_MAP,
 			       .map = &vg__cfg_discovery_map },
 };
@@ -616,6 +661,9 @@ void vg_config_defaults(struct vg_config *cfg)
 		cfg->serve.acl.rule[i].action = VG_ACL_ALLOW;
 	}
 	cfg->serve.acl.n = i;
+	for (i = 0; i < N(default_rl_exempt); i++)
+		vg_prefix_parse(default_rl_exempt[i], &cfg->serve.rl.exempt[i]);
+	cfg->serve.rl.n_exempt = i;
 	vg__cfg_default_policy(cfg);
 	vg_config_ddr_from_config(cfg, &cfg->serve.ddr);
 }

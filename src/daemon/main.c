@@ -772,7 +772,7 @@ static void log_stats(struct daemon *d)
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
 		 up_unw = 0, up_sh = 0, up_shx = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0,
 		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0,
-		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0;
+		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0, rlim = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		const struct vg_worker_stats *s = &d->workers[i].stats;
 		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
@@ -799,6 +799,7 @@ static void log_stats(struct daemon *d)
 		tfail += VG_STAT_GET(s->tls_failed);
 		tev += VG_STAT_GET(s->tcp_evicted);
 		dq += VG_STAT_GET(s->doh_queries);
+		rlim += VG_STAT_GET(p->rate_limited);
 		pol += VG_STAT_GET(p->policy_rewrites);
 		pold += VG_STAT_GET(p->policy_log_dropped);
 		const struct vg_upstream_stats *u = vg_upstream_stats(d->workers[i].up);
@@ -826,10 +827,11 @@ static void log_stats(struct daemon *d)
 		     "cache_bytes=%zu cache_limit=%zu "
 		     "policy_rewrites=%lu policy_log_dropped=%lu dot=%lu tls_handshakes=%lu "
 		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu upstream_tls=%lu "
-		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu",
+		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu "
+		     "rate_limited=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
 		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, entries, bytes, limit, pol,
-		     pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn, tls_fail, tls_ref);
+		     pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn, tls_fail, tls_ref, rlim);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -908,6 +910,13 @@ static int run(struct daemon *d, const char *pidfile)
 		goto out;
 	}
 	randombytes_buf(&d->shared.per_addr_key, sizeof(d->shared.per_addr_key));
+	d->shared.rl = vg_rl_new(VG_RL_BUCKETS);
+	if (!d->shared.rl) {
+		vg_log(VG_LOG_ERR, "cannot allocate the rate limit table");
+		free(cfg);
+		hints_free(h);
+		goto out;
+	}
 	if (publish(d, cfg, true, h) < 0) {
 		free(cfg);
 		hints_free(h);
@@ -1042,6 +1051,7 @@ out:
 	tls_unref_all(d->tls);
 	vg_tls_tickets_free(d->tickets);
 	free(d->shared.per_addr);
+	vg_rl_free(d->shared.rl);
 	return ret;
 }
 

@@ -101,6 +101,7 @@ struct vg_shared {
 	vg_pipe_opcode_fn notify;     /* NOTIFY handler (RPZ feeds), or NULL */
 	void *notify_arg;
 	struct vg_upshare *upshare;   /* upstream queries in flight, shared across workers */
+	struct vg_ratelimit *rl;      /* UDP rate limit buckets (pipeline/ratelimit.h) */
 };
 
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */

@@ -186,6 +186,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->pipe.plog = shared->plog;
 	w->pipe.notify = shared->notify;
 	w->pipe.notify_arg = shared->notify_arg;
+	w->pipe.rl = shared->rl;
 	vg_pipe_adopt(&w->pipe, &w->snap->view);
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
 	w->wakeup.data = w;

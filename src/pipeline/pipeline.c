@@ -246,6 +246,26 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 		deliver(p, c, 0);
 		return;
 	}
+	/* 2a. rate limit (UDP): a limited client gets an empty TC=1 answer now
+	 * and then (a real one retries over TCP) and nothing otherwise, so a
+	 * spoofed victim is not flooded with answers -- refusals included */
+	if (c->transport == VG_TRANSPORT_UDP && p->rl && p->opts->rl.qps) {
+		switch (vg_rl_check(p->rl, &p->opts->rl, &c->addr.u.sa, p->env.now_ms,
+				    &p->rl_slip)) {
+		case VG_RL_PASS:
+			break;
+		case VG_RL_SLIP:
+			VG_STAT_INC(p->stats.rate_limited);
+			deliver(p, c, vg_wire_error_reply(&q, VG_RCODE_NOERROR, true,
+							  p->opts->max_udp_size, p->txbuf,
+							  TXBUF_SIZE));
+			return;
+		case VG_RL_DROP:
+			VG_STAT_INC(p->stats.rate_limited);
+			deliver(p, c, 0);
+			return;
+		}
+	}
 	if (acl == VG_ACL_REFUSE) {
 		VG_STAT_INC(p->stats.refused);
 		reply_error(p, &q, VG_RCODE_REFUSED, c);

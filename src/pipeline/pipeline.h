@@ -9,7 +9,8 @@
  *   1. parse      the question and the RFC checks (FORMERR, NOTIMP, BADVERS,
  *                 REFUSED for other classes and zone transfers); another
  *                 opcode goes to its own handler (NOTIFY: the RPZ feeds)
- *   2. access     the client ACL (allow, refuse, drop)
+ *   2. access     the client ACL (allow, refuse, drop); then the UDP rate
+ *                 limit per client prefix (ratelimit.h: TC=1 or nothing)
  *   2b. discovery names vigil answers itself (discovery.c): DDR's
  *                 _dns.resolver.arpa SVCB and the rest of resolver.arpa,
  *                 the application DNS canary when it is blocked
@@ -40,6 +41,7 @@
 
 #include "core/addr.h"
 #include "core/core.h"
+#include "pipeline/ratelimit.h"
 #include "resolv/resolv.h"
 #include "vigil/wire.h"
 
@@ -92,6 +94,7 @@ struct vg_pipe_opts {
 	uint16_t max_udp_size;       /* largest UDP answer to clients, 512..4096, default 1232 */
 	unsigned request_timeout_ms; /* whole client query, default 5000 */
 	struct vg_ddr_opts ddr;      /* discovery */
+	struct vg_rl_opts rl;        /* rate-limit: UDP queries per client prefix */
 };
 
 enum vg_transport {
@@ -135,6 +138,7 @@ struct vg_pipe_stats {
 	vg_counter_t queries, cache_hits, answered, servfail, nxdomain;
 	vg_counter_t malformed, formerr, notimp, refused, dropped, timeouts;
 	vg_counter_t policy_rewrites, policy_log_dropped, inflight;
+	vg_counter_t rate_limited;   /* UDP queries over their client's rate (TC or nothing) */
 };
 
 struct vg_pipe_req;
@@ -194,6 +198,8 @@ struct vg_pipe {
 	vg_pipe_opcode_fn notify;  /* NOTIFY handler, or NULL */
 	void *notify_arg;
 	struct vg_pipe_stats stats;
+	struct vg_ratelimit *rl;   /* shared by the workers; NULL: no limiting */
+	unsigned rl_slip;          /* limited queries seen, for the slip rate */
 	struct vg_pipe_req *inflight_head;
 	unsigned inflight;
 	bool stopping;

@@ -262,6 +262,15 @@ int vg_wire_make_query(uint8_t *buf, size_t cap, uint16_t id, const uint8_t *qna
  * no OPT or there is no room).
  */
 size_t vg_wire_pad(uint8_t *buf, size_t len, size_t cap, unsigned block);
+/**
+ * Append EDNS option @p code with @p dlen bytes of @p data to the message
+ * in @p buf when its last record is the OPT record.  The new length (@p len
+ * unchanged when it has no OPT or there is no room).
+ */
+size_t vg_wire_add_option(uint8_t *buf, size_t len, size_t cap, uint16_t code,
+			  const uint8_t *data, uint16_t dlen);
+/** The data of EDNS option @p code of query @p q: its length, or -1 if absent. */
+int vg_edns_option(const struct vg_query *q, uint16_t code, const uint8_t **data);
 
 /* ---------------------------------------------------------------- types */
 

@@ -182,6 +182,7 @@ static const struct vg__cfg_key server_keys[] = {
 	VG_CFG_KCUSTOM("listen-https", parse_listen_https, dump_listen_https),
 	VG_CFG_KCUSTOM("listen-http", parse_listen_http, dump_listen_http),
 	VG_CFG_KUINT("max-connections-per-address", CFG, net.max_per_address, 0, 65535, "64"),
+	VG_CFG_KBOOL("cookies", CFG, net.cookies, "yes"),
 };
 
 /* ---- http ---- */

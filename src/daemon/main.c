@@ -52,6 +52,7 @@
 #define MAX_WORKERS 64
 #define MAX_RETIRED 64          /* snapshots waiting to be freed */
 #define RECLAIM_MS 1000         /* how often retired snapshots are looked at */
+#define COOKIE_ROTATE_MS (24 * 3600 * 1000u) /* DNS cookie keys */
 #define WATCH_DEFAULT_MS 2000   /* policy file polling interval */
 
 struct daemon {
@@ -87,6 +88,7 @@ struct daemon {
 	struct vg_tls_ctx *tls[VG_STREAM_KINDS];
 	struct vg_tls_tickets *tickets;
 	uv_timer_t ticket_timer;
+	uv_timer_t cookie_timer;        /* a new DNS cookie key every day */
 };
 
 static void usage(FILE *out)
@@ -279,6 +281,12 @@ static int load_tls(const struct vg_config *cfg, struct vg_tls_tickets *t,
 		}
 	}
 	return 0;
+}
+
+static void on_cookie_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	vg_cookie_rotate(&d->shared.cookies); /* the previous key still verifies */
 }
 
 static void on_ticket_timer(uv_timer_t *t)
@@ -772,7 +780,7 @@ static void log_stats(struct daemon *d)
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
 		 up_unw = 0, up_sh = 0, up_shx = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0,
 		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0,
-		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0, rlim = 0;
+		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0, rlim = 0, ckv = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		const struct vg_worker_stats *s = &d->workers[i].stats;
 		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
@@ -800,6 +808,7 @@ static void log_stats(struct daemon *d)
 		tev += VG_STAT_GET(s->tcp_evicted);
 		dq += VG_STAT_GET(s->doh_queries);
 		rlim += VG_STAT_GET(p->rate_limited);
+		ckv += VG_STAT_GET(p->cookies_valid);
 		pol += VG_STAT_GET(p->policy_rewrites);
 		pold += VG_STAT_GET(p->policy_log_dropped);
 		const struct vg_upstream_stats *u = vg_upstream_stats(d->workers[i].up);
@@ -828,10 +837,10 @@ static void log_stats(struct daemon *d)
 		     "policy_rewrites=%lu policy_log_dropped=%lu dot=%lu tls_handshakes=%lu "
 		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu upstream_tls=%lu "
 		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu "
-		     "rate_limited=%lu",
+		     "rate_limited=%lu cookies_valid=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
 		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, entries, bytes, limit, pol,
-		     pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn, tls_fail, tls_ref, rlim);
+		     pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn, tls_fail, tls_ref, rlim, ckv);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -910,6 +919,7 @@ static int run(struct daemon *d, const char *pidfile)
 		goto out;
 	}
 	randombytes_buf(&d->shared.per_addr_key, sizeof(d->shared.per_addr_key));
+	vg_cookie_init(&d->shared.cookies);
 	d->shared.rl = vg_rl_new(VG_RL_BUCKETS);
 	if (!d->shared.rl) {
 		vg_log(VG_LOG_ERR, "cannot allocate the rate limit table");
@@ -976,6 +986,10 @@ static int run(struct daemon *d, const char *pidfile)
 	uint64_t rot = (uint64_t)cfg->tls.ticket_rotation_s * 1000;
 	uv_timer_start(&d->ticket_timer, on_ticket_timer, rot, rot);
 	uv_unref((uv_handle_t *)&d->ticket_timer);
+	uv_timer_init(&d->loop, &d->cookie_timer);
+	d->cookie_timer.data = d;
+	uv_timer_start(&d->cookie_timer, on_cookie_timer, COOKIE_ROTATE_MS, COOKIE_ROTATE_MS);
+	uv_unref((uv_handle_t *)&d->cookie_timer);
 	policy_watch(d);
 	uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup, &d->sig_usr1 };
 	int nums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };

@@ -61,6 +61,7 @@ struct vg_net_opts {
 	unsigned max_per_address;    /* stream connections per client address (IPv6: /64),
 				      * all workers; 0 = no limit; default 64 */
 	unsigned tls_handshake_ms;   /* a TLS handshake must end within this (default 5000) */
+	bool cookies;                /* answer DNS cookies (RFC 7873, RFC 9018); default yes */
 	struct vg_doh_opts doh;      /* the http section: DoH path, HTTP/2 limits */
 	struct vg_prefix trusted_proxies[VG_NET_MAX_PROXIES]; /* http.trusted-proxies */
 	size_t n_trusted_proxies;
@@ -102,6 +103,7 @@ struct vg_shared {
 	void *notify_arg;
 	struct vg_upshare *upshare;   /* upstream queries in flight, shared across workers */
 	struct vg_ratelimit *rl;      /* UDP rate limit buckets (pipeline/ratelimit.h) */
+	struct vg_cookie_secret cookies; /* DNS server cookie keys (pipeline/cookie.h) */
 };
 
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */

@@ -95,6 +95,7 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 	c.id[0] = 0;
 	c.cert_fp = NULL;
 	c.cert_subject = NULL;
+	c.has_cookie = false;
 	c.conn = NULL;
 	c.sock = fd;
 	for (int round = 0; round < MAX_ROUNDS && !w->stopping; round++) {

@@ -81,8 +81,10 @@ static void adopt_snapshot(struct vg_worker *w)
 	const struct vg_net_snapshot *s =
 		atomic_load_explicit(&w->shared->snap, memory_order_acquire);
 	w->snap = s;
-	if (w->pipe_ready)
+	if (w->pipe_ready) {
 		vg_pipe_adopt(&w->pipe, &s->view);
+		w->pipe.cookies = s->net->cookies ? &w->shared->cookies : NULL;
+	}
 	if (w->up)
 		vg_upstream_set_opts(w->up, s->upstream);
 	atomic_store_explicit(&w->seen_gen, gen, memory_order_release);
@@ -188,6 +190,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->pipe.notify_arg = shared->notify_arg;
 	w->pipe.rl = shared->rl;
 	vg_pipe_adopt(&w->pipe, &w->snap->view);
+	w->pipe.cookies = w->snap->net->cookies ? &shared->cookies : NULL;
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
 	w->wakeup.data = w;
 	uv_timer_init(&w->loop, &w->tick);

@@ -63,6 +63,9 @@ static void clock_read(struct vg_pipe *p, bool wall)
 
 static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
 {
+	if (c->has_cookie && len && p->cookies)
+		len = vg_cookie_add(p->cookies, p->txbuf, len, c->max_size, c->cookie,
+				    &c->addr.u.sa, p->io.wall_s(p->io.arg));
 	/* encrypted transports hide the answer's size (RFC 8467); a client with
 	 * EDNS gets padding whether or not it padded its query */
 	if (c->transport == VG_TRANSPORT_DOT || c->transport == VG_TRANSPORT_DOH)
@@ -239,6 +242,31 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 		return;
 	}
 
+	/* 1b. DNS cookies (RFC 7873): the answer carries the client cookie
+	 * back with a server cookie; a valid server cookie proves the source
+	 * address (no rate limit); a malformed option is FORMERR */
+	struct vg_client ckc;
+	bool proven = false;
+	if (p->cookies && q.edns.present && !rcode) {
+		uint8_t ck[VG_COOKIE_CLIENT_LEN];
+		enum vg_cookie_state cs = vg_cookie_check(p->cookies, &q, &c->addr.u.sa,
+							  p->io.wall_s(p->io.arg), ck);
+		if (cs == VG_COOKIE_BAD) {
+			VG_STAT_INC(p->stats.formerr);
+			reply_error(p, &q, VG_RCODE_FORMERR, c);
+			return;
+		}
+		if (cs != VG_COOKIE_NONE) {
+			ckc = *c;
+			ckc.has_cookie = true;
+			memcpy(ckc.cookie, ck, sizeof(ck));
+			c = &ckc;
+			proven = cs == VG_COOKIE_VALID;
+			if (proven)
+				VG_STAT_INC(p->stats.cookies_valid);
+		}
+	}
+
 	/* 2. access control: the longest matching prefix */
 	enum vg_acl_action acl = vg_acl_check(&p->opts->acl, &c->addr.u.sa);
 	if (acl == VG_ACL_DROP) {
@@ -249,7 +277,7 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 	/* 2a. rate limit (UDP): a limited client gets an empty TC=1 answer now
 	 * and then (a real one retries over TCP) and nothing otherwise, so a
 	 * spoofed victim is not flooded with answers -- refusals included */
-	if (c->transport == VG_TRANSPORT_UDP && p->rl && p->opts->rl.qps) {
+	if (c->transport == VG_TRANSPORT_UDP && p->rl && p->opts->rl.qps && !proven) {
 		switch (vg_rl_check(p->rl, &p->opts->rl, &c->addr.u.sa, p->env.now_ms,
 				    &p->rl_slip)) {
 		case VG_RL_PASS:

@@ -41,6 +41,7 @@
 
 #include "core/addr.h"
 #include "core/core.h"
+#include "pipeline/cookie.h"
 #include "pipeline/ratelimit.h"
 #include "resolv/resolv.h"
 #include "vigil/wire.h"
@@ -128,6 +129,10 @@ struct vg_client {
 	const char *cert_fp;         /* "sha256:" + 64 lower-case hex digits of its DER */
 	const char *cert_subject;    /* its subject, OpenSSL's one-line RFC 2253 form
 				      * (XN_FLAG_RFC2253): "CN=laptop7,O=Example" */
+	/* the query's DNS client cookie (RFC 7873), set by the pipeline: the
+	 * answer carries it back with a server cookie (transports: false) */
+	bool has_cookie;
+	uint8_t cookie[8];
 	void *conn;                  /* the transport's own reference (a connection) */
 	int sock;                    /* the transport's own reference (a socket) */
 	int32_t stream;              /* the transport's own reference (an HTTP/2 stream) */
@@ -139,6 +144,7 @@ struct vg_pipe_stats {
 	vg_counter_t malformed, formerr, notimp, refused, dropped, timeouts;
 	vg_counter_t policy_rewrites, policy_log_dropped, inflight;
 	vg_counter_t rate_limited;   /* UDP queries over their client's rate (TC or nothing) */
+	vg_counter_t cookies_valid;  /* queries with a valid server cookie (never limited) */
 };
 
 struct vg_pipe_req;
@@ -199,6 +205,7 @@ struct vg_pipe {
 	void *notify_arg;
 	struct vg_pipe_stats stats;
 	struct vg_ratelimit *rl;   /* shared by the workers; NULL: no limiting */
+	const struct vg_cookie_secret *cookies; /* shared; NULL: no DNS cookies */
 	unsigned rl_slip;          /* limited queries seen, for the slip rate */
 	struct vg_pipe_req *inflight_head;
 	unsigned inflight;

@@ -331,41 +331,74 @@ int vg_wire_make_query(uint8_t *buf, size_t cap, uint16_t id, const uint8_t *qna
 	return (int)vg_pkt_finish(&p);
 }
 
-size_t vg_wire_pad(uint8_t *buf, size_t len, size_t cap, unsigned block)
+/* The offset of the OPT record when it is the message's last record (the
+ * only place options can be appended), else 0. */
+static size_t last_opt(const uint8_t *buf, size_t len)
 {
-	if (len < VG_HDR_LEN || !block)
-		return len;
+	if (len < VG_HDR_LEN)
+		return 0;
 	unsigned qd = vg_get16(buf + 4);
 	unsigned rrs = vg_get16(buf + 6) + vg_get16(buf + 8) + vg_get16(buf + 10);
 	size_t off = VG_HDR_LEN, opt = 0;
 	for (unsigned i = 0; i < qd; i++) {
 		int n = vg_name_skip(buf, len, off);
 		if (n < 0 || (size_t)n + 4 > len)
-			return len;
+			return 0;
 		off = (size_t)n + 4;
 	}
 	for (unsigned i = 0; i < rrs; i++) {
 		int n = vg_name_skip(buf, len, off);
 		if (n < 0 || (size_t)n + 10 > len)
-			return len;
+			return 0;
 		size_t rd = (size_t)n + 10 + vg_get16(buf + n + 8);
 		if (rd > len)
-			return len;
+			return 0;
 		opt = vg_get16(buf + n) == VG_T_OPT && i + 1 == rrs ? (size_t)n : 0;
 		off = rd;
 	}
-	if (!opt || off != len) /* no OPT, or not the last record: leave it */
+	return off == len ? opt : 0;
+}
+
+size_t vg_wire_add_option(uint8_t *buf, size_t len, size_t cap, uint16_t code,
+			  const uint8_t *data, uint16_t dlen)
+{
+	size_t opt = last_opt(buf, len);
+	size_t want = len + 4 + dlen;
+	if (!opt || want > cap || want > 65535 || vg_get16(buf + opt + 8) + 4u + dlen > 65535)
+		return len;
+	vg_put16(buf + opt + 8, (uint16_t)(vg_get16(buf + opt + 8) + 4 + dlen));
+	vg_put16(buf + len, code);
+	vg_put16(buf + len + 2, dlen);
+	if (dlen)
+		memcpy(buf + len + 4, data, dlen);
+	return want;
+}
+
+int vg_edns_option(const struct vg_query *q, uint16_t code, const uint8_t **data)
+{
+	if (!q->edns.present)
+		return -1;
+	size_t p = q->edns.optoff, end = p + q->edns.optlen;
+	while (p + 4 <= end) { /* (the parser checked that the options fit) */
+		uint16_t c = vg_get16(q->pkt + p), l = vg_get16(q->pkt + p + 2);
+		if (c == code) {
+			*data = q->pkt + p + 4;
+			return l;
+		}
+		p += 4 + (size_t)l;
+	}
+	return -1;
+}
+
+size_t vg_wire_pad(uint8_t *buf, size_t len, size_t cap, unsigned block)
+{
+	if (!block || !last_opt(buf, len))
 		return len;
 	size_t want = (len + 4 + block - 1) / block * block;
 	if (want > cap || want > 65535)
 		return len;
-	size_t pad = want - len - 4;
-	size_t rdlen = vg_get16(buf + opt + 8) + 4 + pad;
-	if (rdlen > 65535)
+	static const uint8_t zero[VG_PAD_ANSWER > 512 ? VG_PAD_ANSWER : 512];
+	if (want - len - 4 > sizeof(zero))
 		return len;
-	vg_put16(buf + opt + 8, (uint16_t)rdlen);
-	vg_put16(buf + len, VG_EDNS_PADDING);
-	vg_put16(buf + len + 2, (uint16_t)pad);
-	memset(buf + len + 4, 0, pad);
-	return want;
+	return vg_wire_add_option(buf, len, cap, VG_EDNS_PADDING, zero, (uint16_t)(want - len - 4));
 }

@@ -10,6 +10,7 @@ loopback (the rest of the suite runs on it).
 import socket
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.rcode
@@ -78,3 +79,51 @@ def test_udp_rate_limit_with_slip(limited):
 def test_loopback_exempt_by_default(resolver):
     got, _ = blast(resolver, 100)
     assert len(got) == 100 and not any(m.flags & dns.flags.TC for m in got)
+
+
+def cookie_query(cookie):
+    q = dns.message.make_query(WWW, "A", use_edns=0, payload=1232)
+    q.use_edns(0, 0, 1232, options=[dns.edns.GenericOption(10, cookie)])
+    return q
+
+
+def answer_cookie(msg):
+    for o in msg.options:
+        if o.otype == 10:
+            return o.to_wire() if hasattr(o, "to_wire") else o.data
+    return None
+
+
+def test_cookies_and_the_rate_limit(limited):
+    """DNS cookies (RFC 7873): the answer carries the client cookie back with
+    a 16-byte server cookie; a client that presents it is not rate limited
+    (100 queries at once, all answered in full); a malformed COOKIE option is
+    FORMERR."""
+    cc = b"\x01\x02\x03\x04\x05\x06\x07\x08"
+    r = limited.send(cookie_query(cc), tcp=True)  # TCP: not limited, any bucket state
+    got = answer_cookie(r)
+    assert got is not None and len(got) == 24 and got[:8] == cc, got
+    assert got[8] == 1, got  # RFC 9018 version 1
+    before = limited.stats()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    for i in range(100):
+        q = cookie_query(got)
+        q.id = i
+        s.sendto(q.to_wire(), (limited.addr, limited.port))
+    answers = []
+    s.settimeout(1.0)
+    try:
+        while True:
+            answers.append(dns.message.from_wire(s.recv(4096)))
+    except socket.timeout:
+        pass
+    s.close()
+    full = [m for m in answers if not m.flags & dns.flags.TC and m.answer]
+    assert len(full) == 100, "%d of 100 queries with a valid cookie answered" % len(full)
+    after = limited.stats()
+    assert after["cookies_valid"] - before["cookies_valid"] >= 100, (before, after)
+    assert after["rate_limited"] == before["rate_limited"], (before, after)
+    # a COOKIE option of a wrong length
+    r = limited.send(cookie_query(b"\x01\x02\x03"), tcp=True)
+    assert r.rcode() == dns.rcode.FORMERR, r

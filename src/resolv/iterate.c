@@ -181,7 +181,9 @@ static struct vg_rrset *rrset_dup(struct vg_request *req, const struct vg_rrset 
 }
 
 /* Gather the RRset (owner, type) of section @p sec into the arena, rdata
- * decompressed.  NULL if absent (or memory is short). */
+ * decompressed.  NULL if absent (or memory is short).  For type RRSIG, only
+ * the signatures covering @p covered, or all of them when it is 0 (a query
+ * for type RRSIG: no RRSIG covers type 0). */
 static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m, int sec,
 				  const uint8_t *owner, uint16_t type, uint16_t covered)
 {
@@ -203,7 +205,8 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 		int n = vg_rdata_unpack(m->pkt, m->len, rr, tmp + used + 2, VG_SCRATCH - used - 2);
 		if (n < 0)
 			continue; /* a broken record is dropped, the rest still count */
-		if (type == VG_T_RRSIG && (n < 18 || vg_get16(tmp + used + 2) != covered))
+		if (type == VG_T_RRSIG &&
+		    (n < 18 || (covered && vg_get16(tmp + used + 2) != covered)))
 			continue;
 		if (used + 2 + (size_t)n > 65535)
 			break;
@@ -314,10 +317,23 @@ static uint32_t soa_negative_ttl(const struct vg_rrset *soa)
 	return soa->ttl < min ? soa->ttl : min;
 }
 
+/* Is the RRset (owner, type) in the client's answer already? */
+static bool in_answer(const struct vg_request *req, const uint8_t *owner, uint16_t type)
+{
+	for (unsigned k = 0; k < req->n_answer; k++)
+		if (req->answer[k]->type == type && vg_name_eq(req->answer[k]->owner, owner))
+			return true;
+	return false;
+}
+
+/* Add an RRset to the client's answer, once: a chain that passes the same
+ * DNAME (or CNAME) twice must not repeat it (RFC 2181 5). */
 static int append_answer_x(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs,
 			   struct vg_rrset *sig, uint8_t sec, bool synth)
 {
 	if (!is_client_task(req, t))
+		return 0;
+	if (in_answer(req, rs->owner, rs->type))
 		return 0;
 	if (req->n_answer >= VG_ARRAY_SIZE(req->answer))
 		return VG_ELIMIT;
@@ -1240,14 +1256,10 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			for (unsigned i = m->sec_start[VG_SEC_AN]; i < m->sec_start[VG_SEC_NS]; i++) {
 				uint8_t owner[VG_NAME_MAX];
 				const struct vg_rr *rr = &m->rr[i];
-				if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
-				    !vg_name_eq(owner, t->sname))
-					continue;
-				bool seen = false;
-				for (unsigned k = 0; k < req->n_answer; k++)
-					seen |= req->answer[k]->type == rr->type &&
-						vg_name_eq(req->answer[k]->owner, owner);
-				if (seen)
+				/* (RRSIGs go with the RRset they cover) */
+				if (rr->type == VG_T_RRSIG ||
+				    vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
+				    !vg_name_eq(owner, t->sname) || in_answer(req, owner, rr->type))
 					continue;
 				rs = collect(req, m, VG_SEC_AN, t->sname, rr->type);
 				if (rs && append_answer_x(req, t, rs,
@@ -1261,11 +1273,16 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				return step(req, now_ms);
 			}
 		} else if ((rs = collect(req, m, VG_SEC_AN, t->sname, t->qtype))) {
-			struct vg_rrset *sig = collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
-			vg_cache_put_signed(req->env->cache, rs, sig, rank, VG_SEC_UNCHECKED, now);
+			/* type RRSIG: every RRSIG at the name, not validated (peers
+			 * answer them so too: they are signatures, not signed data) */
+			bool rrsig = t->qtype == VG_T_RRSIG;
+			uint8_t sec = rrsig ? VG_SEC_INSECURE : VG_SEC_UNCHECKED;
+			struct vg_rrset *sig = rrsig ? NULL
+						     : collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
+			vg_cache_put_signed(req->env->cache, rs, sig, rank, sec, now);
 			if (rs->type == VG_T_NS)
 				take_glue(req, t, m, rs, bailiwick, false);
-			if (deliver(req, t, rs, sig, VG_SEC_UNCHECKED) < 0)
+			if (deliver(req, t, rs, sig, sec) < 0)
 				return fail(req, "answer too long");
 			if (is_client_task(req, t))
 				collect_proof(req, m, bailiwick, &req->neg); /* wildcard proofs */

@@ -463,6 +463,30 @@ static const struct vg_forward_zone *find_forward(const struct vg_resolv_opts *o
 	return best;
 }
 
+/* The root hints into a root cut: their names and addresses, which a root NS
+ * set from the cache (a priming answer without addresses, or naming other
+ * servers) adds to but never replaces. */
+static int add_hints(struct vg_request *req, struct vg_task *t)
+{
+	const struct vg_hints *h = req->env->hints;
+	for (unsigned i = 0; i < h->n_ns; i++)
+		if (task_add_ns(req, t, h->ns[i]) < 0)
+			return VG_ENOMEM;
+	for (unsigned i = 0; i < h->n_addr; i++) {
+		if (h->addr_ns[i] >= h->n_ns)
+			continue;
+		unsigned k = 0;
+		while (k < t->n_ns && !vg_name_eq(t->ns[k], h->ns[h->addr_ns[i]]))
+			k++;
+		if (k == t->n_ns)
+			continue; /* its NS name did not fit in the task */
+		task_add_addr(req, t, &h->addr[i], true);
+		/* the hint names are now "resolved" as far as we are concerned */
+		t->ns_state[k] |= h->addr[i].u.sa.sa_family == AF_INET ? NS_A_DONE : NS_AAAA_DONE;
+	}
+	return 0;
+}
+
 static int find_cut(struct vg_request *req, struct vg_task *t)
 {
 	const struct vg_forward_zone *fwd = find_forward(opts_of(req), t->sname);
@@ -495,7 +519,7 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 			for (unsigned i = 0; i < t->n_ns; i++)
 				task_addrs_from_cache(req, t, t->ns[i]);
 			if (t->n_ns > 0)
-				return 0;
+				return *name == 0 ? add_hints(req, t) : 0;
 		}
 		if (*name == 0)
 			break;
@@ -503,20 +527,8 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 	}
 	/* nothing cached: root hints */
 	static const uint8_t root[1] = { 0 };
-	const struct vg_hints *h = req->env->hints;
 	task_reset_cut(t, root);
-	for (unsigned i = 0; i < h->n_ns; i++)
-		if (task_add_ns(req, t, h->ns[i]) < 0)
-			return VG_ENOMEM;
-	for (unsigned i = 0; i < h->n_addr; i++) {
-		if (h->addr_ns[i] >= t->n_ns)
-			continue; /* its NS name did not fit in the task */
-		task_add_addr(req, t, &h->addr[i], true);
-		/* the hint names are now "resolved" as far as we are concerned */
-		t->ns_state[h->addr_ns[i]] |= h->addr[i].u.sa.sa_family == AF_INET ? NS_A_DONE
-										    : NS_AAAA_DONE;
-	}
-	return 0;
+	return add_hints(req, t);
 }
 
 /* ------------------------------------------------------------ selection */
@@ -609,6 +621,22 @@ static struct vg_task *task_new(struct vg_request *req, const uint8_t *qname, ui
 	return t;
 }
 
+/* Is there a cached zone cut strictly between @p zone and @p name (at or
+ * above the parent of @p name)? */
+static bool known_cut_below(struct vg_request *req, const uint8_t *name, const uint8_t *zone)
+{
+	int zl = vg_name_labels(zone);
+	if (*name == 0)
+		return false;
+	for (const uint8_t *n = name + *name + 1; *n && vg_name_labels(n) > zl; n += *n + 1) {
+		struct vg_cache_entry e;
+		if (vg_cache_get(req->env->cache, n, VG_T_NS, req->env->now_s, &e, req->env->scratch,
+				 VG_SCRATCH) == 0 && !e.negative && !e.failure)
+			return true;
+	}
+	return false;
+}
+
 /* Start a sub-task for the address of a glue-less NS name. 1 pushed, 0 none, <0 error. */
 static int push_glueless(struct vg_request *req, struct vg_task *t)
 {
@@ -630,8 +658,10 @@ static int push_glueless(struct vg_request *req, struct vg_task *t)
 		}
 		t->ns_state[i] |= bit;
 		/* a name server inside the zone it serves can only be found through
-		 * that zone's own servers, which we could ask the question directly */
-		if (vg_name_is_sub(t->ns[i], t->zone))
+		 * that zone's own servers, which we could ask the question directly;
+		 * unless it lies in a zone delegated from there whose servers we know
+		 * (the root's servers under root-servers.net., say) */
+		if (vg_name_is_sub(t->ns[i], t->zone) && !known_cut_below(req, t->ns[i], t->zone))
 			continue;
 		/* its address is known already (glue or cache): it is in t->addr */
 		if (vg_cache_has(req->env->cache, t->ns[i], type, req->env->now_s))

@@ -40,6 +40,17 @@
 
 enum { NS_A_DONE = 1, NS_AAAA_DONE = 2 };
 
+/*
+ * The parent's glue for a name server is kept in the cache under types of its
+ * own (private use, RFC 6895 3.1), beside the name's A/AAAA entry, which the
+ * child's authoritative addresses replace.  Parent and child disagree while a
+ * zone is renumbered: a cut gets both sets, so when one fails the other is
+ * tried.  Read only at glue rank: an answer for these types (a client may
+ * ask for them) never becomes a server address.
+ */
+#define T_PARENT_A 0xff41
+#define T_PARENT_AAAA 0xff42
+
 struct vg_task {
 	uint8_t qname[VG_NAME_MAX];
 	uint16_t qtype;
@@ -402,18 +413,26 @@ static void task_add_rrset_addrs(struct vg_request *req, struct vg_task *t,
 	}
 }
 
-/* Known addresses of NS name @p ns from the cache (any rank: glue is fine here). */
+/* Known addresses of NS name @p ns from the cache (any rank: glue is fine
+ * here), and the parent's glue for it when the child's replaced it. */
 static void task_addrs_from_cache(struct vg_request *req, struct vg_task *t, const uint8_t *ns)
 {
 	struct vg_cache_entry e;
 	uint32_t now = req->env->now_s;
 	static const uint16_t types[2] = { VG_T_A, VG_T_AAAA };
+	static const uint16_t parent[2] = { T_PARENT_A, T_PARENT_AAAA };
 	for (int i = 0; i < 2; i++) {
 		if (types[i] == VG_T_AAAA && !opts_of(req)->use_ipv6_upstream)
 			continue;
 		if (vg_cache_get(req->env->cache, ns, types[i], now, &e, req->env->scratch,
-				 VG_SCRATCH) == 0 && !e.negative)
+				 VG_SCRATCH) == 0 && !e.negative && !e.failure)
 			task_add_rrset_addrs(req, t, &e.rs);
+		if (vg_cache_get(req->env->cache, ns, parent[i], now, &e, req->env->scratch,
+				 VG_SCRATCH) == 0 && !e.negative && !e.failure &&
+		    e.rank == VG_RANK_GLUE) {
+			e.rs.type = types[i];
+			task_add_rrset_addrs(req, t, &e.rs);
+		}
 	}
 }
 
@@ -1151,9 +1170,11 @@ static bool find_referral(const struct vg_msg *m, const struct vg_task *t, const
 	return false;
 }
 
-/* Cache in-bailiwick glue for the NS targets of @p ns; add it to @p t if asked. */
+/* Cache in-bailiwick glue for the NS targets of @p ns.  A referral's (@p
+ * referral) is the parent's glue: added to @p t, and kept apart too
+ * (T_PARENT_A); an NS answer's additional addresses are only cached. */
 static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
-		      const struct vg_rrset *ns, const uint8_t *bailiwick, bool add)
+		      const struct vg_rrset *ns, const uint8_t *bailiwick, bool referral)
 {
 	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
 	uint32_t now = req->env->now_s;
@@ -1170,8 +1191,12 @@ static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg
 			if (!g)
 				continue;
 			vg_cache_put(req->env->cache, g, VG_RANK_GLUE, now);
-			if (add)
+			if (referral) {
 				task_add_rrset_addrs(req, t, g);
+				struct vg_rrset pg = *g;
+				pg.type = k == 0 ? T_PARENT_A : T_PARENT_AAAA;
+				vg_cache_put(req->env->cache, &pg, VG_RANK_GLUE, now);
+			}
 		}
 	}
 }

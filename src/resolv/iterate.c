@@ -40,6 +40,17 @@
 
 enum { NS_A_DONE = 1, NS_AAAA_DONE = 2 };
 
+/*
+ * The parent's glue for a name server is kept in the cache under types of its
+ * own (private use, RFC 6895 3.1), beside the name's A/AAAA entry, which the
+ * child's authoritative addresses replace.  Parent and child disagree while a
+ * zone is renumbered: a cut gets both sets, so when one fails the other is
+ * tried.  Read only at glue rank: an answer for these types (a client may
+ * ask for them) never becomes a server address.
+ */
+#define T_PARENT_A 0xff41
+#define T_PARENT_AAAA 0xff42
+
 struct vg_task {
 	uint8_t qname[VG_NAME_MAX];
 	uint16_t qtype;
@@ -181,7 +192,9 @@ static struct vg_rrset *rrset_dup(struct vg_request *req, const struct vg_rrset 
 }
 
 /* Gather the RRset (owner, type) of section @p sec into the arena, rdata
- * decompressed.  NULL if absent (or memory is short). */
+ * decompressed.  NULL if absent (or memory is short).  For type RRSIG, only
+ * the signatures covering @p covered, or all of them when it is 0 (a query
+ * for type RRSIG: no RRSIG covers type 0). */
 static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m, int sec,
 				  const uint8_t *owner, uint16_t type, uint16_t covered)
 {
@@ -203,7 +216,8 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 		int n = vg_rdata_unpack(m->pkt, m->len, rr, tmp + used + 2, VG_SCRATCH - used - 2);
 		if (n < 0)
 			continue; /* a broken record is dropped, the rest still count */
-		if (type == VG_T_RRSIG && (n < 18 || vg_get16(tmp + used + 2) != covered))
+		if (type == VG_T_RRSIG &&
+		    (n < 18 || (covered && vg_get16(tmp + used + 2) != covered)))
 			continue;
 		if (used + 2 + (size_t)n > 65535)
 			break;
@@ -314,10 +328,23 @@ static uint32_t soa_negative_ttl(const struct vg_rrset *soa)
 	return soa->ttl < min ? soa->ttl : min;
 }
 
+/* Is the RRset (owner, type) in the client's answer already? */
+static bool in_answer(const struct vg_request *req, const uint8_t *owner, uint16_t type)
+{
+	for (unsigned k = 0; k < req->n_answer; k++)
+		if (req->answer[k]->type == type && vg_name_eq(req->answer[k]->owner, owner))
+			return true;
+	return false;
+}
+
+/* Add an RRset to the client's answer, once: a chain that passes the same
+ * DNAME (or CNAME) twice must not repeat it (RFC 2181 5). */
 static int append_answer_x(struct vg_request *req, struct vg_task *t, struct vg_rrset *rs,
 			   struct vg_rrset *sig, uint8_t sec, bool synth)
 {
 	if (!is_client_task(req, t))
+		return 0;
+	if (in_answer(req, rs->owner, rs->type))
 		return 0;
 	if (req->n_answer >= VG_ARRAY_SIZE(req->answer))
 		return VG_ELIMIT;
@@ -386,18 +413,26 @@ static void task_add_rrset_addrs(struct vg_request *req, struct vg_task *t,
 	}
 }
 
-/* Known addresses of NS name @p ns from the cache (any rank: glue is fine here). */
+/* Known addresses of NS name @p ns from the cache (any rank: glue is fine
+ * here), and the parent's glue for it when the child's replaced it. */
 static void task_addrs_from_cache(struct vg_request *req, struct vg_task *t, const uint8_t *ns)
 {
 	struct vg_cache_entry e;
 	uint32_t now = req->env->now_s;
 	static const uint16_t types[2] = { VG_T_A, VG_T_AAAA };
+	static const uint16_t parent[2] = { T_PARENT_A, T_PARENT_AAAA };
 	for (int i = 0; i < 2; i++) {
 		if (types[i] == VG_T_AAAA && !opts_of(req)->use_ipv6_upstream)
 			continue;
 		if (vg_cache_get(req->env->cache, ns, types[i], now, &e, req->env->scratch,
-				 VG_SCRATCH) == 0 && !e.negative)
+				 VG_SCRATCH) == 0 && !e.negative && !e.failure)
 			task_add_rrset_addrs(req, t, &e.rs);
+		if (vg_cache_get(req->env->cache, ns, parent[i], now, &e, req->env->scratch,
+				 VG_SCRATCH) == 0 && !e.negative && !e.failure &&
+		    e.rank == VG_RANK_GLUE) {
+			e.rs.type = types[i];
+			task_add_rrset_addrs(req, t, &e.rs);
+		}
 	}
 }
 
@@ -447,6 +482,30 @@ static const struct vg_forward_zone *find_forward(const struct vg_resolv_opts *o
 	return best;
 }
 
+/* The root hints into a root cut: their names and addresses, which a root NS
+ * set from the cache (a priming answer without addresses, or naming other
+ * servers) adds to but never replaces. */
+static int add_hints(struct vg_request *req, struct vg_task *t)
+{
+	const struct vg_hints *h = req->env->hints;
+	for (unsigned i = 0; i < h->n_ns; i++)
+		if (task_add_ns(req, t, h->ns[i]) < 0)
+			return VG_ENOMEM;
+	for (unsigned i = 0; i < h->n_addr; i++) {
+		if (h->addr_ns[i] >= h->n_ns)
+			continue;
+		unsigned k = 0;
+		while (k < t->n_ns && !vg_name_eq(t->ns[k], h->ns[h->addr_ns[i]]))
+			k++;
+		if (k == t->n_ns)
+			continue; /* its NS name did not fit in the task */
+		task_add_addr(req, t, &h->addr[i], true);
+		/* the hint names are now "resolved" as far as we are concerned */
+		t->ns_state[k] |= h->addr[i].u.sa.sa_family == AF_INET ? NS_A_DONE : NS_AAAA_DONE;
+	}
+	return 0;
+}
+
 static int find_cut(struct vg_request *req, struct vg_task *t)
 {
 	const struct vg_forward_zone *fwd = find_forward(opts_of(req), t->sname);
@@ -479,7 +538,7 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 			for (unsigned i = 0; i < t->n_ns; i++)
 				task_addrs_from_cache(req, t, t->ns[i]);
 			if (t->n_ns > 0)
-				return 0;
+				return *name == 0 ? add_hints(req, t) : 0;
 		}
 		if (*name == 0)
 			break;
@@ -487,20 +546,8 @@ static int find_cut(struct vg_request *req, struct vg_task *t)
 	}
 	/* nothing cached: root hints */
 	static const uint8_t root[1] = { 0 };
-	const struct vg_hints *h = req->env->hints;
 	task_reset_cut(t, root);
-	for (unsigned i = 0; i < h->n_ns; i++)
-		if (task_add_ns(req, t, h->ns[i]) < 0)
-			return VG_ENOMEM;
-	for (unsigned i = 0; i < h->n_addr; i++) {
-		if (h->addr_ns[i] >= t->n_ns)
-			continue; /* its NS name did not fit in the task */
-		task_add_addr(req, t, &h->addr[i], true);
-		/* the hint names are now "resolved" as far as we are concerned */
-		t->ns_state[h->addr_ns[i]] |= h->addr[i].u.sa.sa_family == AF_INET ? NS_A_DONE
-										    : NS_AAAA_DONE;
-	}
-	return 0;
+	return add_hints(req, t);
 }
 
 /* ------------------------------------------------------------ selection */
@@ -593,6 +640,22 @@ static struct vg_task *task_new(struct vg_request *req, const uint8_t *qname, ui
 	return t;
 }
 
+/* Is there a cached zone cut strictly between @p zone and @p name (at or
+ * above the parent of @p name)? */
+static bool known_cut_below(struct vg_request *req, const uint8_t *name, const uint8_t *zone)
+{
+	int zl = vg_name_labels(zone);
+	if (*name == 0)
+		return false;
+	for (const uint8_t *n = name + *name + 1; *n && vg_name_labels(n) > zl; n += *n + 1) {
+		struct vg_cache_entry e;
+		if (vg_cache_get(req->env->cache, n, VG_T_NS, req->env->now_s, &e, req->env->scratch,
+				 VG_SCRATCH) == 0 && !e.negative && !e.failure)
+			return true;
+	}
+	return false;
+}
+
 /* Start a sub-task for the address of a glue-less NS name. 1 pushed, 0 none, <0 error. */
 static int push_glueless(struct vg_request *req, struct vg_task *t)
 {
@@ -614,8 +677,10 @@ static int push_glueless(struct vg_request *req, struct vg_task *t)
 		}
 		t->ns_state[i] |= bit;
 		/* a name server inside the zone it serves can only be found through
-		 * that zone's own servers, which we could ask the question directly */
-		if (vg_name_is_sub(t->ns[i], t->zone))
+		 * that zone's own servers, which we could ask the question directly;
+		 * unless it lies in a zone delegated from there whose servers we know
+		 * (the root's servers under root-servers.net., say) */
+		if (vg_name_is_sub(t->ns[i], t->zone) && !known_cut_below(req, t->ns[i], t->zone))
 			continue;
 		/* its address is known already (glue or cache): it is in t->addr */
 		if (vg_cache_has(req->env->cache, t->ns[i], type, req->env->now_s))
@@ -1105,9 +1170,11 @@ static bool find_referral(const struct vg_msg *m, const struct vg_task *t, const
 	return false;
 }
 
-/* Cache in-bailiwick glue for the NS targets of @p ns; add it to @p t if asked. */
+/* Cache in-bailiwick glue for the NS targets of @p ns.  A referral's (@p
+ * referral) is the parent's glue: added to @p t, and kept apart too
+ * (T_PARENT_A); an NS answer's additional addresses are only cached. */
 static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
-		      const struct vg_rrset *ns, const uint8_t *bailiwick, bool add)
+		      const struct vg_rrset *ns, const uint8_t *bailiwick, bool referral)
 {
 	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
 	uint32_t now = req->env->now_s;
@@ -1124,8 +1191,12 @@ static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg
 			if (!g)
 				continue;
 			vg_cache_put(req->env->cache, g, VG_RANK_GLUE, now);
-			if (add)
+			if (referral) {
 				task_add_rrset_addrs(req, t, g);
+				struct vg_rrset pg = *g;
+				pg.type = k == 0 ? T_PARENT_A : T_PARENT_AAAA;
+				vg_cache_put(req->env->cache, &pg, VG_RANK_GLUE, now);
+			}
 		}
 	}
 }
@@ -1240,14 +1311,10 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			for (unsigned i = m->sec_start[VG_SEC_AN]; i < m->sec_start[VG_SEC_NS]; i++) {
 				uint8_t owner[VG_NAME_MAX];
 				const struct vg_rr *rr = &m->rr[i];
-				if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
-				    !vg_name_eq(owner, t->sname))
-					continue;
-				bool seen = false;
-				for (unsigned k = 0; k < req->n_answer; k++)
-					seen |= req->answer[k]->type == rr->type &&
-						vg_name_eq(req->answer[k]->owner, owner);
-				if (seen)
+				/* (RRSIGs go with the RRset they cover) */
+				if (rr->type == VG_T_RRSIG ||
+				    vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
+				    !vg_name_eq(owner, t->sname) || in_answer(req, owner, rr->type))
 					continue;
 				rs = collect(req, m, VG_SEC_AN, t->sname, rr->type);
 				if (rs && append_answer_x(req, t, rs,
@@ -1261,11 +1328,16 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				return step(req, now_ms);
 			}
 		} else if ((rs = collect(req, m, VG_SEC_AN, t->sname, t->qtype))) {
-			struct vg_rrset *sig = collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
-			vg_cache_put_signed(req->env->cache, rs, sig, rank, VG_SEC_UNCHECKED, now);
+			/* type RRSIG: every RRSIG at the name, not validated (peers
+			 * answer them so too: they are signatures, not signed data) */
+			bool rrsig = t->qtype == VG_T_RRSIG;
+			uint8_t sec = rrsig ? VG_SEC_INSECURE : VG_SEC_UNCHECKED;
+			struct vg_rrset *sig = rrsig ? NULL
+						     : collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
+			vg_cache_put_signed(req->env->cache, rs, sig, rank, sec, now);
 			if (rs->type == VG_T_NS)
 				take_glue(req, t, m, rs, bailiwick, false);
-			if (deliver(req, t, rs, sig, VG_SEC_UNCHECKED) < 0)
+			if (deliver(req, t, rs, sig, sec) < 0)
 				return fail(req, "answer too long");
 			if (is_client_task(req, t))
 				collect_proof(req, m, bailiwick, &req->neg); /* wildcard proofs */

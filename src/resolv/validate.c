@@ -847,6 +847,18 @@ static void note_bogus(struct vctx *v, int st)
 		v->req->ede = v->ede ? v->ede : VG_EDE_BOGUS;
 }
 
+/* A CNAME synthesized from a DNAME is as good as that DNAME: the one before
+ * it in the answer whose owner is above it (a chain that passes the same
+ * DNAME twice lists it once, so it need not be just before). */
+static int synth_status(const struct vg_request *req, unsigned i)
+{
+	for (unsigned k = i; k-- > 0;)
+		if (req->answer[k]->type == VG_T_DNAME &&
+		    vg_name_is_sub(req->answer[i]->owner, req->answer[k]->owner))
+			return req->answer_sec[k];
+	return VG_SEC_BOGUS;
+}
+
 int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 {
 	struct vctx v = {
@@ -859,7 +871,9 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 	for (unsigned i = 0; i < req->n_answer; i++) {
 		int st = req->answer_sec[i];
 		if (req->answer_synth[i]) {
-			st = i > 0 ? req->answer_sec[i - 1] : VG_SEC_BOGUS;
+			st = synth_status(req, i);
+		} else if (req->answer[i]->type == VG_T_RRSIG) {
+			st = VG_SEC_INSECURE; /* a query for type RRSIG: not validated */
 		} else if (st != VG_SEC_SECURE && st != VG_SEC_INSECURE) {
 			v.ede = 0;
 			st = check_answer(&v, i);

@@ -57,6 +57,17 @@ static bool is_dnssec_type(uint16_t t)
 	return t == VG_T_RRSIG || t == VG_T_NSEC || t == VG_T_NSEC3;
 }
 
+/* Is answer @p i a repeat of an earlier RRset of the view?  Whoever built the
+ * view, the client gets each RRset once (RFC 2181 5). */
+static bool repeated(const struct vg_answer_view *av, unsigned i)
+{
+	for (unsigned k = 0; k < i; k++)
+		if (av->ans[k]->type == av->ans[i]->type &&
+		    vg_name_eq(av->ans[k]->owner, av->ans[i]->owner))
+			return true;
+	return false;
+}
+
 size_t vg_answer_write(const struct vg_client_q *cq, const struct vg_answer_view *av,
 		       uint8_t *buf, size_t cap)
 {
@@ -79,6 +90,8 @@ size_t vg_answer_write(const struct vg_client_q *cq, const struct vg_answer_view
 	vg_pkt_begin(&p, 1);
 	for (unsigned i = 0; i < av->nans; i++) {
 		if (!dnssec && is_dnssec_type(av->ans[i]->type) && q->qtype != av->ans[i]->type)
+			continue;
+		if (repeated(av, i))
 			continue;
 		if (vg_pkt_put_rrset(&p, av->ans[i], av->ans[i]->ttl) < 0)
 			goto truncated;

@@ -135,6 +135,16 @@ nx                IN TXT   "start of the nx range"
 ny                IN TXT   "end of the nx range"
 *.wild            IN A     %s
 """ % SEC_WILD_ADDR
+# nsec.sec. only: a DNAME whose chain comes back under itself (query
+# www.zdn.nsec.sec.: DNAME zdn -> zto, CNAME www.zto -> www2.zdn, the same
+# DNAME again, then www2.zto A).  After www in canonical order, so the NSEC
+# ranges the other tests use stay as they are.
+SEC_DNAME_ADDR = "198.51.100.79"
+SEC_DNAME_EXTRA = """\
+zdn               IN DNAME zto.nsec.sec.
+www.zto           IN CNAME www2.zdn.nsec.sec.
+www2.zto          IN A     %s
+""" % SEC_DNAME_ADDR
 
 # How each signed zone is signed (labdnssec.Signing); every other zone is unsigned.
 SIGNED = {
@@ -517,6 +527,8 @@ www               IN A     {www}
 """
             if label in ("nsec", "nsec3"):
                 text += SEC_DENIAL_EXTRA
+            if label == "nsec":
+                text += SEC_DNAME_EXTRA
             elif label in ("keytrap", "keytrap-big"):  # one more attacked name: <x>.any
                 text += "*.any             IN A     %s\n" % SEC_WILD_ADDR
             elif label == "optout":  # an unsigned delegation, covered by opt-out NSEC3

@@ -389,6 +389,159 @@ START_TEST(many_root_hints_fit)
 }
 END_TEST
 
+/* Prime the root: ". NS" answered by the hint server with @p ns and no
+ * additional section (no addresses for the root's name servers). */
+static void prime_without_glue(const char *ns)
+{
+	struct reply r;
+	struct vg_request *req = vg_request_new(&env, N("."), VG_T_NS);
+	enum vg_step st = vg_resolv_begin(req);
+	expect_send(req, st, "127.0.0.1", ".", VG_T_NS);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_name(&r, 1, ".", VG_T_NS, ns);
+	ck_assert_int_eq(send_reply(req, &r), VG_STEP_ANSWER);
+	ck_assert_int_eq(req->rcode, VG_RCODE_NOERROR);
+	vg_request_free(req);
+	ck_assert(!vg_cache_has(cache, N(ns), VG_T_A, env.now_s));
+}
+
+START_TEST(root_ns_answer_without_addresses_keeps_hints)
+{
+	/* issue 11: the priming answer named the root's server without its
+	 * address; the hints' address must still be used (it was left with "1
+	 * name servers, 0 addresses" and failed every query) */
+	ropts.qname_minimisation = false;
+	prime_without_glue("a.root.test.");
+	struct vg_request *req = vg_request_new(&env, N("www.x.test."), VG_T_A);
+	expect_send(req, vg_resolv_begin(req), "127.0.0.1", "www.x.test.", VG_T_A);
+	vg_request_free(req);
+	/* and ". NS" itself (from the cache) */
+	req = vg_request_new(&env, N("."), VG_T_NS);
+	ck_assert_int_eq(vg_resolv_begin(req), VG_STEP_ANSWER);
+	ck_assert_int_eq(req->rcode, VG_RCODE_NOERROR);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(root_ns_names_without_addresses_are_resolved)
+{
+	/* the priming answer names another server than the hints, without an
+	 * address; when the hints' server fails, that name is resolved through
+	 * the zone it lives in (test., known from an earlier referral) instead of
+	 * giving up: it is under the root, but not served by the root itself */
+	ropts.qname_minimisation = false;
+	struct reply r;
+	struct vg_request *req = vg_request_new(&env, N("www.y.test."), VG_T_A);
+	enum vg_step st = vg_resolv_begin(req);
+	expect_send(req, st, "127.0.0.1", "www.y.test.", VG_T_A);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "test.", VG_T_NS, "ns.test.");
+	rr_a(&r, 3, "ns.test.", "127.0.0.7");
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.7", "www.y.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "www.y.test.", "192.0.2.1");
+	ck_assert_int_eq(send_reply(req, &r), VG_STEP_ANSWER);
+	vg_request_free(req);
+
+	prime_without_glue("b.root.test.");
+	req = vg_request_new(&env, N("www.z.other."), VG_T_A);
+	st = vg_resolv_begin(req);
+	expect_send(req, st, "127.0.0.1", "www.z.other.", VG_T_A);
+	/* the hints' server is lame for the root from now on */
+	vg_infra_lame(infra, &req->out.to, N("."), env.now_ms);
+	st = vg_resolv_consume(req, -110 /* -ETIMEDOUT */, NULL, 0);
+	expect_send(req, st, "127.0.0.7", "b.root.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "b.root.test.", "127.0.0.9");
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.9", "www.z.other.", VG_T_A);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(parent_glue_kept_when_child_addresses_fail)
+{
+	/* issue 11: the parent's glue for ns.pc.test. (127.0.0.20) and the
+	 * child's own address for it (127.0.0.21) differ, as while renumbering.
+	 * Once the child's was learned, the glue was gone: when the child's
+	 * address stopped answering, the zone failed. */
+	ropts.qname_minimisation = false;
+	struct reply r;
+	struct vg_request *req = vg_request_new(&env, N("www.pc.test."), VG_T_A);
+	enum vg_step st = vg_resolv_begin(req);
+	expect_send(req, st, "127.0.0.1", "www.pc.test.", VG_T_A);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "pc.test.", VG_T_NS, "ns.pc.test.");
+	rr_a(&r, 3, "ns.pc.test.", "127.0.0.20");
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.20", "www.pc.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "www.pc.test.", "192.0.2.1");
+	ck_assert_int_eq(send_reply(req, &r), VG_STEP_ANSWER);
+	vg_request_free(req);
+
+	/* the child's side of ns.pc.test. (a client asked for it) */
+	req = vg_request_new(&env, N("ns.pc.test."), VG_T_A);
+	st = vg_resolv_begin(req);
+	expect_send(req, st, "127.0.0.20", "ns.pc.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "ns.pc.test.", "127.0.0.21");
+	ck_assert_int_eq(send_reply(req, &r), VG_STEP_ANSWER);
+	vg_request_free(req);
+
+	/* the child's address times out: the parent's is tried */
+	req = vg_request_new(&env, N("mail.pc.test."), VG_T_A);
+	st = vg_resolv_begin(req);
+	struct vg_sockaddr child, parent;
+	addr4(&child, "127.0.0.21");
+	addr4(&parent, "127.0.0.20");
+	for (unsigned i = 0; i < 10 && st == VG_STEP_SEND && vg_sockaddr_eq(&req->out.to, &child);
+	     i++)
+		st = vg_resolv_consume(req, -110 /* -ETIMEDOUT */, NULL, 0);
+	ck_assert_int_eq(st, VG_STEP_SEND);
+	ck_assert_msg(vg_sockaddr_eq(&req->out.to, &parent), "the parent's glue was not tried");
+	expect_send(req, st, "127.0.0.20", "mail.pc.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "mail.pc.test.", "192.0.2.2");
+	ck_assert_int_eq(send_reply(req, &r), VG_STEP_ANSWER);
+	ck_assert_int_eq(req->rcode, VG_RCODE_NOERROR);
+	vg_request_free(req);
+}
+END_TEST
+
+START_TEST(child_addresses_tried_when_parent_glue_fails)
+{
+	/* the other way round: the glue is stale, the child's address works */
+	ropts.qname_minimisation = false;
+	struct reply r;
+	struct vg_request *req = vg_request_new(&env, N("ns.pd.test."), VG_T_A);
+	enum vg_step st = vg_resolv_begin(req);
+	expect_send(req, st, "127.0.0.1", "ns.pd.test.", VG_T_A);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "pd.test.", VG_T_NS, "ns.pd.test.");
+	rr_a(&r, 3, "ns.pd.test.", "127.0.0.30");
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.30", "ns.pd.test.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, "ns.pd.test.", "127.0.0.31");
+	ck_assert_int_eq(send_reply(req, &r), VG_STEP_ANSWER);
+	vg_request_free(req);
+
+	req = vg_request_new(&env, N("www.pd.test."), VG_T_A);
+	st = vg_resolv_begin(req);
+	struct vg_sockaddr glue, child;
+	addr4(&glue, "127.0.0.30");
+	addr4(&child, "127.0.0.31");
+	for (unsigned i = 0; i < 10 && st == VG_STEP_SEND && vg_sockaddr_eq(&req->out.to, &glue);
+	     i++)
+		st = vg_resolv_consume(req, -110 /* -ETIMEDOUT */, NULL, 0);
+	ck_assert_int_eq(st, VG_STEP_SEND);
+	ck_assert_msg(vg_sockaddr_eq(&req->out.to, &child), "the child's address was not tried");
+	vg_request_free(req);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("resolv");
@@ -404,6 +557,10 @@ int main(void)
 	tcase_add_test(tc, glueless_ns_resolved_by_subquery);
 	tcase_add_test(tc, upper_case_ns_names_found_in_cache);
 	tcase_add_test(tc, many_root_hints_fit);
+	tcase_add_test(tc, root_ns_answer_without_addresses_keeps_hints);
+	tcase_add_test(tc, root_ns_names_without_addresses_are_resolved);
+	tcase_add_test(tc, parent_glue_kept_when_child_addresses_fail);
+	tcase_add_test(tc, child_addresses_tried_when_parent_glue_fails);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

@@ -664,3 +664,21 @@ def test_wildcard_under_optout_is_insecure(resolver):
         r = dq(resolver, name)
         assert_answer(r, name, "A", [labmod.SEC_WILD_ADDR])
         assert_no_ad(r)
+
+
+def test_ds_from_the_referral(lab, tmp_path):
+    """A signed referral from sec. carries the child's DS and its RRSIG: a
+    fresh vigil validating www.<zone> takes the DS from it and asks sec.'s
+    server for no DS at all (counted there), and the answer is secure."""
+    v = own_resolver(lab, tmp_path, lambda kind, text: text)
+    try:
+        before = lab.stats("tld-sec").get("num.type.DS", 0)
+        for zone in ("nsec.sec.", "nsec3.sec.", "alg13.sec."):
+            name = "www." + zone
+            r = dq(v, name)
+            assert_answer(r, name, "A", [WWW[zone]])
+            assert_ad(r)
+        after = lab.stats("tld-sec").get("num.type.DS", 0)
+        assert after == before, "%d DS queries reached sec.'s server" % (after - before)
+    finally:
+        v.stop()

@@ -67,8 +67,9 @@ static void rewrite(const struct vg_msg *m)
 	size_t n = vg_pkt_finish(&p);
 	if (vg_msg_parse(&again, out, n) < 0)
 		__builtin_trap();
-	if (again.nrr != m->nrr || again.qtype != m->qtype ||
-	    (m->qdcount == 1 && !vg_name_eq(again.qname, m->qname)))
+	/* (the question fields are only set when there is a question) */
+	if (again.nrr != m->nrr || again.qdcount != m->qdcount ||
+	    (m->qdcount == 1 && (again.qtype != m->qtype || !vg_name_eq(again.qname, m->qname))))
 		__builtin_trap();
 }
 

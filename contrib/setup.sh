@@ -10,6 +10,8 @@
 #                                 ASan+UBSan, TSan), run the whole suite on each
 #   bash contrib/setup.sh deps    install the Debian packages only
 #   bash contrib/setup.sh build   install packages and build into ./build
+#   bash contrib/setup.sh fuzz-deps  install what tests/fuzz/run.sh needs
+#                                 besides PACKAGES (clang, libFuzzer)
 #
 # Every package the build, the tests and the benchmark need is listed in
 # PACKAGES.  Debian starts the nsd, unbound and knot services when it installs
@@ -26,6 +28,8 @@ PACKAGES=(
 	python3 python3-dnspython python3-pytest python3-h2
 	iproute2 procps util-linux
 )
+# tests/fuzz/run.sh only (libFuzzer builds); the test command does not need them
+FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -37,9 +41,11 @@ need_root() {
 	fi
 }
 
+# Install the packages named (default: PACKAGES) that are missing.
 deps() {
-	local missing=()
-	for p in "${PACKAGES[@]}"; do
+	local missing=() want=("$@")
+	[ ${#want[@]} -gt 0 ] || want=("${PACKAGES[@]}")
+	for p in "${want[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing+=("$p")
 	done
@@ -186,6 +192,10 @@ case "${1:-}" in
 deps)
 	deps
 	;;
+fuzz-deps)
+	deps "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+	command -v clang >/dev/null || ln -s clang-14 /usr/bin/clang 2>/dev/null || true
+	;;
 build)
 	build
 	;;
@@ -214,7 +224,7 @@ test)
 	exit $status
 	;;
 *)
-	echo "usage: bash contrib/setup.sh start|test|deps|build" >&2
+	echo "usage: bash contrib/setup.sh start|test|deps|build|fuzz-deps" >&2
 	exit 2
 	;;
 esac

@@ -237,7 +237,25 @@ static ldns_rr *to_ldns(const struct vg_xfr_rr *r, uint8_t *buf)
 	return rr;
 }
 
-static int write_rr(FILE *f, const struct vg_xfr_rr *r, uint8_t *buf)
+/* Does the printed record @p s read back to the rdata of @p r?  ldns prints
+ * some malformed rdata it accepted from the wire (a 3-byte DNSKEY) as a
+ * partial record that no reader takes: one such line would make the whole
+ * saved zone unreadable (found by tests/fuzz, fuzz_xfr). */
+static bool reads_back(const char *s, const struct vg_xfr_rr *r, ldns_buffer *b)
+{
+	ldns_rr *back = NULL;
+	bool same = false;
+	if (ldns_rr_new_frm_str(&back, s, 0, NULL, NULL) == LDNS_STATUS_OK && back) {
+		ldns_buffer_clear(b);
+		same = ldns_rr_rdata2buffer_wire(b, back) == LDNS_STATUS_OK &&
+		       ldns_buffer_position(b) == r->rdlen &&
+		       !memcmp(ldns_buffer_begin(b), vg_xfr_rr_rdata(r), r->rdlen);
+	}
+	ldns_rr_free(back);
+	return same;
+}
+
+static int write_rr(FILE *f, const struct vg_xfr_rr *r, uint8_t *buf, ldns_buffer *b)
 {
 	ldns_rr *rr = to_ldns(r, buf);
 	if (!rr)
@@ -246,6 +264,10 @@ static int write_rr(FILE *f, const struct vg_xfr_rr *r, uint8_t *buf)
 	ldns_rr_free(rr);
 	if (!s)
 		return VG_ENOMEM;
+	if (!reads_back(s, r, b)) {
+		free(s);
+		return VG_EINVAL;
+	}
 	int ok = fputs(s, f) >= 0;
 	free(s);
 	return ok ? 0 : -EIO;
@@ -256,19 +278,24 @@ int vg_xfr_zone_write(const struct vg_xfr_zone *z, FILE *f, const char *comment)
 	if (!z->soa)
 		return VG_EINVAL;
 	uint8_t *buf = malloc(2 + 65535);
+	ldns_buffer *b = ldns_buffer_new(4096);
 	int ret = 0;
-	if (!buf)
+	if (!buf || !b) {
+		free(buf);
+		ldns_buffer_free(b);
 		return VG_ENOMEM;
+	}
 	if (comment && fprintf(f, "; %s\n", comment) < 0)
 		ret = -EIO;
 	if (ret == 0)
-		ret = write_rr(f, z->soa, buf);
+		ret = write_rr(f, z->soa, buf, b);
 	for (const struct vg_xfr_rr *r = z->head; r && ret == 0; r = r->next) {
-		ret = write_rr(f, r, buf);
-		if (ret == VG_EINVAL) /* ldns cannot print it: leave it out, keep the rest */
+		ret = write_rr(f, r, buf, b);
+		if (ret == VG_EINVAL) /* ldns cannot print it readably: leave it out */
 			ret = 0;
 	}
 	free(buf);
+	ldns_buffer_free(b);
 	if (ret == 0 && ferror(f))
 		ret = -EIO;
 	return ret;

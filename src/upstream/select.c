@@ -4,6 +4,13 @@
  * consecutive failures with exponential back-off, a "down" mark, and the zones
  * for which the server was found lame.
  *
+ * Timeouts back off once per timer, not once per query: queries sent side by
+ * side with one retransmission timeout all time out together, and counting
+ * each would mark a slow but working server down after one burst (its probes
+ * then never wait long enough).  A timeout counts only when its query waited
+ * at least as long as the back-off already reached (Unbound's infra cache
+ * does the same); the retries, sent with the longer timer, then count again.
+ *
  * A fixed open-addressed table (linear probing over a short window); when the
  * window is full the least recently used slot is reused, so memory is bounded
  * and an attacker naming many servers only pushes out old measurements.
@@ -37,6 +44,7 @@ struct slot {
 	uint8_t addr[16];
 	uint32_t srtt, rttvar; /* ms; srtt 0 = unmeasured */
 	uint8_t fails;         /* consecutive */
+	uint32_t backoff_ms;   /* a timeout counts if its query waited this long */
 	uint64_t down_until, last_use;
 	struct lame lame[LAME_SLOTS];
 };
@@ -145,7 +153,18 @@ void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t r
 			s->srtt = 1;
 	}
 	s->fails = 0;
+	s->backoff_ms = 0;
 	s->down_until = 0;
+}
+
+void vg_infra_timed_out(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t timeout_ms,
+			uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	if (timeout_ms < s->backoff_ms)
+		return; /* sent before the last back-off: that timeout was counted */
+	s->backoff_ms = timeout_ms >= RTO_MAX / 2 ? RTO_MAX : timeout_ms * 2;
+	vg_infra_failed(inf, sa, now_ms);
 }
 
 void vg_infra_failed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)

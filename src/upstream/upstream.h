@@ -34,6 +34,11 @@ void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t r
 /** Record a timeout or unreachable error: backs off, and after several in a row
  * marks the server down for a while (it is then chosen last). */
 void vg_infra_failed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
+/** A query to @p sa sent with a timeout of @p timeout_ms timed out: a failure
+ * as vg_infra_failed(), unless the query was sent with a shorter timeout than
+ * the back-off reached since (queries in flight side by side back off once). */
+void vg_infra_timed_out(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t timeout_ms,
+			uint64_t now_ms);
 /** Remember that @p sa is lame for @p zone (REFUSED, upward referral...). */
 void vg_infra_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const uint8_t *zone,
 		   uint64_t now_ms);
@@ -94,6 +99,8 @@ struct vg_upshare;
 struct vg_upstream_stats {
 	vg_counter_t udp_sent, tcp_sent, timeouts, errors, unwanted, shared, tc_fallback;
 	vg_counter_t shared_xworker;
+	/* answers that came after their query's timeout (to an earlier try) */
+	vg_counter_t late;
 	/* DNS over TLS: queries written, connections opened (TCP connect
 	 * attempts), handshakes or authentications that failed, and queries
 	 * failed without being sent (the upstream is in back-off or its queue

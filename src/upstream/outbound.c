@@ -867,6 +867,27 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)q->up->rxbuf, sizeof(q->up->rxbuf));
 }
 
+/* Something that is not @p q's answer came on its socket: count it against
+ * the server, and go on over TCP if the server is now under attack (the
+ * genuine answer may be lost in the flood). */
+static void unwanted(struct vg__up_query *q)
+{
+	struct vg_upstream *u = q->up;
+	VG_STAT_INC(u->stats.unwanted);
+	uint64_t now = uv_now(u->loop);
+	if (!vg_infra_unwanted(u->infra, &q->to, u->opts->spoof_tcp, now) &&
+	    !vg_infra_is_spoofed(u->infra, &q->to, now))
+		return;
+	if (q->lingering || q->use_tcp || q->has_held)
+		return;
+	VG_STAT_INC(u->stats.spoof_tcp);
+	uv_udp_recv_stop(&q->udp);
+	uv_timer_stop(&q->timer);
+	int r = start_tcp(q);
+	if (r < 0)
+		vg__up_complete(q, r, NULL, 0);
+}
+
 static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
 		     unsigned rflags)
 {
@@ -888,7 +909,7 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 	const uint8_t *pkt = (const uint8_t *)buf->base;
 	size_t len = (size_t)nread;
 	if (!vg__up_reply_matches(q, pkt, len)) {
-		VG_STAT_INC(q->up->stats.unwanted);
+		unwanted(q);
 		return;
 	}
 	uint16_t flags = vg_get16(pkt + 2);
@@ -905,7 +926,7 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 	}
 	/* a truncated reply may be cut anywhere; anything else must parse */
 	if (!(flags & VG_F_TC) && vg_msg_parse(&q->up->msg, pkt, len) < 0) {
-		VG_STAT_INC(q->up->stats.unwanted);
+		unwanted(q);
 		return;
 	}
 	if (q->has_held)
@@ -1075,6 +1096,9 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 	q->sent_ms = uv_now(u->loop);
 	if (tls) {
 		r = vg__dot_send(q, tls);
+	} else if (u->opts->spoof_tcp && vg_infra_is_spoofed(u->infra, to, q->sent_ms)) {
+		VG_STAT_INC(u->stats.spoof_tcp);
+		r = start_tcp(q);
 	} else {
 		r = open_udp(q);
 		if (r == 0)

@@ -22,7 +22,6 @@ table), a few at a time; the counts of what the server received and sent are
 its own (lab.slow_counts), not vigil's word.
 """
 import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import dns.message
@@ -31,16 +30,16 @@ import pytest
 
 import lab as labmod
 import slowauth
-from helpers import own_resolver, rdatas, settle, show
+from helpers import own_resolver, rdatas, replace_once, settle
 
 pytestmark = pytest.mark.vigil_only
 
 MAX_TRIES = 4  # src/resolv/iterate.c: tries per address and task
 
 
-def fresh_vigil(lab, tmp_path, extra=""):
+def fresh_vigil(lab, tmp_path, resolver_keys=""):
     def edit(kind, text):
-        return text + extra
+        return replace_once(text, "  prime-root: yes\n", "  prime-root: yes\n" + resolver_keys)
     return own_resolver(lab, tmp_path, edit)
 
 
@@ -89,8 +88,9 @@ def queries_for(counts, qnames):
 
 
 def test_junk_with_the_right_id_is_ignored(lab, tmp_path):
-    """TuDoor: 100 of 100 names answered with the genuine address."""
-    r = fresh_vigil(lab, tmp_path)
+    """TuDoor: 100 of 100 names answered with the genuine address.  (Over UDP:
+    the switch to TCP for a server that sends junk is off here.)"""
+    r = fresh_vigil(lab, tmp_path, "  upstream-spoof-tcp: 0\n")
     try:
         s0, c0 = r.stats(), slow_counts(lab)
         qnames = names("j50", 100)
@@ -134,7 +134,9 @@ def test_consistently_slow_server_works(lab, tmp_path):
 
 def test_spoofed_answer_flood(lab, tmp_path):
     """Forged answers with wrong IDs while the genuine one takes 200 ms:
-    every genuine answer used, nothing poisoned (asked again: from the cache)."""
+    every genuine answer used, nothing poisoned (asked again: from the cache),
+    and the server, visibly under attack, is asked over TCP (counted at the
+    server)."""
     r = fresh_vigil(lab, tmp_path)
     try:
         s0, c0 = r.stats(), slow_counts(lab)
@@ -150,6 +152,12 @@ def test_spoofed_answer_flood(lab, tmp_path):
         again = ask_many(r, qnames, 10)
         good2, poisoned2, bad2 = tally(again)
         assert poisoned2 == 0 and good2 == len(qnames), (good2, poisoned2, bad2)
-        assert r.stats()["upstream_unwanted"] > s0["upstream_unwanted"]
+        s1 = r.stats()
+        assert s1["upstream_unwanted"] > s0["upstream_unwanted"]
+        tcp = c1["tcp"] - c0["tcp"]
+        assert tcp > 0, ("the server sent %d forged answers; vigil asked it %d times over "
+                         "UDP and never over TCP" % (c1["forged"] - c0["forged"],
+                                                      c1["udp"] - c0["udp"]))
+        assert s1["upstream_spoof_tcp"] - s0.get("upstream_spoof_tcp", 0) > 0
     finally:
         r.stop()

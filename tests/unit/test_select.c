@@ -110,6 +110,29 @@ START_TEST(timeouts_back_off_once_per_timer)
 }
 END_TEST
 
+/* Unwanted replies from a server: past the threshold within the window it is
+ * under attack (asked over TCP) for a while; 0 turns that off; scattered
+ * ones never add up. */
+START_TEST(spoofed_server_goes_tcp)
+{
+	struct vg_sockaddr a = sa("192.0.2.11", 53), b = sa("192.0.2.12", 53);
+	const uint64_t t = 1000000;
+	for (int i = 0; i < 9; i++)
+		ck_assert(!vg_infra_unwanted(I, &a, 10, t + (uint64_t)i));
+	ck_assert(!vg_infra_is_spoofed(I, &a, t + 9));
+	ck_assert(vg_infra_unwanted(I, &a, 10, t + 9)); /* the tenth: under attack */
+	ck_assert(!vg_infra_unwanted(I, &a, 10, t + 10)); /* not again */
+	ck_assert(vg_infra_is_spoofed(I, &a, t + 10));
+	ck_assert(vg_infra_is_spoofed(I, &a, t + 10 + VG_INFRA_SPOOF_TCP_MS - 1));
+	ck_assert(!vg_infra_is_spoofed(I, &a, t + 10 + VG_INFRA_SPOOF_TCP_MS));
+	for (int i = 0; i < 100; i++) /* one per window */
+		ck_assert(!vg_infra_unwanted(I, &b, 10, t + (uint64_t)i * VG_INFRA_SPOOF_WINDOW_MS));
+	for (int i = 0; i < 100; i++) /* off */
+		ck_assert(!vg_infra_unwanted(I, &b, 0, t));
+	ck_assert(!vg_infra_is_spoofed(I, &b, t));
+}
+END_TEST
+
 START_TEST(failures_double_then_down)
 {
 	struct vg_sockaddr a = sa("192.0.2.2", 53);
@@ -423,6 +446,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, selection_prefers_fast_then_unknown);
 	tcase_add_test(tc, selection_orders_down_last);
 	tcase_add_test(tc, timeouts_back_off_once_per_timer);
+	tcase_add_test(tc, spoofed_server_goes_tcp);
 	suite_add_tcase(s, tc);
 	return s;
 }

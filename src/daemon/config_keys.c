@@ -332,6 +332,7 @@ static const struct vg__cfg_key resolver_keys[] = {
 		     "10000"),
 	VG_CFG_KUINT("upstream-tls-handshake-timeout", CFG, upstream.tls_handshake_ms, 100,
 		     60000, "3000"),
+	VG_CFG_KUINT("upstream-spoof-tcp", CFG, upstream.spoof_tcp, 0, 1000000, "10"),
 };
 
 static const struct vg__cfg_key limits_keys[] = {

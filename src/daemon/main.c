@@ -778,7 +778,8 @@ static void log_stats(struct daemon *d)
 {
 	uint64_t q = 0, udp = 0, tcp = 0, hits = 0, ans = 0, sf = 0, nx = 0, mal = 0, fe = 0,
 		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
-		 up_unw = 0, up_sh = 0, up_shx = 0, up_tc = 0, serr = 0, tacc = 0, trej = 0,
+		 up_unw = 0, up_sh = 0, up_shx = 0, up_tc = 0, up_late = 0,
+		 up_stcp = 0, serr = 0, tacc = 0, trej = 0,
 		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0,
 		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0, rlim = 0, ckv = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
@@ -819,6 +820,8 @@ static void log_stats(struct daemon *d)
 		up_sh += VG_STAT_GET(u->shared);
 		up_shx += VG_STAT_GET(u->shared_xworker);
 		up_tc += VG_STAT_GET(u->tc_fallback);
+		up_late += VG_STAT_GET(u->late);
+		up_stcp += VG_STAT_GET(u->spoof_tcp);
 		tls_sent += VG_STAT_GET(u->tls_sent);
 		tls_conn += VG_STAT_GET(u->tls_connects);
 		tls_fail += VG_STAT_GET(u->tls_failed);
@@ -832,15 +835,17 @@ static void log_stats(struct daemon *d)
 		     "request_timeouts=%lu inflight=%lu send_errors=%lu tcp_accepted=%lu "
 		     "tcp_rejected=%lu upstream_udp=%lu upstream_tcp=%lu "
 		     "upstream_timeouts=%lu upstream_unwanted=%lu upstream_shared=%lu "
-		     "upstream_shared_xworker=%lu upstream_tc=%lu cache_entries=%zu "
+		     "upstream_shared_xworker=%lu upstream_tc=%lu upstream_late=%lu "
+		     "upstream_spoof_tcp=%lu cache_entries=%zu "
 		     "cache_bytes=%zu cache_limit=%zu "
 		     "policy_rewrites=%lu policy_log_dropped=%lu dot=%lu tls_handshakes=%lu "
 		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu upstream_tls=%lu "
 		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu "
 		     "rate_limited=%lu cookies_valid=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
-		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, entries, bytes, limit, pol,
-		     pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn, tls_fail, tls_ref, rlim, ckv);
+		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, up_late, up_stcp, entries,
+		     bytes, limit, pol, pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn,
+		     tls_fail, tls_ref, rlim, ckv);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

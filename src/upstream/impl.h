@@ -45,6 +45,12 @@ struct vg__up_query {
 	struct vg__up_query *hnext; /* pending table chain */
 	uint64_t hash;
 	bool in_table, done, use_tcp, completing;
+	/* timed out, its callers told, its socket still open for a late answer
+	 * (outbound.c, "earlier tries") */
+	bool lingering;
+	/* a question-less FORMERR/NOTIMP with our ID, held until the timeout */
+	bool has_held;
+	uint8_t held[VG_HDR_LEN];
 	/* in the shared table; written by the owner only (others find the query
 	 * through the shard's chain, under its lock) */
 	bool xlinked;
@@ -93,6 +99,7 @@ struct vg_upstream {
 	unsigned char key[crypto_shorthash_KEYBYTES];
 	struct vg__up_query *table[VG__UP_PENDING_BUCKETS];
 	unsigned pending; /* queries, joins and DoT connections not yet freed */
+	unsigned lingering; /* queries in the lingering state */
 	bool shut;
 	bool inbox_ready;
 	struct vg__up_join *joins; /* this worker's joins, until freed */
@@ -105,6 +112,7 @@ struct vg_upstream {
 	struct vg__up_tls_ctx tls_ctx[VG__UP_TLS_CTX_MAX]; /* client contexts, by CA file */
 	unsigned n_tls_ctx;
 	struct vg_upstream_stats stats;
+	struct vg_msg msg; /* a reply is fully parsed before it is accepted */
 	uint8_t rxbuf[65536];
 };
 

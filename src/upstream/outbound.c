@@ -4,10 +4,25 @@
  *
  * Each query gets its own connected UDP socket on a random source port (port
  * and query ID from libsodium), so replies from any other address or port are
- * dropped by the kernel.  A reply is accepted only if its ID, QR bit and
- * question match; anything else on the socket is counted as unwanted and the
- * query keeps waiting (TuDoor-style garbage must not end it).  A truncated
- * reply is retried over TCP to the same server.  A query to a DNS-over-TLS
+ * dropped by the kernel.  A reply is accepted only if its ID, QR bit, opcode
+ * and question match and the whole message parses; anything else on the
+ * socket is counted as unwanted and the query keeps waiting (TuDoor,
+ * ATTACKS.md 9: junk with the right ID must not end it).  A FORMERR or
+ * NOTIMP without a question, which cannot be told from a forgery, is held:
+ * at the timeout the callers are told -ETIMEDOUT (not counted against the
+ * server) while the query lingers for the real answer, and only a query that
+ * cannot linger delivers the held error.  A truncated
+ * reply is retried over TCP to the same server.
+ *
+ * Earlier tries.  When a UDP query times out its callers are told at once
+ * (the resolver core retries, with a backed-off timer, or moves on), but its
+ * socket stays open ("lingering") until LINGER_MS after it was sent: a late
+ * answer to it still measures the server (its round trip feeds the RTT
+ * estimate, so a server slower than the first timer is learnt) and, if an
+ * identical query (the retry) is in flight, completes that one.  Whichever
+ * genuine answer comes first wins, and the others' sockets close.  At most
+ * LINGER_PER_KEY earlier tries per query linger (the oldest is dropped), and
+ * LINGER_MAX per worker.  A query to a DNS-over-TLS
  * upstream (a forward zone with tls) is built here too, padded, and handed
  * to dot.c, which pipelines it on the worker's connection to that server;
  * it never goes over UDP or cleartext TCP.
@@ -78,6 +93,9 @@
 #define XSHARDS 64
 #define XBUCKETS 64 /* per shard */
 #define TCP_TIMEOUT_MIN 1500
+#define LINGER_MS 3000   /* an earlier try listens this long after it was sent */
+#define LINGER_PER_KEY 2 /* earlier tries of one query: 3 outstanding at most */
+#define LINGER_MAX 512   /* lingering queries per worker */
 
 /* A worker waiting on another worker's query. */
 struct vg__up_join {
@@ -541,6 +559,10 @@ static void close_handle(uv_handle_t *h)
  * still linked (none, except at shutdown) get -ECANCELED. */
 static void finish(struct vg__up_query *q)
 {
+	if (q->lingering) {
+		q->lingering = false;
+		q->up->lingering--;
+	}
 	q->done = true;
 	table_remove(q);
 	xshare_release(q, -ECANCELED, NULL, 0);
@@ -556,29 +578,39 @@ static void finish(struct vg__up_query *q)
 		close_handle((uv_handle_t *)&q->tcp);
 }
 
-/* Deliver the outcome to every live waiter, then finish. */
-void vg__up_complete(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len)
+static bool same_query(const struct vg__up_query *a, const struct vg__up_query *b)
 {
-	if (q->done)
-		return;
+	return same_key(a, b->hash, &b->to, b->tls_id, b->qname, b->qtype, b->rd, b->do_bit);
+}
+
+/*
+ * Account for the outcome and call every live waiter; the query's own fate
+ * is the caller's.  @p account: the outcome says how the server does (a
+ * reply to this query's own packet: its round trip; a timeout: a failure).
+ * Before the call the query must be out of
+ * reach of identical queries that callbacks start (out of the table, or
+ * lingering).
+ */
+static void deliver(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len,
+		    bool account)
+{
 	uint64_t now = uv_now(q->up->loop);
 	if (status == 0) {
-		vg_infra_rtt(q->up->infra, &q->to, (uint32_t)(now - q->sent_ms), now);
-	} else if (status == -ETIMEDOUT || status == -ECONNREFUSED || status == VG_ETLS) {
+		if (account)
+			vg_infra_rtt(q->up->infra, &q->to, (uint32_t)(now - q->sent_ms), now);
+	} else if (status == -ETIMEDOUT) {
+		if (account)
+			vg_infra_timed_out(q->up->infra, &q->to, q->timeout_ms, now);
+		VG_STAT_INC(q->up->stats.timeouts);
+	} else if (status == -ECONNREFUSED || status == VG_ETLS) {
 		vg_infra_failed(q->up->infra, &q->to, now);
-		if (status == -ETIMEDOUT)
-			VG_STAT_INC(q->up->stats.timeouts);
-		else
-			VG_STAT_INC(q->up->stats.errors);
+		VG_STAT_INC(q->up->stats.errors);
 	} else {
 		VG_STAT_INC(q->up->stats.errors);
 	}
-	/* callbacks may start an identical query: it must not join us */
-	table_remove(q);
 	if (q->dot)
-		vg__dot_detach(q); /* nor find it on its TLS connection */
+		vg__dot_detach(q); /* callbacks must not find it on its TLS connection */
 	xshare_release(q, status, pkt, len); /* other workers: copied, before pkt is reused */
-	q->done = true;
 	q->completing = true;
 	/* in place, not from a copy: a callback may cancel a later waiter */
 	for (unsigned i = 0; i < q->nwaiters; i++) {
@@ -589,7 +621,42 @@ void vg__up_complete(struct vg__up_query *q, int status, const uint8_t *pkt, siz
 	}
 	q->completing = false;
 	q->nwaiters = 0;
+}
+
+/* @p q was answered: close the sockets of its earlier tries. */
+static void drop_earlier(struct vg__up_query *q)
+{
+	struct vg__up_query *o = q->up->table[q->hash % VG__UP_PENDING_BUCKETS];
+	while (o) {
+		struct vg__up_query *next = o->hnext; /* finish() unlinks o, frees it later */
+		if (o->lingering && same_query(o, q))
+			finish(o);
+		o = next;
+	}
+}
+
+static void complete(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len,
+		     bool account)
+{
+	if (q->done)
+		return;
+	if (q->lingering) { /* its callers were told already */
+		finish(q);
+		return;
+	}
+	/* callbacks may start an identical query: it must not join us */
+	table_remove(q);
+	q->done = true;
+	deliver(q, status, pkt, len, account);
+	if (status == 0)
+		drop_earlier(q);
 	finish(q);
+}
+
+/* Deliver the outcome to every live waiter, then finish. */
+void vg__up_complete(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len)
+{
+	complete(q, status, pkt, len, true);
 }
 
 /* Is @p pkt the reply to @p q? (ID, QR, opcode, question) */
@@ -613,9 +680,74 @@ bool vg__up_reply_matches(const struct vg__up_query *q, const uint8_t *pkt, size
 	       vg_get16(pkt + next + 2) == VG_C_IN;
 }
 
+/* The identical query in flight that is not an earlier try, or NULL. */
+static struct vg__up_query *live_twin(struct vg__up_query *q)
+{
+	for (struct vg__up_query *o = q->up->table[q->hash % VG__UP_PENDING_BUCKETS]; o;
+	     o = o->hnext)
+		if (o != q && !o->lingering && !o->done && same_query(o, q))
+			return o;
+	return NULL;
+}
+
+static bool can_linger(const struct vg__up_query *q)
+{
+	const struct vg_upstream *u = q->up;
+	return !q->dot && !q->use_tcp && q->udp.loop && q->in_table && !u->shut &&
+	       u->lingering < LINGER_MAX && uv_now(u->loop) < q->sent_ms + LINGER_MS;
+}
+
+/* @p q timed out: tell its callers, and keep its socket open for a late
+ * answer (see the top). */
+static void linger(struct vg__up_query *q)
+{
+	struct vg_upstream *u = q->up;
+	struct vg__up_query *oldest = NULL;
+	unsigned n = 0;
+	for (struct vg__up_query *o = u->table[q->hash % VG__UP_PENDING_BUCKETS]; o; o = o->hnext) {
+		if (o->lingering && same_query(o, q)) {
+			n++;
+			if (!oldest || o->sent_ms < oldest->sent_ms)
+				oldest = o;
+		}
+	}
+	if (n >= LINGER_PER_KEY)
+		finish(oldest);
+	q->lingering = true; /* an identical query started by a callback is a retry */
+	u->lingering++;
+	/* a held error means the server is there: not a failure of its own */
+	deliver(q, -ETIMEDOUT, NULL, 0, !q->has_held);
+	if (!q->lingering)
+		return; /* finished meanwhile (a shutdown from a callback) */
+	uint64_t now = uv_now(u->loop), end = q->sent_ms + LINGER_MS;
+	uv_timer_start(&q->timer, vg__up_on_timeout, end > now ? end - now : 0, 0);
+}
+
+/* A genuine answer reached @p q after its timeout. */
+static void late_answer(struct vg__up_query *q, const uint8_t *pkt, size_t len)
+{
+	struct vg_upstream *u = q->up;
+	uint64_t now = uv_now(u->loop);
+	vg_infra_rtt(u->infra, &q->to, (uint32_t)(now - q->sent_ms), now);
+	VG_STAT_INC(u->stats.late);
+	struct vg__up_query *live = live_twin(q);
+	if (live && !(vg_get16(pkt + 2) & VG_F_TC))
+		complete(live, 0, pkt, len, false); /* closes q too (drop_earlier) */
+	finish(q);
+}
+
 void vg__up_on_timeout(uv_timer_t *t)
 {
-	vg__up_complete(t->data, -ETIMEDOUT, NULL, 0);
+	struct vg__up_query *q = t->data;
+	if (q->lingering) {
+		finish(q);
+	} else if (can_linger(q)) {
+		linger(q);
+	} else if (q->has_held) { /* nothing better came: the held error it is */
+		complete(q, 0, q->held, sizeof(q->held), false);
+	} else {
+		vg__up_complete(q, -ETIMEDOUT, NULL, 0);
+	}
 }
 
 /* ------------------------------------------------------------------ TCP */
@@ -735,26 +867,75 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)q->up->rxbuf, sizeof(q->up->rxbuf));
 }
 
+/* Something that is not @p q's answer came on its socket: count it against
+ * the server, and go on over TCP if the server is now under attack (the
+ * genuine answer may be lost in the flood). */
+static void unwanted(struct vg__up_query *q)
+{
+	struct vg_upstream *u = q->up;
+	VG_STAT_INC(u->stats.unwanted);
+	uint64_t now = uv_now(u->loop);
+	if (!vg_infra_unwanted(u->infra, &q->to, u->opts->spoof_tcp, now) &&
+	    !vg_infra_is_spoofed(u->infra, &q->to, now))
+		return;
+	if (q->lingering || q->use_tcp || q->has_held)
+		return;
+	VG_STAT_INC(u->stats.spoof_tcp);
+	uv_udp_recv_stop(&q->udp);
+	uv_timer_stop(&q->timer);
+	int r = start_tcp(q);
+	if (r < 0)
+		vg__up_complete(q, r, NULL, 0);
+}
+
 static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
-		     unsigned flags)
+		     unsigned rflags)
 {
 	struct vg__up_query *q = h->data;
-	(void)flags;
+	(void)rflags;
 	(void)from; /* the socket is connected: the kernel filters the source */
 	if (q->done || q->use_tcp)
 		return;
 	if (nread < 0) {
-		vg__up_complete(q, nread == UV_ECONNREFUSED ? -ECONNREFUSED : (int)nread, NULL, 0);
+		if (q->lingering)
+			finish(q);
+		else
+			vg__up_complete(q, nread == UV_ECONNREFUSED ? -ECONNREFUSED : (int)nread,
+					NULL, 0);
 		return;
 	}
 	if (nread == 0)
 		return;
 	const uint8_t *pkt = (const uint8_t *)buf->base;
-	if (!vg__up_reply_matches(q, pkt, (size_t)nread)) {
-		VG_STAT_INC(q->up->stats.unwanted);
+	size_t len = (size_t)nread;
+	if (!vg__up_reply_matches(q, pkt, len)) {
+		unwanted(q);
 		return;
 	}
-	if (vg_get16(pkt + 2) & VG_F_TC) {
+	uint16_t flags = vg_get16(pkt + 2);
+	if (vg_get16(pkt + 4) == 0) {
+		/* an error without the question: anyone who saw the ID can forge
+		 * it, so the query waits on for a real answer */
+		if (!q->lingering && !q->has_held) {
+			memcpy(q->held, pkt, VG_HDR_LEN);
+			q->has_held = true;
+		} else { /* one is enough; a lingering query never uses it */
+			VG_STAT_INC(q->up->stats.unwanted);
+		}
+		return;
+	}
+	/* a truncated reply may be cut anywhere; anything else must parse */
+	if (!(flags & VG_F_TC) && vg_msg_parse(&q->up->msg, pkt, len) < 0) {
+		unwanted(q);
+		return;
+	}
+	if (q->has_held)
+		VG_STAT_INC(q->up->stats.unwanted); /* it was not the answer after all */
+	if (q->lingering) {
+		late_answer(q, pkt, len);
+		return;
+	}
+	if (flags & VG_F_TC) {
 		VG_STAT_INC(q->up->stats.tc_fallback);
 		uv_udp_recv_stop(&q->udp);
 		uv_timer_stop(&q->timer);
@@ -763,7 +944,7 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 			vg__up_complete(q, r, NULL, 0);
 		return;
 	}
-	vg__up_complete(q, 0, pkt, (size_t)nread);
+	vg__up_complete(q, 0, pkt, len);
 }
 
 /* A UDP socket bound to a random port, connected to the server. */
@@ -855,7 +1036,7 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 	uint64_t tls_id = tls ? vg__dot_id(u->key, tls) : 0;
 	uint64_t h = key_hash(u->key, to, tls_id, qname, qtype, rd, do_bit);
 	for (struct vg__up_query *q = u->table[h % VG__UP_PENDING_BUCKETS]; q; q = q->hnext) {
-		if (same_key(q, h, to, tls_id, qname, qtype, rd, do_bit) &&
+		if (!q->lingering && same_key(q, h, to, tls_id, qname, qtype, rd, do_bit) &&
 		    add_waiter(q, cb, arg) == 0) {
 			VG_STAT_INC(u->stats.shared);
 			*handle = &q->h;
@@ -915,6 +1096,9 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 	q->sent_ms = uv_now(u->loop);
 	if (tls) {
 		r = vg__dot_send(q, tls);
+	} else if (u->opts->spoof_tcp && vg_infra_is_spoofed(u->infra, to, q->sent_ms)) {
+		VG_STAT_INC(u->stats.spoof_tcp);
+		r = start_tcp(q);
 	} else {
 		r = open_udp(q);
 		if (r == 0)
@@ -950,7 +1134,7 @@ void vg_upstream_cancel(struct vg_upq *handle, void *arg)
 				q->waiters[i].cb = NULL;
 		return;
 	}
-	if (q->done)
+	if (q->done || q->lingering)
 		return;
 	bool live = false;
 	for (unsigned i = 0; i < q->nwaiters; i++) {

@@ -4,6 +4,19 @@
  * consecutive failures with exponential back-off, a "down" mark, and the zones
  * for which the server was found lame.
  *
+ * Timeouts back off once per timer, not once per query: queries sent side by
+ * side with one retransmission timeout all time out together, and counting
+ * each would mark a slow but working server down after one burst (its probes
+ * then never wait long enough).  A timeout counts only when its query waited
+ * at least as long as the back-off already reached (Unbound's infra cache
+ * does the same); the retries, sent with the longer timer, then count again.
+ *
+ * Spoofing: replies that arrive on a query's connected socket (so from the
+ * server's address and port) and are not its answer are forgeries; enough of
+ * them in a short window put the server "under attack", and it is asked over
+ * TCP for a while (BIND goes to TCP on the first mismatched ID), where a
+ * forger would have to hijack a connection.
+ *
  * A fixed open-addressed table (linear probing over a short window); when the
  * window is full the least recently used slot is reused, so memory is bounded
  * and an attacker naming many servers only pushes out old measurements.
@@ -37,6 +50,9 @@ struct slot {
 	uint8_t addr[16];
 	uint32_t srtt, rttvar; /* ms; srtt 0 = unmeasured */
 	uint8_t fails;         /* consecutive */
+	uint32_t backoff_ms;   /* a timeout counts if its query waited this long */
+	uint32_t unwanted;     /* since unwanted_since */
+	uint64_t unwanted_since, tcp_until;
 	uint64_t down_until, last_use;
 	struct lame lame[LAME_SLOTS];
 };
@@ -145,7 +161,18 @@ void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t r
 			s->srtt = 1;
 	}
 	s->fails = 0;
+	s->backoff_ms = 0;
 	s->down_until = 0;
+}
+
+void vg_infra_timed_out(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t timeout_ms,
+			uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	if (timeout_ms < s->backoff_ms)
+		return; /* sent before the last back-off: that timeout was counted */
+	s->backoff_ms = timeout_ms >= RTO_MAX / 2 ? RTO_MAX : timeout_ms * 2;
+	vg_infra_failed(inf, sa, now_ms);
 }
 
 void vg_infra_failed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
@@ -225,6 +252,31 @@ bool vg_infra_is_down(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64
 {
 	struct slot *s = lookup(inf, sa, false, now_ms);
 	return s && s->down_until > now_ms;
+}
+
+bool vg_infra_unwanted(struct vg_infra *inf, const struct vg_sockaddr *sa, unsigned threshold,
+		       uint64_t now_ms)
+{
+	if (!threshold)
+		return false;
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	if (now_ms >= s->unwanted_since + VG_INFRA_SPOOF_WINDOW_MS) {
+		s->unwanted_since = now_ms;
+		s->unwanted = 0;
+	}
+	if (s->unwanted < UINT32_MAX)
+		s->unwanted++;
+	if (s->unwanted < threshold)
+		return false;
+	bool fresh = s->tcp_until <= now_ms;
+	s->tcp_until = now_ms + VG_INFRA_SPOOF_TCP_MS;
+	return fresh;
+}
+
+bool vg_infra_is_spoofed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	return s && s->tcp_until > now_ms;
 }
 
 uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,

@@ -34,6 +34,11 @@ void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t r
 /** Record a timeout or unreachable error: backs off, and after several in a row
  * marks the server down for a while (it is then chosen last). */
 void vg_infra_failed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
+/** A query to @p sa sent with a timeout of @p timeout_ms timed out: a failure
+ * as vg_infra_failed(), unless the query was sent with a shorter timeout than
+ * the back-off reached since (queries in flight side by side back off once). */
+void vg_infra_timed_out(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t timeout_ms,
+			uint64_t now_ms);
 /** Remember that @p sa is lame for @p zone (REFUSED, upward referral...). */
 void vg_infra_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const uint8_t *zone,
 		   uint64_t now_ms);
@@ -47,6 +52,15 @@ uint32_t vg_infra_score(struct vg_infra *inf, const struct vg_sockaddr *sa, uint
 bool vg_infra_is_failing(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
 /** Is @p sa marked down (several failures in a row, recently)? */
 bool vg_infra_is_down(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
+#define VG_INFRA_SPOOF_WINDOW_MS 10000
+#define VG_INFRA_SPOOF_TCP_MS 60000
+/** An unwanted reply (wrong ID, question...: a forgery, since the socket is
+ * connected) came from @p sa.  The @p threshold th in VG_INFRA_SPOOF_WINDOW_MS
+ * (0: never) puts @p sa under attack: true when that happens with this one. */
+bool vg_infra_unwanted(struct vg_infra *inf, const struct vg_sockaddr *sa, unsigned threshold,
+		       uint64_t now_ms);
+/** Is @p sa under a spoofing attack (ask it over TCP until it is over)? */
+bool vg_infra_is_spoofed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
 /** Retransmission timeout for the next query to @p sa (ms), with back-off. */
 uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
 			  uint32_t unknown_ms);
@@ -69,6 +83,9 @@ struct vg_upstream_opts {
 	uint16_t udp_size; /* EDNS size advertised upstream, default 1232 */
 	unsigned tls_idle_ms;      /* an idle DoT connection is closed after this (10000) */
 	unsigned tls_handshake_ms; /* connect + TLS handshake, at most (3000) */
+	/* unwanted replies from a server within VG_INFRA_SPOOF_WINDOW_MS that
+	 * switch it to TCP for VG_INFRA_SPOOF_TCP_MS (10); 0: never */
+	unsigned spoof_tcp;
 };
 
 /**
@@ -94,6 +111,11 @@ struct vg_upshare;
 struct vg_upstream_stats {
 	vg_counter_t udp_sent, tcp_sent, timeouts, errors, unwanted, shared, tc_fallback;
 	vg_counter_t shared_xworker;
+	/* answers that came after their query's timeout (to an earlier try) */
+	vg_counter_t late;
+	/* queries sent over TCP (or moved to it) because their server was
+	 * under a spoofing attack */
+	vg_counter_t spoof_tcp;
 	/* DNS over TLS: queries written, connections opened (TCP connect
 	 * attempts), handshakes or authentications that failed, and queries
 	 * failed without being sent (the upstream is in back-off or its queue

@@ -17,6 +17,17 @@ ZONE (e.g. slow.lab.), unsigned:
   type (NODATA, SOA in the authority section);
 * a name whose first label is d<MS>-<anything> (e.g. d1500-x.slow.lab.) is
   answered after MS milliseconds (at most 10000), every other one at once;
+* j<MS>-<anything> (TuDoor, ATTACKS.md 9): over UDP, junk that matches the
+  query's ID, address and port goes out at once (JUNK_KINDS: garbage, a bare
+  header, the right question with an unparseable body, QR clear, another
+  opcode, another question with a poisoned address, a FORMERR without a
+  question), and the genuine answer
+  after MS milliseconds;
+* s<MS>-<anything> (a spoofed-answer flood, ATTACKS.md 6): over UDP, forged
+  answers with the poisoned address POISON_ADDR go to the query's source
+  port with every ID but the right one (FLOOD_PER_QUERY of them, spread over
+  the delay), and with the right ID to other ports of the querier, then the
+  genuine answer after MS milliseconds;
 * names outside ZONE get REFUSED.
 
 Each TCP query is answered on its own schedule, so answers on one connection
@@ -24,11 +35,13 @@ may leave in another order than the queries came (RFC 7766 6.2.1.1).
 
 COUNTFILE holds what it received, as JSON rewritten after every query:
 {"udp": N, "tcp": N, "names": {"<qname lower-case> <TYPE>": N, ...}} (tcp
-counts queries received over TCP, not connections).
+counts queries received over TCP, not connections), plus "junk" and "forged":
+the packets of those two kinds sent.
 """
 import heapq
 import json
 import os
+import random
 import re
 import selectors
 import signal
@@ -54,8 +67,11 @@ except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspytho
     import dns.rrset
 
 ANSWER_ADDR = "192.0.2.201"
+POISON_ADDR = "192.0.2.66"
 TTL = 300
-DELAY_RE = re.compile(r"^d(\d{1,5})-", re.I)
+DELAY_RE = re.compile(r"^([djs])(\d{1,5})-", re.I)
+JUNK_KINDS = ("garbage", "header", "body", "qr-clear", "opcode", "question", "formerr")
+FLOOD_PER_QUERY = 300
 MAX_DELAY_MS = 10000
 
 
@@ -104,7 +120,57 @@ def delay_of(q):
     if len(q.question) != 1 or not q.question[0].name.labels:
         return 0.0
     m = DELAY_RE.match(q.question[0].name.labels[0].decode("ascii", "replace"))
-    return min(int(m.group(1)), MAX_DELAY_MS) / 1000.0 if m else 0.0
+    return min(int(m.group(2)), MAX_DELAY_MS) / 1000.0 if m else 0.0
+
+
+def hostile_mode(q):
+    """"j" (junk first), "s" (spoof flood) or None for query Q."""
+    if len(q.question) != 1 or not q.question[0].name.labels:
+        return None
+    m = DELAY_RE.match(q.question[0].name.labels[0].decode("ascii", "replace"))
+    mode = m.group(1).lower() if m else "d"
+    return mode if mode in "js" else None
+
+
+def poisoned(q, qname=None):
+    """A well-formed authoritative answer to Q (or for QNAME) with POISON_ADDR."""
+    r = dns.message.make_response(q)
+    r.flags |= dns.flags.AA
+    name = qname if qname is not None else q.question[0].name
+    if qname is not None:
+        r.question[0].name = qname
+    r.answer.append(dns.rrset.from_text(name, TTL, "IN", "A", POISON_ADDR))
+    return r.to_wire()
+
+
+def junk(q, wire):
+    """Packets that match query Q (raw WIRE) on ID, address and port and yet
+    are not its answer, one per JUNK_KINDS."""
+    qid = wire[:2]
+    good = dns.message.make_response(q)
+    good.answer.append(dns.rrset.from_text(q.question[0].name, TTL, "IN", "A", POISON_ADDR))
+    gw = good.to_wire()
+    qlen = len(wire) - 12  # question (and OPT) of the query
+    out = []
+    out.append(qid + os.urandom(38))  # garbage
+    out.append(qid + struct.pack("!HHHHH", 0x8400, 1, 1, 0, 0))  # a bare header
+    # the right header and question, then an answer section cut short
+    body = bytearray(gw[:12 + len(q.question[0].name.to_wire()) + 4])
+    body[6:12] = struct.pack("!HHH", 3, 0, 0)
+    out.append(bytes(body) + b"\xc0\x0c\x00\x01\x00\x01\x00")
+    qr = bytearray(gw)
+    qr[2] &= 0x7F  # QR clear: a query, not a reply
+    out.append(bytes(qr))
+    op = bytearray(gw)
+    op[2] = (op[2] & 0x87) | (4 << 3)  # NOTIFY
+    out.append(bytes(op))
+    other = dns.name.from_text("other", q.question[0].name.parent())
+    out.append(poisoned(q, other))  # another question, a poisoned answer
+    # FORMERR without a question (what a server that cannot parse a query
+    # may send): nothing ties it to the query but the ID
+    out.append(qid + struct.pack("!HHHHH", 0x8001, 0, 0, 0, 0))
+    assert len(out) == len(JUNK_KINDS) and qlen >= 0
+    return out
 
 
 def main(argv):
@@ -134,7 +200,7 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
 
-    counts = {"udp": 0, "tcp": 0, "names": {}}
+    counts = {"udp": 0, "tcp": 0, "junk": 0, "forged": 0, "names": {}}
 
     def write_counts():
         tmp = countfile + ".tmp"
@@ -174,7 +240,27 @@ def main(argv):
             del conns[c]
         c.close()
 
-    def handle(wire, transport, reply):
+    def hostile(q, wire, mode, delay, reply, peer):
+        if mode == "j":
+            for pkt in junk(q, wire):
+                reply(pkt)
+                counts["junk"] += 1
+            return
+        # forged answers with every ID but the right one (a sample of
+        # FLOOD_PER_QUERY), spread over the delay, and a few with the right
+        # ID to other ports of the querier
+        ids = [i for i in random.sample(range(65536), FLOOD_PER_QUERY + 1) if i != q.id]
+        forged = poisoned(q)
+        for n, i in enumerate(ids[:FLOOD_PER_QUERY]):
+            pkt = struct.pack("!H", i) + forged[2:]
+            schedule(delay * n / FLOOD_PER_QUERY, lambda pkt=pkt: reply(pkt))
+        for _ in range(8):
+            port = random.randrange(1024, 65536)
+            if port != peer[1]:
+                schedule(0, lambda port=port: reply(forged, (peer[0], port)))
+        counts["forged"] += FLOOD_PER_QUERY + 8
+
+    def handle(wire, transport, reply, peer=None):
         try:
             q = dns.message.from_wire(wire)
         except Exception:  # garbage: no answer
@@ -183,6 +269,10 @@ def main(argv):
         r = zone.answer(q)
         out = r.to_wire(max_size=65535 if transport == "tcp" else
                         max(512, q.payload if q.edns >= 0 else 512))
+        mode = hostile_mode(q)
+        if mode and transport == "udp":
+            hostile(q, wire, mode, delay_of(q), reply, peer)
+            write_counts()
         schedule(delay_of(q), lambda: reply(out))
 
     while not stop["flag"] and time.monotonic() < deadline:
@@ -199,12 +289,12 @@ def main(argv):
                 except OSError:
                     continue
 
-                def send_udp(out, peer=peer):
+                def send_udp(out, to=None, peer=peer):
                     try:
-                        udp.sendto(out, peer)
+                        udp.sendto(out, to or peer)
                     except OSError:
                         pass
-                handle(wire, "udp", send_udp)
+                handle(wire, "udp", send_udp, peer)
             elif what == "listen":
                 try:
                     c, _ = tcp.accept()

@@ -82,6 +82,57 @@ START_TEST(rtt_smoothing)
 }
 END_TEST
 
+/* Queries sent side by side with one timer time out together: the server
+ * backs off once, not once per query, and is not marked down; the retries,
+ * sent with the longer timer, count again. */
+START_TEST(timeouts_back_off_once_per_timer)
+{
+	struct vg_sockaddr a = sa("192.0.2.9", 53);
+	const uint64_t t = 1000000;
+	for (int i = 0; i < 50; i++)
+		vg_infra_timed_out(I, &a, UNKNOWN, t + (uint64_t)i);
+	ck_assert(!vg_infra_is_down(I, &a, t + 50));
+	uint32_t rto = vg_infra_timeout(I, &a, t + 50, UNKNOWN);
+	ck_assert_uint_eq(rto, 2 * UNKNOWN);
+	for (int i = 0; i < 50; i++)
+		vg_infra_timed_out(I, &a, rto, t + 900 + (uint64_t)i);
+	ck_assert_uint_eq(vg_infra_timeout(I, &a, t + 950, UNKNOWN), 4 * UNKNOWN);
+	ck_assert(!vg_infra_is_down(I, &a, t + 950));
+	/* a late answer measures it: the back-off is over */
+	vg_infra_rtt(I, &a, 500, t + 1000);
+	ck_assert_uint_ge(vg_infra_timeout(I, &a, t + 1000, UNKNOWN), 500);
+	ck_assert(!vg_infra_is_failing(I, &a, t + 1000));
+	/* a server that never answers still goes down, timer after timer */
+	struct vg_sockaddr b = sa("192.0.2.10", 53);
+	for (int i = 0; i < 4; i++)
+		vg_infra_timed_out(I, &b, vg_infra_timeout(I, &b, t, UNKNOWN), t);
+	ck_assert(vg_infra_is_down(I, &b, t));
+}
+END_TEST
+
+/* Unwanted replies from a server: past the threshold within the window it is
+ * under attack (asked over TCP) for a while; 0 turns that off; scattered
+ * ones never add up. */
+START_TEST(spoofed_server_goes_tcp)
+{
+	struct vg_sockaddr a = sa("192.0.2.11", 53), b = sa("192.0.2.12", 53);
+	const uint64_t t = 1000000;
+	for (int i = 0; i < 9; i++)
+		ck_assert(!vg_infra_unwanted(I, &a, 10, t + (uint64_t)i));
+	ck_assert(!vg_infra_is_spoofed(I, &a, t + 9));
+	ck_assert(vg_infra_unwanted(I, &a, 10, t + 9)); /* the tenth: under attack */
+	ck_assert(!vg_infra_unwanted(I, &a, 10, t + 10)); /* not again */
+	ck_assert(vg_infra_is_spoofed(I, &a, t + 10));
+	ck_assert(vg_infra_is_spoofed(I, &a, t + 10 + VG_INFRA_SPOOF_TCP_MS - 1));
+	ck_assert(!vg_infra_is_spoofed(I, &a, t + 10 + VG_INFRA_SPOOF_TCP_MS));
+	for (int i = 0; i < 100; i++) /* one per window */
+		ck_assert(!vg_infra_unwanted(I, &b, 10, t + (uint64_t)i * VG_INFRA_SPOOF_WINDOW_MS));
+	for (int i = 0; i < 100; i++) /* off */
+		ck_assert(!vg_infra_unwanted(I, &b, 0, t));
+	ck_assert(!vg_infra_is_spoofed(I, &b, t));
+}
+END_TEST
+
 START_TEST(failures_double_then_down)
 {
 	struct vg_sockaddr a = sa("192.0.2.2", 53);
@@ -394,6 +445,8 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, table_bounded);
 	tcase_add_test(tc, selection_prefers_fast_then_unknown);
 	tcase_add_test(tc, selection_orders_down_last);
+	tcase_add_test(tc, timeouts_back_off_once_per_timer);
+	tcase_add_test(tc, spoofed_server_goes_tcp);
 	suite_add_tcase(s, tc);
 	return s;
 }

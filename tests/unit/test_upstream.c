@@ -656,6 +656,48 @@ START_TEST(sender_timeout_reaches_joiner)
 }
 END_TEST
 
+/* A server slower than the first timer: the retry (an identical query right
+ * after the timeout) is completed by the late answer to the first try, whose
+ * socket stayed open; its round trip is what the server is measured at. */
+START_TEST(late_answer_to_earlier_try)
+{
+	Srv = server_start(300, false, 0);
+	worker_start(&W[0]);
+	struct result a, b;
+	query(&W[0], "www.example.test", 100, &a);
+	wait_sem(&a.sem);
+	ck_assert_int_eq(a.status, -ETIMEDOUT);
+	query(&W[0], "www.example.test", 3000, &b);
+	wait_sem(&b.sem);
+	ck_assert_int_eq(b.status, 0);
+	ck_assert_uint_gt(b.len, VG_HDR_LEN);
+	ck_assert_uint_eq(STAT(&W[0], late), 1);
+	ck_assert_uint_eq(STAT(&W[0], udp_sent), 2);
+	ck_assert_int_eq(udp_seen(Srv), 2);
+	settle(&W[0]);
+	ck_assert_uint_eq(pending_of(&W[0]), 0); /* both sockets closed */
+	ck_assert_uint_eq(atomic_load(&a.called), 1);
+	ck_assert_uint_eq(atomic_load(&b.called), 1);
+}
+END_TEST
+
+/* A try that times out with nobody retrying still closes, after lingering. */
+START_TEST(earlier_try_lingers_then_closes)
+{
+	Srv = server_start(-1, false, 0);
+	worker_start(&W[0]);
+	struct result a;
+	query(&W[0], "www.example.test", 50, &a);
+	wait_sem(&a.sem);
+	ck_assert_int_eq(a.status, -ETIMEDOUT);
+	ck_assert_uint_eq(pending_of(&W[0]), 1); /* listening for a late answer */
+	for (int i = 0; i < 100 && pending_of(&W[0]); i++)
+		usleep(50 * 1000);
+	ck_assert_uint_eq(pending_of(&W[0]), 0);
+	ck_assert_uint_eq(atomic_load(&a.called), 1);
+}
+END_TEST
+
 /* The joiner's own timeout is shorter than the sender's: it ends by itself,
  * and the sender's query is not disturbed. */
 START_TEST(joiner_keeps_its_own_timeout)
@@ -947,6 +989,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, joiner_shutdown);
 	tcase_add_test(tc, joiner_follows_tcp_retry);
 	tcase_add_test(tc, no_table_no_sharing);
+	tcase_add_test(tc, late_answer_to_earlier_try);
+	tcase_add_test(tc, earlier_try_lingers_then_closes);
 	tcase_add_test(tc, stress_three_workers);
 	suite_add_tcase(s, tc);
 	TCase *pad = tcase_create("padding");

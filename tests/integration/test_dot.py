@@ -110,6 +110,8 @@ def test_dot_pipelining_on_one_connection(dot, certs):
     before = dot.stats()
     names = ["www.basic.lab.", "mail.basic.lab.", "basic.lab."] * 7
     msgs = [q(n, t) for n, t in zip(names, ["A", "A", "MX"] * 7)]
+    for i, m in enumerate(msgs):
+        m.id = 0x5000 + i  # distinct: answers are matched by ID (random ones can collide)
     with enc.DotConnection(dot.addr, dot.tls_port, cafile=certs.ca.cert) as c:
         c.send_many(msgs)  # all written before any answer is read
         answers = c.recv_many({m.id for m in msgs})

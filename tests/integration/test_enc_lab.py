@@ -84,6 +84,8 @@ def test_dot_resumption(u, certs):
 def test_dot_pipelining(u, certs):
     names = ["q%d.dot.test." % i for i in range(16)]
     queries = [q(n) for n in names]
+    for i, m in enumerate(queries):
+        m.id = 0x6000 + i  # distinct: answers are matched by ID
     with enc.DotConnection(u.addr, u.tls_port, cafile=certs.ca.cert) as c:
         got = c.recv_many(c.send_many(queries))
     assert len(got) == 16

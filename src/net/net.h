@@ -147,7 +147,7 @@ struct vg_worker {
 	unsigned tcp_conns;
 	struct vg_tcp_conn *conns, *conns_tail; /* client connections, newest first */
 	uint8_t *tls_rx;   /* ciphertext read from any TLS connection (then decrypted) */
-	uint8_t *tls_tx;   /* a framed answer before encryption (2 + 65535 bytes), then
+	uint8_t *tls_tx;   /* a framed answer (TCP, DoT: 2 + 65535 bytes), then on TLS
 			    * the ciphertext taken from the session (VG_NET_TLS_BUF) */
 	uint8_t *h2_tx;    /* HTTP/2 frames gathered for one write */
 

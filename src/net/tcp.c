@@ -443,42 +443,14 @@ static void write_done(uv_write_t *req, int status)
 
 void vg__tcp_answer(struct vg_tcp_conn *c, const uint8_t *pkt, size_t len)
 {
+	/* length and message framed in the worker's buffer: one write (and on
+	 * TLS one record), queued in order behind anything still pending */
 	if (len && !c->closing) {
-		if (c->tls) { /* one record for length and message */
-			uint8_t *f = c->w->tls_tx;
-			vg_put16(f, (uint16_t)len);
-			memcpy(f + 2, pkt, len);
-			vg__conn_write(c, f, len + 2);
-		} else {
-			uint8_t l[2];
-			vg_put16(l, (uint16_t)len);
-			if (c->wqueued == 0) {
-				uv_buf_t b[2] = { uv_buf_init((char *)l, 2),
-						  uv_buf_init((char *)pkt, (unsigned)len) };
-				int n = uv_try_write((uv_stream_t *)&c->h, b, 2);
-				if (n == (int)len + 2) {
-					uv_timer_again(&c->idle);
-					goto done;
-				}
-				if (n > 0 && n < 2) {
-					sock_write(c, l + n, 2 - (size_t)n);
-					sock_write(c, pkt, len);
-				} else if (n >= 2) {
-					sock_write(c, pkt + n - 2, len - (size_t)(n - 2));
-				} else if (n == UV_EAGAIN) {
-					sock_write(c, l, 2);
-					sock_write(c, pkt, len);
-				} else {
-					vg__conn_close(c);
-				}
-			} else {
-				sock_write(c, l, 2); /* queued in order, copied */
-				sock_write(c, pkt, len);
-			}
-			uv_timer_again(&c->idle);
-		}
+		uint8_t *f = c->w->tls_tx;
+		vg_put16(f, (uint16_t)len);
+		memcpy(f + 2, pkt, len);
+		vg__conn_write(c, f, len + 2);
 	}
-done:
 	vg__conn_query_done(c);
 }
 

@@ -174,6 +174,27 @@ int vg_addr_bytes(const struct sockaddr *sa, const uint8_t **bytes)
 	return 0;
 }
 
+uint64_t vg_addr_prefix_hash(const struct sockaddr *sa, unsigned v4_bits, unsigned v6_bits,
+			     uint64_t key)
+{
+	const uint8_t *a;
+	int fam = vg_addr_bytes(sa, &a);
+	unsigned bits = fam == AF_INET ? v4_bits : v6_bits;
+	size_t n = fam == AF_INET ? 4 : fam == AF_INET6 ? 16 : 0;
+	uint8_t p[16] = { 0 };
+	for (size_t i = 0; i < n && bits; i++) {
+		unsigned take = bits >= 8 ? 8 : bits;
+		p[i] = (uint8_t)(a[i] & (0xff00u >> take));
+		bits -= take;
+	}
+	uint64_t h = key ^ (uint64_t)fam; /* FNV-1a steps over the masked bytes */
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h ^ (h >> 32);
+}
+
 /* ------------------------------------------------------------ prefixes */
 
 int vg_prefix_parse(const char *s, struct vg_prefix *out)

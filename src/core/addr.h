@@ -75,6 +75,15 @@ bool vg_sockaddr_is_private(const struct vg_sockaddr *sa);
 int vg_addr_bytes(const struct sockaddr *sa, const uint8_t **bytes);
 
 /**
+ * A hash of the client prefix of @p sa (its first @p v4_bits bits for IPv4,
+ * @p v6_bits for IPv6) keyed with @p key: one value for every address of the
+ * prefix.  For spreading clients over a table (a random key keeps a client
+ * from choosing its slot); not a MAC.
+ */
+uint64_t vg_addr_prefix_hash(const struct sockaddr *sa, unsigned v4_bits, unsigned v6_bits,
+			     uint64_t key);
+
+/**
  * Parse "ADDR/BITS" (or a bare ADDR: a host prefix).  0, VG_EPARSE, or
  * VG_EINVAL when bits are set past BITS ("10.1.2.3/8").
  */

@@ -129,7 +129,13 @@ struct chunk {
 struct vg_arena {
 	struct chunk *head;
 	size_t total, cap;
+	struct vg_arena_budget *budget;
 };
+
+static bool budget_allows(const struct vg_arena_budget *b, size_t sz)
+{
+	return !b || !b->limit || (b->used <= b->limit && sz <= b->limit - b->used);
+}
 
 static struct chunk *chunk_new(size_t size)
 {
@@ -142,8 +148,10 @@ static struct chunk *chunk_new(size_t size)
 	return c;
 }
 
-struct vg_arena *vg_arena_new(size_t first, size_t cap)
+struct vg_arena *vg_arena_new(size_t first, size_t cap, struct vg_arena_budget *budget)
 {
+	if (!budget_allows(budget, first))
+		return NULL;
 	struct vg_arena *a = malloc(sizeof(*a));
 	if (!a)
 		return NULL;
@@ -154,6 +162,9 @@ struct vg_arena *vg_arena_new(size_t first, size_t cap)
 	}
 	a->total = first;
 	a->cap = cap < first ? first : cap;
+	a->budget = budget;
+	if (budget)
+		budget->used += first;
 	return a;
 }
 
@@ -161,6 +172,8 @@ void vg_arena_free(struct vg_arena *a)
 {
 	if (!a)
 		return;
+	if (a->budget)
+		a->budget->used -= a->total;
 	struct chunk *c = a->head;
 	while (c) {
 		struct chunk *n = c->next;
@@ -183,12 +196,16 @@ void *vg_arena_alloc(struct vg_arena *a, size_t n)
 			if (a->total + sz > a->cap)
 				return NULL;
 		}
+		if (!budget_allows(a->budget, sz))
+			return NULL;
 		struct chunk *nc = chunk_new(sz);
 		if (!nc)
 			return NULL;
 		nc->next = a->head;
 		a->head = nc;
 		a->total += sz;
+		if (a->budget)
+			a->budget->used += sz;
 		c = nc;
 	}
 	void *p = c->data + c->used;

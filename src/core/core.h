@@ -106,10 +106,23 @@ int vg_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
 /* ---- arena: bump allocator with a byte cap, freed all at once ---- */
 struct vg_arena;
 
-/** New arena whose first chunk holds @p first bytes; total use capped at @p cap. */
-struct vg_arena *vg_arena_new(size_t first, size_t cap);
+/**
+ * Memory that several arenas share (a worker's requests in flight): each
+ * arena's chunks count in @p used, and an arena does not grow past
+ * @p limit (0: no limit).  One thread uses it; nothing here locks.
+ */
+struct vg_arena_budget {
+	size_t used, limit;
+};
+
+/**
+ * New arena whose first chunk holds @p first bytes; total use capped at @p
+ * cap and, with @p budget (may be NULL), counted in it: NULL when the budget
+ * has no room for the first chunk either.
+ */
+struct vg_arena *vg_arena_new(size_t first, size_t cap, struct vg_arena_budget *budget);
 void vg_arena_free(struct vg_arena *a);
-/** Allocate @p n bytes (8-aligned); NULL when the cap is hit or the heap is out. */
+/** Allocate @p n bytes (16-aligned); NULL when the cap or budget is hit or the heap is out. */
 void *vg_arena_alloc(struct vg_arena *a, size_t n);
 void *vg_arena_zalloc(struct vg_arena *a, size_t n);
 void *vg_arena_dup(struct vg_arena *a, const void *p, size_t n);

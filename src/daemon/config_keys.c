@@ -342,6 +342,9 @@ static const struct vg__cfg_key limits_keys[] = {
 	VG_CFG_KUINT("max-cname-chain", CFG, resolv.max_cname_chain, 1, 64, "11"),
 	VG_CFG_KUINT("max-glueless-ns", CFG, resolv.max_glueless_ns, 0, 64, "5"),
 	VG_CFG_KUINT("request-timeout", CFG, serve.request_timeout_ms, 100, 600000, "5000"),
+	VG_CFG_KUINT("max-requests", CFG, serve.max_requests, 16, 1000000, "4096"),
+	{ .name = "request-memory", .type = VG_CFG_SIZE, VG_CFG_FIELD(CFG, serve.request_memory),
+	  .min = VG_CFG_MIB, .max = SIZE_MAX, .def = "64M" },
 	VG_CFG_KUINT("upstream-timeout", CFG, resolv.upstream_timeout_ms, 10, 60000, "400"),
 };
 

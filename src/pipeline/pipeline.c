@@ -11,13 +11,14 @@
  * io->send, io->cancel and the clock, nothing else.  Every answer, whatever
  * wrote it, goes through io->answer exactly once per query.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/impl.h"
 #include "policy/engine.h"
 
-#define MAX_INFLIGHT 4096 /* requests per worker; beyond: SERVFAIL at once */
+#define SHED_WARN_MS 10000 /* at most one overload warning per worker this often */
 #define TXBUF_SIZE (65536 + 1024)
 
 _Static_assert(VG_CLIENT_ID_MAX == VG_POLICY_ID_MAX, "a client ID fits a group's client-ids");
@@ -29,6 +30,7 @@ struct vg_pipe_req {
 	struct vg_pipe *p;
 	struct vg_request *req;
 	struct vg_pipe_req *next, **pprev;
+	struct vg_shed_link sl;  /* first member after the list: see req_of_link */
 	struct vg_client client;
 	uint8_t *pkt;      /* the client's query, copied (NULL: vigil's own) */
 	size_t len;
@@ -372,11 +374,6 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 	if (p->policy && !(q.flags & VG_F_RD) && pd.skip_srcs &&
 	    policy_before(p, &q, c, true, &pd, &wait_answer))
 		return;
-	if (p->inflight >= MAX_INFLIGHT) {
-		VG_STAT_INC(p->stats.dropped);
-		reply_error(p, &q, VG_RCODE_SERVFAIL, c);
-		return;
-	}
 	resolve_start(p, &q, c, wait_answer ? p->policy : NULL, &pd, NULL);
 }
 
@@ -391,6 +388,7 @@ static void req_unlink(struct vg_pipe_req *r)
 		r->pprev = NULL;
 		r->p->inflight--;
 		VG_STAT_ADD(r->p->stats.inflight, (uint64_t)-1);
+		vg_shed_del(r->p->shed, &r->sl);
 	}
 }
 
@@ -507,6 +505,69 @@ void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t
 	drive(r, vg_resolv_consume(r->req, status, pkt, len));
 }
 
+/* ------------------------------------------------------------ overload */
+
+static struct vg_pipe_req *req_of_link(struct vg_shed_link *l)
+{
+	return (struct vg_pipe_req *)((char *)l - offsetof(struct vg_pipe_req, sl));
+}
+
+static unsigned max_requests(const struct vg_pipe *p)
+{
+	return p->opts->max_requests ? p->opts->max_requests : VG_PIPE_MAX_REQUESTS;
+}
+
+static bool full(const struct vg_pipe *p)
+{
+	return p->inflight >= max_requests(p) ||
+	       (p->req_mem.limit && p->req_mem.used >= p->req_mem.limit);
+}
+
+static void warn_overload(struct vg_pipe *p, const struct vg_client *c, uint32_t slot)
+{
+	if (p->shed_warned_ms && p->env.now_ms - p->shed_warned_ms < SHED_WARN_MS)
+		return;
+	p->shed_warned_ms = p->env.now_ms;
+	char a[VG_ADDRSTRLEN];
+	vg_sockaddr_str(&c->addr, 0, a, sizeof(a));
+	vg_log(VG_LOG_WARNING,
+	       "worker %u overloaded (%u of %u requests, %zu of %zu bytes in flight): shedding "
+	       "load fairly; e.g. client %s holds %u (limits.max-requests, "
+	       "limits.request-memory; counted as shed and evicted in the stats)",
+	       p->worker, p->inflight, max_requests(p), p->req_mem.used, p->req_mem.limit, a,
+	       vg_shed_count(p->shed, slot));
+}
+
+static const char SHED_TEXT[] = "vigil: overloaded, query shed";
+
+/*
+ * Admission of a client's new request (shed.h): true when it may start.
+ * When the worker is full, the client holding the most requests gives way
+ * (its oldest request is answered SERVFAIL, unless @p may_evict is false:
+ * inside another request's answer), or the newcomer is answered SERVFAIL.
+ */
+static bool admit(struct vg_pipe *p, const struct vg_query *q, const struct vg_client *c,
+		  uint32_t slot, bool may_evict)
+{
+	if (!full(p))
+		return true;
+	warn_overload(p, c, slot);
+	struct vg_shed_link *l = may_evict ? vg_shed_victim(p->shed, slot) : NULL;
+	if (!l) {
+		VG_STAT_INC(p->stats.shed);
+		struct vg_client_q cq = client_q(p, c, q);
+		const struct vg_answer_view av = { .rcode = VG_RCODE_SERVFAIL,
+						   .ede_text = SHED_TEXT };
+		deliver(p, c, vg_answer_write(&cq, &av, p->txbuf, TXBUF_SIZE));
+		return false;
+	}
+	struct vg_pipe_req *v = req_of_link(l);
+	VG_STAT_INC(p->stats.evicted);
+	vg_resolv_abandon(v->req, SHED_TEXT);
+	finish(v);
+	return true;
+}
+
 /*
  * Stage 5: resolve (the client's question, or a followed redirect's target)
  * in a request of its own.  @p pol: a policy decision that waits for the
@@ -517,6 +578,14 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 			  const struct vg_redirect *redir)
 {
 	clock_read(p, true);
+	uint32_t slot = 0;
+	if (c) {
+		slot = vg_shed_slot(p->shed, &c->addr.u.sa, p->opts->rl.v4_prefix,
+				    p->opts->rl.v6_prefix);
+		/* a redirect starts inside another request's answer: no eviction there */
+		if (!admit(p, q, c, slot, !redir))
+			return;
+	}
 	struct vg_request *req = vg_request_new(&p->env, redir ? redir->target : q->qname,
 						q->qtype);
 	struct vg_pipe_req *r = req ? vg_arena_zalloc(req->arena, sizeof(*r)) : NULL;
@@ -549,6 +618,8 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 	r->pprev = &p->inflight_head;
 	p->inflight++;
 	VG_STAT_INC(p->stats.inflight);
+	if (c)
+		vg_shed_add(p->shed, &r->sl, slot);
 	drive(r, vg_resolv_begin(req));
 }
 
@@ -561,13 +632,24 @@ int vg_pipe_init(struct vg_pipe *p, unsigned worker, const struct vg_pipe_io *io
 	p->io = *io;
 	p->env = *env;
 	p->worker = worker;
+	p->env.req_mem = &p->req_mem;
 	p->txbuf = malloc(TXBUF_SIZE);
-	return p->txbuf ? 0 : VG_ENOMEM;
+	p->shed = vg_shed_new();
+	if (!p->txbuf || !p->shed) {
+		free(p->txbuf);
+		vg_shed_free(p->shed);
+		p->txbuf = NULL;
+		p->shed = NULL;
+		return VG_ENOMEM;
+	}
+	return 0;
 }
 
 void vg_pipe_adopt(struct vg_pipe *p, const struct vg_pipe_view *v)
 {
 	p->opts = v->serve;
+	p->req_mem.limit = v->serve->request_memory ? v->serve->request_memory
+						    : VG_PIPE_REQUEST_MEMORY;
 	p->env.opts = v->resolv;
 	p->env.dnssec = v->dnssec;
 	p->env.hints = v->hints;
@@ -578,6 +660,7 @@ void vg_pipe_adopt(struct vg_pipe *p, const struct vg_pipe_view *v)
 void vg_pipe_tick(struct vg_pipe *p)
 {
 	clock_read(p, true);
+	atomic_store_explicit(&p->stats.req_mem, p->req_mem.used, memory_order_relaxed);
 	struct vg_pipe_req *r = p->inflight_head;
 	while (r) {
 		struct vg_pipe_req *next = r->next;
@@ -618,4 +701,6 @@ void vg_pipe_deinit(struct vg_pipe *p)
 	vg_pipe_stop(p);
 	free(p->txbuf);
 	p->txbuf = NULL;
+	vg_shed_free(p->shed);
+	p->shed = NULL;
 }

@@ -43,6 +43,7 @@
 #include "core/core.h"
 #include "pipeline/cookie.h"
 #include "pipeline/ratelimit.h"
+#include "pipeline/shed.h"
 #include "resolv/resolv.h"
 #include "vigil/wire.h"
 
@@ -89,11 +90,21 @@ struct vg_ddr_opts {
  */
 size_t vg_ddr_svcb_rdata(const struct vg_ddr_opts *o, size_t i, uint8_t *out, size_t cap);
 
-/** Pipeline settings (server: access-control, max-udp-size; limits: request-timeout). */
+#define VG_PIPE_MAX_REQUESTS 4096          /* limits.max-requests default, per worker */
+#define VG_PIPE_REQUEST_MEMORY (64u << 20) /* limits.request-memory default, per worker */
+
+/**
+ * Pipeline settings (server: access-control, max-udp-size; limits:
+ * request-timeout, max-requests, request-memory).
+ */
 struct vg_pipe_opts {
 	struct vg_acl acl;           /* who may query; default: loopback and private ranges */
 	uint16_t max_udp_size;       /* largest UDP answer to clients, 512..4096, default 1232 */
 	unsigned request_timeout_ms; /* whole client query, default 5000 */
+	/* overload (shed.h): requests in flight per worker, and the memory they
+	 * may hold per worker; past either, load is shed fairly (0: defaults) */
+	unsigned max_requests;       /* default VG_PIPE_MAX_REQUESTS */
+	size_t request_memory;       /* bytes, default VG_PIPE_REQUEST_MEMORY */
 	struct vg_ddr_opts ddr;      /* discovery */
 	struct vg_rl_opts rl;        /* rate-limit: UDP queries per client prefix */
 };
@@ -145,6 +156,9 @@ struct vg_pipe_stats {
 	vg_counter_t policy_rewrites, policy_log_dropped, inflight;
 	vg_counter_t rate_limited;   /* UDP queries over their client's rate (TC or nothing) */
 	vg_counter_t cookies_valid;  /* queries with a valid server cookie (never limited) */
+	vg_counter_t shed;           /* overload: queries refused (SERVFAIL) at once */
+	vg_counter_t evicted;        /* overload: requests ended (SERVFAIL) to make room */
+	vg_counter_t req_mem;        /* bytes held by the requests in flight now */
 };
 
 struct vg_pipe_req;
@@ -209,6 +223,9 @@ struct vg_pipe {
 	unsigned rl_slip;          /* limited queries seen, for the slip rate */
 	struct vg_pipe_req *inflight_head;
 	unsigned inflight;
+	struct vg_shed *shed;      /* requests in flight per client (fair shedding) */
+	struct vg_arena_budget req_mem; /* the requests' memory (limits.request-memory) */
+	uint64_t shed_warned_ms;   /* last overload warning */
 	bool stopping;
 	uint8_t *txbuf;            /* answers are written here: 65536 + slack */
 };

@@ -43,23 +43,7 @@ void vg_rl_free(struct vg_ratelimit *rl)
 static unsigned bucket_of(const struct vg_ratelimit *rl, const struct vg_rl_opts *o,
 			  const struct sockaddr *sa)
 {
-	const uint8_t *a;
-	int fam = vg_addr_bytes(sa, &a);
-	unsigned bits = fam == AF_INET ? o->v4_prefix : o->v6_prefix;
-	size_t n = fam == AF_INET ? 4 : 16;
-	uint8_t p[16] = { 0 };
-	for (size_t i = 0; i < n && bits; i++) {
-		unsigned take = bits >= 8 ? 8 : bits;
-		p[i] = (uint8_t)(a[i] & (0xff00u >> take));
-		bits -= take;
-	}
-	uint64_t h = rl->key ^ (uint64_t)fam;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	h ^= h >> 32;
-	return (unsigned)h & rl->mask;
+	return (unsigned)vg_addr_prefix_hash(sa, o->v4_prefix, o->v6_prefix, rl->key) & rl->mask;
 }
 
 static bool exempt(const struct vg_rl_opts *o, const struct sockaddr *sa)

@@ -17,7 +17,7 @@
 struct vg_request *vg_request_new(const struct vg_resolv_env *env, const uint8_t *qname,
 				  uint16_t qtype)
 {
-	struct vg_arena *a = vg_arena_new(REQ_ARENA_FIRST, REQ_ARENA_MAX);
+	struct vg_arena *a = vg_arena_new(REQ_ARENA_FIRST, REQ_ARENA_MAX, env->req_mem);
 	if (!a)
 		return NULL;
 	struct vg_request *req = vg_arena_zalloc(a, sizeof(*req));

@@ -120,6 +120,8 @@ static enum vg_step fail(struct vg_request *req, const char *why)
 	uint32_t now = req->env->now_s;
 	if (req->cd)
 		return VG_STEP_FAIL; /* a CD answer says nothing about the validated one */
+	if (req->fail_reason && !strcmp(req->fail_reason, "out of memory"))
+		return VG_STEP_FAIL; /* the worker's memory budget, not the name's fault */
 	bool bogus = req->sec == VG_SEC_BOGUS && req->ede;
 	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, opts_of(req)->servfail_ttl,
 			  bogus ? 0 : req->ede, now);
@@ -1476,6 +1478,14 @@ void vg_resolv_expire(struct vg_request *req)
 	if (!req->ede && !req->ede_text)
 		req->ede_text = "vigil: request time limit reached";
 	(void)fail(req, NULL);
+}
+
+void vg_resolv_abandon(struct vg_request *req, const char *why)
+{
+	req->rcode = VG_RCODE_SERVFAIL;
+	req->fail_reason = why;
+	req->ede = 0;
+	req->ede_text = why;
 }
 
 enum vg_step vg_resolv_begin(struct vg_request *req)

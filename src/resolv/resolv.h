@@ -100,6 +100,7 @@ struct vg_resolv_env {
 	const struct vg_ta_set *ta;  /* trust anchors (with the hints snapshot) */
 	struct vg_keycache *keys;    /* parsed DNSKEYs, per worker (may be NULL) */
 	struct vg_infra *infra;
+	struct vg_arena_budget *req_mem; /* requests' memory, per worker (may be NULL) */
 	struct vg_msg *msg;     /* parse scratch, one per worker */
 	uint8_t *scratch;       /* cache copy-out scratch, VG_SCRATCH bytes */
 	uint8_t *scratch2;
@@ -241,6 +242,13 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
  * owner cancels the upstream query in flight and answers.
  */
 void vg_resolv_expire(struct vg_request *req);
+/**
+ * The owner ends the request for a reason of its own, not the name's (load
+ * shedding): SERVFAIL with EDE 0 and @p why (a string that outlives the
+ * request) as its text, and nothing cached.
+ * The owner cancels the upstream query in flight and answers.
+ */
+void vg_resolv_abandon(struct vg_request *req, const char *why);
 
 /**
  * A check of a cached answer before it is written (the policy's decision

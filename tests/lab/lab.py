@@ -718,15 +718,24 @@ remote-control:
                      srv.countfile] + srv.zones[:1], stdin=subprocess.DEVNULL, stdout=log,
                     stderr=log, start_new_session=True, close_fds=True)
                 log.close()
+        failed = []
         for name, p in procs.items():
             try:
                 out, _ = p.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
                 raise LabError("nsd for %s did not daemonize within %.0fs" % (name, timeout))
             if p.returncode != 0:
-                raise LabError("nsd for %s failed to start (exit %d): %s\n%s"
-                               % (name, p.returncode, out.decode(errors="replace"),
-                                  _tail(self.servers[name].logfile)))
+                failed.append("nsd for %s failed to start (exit %d): %s\n%s"
+                              % (name, p.returncode, out.decode(errors="replace"),
+                                 _tail(self.servers[name].logfile)))
+        if failed:
+            # another lab took the addresses between the check above and now
+            # (two runs starting at once): stop what started here, and let the
+            # caller try other addresses
+            busy = all("Address already in use" in f for f in failed)
+            time.sleep(0.5)  # the daemonized NSDs write their pidfiles
+            self.stop()
+            raise (LabBusy if busy else LabError)("\n".join(failed))
         deadline = time.monotonic() + timeout
         for srv in self.servers.values():
             if srv.kind == "none":

@@ -791,6 +791,140 @@ START_TEST(identity_and_discovery_allocate_nothing)
 }
 END_TEST
 
+/* ================================================================ overload */
+
+/* The SERVFAIL of a shed or evicted query says why (EDE 0 with text). */
+static void got_shed(int tag)
+{
+	char text[128];
+	const struct vg_msg *m = got(tag);
+	ck_assert_int_eq(rcode_of(m), VG_RCODE_SERVFAIL);
+	ck_assert_uint_eq(ede_of(m, text, sizeof(text)), 0);
+	ck_assert_msg(strstr(text, "overloaded"), "EDE text '%s'", text);
+}
+
+static void overload_setup(unsigned max_requests, size_t memory)
+{
+	sopts.max_requests = max_requests;
+	sopts.request_memory = memory;
+	sopts.rl.v4_prefix = 32; /* clients are told apart by /32 (the config's default) */
+	sopts.rl.v6_prefix = 56;
+	adopt(NULL);
+	char name[64];
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "a%d.test.", i);
+		z_a(name, "192.0.2.80", 300);
+		snprintf(name, sizeof(name), "b%d.test.", i);
+		z_a(name, "192.0.2.81", 300);
+	}
+	z_a("cached.test.", "192.0.2.82", 300);
+	ask("cached.test.", VG_T_A, 0);
+	ck_assert_uint_eq(serve(), 1);
+}
+
+/*
+ * A full request table is shared out evenly: a client flooding it with cache
+ * misses gives way to a newcomer (its oldest request is ended), is refused
+ * once it holds its share, and cached answers never wait.  Shed and evicted
+ * queries get SERVFAIL with a reason, are counted, and leave nothing in the
+ * failure cache.
+ */
+START_TEST(overload_sheds_fairly)
+{
+	char name[64];
+	int a[16], b[16];
+	overload_setup(8, 0);
+	client_ip = "10.0.0.1";
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "a%d.test.", i);
+		a[i] = ask(name, VG_T_A, 0);
+	}
+	ck_assert_uint_eq(pipe_.inflight, 8);
+	ck_assert_uint_eq(in_flight(), 8);
+	/* full: a cache hit is still answered at once, for the flooding client too */
+	ck_assert_int_eq(rcode_of(got(ask("cached.test.", VG_T_A, 0))), VG_RCODE_NOERROR);
+	/* the flooding client holds all 8: its next miss is refused */
+	int a8 = ask("a8.test.", VG_T_A, 0);
+	got_shed(a8);
+	ck_assert_uint_eq(pipe_.stats.shed, 1);
+	ck_assert_uint_eq(in_flight(), 8);
+	/* a newcomer gets places from it, its oldest first, until both hold 4 */
+	client_ip = "10.0.0.2";
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "b%d.test.", i);
+		b[i] = ask(name, VG_T_A, 0);
+		not_answered(b[i]);
+		got_shed(a[i]);
+	}
+	ck_assert_uint_eq(pipe_.stats.evicted, 4);
+	ck_assert_uint_eq(pipe_.inflight, 8);
+	ck_assert_uint_eq(io.ncancel, 4); /* the evicted requests' upstream queries */
+	ck_assert_uint_eq(io.bad_cancel, 0);
+	for (int i = 4; i < 8; i++)
+		not_answered(a[i]);
+	/* now each holds its share: the newcomer's next miss is refused too */
+	b[4] = ask("b4.test.", VG_T_A, 0);
+	got_shed(b[4]);
+	ck_assert_uint_eq(pipe_.stats.shed, 2);
+	/* a third client still gets a place: the oldest request of one of the
+	 * two (a tie: which one depends on the table's random key) */
+	client_ip = "10.0.0.3";
+	int c0 = ask("b5.test.", VG_T_A, 0);
+	not_answered(c0);
+	ck_assert_uint_eq(pipe_.stats.evicted, 5);
+	ck_assert_uint_eq(io.calls[a[4]] + io.calls[b[0]], 1);
+	int gave_way = io.calls[a[4]] ? a[4] : b[0], kept = io.calls[a[4]] ? b[0] : a[4];
+	got_shed(gave_way);
+	/* everything left is answered */
+	serve();
+	all_answered_once();
+	ck_assert_uint_eq(pipe_.inflight, 0);
+	ck_assert_int_eq(rcode_of(got(c0)), VG_RCODE_NOERROR);
+	ck_assert_int_eq(rcode_of(got(kept)), VG_RCODE_NOERROR);
+	/* no failure was cached for what was shed: asked again, it resolves */
+	unsigned before = sent_for("a0.test.");
+	int again = ask("a0.test.", VG_T_A, 0);
+	ck_assert_uint_eq(sent_for("a0.test."), before + 1);
+	serve();
+	ck_assert_int_eq(rcode_of(got(again)), VG_RCODE_NOERROR);
+	ck_assert_uint_eq(pipe_.req_mem.used, 0);
+}
+END_TEST
+
+/* The requests' memory budget sheds the same way as the table, and every
+ * byte is given back. */
+START_TEST(overload_memory_budget)
+{
+	char name[64];
+	int a[8];
+	overload_setup(1000, 0);
+	ck_assert_uint_eq(pipe_.req_mem.used, 0);
+	client_ip = "10.0.0.1";
+	a[0] = ask("a0.test.", VG_T_A, 0);
+	size_t one = pipe_.req_mem.used; /* what a request holds */
+	ck_assert_uint_gt(one, 0);
+	sopts.request_memory = 4 * one;
+	adopt(NULL);
+	for (int i = 1; i < 4; i++) {
+		snprintf(name, sizeof(name), "a%d.test.", i);
+		a[i] = ask(name, VG_T_A, 0);
+	}
+	ck_assert_uint_eq(pipe_.inflight, 4);
+	got_shed(ask("a4.test.", VG_T_A, 0));
+	client_ip = "10.0.0.2";
+	int b0 = ask("b0.test.", VG_T_A, 0);
+	not_answered(b0);
+	got_shed(a[0]);
+	ck_assert_uint_eq(pipe_.stats.shed, 1);
+	ck_assert_uint_eq(pipe_.stats.evicted, 1);
+	ck_assert_uint_le(pipe_.req_mem.used, 4 * one);
+	serve();
+	all_answered_once();
+	ck_assert_int_eq(rcode_of(got(b0)), VG_RCODE_NOERROR);
+	ck_assert_uint_eq(pipe_.req_mem.used, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pipeline");
@@ -818,6 +952,8 @@ int main(void)
 	tcase_add_test(tc, request_timeout_by_tick);
 	tcase_add_test(tc, exactly_once_and_stop_with_requests_in_flight);
 	tcase_add_test(tc, exactly_once_mix);
+	tcase_add_test(tc, overload_sheds_fairly);
+	tcase_add_test(tc, overload_memory_budget);
 	suite_add_tcase(s, tc);
 
 	TCase *td = tcase_create("allocations");

@@ -1,6 +1,9 @@
 """Issue 11 section 1: answers that real authoritative servers give, and that a
 resolver must turn into correct answers (RRSIG queries, DNAME chains that come
-back under their own DNAME)."""
+back under their own DNAME), and two shapes of delegation data that need labs
+of their own (tests/lab/minilab.py): a parent whose glue disagrees with the
+child's own address for its name server (renumbering), and a root whose NS
+answer carries no addresses."""
 import collections
 import contextlib
 import os

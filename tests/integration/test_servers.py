@@ -1,16 +1,27 @@
 """Issue 11 section 1: answers that real authoritative servers give, and that a
 resolver must turn into correct answers (RRSIG queries, DNAME chains that come
-back under their own DNAME)."""
+back under their own DNAME), and two shapes of delegation data that need labs
+of their own (tests/lab/minilab.py): a parent whose glue disagrees with the
+child's own address for its name server (renumbering), and a root whose NS
+answer carries no addresses."""
 import collections
+import contextlib
+import os
+import re
 
 import dns.flags
 import dns.message
 import dns.name
 import dns.query
 import dns.rdatatype
+import pytest
 
+import conftest
 import lab as labmod
-from helpers import assert_rcode, rdatas, rrset, show
+from helpers import assert_answer, assert_rcode, diff_counts, rdatas, rrset, show
+from lab import LabError
+from labdnssec import Signing
+from minilab import MiniLab
 
 
 # ---------------------------------------------------------------- type RRSIG
@@ -70,3 +81,219 @@ def test_dname_chain_back_under_itself_has_no_duplicates(resolver):
     assert rdatas(r.answer, "zdn.nsec.sec.", "DNAME") == ["zto.nsec.sec."], show(r)
     assert rdatas(r.answer, "www2.zdn.nsec.sec.", "CNAME") == ["www2.zto.nsec.sec."], show(r)
     assert r.flags & dns.flags.AD, "the chain is signed and must validate:" + show(r)
+
+
+# ---------------------------------------------------------------- labs of their own
+#
+# The two cases below need zones the shared lab cannot hold without changing
+# what every other test sees (a root whose NS answer has no addresses; a
+# parent and a child that disagree about a name server's address), so each
+# test starts a small lab of its own (tests/lab/minilab.py): NSD servers on
+# <prefix>.220.x / .221.x of the session's prefix, its own root hints and trust
+# anchor, stopped by PID at the end.  vigil only (a vigil of the test's own).
+
+class OwnRoot(conftest.Resolver):
+    """A vigil resolving from MINI's root hints (one worker: one cache),
+    validating with MINI's trust anchor unless VALIDATION is false."""
+
+    def __init__(self, workdir, mini, validation=True):
+        super().__init__("vigil", workdir, mini, conftest.free_port())
+        self.validation = validation
+
+    def write_config(self):
+        self.config_path = os.path.join(self.dir, "vigil.yaml")
+        dnssec = ("  trust-anchor-file: [ \"%s\" ]\n" % self.lab.trust_anchor
+                  if self.validation else "  validation: no\n")
+        with open(self.config_path, "w") as f:
+            f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n"
+                    "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
+                    "  prime-root: yes\n  ipv6-upstream: no\n"
+                    "limits:\n  upstream-timeout: 200\n"
+                    "dnssec:\n%slog:\n  level: debug\n"
+                    % (self.port, self.lab.root_hints, dnssec))
+
+    def ready(self):
+        """Ready when it says so: asking a name of the lab would fill the cache
+        the test means to watch."""
+        return bool(re.search(r"vigil \S+ started", self.log_text())), "not started"
+
+
+@contextlib.contextmanager
+def mini_lab(tmp_path, name, prefix, **kw):
+    m = MiniLab(os.path.join(str(tmp_path), name), prefix, **kw)
+    try:
+        m.start()
+    except LabError as e:
+        pytest.fail("the test's own lab did not start: %s" % e, pytrace=False)
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+@contextlib.contextmanager
+def own_vigil(tmp_path, mini, validation=True):
+    d = os.path.join(str(tmp_path), "vigil-%s" % ("v" if validation else "nv"))
+    os.makedirs(d, exist_ok=True)
+    v = OwnRoot(d, mini, validation)
+    try:
+        v.start()
+        yield v
+    finally:
+        assert v.stop(), v.log_tail()
+
+
+def ask(v, name, rdtype="A", do=False):
+    return v.query(name, rdtype, use_edns=0, want_dnssec=do, timeout=8)
+
+
+# ------------------------------------------ parent glue vs the child's addresses
+
+GLUE_WWW = "192.0.2.130"  # nN.<child> A 192.0.2.(130 + N)
+
+
+def glue_zones(m):
+    """example. delegates two children to ns.<child> with glue = the address of
+    the NSD that serves the child (P); the child itself says ns.<child> is
+    somewhere else (C): nothing listens there (dead) or an NSD that serves
+    nothing answers REFUSED (refused)."""
+    soa = ("$ORIGIN %s\n$TTL 3600\n@ IN SOA ns.%s hostmaster.%s 1 3600 600 86400 300\n")
+    root = soa % (".", "root.", "root.") + """\
+@                 IN NS ns.root.
+ns.root.          IN A  %s
+example.          IN NS ns.nic.example.
+ns.nic.example.   IN A  %s
+""" % (m.addr("g-root"), m.addr("g-tld"))
+    tld = soa % ("example.", "nic.example.", "example.") + """\
+@                 IN NS ns.nic.example.
+ns.nic            IN A  %s
+""" % m.addr("g-tld")
+    z = {".": root}
+    for child, c in (("dead", "g-gone"), ("refused", "g-refuse")):
+        origin = "%s.example." % child
+        tld += "%-17s IN NS ns.%s\nns.%-14s IN A  %s\n" % (child, origin, child,
+                                                           m.addr("g-child"))
+        z[origin] = soa % (origin, origin, origin) + """\
+@                 IN NS ns
+ns                IN A  %s
+""" % m.addr(c) + "".join("n%d IN A 192.0.2.%d\n" % (i, 130 + i) for i in range(1, 9))
+    z["example."] = tld
+    return z
+
+
+GLUE_SERVERS = [
+    ("g-root", "220.1", "nsd", ["."]),
+    ("g-tld", "220.2", "nsd", ["example."]),
+    ("g-child", "220.3", "nsd", ["dead.example.", "refused.example."]),  # P: the glue
+    ("g-gone", "220.4", "none", []),  # C of dead.example.: nothing listens
+    ("g-refuse", "220.5", "nsd", []),  # C of refused.example.: REFUSED to all
+]
+
+
+@pytest.mark.vigil_only
+@pytest.mark.parametrize("child", ["dead", "refused"])
+def test_parent_glue_kept_when_child_addresses_fail(lab, tmp_path, child):
+    """Renumbering: the parent's glue says P (the server that works), the child
+    says its name server is at C (which does not answer, or refuses).  Once
+    vigil has the child's address (ns.<child> A, asked directly), new names
+    of the child must still resolve, through P: the glue is not dropped."""
+    zone = "%s.example." % child
+    with mini_lab(tmp_path, "glue-" + child, lab.prefix, servers=GLUE_SERVERS,
+                  zones=glue_zones, hints_ns="ns.root.", hints_server="g-root") as m, \
+            own_vigil(tmp_path, m, validation=False) as v:
+        p, c = m.addr("g-child"), m.addr("g-gone" if child == "dead" else "g-refuse")
+        assert_answer(ask(v, "n1." + zone), "n1." + zone, "A", ["192.0.2.131"])
+        # the child's own answer: ns.<child> is at C, which vigil now holds
+        # at a better rank than the glue
+        r = ask(v, "ns." + zone)
+        assert_answer(r, "ns." + zone, "A", [c])
+        before = m.query_counts()
+        for i in range(2, 6):
+            name = "n%d.%s" % (i, zone)
+            assert_answer(ask(v, name), name, "A", ["192.0.2.%d" % (130 + i)])
+        after = m.query_counts()
+        sent = diff_counts(before, after)
+        assert sent.get("g-child", 0) >= 4, (
+            "the 4 new names must be asked at the parent's address %s (P); the servers "
+            "got %s" % (p, sent))
+
+
+# ------------------------------------------ a root NS answer without addresses
+
+ROOT_NS = "a.root-servers.lab."  # lives in lab., served by the TLD server only
+ROOT_WWW = "192.0.2.140"  # www0.lab., www1.lab. A
+ROOT_OWN = "192.0.2.141"  # www0/www1.rootown. A (names of the root zone itself)
+
+
+def noglue_zones(m):
+    """The root's NS is a.root-servers.lab., whose address only lab. (another
+    server) holds: the root zone has no address for it, so `. NS` comes with
+    an empty additional section, as when a priming answer is cut short."""
+    soa = ("$ORIGIN %s\n$TTL 3600\n@ IN SOA %s hostmaster.%s 1 3600 600 86400 300\n")
+    root = soa % (".", ROOT_NS, "lab.") + """\
+@                 518400 IN NS %s
+lab.              172800 IN NS ns1.nic.lab.
+ns1.nic.lab.      172800 IN A  %s
+www0.rootown.            IN A  %s
+www1.rootown.            IN A  %s
+""" % (ROOT_NS, m.addr("n-tld"), ROOT_OWN, ROOT_OWN) + m.ds("lab.")
+    tld = soa % ("lab.", "ns1.nic.lab.", "lab.") + """\
+@                 IN NS ns1.nic
+ns1.nic           IN A  %s
+a.root-servers    IN A  %s
+www0              IN A  %s
+www1              IN A  %s
+""" % (m.addr("n-tld"), m.addr("n-root"), ROOT_WWW, ROOT_WWW)
+    return {".": root, "lab.": tld}
+
+
+NOGLUE_SERVERS = [
+    ("n-root", "221.1", "nsd", ["."]),
+    ("n-tld", "221.2", "nsd", ["lab."]),
+]
+
+
+@pytest.mark.vigil_only
+@pytest.mark.parametrize("validation,hints_ns", [
+    (True, ROOT_NS), (False, ROOT_NS), (True, "h.hints.invalid.")],
+    ids=["validating", "not-validating", "hints-name-another-server"])
+def test_root_ns_without_addresses(lab, tmp_path, validation, hints_ns):
+    """The root hints name a.root-servers.lab. (or another name) at the
+    root's address; the root's own NS answer (priming) names
+    a.root-servers.lab. with no address.  The hints are never lost, and the
+    name without an address is resolved (through lab.): `. NS`, `. DNSKEY`
+    and ordinary names resolve, with AD when validating, also in a second
+    round of new names after the clients' own `. NS`."""
+    with mini_lab(tmp_path, "noglue", lab.prefix, servers=NOGLUE_SERVERS,
+                  zones=noglue_zones, signed={".": Signing(), "lab.": Signing()},
+                  hints_ns=hints_ns, hints_server="n-root") as m, \
+            own_vigil(tmp_path, m, validation) as v:
+        # the lab is what the test says: `. NS` from the root has no addresses
+        q = dns.message.make_query(".", "NS")
+        direct = dns.query.udp(q, m.addr("n-root"), port=m.port, timeout=3)
+        assert rdatas(direct.answer, ".", "NS") == [ROOT_NS] and not direct.additional, \
+            show(direct)
+
+        def secure(r):
+            if validation:
+                assert r.flags & dns.flags.AD, "signed, must validate:" + show(r)
+            else:
+                assert not r.flags & dns.flags.AD, show(r)
+
+        for rnd in range(2):  # round 1: new names, after the clients' `. NS` too
+            r = ask(v, ".", "NS", do=validation)
+            assert_answer(r, ".", "NS", [ROOT_NS])
+            secure(r)
+            r = ask(v, ".", "DNSKEY", do=validation)
+            assert_rcode(r, "NOERROR")
+            assert rrset(r.answer, ".", "DNSKEY") is not None, show(r)
+            secure(r)
+            for name, addr in (("www%d.lab." % rnd, ROOT_WWW),
+                               ("www%d.rootown." % rnd, ROOT_OWN)):
+                r = ask(v, name, do=validation)
+                assert_answer(r, name, "A", [addr])
+                secure(r)
+        # and the name without an address resolves (in lab., signed)
+        r = ask(v, ROOT_NS, do=validation)
+        assert_answer(r, ROOT_NS, "A", [m.addr("n-root")])
+        secure(r)

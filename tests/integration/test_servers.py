@@ -5,9 +5,6 @@ of their own (tests/lab/minilab.py): a parent whose glue disagrees with the
 child's own address for its name server (renumbering), and a root whose NS
 answer carries no addresses."""
 import collections
-import contextlib
-import os
-import re
 
 import dns.flags
 import dns.message
@@ -16,12 +13,9 @@ import dns.query
 import dns.rdatatype
 import pytest
 
-import conftest
 import lab as labmod
 from helpers import assert_answer, assert_rcode, diff_counts, rdatas, rrset, show
-from lab import LabError
 from labdnssec import Signing
-from minilab import MiniLab
 
 
 # ---------------------------------------------------------------- type RRSIG
@@ -92,59 +86,7 @@ def test_dname_chain_back_under_itself_has_no_duplicates(resolver):
 # <prefix>.220.x / .221.x of the session's prefix, its own root hints and trust
 # anchor, stopped by PID at the end.  vigil only (a vigil of the test's own).
 
-class OwnRoot(conftest.Resolver):
-    """A vigil resolving from MINI's root hints (one worker: one cache),
-    validating with MINI's trust anchor unless VALIDATION is false."""
-
-    def __init__(self, workdir, mini, validation=True):
-        super().__init__("vigil", workdir, mini, conftest.free_port())
-        self.validation = validation
-
-    def write_config(self):
-        self.config_path = os.path.join(self.dir, "vigil.yaml")
-        dnssec = ("  trust-anchor-file: [ \"%s\" ]\n" % self.lab.trust_anchor
-                  if self.validation else "  validation: no\n")
-        with open(self.config_path, "w") as f:
-            f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n"
-                    "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
-                    "  prime-root: yes\n  ipv6-upstream: no\n"
-                    "limits:\n  upstream-timeout: 200\n"
-                    "dnssec:\n%slog:\n  level: debug\n"
-                    % (self.port, self.lab.root_hints, dnssec))
-
-    def ready(self):
-        """Ready when it says so: asking a name of the lab would fill the cache
-        the test means to watch."""
-        return bool(re.search(r"vigil \S+ started", self.log_text())), "not started"
-
-
-@contextlib.contextmanager
-def mini_lab(tmp_path, name, prefix, **kw):
-    m = MiniLab(os.path.join(str(tmp_path), name), prefix, **kw)
-    try:
-        m.start()
-    except LabError as e:
-        pytest.fail("the test's own lab did not start: %s" % e, pytrace=False)
-    try:
-        yield m
-    finally:
-        m.stop()
-
-
-@contextlib.contextmanager
-def own_vigil(tmp_path, mini, validation=True):
-    d = os.path.join(str(tmp_path), "vigil-%s" % ("v" if validation else "nv"))
-    os.makedirs(d, exist_ok=True)
-    v = OwnRoot(d, mini, validation)
-    try:
-        v.start()
-        yield v
-    finally:
-        assert v.stop(), v.log_tail()
-
-
-def ask(v, name, rdtype="A", do=False):
-    return v.query(name, rdtype, use_edns=0, want_dnssec=do, timeout=8)
+from ownlab import ask, mini_lab, own_vigil  # noqa: E402
 
 
 # ------------------------------------------ parent glue vs the child's addresses

@@ -293,17 +293,22 @@ def test_wildcard_proof_from_cache(resolver, lab, zone, denial):
 
 @pytest.mark.parametrize("zone,denial", [("ttl0.sec.", "NSEC"), ("ttl0n3.sec.", "NSEC3")],
                          ids=["nsec", "nsec3"])
-def test_wildcard_proof_ttl0(resolver, zone, denial):
+def test_wildcard_proof_ttl0(resolver, lab, zone, denial):
     """A wildcard expansion in a zone whose NSEC / NSEC3 records have TTL 0:
     the fresh answer carries the proof all the same (with TTL 0), and so
-    does the next answer for the name (a TTL-0 proof is not cached, so
-    neither is the expansion it proves: it is asked again)."""
+    does the next answer for the name: a TTL-0 proof is not cached, so
+    neither is the expansion it proves, and the zone's server is asked again
+    (counted there)."""
     assert zone in labmod.TTL0_ZONES
     name = "%s.wild.%s" % (token(), zone)
     for what in ("resolved", "asked again"):
+        before = settle(lab)
         proofs = assert_wildcard_proof(dq(resolver, name), name, denial, what)
         assert all(rs.ttl == 0 for rs in proofs), "%s: proof TTL is not 0:%s" % (
             what, proofs)
+        delta = diff_counts(before, settle(lab))
+        assert delta.get("sec-child", 0) >= 1, "%s: %s's server was not asked: %s" % (
+            what, zone, delta)
 
 
 @pytest.mark.parametrize("zone", ["nsec.sec.", "nsec3.sec."])

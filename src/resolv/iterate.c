@@ -325,7 +325,8 @@ static int add_proof(struct vg_request *req, struct vg_result *to, const struct 
 		struct vg_rrset *a = from->auth[i], *sig = from->auth_sig[i];
 		bool seen = false;
 		for (unsigned k = 0; k < to->n_auth && !seen; k++)
-			seen = to->auth[k]->type == a->type && vg_name_eq(to->auth[k]->owner, a->owner);
+			seen = to->auth[k]->type == a->type &&
+			       vg_name_eq(to->auth[k]->owner, a->owner);
 		if (seen)
 			continue;
 		if (dup) {

@@ -6,7 +6,9 @@
  * hashing, never resized, sized from the byte budget) and an intrusive LRU
  * list.  The budget is split evenly between shards and includes the bucket
  * arrays.  Each entry is one heap block: header, owner name, optional SOA owner,
- * rdata.  Its accounted size is the block size plus allocator overhead.
+ * rdata, the RRSIGs' rdata (positive), the proof (negative, or a positive
+ * wildcard expansion's).  Its accounted size is the block size plus
+ * allocator overhead.
  *
  * Hashing is SipHash-2-4 (libsodium crypto_shorthash) keyed at start-up, so
  * remote parties cannot aim many names at one bucket.
@@ -39,9 +41,10 @@ struct entry {
 	uint16_t rdata_len;
 	uint16_t sig_count;     /* positive: RRSIG records in the extra part */
 	uint16_t ede;
-	uint32_t extra_len;     /* RRSIG rdata (positive) or proof (negative) */
+	uint16_t sig_len;       /* positive: RRSIG rdata bytes */
+	uint16_t proof_len;     /* the proof's bytes (negative; positive: wildcard) */
 	uint8_t sec;
-	uint8_t data[];         /* name, soa owner, rdata, extra */
+	uint8_t data[];         /* name, soa owner, rdata, RRSIG rdata, proof */
 };
 
 struct shard {
@@ -247,7 +250,7 @@ uint32_t vg_cache_clamp_ttl(const struct vg_cache *c, uint32_t ttl, bool negativ
 
 static struct entry *entry_new(size_t nlen, size_t soalen, size_t rdlen)
 {
-	size_t sz = sizeof(struct entry) + nlen + soalen + rdlen; /* extra included in rdlen */
+	size_t sz = sizeof(struct entry) + nlen + soalen + rdlen; /* sigs, proof in rdlen */
 	struct entry *e = malloc(sz);
 	if (!e)
 		return NULL;
@@ -264,14 +267,25 @@ int vg_cache_put(struct vg_cache *c, const struct vg_rrset *rs, uint8_t rank, ui
 int vg_cache_put_signed(struct vg_cache *c, const struct vg_rrset *rs, const struct vg_rrset *sigs,
 			uint8_t rank, uint8_t sec, uint32_t now)
 {
+	return vg_cache_put_signed_proof(c, rs, sigs, NULL, 0, 0, rank, sec, now);
+}
+
+int vg_cache_put_signed_proof(struct vg_cache *c, const struct vg_rrset *rs,
+			      const struct vg_rrset *sigs, const uint8_t *proof, size_t proof_len,
+			      uint32_t proof_ttl, uint8_t rank, uint8_t sec, uint32_t now)
+{
 	uint32_t ttl = clamp_ttl(c, rs->ttl, atomic_load_explicit(&c->max_ttl, memory_order_relaxed));
 	if (sigs && sigs->count && sigs->ttl < ttl)
 		ttl = clamp_ttl(c, sigs->ttl, ttl);
+	if (proof_len && proof_ttl < ttl) /* the expansion lives no longer than its proof */
+		ttl = clamp_ttl(c, proof_ttl, ttl);
 	if (ttl == 0)
 		return 0;
+	if (proof_len > 65535)
+		return VG_ELIMIT;
 	size_t nlen = vg_name_len(rs->owner);
 	size_t xlen = sigs ? sigs->rdata_len : 0;
-	struct entry *e = entry_new(nlen, 0, (size_t)rs->rdata_len + xlen);
+	struct entry *e = entry_new(nlen, 0, (size_t)rs->rdata_len + xlen + proof_len);
 	if (!e)
 		return VG_ENOMEM;
 	memcpy(e->data, rs->owner, nlen);
@@ -279,7 +293,10 @@ int vg_cache_put_signed(struct vg_cache *c, const struct vg_rrset *rs, const str
 	memcpy(e->data + nlen, rs->rdata, rs->rdata_len);
 	if (xlen)
 		memcpy(e->data + nlen + rs->rdata_len, sigs->rdata, xlen);
-	e->extra_len = (uint32_t)xlen;
+	if (proof_len)
+		memcpy(e->data + nlen + rs->rdata_len + xlen, proof, proof_len);
+	e->sig_len = (uint16_t)xlen;
+	e->proof_len = (uint16_t)proof_len;
 	e->sig_count = sigs ? sigs->count : 0;
 	e->sec = sec;
 	e->name_len = (uint8_t)nlen;
@@ -317,7 +334,7 @@ int vg_cache_put_neg_proof(struct vg_cache *c, const uint8_t *name, uint16_t typ
 		return VG_ENOMEM;
 	if (proof_len)
 		memcpy(e->data + nlen + slen + rdlen, proof, proof_len);
-	e->extra_len = (uint32_t)proof_len;
+	e->proof_len = (uint16_t)proof_len;
 	e->sec = sec;
 	memcpy(e->data, name, nlen);
 	vg_name_lower(e->data);
@@ -376,7 +393,8 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 		remove_entry(s, pp);
 		goto out;
 	}
-	size_t body = (size_t)e->name_len + e->soa_name_len + e->rdata_len + e->extra_len;
+	size_t head = (size_t)e->name_len + e->soa_name_len + e->rdata_len + e->sig_len;
+	size_t body = head + e->proof_len;
 	if (body > cap) {
 		ret = VG_ENOSPACE;
 		goto out;
@@ -392,11 +410,9 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 	out->sec = e->sec;
 	out->ede = e->ede;
 	memset(&out->sigs, 0, sizeof(out->sigs));
-	out->proof = NULL;
-	out->proof_len = 0;
+	out->proof = e->proof_len ? buf + head : NULL;
+	out->proof_len = e->proof_len;
 	if (out->negative) {
-		out->proof = buf + e->name_len + e->soa_name_len + e->rdata_len;
-		out->proof_len = e->extra_len;
 		memset(&out->rs, 0, sizeof(out->rs));
 		out->soa.owner = buf + e->name_len;
 		out->soa.type = VG_T_SOA;
@@ -421,7 +437,7 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 			out->sigs.rclass = e->rclass;
 			out->sigs.ttl = out->ttl;
 			out->sigs.count = e->sig_count;
-			out->sigs.rdata_len = (uint16_t)e->extra_len;
+			out->sigs.rdata_len = e->sig_len;
 			out->sigs.rdata = buf + e->name_len + e->rdata_len;
 		}
 	}

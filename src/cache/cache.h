@@ -7,8 +7,9 @@
  * given at creation is honoured: inserting evicts least-recently-used entries
  * of the shard until the new entry fits; the cache never grows past it.
  *
- * Entries are keyed on (owner name, type).  A positive entry holds one RRset;
- * a negative entry (RFC 2308) holds the SOA that proves it.  NXDOMAIN is stored
+ * Entries are keyed on (owner name, type).  A positive entry holds one RRset
+ * (with its RRSIGs, and for a wildcard expansion the NSEC/NSEC3 records that
+ * prove it); a negative entry (RFC 2308) holds the SOA that proves it.  NXDOMAIN is stored
  * under type 0, meaning "no type exists at this name".  TTLs are stored as an
  * absolute expiry on vigil's monotonic clock, so answers carry the remaining TTL.
  *
@@ -82,6 +83,18 @@ int vg_cache_put_signed(struct vg_cache *c, const struct vg_rrset *rs, const str
 			uint8_t rank, uint8_t sec, uint32_t now);
 
 /**
+ * Like vg_cache_put_signed, keeping @p proof (@p proof_len bytes, opaque to
+ * the cache: the resolver's packed NSEC/NSEC3 records with their RRSIGs that
+ * prove a wildcard expansion, RFC 4035 3.1.3.3 and 5.3.4) with the RRset, for
+ * the authority section of later answers.  A proof lives as long as its
+ * records: @p proof_ttl, their smallest TTL, caps the entry's TTL (clamped as
+ * any other; with 0, nothing is stored).  VG_ELIMIT above 65535 bytes.
+ */
+int vg_cache_put_signed_proof(struct vg_cache *c, const struct vg_rrset *rs,
+			      const struct vg_rrset *sigs, const uint8_t *proof, size_t proof_len,
+			      uint32_t proof_ttl, uint8_t rank, uint8_t sec, uint32_t now);
+
+/**
  * Store a negative answer for @p name: @p type 0 for NXDOMAIN, else NODATA for
  * that type.  @p soa (may be NULL) is kept for the authority section; @p ttl is
  * the negative TTL already computed per RFC 2308 (min of SOA TTL and MINIMUM).
@@ -126,7 +139,8 @@ struct vg_cache_entry {
 	struct vg_rrset rs;  /* positive: the RRset, ttl = remaining */
 	struct vg_rrset sigs; /* positive: its RRSIGs (count 0 if none) */
 	struct vg_rrset soa; /* negative: SOA (count 0 if none was stored) */
-	const uint8_t *proof; /* negative: the proof records as stored */
+	const uint8_t *proof; /* negative: the proof records as stored; positive: those
+			       * of a wildcard expansion (NULL, proof_len 0: none) */
 	size_t proof_len;
 };
 

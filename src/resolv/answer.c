@@ -134,6 +134,34 @@ static int usable(const struct vg_resolv_env *env, const struct vg_query *q,
 	return 1;
 }
 
+/*
+ * A cached entry's proof records (a negative answer's, or a wildcard
+ * expansion's: RFC 4035 3.1.3.3) after those already in @p proof, each
+ * (type, owner) once, in @p store from slot *@p used on; their TTLs at most
+ * the entry's remaining one.
+ */
+static void add_cached_proof(const struct vg_cache_entry *e, struct vg_result *proof,
+			     struct vg_rrset *store, unsigned store_n, unsigned *used)
+{
+	unsigned first = proof->n_auth, from = *used;
+	*used += vg__proof_unpack(e->proof, e->proof_len, proof, store + from, store_n - from);
+	for (unsigned i = from; i < *used; i++)
+		if (store[i].ttl > e->ttl)
+			store[i].ttl = e->ttl;
+	unsigned n = first;
+	for (unsigned i = first; i < proof->n_auth; i++) {
+		bool seen = false;
+		for (unsigned k = 0; k < n && !seen; k++)
+			seen = proof->auth[k]->type == proof->auth[i]->type &&
+			       vg_name_eq(proof->auth[k]->owner, proof->auth[i]->owner);
+		if (seen)
+			continue;
+		proof->auth[n] = proof->auth[i];
+		proof->auth_sig[n++] = proof->auth_sig[i];
+	}
+	proof->n_auth = n;
+}
+
 size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_client_q *cq,
 			       struct vg_answer_hook *hook, uint8_t *buf, size_t cap)
 {
@@ -144,7 +172,7 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 	struct vg_result proof;
 	struct vg_answer_view av = { .rcode = VG_RCODE_NOERROR, .ans = ans, .ans_sig = ans_sig };
 	struct vg_cache_entry e;
-	unsigned n = 0;
+	unsigned n = 0, used = 0;
 	size_t off = 0;
 	const uint8_t *name = q->qname;
 	uint32_t now = env->now_s;
@@ -154,6 +182,8 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 
 	if (q->qtype == VG_T_ANY || q->qtype == VG_T_RRSIG)
 		return 0;
+	proof.n_auth = 0; /* (all vg__proof_unpack and the writer read of it) */
+	proof.soa_sig = NULL;
 	if (max_chain >= CACHED_MAX_CHAIN)
 		max_chain = CACHED_MAX_CHAIN - 1;
 	for (unsigned hop = 0;; hop++) {
@@ -182,6 +212,8 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 			ans[n] = &rrsets[n];
 			ans_sig[n] = &sigs[n];
 			n++;
+			if (dnssec && e.proof_len) /* a wildcard expansion's proof */
+				add_cached_proof(&e, &proof, store, VG_ARRAY_SIZE(store), &used);
 			break;
 		}
 		if (q->qtype != VG_T_CNAME && hop < max_chain &&
@@ -198,7 +230,11 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 			ans[n] = &rrsets[n];
 			ans_sig[n] = &sigs[n];
 			n++;
-			off += vg_name_len(e.rs.owner) + e.rs.rdata_len + e.sigs.rdata_len;
+			if (dnssec && e.proof_len)
+				add_cached_proof(&e, &proof, store, VG_ARRAY_SIZE(store), &used);
+			/* the next copy-out goes after this one (the proof is last) */
+			off += vg_name_len(e.rs.owner) + e.rs.rdata_len + e.sigs.rdata_len +
+			       e.proof_len;
 			name = target;
 			continue;
 		}
@@ -214,15 +250,15 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 	}
 	goto write;
 negative:
-	if (dnssec && e.proof_len) {
-		memset(&proof, 0, sizeof(proof));
-		vg__proof_unpack(e.proof, e.proof_len, &proof, store, VG_ARRAY_SIZE(store));
+	if (dnssec && e.proof_len)
+		add_cached_proof(&e, &proof, store, VG_ARRAY_SIZE(store), &used);
+write:
+	if (proof.n_auth || proof.soa_sig) {
 		av.soa_sig = proof.soa_sig;
 		av.auth = proof.auth;
 		av.auth_sig = proof.auth_sig;
 		av.nauth = proof.n_auth;
 	}
-write:
 	/* the hook (the policy's decision on the answer) sees every cached
 	 * answer, negative and failed ones too (a decision may wait for the
 	 * answer, and NSDNAME / NSIP rules need no answer records) */

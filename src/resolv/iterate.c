@@ -305,6 +305,93 @@ static void collect_proof(struct vg_request *req, const struct vg_msg *m, const 
 	}
 }
 
+/* Is @p rs, signed by @p sig, a wildcard expansion (RFC 4035 5.3.4: the
+ * RRSIG labels field is below the owner's label count, "*" not counted)? */
+static bool is_expansion(const struct vg_rrset *rs, const struct vg_rrset *sig)
+{
+	if (!sig || !sig->count || sig->rdata_len < 2 + 18 || vg_get16(sig->rdata) < 18)
+		return false;
+	const uint8_t *o = rs->owner;
+	int labels = vg_name_labels(o) - (o[0] == 1 && o[1] == '*');
+	return sig->rdata[2 + 3] < labels;
+}
+
+/* Add the NSEC/NSEC3 records of @p from (with their RRSIGs) to @p to, each
+ * (type, owner) once, up to VG_AUTH_MAX.  With @p dup they are borrowed
+ * (a cache copy-out): copied into the arena, their TTLs then at most @p ttl.
+ * 0 or VG_ENOMEM. */
+static int add_proof(struct vg_request *req, struct vg_result *to, const struct vg_result *from,
+		     bool dup, uint32_t ttl)
+{
+	for (unsigned i = 0; i < from->n_auth && to->n_auth < VG_AUTH_MAX; i++) {
+		struct vg_rrset *a = from->auth[i], *sig = from->auth_sig[i];
+		bool seen = false;
+		for (unsigned k = 0; k < to->n_auth && !seen; k++)
+			seen = to->auth[k]->type == a->type &&
+			       vg_name_eq(to->auth[k]->owner, a->owner);
+		if (seen)
+			continue;
+		if (dup) {
+			a = rrset_dup(req, a);
+			sig = sig ? rrset_dup(req, sig) : NULL;
+			if (!a || (from->auth_sig[i] && !sig))
+				return VG_ENOMEM;
+			a->ttl = a->ttl < ttl ? a->ttl : ttl;
+			if (sig)
+				sig->ttl = sig->ttl < ttl ? sig->ttl : ttl;
+		}
+		to->auth_sig[to->n_auth] = sig;
+		to->auth[to->n_auth++] = a;
+	}
+	return 0;
+}
+
+/*
+ * Cache an answer RRset.  A wildcard expansion is kept with the NSEC/NSEC3
+ * records (and RRSIGs) of the authority section that prove it, and lives no
+ * longer than they do: later answers to DO clients carry them as the first
+ * did (RFC 4035 3.1.3.3), and a validator can check them.  A client's answer
+ * gets them too (req->neg: for the validator and the authority section).
+ */
+static int put_answer(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
+		      const uint8_t *bailiwick, const struct vg_rrset *rs,
+		      const struct vg_rrset *sig, uint8_t rank, uint8_t sec)
+{
+	struct vg_result pr;
+	bool client = is_client_task(req, t);
+	size_t plen = 0;
+	uint32_t pttl = UINT32_MAX;
+
+	memset(&pr, 0, sizeof(pr));
+	if (is_expansion(rs, sig))
+		collect_proof(req, m, bailiwick, &pr);
+	else if (client)
+		collect_proof(req, m, bailiwick, &req->neg); /* whatever the server proved */
+	if (pr.n_auth) {
+		plen = vg__proof_pack(&pr, req->env->scratch, VG_SCRATCH);
+		for (unsigned i = 0; i < pr.n_auth; i++) {
+			if (pr.auth[i]->ttl < pttl)
+				pttl = pr.auth[i]->ttl;
+			if (pr.auth_sig[i] && pr.auth_sig[i]->ttl < pttl)
+				pttl = pr.auth_sig[i]->ttl;
+		}
+	}
+	if (!pr.n_auth || plen) /* (a proof that does not pack is not cached without it) */
+		vg_cache_put_signed_proof(req->env->cache, rs, sig, plen ? req->env->scratch : NULL,
+					  plen, pttl, rank, sec, req->env->now_s);
+	return client ? add_proof(req, &req->neg, &pr, false, 0) : 0;
+}
+
+/* A cached wildcard expansion's proof into the client's (req->neg). */
+static int proof_from_cache(struct vg_request *req, const struct vg_cache_entry *e)
+{
+	struct vg_rrset store[2 * VG_AUTH_MAX + 1];
+	struct vg_result tmp;
+	memset(&tmp, 0, sizeof(tmp));
+	vg__proof_unpack(e->proof, e->proof_len, &tmp, store, VG_ARRAY_SIZE(store));
+	return add_proof(req, &req->neg, &tmp, true, e->ttl);
+}
+
 /* The first record's rdata of an RRset (for CNAME / DNAME / SOA). */
 static const uint8_t *first_rdata(const struct vg_rrset *rs, uint16_t *len)
 {
@@ -805,14 +892,9 @@ static int neg_from_cache(struct vg_request *req, struct vg_task *t, const struc
 		vg__proof_unpack(e->proof, e->proof_len, &tmp, store, VG_ARRAY_SIZE(store));
 		if (tmp.soa_sig && !(r->soa_sig = rrset_dup(req, tmp.soa_sig)))
 			return VG_ENOMEM;
-		r->n_auth = 0;
-		for (unsigned i = 0; i < tmp.n_auth; i++) {
-			r->auth[i] = rrset_dup(req, tmp.auth[i]);
-			r->auth_sig[i] = tmp.auth_sig[i] ? rrset_dup(req, tmp.auth_sig[i]) : NULL;
-			if (!r->auth[i] || (tmp.auth_sig[i] && !r->auth_sig[i]))
-				return VG_ENOMEM;
-			r->n_auth++;
-		}
+		/* after the proofs of wildcard expansions earlier in the chain */
+		if (add_proof(req, r, &tmp, true, e->ttl) < 0)
+			return VG_ENOMEM;
 	}
 	return 0;
 }
@@ -824,17 +906,16 @@ static bool bogus_for(const struct vg_request *req, const struct vg_task *t,
 	return e->sec == VG_SEC_BOGUS && req->validate && is_client_task(req, t);
 }
 
-/* An unvalidated wildcard expansion in the cache (stored for a CD=1 client):
- * its proof is not kept, so a validating client needs a fresh answer. */
+/* An unvalidated wildcard expansion in the cache (stored for a CD=1 client)
+ * without the proof a validating client needs: a fresh answer is (with its
+ * proof, the validator checks the cached one). */
 static bool unproven_wildcard(const struct vg_request *req, const struct vg_task *t,
 			      const struct vg_cache_entry *e)
 {
 	if (!req->validate || !is_client_task(req, t) || e->negative || e->sec != VG_SEC_UNCHECKED ||
-	    !e->sigs.count || vg_get16(e->sigs.rdata) < 18)
+	    e->proof_len)
 		return false;
-	const uint8_t *o = e->rs.owner;
-	int labels = vg_name_labels(o) - (o[0] == 1 && o[1] == '*');
-	return e->sigs.rdata[2 + 3] < labels;
+	return is_expansion(&e->rs, &e->sigs);
 }
 
 static int cached_bogus(struct vg_request *req, struct vg_task *t, const struct vg_cache_entry *e)
@@ -917,6 +998,8 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		struct vg_rrset *sg = e.sigs.count ? rrset_dup(req, &e.sigs) : NULL;
 		if (!rs || (e.sigs.count && !sg) || deliver(req, t, rs, sg, e.sec) < 0)
 			return VG_ENOMEM;
+		if (e.proof_len && is_client_task(req, t) && proof_from_cache(req, &e) < 0)
+			return VG_ENOMEM;
 		task_done(t, VG_RCODE_NOERROR);
 		return 1;
 	}
@@ -932,6 +1015,8 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 			return VG_ENOMEM;
 		if (append_answer_x(req, t, rs, sg, e.sec, false) < 0)
 			return VG_ELIMIT;
+		if (e.proof_len && is_client_task(req, t) && proof_from_cache(req, &e) < 0)
+			return VG_ENOMEM;
 		target = rrset_target(rs);
 		int r = follow_cname(req, t, target);
 		return r < 0 ? r : 2;
@@ -1356,13 +1441,12 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			uint8_t sec = rrsig ? VG_SEC_INSECURE : VG_SEC_UNCHECKED;
 			struct vg_rrset *sig = rrsig ? NULL
 						     : collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
-			vg_cache_put_signed(req->env->cache, rs, sig, rank, sec, now);
+			if (put_answer(req, t, m, bailiwick, rs, sig, rank, sec) < 0)
+				return fail(req, "out of memory");
 			if (rs->type == VG_T_NS)
 				take_glue(req, t, m, rs, bailiwick, false);
 			if (deliver(req, t, rs, sig, sec) < 0)
 				return fail(req, "answer too long");
-			if (is_client_task(req, t))
-				collect_proof(req, m, bailiwick, &req->neg); /* wildcard proofs */
 			task_done(t, VG_RCODE_NOERROR);
 			return step(req, now_ms);
 		}
@@ -1396,12 +1480,11 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			if (!target)
 				break;
 			struct vg_rrset *sig = collect_sigs(req, m, VG_SEC_AN, t->sname, VG_T_CNAME);
-			vg_cache_put_signed(req->env->cache, rs, sig, rank, VG_SEC_UNCHECKED, now);
+			if (put_answer(req, t, m, bailiwick, rs, sig, rank, VG_SEC_UNCHECKED) < 0)
+				return fail(req, "out of memory");
 			if (append_answer_x(req, t, rs, sig, VG_SEC_UNCHECKED, false) < 0 ||
 			    follow_cname(req, t, target) < 0)
 				return fail(req, "CNAME chain too long");
-			if (is_client_task(req, t))
-				collect_proof(req, m, bailiwick, &req->neg); /* wildcard CNAME */
 			moved = true;
 			continue;
 		}

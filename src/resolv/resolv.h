@@ -213,10 +213,12 @@ struct vg_request {
  * req->ede set), 1 a DS/DNSKEY must be fetched first (@p name, @p type). */
 int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type);
 void vg__val_cleanup(struct vg_request *req);
-/* Pack / unpack proof records for the cache (no allocation when unpacking). */
+/* Pack / unpack proof records for the cache (no allocation when unpacking).
+ * Unpacking appends to r->auth[] (up to VG_AUTH_MAX), the RRsets in @p store,
+ * and returns how many of its @p store_n slots it used. */
 size_t vg__proof_pack(const struct vg_result *r, uint8_t *buf, size_t cap);
-void vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r, struct vg_rrset *store,
-		      unsigned store_n);
+unsigned vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r,
+			  struct vg_rrset *store, unsigned store_n);
 
 /**
  * New request for (qname, qtype) in its own arena.  @p qname is lower-case

@@ -135,39 +135,40 @@ static const uint8_t *get_rs(const uint8_t *p, const uint8_t *end, struct vg_rrs
 	return rs->rdata + rs->rdata_len;
 }
 
-void vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r, struct vg_rrset *store,
-		      unsigned store_n)
+unsigned vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r,
+			  struct vg_rrset *store, unsigned store_n)
 {
 	const uint8_t *end = p + len;
 	unsigned used = 0;
 	if (len < 2)
-		return;
+		return 0;
 	bool has_soa_sig = p[0];
 	unsigned n = p[1];
 	p += 2;
 	if (has_soa_sig && used < store_n) {
 		p = get_rs(p, end, &store[used]);
 		if (!p)
-			return;
+			return used;
 		r->soa_sig = &store[used++];
 	}
 	for (unsigned i = 0; i < n && p && p < end && r->n_auth < VG_AUTH_MAX; i++) {
 		bool has_sig = *p++;
 		if (used + 2 > store_n)
-			return;
+			return used;
 		p = get_rs(p, end, &store[used]);
 		if (!p)
-			return;
+			return used;
 		struct vg_rrset *a = &store[used++], *s = NULL;
 		if (has_sig) {
 			p = get_rs(p, end, &store[used]);
 			if (!p)
-				return;
+				return used;
 			s = &store[used++];
 		}
 		r->auth[r->n_auth] = a;
 		r->auth_sig[r->n_auth++] = s;
 	}
+	return used;
 }
 
 /* ------------------------------------------------------------ helpers */

@@ -258,6 +258,59 @@ def test_wildcard_answer(resolver, zone, denial):
         "no %s proving that %s does not exist:%s" % (denial, name, show(r)))
 
 
+def assert_wildcard_proof(r, name, denial, what):
+    """R is a secure wildcard expansion for NAME whose authority section
+    carries the DENIAL record proving NAME does not exist, with its RRSIG."""
+    assert_answer(r, name, "A", [labmod.SEC_WILD_ADDR])
+    assert_ad(r)
+    assert_signed(r, name, "A")
+    covers = nsec_covers if denial == "NSEC" else nsec3_covers
+    proofs = [rs for rs in of_type(r.authority, denial) if covers(rs, name)]
+    assert proofs, "%s: no %s proving that %s does not exist (RFC 4035 3.1.3.3):%s" % (
+        what, denial, name, show(r))
+    for rs in proofs:
+        assert_signed(r, rs.name.to_text(), denial, r.authority)
+    return proofs
+
+
+@pytest.mark.parametrize("zone,denial", DENIAL, ids=["nsec", "nsec3"])
+def test_wildcard_proof_from_cache(resolver, lab, zone, denial):
+    """A wildcard expansion asked twice: the second answer comes from the
+    cache (no lab server is asked) and still carries the NSEC / NSEC3 (with
+    its RRSIG) that proves the expansion (RFC 4035 3.1.3.3); a DO=0 client
+    gets the answer without it."""
+    name = "%s.wild.%s" % (token(), zone)
+    assert_wildcard_proof(dq(resolver, name), name, denial, "resolved")
+    before = settle(lab)
+    r = dq(resolver, name)
+    delta = diff_counts(before, settle(lab))
+    assert not delta, "the second query for %s went upstream: %s" % (name, delta)
+    assert_wildcard_proof(r, name, denial, "from the cache")
+    plain = resolver.query(name, "A")
+    assert_answer(plain, name, "A", [labmod.SEC_WILD_ADDR])
+    assert not plain.authority, "DO=0 answer with an authority section:" + show(plain)
+
+
+@pytest.mark.parametrize("zone,denial", [("ttl0.sec.", "NSEC"), ("ttl0n3.sec.", "NSEC3")],
+                         ids=["nsec", "nsec3"])
+def test_wildcard_proof_ttl0(resolver, lab, zone, denial):
+    """A wildcard expansion in a zone whose NSEC / NSEC3 records have TTL 0:
+    the fresh answer carries the proof all the same (with TTL 0), and so
+    does the next answer for the name: a TTL-0 proof is not cached, so
+    neither is the expansion it proves, and the zone's server is asked again
+    (counted there)."""
+    assert zone in labmod.TTL0_ZONES
+    name = "%s.wild.%s" % (token(), zone)
+    for what in ("resolved", "asked again"):
+        before = settle(lab)
+        proofs = assert_wildcard_proof(dq(resolver, name), name, denial, what)
+        assert all(rs.ttl == 0 for rs in proofs), "%s: proof TTL is not 0:%s" % (
+            what, proofs)
+        delta = diff_counts(before, settle(lab))
+        assert delta.get("sec-child", 0) >= 1, "%s: %s's server was not asked: %s" % (
+            what, zone, delta)
+
+
 @pytest.mark.parametrize("zone", ["nsec.sec.", "nsec3.sec."])
 def test_cname_secure(resolver, zone):
     name, target = "cname." + zone, "www." + zone

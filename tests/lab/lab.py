@@ -89,6 +89,9 @@ SEC_ZONES = [
     ("nsec", Signing(), "198.51.100.20"),
     ("nsec3", Signing(nsec3=0), "198.51.100.21"),
     ("optout", Signing(nsec3=0, optout=True), "198.51.100.22"),  # + child.optout.sec.
+    # a wildcard whose proving NSEC / NSEC3 has TTL 0 (SOA MINIMUM 0: TTL0_ZONES)
+    ("ttl0", Signing(), "198.51.100.43"),
+    ("ttl0n3", Signing(nsec3=0), "198.51.100.44"),
     # insecure on purpose
     ("insecure", None, "198.51.100.23"),  # delegated without DS
     ("unsupported-alg", Signing(case="unsupported-alg"), "198.51.100.24"),
@@ -112,7 +115,10 @@ SEC_ZONES = [
 ]
 SEC_WWW = {label + ".sec.": addr for label, _, addr in SEC_ZONES}
 OPTOUT_CHILD_WWW = "198.51.100.40"  # www.child.optout.sec. (unsigned, no DS)
-SEC_WILD_ADDR = "198.51.100.77"  # *.wild.{nsec,nsec3,optout}.sec. and *.any.keytrap.sec.
+SEC_WILD_ADDR = "198.51.100.77"  # *.wild.{nsec,nsec3,optout,ttl0,ttl0n3}.sec., *.any.keytrap.sec.
+# Zones whose SOA MINIMUM is 0: the signer gives their NSEC / NSEC3 records
+# (and the RRSIGs over them) TTL 0, and their negative TTL is 0.
+TTL0_ZONES = ("ttl0.sec.", "ttl0n3.sec.")
 # Negative trust anchors for the resolver under test: nta.sec. is bogus on
 # purpose and must be answered as insecure; corp.internal. is the forward zone,
 # which the signed root proves does not exist (NXDOMAIN for internal.), so a
@@ -503,9 +509,10 @@ mail              IN TXT   "corp only"
         z = {}
 
         def soa(origin, ns=None):
+            minimum = 0 if origin in TTL0_ZONES else SOA_MINIMUM
             return ("$ORIGIN %s\n$TTL 3600\n"
                     "@ 3600 IN SOA %s hostmaster.%s 2024010101 3600 600 86400 %d\n"
-                    % (origin, ns or "ns1." + origin, origin, SOA_MINIMUM))
+                    % (origin, ns or "ns1." + origin, origin, minimum))
 
         text = soa("sec.", "ns1.nic.sec.") + f"""\
 @                 IN NS ns1.nic.sec.
@@ -529,6 +536,8 @@ www               IN A     {www}
                 text += SEC_DENIAL_EXTRA
             if label == "nsec":
                 text += SEC_DNAME_EXTRA
+            elif zone in TTL0_ZONES:
+                text += "*.wild            IN A     %s\n" % SEC_WILD_ADDR
             elif label in ("keytrap", "keytrap-big"):  # one more attacked name: <x>.any
                 text += "*.any             IN A     %s\n" % SEC_WILD_ADDR
             elif label == "optout":  # an unsigned delegation, covered by opt-out NSEC3

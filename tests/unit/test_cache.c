@@ -4,7 +4,8 @@
  * explicit clocks, case-insensitive keys, rank replacement rules, TTL clamps,
  * the byte bound under eviction pressure and its LRU order, size errors, a
  * multi-threaded smoke test, and the DNSSEC additions: RRSIGs kept with an
- * RRset, the secure-entry replacement rule, negative proofs, vg_cache_set_sec.
+ * RRset, the secure-entry replacement rule, negative proofs, a wildcard
+ * expansion's proof kept with its RRset, vg_cache_set_sec.
  *
  * Times are explicit `now` values (seconds); the cache never reads the clock.
  */
@@ -766,6 +767,104 @@ START_TEST(negative_proof_kept)
 }
 END_TEST
 
+START_TEST(positive_proof_kept)
+{
+	struct rrs a, s;
+	struct vg_cache_entry e;
+	static uint8_t proof[1000], keep[1000];
+	const char *n = "x.wild.example";
+	size_t b0, b1, b2;
+	for (size_t i = 0; i < sizeof(proof); i++)
+		proof[i] = (uint8_t)(i * 13 + 1);
+	memcpy(keep, proof, sizeof(keep));
+
+	/* the proof is copied in, and out after the RRSIGs; its TTL caps the entry's */
+	vg_cache_usage(C, NULL, &b0, NULL);
+	ck_assert_int_eq(vg_cache_put_signed_proof(C, mk_a(&a, n, 300, 1, 1),
+						   mk_sigs(&s, n, 300, 1, 1), proof,
+						   sizeof(proof), 100, VG_RANK_AUTH,
+						   VG_SEC_UNCHECKED, 1000), 0);
+	memset(proof, 0, sizeof(proof)); /* copied, not borrowed */
+	ck_assert_int_eq(get(n, VG_T_A, 1000, &e), 0);
+	ck_assert(!e.negative && !e.failure);
+	ck_assert_uint_eq(e.ttl, 100);
+	ck_assert_uint_eq(e.rs.ttl, 100);
+	ck_assert_uint_eq(e.rs.count, 1);
+	ck_assert_uint_eq(e.sigs.count, 1);
+	ck_assert_uint_eq(e.sigs.rdata_len, 24);
+	ck_assert_uint_eq(e.soa.count, 0);
+	ck_assert_uint_eq(e.proof_len, sizeof(keep));
+	ck_assert_ptr_nonnull(e.proof);
+	ck_assert_mem_eq(e.proof, keep, sizeof(keep));
+	ck_assert_int_eq(get(n, VG_T_A, 1099, &e), 0);
+	ck_assert_uint_eq(e.ttl, 1);
+	ck_assert_int_eq(get(n, VG_T_A, 1100, &e), VG_ENOTFOUND);
+
+	/* accounted in the byte bound; the copy-out needs room for it too */
+	ck_assert_int_eq(vg_cache_put_signed_proof(C, mk_a(&a, n, 300, 1, 2),
+						   mk_sigs(&s, n, 300, 1, 2), keep,
+						   sizeof(keep), 500, VG_RANK_AUTH,
+						   VG_SEC_UNCHECKED, 1000), 0);
+	vg_cache_usage(C, NULL, &b1, NULL);
+	ck_assert_uint_ge(b1 - b0, 15 + 6 + 24 + sizeof(keep));
+	uint8_t buf[2048], w[VG_NAME_MAX];
+	wname(n, w);
+	size_t need = 16 + 6 + 24 + sizeof(keep);
+	ck_assert_int_eq(vg_cache_get(C, w, VG_T_A, 1000, &e, buf, need - 1), VG_ENOSPACE);
+	ck_assert_int_eq(vg_cache_get(C, w, VG_T_A, 1000, &e, buf, need), 0);
+	ck_assert_uint_eq(e.ttl, 300); /* the RRset's TTL is the smaller this time */
+	ck_assert(e.proof == buf + need - sizeof(keep));
+	ck_assert_mem_eq(e.proof, keep, sizeof(keep));
+	ck_assert(e.sigs.rdata + e.sigs.rdata_len == e.proof);
+
+	/* the validator's verdict keeps the proof */
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_SECURE, 0, 60, 1010), 0);
+	ck_assert_int_eq(get(n, VG_T_A, 1010, &e), 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_SECURE);
+	ck_assert_uint_eq(e.proof_len, sizeof(keep));
+	ck_assert_mem_eq(e.proof, keep, sizeof(keep));
+
+	/* data that replaces it comes without it (and frees its bytes) */
+	ck_assert_int_eq(vg_cache_put_signed(C, mk_a(&a, n, 300, 1, 3), NULL, VG_RANK_AUTH,
+					     VG_SEC_SECURE, 1020), 0);
+	ck_assert_int_eq(get(n, VG_T_A, 1020, &e), 0);
+	ck_assert_uint_eq(e.rs.rdata[3], 3);
+	ck_assert_uint_eq(e.proof_len, 0);
+	ck_assert_ptr_null(e.proof);
+	vg_cache_usage(C, NULL, &b2, NULL);
+	ck_assert_uint_lt(b2, b1);
+
+	/* a proof with TTL 0 is not cached, nor is the expansion it proves */
+	ck_assert_int_eq(vg_cache_put_signed_proof(C, mk_a(&a, "y.wild.example", 300, 1, 4),
+						   mk_sigs(&s, "y.wild.example", 300, 1, 4), keep,
+						   40, 0, VG_RANK_AUTH, VG_SEC_SECURE, 1000), 0);
+	ck_assert_int_eq(get("y.wild.example", VG_T_A, 1000, &e), VG_ENOTFOUND);
+	/* ... unless cache.min-ttl says to keep everything longer */
+	vg_cache_set_limits(C, 30, 86400, 3600);
+	ck_assert_int_eq(vg_cache_put_signed_proof(C, mk_a(&a, "y.wild.example", 300, 1, 4),
+						   mk_sigs(&s, "y.wild.example", 300, 1, 4), keep,
+						   40, 0, VG_RANK_AUTH, VG_SEC_SECURE, 1000), 0);
+	ck_assert_int_eq(get("y.wild.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.ttl, 30);
+	ck_assert_uint_eq(e.proof_len, 40);
+	vg_cache_set_limits(C, 0, 86400, 3600);
+	/* no proof: its TTL means nothing */
+	ck_assert_int_eq(vg_cache_put_signed_proof(C, mk_a(&a, "z.wild.example", 300, 1, 5),
+						   NULL, NULL, 0, 0, VG_RANK_AUTH,
+						   VG_SEC_SECURE, 1000), 0);
+	ck_assert_int_eq(get("z.wild.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.ttl, 300);
+	ck_assert_uint_eq(e.proof_len, 0);
+	ck_assert_ptr_null(e.proof);
+	/* too long a proof is refused */
+	static uint8_t huge[65536];
+	ck_assert_int_eq(vg_cache_put_signed_proof(C, mk_a(&a, "h.wild.example", 300, 1, 6),
+						   NULL, huge, sizeof(huge), 300, VG_RANK_AUTH,
+						   VG_SEC_SECURE, 1000), VG_ELIMIT);
+	ck_assert_int_eq(get("h.wild.example", VG_T_A, 1000, &e), VG_ENOTFOUND);
+}
+END_TEST
+
 START_TEST(set_sec_status)
 {
 	struct rrs a;
@@ -871,6 +970,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, signed_entry_keeps_sigs);
 	tcase_add_test(tc, secure_entry_replacement);
 	tcase_add_test(tc, negative_proof_kept);
+	tcase_add_test(tc, positive_proof_kept);
 	tcase_add_test(tc, set_sec_status);
 	tcase_add_test(tc, set_sec_on_failure_entry);
 	suite_add_tcase(s, tc);

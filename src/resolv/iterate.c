@@ -1117,8 +1117,10 @@ static int retry_bogus(struct vg_request *req)
 	for (unsigned i = 0; i < req->n_answer; i++)
 		if (req->answer_sec[i] == VG_SEC_BOGUS && !req->answer_synth[i])
 			vg_cache_drop(c, req->answer[i]->owner, req->answer[i]->type);
-	if (req->neg.name && req->neg.sec == VG_SEC_BOGUS)
-		vg_cache_drop(c, req->neg.name, req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type);
+	if (req->neg.name && req->neg.sec == VG_SEC_BOGUS) {
+		uint16_t key = req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type;
+		vg_cache_drop(c, req->neg.name, key);
+	}
 
 	struct vg_task *t = task_new(req, req->qname, req->qtype);
 	if (!t)

@@ -950,10 +950,9 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 			st = check_negative(&v);
 			if (st == ST_NEED)
 				return 1;
+			uint16_t key = req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type;
 			if (st == VG_SEC_BOGUS && !v.chain_bogus)
-				blame(&v, req->neg.name,
-				      req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type, req->neg.zone,
-				      &req->neg.from);
+				blame(&v, req->neg.name, key, req->neg.zone, &req->neg.from);
 			req->neg.sec = (uint8_t)st;
 			if (req->neg.name)
 				mark(&v, req->neg.name, req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type,

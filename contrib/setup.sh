@@ -25,7 +25,7 @@ PACKAGES=(
 	gcc libc6-dev pkg-config meson ninja-build
 	libuv1-dev libldns-dev libssl-dev libsodium-dev libyaml-dev libnghttp2-dev check libsubunit-dev
 	nsd unbound knot dnsperf dnsutils ldnsutils knot-dnsutils openssl
-	python3 python3-dnspython python3-pytest python3-h2
+	python3 python3-dnspython python3-pytest python3-h2 python3-cryptography
 	iproute2 procps util-linux
 )
 # tests/fuzz/run.sh only (libFuzzer builds); the test command does not need them

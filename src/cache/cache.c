@@ -467,6 +467,25 @@ int vg_cache_set_sec(struct vg_cache *c, const uint8_t *name, uint16_t type, uin
 	return ret;
 }
 
+int vg_cache_drop(struct vg_cache *c, const uint8_t *name, uint16_t type)
+{
+	uint8_t low[VG_NAME_MAX];
+	size_t nlen = vg_name_len(name);
+	memcpy(low, name, nlen);
+	vg_name_lower(low);
+	uint64_t h = key_hash(c, low, nlen, type);
+	struct shard *s = shard_of(c, h);
+	int ret = VG_ENOTFOUND;
+	pthread_mutex_lock(&s->lock);
+	struct entry **pp = find_slot(s, h, low, nlen, type);
+	if (*pp && (*pp)->sec != VG_SEC_SECURE) {
+		remove_entry(s, pp);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
 bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now)
 {
 	uint8_t low[VG_NAME_MAX];

@@ -119,6 +119,13 @@ int vg_cache_set_sec(struct vg_cache *c, const uint8_t *name, uint16_t type, uin
 		     uint16_t ede, uint32_t bogus_ttl, uint32_t now);
 
 /**
+ * Remove the entry (name, type) unless it is marked secure (data a server
+ * sent that failed validation, so that it is fetched again).  0, or
+ * VG_ENOTFOUND when there is no such entry (or it is secure).
+ */
+int vg_cache_drop(struct vg_cache *c, const uint8_t *name, uint16_t type);
+
+/**
  * Remember that resolving (name, type) failed (RFC 9520), for @p ttl seconds,
  * and why (@p ede: the Extended DNS Error it was answered with, 0 none).
  * The entry has the lowest rank: any real data replaces it, and it never

@@ -72,6 +72,7 @@ struct vg_task {
 	bool sent_min;
 	bool val_fetch;        /* a DS/DNSKEY fetch for the validator */
 	struct vg_result res;  /* what it found (val_fetch tasks) */
+	struct vg_origin from; /* who sent what it takes now (unset: the cache) */
 };
 
 static inline const struct vg_resolv_opts *opts_of(const struct vg_request *req)
@@ -115,6 +116,14 @@ static enum vg_step fail(struct vg_request *req, const char *why)
 	req->rcode = VG_RCODE_SERVFAIL;
 	if (why)
 		req->fail_reason = why;
+	if (req->bogus_retries && req->sec != VG_SEC_BOGUS) {
+		/* a retry after a bogus answer found no server with valid data:
+		 * still a validation failure, whatever ended the last round */
+		req->sec = VG_SEC_BOGUS;
+		req->ede = req->bogus_ede ? req->bogus_ede : VG_EDE_BOGUS;
+		req->ede_text = NULL;
+		req->fail_reason = "DNSSEC validation failed (no server gave valid data)";
+	}
 	if (!req->ede && !req->ede_text && req->fail_reason)
 		req->ede_text = ede_text(req, "vigil: %s", req->fail_reason);
 	uint32_t now = req->env->now_s;
@@ -439,6 +448,7 @@ static int append_answer_x(struct vg_request *req, struct vg_task *t, struct vg_
 		return VG_ELIMIT;
 	unsigned i = req->n_answer++;
 	req->answer[i] = rs;
+	req->answer_from[i] = t->from;
 	req->answer_sig[i] = sig;
 	req->answer_sec[i] = sec;
 	req->answer_synth[i] = synth;
@@ -672,6 +682,16 @@ static void set_tls(struct vg_outbound *o, const struct vg_task *t)
 	}
 }
 
+/* Did @p sa send bogus data for @p zone in this request? */
+static bool shunned(const struct vg_request *req, const struct vg_sockaddr *sa,
+		    const uint8_t *zone)
+{
+	for (unsigned i = 0; i < req->n_shun; i++)
+		if (vg_name_eq(req->shun[i].zone, zone) && vg_sockaddr_eq(&req->shun[i].addr, sa))
+			return true;
+	return false;
+}
+
 static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now_ms)
 {
 	int best = -1, best_down = -1, usable[MAX_ADDRS];
@@ -679,7 +699,7 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 	uint64_t best_score = UINT64_MAX;
 	uint32_t unknown = opts_of(req)->upstream_timeout_ms;
 	for (unsigned i = 0; i < t->n_addr; i++) {
-		if (t->tries[i] >= MAX_TRIES)
+		if (t->tries[i] >= MAX_TRIES || shunned(req, &t->addr[i], t->zone))
 			continue;
 		if (!t->forward && vg_infra_is_lame(req->env->infra, &t->addr[i], t->zone, now_ms))
 			continue;
@@ -807,6 +827,7 @@ static int deliver(struct vg_request *req, struct vg_task *t, struct vg_rrset *r
 		t->res.rs = rs;
 		t->res.sig = sig;
 		t->res.sec = sec;
+		t->res.from = t->from;
 		t->res.zone = t->cut_valid ? vg_arena_dup(req->arena, t->zone, vg_name_len(t->zone))
 					   : NULL;
 		return 0;
@@ -967,6 +988,7 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 	uint8_t *buf = req->env->scratch;
 	uint32_t now = req->env->now_s;
 
+	t->from.set = false; /* what it takes here comes from the cache */
 	int found = t->qtype == VG_T_ANY ? VG_ENOTFOUND
 					  : vg_cache_get(c, t->sname, t->qtype, now, &e, buf, VG_SCRATCH);
 	if (found == 0 && e.failure && is_client_task(req, t) && req->n_answer == 0 &&
@@ -1115,6 +1137,103 @@ static int push_fetch(struct vg_request *req, const uint8_t *name, uint16_t type
 	return 0;
 }
 
+/* ------------------------------------------------------------ bogus answers */
+
+/* The validation budgets of one resolution (a retry gets them afresh: the
+ * retries are bounded, and so is their upstream work). */
+static void budget_init(struct vg_request *req)
+{
+	const struct vg_dnssec_opts *dopts = dnssec_of(req);
+	req->vbudget.sigs_left = dopts->max_per_query;
+	req->vbudget.rrsigs_per_rrset = dopts->max_rrsigs_per_rrset;
+	req->vbudget.keys_per_tag = dopts->max_keys_per_tag;
+	req->vbudget.skew = dopts->clock_skew;
+	req->nsec3_hashes_left = dopts->nsec3_max_hashes;
+	req->n_fetches = 0;
+}
+
+static void log_retry(const struct vg_request *req, unsigned shunned_now)
+{
+	if (!vg_log_enabled(VG_LOG_INFO))
+		return;
+	char q[VG_NAME_MAX * 4 + 8], who[256] = "";
+	size_t o = 0;
+	vg_name_to_str(req->qname, q, sizeof(q));
+	for (unsigned i = req->n_shun - shunned_now; i < req->n_shun && o < sizeof(who); i++) {
+		char a[VG_ADDRSTRLEN], z[VG_NAME_MAX * 4 + 8];
+		vg_sockaddr_str(&req->shun[i].addr, 0, a, sizeof(a));
+		vg_name_to_str(req->shun[i].zone, z, sizeof(z));
+		int n = snprintf(who + o, sizeof(who) - o, "%s%s (%s)", o ? ", " : "", a, z);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	vg_log(VG_LOG_INFO, "bogus answer for %s type %u (EDE %u): retry %u of %u%s%s", q,
+	       req->qtype, req->ede, req->bogus_retries, VG_RESOLV_BOGUS_RETRIES,
+	       shunned_now ? ", not asking again: " : ", data dropped from the cache", who);
+}
+
+/*
+ * The answer is bogus.  Drop what the validator blamed (and the answer's
+ * bogus parts) from the cache, keep the servers that sent it from being
+ * asked again for their zone in this request, and resolve the question
+ * again.  1 restarted, 0 not (no retries left, nothing to blame, or no
+ * progress possible), <0 out of memory.
+ */
+static int retry_bogus(struct vg_request *req)
+{
+	struct vg_cache *c = req->env->cache;
+	if (req->cd || req->bogus_retries >= VG_RESOLV_BOGUS_RETRIES || !req->n_blame)
+		return 0;
+	bool progress = false;
+	unsigned shunned_now = 0;
+	for (unsigned i = 0; i < req->n_blame; i++) {
+		const struct vg_blame *b = &req->blame[i];
+		if (b->name && vg_cache_drop(c, b->name, b->type) == 0 && !b->from.set)
+			progress = true; /* from the cache: fetched again */
+		if (!b->from.set || !b->zone || shunned(req, &b->from.addr, b->zone) ||
+		    req->n_shun >= VG_SHUN_MAX)
+			continue;
+		req->shun[req->n_shun].addr = b->from.addr;
+		req->shun[req->n_shun++].zone = b->zone;
+		shunned_now++;
+		progress = true;
+	}
+	if (!progress)
+		return 0;
+	for (unsigned i = 0; i < req->n_answer; i++)
+		if (req->answer_sec[i] == VG_SEC_BOGUS && !req->answer_synth[i])
+			vg_cache_drop(c, req->answer[i]->owner, req->answer[i]->type);
+	if (req->neg.name && req->neg.sec == VG_SEC_BOGUS) {
+		uint16_t key = req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type;
+		vg_cache_drop(c, req->neg.name, key);
+	}
+
+	struct vg_task *t = task_new(req, req->qname, req->qtype);
+	if (!t)
+		return VG_ENOMEM;
+	req->bogus_retries++;
+	if (!req->bogus_ede)
+		req->bogus_ede = req->ede;
+	log_retry(req, shunned_now);
+	req->stack[0] = t;
+	req->depth = 0;
+	req->rcode = VG_RCODE_SERVFAIL;
+	req->n_answer = 0;
+	req->soa = NULL;
+	memset(&req->neg, 0, sizeof(req->neg));
+	req->fetched = NULL;
+	vg__val_cleanup(req);
+	req->aggressive = false;
+	req->sec = VG_SEC_UNCHECKED;
+	req->ede = 0;
+	req->ede_text = NULL;
+	req->n_blame = 0;
+	req->used.cnames = 0; /* the same chain again */
+	budget_init(req);
+	return 1;
+}
+
 /* ------------------------------------------------------------ the loop */
 
 static enum vg_step step(struct vg_request *req, uint64_t now_ms)
@@ -1139,8 +1258,11 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 							return fail(req, "out of memory");
 						continue;
 					}
-					if (req->sec == VG_SEC_BOGUS)
+					if (req->sec == VG_SEC_BOGUS) {
+						if (retry_bogus(req) > 0)
+							continue;
 						return fail(req, "DNSSEC validation failed");
+					}
 				}
 				return VG_STEP_ANSWER;
 			}
@@ -1362,6 +1484,7 @@ static enum vg_step negative(struct vg_request *req, struct vg_task *t, const st
 	}
 	r->negative = true;
 	r->soa = soa;
+	r->from = t->from;
 	r->zone = vg_arena_dup(req->arena, t->zone, vg_name_len(t->zone));
 	r->name = vg_arena_dup(req->arena, t->sname, vg_name_len(t->sname));
 	r->type = t->qtype;
@@ -1549,6 +1672,8 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 			t->qmin_labels = vg_name_labels(req->out.qname);
 		return step(req, now_ms);
 	}
+	t->from.set = true;
+	t->from.addr = req->out.to;
 	return on_answer(req, t, m, rc, now_ms);
 }
 
@@ -1582,10 +1707,6 @@ enum vg_step vg_resolv_begin(struct vg_request *req)
 	const struct vg_dnssec_opts *dopts = dnssec_of(req);
 	req->validate = dopts->validation && !req->cd && req->env->ta;
 	req->sec = VG_SEC_UNCHECKED;
-	req->vbudget.sigs_left = dopts->max_per_query;
-	req->vbudget.rrsigs_per_rrset = dopts->max_rrsigs_per_rrset;
-	req->vbudget.keys_per_tag = dopts->max_keys_per_tag;
-	req->vbudget.skew = dopts->clock_skew;
-	req->nsec3_hashes_left = dopts->nsec3_max_hashes;
+	budget_init(req);
 	return step(req, now_ms);
 }

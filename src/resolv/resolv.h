@@ -127,6 +127,12 @@ struct vg_outbound {
 	struct vg_upstream_tls tls;
 };
 
+/** Which server sent a piece of data (unset: it came from the cache). */
+struct vg_origin {
+	bool set;
+	struct vg_sockaddr addr;
+};
+
 /*
  * What one task found, kept for the validator: the RRset and its RRSIGs, or
  * for a negative answer the SOA and the NSEC/NSEC3 records (with their
@@ -145,6 +151,7 @@ struct vg_result {
 	const uint8_t *zone;       /* zone cut the answer came from ("" unknown) */
 	const uint8_t *name;       /* the name it is about */
 	uint16_t type;
+	struct vg_origin from;     /* the server that sent it */
 };
 
 /** A DS or DNSKEY answer fetched for the validator in this request. */
@@ -157,6 +164,32 @@ struct vg_fetch {
 struct vg_zkeys;
 
 struct vg_task;
+
+/*
+ * A bogus answer (RFC 4035 5.5) is not final while the zone has other
+ * servers: the data the validator found bogus is dropped from the request
+ * and the cache, the servers that sent it are not asked again for that zone
+ * in this request, and the question is resolved again, at most
+ * VG_RESOLV_BOGUS_RETRIES times (as Unbound's val-max-restart).  Every
+ * query of a retry counts against max_upstream_queries.
+ */
+#define VG_RESOLV_BOGUS_RETRIES 3
+#define VG_BLAME_MAX 8
+#define VG_SHUN_MAX (VG_BLAME_MAX * VG_RESOLV_BOGUS_RETRIES)
+
+/** Data the validator found bogus: its cache key, the zone it came from, its server. */
+struct vg_blame {
+	const uint8_t *name;
+	uint16_t type;             /* cache key: 0 for an NXDOMAIN */
+	const uint8_t *zone;       /* zone cut it was asked of (NULL unknown) */
+	struct vg_origin from;
+};
+
+/** A server not to ask for @p zone again in this request (it sent bogus data). */
+struct vg_shun {
+	struct vg_sockaddr addr;
+	const uint8_t *zone;
+};
 
 /** Per-request work counters, checked against the configured bounds. */
 struct vg_budget {
@@ -201,6 +234,13 @@ struct vg_request {
 	struct vg_val_budget vbudget;
 	unsigned nsec3_hashes_left;
 	bool aggressive;            /* answered from validated NSEC ranges (RFC 8198) */
+	struct vg_origin answer_from[64];
+	struct vg_blame blame[VG_BLAME_MAX]; /* this validation's bogus data */
+	unsigned n_blame;
+	struct vg_shun shun[VG_SHUN_MAX];
+	unsigned n_shun;
+	unsigned bogus_retries;     /* resolutions redone after a bogus answer */
+	uint16_t bogus_ede;         /* the first bogus answer's EDE */
 
 	struct vg_budget used;
 	struct vg_outbound out;

@@ -63,6 +63,7 @@ struct vctx {
 	uint32_t now;   /* Unix time, for signature validity */
 	uint32_t mono;  /* cache clock */
 	uint16_t ede;   /* first bogus reason */
+	bool chain_bogus; /* a DS or DNSKEY on the way was bogus (blamed itself) */
 };
 
 static const struct vg_dnssec_opts *cfg_of(const struct vctx *v)
@@ -231,6 +232,32 @@ static int bogus(struct vctx *v, uint16_t ede)
 	return VG_SEC_BOGUS;
 }
 
+/*
+ * Data that failed validation itself (not for want of a valid key): the
+ * iterator drops it and does not ask its server again (iterate.c,
+ * retry_bogus).  @p type is its cache key's (0 for an NXDOMAIN).
+ */
+static void blame(struct vctx *v, const uint8_t *name, uint16_t type, const uint8_t *zone,
+		  const struct vg_origin *from)
+{
+	struct vg_request *req = v->req;
+	if (!name)
+		return;
+	for (unsigned i = 0; i < req->n_blame; i++)
+		if (req->blame[i].type == type && vg_name_eq(req->blame[i].name, name))
+			return;
+	if (req->n_blame < VG_BLAME_MAX)
+		req->blame[req->n_blame++] = (struct vg_blame){ .name = name, .type = type,
+								 .zone = zone, .from = *from };
+}
+
+/* A fetched DS or DNSKEY answer, bogus in itself. */
+static int blame_fetch(struct vctx *v, const struct vg_result *r, int st)
+{
+	blame(v, r->name, r->rcode == VG_RCODE_NXDOMAIN ? 0 : r->type, r->zone, &r->from);
+	return st;
+}
+
 static void mark(struct vctx *v, const uint8_t *name, uint16_t type, int st, uint16_t ede)
 {
 	if (st >= 0 && st != VG_SEC_UNCHECKED)
@@ -380,6 +407,7 @@ static const uint8_t *proof_signer(const struct vg_result *r, uint8_t *out)
 }
 
 static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, int depth);
+static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct vg_rrset **ds);
 
 /* ------------------------------------------------------------ DS */
 
@@ -388,7 +416,7 @@ static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, 
  * at a delegation, or the parent is insecure), DS_NOT_CUT (proven: no
  * delegation at name), DS_BOGUS or ST_NEED.
  */
-static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct vg_rrset **ds)
+static int ds_state_x(struct vctx *v, const uint8_t *name, int depth, const struct vg_rrset **ds)
 {
 	uint8_t sbuf[VG_NAME_MAX];
 	struct vg_zkeys *zk;
@@ -418,12 +446,14 @@ static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct
 			return ST_NEED;
 		if (st == VG_SEC_INSECURE)
 			return DS_INSECURE;
+		if (st != VG_SEC_SECURE)
+			return DS_BOGUS;
 		bogus(v, r->negative ? VG_EDE_NSEC_MISSING : VG_EDE_RRSIGS_MISSING);
-		return DS_BOGUS;
+		return blame_fetch(v, r, DS_BOGUS);
 	}
 	if (!proper_sub(name, signer)) {
 		bogus(v, VG_EDE_BOGUS);
-		return DS_BOGUS;
+		return blame_fetch(v, r, DS_BOGUS);
 	}
 	int st = keys_for(v, signer, &zk, depth + 1);
 	if (st == ST_NEED)
@@ -437,7 +467,7 @@ static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct
 			if (verify(v, r->rs, r->sig, zk, &ede) < 0) {
 				bogus(v, ede);
 				mark(v, name, VG_T_DS, VG_SEC_BOGUS, ede);
-				return DS_BOGUS;
+				return blame_fetch(v, r, DS_BOGUS);
 			}
 			r->sec = VG_SEC_SECURE;
 			mark(v, name, VG_T_DS, VG_SEC_SECURE, 0);
@@ -449,7 +479,7 @@ static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct
 	if (r->sec != VG_SEC_SECURE) {
 		if (verify_proof(v, r, zk, &ede) < 0) {
 			bogus(v, ede);
-			return DS_BOGUS;
+			return blame_fetch(v, r, DS_BOGUS);
 		}
 		r->sec = VG_SEC_SECURE;
 		mark(v, name, r->rcode == VG_RCODE_NXDOMAIN ? 0 : VG_T_DS, VG_SEC_SECURE, 0);
@@ -459,8 +489,9 @@ static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct
 	unsigned nn = nsec_list(r, nsec, VG_ARRAY_SIZE(nsec));
 	if (nn) {
 		if (nx) /* no such name: no zone cut either */
-			return vg_nsec_prove_nxdomain(nsec, nn, signer, name) == 0 ? DS_NOT_CUT
-										   : DS_BOGUS;
+			return vg_nsec_prove_nxdomain(nsec, nn, signer, name) == 0
+				       ? DS_NOT_CUT
+				       : blame_fetch(v, r, DS_BOGUS);
 		int p = vg_nsec_prove_nods(nsec, nn, name);
 		if (p == 0)
 			return DS_INSECURE;
@@ -468,7 +499,7 @@ static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct
 		    vg_nsec_prove_nodata_any(nsec, nn, signer, name, VG_T_DS) == 0)
 			return DS_NOT_CUT; /* exists without NS, or an empty non-terminal */
 		bogus(v, VG_EDE_BOGUS);
-		return DS_BOGUS;
+		return blame_fetch(v, r, DS_BOGUS);
 	}
 	int e = 0;
 	bool have;
@@ -483,10 +514,18 @@ static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct
 		if (p == VG_ENOTFOUND)
 			return DS_NOT_CUT;
 		bogus(v, (uint16_t)(e ? e : VG_EDE_BOGUS));
-		return DS_BOGUS;
+		return blame_fetch(v, r, DS_BOGUS);
 	}
 	bogus(v, VG_EDE_NSEC_MISSING);
-	return DS_BOGUS;
+	return blame_fetch(v, r, DS_BOGUS);
+}
+
+static int ds_state(struct vctx *v, const uint8_t *name, int depth, const struct vg_rrset **ds)
+{
+	int d = ds_state_x(v, name, depth, ds);
+	if (d == DS_BOGUS)
+		v->chain_bogus = true;
+	return d;
 }
 
 /* ------------------------------------------------------------ DNSKEY */
@@ -512,7 +551,7 @@ static bool ds_supported(const uint8_t *ds, uint16_t len)
 	return len >= 4 && vg_dnssec_alg_supported(ds[2]) && vg_dnssec_digest_supported(ds[3]);
 }
 
-static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, int depth)
+static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, int depth)
 {
 	struct vg_request *req = v->req;
 	struct vg_zkeys *zk = zk_find(req, zone);
@@ -574,8 +613,11 @@ static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, 
 	struct vg_result *dk = get(v, zone, VG_T_DNSKEY);
 	if (!dk)
 		return ST_NEED;
-	if (dk->rcode == VG_RCODE_SERVFAIL || dk->negative || !dk->rs)
+	if (dk->rcode == VG_RCODE_SERVFAIL)
 		return zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING), VG_EDE_DNSKEY_MISSING);
+	if (dk->negative || !dk->rs) /* a server that says the zone has no keys */
+		return blame_fetch(v, dk, zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING),
+						  VG_EDE_DNSKEY_MISSING));
 
 	/* parse the zone keys, and find those the anchor or a DS vouches for */
 	struct vg_dnssec_key trusted[ZK_MAX];
@@ -630,8 +672,9 @@ static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, 
 	}
 	if (dk->sec == VG_SEC_SECURE && zk->n)
 		return zk_done(zk, VG_SEC_SECURE, 0); /* validated by an earlier request */
-	if (nt == 0)
-		return zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING), VG_EDE_DNSKEY_MISSING);
+	if (nt == 0) /* none the DS (or the anchor) vouches for: a stale or wrong key set */
+		return blame_fetch(v, dk, zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING),
+						  VG_EDE_DNSKEY_MISSING));
 	struct vg_zkeys tk; /* the DNSKEY RRset must be signed by a vouched-for key */
 	memcpy(tk.zone, zone, vg_name_len(zone));
 	memcpy(tk.keys, trusted, nt * sizeof(trusted[0]));
@@ -639,11 +682,19 @@ static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, 
 	uint16_t ede = VG_EDE_BOGUS;
 	if (verify(v, dk->rs, dk->sig, &tk, &ede) < 0) {
 		mark(v, zone, VG_T_DNSKEY, VG_SEC_BOGUS, ede);
-		return zk_done(zk, bogus(v, ede), ede);
+		return blame_fetch(v, dk, zk_done(zk, bogus(v, ede), ede));
 	}
 	dk->sec = VG_SEC_SECURE;
 	mark(v, zone, VG_T_DNSKEY, VG_SEC_SECURE, 0);
 	return zk_done(zk, VG_SEC_SECURE, 0);
+}
+
+static int keys_for(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out, int depth)
+{
+	int st = keys_for_x(v, zone, out, depth);
+	if (st == VG_SEC_BOGUS)
+		v->chain_bogus = true;
+	return st;
 }
 
 /* ------------------------------------------------------------ unsigned data */
@@ -877,9 +928,13 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 			st = VG_SEC_INSECURE; /* a query for type RRSIG: not validated */
 		} else if (st != VG_SEC_SECURE && st != VG_SEC_INSECURE) {
 			v.ede = 0;
+			v.chain_bogus = false;
 			st = check_answer(&v, i);
 			if (st == ST_NEED)
 				return 1;
+			if (st == VG_SEC_BOGUS && !v.chain_bogus) /* the RRset itself */
+				blame(&v, req->answer[i]->owner, req->answer[i]->type,
+				      req->answer_zone[i], &req->answer_from[i]);
 			req->answer_sec[i] = (uint8_t)st;
 			mark(&v, req->answer[i]->owner, req->answer[i]->type, st, v.ede);
 			note_bogus(&v, st);
@@ -892,9 +947,13 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 		int st = req->neg.sec;
 		if (st != VG_SEC_SECURE && st != VG_SEC_INSECURE) {
 			v.ede = 0;
+			v.chain_bogus = false;
 			st = check_negative(&v);
 			if (st == ST_NEED)
 				return 1;
+			uint16_t key = req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type;
+			if (st == VG_SEC_BOGUS && !v.chain_bogus)
+				blame(&v, req->neg.name, key, req->neg.zone, &req->neg.from);
 			req->neg.sec = (uint8_t)st;
 			if (req->neg.name)
 				mark(&v, req->neg.name, req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type,

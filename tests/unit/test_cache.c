@@ -865,6 +865,31 @@ START_TEST(positive_proof_kept)
 }
 END_TEST
 
+/* vg_cache_drop: data that failed validation goes (mixed-case owner, any
+ * status but secure); a secure entry stays. */
+START_TEST(drop_unless_secure)
+{
+	struct rrs a;
+	struct vg_cache_entry e;
+	uint8_t w[VG_NAME_MAX];
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, "d.example", 300, 1, 1), VG_RANK_AUTH, 1000), 0);
+	wname("D.Example", w);
+	ck_assert_int_eq(vg_cache_drop(C, w, VG_T_A), 0);
+	ck_assert_int_eq(get("d.example", VG_T_A, 1000, &e), VG_ENOTFOUND);
+	ck_assert_int_eq(vg_cache_drop(C, w, VG_T_A), VG_ENOTFOUND);
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, "d.example", 300, 1, 1), VG_RANK_AUTH, 1000), 0);
+	wname("d.example", w);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_BOGUS, 6, 60, 1000), 0);
+	ck_assert_int_eq(vg_cache_drop(C, w, VG_T_A), 0);
+	ck_assert_int_eq(get("d.example", VG_T_A, 1000, &e), VG_ENOTFOUND);
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&a, "d.example", 300, 1, 1), VG_RANK_AUTH, 1000), 0);
+	ck_assert_int_eq(vg_cache_set_sec(C, w, VG_T_A, VG_SEC_SECURE, 0, 60, 1000), 0);
+	ck_assert_int_eq(vg_cache_drop(C, w, VG_T_A), VG_ENOTFOUND);
+	ck_assert_int_eq(get("d.example", VG_T_A, 1000, &e), 0);
+	ck_assert_uint_eq(e.sec, VG_SEC_SECURE);
+}
+END_TEST
+
 START_TEST(set_sec_status)
 {
 	struct rrs a;
@@ -972,6 +997,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, negative_proof_kept);
 	tcase_add_test(tc, positive_proof_kept);
 	tcase_add_test(tc, set_sec_status);
+	tcase_add_test(tc, drop_unless_secure);
 	tcase_add_test(tc, set_sec_on_failure_entry);
 	suite_add_tcase(s, tc);
 

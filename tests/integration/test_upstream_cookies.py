@@ -14,7 +14,9 @@ depends on the first label of the name:
 * f-*   as p-*, but first, from the server's own address and port with the
         query's ID, two forged answers with a poisoned address: one echoing a
         wrong client cookie, one with no COOKIE option; the genuine answer
-        follows after FORGE_DELAY;
+        follows after FORGE_DELAY (longer than vigil's retransmission timer
+        for a server that answers at once);
+* fz-*  the same, the genuine answer right after the forgeries;
 * b-*   BADCOOKIE (extended rcode 23) with a server cookie of this name's own
         unless the query already presents that one; then the answer;
 * bb-*  BADCOOKIE (a new server cookie each time) to every UDP query;
@@ -123,7 +125,7 @@ class CookieServer:
         """The answer's wire form (None: no answer); may send forgeries."""
         label = q.question[0].name.labels[0].decode("ascii", "replace").lower()
         mode = label.split("-", 1)[0]
-        if mode not in ("p", "f", "b", "bb", "x", "n"):
+        if mode not in ("p", "f", "fz", "b", "bb", "x", "n"):
             mode = self.default  # the apex and anything else vigil asks
         c = cookie_of(q)
         cc = c[:8] if c and len(c) >= 8 else None
@@ -135,7 +137,7 @@ class CookieServer:
                 r.set_rcode(dns.rcode.FORMERR)
                 return r.to_wire()
             return self.answer(q).to_wire()
-        if mode == "f" and transport == "udp":
+        if mode in ("f", "fz") and transport == "udp":
             # forged whether or not the query has a cookie: a resolver
             # without cookies takes the first one
             forged = [self.answer(q, POISON_ADDR).to_wire()]
@@ -147,6 +149,8 @@ class CookieServer:
             with self.lock:
                 self.forged += len(forged)
             genuine = self.answer(q, cookie=cc + good if cc else None).to_wire()
+            if mode == "fz":
+                return genuine
             threading.Timer(FORGE_DELAY, self.udp.sendto, (genuine, peer)).start()
             return None
         if mode == "n" or cc is None:
@@ -258,13 +262,17 @@ def test_cookie_sent_and_server_cookie_echoed(lab, tmp_path, cookie_server):
 def test_forged_answers_without_the_cookie_ignored(lab, tmp_path, cookie_server):
     """(2) Forged answers with the right ID and port -- a wrong client cookie,
     no cookie from a server known to do cookies -- are dropped; the genuine
-    answer that follows is the one used."""
+    answer that follows is the one used.  When it comes after the timer
+    (f-*), the query that dropped forgeries for their cookie goes on over TCP
+    (as one would to a server that stopped doing cookies); the spoofing
+    counter never switches this server to TCP."""
     r = cookie_vigil(lab, tmp_path, cookie_server)
     try:
         s0 = r.stats()
         first = name("p")
         assert good_answer(ask(r, first), first)  # vigil learns the server does cookies
-        qnames = [name("f") for _ in range(5)]
+        quick = [name("fz") for _ in range(5)]
+        qnames = quick + [name("f") for _ in range(5)]
         for n in qnames:
             a = ask(r, n)
             assert POISON_ADDR not in rdatas(a.answer, n, "A"), "%s poisoned" % n
@@ -274,7 +282,10 @@ def test_forged_answers_without_the_cookie_ignored(lab, tmp_path, cookie_server)
         dropped = s1.get("upstream_cookie_bad", 0) - s0.get("upstream_cookie_bad", 0)
         assert dropped >= 2 * len(qnames), dropped
         # the cookie defeats the forgeries: no switch to TCP for this server
-        assert all(t == "udp" for n in qnames for t, _ in cookie_server.queries(n))
+        sent = {n: [t for t, _ in cookie_server.queries(n)] for n in qnames}
+        assert all(sent[n] == ["udp"] for n in quick), sent
+        assert all(t[0] == "udp" for t in sent.values()), sent
+        assert s1["upstream_spoof_tcp"] == s0["upstream_spoof_tcp"]
     finally:
         r.stop()
 

@@ -785,8 +785,7 @@ void vg__up_on_timeout(uv_timer_t *t)
 		VG_STAT_INC(q->up->stats.cookie_formerr);
 		vg_infra_cookie_refused(q->up->infra, &q->to, uv_now(q->up->loop));
 		q->ck_formerr = true;
-		q->has_held = false;
-		cookie_resend(q);
+		cookie_resend(q); /* still held: counted unwanted if an answer comes */
 	} else if (can_linger(q)) {
 		linger(q);
 	} else if (q->has_held) { /* nothing better came: the held error it is */

@@ -33,7 +33,7 @@ enum { VG_C_IN = 1, VG_C_CH = 3, VG_C_HS = 4, VG_C_NONE = 254, VG_C_ANY = 255 };
 enum {
 	VG_RCODE_NOERROR = 0, VG_RCODE_FORMERR = 1, VG_RCODE_SERVFAIL = 2,
 	VG_RCODE_NXDOMAIN = 3, VG_RCODE_NOTIMP = 4, VG_RCODE_REFUSED = 5,
-	VG_RCODE_BADVERS = 16,
+	VG_RCODE_BADVERS = 16, VG_RCODE_BADCOOKIE = 23,
 };
 enum { VG_OPCODE_QUERY = 0, VG_OPCODE_NOTIFY = 4 };
 
@@ -253,6 +253,7 @@ int vg_wire_make_query(uint8_t *buf, size_t cap, uint16_t id, const uint8_t *qna
 		       uint16_t qtype, bool rd, uint16_t udp_size, bool do_bit);
 
 #define VG_EDNS_PADDING 12 /* the Padding option (RFC 7830) */
+#define VG_EDNS_COOKIE 10  /* the COOKIE option (RFC 7873) */
 #define VG_PAD_ANSWER 468  /* block length for answers on encrypted transports (RFC 8467) */
 #define VG_PAD_QUERY 128   /* and for queries */
 /**
@@ -271,6 +272,9 @@ size_t vg_wire_add_option(uint8_t *buf, size_t len, size_t cap, uint16_t code,
 			  const uint8_t *data, uint16_t dlen);
 /** The data of EDNS option @p code of query @p q: its length, or -1 if absent. */
 int vg_edns_option(const struct vg_query *q, uint16_t code, const uint8_t **data);
+/** The same for the EDNS facts @p e of any parsed message @p pkt (a vg_msg's). */
+int vg_edns_find(const uint8_t *pkt, const struct vg_edns *e, uint16_t code,
+		 const uint8_t **data);
 
 /* ---------------------------------------------------------------- types */
 

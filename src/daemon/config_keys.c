@@ -333,6 +333,7 @@ static const struct vg__cfg_key resolver_keys[] = {
 	VG_CFG_KUINT("upstream-tls-handshake-timeout", CFG, upstream.tls_handshake_ms, 100,
 		     60000, "3000"),
 	VG_CFG_KUINT("upstream-spoof-tcp", CFG, upstream.spoof_tcp, 0, 1000000, "10"),
+	VG_CFG_KBOOL("upstream-cookies", CFG, upstream.cookies, "yes"),
 };
 
 static const struct vg__cfg_key limits_keys[] = {

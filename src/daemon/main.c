@@ -782,7 +782,7 @@ static void log_stats(struct daemon *d)
 		 up_stcp = 0, serr = 0, tacc = 0, trej = 0,
 		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0,
 		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0, rlim = 0, ckv = 0,
-		 shed = 0, evict = 0, rmem = 0;
+		 shed = 0, evict = 0, rmem = 0, up_ckbad = 0, up_badck = 0, up_ckfe = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		const struct vg_worker_stats *s = &d->workers[i].stats;
 		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
@@ -830,6 +830,9 @@ static void log_stats(struct daemon *d)
 		tls_conn += VG_STAT_GET(u->tls_connects);
 		tls_fail += VG_STAT_GET(u->tls_failed);
 		tls_ref += VG_STAT_GET(u->tls_refused);
+		up_ckbad += VG_STAT_GET(u->cookie_bad);
+		up_badck += VG_STAT_GET(u->badcookie);
+		up_ckfe += VG_STAT_GET(u->cookie_formerr);
 	}
 	size_t entries, bytes, limit;
 	vg_cache_usage(d->shared.cache, &entries, &bytes, &limit);
@@ -845,11 +848,12 @@ static void log_stats(struct daemon *d)
 		     "policy_rewrites=%lu policy_log_dropped=%lu dot=%lu tls_handshakes=%lu "
 		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu upstream_tls=%lu "
 		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu "
-		     "rate_limited=%lu cookies_valid=%lu shed=%lu evicted=%lu request_bytes=%lu",
+		     "rate_limited=%lu cookies_valid=%lu shed=%lu evicted=%lu request_bytes=%lu "
+		     "upstream_cookie_bad=%lu upstream_badcookie=%lu upstream_cookie_formerr=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
 		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, up_late, up_stcp, entries,
 		     bytes, limit, pol, pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn,
-		     tls_fail, tls_ref, rlim, ckv, shed, evict, rmem);
+		     tls_fail, tls_ref, rlim, ckv, shed, evict, rmem, up_ckbad, up_badck, up_ckfe);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -27,7 +27,6 @@
 
 #include "vigil/wire.h"
 
-#define VG_EDNS_COOKIE 10          /* the COOKIE option (RFC 7873) */
 #define VG_COOKIE_CLIENT_LEN 8
 #define VG_COOKIE_SERVER_LEN 16    /* the RFC 9018 form */
 

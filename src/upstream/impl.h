@@ -21,6 +21,7 @@
 
 #define VG__UP_INLINE_WAITERS 4 /* more are allocated */
 #define VG__UP_PENDING_BUCKETS 1024
+#define VG__UP_COOKIE_ROTATE_MS (24 * 3600 * 1000ULL) /* client cookie secret lifetime */
 #define VG__UP_TLS_CTX_MAX 8 /* client contexts cached per worker (one per CA file) */
 
 struct vg__up_waiter {
@@ -74,6 +75,15 @@ struct vg__up_query {
 	uint64_t sent_ms;
 	uint8_t qbuf[2 + 512]; /* 2-byte length prefix for TCP and TLS, then the query */
 	size_t qlen;
+	/* DNS cookies (outbound.c, "Cookies"): the query without the option is
+	 * qbuf's first base_len bytes */
+	size_t base_len;
+	bool ck_sent;     /* the query on the wire has a COOKIE option */
+	bool ck_retried;  /* sent again after a BADCOOKIE */
+	bool ck_formerr;  /* sent again without the option after a FORMERR */
+	bool ck_dropped;  /* an answer was dropped for its cookie */
+	uint32_t ck_gen;  /* the client secret's generation */
+	uint8_t ck[VG_UPCOOKIE_CLIENT];
 	uint8_t *tcp_buf; /* 2 + 65535, on TCP only */
 	size_t tcp_have;
 	/* DNS over TLS (dot.c): the connection it waits on or was written to */
@@ -97,6 +107,11 @@ struct vg_upstream {
 	const struct vg_upstream_opts *opts;
 	struct vg_upshare *share; /* NULL: no sharing across workers */
 	unsigned char key[crypto_shorthash_KEYBYTES];
+	/* the client cookie secret (this worker's), its generation, and when it
+	 * is replaced (uv_now) */
+	uint8_t ck_key[VG_UPCOOKIE_KEY];
+	uint32_t ck_gen;
+	uint64_t ck_rotate_at;
 	struct vg__up_query *table[VG__UP_PENDING_BUCKETS];
 	unsigned pending; /* queries, joins and DoT connections not yet freed */
 	unsigned lingering; /* queries in the lingering state */

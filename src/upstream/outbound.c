@@ -27,6 +27,26 @@
  * to dot.c, which pipelines it on the worker's connection to that server;
  * it never goes over UDP or cleartext TCP.
  *
+ * Cookies (RFC 7873).  A UDP query carries a COOKIE option: a client cookie,
+ * SipHash-2-4 of the socket's source address and the server's address under
+ * this worker's secret (random at start, replaced every 24 hours: each
+ * worker has its own, as the server cookies it goes with are kept in its own
+ * infra table), and the server cookie that server last handed out under that
+ * secret.  An answer whose COOKIE option echoes another client cookie, or
+ * has none while the server is known to do cookies (it sent a valid one
+ * before), is a forgery: counted (cookie_bad, and unwanted) and ignored, the
+ * query listening on as for junk.  Such a server is not switched to TCP by
+ * the spoofing counter (its cookie already tells forgeries apart); a query
+ * that dropped an answer for its cookie and then times out goes on over TCP
+ * once (the server may have stopped doing cookies: an answer over TCP
+ * without a cookie makes it a server without cookies again).  BADCOOKIE
+ * with our client cookie: the new server cookie is taken and the query sent
+ * again once, on the same socket; a second BADCOOKIE goes on over TCP.  A
+ * FORMERR without a COOKIE option (with the question, or question-less and
+ * held until the timeout) from a server not known to do cookies: the query
+ * is sent again without the option, and the server gets none for an hour.
+ * Queries that start on TCP (spoofed servers) or TLS carry no cookie.
+ *
  * Identical queries in flight (same server address and port, name, type, RD
  * and DO) are shared, in two steps:
  *
@@ -177,6 +197,9 @@ struct vg_upstream *vg_upstream_new(struct uv_loop_s *loop, struct vg_infra *inf
 	u->infra = inf;
 	u->opts = opts;
 	u->share = share;
+	randombytes_buf(u->ck_key, sizeof(u->ck_key));
+	u->ck_gen = 1;
+	u->ck_rotate_at = uv_now(loop) + VG__UP_COOKIE_ROTATE_MS;
 	if (!share) {
 		randombytes_buf(u->key, sizeof(u->key));
 		return u;
@@ -736,11 +759,33 @@ static void late_answer(struct vg__up_query *q, const uint8_t *pkt, size_t len)
 	finish(q);
 }
 
+static void go_tcp(struct vg__up_query *q);
+static void cookie_resend(struct vg__up_query *q);
+static int send_udp(struct vg__up_query *q);
+
+/* The query held a question-less error and times out: was it a FORMERR to
+ * our COOKIE option (from a server not known to do cookies)? */
+static bool held_cookie_formerr(struct vg__up_query *q)
+{
+	struct vg_upstream *u = q->up;
+	uint64_t now = uv_now(u->loop);
+	return q->has_held && q->ck_sent && !q->ck_formerr &&
+	       VG_F_RCODE(vg_get16(q->held + 2)) == VG_RCODE_FORMERR &&
+	       !vg_infra_cookie_known(u->infra, &q->to, now);
+}
+
 void vg__up_on_timeout(uv_timer_t *t)
 {
 	struct vg__up_query *q = t->data;
 	if (q->lingering) {
 		finish(q);
+	} else if (q->ck_dropped && !q->use_tcp && !q->dot) {
+		go_tcp(q); /* answers dropped for their cookie, and no genuine one */
+	} else if (held_cookie_formerr(q)) {
+		VG_STAT_INC(q->up->stats.cookie_formerr);
+		vg_infra_cookie_refused(q->up->infra, &q->to, uv_now(q->up->loop));
+		q->ck_formerr = true;
+		cookie_resend(q); /* still held: counted unwanted if an answer comes */
 	} else if (can_linger(q)) {
 		linger(q);
 	} else if (q->has_held) { /* nothing better came: the held error it is */
@@ -780,6 +825,18 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		VG_STAT_INC(q->up->stats.unwanted);
 		vg__up_complete(q, VG_EMALFORMED, NULL, 0);
 		return;
+	}
+	struct vg_upstream *u = q->up;
+	if (q->ck_sent && vg_msg_parse(&u->msg, q->tcp_buf + 2, mlen) == 0) {
+		/* no forger on a TCP stream: what it says about cookies is so */
+		uint8_t sc[VG_UPCOOKIE_SERVER_MAX];
+		size_t sclen = 0;
+		uint64_t now = uv_now(u->loop);
+		enum vg_upcookie c = vg_upcookie_parse(&u->msg, q->ck, sc, &sclen);
+		if (c == VG_UPCOOKIE_OK)
+			vg_infra_cookie_learn(u->infra, &q->to, q->ck_gen, sc, sclen, now);
+		else if (c == VG_UPCOOKIE_NONE)
+			vg_infra_cookie_forget(u->infra, &q->to, now);
 	}
 	vg__up_complete(q, 0, q->tcp_buf + 2, mlen);
 }
@@ -875,17 +932,129 @@ static void unwanted(struct vg__up_query *q)
 	struct vg_upstream *u = q->up;
 	VG_STAT_INC(u->stats.unwanted);
 	uint64_t now = uv_now(u->loop);
+	if (u->opts->cookies && vg_infra_cookie_known(u->infra, &q->to, now))
+		return; /* its cookie tells its answers from forgeries: no need for TCP */
 	if (!vg_infra_unwanted(u->infra, &q->to, u->opts->spoof_tcp, now) &&
 	    !vg_infra_is_spoofed(u->infra, &q->to, now))
 		return;
 	if (q->lingering || q->use_tcp || q->has_held)
 		return;
 	VG_STAT_INC(u->stats.spoof_tcp);
+	go_tcp(q);
+}
+
+/* On over TCP: the UDP socket stops listening. */
+static void go_tcp(struct vg__up_query *q)
+{
 	uv_udp_recv_stop(&q->udp);
 	uv_timer_stop(&q->timer);
 	int r = start_tcp(q);
 	if (r < 0)
 		vg__up_complete(q, r, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ cookies */
+
+/* (Re)build @p q's UDP query: the base query, and the COOKIE option unless
+ * cookies are off, the server refused the option, or it went without. */
+static int build_udp(struct vg__up_query *q)
+{
+	struct vg_upstream *u = q->up;
+	uint8_t *buf = q->qbuf + 2;
+	size_t cap = sizeof(q->qbuf) - 2;
+	int len = vg_wire_make_query(buf, cap, q->id, q->qname, q->qtype, q->rd,
+				     u->opts->udp_size, q->do_bit);
+	if (len < 0)
+		return len;
+	q->qlen = (size_t)len;
+	q->ck_sent = false;
+	uint64_t now = uv_now(u->loop);
+	if (u->opts->cookies && !q->ck_formerr) {
+		uint8_t opt[VG_UPCOOKIE_CLIENT + VG_UPCOOKIE_SERVER_MAX];
+		struct vg_sockaddr me;
+		int mlen = (int)sizeof(me.u);
+		if (now >= u->ck_rotate_at) { /* a new secret: new client cookies */
+			randombytes_buf(u->ck_key, sizeof(u->ck_key));
+			u->ck_gen++;
+			u->ck_rotate_at = now + VG__UP_COOKIE_ROTATE_MS;
+		}
+		int sl = vg_infra_cookie(u->infra, &q->to, u->ck_gen, opt + VG_UPCOOKIE_CLIENT, now);
+		if (sl != VG_INFRA_NO_COOKIE && uv_udp_getsockname(&q->udp, &me.u.sa, &mlen) == 0) {
+			vg_upcookie_client(u->ck_key, &me.u.sa, &q->to.u.sa, q->ck);
+			memcpy(opt, q->ck, VG_UPCOOKIE_CLIENT);
+			q->ck_gen = u->ck_gen;
+			size_t n = vg_wire_add_option(buf, q->qlen, cap, VG_EDNS_COOKIE, opt,
+						      (uint16_t)(VG_UPCOOKIE_CLIENT + sl));
+			q->ck_sent = n != q->qlen;
+			q->qlen = n;
+		}
+	}
+	vg_put16(q->qbuf, (uint16_t)q->qlen);
+	return 0;
+}
+
+/* Send @p q again on its socket (same ID), rebuilt with what was learnt. */
+static void cookie_resend(struct vg__up_query *q)
+{
+	uv_timer_stop(&q->timer);
+	q->sent_ms = uv_now(q->up->loop);
+	int r = build_udp(q);
+	if (r == 0)
+		r = send_udp(q);
+	if (r < 0)
+		vg__up_complete(q, r, NULL, 0);
+}
+
+enum { CK_ACCEPT, CK_DROP, CK_DONE };
+
+/* The cookie checks of @p q's UDP answer, parsed in u->msg (see the top):
+ * accept it, drop it (a forgery), or done (sent again, or finished). */
+static int cookie_check(struct vg__up_query *q)
+{
+	struct vg_upstream *u = q->up;
+	if (!q->ck_sent)
+		return CK_ACCEPT;
+	uint64_t now = uv_now(u->loop);
+	uint8_t sc[VG_UPCOOKIE_SERVER_MAX];
+	size_t sclen = 0;
+	enum vg_upcookie c = vg_upcookie_parse(&u->msg, q->ck, sc, &sclen);
+	if (c == VG_UPCOOKIE_BAD ||
+	    (c == VG_UPCOOKIE_NONE && vg_infra_cookie_known(u->infra, &q->to, now))) {
+		VG_STAT_INC(u->stats.cookie_bad);
+		q->ck_dropped = true;
+		unwanted(q);
+		return CK_DROP;
+	}
+	if (c == VG_UPCOOKIE_OK)
+		vg_infra_cookie_learn(u->infra, &q->to, q->ck_gen, sc, sclen, now);
+	int rcode = VG_F_RCODE(u->msg.flags);
+	if (u->msg.edns.present)
+		rcode |= u->msg.edns.ext_rcode << 4;
+	if (rcode == VG_RCODE_BADCOOKIE && c == VG_UPCOOKIE_OK) {
+		VG_STAT_INC(u->stats.badcookie);
+		if (q->lingering) {
+			finish(q); /* its retry (if any) has the new cookie now */
+		} else if (!q->ck_retried) {
+			q->ck_retried = true;
+			cookie_resend(q);
+		} else {
+			go_tcp(q);
+		}
+		return CK_DONE;
+	}
+	if (rcode == VG_RCODE_FORMERR && c == VG_UPCOOKIE_NONE) {
+		/* (not known to do cookies: checked above) */
+		VG_STAT_INC(u->stats.cookie_formerr);
+		vg_infra_cookie_refused(u->infra, &q->to, now);
+		if (q->lingering) {
+			finish(q);
+		} else {
+			q->ck_formerr = true;
+			cookie_resend(q);
+		}
+		return CK_DONE;
+	}
+	return CK_ACCEPT;
 }
 
 static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
@@ -916,7 +1085,11 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 	if (vg_get16(pkt + 4) == 0) {
 		/* an error without the question: anyone who saw the ID can forge
 		 * it, so the query waits on for a real answer */
-		if (!q->lingering && !q->has_held) {
+		if (q->ck_sent && vg_infra_cookie_known(q->up->infra, &q->to, uv_now(q->up->loop))) {
+			VG_STAT_INC(q->up->stats.cookie_bad); /* not from a cookie server */
+			q->ck_dropped = true;
+			unwanted(q);
+		} else if (!q->lingering && !q->has_held) {
 			memcpy(q->held, pkt, VG_HDR_LEN);
 			q->has_held = true;
 		} else { /* one is enough; a lingering query never uses it */
@@ -929,6 +1102,8 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 		unwanted(q);
 		return;
 	}
+	if (!(flags & VG_F_TC) && cookie_check(q) != CK_ACCEPT)
+		return;
 	if (q->has_held)
 		VG_STAT_INC(q->up->stats.unwanted); /* it was not the answer after all */
 	if (q->lingering) {
@@ -937,11 +1112,7 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 	}
 	if (flags & VG_F_TC) {
 		VG_STAT_INC(q->up->stats.tc_fallback);
-		uv_udp_recv_stop(&q->udp);
-		uv_timer_stop(&q->timer);
-		int r = start_tcp(q);
-		if (r < 0)
-			vg__up_complete(q, r, NULL, 0);
+		go_tcp(q);
 		return;
 	}
 	vg__up_complete(q, 0, pkt, len);
@@ -1096,11 +1267,14 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 	q->sent_ms = uv_now(u->loop);
 	if (tls) {
 		r = vg__dot_send(q, tls);
-	} else if (u->opts->spoof_tcp && vg_infra_is_spoofed(u->infra, to, q->sent_ms)) {
+	} else if (u->opts->spoof_tcp && vg_infra_is_spoofed(u->infra, to, q->sent_ms) &&
+		   !(u->opts->cookies && vg_infra_cookie_known(u->infra, to, q->sent_ms))) {
 		VG_STAT_INC(u->stats.spoof_tcp);
 		r = start_tcp(q);
 	} else {
 		r = open_udp(q);
+		if (r == 0)
+			r = build_udp(q);
 		if (r == 0)
 			r = send_udp(q);
 	}

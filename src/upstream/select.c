@@ -17,6 +17,12 @@
  * TCP for a while (BIND goes to TCP on the first mismatched ID), where a
  * forger would have to hijack a connection.
  *
+ * Cookies (RFC 7873): each server's last server cookie, kept with the
+ * generation of the client secret it answered (a rotated secret makes new
+ * client cookies, and the old server cookie is then not sent), whether it
+ * does cookies at all (it sent a valid one: from then on an answer without
+ * one is a forgery, see outbound.c), and whether it refused the option.
+ *
  * A fixed open-addressed table (linear probing over a short window); when the
  * window is full the least recently used slot is reused, so memory is bounded
  * and an attacker naming many servers only pushes out old measurements.
@@ -55,6 +61,12 @@ struct slot {
 	uint64_t unwanted_since, tcp_until;
 	uint64_t down_until, last_use;
 	struct lame lame[LAME_SLOTS];
+	/* DNS cookies: the server cookie learnt under client secret cookie_gen */
+	bool cookie_known;       /* it sent a valid cookie (and still does) */
+	uint8_t cookie_len;
+	uint32_t cookie_gen;
+	uint64_t nocookie_until; /* it refused the option: send none until then */
+	uint8_t cookie[VG_UPCOOKIE_SERVER_MAX];
 };
 
 struct vg_infra {
@@ -295,4 +307,55 @@ uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, ui
 	if (rto > RTO_MAX)
 		rto = RTO_MAX;
 	return rto;
+}
+
+int vg_infra_cookie(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t gen,
+		    uint8_t *sc, uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	if (!s)
+		return 0;
+	if (s->nocookie_until > now_ms)
+		return VG_INFRA_NO_COOKIE;
+	if (!s->cookie_len || s->cookie_gen != gen)
+		return 0;
+	memcpy(sc, s->cookie, s->cookie_len);
+	return s->cookie_len;
+}
+
+bool vg_infra_cookie_known(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	return s && s->cookie_known;
+}
+
+void vg_infra_cookie_learn(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t gen,
+			   const uint8_t *sc, size_t sclen, uint64_t now_ms)
+{
+	if (sclen > VG_UPCOOKIE_SERVER_MAX)
+		return;
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	s->cookie_known = true;
+	s->nocookie_until = 0;
+	s->cookie_gen = gen;
+	s->cookie_len = (uint8_t)sclen;
+	memcpy(s->cookie, sc, sclen);
+}
+
+void vg_infra_cookie_forget(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	if (s) {
+		s->cookie_known = false;
+		s->cookie_len = 0;
+	}
+}
+
+void vg_infra_cookie_refused(struct vg_infra *inf, const struct vg_sockaddr *sa,
+			     uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, true, now_ms);
+	s->cookie_known = false;
+	s->cookie_len = 0;
+	s->nocookie_until = now_ms + VG_INFRA_NOCOOKIE_MS;
 }

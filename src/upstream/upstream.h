@@ -19,6 +19,7 @@
 
 #include "core/core.h"
 #include "core/addr.h"
+#include "vigil/wire.h"
 
 /* ------------------------------------------------------------ infra (select.c) */
 
@@ -61,10 +62,59 @@ bool vg_infra_unwanted(struct vg_infra *inf, const struct vg_sockaddr *sa, unsig
 		       uint64_t now_ms);
 /** Is @p sa under a spoofing attack (ask it over TCP until it is over)? */
 bool vg_infra_is_spoofed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
+/* DNS cookies (RFC 7873) of the servers: what a server handed out, and
+ * whether it does cookies.  Per worker, like the rest of the table. */
+#define VG_INFRA_NO_COOKIE (-1)
+#define VG_INFRA_NOCOOKIE_MS (60 * 60 * 1000) /* a server that refused the option */
+/** The server cookie to present to @p sa (copied to @p sc, up to
+ * VG_UPCOOKIE_SERVER_MAX bytes): its length, 0 when none was learnt under
+ * client secret @p gen, or VG_INFRA_NO_COOKIE when @p sa answered FORMERR to
+ * the option within VG_INFRA_NOCOOKIE_MS (send none). */
+int vg_infra_cookie(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t gen,
+		    uint8_t *sc, uint64_t now_ms);
+/** Has @p sa sent a valid cookie (and not stopped doing cookies since)? */
+bool vg_infra_cookie_known(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
+/** @p sa answered with our client cookie (secret @p gen) and server cookie @p sc. */
+void vg_infra_cookie_learn(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t gen,
+			   const uint8_t *sc, size_t sclen, uint64_t now_ms);
+/** @p sa answered over TCP without a cookie: it no longer does cookies. */
+void vg_infra_cookie_forget(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
+/** @p sa answered FORMERR to a query with the option: send it none for a while. */
+void vg_infra_cookie_refused(struct vg_infra *inf, const struct vg_sockaddr *sa,
+			     uint64_t now_ms);
 /** Retransmission timeout for the next query to @p sa (ms), with back-off. */
 uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
 			  uint32_t unknown_ms);
 
+
+/* ------------------------------------------------------------ cookies (upcookie.c) */
+
+#define VG_UPCOOKIE_CLIENT 8      /* client cookie length (RFC 7873 4) */
+#define VG_UPCOOKIE_SERVER_MIN 8  /* server cookie length: 8..32 bytes */
+#define VG_UPCOOKIE_SERVER_MAX 32
+#define VG_UPCOOKIE_KEY 16        /* the client secret (SipHash-2-4 key) */
+
+/**
+ * The client cookie for queries from address @p client to address @p server
+ * (ports ignored) under @p key: SipHash-2-4 of the two addresses (RFC 7873
+ * 4.1; the form RFC 9018 gives server cookies, applied to the client side).
+ */
+void vg_upcookie_client(const uint8_t key[VG_UPCOOKIE_KEY], const struct sockaddr *client,
+			const struct sockaddr *server, uint8_t out[VG_UPCOOKIE_CLIENT]);
+
+enum vg_upcookie {
+	VG_UPCOOKIE_NONE, /* no COOKIE option */
+	VG_UPCOOKIE_OK,   /* our client cookie and a server cookie of 8..32 bytes */
+	VG_UPCOOKIE_BAD,  /* another client cookie, or a malformed option */
+};
+
+/**
+ * The COOKIE option of reply @p m to a query that carried client cookie
+ * @p cc; with VG_UPCOOKIE_OK the server cookie is copied to @p sc
+ * (VG_UPCOOKIE_SERVER_MAX bytes of room) and its length to @p *sclen.
+ */
+enum vg_upcookie vg_upcookie_parse(const struct vg_msg *m, const uint8_t cc[VG_UPCOOKIE_CLIENT],
+				   uint8_t *sc, size_t *sclen);
 
 /* ------------------------------------------------------------ outbound.c */
 
@@ -86,6 +136,8 @@ struct vg_upstream_opts {
 	/* unwanted replies from a server within VG_INFRA_SPOOF_WINDOW_MS that
 	 * switch it to TCP for VG_INFRA_SPOOF_TCP_MS (10); 0: never */
 	unsigned spoof_tcp;
+	/* DNS cookies (RFC 7873) on UDP queries to upstreams (yes) */
+	bool cookies;
 };
 
 /**
@@ -121,6 +173,10 @@ struct vg_upstream_stats {
 	 * failed without being sent (the upstream is in back-off or its queue
 	 * is full) */
 	vg_counter_t tls_sent, tls_connects, tls_failed, tls_refused;
+	/* DNS cookies: answers dropped for a missing or wrong cookie (also
+	 * counted as unwanted), BADCOOKIE answers retried, and queries sent
+	 * again without the option after a FORMERR */
+	vg_counter_t cookie_bad, badcookie, cookie_formerr;
 };
 
 /**

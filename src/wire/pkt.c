@@ -374,20 +374,26 @@ size_t vg_wire_add_option(uint8_t *buf, size_t len, size_t cap, uint16_t code,
 	return want;
 }
 
-int vg_edns_option(const struct vg_query *q, uint16_t code, const uint8_t **data)
+int vg_edns_find(const uint8_t *pkt, const struct vg_edns *e, uint16_t code,
+		 const uint8_t **data)
 {
-	if (!q->edns.present)
+	if (!e->present)
 		return -1;
-	size_t p = q->edns.optoff, end = p + q->edns.optlen;
+	size_t p = e->optoff, end = p + e->optlen;
 	while (p + 4 <= end) { /* (the parser checked that the options fit) */
-		uint16_t c = vg_get16(q->pkt + p), l = vg_get16(q->pkt + p + 2);
+		uint16_t c = vg_get16(pkt + p), l = vg_get16(pkt + p + 2);
 		if (c == code) {
-			*data = q->pkt + p + 4;
+			*data = pkt + p + 4;
 			return l;
 		}
 		p += 4 + (size_t)l;
 	}
 	return -1;
+}
+
+int vg_edns_option(const struct vg_query *q, uint16_t code, const uint8_t **data)
+{
+	return vg_edns_find(q->pkt, &q->edns, code, data);
 }
 
 size_t vg_wire_pad(uint8_t *buf, size_t len, size_t cap, unsigned block)

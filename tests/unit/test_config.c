@@ -156,6 +156,7 @@ START_TEST(defaults)
 	ck_assert(!cfg.resolv.prefetch);
 	ck_assert(cfg.resolv.use_ipv6_upstream);
 	ck_assert_uint_eq(cfg.upstream.udp_size, 1232);
+	ck_assert(cfg.upstream.cookies);
 	ck_assert_uint_eq(cfg.resolv.max_upstream_queries, 200);
 	ck_assert_uint_eq(cfg.resolv.max_subquery_depth, 8);
 	ck_assert_uint_eq(cfg.resolv.max_referrals, 30);
@@ -263,6 +264,7 @@ static const char full[] = "server:\n"
 			   "  prefetch: TRUE\n"
 			   "  ipv6-upstream: no\n"
 			   "  upstream-udp-size: 512\n"
+			   "  upstream-cookies: no\n"
 			   "limits:\n"
 			   "  max-upstream-queries: 50\n"
 			   "  max-subquery-depth: 3\n"
@@ -332,6 +334,7 @@ static void check_full(const struct vg_config *cfg)
 	ck_assert(cfg->resolv.prefetch);
 	ck_assert(!cfg->resolv.use_ipv6_upstream);
 	ck_assert_uint_eq(cfg->upstream.udp_size, 512);
+	ck_assert(!cfg->upstream.cookies);
 	ck_assert_uint_eq(cfg->resolv.max_upstream_queries, 50);
 	ck_assert_uint_eq(cfg->resolv.max_subquery_depth, 3);
 	ck_assert_uint_eq(cfg->resolv.max_referrals, 10);

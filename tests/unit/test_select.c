@@ -3,7 +3,8 @@
  * Unit tests for src/upstream/select.c (the infra table): RTT smoothing,
  * scores for unknown, failing and down servers, retransmission timeouts,
  * lameness per zone, address predicates, the bounded table under many
- * addresses, and a server-selection scenario.
+ * addresses, a server-selection scenario, and the client side of DNS
+ * cookies (src/upstream/upcookie.c and the servers' cookie state).
  *
  * Clocks are explicit milliseconds; nothing here reads the time.
  */
@@ -429,6 +430,155 @@ START_TEST(selection_orders_down_last)
 }
 END_TEST
 
+/* ------------------------------------------------------------ DNS cookies (client side) */
+
+/* The client cookie is SipHash-2-4 under the secret of [4|6, client address,
+ * 4|6, server address]: computed here independently of upcookie.c. */
+START_TEST(client_cookie_computation)
+{
+	uint8_t key[VG_UPCOOKIE_KEY], key2[VG_UPCOOKIE_KEY], c[8], c2[8], want[8];
+	randombytes_buf(key, sizeof(key));
+	memcpy(key2, key, sizeof(key));
+	key2[0] ^= 1;
+	struct vg_sockaddr me = sa("192.0.2.1", 40000), srv = sa("198.51.100.7", 53);
+	vg_upcookie_client(key, &me.u.sa, &srv.u.sa, c);
+	uint8_t in[10] = { 4, 192, 0, 2, 1, 4, 198, 51, 100, 7 };
+	crypto_shorthash(want, in, sizeof(in), key);
+	ck_assert_mem_eq(c, want, 8);
+	/* the ports do not matter: one cookie per pair of addresses */
+	struct vg_sockaddr me2 = sa("192.0.2.1", 40001), srv2 = sa("198.51.100.7", 5353);
+	vg_upcookie_client(key, &me2.u.sa, &srv2.u.sa, c2);
+	ck_assert_mem_eq(c, c2, 8);
+	/* another secret, client or server: another cookie */
+	vg_upcookie_client(key2, &me.u.sa, &srv.u.sa, c2);
+	ck_assert(memcmp(c, c2, 8) != 0);
+	struct vg_sockaddr other = sa("192.0.2.2", 40000);
+	vg_upcookie_client(key, &other.u.sa, &srv.u.sa, c2);
+	ck_assert(memcmp(c, c2, 8) != 0);
+	other = sa("198.51.100.8", 53);
+	vg_upcookie_client(key, &me.u.sa, &other.u.sa, c2);
+	ck_assert(memcmp(c, c2, 8) != 0);
+	/* IPv6, and IPv4-mapped IPv6 as the IPv4 address it carries */
+	struct vg_sockaddr me6 = sa("2001:db8::1", 1), srv6 = sa("2001:db8::53", 53);
+	uint8_t in6[34] = { 6 };
+	memcpy(in6 + 1, &me6.u.in6.sin6_addr, 16);
+	in6[17] = 6;
+	memcpy(in6 + 18, &srv6.u.in6.sin6_addr, 16);
+	crypto_shorthash(want, in6, sizeof(in6), key);
+	vg_upcookie_client(key, &me6.u.sa, &srv6.u.sa, c2);
+	ck_assert_mem_eq(c2, want, 8);
+	struct vg_sockaddr mapped = sa("::ffff:192.0.2.1", 40000);
+	vg_upcookie_client(key, &mapped.u.sa, &srv.u.sa, c2);
+	ck_assert_mem_eq(c, c2, 8);
+}
+END_TEST
+
+/* A reply to a query for www.example. with an OPT record and, unless
+ * @p olen < 0, a COOKIE option of @p olen bytes from @p data. */
+static size_t reply_with(uint8_t *buf, size_t cap, const uint8_t *data, int olen, bool opt)
+{
+	uint8_t qname[] = "\3www\7example";
+	int n = vg_wire_make_query(buf, cap, 0x1234, qname, VG_T_A, false, opt ? 1232 : 0, false);
+	ck_assert_int_gt(n, 0);
+	vg_put16(buf + 2, (uint16_t)(vg_get16(buf + 2) | VG_F_QR));
+	size_t len = (size_t)n;
+	if (olen >= 0) {
+		len = vg_wire_add_option(buf, len, cap, VG_EDNS_COOKIE, data, (uint16_t)olen);
+		ck_assert_uint_eq(len, (size_t)n + 4 + (size_t)olen);
+	}
+	return len;
+}
+
+START_TEST(server_cookie_option_parsing)
+{
+	uint8_t cc[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, data[48], buf[512], sc[VG_UPCOOKIE_SERVER_MAX];
+	struct vg_msg m;
+	size_t sclen, len;
+	memcpy(data, cc, 8);
+	for (int i = 8; i < 48; i++)
+		data[i] = (uint8_t)(0xa0 + i);
+	static const struct {
+		int olen;
+		enum vg_upcookie want;
+	} cases[] = {
+		{ 8, VG_UPCOOKIE_BAD },       /* a client cookie alone: no server cookie */
+		{ 8 + 7, VG_UPCOOKIE_BAD },   /* a server cookie is 8..32 bytes */
+		{ 8 + 8, VG_UPCOOKIE_OK },
+		{ 8 + 16, VG_UPCOOKIE_OK },
+		{ 8 + 32, VG_UPCOOKIE_OK },
+		{ 8 + 33, VG_UPCOOKIE_BAD },
+		{ 0, VG_UPCOOKIE_BAD },
+		{ 5, VG_UPCOOKIE_BAD },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = reply_with(buf, sizeof(buf), data, cases[i].olen, true);
+		ck_assert_int_eq(vg_msg_parse(&m, buf, len), 0);
+		sclen = 99;
+		ck_assert_msg(vg_upcookie_parse(&m, cc, sc, &sclen) == cases[i].want,
+			      "option of %d bytes", cases[i].olen);
+		if (cases[i].want == VG_UPCOOKIE_OK) {
+			ck_assert_uint_eq(sclen, (size_t)cases[i].olen - 8);
+			ck_assert_mem_eq(sc, data + 8, sclen);
+		}
+	}
+	/* another client cookie echoed: a forgery (or an answer to another query) */
+	uint8_t other[8] = { 1, 2, 3, 4, 5, 6, 7, 9 };
+	len = reply_with(buf, sizeof(buf), data, 24, true);
+	ck_assert_int_eq(vg_msg_parse(&m, buf, len), 0);
+	ck_assert(vg_upcookie_parse(&m, other, sc, &sclen) == VG_UPCOOKIE_BAD);
+	/* no option, no OPT at all */
+	len = reply_with(buf, sizeof(buf), data, -1, true);
+	ck_assert_int_eq(vg_msg_parse(&m, buf, len), 0);
+	ck_assert(vg_upcookie_parse(&m, cc, sc, &sclen) == VG_UPCOOKIE_NONE);
+	len = reply_with(buf, sizeof(buf), data, -1, false);
+	ck_assert_int_eq(vg_msg_parse(&m, buf, len), 0);
+	ck_assert(vg_upcookie_parse(&m, cc, sc, &sclen) == VG_UPCOOKIE_NONE);
+	/* the COOKIE option found among others */
+	len = reply_with(buf, sizeof(buf), data, -1, true);
+	len = vg_wire_add_option(buf, len, sizeof(buf), VG_EDNS_PADDING, data, 3);
+	len = vg_wire_add_option(buf, len, sizeof(buf), VG_EDNS_COOKIE, data, 24);
+	ck_assert_int_eq(vg_msg_parse(&m, buf, len), 0);
+	ck_assert(vg_upcookie_parse(&m, cc, sc, &sclen) == VG_UPCOOKIE_OK);
+	ck_assert_uint_eq(sclen, 16);
+}
+END_TEST
+
+START_TEST(server_cookie_state)
+{
+	struct vg_sockaddr s = sa("192.0.2.53", 53), t = sa("192.0.2.54", 53);
+	uint8_t sc[16], got[VG_UPCOOKIE_SERVER_MAX];
+	memset(sc, 0x5c, sizeof(sc));
+	/* nothing known: a client cookie alone */
+	ck_assert_int_eq(vg_infra_cookie(I, &s, 1, got, 1), 0);
+	ck_assert(!vg_infra_cookie_known(I, &s, 1));
+	vg_infra_cookie_learn(I, &s, 1, sc, sizeof(sc), 2);
+	ck_assert(vg_infra_cookie_known(I, &s, 3));
+	ck_assert_int_eq(vg_infra_cookie(I, &s, 1, got, 3), 16);
+	ck_assert_mem_eq(got, sc, 16);
+	ck_assert(!vg_infra_cookie_known(I, &t, 3)); /* per server */
+	/* a new client secret: the old server cookie is not presented, but
+	 * the server still does cookies */
+	ck_assert_int_eq(vg_infra_cookie(I, &s, 2, got, 4), 0);
+	ck_assert(vg_infra_cookie_known(I, &s, 4));
+	/* over TCP without a cookie: it stopped doing cookies */
+	vg_infra_cookie_forget(I, &s, 5);
+	ck_assert(!vg_infra_cookie_known(I, &s, 5));
+	ck_assert_int_eq(vg_infra_cookie(I, &s, 1, got, 5), 0);
+	/* FORMERR to the option: none sent for VG_INFRA_NOCOOKIE_MS */
+	vg_infra_cookie_learn(I, &t, 1, sc, 8, 6);
+	vg_infra_cookie_refused(I, &t, 10);
+	ck_assert(!vg_infra_cookie_known(I, &t, 11));
+	ck_assert_int_eq(vg_infra_cookie(I, &t, 1, got, 11), VG_INFRA_NO_COOKIE);
+	ck_assert_int_eq(vg_infra_cookie(I, &t, 1, got, 10 + VG_INFRA_NOCOOKIE_MS - 1),
+			 VG_INFRA_NO_COOKIE);
+	ck_assert_int_eq(vg_infra_cookie(I, &t, 1, got, 10 + VG_INFRA_NOCOOKIE_MS), 0);
+	/* a valid cookie from it afterwards counts again */
+	vg_infra_cookie_refused(I, &t, 20);
+	vg_infra_cookie_learn(I, &t, 1, sc, 8, 21);
+	ck_assert_int_eq(vg_infra_cookie(I, &t, 1, got, 22), 8);
+}
+END_TEST
+
 static Suite *select_suite(void)
 {
 	Suite *s = suite_create("select");
@@ -448,6 +598,12 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, timeouts_back_off_once_per_timer);
 	tcase_add_test(tc, spoofed_server_goes_tcp);
 	suite_add_tcase(s, tc);
+	TCase *ck = tcase_create("cookies");
+	tcase_add_checked_fixture(ck, setup, teardown);
+	tcase_add_test(ck, client_cookie_computation);
+	tcase_add_test(ck, server_cookie_option_parsing);
+	tcase_add_test(ck, server_cookie_state);
+	suite_add_tcase(s, ck);
 	return s;
 }
 

@@ -5,7 +5,8 @@ parsing, process accounting and the final report.
 Subcommands (all output on stdout):
   lab WORKDIR ROOT_IP BENCH_IP MISS SEC_IP LEAF_IP SEC_MISS
                                    write zones, root hints and query files; sign
-                                   the root (and with SEC_MISS > 0 the sec. zones)
+                                   the root (and with SEC_MISS > 0 the sec. zones);
+                                   WORKDIR/root.extra, if there, goes into the root
   portfree ADDR PORT               exit 1 if ADDR:PORT (udp or tcp) is taken
   probe ADDR PORT QNAME [TIMEOUT]  exit 0 once a NOERROR answer with >=1 RR arrives
   tlsprobe ADDR PORT dot|doh [TIMEOUT]
@@ -138,6 +139,11 @@ def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver, sec_ip, leaf_ip,
         f.write("sec. IN NS ns.sec.\n")
         f.write("ns.sec. IN A %s\n" % sec_ip)
         f.write(ds["sec."])
+        # the attack cases' delegations (bench/attack.py keytrap, run.sh)
+        extra = os.path.join(workdir, "root.extra")
+        if os.path.exists(extra):
+            with open(extra) as e:
+                f.write(e.read())
     jobs = [(".", "root.zone.in", "root.zone")]
     if sec_miss > 0:
         jobs += write_sec_zones(workdir, sec_ip, leaf_ip, sec_miss, soa, ds)
@@ -160,6 +166,7 @@ def cmd_lab(workdir, root_ip, bench_ip, miss_per_resolver, sec_ip, leaf_ip,
         f.write("@ IN " + soa % "ns.bench." + "\n")
         f.write("@ IN NS ns.bench.\n")
         f.write("ns IN A %s\n" % bench_ip)
+        f.write("*.w IN A 10.252.0.1\n")  # the soak's random cache misses
         for i in range(N_NAMES):
             f.write("n%d IN A %s\n" % (i, ip_for(i)))
         for i in range(N_CACHED):

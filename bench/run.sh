@@ -16,6 +16,14 @@
 #   tls     (t1)-(t4): DNS-over-TLS and DNS-over-HTTPS: cached qps (dnsperf -m dot
 #           / -m doh), CPU per answer at a fixed rate, memory per idle DoT
 #           connection (BENCH_IDLE_CONNS held open), new connections per second
+#   attacks a benign stream of cached names at a fixed rate, alone and under each
+#           attack (NXNS, CNAME loop, long chain, TsuNAME, KeyTrap, spoofed-answer
+#           flood, TuDoor junk, 500 ms server), vigil and Unbound validating;
+#           upstream queries per attack query (bench/attacks.sh; not in "all")
+#   slow    5,000 names from a server that answers after 500 ms: how many each
+#           resolver answers correctly (not in "all")
+#   soak    vigil's VmRSS under SOAK_SECS of random cache misses plus attack
+#           traffic against its cache size + a fixed overhead (not in "all")
 #
 # Environment (all optional):
 #   VIGIL_BIN        vigil binary (default: <repo>/build/vigil); "skip" = no vigil
@@ -56,11 +64,22 @@
 #                                             (default 8531 / 4431 / 8532 / 4432)
 #   LAB_ROOT_IP / LAB_BENCH_IP / LAB_SEC_IP / LAB_LEAF_IP
 #                                             (default 127.54.0.1 / .2 / .3 / .4)
+#   attacks / slow / soak (bench/README.md, "Attacks"):
+#   BENCH_ATK_SECS   seconds of each benign run, alone and under attack (10)
+#   BENCH_ATK_BENIGN_RATE  the benign stream's rate, q/s           (20000)
+#   BENCH_ATK_RATE   attack queries/s (the spoof flood: a tenth)   (100)
+#   BENCH_ATK_LIST   attacks to run (default: all, see attack.py ATTACKS)
+#   BENCH_SLOW_NAMES / BENCH_SLOW_CONC / BENCH_SLOW_TIMEOUT   (5000 / 100 / 10)
+#   SOAK_SECS (600), BENCH_SOAK_RATE (5000 miss q/s), BENCH_SOAK_ATK_RATE (50),
+#   BENCH_SOAK_CACHE (64, MiB), BENCH_SOAK_WORKERS (1), BENCH_SOAK_EVERY (2 s),
+#   BENCH_SOAK_OVERHEAD_MB (the allowed peak RSS above the cache size, 48)
+#   LAB_ATK_IP / LAB_KEYTRAP_IP               (default 127.54.0.5 / .6)
 #
 # Exit status: 0 ok, 1 a measurement or vigil failed, 2 prerequisites missing.
 set -euo pipefail
 
 CASE=${1:-all}
+RUN_ATK=0 RUN_SLOW=0 RUN_SOAK=0
 case $CASE in
 all) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=1 RUN_POL=1 RUN_TLS=1 ;;
 base) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 ;;
@@ -68,13 +87,18 @@ latency) RUN_BASE=0 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 ;;
 dnssec) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=1 RUN_POL=0 RUN_TLS=0 ;;
 policy) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=1 RUN_TLS=0 ;;
 tls) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=1 ;;
-*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls]" >&2
+attacks) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_ATK=1 ;;
+slow) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_SLOW=1 ;;
+soak) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_SOAK=1 ;;
+*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls|attacks|slow|soak]" >&2
     exit 2 ;;
 esac
+HOSTILE=$((RUN_ATK || RUN_SLOW || RUN_SOAK))   # the hostile lab (attacks.sh)
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$REPO/bench"
 PY="python3 $BENCH/bench.py"
+ATK="/usr/bin/python3 $BENCH/attack.py"   # needs Debian's python3-dnspython
 
 VIGIL_BIN=${VIGIL_BIN:-$REPO/build/vigil}
 RATE=${BENCH_RATE:-100000}
@@ -126,6 +150,23 @@ VIGIL_DOH_PORT=${VIGIL_DOH_PORT:-4431}
 UNBOUND_DOT_PORT=${UNBOUND_DOT_PORT:-8532}
 UNBOUND_DOH_PORT=${UNBOUND_DOH_PORT:-4432}
 TLS_NAME=bench.vigil.test   # the certificate's name (and dnsperf's DoH authority)
+ATK_SECS=${BENCH_ATK_SECS:-10}
+ATK_BENIGN_RATE=${BENCH_ATK_BENIGN_RATE:-20000}
+ATK_RATE=${BENCH_ATK_RATE:-100}
+ATK_LIST=${BENCH_ATK_LIST:-nxns loop chain tsuname keytrap spoof tudoor slow}
+SLOW_NAMES=${BENCH_SLOW_NAMES:-5000}
+SLOW_CONC=${BENCH_SLOW_CONC:-100}
+SLOW_TIMEOUT=${BENCH_SLOW_TIMEOUT:-10}
+SOAK_SECS=${SOAK_SECS:-600}
+SOAK_RATE=${BENCH_SOAK_RATE:-5000}
+SOAK_ATK_RATE=${BENCH_SOAK_ATK_RATE:-50}
+SOAK_CACHE=${BENCH_SOAK_CACHE:-64}
+SOAK_CACHE_BYTES=$((SOAK_CACHE * 1048576))
+SOAK_WORKERS=${BENCH_SOAK_WORKERS:-1}
+SOAK_EVERY=${BENCH_SOAK_EVERY:-2}
+SOAK_OVERHEAD_MB=${BENCH_SOAK_OVERHEAD_MB:-48}
+ATK_IP=${LAB_ATK_IP:-127.54.0.5}
+KEYTRAP_IP=${LAB_KEYTRAP_IP:-127.54.0.6}
 SRV_CPU=0          # server under test
 GEN_CPU=1          # dnsperf and the authoritative lab
 BOTH_CPUS=0,1      # 2-thread run: everything shares both cores
@@ -152,6 +193,9 @@ need ldns-key2ds ldnsutils
 if ((RUN_TLS)); then
     need openssl openssl
     [[ -e /usr/include/openssl/ssl.h ]] || missing+=("libssl-dev (for bench/tlsconn.c)")
+fi
+if ((HOSTILE)) && ! /usr/bin/python3 -c 'import dns.message' 2>/dev/null; then
+    missing+=("python3-dnspython (for bench/attack.py and tests/lab/slowauth.py)")
 fi
 if ((${#missing[@]})); then
     echo "bench/run.sh: missing tools; install the Debian packages:" >&2
@@ -189,6 +233,7 @@ pol_ports=()
 ((!RUN_POL)) || pol_ports=("127.0.0.1 $VIGIL_POL_PORT" "127.0.0.1 $UNBOUND_POL_PORT")
 ((!RUN_TLS)) || pol_ports+=("127.0.0.1 $VIGIL_DOT_PORT" "127.0.0.1 $VIGIL_DOH_PORT"
     "127.0.0.1 $UNBOUND_DOT_PORT" "127.0.0.1 $UNBOUND_DOH_PORT")
+((!HOSTILE)) || pol_ports+=("$ATK_IP 53" "$KEYTRAP_IP 53")
 for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "$LEAF_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT" "${pol_ports[@]}"; do
     # shellcheck disable=SC2086
     if ! why=$($PY portfree $ap); then
@@ -350,6 +395,10 @@ gen_pct() {
 # ------------------------------------------------------------ authoritative lab
 log "work dir $WORK"
 LAB_T0=$EPOCHREALTIME
+if ((HOSTILE)); then  # the KeyTrap zone, signed like the test lab's keytrap-big.sec.
+    $ATK keytrap "$WORK" "$KEYTRAP_IP" || die "signing the KeyTrap zone failed"
+    printf 'atk. IN NS ns1.atk.\nns1.atk. IN A %s\n' "$ATK_IP" >>"$WORK/root.extra"  # unsigned
+fi
 $PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$LEAF_IP" "$((RUN_SEC ? SEC_MISS : 0))"
 log "lab zones written and signed in $(awk -v a="$LAB_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c"
@@ -431,6 +480,12 @@ if ((RUN_SEC)); then
     nsd_conf leaf "$LEAF_IP" "${leaf_zones[@]}"
     LAB+=(sec leaf)
 fi
+if ((HOSTILE)); then
+    # keytrap. on an NSD of its own, with a control socket for its query count
+    nsd_conf keytrap "$KEYTRAP_IP" keytrap. keytrap.zone
+    sed -i "s|^    control-enable: no|    control-enable: yes\n    control-interface: \"$WORK/nsd-keytrap.ctl\"|" "$WORK/nsd-keytrap.conf"
+    LAB+=(keytrap)
+fi
 for z in "${LAB[@]}"; do
     nsd-checkconf "$WORK/nsd-$z.conf" || die "nsd-checkconf failed for $z"
     start "nsd-$z" "$GEN_CPU" nsd -d -c "$WORK/nsd-$z.conf"
@@ -438,6 +493,14 @@ done
 wait_ready nsd-root "$ROOT_IP" 53 ns.lab-root || die "root NSD did not start"
 wait_ready nsd-bench "$BENCH_IP" 53 n49999.bench || die "bench NSD did not start"
 log "lab up: root on $ROOT_IP, bench. (50000+$(wc -l <"$WORK/cached.q") names) on $BENCH_IP"
+if ((HOSTILE)); then
+    wait_ready nsd-keytrap "$KEYTRAP_IP" 53 ns.keytrap || die "keytrap NSD did not start"
+    # the hostile server: the test lab's slowauth.py, serving atk. (unsigned)
+    start atk-auth "$GEN_CPU" /usr/bin/python3 "$REPO/tests/lab/slowauth.py" --bench "$ATK_IP" 53 \
+        "$WORK/atk.pid" "$WORK/atk.counts" atk. 7200
+    wait_ready atk-auth "$ATK_IP" 53 ns1.atk || die "the hostile server did not start"
+    log "hostile lab up: atk. (tests/lab/slowauth.py) on $ATK_IP, keytrap. on $KEYTRAP_IP"
+fi
 if ((RUN_SEC)); then
     wait_ready nsd-sec "$SEC_IP" 53 ns.sec || die "sec NSD did not start"
     wait_ready nsd-leaf "$LEAF_IP" 53 c999.z7.sec || die "leaf NSD did not start"
@@ -533,6 +596,12 @@ if [[ $VIGIL_BIN != skip ]]; then
     vigil_conf 1 1 0
     vigil_conf 2 2 0
     vigil_conf sec 1 1
+    if ((HOSTILE)); then
+        vigil_conf atk 1 1
+        vigil_conf soak 1 1
+        sed -i "s/^  size: 256M/  size: ${SOAK_CACHE}M/" "$WORK/vigil-soak.yaml"
+        grep -q "^  size: ${SOAK_CACHE}M" "$WORK/vigil-soak.yaml" || die "vigil-soak.yaml: cache size not set"
+    fi
     if ((RUN_POL)); then
         vigil_conf polnone 1 0 "$VIGIL_PORT" empty
         vigil_conf polrules 1 0 "$VIGIL_POL_PORT" "$WORK/policy.rpz"
@@ -585,6 +654,7 @@ EOF
 unbound_conf 1 1 0
 unbound_conf 2 2 0
 unbound_conf sec 1 1
+((!HOSTILE)) || unbound_conf atk 1 1
 if ((RUN_TLS)); then
     unbound_tls_conf tls serve
     unbound_tls_conf tls-idle idle
@@ -1146,6 +1216,10 @@ tls_idle() {
     fi
 }
 
+# The attacks, slow and soak cases (functions only).
+# shellcheck source=bench/attacks.sh
+. "$BENCH/attacks.sh"
+
 # How busy is the machine before we start (other sessions, builds)?
 b0=$(sysbusy)
 sleep 2
@@ -1166,6 +1240,8 @@ kv meta.pol_rules "$POL_RULES"
 kv meta.pol_rounds "$POL_ROUNDS"
 kv meta.tls_rate "$TLS_RATE"
 kv meta.idle_conns "$IDLE_CONNS"
+kv meta.atk_list "${ATK_LIST// /,}"
+kv meta.atk_benign_rate "$ATK_BENIGN_RATE"
 started=$(date +%s)
 vigil_failed=0
 
@@ -1385,6 +1461,15 @@ if ((RUN_TLS)); then
     kv meta.tls_secs $(($(date +%s) - tls_started))
 fi
 
+if ((RUN_ATK)); then
+    atk_started=$(date +%s)
+    atk_case
+    kv meta.atk_secs $(($(date +%s) - atk_started))
+fi
+((!RUN_SLOW)) || slow_case
+((!RUN_SOAK)) || soak_case
+
+((!HOSTILE)) || stop_one atk-auth
 for z in "${LAB[@]}"; do stop_one "nsd-$z"; done
 elapsed=$(($(date +%s) - started))
 
@@ -1449,10 +1534,29 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "(t4) bench/tlsconn rate: ${HS_SECS}s, $HS_CONC at a time: connect + handshake + one query + close;"
         echo "     full handshakes, then resumed (each connection offers its predecessor's session ticket)"
     fi
+    if ((RUN_ATK)); then
+        echo "attacks: vigil (1 worker) and Unbound (1 thread), both validating (lab root DS as anchor), both up,"
+        echo "     each on CPU $SRV_CPU; benign = dnsperf -Q $ATK_BENIGN_RATE -v -t 1 -l $ATK_SECS $RATE_ARGS over the 1000 cached"
+        echo "     names, alone, then while dnsperf sends $ATK_RATE q/s of never-asked attack names (spoof: a tenth) to the"
+        echo "     same resolver; attack generator, hostile server (tests/lab/slowauth.py on $ATK_IP) and keytrap."
+        echo "     NSD ($KEYTRAP_IP) on CPU $GEN_CPU with the benign dnsperf"
+    fi
+    if ((RUN_SLOW)); then
+        echo "slow: a fresh vigil, then a fresh Unbound (validating, 1 worker/thread); $SLOW_NAMES names d500-*.atk. asked"
+        echo "     once each by bench/attack.py slowclient, $SLOW_CONC in flight, ${SLOW_TIMEOUT}s client timeout"
+    fi
+    if ((RUN_SOAK)); then
+        echo "soak: vigil cache size ${SOAK_CACHE} MiB, validating; dnsperf -Q $SOAK_RATE random names under *.w.bench."
+        echo "     plus -Q $SOAK_ATK_RATE attack names (all attacks in turn) for ${SOAK_SECS}s; VmRSS every ${SOAK_EVERY}s"
+    fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"
     ((!RUN_BASE && !RUN_LOAD)) || echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
     echo
-    $PY report "$KV"
+    if ((RUN_BASE || RUN_LOAD || RUN_SEC || RUN_POL || RUN_TLS)); then
+        $PY report "$KV"
+        ((!HOSTILE)) || echo
+    fi
+    ((!HOSTILE)) || $ATK report "$KV"
     echo
     echo "total bench time: ${elapsed}s"
 } >"$WORK/report.txt"

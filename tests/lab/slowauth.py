@@ -6,7 +6,7 @@ Used by the lab (tests/lab/lab.py) for the tests that need an upstream answer
 still outstanding while something else happens (TCP answers out of order,
 identical queries in flight shared).
 
-    slowauth.py ADDR PORT PIDFILE COUNTFILE ZONE [MAX_SECONDS]
+    slowauth.py [--bench] ADDR PORT PIDFILE COUNTFILE ZONE [MAX_SECONDS]
 
 It binds ADDR:PORT (UDP and TCP), writes its PID to PIDFILE once bound and
 exits by itself after MAX_SECONDS (default 6 hours) or on SIGTERM.  It serves
@@ -28,6 +28,17 @@ ZONE (e.g. slow.lab.), unsigned:
   port with every ID but the right one (FLOOD_PER_QUERY of them, spread over
   the delay), and with the right ID to other ports of the querier, then the
   genuine answer after MS milliseconds;
+* attack subtrees (for bench/run.sh attacks; ATTACKS.md 3-5), each link of a
+  chain or loop answered alone, as if it were in another zone, so that
+  every hop costs the resolver one more upstream query:
+  - <x>.nxns.ZONE (NXNSAttack): a referral of <x>.nxns.ZONE to NXNS_NAMES
+    name servers n<i>-<x>.victim.ZONE without glue; every name under
+    victim.ZONE is NXDOMAIN (so no address outside the lab is ever named);
+  - anything under tsua.ZONE / tsub.ZONE (TsuNAME): referrals of tsua.ZONE
+    to ns.tsub.ZONE and of tsub.ZONE to ns.tsua.ZONE, no glue (a cycle);
+  - a<x>.loop.ZONE CNAME b<x>.loop.ZONE and back (a CNAME loop);
+  - c<k>-<x>.chain.ZONE CNAME c<k+1>-<x>.chain.ZONE up to CHAIN_LEN, whose
+    last link has an A record (a long chain);
 * names outside ZONE get REFUSED.
 
 Each TCP query is answered on its own schedule, so answers on one connection
@@ -36,7 +47,10 @@ may leave in another order than the queries came (RFC 7766 6.2.1.1).
 COUNTFILE holds what it received, as JSON rewritten after every query:
 {"udp": N, "tcp": N, "names": {"<qname lower-case> <TYPE>": N, ...}} (tcp
 counts queries received over TCP, not connections), plus "junk" and "forged":
-the packets of those two kinds sent.
+the packets of those two kinds sent.  With --bench (bench/run.sh, thousands
+of distinct names a second) "names" stays empty and COUNTFILE is rewritten at
+most every BENCH_WRITE_SECS (and once the server falls idle), so that keeping
+count costs O(1) per query.
 """
 import heapq
 import json
@@ -51,6 +65,7 @@ import sys
 import time
 
 try:
+    import dns.exception
     import dns.flags
     import dns.message
     import dns.name
@@ -59,6 +74,7 @@ try:
     import dns.rrset
 except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspython
     sys.path.append("/usr/lib/python3/dist-packages")
+    import dns.exception
     import dns.flags
     import dns.message
     import dns.name
@@ -73,6 +89,9 @@ DELAY_RE = re.compile(r"^([djs])(\d{1,5})-", re.I)
 JUNK_KINDS = ("garbage", "header", "body", "qr-clear", "opcode", "question", "formerr")
 FLOOD_PER_QUERY = 300
 MAX_DELAY_MS = 10000
+NXNS_NAMES = 40  # glueless NS names per NXNS referral (fit in a 1232-byte answer)
+CHAIN_LEN = 100  # CNAME links of a long chain
+BENCH_WRITE_SECS = 0.25
 
 
 class Zone:
@@ -97,6 +116,9 @@ class Zone:
             r.flags &= ~dns.flags.AA
             r.set_rcode(dns.rcode.REFUSED)
             return r
+        attack = self.attack(q, r, qname, qtype)
+        if attack is not None:
+            return attack
         data = None
         if qname == self.origin:
             if qtype == dns.rdatatype.SOA:
@@ -112,6 +134,53 @@ class Zone:
             r.answer.append(data)
         else:
             r.authority.append(self.soa)
+        return r
+
+
+    def sub(self, label):
+        return dns.name.from_text(label, self.origin)
+
+    def referral(self, r, cut, targets):
+        """R made a referral of CUT to name servers TARGETS, no glue."""
+        r.flags &= ~dns.flags.AA
+        r.authority.append(dns.rrset.from_text_list(
+            cut, TTL, "IN", "NS", [t.to_text() for t in targets]))
+        return r
+
+    def attack(self, q, r, qname, qtype):
+        """R filled in for a name in one of the attack subtrees, else None."""
+        rel = qname.relativize(self.origin).labels
+        if not rel or qname == self.origin:
+            return None
+        top, below = rel[-1].lower(), rel[:-1]
+        if top in (b"tsua", b"tsub"):
+            other = b"tsub" if top == b"tsua" else b"tsua"
+            return self.referral(r, self.sub(top.decode()),
+                                 [self.sub("ns." + other.decode())])
+        if not below:
+            return None
+        if top == b"nxns":
+            cut = dns.name.Name(rel[-2:]).derelativize(self.origin)
+            x = rel[-2].decode("ascii", "replace")
+            return self.referral(r, cut, [self.sub("n%d-%s.victim" % (i, x))
+                                          for i in range(NXNS_NAMES)])
+        if top == b"victim":
+            r.set_rcode(dns.rcode.NXDOMAIN)
+            r.authority.append(self.soa)
+            return r
+        if len(below) != 1 or top not in (b"loop", b"chain"):
+            return None
+        first = below[0].decode("ascii", "replace").lower()
+        target = None
+        if top == b"loop" and first[:1] in ("a", "b"):
+            target = ("b" if first[0] == "a" else "a") + first[1:]
+        m = re.match(r"^c(\d+)-(.*)$", first) if top == b"chain" else None
+        if m and int(m.group(1)) < CHAIN_LEN:
+            target = "c%d-%s" % (int(m.group(1)) + 1, m.group(2))
+        if target is None:
+            return None  # the chain's end (or another name): the zone's A record
+        r.answer.append(dns.rrset.from_text(qname, TTL, "IN", "CNAME",
+                                            self.sub("%s.%s" % (target, top.decode())).to_text()))
         return r
 
 
@@ -174,6 +243,9 @@ def junk(q, wire):
 
 
 def main(argv):
+    bench = len(argv) > 1 and argv[1] == "--bench"
+    if bench:
+        argv = argv[:1] + argv[2:]
     if len(argv) not in (6, 7):
         sys.stderr.write(__doc__)
         return 2
@@ -201,8 +273,14 @@ def main(argv):
     signal.signal(signal.SIGINT, on_term)
 
     counts = {"udp": 0, "tcp": 0, "junk": 0, "forged": 0, "names": {}}
+    written = {"at": 0.0, "dirty": False}
 
-    def write_counts():
+    def write_counts(force=True):
+        if bench and not force:
+            written["dirty"] = True
+            if time.monotonic() - written["at"] < BENCH_WRITE_SECS:
+                return
+        written["at"], written["dirty"] = time.monotonic(), False
         tmp = countfile + ".tmp"
         with open(tmp, "w") as f:
             json.dump(counts, f)
@@ -210,11 +288,11 @@ def main(argv):
 
     def count(q, transport):
         counts[transport] += 1
-        if len(q.question) == 1:
+        if len(q.question) == 1 and not bench:
             key = "%s %s" % (q.question[0].name.to_text().lower(),
                              dns.rdatatype.to_text(q.question[0].rdtype))
             counts["names"][key] = counts["names"].get(key, 0) + 1
-        write_counts()
+        write_counts(False)
 
     write_counts()
     tmp = pidfile + ".tmp"
@@ -267,12 +345,17 @@ def main(argv):
             return
         count(q, transport)
         r = zone.answer(q)
-        out = r.to_wire(max_size=65535 if transport == "tcp" else
-                        max(512, q.payload if q.edns >= 0 else 512))
+        try:
+            out = r.to_wire(max_size=65535 if transport == "tcp" else
+                            max(512, q.payload if q.edns >= 0 else 512))
+        except dns.exception.TooBig:  # e.g. an NXNS referral to a client without EDNS
+            r.answer, r.authority, r.additional = [], [], []
+            r.flags |= dns.flags.TC
+            out = r.to_wire()
         mode = hostile_mode(q)
         if mode and transport == "udp":
             hostile(q, wire, mode, delay_of(q), reply, peer)
-            write_counts()
+            write_counts(False)
         schedule(delay_of(q), lambda: reply(out))
 
     while not stop["flag"] and time.monotonic() < deadline:
@@ -281,6 +364,10 @@ def main(argv):
             _, _, fn = heapq.heappop(pending)
             fn()
         timeout = 0.5 if not pending else max(0.0, min(0.5, pending[0][0] - now))
+        if written["dirty"]:
+            timeout = min(timeout, BENCH_WRITE_SECS)
+            if time.monotonic() - written["at"] >= BENCH_WRITE_SECS:
+                write_counts()
         for key, _ in sel.select(timeout=timeout):
             what = key.data
             if what == "udp":
@@ -334,6 +421,7 @@ def main(argv):
                     handle(wire, "tcp", send_tcp)
                 if c in conns:
                     conns[c] = buf
+    write_counts()
     for c in list(conns):
         c.close()
     udp.close()

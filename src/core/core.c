@@ -130,6 +130,7 @@ struct vg_arena {
 	struct chunk *head;
 	size_t total, cap;
 	struct vg_arena_budget *budget;
+	bool budget_hit;
 };
 
 static bool budget_allows(const struct vg_arena_budget *b, size_t sz)
@@ -163,6 +164,7 @@ struct vg_arena *vg_arena_new(size_t first, size_t cap, struct vg_arena_budget *
 	a->total = first;
 	a->cap = cap < first ? first : cap;
 	a->budget = budget;
+	a->budget_hit = false;
 	if (budget)
 		budget->used += first;
 	return a;
@@ -196,8 +198,10 @@ void *vg_arena_alloc(struct vg_arena *a, size_t n)
 			if (a->total + sz > a->cap)
 				return NULL;
 		}
-		if (!budget_allows(a->budget, sz))
+		if (!budget_allows(a->budget, sz)) {
+			a->budget_hit = true;
 			return NULL;
+		}
 		struct chunk *nc = chunk_new(sz);
 		if (!nc)
 			return NULL;
@@ -232,4 +236,9 @@ void *vg_arena_dup(struct vg_arena *a, const void *p, size_t n)
 size_t vg_arena_used(const struct vg_arena *a)
 {
 	return a->total;
+}
+
+bool vg_arena_budget_hit(const struct vg_arena *a)
+{
+	return a->budget_hit;
 }

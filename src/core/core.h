@@ -127,5 +127,7 @@ void *vg_arena_alloc(struct vg_arena *a, size_t n);
 void *vg_arena_zalloc(struct vg_arena *a, size_t n);
 void *vg_arena_dup(struct vg_arena *a, const void *p, size_t n);
 size_t vg_arena_used(const struct vg_arena *a);
+/** Did the budget (not the arena's own cap or the heap) ever refuse @p a memory? */
+bool vg_arena_budget_hit(const struct vg_arena *a);
 
 #endif

@@ -72,7 +72,11 @@ static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
 	 * EDNS gets padding whether or not it padded its query */
 	if (c->transport == VG_TRANSPORT_DOT || c->transport == VG_TRANSPORT_DOH)
 		len = vg_wire_pad(p->txbuf, len, c->max_size, VG_PAD_ANSWER);
+	/* a stream transport may hand over the connection's next query from
+	 * inside the answer: that one must not end other requests (admit) */
+	p->answering++;
 	p->io.answer(p->io.arg, c, p->txbuf, len);
+	p->answering--;
 }
 
 /* The largest answer for this client: the transport's, and over UDP the
@@ -389,6 +393,8 @@ static void req_unlink(struct vg_pipe_req *r)
 		r->p->inflight--;
 		VG_STAT_ADD(r->p->stats.inflight, (uint64_t)-1);
 		vg_shed_del(r->p->shed, &r->sl);
+		if (r->p->tick_next == r) /* vg_pipe_tick's next one goes */
+			r->p->tick_next = r->next;
 	}
 }
 
@@ -543,8 +549,10 @@ static const char SHED_TEXT[] = "vigil: overloaded, query shed";
 /*
  * Admission of a client's new request (shed.h): true when it may start.
  * When the worker is full, the client holding the most requests gives way
- * (its oldest request is answered SERVFAIL, unless @p may_evict is false:
- * inside another request's answer), or the newcomer is answered SERVFAIL.
+ * (its oldest request is answered SERVFAIL), or the newcomer is answered
+ * SERVFAIL.  No request is ended from inside another one's answer (a
+ * redirect being followed, a connection's next query handed over while its
+ * previous answer is written): callers up the stack still hold it.
  */
 static bool admit(struct vg_pipe *p, const struct vg_query *q, const struct vg_client *c,
 		  uint32_t slot, bool may_evict)
@@ -552,7 +560,8 @@ static bool admit(struct vg_pipe *p, const struct vg_query *q, const struct vg_c
 	if (!full(p))
 		return true;
 	warn_overload(p, c, slot);
-	struct vg_shed_link *l = may_evict ? vg_shed_victim(p->shed, slot) : NULL;
+	struct vg_shed_link *l = may_evict && !p->answering ? vg_shed_victim(p->shed, slot)
+							   : NULL;
 	if (!l) {
 		VG_STAT_INC(p->stats.shed);
 		struct vg_client_q cq = client_q(p, c, q);
@@ -582,7 +591,7 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 	if (c) {
 		slot = vg_shed_slot(p->shed, &c->addr.u.sa, p->opts->rl.v4_prefix,
 				    p->opts->rl.v6_prefix);
-		/* a redirect starts inside another request's answer: no eviction there */
+		/* a redirect starts inside a policy decision: no eviction there */
 		if (!admit(p, q, c, slot, !redir))
 			return;
 	}
@@ -661,16 +670,17 @@ void vg_pipe_tick(struct vg_pipe *p)
 {
 	clock_read(p, true);
 	atomic_store_explicit(&p->stats.req_mem, p->req_mem.used, memory_order_relaxed);
-	struct vg_pipe_req *r = p->inflight_head;
-	while (r) {
-		struct vg_pipe_req *next = r->next;
+	/* an answer may start or end other requests (a connection's next
+	 * query): req_unlink moves tick_next on when it ends that one */
+	for (struct vg_pipe_req *r = p->inflight_head; r; r = p->tick_next) {
+		p->tick_next = r->next;
 		if (r->deadline <= p->env.now_ms) {
 			VG_STAT_INC(p->stats.timeouts);
 			vg_resolv_expire(r->req);
 			finish(r);
 		}
-		r = next;
 	}
+	p->tick_next = NULL;
 }
 
 void vg_pipe_prime(struct vg_pipe *p)

@@ -226,6 +226,8 @@ struct vg_pipe {
 	struct vg_shed *shed;      /* requests in flight per client (fair shedding) */
 	struct vg_arena_budget req_mem; /* the requests' memory (limits.request-memory) */
 	uint64_t shed_warned_ms;   /* last overload warning */
+	unsigned answering;        /* depth of io->answer calls (no eviction inside) */
+	struct vg_pipe_req *tick_next; /* vg_pipe_tick's next request */
 	bool stopping;
 	uint8_t *txbuf;            /* answers are written here: 65536 + slack */
 };

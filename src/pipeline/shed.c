@@ -4,8 +4,10 @@
  *
  * A slot is a count and a list of requests, oldest first.  Finding the
  * slot that holds the most is a scan of the counts, done only when the
- * worker is full (a few microseconds for 4096 slots, against the
- * milliseconds a cache miss costs).
+ * worker is full and the others together hold enough for one of them to
+ * outweigh the newcomer (a few microseconds for 4096 slots, against the
+ * milliseconds a cache miss costs); a flood from one client is refused
+ * without it.
  */
 #include <stdlib.h>
 
@@ -16,6 +18,7 @@
 
 struct vg_shed {
 	uint64_t key;
+	uint32_t total; /* requests counted in all slots */
 	uint32_t count[VG_SHED_SLOTS];
 	struct vg_shed_link *head[VG_SHED_SLOTS], *tail[VG_SHED_SLOTS];
 };
@@ -51,6 +54,7 @@ void vg_shed_add(struct vg_shed *s, struct vg_shed_link *l, uint32_t slot)
 		s->head[slot] = l;
 	s->tail[slot] = l;
 	s->count[slot]++;
+	s->total++;
 	l->on = true;
 }
 
@@ -67,6 +71,7 @@ void vg_shed_del(struct vg_shed *s, struct vg_shed_link *l)
 	else
 		s->tail[l->slot] = l->prev;
 	s->count[l->slot]--;
+	s->total--;
 	l->next = l->prev = NULL;
 	l->on = false;
 }
@@ -78,6 +83,9 @@ unsigned vg_shed_count(const struct vg_shed *s, uint32_t slot)
 
 struct vg_shed_link *vg_shed_victim(const struct vg_shed *s, uint32_t slot)
 {
+	uint32_t mine = s->count[slot & (VG_SHED_SLOTS - 1)];
+	if (s->total - mine < mine + 2)
+		return NULL; /* no other slot can hold two more (a flood from one client) */
 	uint32_t best = 0, most = 0;
 	for (uint32_t i = 0; i < VG_SHED_SLOTS; i++) {
 		if (s->count[i] > most) {
@@ -85,7 +93,6 @@ struct vg_shed_link *vg_shed_victim(const struct vg_shed *s, uint32_t slot)
 			best = i;
 		}
 	}
-	uint32_t mine = s->count[slot & (VG_SHED_SLOTS - 1)];
 	if (most < mine + 2)
 		return NULL; /* the newcomer has its share already */
 	return s->head[best];

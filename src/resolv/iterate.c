@@ -129,7 +129,7 @@ static enum vg_step fail(struct vg_request *req, const char *why)
 	uint32_t now = req->env->now_s;
 	if (req->cd)
 		return VG_STEP_FAIL; /* a CD answer says nothing about the validated one */
-	if (req->fail_reason && !strcmp(req->fail_reason, "out of memory"))
+	if (vg_arena_budget_hit(req->arena))
 		return VG_STEP_FAIL; /* the worker's memory budget, not the name's fault */
 	bool bogus = req->sec == VG_SEC_BOGUS && req->ede;
 	vg_cache_put_fail(req->env->cache, req->qname, req->qtype, opts_of(req)->servfail_ttl,
@@ -1230,7 +1230,9 @@ static int retry_bogus(struct vg_request *req)
 	req->ede_text = NULL;
 	req->n_blame = 0;
 	req->used.cnames = 0; /* the same chain again */
-	budget_init(req);
+	/* the fetches start again, but the validation budget (signature checks,
+	 * NSEC3 hashes) goes on: retries must not multiply the per-query bound */
+	req->n_fetches = 0;
 	return 1;
 }
 

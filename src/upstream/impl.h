@@ -75,9 +75,7 @@ struct vg__up_query {
 	uint64_t sent_ms;
 	uint8_t qbuf[2 + 512]; /* 2-byte length prefix for TCP and TLS, then the query */
 	size_t qlen;
-	/* DNS cookies (outbound.c, "Cookies"): the query without the option is
-	 * qbuf's first base_len bytes */
-	size_t base_len;
+	/* DNS cookies (outbound.c, "Cookies") */
 	bool ck_sent;     /* the query on the wire has a COOKIE option */
 	bool ck_retried;  /* sent again after a BADCOOKIE */
 	bool ck_formerr;  /* sent again without the option after a FORMERR */

@@ -925,6 +925,89 @@ START_TEST(overload_memory_budget)
 }
 END_TEST
 
+
+/* A stream transport hands the pipeline a connection's next buffered query
+ * from inside the answer to its previous one (tcp.c: vg__conn_query_done ->
+ * conn_frames -> vg_pipe_query).  @p tag's answer brings in a cache miss
+ * from 10.0.0.3. */
+static int reenter_on, reenter_tag;
+static void reenter(int tag)
+{
+	static bool busy;
+	if (tag != reenter_on || reenter_tag >= 0 || busy)
+		return;
+	busy = true;
+	const char *saved = client_ip;
+	client_ip = "10.0.0.3";
+	reenter_tag = ask("b9.test.", VG_T_A, 0);
+	client_ip = saved;
+	busy = false;
+}
+
+/*
+ * The tick expires b0 and, inside b0's answer, a newcomer finds the table
+ * full: it would evict a0, the request the tick visits next (a use after
+ * free before the fix).  Inside an answer nothing is evicted: the newcomer
+ * is refused, the tick goes on to a0, and every query is answered once.
+ */
+START_TEST(overload_no_eviction_inside_tick)
+{
+	overload_setup(4, 0);
+	reenter_tag = -1;
+	client_ip = "10.0.0.1";
+	int a0 = ask("a0.test.", VG_T_A, 0);
+	client_ip = "10.0.0.2";
+	int b0 = ask("b0.test.", VG_T_A, 0);
+	io.now_ms += 1500;
+	client_ip = "10.0.0.1";
+	ask("a1.test.", VG_T_A, 0);
+	ask("a2.test.", VG_T_A, 0);
+	ck_assert_uint_eq(pipe_.inflight, 4);
+	reenter_on = b0;
+	answer_hook = reenter;
+	io.now_ms += 600; /* a0 and b0 expire; the list is a2 a1 b0 a0 */
+	vg_pipe_tick(&pipe_);
+	answer_hook = NULL;
+	ck_assert_int_ge(reenter_tag, 0);
+	got_shed(reenter_tag);
+	ck_assert_int_eq(rcode_of(got(a0)), VG_RCODE_SERVFAIL); /* timed out */
+	ck_assert_int_eq(rcode_of(got(b0)), VG_RCODE_SERVFAIL);
+	ck_assert_uint_eq(pipe_.stats.evicted, 0);
+	ck_assert_uint_eq(pipe_.stats.shed, 1);
+	ck_assert_uint_eq(pipe_.stats.timeouts, 2);
+	serve();
+	all_answered_once();
+	ck_assert_uint_eq(pipe_.inflight, 0);
+}
+END_TEST
+
+/* The request being answered would be the victim itself (a proxy's
+ * connection carries another client's next query): answered once. */
+START_TEST(overload_no_self_eviction)
+{
+	overload_setup(4, 0);
+	reenter_tag = -1;
+	client_ip = "10.0.0.1";
+	int a0 = ask("a0.test.", VG_T_A, 0);
+	io.now_ms += 1500;
+	ask("a1.test.", VG_T_A, 0);
+	ask("a2.test.", VG_T_A, 0);
+	client_ip = "10.0.0.2";
+	ask("b0.test.", VG_T_A, 0);
+	ck_assert_uint_eq(pipe_.inflight, 4);
+	reenter_on = a0;
+	answer_hook = reenter;
+	io.now_ms += 600; /* only a0 expires */
+	vg_pipe_tick(&pipe_);
+	answer_hook = NULL;
+	answered_once(a0);
+	got_shed(reenter_tag);
+	ck_assert_uint_eq(pipe_.stats.evicted, 0);
+	serve();
+	all_answered_once();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pipeline");
@@ -954,6 +1037,8 @@ int main(void)
 	tcase_add_test(tc, exactly_once_mix);
 	tcase_add_test(tc, overload_sheds_fairly);
 	tcase_add_test(tc, overload_memory_budget);
+	tcase_add_test(tc, overload_no_eviction_inside_tick);
+	tcase_add_test(tc, overload_no_self_eviction);
 	suite_add_tcase(s, tc);
 
 	TCase *td = tcase_create("allocations");

@@ -462,24 +462,37 @@ static const EVP_MD *sig_md(uint8_t alg)
 	}
 }
 
-/* r || s (each @p half bytes) into DER for OpenSSL. */
+/* One DER INTEGER from an unsigned big-endian number: minimal, with a 0x00
+ * in front when the top bit is set (the value is positive). */
+static size_t der_uint(const uint8_t *p, size_t len, uint8_t *out)
+{
+	while (len > 1 && p[0] == 0) {
+		p++;
+		len--;
+	}
+	size_t pad = p[0] & 0x80 ? 1 : 0;
+	out[0] = 0x02;
+	out[1] = (uint8_t)(len + pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, p, len);
+	return 2 + pad + len;
+}
+
+/*
+ * r || s (each @p len / 2 bytes) into the DER ECDSA-Sig-Value OpenSSL
+ * verifies (RFC 6605 4: the DNS form is the bare pair).  Written directly:
+ * for P-256 and P-384 every length fits in one byte (at most 2 * 51 < 128).
+ */
 static int ecdsa_der(const uint8_t *raw, size_t len, uint8_t *der, size_t cap)
 {
 	size_t half = len / 2;
-	ECDSA_SIG *s = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(raw, (int)half, NULL), *ss = BN_bin2bn(raw + half, (int)half, NULL);
-	int n = -1;
-	if (s && r && ss && ECDSA_SIG_set0(s, r, ss)) {
-		r = ss = NULL; /* owned by s now */
-		if ((size_t)i2d_ECDSA_SIG(s, NULL) <= cap) {
-			uint8_t *p = der;
-			n = i2d_ECDSA_SIG(s, &p);
-		}
-	}
-	BN_free(r);
-	BN_free(ss);
-	ECDSA_SIG_free(s);
-	return n;
+	if (half == 0 || half > 48 || cap < 2 + 2 * (3 + half))
+		return -1;
+	size_t n = der_uint(raw, half, der + 2);
+	n += der_uint(raw + half, half, der + 2 + n);
+	der[0] = 0x30;
+	der[1] = (uint8_t)n;
+	return (int)(n + 2);
 }
 
 int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,

@@ -184,6 +184,85 @@ START_TEST(key_cache_keeps_colliding_keys)
 }
 END_TEST
 
+/*
+ * ECDSA signatures are r || s in DNS (RFC 6605) and DER for OpenSSL: r and s
+ * with a leading zero byte (minimal DER drops it) and with the top bit set
+ * (DER adds a zero byte) must verify, and a changed one must not.  ldns signs
+ * once for the RRSIG fields; OpenSSL then signs the same data again with
+ * fresh random k until each case has come up (~1 in 256 for a zero byte).
+ */
+START_TEST(ecdsa_signature_encodings_verify)
+{
+	ldns_signing_algorithm alg = _i == 0 ? LDNS_SIGN_ECDSAP256SHA256 : LDNS_SIGN_ECDSAP384SHA384;
+	size_t half = _i == 0 ? 32 : 48;
+	ldns_key *key = ldns_key_new_frm_algorithm(alg, 0);
+	ck_assert_ptr_nonnull(key);
+	ldns_key_set_pubkey_owner(key, ldns_dname_new_frm_str("example."));
+	ldns_key_set_flags(key, 257);
+	ldns_key_set_inception(key, 1000);
+	ldns_key_set_expiration(key, 0x7fffffff);
+	ldns_rr *dnskey = ldns_key2rr(key), *a = NULL;
+	ldns_key_set_keytag(key, ldns_calc_keytag(dnskey));
+	ldns_key_list *kl = ldns_key_list_new();
+	ldns_key_list_push_key(kl, key);
+	ck_assert_int_eq(ldns_rr_new_frm_str(&a, "x.example. 300 IN A 192.0.2.1", 0, NULL, NULL),
+			 LDNS_STATUS_OK);
+	ldns_rr_list *all = ldns_rr_list_new();
+	ldns_rr_list_push_rr(all, a);
+	ldns_rr_list *sigs = ldns_sign_public(all, kl);
+	ck_assert_ptr_nonnull(sigs);
+
+	uint8_t rd[4096], store[1024], owner[VG_NAME_MAX], sig[1024], data[1024];
+	size_t len = rdata_wire(dnskey, rd, sizeof(rd));
+	struct vg_dnssec_key k;
+	ck_assert_int_eq(vg_dnssec_key_init(&k, rd, len), 0);
+	struct vg_rrset rs;
+	rrset_of(all, ldns_rr_owner(a), LDNS_RR_TYPE_A, &rs, store, sizeof(store), owner);
+	size_t siglen = rdata_wire(ldns_rr_list_rr(sigs, 0), sig, sizeof(sig));
+	size_t pre = siglen - 2 * half; /* the RRSIG fields before the signature */
+	/* the signed data (RFC 4034 3.1.8.1): those fields, then the one RR */
+	static const uint8_t rr[] = { 1, 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
+				      0, 0, 1, 44, 0, 4, 192, 0, 2, 1 };
+	memcpy(data, sig, pre);
+	memcpy(data + pre, rr, sizeof(rr));
+	ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)), 0);
+
+	EVP_PKEY *pk = ldns_key_evp_key(key);
+	unsigned seen = 0; /* bits: r zero, s zero, r top bit, s top bit */
+	for (int n = 0; n < 20000 && seen != 15; n++) {
+		uint8_t der[160];
+		size_t dl = sizeof(der);
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		ck_assert(ctx && EVP_DigestSignInit(ctx, NULL, _i == 0 ? EVP_sha256() : EVP_sha384(),
+						    NULL, pk) == 1);
+		ck_assert_int_eq(EVP_DigestSign(ctx, der, &dl, data, pre + sizeof(rr)), 1);
+		EVP_MD_CTX_free(ctx);
+		const uint8_t *dp = der;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &dp, (long)dl);
+		ck_assert_ptr_nonnull(es);
+		uint8_t *raw = sig + pre;
+		ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, (int)half), (int)half);
+		ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + half, (int)half), (int)half);
+		ECDSA_SIG_free(es);
+		unsigned has = (raw[0] == 0) | (raw[half] == 0) << 1 | (raw[0] >= 0x80) << 2 |
+			       (raw[half] >= 0x80) << 3;
+		if (!(has & ~seen))
+			continue;
+		seen |= has;
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)), 0);
+		raw[half - 1] ^= 1; /* r changed */
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)),
+				 VG_EBOGUS);
+	}
+	ck_assert_uint_eq(seen, 15);
+	vg_dnssec_key_deinit(&k);
+	ldns_rr_list_deep_free(sigs);
+	ldns_rr_list_deep_free(all);
+	ldns_rr_free(dnskey);
+	ldns_key_list_free(kl); /* and the key in it */
+}
+END_TEST
+
 START_TEST(every_signature_verifies)
 {
 	char path[128];
@@ -747,6 +826,7 @@ int main(void)
 	tcase_add_test(tc, wildcard_expansion_verifies);
 	tcase_add_loop_test(tc, key_cache_decodes_once, 0, 2);
 	tcase_add_test(tc, key_cache_keeps_colliding_keys);
+	tcase_add_loop_test(tc, ecdsa_signature_encodings_verify, 0, 2);
 	tcase_add_test(tc, nsec3_hash_rfc5155_vectors);
 	tcase_add_test(tc, unsupported_and_malformed_keys);
 	tcase_add_test(tc, builtin_root_anchors_match_root_keys);

@@ -110,14 +110,50 @@ int vg_grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
 	return 0;
 }
 
+/*
+ * Query IDs, source ports and server choices take a few random bytes per
+ * upstream query.  libsodium reads them from the kernel (getrandom) on every
+ * call, a system call each; instead each thread draws a block at a time and
+ * hands it out, wiping every byte it hands out (what was drawn before cannot
+ * be read back from memory later).
+ */
+#define RAND_POOL 256
+
+static _Thread_local struct {
+	uint8_t buf[RAND_POOL];
+	unsigned pos; /* bytes handed out */
+} rand_pool = { .pos = RAND_POOL };
+
+static void rand_take(void *out, unsigned n)
+{
+	if (RAND_POOL - rand_pool.pos < n) {
+		randombytes_buf(rand_pool.buf, sizeof(rand_pool.buf));
+		rand_pool.pos = 0;
+	}
+	memcpy(out, rand_pool.buf + rand_pool.pos, n);
+	memset(rand_pool.buf + rand_pool.pos, 0, n);
+	rand_pool.pos += n;
+}
+
+/* Uniform in [0, upper): rejection sampling, no modulo bias (as libsodium's
+ * randombytes_uniform). */
 uint32_t vg_rand_uniform(uint32_t upper)
 {
-	return upper ? randombytes_uniform(upper) : 0;
+	if (upper < 2)
+		return 0;
+	uint32_t min = (1U + ~upper) % upper; /* 2^32 mod upper */
+	uint32_t r;
+	do {
+		rand_take(&r, sizeof(r));
+	} while (r < min);
+	return r % upper;
 }
 
 uint16_t vg_rand_u16(void)
 {
-	return (uint16_t)randombytes_uniform(65536);
+	uint16_t r;
+	rand_take(&r, sizeof(r));
+	return r;
 }
 
 struct chunk {

@@ -61,7 +61,7 @@ void vg_dnssec_key_ref(struct vg_dnssec_key *dst, const struct vg_dnssec_key *sr
 
 /**
  * A per-thread cache of parsed keys, so that a DNSKEY is decoded once, not
- * per request: direct-mapped by a keyed hash of the rdata, bounded, no locks
+ * per request: set associative by a keyed hash of the rdata, bounded, no locks
  * (one per worker).  vg_keycache_get() fills @p k with a reference (free it
  * with vg_dnssec_key_deinit as usual); with @p c NULL it just parses.
  */

@@ -212,19 +212,25 @@ void vg_dnssec_key_ref(struct vg_dnssec_key *dst, const struct vg_dnssec_key *sr
 
 /* ------------------------------------------------------------ key cache */
 
-#define KC_SLOTS 512
+/* 4-way set associative, least recently used way replaced: two keys in
+ * use whose hashes meet no longer evict each other on every request (with
+ * direct mapping, ~20 keys in 512 slots collide in about a third of runs,
+ * and the pair is decoded again on every use). */
+#define KC_WAYS 4
+#define KC_SETS 128
 
 struct kc_slot {
 	uint8_t *rdata;
 	uint16_t len;
 	int status; /* vg_dnssec_key_init's result */
+	uint64_t used; /* c->tick at its last use */
 	struct vg_dnssec_key key;
 };
 
 struct vg_keycache {
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
-	struct kc_slot slot[KC_SLOTS];
-	uint64_t hits, misses;
+	struct kc_slot slot[KC_SETS][KC_WAYS];
+	uint64_t hits, misses, tick;
 };
 
 struct vg_keycache *vg_keycache_new(void)
@@ -239,9 +245,11 @@ void vg_keycache_free(struct vg_keycache *c)
 {
 	if (!c)
 		return;
-	for (unsigned i = 0; i < KC_SLOTS; i++) {
-		vg_dnssec_key_deinit(&c->slot[i].key);
-		free(c->slot[i].rdata);
+	for (unsigned i = 0; i < KC_SETS; i++) {
+		for (unsigned w = 0; w < KC_WAYS; w++) {
+			vg_dnssec_key_deinit(&c->slot[i][w].key);
+			free(c->slot[i][w].rdata);
+		}
 	}
 	free(c);
 }
@@ -253,12 +261,19 @@ int vg_keycache_get(struct vg_keycache *c, struct vg_dnssec_key *k, const uint8_
 		return vg_dnssec_key_init(k, rdata, len);
 	uint64_t h;
 	crypto_shorthash((unsigned char *)&h, rdata, len, c->hkey);
-	struct kc_slot *s = &c->slot[h % KC_SLOTS];
-	if (!s->rdata || s->len != len || memcmp(s->rdata, rdata, len) != 0) {
+	struct kc_slot *set = c->slot[h % KC_SETS], *s = NULL, *lru = &set[0];
+	for (unsigned w = 0; w < KC_WAYS && !s; w++) {
+		if (set[w].rdata && set[w].len == len && memcmp(set[w].rdata, rdata, len) == 0)
+			s = &set[w];
+		else if (set[w].used < lru->used)
+			lru = &set[w];
+	}
+	if (!s) {
 		c->misses++;
 		uint8_t *copy = malloc(len ? len : 1);
 		if (!copy)
 			return vg_dnssec_key_init(k, rdata, len);
+		s = lru;
 		vg_dnssec_key_deinit(&s->key);
 		free(s->rdata);
 		memcpy(copy, rdata, len);
@@ -268,6 +283,7 @@ int vg_keycache_get(struct vg_keycache *c, struct vg_dnssec_key *k, const uint8_
 	} else {
 		c->hits++;
 	}
+	s->used = ++c->tick;
 	if (s->status < 0) {
 		memset(k, 0, sizeof(*k));
 		return s->status;
@@ -446,24 +462,37 @@ static const EVP_MD *sig_md(uint8_t alg)
 	}
 }
 
-/* r || s (each @p half bytes) into DER for OpenSSL. */
+/* One DER INTEGER from an unsigned big-endian number: minimal, with a 0x00
+ * in front when the top bit is set (the value is positive). */
+static size_t der_uint(const uint8_t *p, size_t len, uint8_t *out)
+{
+	while (len > 1 && p[0] == 0) {
+		p++;
+		len--;
+	}
+	size_t pad = p[0] & 0x80 ? 1 : 0;
+	out[0] = 0x02;
+	out[1] = (uint8_t)(len + pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, p, len);
+	return 2 + pad + len;
+}
+
+/*
+ * r || s (each @p len / 2 bytes) into the DER ECDSA-Sig-Value OpenSSL
+ * verifies (RFC 6605 4: the DNS form is the bare pair).  Written directly:
+ * for P-256 and P-384 every length fits in one byte (at most 2 * 51 < 128).
+ */
 static int ecdsa_der(const uint8_t *raw, size_t len, uint8_t *der, size_t cap)
 {
 	size_t half = len / 2;
-	ECDSA_SIG *s = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(raw, (int)half, NULL), *ss = BN_bin2bn(raw + half, (int)half, NULL);
-	int n = -1;
-	if (s && r && ss && ECDSA_SIG_set0(s, r, ss)) {
-		r = ss = NULL; /* owned by s now */
-		if ((size_t)i2d_ECDSA_SIG(s, NULL) <= cap) {
-			uint8_t *p = der;
-			n = i2d_ECDSA_SIG(s, &p);
-		}
-	}
-	BN_free(r);
-	BN_free(ss);
-	ECDSA_SIG_free(s);
-	return n;
+	if (half == 0 || half > 48 || cap < 2 + 2 * (3 + half))
+		return -1;
+	size_t n = der_uint(raw, half, der + 2);
+	n += der_uint(raw + half, half, der + 2 + n);
+	der[0] = 0x30;
+	der[1] = (uint8_t)n;
+	return (int)(n + 2);
 }
 
 int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,

@@ -619,10 +619,12 @@ static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out
 		return blame_fetch(v, dk, zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING),
 						  VG_EDE_DNSKEY_MISSING));
 
-	/* parse the zone keys, and find those the anchor or a DS vouches for */
+	/* parse the zone keys, and find those the anchor or a DS vouches for
+	 * (unless an earlier request validated this DNSKEY RRset: then the
+	 * vouching is not used, and its digests are not worth computing) */
 	struct vg_dnssec_key trusted[ZK_MAX];
 	unsigned nt = 0;
-	bool unsupported_anchor = false;
+	bool unsupported_anchor = false, known = dk->sec == VG_SEC_SECURE;
 	const uint8_t *p = dk->rs->rdata, *end = dk->rs->rdata + dk->rs->rdata_len;
 	for (unsigned i = 0; i < dk->rs->count && end - p >= 2 && zk->n < ZK_MAX; i++) {
 		uint16_t l = vg_get16(p);
@@ -636,6 +638,8 @@ static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out
 		if (vg_keycache_get(req->env->keys, k, rd, l) < 0)
 			continue;
 		zk->n++;
+		if (known)
+			continue;
 		bool vouched = false;
 		if (at_anchor) {
 			int t = vg_ta_trusts_key(req->env->ta, zone, rd, l);
@@ -670,7 +674,7 @@ static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out
 			return zk_done(zk, VG_SEC_INSECURE, 0);
 		}
 	}
-	if (dk->sec == VG_SEC_SECURE && zk->n)
+	if (known && zk->n)
 		return zk_done(zk, VG_SEC_SECURE, 0); /* validated by an earlier request */
 	if (nt == 0) /* none the DS (or the anchor) vouches for: a stale or wrong key set */
 		return blame_fetch(v, dk, zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING),

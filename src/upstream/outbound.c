@@ -1118,13 +1118,16 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 	vg__up_complete(q, 0, pkt, len);
 }
 
-/* A UDP socket bound to a random port, connected to the server. */
+/*
+ * A UDP socket bound to a random port, connected to the server.  libuv makes
+ * the socket (non-blocking, close-on-exec) in uv_udp_bind and owns it from
+ * then on: closing the handle closes it.  (uv_udp_open of a socket made here
+ * would cost three more system calls per query: FIONBIO, SO_REUSEADDR and
+ * getpeername.)
+ */
 static int open_udp(struct vg__up_query *q)
 {
 	int fam = q->to.u.sa.sa_family;
-	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	struct vg_sockaddr src;
 	const struct vg_sockaddr *cfgsrc = vg__up_source_for(q->up, fam);
 	if (cfgsrc) {
@@ -1134,37 +1137,25 @@ static int open_udp(struct vg__up_query *q)
 		src.u.sa.sa_family = (sa_family_t)fam;
 		src.len = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	}
-	socklen_t slen = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int r = -EADDRINUSE;
+	int r = uv_udp_init(q->up->loop, &q->udp);
+	if (r < 0)
+		return r;
+	q->udp.data = q;
+	q->open_handles++;
+	r = -EADDRINUSE;
 	for (int tries = 0; tries < 10 && r == -EADDRINUSE; tries++) {
 		uint16_t port = (uint16_t)(1024 + vg_rand_uniform(65536 - 1024));
 		if (fam == AF_INET6)
 			src.u.in6.sin6_port = htons(port);
 		else
 			src.u.in4.sin_port = htons(port);
-		r = bind(fd, &src.u.sa, slen) == 0 ? 0 : -errno;
+		r = uv_udp_bind(&q->udp, &src.u.sa, 0);
 	}
-	if (r < 0) {
-		close(fd);
+	if (r < 0)
 		return r;
-	}
-	if (connect(fd, &q->to.u.sa, slen) < 0) {
-		r = -errno;
-		close(fd);
+	r = uv_udp_connect(&q->udp, &q->to.u.sa);
+	if (r < 0)
 		return r;
-	}
-	r = uv_udp_init(q->up->loop, &q->udp);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	q->udp.data = q;
-	q->open_handles++;
-	r = uv_udp_open(&q->udp, fd);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
 	return uv_udp_recv_start(&q->udp, udp_alloc, udp_read);
 }
 

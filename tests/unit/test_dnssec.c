@@ -147,6 +147,122 @@ START_TEST(key_cache_decodes_once)
 }
 END_TEST
 
+/*
+ * Keys in use stay decoded even when their hashes meet: 6 keys at a time
+ * (a zone's KSK and ZSK and its parents'), 200 fresh caches (new hash keys).
+ * A direct-mapped cache of 512 slots puts two of 6 keys in one slot in ~3%
+ * of caches, and then decodes them again on every use; 4 ways per set only
+ * fail with 5 of the 6 in one set (~2e-8 per cache).
+ */
+START_TEST(key_cache_keeps_colliding_keys)
+{
+	enum { N = 6, ROUNDS = 200 };
+	uint8_t rd[N][4 + 1 + 3 + 64];
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		struct vg_keycache *c = vg_keycache_new();
+		struct vg_dnssec_key first[N], again;
+		ck_assert_ptr_nonnull(c);
+		for (unsigned i = 0; i < N; i++) {
+			/* an RSA/SHA-256 zone key: exponent 65537, a made-up modulus */
+			uint8_t *p = rd[i];
+			p[0] = 1, p[1] = 0, p[2] = 3, p[3] = VG_ALG_RSASHA256;
+			p[4] = 3, p[5] = 1, p[6] = 0, p[7] = 1;
+			randombytes_buf(p + 8, 64);
+			p[8] |= 0x80;
+			ck_assert_int_eq(vg_keycache_get(c, &first[i], p, sizeof(rd[i])), 0);
+		}
+		for (unsigned i = 0; i < N; i++) {
+			ck_assert_int_eq(vg_keycache_get(c, &again, rd[i], sizeof(rd[i])), 0);
+			ck_assert_msg(again.pkey == first[i].pkey,
+				      "round %u: key %u decoded again", r, i);
+			vg_dnssec_key_deinit(&again);
+		}
+		for (unsigned i = 0; i < N; i++)
+			vg_dnssec_key_deinit(&first[i]);
+		vg_keycache_free(c);
+	}
+}
+END_TEST
+
+/*
+ * ECDSA signatures are r || s in DNS (RFC 6605) and DER for OpenSSL: r and s
+ * with a leading zero byte (minimal DER drops it) and with the top bit set
+ * (DER adds a zero byte) must verify, and a changed one must not.  ldns signs
+ * once for the RRSIG fields; OpenSSL then signs the same data again with
+ * fresh random k until each case has come up (~1 in 256 for a zero byte).
+ */
+START_TEST(ecdsa_signature_encodings_verify)
+{
+	ldns_signing_algorithm alg = _i == 0 ? LDNS_SIGN_ECDSAP256SHA256 : LDNS_SIGN_ECDSAP384SHA384;
+	size_t half = _i == 0 ? 32 : 48;
+	ldns_key *key = ldns_key_new_frm_algorithm(alg, 0);
+	ck_assert_ptr_nonnull(key);
+	ldns_key_set_pubkey_owner(key, ldns_dname_new_frm_str("example."));
+	ldns_key_set_flags(key, 257);
+	ldns_key_set_inception(key, 1000);
+	ldns_key_set_expiration(key, 0x7fffffff);
+	ldns_rr *dnskey = ldns_key2rr(key), *a = NULL;
+	ldns_key_set_keytag(key, ldns_calc_keytag(dnskey));
+	ldns_key_list *kl = ldns_key_list_new();
+	ldns_key_list_push_key(kl, key);
+	ck_assert_int_eq(ldns_rr_new_frm_str(&a, "x.example. 300 IN A 192.0.2.1", 0, NULL, NULL),
+			 LDNS_STATUS_OK);
+	ldns_rr_list *all = ldns_rr_list_new();
+	ldns_rr_list_push_rr(all, a);
+	ldns_rr_list *sigs = ldns_sign_public(all, kl);
+	ck_assert_ptr_nonnull(sigs);
+
+	uint8_t rd[4096], store[1024], owner[VG_NAME_MAX], sig[1024], data[1024];
+	size_t len = rdata_wire(dnskey, rd, sizeof(rd));
+	struct vg_dnssec_key k;
+	ck_assert_int_eq(vg_dnssec_key_init(&k, rd, len), 0);
+	struct vg_rrset rs;
+	rrset_of(all, ldns_rr_owner(a), LDNS_RR_TYPE_A, &rs, store, sizeof(store), owner);
+	size_t siglen = rdata_wire(ldns_rr_list_rr(sigs, 0), sig, sizeof(sig));
+	size_t pre = siglen - 2 * half; /* the RRSIG fields before the signature */
+	/* the signed data (RFC 4034 3.1.8.1): those fields, then the one RR */
+	static const uint8_t rr[] = { 1, 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
+				      0, 0, 1, 44, 0, 4, 192, 0, 2, 1 };
+	memcpy(data, sig, pre);
+	memcpy(data + pre, rr, sizeof(rr));
+	ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)), 0);
+
+	EVP_PKEY *pk = ldns_key_evp_key(key);
+	unsigned seen = 0; /* bits: r zero, s zero, r top bit, s top bit */
+	for (int n = 0; n < 20000 && seen != 15; n++) {
+		uint8_t der[160];
+		size_t dl = sizeof(der);
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		ck_assert(ctx && EVP_DigestSignInit(ctx, NULL, _i == 0 ? EVP_sha256() : EVP_sha384(),
+						    NULL, pk) == 1);
+		ck_assert_int_eq(EVP_DigestSign(ctx, der, &dl, data, pre + sizeof(rr)), 1);
+		EVP_MD_CTX_free(ctx);
+		const uint8_t *dp = der;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &dp, (long)dl);
+		ck_assert_ptr_nonnull(es);
+		uint8_t *raw = sig + pre;
+		ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, (int)half), (int)half);
+		ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + half, (int)half), (int)half);
+		ECDSA_SIG_free(es);
+		unsigned has = (raw[0] == 0) | (raw[half] == 0) << 1 | (raw[0] >= 0x80) << 2 |
+			       (raw[half] >= 0x80) << 3;
+		if (!(has & ~seen))
+			continue;
+		seen |= has;
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)), 0);
+		raw[half - 1] ^= 1; /* r changed */
+		ck_assert_int_eq(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)),
+				 VG_EBOGUS);
+	}
+	ck_assert_uint_eq(seen, 15);
+	vg_dnssec_key_deinit(&k);
+	ldns_rr_list_deep_free(sigs);
+	ldns_rr_list_deep_free(all);
+	ldns_rr_free(dnskey);
+	ldns_key_list_free(kl); /* and the key in it */
+}
+END_TEST
+
 START_TEST(every_signature_verifies)
 {
 	char path[128];
@@ -709,6 +825,8 @@ int main(void)
 	tcase_add_loop_test(tc, ds_digests_match, 0, 8);
 	tcase_add_test(tc, wildcard_expansion_verifies);
 	tcase_add_loop_test(tc, key_cache_decodes_once, 0, 2);
+	tcase_add_test(tc, key_cache_keeps_colliding_keys);
+	tcase_add_loop_test(tc, ecdsa_signature_encodings_verify, 0, 2);
 	tcase_add_test(tc, nsec3_hash_rfc5155_vectors);
 	tcase_add_test(tc, unsupported_and_malformed_keys);
 	tcase_add_test(tc, builtin_root_anchors_match_root_keys);

@@ -217,22 +217,10 @@ test)
 	build_asan
 	build_tsan
 	status=0
-	# The three builds' suites run side by side: their integration tests
-	# mostly wait (on lab servers, timers, TTLs), so together they take about
-	# as long as the slowest alone.  Each build's labs and resolvers get
-	# addresses and ports of their own (the lab moves to a free 127.N
-	# prefix).  Each build's output is kept apart and shown in turn.
-	dirs=(build build-asan build-tsan)
-	pids=()
-	for d in "${dirs[@]}"; do
-		run_tests "$d" >"$d/test-output.txt" 2>&1 &
-		pids+=($!)
-	done
-	for i in "${!dirs[@]}"; do
-		wait "${pids[$i]}" || status=1
-		cat "${dirs[$i]}/test-output.txt"
-	done
-	summary $status "${dirs[@]}"
+	run_tests build || status=1
+	run_tests build-asan || status=1
+	run_tests build-tsan || status=1
+	summary $status build build-asan build-tsan
 	exit $status
 	;;
 *)

@@ -186,174 +186,7 @@ static void unreachable(struct vg_request *req, const struct vg_task *t)
 		vg_log(VG_LOG_WARNING, "no name server of %s answers (%s)", zone, what);
 }
 
-/* ------------------------------------------------------------ rrset helpers */
-
-/* Copy a cached RRset (borrowed scratch) into the request arena. */
-static struct vg_rrset *rrset_dup(struct vg_request *req, const struct vg_rrset *rs)
-{
-	struct vg_rrset *n = vg_arena_alloc(req->arena, sizeof(*n));
-	if (!n)
-		return NULL;
-	*n = *rs;
-	n->owner = vg_arena_dup(req->arena, rs->owner, vg_name_len(rs->owner));
-	n->rdata = vg_arena_dup(req->arena, rs->rdata, rs->rdata_len);
-	if (!n->owner || !n->rdata)
-		return NULL;
-	return n;
-}
-
-/* Gather the RRset (owner, type) of section @p sec into the arena, rdata
- * decompressed.  NULL if absent (or memory is short).  For type RRSIG, only
- * the signatures covering @p covered, or all of them when it is 0 (a query
- * for type RRSIG: no RRSIG covers type 0). */
-static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m, int sec,
-				  const uint8_t *owner, uint16_t type, uint16_t covered)
-{
-	uint8_t *tmp = req->env->scratch2;
-	size_t used = 0;
-	unsigned count = 0;
-	uint32_t ttl = UINT32_MAX;
-
-	for (unsigned i = m->sec_start[sec]; i < m->sec_start[sec + 1]; i++) {
-		const struct vg_rr *rr = &m->rr[i];
-		uint8_t name[VG_NAME_MAX];
-		if (rr->type != type || rr->rclass != VG_C_IN)
-			continue;
-		if (vg_name_unpack(m->pkt, m->len, rr->owner, name, true, NULL) < 0 ||
-		    !vg_name_eq(name, owner))
-			continue;
-		if (VG_SCRATCH - used < 2 || count == 0xffff)
-			break;
-		int n = vg_rdata_unpack(m->pkt, m->len, rr, tmp + used + 2, VG_SCRATCH - used - 2);
-		if (n < 0)
-			continue; /* a broken record is dropped, the rest still count */
-		if (type == VG_T_RRSIG &&
-		    (n < 18 || (covered && vg_get16(tmp + used + 2) != covered)))
-			continue;
-		if (used + 2 + (size_t)n > 65535)
-			break;
-		/* drop exact duplicates */
-		bool dup = false;
-		for (size_t o = 0; o < used;) {
-			uint16_t l = vg_get16(tmp + o);
-			if (l == n && !memcmp(tmp + o + 2, tmp + used + 2, (size_t)n)) {
-				dup = true;
-				break;
-			}
-			o += 2u + l;
-		}
-		if (dup)
-			continue;
-		vg_put16(tmp + used, (uint16_t)n);
-		used += 2 + (size_t)n;
-		count++;
-		if (rr->ttl < ttl)
-			ttl = rr->ttl;
-	}
-	if (count == 0)
-		return NULL;
-	struct vg_rrset *rs = vg_arena_alloc(req->arena, sizeof(*rs));
-	if (!rs)
-		return NULL;
-	rs->owner = vg_arena_dup(req->arena, owner, vg_name_len(owner));
-	rs->rdata = vg_arena_dup(req->arena, tmp, used);
-	if (!rs->owner || !rs->rdata)
-		return NULL;
-	rs->type = type;
-	rs->rclass = VG_C_IN;
-	/* the answer the client gets says what the cache will (cache.min-ttl,
-	 * cache.max-ttl; RFC 2181 8: above 2^31 - 1 is 0) */
-	rs->ttl = vg_cache_clamp_ttl(req->env->cache, ttl, false);
-	rs->count = (uint16_t)count;
-	rs->rdata_len = (uint16_t)used;
-	return rs;
-}
-
-static struct vg_rrset *collect(struct vg_request *req, const struct vg_msg *m, int sec,
-				const uint8_t *owner, uint16_t type)
-{
-	return collect_x(req, m, sec, owner, type, 0);
-}
-
-/* The RRSIGs in section @p sec covering (owner, type), when validating. */
-static struct vg_rrset *collect_sigs(struct vg_request *req, const struct vg_msg *m, int sec,
-				     const uint8_t *owner, uint16_t type)
-{
-	if (!dnssec_of(req)->validation)
-		return NULL;
-	return collect_x(req, m, sec, owner, VG_T_RRSIG, type);
-}
-
-/* NSEC/NSEC3 records (with their RRSIGs) and the SOA's RRSIGs from the
- * authority section, in bailiwick: the proof of a negative or wildcard answer. */
-static void collect_proof(struct vg_request *req, const struct vg_msg *m, const uint8_t *bailiwick,
-			  struct vg_result *r)
-{
-	if (!dnssec_of(req)->validation)
-		return;
-	if (r->soa)
-		r->soa_sig = collect_sigs(req, m, VG_SEC_NS, r->soa->owner, VG_T_SOA);
-	for (unsigned i = m->sec_start[VG_SEC_NS]; i < m->sec_start[VG_SEC_AR]; i++) {
-		const struct vg_rr *rr = &m->rr[i];
-		uint8_t owner[VG_NAME_MAX];
-		if ((rr->type != VG_T_NSEC && rr->type != VG_T_NSEC3) || r->n_auth >= VG_AUTH_MAX)
-			continue;
-		if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
-		    !vg_name_is_sub(owner, bailiwick))
-			continue;
-		bool seen = false;
-		for (unsigned k = 0; k < r->n_auth && !seen; k++)
-			seen = r->auth[k]->type == rr->type && vg_name_eq(r->auth[k]->owner, owner);
-		if (seen)
-			continue;
-		struct vg_rrset *rs = collect(req, m, VG_SEC_NS, owner, rr->type);
-		if (!rs)
-			continue;
-		r->auth_sig[r->n_auth] = collect_sigs(req, m, VG_SEC_NS, owner, rr->type);
-		r->auth[r->n_auth++] = rs;
-	}
-}
-
-/* Is @p rs, signed by @p sig, a wildcard expansion (RFC 4035 5.3.4: the
- * RRSIG labels field is below the owner's label count, "*" not counted)? */
-static bool is_expansion(const struct vg_rrset *rs, const struct vg_rrset *sig)
-{
-	if (!sig || !sig->count || sig->rdata_len < 2 + 18 || vg_get16(sig->rdata) < 18)
-		return false;
-	const uint8_t *o = rs->owner;
-	int labels = vg_name_labels(o) - (o[0] == 1 && o[1] == '*');
-	return sig->rdata[2 + 3] < labels;
-}
-
-/* Add the NSEC/NSEC3 records of @p from (with their RRSIGs) to @p to, each
- * (type, owner) once, up to VG_AUTH_MAX.  With @p dup they are borrowed
- * (a cache copy-out): copied into the arena, their TTLs then at most @p ttl.
- * 0 or VG_ENOMEM. */
-static int add_proof(struct vg_request *req, struct vg_result *to, const struct vg_result *from,
-		     bool dup, uint32_t ttl)
-{
-	for (unsigned i = 0; i < from->n_auth && to->n_auth < VG_AUTH_MAX; i++) {
-		struct vg_rrset *a = from->auth[i], *sig = from->auth_sig[i];
-		bool seen = false;
-		for (unsigned k = 0; k < to->n_auth && !seen; k++)
-			seen = to->auth[k]->type == a->type &&
-			       vg_name_eq(to->auth[k]->owner, a->owner);
-		if (seen)
-			continue;
-		if (dup) {
-			a = rrset_dup(req, a);
-			sig = sig ? rrset_dup(req, sig) : NULL;
-			if (!a || (from->auth_sig[i] && !sig))
-				return VG_ENOMEM;
-			a->ttl = a->ttl < ttl ? a->ttl : ttl;
-			if (sig)
-				sig->ttl = sig->ttl < ttl ? sig->ttl : ttl;
-		}
-		to->auth_sig[to->n_auth] = sig;
-		to->auth[to->n_auth++] = a;
-	}
-	return 0;
-}
+/* ------------------------------------------------------------ answer RRsets */
 
 /*
  * Cache an answer RRset.  A wildcard expansion is kept with the NSEC/NSEC3
@@ -372,10 +205,10 @@ static int put_answer(struct vg_request *req, struct vg_task *t, const struct vg
 	uint32_t pttl = UINT32_MAX;
 
 	memset(&pr, 0, sizeof(pr));
-	if (is_expansion(rs, sig))
-		collect_proof(req, m, bailiwick, &pr);
+	if (vg__is_expansion(rs, sig))
+		vg__collect_proof(req, m, bailiwick, &pr);
 	else if (client)
-		collect_proof(req, m, bailiwick, &req->neg); /* whatever the server proved */
+		vg__collect_proof(req, m, bailiwick, &req->neg); /* whatever the server proved */
 	if (pr.n_auth) {
 		plen = vg__proof_pack(&pr, req->env->scratch, VG_SCRATCH);
 		for (unsigned i = 0; i < pr.n_auth; i++) {
@@ -388,7 +221,7 @@ static int put_answer(struct vg_request *req, struct vg_task *t, const struct vg
 	if (!pr.n_auth || plen) /* (a proof that does not pack is not cached without it) */
 		vg_cache_put_signed_proof(req->env->cache, rs, sig, plen ? req->env->scratch : NULL,
 					  plen, pttl, rank, sec, req->env->now_s);
-	return client ? add_proof(req, &req->neg, &pr, false, 0) : 0;
+	return client ? vg__proof_add(req, &req->neg, &pr, false, 0) : 0;
 }
 
 /* A cached wildcard expansion's proof into the client's (req->neg). */
@@ -398,32 +231,7 @@ static int proof_from_cache(struct vg_request *req, const struct vg_cache_entry 
 	struct vg_result tmp;
 	memset(&tmp, 0, sizeof(tmp));
 	vg__proof_unpack(e->proof, e->proof_len, &tmp, store, VG_ARRAY_SIZE(store));
-	return add_proof(req, &req->neg, &tmp, true, e->ttl);
-}
-
-/* The first record's rdata of an RRset (for CNAME / DNAME / SOA). */
-static const uint8_t *first_rdata(const struct vg_rrset *rs, uint16_t *len)
-{
-	*len = vg_get16(rs->rdata);
-	return rs->rdata + 2;
-}
-
-/* The target name in the first record of a CNAME/DNAME RRset, or NULL. */
-static const uint8_t *rrset_target(const struct vg_rrset *rs)
-{
-	uint16_t len;
-	const uint8_t *rd = first_rdata(rs, &len);
-	return vg_rdata_target(rs->type, rd, len);
-}
-
-static uint32_t soa_negative_ttl(const struct vg_rrset *soa)
-{
-	uint16_t len;
-	const uint8_t *rd = first_rdata(soa, &len);
-	if (len < 22)
-		return 0;
-	uint32_t min = vg_get32(rd + len - 4);
-	return soa->ttl < min ? soa->ttl : min;
+	return vg__proof_add(req, &req->neg, &tmp, true, e->ttl);
 }
 
 /* Is the RRset (owner, type) in the client's answer already? */
@@ -854,7 +662,7 @@ static struct vg_rrset *synth_cname(struct vg_request *req, const uint8_t *name,
 				    const struct vg_rrset *dname, int *yxdomain)
 {
 	uint16_t tlen;
-	const uint8_t *target = first_rdata(dname, &tlen);
+	const uint8_t *target = vg__first_rdata(dname, &tlen);
 	if (vg_name_check(target, tlen) < 0)
 		return NULL;
 	size_t keep = vg_name_len(name) - vg_name_len(dname->owner); /* labels before the owner */
@@ -902,7 +710,7 @@ static int neg_from_cache(struct vg_request *req, struct vg_task *t, const struc
 	r->type = t->qtype;
 	if (!r->name)
 		return VG_ENOMEM;
-	if (e->soa.count && !(r->soa = rrset_dup(req, &e->soa)))
+	if (e->soa.count && !(r->soa = vg__rrset_dup(req, &e->soa)))
 		return VG_ENOMEM;
 	if (is_client_task(req, t))
 		req->soa = r->soa;
@@ -911,10 +719,10 @@ static int neg_from_cache(struct vg_request *req, struct vg_task *t, const struc
 		struct vg_result tmp;
 		memset(&tmp, 0, sizeof(tmp));
 		vg__proof_unpack(e->proof, e->proof_len, &tmp, store, VG_ARRAY_SIZE(store));
-		if (tmp.soa_sig && !(r->soa_sig = rrset_dup(req, tmp.soa_sig)))
+		if (tmp.soa_sig && !(r->soa_sig = vg__rrset_dup(req, tmp.soa_sig)))
 			return VG_ENOMEM;
 		/* after the proofs of wildcard expansions earlier in the chain */
-		if (add_proof(req, r, &tmp, true, e->ttl) < 0)
+		if (vg__proof_add(req, r, &tmp, true, e->ttl) < 0)
 			return VG_ENOMEM;
 	}
 	return 0;
@@ -936,7 +744,7 @@ static bool unproven_wildcard(const struct vg_request *req, const struct vg_task
 	if (!req->validate || !is_client_task(req, t) || e->negative || e->sec != VG_SEC_UNCHECKED ||
 	    e->proof_len)
 		return false;
-	return is_expansion(&e->rs, &e->sigs);
+	return vg__is_expansion(&e->rs, &e->sigs);
 }
 
 static int cached_bogus(struct vg_request *req, struct vg_task *t, const struct vg_cache_entry *e)
@@ -962,14 +770,14 @@ static int try_aggressive(struct vg_request *req, struct vg_task *t, uint32_t no
 	r->sec = VG_SEC_SECURE;
 	r->name = vg_arena_dup(req->arena, t->sname, vg_name_len(t->sname));
 	r->type = t->qtype;
-	r->soa = rrset_dup(req, &a.soa);
-	r->soa_sig = rrset_dup(req, &a.soa_sig);
+	r->soa = vg__rrset_dup(req, &a.soa);
+	r->soa_sig = vg__rrset_dup(req, &a.soa_sig);
 	if (!r->name || !r->soa || !r->soa_sig)
 		return VG_ENOMEM;
 	r->n_auth = 0;
 	for (unsigned i = 0; i < a.n; i++) {
-		r->auth[i] = rrset_dup(req, &a.nsec[i]);
-		r->auth_sig[i] = rrset_dup(req, &a.nsec_sig[i]);
+		r->auth[i] = vg__rrset_dup(req, &a.nsec[i]);
+		r->auth_sig[i] = vg__rrset_dup(req, &a.nsec_sig[i]);
 		if (!r->auth[i] || !r->auth_sig[i])
 			return VG_ENOMEM;
 		r->n_auth++;
@@ -1016,8 +824,8 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 			task_done(t, VG_RCODE_NOERROR);
 			return 1;
 		}
-		struct vg_rrset *rs = rrset_dup(req, &e.rs);
-		struct vg_rrset *sg = e.sigs.count ? rrset_dup(req, &e.sigs) : NULL;
+		struct vg_rrset *rs = vg__rrset_dup(req, &e.rs);
+		struct vg_rrset *sg = e.sigs.count ? vg__rrset_dup(req, &e.sigs) : NULL;
 		if (!rs || (e.sigs.count && !sg) || deliver(req, t, rs, sg, e.sec) < 0)
 			return VG_ENOMEM;
 		if (e.proof_len && is_client_task(req, t) && proof_from_cache(req, &e) < 0)
@@ -1030,16 +838,16 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 	    e.rank >= VG_RANK_NONAUTH) {
 		if (bogus_for(req, t, &e))
 			return cached_bogus(req, t, &e);
-		const uint8_t *target = rrset_target(&e.rs);
-		struct vg_rrset *rs = rrset_dup(req, &e.rs);
-		struct vg_rrset *sg = e.sigs.count ? rrset_dup(req, &e.sigs) : NULL;
+		const uint8_t *target = vg__rrset_target(&e.rs);
+		struct vg_rrset *rs = vg__rrset_dup(req, &e.rs);
+		struct vg_rrset *sg = e.sigs.count ? vg__rrset_dup(req, &e.sigs) : NULL;
 		if (!target || !rs)
 			return VG_ENOMEM;
 		if (append_answer_x(req, t, rs, sg, e.sec, false) < 0)
 			return VG_ELIMIT;
 		if (e.proof_len && is_client_task(req, t) && proof_from_cache(req, &e) < 0)
 			return VG_ENOMEM;
-		target = rrset_target(rs);
+		target = vg__rrset_target(rs);
 		int r = follow_cname(req, t, target);
 		return r < 0 ? r : 2;
 	}
@@ -1053,8 +861,8 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 		if (bogus_for(req, t, &e))
 			return cached_bogus(req, t, &e);
 		int yx = 0;
-		struct vg_rrset *dn = rrset_dup(req, &e.rs);
-		struct vg_rrset *dsig = e.sigs.count ? rrset_dup(req, &e.sigs) : NULL;
+		struct vg_rrset *dn = vg__rrset_dup(req, &e.rs);
+		struct vg_rrset *dsig = e.sigs.count ? vg__rrset_dup(req, &e.sigs) : NULL;
 		struct vg_rrset *cn = dn ? synth_cname(req, t->sname, dn, &yx) : NULL;
 		if (yx) {
 			if (append_answer_x(req, t, dn, dsig, e.sec, false) < 0)
@@ -1062,7 +870,7 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 			task_done(t, 6 /* YXDOMAIN */);
 			return 1;
 		}
-		const uint8_t *target = cn ? rrset_target(cn) : NULL;
+		const uint8_t *target = cn ? vg__rrset_target(cn) : NULL;
 		if (!target)
 			return VG_ENOMEM;
 		if (append_answer_x(req, t, dn, dsig, e.sec, false) < 0 ||
@@ -1139,8 +947,8 @@ static int push_fetch(struct vg_request *req, const uint8_t *name, uint16_t type
 
 /* ------------------------------------------------------------ bogus answers */
 
-/* The validation budgets of one resolution (a retry gets them afresh: the
- * retries are bounded, and so is their upstream work). */
+/* The validation budgets of one client query (retries after a bogus answer
+ * spend what is left: they must not multiply the per-query bound). */
 static void budget_init(struct vg_request *req)
 {
 	const struct vg_dnssec_opts *dopts = dnssec_of(req);
@@ -1398,7 +1206,7 @@ static void take_glue(struct vg_request *req, struct vg_task *t, const struct vg
 			continue;
 		static const uint16_t types[2] = { VG_T_A, VG_T_AAAA };
 		for (int k = 0; k < 2; k++) {
-			struct vg_rrset *g = collect(req, m, VG_SEC_AR, target, types[k]);
+			struct vg_rrset *g = vg__collect(req, m, VG_SEC_AR, target, types[k]);
 			if (!g)
 				continue;
 			vg_cache_put(req->env->cache, g, VG_RANK_GLUE, now);
@@ -1424,8 +1232,8 @@ static void referral_ds(struct vg_request *req, const struct vg_msg *m, const ui
 {
 	if (!req->validate)
 		return;
-	struct vg_rrset *ds = collect(req, m, VG_SEC_NS, zone, VG_T_DS);
-	struct vg_rrset *sig = ds ? collect_sigs(req, m, VG_SEC_NS, zone, VG_T_DS) : NULL;
+	struct vg_rrset *ds = vg__collect(req, m, VG_SEC_NS, zone, VG_T_DS);
+	struct vg_rrset *sig = ds ? vg__collect_sigs(req, m, VG_SEC_NS, zone, VG_T_DS) : NULL;
 	if (ds && sig)
 		vg_cache_put_signed(req->env->cache, ds, sig, VG_RANK_NONAUTH, VG_SEC_UNCHECKED,
 				    req->env->now_s);
@@ -1436,7 +1244,7 @@ static enum vg_step on_referral(struct vg_request *req, struct vg_task *t, const
 {
 	if (++req->used.referrals > opts_of(req)->max_referrals)
 		return fail(req, "referral limit reached");
-	struct vg_rrset *ns = collect(req, m, VG_SEC_NS, zone, VG_T_NS);
+	struct vg_rrset *ns = vg__collect(req, m, VG_SEC_NS, zone, VG_T_NS);
 	if (!ns)
 		return fail(req, "out of memory");
 	uint8_t old_zone[VG_NAME_MAX];
@@ -1457,24 +1265,6 @@ static enum vg_step on_referral(struct vg_request *req, struct vg_task *t, const
 	return step(req, now_ms);
 }
 
-/* The SOA of the authority section, if it is in bailiwick and above @p name. */
-static struct vg_rrset *find_soa(struct vg_request *req, const struct vg_msg *m,
-				 const uint8_t *bailiwick, const uint8_t *name)
-{
-	for (unsigned i = m->sec_start[VG_SEC_NS]; i < m->sec_start[VG_SEC_AR]; i++) {
-		const struct vg_rr *rr = &m->rr[i];
-		uint8_t owner[VG_NAME_MAX];
-		if (rr->type != VG_T_SOA)
-			continue;
-		if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0)
-			continue;
-		if (!vg_name_is_sub(owner, bailiwick) || !vg_name_is_sub(name, owner))
-			continue;
-		return collect(req, m, VG_SEC_NS, owner, VG_T_SOA);
-	}
-	return NULL;
-}
-
 static enum vg_step negative(struct vg_request *req, struct vg_task *t, const struct vg_msg *m,
 			     const uint8_t *bailiwick, struct vg_rrset *soa, bool nxdomain,
 			     uint8_t rank, uint64_t now_ms)
@@ -1490,9 +1280,9 @@ static enum vg_step negative(struct vg_request *req, struct vg_task *t, const st
 	r->zone = vg_arena_dup(req->arena, t->zone, vg_name_len(t->zone));
 	r->name = vg_arena_dup(req->arena, t->sname, vg_name_len(t->sname));
 	r->type = t->qtype;
-	collect_proof(req, m, bailiwick, r);
+	vg__collect_proof(req, m, bailiwick, r);
 	if (soa) {
-		uint32_t ttl = vg_cache_clamp_ttl(req->env->cache, soa_negative_ttl(soa), true);
+		uint32_t ttl = vg_cache_clamp_ttl(req->env->cache, vg__soa_negative_ttl(soa), true);
 		soa->ttl = ttl;
 		size_t plen = vg__proof_pack(r, req->env->scratch, VG_SCRATCH);
 		vg_cache_put_neg_proof(req->env->cache, t->sname, nxdomain ? 0 : t->qtype, soa, ttl,
@@ -1503,25 +1293,6 @@ static enum vg_step negative(struct vg_request *req, struct vg_task *t, const st
 	}
 	task_done(t, nxdomain ? VG_RCODE_NXDOMAIN : VG_RCODE_NOERROR);
 	return step(req, now_ms);
-}
-
-/* A DNAME in the answer section whose owner is a proper ancestor of @p name. */
-static struct vg_rrset *find_dname(struct vg_request *req, const struct vg_msg *m,
-				   const uint8_t *name, const uint8_t *bailiwick)
-{
-	for (unsigned i = m->sec_start[VG_SEC_AN]; i < m->sec_start[VG_SEC_NS]; i++) {
-		const struct vg_rr *rr = &m->rr[i];
-		uint8_t owner[VG_NAME_MAX];
-		if (rr->type != VG_T_DNAME)
-			continue;
-		if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0)
-			continue;
-		if (vg_name_eq(owner, name) || !vg_name_is_sub(name, owner) ||
-		    !vg_name_is_sub(owner, bailiwick))
-			continue;
-		return collect(req, m, VG_SEC_AN, owner, VG_T_DNAME);
-	}
-	return NULL;
 }
 
 /* An answer (not a referral) to the full question: follow the chain. */
@@ -1548,9 +1319,9 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				    vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0 ||
 				    !vg_name_eq(owner, t->sname) || in_answer(req, owner, rr->type))
 					continue;
-				rs = collect(req, m, VG_SEC_AN, t->sname, rr->type);
+				rs = vg__collect(req, m, VG_SEC_AN, t->sname, rr->type);
 				if (rs && append_answer_x(req, t, rs,
-							  collect_sigs(req, m, VG_SEC_AN, t->sname,
+							  vg__collect_sigs(req, m, VG_SEC_AN, t->sname,
 								       rr->type),
 							  VG_SEC_UNCHECKED, false) < 0)
 					break;
@@ -1559,13 +1330,13 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				task_done(t, VG_RCODE_NOERROR);
 				return step(req, now_ms);
 			}
-		} else if ((rs = collect(req, m, VG_SEC_AN, t->sname, t->qtype))) {
+		} else if ((rs = vg__collect(req, m, VG_SEC_AN, t->sname, t->qtype))) {
 			/* type RRSIG: every RRSIG at the name, not validated (peers
 			 * answer them so too: they are signatures, not signed data) */
 			bool rrsig = t->qtype == VG_T_RRSIG;
 			uint8_t sec = rrsig ? VG_SEC_INSECURE : VG_SEC_UNCHECKED;
 			struct vg_rrset *sig = rrsig ? NULL
-						     : collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
+						     : vg__collect_sigs(req, m, VG_SEC_AN, t->sname, t->qtype);
 			if (put_answer(req, t, m, bailiwick, rs, sig, rank, sec) < 0)
 				return fail(req, "out of memory");
 			if (rs->type == VG_T_NS)
@@ -1576,11 +1347,11 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			return step(req, now_ms);
 		}
 		/* a DNAME is preferred to the CNAME the server synthesized from it */
-		struct vg_rrset *dn = find_dname(req, m, t->sname, bailiwick);
+		struct vg_rrset *dn = vg__find_dname(req, m, t->sname, bailiwick);
 		if (dn && t->qtype != VG_T_DNAME) {
 			int yx = 0;
 			struct vg_rrset *cn = synth_cname(req, t->sname, dn, &yx);
-			struct vg_rrset *dsig = collect_sigs(req, m, VG_SEC_AN, dn->owner, VG_T_DNAME);
+			struct vg_rrset *dsig = vg__collect_sigs(req, m, VG_SEC_AN, dn->owner, VG_T_DNAME);
 			if (yx) {
 				append_answer_x(req, t, dn, dsig, VG_SEC_UNCHECKED, false);
 				task_done(t, 6 /* YXDOMAIN */);
@@ -1590,7 +1361,7 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 				break;
 			/* not cn: see try_cache */
 			vg_cache_put_signed(req->env->cache, dn, dsig, rank, VG_SEC_UNCHECKED, now);
-			const uint8_t *target = rrset_target(cn);
+			const uint8_t *target = vg__rrset_target(cn);
 			if (!target)
 				break;
 			if (append_answer_x(req, t, dn, dsig, VG_SEC_UNCHECKED, false) < 0 ||
@@ -1600,11 +1371,11 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 			moved = true;
 			continue;
 		}
-		if (t->qtype != VG_T_CNAME && (rs = collect(req, m, VG_SEC_AN, t->sname, VG_T_CNAME))) {
-			const uint8_t *target = rrset_target(rs);
+		if (t->qtype != VG_T_CNAME && (rs = vg__collect(req, m, VG_SEC_AN, t->sname, VG_T_CNAME))) {
+			const uint8_t *target = vg__rrset_target(rs);
 			if (!target)
 				break;
-			struct vg_rrset *sig = collect_sigs(req, m, VG_SEC_AN, t->sname, VG_T_CNAME);
+			struct vg_rrset *sig = vg__collect_sigs(req, m, VG_SEC_AN, t->sname, VG_T_CNAME);
 			if (put_answer(req, t, m, bailiwick, rs, sig, rank, VG_SEC_UNCHECKED) < 0)
 				return fail(req, "out of memory");
 			if (append_answer_x(req, t, rs, sig, VG_SEC_UNCHECKED, false) < 0 ||
@@ -1618,7 +1389,7 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 
 	if (moved && !vg_name_is_sub(t->sname, bailiwick))
 		return step(req, now_ms); /* the chain left this server's zone */
-	struct vg_rrset *soa = find_soa(req, m, bailiwick, t->sname);
+	struct vg_rrset *soa = vg__find_soa(req, m, bailiwick, t->sname);
 	if (rc == VG_RCODE_NXDOMAIN)
 		return negative(req, t, m, bailiwick, soa, true, rank, now_ms);
 	if (soa || ((m->flags & VG_F_AA) && !moved && m->ancount == 0))

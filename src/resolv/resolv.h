@@ -260,6 +260,38 @@ size_t vg__proof_pack(const struct vg_result *r, uint8_t *buf, size_t cap);
 unsigned vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r,
 			  struct vg_rrset *store, unsigned store_n);
 
+/* rrsets.c: the RRsets of a request, out of a response (@p sec, its owner
+ * and type; decompressed into the arena, duplicates dropped) or the cache
+ * (vg__rrset_dup), and the proofs that go with them. */
+struct vg_rrset *vg__rrset_dup(struct vg_request *req, const struct vg_rrset *rs);
+struct vg_rrset *vg__collect(struct vg_request *req, const struct vg_msg *m, int sec,
+			     const uint8_t *owner, uint16_t type);
+/* The RRSIGs covering (owner, type), when validating (else NULL). */
+struct vg_rrset *vg__collect_sigs(struct vg_request *req, const struct vg_msg *m, int sec,
+				  const uint8_t *owner, uint16_t type);
+/* The in-bailiwick NSEC/NSEC3 records (and RRSIGs) of the authority section,
+ * and the SOA's RRSIGs, into @p r: a negative or wildcard answer's proof. */
+void vg__collect_proof(struct vg_request *req, const struct vg_msg *m, const uint8_t *bailiwick,
+		       struct vg_result *r);
+bool vg__proof_has(const struct vg_result *r, uint16_t type, const uint8_t *owner);
+/* @p from's proof records not in @p to yet, appended; @p dup: copied into
+ * the arena with TTLs at most @p ttl (borrowed cache records).  0 or VG_ENOMEM. */
+int vg__proof_add(struct vg_request *req, struct vg_result *to, const struct vg_result *from,
+		  bool dup, uint32_t ttl);
+/* Is @p rs, signed by @p sig, a wildcard expansion (RFC 4035 5.3.4)? */
+bool vg__is_expansion(const struct vg_rrset *rs, const struct vg_rrset *sig);
+const uint8_t *vg__first_rdata(const struct vg_rrset *rs, uint16_t *len);
+/* The target of a CNAME/DNAME RRset's first record, or NULL. */
+const uint8_t *vg__rrset_target(const struct vg_rrset *rs);
+/* RFC 2308: the smaller of the SOA's TTL and its MINIMUM. */
+uint32_t vg__soa_negative_ttl(const struct vg_rrset *soa);
+/* The in-bailiwick SOA of the authority section above @p name, or NULL. */
+struct vg_rrset *vg__find_soa(struct vg_request *req, const struct vg_msg *m,
+			      const uint8_t *bailiwick, const uint8_t *name);
+/* A DNAME of the answer section at a proper ancestor of @p name, or NULL. */
+struct vg_rrset *vg__find_dname(struct vg_request *req, const struct vg_msg *m,
+				const uint8_t *name, const uint8_t *bailiwick);
+
 /**
  * New request for (qname, qtype) in its own arena.  @p qname is lower-case
  * wire form.  Returns NULL when memory is short.

@@ -12,24 +12,24 @@
 #include "core/addr.h"
 #include "upstream/upstream.h"
 
+/* @p sa's address, after a family byte (4, 6, or 0 with no address), at @p in. */
+static size_t put_addr(uint8_t *in, const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	int fam = vg_addr_bytes(sa, &a);
+	size_t alen = fam == AF_INET ? 4 : fam ? 16 : 0;
+	in[0] = (uint8_t)(alen == 4 ? 4 : alen ? 6 : 0);
+	if (alen)
+		memcpy(in + 1, a, alen);
+	return 1 + alen;
+}
+
 void vg_upcookie_client(const uint8_t key[VG_UPCOOKIE_KEY], const struct sockaddr *client,
 			const struct sockaddr *server, uint8_t out[VG_UPCOOKIE_CLIENT])
 {
 	uint8_t in[2 + 16 + 16];
-	const uint8_t *a;
-	size_t n = 0;
-	int fam = vg_addr_bytes(client, &a);
-	in[n++] = (uint8_t)(fam == AF_INET ? 4 : fam ? 6 : 0);
-	if (fam) {
-		memcpy(in + n, a, fam == AF_INET ? 4 : 16);
-		n += fam == AF_INET ? 4 : 16;
-	}
-	fam = vg_addr_bytes(server, &a);
-	in[n++] = (uint8_t)(fam == AF_INET ? 4 : fam ? 6 : 0);
-	if (fam) {
-		memcpy(in + n, a, fam == AF_INET ? 4 : 16);
-		n += fam == AF_INET ? 4 : 16;
-	}
+	size_t n = put_addr(in, client);
+	n += put_addr(in + n, server);
 	crypto_shorthash(out, in, n, key);
 }
 

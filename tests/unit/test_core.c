@@ -77,6 +77,44 @@ START_TEST(clock_seconds)
 }
 END_TEST
 
+/* Arenas sharing a budget: every chunk is counted, growth past the limit is
+ * refused and remembered (budget_hit), a new arena that would not fit is
+ * refused, and freeing gives everything back. */
+START_TEST(arena_budget_shared_and_bounded)
+{
+	struct vg_arena_budget b = { .used = 0, .limit = 3 * 4096 };
+	struct vg_arena *a1 = vg_arena_new(4096, 1 << 20, &b);
+	struct vg_arena *a2 = vg_arena_new(4096, 1 << 20, &b);
+	ck_assert_ptr_nonnull(a1);
+	ck_assert_ptr_nonnull(a2);
+	ck_assert_uint_eq(b.used, 2 * 4096);
+	ck_assert_ptr_nonnull(vg_arena_alloc(a1, 4000));
+	ck_assert(!vg_arena_budget_hit(a1));
+	/* a1's next chunk (8 KiB) would pass the limit: refused, and said so */
+	ck_assert_ptr_null(vg_arena_alloc(a1, 4000));
+	ck_assert(vg_arena_budget_hit(a1));
+	ck_assert(!vg_arena_budget_hit(a2));
+	ck_assert_uint_le(b.used, b.limit);
+	/* room within a chunk needs no budget; one more first chunk fits, then none */
+	ck_assert_ptr_nonnull(vg_arena_alloc(a2, 4096));
+	ck_assert_uint_eq(b.used, 2 * 4096);
+	struct vg_arena *a4 = vg_arena_new(4096, 1 << 20, &b);
+	ck_assert_ptr_nonnull(a4);
+	ck_assert_uint_eq(b.used, 3 * 4096);
+	ck_assert_ptr_null(vg_arena_new(4096, 1 << 20, &b));
+	vg_arena_free(a1);
+	vg_arena_free(a2);
+	vg_arena_free(a4);
+	ck_assert_uint_eq(b.used, 0);
+	/* no budget: only the arena's own cap */
+	struct vg_arena *a3 = vg_arena_new(4096, 8192, NULL);
+	ck_assert_ptr_nonnull(vg_arena_alloc(a3, 4096));
+	ck_assert_ptr_null(vg_arena_alloc(a3, 8192));
+	ck_assert(!vg_arena_budget_hit(a3));
+	vg_arena_free(a3);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("core");
@@ -85,6 +123,7 @@ int main(void)
 	tcase_add_test(tc, grow_refuses_overflow);
 	tcase_add_test(tc, type_names_both_ways);
 	tcase_add_test(tc, clock_seconds);
+	tcase_add_test(tc, arena_budget_shared_and_bounded);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

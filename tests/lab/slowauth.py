@@ -44,6 +44,14 @@ ZONE (e.g. slow.lab.), unsigned:
 Each TCP query is answered on its own schedule, so answers on one connection
 may leave in another order than the queries came (RFC 7766 6.2.1.1).
 
+Plain UDP queries (opcode QUERY, one question of class IN and a common type,
+a name of letters, digits, '-' and '_', at most an OPT record with common
+options) that are not held back are answered at once from their bytes,
+without dnspython (Zone.fast_answer): the same answer, byte for byte (NS
+records in a random order as dnspython puts them), at a fraction of the CPU.
+Everything else (TCP, d/j/s names, other types, malformed queries, answers
+that would be truncated) goes through dnspython.
+
 COUNTFILE holds what it received, as JSON rewritten after every query:
 {"udp": N, "tcp": N, "names": {"<qname lower-case> <TYPE>": N, ...}} (tcp
 counts queries received over TCP, not connections), plus "junk" and "forged":
@@ -70,6 +78,7 @@ try:
     import dns.message
     import dns.name
     import dns.rcode
+    import dns.rdataclass
     import dns.rdatatype
     import dns.rrset
 except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspython
@@ -79,6 +88,7 @@ except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspytho
     import dns.message
     import dns.name
     import dns.rcode
+    import dns.rdataclass
     import dns.rdatatype
     import dns.rrset
 
@@ -92,6 +102,13 @@ MAX_DELAY_MS = 10000
 NXNS_NAMES = 40  # glueless NS names per NXNS referral (fit in a 1232-byte answer)
 CHAIN_LEN = 100  # CNAME links of a long chain
 BENCH_WRITE_SECS = 0.25
+# the plain UDP queries answered without dnspython (Zone.fast_answer): these
+# query types, name labels of these characters, and these EDNS options
+FAST_TYPES = {t: dns.rdatatype.to_text(t) for t in (1, 2, 5, 6, 12, 15, 16, 28, 33, 43, 46, 47,
+                                                    48, 50, 64, 65)}
+FAST_LABEL_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+FAST_OPTIONS = (3, 10, 11, 12)  # NSID, COOKIE, TCP keepalive, padding
+CHAIN_RE = re.compile(rb"^c(\d+)-(.*)$")
 
 
 class Zone:
@@ -102,6 +119,7 @@ class Zone:
         self.soa = dns.rrset.from_text(
             self.origin, TTL, "IN", "SOA",
             "%s hostmaster.%s 1 3600 600 86400 %d" % (self.ns, self.origin, TTL))
+        self.fast_init()
 
     def answer(self, q):
         """The reply to query message Q."""
@@ -182,6 +200,230 @@ class Zone:
         r.answer.append(dns.rrset.from_text(qname, TTL, "IN", "CNAME",
                                             self.sub("%s.%s" % (target, top.decode())).to_text()))
         return r
+
+
+    # The fast path: what answer() and render() make of a plain UDP query,
+    # built from its bytes without dnspython, which costs several times the
+    # CPU (bench/run.sh attacks send up to ~1700 queries a second here, on
+    # the core the benign load generator uses).
+    # tests/integration/test_slowauth_fast.py checks that both paths agree
+    # byte for byte.
+
+    def fast_init(self):
+        """The pieces of the fast path's answers, from the zone's own records."""
+        self.fast_origin = [label for label in self.origin.labels if label]
+        self.fast_olow = [label.lower() for label in self.fast_origin]
+        soa = self.soa[0]
+        self.fast_soa_names = ([label for label in soa.mname.labels if label],
+                               [label for label in soa.rname.labels if label])
+        self.fast_soa_tail = struct.pack("!IIIII", soa.serial, soa.refresh, soa.retry,
+                                         soa.expire, soa.minimum)
+        try:
+            self.fast_ns_addr = socket.inet_aton(self.ns_addr)
+        except OSError:  # not IPv4: dnspython's path says what it says
+            self.fast_ns_addr = None
+        self.fast_answer_addr = socket.inet_aton(ANSWER_ADDR)
+
+    def fast_answer(self, wire):
+        """(the answer to query WIRE, its question's labels, its type) as
+        render() would make it for a UDP query, or None if WIRE is not one
+        of the plain queries this handles (then dnspython's path must)."""
+        q = parse_plain_query(wire)
+        if q is None:
+            return None
+        qid, rd, labels, qtype, payload = q
+        if labels and DELAY_RE.match(labels[0].decode()):
+            return None  # held back, junk or spoofs first: dnspython's path
+        low = [label.lower() for label in labels]
+        w = Wire(qid, 0x8000 | rd | 0x0400, labels, qtype)
+        k = len(self.fast_olow)
+        if len(low) < k or low[len(low) - k:] != self.fast_olow:
+            w.flags &= ~0x0400
+            w.flags |= dns.rcode.REFUSED
+        elif not self.fast_attack(w, labels, low[:len(low) - k]):
+            return None
+        if payload is not None:
+            w.opt()
+        out = w.done()
+        if len(out) > max(512, payload or 512):
+            return None  # truncated: dnspython's path
+        return out, labels, qtype
+
+    def fast_attack(self, w, labels, rel):
+        """Fill in W for the question LABELS (REL: below the origin, lower
+        case) as attack() and answer() do; False if that cannot be done here."""
+        origin = self.fast_origin
+        top, below = (rel[-1], rel[:-1]) if rel else (None, [])
+        if top in (b"tsua", b"tsub"):
+            other = b"tsub" if top == b"tsua" else b"tsua"
+            return self.fast_referral(w, [top] + origin, [[b"ns", other] + origin])
+        if below and top == b"nxns":
+            x = labels[len(labels) - len(origin) - 2]
+            cut = labels[len(labels) - len(origin) - 2:len(labels) - len(origin)] + origin
+            return self.fast_referral(w, cut, [[b"n%d-%s" % (i, x), b"victim"] + origin
+                                               for i in range(NXNS_NAMES)])
+        if below and top == b"victim":
+            w.flags |= dns.rcode.NXDOMAIN
+            self.fast_soa(w)
+            return True
+        target = None
+        if len(below) == 1 and top == b"loop" and below[0][:1] in (b"a", b"b"):
+            target = (b"b" if below[0][:1] == b"a" else b"a") + below[0][1:]
+        m = CHAIN_RE.match(below[0]) if len(below) == 1 and top == b"chain" else None
+        if m and int(m.group(1)) < CHAIN_LEN:
+            target = b"c%d-%s" % (int(m.group(1)) + 1, m.group(2))
+        if target is not None:
+            return w.rr(1, labels, dns.rdatatype.CNAME, [[target, top] + origin])
+        if not rel:  # the apex
+            if w.qtype == dns.rdatatype.SOA:
+                self.fast_soa(w, 1)
+            elif w.qtype == dns.rdatatype.NS:
+                return w.rr(1, labels, dns.rdatatype.NS, [[b"ns1"] + origin])
+            else:
+                self.fast_soa(w)
+        elif w.qtype != dns.rdatatype.A:
+            self.fast_soa(w)
+        elif rel == [b"ns1"]:
+            if self.fast_ns_addr is None:
+                return False
+            w.rr(1, labels, dns.rdatatype.A, [], self.fast_ns_addr)
+        else:
+            w.rr(1, labels, dns.rdatatype.A, [], self.fast_answer_addr)
+        return True
+
+    def fast_referral(self, w, cut, targets):
+        w.flags &= ~0x0400
+        random.shuffle(targets)  # as dnspython shuffles an RRset's records when it writes them
+        for target in targets:
+            if not w.rr(2, cut, dns.rdatatype.NS, [target]):
+                return False
+        return True
+
+    def fast_soa(self, w, section=2):
+        w.rr(section, self.fast_origin, dns.rdatatype.SOA, self.fast_soa_names,
+             self.fast_soa_tail)
+
+
+class Wire:
+    """A DNS answer written the way dnspython's renderer writes it: the
+    question, then resource records (class IN, TTL), every name compressed
+    against the earliest earlier occurrence of each of its suffixes (compared
+    without regard to case).  The records of an RRset go in the order given
+    (dnspython shuffles them: so does the caller)."""
+
+    def __init__(self, qid, flags, labels, qtype):
+        self.qid, self.flags, self.qtype = qid, flags, qtype
+        self.counts = [1, 0, 0, 0]
+        self.out = bytearray(12)
+        self.names = {}  # lower-case suffix -> its offset
+        self.name(labels)
+        self.out += struct.pack("!HH", qtype, dns.rdataclass.IN)
+
+    def name(self, labels):
+        """Write LABELS (the name without the root label); False if the name
+        cannot be a name (a label over 63 bytes or the name over 255)."""
+        if sum(len(label) + 1 for label in labels) + 1 > 255:
+            return False
+        for i, label in enumerate(labels):
+            if len(label) > 63:
+                return False
+            key = b".".join(labels[i:]).lower()
+            at = self.names.get(key)
+            if at is not None:
+                self.out += struct.pack("!H", 0xC000 | at)
+                return True
+            if len(self.out) <= 0x3FFF:
+                self.names[key] = len(self.out)
+            self.out.append(len(label))
+            self.out += label
+        self.out.append(0)
+        return True
+
+    def rr(self, section, owner, rdtype, names, tail=b""):
+        """Add a record of type RDTYPE to SECTION (1 answer, 2 authority)
+        whose data is NAMES (each a list of labels), then TAIL; False if a
+        name cannot be written."""
+        if not self.name(owner):
+            return False
+        self.out += struct.pack("!HHIH", rdtype, dns.rdataclass.IN, TTL, 0)
+        start = len(self.out)
+        for labels in names:
+            if not self.name(labels):
+                return False
+        self.out += tail
+        struct.pack_into("!H", self.out, start - 2, len(self.out) - start)
+        self.counts[section] += 1
+        return True
+
+    def opt(self):
+        """An OPT record as dns.message.make_response() makes it: payload
+        8192, no extended rcode or flags (no DO bit), no options."""
+        self.out += b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, 8192, 0, 0)
+        self.counts[3] += 1
+
+    def done(self):
+        struct.pack_into("!HHHHHH", self.out, 0, self.qid, self.flags, *self.counts)
+        return bytes(self.out)
+
+
+def parse_plain_query(wire):
+    """(ID, RD flag, question labels, type, EDNS payload or None) of WIRE if it
+    is a plain query: opcode QUERY, QR clear, one question of class IN and a
+    type in FAST_TYPES whose name is uncompressed, of FAST_LABEL_CHARS only,
+    nothing else but an OPT record (version 0, no extended rcode, options in
+    FAST_OPTIONS only); else None."""
+    if len(wire) < 17:
+        return None
+    qid, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", wire)
+    if flags & 0xF800 or qd != 1 or an or ns or ar > 1:
+        return None
+    labels = []
+    at = 12
+    while at < len(wire) and wire[at]:
+        n = wire[at]
+        label = wire[at + 1:at + 1 + n]
+        if n > 63 or len(label) != n or label.translate(None, FAST_LABEL_CHARS):
+            return None
+        labels.append(label)
+        at += 1 + n
+    at += 1
+    if at - 12 > 255 or at + 4 > len(wire):
+        return None
+    qtype, qclass = struct.unpack_from("!HH", wire, at)
+    if qtype not in FAST_TYPES or qclass != dns.rdataclass.IN:
+        return None
+    at += 4
+    payload = None
+    if ar:
+        if at + 11 > len(wire) or wire[at] != 0:
+            return None
+        rdtype, payload, ttl, rdlen = struct.unpack_from("!HHIH", wire, at + 1)
+        at += 11
+        if rdtype != dns.rdatatype.OPT or ttl & 0xFFFF0000 or at + rdlen != len(wire):
+            return None
+        while at < len(wire):
+            if at + 4 > len(wire):
+                return None
+            code, n = struct.unpack_from("!HH", wire, at)
+            at += 4 + n
+            if code not in FAST_OPTIONS or at > len(wire):
+                return None
+    if at != len(wire):
+        return None
+    return qid, flags & 0x0100, labels, qtype, payload
+
+
+def render(zone, q, transport):
+    """The answer to query message Q received over TRANSPORT, in wire format
+    (dnspython's path)."""
+    r = zone.answer(q)
+    try:
+        return r.to_wire(max_size=65535 if transport == "tcp" else
+                         max(512, q.payload if q.edns >= 0 else 512))
+    except dns.exception.TooBig:  # e.g. an NXNS referral to a client without EDNS
+        r.answer, r.authority, r.additional = [], [], []
+        r.flags |= dns.flags.TC
+        return r.to_wire()
 
 
 def delay_of(q):
@@ -286,11 +528,12 @@ def main(argv):
             json.dump(counts, f)
         os.replace(tmp, countfile)
 
-    def count(q, transport):
+    def count(transport, question=None):
+        """Count a query received over TRANSPORT whose question is QUESTION,
+        a callable that returns (its name in text, its type in text)."""
         counts[transport] += 1
-        if len(q.question) == 1 and not bench:
-            key = "%s %s" % (q.question[0].name.to_text().lower(),
-                             dns.rdatatype.to_text(q.question[0].rdtype))
+        if question is not None and not bench:
+            key = "%s %s" % question()
             counts["names"][key] = counts["names"].get(key, 0) + 1
         write_counts(False)
 
@@ -339,19 +582,21 @@ def main(argv):
         counts["forged"] += FLOOD_PER_QUERY + 8
 
     def handle(wire, transport, reply, peer=None):
+        fast = zone.fast_answer(wire) if transport == "udp" else None
+        if fast is not None:  # a plain query, answered at once without dnspython
+            out, labels, qtype = fast
+            count(transport, lambda: (b".".join(labels).decode().lower() + ".",
+                                      FAST_TYPES[qtype]))
+            reply(out)
+            return
         try:
             q = dns.message.from_wire(wire)
         except Exception:  # garbage: no answer
             return
-        count(q, transport)
-        r = zone.answer(q)
-        try:
-            out = r.to_wire(max_size=65535 if transport == "tcp" else
-                            max(512, q.payload if q.edns >= 0 else 512))
-        except dns.exception.TooBig:  # e.g. an NXNS referral to a client without EDNS
-            r.answer, r.authority, r.additional = [], [], []
-            r.flags |= dns.flags.TC
-            out = r.to_wire()
+        count(transport, (lambda: (q.question[0].name.to_text().lower(),
+                                   dns.rdatatype.to_text(q.question[0].rdtype)))
+              if len(q.question) == 1 else None)
+        out = render(zone, q, transport)
         mode = hostile_mode(q)
         if mode and transport == "udp":
             hostile(q, wire, mode, delay_of(q), reply, peer)

@@ -6,6 +6,8 @@
  * proof records that go with a negative or wildcard answer, and the few
  * records a response is searched for (SOA, DNAME, a CNAME's target).
  */
+#include <pthread.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "resolv/resolv.h"
@@ -24,6 +26,71 @@ struct vg_rrset *vg__rrset_dup(struct vg_request *req, const struct vg_rrset *rs
 	return n;
 }
 
+/*
+ * Exact duplicates are dropped (RFC 2181 5).  The first few records are
+ * compared with each other directly; past DEDUP_LINEAR of them a hash table
+ * of the records' offsets takes over, so that a hostile answer with hundreds
+ * of records in one RRset (KeyTrap's 480 RRSIGs) costs one keyed hash per
+ * record, not a comparison with every record before it (which held the
+ * worker for milliseconds).
+ */
+#define DEDUP_LINEAR 16
+#define DEDUP_SLOTS 8192 /* a power of 2 above the records of a 64 KB message
+			  * (11 bytes each at least) */
+
+struct dedup {
+	const uint8_t *base; /* the records: 2-byte length, then rdata */
+	unsigned n;          /* records so far */
+	bool hashed;
+	uint16_t slot[DEDUP_SLOTS]; /* offset + 1, 0 = empty (offsets < 65535) */
+};
+
+static unsigned char dedup_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t dedup_once = PTHREAD_ONCE_INIT;
+
+static void dedup_key_init(void)
+{
+	randombytes_buf(dedup_key, sizeof(dedup_key));
+}
+
+static bool rec_eq(const uint8_t *base, size_t a, size_t b)
+{
+	uint16_t la = vg_get16(base + a), lb = vg_get16(base + b);
+	return la == lb && memcmp(base + a + 2, base + b + 2, la) == 0;
+}
+
+/* Find the record at @p off among the earlier ones, or enter it.  True if
+ * it is a duplicate. */
+static bool dedup_seen(struct dedup *d, size_t off)
+{
+	if (!d->hashed && d->n < DEDUP_LINEAR) {
+		for (size_t o = 0; o < off; o += 2u + vg_get16(d->base + o))
+			if (rec_eq(d->base, o, off))
+				return true;
+		d->n++;
+		return false;
+	}
+	if (!d->hashed) { /* switch: enter the records so far */
+		pthread_once(&dedup_once, dedup_key_init);
+		memset(d->slot, 0, sizeof(d->slot));
+		d->hashed = true;
+		for (size_t o = 0; o < off; o += 2u + vg_get16(d->base + o))
+			(void)dedup_seen(d, o);
+	}
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, d->base + off, 2u + vg_get16(d->base + off),
+			 dedup_key);
+	for (unsigned i = (unsigned)h & (DEDUP_SLOTS - 1);; i = (i + 1) & (DEDUP_SLOTS - 1)) {
+		if (!d->slot[i]) {
+			d->slot[i] = (uint16_t)(off + 1);
+			d->n++;
+			return false;
+		}
+		if (rec_eq(d->base, d->slot[i] - 1u, off))
+			return true;
+	}
+}
+
 /* Gather the RRset (owner, type) of section @p sec into the arena, rdata
  * decompressed.  NULL if absent (or memory is short).  For type RRSIG, only
  * the signatures covering @p covered, or all of them when it is 0 (a query
@@ -35,6 +102,10 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 	size_t used = 0;
 	unsigned count = 0;
 	uint32_t ttl = UINT32_MAX;
+	struct dedup dd;
+	dd.base = tmp;
+	dd.n = 0;
+	dd.hashed = false;
 
 	for (unsigned i = m->sec_start[sec]; i < m->sec_start[sec + 1]; i++) {
 		const struct vg_rr *rr = &m->rr[i];
@@ -54,19 +125,9 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 			continue;
 		if (used + 2 + (size_t)n > 65535)
 			break;
-		/* drop exact duplicates */
-		bool dup = false;
-		for (size_t o = 0; o < used;) {
-			uint16_t l = vg_get16(tmp + o);
-			if (l == n && !memcmp(tmp + o + 2, tmp + used + 2, (size_t)n)) {
-				dup = true;
-				break;
-			}
-			o += 2u + l;
-		}
-		if (dup)
-			continue;
 		vg_put16(tmp + used, (uint16_t)n);
+		if (dedup_seen(&dd, used))
+			continue;
 		used += 2 + (size_t)n;
 		count++;
 		if (rr->ttl < ttl)

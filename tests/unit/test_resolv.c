@@ -198,6 +198,47 @@ START_TEST(referrals_to_answer)
 }
 END_TEST
 
+START_TEST(large_rrset_duplicates_dropped)
+{
+	/* RFC 2181 5: one RRset of 100 addresses, each sent twice or three
+	 * times, interleaved (the first copies before and after the point
+	 * where vigil stops comparing records one by one and hashes them) */
+	struct reply r;
+	struct vg_request *req = vg_request_new(&env, N("www.example.lab."), VG_T_A);
+	enum vg_step st = vg_resolv_begin(req);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "lab.", VG_T_NS, "ns.lab.");
+	rr_a(&r, 3, "ns.lab.", "127.0.0.2");
+	st = send_reply(req, &r);
+	reply_start(&r, req, 0, VG_RCODE_NOERROR);
+	rr_name(&r, 2, "example.lab.", VG_T_NS, "ns.example.lab.");
+	rr_a(&r, 3, "ns.example.lab.", "127.0.0.3");
+	st = send_reply(req, &r);
+	expect_send(req, st, "127.0.0.3", "www.example.lab.", VG_T_A);
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	for (unsigned i = 0; i < 240; i++) {
+		unsigned k = i < 100 ? i : i < 200 ? 199 - i : (i * 7) % 100;
+		uint8_t a[4] = { 192, 0, 2, (uint8_t)k };
+		rr(&r, 1, "www.example.lab.", VG_T_A, 3600, a, 4);
+	}
+	st = send_reply(req, &r);
+	ck_assert_int_eq(st, VG_STEP_ANSWER);
+	ck_assert_int_eq(req->rcode, VG_RCODE_NOERROR);
+	ck_assert_uint_eq(req->n_answer, 1);
+	const struct vg_rrset *rs = req->answer[0];
+	ck_assert_uint_eq(rs->count, 100);
+	bool seen[100] = { false };
+	const uint8_t *p = rs->rdata;
+	for (unsigned i = 0; i < rs->count; i++, p += 2 + 4) {
+		ck_assert_uint_eq(vg_get16(p), 4);
+		ck_assert_uint_lt(p[5], 100);
+		ck_assert_msg(!seen[p[5]], "192.0.2.%u twice", p[5]);
+		seen[p[5]] = true;
+	}
+	vg_request_free(req);
+}
+END_TEST
+
 START_TEST(delegation_reused_from_cache)
 {
 	vg_request_free(resolve_www());
@@ -549,6 +590,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, referrals_to_answer);
 	tcase_add_test(tc, delegation_reused_from_cache);
+	tcase_add_test(tc, large_rrset_duplicates_dropped);
 	tcase_add_test(tc, cache_hit_allocates_nothing);
 	tcase_add_test(tc, nxdomain_cached_with_soa);
 	tcase_add_test(tc, cname_loop_is_bounded);

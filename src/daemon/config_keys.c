@@ -394,6 +394,7 @@ static const struct vg__cfg_key dnssec_keys[] = {
 	VG_CFG_KUINT("max-rrsigs-per-rrset", CFG, dnssec.max_rrsigs_per_rrset, 1, 64, "8"),
 	VG_CFG_KUINT("max-keys-per-tag", CFG, dnssec.max_keys_per_tag, 1, 64, "2"),
 	VG_CFG_KUINT("max-validations-per-query", CFG, dnssec.max_per_query, 1, 1024, "32"),
+	VG_CFG_KUINT("max-ds-digests", CFG, dnssec.max_ds_digests, 1, 64, "8"),
 	VG_CFG_KUINT("nsec3-max-iterations", CFG, dnssec.nsec3_max_iterations, 0, 2500, "50"),
 	VG_CFG_KUINT("max-nsec3-records", CFG, dnssec.nsec3_max_records, 1, 64, "8"),
 	VG_CFG_KUINT("max-nsec3-hashes", CFG, dnssec.nsec3_max_hashes, 1, 100000, "600"),

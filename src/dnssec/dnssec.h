@@ -98,6 +98,7 @@ struct vg_val_budget {
 	unsigned sigs_left;        /* default 32 per client query */
 	unsigned rrsigs_per_rrset; /* default 8 */
 	unsigned keys_per_tag;     /* default 2 */
+	unsigned ds_digests;       /* DS digests computed per DNSKEY set, default 8 */
 	uint32_t skew;             /* seconds of clock skew allowed, default 300 */
 };
 
@@ -114,6 +115,18 @@ struct vg_val_budget {
 int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *sigs,
 			     const struct vg_dnssec_key *keys, unsigned nkeys, uint32_t now,
 			     struct vg_val_budget *budget, uint8_t *scratch, size_t cap, int *ede);
+
+/**
+ * Does a DS record of @p ds (the DS RRset of zone @p owner) vouch for the
+ * DNSKEY whose rdata is @p key (@p keylen bytes, key tag @p tag)?  Only DS
+ * records with a supported digest type that name the key's tag and
+ * algorithm are digested, and each digest spends one unit of *@p digests_left
+ * (the allowance of the whole DNSKEY set: a hostile DS RRset of hundreds of
+ * records sharing the tags of many keys must not cost keys x records).
+ * 0 vouched, VG_EBOGUS not, VG_ELIMIT the allowance ran out first.
+ */
+int vg_dnssec_ds_vouches(const uint8_t *owner, const uint8_t *key, size_t keylen, uint16_t tag,
+			 const struct vg_rrset *ds, unsigned *digests_left);
 
 /* ------------------------------------------------------------ nsec.c */
 
@@ -217,6 +230,7 @@ struct vg_dnssec_opts {
 	unsigned max_rrsigs_per_rrset; /* default 8 */
 	unsigned max_keys_per_tag;     /* default 2 */
 	unsigned max_per_query;        /* signature validations per client query, default 32 */
+	unsigned max_ds_digests;       /* DS digests per DNSKEY set, default 8 */
 	unsigned nsec3_max_iterations; /* RFC 9276, default 50 */
 	unsigned nsec3_max_records;    /* per answer, default 8 */
 	unsigned nsec3_max_hashes;     /* per client query, default 600 */

@@ -8,6 +8,9 @@
  * algorithm match it), and every verification spends one unit of the query's
  * budget.  When a bound is hit the answer is VG_ELIMIT, never a stall: the
  * worst case is rrsigs_per_rrset * keys_per_tag verifications per RRset.
+ * DS digests (vouching for a zone's DNSKEYs) have an allowance of their own
+ * per DNSKEY set, ds_digests: a digest costs far less than a verification,
+ * and the DS of a legitimate zone needs one or two per key.
  *
  * Validity (RFC 4034 3.1.5): inception and expiration are compared with the
  * clock in 32-bit serial number arithmetic, with a small allowed skew.
@@ -79,5 +82,29 @@ int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *s
 		*ede = VG_EDE_SIG_NOT_YET_VALID;
 	else if (count)
 		*ede = VG_EDE_BOGUS;
+	return VG_EBOGUS;
+}
+
+int vg_dnssec_ds_vouches(const uint8_t *owner, const uint8_t *key, size_t keylen, uint16_t tag,
+			 const struct vg_rrset *ds, unsigned *digests_left)
+{
+	const uint8_t *q = ds->rdata, *end = ds->rdata + ds->rdata_len;
+	if (keylen < 4)
+		return VG_EBOGUS;
+	for (unsigned j = 0; j < ds->count && end - q >= 2; j++) {
+		uint16_t dl = vg_get16(q);
+		const uint8_t *d = q + 2;
+		q += 2u + dl;
+		if (q > end)
+			break;
+		if (dl < 4 || vg_get16(d) != tag || d[2] != key[3] ||
+		    !vg_dnssec_alg_supported(d[2]) || !vg_dnssec_digest_supported(d[3]))
+			continue;
+		if (*digests_left == 0)
+			return VG_ELIMIT;
+		(*digests_left)--;
+		if (vg_dnssec_ds_match(owner, key, keylen, d, dl) == 0)
+			return 0;
+	}
 	return VG_EBOGUS;
 }

@@ -955,6 +955,7 @@ static void budget_init(struct vg_request *req)
 	req->vbudget.sigs_left = dopts->max_per_query;
 	req->vbudget.rrsigs_per_rrset = dopts->max_rrsigs_per_rrset;
 	req->vbudget.keys_per_tag = dopts->max_keys_per_tag;
+	req->vbudget.ds_digests = dopts->max_ds_digests;
 	req->vbudget.skew = dopts->clock_skew;
 	req->nsec3_hashes_left = dopts->nsec3_max_hashes;
 	req->n_fetches = 0;

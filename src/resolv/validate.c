@@ -29,8 +29,9 @@
  *
  * Bounds: every signature verification spends one unit of the request's
  * budget (struct vg_val_budget); RRSIGs per RRset and keys per key tag are
- * bounded in vg_dnssec_validate_rrset; NSEC3 work in nsec3.c; fetches per
- * request in iterate.c.  Exceeding any of them makes the answer bogus (EDE 6),
+ * bounded in vg_dnssec_validate_rrset; DS digests per DNSKEY set in
+ * vg_dnssec_ds_vouches; NSEC3 work in nsec3.c; fetches per request in
+ * iterate.c.  Exceeding any of them makes the answer bogus (EDE 6),
  * never a stall.
  */
 #include <string.h>
@@ -623,8 +624,8 @@ static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out
 	 * (unless an earlier request validated this DNSKEY RRset: then the
 	 * vouching is not used, and its digests are not worth computing) */
 	struct vg_dnssec_key trusted[ZK_MAX];
-	unsigned nt = 0;
-	bool unsupported_anchor = false, known = dk->sec == VG_SEC_SECURE;
+	unsigned nt = 0, digests = req->vbudget.ds_digests;
+	bool unsupported_anchor = false, known = dk->sec == VG_SEC_SECURE, limited = false;
 	const uint8_t *p = dk->rs->rdata, *end = dk->rs->rdata + dk->rs->rdata_len;
 	for (unsigned i = 0; i < dk->rs->count && end - p >= 2 && zk->n < ZK_MAX; i++) {
 		uint16_t l = vg_get16(p);
@@ -645,16 +646,10 @@ static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out
 			int t = vg_ta_trusts_key(req->env->ta, zone, rd, l);
 			vouched = t == 0;
 			unsupported_anchor |= t == VG_ENOTSUP;
-		} else {
-			const uint8_t *q = ds->rdata, *qend = ds->rdata + ds->rdata_len;
-			for (unsigned j = 0; j < ds->count && qend - q >= 2 && !vouched; j++) {
-				uint16_t dl = vg_get16(q);
-				const uint8_t *d = q + 2;
-				q += 2u + dl;
-				if (!ds_supported(d, dl) || vg_get16(d) != k->tag || d[2] != k->alg)
-					continue;
-				vouched = vg_dnssec_ds_match(zone, rd, l, d, dl) == 0;
-			}
+		} else if (!limited) {
+			int t = vg_dnssec_ds_vouches(zone, rd, l, k->tag, ds, &digests);
+			vouched = t == 0;
+			limited = t == VG_ELIMIT; /* the keys after it are not vouched for */
 		}
 		if (vouched && nt < ZK_MAX)
 			trusted[nt++] = *k;
@@ -676,6 +671,16 @@ static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out
 	}
 	if (known && zk->n)
 		return zk_done(zk, VG_SEC_SECURE, 0); /* validated by an earlier request */
+	if (nt == 0 && limited) { /* the DS digest allowance ran out first */
+		if (vg_log_enabled(VG_LOG_DEBUG)) {
+			char n[VG_NAME_MAX * 4 + 8];
+			vg_name_to_str(zone, n, sizeof(n));
+			vg_log(VG_LOG_DEBUG, "validation limit reached at %s: %u DS digests "
+			       "vouched for none of its DNSKEYs (%u DS): bogus", n,
+			       req->vbudget.ds_digests, ds->count);
+		}
+		return blame_fetch(v, dk, zk_done(zk, bogus(v, VG_EDE_BOGUS), VG_EDE_BOGUS));
+	}
 	if (nt == 0) /* none the DS (or the anchor) vouches for: a stale or wrong key set */
 		return blame_fetch(v, dk, zk_done(zk, bogus(v, VG_EDE_DNSKEY_MISSING),
 						  VG_EDE_DNSKEY_MISSING));

@@ -303,6 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vg_dnssec_opts dopts = {
 		.validation = opts & O_VALIDATE, .bogus_ttl = 60, .clock_skew = 300,
 		.max_rrsigs_per_rrset = 8, .max_keys_per_tag = 2, .max_per_query = 32,
+		.max_ds_digests = 8,
 		.nsec3_max_iterations = 50, .nsec3_max_records = 8, .nsec3_max_hashes = 600,
 	};
 	if (policy)

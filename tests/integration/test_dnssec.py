@@ -666,6 +666,35 @@ def test_max_rrsigs_per_rrset_decides(lab, tmp_path, cap):
         v.stop()
 
 
+@pytest.mark.vigil_only
+@pytest.mark.parametrize("cap", [labdnssec.DSCAP_EXTRA, labdnssec.DSCAP_EXTRA + 1])
+def test_max_ds_digests_decides(lab, tmp_path, cap):
+    """dscap.sec.'s DS RRset (validly signed by sec.) has 11 DS records with
+    its KSK's key tag and algorithm but wrong digests, then the real one
+    (labdnssec.DSCAP_EXTRA).  dnssec.max-ds-digests 11: the real DS is never
+    digested, no key is vouched for, the answer is bogus (SERVFAIL, EDE 6)
+    and the limit is logged; 12: it is, and the answer is secure (AD)."""
+    def edit(kind, text):
+        return replace_once(text, "dnssec:\n", "dnssec:\n  max-ds-digests: %d\n" % cap)
+    v = own_resolver(lab, tmp_path, edit)
+    try:
+        name = "www.dscap.sec."
+        r = dq(v, name)
+        if cap <= labdnssec.DSCAP_EXTRA:
+            assert_rcode(r, "SERVFAIL")
+            assert_ede(r, {6})
+            assert "validation limit reached at dscap.sec.: %d DS digests" % cap in \
+                v.log_text(), "the DS digest bound is not what failed it:\n" + v.log_tail()
+            r = dq(v, name, cd=True)  # the data is there, just not validated
+            assert_answer(r, name, "A", [WWW["dscap.sec."]])
+        else:
+            assert_answer(r, name, "A", [WWW["dscap.sec."]])
+            assert_ad(r)
+            assert "validation limit reached" not in v.log_text(), v.log_tail()
+    finally:
+        v.stop()
+
+
 def root_ds_tags(lab):
     """The key tags of the lab's root trust anchor (its DS records)."""
     tags = set()

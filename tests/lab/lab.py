@@ -110,6 +110,8 @@ SEC_ZONES = [
     ("keytrap-big", Signing(alg=8, case="keytrap-big"), "198.51.100.39"),
     # bounds: more RRSIGs than dnssec.max-rrsigs-per-rrset ahead of the valid one
     ("rrsigcap", Signing(case="rrsigcap"), "198.51.100.41"),
+    # bounds: more DS records of the KSK's tag than dnssec.max-ds-digests ahead of the real one
+    ("dscap", Signing(case="dscap"), "198.51.100.45"),
     # healthy, with a DNSKEY RRset near the 64 KB message size
     ("bigdnskey", Signing(alg=8, case="bigdnskey"), "198.51.100.42"),
 ]

@@ -84,6 +84,12 @@ BIGDNSKEY_KEYS = 360
 # before its one valid RRSIG, so a validator tries RRSIGCAP_EXTRA + 1 RRSIGs
 # to find the valid one (dnssec.max-rrsigs-per-rrset decides).
 RRSIGCAP_EXTRA = 11
+# dscap: the parent's DS RRset for the zone carries DSCAP_EXTRA DS records
+# with its KSK's key tag and algorithm but wrong SHA-1 digests, ahead of the
+# real DS (digest type 1 sorts before 2), all validly signed by the parent:
+# a validator computes DSCAP_EXTRA + 1 digests to find the KSK
+# (dnssec.max-ds-digests decides).
+DSCAP_EXTRA = 11
 
 # Lines of a zone text after this marker are appended to the signed zone
 # unchanged: used for the unsigned delegations of an NSEC3 opt-out zone, so
@@ -115,6 +121,8 @@ BREAKAGES = {
     "rrsigcap": "www A carries %d RRSIGs that match no key (in their validity window, "
                 "expiring a day before the real one) ahead of its valid RRSIG"
                 % RRSIGCAP_EXTRA,
+    "dscap": "the parent's DS RRset has %d DS records with the KSK's key tag and "
+             "algorithm but wrong SHA-1 digests ahead of the real one" % DSCAP_EXTRA,
 }
 
 
@@ -312,7 +320,12 @@ class Signer:
             key = self.keys.get(zone, spec.alg, "spare").dnskey
         else:
             key = self.served_ksk(zone, spec)
-        return "%-17s IN DS %s\n" % (zone, ds_rdata(zone, key, spec.digest))
+        out = "%-17s IN DS %s\n" % (zone, ds_rdata(zone, key, spec.digest))
+        if spec.case == "dscap":  # same tag and algorithm, wrong SHA-1 digests
+            tag = dns.dnssec.key_id(key)
+            out += "".join("%-17s IN DS %d %d 1 %040X\n" % (zone, tag, key.algorithm, i + 1)
+                           for i in range(DSCAP_EXTRA))
+        return out
 
     def trust_anchor(self, spec):
         """The root's DS in presentation format (a trust-anchor file's content)."""

@@ -223,7 +223,8 @@ static void setup(void)
 	};
 	dopts = (struct vg_dnssec_opts){ .validation = false, .bogus_ttl = 60, .clock_skew = 300,
 					 .max_rrsigs_per_rrset = 8, .max_keys_per_tag = 2,
-					 .max_per_query = 32, .nsec3_max_iterations = 50,
+					 .max_per_query = 32, .max_ds_digests = 8,
+					 .nsec3_max_iterations = 50,
 					 .nsec3_max_records = 8, .nsec3_max_hashes = 600 };
 	memset(&hints, 0, sizeof(hints));
 	vg_name_from_str("a.root.test.", hints.ns[0], VG_NAME_MAX);

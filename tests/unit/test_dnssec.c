@@ -376,6 +376,99 @@ START_TEST(ds_digests_match)
 }
 END_TEST
 
+/* DS RRset of @p bad records naming the key's tag (@p tag_delta 0) or another
+ * tag, with wrong SHA-256 digests, and the real DS first or last. */
+static void ds_flood(struct vg_rrset *rs, uint8_t *store, size_t cap, const uint8_t *real,
+		     size_t real_len, unsigned bad, int tag_delta, bool real_first)
+{
+	size_t used = 0;
+	memset(rs, 0, sizeof(*rs));
+	rs->type = VG_T_DS;
+	rs->rclass = VG_C_IN;
+	for (unsigned i = 0; i <= bad; i++) {
+		bool is_real = real_first ? i == 0 : i == bad;
+		ck_assert_uint_le(used + 2 + 36, cap);
+		if (is_real) {
+			vg_put16(store + used, (uint16_t)real_len);
+			memcpy(store + used + 2, real, real_len);
+			used += 2 + real_len;
+		} else {
+			uint8_t *d = store + used + 2;
+			vg_put16(store + used, 36);
+			vg_put16(d, (uint16_t)(vg_get16(real) + tag_delta));
+			d[2] = real[2];
+			d[3] = VG_DS_SHA256;
+			memset(d + 4, 0x5a, 32);
+			vg_put32(d + 4, i); /* distinct records */
+			used += 2 + 36;
+		}
+		rs->count++;
+	}
+	rs->rdata = store;
+	rs->rdata_len = (uint16_t)used;
+}
+
+/* A DS RRset of hundreds of records that share the key's tag and algorithm
+ * (validly signed by a hostile parent) costs at most the DNSKEY set's
+ * allowance of digests, not one per record per key: the real DS after the
+ * allowance is not found (VG_ELIMIT), before it is, and DS records of
+ * other tags cost nothing. */
+START_TEST(ds_vouching_is_bounded)
+{
+	ldns_rr_list *zone = load("tests/unit/data/dnssec/alg8.zone");
+	ldns_rr_list *dsl = load("tests/unit/data/dnssec/alg8.ds");
+	struct vg_dnssec_key k;
+	uint8_t keyrd[4096], real[256];
+	static uint8_t store[16384];
+	size_t keylen, real_len = 0;
+	struct vg_rrset ds;
+	static const uint8_t owner[] = "\7example";
+	key_of(zone, &k, keyrd, &keylen);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(dsl) && !real_len; i++) {
+		size_t n = rdata_wire(ldns_rr_list_rr(dsl, i), real, sizeof(real));
+		if (real[3] == VG_DS_SHA256)
+			real_len = n;
+	}
+	ck_assert_uint_eq(real_len, 36);
+
+	unsigned left = 8;
+	ds_flood(&ds, store, sizeof(store), real, real_len, 300, 0, true);
+	ck_assert_int_eq(vg_dnssec_ds_vouches(owner, keyrd, keylen, k.tag, &ds, &left), 0);
+	ck_assert_uint_eq(left, 7); /* the first digest matched */
+
+	left = 8;
+	ds_flood(&ds, store, sizeof(store), real, real_len, 300, 1, false);
+	ck_assert_int_eq(vg_dnssec_ds_vouches(owner, keyrd, keylen, k.tag, &ds, &left), 0);
+	ck_assert_uint_eq(left, 7); /* other tags: not digested */
+
+	left = 8;
+	ds_flood(&ds, store, sizeof(store), real, real_len, 300, 0, false);
+	ck_assert_int_eq(vg_dnssec_ds_vouches(owner, keyrd, keylen, k.tag, &ds, &left),
+			 VG_ELIMIT);
+	ck_assert_uint_eq(left, 0);
+	/* the allowance is the key set's: the next key gets nothing */
+	ck_assert_int_eq(vg_dnssec_ds_vouches(owner, keyrd, keylen, k.tag, &ds, &left),
+			 VG_ELIMIT);
+	ck_assert_uint_eq(left, 0);
+
+	left = 8;
+	ds_flood(&ds, store, sizeof(store), real, real_len, 7, 0, false);
+	ck_assert_int_eq(vg_dnssec_ds_vouches(owner, keyrd, keylen, k.tag, &ds, &left), 0);
+	ck_assert_uint_eq(left, 0); /* the 8th digest is the real one */
+
+	left = 8;
+	ds.count--; /* the 7 wrong ones only */
+	ds.rdata_len = (uint16_t)(ds.rdata_len - 2 - real_len);
+	ck_assert_int_eq(vg_dnssec_ds_vouches(owner, keyrd, keylen, k.tag, &ds, &left),
+			 VG_EBOGUS);
+	ck_assert_uint_eq(left, 1);
+
+	vg_dnssec_key_deinit(&k);
+	ldns_rr_list_deep_free(zone);
+	ldns_rr_list_deep_free(dsl);
+}
+END_TEST
+
 static void b32hex(const uint8_t *in, size_t len, char *out)
 {
 	static const char al[] = "0123456789abcdefghijklmnopqrstuv";
@@ -823,6 +916,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, every_signature_verifies, 0, 8);
 	tcase_add_loop_test(tc, ds_digests_match, 0, 8);
+	tcase_add_test(tc, ds_vouching_is_bounded);
 	tcase_add_test(tc, wildcard_expansion_verifies);
 	tcase_add_loop_test(tc, key_cache_decodes_once, 0, 2);
 	tcase_add_test(tc, key_cache_keeps_colliding_keys);

@@ -147,6 +147,8 @@ struct vg_msg {
 	uint16_t nrr;              /* RRs in rr[], OPT excluded */
 	uint16_t sec_start[4];     /* index into rr[] where each section starts; [3] = nrr */
 	struct vg_rr rr[VG_MSG_MAXRR];
+	bool owners_hashed;        /* owner_hash[] filled (vg_msg_hash_owners) */
+	uint32_t owner_hash[VG_MSG_MAXRR]; /* vg_name_hash() of each RR's owner */
 };
 
 /** Light view of a client query: header, question and EDNS only. */
@@ -171,6 +173,21 @@ int vg_query_parse(struct vg_query *q, const uint8_t *pkt, size_t len, int *rcod
 
 /** Fully parse a message (response from upstream). 0 or VG_EMALFORMED. */
 int vg_msg_parse(struct vg_msg *m, const uint8_t *pkt, size_t len);
+
+/**
+ * A keyed hash (random key per process) of a name, case-insensitive: equal
+ * names hash equal, and a remote party cannot choose names that collide.
+ */
+uint32_t vg_name_hash(const uint8_t *name);
+
+/**
+ * Decompress each RR's owner once and keep its vg_name_hash() in
+ * m->owner_hash[], so that a search for the records of one owner compares
+ * hashes and decompresses only the records that match: a hostile answer of
+ * hundreds of records whose owners are long chains of compression pointers
+ * would otherwise be decompressed again for every RRset gathered from it.
+ */
+void vg_msg_hash_owners(struct vg_msg *m);
 
 /**
  * Copy the rdata of @p rr into @p out (capacity @p cap) with every embedded

@@ -1435,6 +1435,7 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 		server_failed(req, t, true);
 		return step(req, now_ms);
 	}
+	vg_msg_hash_owners(m); /* for the RRsets gathered from it (rrsets.c) */
 	uint8_t zone[VG_NAME_MAX];
 	const uint8_t *asked = t->sent_min ? req->out.qname : t->sname;
 	if (!t->forward && rc == VG_RCODE_NOERROR && find_referral(m, t, asked, zone))

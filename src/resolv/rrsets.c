@@ -106,12 +106,22 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 	dd.base = tmp;
 	dd.n = 0;
 	dd.hashed = false;
+	/* owners are compared by their hashes first (vg_msg_hash_owners): only
+	 * the records of this owner are decompressed, once per RRset, not every
+	 * record of the section for every RRset gathered from it */
+	bool hashed = m->owners_hashed;
+	uint32_t h = hashed ? vg_name_hash(owner) : 0;
 
 	for (unsigned i = m->sec_start[sec]; i < m->sec_start[sec + 1]; i++) {
 		const struct vg_rr *rr = &m->rr[i];
 		uint8_t name[VG_NAME_MAX];
 		if (rr->type != type || rr->rclass != VG_C_IN)
 			continue;
+		if (hashed && m->owner_hash[i] != h)
+			continue;
+		if (type == VG_T_RRSIG && covered &&
+		    (rr->rdlen < 2 || vg_get16(m->pkt + rr->rdata) != covered))
+			continue; /* (type covered is never compressed) */
 		if (vg_name_unpack(m->pkt, m->len, rr->owner, name, true, NULL) < 0 ||
 		    !vg_name_eq(name, owner))
 			continue;

@@ -6,9 +6,12 @@
  *
  * Nothing here allocates; the views borrow the packet buffer.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include <sodium.h>
 
 #include "core/core.h"
 #include "vigil/err.h"
@@ -145,6 +148,7 @@ int vg_msg_parse(struct vg_msg *m, const uint8_t *pkt, size_t len)
 	m->pkt = pkt;
 	m->len = len;
 	m->nrr = 0;
+	m->owners_hashed = false;
 	memset(&m->edns, 0, sizeof(m->edns));
 	m->qname_len = 0;
 	if (len < VG_HDR_LEN || len > 65535)
@@ -191,6 +195,42 @@ int vg_msg_parse(struct vg_msg *m, const uint8_t *pkt, size_t len)
 	/* trailing bytes after the last record are tolerated in responses (some
 	 * servers pad); they are simply ignored */
 	return 0;
+}
+
+static unsigned char name_hash_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t name_hash_once = PTHREAD_ONCE_INIT;
+
+static void name_hash_init(void)
+{
+	randombytes_buf(name_hash_key, sizeof(name_hash_key));
+}
+
+static uint32_t hash_lower(const uint8_t *lower, size_t len)
+{
+	uint64_t h;
+	pthread_once(&name_hash_once, name_hash_init);
+	crypto_shorthash((unsigned char *)&h, lower, len, name_hash_key);
+	return (uint32_t)h;
+}
+
+uint32_t vg_name_hash(const uint8_t *name)
+{
+	uint8_t low[VG_NAME_MAX];
+	size_t len = vg_name_len(name);
+	memcpy(low, name, len);
+	vg_name_lower(low);
+	return hash_lower(low, len);
+}
+
+void vg_msg_hash_owners(struct vg_msg *m)
+{
+	for (unsigned i = 0; i < m->nrr; i++) {
+		uint8_t low[VG_NAME_MAX];
+		int n = vg_name_unpack(m->pkt, m->len, m->rr[i].owner, low, true, NULL);
+		/* the parse walked every owner already: n < 0 cannot happen */
+		m->owner_hash[i] = n > 0 ? hash_lower(low, (size_t)n) : 0;
+	}
+	m->owners_hashed = true;
 }
 
 /* Layout of names inside rdata for types whose names may be compressed. */

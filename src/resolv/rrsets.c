@@ -297,11 +297,27 @@ struct vg_rrset *vg__find_soa(struct vg_request *req, const struct vg_msg *m,
 struct vg_rrset *vg__find_dname(struct vg_request *req, const struct vg_msg *m,
 				const uint8_t *name, const uint8_t *bailiwick)
 {
+	/* the hashes of the proper ancestors of @p name (at most 127): a DNAME
+	 * owned elsewhere is not decompressed (this runs once per CNAME hop) */
+	uint32_t anc[VG_NAME_MAX / 2 + 1];
+	unsigned na = 0;
+	bool hashed = m->owners_hashed;
+	for (const uint8_t *n = name; hashed && *n && na < VG_ARRAY_SIZE(anc);) {
+		n += *n + 1;
+		anc[na++] = vg_name_hash(n);
+	}
 	for (unsigned i = m->sec_start[VG_SEC_AN]; i < m->sec_start[VG_SEC_NS]; i++) {
 		const struct vg_rr *rr = &m->rr[i];
 		uint8_t owner[VG_NAME_MAX];
 		if (rr->type != VG_T_DNAME)
 			continue;
+		if (hashed) {
+			unsigned k = 0;
+			while (k < na && anc[k] != m->owner_hash[i])
+				k++;
+			if (k == na)
+				continue;
+		}
 		if (vg_name_unpack(m->pkt, m->len, rr->owner, owner, true, NULL) < 0)
 			continue;
 		if (vg_name_eq(owner, name) || !vg_name_is_sub(name, owner) ||

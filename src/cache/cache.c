@@ -26,13 +26,15 @@
 #define VG_CACHE_SHARDS 32
 #define MALLOC_OVERHEAD 16
 
-enum { F_NEG = 1, F_NX = 2, F_FAIL = 4 };
+enum { F_NEG = 1, F_NX = 2, F_FAIL = 4, F_PREFETCH = 8 };
 
 struct entry {
 	struct entry *hnext;
 	struct entry *prev, *next;
 	uint64_t hash;
 	uint32_t expire;
+	uint32_t ttl0;          /* the TTL it was stored with (prefetch) */
+	uint32_t fail_until;    /* stale: refreshing it failed, answer stale until then */
 	uint32_t size;
 	uint16_t type, rclass;
 	uint8_t rank, flags;
@@ -59,6 +61,7 @@ struct vg_cache {
 	struct shard shards[VG_CACHE_SHARDS];
 	unsigned char key[crypto_shorthash_KEYBYTES];
 	_Atomic uint32_t min_ttl, max_ttl, max_neg_ttl; /* changed by reload, read by workers */
+	_Atomic uint32_t stale_max; /* serve-stale: expired entries kept this long (0: none) */
 	size_t limit;
 	struct vg_aggr *aggr; /* validated NSEC ranges (aggr.c), an eighth of the budget */
 };
@@ -157,6 +160,19 @@ void vg_cache_set_limits(struct vg_cache *c, uint32_t min_ttl, uint32_t max_ttl,
 	atomic_store_explicit(&c->max_neg_ttl, max_neg_ttl, memory_order_relaxed);
 }
 
+void vg_cache_set_stale(struct vg_cache *c, uint32_t max_s)
+{
+	atomic_store_explicit(&c->stale_max, max_s, memory_order_relaxed);
+}
+
+/* May this expired entry still be served stale (RFC 8767)?  Data and
+ * negative answers only: neither a cached failure nor bogus data. */
+static bool stale_ok(const struct vg_cache *c, const struct entry *e, uint32_t now)
+{
+	uint32_t max = atomic_load_explicit(&c->stale_max, memory_order_relaxed);
+	return max && !(e->flags & F_FAIL) && e->sec != VG_SEC_BOGUS && now - e->expire < max;
+}
+
 static struct shard *shard_of(struct vg_cache *c, uint64_t h)
 {
 	return &c->shards[h >> 59 & (VG_CACHE_SHARDS - 1)];
@@ -210,6 +226,20 @@ static int insert(struct vg_cache *c, struct entry *ne, uint32_t now)
 	if (*pp) {
 		struct entry *old = *pp;
 		bool live = old->expire > now;
+		if (!live && (ne->flags & F_FAIL) && stale_ok(c, old, now)) {
+			/* refreshing stale data failed: keep the data, answer it stale
+			 * at once until the failure would have expired (RFC 8767 4,
+			 * the failure recheck timer) */
+			old->fail_until = ne->expire;
+			pthread_mutex_unlock(&s->lock);
+			free(ne);
+			return 0;
+		}
+		/* a refresh asked for by prefetch replaces the entry even when it
+		 * is secure: the request validates what it stores */
+		if (live && (old->flags & F_PREFETCH) && !(ne->flags & F_FAIL) &&
+		    old->rank <= ne->rank)
+			live = false;
 		if (live && (old->rank > ne->rank || (ne->flags & F_FAIL) ||
 			     (old->rank == ne->rank && old->sec == VG_SEC_SECURE &&
 			      ne->sec != VG_SEC_SECURE))) {
@@ -306,6 +336,7 @@ int vg_cache_put_signed_proof(struct vg_cache *c, const struct vg_rrset *rs,
 	e->count = rs->count;
 	e->rdata_len = rs->rdata_len;
 	e->expire = now + ttl;
+	e->ttl0 = ttl;
 	e->hash = key_hash(c, e->data, nlen, e->type);
 	return insert(c, e, now);
 }
@@ -351,6 +382,7 @@ int vg_cache_put_neg_proof(struct vg_cache *c, const uint8_t *name, uint16_t typ
 	e->rank = rank;
 	e->flags = (uint8_t)(F_NEG | (type == 0 ? F_NX : 0));
 	e->expire = now + ttl;
+	e->ttl0 = ttl;
 	e->hash = key_hash(c, e->data, nlen, type);
 	return insert(c, e, now);
 }
@@ -372,6 +404,7 @@ int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, ui
 	e->flags = F_FAIL;
 	e->ede = ede;
 	e->expire = now + ttl;
+	e->ttl0 = ttl;
 	e->hash = key_hash(c, e->data, nlen, type);
 	return insert(c, e, now);
 }
@@ -379,6 +412,13 @@ int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, ui
 int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
 		 struct vg_cache_entry *out, uint8_t *buf, size_t cap)
 {
+	return vg_cache_get_ex(c, name, type, now, 0, out, buf, cap);
+}
+
+int vg_cache_get_ex(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
+		    unsigned flags, struct vg_cache_entry *out, uint8_t *buf, size_t cap)
+{
+	bool stale = false, prefetch = false;
 	size_t nlen = vg_name_len(name);
 	uint64_t h = key_hash(c, name, nlen, type);
 	struct shard *s = shard_of(c, h);
@@ -390,8 +430,20 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 	if (!e)
 		goto out;
 	if (e->expire <= now) {
-		remove_entry(s, pp);
-		goto out;
+		if (!stale_ok(c, e, now)) {
+			remove_entry(s, pp);
+			goto out;
+		}
+		/* kept for serve-stale; handed out only when asked for */
+		if (!(flags & VG_CACHE_STALE) &&
+		    !((flags & VG_CACHE_STALE_FAILED) && e->fail_until > now))
+			goto out;
+		stale = true;
+	} else if ((flags & VG_CACHE_PREFETCH) && !(e->flags & (F_FAIL | F_PREFETCH)) &&
+		   (uint64_t)(e->expire - now) * 10 < e->ttl0) {
+		/* under a tenth of its TTL left: this caller refreshes it, and
+		 * nobody else (the flag goes with the entry a refresh replaces) */
+		prefetch = true;
 	}
 	size_t head = (size_t)e->name_len + e->soa_name_len + e->rdata_len + e->sig_len;
 	size_t body = head + e->proof_len;
@@ -400,13 +452,18 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 		goto out;
 	}
 	memcpy(buf, e->data, body);
+	if (prefetch)
+		e->flags |= F_PREFETCH;
 	lru_unlink(e);
 	lru_push_front(s, e);
 	out->failure = e->flags & F_FAIL;
 	out->negative = e->flags & F_NEG;
 	out->nxdomain = e->flags & F_NX;
 	out->rank = e->rank;
-	out->ttl = e->expire - now;
+	out->ttl = stale ? VG_CACHE_STALE_TTL : e->expire - now;
+	out->stale = stale;
+	out->prefetch = prefetch;
+	out->orig_ttl = e->ttl0;
 	out->sec = e->sec;
 	out->ede = e->ede;
 	memset(&out->sigs, 0, sizeof(out->sigs));
@@ -462,6 +519,10 @@ int vg_cache_set_sec(struct vg_cache *c, const uint8_t *name, uint16_t type, uin
 		if (sec == VG_SEC_BOGUS && e->expire - now > bogus_ttl)
 			e->expire = now + (bogus_ttl ? bogus_ttl : 1);
 		ret = 0;
+	} else if (e && sec == VG_SEC_BOGUS) {
+		/* expired (VG_ENOTFOUND still): stale data whose refresh was
+		 * bogus is not served stale */
+		e->sec = sec;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;

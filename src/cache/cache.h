@@ -137,6 +137,9 @@ int vg_cache_put_fail(struct vg_cache *c, const uint8_t *name, uint16_t type, ui
 /** A copied-out cache entry; pointers refer to the caller's buffer. */
 struct vg_cache_entry {
 	bool failure;      /* a cached resolution failure: answer SERVFAIL */
+	bool stale;        /* expired, served stale (ttl is VG_CACHE_STALE_TTL) */
+	bool prefetch;     /* VG_CACHE_PREFETCH: the caller should refresh it */
+	uint32_t orig_ttl; /* the TTL it was stored with */
 	bool negative;     /* NODATA or NXDOMAIN */
 	bool nxdomain;     /* only with negative */
 	uint8_t rank;
@@ -160,6 +163,35 @@ struct vg_cache_entry {
  */
 int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
 		 struct vg_cache_entry *out, uint8_t *buf, size_t cap);
+
+/*
+ * Serve-stale (RFC 8767): with a maximum staleness set, expired data and
+ * negative entries are kept that long after they expire (or until evicted)
+ * and handed out only to a caller that asks for stale data.  A cached
+ * failure (vg_cache_put_fail) does not replace such an entry: it marks it
+ * "refresh failed" for the failure's TTL instead (RFC 8767 4, the failure
+ * recheck timer).  Cached failures and bogus data are never kept stale.
+ */
+#define VG_CACHE_STALE_TTL 30 /* the TTL of a stale answer (RFC 8767 4) */
+
+/** Keep expired entries @p max_s seconds for serve-stale (0: off, the default). */
+void vg_cache_set_stale(struct vg_cache *c, uint32_t max_s);
+
+enum {
+	VG_CACHE_STALE = 1,        /* an expired entry within the staleness limit too */
+	VG_CACHE_STALE_FAILED = 2, /* one whose refresh failed recently (fail TTL) too */
+	VG_CACHE_PREFETCH = 4,     /* claim the refresh of a live entry with under a
+				    * tenth of its TTL left: out->prefetch is set for
+				    * one caller per stored entry */
+};
+
+/**
+ * vg_cache_get with @p flags (VG_CACHE_*): out->stale tells a stale entry
+ * (its TTLs are VG_CACHE_STALE_TTL), out->prefetch a claimed refresh.
+ * Takes no other lock and allocates nothing.
+ */
+int vg_cache_get_ex(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
+		    unsigned flags, struct vg_cache_entry *out, uint8_t *buf, size_t cap);
 
 /** Is there a live entry (any rank) for (name, type)? */
 bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now);

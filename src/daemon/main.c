@@ -686,6 +686,8 @@ static void reload(struct daemon *d)
 		vg_log(VG_LOG_WARNING, "reload: cache size changed; restart to apply");
 	vg_cache_set_limits(d->shared.cache, cfg->cache.min_ttl, cfg->cache.max_ttl,
 			    cfg->cache.max_neg_ttl);
+	vg_cache_set_stale(d->shared.cache, cfg->resolv.serve_stale ? cfg->resolv.serve_stale_max
+								     : 0);
 	vg_log_setup(cfg->log.level, cfg->log.target == VG_LOG_SYSLOG);
 	vg_plog_reopen(d->shared.plog); /* rotation: the decision log file is opened again */
 	if (strcmp(old->policy.log, cfg->policy.log))
@@ -782,7 +784,8 @@ static void log_stats(struct daemon *d)
 		 up_stcp = 0, serr = 0, tacc = 0, trej = 0,
 		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0,
 		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0, rlim = 0, ckv = 0,
-		 shed = 0, evict = 0, rmem = 0, up_ckbad = 0, up_badck = 0, up_ckfe = 0;
+		 shed = 0, evict = 0, rmem = 0, up_ckbad = 0, up_badck = 0, up_ckfe = 0,
+		 stale = 0, pref = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		const struct vg_worker_stats *s = &d->workers[i].stats;
 		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
@@ -790,6 +793,8 @@ static void log_stats(struct daemon *d)
 		udp += VG_STAT_GET(s->udp_queries);
 		tcp += VG_STAT_GET(s->tcp_queries);
 		hits += VG_STAT_GET(p->cache_hits);
+		stale += VG_STAT_GET(p->stale_answers);
+		pref += VG_STAT_GET(p->prefetches);
 		ans += VG_STAT_GET(p->answered);
 		sf += VG_STAT_GET(p->servfail);
 		nx += VG_STAT_GET(p->nxdomain);
@@ -849,11 +854,13 @@ static void log_stats(struct daemon *d)
 		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu upstream_tls=%lu "
 		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu "
 		     "rate_limited=%lu cookies_valid=%lu shed=%lu evicted=%lu request_bytes=%lu "
-		     "upstream_cookie_bad=%lu upstream_badcookie=%lu upstream_cookie_formerr=%lu",
+		     "upstream_cookie_bad=%lu upstream_badcookie=%lu upstream_cookie_formerr=%lu "
+		     "stale_answers=%lu prefetches=%lu",
 		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
 		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, up_late, up_stcp, entries,
 		     bytes, limit, pol, pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn,
-		     tls_fail, tls_ref, rlim, ckv, shed, evict, rmem, up_ckbad, up_badck, up_ckfe);
+		     tls_fail, tls_ref, rlim, ckv, shed, evict, rmem, up_ckbad, up_badck, up_ckfe,
+		     stale, pref);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -952,6 +959,8 @@ static int run(struct daemon *d, const char *pidfile)
 	}
 	vg_cache_set_limits(d->shared.cache, cfg->cache.min_ttl, cfg->cache.max_ttl,
 			    cfg->cache.max_neg_ttl);
+	vg_cache_set_stale(d->shared.cache, cfg->resolv.serve_stale ? cfg->resolv.serve_stale_max
+								     : 0);
 	d->shared.upshare = vg_upshare_new();
 	if (!d->shared.upshare) {
 		vg_log(VG_LOG_ERR, "cannot allocate the shared upstream table");

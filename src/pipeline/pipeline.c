@@ -36,6 +36,9 @@ struct vg_pipe_req {
 	size_t len;
 	void *upq;         /* the upstream query in flight (io->send), or NULL */
 	uint64_t deadline;
+	uint64_t stale_at;   /* serve-stale: the client response timer (0: none) */
+	bool stale_ok;       /* serve-stale: a failure may be answered with stale data */
+	bool background;     /* no client waits (prefetch, or answered stale already) */
 	struct vg_redirect *redir;     /* a local-data CNAME being followed */
 	const struct vg_policy *pol;   /* a decision waiting for the answer */
 	struct vg_policy_decision pol_d;
@@ -121,7 +124,7 @@ static struct vg_policy_client policy_client(struct vg_pipe *p, const struct vg_
 
 static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const struct vg_client *c,
 			  const struct vg_policy *pol, const struct vg_policy_decision *pd,
-			  const struct vg_redirect *redir);
+			  const struct vg_redirect *redir, bool refresh);
 
 /*
  * Carry out a policy decision (src/policy/respond.c): true when the policy
@@ -146,7 +149,7 @@ static bool policy_apply(struct vg_pipe *p, const struct vg_policy *pol, const s
 		return true;
 	case VG_POL_FOLLOW:
 		VG_STAT_INC(p->stats.policy_rewrites);
-		resolve_start(p, q, c, NULL, NULL, &rdr); /* answers the client when done */
+		resolve_start(p, q, c, NULL, NULL, &rdr, false); /* answers the client when done */
 		return true;
 	case VG_POL_ANSWER:
 	default:
@@ -210,14 +213,18 @@ struct cached_check {
 	const struct vg_client *c;
 	struct vg_policy_decision *d;
 	const struct vg_answer_hook *hook;
+	const struct vg_policy *pol;
 };
 
 static int cached_check_fn(void *arg, struct vg_rrset *const *ans, unsigned nans)
 {
 	struct cached_check *cc = arg;
-	return policy_after(cc->p, cc->p->policy, cc->q, cc->c, cc->d, ans, nans,
+	return policy_after(cc->p, cc->pol, cc->q, cc->c, cc->d, ans, nans,
 			    cc->hook->dnssec_data);
 }
+
+static void prefetch(struct vg_pipe *p, const struct vg_query *q);
+static unsigned max_requests(const struct vg_pipe *p);
 
 /* ------------------------------------------------------------ the stages */
 
@@ -354,21 +361,29 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 		return;
 
 	/* 4. cache: answered without a request or an allocation; a cached
-	 * answer still passes the policy's decision on the answer (hook) */
+	 * answer still passes the policy's decision on the answer (hook).
+	 * Serve-stale: data whose refresh failed a moment ago is answered stale
+	 * at once (RFC 8767 4); prefetch: an entry near its end is renewed in
+	 * the background after the client has its answer */
 	struct vg_client_q cq = client_q(p, c, &q);
-	struct cached_check cc = { p, &q, c, &pd, NULL };
+	struct cached_check cc = { p, &q, c, &pd, NULL, p->policy };
 	struct vg_answer_hook hook = { cached_check_fn, &cc, false, false };
+	struct vg_cached_info ci;
+	unsigned cf = (p->env.opts->serve_stale ? VG_CACHE_STALE_FAILED : 0) |
+		      (p->env.opts->prefetch ? VG_CACHE_PREFETCH : 0);
 	cc.hook = &hook;
-	size_t n = vg_resolv_answer_cached(&p->env, &cq, wait_answer ? &hook : NULL, p->txbuf,
-					   TXBUF_SIZE);
-	if (hook.fired) { /* the policy answered (or dropped) it from inside the hook */
+	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, wait_answer ? &hook : NULL, cf, &ci,
+					      p->txbuf, TXBUF_SIZE);
+	if (hook.fired || n) {
 		VG_STAT_INC(p->stats.cache_hits);
-		return;
-	}
-	if (n) {
-		VG_STAT_INC(p->stats.cache_hits);
-		VG_STAT_INC(p->stats.answered);
-		deliver(p, c, n);
+		if (VG_UNLIKELY(ci.stale))
+			VG_STAT_INC(p->stats.stale_answers);
+		if (n) {
+			VG_STAT_INC(p->stats.answered);
+			deliver(p, c, n);
+		} /* (else the policy answered or dropped it from inside the hook) */
+		if (VG_UNLIKELY(ci.prefetch))
+			prefetch(p, &q);
 		return;
 	}
 
@@ -378,7 +393,7 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 	if (p->policy && !(q.flags & VG_F_RD) && pd.skip_srcs &&
 	    policy_before(p, &q, c, true, &pd, &wait_answer))
 		return;
-	resolve_start(p, &q, c, wait_answer ? p->policy : NULL, &pd, NULL);
+	resolve_start(p, &q, c, wait_answer ? p->policy : NULL, &pd, NULL, false);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -435,6 +450,8 @@ static bool has_dnssec_data(const struct vg_request *req)
 
 /* Stages 6 and 7 for a resolved (or failed, or timed-out) request: the
  * policy's decision on the answer, then the answer; then the request ends. */
+static bool answer_stale(struct vg_pipe_req *r);
+
 static void finish(struct vg_pipe_req *r)
 {
 	struct vg_pipe *p = r->p;
@@ -443,6 +460,18 @@ static void finish(struct vg_pipe_req *r)
 	int rc;
 	size_t n = 0;
 
+	/* serve-stale (RFC 8767): a failed resolution (timeouts, SERVFAIL from
+	 * every server) is answered with stale data when the cache has some;
+	 * not one that found bogus data (its servers did answer) */
+	if (req->rcode == VG_RCODE_SERVFAIL && r->stale_ok && !r->background &&
+	    req->sec != VG_SEC_BOGUS && answer_stale(r)) {
+		req_release(r);
+		return;
+	}
+	if (r->background) {
+		req_release(r); /* nobody waits: the cache has what it found */
+		return;
+	}
 	if (req->rcode == VG_RCODE_SERVFAIL) {
 		VG_STAT_INC(p->stats.servfail);
 		log_failure(r);
@@ -478,6 +507,64 @@ static void finish(struct vg_pipe_req *r)
 		VG_STAT_INC(p->stats.answered);
 	deliver(p, &r->client, n);
 	req_release(r);
+}
+
+/*
+ * Serve-stale (RFC 8767): answer @p r's client with the stale data the
+ * cache holds (TTL 30, EDE 3 Stale Answer), through the policy's decision
+ * on the answer when one waits for it.  True when the client was answered:
+ * the request goes on in the background, and what it finds refreshes the
+ * cache.  False when the cache has nothing for it.
+ */
+static bool answer_stale(struct vg_pipe_req *r)
+{
+	struct vg_pipe *p = r->p;
+	struct vg_query q;
+	int rc;
+	if (r->client.transport == VG_TRANSPORT_NONE || r->background ||
+	    vg_query_parse(&q, r->pkt, r->len, &rc) < 0)
+		return false;
+	struct vg_client_q cq = client_q(p, &r->client, &q);
+	struct cached_check cc = { p, &q, &r->client, &r->pol_d, NULL, r->pol };
+	struct vg_answer_hook hook = { cached_check_fn, &cc, false, false };
+	struct vg_cached_info ci;
+	cc.hook = &hook;
+	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, r->pol ? &hook : NULL,
+					      VG_CACHE_STALE, &ci, p->txbuf, TXBUF_SIZE);
+	if (!n && !hook.fired)
+		return false;
+	r->background = true; /* (before the answer: a transport may re-enter) */
+	if (ci.stale)
+		VG_STAT_INC(p->stats.stale_answers);
+	if (n) {
+		VG_STAT_INC(p->stats.answered);
+		deliver(p, &r->client, n);
+	}
+	if (vg_log_enabled(VG_LOG_DEBUG)) {
+		char name[VG_NAME_MAX * 4 + 8], tn[16];
+		vg_name_to_str(r->req->qname, name, sizeof(name));
+		vg_log(VG_LOG_DEBUG, "query %s %s: answered %s, resolution goes on", name,
+		       vg_type_to_str(r->req->qtype, tn, sizeof(tn)),
+		       ci.stale ? "stale (RFC 8767)" : "from the cache");
+	}
+	r->client.transport = VG_TRANSPORT_NONE;
+	return true;
+}
+
+/*
+ * Prefetch: renew (qname, qtype) of @p q in the background, its entry being
+ * near its end (the cache hands that out once per entry, to one caller).
+ * Never at a client's expense: only while the worker holds under half the
+ * requests and memory it may (limits.max-requests, limits.request-memory);
+ * beyond that the entry simply expires and the next query resolves it.
+ */
+static void prefetch(struct vg_pipe *p, const struct vg_query *q)
+{
+	if (p->stopping || p->inflight >= max_requests(p) / 2 ||
+	    (p->req_mem.limit && p->req_mem.used >= p->req_mem.limit / 2))
+		return;
+	VG_STAT_INC(p->stats.prefetches);
+	resolve_start(p, q, NULL, NULL, NULL, NULL, true);
 }
 
 static void drive(struct vg_pipe_req *r, enum vg_step st)
@@ -584,7 +671,7 @@ static bool admit(struct vg_pipe *p, const struct vg_query *q, const struct vg_c
  */
 static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const struct vg_client *c,
 			  const struct vg_policy *pol, const struct vg_policy_decision *pd,
-			  const struct vg_redirect *redir)
+			  const struct vg_redirect *redir, bool refresh)
 {
 	clock_read(p, true);
 	uint32_t slot = 0;
@@ -617,8 +704,15 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 	r->pol = pol;
 	if (pol)
 		r->pol_d = *pd;
-	req->cd = q->flags & VG_F_CD;
+	req->cd = !refresh && (q->flags & VG_F_CD);
+	req->refresh = refresh;
+	r->background = refresh;
 	r->deadline = p->env.now_ms + p->opts->request_timeout_ms;
+	if (c && !redir && p->env.opts->serve_stale) {
+		r->stale_ok = true;
+		if (p->env.opts->stale_answer_timeout_ms)
+			r->stale_at = p->env.now_ms + p->env.opts->stale_answer_timeout_ms;
+	}
 	req->user = r;
 	r->next = p->inflight_head;
 	if (r->next)
@@ -678,6 +772,10 @@ void vg_pipe_tick(struct vg_pipe *p)
 			VG_STAT_INC(p->stats.timeouts);
 			vg_resolv_expire(r->req);
 			finish(r);
+		} else if (r->stale_at && r->stale_at <= p->env.now_ms) {
+			/* serve-stale's client response timer (RFC 8767 5) */
+			r->stale_at = 0;
+			answer_stale(r);
 		}
 	}
 	p->tick_next = NULL;
@@ -691,7 +789,7 @@ void vg_pipe_prime(struct vg_pipe *p)
 	q.qtype = VG_T_NS;
 	q.qclass = VG_C_IN;
 	vg_log(VG_LOG_INFO, "priming the root name servers");
-	resolve_start(p, &q, NULL, NULL, NULL, NULL);
+	resolve_start(p, &q, NULL, NULL, NULL, NULL, false);
 }
 
 void vg_pipe_stop(struct vg_pipe *p)

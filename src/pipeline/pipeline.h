@@ -159,6 +159,8 @@ struct vg_pipe_stats {
 	vg_counter_t shed;           /* overload: queries refused (SERVFAIL) at once */
 	vg_counter_t evicted;        /* overload: requests ended (SERVFAIL) to make room */
 	vg_counter_t req_mem;        /* bytes held by the requests in flight now */
+	vg_counter_t stale_answers;  /* answers with stale data (RFC 8767, EDE 3) */
+	vg_counter_t prefetches;     /* refreshes of entries asked for near expiry */
 };
 
 struct vg_pipe_req;

@@ -162,9 +162,26 @@ static void add_cached_proof(const struct vg_cache_entry *e, struct vg_result *p
 	proof->n_auth = n;
 }
 
+/* Stale data found in place of a cached failure: not the failure's answer. */
+static void stale_instead(struct vg_answer_view *av, bool *failed)
+{
+	av->rcode = VG_RCODE_NOERROR;
+	av->ede = 0;
+	av->ede_text = NULL;
+	*failed = false;
+}
+
 size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_client_q *cq,
 			       struct vg_answer_hook *hook, uint8_t *buf, size_t cap)
 {
+	return vg_resolv_answer_cached_ex(env, cq, hook, 0, NULL, buf, cap);
+}
+
+size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct vg_client_q *cq,
+				  struct vg_answer_hook *hook, unsigned flags,
+				  struct vg_cached_info *info, uint8_t *buf, size_t cap)
+{
+	struct vg_cached_info dummy;
 	const struct vg_query *q = cq->q;
 	struct vg_rrset rrsets[CACHED_MAX_CHAIN], sigs[CACHED_MAX_CHAIN];
 	struct vg_rrset *ans[CACHED_MAX_CHAIN], *ans_sig[CACHED_MAX_CHAIN];
@@ -177,9 +194,12 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 	const uint8_t *name = q->qname;
 	uint32_t now = env->now_s;
 	unsigned max_chain = env->opts->max_cname_chain;
-	bool secure = true, dnssec = q->edns.present && q->edns.do_bit;
+	bool secure = true, dnssec = q->edns.present && q->edns.do_bit, failed = false;
 	int u;
 
+	if (!info)
+		info = &dummy;
+	info->stale = info->prefetch = false;
 	if (q->qtype == VG_T_ANY || q->qtype == VG_T_RRSIG)
 		return 0;
 	proof.n_auth = 0; /* (all vg__proof_unpack and the writer read of it) */
@@ -189,7 +209,10 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 	for (unsigned hop = 0;; hop++) {
 		uint8_t *sb = env->scratch + off;
 		size_t room = VG_SCRATCH - off;
-		int found = vg_cache_get(env->cache, name, q->qtype, now, &e, sb, room);
+		/* prefetch: the first entry only, the one a refresh of (qname,
+		 * qtype) fetches again */
+		unsigned f = hop ? flags & ~VG_CACHE_PREFETCH : flags;
+		int found = vg_cache_get_ex(env->cache, name, q->qtype, now, f, &e, sb, room);
 		if (found == 0 && e.failure && n == 0) {
 			if (e.sec == VG_SEC_BOGUS && (q->flags & VG_F_CD))
 				return 0; /* CD: the unvalidated answer is wanted */
@@ -197,11 +220,21 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 			av.ede = e.sec == VG_SEC_BOGUS ? e.ede : VG_EDE_CACHED_ERROR;
 			if (e.sec != VG_SEC_BOGUS)
 				av.ede_text = vg_ede_cached_text(e.ede);
-			break;
+			if (!(flags & (VG_CACHE_STALE | VG_CACHE_STALE_FAILED)) ||
+			    e.sec == VG_SEC_BOGUS)
+				break;
+			/* serve-stale: resolving it failed just now, so a stale
+			 * CNAME or NXDOMAIN at the name stands in for the failure
+			 * (RFC 8767 4); without one, the failure is the answer */
+			failed = true;
+			flags = (flags | VG_CACHE_STALE) & ~VG_CACHE_PREFETCH;
+			f = flags;
 		}
 		if (found == 0 && !e.failure && (e.negative || e.rank >= VG_RANK_NONAUTH)) {
 			if ((u = usable(env, q, &e, &secure)) <= 0)
 				goto not_usable;
+			info->stale |= e.stale;
+			info->prefetch |= e.prefetch;
 			if (e.negative) {
 				rrsets[n] = e.soa;
 				av.soa = &rrsets[n];
@@ -217,10 +250,14 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 			break;
 		}
 		if (q->qtype != VG_T_CNAME && hop < max_chain &&
-		    vg_cache_get(env->cache, name, VG_T_CNAME, now, &e, sb, room) == 0 &&
+		    vg_cache_get_ex(env->cache, name, VG_T_CNAME, now, f, &e, sb, room) == 0 &&
 		    !e.negative && e.rank >= VG_RANK_NONAUTH) {
 			if ((u = usable(env, q, &e, &secure)) <= 0)
 				goto not_usable;
+			info->stale |= e.stale;
+			info->prefetch |= e.prefetch;
+			if (failed)
+				stale_instead(&av, &failed);
 			uint16_t l = vg_get16(e.rs.rdata);
 			const uint8_t *target = vg_rdata_target(VG_T_CNAME, e.rs.rdata + 2, l);
 			if (!target)
@@ -238,13 +275,22 @@ size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_
 			name = target;
 			continue;
 		}
-		if (vg_cache_get(env->cache, name, 0, now, &e, sb, room) == 0 && e.negative) {
+		if (vg_cache_get_ex(env->cache, name, 0, now, f, &e, sb, room) == 0 &&
+		    e.negative) {
 			if ((u = usable(env, q, &e, &secure)) <= 0)
 				goto not_usable;
+			info->stale |= e.stale;
+			info->prefetch |= e.prefetch;
+			if (failed)
+				stale_instead(&av, &failed);
 			av.rcode = VG_RCODE_NXDOMAIN;
 			rrsets[n] = e.soa;
 			av.soa = &rrsets[n];
 			goto negative;
+		}
+		if (failed) {
+			n = 0;
+			goto write; /* the cached failure, av as set above */
 		}
 		return 0; /* miss: the iterator takes over */
 	}
@@ -273,6 +319,8 @@ write:
 		}
 	}
 	av.nans = n;
+	if (info->stale && !av.ede)
+		av.ede = VG_EDE_STALE_ANSWER; /* RFC 8767 4, RFC 8914 4.4 */
 	av.ad = secure && av.rcode != VG_RCODE_SERVFAIL && env->dnssec->validation &&
 		env->ta && !(q->flags & VG_F_CD);
 	if (av.ad && sentinel_refuses(env->ta, q->qname, q->qtype)) {

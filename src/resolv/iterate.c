@@ -797,6 +797,9 @@ static int try_cache(struct vg_request *req, struct vg_task *t)
 	uint32_t now = req->env->now_s;
 
 	t->from.set = false; /* what it takes here comes from the cache */
+	if (req->refresh && is_client_task(req, t) && req->n_answer == 0 &&
+	    vg_name_eq(t->sname, req->qname))
+		return 0; /* prefetch: what the cache holds is what is being renewed */
 	int found = t->qtype == VG_T_ANY ? VG_ENOTFOUND
 					  : vg_cache_get(c, t->sname, t->qtype, now, &e, buf, VG_SCRATCH);
 	if (found == 0 && e.failure && is_client_task(req, t) && req->n_answer == 0 &&

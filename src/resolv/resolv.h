@@ -56,7 +56,11 @@ struct vg_resolv_opts {
 	bool allow_query_private;   /* upstreams on RFC 1918, fc00::/7 etc.; default true */
 	bool qname_minimisation;    /* default true */
 	bool prime_root;            /* a priming query at start; default true */
-	bool prefetch;              /* refresh popular entries near expiry; default false */
+	bool prefetch;              /* refresh entries asked for near expiry; default false */
+	bool serve_stale;           /* RFC 8767; default false */
+	uint32_t serve_stale_max;   /* seconds past expiry data may be served, default 1 day */
+	unsigned stale_answer_timeout_ms; /* client response timer, default 1800; 0: stale
+					   * only when resolution fails */
 	bool use_ipv6_upstream;     /* default true */
 	unsigned max_upstream_queries; /* per client query, default 200 */
 	unsigned max_subquery_depth;   /* default 8 */
@@ -217,6 +221,8 @@ struct vg_request {
 		int last_err; /* the last network error (negative errno) */
 	} up;
 	bool fail_cached;           /* answered from the failure cache */
+	bool refresh;               /* prefetch: the client's question is not answered
+				     * from the cache, it is asked again */
 
 	/* DNSSEC */
 	bool cd;                    /* client set CD: answer without validating */
@@ -344,6 +350,23 @@ struct vg_answer_hook {
  */
 size_t vg_resolv_write_answer(const struct vg_request *req, const struct vg_client_q *cq,
 			      uint8_t *buf, size_t cap);
+
+/** What vg_resolv_answer_cached_ex found. */
+struct vg_cached_info {
+	bool stale;    /* the answer has stale data (TTL 30, EDE 3 Stale Answer) */
+	bool prefetch; /* the (qname, qtype) entry is near its end: refresh it */
+};
+
+/**
+ * vg_resolv_answer_cached with cache lookup @p flags (VG_CACHE_STALE,
+ * VG_CACHE_STALE_FAILED: stale data may answer, marked with EDE 3 and TTL
+ * VG_CACHE_STALE_TTL; VG_CACHE_PREFETCH: claim the refresh of the entry of
+ * (qname, qtype) when under a tenth of its TTL is left), reporting in
+ * @p info (may be NULL).  No heap allocation.
+ */
+size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct vg_client_q *cq,
+				  struct vg_answer_hook *hook, unsigned flags,
+				  struct vg_cached_info *info, uint8_t *buf, size_t cap);
 
 /**
  * Answer @p cq from the cache alone: positive RRsets (following cached CNAMEs)

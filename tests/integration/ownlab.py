@@ -21,10 +21,11 @@ class OwnRoot(conftest.Resolver):
     """A vigil resolving from MINI's root hints (one worker: one cache),
     validating with MINI's trust anchor unless VALIDATION is false."""
 
-    def __init__(self, workdir, mini, validation=True, extra=""):
+    def __init__(self, workdir, mini, validation=True, extra="", resolver=""):
         super().__init__("vigil", workdir, mini, conftest.free_port())
         self.validation = validation
         self.extra = extra  # more config (whole sections), appended
+        self.resolver = resolver  # more resolver keys ("  key: value\n" lines)
 
     def write_config(self):
         self.config_path = os.path.join(self.dir, "vigil.yaml")
@@ -33,10 +34,10 @@ class OwnRoot(conftest.Resolver):
         with open(self.config_path, "w") as f:
             f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n"
                     "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
-                    "  prime-root: yes\n  ipv6-upstream: no\n"
+                    "  prime-root: yes\n  ipv6-upstream: no\n%s"
                     "limits:\n  upstream-timeout: 200\n"
                     "dnssec:\n%slog:\n  level: debug\n%s"
-                    % (self.port, self.lab.root_hints, dnssec, self.extra))
+                    % (self.port, self.lab.root_hints, self.resolver, dnssec, self.extra))
 
     def ready(self):
         """Ready when it says so: asking a name of the lab would fill the cache
@@ -58,10 +59,10 @@ def mini_lab(tmp_path, name, prefix, **kw):
 
 
 @contextlib.contextmanager
-def own_vigil(tmp_path, mini, validation=True, extra=""):
+def own_vigil(tmp_path, mini, validation=True, extra="", resolver=""):
     d = os.path.join(str(tmp_path), "vigil-%s" % ("v" if validation else "nv"))
     os.makedirs(d, exist_ok=True)
-    v = OwnRoot(d, mini, validation, extra)
+    v = OwnRoot(d, mini, validation, extra, resolver)
     try:
         v.start()
         yield v

@@ -797,11 +797,13 @@ remote-control:
             return _proc_comm(pid).startswith("nsd") and _proc_cwd(pid) == srv.dir
         return SCRIPTS[srv.kind] in _proc_cmdline(pid) and srv.pidfile in _proc_cmdline(pid)
 
-    def stop(self, timeout=5.0):
-        """SIGTERM every process started by this lab (by pidfile), then SIGKILL."""
+    def stop(self, timeout=5.0, names=None):
+        """SIGTERM every process started by this lab (by pidfile), then SIGKILL.
+        NAMES: only those servers' (a test making one unreachable)."""
         victims = []
-        children = list(self._spawned.values())  # reaped at the end
-        for srv in self.servers.values():
+        chosen = [s for s in self.servers.values() if names is None or s.name in names]
+        children = [self._spawned[s.name] for s in chosen if s.name in self._spawned]
+        for srv in chosen:
             pid = _read_pid(srv.pidfile)
             proc = self._spawned.pop(srv.name, None)
             if pid and not self._ours(srv, pid):

@@ -154,6 +154,9 @@ START_TEST(defaults)
 	ck_assert(cfg.resolv.qname_minimisation);
 	ck_assert(cfg.resolv.prime_root);
 	ck_assert(!cfg.resolv.prefetch);
+	ck_assert(!cfg.resolv.serve_stale);
+	ck_assert_uint_eq(cfg.resolv.serve_stale_max, 86400);
+	ck_assert_uint_eq(cfg.resolv.stale_answer_timeout_ms, 1800);
 	ck_assert(cfg.resolv.use_ipv6_upstream);
 	ck_assert_uint_eq(cfg.upstream.udp_size, 1232);
 	ck_assert(cfg.upstream.cookies);
@@ -262,6 +265,9 @@ static const char full[] = "server:\n"
 			   "  qname-minimisation: false\n"
 			   "  prime-root: No\n"
 			   "  prefetch: TRUE\n"
+			   "  serve-stale: yes\n"
+			   "  serve-stale-max: 259200\n"
+			   "  stale-answer-timeout: 0\n"
 			   "  ipv6-upstream: no\n"
 			   "  upstream-udp-size: 512\n"
 			   "  upstream-cookies: no\n"
@@ -332,6 +338,9 @@ static void check_full(const struct vg_config *cfg)
 	ck_assert(!cfg->resolv.qname_minimisation);
 	ck_assert(!cfg->resolv.prime_root);
 	ck_assert(cfg->resolv.prefetch);
+	ck_assert(cfg->resolv.serve_stale);
+	ck_assert_uint_eq(cfg->resolv.serve_stale_max, 259200);
+	ck_assert_uint_eq(cfg->resolv.stale_answer_timeout_ms, 0);
 	ck_assert(!cfg->resolv.use_ipv6_upstream);
 	ck_assert_uint_eq(cfg->upstream.udp_size, 512);
 	ck_assert(!cfg->upstream.cookies);

@@ -373,6 +373,51 @@ static void task_reset_cut(struct vg_task *t, const uint8_t *zone)
 
 /* ------------------------------------------------------------ zone cut */
 
+/*
+ * "No zone cut here" (QNAME minimisation, RFC 9156): a minimised query
+ * answered by the zone's server without a referral shows that the name is
+ * in that zone, so the next name below it need not be minimised through it
+ * again (without this, every new name under c.example. cost a second
+ * upstream query for c.example. itself).  Kept in the cache as a marker of
+ * a private-use type at glue rank, which is never served to a client; as
+ * long as the answer's records (or its SOA's negative TTL) live.  Believing
+ * it wrongly costs nothing but privacy: the zone's server then answers the
+ * longer name with the referral it has.
+ */
+static bool no_cut(struct vg_request *req, const uint8_t *name)
+{
+	return vg_cache_has(req->env->cache, name, VG_T_PRIV_NOCUT, req->env->now_s);
+}
+
+static void put_no_cut(struct vg_request *req, const struct vg_msg *m, const uint8_t *name)
+{
+	uint32_t ttl = UINT32_MAX;
+	for (unsigned i = m->sec_start[VG_SEC_AN]; i < m->sec_start[VG_SEC_AN + 1]; i++)
+		ttl = m->rr[i].ttl < ttl ? m->rr[i].ttl : ttl;
+	for (unsigned i = m->sec_start[VG_SEC_NS]; i < m->sec_start[VG_SEC_NS + 1]; i++) {
+		const struct vg_rr *rr = &m->rr[i];
+		uint8_t rd[2 * VG_NAME_MAX + 20];
+		if (rr->type != VG_T_SOA || ttl != UINT32_MAX)
+			continue;
+		int n = vg_rdata_unpack(m->pkt, m->len, rr, rd, sizeof(rd));
+		if (n >= 20) {
+			uint32_t min = vg_get32(rd + n - 4);
+			ttl = rr->ttl < min ? rr->ttl : min;
+		}
+	}
+	if (ttl == UINT32_MAX || ttl == 0)
+		return; /* nothing says how long this holds */
+	uint8_t owner[VG_NAME_MAX], rdata[2] = { 0, 0 };
+	memcpy(owner, name, vg_name_len(name));
+	vg_name_lower(owner);
+	const struct vg_rrset rs = {
+		.owner = owner, .type = VG_T_PRIV_NOCUT, .rclass = VG_C_IN,
+		.ttl = vg_cache_clamp_ttl(req->env->cache, ttl, false), .count = 1,
+		.rdata = rdata, .rdata_len = sizeof(rdata),
+	};
+	(void)vg_cache_put(req->env->cache, &rs, VG_RANK_GLUE, req->env->now_s);
+}
+
 static const struct vg_forward_zone *find_forward(const struct vg_resolv_opts *opts,
 						  const uint8_t *name)
 {
@@ -1140,6 +1185,9 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 		int zl = vg_name_labels(t->zone), sl = vg_name_labels(t->sname);
 		if (t->qmin_labels < zl)
 			t->qmin_labels = zl;
+		while (!t->forward && !t->qmin_off && t->qmin_labels + 1 < sl &&
+		       no_cut(req, vg_name_suffix(t->sname, t->qmin_labels + 1)))
+			t->qmin_labels++; /* known to be in this zone: no need to ask */
 		if (!t->forward && !t->qmin_off && t->qtype != VG_T_DS &&
 		    t->qmin_labels + 1 < sl && t->minimised_sent < MAX_MINIMISE) {
 			const uint8_t *suffix = vg_name_suffix(t->sname, t->qmin_labels + 1);
@@ -1444,10 +1492,12 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 	if (!t->forward && rc == VG_RCODE_NOERROR && find_referral(m, t, asked, zone))
 		return on_referral(req, t, m, zone, now_ms);
 	if (t->sent_min) {
-		if (rc == VG_RCODE_NXDOMAIN)
+		if (rc == VG_RCODE_NXDOMAIN) {
 			t->qmin_off = true; /* relaxed: ask the full name before believing it */
-		else
+		} else {
 			t->qmin_labels = vg_name_labels(req->out.qname);
+			put_no_cut(req, m, req->out.qname);
+		}
 		return step(req, now_ms);
 	}
 	t->from.set = true;

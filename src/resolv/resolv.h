@@ -266,6 +266,11 @@ size_t vg__proof_pack(const struct vg_result *r, uint8_t *buf, size_t cap);
 unsigned vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r,
 			  struct vg_rrset *store, unsigned store_n);
 
+/* A cache entry of a private-use type (RFC 6895), kept at glue rank so that
+ * it is never served to a client: "this name is no zone cut, do not minimise
+ * through it again" (iterate.c, no_cut). */
+#define VG_T_PRIV_NOCUT 65300
+
 /* rrsets.c: the RRsets of a request, out of a response (@p sec, its owner
  * and type; decompressed into the arena, duplicates dropped) or the cache
  * (vg__rrset_dup), and the proofs that go with them. */

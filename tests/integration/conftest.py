@@ -438,7 +438,8 @@ def lab(workdir):
     # run's lab holds the default addresses (several sessions may share a machine).
     prefixes = [labmod.DEFAULT_PREFIX]
     if not os.environ.get("VIGIL_LAB_PREFIX"):
-        prefixes += ["127.%d" % n for n in range(54, 62)]
+        # (not 127.54: bench/run.sh's lab)
+        prefixes += ["127.%d" % n for n in range(55, 63)]
     try:
         for i, prefix in enumerate(prefixes):
             the_lab = labmod.Lab(os.path.join(workdir, "lab"), prefix=prefix)

@@ -389,6 +389,53 @@ START_TEST(dname_search_is_linear)
 }
 END_TEST
 
+/* Ask @p qname (3 labels below example.lab.), whose parent is no zone cut:
+ * the first send is @p first (the parent, minimised, or the full name). */
+static void ask_below_non_cut(const char *qname, const char *first, bool ent)
+{
+	struct reply r;
+	struct vg_request *req = vg_request_new(&env, N(qname), VG_T_A);
+	enum vg_step st = vg_resolv_begin(req);
+	expect_send(req, st, "127.0.0.3", first, VG_T_A);
+	if (!vg_name_eq(N(first), N(qname))) { /* the minimised step */
+		reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+		if (ent)
+			rr_soa(&r, "example.lab.", 300);
+		else
+			rr_a(&r, 1, first, "192.0.2.7");
+		st = send_reply(req, &r);
+		expect_send(req, st, "127.0.0.3", qname, VG_T_A);
+	}
+	reply_start(&r, req, VG_F_AA, VG_RCODE_NOERROR);
+	rr_a(&r, 1, qname, "192.0.2.8");
+	st = send_reply(req, &r);
+	ck_assert_int_eq(st, VG_STEP_ANSWER);
+	ck_assert_int_eq(req->rcode, VG_RCODE_NOERROR);
+	vg_request_free(req);
+}
+
+START_TEST(minimised_name_known_no_cut_not_asked_again)
+{
+	/* RFC 9156: once b.example.lab. answered a minimised query without a
+	 * referral (with data, or as an empty non-terminal), the next name
+	 * below it goes to the zone's server in full: one upstream query, not
+	 * two */
+	vg_request_free(resolve_www());
+	ask_below_non_cut("a.b.example.lab.", "b.example.lab.", false);
+	ask_below_non_cut("c.b.example.lab.", "c.b.example.lab.", false);
+	ask_below_non_cut("x.e.example.lab.", "e.example.lab.", true);
+	ask_below_non_cut("y.e.example.lab.", "y.e.example.lab.", true);
+	/* the marker is never an answer: a client asking its type is resolved */
+	struct vg_request *req = vg_request_new(&env, N("b.example.lab."), VG_T_PRIV_NOCUT);
+	expect_send(req, vg_resolv_begin(req), "127.0.0.3", "b.example.lab.", VG_T_PRIV_NOCUT);
+	vg_request_free(req);
+	/* and it lives as long as the answer's records: past that, minimised again */
+	env.now_s += 301;
+	env.now_ms += 301000;
+	ask_below_non_cut("z.e.example.lab.", "e.example.lab.", true);
+}
+END_TEST
+
 START_TEST(delegation_reused_from_cache)
 {
 	vg_request_free(resolve_www());
@@ -740,6 +787,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, referrals_to_answer);
 	tcase_add_test(tc, delegation_reused_from_cache);
+	tcase_add_test(tc, minimised_name_known_no_cut_not_asked_again);
 	tcase_add_test(tc, hostile_answer_gathered_in_linear_time);
 	tcase_add_test(tc, dname_search_is_linear);
 	tcase_add_test(tc, large_rrset_duplicates_dropped);

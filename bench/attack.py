@@ -258,11 +258,12 @@ def cmd_report(path):
     if case == "attacks":
         rate = kv.get("meta.atk_benign_rate", "?")
         lines.append("benign stream: %s q/s of cached names; pass = rate >= 90%% of the baseline "
-                     "and p99 < 2x the baseline" % rate)
-        hdr = ("%-8s %-8s %9s %9s %7s %8s %8s %8s %8s %6s %6s %5s %9s %8s %s" % (
-            "attack", "resolver", "base q/s", "atk q/s", "rate", "base p50", "atk p50",
-            "base p99", "atk p99", "p99 x", "cpu%", "pass", "up/atk q", "atk sent",
-            "attack answers"))
+                     "and mean latency < 2x the baseline (p99 shown: on a 2-vCPU VM it is "
+                     "set by wake-up latency, see bench/README.md)" % rate)
+        hdr = ("%-8s %-8s %9s %9s %7s %8s %8s %6s %8s %8s %8s %8s %6s %6s %5s %9s %8s %s" % (
+            "attack", "resolver", "base q/s", "atk q/s", "rate", "base avg", "atk avg",
+            "avg x", "base p50", "atk p50", "base p99", "atk p99", "p99 x", "cpu%", "pass",
+            "up/atk q", "atk sent", "attack answers"))
         lines += [hdr, "-" * len(hdr)]
         for atk in kv.get("meta.atk_list", "").split(","):
             for s in ("vigil", "unbound"):
@@ -272,14 +273,19 @@ def cmd_report(path):
                 bq, aq = num(kv, p + ".base.qps"), num(kv, p + ".run.qps")
                 b50, a50 = num(kv, p + ".base.lat.p50"), num(kv, p + ".run.lat.p50")
                 b99, a99 = num(kv, p + ".base.lat.p99"), num(kv, p + ".run.lat.p99")
+                bm, am = num(kv, p + ".base.lat.mean"), num(kv, p + ".run.lat.mean")
                 rr = aq / bq if aq is not None and bq else None
                 pr = a99 / b99 if a99 is not None and b99 else None
-                ok = rr is not None and pr is not None and rr >= 0.9 and pr < 2.0
+                mr = am / bm if am is not None and bm else None
+                ok = rr is not None and mr is not None and rr >= 0.9 and mr < 2.0
                 up, sent = num(kv, p + ".upstream"), num(kv, p + ".atk.sent")
                 upq = up / sent if up is not None and sent else None
                 cpu = num(kv, p + ".run.cpu_pct")
-                lines.append("%-8s %-8s %9s %9s %6s%% %7sus %7sus %7sus %7sus %6s %6s %5s %9s %8s %s" % (
+                lines.append("%-8s %-8s %9s %9s %6s%% %7sus %7sus %6s %7sus %7sus %7sus %7sus %6s "
+                             "%6s %5s %9s %8s %s" % (
                     atk, s, f_(bq), f_(aq), f_(rr * 100 if rr is not None else None),
+                    f_(bm * 1e6 if bm is not None else None),
+                    f_(am * 1e6 if am is not None else None), f_(mr, "%.2f"),
                     f_(b50 * 1e6 if b50 is not None else None),
                     f_(a50 * 1e6 if a50 is not None else None),
                     f_(b99 * 1e6 if b99 is not None else None),

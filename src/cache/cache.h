@@ -183,6 +183,8 @@ enum {
 	VG_CACHE_PREFETCH = 4,     /* claim the refresh of a live entry with under a
 				    * tenth of its TTL left: out->prefetch is set for
 				    * one caller per stored entry */
+	VG_CACHE_NO_FAIL = 8,      /* (vg_resolv_answer_cached_ex) a cached failure
+				    * with no stale data to stand in is a miss */
 };
 
 /**

@@ -530,7 +530,8 @@ static bool answer_stale(struct vg_pipe_req *r)
 	struct vg_cached_info ci;
 	cc.hook = &hook;
 	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, r->pol ? &hook : NULL,
-					      VG_CACHE_STALE, &ci, p->txbuf, TXBUF_SIZE);
+					      VG_CACHE_STALE | VG_CACHE_NO_FAIL, &ci, p->txbuf,
+					      TXBUF_SIZE);
 	if (!n && !hook.fired)
 		return false;
 	r->background = true; /* (before the answer: a transport may re-enter) */

@@ -221,8 +221,11 @@ size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct 
 			if (e.sec != VG_SEC_BOGUS)
 				av.ede_text = vg_ede_cached_text(e.ede);
 			if (!(flags & (VG_CACHE_STALE | VG_CACHE_STALE_FAILED)) ||
-			    e.sec == VG_SEC_BOGUS)
+			    e.sec == VG_SEC_BOGUS) {
+				if (flags & VG_CACHE_NO_FAIL)
+					return 0;
 				break;
+			}
 			/* serve-stale: resolving it failed just now, so a stale
 			 * CNAME or NXDOMAIN at the name stands in for the failure
 			 * (RFC 8767 4); without one, the failure is the answer */
@@ -289,6 +292,8 @@ size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct 
 			goto negative;
 		}
 		if (failed) {
+			if (flags & VG_CACHE_NO_FAIL)
+				return 0;
 			n = 0;
 			goto write; /* the cached failure, av as set above */
 		}

@@ -142,7 +142,13 @@ START_TEST(no_stale_past_max)
 	not_answered(t);
 	while (all_time_out())
 		;
+	/* the resolution's own failure (the servers did not answer: EDE 22),
+	 * counted as one, not the failure it cached a moment before read back
+	 * as a cached error (EDE 13) */
+	char text[256];
 	ck_assert_int_eq(rcode_of(got(t)), VG_RCODE_SERVFAIL);
+	ck_assert_uint_eq(ede_of(got(t), text, sizeof(text)), VG_EDE_NO_REACHABLE_AUTHORITY);
+	ck_assert_uint_eq(pipe_.stats.servfail, 1);
 	ck_assert_uint_eq(pipe_.stats.stale_answers, 0);
 	all_answered_once();
 }

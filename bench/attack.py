@@ -258,8 +258,8 @@ def cmd_report(path):
     if case == "attacks":
         rate = kv.get("meta.atk_benign_rate", "?")
         lines.append("benign stream: %s q/s of cached names; pass = rate >= 90%% of the baseline "
-                     "and mean latency < 2x the baseline (p99 shown: on a 2-vCPU VM it is "
-                     "set by wake-up latency, see bench/README.md)" % rate)
+                     "and p99 < 2x the baseline (ATTACKS.md); the mean is shown beside it "
+                     "(on a 2-vCPU VM p99 is mostly wake-up latency, see bench/README.md)" % rate)
         hdr = ("%-8s %-8s %9s %9s %7s %8s %8s %6s %8s %8s %8s %8s %6s %6s %5s %9s %8s %s" % (
             "attack", "resolver", "base q/s", "atk q/s", "rate", "base avg", "atk avg",
             "avg x", "base p50", "atk p50", "base p99", "atk p99", "p99 x", "cpu%", "pass",
@@ -277,7 +277,7 @@ def cmd_report(path):
                 rr = aq / bq if aq is not None and bq else None
                 pr = a99 / b99 if a99 is not None and b99 else None
                 mr = am / bm if am is not None and bm else None
-                ok = rr is not None and mr is not None and rr >= 0.9 and mr < 2.0
+                ok = rr is not None and pr is not None and rr >= 0.9 and pr < 2.0
                 up, sent = num(kv, p + ".upstream"), num(kv, p + ".atk.sent")
                 upq = up / sent if up is not None and sent else None
                 cpu = num(kv, p + ".run.cpu_pct")

@@ -244,6 +244,10 @@ def cmd_portfree(addr, port):
     port = int(port)
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         s = socket.socket(socket.AF_INET, kind)
+        if kind == socket.SOCK_STREAM:
+            # connections of an earlier run in TIME-WAIT do not stop a server
+            # (they all set SO_REUSEADDR); a listener still does
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((addr, port))
         except OSError as e:

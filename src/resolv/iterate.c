@@ -1301,7 +1301,6 @@ static enum vg_step on_referral(struct vg_request *req, struct vg_task *t, const
 		return fail(req, "out of memory");
 	uint8_t old_zone[VG_NAME_MAX];
 	memcpy(old_zone, t->zone, vg_name_len(t->zone));
-	vg_cache_put(req->env->cache, ns, VG_RANK_REFERRAL, req->env->now_s);
 	task_reset_cut(t, zone);
 	const uint8_t *d = ns->rdata, *end = ns->rdata + ns->rdata_len;
 	for (unsigned i = 0; i < ns->count && end - d >= 2; i++) {
@@ -1311,6 +1310,11 @@ static enum vg_step on_referral(struct vg_request *req, struct vg_task *t, const
 		d += 2u + l;
 	}
 	take_glue(req, t, m, ns, old_zone, true);
+	/* the NS RRset goes into the cache after its glue: another worker that
+	 * finds the new cut there must find its addresses too (in between, it
+	 * saw a cut whose in-bailiwick name servers it could not resolve, and
+	 * answered SERVFAIL "0 addresses tried") */
+	vg_cache_put(req->env->cache, ns, VG_RANK_REFERRAL, req->env->now_s);
 	referral_ds(req, m, zone);
 	for (unsigned i = 0; i < t->n_ns; i++)
 		task_addrs_from_cache(req, t, t->ns[i]);

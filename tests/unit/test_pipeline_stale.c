@@ -339,6 +339,34 @@ START_TEST(cache_hit_allocates_nothing_with_stale_and_prefetch)
 }
 END_TEST
 
+/* A stale answer given at once (its refresh failed a moment ago) is a cache
+ * hit too: nothing allocated, nothing sent upstream. */
+START_TEST(stale_answer_at_once_allocates_nothing)
+{
+	stale_on(86400, 1800);
+	cached("st.test.", "192.0.2.1");
+	io.now_ms += (TTL + 100) * 1000;
+	int t = ask("st.test.", VG_T_A, 0);
+	while (all_time_out())
+		;
+	is_stale(got(t), "st.test.", "192.0.2.1");
+	unsigned sent = io.nsent;
+	for (unsigned i = 0; i < 3; i++) {
+		uint8_t q[512];
+		io.now_ms += 500;
+		t = next_tag++;
+		size_t len = make_query(q, sizeof(q), "st.test.", VG_T_A, 0, t);
+		struct vg_client c = client_for(t, 0);
+		unsigned long before = heap_calls;
+		vg_pipe_query(&pipe_, q, len, &c);
+		ck_assert_uint_eq(heap_calls - before, 0);
+		is_stale(got(t), "st.test.", "192.0.2.1");
+	}
+	ck_assert_uint_eq(io.nsent, sent);
+	ck_assert_uint_eq(pipe_.stats.stale_answers, 4);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pipeline_stale");
@@ -359,6 +387,7 @@ int main(void)
 	tcase_add_test(tp, no_prefetch_when_off);
 	tcase_add_test(tp, no_prefetch_when_busy);
 	tcase_add_test(tp, cache_hit_allocates_nothing_with_stale_and_prefetch);
+	tcase_add_test(tp, stale_answer_at_once_allocates_nothing);
 	suite_add_tcase(s, tp);
 	return run_suite(s);
 }

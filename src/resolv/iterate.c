@@ -536,15 +536,6 @@ static void set_tls(struct vg_outbound *o, const struct vg_task *t)
 }
 
 /* Did @p sa send bogus data for @p zone in this request? */
-static bool shunned(const struct vg_request *req, const struct vg_sockaddr *sa,
-		    const uint8_t *zone)
-{
-	for (unsigned i = 0; i < req->n_shun; i++)
-		if (vg_name_eq(req->shun[i].zone, zone) && vg_sockaddr_eq(&req->shun[i].addr, sa))
-			return true;
-	return false;
-}
-
 static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now_ms)
 {
 	int best = -1, best_down = -1, usable[MAX_ADDRS];
@@ -552,7 +543,7 @@ static int choose_server(struct vg_request *req, struct vg_task *t, uint64_t now
 	uint64_t best_score = UINT64_MAX;
 	uint32_t unknown = opts_of(req)->upstream_timeout_ms;
 	for (unsigned i = 0; i < t->n_addr; i++) {
-		if (t->tries[i] >= MAX_TRIES || shunned(req, &t->addr[i], t->zone))
+		if (t->tries[i] >= MAX_TRIES || vg__shunned(req, &t->addr[i], t->zone))
 			continue;
 		if (!t->forward && vg_infra_is_lame(req->env->infra, &t->addr[i], t->zone, now_ms))
 			continue;
@@ -995,41 +986,6 @@ static int push_fetch(struct vg_request *req, const uint8_t *name, uint16_t type
 
 /* ------------------------------------------------------------ bogus answers */
 
-/* The validation budgets of one client query (retries after a bogus answer
- * spend what is left: they must not multiply the per-query bound). */
-static void budget_init(struct vg_request *req)
-{
-	const struct vg_dnssec_opts *dopts = dnssec_of(req);
-	req->vbudget.sigs_left = dopts->max_per_query;
-	req->vbudget.rrsigs_per_rrset = dopts->max_rrsigs_per_rrset;
-	req->vbudget.keys_per_tag = dopts->max_keys_per_tag;
-	req->vbudget.ds_digests = dopts->max_ds_digests;
-	req->vbudget.skew = dopts->clock_skew;
-	req->nsec3_hashes_left = dopts->nsec3_max_hashes;
-	req->n_fetches = 0;
-}
-
-static void log_retry(const struct vg_request *req, unsigned shunned_now)
-{
-	if (!vg_log_enabled(VG_LOG_INFO))
-		return;
-	char q[VG_NAME_MAX * 4 + 8], who[256] = "";
-	size_t o = 0;
-	vg_name_to_str(req->qname, q, sizeof(q));
-	for (unsigned i = req->n_shun - shunned_now; i < req->n_shun && o < sizeof(who); i++) {
-		char a[VG_ADDRSTRLEN], z[VG_NAME_MAX * 4 + 8];
-		vg_sockaddr_str(&req->shun[i].addr, 0, a, sizeof(a));
-		vg_name_to_str(req->shun[i].zone, z, sizeof(z));
-		int n = snprintf(who + o, sizeof(who) - o, "%s%s (%s)", o ? ", " : "", a, z);
-		if (n < 0)
-			break;
-		o += (size_t)n;
-	}
-	vg_log(VG_LOG_INFO, "bogus answer for %s type %u (EDE %u): retry %u of %u%s%s", q,
-	       req->qtype, req->ede, req->bogus_retries, VG_RESOLV_BOGUS_RETRIES,
-	       shunned_now ? ", not asking again: " : ", data dropped from the cache", who);
-}
-
 /*
  * The answer is bogus.  Drop what the validator blamed (and the answer's
  * bogus parts) from the cache, keep the servers that sent it from being
@@ -1039,40 +995,17 @@ static void log_retry(const struct vg_request *req, unsigned shunned_now)
  */
 static int retry_bogus(struct vg_request *req)
 {
-	struct vg_cache *c = req->env->cache;
-	if (req->cd || req->bogus_retries >= VG_RESOLV_BOGUS_RETRIES || !req->n_blame)
-		return 0;
-	bool progress = false;
 	unsigned shunned_now = 0;
-	for (unsigned i = 0; i < req->n_blame; i++) {
-		const struct vg_blame *b = &req->blame[i];
-		if (b->name && vg_cache_drop(c, b->name, b->type) == 0 && !b->from.set)
-			progress = true; /* from the cache: fetched again */
-		if (!b->from.set || !b->zone || shunned(req, &b->from.addr, b->zone) ||
-		    req->n_shun >= VG_SHUN_MAX)
-			continue;
-		req->shun[req->n_shun].addr = b->from.addr;
-		req->shun[req->n_shun++].zone = b->zone;
-		shunned_now++;
-		progress = true;
-	}
-	if (!progress)
+	if (req->cd || req->bogus_retries >= VG_RESOLV_BOGUS_RETRIES || !req->n_blame ||
+	    !vg__bogus_forget(req, &shunned_now))
 		return 0;
-	for (unsigned i = 0; i < req->n_answer; i++)
-		if (req->answer_sec[i] == VG_SEC_BOGUS && !req->answer_synth[i])
-			vg_cache_drop(c, req->answer[i]->owner, req->answer[i]->type);
-	if (req->neg.name && req->neg.sec == VG_SEC_BOGUS) {
-		uint16_t key = req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type;
-		vg_cache_drop(c, req->neg.name, key);
-	}
-
 	struct vg_task *t = task_new(req, req->qname, req->qtype);
 	if (!t)
 		return VG_ENOMEM;
 	req->bogus_retries++;
 	if (!req->bogus_ede)
 		req->bogus_ede = req->ede;
-	log_retry(req, shunned_now);
+	vg__bogus_log(req, shunned_now);
 	req->stack[0] = t;
 	req->depth = 0;
 	req->rcode = VG_RCODE_SERVFAIL;
@@ -1539,6 +1472,6 @@ enum vg_step vg_resolv_begin(struct vg_request *req)
 	const struct vg_dnssec_opts *dopts = dnssec_of(req);
 	req->validate = dopts->validation && !req->cd && req->env->ta;
 	req->sec = VG_SEC_UNCHECKED;
-	budget_init(req);
+	vg__budget_init(req);
 	return step(req, now_ms);
 }

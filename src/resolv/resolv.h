@@ -271,6 +271,17 @@ unsigned vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r,
  * through it again" (iterate.c, no_cut). */
 #define VG_T_PRIV_NOCUT 65300
 
+/* bogus.c: after a bogus answer.  The validation budgets of one client
+ * query (set once: retries spend what is left); whether a server is kept
+ * from being asked again for @p zone in this request; forget what the
+ * validator blamed (dropped from the cache, its servers shunned for their
+ * zone) and the answer's bogus parts: true if a retry can make progress,
+ * @p shunned_now the servers shunned by this call; log the retry. */
+void vg__budget_init(struct vg_request *req);
+bool vg__shunned(const struct vg_request *req, const struct vg_sockaddr *sa, const uint8_t *zone);
+bool vg__bogus_forget(struct vg_request *req, unsigned *shunned_now);
+void vg__bogus_log(const struct vg_request *req, unsigned shunned_now);
+
 /* rrsets.c: the RRsets of a request, out of a response (@p sec, its owner
  * and type; decompressed into the arena, duplicates dropped) or the cache
  * (vg__rrset_dup), and the proofs that go with them. */

@@ -179,6 +179,9 @@ int vg_msg_parse(struct vg_msg *m, const uint8_t *pkt, size_t len);
  * names hash equal, and a remote party cannot choose names that collide.
  */
 uint32_t vg_name_hash(const uint8_t *name);
+/** A keyed hash (SipHash, a random key per process) of @p len bytes: for
+ * hash tables whose keys a remote server chooses. */
+uint32_t vg_bytes_hash(const void *p, size_t len);
 
 /**
  * Decompress each RR's owner once and keep its vg_name_hash() in

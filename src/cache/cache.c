@@ -463,7 +463,6 @@ int vg_cache_get_ex(struct vg_cache *c, const uint8_t *name, uint16_t type, uint
 	out->ttl = stale ? VG_CACHE_STALE_TTL : e->expire - now;
 	out->stale = stale;
 	out->prefetch = prefetch;
-	out->orig_ttl = e->ttl0;
 	out->sec = e->sec;
 	out->ede = e->ede;
 	memset(&out->sigs, 0, sizeof(out->sigs));

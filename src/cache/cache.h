@@ -139,7 +139,6 @@ struct vg_cache_entry {
 	bool failure;      /* a cached resolution failure: answer SERVFAIL */
 	bool stale;        /* expired, served stale (ttl is VG_CACHE_STALE_TTL) */
 	bool prefetch;     /* VG_CACHE_PREFETCH: the caller should refresh it */
-	uint32_t orig_ttl; /* the TTL it was stored with */
 	bool negative;     /* NODATA or NXDOMAIN */
 	bool nxdomain;     /* only with negative */
 	uint8_t rank;

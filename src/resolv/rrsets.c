@@ -6,8 +6,6 @@
  * proof records that go with a negative or wildcard answer, and the few
  * records a response is searched for (SOA, DNAME, a CNAME's target).
  */
-#include <pthread.h>
-#include <sodium.h>
 #include <string.h>
 
 #include "resolv/resolv.h"
@@ -35,8 +33,8 @@ struct vg_rrset *vg__rrset_dup(struct vg_request *req, const struct vg_rrset *rs
  * worker for milliseconds).
  */
 #define DEDUP_LINEAR 16
-#define DEDUP_SLOTS 8192 /* a power of 2 above the records of a 64 KB message
-			  * (11 bytes each at least) */
+#define DEDUP_SLOTS 1024 /* a power of 2, at least twice the records of a message */
+_Static_assert(DEDUP_SLOTS >= 2 * VG_MSG_MAXRR, "the dedup table must never fill");
 
 struct dedup {
 	const uint8_t *base; /* the records: 2-byte length, then rdata */
@@ -44,14 +42,6 @@ struct dedup {
 	bool hashed;
 	uint16_t slot[DEDUP_SLOTS]; /* offset + 1, 0 = empty (offsets < 65535) */
 };
-
-static unsigned char dedup_key[crypto_shorthash_KEYBYTES];
-static pthread_once_t dedup_once = PTHREAD_ONCE_INIT;
-
-static void dedup_key_init(void)
-{
-	randombytes_buf(dedup_key, sizeof(dedup_key));
-}
 
 static bool rec_eq(const uint8_t *base, size_t a, size_t b)
 {
@@ -71,16 +61,13 @@ static bool dedup_seen(struct dedup *d, size_t off)
 		return false;
 	}
 	if (!d->hashed) { /* switch: enter the records so far */
-		pthread_once(&dedup_once, dedup_key_init);
 		memset(d->slot, 0, sizeof(d->slot));
 		d->hashed = true;
 		for (size_t o = 0; o < off; o += 2u + vg_get16(d->base + o))
 			(void)dedup_seen(d, o);
 	}
-	uint64_t h;
-	crypto_shorthash((unsigned char *)&h, d->base + off, 2u + vg_get16(d->base + off),
-			 dedup_key);
-	for (unsigned i = (unsigned)h & (DEDUP_SLOTS - 1);; i = (i + 1) & (DEDUP_SLOTS - 1)) {
+	uint32_t h = vg_bytes_hash(d->base + off, 2u + vg_get16(d->base + off));
+	for (unsigned i = h & (DEDUP_SLOTS - 1);; i = (i + 1) & (DEDUP_SLOTS - 1)) {
 		if (!d->slot[i]) {
 			d->slot[i] = (uint16_t)(off + 1);
 			d->n++;

@@ -205,11 +205,11 @@ static void name_hash_init(void)
 	randombytes_buf(name_hash_key, sizeof(name_hash_key));
 }
 
-static uint32_t hash_lower(const uint8_t *lower, size_t len)
+uint32_t vg_bytes_hash(const void *p, size_t len)
 {
 	uint64_t h;
 	pthread_once(&name_hash_once, name_hash_init);
-	crypto_shorthash((unsigned char *)&h, lower, len, name_hash_key);
+	crypto_shorthash((unsigned char *)&h, p, len, name_hash_key);
 	return (uint32_t)h;
 }
 
@@ -219,7 +219,7 @@ uint32_t vg_name_hash(const uint8_t *name)
 	size_t len = vg_name_len(name);
 	memcpy(low, name, len);
 	vg_name_lower(low);
-	return hash_lower(low, len);
+	return vg_bytes_hash(low, len);
 }
 
 void vg_msg_hash_owners(struct vg_msg *m)
@@ -228,7 +228,7 @@ void vg_msg_hash_owners(struct vg_msg *m)
 		uint8_t low[VG_NAME_MAX];
 		int n = vg_name_unpack(m->pkt, m->len, m->rr[i].owner, low, true, NULL);
 		/* the parse walked every owner already: n < 0 cannot happen */
-		m->owner_hash[i] = n > 0 ? hash_lower(low, (size_t)n) : 0;
+		m->owner_hash[i] = n > 0 ? vg_bytes_hash(low, (size_t)n) : 0;
 	}
 	m->owners_hashed = true;
 }

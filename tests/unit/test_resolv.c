@@ -263,6 +263,18 @@ static size_t put_rr_raw(uint8_t *b, size_t o, uint16_t owner_ptr, uint16_t type
 	return o + 12 + rdlen;
 }
 
+/* @p labels labels "a" under lab. into @p qname; its length. */
+static size_t long_qname(uint8_t *qname, int labels)
+{
+	size_t ql = 0;
+	for (int i = 0; i < labels; i++) {
+		qname[ql++] = 1;
+		qname[ql++] = 'a';
+	}
+	memcpy(qname + ql, "\3lab", 5);
+	return ql + 5;
+}
+
 /*
  * An ANY answer of 64 RRsets at a 120-label name plus 440 RRSIGs there,
  * every owner a compression pointer to the question: gathering each RRset
@@ -277,13 +289,7 @@ START_TEST(hostile_answer_gathered_in_linear_time)
 	enum { TYPES = 64, SIGS = 440, LABELS = 120 };
 	static uint8_t b[65535];
 	uint8_t qname[VG_NAME_MAX], rd[64];
-	size_t ql = 0;
-	for (int i = 0; i < LABELS; i++) {
-		qname[ql++] = 1;
-		qname[ql++] = 'a';
-	}
-	memcpy(qname + ql, "\3lab", 5);
-	ql += 5;
+	size_t ql = long_qname(qname, LABELS);
 	ropts.qname_minimisation = false;
 	dopts.validation = true; /* RRSIGs are gathered (no anchor: not validated) */
 	struct vg_request *req = vg_request_new(&env, qname, VG_T_ANY);
@@ -339,13 +345,7 @@ START_TEST(dname_search_is_linear)
 	enum { HOPS = 11, DNAMES = 490, LABELS = 120 };
 	static uint8_t b[65535];
 	uint8_t qname[VG_NAME_MAX], rd[4];
-	size_t ql = 0;
-	for (int i = 0; i < LABELS; i++) {
-		qname[ql++] = 1;
-		qname[ql++] = 'a';
-	}
-	memcpy(qname + ql, "\3lab", 5);
-	ql += 5;
+	size_t ql = long_qname(qname, LABELS);
 	ropts.qname_minimisation = false;
 	struct vg_request *req = vg_request_new(&env, qname, VG_T_A);
 	ck_assert_int_eq(vg_resolv_begin(req), VG_STEP_SEND);

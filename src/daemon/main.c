@@ -38,6 +38,7 @@
 #include "core/core.h"
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
+#include "daemon/daemon.h"
 #include "daemon/explain.h"
 #include "feed/feed.h"
 #include "policy/engine.h"
@@ -50,46 +51,8 @@
 #endif
 
 #define MAX_WORKERS 64
-#define MAX_RETIRED 64          /* snapshots waiting to be freed */
 #define RECLAIM_MS 1000         /* how often retired snapshots are looked at */
 #define COOKIE_ROTATE_MS (24 * 3600 * 1000u) /* DNS cookie keys */
-#define WATCH_DEFAULT_MS 2000   /* policy file polling interval */
-
-struct daemon {
-	const char *config_path;
-	struct vg_shared shared;
-	struct vg_worker *workers;
-	unsigned n_workers;
-	/* the snapshot in force, and the retired ones still to be freed (FIFO) */
-	struct snap {
-		struct vg_config *cfg;
-		bool owns_cfg;     /* snapshots of one config share it; the newest owns it */
-		struct vg_hints *h;
-		struct vg_net_snapshot *ns; /* what the workers read: points into cfg and h */
-		uint64_t gen;      /* retired: the generation that replaced it */
-		uint64_t idle_at;  /* retired: when every worker had moved past it (0: not yet) */
-	} cur, retired[MAX_RETIRED];
-	unsigned n_retired;
-	uint64_t gen;
-	uv_loop_t loop;
-	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
-	uv_timer_t reclaim;
-	uv_fs_poll_t watch[VG_POLICY_MAX_SOURCES];
-	char watched[VG_POLICY_MAX_SOURCES][512];
-	unsigned n_watch;
-	bool refresh_pending;
-	uv_timer_t refresh;
-	struct vg_autotrust *autotrust; /* RFC 5011, when configured */
-	/* RPZ feeds (src/feed), when configured */
-	struct vg_feed *feed;
-	uv_async_t feed_async;          /* a feed rewrote its file */
-	/* TLS: the contexts in force (a snapshot takes its own references) and
-	 * the session ticket keys every context shares, rotated by a timer */
-	struct vg_tls_ctx *tls[VG_STREAM_KINDS];
-	struct vg_tls_tickets *tickets;
-	uv_timer_t ticket_timer;
-	uv_timer_t cookie_timer;        /* a new DNS cookie key every day */
-};
 
 static void usage(FILE *out)
 {
@@ -313,7 +276,7 @@ static void snap_free(struct snap *sn)
 /* Room to retire the snapshot in force? (else the caller reports and gives up) */
 static bool can_publish(struct daemon *d)
 {
-	return d->n_retired < MAX_RETIRED;
+	return d->n_retired < VG_DAEMON_MAX_RETIRED;
 }
 
 /*
@@ -632,16 +595,16 @@ static bool net_addrs_eq(const struct vg_sockaddr *a, size_t na, const struct vg
 	return true;
 }
 
-static void reload(struct daemon *d)
+int vg_daemon_reload(struct daemon *d)
 {
 	if (!d->config_path) {
 		vg_log(VG_LOG_NOTICE, "SIGHUP: no config file to reload (running on defaults)");
-		return;
+		return VG_EINVAL;
 	}
 	if (!can_publish(d)) {
 		vg_log(VG_LOG_ERR, "SIGHUP: too many snapshots still in use by requests in flight; "
 		       "try again in a few seconds");
-		return;
+		return -EAGAIN;
 	}
 	char *errbuf = NULL;
 	size_t errlen = 0;
@@ -655,7 +618,7 @@ static void reload(struct daemon *d)
 		vg_log(VG_LOG_ERR, "reload of %s failed, keeping the running config:\n%s",
 		       d->config_path, errbuf ? errbuf : "");
 		free(errbuf);
-		return;
+		return VG_ECONFIG;
 	}
 	if (errbuf && errbuf[0])
 		vg_log(VG_LOG_WARNING, "reload of %s:\n%s", d->config_path, errbuf);
@@ -673,7 +636,7 @@ static void reload(struct daemon *d)
 		free(errbuf);
 		free(cfg);
 		hints_free(h);
-		return;
+		return VG_ECONFIG;
 	}
 	free(errbuf);
 	const struct vg_config *old = d->cur.cfg;
@@ -711,7 +674,7 @@ static void reload(struct daemon *d)
 		tls_unref_all(tls);
 		free(cfg);
 		hints_free(h);
-		return;
+		return VG_ENOMEM;
 	}
 	tls_unref_all(old_tls); /* the snapshots using them hold their own references */
 	policy_watch(d);
@@ -722,6 +685,7 @@ static void reload(struct daemon *d)
 		       h->policy->nsources, policy_rules(h->policy), h->policy->ngroups);
 	}
 	log_policy_groups(cfg);
+	return 0;
 }
 
 /* ---- RPZ feeds (src/feed) ---- */
@@ -776,93 +740,6 @@ static void feeds_stop(struct daemon *d)
 	}
 }
 
-static void log_stats(struct daemon *d)
-{
-	uint64_t q = 0, udp = 0, tcp = 0, hits = 0, ans = 0, sf = 0, nx = 0, mal = 0, fe = 0,
-		 ni = 0, ref = 0, drop = 0, to = 0, inf = 0, up_udp = 0, up_tcp = 0, up_to = 0,
-		 up_unw = 0, up_sh = 0, up_shx = 0, up_tc = 0, up_late = 0,
-		 up_stcp = 0, serr = 0, tacc = 0, trej = 0,
-		 pol = 0, pold = 0, tq = 0, ths = 0, tres = 0, tfail = 0, tev = 0, dq = 0,
-		 tls_sent = 0, tls_conn = 0, tls_fail = 0, tls_ref = 0, rlim = 0, ckv = 0,
-		 shed = 0, evict = 0, rmem = 0, up_ckbad = 0, up_badck = 0, up_ckfe = 0,
-		 stale = 0, pref = 0;
-	for (unsigned i = 0; i < d->n_workers; i++) {
-		const struct vg_worker_stats *s = &d->workers[i].stats;
-		const struct vg_pipe_stats *p = &d->workers[i].pipe.stats;
-		q += VG_STAT_GET(p->queries);
-		udp += VG_STAT_GET(s->udp_queries);
-		tcp += VG_STAT_GET(s->tcp_queries);
-		hits += VG_STAT_GET(p->cache_hits);
-		stale += VG_STAT_GET(p->stale_answers);
-		pref += VG_STAT_GET(p->prefetches);
-		ans += VG_STAT_GET(p->answered);
-		sf += VG_STAT_GET(p->servfail);
-		nx += VG_STAT_GET(p->nxdomain);
-		mal += VG_STAT_GET(p->malformed);
-		fe += VG_STAT_GET(p->formerr);
-		ni += VG_STAT_GET(p->notimp);
-		ref += VG_STAT_GET(p->refused);
-		drop += VG_STAT_GET(p->dropped);
-		to += VG_STAT_GET(p->timeouts);
-		inf += VG_STAT_GET(p->inflight);
-		serr += VG_STAT_GET(s->send_errors);
-		tacc += VG_STAT_GET(s->tcp_accepted);
-		trej += VG_STAT_GET(s->tcp_rejected);
-		tq += VG_STAT_GET(s->tls_queries);
-		ths += VG_STAT_GET(s->tls_handshakes);
-		tres += VG_STAT_GET(s->tls_resumed);
-		tfail += VG_STAT_GET(s->tls_failed);
-		tev += VG_STAT_GET(s->tcp_evicted);
-		dq += VG_STAT_GET(s->doh_queries);
-		rlim += VG_STAT_GET(p->rate_limited);
-		ckv += VG_STAT_GET(p->cookies_valid);
-		shed += VG_STAT_GET(p->shed);
-		evict += VG_STAT_GET(p->evicted);
-		rmem += VG_STAT_GET(p->req_mem);
-		pol += VG_STAT_GET(p->policy_rewrites);
-		pold += VG_STAT_GET(p->policy_log_dropped);
-		const struct vg_upstream_stats *u = vg_upstream_stats(d->workers[i].up);
-		up_udp += VG_STAT_GET(u->udp_sent);
-		up_tcp += VG_STAT_GET(u->tcp_sent);
-		up_to += VG_STAT_GET(u->timeouts);
-		up_unw += VG_STAT_GET(u->unwanted);
-		up_sh += VG_STAT_GET(u->shared);
-		up_shx += VG_STAT_GET(u->shared_xworker);
-		up_tc += VG_STAT_GET(u->tc_fallback);
-		up_late += VG_STAT_GET(u->late);
-		up_stcp += VG_STAT_GET(u->spoof_tcp);
-		tls_sent += VG_STAT_GET(u->tls_sent);
-		tls_conn += VG_STAT_GET(u->tls_connects);
-		tls_fail += VG_STAT_GET(u->tls_failed);
-		tls_ref += VG_STAT_GET(u->tls_refused);
-		up_ckbad += VG_STAT_GET(u->cookie_bad);
-		up_badck += VG_STAT_GET(u->badcookie);
-		up_ckfe += VG_STAT_GET(u->cookie_formerr);
-	}
-	size_t entries, bytes, limit;
-	vg_cache_usage(d->shared.cache, &entries, &bytes, &limit);
-	vg_log_write(VG_LOG_NOTICE,
-		     "stats: queries=%lu udp=%lu tcp=%lu cache_hits=%lu answered=%lu servfail=%lu "
-		     "nxdomain=%lu malformed=%lu formerr=%lu notimp=%lu refused=%lu dropped=%lu "
-		     "request_timeouts=%lu inflight=%lu send_errors=%lu tcp_accepted=%lu "
-		     "tcp_rejected=%lu upstream_udp=%lu upstream_tcp=%lu "
-		     "upstream_timeouts=%lu upstream_unwanted=%lu upstream_shared=%lu "
-		     "upstream_shared_xworker=%lu upstream_tc=%lu upstream_late=%lu "
-		     "upstream_spoof_tcp=%lu cache_entries=%zu "
-		     "cache_bytes=%zu cache_limit=%zu "
-		     "policy_rewrites=%lu policy_log_dropped=%lu dot=%lu tls_handshakes=%lu "
-		     "tls_resumed=%lu tls_failed=%lu conn_evicted=%lu doh=%lu upstream_tls=%lu "
-		     "upstream_tls_connects=%lu upstream_tls_failed=%lu upstream_tls_refused=%lu "
-		     "rate_limited=%lu cookies_valid=%lu shed=%lu evicted=%lu request_bytes=%lu "
-		     "upstream_cookie_bad=%lu upstream_badcookie=%lu upstream_cookie_formerr=%lu "
-		     "stale_answers=%lu prefetches=%lu",
-		     q, udp, tcp, hits, ans, sf, nx, mal, fe, ni, ref, drop, to, inf, serr, tacc, trej,
-		     up_udp, up_tcp, up_to, up_unw, up_sh, up_shx, up_tc, up_late, up_stcp, entries,
-		     bytes, limit, pol, pold, tq, ths, tres, tfail, tev, dq, tls_sent, tls_conn,
-		     tls_fail, tls_ref, rlim, ckv, shed, evict, rmem, up_ckbad, up_badck, up_ckfe,
-		     stale, pref);
-}
-
 static void on_signal(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
@@ -872,11 +749,11 @@ static void on_signal(uv_signal_t *s, int signum)
 		stop_all(d);
 		break;
 	case SIGHUP:
-		reload(d);
+		vg_daemon_reload(d);
 		vg_feed_check_config(d->feed, &d->cur.cfg->policy, &d->cur.cfg->feed);
 		break;
 	case SIGUSR1:
-		log_stats(d);
+		vg_daemon_log_stats(d);
 		break;
 	default:
 		break;

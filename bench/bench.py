@@ -35,6 +35,9 @@ Subcommands (all output on stdout):
   polsum KVFILE S                  derived policy-case figures for resolver S
   loadsum KVFILE S                 (l) figures of server S: medians over the rounds
   report KVFILE                    print the results table
+  dtcount FILE                     data frames in an fstrm (dnstap) file
+  obssum KVFILE                    the observe case's figures: medians, with/without ratios
+  obsreport KVFILE                 print the observe case's table and verdicts
 Only the standard library is used, plus ldns-keygen, ldns-signzone and
 ldns-key2ds (Debian ldnsutils) for the signed zones.
 """
@@ -916,6 +919,121 @@ def cmd_polsum(path, s):
     return 0
 
 
+# ---------------------------------------------------------------- observe case
+OBS_VARIANTS = ("vigil-off", "vigil-dnstap", "vigil-json", "unbound-off", "unbound-dnstap")
+OBS_BASE = {"vigil-dnstap": "vigil-off", "vigil-json": "vigil-off",
+            "unbound-dnstap": "unbound-off"}
+
+
+def cmd_dtcount(path):
+    """Data frames in an fstrm file (Frame Streams: a 4-byte big-endian
+    length, or 0 then a control frame).  Prints 0 for a missing file."""
+    n = 0
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        print(0)
+        return 0
+    o = 0
+    while o + 4 <= len(data):
+        ln = int.from_bytes(data[o:o + 4], "big")
+        o += 4
+        if ln == 0:  # control frame: its own length follows
+            if o + 4 > len(data):
+                break
+            o += 4 + int.from_bytes(data[o:o + 4], "big")
+            continue
+        o += ln
+        if o <= len(data):
+            n += 1
+    print(n)
+    return 0
+
+
+def cmd_obssum(path):
+    """The observe case: per variant the median over the rounds of the
+    saturated rate (a) and CPU per answer at the fixed rate (b); with /
+    without = the median of the per-round ratios against the same server
+    with logging off (each round runs every variant back to back)."""
+    kv = load_kv(path)
+    tck = num(kv, "meta.clk_tck") or 100.0
+    rounds = int(num(kv, "meta.obs_rounds") or 0)
+    out = {}
+    per = {}
+    for v in OBS_VARIANTS:
+        for test in ("a", "b"):
+            vals = []
+            for r in range(1, rounds + 1):
+                t = "obs.%s.%s%d" % (v, test, r)
+                if test == "b":
+                    ticks, n = num(kv, t + ".cpu_ticks"), num(kv, t + ".completed")
+                    x = ticks / tck * 1e6 / n if ticks is not None and n else None
+                else:
+                    x = num(kv, t + ".qps")
+                vals.append(x)
+            per[(v, test)] = vals
+            good = [x for x in vals if x is not None]
+            if good:
+                out["obs.%s.%s" % (v, "qps" if test == "a" else "us_per_answer")] = \
+                    "%.3f" % median(good)
+    for v, base in OBS_BASE.items():
+        for test, key in (("a", "qps"), ("b", "us_per_answer")):
+            rs = [x / y for x, y in zip(per[(v, test)], per[(base, test)]) if x is not None and y]
+            if rs:
+                out["obs.%s.%s_ratio" % (v, key)] = "%.4f" % median(rs)
+                out["obs.%s.%s_ratio_min" % (v, key)] = "%.4f" % min(rs)
+                out["obs.%s.%s_ratio_max" % (v, key)] = "%.4f" % max(rs)
+    fg = [num(kv, "obs.%s.%s%d.foreign_cpu_pct" % (v, t, r)) for v in OBS_VARIANTS
+          for t in ("a", "b") for r in range(1, rounds + 1)]
+    fg = [x for x in fg if x is not None]
+    if fg:
+        out["obs.foreign_max"] = "%d" % max(fg)
+    for k, v in out.items():
+        print("%s %s" % (k, v))
+    return 0
+
+
+def cmd_obsreport(path):
+    """The observe case's table: one row per server and logging variant."""
+    kv = load_kv(path)
+    f = lambda k, fmt: "n/a" if num(kv, k) is None else fmt % num(kv, k)
+    hdr = "%-26s %12s %10s %14s %10s  %s" % (
+        "observe: server, logging", "cached qps", "vs off", "CPU us/answer", "vs off",
+        "records written")
+    lines = [hdr, "-" * len(hdr)]
+    rec = {"vigil-dnstap": "obs.vigil-dnstap.frames", "vigil-json": "obs.vigil-json.lines",
+           "unbound-dnstap": "obs.unbound-dnstap.frames"}
+    for v in OBS_VARIANTS:
+        st = kv.get("obs.%s.status" % v, "n/a")
+        if st != "ok":
+            lines.append("%-26s %s" % (v, st))
+            continue
+        lines.append("%-26s %12s %10s %14s %10s  %s" % (
+            v, f("obs.%s.qps" % v, "%.0f"),
+            f("obs.%s.qps_ratio" % v, "%.3f") if v in OBS_BASE else "-",
+            f("obs.%s.us_per_answer" % v, "%.2f"),
+            f("obs.%s.us_per_answer_ratio" % v, "%.3f") if v in OBS_BASE else "-",
+            kv.get(rec[v], "n/a") if v in rec else "-"))
+        if v in OBS_BASE:
+            lo, hi = num(kv, "obs.%s.qps_ratio_min" % v), num(kv, "obs.%s.qps_ratio_max" % v)
+            if lo is not None:
+                lines.append("%-26s %12s %10s" % ("", "rounds:", "%.3f-%.3f" % (lo, hi)))
+    lines.append("")
+    lines.append("other load, worst run: ~%s%% of a core" % kv.get("obs.foreign_max", "?"))
+    lines.append("")
+    lines.append("verdicts (target: cached qps at most 10% lower with logging on):")
+    for v in ("vigil-dnstap", "vigil-json"):
+        r = num(kv, "obs.%s.qps_ratio" % v)
+        lines.append("  %-44s %s" % ("%s qps >= 0.90 x vigil-off" % v,
+                                     "n/a" if r is None else ("PASS" if r >= 0.90 else "FAIL")))
+    r = num(kv, "obs.unbound-dnstap.qps_ratio")
+    lines.append("  %-44s %s" % ("(for comparison) unbound-dnstap / unbound-off",
+                                 "n/a" if r is None else "%.3f" % r))
+    print("\n".join(lines))
+    return 0
+
+
 def load_plan(kv):
     """The (l) rates, from meta.load_plan ("RATE:SECS,...")."""
     out = []
@@ -1370,6 +1488,7 @@ def main(argv):
         "sysbusy": cmd_sysbusy, "mem": cmd_mem, "loadsum": cmd_loadsum,
         "report": cmd_report, "rpz": cmd_rpz, "loadtime": cmd_loadtime,
         "polcheck": cmd_polcheck, "polsum": cmd_polsum,
+        "dtcount": cmd_dtcount, "obssum": cmd_obssum, "obsreport": cmd_obsreport,
     }.get(cmd)
     if fn is None:
         print(__doc__)

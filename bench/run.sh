@@ -22,6 +22,10 @@
 #           upstream queries per attack query (bench/attacks.sh; not in "all")
 #   slow    5,000 names from a server that answers after 500 ms: how many each
 #           resolver answers correctly (not in "all")
+#   observe the cost of query logging: cached answers per second and CPU per
+#           answer with vigil's dnstap on, its JSON query log on, both off, and
+#           Unbound with and without dnstap, side by side (bench/observe.sh;
+#           not in "all")
 #   soak    vigil's VmRSS under SOAK_SECS of random cache misses plus attack
 #           traffic against its cache size + a fixed overhead (not in "all")
 #
@@ -74,12 +78,15 @@
 #   BENCH_SOAK_CACHE (64, MiB), BENCH_SOAK_WORKERS (1), BENCH_SOAK_EVERY (2 s),
 #   BENCH_SOAK_OVERHEAD_MB (the allowed peak RSS above the cache size, 48)
 #   LAB_ATK_IP / LAB_KEYTRAP_IP               (default 127.54.0.5 / .6)
+#   observe: BENCH_OBS_ROUNDS (3), BENCH_OBS_SECS (5, each run),
+#   BENCH_OBS_RATE (50000, the fixed rate for CPU per answer),
+#   VIGIL_OBS_DT_PORT / VIGIL_OBS_JS_PORT / UNBOUND_OBS_DT_PORT (5405 / 5406 / 5407)
 #
 # Exit status: 0 ok, 1 a measurement or vigil failed, 2 prerequisites missing.
 set -euo pipefail
 
 CASE=${1:-all}
-RUN_ATK=0 RUN_SLOW=0 RUN_SOAK=0
+RUN_ATK=0 RUN_SLOW=0 RUN_SOAK=0 RUN_OBS=0
 case $CASE in
 all) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=1 RUN_POL=1 RUN_TLS=1 ;;
 base) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 ;;
@@ -90,7 +97,8 @@ tls) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=1 ;;
 attacks) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_ATK=1 ;;
 slow) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_SLOW=1 ;;
 soak) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_SOAK=1 ;;
-*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls|attacks|slow|soak]" >&2
+observe) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_OBS=1 ;;
+*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls|attacks|slow|soak|observe]" >&2
     exit 2 ;;
 esac
 HOSTILE=$((RUN_ATK || RUN_SLOW || RUN_SOAK))   # the hostile lab (attacks.sh)
@@ -134,6 +142,12 @@ VIGIL_PORT=${VIGIL_PORT:-5401}
 UNBOUND_PORT=${UNBOUND_PORT:-5402}
 VIGIL_POL_PORT=${VIGIL_POL_PORT:-5403}
 UNBOUND_POL_PORT=${UNBOUND_POL_PORT:-5404}
+VIGIL_OBS_DT_PORT=${VIGIL_OBS_DT_PORT:-5405}
+VIGIL_OBS_JS_PORT=${VIGIL_OBS_JS_PORT:-5406}
+UNBOUND_OBS_DT_PORT=${UNBOUND_OBS_DT_PORT:-5407}
+OBS_ROUNDS=${BENCH_OBS_ROUNDS:-3}
+OBS_SECS=${BENCH_OBS_SECS:-5}
+OBS_RATE=${BENCH_OBS_RATE:-50000}
 ROOT_IP=${LAB_ROOT_IP:-127.54.0.1}
 BENCH_IP=${LAB_BENCH_IP:-127.54.0.2}
 SEC_IP=${LAB_SEC_IP:-127.54.0.3}
@@ -194,6 +208,7 @@ if ((RUN_TLS)); then
     need openssl openssl
     [[ -e /usr/include/openssl/ssl.h ]] || missing+=("libssl-dev (for bench/tlsconn.c)")
 fi
+((!RUN_OBS)) || need fstrm_capture fstrm-bin
 if ((HOSTILE)) && ! /usr/bin/python3 -c 'import dns.message' 2>/dev/null; then
     missing+=("python3-dnspython (for bench/attack.py and tests/lab/slowauth.py)")
 fi
@@ -234,6 +249,8 @@ pol_ports=()
 ((!RUN_TLS)) || pol_ports+=("127.0.0.1 $VIGIL_DOT_PORT" "127.0.0.1 $VIGIL_DOH_PORT"
     "127.0.0.1 $UNBOUND_DOT_PORT" "127.0.0.1 $UNBOUND_DOH_PORT")
 ((!HOSTILE)) || pol_ports+=("$ATK_IP 53" "$KEYTRAP_IP 53")
+((!RUN_OBS)) || pol_ports+=("127.0.0.1 $VIGIL_OBS_DT_PORT" "127.0.0.1 $VIGIL_OBS_JS_PORT"
+    "127.0.0.1 $UNBOUND_OBS_DT_PORT")
 for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "$LEAF_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT" "${pol_ports[@]}"; do
     # shellcheck disable=SC2086
     if ! why=$($PY portfree $ap); then
@@ -1060,29 +1077,36 @@ pol_tests() {
     kv "$s.pol.status" ok
     $PY polsum "$KV" "$s" >"$WORK/$s.polsum" && cat "$WORK/$s.polsum" >>"$KV"
 }
+# extra_ticks: CPU ticks of helper processes a case runs beside the server
+# (the observe case's dnstap readers): not counted as foreign load.
+extra_ticks() { echo 0; }
 # One attempt of (p3a) / (p3b): TAG PORT PID.
 run_pa() {
-    local tag=$1 port=$2 pid=$3 t0 t1 rt
+    local tag=$1 port=$2 pid=$3 t0 t1 rt x0 x1
     t0=$($PY cpu "$pid")
+    x0=$(extra_ticks)
     # shellcheck disable=SC2086
     dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$POL_SECS" $SAT_ARGS
     t1=$($PY cpu "$pid")
+    x1=$(extra_ticks)
     $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
     gen_pct "$tag" "$WORK/$tag"
-    fg_end "$tag" $((t1 - t0))
+    fg_end "$tag" $((t1 - t0)) $((x1 - x0))
     rt=$(get "$tag.runtime")
     [[ -z $rt ]] || kv "$tag.server_cpu_pct" "$(pct $((t1 - t0)) "$rt")"
 }
 run_pb() {
-    local tag=$1 port=$2 pid=$3 t0 t1
+    local tag=$1 port=$2 pid=$3 t0 t1 x0 x1
     t0=$($PY cpu "$pid")
+    x0=$(extra_ticks)
     # shellcheck disable=SC2086
     dp "$WORK/$tag" "$GEN_CPU" "$port" -d "$WORK/cached.q" -t 1 -l "$POL_SECS" -Q "$RATE" $RATE_ARGS
     t1=$($PY cpu "$pid")
+    x1=$(extra_ticks)
     kv "$tag.cpu_ticks" "$((t1 - t0))"
     $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
     gen_pct "$tag" "$WORK/$tag"
-    fg_end "$tag" $((t1 - t0))
+    fg_end "$tag" $((t1 - t0)) $((x1 - x0))
 }
 
 # ------------------------------------------------------------ (t) DoT / DoH
@@ -1220,6 +1244,10 @@ tls_idle() {
 # shellcheck source=bench/attacks.sh
 . "$BENCH/attacks.sh"
 
+# The observe case (functions only).
+# shellcheck source=bench/observe.sh
+. "$BENCH/observe.sh"
+
 # How busy is the machine before we start (other sessions, builds)?
 b0=$(sysbusy)
 sleep 2
@@ -1242,6 +1270,8 @@ kv meta.tls_rate "$TLS_RATE"
 kv meta.idle_conns "$IDLE_CONNS"
 kv meta.atk_list "${ATK_LIST// /,}"
 kv meta.atk_benign_rate "$ATK_BENIGN_RATE"
+kv meta.obs_rounds "$OBS_ROUNDS"
+kv meta.obs_rate "$OBS_RATE"
 started=$(date +%s)
 vigil_failed=0
 
@@ -1468,6 +1498,7 @@ if ((RUN_ATK)); then
 fi
 ((!RUN_SLOW)) || slow_case
 ((!RUN_SOAK)) || soak_case
+((!RUN_OBS)) || obs_case
 
 ((!HOSTILE)) || stop_one atk-auth
 for z in "${LAB[@]}"; do stop_one "nsd-$z"; done
@@ -1549,6 +1580,13 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "soak: vigil cache size ${SOAK_CACHE} MiB, validating; dnsperf -Q $SOAK_RATE random names under *.w.bench."
         echo "     plus -Q $SOAK_ATK_RATE attack names (all attacks in turn) for ${SOAK_SECS}s; VmRSS every ${SOAK_EVERY}s"
     fi
+    if ((RUN_OBS)); then
+        echo "observe: vigil (1 worker) with no query log, with dnstap (client query + response, unix socket),"
+        echo "     with the JSON query log (every query, a file); Unbound (1 thread) without and with dnstap (the same"
+        echo "     two message types, unix socket); all up side by side on CPU $SRV_CPU, no validation; each dnstap"
+        echo "     socket read by fstrm_capture on CPU $GEN_CPU (its CPU not counted as foreign load); $OBS_ROUNDS rounds,"
+        echo "     order rotated: dnsperf -t 1 -l $OBS_SECS $SAT_ARGS (saturated), then -Q $OBS_RATE (CPU per answer)"
+    fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"
     ((!RUN_BASE && !RUN_LOAD)) || echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
     echo
@@ -1557,6 +1595,7 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         ((!HOSTILE)) || echo
     fi
     ((!HOSTILE)) || $ATK report "$KV"
+    ((!RUN_OBS)) || $PY obsreport "$KV"
     echo
     echo "total bench time: ${elapsed}s"
 } >"$WORK/report.txt"

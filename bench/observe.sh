@@ -21,6 +21,8 @@ declare -A OPORT=([vigil-off]=$VIGIL_PORT [vigil-dnstap]=$VIGIL_OBS_DT_PORT
 
 # obs_confs: the five configs (vigil's from vigil_conf, Unbound's from unbound_conf).
 obs_confs() {
+    obs_unbound_confs
+    [[ $VIGIL_BIN != skip ]] || return 0
     vigil_conf obs-off 1 0 "$VIGIL_PORT"
     vigil_conf obs-dnstap 1 0 "$VIGIL_OBS_DT_PORT"
     cat >>"$WORK/vigil-obs-dnstap.yaml" <<YAML
@@ -40,6 +42,8 @@ YAML
         "$VIGIL_BIN" --check-config "$WORK/vigil-obs-$v.yaml" >"$WORK/vigil-obs-$v.check" 2>&1 ||
             die "vigil --check-config failed for vigil-obs-$v.yaml: $(head -3 "$WORK/vigil-obs-$v.check")"
     done
+}
+obs_unbound_confs() {
     unbound_conf obs-off 1 0 "$UNBOUND_PORT" none
     unbound_conf obs-dnstap 1 0 "$UNBOUND_OBS_DT_PORT" none
     cat >>"$WORK/unbound-obs-dnstap.conf" <<CONF

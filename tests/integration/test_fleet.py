@@ -15,7 +15,8 @@ The tests run in order on that one fleet:
 2. a change on the primary (knotc zone-begin / zone-set / zone-commit: serial 2)
    reaches both vigils by NOTIFY and IXFR (their log lines and Knot's), and both
    enforce serial 2, asked directly and through dnsdist;
-3. vigil-a stopped by its PID: once dnsdist marks it down, dnsdist keeps
+3. three changes in a row: both end at the last serial;
+4. vigil-a stopped by its PID: once dnsdist marks it down, dnsdist keeps
    answering from vigil-b, with the same policy.
 
 The SIGUSR1 stats line of each vigil shows that both served (until vigil's
@@ -208,6 +209,17 @@ def wait_blocked(ask, qname, timeout=5.0):
         time.sleep(0.1)
 
 
+def wait_serial(ask, qname, serial, timeout=5.0):
+    """Ask until QNAME is blocked with the policy zone's SERIAL; the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = ask(qname)
+        soas = [rs for rs in r.additional if rs.rdtype == dns.rdatatype.SOA]
+        if (soas and soas[0][0].serial == serial) or time.monotonic() > deadline:
+            return r
+        time.sleep(0.1)
+
+
 def direct(v):
     return lambda qname: v.query(qname, "A", timeout=3.0)
 
@@ -290,6 +302,29 @@ def test_change_on_primary_reaches_both(fleet):
         assert_fleet_blocked(fleet.ask("mail.basic.lab."), "mail.basic.lab.", 2)
 
 
+def test_changes_in_a_row_end_at_the_last_serial(fleet):
+    """Three commits back to back: NOTIFYs arrive while a transfer is in
+    progress; both vigils still end at the last serial (5), not in between."""
+    a, b = fleet.a, fleet.b
+    start = {v.name: len(v.log_text()) for v in (a, b)}
+    for name in ("pipe2", "pipe3", "pipe4"):
+        fleet.knotc("zone-begin", ZONE)
+        fleet.knotc("zone-set", ZONE, "%s.basic.lab.%s" % (name, ZONE), "60", "CNAME", ".")
+        fleet.knotc("zone-commit", ZONE)
+    for v in (a, b):
+        line = wait_log(v, r"feed fleet: [AI]XFR of fleet\.rpz\. from .*: serial \d+ -> 5",
+                        start=start[v.name])
+        assert line, "%s did not reach serial 5; its log:\n%s" % (v.name, v.log_tail())
+        # the policy is rebuilt from the new copy after the transfer's log line
+        r = wait_serial(direct(v), "pipe4.basic.lab.", 5)
+        assert_fleet_blocked(r, "pipe4.basic.lab.", 5)
+        for name in ("pipe2", "pipe3"):
+            qname = "%s.basic.lab." % name
+            assert_fleet_blocked(v.query(qname), qname, 5)
+    for _ in range(4):
+        assert_fleet_blocked(fleet.ask("pipe4.basic.lab."), "pipe4.basic.lab.", 5)
+
+
 def test_one_down_dnsdist_answers_from_the_other(fleet):
     a, b = fleet.a, fleet.b
     pid = a.pid()
@@ -304,7 +339,7 @@ def test_one_down_dnsdist_answers_from_the_other(fleet):
     before = b.stats()
     for _ in range(5):
         assert_resolves(fleet.ask("www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
-        assert_fleet_blocked(fleet.ask("pipe1.basic.lab."), "pipe1.basic.lab.", 2)
+        assert_fleet_blocked(fleet.ask("pipe1.basic.lab."), "pipe1.basic.lab.", 5)
     after = b.stats()
     assert after["queries"] - before["queries"] >= 10, (before, after)
     assert after["policy_rewrites"] - before["policy_rewrites"] >= 5, (before, after)

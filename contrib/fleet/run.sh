@@ -34,7 +34,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 PREFIX=${FLEET_PREFIX:-127.77.0}
 PORT=${FLEET_PORT:-53}
-DIR=${FLEET_DIR:-${TMPDIR:-/tmp}/vigil-fleet}
+DIR=$(realpath -m -- "${FLEET_DIR:-${TMPDIR:-/tmp}/vigil-fleet}") # absolute: the configs name it
 ZONE=fleet.rpz.
 ZONE_SRC=${FLEET_ZONE_FILE:-$HERE/fleet.rpz}
 INCLUDE=${FLEET_VIGIL_INCLUDE:-}
@@ -247,5 +247,5 @@ start) cmd_start ;;
 stop) shift; cmd_stop "$@" ;;
 status) cmd_status ;;
 knotc) shift; exec "$KNOTC" -c "$DIR/knot/knot.conf" "$@" ;;
-*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -39,6 +39,7 @@
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
 #include "daemon/explain.h"
 #include "feed/feed.h"
 #include "policy/engine.h"
@@ -503,6 +504,7 @@ static void stop_all(struct daemon *d)
 	vg_log(VG_LOG_NOTICE, "stopping");
 	vg_autotrust_stop(d->autotrust);
 	d->autotrust = NULL;
+	vg_metrics_stop(d->metrics);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_stop(&d->workers[i]);
 	for (unsigned i = 0; i < d->n_watch; i++) {
@@ -873,6 +875,15 @@ static int run(struct daemon *d, const char *pidfile)
 		}
 	}
 
+	/* the metrics endpoint: bound here with the DNS sockets (before any
+	 * privilege is dropped), served from this loop */
+	if (vg_metrics_start(&d->metrics, d, &cfg->metrics) < 0) {
+		vg_log(VG_LOG_ERR, "not starting: the metrics endpoint cannot listen");
+		for (unsigned i = 0; i < d->n_workers; i++)
+			vg_worker_deinit(&d->workers[i]);
+		goto out;
+	}
+
 	uv_timer_init(&d->loop, &d->reclaim);
 	d->reclaim.data = d;
 	uv_timer_start(&d->reclaim, on_reclaim, RECLAIM_MS, RECLAIM_MS);
@@ -953,6 +964,12 @@ static int run(struct daemon *d, const char *pidfile)
 out:
 	if (d->feed) /* a start-up error after the feeds started */
 		feeds_stop(d);
+	if (d->metrics) { /* (after a clean stop its handles are closed already) */
+		vg_metrics_stop(d->metrics);
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+		vg_metrics_free(d->metrics);
+		d->metrics = NULL;
+	}
 	free(d->workers);
 	vg_upshare_free(d->shared.upshare); /* after the workers: they use it to the end */
 	d->shared.upshare = NULL;

@@ -61,6 +61,5 @@ void vg__cfg_metrics_finish(struct vg__cfg_ctx *c, int si)
 	/* listen alone turns the endpoint on; "enabled: no" beside it keeps it off */
 	if (m->listen[0] && !s->line[M_ENABLED])
 		m->enabled = true;
-	if (!m->listen[0])
-		vg_sockaddr_parse("127.0.0.1", VG_METRICS_PORT, &m->addr);
+	/* (no listen: vg_metrics_start takes 127.0.0.1@9153) */
 }

@@ -28,7 +28,7 @@
 struct vg_metrics_opts {
 	bool enabled;          /* metrics.enabled (default no; yes when listen is set) */
 	char listen[128];      /* metrics.listen as written, "" none */
-	struct vg_sockaddr addr; /* where to listen: listen, or 127.0.0.1@9153 */
+	struct vg_sockaddr addr; /* listen parsed (without listen: 127.0.0.1@9153) */
 };
 
 struct daemon;

@@ -564,9 +564,13 @@ static void on_connection(uv_stream_t *server, int status)
 	m->conns = c;
 	c->pprev = &m->conns;
 	m->n_conns++;
-	if (m->n_conns > VG_METRICS_MAX_CONNS) { /* full: the newcomer goes */
-		conn_close(c);
-		return;
+	if (m->n_conns > VG_METRICS_MAX_CONNS) {
+		/* full: the oldest goes (slow or idle clients cannot lock out a
+		 * scraper; each holds at most VG_METRICS_TIMEOUT_MS anyway) */
+		struct conn *old = m->conns;
+		while (old->next)
+			old = old->next;
+		conn_close(old);
 	}
 	uv_timer_start(&c->timer, on_conn_timeout, VG_METRICS_TIMEOUT_MS, 0);
 	if (uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) < 0)

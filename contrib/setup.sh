@@ -14,8 +14,9 @@
 #                                 besides PACKAGES (clang, libFuzzer)
 #
 # Every package the build, the tests and the benchmark need is listed in
-# PACKAGES.  Debian starts the nsd, unbound and knot services when it installs
-# them; the tests and the benchmark run their own instances on 127.53.0.0/16 and
+# PACKAGES.  Debian starts the nsd, unbound, knot and prometheus services when
+# it installs them (prometheus: tests/integration/test_metrics.py scrapes vigil
+# with one of its own); the tests and the benchmark run their own instances on 127.53.0.0/16 and
 # 127.54.0.0/16 (Knot DNS: the RPZ feed tests, tests/lab/labknot.py), so this
 # script disables those system services right after installing them (only the
 # ones it installed itself).
@@ -27,6 +28,7 @@ PACKAGES=(
 	nsd unbound knot dnsperf dnsutils ldnsutils knot-dnsutils openssl
 	python3 python3-dnspython python3-pytest python3-h2 python3-cryptography
 	iproute2 procps util-linux
+	prometheus
 )
 # tests/fuzz/run.sh only (libFuzzer builds); the test command does not need them
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
@@ -58,7 +60,7 @@ deps() {
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 	# Debian starts these on install; vigil's tests and bench run their own.
-	for svc in nsd unbound knot; do
+	for svc in nsd unbound knot prometheus; do
 		# (enabled counts too: where policy-rc.d stopped the start, as in a
 		# container, the service would still come up at the next boot)
 		if printf '%s\n' "${missing[@]}" | grep -qx "$svc" && command -v systemctl >/dev/null &&

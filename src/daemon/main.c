@@ -123,6 +123,12 @@ static void usage(FILE *out)
 "                     files are also re-read when they change (policy.watch).\n"
 "    SIGUSR1          log one line of statistics (stats: key=value ...).\n"
 "\n"
+"METRICS\n"
+"    With metrics.listen (or metrics.enabled: yes, 127.0.0.1@9153), vigil\n"
+"    serves GET /metrics over HTTP: the Prometheus text format (queries by\n"
+"    transport, type and rcode, cache, policy, DNSSEC, upstream, latency and\n"
+"    RTT histograms).  README.md, section Metrics, lists every metric.\n"
+"\n"
 "EXIT STATUS\n"
 "    0 on a clean stop or a valid config; 1 on a configuration or start-up\n"
 "    error; 2 on a command-line error.\n"
@@ -131,6 +137,7 @@ static void usage(FILE *out)
 "    vigil -c /etc/vigil/vigil.yaml\n"
 "    vigil --check-config contrib/vigil.yaml\n"
 "    dig @127.0.0.1 example.com A\n"
+"    curl -s http://127.0.0.1:9153/metrics\n"
 "    kdig @127.0.0.1 +tls +tls-ca=ca.pem +tls-hostname=dns.example.net example.com\n"
 "    dig @127.0.0.1 +https +tls-ca=ca.pem +tls-hostname=dns.example.net example.com\n",
 	      out);

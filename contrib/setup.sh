@@ -14,8 +14,10 @@
 #                                 besides PACKAGES (clang, libFuzzer)
 #
 # Every package the build, the tests and the benchmark need is listed in
-# PACKAGES.  Debian starts the nsd, unbound, knot and dnsdist services when it installs
-# them; the tests and the benchmark run their own instances on 127.53.0.0/16 and
+# PACKAGES.  Debian starts the nsd, unbound, knot, dnsdist and prometheus services
+# when it installs them (dnsdist: contrib/fleet and tests/integration/test_fleet.py;
+# prometheus: tests/integration/test_metrics.py scrapes vigil with one of its own);
+# the tests and the benchmark run their own instances on 127.53.0.0/16 and
 # 127.54.0.0/16 (Knot DNS: the RPZ feed tests, tests/lab/labknot.py), so this
 # script disables those system services right after installing them (only the
 # ones it installed itself).
@@ -28,6 +30,7 @@ PACKAGES=(
 	python3 python3-dnspython python3-pytest python3-h2 python3-cryptography
 	iproute2 procps util-linux
 	dnsdist  # contrib/fleet (run.sh, tests/integration/test_fleet.py): the load balancer
+	prometheus  # tests/integration/test_metrics.py scrapes vigil's /metrics
 )
 # tests/fuzz/run.sh only (libFuzzer builds); the test command does not need them
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
@@ -59,7 +62,7 @@ deps() {
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 	# Debian starts these on install; vigil's tests and bench run their own.
-	for svc in nsd unbound knot dnsdist; do
+	for svc in nsd unbound knot dnsdist prometheus; do
 		# (enabled counts too: where policy-rc.d stopped the start, as in a
 		# container, the service would still come up at the next boot)
 		if printf '%s\n' "${missing[@]}" | grep -qx "$svc" && command -v systemctl >/dev/null &&

@@ -55,6 +55,7 @@ struct shard {
 	size_t nbuckets; /* power of two */
 	struct entry lru; /* sentinel: lru.next is most recent */
 	size_t bytes, max_bytes, entries;
+	uint64_t evictions; /* entries removed to make room (under the lock) */
 } __attribute__((aligned(64)));
 
 struct vg_cache {
@@ -210,6 +211,7 @@ static void make_room(struct shard *s, size_t need)
 		while (*pp != victim)
 			pp = &(*pp)->hnext;
 		remove_entry(s, pp);
+		s->evictions++;
 	}
 }
 
@@ -560,6 +562,18 @@ bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32
 	bool r = e && e->expire > now;
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+uint64_t vg_cache_evictions(struct vg_cache *c)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
+		struct shard *s = &c->shards[i];
+		pthread_mutex_lock(&s->lock);
+		n += s->evictions;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return n;
 }
 
 void vg_cache_usage(struct vg_cache *c, size_t *entries, size_t *bytes, size_t *limit)

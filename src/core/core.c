@@ -17,6 +17,10 @@
 
 #include "core/core.h"
 
+const uint32_t vg_histo_bounds_ms[VG_HISTO_BUCKETS - 1] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,
+};
+
 atomic_int vg__log_level = VG_LOG_INFO;
 static atomic_bool log_syslog;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -68,6 +68,26 @@ typedef _Atomic uint64_t vg_counter_t;
 #define VG_STAT_INC(c) VG_STAT_ADD(c, 1)
 #define VG_STAT_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
+/*
+ * A histogram of milliseconds: fixed buckets (no allocation), one writer.
+ * bucket[i] counts the values in (bound[i-1], bound[i]] -- not cumulative;
+ * the last one those above every bound.  sum_ms is their sum.
+ */
+#define VG_HISTO_BUCKETS 14
+extern const uint32_t vg_histo_bounds_ms[VG_HISTO_BUCKETS - 1];
+struct vg_histo {
+	vg_counter_t bucket[VG_HISTO_BUCKETS];
+	vg_counter_t sum_ms;
+};
+static inline void vg_histo_observe(struct vg_histo *h, uint64_t ms)
+{
+	unsigned i = 0;
+	while (i < VG_HISTO_BUCKETS - 1 && ms > vg_histo_bounds_ms[i])
+		i++;
+	VG_STAT_INC(h->bucket[i]);
+	VG_STAT_ADD(h->sum_ms, ms);
+}
+
 /* ---- clocks ---- */
 /**
  * Seconds on the monotonic clock (cache ages and TTLs) for @p ms

@@ -28,6 +28,7 @@
 #include "policy/policy.h"
 #include "resolv/resolv.h"
 #include "upstream/upstream.h"
+#include "daemon/metrics.h"
 
 enum vg_log_target { VG_LOG_STDERR = 0, VG_LOG_SYSLOG = 1 };
 
@@ -74,6 +75,7 @@ struct vg_config {
 	struct vg_tls_opts tls;           /* tls: certificate, key, client CA, tickets */
 	struct vg_discovery_opts discovery; /* discovery (DDR, canary); the pipeline reads
 					     * serve.ddr */
+	struct vg_metrics_opts metrics;   /* metrics: the Prometheus endpoint */
 };
 
 /** Fill @p cfg with the built-in defaults. */

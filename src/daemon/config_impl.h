@@ -144,7 +144,7 @@ struct vg__cfg_list {
 /* The root: one key per section (MAP or LIST), in dump order. */
 enum { VG_SEC_SERVER, VG_SEC_CACHE, VG_SEC_RESOLVER, VG_SEC_LIMITS, VG_SEC_DNSSEC,
        VG_SEC_FORWARDS, VG_SEC_POLICY, VG_SEC_LOG, VG_SEC_TLS, VG_SEC_HTTP, VG_SEC_DISCOVERY,
-       VG_SEC_RATELIMIT,
+       VG_SEC_RATELIMIT, VG_SEC_METRICS,
        VG_SEC_COUNT };
 extern const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT];
 
@@ -238,6 +238,9 @@ extern const struct vg__cfg_map vg__cfg_policy_map;
 extern const struct vg__cfg_map vg__cfg_discovery_map;
 /** Cross-key checks of the discovery section (config_discovery.c), after the walk. */
 void vg__cfg_discovery_finish(struct vg__cfg_ctx *c);
+extern const struct vg__cfg_map vg__cfg_metrics_map;
+/** Cross-key checks of the metrics section (config_metrics.c; section @p si). */
+void vg__cfg_metrics_finish(struct vg__cfg_ctx *c, int si);
 /** The default policy (the shipped supply-chain zone for every client). */
 void vg__cfg_default_policy(struct vg_config *cfg);
 

@@ -56,6 +56,7 @@ struct daemon {
 	struct vg_tls_tickets *tickets;
 	uv_timer_t ticket_timer;
 	uv_timer_t cookie_timer;        /* a new DNS cookie key every day */
+	struct vg_metrics *metrics;     /* the Prometheus endpoint (metrics.h), or NULL */
 };
 
 /**

@@ -39,6 +39,7 @@
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
 #include "daemon/explain.h"
 #include "feed/feed.h"
 #include "policy/engine.h"
@@ -122,6 +123,12 @@ static void usage(FILE *out)
 "                     files are also re-read when they change (policy.watch).\n"
 "    SIGUSR1          log one line of statistics (stats: key=value ...).\n"
 "\n"
+"METRICS\n"
+"    With metrics.listen (or metrics.enabled: yes, 127.0.0.1@9153), vigil\n"
+"    serves GET /metrics over HTTP: the Prometheus text format (queries by\n"
+"    transport, type and rcode, cache, policy, DNSSEC, upstream, latency and\n"
+"    RTT histograms).  README.md, section Metrics, lists every metric.\n"
+"\n"
 "EXIT STATUS\n"
 "    0 on a clean stop or a valid config; 1 on a configuration or start-up\n"
 "    error; 2 on a command-line error.\n"
@@ -130,6 +137,7 @@ static void usage(FILE *out)
 "    vigil -c /etc/vigil/vigil.yaml\n"
 "    vigil --check-config contrib/vigil.yaml\n"
 "    dig @127.0.0.1 example.com A\n"
+"    curl -s http://127.0.0.1:9153/metrics\n"
 "    kdig @127.0.0.1 +tls +tls-ca=ca.pem +tls-hostname=dns.example.net example.com\n"
 "    dig @127.0.0.1 +https +tls-ca=ca.pem +tls-hostname=dns.example.net example.com\n",
 	      out);
@@ -503,6 +511,7 @@ static void stop_all(struct daemon *d)
 	vg_log(VG_LOG_NOTICE, "stopping");
 	vg_autotrust_stop(d->autotrust);
 	d->autotrust = NULL;
+	vg_metrics_stop(d->metrics);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_stop(&d->workers[i]);
 	for (unsigned i = 0; i < d->n_watch; i++) {
@@ -873,6 +882,15 @@ static int run(struct daemon *d, const char *pidfile)
 		}
 	}
 
+	/* the metrics endpoint: bound here with the DNS sockets (before any
+	 * privilege is dropped), served from this loop */
+	if (vg_metrics_start(&d->metrics, d, &cfg->metrics) < 0) {
+		vg_log(VG_LOG_ERR, "not starting: the metrics endpoint cannot listen");
+		for (unsigned i = 0; i < d->n_workers; i++)
+			vg_worker_deinit(&d->workers[i]);
+		goto out;
+	}
+
 	uv_timer_init(&d->loop, &d->reclaim);
 	d->reclaim.data = d;
 	uv_timer_start(&d->reclaim, on_reclaim, RECLAIM_MS, RECLAIM_MS);
@@ -953,6 +971,12 @@ static int run(struct daemon *d, const char *pidfile)
 out:
 	if (d->feed) /* a start-up error after the feeds started */
 		feeds_stop(d);
+	if (d->metrics) { /* (after a clean stop its handles are closed already) */
+		vg_metrics_stop(d->metrics);
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+		vg_metrics_free(d->metrics);
+		d->metrics = NULL;
+	}
 	free(d->workers);
 	vg_upshare_free(d->shared.upshare); /* after the workers: they use it to the end */
 	d->shared.upshare = NULL;

@@ -86,6 +86,7 @@ struct vg_worker_stats {
 	vg_counter_t udp_queries, tcp_queries, send_errors, tcp_accepted, tcp_rejected;
 	vg_counter_t tls_queries, tls_handshakes, tls_resumed, tls_failed, tcp_evicted;
 	vg_counter_t doh_queries;
+	vg_counter_t conns_open[VG_STREAM_KINDS]; /* client connections open now, by kind */
 };
 
 /** Shared by all workers; owned by the daemon. */

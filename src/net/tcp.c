@@ -119,6 +119,7 @@ void vg__conn_close(struct vg_tcp_conn *c)
 	struct vg_worker *w = c->w;
 	w->tcp_conns--;
 	atomic_fetch_sub(&w->shared->tcp_total, 1);
+	VG_STAT_ADD(w->stats.conns_open[c->kind], (uint64_t)-1);
 	if (c->counted)
 		atomic_fetch_sub(&w->shared->per_addr[c->bucket], 1);
 	uv_timer_stop(&c->idle);
@@ -507,6 +508,7 @@ static void on_connection(uv_stream_t *server, int status)
 	c->idle.data = c;
 	w->tcp_conns++; /* (counted out by vg__conn_close) */
 	atomic_fetch_add(&w->shared->tcp_total, 1);
+	VG_STAT_INC(w->stats.conns_open[c->kind]);
 	struct sockaddr_storage ss;
 	int alen = sizeof(ss);
 	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 ||

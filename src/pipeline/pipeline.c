@@ -36,6 +36,7 @@ struct vg_pipe_req {
 	size_t len;
 	void *upq;         /* the upstream query in flight (io->send), or NULL */
 	uint64_t deadline;
+	uint64_t t0;         /* when the client's query came in (latency) */
 	uint64_t stale_at;   /* serve-stale: the client response timer (0: none) */
 	bool stale_ok;       /* serve-stale: a failure may be answered with stale data */
 	bool background;     /* no client waits (prefetch, or answered stale already) */
@@ -43,6 +44,19 @@ struct vg_pipe_req {
 	const struct vg_policy *pol;   /* a decision waiting for the answer */
 	struct vg_policy_decision pol_d;
 };
+
+const uint16_t vg_pipe_qtypes[VG_PIPE_QTYPES - 1] = {
+	VG_T_A, VG_T_AAAA, VG_T_CNAME, VG_T_MX, VG_T_NS, VG_T_PTR, VG_T_SOA, VG_T_SRV, VG_T_TXT,
+	35 /* NAPTR */, VG_T_DS, VG_T_DNSKEY, VG_T_SVCB, 65 /* HTTPS */, VG_T_ANY, 257 /* CAA */,
+};
+
+unsigned vg_pipe_qtype_slot(uint16_t qtype)
+{
+	unsigned i = 0;
+	while (i < VG_PIPE_QTYPES - 1 && vg_pipe_qtypes[i] != qtype)
+		i++;
+	return i;
+}
 
 const char *vg_transport_name(enum vg_transport t)
 {
@@ -66,6 +80,18 @@ static void clock_read(struct vg_pipe *p, bool wall)
 		p->env.now_wall = p->io.wall_s(p->io.arg);
 }
 
+/* The metrics of an answer about to go out: its rcode, and the time since
+ * its query came in (p->answer_t0; the loop's millisecond clock). */
+static void count_answer(struct vg_pipe *p, size_t len)
+{
+	if (!len || len < VG_HDR_LEN)
+		return;
+	unsigned rc = p->txbuf[3] & 0x0f;
+	VG_STAT_INC(p->stats.by_rcode[rc < VG_PIPE_RCODES - 1 ? rc : VG_PIPE_RCODES - 1]);
+	uint64_t now = p->env.now_ms;
+	vg_histo_observe(&p->stats.latency, now > p->answer_t0 ? now - p->answer_t0 : 0);
+}
+
 static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
 {
 	if (c->has_cookie && len && p->cookies)
@@ -75,6 +101,7 @@ static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
 	 * EDNS gets padding whether or not it padded its query */
 	if (c->transport == VG_TRANSPORT_DOT || c->transport == VG_TRANSPORT_DOH)
 		len = vg_wire_pad(p->txbuf, len, c->max_size, VG_PAD_ANSWER);
+	count_answer(p, len);
 	/* a stream transport may hand over the connection's next query from
 	 * inside the answer: that one must not end other requests (admit) */
 	p->answering++;
@@ -126,6 +153,23 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 			  const struct vg_policy *pol, const struct vg_policy_decision *pd,
 			  const struct vg_redirect *redir, bool refresh);
 
+/* A rewrite, by the deciding source and the action it took (its override
+ * applied, as vg_policy_respond did). */
+static void count_rewrite(struct vg_pipe *p, const struct vg_policy *pol,
+			  const struct vg_policy_decision *d)
+{
+	struct vg_policy_decision e = *d;
+	const uint8_t *cname;
+	unsigned src = VG_PIPE_POL_SOURCES - 1;
+	if (!d->denied_by_allowlist) {
+		vg_policy_override(pol, &e, &cname);
+		if (d->source < VG_PIPE_POL_SOURCES - 1)
+			src = d->source;
+	}
+	unsigned act = (unsigned)e.action < VG_PIPE_POL_ACTIONS ? (unsigned)e.action : 0;
+	VG_STAT_INC(p->stats.policy[src][act]);
+}
+
 /*
  * Carry out a policy decision (src/policy/respond.c): true when the policy
  * answered the query (or dropped it, or started following a local CNAME);
@@ -139,7 +183,11 @@ static bool policy_apply(struct vg_pipe *p, const struct vg_policy *pol, const s
 	struct vg_client_q cq = client_q(p, c, q);
 	struct vg_redirect rdr;
 	size_t len;
-	switch (vg_policy_respond(pol, d, &pc, &cq, ans, nans, &rdr, p->txbuf, TXBUF_SIZE, &len)) {
+	enum vg_pol_outcome o = vg_policy_respond(pol, d, &pc, &cq, ans, nans, &rdr, p->txbuf,
+						  TXBUF_SIZE, &len);
+	if (o != VG_POL_PASS)
+		count_rewrite(p, pol, d);
+	switch (o) {
 	case VG_POL_PASS:
 		return false;
 	case VG_POL_DROP:
@@ -238,7 +286,9 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 		return;
 	}
 	clock_read(p, false);
+	p->answer_t0 = p->env.now_ms;
 	VG_STAT_INC(p->stats.queries);
+	VG_STAT_INC(p->stats.by_transport[c->transport <= VG_TRANSPORT_DOH ? c->transport : 0]);
 
 	/* 1. parse: the header, question and EDNS, nothing allocated */
 	if (vg_query_parse(&q, pkt, len, &rcode) < 0) {
@@ -246,6 +296,7 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 		deliver(p, c, 0); /* not even a header, or a response: drop */
 		return;
 	}
+	VG_STAT_INC(p->stats.by_qtype[vg_pipe_qtype_slot(q.qtype)]);
 	if (VG_UNLIKELY(rcode == VG_RCODE_NOTIMP) && p->notify &&
 	    VG_F_OPCODE(q.flags) == VG_OPCODE_NOTIFY) {
 		/* another opcode, another handler: only a feed's own primaries
@@ -390,6 +441,7 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 	/* 5. resolve: an RD=0 query vigil would send upstream is checked against
 	 * the recursive-only sources after all, so nothing goes upstream past
 	 * the policy; then a request of its own (stages 6 and 7 in finish()) */
+	VG_STAT_INC(p->stats.cache_misses);
 	if (p->policy && !(q.flags & VG_F_RD) && pd.skip_srcs &&
 	    policy_before(p, &q, c, true, &pd, &wait_answer))
 		return;
@@ -452,7 +504,7 @@ static bool has_dnssec_data(const struct vg_request *req)
  * policy's decision on the answer, then the answer; then the request ends. */
 static bool answer_stale(struct vg_pipe_req *r);
 
-static void finish(struct vg_pipe_req *r)
+static void finish_req(struct vg_pipe_req *r)
 {
 	struct vg_pipe *p = r->p;
 	const struct vg_request *req = r->req;
@@ -482,6 +534,11 @@ static void finish(struct vg_pipe_req *r)
 		req_release(r); /* vigil's own query: nobody to answer */
 		return;
 	}
+	VG_STAT_INC(p->stats.by_sec[req->sec & 3]);
+	if (req->sec == VG_SEC_BOGUS)
+		VG_STAT_INC(p->stats.bogus_ede[req->ede < VG_PIPE_EDES - 1 ? req->ede
+									: VG_PIPE_EDES - 1]);
+	p->answer_t0 = r->t0;
 	if (vg_query_parse(&q, r->pkt, r->len, &rc) < 0) { /* (it parsed before) */
 		deliver(p, &r->client, 0);
 		req_release(r);
@@ -507,6 +564,16 @@ static void finish(struct vg_pipe_req *r)
 		VG_STAT_INC(p->stats.answered);
 	deliver(p, &r->client, n);
 	req_release(r);
+}
+
+/* finish_req, which takes answer_t0 for the request's answer; it may run
+ * inside another query's stage (an eviction), whose answer_t0 it keeps. */
+static void finish(struct vg_pipe_req *r)
+{
+	struct vg_pipe *p = r->p;
+	uint64_t t0 = p->answer_t0;
+	finish_req(r);
+	p->answer_t0 = t0;
 }
 
 /*
@@ -538,8 +605,11 @@ static bool answer_stale(struct vg_pipe_req *r)
 	if (ci.stale)
 		VG_STAT_INC(p->stats.stale_answers);
 	if (n) {
+		uint64_t t0 = p->answer_t0;
+		p->answer_t0 = r->t0;
 		VG_STAT_INC(p->stats.answered);
 		deliver(p, &r->client, n);
+		p->answer_t0 = t0;
 	}
 	if (vg_log_enabled(VG_LOG_DEBUG)) {
 		char name[VG_NAME_MAX * 4 + 8], tn[16];
@@ -709,6 +779,7 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 	req->refresh = refresh;
 	r->background = refresh;
 	r->deadline = p->env.now_ms + p->opts->request_timeout_ms;
+	r->t0 = c ? p->answer_t0 : p->env.now_ms;
 	if (c && !redir && p->env.opts->serve_stale) {
 		r->stale_ok = true;
 		if (p->env.opts->stale_answer_timeout_ms)

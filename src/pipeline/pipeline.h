@@ -44,6 +44,7 @@
 #include "pipeline/cookie.h"
 #include "pipeline/ratelimit.h"
 #include "pipeline/shed.h"
+#include "policy/policy.h"
 #include "resolv/resolv.h"
 #include "vigil/wire.h"
 
@@ -149,6 +150,20 @@ struct vg_client {
 	int32_t stream;              /* the transport's own reference (an HTTP/2 stream) */
 };
 
+/* The metrics' breakdowns (src/daemon/metrics.c names them): the query
+ * types counted by name, then "other"; answer rcodes NOERROR..REFUSED, then
+ * "other"; EDE codes 0..30 of bogus answers, then "other"; policy rewrites
+ * by source (its position in the policy; the last slot: a group's
+ * allowlist) and action (enum vg_pol_action). */
+#define VG_PIPE_QTYPES 17
+extern const uint16_t vg_pipe_qtypes[VG_PIPE_QTYPES - 1];
+/** @p qtype's slot in by_qtype (VG_PIPE_QTYPES - 1: other). */
+unsigned vg_pipe_qtype_slot(uint16_t qtype);
+#define VG_PIPE_RCODES 7
+#define VG_PIPE_EDES 32
+#define VG_PIPE_POL_SOURCES (VG_POLICY_MAX_SOURCES + 1)
+#define VG_PIPE_POL_ACTIONS 8
+
 /** Per-worker counters (one writer: the worker; read by the stats line). */
 struct vg_pipe_stats {
 	vg_counter_t queries, cache_hits, answered, servfail, nxdomain;
@@ -161,6 +176,18 @@ struct vg_pipe_stats {
 	vg_counter_t req_mem;        /* bytes held by the requests in flight now */
 	vg_counter_t stale_answers;  /* answers with stale data (RFC 8767, EDE 3) */
 	vg_counter_t prefetches;     /* refreshes of entries asked for near expiry */
+	/* for the metrics: client queries by transport (enum vg_transport) and
+	 * by type, answers by rcode, queries that missed the cache, the DNSSEC
+	 * status of resolved answers (enum vg_sec) and the EDE of bogus ones,
+	 * policy rewrites by source and action, and the answer latency */
+	vg_counter_t by_transport[VG_TRANSPORT_DOH + 1];
+	vg_counter_t by_qtype[VG_PIPE_QTYPES];
+	vg_counter_t by_rcode[VG_PIPE_RCODES];
+	vg_counter_t cache_misses;
+	vg_counter_t by_sec[4];
+	vg_counter_t bogus_ede[VG_PIPE_EDES];
+	vg_counter_t policy[VG_PIPE_POL_SOURCES][VG_PIPE_POL_ACTIONS];
+	struct vg_histo latency;     /* client query in to answer out, milliseconds */
 };
 
 struct vg_pipe_req;
@@ -232,6 +259,7 @@ struct vg_pipe {
 	struct vg_pipe_req *tick_next; /* vg_pipe_tick's next request */
 	bool stopping;
 	uint8_t *txbuf;            /* answers are written here: 65536 + slack */
+	uint64_t answer_t0;        /* when the query being answered came in (latency) */
 };
 
 /**

@@ -619,8 +619,10 @@ static void deliver(struct vg__up_query *q, int status, const uint8_t *pkt, size
 {
 	uint64_t now = uv_now(q->up->loop);
 	if (status == 0) {
-		if (account)
+		if (account) {
 			vg_infra_rtt(q->up->infra, &q->to, (uint32_t)(now - q->sent_ms), now);
+			vg_histo_observe(&q->up->stats.rtt, now - q->sent_ms);
+		}
 	} else if (status == -ETIMEDOUT) {
 		if (account)
 			vg_infra_timed_out(q->up->infra, &q->to, q->timeout_ms, now);
@@ -752,6 +754,7 @@ static void late_answer(struct vg__up_query *q, const uint8_t *pkt, size_t len)
 	struct vg_upstream *u = q->up;
 	uint64_t now = uv_now(u->loop);
 	vg_infra_rtt(u->infra, &q->to, (uint32_t)(now - q->sent_ms), now);
+	vg_histo_observe(&u->stats.rtt, now - q->sent_ms);
 	VG_STAT_INC(u->stats.late);
 	struct vg__up_query *live = live_twin(q);
 	if (live && !(vg_get16(pkt + 2) & VG_F_TC))

@@ -177,6 +177,8 @@ struct vg_upstream_stats {
 	 * counted as unwanted), BADCOOKIE answers retried, and queries sent
 	 * again without the option after a FORMERR */
 	vg_counter_t cookie_bad, badcookie, cookie_formerr;
+	/* round trips of the answers received (the infra table's samples), ms */
+	struct vg_histo rtt;
 };
 
 /**

@@ -19,8 +19,9 @@ The tests run in order on that one fleet:
 4. vigil-a stopped by its PID: once dnsdist marks it down, dnsdist keeps
    answering from vigil-b, with the same policy.
 
-The SIGUSR1 stats line of each vigil shows that both served (until vigil's
-Prometheus /metrics lands; contrib/fleet/prometheus.yml is ready for it).
+The Prometheus /metrics of each vigil (the endpoint contrib/fleet/prometheus.yml
+scrapes) shows that both served; the SIGUSR1 stats line shows vigil-b took
+over.
 Every vigil must exit 0 on SIGTERM with no sanitizer report (conftest's
 check_exit, on the exit status run.sh's wrapper records).  Needs knotd and
 dnsdist (apt-get install knot dnsdist).
@@ -45,6 +46,7 @@ from helpers import show
 from test_policy import BLOCKED, assert_blocked, assert_resolves
 
 RUN_SH = os.path.join(conftest.REPO, "contrib", "fleet", "run.sh")
+METRICS_PORT = 9153  # run.sh's METRICS_PORT
 DNSDIST = shutil.which("dnsdist") or "/usr/bin/dnsdist"
 
 pytestmark = [pytest.mark.vigil_only,
@@ -93,6 +95,18 @@ class FleetVigil:
     query = conftest.Resolver.query
     send = conftest.Resolver.send
     stats = conftest.Resolver.stats
+
+    def metrics(self):
+        """The samples without labels of its /metrics (metrics.listen, run.sh's port)."""
+        url = "http://%s:%d/metrics" % (self.addr, METRICS_PORT)
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r"^([a-z_:]+) ([0-9.e+-]+)$", line)
+            if m:
+                out[m.group(1)] = float(m.group(2))
+        return out
 
 
 class Fleet:
@@ -254,7 +268,7 @@ def test_resolves_and_blocks_through_dnsdist(fleet):
                         % re.escape(fleet.knot)), v.log_tail()
     assert fleet.wait_backends({"vigil-a": "up", "vigil-b": "up"}) == \
         {"vigil-a": "up", "vigil-b": "up"}
-    before = {v.name: v.stats() for v in (a, b)}
+    before = {v.name: v.metrics() for v in (a, b)}
     # through dnsdist: a name resolves, the blocked one is blocked (serial 1)
     for _ in range(5):
         assert_resolves(fleet.ask("www.basic.lab."), "www.basic.lab.", "A", ["192.0.2.10"])
@@ -263,13 +277,14 @@ def test_resolves_and_blocks_through_dnsdist(fleet):
     for v in (a, b):
         assert_fleet_blocked(wait_blocked(direct(v), "mail.basic.lab."), "mail.basic.lab.", 1)
         assert_resolves(v.query("pipe1.basic.lab."), "pipe1.basic.lab.", "A", ["192.0.2.41"])
-    # the stats lines of both: the ten queries through dnsdist reached them
+    # the metrics of both: the ten queries through dnsdist reached them
     # (dnsdist's health checks come on top), and each rewrote its direct one
-    after = {v.name: v.stats() for v in (a, b)}
-    sent = sum(after[n]["queries"] - before[n]["queries"] for n in after)
+    after = {v.name: v.metrics() for v in (a, b)}
+    key, rw = "vigil_queries_total", "vigil_policy_rewrites_total"
+    sent = sum(after[n][key] - before[n][key] for n in after)
     assert sent >= 10 + 2 * 2, (before, after)
     for n in after:
-        assert after[n]["policy_rewrites"] > before[n]["policy_rewrites"], (n, before, after)
+        assert after[n][rw] > before[n][rw], (n, before[n][rw], after[n][rw])
 
 
 def test_change_on_primary_reaches_both(fleet):

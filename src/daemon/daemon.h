@@ -17,6 +17,7 @@
 #include "net/net.h"
 
 struct vg_autotrust;
+struct vg_control;
 struct vg_feed;
 struct vg_tls_tickets;
 
@@ -56,11 +57,13 @@ struct daemon {
 	struct vg_tls_tickets *tickets;
 	uv_timer_t ticket_timer;
 	uv_timer_t cookie_timer;        /* a new DNS cookie key every day */
+	struct vg_control *control;     /* vigilctl's socket (control.c), NULL: none */
+	char reload_error[4096];        /* why the last vg_daemon_reload failed */
 };
 
 /**
  * Load the config file again and publish it (SIGHUP): 0, or negative with
- * the reasons logged (the running config stays).
+ * the reasons logged and kept in d->reload_error (the running config stays).
  */
 int vg_daemon_reload(struct daemon *d);
 

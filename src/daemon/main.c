@@ -38,6 +38,7 @@
 #include "core/core.h"
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/explain.h"
 #include "feed/feed.h"
@@ -310,6 +311,7 @@ static int publish(struct daemon *d, struct vg_config *cfg, bool own_cfg, struct
 	}
 	atomic_store_explicit(&d->shared.snap, ns, memory_order_release);
 	atomic_store_explicit(&d->shared.gen, ++d->gen, memory_order_release);
+	vg_control_policy_changed(d); /* paused groups by name: their new indexes */
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_notify(&d->workers[i]);
 	return 0;
@@ -501,6 +503,7 @@ static void policy_watch(struct daemon *d)
 static void stop_all(struct daemon *d)
 {
 	vg_log(VG_LOG_NOTICE, "stopping");
+	vg_control_stop(d);
 	vg_autotrust_stop(d->autotrust);
 	d->autotrust = NULL;
 	for (unsigned i = 0; i < d->n_workers; i++)
@@ -597,13 +600,18 @@ static bool net_addrs_eq(const struct vg_sockaddr *a, size_t na, const struct vg
 
 int vg_daemon_reload(struct daemon *d)
 {
+	d->reload_error[0] = '\0';
 	if (!d->config_path) {
 		vg_log(VG_LOG_NOTICE, "SIGHUP: no config file to reload (running on defaults)");
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "no config file to reload (running on defaults)\n");
 		return VG_EINVAL;
 	}
 	if (!can_publish(d)) {
 		vg_log(VG_LOG_ERR, "SIGHUP: too many snapshots still in use by requests in flight; "
 		       "try again in a few seconds");
+		snprintf(d->reload_error, sizeof(d->reload_error), "too many snapshots still in use "
+			 "by requests in flight; try again in a few seconds\n");
 		return -EAGAIN;
 	}
 	char *errbuf = NULL;
@@ -617,6 +625,7 @@ int vg_daemon_reload(struct daemon *d)
 	if (r < 0) {
 		vg_log(VG_LOG_ERR, "reload of %s failed, keeping the running config:\n%s",
 		       d->config_path, errbuf ? errbuf : "");
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s", errbuf ? errbuf : "");
 		free(errbuf);
 		return VG_ECONFIG;
 	}
@@ -633,6 +642,7 @@ int vg_daemon_reload(struct daemon *d)
 	if (r < 0) {
 		vg_log(VG_LOG_ERR, "reload of %s failed, keeping the running config:\n%s",
 		       d->config_path, errbuf ? errbuf : "");
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s", errbuf ? errbuf : "");
 		free(errbuf);
 		free(cfg);
 		hints_free(h);
@@ -872,6 +882,15 @@ static int run(struct daemon *d, const char *pidfile)
 			goto out;
 		}
 	}
+	/* vigilctl's socket: created here, with the listening sockets (before any
+	 * privilege is given up) */
+	if (vg_control_start(d, cfg) < 0) {
+		vg_log(VG_LOG_ERR, "not starting: the control socket (control.socket) cannot be "
+		       "created (above)");
+		for (unsigned i = 0; i < d->n_workers; i++)
+			vg_worker_deinit(&d->workers[i]);
+		goto out;
+	}
 
 	uv_timer_init(&d->loop, &d->reclaim);
 	d->reclaim.data = d;
@@ -951,6 +970,10 @@ static int run(struct daemon *d, const char *pidfile)
 	vg_log(VG_LOG_NOTICE, "stopped");
 	ret = 0;
 out:
+	if (d->control) { /* a start-up error after the control socket was made */
+		vg_control_stop(d);
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+	}
 	if (d->feed) /* a start-up error after the feeds started */
 		feeds_stop(d);
 	free(d->workers);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,14 +246,11 @@ int main(int argc, char **argv)
 	}
 	line[o++] = '\n';
 
+	signal(SIGPIPE, SIG_IGN); /* vigil may answer (a refusal) and close first */
 	int fd = connect_to(path);
 	if (fd < 0)
 		return 2;
-	if (write_all(fd, line, o) < 0) {
-		fprintf(stderr, "vigilctl: %s: cannot send: %s\n", path, strerror(errno));
-		close(fd);
-		return 2;
-	}
+	int werr = write_all(fd, line, o) < 0 ? errno : 0;
 	shutdown(fd, SHUT_WR);
 	/* the status line, then the output as it comes */
 	char buf[65536], status[8];
@@ -263,6 +261,8 @@ int main(int argc, char **argv)
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == ECONNRESET && have_status)
+			break; /* vigil closed with our request unread: it had answered */
 		if (n < 0) {
 			fprintf(stderr, "vigilctl: %s: %s\n", path,
 				errno == EAGAIN ? "no answer (timed out)" : strerror(errno));
@@ -294,6 +294,8 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	if (!have_status) {
+		if (werr)
+			fprintf(stderr, "vigilctl: %s: cannot send: %s\n", path, strerror(werr));
 		fprintf(stderr, "vigilctl: %s: the connection closed without an answer\n", path);
 		return 2;
 	}

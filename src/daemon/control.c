@@ -406,8 +406,9 @@ static int cmd_flush(struct ctx *x, int argc, char **argv)
 	char nm[VG_NAME_MAX * 4 + 8] = "";
 	if (name)
 		name_str(wire, nm, sizeof(nm));
-	snprintf(what, sizeof(what), "%s%s%s%s", flags & VG_CACHE_FLUSH_NEGATIVE ? "negative " : "",
-		 name ? "entries at " : "every entry", nm,
+	snprintf(what, sizeof(what), "%s%s%s%s",
+		 flags & VG_CACHE_FLUSH_NEGATIVE ? "negative entries" : name ? "entries" :
+		 "every entry", name ? " at " : "", nm,
 		 flags & VG_CACHE_FLUSH_SUBTREE ? " and below" : "");
 	vg_log(VG_LOG_NOTICE, "control: flushed %s (%zu removed), asked by uid %u", what, n,
 	       (unsigned)x->c->uid);

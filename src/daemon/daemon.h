@@ -42,7 +42,7 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	uv_timer_t reclaim;
-	uv_fs_poll_t watch[VG_POLICY_MAX_SOURCES];
+	uv_fs_poll_t *watch[VG_POLICY_MAX_SOURCES]; /* each freed by its close callback */
 	char watched[VG_POLICY_MAX_SOURCES][512];
 	unsigned n_watch;
 	bool refresh_pending;

@@ -470,6 +470,19 @@ static void on_watch(uv_fs_poll_t *w, int status, const uv_stat_t *prev, const u
 }
 
 /* Watch the files of the policy in force (again after a reload). */
+static void free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* A watcher is closed, and its memory freed once libuv is done with it: the
+ * same storage is never set up again while it is still closing. */
+static void watch_close(uv_fs_poll_t *w)
+{
+	uv_fs_poll_stop(w);
+	uv_close((uv_handle_t *)w, free_handle);
+}
+
 static void policy_watch(struct daemon *d)
 {
 	const struct vg_config *cfg = d->cur.cfg;
@@ -478,21 +491,22 @@ static void policy_watch(struct daemon *d)
 		same = !strcmp(d->watched[i], cfg->policy.sources[i].file);
 	if (same)
 		return;
-	for (unsigned i = 0; i < d->n_watch; i++) {
-		uv_fs_poll_stop(&d->watch[i]);
-		uv_close((uv_handle_t *)&d->watch[i], NULL);
-	}
+	for (unsigned i = 0; i < d->n_watch; i++)
+		watch_close(d->watch[i]);
 	d->n_watch = 0;
 	if (!cfg->policy.watch_ms || !d->cur.h->policy)
 		return;
 	for (size_t i = 0; i < cfg->policy.n_sources; i++) {
-		uv_fs_poll_t *w = &d->watch[d->n_watch];
+		uv_fs_poll_t *w = malloc(sizeof(*w));
+		if (!w)
+			continue;
+		d->watch[d->n_watch] = w;
 		uv_fs_poll_init(&d->loop, w);
 		w->data = d;
 		snprintf(d->watched[d->n_watch], sizeof(d->watched[0]), "%s",
 			 cfg->policy.sources[i].file);
 		if (uv_fs_poll_start(w, on_watch, d->watched[d->n_watch], cfg->policy.watch_ms) < 0) {
-			uv_close((uv_handle_t *)w, NULL);
+			uv_close((uv_handle_t *)w, free_handle);
 			continue;
 		}
 		uv_unref((uv_handle_t *)w);
@@ -508,10 +522,8 @@ static void stop_all(struct daemon *d)
 	d->autotrust = NULL;
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_stop(&d->workers[i]);
-	for (unsigned i = 0; i < d->n_watch; i++) {
-		uv_fs_poll_stop(&d->watch[i]);
-		uv_close((uv_handle_t *)&d->watch[i], NULL);
-	}
+	for (unsigned i = 0; i < d->n_watch; i++)
+		watch_close(d->watch[i]);
 	d->n_watch = 0;
 	uv_timer_stop(&d->reclaim);
 	uv_close((uv_handle_t *)&d->reclaim, NULL);

@@ -62,8 +62,8 @@ struct vg_control_opts {
 	char mode[8];       /* control.mode: octal permissions of the socket, default "0660" */
 	char group[64];     /* control.group: the socket's group (name), "" the daemon's */
 	unsigned mode_bits; /* mode parsed */
-	bool socket_set;    /* control.socket was in the file (else the default) */
 };
+#define VG_CONTROL_SOCKET_DEFAULT "/run/vigil/control.sock"
 
 /**
  * The whole configuration: each module's own options struct, filled from

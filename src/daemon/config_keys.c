@@ -9,6 +9,7 @@
  *
  * The walk itself is config.c's; config_impl.h describes the tables.
  */
+#include <grp.h>
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -625,7 +626,7 @@ static const struct vg__cfg_key log_keys[] = {
 /* ---- control (vigilctl's socket, src/daemon/control.c) ---- */
 
 static const struct vg__cfg_key control_keys[] = {
-	VG_CFG_KSTR("socket", CFG, control.socket, 0, "/run/vigil/control.sock"),
+	VG_CFG_KSTR("socket", CFG, control.socket, 0, VG_CONTROL_SOCKET_DEFAULT),
 	VG_CFG_KSTR("mode", CFG, control.mode, 1, "0660"),
 	VG_CFG_KSTR("group", CFG, control.group, 0, ""),
 };
@@ -645,7 +646,6 @@ static void control_finish(struct vg__cfg_ctx *c)
 	char *end;
 	unsigned long m;
 
-	o->socket_set = s->line[ks] != 0;
 	m = strtoul(o->mode, &end, 8);
 	if (s->line[km] != VG_CFG_LINE_BAD &&
 	    (!o->mode[0] || *end || m > 0777 || o->mode[0] == '-' || o->mode[0] == '+'))
@@ -656,6 +656,10 @@ static void control_finish(struct vg__cfg_ctx *c)
 	if (s->line[ks] != VG_CFG_LINE_BAD && o->socket[0] && o->socket[0] != '/')
 		vg__cfg_report(c, s->line[ks], "control.socket: '%s' is not an absolute path",
 			       o->socket);
+	size_t kg = vg__cfg_key_index(&control_map, "group");
+	if (s->line[kg] != VG_CFG_LINE_BAD && o->group[0] && !getgrnam(o->group))
+		vg__cfg_report(c, s->line[kg], "control.group: no group '%s' on this system",
+			       o->group);
 }
 
 /* ---- the root ---- */

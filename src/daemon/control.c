@@ -1030,8 +1030,10 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	struct vg_control *ctl;
 	struct stat st;
 	int r;
-	int level = co->socket_set ? VG_LOG_ERR : VG_LOG_WARNING;
-	const char *then = co->socket_set ? "" : "; running without a control socket";
+	/* the default path may be another vigil's: then this one runs without */
+	bool must = strcmp(co->socket, VG_CONTROL_SOCKET_DEFAULT) != 0;
+	int level = must ? VG_LOG_ERR : VG_LOG_WARNING;
+	const char *then = must ? "" : "; running without a control socket";
 
 	if (!co->socket[0])
 		return 0;
@@ -1114,7 +1116,7 @@ fail:
 		uv_run(&d->loop, UV_RUN_NOWAIT);
 	}
 	free(ctl);
-	return co->socket_set ? r : 0;
+	return must ? r : 0;
 }
 
 static void ctl_handle_closed(uv_handle_t *h)

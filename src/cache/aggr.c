@@ -781,3 +781,35 @@ int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t
 		return ret;
 	}
 }
+
+/* Does zone @p z go in a flush of @p name? (at it, above it, or below with subtree) */
+static bool flush_zone_match(const struct zone *z, const uint8_t *name, bool subtree)
+{
+	if (!name)
+		return true;
+	if (vg_name_is_sub(name, z->name)) /* z at or above name: could deny it */
+		return true;
+	return subtree && vg_name_is_sub(z->name, name);
+}
+
+size_t vg_aggr_flush(struct vg_aggr *a, const uint8_t *name, bool subtree)
+{
+	size_t n = 0;
+	for (int i = 0; i < AGGR_SHARDS; i++) {
+		struct shard *s = &a->shards[i];
+		pthread_rwlock_wrlock(&s->lock);
+		for (int b = 0; b < ZONE_BUCKETS; b++) {
+			struct zone **pp = &s->buckets[b];
+			while (*pp) {
+				if (flush_zone_match(*pp, name, subtree)) {
+					drop_zone(s, pp);
+					n++;
+				} else {
+					pp = &(*pp)->hnext;
+				}
+			}
+		}
+		pthread_rwlock_unlock(&s->lock);
+	}
+	return n;
+}

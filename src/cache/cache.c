@@ -593,3 +593,76 @@ void vg_cache_usage(struct vg_cache *c, size_t *entries, size_t *bytes, size_t *
 	if (limit)
 		*limit = c->limit;
 }
+
+/* ------------------------------------------------------------ the control socket */
+
+static bool flush_match(const struct entry *e, const uint8_t *name, unsigned flags)
+{
+	if ((flags & VG_CACHE_FLUSH_NEGATIVE) && !(e->flags & (F_NEG | F_FAIL)))
+		return false;
+	if (!name)
+		return true;
+	if (flags & VG_CACHE_FLUSH_SUBTREE)
+		return vg_name_is_sub(e->data, name);
+	return vg_name_eq(e->data, name);
+}
+
+size_t vg_cache_flush(struct vg_cache *c, const uint8_t *name, unsigned flags)
+{
+	uint8_t low[VG_NAME_MAX];
+	size_t n = 0;
+
+	if (name) {
+		memcpy(low, name, vg_name_len(name));
+		vg_name_lower(low);
+		name = low;
+	}
+	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
+		struct shard *s = &c->shards[i];
+		pthread_mutex_lock(&s->lock);
+		for (size_t b = 0; b < s->nbuckets; b++) {
+			struct entry **pp = &s->buckets[b];
+			while (*pp) {
+				if (flush_match(*pp, name, flags)) {
+					remove_entry(s, pp);
+					n++;
+				} else {
+					pp = &(*pp)->hnext;
+				}
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (flags & VG_CACHE_FLUSH_NEGATIVE)
+		name = NULL; /* every NSEC zone is a store of denials */
+	n += vg_aggr_flush(c->aggr, name, flags & VG_CACHE_FLUSH_SUBTREE);
+	return n;
+}
+
+int vg_cache_peek(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
+		  struct vg_cache_info *out)
+{
+	uint8_t low[VG_NAME_MAX];
+	size_t nlen = vg_name_len(name);
+	int ret = VG_ENOTFOUND;
+
+	memcpy(low, name, nlen);
+	vg_name_lower(low);
+	uint64_t h = key_hash(c, low, nlen, type);
+	struct shard *s = shard_of(c, h);
+	pthread_mutex_lock(&s->lock);
+	const struct entry *e = *find_slot(s, h, low, nlen, type);
+	if (!e || (e->expire <= now && !stale_ok(c, e, now)))
+		goto out;
+	*out = (struct vg_cache_info){
+		.negative = e->flags & F_NEG, .nxdomain = e->flags & F_NX,
+		.failure = e->flags & F_FAIL, .expired = e->expire <= now,
+		.rank = e->rank, .sec = e->sec, .ede = e->ede, .count = e->count,
+		.sig_count = e->sig_count, .ttl = e->expire > now ? e->expire - now : 0,
+		.ttl0 = e->ttl0, .stale_for = e->expire <= now ? now - e->expire : 0,
+	};
+	ret = 0;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}

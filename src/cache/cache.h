@@ -241,6 +241,51 @@ int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t
 
 /** Entries removed so far to make room for others (LRU); takes each shard's lock. */
 uint64_t vg_cache_evictions(struct vg_cache *c);
+
+/* ------------------------------------------------------------ the control socket */
+
+enum {
+	VG_CACHE_FLUSH_SUBTREE = 1, /* the name and every name below it */
+	VG_CACHE_FLUSH_NEGATIVE = 2, /* only negative entries and cached failures */
+};
+
+/**
+ * Remove entries (thread-safe, shard by shard under each shard's lock; a
+ * worker storing meanwhile may add an entry back, as after any flush).
+ * @p name (wire, any case) NULL: every entry; else the entries at @p name
+ * (every type), and with VG_CACHE_FLUSH_SUBTREE those below it too.  With
+ * VG_CACHE_FLUSH_NEGATIVE only negative entries (NXDOMAIN, NODATA) and
+ * cached failures go.  The aggressive-NSEC store (aggr.c) is a store of
+ * denials: it is emptied for a flush of everything or of negative entries;
+ * for a name, its zones at, above (they could deny the name) and, with
+ * SUBTREE, below the name are dropped.  Returns how many entries (cache
+ * entries and NSEC zones) were removed.
+ */
+size_t vg_cache_flush(struct vg_cache *c, const uint8_t *name, unsigned flags);
+
+/** What the cache holds for one (name, type), for an operator (no LRU touch). */
+struct vg_cache_info {
+	bool negative, nxdomain, failure;
+	bool expired;     /* kept for serve-stale only */
+	uint8_t rank, sec;
+	uint16_t ede;
+	uint16_t count;   /* records (positive), SOA records (negative) */
+	uint16_t sig_count;
+	uint32_t ttl;     /* remaining (0 when expired) */
+	uint32_t ttl0;    /* as stored */
+	uint32_t stale_for; /* expired: seconds since */
+};
+
+/**
+ * Look at (@p name, @p type) without changing anything (no LRU move, no
+ * removal of an expired entry).  @p name any case.  0 or VG_ENOTFOUND.
+ */
+int vg_cache_peek(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
+		  struct vg_cache_info *out);
+
+/** Remove NSEC zones (see vg_cache_flush); @p name NULL: all.  How many. */
+size_t vg_aggr_flush(struct vg_aggr *a, const uint8_t *name, bool subtree);
+
 /** Current entry count and accounted bytes (sums over shards; approximate under load). */
 void vg_cache_usage(struct vg_cache *c, size_t *entries, size_t *bytes, size_t *limit);
 

@@ -250,3 +250,8 @@ void vg_autotrust_stop(struct vg_autotrust *t)
 	uv_close((uv_handle_t *)&t->timer, on_closed);
 	uv_close((uv_handle_t *)&t->udp, on_closed);
 }
+
+size_t vg_autotrust_list(const struct vg_autotrust *t, struct vg_autota_info *out, size_t cap)
+{
+	return t ? vg_autota_list(t->a, out, cap) : 0;
+}

@@ -32,6 +32,9 @@ struct vg_autotrust *vg_autotrust_start(uv_loop_t *loop, const char *state_path,
 /** The anchors to validate with now. */
 int vg_autotrust_anchors(const struct vg_autotrust *t, struct vg_ta_set *out);
 
+/** The RFC 5011 state of every key (vg_autota_list).  Main thread. */
+size_t vg_autotrust_list(const struct vg_autotrust *t, struct vg_autota_info *out, size_t cap);
+
 /** Stop and free (closes its handles on the loop). */
 void vg_autotrust_stop(struct vg_autotrust *t);
 

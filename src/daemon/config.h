@@ -56,6 +56,16 @@ struct vg_discovery_opts {
 	size_t n_hints;
 };
 
+/** The control section: vigilctl's socket (src/daemon/control.c). */
+struct vg_control_opts {
+	char socket[108];   /* control.socket: unix socket path, "" off;
+			     * default /run/vigil/control.sock */
+	char mode[8];       /* control.mode: octal permissions of the socket, default "0660" */
+	char group[64];     /* control.group: the socket's group (name), "" the daemon's */
+	unsigned mode_bits; /* mode parsed */
+};
+#define VG_CONTROL_SOCKET_DEFAULT "/run/vigil/control.sock"
+
 /**
  * The whole configuration: each module's own options struct, filled from
  * the YAML sections (a module may take keys from more than one section).
@@ -76,6 +86,7 @@ struct vg_config {
 	struct vg_discovery_opts discovery; /* discovery (DDR, canary); the pipeline reads
 					     * serve.ddr */
 	struct vg_metrics_opts metrics;   /* metrics: the Prometheus endpoint */
+	struct vg_control_opts control;   /* control: vigilctl's socket */
 };
 
 /** Fill @p cfg with the built-in defaults. */

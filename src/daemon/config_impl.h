@@ -144,7 +144,7 @@ struct vg__cfg_list {
 /* The root: one key per section (MAP or LIST), in dump order. */
 enum { VG_SEC_SERVER, VG_SEC_CACHE, VG_SEC_RESOLVER, VG_SEC_LIMITS, VG_SEC_DNSSEC,
        VG_SEC_FORWARDS, VG_SEC_POLICY, VG_SEC_LOG, VG_SEC_TLS, VG_SEC_HTTP, VG_SEC_DISCOVERY,
-       VG_SEC_RATELIMIT, VG_SEC_METRICS,
+       VG_SEC_RATELIMIT, VG_SEC_METRICS, VG_SEC_CONTROL,
        VG_SEC_COUNT };
 extern const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT];
 

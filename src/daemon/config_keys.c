@@ -9,6 +9,7 @@
  *
  * The walk itself is config.c's; config_impl.h describes the tables.
  */
+#include <grp.h>
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -622,6 +623,45 @@ static const struct vg__cfg_key log_keys[] = {
 	VG_CFG_KENUM("target", CFG, log.target, log_targets, "stderr"),
 };
 
+/* ---- control (vigilctl's socket, src/daemon/control.c) ---- */
+
+static const struct vg__cfg_key control_keys[] = {
+	VG_CFG_KSTR("socket", CFG, control.socket, 0, VG_CONTROL_SOCKET_DEFAULT),
+	VG_CFG_KSTR("mode", CFG, control.mode, 1, "0660"),
+	VG_CFG_KSTR("group", CFG, control.group, 0, ""),
+};
+
+static const struct vg__cfg_map control_map = {
+	.name = "control", .in = "section 'control'", .label = "section 'control'",
+	.keys = control_keys, .n_keys = N(control_keys),
+};
+
+/* The mode is octal, the path absolute; said once, at the key's line. */
+static void control_finish(struct vg__cfg_ctx *c)
+{
+	struct vg_control_opts *o = &c->cfg->control;
+	const struct vg__cfg_seen *s = &c->sec[VG_SEC_CONTROL];
+	size_t km = vg__cfg_key_index(&control_map, "mode");
+	size_t ks = vg__cfg_key_index(&control_map, "socket");
+	char *end;
+	unsigned long m;
+
+	m = strtoul(o->mode, &end, 8);
+	if (s->line[km] != VG_CFG_LINE_BAD &&
+	    (!o->mode[0] || *end || m > 0777 || o->mode[0] == '-' || o->mode[0] == '+'))
+		vg__cfg_report(c, s->line[km], "control.mode: '%s' is not an octal mode "
+			       "(0600, 0660, 0666)", o->mode);
+	else
+		o->mode_bits = (unsigned)m;
+	if (s->line[ks] != VG_CFG_LINE_BAD && o->socket[0] && o->socket[0] != '/')
+		vg__cfg_report(c, s->line[ks], "control.socket: '%s' is not an absolute path",
+			       o->socket);
+	size_t kg = vg__cfg_key_index(&control_map, "group");
+	if (s->line[kg] != VG_CFG_LINE_BAD && o->group[0] && !getgrnam(o->group))
+		vg__cfg_report(c, s->line[kg], "control.group: no group '%s' on this system",
+			       o->group);
+}
+
 /* ---- the root ---- */
 
 #define SECTION(nm, tbl) \
@@ -650,6 +690,7 @@ const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT] = {
 	[VG_SEC_DISCOVERY] = { .name = "discovery", .type = VG_CFG_MAP,
 			       .map = &vg__cfg_discovery_map },
 	[VG_SEC_METRICS] = { .name = "metrics", .type = VG_CFG_MAP, .map = &vg__cfg_metrics_map },
+	[VG_SEC_CONTROL] = { .name = "control", .type = VG_CFG_MAP, .map = &control_map },
 };
 _Static_assert(N(server_keys) <= VG_CFG_MAX_KEYS && N(resolver_keys) <= VG_CFG_MAX_KEYS &&
 		       N(dnssec_keys) <= VG_CFG_MAX_KEYS,
@@ -678,6 +719,7 @@ void vg_config_defaults(struct vg_config *cfg)
 	cfg->serve.rl.n_exempt = i;
 	vg__cfg_default_policy(cfg);
 	vg_config_ddr_from_config(cfg, &cfg->serve.ddr);
+	cfg->control.mode_bits = 0660;
 }
 
 /* Report lo > hi once, at the later line the file set them on (the defaults agree). */
@@ -775,4 +817,5 @@ void vg__cfg_finish(struct vg__cfg_ctx *c)
 	check_le(c, VG_SEC_LIMITS, "upstream-timeout", "request-timeout");
 	vg__cfg_discovery_finish(c);
 	vg__cfg_metrics_finish(c, VG_SEC_METRICS);
+	control_finish(c);
 }

@@ -17,6 +17,7 @@
 #include "net/net.h"
 
 struct vg_autotrust;
+struct vg_control;
 struct vg_feed;
 struct vg_tls_tickets;
 
@@ -41,7 +42,7 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	uv_timer_t reclaim;
-	uv_fs_poll_t watch[VG_POLICY_MAX_SOURCES];
+	uv_fs_poll_t *watch[VG_POLICY_MAX_SOURCES]; /* each freed by its close callback */
 	char watched[VG_POLICY_MAX_SOURCES][512];
 	unsigned n_watch;
 	bool refresh_pending;
@@ -57,11 +58,13 @@ struct daemon {
 	uv_timer_t ticket_timer;
 	uv_timer_t cookie_timer;        /* a new DNS cookie key every day */
 	struct vg_metrics *metrics;     /* the Prometheus endpoint (metrics.h), or NULL */
+	struct vg_control *control;     /* vigilctl's socket (control.c), NULL: none */
+	char reload_error[4096];        /* why the last vg_daemon_reload failed */
 };
 
 /**
  * Load the config file again and publish it (SIGHUP): 0, or negative with
- * the reasons logged (the running config stays).
+ * the reasons logged and kept in d->reload_error (the running config stays).
  */
 int vg_daemon_reload(struct daemon *d);
 

@@ -31,38 +31,38 @@ static const char *const trigger_names[] = {
 };
 
 /* "  group G: chosen by ..." -- which identity or address selected the group */
-static void print_why(const struct vg_policy *pol, const struct vg_policy_decision *d,
+static void print_why(FILE *out, const struct vg_policy *pol, const struct vg_policy_decision *d,
 		      const struct vg_sockaddr *sa, const struct vg_policy_ident *id)
 {
 	const struct vg_policy_group *g = &pol->groups[d->gidx];
 	char pfx[INET6_ADDRSTRLEN + 8];
 	int k;
 
-	printf(":\n  group %s: ", d->group);
+	fprintf(out, ":\n  group %s: ", d->group);
 	switch (d->by) {
 	case VG_POL_BY_CERT_FP:
-		printf("chosen by the client certificate %s (client-certs; an identity the "
+		fprintf(out, "chosen by the client certificate %s (client-certs; an identity the "
 		       "group names wins over addresses)", id->cert_fp);
 		break;
 	case VG_POL_BY_CERT_SUBJECT:
-		printf("chosen by the client certificate's subject %s (client-certs; an "
+		fprintf(out, "chosen by the client certificate's subject %s (client-certs; an "
 		       "identity the group names wins over addresses)", id->cert_subject);
 		break;
 	case VG_POL_BY_ID:
-		printf("chosen by the client ID %s (client-ids; an identity the group names "
+		fprintf(out, "chosen by the client ID %s (client-ids; an identity the group names "
 		       "wins over addresses)", id->id);
 		break;
 	default:
 		k = vg_prefix_longest(g->clients, g->n_clients, sizeof(g->clients[0]),
 				      &sa->u.sa);
-		printf("chosen by the client's address (clients: %s, the longest matching "
+		fprintf(out, "chosen by the client's address (clients: %s, the longest matching "
 		       "prefix of all groups)",
 		       k >= 0 ? vg_prefix_str(&g->clients[k], pfx, sizeof(pfx)) : "?");
 		if (id->id || id->cert_fp || id->cert_subject)
-			printf("; no group names this client's identity");
+			fprintf(out, "; no group names this client's identity");
 		break;
 	}
-	printf("\n");
+	fprintf(out, "\n");
 }
 
 static void explain_usage(FILE *out)
@@ -78,7 +78,7 @@ static void explain_usage(FILE *out)
 	      out);
 }
 
-int vg_explain_main(int argc, char **argv)
+int vg_explain_parse(int argc, char **argv, struct vg_explain_req *q, FILE *err)
 {
 	static const struct option opts[] = {
 		{ "client", required_argument, NULL, 'a' },
@@ -102,30 +102,30 @@ int vg_explain_main(int argc, char **argv)
 		case 'P': transport = optarg; break;
 		case 'T': type = optarg; break;
 		case 'c': config = optarg; break;
-		case 'h': explain_usage(stdout); return 0;
-		default: explain_usage(stderr); return 2;
+		case 'h': return 1;
+		default: explain_usage(err); return 2;
 		}
 	}
 	if (optind + 1 != argc) {
-		explain_usage(stderr);
+		explain_usage(err);
 		return 2;
 	}
 	const char *name = argv[optind];
 	uint8_t qname[VG_NAME_MAX];
 	if (vg_name_from_str(name, qname, sizeof(qname)) <= 0) {
-		fprintf(stderr, "vigil explain: '%s' is not a domain name\n", name);
+		fprintf(err, "vigil explain: '%s' is not a domain name\n", name);
 		return 2;
 	}
 	vg_name_lower(qname);
 	struct vg_sockaddr sa;
 	if (vg_sockaddr_parse(client, 0, &sa) < 0) {
-		fprintf(stderr, "vigil explain: '%s' is not an IPv4 or IPv6 address\n", client);
+		fprintf(err, "vigil explain: '%s' is not an IPv4 or IPv6 address\n", client);
 		return 2;
 	}
 	int qtype = vg_type_from_str(type);
 	char tn[16];
 	if (qtype < 0) {
-		fprintf(stderr, "vigil explain: '%s' is not a record type (A, AAAA, TYPE65, ...)\n",
+		fprintf(err, "vigil explain: '%s' is not a record type (A, AAAA, TYPE65, ...)\n",
 			type);
 		return 2;
 	}
@@ -145,7 +145,7 @@ int vg_explain_main(int argc, char **argv)
 			idbuf[k] = ch;
 		}
 		if (!len || k != len) {
-			fprintf(stderr, "vigil explain: '%s' is not a client ID (1..63 letters, "
+			fprintf(err, "vigil explain: '%s' is not a client ID (1..63 letters, "
 				"digits and '-')\n", client_id);
 			return 2;
 		}
@@ -174,7 +174,7 @@ int vg_explain_main(int argc, char **argv)
 		}
 	}
 	if (client_cert && !subject && !cert_fp) {
-		fprintf(stderr, "vigil explain: '%s' is not sha256:HEX (64 digits) or "
+		fprintf(err, "vigil explain: '%s' is not sha256:HEX (64 digits) or "
 			"subject:DN\n", client_cert);
 		return 2;
 	}
@@ -182,26 +182,37 @@ int vg_explain_main(int argc, char **argv)
 		transport = client_id || client_cert ? "dot" : "udp";
 	if (strcmp(transport, "udp") && strcmp(transport, "tcp") && strcmp(transport, "dot") &&
 	    strcmp(transport, "doh")) {
-		fprintf(stderr, "vigil explain: '%s' is not a transport (udp, tcp, dot, doh)\n",
+		fprintf(err, "vigil explain: '%s' is not a transport (udp, tcp, dot, doh)\n",
 			transport);
 		return 2;
 	}
-	struct vg_policy_ident ident = { client_id ? idbuf : NULL, cert_fp, subject };
-	bool has_ident = client_id || client_cert;
+	memset(q, 0, sizeof(*q));
+	memcpy(q->qname, qname, vg_name_len(qname));
+	q->sa = sa;
+	snprintf(q->client, sizeof(q->client), "%s", client);
+	snprintf(q->type, sizeof(q->type), "%s", type);
+	snprintf(q->transport, sizeof(q->transport), "%s", transport);
+	if (client_id)
+		snprintf(q->id, sizeof(q->id), "%s", idbuf);
+	if (cert_fp)
+		snprintf(q->cert_fp, sizeof(q->cert_fp), "%s", cert_fp);
+	if (subject)
+		snprintf(q->subject, sizeof(q->subject), "%s", subject);
+	q->config = config;
+	return 0;
+}
 
-	struct vg_config *cfg = malloc(sizeof(*cfg));
-	struct vg_policy *pol = NULL;
-	int ret = 1;
-	if (!cfg)
-		return 1;
-	if (config ? vg_config_load(cfg, config, stderr) < 0 : (vg_config_defaults(cfg), 0)) {
-		fprintf(stderr, "vigil explain: %s: configuration is NOT valid\n", config);
-		goto out;
-	}
-	if (vg_policy_load(&pol, &cfg->policy, NULL, stderr) < 0) {
-		fprintf(stderr, "vigil explain: the policy could not be loaded (above)\n");
-		goto out;
-	}
+void vg_explain_write(FILE *out, const struct vg_config *cfg, const struct vg_policy *pol,
+		      const struct vg_explain_req *q)
+{
+	const uint8_t *qname = q->qname;
+	const struct vg_sockaddr sa = q->sa;
+	const char *client = q->client, *type = q->type, *transport = q->transport;
+	const char *client_id = q->id[0] ? q->id : NULL, *idbuf = q->id;
+	const char *cert_fp = q->cert_fp[0] ? q->cert_fp : NULL;
+	const char *subject = q->subject[0] ? q->subject : NULL;
+	struct vg_policy_ident ident = { client_id, cert_fp, subject };
+	bool has_ident = client_id || cert_fp || subject;
 	char nm[VG_NAME_MAX * 4 + 8];
 	vg_name_to_str(qname, nm, sizeof(nm));
 	struct vg_policy_decision d;
@@ -213,22 +224,22 @@ int vg_explain_main(int argc, char **argv)
 		vg_policy_override(pol, &d, &ocname); /* as the worker applies it */
 		rewrite = d.rewrite;
 	}
-	printf("%s %s from client %s (%s%s%s%s%s%s%s)", nm, type, client, transport,
+	fprintf(out, "%s %s from client %s (%s%s%s%s%s%s%s)", nm, type, client, transport,
 	       client_id ? ", client ID " : "", client_id ? idbuf : "",
 	       cert_fp ? ", certificate " : "", cert_fp ? cert_fp : "",
 	       subject ? ", certificate subject " : "", subject ? subject : "");
 	if (!d.group) {
-		printf(": no client group matches this client, so no policy applies\n");
-	} else if (print_why(pol, &d, &sa, &ident), !d.matched && !rewrite) {
-		printf("  no rule matches; it resolves normally\n");
+		fprintf(out, ": no client group matches this client, so no policy applies\n");
+	} else if (print_why(out, pol, &d, &sa, &ident), !d.matched && !rewrite) {
+		fprintf(out, "  no rule matches; it resolves normally\n");
 	} else if (d.denied_by_allowlist) {
-		printf("  allowlist mode: no allow rule matches, so it is denied: NXDOMAIN, "
+		fprintf(out, "  allowlist mode: no allow rule matches, so it is denied: NXDOMAIN, "
 		       "EDE 15\n");
 	} else {
 		const struct vg_policy_source *cs = &cfg->policy.sources[d.source];
 		char text[300];
 		vg_policy_describe(pol, &d, qname, text, sizeof(text));
-		printf("  decided by source '%s' (%s), %s rule at %s:%u\n"
+		fprintf(out, "  decided by source '%s' (%s), %s rule at %s:%u\n"
 		       "  rule: %s\n  action: %s", cs->name,
 		       cs->type == VG_PSRC_RPZ ? "RPZ zone" : "list", trigger_names[d.trigger],
 		       cs->file, d.line, text + strlen("vigil: ") + strlen(cs->name) + strlen(" rule "),
@@ -237,27 +248,53 @@ int vg_explain_main(int argc, char **argv)
 			char on[VG_NAME_MAX * 4 + 8] = "";
 			if (ocname)
 				vg_name_to_str(ocname, on, sizeof(on));
-			printf(" (the source's override; the rule says %s%s%s)", action_names[given],
+			fprintf(out, " (the source's override; the rule says %s%s%s)", action_names[given],
 			       ocname ? ", answered with a CNAME to " : "", on);
 		}
 		if (rewrite)
-			printf(", EDE %u \"%s\"", pol->src[d.source].ede, text);
-		printf("\n");
+			fprintf(out, ", EDE %u \"%s\"", pol->src[d.source].ede, text);
+		fprintf(out, "\n");
 		if (d.action == VG_ACT_TCP_ONLY && strcmp(transport, "udp"))
-			printf("  note: over %s (a stream) a TCP-only rule answers normally\n",
+			fprintf(out, "  note: over %s (a stream) a TCP-only rule answers normally\n",
 			       transport);
 	}
 	if (d.group && d.logonly.set)
-		printf("  note: source '%s' has a rule at %s:%u too, but its override is "
+		fprintf(out, "  note: source '%s' has a rule at %s:%u too, but its override is "
 		       "'disabled': that match is only logged\n", pol->src[d.logonly.source].name,
 		       cfg->policy.sources[d.logonly.source].file, d.logonly.line);
 	/* what only the answer decides (vg_policy_check_response) */
 	if (d.group && d.defer && (d.matched || d.denied_by_allowlist))
-		printf("  note: an earlier source has RESPONSE-IP, NSDNAME or NSIP rules; they are "
+		fprintf(out, "  note: an earlier source has RESPONSE-IP, NSDNAME or NSIP rules; they are "
 		       "decided at query time, on the answer, and take precedence if they match\n");
 	else if (d.group && d.check_answer)
-		printf("  note: RESPONSE-IP, NSDNAME and NSIP rules, and rules on the names a "
+		fprintf(out, "  note: RESPONSE-IP, NSDNAME and NSIP rules, and rules on the names a "
 		       "CNAME chain leads to, are decided at query time, on the answer\n");
+}
+
+int vg_explain_main(int argc, char **argv)
+{
+	struct vg_explain_req q;
+	int r = vg_explain_parse(argc, argv, &q, stderr);
+	if (r == 1) { /* --help */
+		explain_usage(stdout);
+		return 0;
+	}
+	if (r)
+		return r;
+	struct vg_config *cfg = malloc(sizeof(*cfg));
+	struct vg_policy *pol = NULL;
+	int ret = 1;
+	if (!cfg)
+		return 1;
+	if (q.config ? vg_config_load(cfg, q.config, stderr) < 0 : (vg_config_defaults(cfg), 0)) {
+		fprintf(stderr, "vigil explain: %s: configuration is NOT valid\n", q.config);
+		goto out;
+	}
+	if (vg_policy_load(&pol, &cfg->policy, NULL, stderr) < 0) {
+		fprintf(stderr, "vigil explain: the policy could not be loaded (above)\n");
+		goto out;
+	}
+	vg_explain_write(stdout, cfg, pol, &q);
 	ret = 0;
 out:
 	vg_policy_free(pol);

@@ -38,6 +38,7 @@
 #include "core/core.h"
 #include "daemon/autotrust.h"
 #include "daemon/config.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "daemon/explain.h"
@@ -128,6 +129,12 @@ static void usage(FILE *out)
 "    serves GET /metrics over HTTP: the Prometheus text format (queries by\n"
 "    transport, type and rcode, cache, policy, DNSSEC, upstream, latency and\n"
 "    RTT histograms).  README.md, section Metrics, lists every metric.\n"
+"CONTROL SOCKET\n"
+"    vigil serves vigilctl(1) on a unix socket, control.socket (default\n"
+"    /run/vigil/control.sock, mode control.mode 0660, group control.group):\n"
+"    status, stats, reload, flush, cache lookups, explain against the live\n"
+"    policy, pause/resume of a client group, feeds, trust anchors.  Only\n"
+"    root, the socket's owner and its group may use it.  See vigilctl --help.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 on a clean stop or a valid config; 1 on a configuration or start-up\n"
@@ -318,6 +325,7 @@ static int publish(struct daemon *d, struct vg_config *cfg, bool own_cfg, struct
 	}
 	atomic_store_explicit(&d->shared.snap, ns, memory_order_release);
 	atomic_store_explicit(&d->shared.gen, ++d->gen, memory_order_release);
+	vg_control_policy_changed(d); /* paused groups by name: their new indexes */
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_notify(&d->workers[i]);
 	return 0;
@@ -476,6 +484,19 @@ static void on_watch(uv_fs_poll_t *w, int status, const uv_stat_t *prev, const u
 }
 
 /* Watch the files of the policy in force (again after a reload). */
+static void free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* A watcher is closed, and its memory freed once libuv is done with it: the
+ * same storage is never set up again while it is still closing. */
+static void watch_close(uv_fs_poll_t *w)
+{
+	uv_fs_poll_stop(w);
+	uv_close((uv_handle_t *)w, free_handle);
+}
+
 static void policy_watch(struct daemon *d)
 {
 	const struct vg_config *cfg = d->cur.cfg;
@@ -484,21 +505,22 @@ static void policy_watch(struct daemon *d)
 		same = !strcmp(d->watched[i], cfg->policy.sources[i].file);
 	if (same)
 		return;
-	for (unsigned i = 0; i < d->n_watch; i++) {
-		uv_fs_poll_stop(&d->watch[i]);
-		uv_close((uv_handle_t *)&d->watch[i], NULL);
-	}
+	for (unsigned i = 0; i < d->n_watch; i++)
+		watch_close(d->watch[i]);
 	d->n_watch = 0;
 	if (!cfg->policy.watch_ms || !d->cur.h->policy)
 		return;
 	for (size_t i = 0; i < cfg->policy.n_sources; i++) {
-		uv_fs_poll_t *w = &d->watch[d->n_watch];
+		uv_fs_poll_t *w = malloc(sizeof(*w));
+		if (!w)
+			continue;
+		d->watch[d->n_watch] = w;
 		uv_fs_poll_init(&d->loop, w);
 		w->data = d;
 		snprintf(d->watched[d->n_watch], sizeof(d->watched[0]), "%s",
 			 cfg->policy.sources[i].file);
 		if (uv_fs_poll_start(w, on_watch, d->watched[d->n_watch], cfg->policy.watch_ms) < 0) {
-			uv_close((uv_handle_t *)w, NULL);
+			uv_close((uv_handle_t *)w, free_handle);
 			continue;
 		}
 		uv_unref((uv_handle_t *)w);
@@ -509,15 +531,14 @@ static void policy_watch(struct daemon *d)
 static void stop_all(struct daemon *d)
 {
 	vg_log(VG_LOG_NOTICE, "stopping");
+	vg_control_stop(d);
 	vg_autotrust_stop(d->autotrust);
 	d->autotrust = NULL;
 	vg_metrics_stop(d->metrics);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_stop(&d->workers[i]);
-	for (unsigned i = 0; i < d->n_watch; i++) {
-		uv_fs_poll_stop(&d->watch[i]);
-		uv_close((uv_handle_t *)&d->watch[i], NULL);
-	}
+	for (unsigned i = 0; i < d->n_watch; i++)
+		watch_close(d->watch[i]);
 	d->n_watch = 0;
 	uv_timer_stop(&d->reclaim);
 	uv_close((uv_handle_t *)&d->reclaim, NULL);
@@ -606,13 +627,18 @@ static bool net_addrs_eq(const struct vg_sockaddr *a, size_t na, const struct vg
 
 int vg_daemon_reload(struct daemon *d)
 {
+	d->reload_error[0] = '\0';
 	if (!d->config_path) {
 		vg_log(VG_LOG_NOTICE, "SIGHUP: no config file to reload (running on defaults)");
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "no config file to reload (running on defaults)\n");
 		return VG_EINVAL;
 	}
 	if (!can_publish(d)) {
 		vg_log(VG_LOG_ERR, "SIGHUP: too many snapshots still in use by requests in flight; "
 		       "try again in a few seconds");
+		snprintf(d->reload_error, sizeof(d->reload_error), "too many snapshots still in use "
+			 "by requests in flight; try again in a few seconds\n");
 		return -EAGAIN;
 	}
 	char *errbuf = NULL;
@@ -626,6 +652,7 @@ int vg_daemon_reload(struct daemon *d)
 	if (r < 0) {
 		vg_log(VG_LOG_ERR, "reload of %s failed, keeping the running config:\n%s",
 		       d->config_path, errbuf ? errbuf : "");
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s", errbuf ? errbuf : "");
 		free(errbuf);
 		return VG_ECONFIG;
 	}
@@ -642,6 +669,7 @@ int vg_daemon_reload(struct daemon *d)
 	if (r < 0) {
 		vg_log(VG_LOG_ERR, "reload of %s failed, keeping the running config:\n%s",
 		       d->config_path, errbuf ? errbuf : "");
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s", errbuf ? errbuf : "");
 		free(errbuf);
 		free(cfg);
 		hints_free(h);
@@ -881,6 +909,15 @@ static int run(struct daemon *d, const char *pidfile)
 			goto out;
 		}
 	}
+	/* vigilctl's socket: created here, with the listening sockets (before any
+	 * privilege is given up) */
+	if (vg_control_start(d, cfg) < 0) {
+		vg_log(VG_LOG_ERR, "not starting: the control socket (control.socket) cannot be "
+		       "created (above)");
+		for (unsigned i = 0; i < d->n_workers; i++)
+			vg_worker_deinit(&d->workers[i]);
+		goto out;
+	}
 
 	/* the metrics endpoint: bound here with the DNS sockets (before any
 	 * privilege is dropped), served from this loop */
@@ -969,6 +1006,10 @@ static int run(struct daemon *d, const char *pidfile)
 	vg_log(VG_LOG_NOTICE, "stopped");
 	ret = 0;
 out:
+	if (d->control) { /* a start-up error after the control socket was made */
+		vg_control_stop(d);
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+	}
 	if (d->feed) /* a start-up error after the feeds started */
 		feeds_stop(d);
 	if (d->metrics) { /* (after a clean stop its handles are closed already) */

@@ -1077,3 +1077,34 @@ fail:
 	vg_autota_free(a);
 	return ret;
 }
+
+size_t vg_autota_list(const struct vg_autota *a, struct vg_autota_info *out, size_t cap)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < a->nzones; i++) {
+		const struct zone *z = &a->zone[i];
+		for (unsigned k = 0; k < z->n; k++, n++) {
+			const struct entry *e = &z->e[k];
+			if (n >= cap)
+				continue;
+			struct vg_autota_info *o = &out[n];
+			memset(o, 0, sizeof(*o));
+			memcpy(o->zone, z->name, vg_name_len(z->name));
+			o->ds = e->kind == ENT_DS;
+			if (o->ds) { /* DS rdata: key tag, algorithm, digest type, digest */
+				o->tag = e->rdlen >= 3 ? vg_get16(e->rdata) : 0;
+				o->alg = e->rdlen >= 3 ? e->rdata[2] : 0;
+				o->state = VG_AUTOTA_ADDPEND;
+			} else { /* DNSKEY rdata: flags, protocol, algorithm, key */
+				o->tag = vg_dnssec_keytag(e->rdata, e->rdlen);
+				o->alg = e->rdlen >= 4 ? e->rdata[3] : 0;
+				o->state = e->state;
+			}
+			o->since = e->since;
+			o->until = e->until;
+			o->refreshed = z->refreshed;
+			o->failures = z->failures;
+		}
+	}
+	return n;
+}

@@ -186,6 +186,22 @@ int vg_autota_key_state(const struct vg_autota *a, const uint8_t *zone, const ui
 /** "start", "addpend", "valid", "missing", "revoked", "removed" or "?". */
 const char *vg_autota_state_name(int state);
 
+/** One key or DS anchor of the state, for an operator (vigilctl trust-anchors). */
+struct vg_autota_info {
+	uint8_t zone[VG_NAME_MAX];
+	bool ds;           /* a configured DS not matched by a key yet */
+	uint16_t tag;      /* key tag (of the DS: its key tag field) */
+	uint8_t alg;
+	int state;         /* enum vg_autota_state (a DS: VG_AUTOTA_ADDPEND) */
+	uint32_t since;    /* Unix time of the last change */
+	uint32_t until;    /* hold-down end (AddPend) or removal time, 0 none */
+	uint32_t refreshed; /* the zone's last accepted refresh, 0 never */
+	uint32_t failures;  /* the zone's failed refreshes since */
+};
+
+/** Every key and DS anchor into @p out (at most @p cap); how many there are. */
+size_t vg_autota_list(const struct vg_autota *a, struct vg_autota_info *out, size_t cap);
+
 void vg_autota_free(struct vg_autota *a);
 
 #endif

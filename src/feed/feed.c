@@ -89,6 +89,10 @@ struct feed {
 	int status;                       /* how the transfer ended */
 	char why[200];
 	bool complete;
+	/* what the control socket reads: published under mgr->status_lock */
+	int64_t last_attempt, next_at;
+	char last_err[300];
+	struct vg_feed_status pub;
 };
 
 struct vg_feed {
@@ -97,6 +101,7 @@ struct vg_feed {
 	pthread_t thread;
 	bool loop_ready, thread_started;
 	pthread_mutex_t lock;             /* guards stopped against uv_async_send */
+	pthread_mutex_t status_lock;      /* guards every feed's pub */
 	bool stopped;
 	atomic_bool stop;
 	bool stopping;                    /* the feed thread is closing its handles */
@@ -239,10 +244,29 @@ static void read_copy(struct feed *fd)
 
 static void on_timer(uv_timer_t *t);
 
+/* Copy the feed's state for vg_feed_status (feed thread; start-up). */
+static void publish_status(struct feed *fd)
+{
+	struct vg_feed_status st = {
+		.has_version = fd->z.soa != NULL, .serial = fd->z.serial,
+		.records = vg_xfr_zone_count(&fd->z), .last_ok = fd->last_ok,
+		.last_attempt = fd->last_attempt, .next_refresh = fd->busy ? 0 : fd->next_at,
+		.busy = fd->busy,
+	};
+	snprintf(st.name, sizeof(st.name), "%s", fd->name);
+	snprintf(st.zone, sizeof(st.zone), "%s", fd->zone_str);
+	snprintf(st.last_error, sizeof(st.last_error), "%s", fd->last_err);
+	pthread_mutex_lock(&fd->mgr->status_lock);
+	fd->pub = st;
+	pthread_mutex_unlock(&fd->mgr->status_lock);
+}
+
 static void schedule(struct feed *fd, uint32_t seconds)
 {
 	uv_timer_stop(&fd->timer);
 	uv_timer_start(&fd->timer, on_timer, (uint64_t)clamp_interval(seconds) * 1000, 0);
+	fd->next_at = (int64_t)time(NULL) + clamp_interval(seconds);
+	publish_status(fd);
 }
 
 static void refresh(struct feed *fd)
@@ -264,6 +288,8 @@ static void refresh(struct feed *fd)
 	uv_timer_stop(&fd->timer);
 	fd->busy = true;
 	fd->prim = 0;
+	fd->last_attempt = time(NULL);
+	publish_status(fd);
 	attempt(fd);
 }
 
@@ -279,6 +305,7 @@ static void refresh_done(struct feed *fd, bool ok)
 	time_t now = time(NULL);
 	if (ok) {
 		fd->last_ok = now;
+		fd->last_err[0] = '\0';
 		/* a copy that could not be written is tried again sooner */
 		schedule(fd, !fd->z.soa ? FIRST_RETRY_S : fd->dirty ? fd->z.retry : fd->z.refresh);
 	} else {
@@ -319,6 +346,8 @@ static void on_closed(uv_handle_t *h)
 	if (fd->status < 0) {
 		vg_log(VG_LOG_ERR, "feed %s: %s of %s from %s failed: %s", fd->name,
 		       kind_name(kind), fd->zone_str, prim, fd->why);
+		snprintf(fd->last_err, sizeof(fd->last_err), "%s of %.100s from %.50s: %.120s",
+			 kind_name(kind), fd->zone_str, prim, fd->why);
 		bool fallback = kind == VG_XFR_IXFR && fd->status == VG_ERCODE &&
 				(x->rcode == VG_RCODE_NOTIMP || x->rcode == VG_RCODE_FORMERR);
 		vg_xfr_deinit(x);
@@ -652,11 +681,13 @@ int vg_feed_start(struct vg_feed **out, const struct vg_policy_opts *pol,
 	m->fn = fn;
 	m->arg = arg;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->status_lock, NULL);
 	atomic_init(&m->stop, false);
 	atomic_init(&m->last_refusal_log, 0);
 	int r = uv_loop_init(&m->loop);
 	if (r < 0) {
 		pthread_mutex_destroy(&m->lock);
+		pthread_mutex_destroy(&m->status_lock);
 		free(m);
 		return r;
 	}
@@ -689,6 +720,8 @@ int vg_feed_start(struct vg_feed **out, const struct vg_policy_opts *pol,
 		ensure_dir(fd);
 		read_copy(fd);
 		uv_timer_start(&fd->timer, on_timer, 0, 0); /* a refresh at once */
+		fd->next_at = time(NULL);
+		publish_status(fd);
 	}
 	r = -pthread_create(&m->thread, NULL, feed_main, m);
 	if (r < 0) {
@@ -736,6 +769,7 @@ void vg_feed_free(struct vg_feed *m)
 		free(fd->frame);
 	}
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->status_lock);
 	free(m);
 }
 
@@ -875,4 +909,15 @@ void vg_feed_check_config(const struct vg_feed *m, const struct vg_policy_opts *
 		vg_log(VG_LOG_WARNING, "reload: the feeds (policy sources with 'primary') or their "
 		       "TSIG keys changed; the running feeds keep their start-up settings until "
 		       "vigil restarts");
+}
+
+size_t vg_feed_status(struct vg_feed *f, struct vg_feed_status *out, size_t cap)
+{
+	if (!f)
+		return 0;
+	pthread_mutex_lock(&f->status_lock);
+	for (unsigned i = 0; i < f->n && i < cap; i++)
+		out[i] = f->feeds[i].pub;
+	pthread_mutex_unlock(&f->status_lock);
+	return f->n;
 }

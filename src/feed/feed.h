@@ -32,6 +32,7 @@
 #ifndef VG_FEED_FEED_H
 #define VG_FEED_FEED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -111,5 +112,27 @@ size_t vg_feed_notify(struct vg_feed *f, const uint8_t *pkt, size_t len,
  */
 void vg_feed_check_config(const struct vg_feed *f, const struct vg_policy_opts *pol,
 			  const struct vg_feed_opts *fo);
+
+/** A feed's state as the control socket shows it (a copy). */
+struct vg_feed_status {
+	char name[64];           /* the policy source */
+	char zone[VG_NAME_MAX * 4];
+	bool has_version;        /* a version is in force (serial valid) */
+	uint32_t serial;
+	size_t records;
+	int64_t last_ok;         /* wall clock of the last good refresh, 0 never */
+	int64_t last_attempt;    /* wall clock a refresh last started, 0 never */
+	int64_t next_refresh;    /* wall clock of the next one, 0 none scheduled/now */
+	bool busy;               /* a refresh is in progress */
+	char last_error[300];    /* the last failed transfer (primary: why), "" none
+				  * since the last good refresh */
+};
+
+/**
+ * Copy the state of every feed into @p out (at most @p cap); how many
+ * feeds there are.  Thread-safe (the feed thread publishes each change
+ * under a lock).  @p f may be NULL (0).
+ */
+size_t vg_feed_status(struct vg_feed *f, struct vg_feed_status *out, size_t cap);
 
 #endif

@@ -27,6 +27,7 @@
 #include "core/addr.h"
 #include "core/core.h"
 #include "pipeline/pipeline.h"
+#include "policy/policy.h"
 #include "http/doh.h"
 #include "tls/tls.h"
 #include "upstream/upstream.h"
@@ -105,6 +106,8 @@ struct vg_shared {
 	struct vg_upshare *upshare;   /* upstream queries in flight, shared across workers */
 	struct vg_ratelimit *rl;      /* UDP rate limit buckets (pipeline/ratelimit.h) */
 	struct vg_cookie_secret cookies; /* DNS server cookie keys (pipeline/cookie.h) */
+	/* the control socket's pause per client group (vg_pipe.paused) */
+	_Atomic uint64_t paused[VG_POLICY_MAX_GROUPS];
 };
 
 /** Replies to one recvmmsg batch, sent together with sendmmsg. */

@@ -189,6 +189,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	w->pipe.notify = shared->notify;
 	w->pipe.notify_arg = shared->notify_arg;
 	w->pipe.rl = shared->rl;
+	w->pipe.paused = shared->paused;
 	vg_pipe_adopt(&w->pipe, &w->snap->view);
 	w->pipe.cookies = w->snap->net->cookies ? &shared->cookies : NULL;
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);

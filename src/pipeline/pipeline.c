@@ -220,6 +220,13 @@ static bool policy_before(struct vg_pipe *p, const struct vg_query *q, const str
 	bool has_id = c->id[0] || c->cert_fp || c->cert_subject;
 	int r = vg_policy_check_flags(pol, &c->addr.u.sa, has_id ? &id : NULL, q->qname, rd,
 				      q->edns.present && q->edns.do_bit, pd);
+	if (VG_UNLIKELY(p->paused && pd->group &&
+			atomic_load_explicit(&p->paused[pd->gidx], memory_order_relaxed) >
+				p->env.now_ms)) {
+		/* paused by the operator (vigilctl pause): no rewrite, no answer check */
+		*wait = false;
+		return false;
+	}
 	if (VG_UNLIKELY(pd->logonly.set)) {
 		struct vg_policy_client pc = policy_client(p, c);
 		vg_policy_log_only(pol, pd, &pc, q->qname, q->qtype);

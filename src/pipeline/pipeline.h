@@ -249,6 +249,11 @@ struct vg_pipe {
 	struct vg_pipe_stats stats;
 	struct vg_ratelimit *rl;   /* shared by the workers; NULL: no limiting */
 	const struct vg_cookie_secret *cookies; /* shared; NULL: no DNS cookies */
+	/* the control socket's pause: entry i is the time (io.now_ms's clock)
+	 * until which client group i of the policy has no policy applied, 0
+	 * none; shared, written by the daemon (VG_POLICY_MAX_GROUPS entries);
+	 * NULL: no pause.  One relaxed load per query with a group. */
+	const _Atomic uint64_t *paused;
 	unsigned rl_slip;          /* limited queries seen, for the slip rate */
 	struct vg_pipe_req *inflight_head;
 	unsigned inflight;

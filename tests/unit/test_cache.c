@@ -978,6 +978,120 @@ START_TEST(set_sec_on_failure_entry)
 }
 END_TEST
 
+/* ------------------------------------------------------------ control socket */
+
+/* a.example.com A, b.a.example.com A, other.com A, nx.a.example.com NXDOMAIN,
+ * a.example.com AAAA NODATA, fail.a.example.com A failure */
+static void fill_for_flush(void)
+{
+	struct rrs r, soa;
+	uint8_t n[VG_NAME_MAX];
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&r, "a.example.com", 600, 1, 1), VG_RANK_AUTH,
+				      5000), 0);
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&r, "b.A.example.com", 600, 1, 2), VG_RANK_AUTH,
+				      5000), 0);
+	ck_assert_int_eq(vg_cache_put(C, mk_a(&r, "other.com", 600, 1, 3), VG_RANK_AUTH, 5000),
+			 0);
+	mk_soa(&soa, 1);
+	wname("nx.a.example.com", n);
+	ck_assert_int_eq(vg_cache_put_neg(C, n, 0, &soa.rs, 300, VG_RANK_AUTH, 5000), 0);
+	wname("a.example.com", n);
+	ck_assert_int_eq(vg_cache_put_neg(C, n, VG_T_AAAA, &soa.rs, 300, VG_RANK_AUTH, 5000), 0);
+	wname("fail.a.example.com", n);
+	ck_assert_int_eq(vg_cache_put_fail(C, n, VG_T_A, 5, 22, 5000), 0);
+	ck_assert_uint_eq(n_entries(), 6);
+}
+
+START_TEST(flush_everything)
+{
+	struct vg_cache_entry e;
+	fill_for_flush();
+	ck_assert_uint_eq(vg_cache_flush(C, NULL, 0), 6);
+	ck_assert_uint_eq(n_entries(), 0);
+	ck_assert_int_eq(get("other.com", VG_T_A, 5001, &e), VG_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(flush_one_name_every_type)
+{
+	struct vg_cache_entry e;
+	uint8_t n[VG_NAME_MAX];
+	fill_for_flush();
+	wname("A.Example.COM", n); /* any case */
+	ck_assert_uint_eq(vg_cache_flush(C, n, 0), 2); /* A and the AAAA NODATA */
+	ck_assert_int_eq(get("a.example.com", VG_T_A, 5001, &e), VG_ENOTFOUND);
+	ck_assert_int_eq(get("a.example.com", VG_T_AAAA, 5001, &e), VG_ENOTFOUND);
+	ck_assert_int_eq(get("b.a.example.com", VG_T_A, 5001, &e), 0); /* below: kept */
+	ck_assert_int_eq(get("nx.a.example.com", 0, 5001, &e), 0);
+	ck_assert_uint_eq(n_entries(), 4);
+}
+END_TEST
+
+START_TEST(flush_subtree)
+{
+	struct vg_cache_entry e;
+	uint8_t n[VG_NAME_MAX];
+	fill_for_flush();
+	wname("a.example.com", n);
+	ck_assert_uint_eq(vg_cache_flush(C, n, VG_CACHE_FLUSH_SUBTREE), 5);
+	ck_assert_int_eq(get("other.com", VG_T_A, 5001, &e), 0);
+	ck_assert_uint_eq(n_entries(), 1);
+	/* label by label: "her.com" is not a parent of "other.com" */
+	wname("her.com", n);
+	ck_assert_uint_eq(vg_cache_flush(C, n, VG_CACHE_FLUSH_SUBTREE), 0);
+	ck_assert_uint_eq(n_entries(), 1);
+}
+END_TEST
+
+START_TEST(flush_negative_only)
+{
+	struct vg_cache_entry e;
+	fill_for_flush();
+	ck_assert_uint_eq(vg_cache_flush(C, NULL, VG_CACHE_FLUSH_NEGATIVE), 3);
+	ck_assert_int_eq(get("a.example.com", VG_T_A, 5001, &e), 0);
+	ck_assert_int_eq(get("b.a.example.com", VG_T_A, 5001, &e), 0);
+	ck_assert_int_eq(get("other.com", VG_T_A, 5001, &e), 0);
+	ck_assert_int_eq(get("nx.a.example.com", 0, 5001, &e), VG_ENOTFOUND);
+	ck_assert_int_eq(get("a.example.com", VG_T_AAAA, 5001, &e), VG_ENOTFOUND);
+	ck_assert_uint_eq(n_entries(), 3);
+}
+END_TEST
+
+START_TEST(peek_reports_without_touching)
+{
+	struct vg_cache_info in;
+	uint8_t n[VG_NAME_MAX];
+	fill_for_flush();
+	wname("a.EXAMPLE.com", n);
+	ck_assert_int_eq(vg_cache_peek(C, n, VG_T_A, 5100, &in), 0);
+	ck_assert(!in.negative && !in.failure && !in.expired);
+	ck_assert_uint_eq(in.ttl, 500);
+	ck_assert_uint_eq(in.ttl0, 600);
+	ck_assert_uint_eq(in.rank, VG_RANK_AUTH);
+	ck_assert_uint_eq(in.sec, VG_SEC_UNCHECKED);
+	ck_assert_uint_eq(in.count, 1);
+	ck_assert_int_eq(vg_cache_set_sec(C, n, VG_T_A, VG_SEC_BOGUS, 9, 60, 5100), 0);
+	ck_assert_int_eq(vg_cache_peek(C, n, VG_T_A, 5100, &in), 0);
+	ck_assert_uint_eq(in.sec, VG_SEC_BOGUS);
+	ck_assert_uint_eq(in.ede, 9);
+	ck_assert_uint_eq(in.ttl, 60);
+	ck_assert_int_eq(vg_cache_peek(C, n, VG_T_AAAA, 5100, &in), 0);
+	ck_assert(in.negative && !in.nxdomain);
+	wname("nx.a.example.com", n);
+	ck_assert_int_eq(vg_cache_peek(C, n, 0, 5100, &in), 0);
+	ck_assert(in.negative && in.nxdomain);
+	wname("fail.a.example.com", n);
+	ck_assert_int_eq(vg_cache_peek(C, n, VG_T_A, 5001, &in), 0);
+	ck_assert(in.failure);
+	ck_assert_uint_eq(in.ede, 22);
+	/* expired (no serve-stale): not found, and peeking removes nothing */
+	ck_assert_int_eq(vg_cache_peek(C, n, VG_T_A, 5005, &in), VG_ENOTFOUND);
+	ck_assert_uint_eq(n_entries(), 6);
+	wname("absent.example.com", n);
+	ck_assert_int_eq(vg_cache_peek(C, n, VG_T_A, 5001, &in), VG_ENOTFOUND);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -999,6 +1113,11 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, set_sec_status);
 	tcase_add_test(tc, drop_unless_secure);
 	tcase_add_test(tc, set_sec_on_failure_entry);
+	tcase_add_test(tc, flush_everything);
+	tcase_add_test(tc, flush_one_name_every_type);
+	tcase_add_test(tc, flush_subtree);
+	tcase_add_test(tc, flush_negative_only);
+	tcase_add_test(tc, peek_reports_without_touching);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bounds");

@@ -1,0 +1,1148 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The control socket: vigilctl's requests, served on the daemon's main
+ * libuv loop (never on a worker), one request per connection (ctlproto.h).
+ *
+ * Access: the socket file's mode (control.mode, default 0660) and group
+ * (control.group) decide who may connect; then the peer's credentials
+ * (SO_PEERCRED) are checked: root, the socket file's owner, or a process
+ * whose group is the socket file's group.  Anyone else gets "error" with
+ * the reason, and the attempt is logged.
+ *
+ * What the commands read: the daemon's state on this thread (the snapshot
+ * in force, the RFC 5011 driver), the workers' counters (relaxed atomic
+ * reads, stats.c), the shared cache (under its shard locks, cache.h), the
+ * feeds' published state (under their lock, feed.h).  The pause of a client
+ * group is a shared table of atomics the policy stage reads (vg_pipe.paused).
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cache/cache.h"
+#include "core/core.h"
+#include "daemon/autotrust.h"
+#include "daemon/control.h"
+#include "daemon/ctlproto.h"
+#include "daemon/daemon.h"
+#include "daemon/explain.h"
+#include "feed/feed.h"
+#include "policy/engine.h"
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "0.1.0"
+#endif
+
+#define CTL_MAX_CONNS 16
+#define CTL_IDLE_MS 10000 /* a client that sends no full request line in this is closed */
+#define CTL_PAUSE_MAX_MIN (7 * 24 * 60)
+
+struct conn {
+	uv_pipe_t h;
+	uv_timer_t idle;
+	uv_write_t wr;
+	struct vg_control *ctl;
+	struct conn *next;
+	unsigned closing;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	size_t len;
+	char line[VG_CTL_LINE_MAX + 1];
+	char *resp;
+};
+
+struct vg_control {
+	struct daemon *d;
+	uv_pipe_t srv;
+	uv_timer_t pause_timer;
+	bool srv_open;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev;
+	ino_t ino;
+	uid_t owner;
+	gid_t group;
+	uint64_t started_ms;
+	struct conn *conns;
+	unsigned n_conns;
+	bool stopping;
+	unsigned open_handles; /* srv and pause_timer, while stopping */
+	/* pauses by group name; mapped to the policy's indexes in d->shared.paused */
+	struct pause {
+		char group[64];
+		uint64_t until_ms; /* uv_now clock (the workers' io.now_ms is uv_now too) */
+		uid_t by;
+	} pauses[VG_POLICY_MAX_GROUPS];
+};
+
+/* ------------------------------------------------------------ output */
+
+struct out {
+	FILE *f;
+	bool json;
+};
+
+static void jkey(struct out *o, bool *first, const char *k)
+{
+	fprintf(o->f, "%s", *first ? "" : ", ");
+	*first = false;
+	vg_ctl_json_str(o->f, k);
+	fputs(": ", o->f);
+}
+
+static void jstr(struct out *o, bool *first, const char *k, const char *v)
+{
+	jkey(o, first, k);
+	vg_ctl_json_str(o->f, v);
+}
+
+static void jnum(struct out *o, bool *first, const char *k, long long v)
+{
+	jkey(o, first, k);
+	fprintf(o->f, "%lld", v);
+}
+
+static void jbool(struct out *o, bool *first, const char *k, bool v)
+{
+	jkey(o, first, k);
+	fputs(v ? "true" : "false", o->f);
+}
+
+static void name_str(const uint8_t *name, char *buf, size_t size)
+{
+	vg_name_to_str(name, buf, size);
+}
+
+static void when_str(int64_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (!t || !gmtime_r(&tt, &tm)) {
+		snprintf(buf, size, "never");
+		return;
+	}
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ------------------------------------------------------------ pause */
+
+static const struct vg_policy *live_policy(struct daemon *d)
+{
+	return d->cur.h ? d->cur.h->policy : NULL;
+}
+
+static int group_index(const struct vg_policy *p, const char *name)
+{
+	for (unsigned i = 0; p && i < p->ngroups; i++)
+		if (!strcmp(p->groups[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* Write the table the workers read from the pauses in force. */
+static void pause_publish(struct vg_control *ctl)
+{
+	const struct vg_policy *p = live_policy(ctl->d);
+	uint64_t until[VG_POLICY_MAX_GROUPS] = { 0 };
+	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++) {
+		int k = ctl->pauses[i].group[0] ? group_index(p, ctl->pauses[i].group) : -1;
+		if (k >= 0)
+			until[k] = ctl->pauses[i].until_ms;
+	}
+	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++)
+		atomic_store_explicit(&ctl->d->shared.paused[i], until[i], memory_order_relaxed);
+}
+
+/* Once a second while a pause is in force: log the ones that ended. */
+static void on_pause_timer(uv_timer_t *t)
+{
+	struct vg_control *ctl = t->data;
+	uint64_t now = uv_now(t->loop);
+	bool any = false;
+	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++) {
+		struct pause *pz = &ctl->pauses[i];
+		if (!pz->group[0])
+			continue;
+		if (pz->until_ms <= now) {
+			vg_log(VG_LOG_NOTICE, "control: the pause of client group '%s' ended; its "
+			       "policy applies again", pz->group);
+			memset(pz, 0, sizeof(*pz));
+		} else {
+			any = true;
+		}
+	}
+	pause_publish(ctl);
+	if (!any)
+		uv_timer_stop(t);
+}
+
+void vg_control_policy_changed(struct daemon *d)
+{
+	if (d->control)
+		pause_publish(d->control);
+}
+
+static struct pause *pause_find(struct vg_control *ctl, const char *group)
+{
+	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++)
+		if (ctl->pauses[i].group[0] && !strcmp(ctl->pauses[i].group, group))
+			return &ctl->pauses[i];
+	return NULL;
+}
+
+/* "30" (minutes), "30m", "2h", "45s": milliseconds, or 0 when not a duration. */
+static uint64_t parse_duration(const char *s)
+{
+	unsigned long long v;
+	char num[24];
+	size_t n = strspn(s, "0123456789");
+	uint64_t unit = 60000;
+	if (!n || n >= sizeof(num))
+		return 0;
+	if (s[n] == 's' && !s[n + 1])
+		unit = 1000;
+	else if (s[n] == 'h' && !s[n + 1])
+		unit = 3600000;
+	else if (s[n] && !(s[n] == 'm' && !s[n + 1]))
+		return 0;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (vg_parse_uint(num, CTL_PAUSE_MAX_MIN * 60ull, &v) < 0 || !v ||
+	    v * unit > CTL_PAUSE_MAX_MIN * 60000ull)
+		return 0;
+	return v * unit;
+}
+
+/* ------------------------------------------------------------ commands */
+
+struct ctx {
+	struct vg_control *ctl;
+	struct daemon *d;
+	struct out o;
+	struct conn *c;
+	FILE *err; /* the reason of a failure */
+};
+
+typedef int (*cmd_fn)(struct ctx *x, int argc, char **argv);
+
+static int usage_err(struct ctx *x, const char *u)
+{
+	fprintf(x->err, "usage: %s", u);
+	return VG_EINVAL;
+}
+
+static int cmd_status(struct ctx *x, int argc, char **argv)
+{
+	struct daemon *d = x->d;
+	struct out *o = &x->o;
+	const struct vg_policy *p = live_policy(d);
+	uint64_t now = uv_now(&d->loop);
+	uint64_t up = (now - x->ctl->started_ms) / 1000;
+	unsigned rules = 0, nfeeds = 0;
+	struct vg_feed_status fs[VG_POLICY_MAX_SOURCES];
+	(void)argv;
+	if (argc != 1)
+		return usage_err(x, "status");
+	for (unsigned i = 0; p && i < p->nsources; i++)
+		rules += p->src[i].rules;
+	nfeeds = (unsigned)vg_feed_status(d->feed, fs, VG_ARRAY_SIZE(fs));
+	if (nfeeds > VG_ARRAY_SIZE(fs))
+		nfeeds = VG_ARRAY_SIZE(fs);
+	const char *cfgf = d->config_path ? d->config_path : "";
+	if (o->json) {
+		bool f = true;
+		fputc('{', o->f);
+		jstr(o, &f, "version", VIGIL_VERSION);
+		jnum(o, &f, "pid", (long long)getpid());
+		jnum(o, &f, "uptime_s", (long long)up);
+		jnum(o, &f, "workers", d->n_workers);
+		jstr(o, &f, "config_file", cfgf);
+		jnum(o, &f, "generation", (long long)d->gen);
+		jkey(o, &f, "policy");
+		fputc('{', o->f);
+		bool g = true;
+		jnum(o, &g, "sources", p ? p->nsources : 0);
+		jnum(o, &g, "rules", rules);
+		jkey(o, &g, "groups");
+		fputc('[', o->f);
+		for (unsigned i = 0; p && i < p->ngroups; i++) {
+			struct pause *pz = pause_find(x->ctl, p->groups[i].name);
+			bool h = true;
+			fprintf(o->f, "%s{", i ? ", " : "");
+			jstr(o, &h, "name", p->groups[i].name);
+			jbool(o, &h, "paused", pz != NULL);
+			jnum(o, &h, "paused_remaining_s",
+			     pz ? (long long)((pz->until_ms - now + 999) / 1000) : 0);
+			fputc('}', o->f);
+		}
+		fputs("]}", o->f);
+		jkey(o, &f, "feeds");
+		fputc('[', o->f);
+		for (unsigned i = 0; i < nfeeds; i++) {
+			bool h = true;
+			fprintf(o->f, "%s{", i ? ", " : "");
+			jstr(o, &h, "name", fs[i].name);
+			jnum(o, &h, "serial", fs[i].has_version ? (long long)fs[i].serial : -1);
+			fputc('}', o->f);
+		}
+		fputs("]}\n", o->f);
+		return 0;
+	}
+	fprintf(o->f, "vigil %s, pid %ld, up %llu s\n", VIGIL_VERSION, (long)getpid(),
+		(unsigned long long)up);
+	fprintf(o->f, "workers: %u\nconfig file: %s\nconfig generation: %llu\n", d->n_workers,
+		cfgf[0] ? cfgf : "(built-in defaults)", (unsigned long long)d->gen);
+	fprintf(o->f, "policy: %u sources, %u rules, %u client groups\n", p ? p->nsources : 0,
+		rules, p ? p->ngroups : 0);
+	for (unsigned i = 0; p && i < p->ngroups; i++) {
+		struct pause *pz = pause_find(x->ctl, p->groups[i].name);
+		if (pz)
+			fprintf(o->f, "  group %s: PAUSED for %llu s more (no policy applies)\n",
+				p->groups[i].name,
+				(unsigned long long)((pz->until_ms - now + 999) / 1000));
+		else
+			fprintf(o->f, "  group %s: policy applies\n", p->groups[i].name);
+	}
+	fprintf(o->f, "feeds: %u\n", nfeeds);
+	for (unsigned i = 0; i < nfeeds; i++) {
+		if (fs[i].has_version)
+			fprintf(o->f, "  %s: serial %u\n", fs[i].name, fs[i].serial);
+		else
+			fprintf(o->f, "  %s: no version yet\n", fs[i].name);
+	}
+	return 0;
+}
+
+static int cmd_stats(struct ctx *x, int argc, char **argv)
+{
+	struct vg_stat st[VG_DAEMON_STATS_MAX];
+	size_t n = vg_daemon_stats(x->d, st, VG_ARRAY_SIZE(st));
+	(void)argv;
+	if (argc != 1)
+		return usage_err(x, "stats");
+	if (x->o.json)
+		fputc('{', x->o.f);
+	bool f = true;
+	for (size_t i = 0; i < n; i++) {
+		if (x->o.json)
+			jnum(&x->o, &f, st[i].name, (long long)st[i].value);
+		else
+			fprintf(x->o.f, "%s: %llu\n", st[i].name, (unsigned long long)st[i].value);
+	}
+	if (x->o.json)
+		fputs("}\n", x->o.f);
+	return 0;
+}
+
+static int cmd_reload(struct ctx *x, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage_err(x, "reload");
+	vg_log(VG_LOG_NOTICE, "control: reload asked by uid %u (pid %ld)", (unsigned)x->c->uid,
+	       (long)x->c->pid);
+	int r = vg_daemon_reload(x->d);
+	if (r < 0) {
+		fprintf(x->err, "reload failed, the running config stays in force:\n%s",
+			x->d->reload_error[0] ? x->d->reload_error : vg_strerror(r));
+		return r;
+	}
+	vg_feed_check_config(x->d->feed, &x->d->cur.cfg->policy, &x->d->cur.cfg->feed);
+	if (x->o.json) {
+		bool f = true;
+		fputc('{', x->o.f);
+		jstr(&x->o, &f, "reloaded", x->d->config_path);
+		jnum(&x->o, &f, "generation", (long long)x->d->gen);
+		fputs("}\n", x->o.f);
+	} else {
+		fprintf(x->o.f, "reloaded %s (config generation %llu)\n", x->d->config_path,
+			(unsigned long long)x->d->gen);
+	}
+	return 0;
+}
+
+static int parse_name(struct ctx *x, const char *s, uint8_t *out)
+{
+	if (vg_name_from_str(s, out, VG_NAME_MAX) <= 0) {
+		fprintf(x->err, "'%s' is not a domain name", s);
+		return VG_EINVAL;
+	}
+	return 0;
+}
+
+static int cmd_flush(struct ctx *x, int argc, char **argv)
+{
+	static const char u[] = "flush [--subtree] [--negative] [NAME]\n"
+				"  (no NAME: everything; --subtree: NAME and every name below it;\n"
+				"   --negative: only negative entries and cached failures)";
+	unsigned flags = 0;
+	const char *name = NULL;
+	uint8_t wire[VG_NAME_MAX];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--subtree"))
+			flags |= VG_CACHE_FLUSH_SUBTREE;
+		else if (!strcmp(argv[i], "--negative"))
+			flags |= VG_CACHE_FLUSH_NEGATIVE;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			return usage_err(x, u);
+	}
+	if ((flags & VG_CACHE_FLUSH_SUBTREE) && !name)
+		return usage_err(x, u);
+	if (name && parse_name(x, name, wire) < 0)
+		return VG_EINVAL;
+	size_t n = vg_cache_flush(x->d->shared.cache, name ? wire : NULL, flags);
+	char what[VG_NAME_MAX * 4 + 64];
+	char nm[VG_NAME_MAX * 4 + 8] = "";
+	if (name)
+		name_str(wire, nm, sizeof(nm));
+	snprintf(what, sizeof(what), "%s%s%s%s",
+		 flags & VG_CACHE_FLUSH_NEGATIVE ? "negative entries" : name ? "entries" :
+		 "every entry", name ? " at " : "", nm,
+		 flags & VG_CACHE_FLUSH_SUBTREE ? " and below" : "");
+	vg_log(VG_LOG_NOTICE, "control: flushed %s (%zu removed), asked by uid %u", what, n,
+	       (unsigned)x->c->uid);
+	if (x->o.json) {
+		bool f = true;
+		fputc('{', x->o.f);
+		jstr(&x->o, &f, "name", name ? nm : "");
+		jbool(&x->o, &f, "subtree", flags & VG_CACHE_FLUSH_SUBTREE);
+		jbool(&x->o, &f, "negative_only", flags & VG_CACHE_FLUSH_NEGATIVE);
+		jnum(&x->o, &f, "removed", (long long)n);
+		fputs("}\n", x->o.f);
+	} else {
+		fprintf(x->o.f, "flushed %s: %zu removed\n", what, n);
+	}
+	return 0;
+}
+
+static const char *rank_name(uint8_t r)
+{
+	static const char *const names[] = { "hint", "glue", "referral", "non-authoritative",
+					     "authoritative" };
+	return r < VG_ARRAY_SIZE(names) ? names[r] : "?";
+}
+
+static const char *sec_name(uint8_t s)
+{
+	static const char *const names[] = { "unchecked", "insecure", "secure", "bogus" };
+	return s < VG_ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+static const char *kind_of(const struct vg_cache_info *in)
+{
+	return in->failure ? "failure" : in->nxdomain ? "nxdomain" : in->negative ? "nodata"
+										   : "data";
+}
+
+static int cmd_cache(struct ctx *x, int argc, char **argv)
+{
+	uint8_t wire[VG_NAME_MAX];
+	char nm[VG_NAME_MAX * 4 + 8], tn[16];
+	if (argc < 2 || argc > 3)
+		return usage_err(x, "cache NAME [TYPE]   (TYPE default A)");
+	if (parse_name(x, argv[1], wire) < 0)
+		return VG_EINVAL;
+	int t = vg_type_from_str(argc == 3 ? argv[2] : "A");
+	if (t <= 0) {
+		fprintf(x->err, "'%s' is not a record type (A, AAAA, MX, TYPE65, ...)", argv[2]);
+		return VG_EINVAL;
+	}
+	name_str(wire, nm, sizeof(nm));
+	vg_type_to_str((uint16_t)t, tn, sizeof(tn));
+	/* the entry for the type, and the name's NXDOMAIN entry (type 0) */
+	struct vg_cache_info in[2];
+	bool have[2];
+	uint32_t now = vg_time_now_s();
+	have[0] = vg_cache_peek(x->d->shared.cache, wire, (uint16_t)t, now, &in[0]) == 0;
+	have[1] = vg_cache_peek(x->d->shared.cache, wire, 0, now, &in[1]) == 0;
+	if (x->o.json) {
+		bool f = true;
+		fputc('{', x->o.f);
+		jstr(&x->o, &f, "name", nm);
+		jstr(&x->o, &f, "type", tn);
+		jkey(&x->o, &f, "entries");
+		fputc('[', x->o.f);
+		bool firstent = true;
+		for (int i = 0; i < 2; i++) {
+			if (!have[i])
+				continue;
+			bool g = true;
+			fprintf(x->o.f, "%s{", firstent ? "" : ", ");
+			firstent = false;
+			jstr(&x->o, &g, "type", i ? "NXDOMAIN (any type)" : tn);
+			jstr(&x->o, &g, "kind", kind_of(&in[i]));
+			jnum(&x->o, &g, "ttl", in[i].ttl);
+			jnum(&x->o, &g, "ttl_stored", in[i].ttl0);
+			jbool(&x->o, &g, "stale", in[i].expired);
+			jnum(&x->o, &g, "stale_for_s", in[i].stale_for);
+			jstr(&x->o, &g, "rank", rank_name(in[i].rank));
+			jstr(&x->o, &g, "validation", sec_name(in[i].sec));
+			jnum(&x->o, &g, "ede", in[i].ede);
+			jstr(&x->o, &g, "ede_text", in[i].ede ? vg_ede_text(in[i].ede) : "");
+			jnum(&x->o, &g, "records", in[i].count);
+			jnum(&x->o, &g, "rrsigs", in[i].sig_count);
+			fputc('}', x->o.f);
+		}
+		fputs("]}\n", x->o.f);
+		return 0;
+	}
+	if (!have[0] && !have[1]) {
+		fprintf(x->o.f, "%s %s: not in the cache\n", nm, tn);
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!have[i])
+			continue;
+		fprintf(x->o.f, "%s %s: %s", nm, i ? "(any type)" : tn,
+			in[i].failure ? "cached failure (SERVFAIL)" : in[i].nxdomain ? "NXDOMAIN" :
+			in[i].negative ? "NODATA" : "data");
+		if (!in[i].negative && !in[i].failure)
+			fprintf(x->o.f, ", %u record%s, %u RRSIG%s", in[i].count,
+				in[i].count == 1 ? "" : "s", in[i].sig_count,
+				in[i].sig_count == 1 ? "" : "s");
+		fputc('\n', x->o.f);
+		if (in[i].expired)
+			fprintf(x->o.f, "  TTL: expired %u s ago (kept for serve-stale), stored %u\n",
+				in[i].stale_for, in[i].ttl0);
+		else
+			fprintf(x->o.f, "  TTL: %u s remaining of %u\n", in[i].ttl, in[i].ttl0);
+		fprintf(x->o.f, "  rank: %s\n  validation: %s\n", rank_name(in[i].rank),
+			sec_name(in[i].sec));
+		if (in[i].ede)
+			fprintf(x->o.f, "  EDE: %u (%s)\n", in[i].ede, vg_ede_text(in[i].ede));
+	}
+	return 0;
+}
+
+static int cmd_explain(struct ctx *x, int argc, char **argv)
+{
+	struct vg_explain_req q;
+	const struct vg_policy *p = live_policy(x->d);
+	char *buf = NULL;
+	size_t len = 0;
+	int r = vg_explain_parse(argc, argv, &q, x->err);
+	if (r == 1)
+		return usage_err(x, "explain NAME [--client ADDR] [--client-id ID] "
+				 "[--client-cert CERT] [--transport T] [--type TYPE]");
+	if (r)
+		return VG_EINVAL;
+	if (q.config) {
+		fprintf(x->err, "explain: -c does not apply: the live policy is explained "
+			"(use `vigil explain -c FILE` for a file)");
+		return VG_EINVAL;
+	}
+	if (!p) {
+		fprintf(x->err, "no policy is configured: every name resolves normally");
+		return VG_ENOTFOUND;
+	}
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return VG_ENOMEM;
+	vg_explain_write(m, x->d->cur.cfg, p, &q);
+	/* the live state the file does not have: a paused group */
+	enum vg_pol_by by;
+	const struct vg_policy_ident id = { q.id[0] ? q.id : NULL,
+					    q.cert_fp[0] ? q.cert_fp : NULL,
+					    q.subject[0] ? q.subject : NULL };
+	bool has_id = id.id || id.cert_fp || id.cert_subject;
+	const struct vg_policy_group *g = vg_policy_group_of(p, &q.sa.u.sa, has_id ? &id : NULL,
+							     &by);
+	struct pause *pz = g ? pause_find(x->ctl, g->name) : NULL;
+	if (pz)
+		fprintf(m, "  PAUSED: group %s has no policy for %llu s more (vigilctl pause): "
+			"the name resolves normally now\n", g->name,
+			(unsigned long long)((pz->until_ms - uv_now(&x->d->loop) + 999) / 1000));
+	fclose(m);
+	if (x->o.json) {
+		bool f = true;
+		fputc('{', x->o.f);
+		jstr(&x->o, &f, "group", g ? g->name : "");
+		jbool(&x->o, &f, "paused", pz != NULL);
+		jstr(&x->o, &f, "explanation", buf ? buf : "");
+		fputs("}\n", x->o.f);
+	} else {
+		fputs(buf ? buf : "", x->o.f);
+	}
+	free(buf);
+	return 0;
+}
+
+static int cmd_pause(struct ctx *x, int argc, char **argv)
+{
+	struct vg_control *ctl = x->ctl;
+	const struct vg_policy *p = live_policy(x->d);
+	uint64_t ms;
+	if (argc != 3 || !(ms = parse_duration(argv[2])))
+		return usage_err(x, "pause GROUP DURATION   (DURATION: minutes, or Ns, Nm, Nh; "
+				 "at most 7 days)");
+	if (group_index(p, argv[1]) < 0) {
+		fprintf(x->err, "no client group '%s' in the policy in force", argv[1]);
+		return VG_ENOTFOUND;
+	}
+	struct pause *pz = pause_find(ctl, argv[1]);
+	for (unsigned i = 0; !pz && i < VG_POLICY_MAX_GROUPS; i++)
+		if (!ctl->pauses[i].group[0])
+			pz = &ctl->pauses[i];
+	if (!pz)
+		return VG_ELIMIT;
+	snprintf(pz->group, sizeof(pz->group), "%s", argv[1]);
+	pz->until_ms = uv_now(&x->d->loop) + ms;
+	pz->by = x->c->uid;
+	pause_publish(ctl);
+	if (!uv_is_active((uv_handle_t *)&ctl->pause_timer))
+		uv_timer_start(&ctl->pause_timer, on_pause_timer, 1000, 1000);
+	vg_log(VG_LOG_NOTICE, "control: policy PAUSED for client group '%s' for %llu s "
+	       "(asked by uid %u, pid %ld)", pz->group, (unsigned long long)(ms / 1000),
+	       (unsigned)x->c->uid, (long)x->c->pid);
+	if (x->o.json) {
+		bool f = true;
+		fputc('{', x->o.f);
+		jstr(&x->o, &f, "group", pz->group);
+		jnum(&x->o, &f, "paused_s", (long long)(ms / 1000));
+		fputs("}\n", x->o.f);
+	} else {
+		fprintf(x->o.f, "group %s: policy paused for %llu s\n", pz->group,
+			(unsigned long long)(ms / 1000));
+	}
+	return 0;
+}
+
+static int cmd_resume(struct ctx *x, int argc, char **argv)
+{
+	if (argc != 2)
+		return usage_err(x, "resume GROUP");
+	struct pause *pz = pause_find(x->ctl, argv[1]);
+	if (!pz) {
+		fprintf(x->err, "client group '%s' is not paused", argv[1]);
+		return VG_ENOTFOUND;
+	}
+	memset(pz, 0, sizeof(*pz));
+	pause_publish(x->ctl);
+	vg_log(VG_LOG_NOTICE, "control: policy RESUMED for client group '%s' (asked by uid %u, "
+	       "pid %ld)", argv[1], (unsigned)x->c->uid, (long)x->c->pid);
+	if (x->o.json) {
+		bool f = true;
+		fputc('{', x->o.f);
+		jstr(&x->o, &f, "group", argv[1]);
+		jbool(&x->o, &f, "paused", false);
+		fputs("}\n", x->o.f);
+	} else {
+		fprintf(x->o.f, "group %s: policy applies again\n", argv[1]);
+	}
+	return 0;
+}
+
+static int cmd_feeds(struct ctx *x, int argc, char **argv)
+{
+	struct vg_feed_status fs[VG_POLICY_MAX_SOURCES];
+	char a[32], b[32], c[32];
+	(void)argv;
+	if (argc != 1)
+		return usage_err(x, "feeds");
+	size_t n = vg_feed_status(x->d->feed, fs, VG_ARRAY_SIZE(fs));
+	if (n > VG_ARRAY_SIZE(fs))
+		n = VG_ARRAY_SIZE(fs);
+	if (x->o.json)
+		fputc('[', x->o.f);
+	else if (!n)
+		fputs("no feeds (no policy source has primaries)\n", x->o.f);
+	for (size_t i = 0; i < n; i++) {
+		when_str(fs[i].last_ok, a, sizeof(a));
+		when_str(fs[i].busy ? 0 : fs[i].next_refresh, b, sizeof(b));
+		when_str(fs[i].last_attempt, c, sizeof(c));
+		if (x->o.json) {
+			bool f = true;
+			fprintf(x->o.f, "%s{", i ? ", " : "");
+			jstr(&x->o, &f, "name", fs[i].name);
+			jstr(&x->o, &f, "zone", fs[i].zone);
+			jnum(&x->o, &f, "serial", fs[i].has_version ? (long long)fs[i].serial : -1);
+			jnum(&x->o, &f, "records", (long long)fs[i].records);
+			jnum(&x->o, &f, "last_transfer", fs[i].last_ok);
+			jnum(&x->o, &f, "last_attempt", fs[i].last_attempt);
+			jnum(&x->o, &f, "next_refresh", fs[i].busy ? 0 : fs[i].next_refresh);
+			jbool(&x->o, &f, "refreshing", fs[i].busy);
+			jstr(&x->o, &f, "last_error", fs[i].last_error);
+			fputc('}', x->o.f);
+			continue;
+		}
+		fprintf(x->o.f, "%s (zone %s):\n", fs[i].name, fs[i].zone);
+		if (fs[i].has_version)
+			fprintf(x->o.f, "  serial: %u, %zu records\n", fs[i].serial, fs[i].records);
+		else
+			fprintf(x->o.f, "  serial: none yet (the source is empty)\n");
+		fprintf(x->o.f, "  last good refresh: %s\n  last attempt: %s\n", a, c);
+		fprintf(x->o.f, "  next refresh: %s\n", fs[i].busy ? "in progress" : b);
+		fprintf(x->o.f, "  last error: %s\n",
+			fs[i].last_error[0] ? fs[i].last_error : "none");
+	}
+	if (x->o.json)
+		fputs("]\n", x->o.f);
+	return 0;
+}
+
+static int cmd_trust_anchors(struct ctx *x, int argc, char **argv)
+{
+	struct vg_autota_info k[64];
+	char zn[VG_NAME_MAX * 4 + 8], s1[32], s2[32], s3[32];
+	(void)argv;
+	if (argc != 1)
+		return usage_err(x, "trust-anchors");
+	if (!x->d->autotrust) {
+		const struct vg_ta_set *ta = x->d->cur.h ? &x->d->cur.h->ta : NULL;
+		if (x->o.json)
+			fprintf(x->o.f, "{\"rfc5011\": false, \"anchors\": %u, \"keys\": []}\n",
+				ta ? ta->n : 0);
+		else
+			fprintf(x->o.f, "RFC 5011 is off (dnssec.auto-trust-anchor-file); %u static "
+				"trust anchors in force\n", ta ? ta->n : 0);
+		return 0;
+	}
+	size_t n = vg_autotrust_list(x->d->autotrust, k, VG_ARRAY_SIZE(k));
+	if (n > VG_ARRAY_SIZE(k))
+		n = VG_ARRAY_SIZE(k);
+	if (x->o.json)
+		fputs("{\"rfc5011\": true, \"keys\": [", x->o.f);
+	for (size_t i = 0; i < n; i++) {
+		name_str(k[i].zone, zn, sizeof(zn));
+		when_str(k[i].since, s1, sizeof(s1));
+		when_str(k[i].until, s2, sizeof(s2));
+		when_str(k[i].refreshed, s3, sizeof(s3));
+		const char *st = vg_autota_state_name(k[i].state);
+		if (x->o.json) {
+			bool f = true;
+			fprintf(x->o.f, "%s{", i ? ", " : "");
+			jstr(&x->o, &f, "zone", zn);
+			jstr(&x->o, &f, "kind", k[i].ds ? "DS" : "DNSKEY");
+			jnum(&x->o, &f, "key_tag", k[i].tag);
+			jnum(&x->o, &f, "algorithm", k[i].alg);
+			jstr(&x->o, &f, "state", k[i].ds ? "pending-ds" : st);
+			jnum(&x->o, &f, "since", k[i].since);
+			jnum(&x->o, &f, "hold_down_until", k[i].until);
+			jnum(&x->o, &f, "zone_refreshed", k[i].refreshed);
+			jnum(&x->o, &f, "zone_failures", k[i].failures);
+			fputc('}', x->o.f);
+			continue;
+		}
+		fprintf(x->o.f, "%s %s key tag %u, algorithm %u: %s since %s", zn,
+			k[i].ds ? "DS" : "DNSKEY", k[i].tag, k[i].alg,
+			k[i].ds ? "pending (DS, no matching key seen yet)" : st, s1);
+		if (k[i].until)
+			fprintf(x->o.f, ", hold-down until %s", s2);
+		fprintf(x->o.f, " (zone refreshed %s, %u failures since)\n", s3, k[i].failures);
+	}
+	if (x->o.json)
+		fputs("]}\n", x->o.f);
+	return 0;
+}
+
+static int cmd_help(struct ctx *x, int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	cmd_fn fn;
+	const char *what;
+} commands[] = {
+	{ "status", cmd_status, "version, uptime, workers, config, policy, pauses, feeds" },
+	{ "stats", cmd_stats, "the counters (the SIGUSR1 stats line)" },
+	{ "reload", cmd_reload, "reload the config file (as SIGHUP), with the errors" },
+	{ "flush", cmd_flush, "[--subtree] [--negative] [NAME]: remove cache entries" },
+	{ "cache", cmd_cache, "NAME [TYPE]: what the cache holds" },
+	{ "explain", cmd_explain, "NAME [options]: the live policy's decision" },
+	{ "pause", cmd_pause, "GROUP DURATION: no policy for a client group for a while" },
+	{ "resume", cmd_resume, "GROUP: end a pause" },
+	{ "feeds", cmd_feeds, "the RPZ feeds: serial, transfers, errors" },
+	{ "trust-anchors", cmd_trust_anchors, "RFC 5011 key states" },
+	{ "help", cmd_help, "this list" },
+};
+
+static int cmd_help(struct ctx *x, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++)
+		fprintf(x->o.f, "%-14s %s\n", commands[i].name, commands[i].what);
+	return 0;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void maybe_free(struct vg_control *ctl)
+{
+	if (ctl->stopping && !ctl->open_handles && !ctl->conns)
+		free(ctl);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	if (--c->closing)
+		return;
+	struct vg_control *ctl = c->ctl;
+	for (struct conn **pp = &ctl->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	ctl->n_conns--;
+	free(c->resp);
+	free(c);
+	maybe_free(ctl);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 2;
+	uv_close((uv_handle_t *)&c->h, conn_closed);
+	uv_close((uv_handle_t *)&c->idle, conn_closed);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	(void)status;
+	conn_close(w->data);
+}
+
+/* Send @p resp (taken) and close after it. */
+static void conn_reply(struct conn *c, char *resp, size_t len)
+{
+	c->resp = resp;
+	uv_buf_t b = uv_buf_init(resp, (unsigned)len);
+	c->wr.data = c;
+	uv_read_stop((uv_stream_t *)&c->h);
+	if (uv_write(&c->wr, (uv_stream_t *)&c->h, &b, 1, on_written) < 0)
+		conn_close(c);
+}
+
+static void conn_reply_error(struct conn *c, bool json, const char *msg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		conn_close(c);
+		return;
+	}
+	fputs("error\n", f);
+	if (json) {
+		fputs("{\"error\": ", f);
+		vg_ctl_json_str(f, msg);
+		fputs("}\n", f);
+	} else {
+		fprintf(f, "%s\n", msg);
+	}
+	fclose(f);
+	conn_reply(c, buf, len);
+}
+
+static void handle(struct conn *c)
+{
+	struct vg_control *ctl = c->ctl;
+	struct vg_ctl_req req;
+	char why[256];
+	char *body = NULL, *err = NULL, *out = NULL;
+	size_t blen = 0, elen = 0, olen = 0;
+
+	if (vg_ctl_parse(c->line, &req, why, sizeof(why)) < 0) {
+		conn_reply_error(c, false, why);
+		return;
+	}
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, req.argv[0]))
+			cmd = &commands[i];
+	if (!cmd) {
+		snprintf(why, sizeof(why), "unknown command '%.64s' (vigilctl help lists them)",
+			 req.argv[0]);
+		conn_reply_error(c, req.json, why);
+		return;
+	}
+	struct ctx x = { .ctl = ctl, .d = ctl->d, .c = c, .o = { .json = req.json } };
+	x.o.f = open_memstream(&body, &blen);
+	x.err = open_memstream(&err, &elen);
+	FILE *o = open_memstream(&out, &olen);
+	int r = VG_ENOMEM;
+	if (x.o.f && x.err && o)
+		r = cmd->fn(&x, req.argc, req.argv);
+	if (x.o.f)
+		fclose(x.o.f);
+	if (x.err)
+		fclose(x.err);
+	if (!o) {
+		conn_close(c);
+		goto out;
+	}
+	fclose(o);
+	free(out);
+	if (r < 0) {
+		conn_reply_error(c, req.json, err && err[0] ? err : vg_strerror(r));
+		goto out;
+	}
+	size_t n = 3 + blen;
+	char *resp = malloc(n + 1);
+	if (!resp) {
+		conn_close(c);
+		goto out;
+	}
+	memcpy(resp, "ok\n", 3);
+	if (blen)
+		memcpy(resp + 3, body, blen);
+	conn_reply(c, resp, n);
+out:
+	free(body);
+	free(err);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	(void)suggested;
+	buf->base = c->line + c->len;
+	buf->len = VG_CTL_LINE_MAX - c->len;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	c->line[c->len] = '\0';
+	if (memchr(c->line, '\n', c->len)) {
+		*strchr(c->line, '\n') = '\0';
+		uv_timer_stop(&c->idle);
+		handle(c);
+	} else if (c->len >= VG_CTL_LINE_MAX) {
+		conn_reply_error(c, false, "request line too long");
+	}
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+/* root, the socket file's owner, or its group: who may use the socket */
+static bool peer_allowed(const struct vg_control *ctl, uid_t uid, gid_t gid)
+{
+	return uid == 0 || uid == ctl->owner || uid == geteuid() || gid == ctl->group;
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+	struct vg_control *ctl = srv->data;
+	if (status < 0)
+		return;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->ctl = ctl;
+	uv_pipe_init(srv->loop, &c->h, 0);
+	uv_timer_init(srv->loop, &c->idle);
+	c->h.data = c->idle.data = c;
+	c->next = ctl->conns;
+	ctl->conns = c;
+	ctl->n_conns++;
+	if (uv_accept(srv, (uv_stream_t *)&c->h) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_os_fd_t fd;
+	struct ucred cr;
+	socklen_t crl = sizeof(cr);
+	if (uv_fileno((uv_handle_t *)&c->h, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->uid = cr.uid;
+	c->gid = cr.gid;
+	c->pid = cr.pid;
+	if (!peer_allowed(ctl, cr.uid, cr.gid)) {
+		char msg[300];
+		vg_log(VG_LOG_WARNING, "control: refused uid %u gid %u (pid %ld): neither root, "
+		       "nor the owner (uid %u) nor the group (gid %u) of %s", (unsigned)cr.uid,
+		       (unsigned)cr.gid, (long)cr.pid, (unsigned)ctl->owner, (unsigned)ctl->group,
+		       ctl->path);
+		snprintf(msg, sizeof(msg), "permission denied: uid %u (gid %u) is neither root nor "
+			 "the owner (uid %u) nor in the group (gid %u) of the control socket",
+			 (unsigned)cr.uid, (unsigned)cr.gid, (unsigned)ctl->owner,
+			 (unsigned)ctl->group);
+		conn_reply_error(c, false, msg);
+		return;
+	}
+	if (ctl->n_conns > CTL_MAX_CONNS) {
+		conn_reply_error(c, false, "too many control connections; try again");
+		return;
+	}
+	uv_timer_start(&c->idle, on_idle, CTL_IDLE_MS, 0);
+	uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read);
+}
+
+/* ------------------------------------------------------------ start, stop */
+
+/* Is a live server at @p path?  (a stale socket file is replaced) */
+static bool socket_in_use(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool used;
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	used = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno != ECONNREFUSED;
+	close(fd);
+	return used;
+}
+
+/* mkdir the socket's directory when it is missing (one level: /run/vigil) */
+static int make_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int vg_control_start(struct daemon *d, const struct vg_config *cfg)
+{
+	const struct vg_control_opts *co = &cfg->control;
+	struct vg_control *ctl;
+	struct stat st;
+	int r;
+	/* the default path may be another vigil's: then this one runs without */
+	bool must = strcmp(co->socket, VG_CONTROL_SOCKET_DEFAULT) != 0;
+	int level = must ? VG_LOG_ERR : VG_LOG_WARNING;
+	const char *then = must ? "" : "; running without a control socket";
+
+	if (!co->socket[0])
+		return 0;
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return VG_ENOMEM;
+	ctl->d = d;
+	snprintf(ctl->path, sizeof(ctl->path), "%s", co->socket);
+	ctl->started_ms = uv_now(&d->loop);
+	r = make_dir(ctl->path);
+	if (r < 0) {
+		vg_log(level, "control socket %s: cannot create its directory: %s%s", ctl->path,
+		       strerror(-r), then);
+		goto fail;
+	}
+	if (lstat(ctl->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			vg_log(level, "control socket %s: a file that is not a socket is in the "
+			       "way%s", ctl->path, then);
+			r = VG_EINVAL;
+			goto fail;
+		}
+		if (socket_in_use(ctl->path)) {
+			vg_log(level, "control socket %s: in use by another process (another "
+			       "vigil?)%s", ctl->path, then);
+			r = -EADDRINUSE;
+			goto fail;
+		}
+		unlink(ctl->path); /* stale, from a vigil that did not stop cleanly */
+	}
+	uv_pipe_init(&d->loop, &ctl->srv, 0);
+	ctl->srv.data = ctl;
+	ctl->srv_open = true;
+	mode_t old = umask(0177); /* nobody may connect before the chmod below */
+	r = uv_pipe_bind(&ctl->srv, ctl->path);
+	umask(old);
+	if (r < 0) {
+		vg_log(level, "control socket %s: %s%s", ctl->path, uv_strerror(r), then);
+		goto fail;
+	}
+	gid_t gid = (gid_t)-1;
+	if (co->group[0]) {
+		struct group *gr = getgrnam(co->group);
+		if (!gr) {
+			vg_log(VG_LOG_ERR, "control socket %s: no group '%s' (control.group)",
+			       ctl->path, co->group);
+			r = VG_ECONFIG;
+			goto fail_unlink;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((gid != (gid_t)-1 && chown(ctl->path, (uid_t)-1, gid) < 0) ||
+	    chmod(ctl->path, co->mode_bits) < 0 || stat(ctl->path, &st) < 0) {
+		r = -errno;
+		vg_log(VG_LOG_ERR, "control socket %s: %s", ctl->path, strerror(errno));
+		goto fail_unlink;
+	}
+	ctl->dev = st.st_dev;
+	ctl->ino = st.st_ino;
+	ctl->owner = st.st_uid;
+	ctl->group = st.st_gid;
+	r = uv_listen((uv_stream_t *)&ctl->srv, 16, on_connection);
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "control socket %s: %s", ctl->path, uv_strerror(r));
+		goto fail_unlink;
+	}
+	uv_unref((uv_handle_t *)&ctl->srv); /* never what keeps the loop running */
+	uv_timer_init(&d->loop, &ctl->pause_timer);
+	ctl->pause_timer.data = ctl;
+	uv_unref((uv_handle_t *)&ctl->pause_timer);
+	d->control = ctl;
+	vg_log(VG_LOG_NOTICE, "control socket %s (mode %04o, owner uid %u, group gid %u)",
+	       ctl->path, co->mode_bits, (unsigned)ctl->owner, (unsigned)ctl->group);
+	return 0;
+fail_unlink:
+	unlink(ctl->path);
+fail:
+	if (ctl->srv_open) {
+		uv_close((uv_handle_t *)&ctl->srv, NULL);
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+	}
+	free(ctl);
+	return must ? r : 0;
+}
+
+static void ctl_handle_closed(uv_handle_t *h)
+{
+	struct vg_control *ctl = h->data;
+	ctl->open_handles--;
+	maybe_free(ctl);
+}
+
+void vg_control_stop(struct daemon *d)
+{
+	struct vg_control *ctl = d->control;
+	struct stat st;
+	if (!ctl)
+		return;
+	d->control = NULL;
+	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++)
+		atomic_store_explicit(&d->shared.paused[i], 0, memory_order_relaxed);
+	/* remove the file only if it is still ours (not a later vigil's) */
+	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+		unlink(ctl->path);
+	ctl->stopping = true;
+	ctl->open_handles = 2;
+	for (struct conn *c = ctl->conns; c; c = c->next)
+		conn_close(c);
+	uv_close((uv_handle_t *)&ctl->srv, ctl_handle_closed);
+	uv_close((uv_handle_t *)&ctl->pause_timer, ctl_handle_closed);
+	/* freed by the last close callback (the loop runs them) */
+}

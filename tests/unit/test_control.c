@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Unit tests for the control socket's protocol (src/daemon/ctlproto.c): the
+ * request line split into format, command and arguments, every way a line
+ * is refused, and JSON string escaping.  (The cache's flush and peek are in
+ * test_cache.c; the commands end to end in tests/integration/test_control.py.)
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "daemon/ctlproto.h"
+#include "vigil/err.h"
+
+static int parse(const char *text, struct vg_ctl_req *req, char *line, char *why)
+{
+	snprintf(line, VG_CTL_LINE_MAX + 16, "%s", text);
+	return vg_ctl_parse(line, req, why, 256);
+}
+
+START_TEST(request_split)
+{
+	char line[VG_CTL_LINE_MAX + 16], why[256];
+	struct vg_ctl_req r;
+	ck_assert_int_eq(parse("VIGILCTL/1 text flush --subtree example.com\n", &r, line, why), 0);
+	ck_assert(!r.json);
+	ck_assert_int_eq(r.argc, 3);
+	ck_assert_str_eq(r.argv[0], "flush");
+	ck_assert_str_eq(r.argv[1], "--subtree");
+	ck_assert_str_eq(r.argv[2], "example.com");
+	ck_assert_ptr_null(r.argv[3]);
+	/* extra spaces; no LF; json */
+	ck_assert_int_eq(parse("VIGILCTL/1  json   status  ", &r, line, why), 0);
+	ck_assert(r.json);
+	ck_assert_int_eq(r.argc, 1);
+	ck_assert_str_eq(r.argv[0], "status");
+}
+END_TEST
+
+START_TEST(request_refused)
+{
+	char line[VG_CTL_LINE_MAX + 16], why[256];
+	struct vg_ctl_req r;
+	ck_assert_int_eq(parse("", &r, line, why), VG_EPARSE);
+	ck_assert_int_eq(parse("GET / HTTP/1.0\n", &r, line, why), VG_EPARSE);
+	ck_assert_ptr_nonnull(strstr(why, "not a vigilctl request"));
+	ck_assert_int_eq(parse("VIGILCTL/2 text status\n", &r, line, why), VG_EPARSE);
+	ck_assert_int_eq(parse("VIGILCTL/1 xml status\n", &r, line, why), VG_EPARSE);
+	ck_assert_ptr_nonnull(strstr(why, "'text' or 'json'"));
+	ck_assert_int_eq(parse("VIGILCTL/1 text\n", &r, line, why), VG_EPARSE);
+	ck_assert_str_eq(why, "no command");
+	ck_assert_int_eq(parse("VIGILCTL/1 text cache a\tb\n", &r, line, why), VG_EPARSE);
+	ck_assert_ptr_nonnull(strstr(why, "not printable ASCII"));
+	ck_assert_int_eq(parse("VIGILCTL/1 text cache \xc3\xa9.com\n", &r, line, why), VG_EPARSE);
+	/* at most VG_CTL_MAX_ARGS words after the format */
+	char many[VG_CTL_LINE_MAX] = "VIGILCTL/1 text c";
+	for (int i = 1; i < VG_CTL_MAX_ARGS; i++)
+		strcat(many, " x");
+	ck_assert_int_eq(parse(many, &r, line, why), 0);
+	ck_assert_int_eq(r.argc, VG_CTL_MAX_ARGS);
+	strcat(many, " y");
+	ck_assert_int_eq(parse(many, &r, line, why), VG_EPARSE);
+	/* too long */
+	char *big = malloc(VG_CTL_LINE_MAX + 8);
+	memset(big, 'a', VG_CTL_LINE_MAX + 4);
+	memcpy(big, "VIGILCTL/1 text c ", 18);
+	big[VG_CTL_LINE_MAX + 4] = '\0';
+	ck_assert_int_eq(parse(big, &r, line, why), VG_EPARSE);
+	free(big);
+}
+END_TEST
+
+START_TEST(json_strings)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	vg_ctl_json_str(f, "a\"b\\c\nd\te\x01");
+	fclose(f);
+	ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
+	free(buf);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("control");
+	TCase *tc = tcase_create("protocol");
+	tcase_add_test(tc, request_split);
+	tcase_add_test(tc, request_refused);
+	tcase_add_test(tc, json_strings);
+	suite_add_tcase(s, tc);
+	return vg_test_run(s);
+}

@@ -26,6 +26,7 @@
 #include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
+#include "qlog/qlog.h"
 #include "resolv/resolv.h"
 #include "upstream/upstream.h"
 
@@ -74,6 +75,7 @@ struct vg_config {
 	struct vg_tls_opts tls;           /* tls: certificate, key, client CA, tickets */
 	struct vg_discovery_opts discovery; /* discovery (DDR, canary); the pipeline reads
 					     * serve.ddr */
+	struct vg_qlog_opts qlog;         /* query-log, dnstap */
 };
 
 /** Fill @p cfg with the built-in defaults. */

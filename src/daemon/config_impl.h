@@ -144,7 +144,7 @@ struct vg__cfg_list {
 /* The root: one key per section (MAP or LIST), in dump order. */
 enum { VG_SEC_SERVER, VG_SEC_CACHE, VG_SEC_RESOLVER, VG_SEC_LIMITS, VG_SEC_DNSSEC,
        VG_SEC_FORWARDS, VG_SEC_POLICY, VG_SEC_LOG, VG_SEC_TLS, VG_SEC_HTTP, VG_SEC_DISCOVERY,
-       VG_SEC_RATELIMIT,
+       VG_SEC_RATELIMIT, VG_SEC_QLOG, VG_SEC_DNSTAP,
        VG_SEC_COUNT };
 extern const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT];
 
@@ -238,6 +238,10 @@ extern const struct vg__cfg_map vg__cfg_policy_map;
 extern const struct vg__cfg_map vg__cfg_discovery_map;
 /** Cross-key checks of the discovery section (config_discovery.c), after the walk. */
 void vg__cfg_discovery_finish(struct vg__cfg_ctx *c);
+/** The query-log and dnstap sections (config_qlog.c) and their cross-key checks. */
+extern const struct vg__cfg_map vg__cfg_qlog_map;
+extern const struct vg__cfg_map vg__cfg_dnstap_map;
+void vg__cfg_qlog_finish(struct vg__cfg_ctx *c);
 /** The default policy (the shipped supply-chain zone for every client). */
 void vg__cfg_default_policy(struct vg_config *cfg);
 

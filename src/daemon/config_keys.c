@@ -649,6 +649,8 @@ const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT] = {
 			       .map = SECTION("rate-limit", rl_keys) },
 	[VG_SEC_DISCOVERY] = { .name = "discovery", .type = VG_CFG_MAP,
 			       .map = &vg__cfg_discovery_map },
+	[VG_SEC_QLOG] = { .name = "query-log", .type = VG_CFG_MAP, .map = &vg__cfg_qlog_map },
+	[VG_SEC_DNSTAP] = { .name = "dnstap", .type = VG_CFG_MAP, .map = &vg__cfg_dnstap_map },
 };
 _Static_assert(N(server_keys) <= VG_CFG_MAX_KEYS && N(resolver_keys) <= VG_CFG_MAX_KEYS &&
 		       N(dnssec_keys) <= VG_CFG_MAX_KEYS,
@@ -773,4 +775,5 @@ void vg__cfg_finish(struct vg__cfg_ctx *c)
 	check_le(c, VG_SEC_CACHE, "min-ttl", "max-ttl");
 	check_le(c, VG_SEC_LIMITS, "upstream-timeout", "request-timeout");
 	vg__cfg_discovery_finish(c);
+	vg__cfg_qlog_finish(c);
 }

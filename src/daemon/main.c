@@ -653,6 +653,9 @@ int vg_daemon_reload(struct daemon *d)
 								     : 0);
 	vg_log_setup(cfg->log.level, cfg->log.target == VG_LOG_SYSLOG);
 	vg_plog_reopen(d->shared.plog); /* rotation: the decision log file is opened again */
+	vg_qlog_reopen(d->shared.qlog); /* and the JSON query log */
+	if (memcmp(&old->qlog, &cfg->qlog, sizeof(cfg->qlog)))
+		vg_log(VG_LOG_WARNING, "reload: query-log or dnstap changed; restart to apply");
 	if (strcmp(old->policy.log, cfg->policy.log))
 		vg_log(VG_LOG_WARNING, "reload: policy.log changed; restart to apply");
 	if (!net_addrs_eq(old->net.listen_tls, old->net.n_listen_tls, cfg->net.listen_tls,
@@ -852,6 +855,15 @@ static int run(struct daemon *d, const char *pidfile)
 			return 1;
 		}
 	}
+	if (vg_qlog_opts_enabled(&cfg->qlog)) {
+		char why[256] = "";
+		int r = vg_qlog_start(&d->shared.qlog, &cfg->qlog, worker_count(cfg), why,
+				      sizeof(why));
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "not starting: %s", why[0] ? why : vg_strerror(r));
+			return 1;
+		}
+	}
 	uv_loop_init(&d->loop);
 	if (feeds_start(d, cfg) < 0) { /* before the workers: they take the NOTIFY handler */
 		vg_log(VG_LOG_ERR, "not starting: the RPZ feeds cannot start");
@@ -946,6 +958,8 @@ static int run(struct daemon *d, const char *pidfile)
 	uv_loop_close(&d->loop);
 	vg_plog_stop(d->shared.plog); /* writes what the workers queued */
 	d->shared.plog = NULL;
+	vg_qlog_stop(d->shared.qlog); /* the same for the query log and dnstap */
+	d->shared.qlog = NULL;
 	if (pidfile)
 		unlink(pidfile);
 	vg_log(VG_LOG_NOTICE, "stopped");

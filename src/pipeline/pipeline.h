@@ -49,6 +49,8 @@
 
 struct vg_policy;
 struct vg_plog;
+struct vg_qlog;
+struct vg_pipe_tap;
 
 #define VG_DDR_MAX_ENDPOINTS 8 /* SVCB records in a DDR answer */
 #define VG_DDR_MAX_HINTS 8     /* addresses per family in ipv4hint / ipv6hint */
@@ -161,6 +163,7 @@ struct vg_pipe_stats {
 	vg_counter_t req_mem;        /* bytes held by the requests in flight now */
 	vg_counter_t stale_answers;  /* answers with stale data (RFC 8767, EDE 3) */
 	vg_counter_t prefetches;     /* refreshes of entries asked for near expiry */
+	vg_counter_t query_log_dropped; /* query log / dnstap events lost: the ring was full */
 };
 
 struct vg_pipe_req;
@@ -217,6 +220,8 @@ struct vg_pipe {
 	const struct vg_policy *policy; /* NULL: no policy */
 	struct vg_plog *plog;      /* decision log (NULL: the main log) */
 	unsigned worker;           /* index, for the decision log's rings */
+	struct vg_qlog *qlog;      /* query log and dnstap (src/qlog), NULL: off */
+	struct vg_pipe_tap *tap;   /* qlog: what the answer being written is for */
 	vg_pipe_opcode_fn notify;  /* NOTIFY handler, or NULL */
 	void *notify_arg;
 	struct vg_pipe_stats stats;

@@ -40,7 +40,7 @@ static void parse_fields(struct vg__cfg_ctx *c, void *base, yaml_node_t *val)
 	}
 	if (!bad && n == 0)
 		vg__cfg_report(c, vg__cfg_line(val), "%s: at least one field is needed", c->where);
-	o->fields = f;
+	o->fields = f == VG_QF_ALL ? 0 : f; /* (0 is all: the default compares equal) */
 }
 
 static bool dump_fields(const struct vg__cfg_out *o, const char *lead, int col,

@@ -211,7 +211,8 @@ size_t vg__qlog_json_line(const struct vg__qlog_view *v, struct vg__qlog_priv *p
 	const struct vg__qlog_rec *h = v->h;
 	struct out o = { buf, cap, 0, false, true };
 	uint32_t f = fields ? fields : VG_QF_ALL;
-	int64_t tsec = h->tr / 1000000000;
+	int64_t t = h->tq ? h->tq : h->tr; /* when the query came */
+	int64_t tsec = t / 1000000000;
 	char tmp[96];
 	/* the question: from the query, else from the answer */
 	const uint8_t *qm = h->qlen >= VG_HDR_LEN ? v->query : v->resp;
@@ -230,12 +231,12 @@ size_t vg__qlog_json_line(const struct vg__qlog_view *v, struct vg__qlog_priv *p
 	put(&o, "{", 1);
 	if (f & (1u << VG_QF_TIME)) {
 		struct tm tm;
-		time_t t = (time_t)tsec;
-		gmtime_r(&t, &tm);
+		time_t ts = (time_t)tsec;
+		gmtime_r(&ts, &tm);
 		key(&o, "time");
 		putf(&o, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
 		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     (int)(h->tr % 1000000000 / 1000000));
+		     (int)(t % 1000000000 / 1000000));
 	}
 	if (f & (1u << VG_QF_CLIENT)) {
 		vg__qlog_priv_str(pv, &h->addr.u.sa, tsec, tmp, sizeof(tmp));

@@ -26,6 +26,7 @@ set -euo pipefail
 PACKAGES=(
 	gcc libc6-dev pkg-config meson ninja-build
 	libuv1-dev libldns-dev libssl-dev libsodium-dev libyaml-dev libnghttp2-dev check libsubunit-dev
+	libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-dnsutils
 	nsd unbound knot dnsperf dnsutils ldnsutils knot-dnsutils openssl
 	python3 python3-dnspython python3-pytest python3-h2 python3-cryptography
 	iproute2 procps util-linux

@@ -26,6 +26,7 @@
 #include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
+#include "qlog/qlog.h"
 #include "resolv/resolv.h"
 #include "upstream/upstream.h"
 #include "daemon/metrics.h"
@@ -87,6 +88,7 @@ struct vg_config {
 					     * serve.ddr */
 	struct vg_metrics_opts metrics;   /* metrics: the Prometheus endpoint */
 	struct vg_control_opts control;   /* control: vigilctl's socket */
+	struct vg_qlog_opts qlog;         /* query-log, dnstap */
 };
 
 /** Fill @p cfg with the built-in defaults. */

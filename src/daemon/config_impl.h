@@ -144,7 +144,7 @@ struct vg__cfg_list {
 /* The root: one key per section (MAP or LIST), in dump order. */
 enum { VG_SEC_SERVER, VG_SEC_CACHE, VG_SEC_RESOLVER, VG_SEC_LIMITS, VG_SEC_DNSSEC,
        VG_SEC_FORWARDS, VG_SEC_POLICY, VG_SEC_LOG, VG_SEC_TLS, VG_SEC_HTTP, VG_SEC_DISCOVERY,
-       VG_SEC_RATELIMIT, VG_SEC_METRICS, VG_SEC_CONTROL,
+       VG_SEC_RATELIMIT, VG_SEC_METRICS, VG_SEC_CONTROL, VG_SEC_QLOG, VG_SEC_DNSTAP,
        VG_SEC_COUNT };
 extern const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT];
 
@@ -241,6 +241,10 @@ void vg__cfg_discovery_finish(struct vg__cfg_ctx *c);
 extern const struct vg__cfg_map vg__cfg_metrics_map;
 /** Cross-key checks of the metrics section (config_metrics.c; section @p si). */
 void vg__cfg_metrics_finish(struct vg__cfg_ctx *c, int si);
+/** The query-log and dnstap sections (config_qlog.c) and their cross-key checks. */
+extern const struct vg__cfg_map vg__cfg_qlog_map;
+extern const struct vg__cfg_map vg__cfg_dnstap_map;
+void vg__cfg_qlog_finish(struct vg__cfg_ctx *c);
 /** The default policy (the shipped supply-chain zone for every client). */
 void vg__cfg_default_policy(struct vg_config *cfg);
 

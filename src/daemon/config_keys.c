@@ -691,6 +691,8 @@ const struct vg__cfg_key vg__cfg_sections[VG_SEC_COUNT] = {
 			       .map = &vg__cfg_discovery_map },
 	[VG_SEC_METRICS] = { .name = "metrics", .type = VG_CFG_MAP, .map = &vg__cfg_metrics_map },
 	[VG_SEC_CONTROL] = { .name = "control", .type = VG_CFG_MAP, .map = &control_map },
+	[VG_SEC_QLOG] = { .name = "query-log", .type = VG_CFG_MAP, .map = &vg__cfg_qlog_map },
+	[VG_SEC_DNSTAP] = { .name = "dnstap", .type = VG_CFG_MAP, .map = &vg__cfg_dnstap_map },
 };
 _Static_assert(N(server_keys) <= VG_CFG_MAX_KEYS && N(resolver_keys) <= VG_CFG_MAX_KEYS &&
 		       N(dnssec_keys) <= VG_CFG_MAX_KEYS,
@@ -818,4 +820,5 @@ void vg__cfg_finish(struct vg__cfg_ctx *c)
 	vg__cfg_discovery_finish(c);
 	vg__cfg_metrics_finish(c, VG_SEC_METRICS);
 	control_finish(c);
+	vg__cfg_qlog_finish(c);
 }

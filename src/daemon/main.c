@@ -122,7 +122,19 @@ static void usage(FILE *out)
 "                     running config stays in force; a policy source whose\n"
 "                     new file is broken keeps its previous version.  Policy\n"
 "                     files are also re-read when they change (policy.watch).\n"
-"    SIGUSR1          log one line of statistics (stats: key=value ...).\n"
+"                     The policy decision log (policy.log) and the JSON query\n"
+"                     log (query-log.file) are reopened (rotation by others);\n"
+"                     query-log and dnstap settings need a restart.\n"
+"    SIGUSR1          log one line of statistics (stats: key=value ...);\n"
+"                     query_log_dropped counts query log and dnstap events\n"
+"                     lost because a worker's buffer was full.\n"
+"\n"
+"QUERY LOGS\n"
+"    query-log.file writes one JSON object per client query (or 1 in\n"
+"    query-log.sample); dnstap.socket or dnstap.file writes dnstap\n"
+"    (Frame Streams) client and resolver messages.  Client addresses in both\n"
+"    are kept, truncated or pseudonymised (query-log.client-address).  See\n"
+"    the README, \"Query logs and dnstap\".\n"
 "\n"
 "METRICS\n"
 "    With metrics.listen (or metrics.enabled: yes, 127.0.0.1@9153), vigil\n"
@@ -690,6 +702,9 @@ int vg_daemon_reload(struct daemon *d)
 								     : 0);
 	vg_log_setup(cfg->log.level, cfg->log.target == VG_LOG_SYSLOG);
 	vg_plog_reopen(d->shared.plog); /* rotation: the decision log file is opened again */
+	vg_qlog_reopen(d->shared.qlog); /* and the JSON query log */
+	if (memcmp(&old->qlog, &cfg->qlog, sizeof(cfg->qlog)))
+		vg_log(VG_LOG_WARNING, "reload: query-log or dnstap changed; restart to apply");
 	if (strcmp(old->policy.log, cfg->policy.log))
 		vg_log(VG_LOG_WARNING, "reload: policy.log changed; restart to apply");
 	if (!net_addrs_eq(old->net.listen_tls, old->net.n_listen_tls, cfg->net.listen_tls,
@@ -889,6 +904,15 @@ static int run(struct daemon *d, const char *pidfile)
 			return 1;
 		}
 	}
+	if (vg_qlog_opts_enabled(&cfg->qlog)) {
+		char why[256] = "";
+		int r = vg_qlog_start(&d->shared.qlog, &cfg->qlog, worker_count(cfg), why,
+				      sizeof(why));
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "not starting: %s", why[0] ? why : vg_strerror(r));
+			return 1;
+		}
+	}
 	uv_loop_init(&d->loop);
 	if (feeds_start(d, cfg) < 0) { /* before the workers: they take the NOTIFY handler */
 		vg_log(VG_LOG_ERR, "not starting: the RPZ feeds cannot start");
@@ -1001,6 +1025,8 @@ static int run(struct daemon *d, const char *pidfile)
 	uv_loop_close(&d->loop);
 	vg_plog_stop(d->shared.plog); /* writes what the workers queued */
 	d->shared.plog = NULL;
+	vg_qlog_stop(d->shared.qlog); /* the same for the query log and dnstap */
+	d->shared.qlog = NULL;
 	if (pidfile)
 		unlink(pidfile);
 	vg_log(VG_LOG_NOTICE, "stopped");

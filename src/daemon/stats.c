@@ -45,6 +45,7 @@ static const struct counter {
 	U("upstream_cookie_bad", cookie_bad), U("upstream_badcookie", badcookie),
 	U("upstream_cookie_formerr", cookie_formerr),
 	P("stale_answers", stale_answers), P("prefetches", prefetches),
+	P("query_log_dropped", query_log_dropped),
 #undef P
 #undef W
 #undef U

@@ -101,6 +101,7 @@ struct vg_shared {
 	_Atomic uint16_t *per_addr;
 	uint64_t per_addr_key;
 	struct vg_plog *plog;         /* policy decision log, NULL: decisions go to the main log */
+	struct vg_qlog *qlog;         /* query log and dnstap (src/qlog), NULL: off */
 	vg_pipe_opcode_fn notify;     /* NOTIFY handler (RPZ feeds), or NULL */
 	void *notify_arg;
 	struct vg_upshare *upshare;   /* upstream queries in flight, shared across workers */

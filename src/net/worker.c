@@ -186,6 +186,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 		return r;
 	w->pipe_ready = true;
 	w->pipe.plog = shared->plog;
+	w->pipe.qlog = shared->qlog;
 	w->pipe.notify = shared->notify;
 	w->pipe.notify_arg = shared->notify_arg;
 	w->pipe.rl = shared->rl;

@@ -12,11 +12,13 @@
  * wrote it, goes through io->answer exactly once per query.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/impl.h"
 #include "policy/engine.h"
+#include "qlog/qlog.h"
 
 #define SHED_WARN_MS 10000 /* at most one overload warning per worker this often */
 #define TXBUF_SIZE (65536 + 1024)
@@ -43,6 +45,7 @@ struct vg_pipe_req {
 	struct vg_redirect *redir;     /* a local-data CNAME being followed */
 	const struct vg_policy *pol;   /* a decision waiting for the answer */
 	struct vg_policy_decision pol_d;
+	struct vg_pipe_tap *tap;       /* the query log's (in the arena), NULL: off */
 };
 
 const uint16_t vg_pipe_qtypes[VG_PIPE_QTYPES - 1] = {
@@ -56,6 +59,66 @@ unsigned vg_pipe_qtype_slot(uint16_t qtype)
 	while (i < VG_PIPE_QTYPES - 1 && vg_pipe_qtypes[i] != qtype)
 		i++;
 	return i;
+}
+
+/*
+ * The query log's tap (src/qlog): what a client answer is for, set by the
+ * entry point that may write one (vg_pipe_query, finish, answer_stale) and
+ * read by deliver(), which hands the answer to the log with it.  Only when
+ * the log is on (p->qlog); nothing is formatted here.
+ */
+struct vg_pipe_tap {
+	const uint8_t *pkt;  /* the client's query */
+	size_t len;
+	int64_t t0;          /* wall clock ns when it came */
+	bool cache_hit;
+	uint8_t sec;         /* enum vg_sec of the answer */
+	const char *action;  /* the policy's decision (static names), NULL: none */
+	char source[64];
+	char rule[VG_NAME_MAX * 4 + 64];
+};
+
+static void tap_log(struct vg_pipe *p, const struct vg_client *c, size_t len)
+{
+	const struct vg_pipe_tap *t = p->tap;
+	struct vg_qlog_client e = {
+		.addr = &c->addr.u.sa, .transport = c->transport, .id = c->id,
+		.cert_fp = c->cert_fp, .cert_subject = c->cert_subject,
+		.query = t->pkt, .qlen = t->len, .resp = p->txbuf, .rlen = len,
+		.t_query_ns = t->t0, .cache_hit = t->cache_hit, .sec = t->sec,
+		.action = t->action, .source = t->source, .rule = t->rule,
+	};
+	if (!vg_qlog_client(p->qlog, p->worker, &e))
+		VG_STAT_INC(p->stats.query_log_dropped);
+}
+
+/* The policy's decision @p d for the log: the action, its source and rule. */
+static void tap_policy(struct vg_pipe *p, const struct vg_policy *pol,
+		       const struct vg_policy_decision *d, const uint8_t *qname)
+{
+	struct vg_pipe_tap *t = p->tap;
+	t->action = vg_policy_action_name(d->action);
+	snprintf(t->source, sizeof(t->source), "%s",
+		 d->denied_by_allowlist ? "allowlist" : pol->src[d->source].name);
+	char text[sizeof(t->rule) + 32];
+	vg_policy_describe(pol, d, qname, text, sizeof(text));
+	const char *rule = strstr(text, " rule ");
+	rule = rule ? rule + 6 : text;
+	size_t rl = strnlen(rule, sizeof(t->rule) - 1);
+	memcpy(t->rule, rule, rl);
+	t->rule[rl] = 0;
+}
+
+static void tap_upstream(struct vg_pipe *p, const struct vg_outbound *o, const uint8_t *pkt,
+			 size_t len)
+{
+	struct vg_qlog_upstream e = {
+		.to = &o->to.u.sa, .tls = o->use_tls, .qname = o->qname, .qtype = o->qtype,
+		.rd = o->rd, .do_bit = o->do_bit, .resp = pkt, .rlen = len,
+		.t_ns = vg_qlog_now_ns(),
+	};
+	if (!vg_qlog_upstream(p->qlog, p->worker, &e))
+		VG_STAT_INC(p->stats.query_log_dropped);
 }
 
 const char *vg_transport_name(enum vg_transport t)
@@ -102,6 +165,8 @@ static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
 	if (c->transport == VG_TRANSPORT_DOT || c->transport == VG_TRANSPORT_DOH)
 		len = vg_wire_pad(p->txbuf, len, c->max_size, VG_PAD_ANSWER);
 	count_answer(p, len);
+	if (VG_UNLIKELY(p->tap != NULL))
+		tap_log(p, c, len);
 	/* a stream transport may hand over the connection's next query from
 	 * inside the answer: that one must not end other requests (admit) */
 	p->answering++;
@@ -183,11 +248,13 @@ static bool policy_apply(struct vg_pipe *p, const struct vg_policy *pol, const s
 	struct vg_client_q cq = client_q(p, c, q);
 	struct vg_redirect rdr;
 	size_t len;
-	enum vg_pol_outcome o = vg_policy_respond(pol, d, &pc, &cq, ans, nans, &rdr, p->txbuf,
-						  TXBUF_SIZE, &len);
-	if (o != VG_POL_PASS)
+	enum vg_pol_outcome out = vg_policy_respond(pol, d, &pc, &cq, ans, nans, &rdr, p->txbuf,
+						    TXBUF_SIZE, &len);
+	if (out != VG_POL_PASS)
 		count_rewrite(p, pol, d);
-	switch (o) {
+	if (VG_UNLIKELY(p->tap != NULL) && out != VG_POL_PASS)
+		tap_policy(p, pol, d, q->qname);
+	switch (out) {
 	case VG_POL_PASS:
 		return false;
 	case VG_POL_DROP:
@@ -283,7 +350,30 @@ static unsigned max_requests(const struct vg_pipe *p);
 
 /* ------------------------------------------------------------ the stages */
 
+static void query_stages(struct vg_pipe *p, const uint8_t *pkt, size_t len,
+			 const struct vg_client *c);
+
 void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const struct vg_client *c)
+{
+	if (VG_LIKELY(!p->qlog)) {
+		query_stages(p, pkt, len, c);
+		return;
+	}
+	struct vg_pipe_tap t, *prev = p->tap;
+	t.pkt = pkt;
+	t.len = len;
+	t.t0 = vg_qlog_now_ns();
+	t.cache_hit = false;
+	t.sec = 0;
+	t.action = NULL;
+	t.source[0] = t.rule[0] = 0;
+	p->tap = &t;
+	query_stages(p, pkt, len, c);
+	p->tap = prev;
+}
+
+static void query_stages(struct vg_pipe *p, const uint8_t *pkt, size_t len,
+			 const struct vg_client *c)
 {
 	struct vg_query q;
 	int rcode;
@@ -434,6 +524,10 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 					      p->txbuf, TXBUF_SIZE);
 	if (hook.fired || n) {
 		VG_STAT_INC(p->stats.cache_hits);
+		if (VG_UNLIKELY(p->tap != NULL)) {
+			p->tap->cache_hit = true;
+			p->tap->sec = ci.sec;
+		}
 		if (VG_UNLIKELY(ci.stale))
 			VG_STAT_INC(p->stats.stale_answers);
 		if (n) {
@@ -510,6 +604,30 @@ static bool has_dnssec_data(const struct vg_request *req)
 /* Stages 6 and 7 for a resolved (or failed, or timed-out) request: the
  * policy's decision on the answer, then the answer; then the request ends. */
 static bool answer_stale(struct vg_pipe_req *r);
+static void finish_req(struct vg_pipe_req *r);
+
+/*
+ * finish_req, with what the answer's observers need: the metrics take
+ * answer_t0 (finish_req sets it) and the query log sees the answer with
+ * what this request knows of it.  It may run inside another query's stage
+ * (an eviction), whose answer_t0 and tap it keeps.
+ */
+static void finish(struct vg_pipe_req *r)
+{
+	struct vg_pipe *p = r->p;
+	uint64_t t0 = p->answer_t0;
+	if (VG_LIKELY(!r->tap)) {
+		finish_req(r);
+		p->answer_t0 = t0;
+		return;
+	}
+	struct vg_pipe_tap *prev = p->tap;
+	r->tap->sec = r->req->sec;
+	p->tap = r->tap;
+	finish_req(r); /* (frees r) */
+	p->tap = prev;
+	p->answer_t0 = t0;
+}
 
 static void finish_req(struct vg_pipe_req *r)
 {
@@ -573,16 +691,6 @@ static void finish_req(struct vg_pipe_req *r)
 	req_release(r);
 }
 
-/* finish_req, which takes answer_t0 for the request's answer; it may run
- * inside another query's stage (an eviction), whose answer_t0 it keeps. */
-static void finish(struct vg_pipe_req *r)
-{
-	struct vg_pipe *p = r->p;
-	uint64_t t0 = p->answer_t0;
-	finish_req(r);
-	p->answer_t0 = t0;
-}
-
 /*
  * Serve-stale (RFC 8767): answer @p r's client with the stale data the
  * cache holds (TTL 30, EDE 3 Stale Answer), through the policy's decision
@@ -590,7 +698,21 @@ static void finish(struct vg_pipe_req *r)
  * the request goes on in the background, and what it finds refreshes the
  * cache.  False when the cache has nothing for it.
  */
+static bool answer_stale_req(struct vg_pipe_req *r);
+
 static bool answer_stale(struct vg_pipe_req *r)
+{
+	struct vg_pipe *p = r->p;
+	if (VG_LIKELY(!r->tap))
+		return answer_stale_req(r);
+	struct vg_pipe_tap *prev = p->tap;
+	p->tap = r->tap;
+	bool done = answer_stale_req(r);
+	p->tap = prev;
+	return done;
+}
+
+static bool answer_stale_req(struct vg_pipe_req *r)
 {
 	struct vg_pipe *p = r->p;
 	struct vg_query q;
@@ -603,6 +725,8 @@ static bool answer_stale(struct vg_pipe_req *r)
 	struct vg_answer_hook hook = { cached_check_fn, &cc, false, false };
 	struct vg_cached_info ci;
 	cc.hook = &hook;
+	if (r->tap)
+		r->tap->cache_hit = true;
 	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, r->pol ? &hook : NULL,
 					      VG_CACHE_STALE | VG_CACHE_NO_FAIL, &ci, p->txbuf,
 					      TXBUF_SIZE);
@@ -611,6 +735,8 @@ static bool answer_stale(struct vg_pipe_req *r)
 	r->background = true; /* (before the answer: a transport may re-enter) */
 	if (ci.stale)
 		VG_STAT_INC(p->stats.stale_answers);
+	if (r->tap)
+		r->tap->sec = ci.sec;
 	if (n) {
 		uint64_t t0 = p->answer_t0;
 		p->answer_t0 = r->t0;
@@ -661,6 +787,8 @@ static void drive(struct vg_pipe_req *r, enum vg_step st)
 			vg_log(VG_LOG_DEBUG, "upstream %s %s to %s (timeout %u ms)", n,
 			       vg_type_to_str(o->qtype, tn, sizeof(tn)), a, o->timeout_ms);
 		}
+		if (VG_UNLIKELY(p->qlog != NULL) && vg_qlog_wants_upstream(p->qlog))
+			tap_upstream(p, o, NULL, 0);
 		int e = p->io.send(p->io.arg, o, r, &r->upq);
 		if (e == 0)
 			return; /* vg_pipe_reply continues */
@@ -673,6 +801,8 @@ void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t
 {
 	r->upq = NULL;
 	clock_read(r->p, true);
+	if (VG_UNLIKELY(r->p->qlog != NULL) && status == 0 && vg_qlog_wants_upstream(r->p->qlog))
+		tap_upstream(r->p, &r->req->out, pkt, len);
 	drive(r, vg_resolv_consume(r->req, status, pkt, len));
 }
 
@@ -776,6 +906,12 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 	if (c) {
 		r->client = *c;
 		r->len = q->len;
+		/* the query log's tap goes with the request (the query it logs is
+		 * the client's, also for a followed redirect) */
+		if (p->tap && (r->tap = vg_arena_dup(req->arena, p->tap, sizeof(*p->tap)))) {
+			r->tap->pkt = r->pkt;
+			r->tap->len = r->len;
+		}
 	} else {
 		r->client.transport = VG_TRANSPORT_NONE;
 	}

@@ -50,6 +50,8 @@
 
 struct vg_policy;
 struct vg_plog;
+struct vg_qlog;
+struct vg_pipe_tap;
 
 #define VG_DDR_MAX_ENDPOINTS 8 /* SVCB records in a DDR answer */
 #define VG_DDR_MAX_HINTS 8     /* addresses per family in ipv4hint / ipv6hint */
@@ -188,6 +190,7 @@ struct vg_pipe_stats {
 	vg_counter_t bogus_ede[VG_PIPE_EDES];
 	vg_counter_t policy[VG_PIPE_POL_SOURCES][VG_PIPE_POL_ACTIONS];
 	struct vg_histo latency;     /* client query in to answer out, milliseconds */
+	vg_counter_t query_log_dropped; /* query log / dnstap events lost: the ring was full */
 };
 
 struct vg_pipe_req;
@@ -244,6 +247,8 @@ struct vg_pipe {
 	const struct vg_policy *policy; /* NULL: no policy */
 	struct vg_plog *plog;      /* decision log (NULL: the main log) */
 	unsigned worker;           /* index, for the decision log's rings */
+	struct vg_qlog *qlog;      /* query log and dnstap (src/qlog), NULL: off */
+	struct vg_pipe_tap *tap;   /* qlog: what the answer being written is for */
 	vg_pipe_opcode_fn notify;  /* NOTIFY handler, or NULL */
 	void *notify_arg;
 	struct vg_pipe_stats stats;

@@ -3,8 +3,8 @@
  * The policy decision log: one JSON line per decision other than a plain
  * pass, to a file (reopened on request, for rotation) or to syslog.
  *
- * Workers never wait for it: each worker has its own single-producer ring of
- * fixed-size lines; the worker formats a line into the next free slot and
+ * Workers never wait for it: each worker has its own single-producer ring
+ * (core/ring.h); the worker formats a line into the ring's free room and
  * publishes it with one atomic store, or, when its ring is full, counts it as
  * dropped.  One writer thread drains the rings in turn and writes the lines.
  */
@@ -19,21 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ring.h"
 #include "policy/plog.h"
 
-#define RING 1024 /* lines per worker */
+#define RING_BYTES (1u << 20) /* per worker: about 2000 lines */
 #define LINE 1024
-
-struct ring {
-	_Atomic uint32_t head; /* next slot the worker writes */
-	_Atomic uint32_t tail; /* next slot the writer reads */
-	_Atomic uint64_t dropped;
-	char line[RING][LINE];
-};
 
 struct vg_plog {
 	unsigned nrings;
-	struct ring *rings;
+	struct vg_ring **rings;
 	char path[512];
 	bool use_syslog;
 	FILE *out;
@@ -53,6 +47,14 @@ static void reopen_file(struct vg_plog *l)
 		setvbuf(l->out, NULL, _IOFBF, 1 << 16);
 }
 
+static void free_rings(struct vg_plog *l)
+{
+	for (unsigned i = 0; l->rings && i < l->nrings; i++)
+		vg_ring_free(l->rings[i]);
+	free(l->rings);
+	l->rings = NULL;
+}
+
 static void *writer(void *arg)
 {
 	struct vg_plog *l = arg;
@@ -62,18 +64,17 @@ static void *writer(void *arg)
 			reopen_file(l);
 		unsigned n = 0;
 		for (unsigned i = 0; i < l->nrings; i++) {
-			struct ring *r = &l->rings[i];
-			uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-			uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
-			for (; t != h; t++, n++) {
-				const char *line = r->line[t % RING];
+			const char *line;
+			size_t len;
+			while ((line = vg_ring_peek(l->rings[i], &len))) {
 				if (l->use_syslog)
 					syslog(LOG_INFO, "%s", line);
 				else if (l->out)
 					fprintf(l->out, "%s\n", line);
+				vg_ring_release(l->rings[i]);
 				atomic_fetch_add_explicit(&l->written, 1, memory_order_relaxed);
+				n++;
 			}
-			atomic_store_explicit(&r->tail, t, memory_order_release);
 		}
 		if (n && l->out)
 			fflush(l->out);
@@ -94,6 +95,13 @@ int vg_plog_start(struct vg_plog **out, const char *target, unsigned workers)
 		return VG_ENOMEM;
 	l->nrings = workers ? workers : 1;
 	l->rings = calloc(l->nrings, sizeof(*l->rings));
+	for (unsigned i = 0; l->rings && i < l->nrings; i++) {
+		if (!(l->rings[i] = vg_ring_new(RING_BYTES))) {
+			free_rings(l);
+			free(l);
+			return VG_ENOMEM;
+		}
+	}
 	if (!l->rings) {
 		free(l);
 		return VG_ENOMEM;
@@ -104,7 +112,7 @@ int vg_plog_start(struct vg_plog **out, const char *target, unsigned workers)
 		reopen_file(l);
 		if (!l->out) {
 			int e = -errno;
-			free(l->rings);
+			free_rings(l);
 			free(l);
 			return e;
 		}
@@ -112,7 +120,7 @@ int vg_plog_start(struct vg_plog **out, const char *target, unsigned workers)
 	if (pthread_create(&l->thread, NULL, writer, l) != 0) {
 		if (l->out)
 			fclose(l->out);
-		free(l->rings);
+		free_rings(l);
 		free(l);
 		return VG_ENOMEM;
 	}
@@ -128,7 +136,7 @@ void vg_plog_stop(struct vg_plog *l)
 	pthread_join(l->thread, NULL);
 	if (l->out)
 		fclose(l->out);
-	free(l->rings);
+	free_rings(l);
 	free(l);
 }
 
@@ -142,7 +150,7 @@ uint64_t vg_plog_dropped(const struct vg_plog *l)
 {
 	uint64_t d = 0;
 	for (unsigned i = 0; l && i < l->nrings; i++)
-		d += atomic_load_explicit(&l->rings[i].dropped, memory_order_relaxed);
+		d += vg_ring_dropped(l->rings[i]);
 	return d;
 }
 
@@ -174,14 +182,10 @@ bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entr
 {
 	if (!l)
 		return false;
-	struct ring *r = &l->rings[worker % l->nrings];
-	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
-	if (h - t >= RING) {
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+	struct vg_ring *r = l->rings[worker % l->nrings];
+	char *line = vg_ring_reserve(r, LINE);
+	if (!line)
 		return false;
-	}
-	char *line = r->line[h % RING];
 	char qn[300], rule[300], grp[140], src[140], stage[340] = "", id[400] = "";
 	struct timespec ts;
 	struct tm tm;
@@ -225,9 +229,9 @@ bool vg_plog_write(struct vg_plog *l, unsigned worker, const struct vg_plog_entr
 			 tm.tm_sec, ts.tv_nsec / 1000000, e->client, e->port, e->transport, id, grp, qn,
 			 e->qtype, src, e->trigger, rule, stage, e->action, e->ede);
 	if (n < 0 || n >= LINE) {
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		vg_ring_drop(r);
 		return false;
 	}
-	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	vg_ring_commit(r, (size_t)n + 1);
 	return true;
 }

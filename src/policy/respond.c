@@ -179,6 +179,11 @@ static const char *const action_names[] = {
 	[VG_ACT_GARDEN] = "walled-garden", [VG_ACT_NULL_ADDR] = "null-address",
 };
 
+const char *vg_policy_action_name(enum vg_pol_action a)
+{
+	return (size_t)a < VG_ARRAY_SIZE(action_names) && action_names[a] ? action_names[a] : "-";
+}
+
 static const char *const trigger_names[] = {
 	[VG_TRIG_CLIENT_IP] = "client-ip", [VG_TRIG_QNAME] = "qname",
 	[VG_TRIG_RESP_IP] = "response-ip", [VG_TRIG_NSDNAME] = "nsdname",

@@ -200,6 +200,7 @@ size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct 
 	if (!info)
 		info = &dummy;
 	info->stale = info->prefetch = false;
+	info->sec = VG_SEC_UNCHECKED;
 	if (q->qtype == VG_T_ANY || q->qtype == VG_T_RRSIG)
 		return 0;
 	proof.n_auth = 0; /* (all vg__proof_unpack and the writer read of it) */
@@ -328,6 +329,9 @@ write:
 		av.ede = VG_EDE_STALE_ANSWER; /* RFC 8767 4, RFC 8914 4.4 */
 	av.ad = secure && av.rcode != VG_RCODE_SERVFAIL && env->dnssec->validation &&
 		env->ta && !(q->flags & VG_F_CD);
+	if (env->dnssec->validation && env->ta && !(q->flags & VG_F_CD))
+		info->sec = av.ad ? VG_SEC_SECURE
+			: e.failure && e.sec == VG_SEC_BOGUS ? VG_SEC_BOGUS : VG_SEC_INSECURE;
 	if (av.ad && sentinel_refuses(env->ta, q->qname, q->qtype)) {
 		struct vg_answer_view sv = { .rcode = VG_RCODE_SERVFAIL, .ede_text = sentinel_text };
 		return vg_answer_write(cq, &sv, buf, cap);

@@ -371,6 +371,7 @@ size_t vg_resolv_write_answer(const struct vg_request *req, const struct vg_clie
 struct vg_cached_info {
 	bool stale;    /* the answer has stale data (TTL 30, EDE 3 Stale Answer) */
 	bool prefetch; /* the (qname, qtype) entry is near its end: refresh it */
+	uint8_t sec;   /* the answer's validation status (enum vg_sec), for the query log */
 };
 
 /**

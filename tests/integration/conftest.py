@@ -70,7 +70,8 @@ _SANITIZER_FORCED = {
     "ASAN_OPTIONS": "detect_leaks=1:log_path=stderr",
     "LSAN_OPTIONS": "detect_leaks=1:log_path=stderr",
     "UBSAN_OPTIONS": "log_path=stderr",
-    "TSAN_OPTIONS": "log_path=stderr",
+    "TSAN_OPTIONS": "log_path=stderr:suppressions=%s" % os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "tsan.supp"),
 }
 for _var, _opts in _SANITIZER_FORCED.items():
     os.environ[_var] = ":".join(x for x in (os.environ.get(_var, ""), _opts) if x)

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The query log's two halves: the workers' side (vg_qlog_client,
+ * vg_qlog_upstream: a bounded copy into the worker's own ring, or a counted
+ * drop; sampling decided there, before any copy) and the writer thread that
+ * drains the rings and writes the JSON lines (json.c) and dnstap frames
+ * (dnstap.c), rotating the JSON file by size or age and keeping N old ones.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/ring.h"
+#include "qlog/impl.h"
+#include "vigil/wire.h"
+
+#define LINE_MAX_BYTES 4096
+#define IDLE_NS (10 * 1000 * 1000) /* the writer's nap when every ring is empty */
+#define STR_MAX 255                /* a string field copied by a worker, at most */
+
+struct worker_side {
+	struct vg_ring *ring;
+	unsigned sample_n;  /* client queries seen, for 1 in N (the worker's only) */
+};
+
+struct vg_qlog {
+	struct vg_qlog_opts o;
+	unsigned dnstap_msgs;   /* VG_DNSTAP_* */
+	unsigned n;
+	struct worker_side *w;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop, reopen;
+	_Atomic uint64_t handled;
+	/* the writer thread's own */
+	struct vg__qlog_priv priv;
+	FILE *json;
+	uint64_t json_bytes;
+	int64_t json_opened_s;
+	struct vg__dnstap *dnstap;
+	char identity[256];
+	char line[LINE_MAX_BYTES];
+};
+
+void vg_qlog_opts_default(struct vg_qlog_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->sample = 1;
+	o->keep = 7;
+	o->v4_prefix = 24;
+	o->v6_prefix = 56;
+	o->pseudonym_rotate_s = 86400;
+	o->client_query = o->client_response = true;
+	o->ring_kib = 4096;
+}
+
+bool vg_qlog_opts_enabled(const struct vg_qlog_opts *o)
+{
+	return o->file[0] || o->dnstap_socket[0] || o->dnstap_file[0];
+}
+
+int64_t vg_qlog_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool has_dnstap(const struct vg_qlog *l)
+{
+	return l->o.dnstap_socket[0] || l->o.dnstap_file[0];
+}
+
+bool vg_qlog_wants_upstream(const struct vg_qlog *l)
+{
+	return l && has_dnstap(l) &&
+	       (l->dnstap_msgs & (VG_DNSTAP_RESOLVER_QUERY | VG_DNSTAP_RESOLVER_RESPONSE));
+}
+
+/* ------------------------------------------------------------ the workers' side */
+
+static size_t slen(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n > STR_MAX ? STR_MAX : n;
+}
+
+static uint8_t *put(uint8_t *p, const void *s, size_t n)
+{
+	if (n)
+		memcpy(p, s, n);
+	return p + n;
+}
+
+bool vg_qlog_client(struct vg_qlog *l, unsigned worker, const struct vg_qlog_client *e)
+{
+	struct worker_side *ws = &l->w[worker % l->n];
+	bool json = false;
+	if (l->o.file[0]) { /* 1 in N for the JSON log, decided before any copy */
+		json = l->o.sample <= 1 || ws->sample_n % l->o.sample == 0;
+		ws->sample_n++;
+	}
+	bool tap = has_dnstap(l) &&
+		   (l->dnstap_msgs & (VG_DNSTAP_CLIENT_QUERY | VG_DNSTAP_CLIENT_RESPONSE));
+	if (!json && !tap)
+		return true;
+	size_t ql = e->query && e->qlen <= UINT16_MAX ? e->qlen : 0;
+	size_t rl = e->resp && e->rlen <= UINT16_MAX ? e->rlen : 0;
+	size_t il = slen(e->id), fl = slen(e->cert_fp), sl = slen(e->cert_subject);
+	size_t al = slen(e->action), srl = slen(e->source), rul = e->rule ? strlen(e->rule) : 0;
+	if (rul > 1024)
+		rul = 1024;
+	size_t len = sizeof(struct vg__qlog_rec) + ql + rl + il + fl + sl + al + srl + rul;
+	struct vg__qlog_rec *h = vg_ring_reserve(ws->ring, len);
+	if (!h)
+		return false;
+	h->kind = REC_CLIENT;
+	h->transport = (uint8_t)e->transport;
+	h->sec = e->sec;
+	h->flags = (uint8_t)((e->cache_hit ? REC_F_CACHE : 0) | (json ? REC_F_JSON : 0));
+	h->qlen = (uint16_t)ql;
+	h->rlen = (uint16_t)rl;
+	h->qtype = 0;
+	h->id_len = (uint8_t)il;
+	h->fp_len = (uint8_t)fl;
+	h->subj_len = (uint8_t)sl;
+	h->act_len = (uint8_t)al;
+	h->src_len = (uint8_t)srl;
+	h->rule_len = (uint16_t)rul;
+	if (vg_sockaddr_from(&h->addr, e->addr) < 0)
+		memset(&h->addr, 0, sizeof(h->addr));
+	h->tq = e->t_query_ns;
+	h->tr = e->t_resp_ns ? e->t_resp_ns : vg_qlog_now_ns();
+	uint8_t *p = (uint8_t *)(h + 1);
+	p = put(p, e->query, ql);
+	p = put(p, e->resp, rl);
+	p = put(p, e->id, il);
+	p = put(p, e->cert_fp, fl);
+	p = put(p, e->cert_subject, sl);
+	p = put(p, e->action, al);
+	p = put(p, e->source, srl);
+	put(p, e->rule, rul);
+	vg_ring_commit(ws->ring, len);
+	return true;
+}
+
+bool vg_qlog_upstream(struct vg_qlog *l, unsigned worker, const struct vg_qlog_upstream *e)
+{
+	unsigned want = e->resp ? VG_DNSTAP_RESOLVER_RESPONSE : VG_DNSTAP_RESOLVER_QUERY;
+	if (!has_dnstap(l) || !(l->dnstap_msgs & want))
+		return true;
+	struct worker_side *ws = &l->w[worker % l->n];
+	size_t ql = e->resp ? 0 : vg_name_len(e->qname);
+	size_t rl = e->resp && e->rlen <= UINT16_MAX ? e->rlen : 0;
+	size_t len = sizeof(struct vg__qlog_rec) + ql + rl;
+	struct vg__qlog_rec *h = vg_ring_reserve(ws->ring, len);
+	if (!h)
+		return false;
+	memset(h, 0, sizeof(*h));
+	h->kind = e->resp ? REC_UP_RESPONSE : REC_UP_QUERY;
+	h->flags = (uint8_t)((e->rd ? REC_F_RD : 0) | (e->do_bit ? REC_F_DO : 0) |
+			     (e->tls ? REC_F_TLS : 0));
+	h->qlen = (uint16_t)ql;
+	h->rlen = (uint16_t)rl;
+	h->qtype = e->qtype;
+	if (vg_sockaddr_from(&h->addr, e->to) < 0)
+		memset(&h->addr, 0, sizeof(h->addr));
+	h->tq = h->tr = e->t_ns;
+	uint8_t *p = (uint8_t *)(h + 1);
+	p = put(p, e->qname, ql);
+	put(p, e->resp, rl);
+	vg_ring_commit(ws->ring, len);
+	return true;
+}
+
+bool vg__qlog_view(const void *rec, size_t len, struct vg__qlog_view *v)
+{
+	const struct vg__qlog_rec *h = rec;
+	if (len < sizeof(*h))
+		return false;
+	size_t need = sizeof(*h) + (size_t)h->qlen + h->rlen + h->id_len + h->fp_len +
+		      h->subj_len + h->act_len + h->src_len + h->rule_len;
+	if (len < need)
+		return false;
+	const uint8_t *p = (const uint8_t *)(h + 1);
+	v->h = h;
+	v->query = p;
+	p += h->qlen;
+	v->resp = p;
+	p += h->rlen;
+	v->id = (const char *)p;
+	p += h->id_len;
+	v->fp = (const char *)p;
+	p += h->fp_len;
+	v->subj = (const char *)p;
+	p += h->subj_len;
+	v->act = (const char *)p;
+	p += h->act_len;
+	v->src = (const char *)p;
+	p += h->src_len;
+	v->rule = (const char *)p;
+	return true;
+}
+
+/* ------------------------------------------------------------ the JSON file */
+
+static int64_t wall_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int json_open(struct vg_qlog *l)
+{
+	if (l->json)
+		fclose(l->json);
+	l->json = fopen(l->o.file, "a");
+	if (!l->json)
+		return -errno;
+	setvbuf(l->json, NULL, _IOFBF, 1 << 16);
+	struct stat st;
+	l->json_bytes = fstat(fileno(l->json), &st) == 0 ? (uint64_t)st.st_size : 0;
+	l->json_opened_s = wall_s();
+	return 0;
+}
+
+/* file -> file.1 -> ... -> file.keep (the oldest goes); keep 0: removed */
+static void json_rotate(struct vg_qlog *l)
+{
+	char from[600], to[600];
+	if (l->json) {
+		fclose(l->json);
+		l->json = NULL;
+	}
+	if (!l->o.keep) {
+		unlink(l->o.file);
+	} else {
+		for (unsigned i = l->o.keep; i > 1; i--) {
+			snprintf(from, sizeof(from), "%s.%u", l->o.file, i - 1);
+			snprintf(to, sizeof(to), "%s.%u", l->o.file, i);
+			rename(from, to); /* (a missing one: nothing to move) */
+		}
+		snprintf(to, sizeof(to), "%s.1", l->o.file);
+		if (rename(l->o.file, to) < 0)
+			vg_log(VG_LOG_WARNING, "query log: cannot rotate %s: %s", l->o.file,
+			       strerror(errno));
+	}
+	if (json_open(l) < 0)
+		vg_log(VG_LOG_ERR, "query log: cannot open %s: %s", l->o.file, strerror(errno));
+}
+
+static void json_write(struct vg_qlog *l, const struct vg__qlog_view *v)
+{
+	if (!l->json)
+		return;
+	size_t n = vg__qlog_json_line(v, &l->priv, l->o.fields, l->line, sizeof(l->line) - 1);
+	if (!n)
+		return;
+	l->line[n++] = '\n';
+	if (fwrite(l->line, 1, n, l->json) == n)
+		l->json_bytes += n;
+	if (l->o.rotate_size && l->json_bytes >= l->o.rotate_size) {
+		fflush(l->json);
+		json_rotate(l);
+	}
+}
+
+/* ------------------------------------------------------------ the writer thread */
+
+static void handle(struct vg_qlog *l, const void *rec, size_t len)
+{
+	struct vg__qlog_view v;
+	if (!vg__qlog_view(rec, len, &v))
+		return;
+	if (v.h->kind == REC_CLIENT && (v.h->flags & REC_F_JSON))
+		json_write(l, &v);
+	if (!l->dnstap)
+		return;
+	static const unsigned types[] = { VG_DNSTAP_CLIENT_QUERY, VG_DNSTAP_CLIENT_RESPONSE,
+					   VG_DNSTAP_RESOLVER_QUERY,
+					   VG_DNSTAP_RESOLVER_RESPONSE };
+	for (size_t i = 0; i < VG_ARRAY_SIZE(types); i++) {
+		uint8_t *frame;
+		size_t fl;
+		if (!(l->dnstap_msgs & types[i]) ||
+		    vg__dnstap_encode(&v, types[i], &l->priv, l->identity, &frame, &fl) < 0)
+			continue;
+		vg__dnstap_submit(l->dnstap, frame, fl);
+	}
+}
+
+static void *writer(void *arg)
+{
+	struct vg_qlog *l = arg;
+	for (;;) {
+		bool stopping = atomic_load(&l->stop);
+		if (l->o.file[0] && atomic_exchange(&l->reopen, false) && json_open(l) < 0)
+			vg_log(VG_LOG_ERR, "query log: cannot reopen %s: %s", l->o.file,
+			       strerror(errno));
+		if (l->json && l->o.rotate_interval_s && l->json_bytes &&
+		    wall_s() - l->json_opened_s >= (int64_t)l->o.rotate_interval_s)
+			json_rotate(l);
+		unsigned n = 0;
+		for (unsigned i = 0; i < l->n; i++) {
+			const void *rec;
+			size_t len;
+			/* a bounded batch per ring, so one busy worker does not
+			 * starve the others */
+			for (unsigned k = 0; k < 1024 && (rec = vg_ring_peek(l->w[i].ring, &len));
+			     k++) {
+				handle(l, rec, len);
+				vg_ring_release(l->w[i].ring);
+				n++;
+			}
+		}
+		if (n) {
+			atomic_fetch_add_explicit(&l->handled, n, memory_order_relaxed);
+			if (l->json)
+				fflush(l->json);
+		}
+		if (stopping && !n)
+			break;
+		if (!n) {
+			struct timespec ts = { 0, IDLE_NS };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static void qlog_free(struct vg_qlog *l)
+{
+	if (l->json)
+		fclose(l->json);
+	vg__dnstap_close(l->dnstap);
+	for (unsigned i = 0; l->w && i < l->n; i++)
+		vg_ring_free(l->w[i].ring);
+	free(l->w);
+	free(l);
+}
+
+int vg_qlog_start(struct vg_qlog **out, const struct vg_qlog_opts *o, unsigned workers,
+		  char *err, size_t errlen)
+{
+	struct vg_qlog *l = calloc(1, sizeof(*l));
+	int ret = VG_ENOMEM;
+	if (!l)
+		return VG_ENOMEM;
+	l->o = *o;
+	l->n = workers ? workers : 1;
+	vg__qlog_priv_init(&l->priv, o);
+	l->dnstap_msgs = (o->client_query ? VG_DNSTAP_CLIENT_QUERY : 0) |
+			 (o->client_response ? VG_DNSTAP_CLIENT_RESPONSE : 0) |
+			 (o->resolver_query ? VG_DNSTAP_RESOLVER_QUERY : 0) |
+			 (o->resolver_response ? VG_DNSTAP_RESOLVER_RESPONSE : 0);
+	l->w = calloc(l->n, sizeof(*l->w));
+	if (!l->w)
+		goto fail;
+	for (unsigned i = 0; i < l->n; i++)
+		if (!(l->w[i].ring = vg_ring_new((size_t)(o->ring_kib ? o->ring_kib : 4096) << 10)))
+			goto fail;
+	if (o->dnstap_identity[0])
+		snprintf(l->identity, sizeof(l->identity), "%s", o->dnstap_identity);
+	else if (gethostname(l->identity, sizeof(l->identity) - 1) < 0)
+		l->identity[0] = 0;
+	if (o->file[0] && (ret = json_open(l)) < 0) {
+		snprintf(err, errlen, "query log: cannot open %s: %s", o->file, strerror(-ret));
+		goto fail;
+	}
+	if (has_dnstap(l) &&
+	    (ret = vg__dnstap_open(&l->dnstap, o->dnstap_socket, o->dnstap_file, err, errlen)) < 0)
+		goto fail;
+	if (pthread_create(&l->thread, NULL, writer, l) != 0) {
+		snprintf(err, errlen, "query log: cannot start the writer thread");
+		ret = VG_ENOMEM;
+		goto fail;
+	}
+	*out = l;
+	return 0;
+fail:
+	qlog_free(l);
+	return ret;
+}
+
+void vg_qlog_stop(struct vg_qlog *l)
+{
+	if (!l)
+		return;
+	atomic_store(&l->stop, true);
+	pthread_join(l->thread, NULL);
+	qlog_free(l);
+}
+
+void vg_qlog_reopen(struct vg_qlog *l)
+{
+	if (l)
+		atomic_store(&l->reopen, true);
+}
+
+uint64_t vg_qlog_dropped(const struct vg_qlog *l)
+{
+	uint64_t d = 0;
+	for (unsigned i = 0; l && i < l->n; i++)
+		d += vg_ring_dropped(l->w[i].ring);
+	return d;
+}
+
+uint64_t vg_qlog_handled(const struct vg_qlog *l)
+{
+	return l ? atomic_load_explicit(&((struct vg_qlog *)l)->handled, memory_order_relaxed)
+		 : 0;
+}

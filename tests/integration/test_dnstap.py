@@ -1,0 +1,112 @@
+"""dnstap (dnstap section): the messages vigil writes, read back by real
+readers -- Debian's dnstap-read (BIND) on a file, and fstrm_capture on a
+unix socket (fstrm's bidirectional handshake) whose capture dnstap-read
+then decodes: the names, types, addresses and message types sent."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from helpers import own_resolver
+
+pytestmark = pytest.mark.vigil_only
+
+DNSTAP_READ = shutil.which("dnstap-read") or "/usr/bin/dnstap-read"
+FSTRM_CAPTURE = shutil.which("fstrm_capture") or "/usr/bin/fstrm_capture"
+
+
+def messages(path):
+    """dnstap-read -y of PATH as a list of dicts: type, query_address,
+    response_address, questions ('name. IN A'), extra."""
+    out = subprocess.run([DNSTAP_READ, "-y", path], capture_output=True, text=True,
+                         timeout=10)
+    if out.returncode != 0:
+        return None, out.stderr
+    msgs = []
+    for doc in out.stdout.split("\n---"):
+        m = re.search(r"^  type: (\w+)$", doc, re.M)
+        if not m:
+            continue
+        d = {"type": m.group(1), "questions": re.findall(r"^\s+- '(.+)'$", doc, re.M)}
+        for k in ("query_address", "response_address", "socket_protocol", "extra"):
+            v = re.search(r"^\s*%s: \"?([^\"\n]*)\"?$" % k, doc, re.M)
+            d[k] = v.group(1) if v else None
+        msgs.append(d)
+    return msgs, out.stderr
+
+
+def wait_messages(path, pred, what, r, limit=10):
+    deadline = time.monotonic() + limit
+    msgs, err = None, ""
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            msgs, err = messages(path)
+            if msgs and any(pred(m) for m in msgs):
+                return msgs
+        time.sleep(0.2)
+    pytest.fail("no dnstap message with %s in %s (dnstap-read: %s)\n%s\nlog:\n%s"
+                % (what, path, err, msgs, r.log_tail() if r else ""))
+
+
+def test_file_client_and_resolver_messages(lab, tmp_path):
+    path = str(tmp_path / "vigil.dnstap")
+    r = own_resolver(lab, tmp_path, lambda kind, text: text + (
+        'dnstap:\n  file: "%s"\n  resolver-query: yes\n  resolver-response: yes\n' % path))
+    try:
+        r.query("dnstap.basic.lab.", "A")  # (NXDOMAIN: asked of basic.lab's server)
+    finally:
+        r.stop()  # fstrm's writer closes the file: every frame is in it
+    msgs = wait_messages(path, lambda m: "dnstap.basic.lab. IN A" in m["questions"],
+                         "dnstap.basic.lab", None)
+    cq = [m for m in msgs if m["type"] == "CLIENT_QUERY" and
+          "dnstap.basic.lab. IN A" in m["questions"]]
+    cr = [m for m in msgs if m["type"] == "CLIENT_RESPONSE" and
+          "dnstap.basic.lab. IN A" in m["questions"]]
+    rq = [m for m in msgs if m["type"] == "RESOLVER_QUERY"]
+    rr = [m for m in msgs if m["type"] == "RESOLVER_RESPONSE"]
+    assert cq and cr, msgs
+    assert cq[0]["query_address"] == "127.0.0.1" and cq[0]["socket_protocol"] == "UDP", cq
+    assert cr[0]["query_address"] == "127.0.0.1", cr
+    # the lab's servers were asked (their addresses are the lab's 127.x ones)
+    lab_addrs = {m["response_address"] for m in rq}
+    assert rq and rr and all(a and a.startswith("127.") for a in lab_addrs), rq
+    assert any(q.endswith("IN A") and "basic.lab" in q for m in rq for q in m["questions"]), rq
+
+
+def test_unix_socket_with_fstrm_capture_truncated_clients(lab, tmp_path):
+    sock = str(tmp_path / "dnstap.sock")
+    cap = str(tmp_path / "capture.fstrm")
+    capture = subprocess.Popen([FSTRM_CAPTURE, "-t", "protobuf:dnstap.Dnstap", "-u", sock,
+                                "-w", cap], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while not os.path.exists(sock):
+            assert capture.poll() is None, capture.stderr.read()
+            assert time.monotonic() < deadline, "fstrm_capture made no socket"
+            time.sleep(0.05)
+        r = own_resolver(lab, tmp_path, lambda kind, text: text + (
+            'query-log:\n  client-address: truncate\n  ipv4-prefix: 8\n'
+            'dnstap:\n  socket: "%s"\n  client-query: no\n' % sock))
+        try:
+            r.query("sock.basic.lab.", "A")
+            r.query("sock.basic.lab.", "A", tcp=True)
+        finally:
+            r.stop()  # fstrm's writer flushes and says goodbye (FINISH)
+    finally:
+        capture.send_signal(signal.SIGTERM)
+        try:
+            capture.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            capture.kill()
+            capture.wait()
+    msgs = wait_messages(cap, lambda m: "sock.basic.lab. IN A" in m["questions"],
+                         "sock.basic.lab", None)
+    mine = [m for m in msgs if "sock.basic.lab. IN A" in m["questions"]]
+    assert {m["type"] for m in mine} == {"CLIENT_RESPONSE"}, mine  # client-query: no
+    assert {m["socket_protocol"] for m in mine} == {"UDP", "TCP"}, mine
+    assert {m["query_address"] for m in mine} == {"127.0.0.0"}, mine  # truncated to /8

@@ -34,10 +34,11 @@ dnstap:
   resolver-response: no
 YAML
     vigil_conf obs-json 1 0 "$VIGIL_OBS_JS_PORT"
-    # the JSON log's section is "log:" with a "queries:" map: vigil_conf
-    # wrote "log:\n  level: ..." already, so the map goes under it
-    sed -i "s|^log:\$|log:\\n  queries:\\n    file: $WORK/vigil-queries.json\\n    sample: 1|" \
-        "$WORK/vigil-obs-json.yaml"
+    cat >>"$WORK/vigil-obs-json.yaml" <<YAML
+query-log:
+  file: $WORK/vigil-queries.json
+  sample: 1
+YAML
     for v in dnstap json; do
         "$VIGIL_BIN" --check-config "$WORK/vigil-obs-$v.yaml" >"$WORK/vigil-obs-$v.check" 2>&1 ||
             die "vigil --check-config failed for vigil-obs-$v.yaml: $(head -3 "$WORK/vigil-obs-$v.check")"

@@ -80,7 +80,7 @@ class Custom(conftest.Resolver):
             f.write(self.text())
 
     def text(self, extra=None):
-        return ("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n%s"
+        return ("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n%s"
                 "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
                 "dnssec:\n  trust-anchor-file: [ \"%s\" ]\n"
                 "log:\n  level: info\n" % (self.port, extra if extra is not None

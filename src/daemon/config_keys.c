@@ -681,6 +681,8 @@ void vg_config_defaults(struct vg_config *cfg)
 	cfg->serve.rl.n_exempt = i;
 	vg__cfg_default_policy(cfg);
 	vg_config_ddr_from_config(cfg, &cfg->serve.ddr);
+	/* policy.feed-directory: the state directory */
+	memcpy(cfg->feed.directory, cfg->run.state_dir, sizeof(cfg->run.state_dir));
 }
 
 /* Report lo > hi once, at the later line the file set them on (the defaults agree). */

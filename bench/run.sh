@@ -538,6 +538,7 @@ vigil_conf() {
 server:
   listen: [ "127.0.0.1@${4:-$VIGIL_PORT}" ]
   workers: $2
+  user: ""
 resolver:
   root-hints: $WORK/root.hints
   query-localhost: yes

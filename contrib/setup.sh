@@ -4,8 +4,10 @@
 # One entry point for setting vigil up on Debian 12, as root.
 #
 #   bash contrib/setup.sh start   install packages, build vigil (only the
-#                                 daemon) into ./build, run it in the
-#                                 foreground with its default config
+#                                 daemon) into ./build, create the system
+#                                 user vigil and /var/lib/vigil, run it in
+#                                 the foreground with its default config
+#                                 (as root: it drops to vigil once bound)
 #   bash contrib/setup.sh test    install packages, build three times (plain,
 #                                 ASan+UBSan, TSan), run the whole suite on each
 #   bash contrib/setup.sh deps    install the Debian packages only
@@ -27,9 +29,10 @@ PACKAGES=(
 	gcc libc6-dev pkg-config meson ninja-build
 	libuv1-dev libldns-dev libssl-dev libsodium-dev libyaml-dev libnghttp2-dev check libsubunit-dev
 	libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin bind9-dnsutils
+	libsystemd-dev
 	nsd unbound knot dnsperf dnsutils ldnsutils knot-dnsutils openssl
 	python3 python3-dnspython python3-pytest python3-h2 python3-cryptography
-	iproute2 procps util-linux
+	iproute2 procps util-linux adduser
 	dnsdist  # contrib/fleet (run.sh, tests/integration/test_fleet.py): the load balancer
 	prometheus  # tests/integration/test_metrics.py scrapes vigil's /metrics
 )
@@ -73,6 +76,18 @@ deps() {
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
 		fi
 	done
+}
+
+# The install step: the system user vigil drops to after binding port 53
+# (server.user) and its state directory (server.state-directory), once.
+install_user() {
+	need_root
+	if ! getent passwd vigil >/dev/null; then
+		echo "setup.sh: creating the system user vigil (vigil runs as it once bound)"
+		adduser --system --group --no-create-home --home /var/lib/vigil \
+			--gecos "vigil DNS resolver" vigil >/dev/null
+	fi
+	install -d -m 0750 -o vigil -g vigil /var/lib/vigil
 }
 
 # Configure build directory $1 with meson options $2..., once.  meson's own
@@ -209,6 +224,7 @@ start)
 	configure build
 	compile build vigil # only what starting needs, not the test programs
 	shift
+	install_user
 	echo "setup.sh: starting vigil in the foreground (Ctrl-C stops it)"
 	exec ./build/vigil "$@"
 	;;

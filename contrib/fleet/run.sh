@@ -25,6 +25,8 @@
 #   FLEET_VIGIL_INCLUDE  a file of YAML sections appended to both vigil configs,
 #                  e.g. a test lab's root hints (resolver:, dnssec:); without it
 #                  the vigils resolve from the public root servers
+#   FLEET_VIGIL_USER  the user the vigils run as once bound (server.user)
+#                  [vigil when that user exists, else "": they stay root]
 #   VIGIL          the vigil binary [<repo>/build/vigil, else vigil on PATH]
 #
 # Needs dnsdist, knot (knotd, knotc) and dig (dnsutils); root for port 53.
@@ -43,6 +45,10 @@ KNOTC=${KNOTC:-/usr/sbin/knotc}
 DNSDIST=${DNSDIST:-/usr/bin/dnsdist}
 if [ -z "${VIGIL:-}" ]; then
 	if [ -x "$REPO/build/vigil" ]; then VIGIL=$REPO/build/vigil; else VIGIL=$(command -v vigil || true); fi
+fi
+
+if [ -z "${FLEET_VIGIL_USER+set}" ]; then
+	if id vigil >/dev/null 2>&1; then FLEET_VIGIL_USER=vigil; else FLEET_VIGIL_USER=""; fi
 fi
 
 DNSDIST_ADDR=$PREFIX.1
@@ -85,6 +91,7 @@ render() {
 	    -e "s|{{METRICS_PORT}}|$METRICS_PORT|g; s|{{ZONE}}|$ZONE|g" \
 	    -e "s|{{ZONE_FILE}}|$DIR/knot/zones/fleet.rpz.zone|g; s|{{KNOT_DIR}}|$DIR/knot|g" \
 	    -e "s|{{STATE_DIR}}|$DIR/${4:-}|g; s|{{TSIG_SECRET}}|$TSIG_SECRET|g" \
+	    -e "s|{{VIGIL_USER}}|$FLEET_VIGIL_USER|g" \
 	    -e "s|{{WEB_PASSWORD}}|$WEB_PASSWORD|g; s|{{API_KEY}}|$API_KEY|g" \
 	    -e "s|{{XFR_FROM}}|$VIGIL_A, $VIGIL_B, 127.0.0.1|g; s|{{CONSOLE_KEY}}|$CONSOLE_KEY|g" "$1" >"$2.tmp"
 	mv "$2.tmp" "$2"

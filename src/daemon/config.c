@@ -768,6 +768,7 @@ int vg_config_load(struct vg_config *cfg, const char *path, FILE *errout)
 	int ret;
 
 	vg_config_defaults(cfg);
+	cfg->feed.directory[0] = '\0'; /* unless set: server.state-directory, after the walk */
 	if (!path)
 		return VG_EINVAL;
 	snprintf(cfg->source_file, sizeof(cfg->source_file), "%s", path);

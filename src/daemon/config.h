@@ -40,6 +40,17 @@ struct vg_log_opts {
 };
 
 /**
+ * Who vigil runs as and where it writes (privs.c): server.user, the account
+ * it drops to after binding its sockets when started as root ("" = stay
+ * root), and server.state-directory, which that account owns and where the
+ * files vigil writes live (relative names of those files resolve inside it).
+ */
+struct vg_run_opts {
+	char user[64];           /* default "vigil" */
+	char state_dir[512];     /* default /var/lib/vigil; always absolute */
+};
+
+/**
  * The discovery section as written (discovery.c in the pipeline answers
  * from serve.ddr, which vg_config_ddr_from_config derives from this and the
  * encrypted listeners).
@@ -83,6 +94,7 @@ struct vg_config {
 	struct vg_policy_opts policy;     /* policy (sources, groups, log ...) */
 	struct vg_feed_opts feed;         /* policy: tsig-keys, feed-directory */
 	struct vg_log_opts log;           /* log */
+	struct vg_run_opts run;           /* server: user, state-directory */
 	struct vg_tls_opts tls;           /* tls: certificate, key, client CA, tickets */
 	struct vg_discovery_opts discovery; /* discovery (DDR, canary); the pipeline reads
 					     * serve.ddr */

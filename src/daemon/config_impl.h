@@ -34,7 +34,7 @@
 
 #include "daemon/config.h"
 
-#define VG_CFG_MAX_KEYS 16              /* keys per table */
+#define VG_CFG_MAX_KEYS 24              /* keys per table */
 #define VG_CFG_LINE_BAD ((size_t)-1)    /* the key was present but rejected */
 #define VG_CFG_MAX_ADDRS 16             /* every address list of the schema */
 #define VG_CFG_MAX_NAMES 64             /* NAMES lists, at most */

@@ -171,6 +171,10 @@ static const struct vg__cfg_key server_keys[] = {
 	VG_CFG_KCUSTOM("listen", parse_listen, dump_listen), /* default_listen[] */
 	VG_CFG_KCUSTOM("port", parse_port, NULL),            /* dumped inside listen */
 	VG_CFG_KUINT("workers", CFG, net.workers, 0, 64, "0"),
+	VG_CFG_KSTR("user", CFG, run.user, 0, "vigil",
+		    .want = "a user name (\"\" to stay root)"),
+	VG_CFG_KSTR("state-directory", CFG, run.state_dir, 1, "/var/lib/vigil",
+		    .want = "an absolute directory path shorter than 512 bytes"),
 	VG_CFG_KUINT("max-udp-size", CFG, serve.max_udp_size, 512, 4096, "1232"),
 	VG_CFG_KUINT("tcp-idle-timeout", CFG, net.tcp_idle_ms, 100, 600000, "10000"),
 	VG_CFG_KUINT("tcp-max-connections-per-worker", CFG, net.tcp_max_per_worker, 1, 1000000,
@@ -722,6 +726,8 @@ void vg_config_defaults(struct vg_config *cfg)
 	vg__cfg_default_policy(cfg);
 	vg_config_ddr_from_config(cfg, &cfg->serve.ddr);
 	cfg->control.mode_bits = 0660;
+	/* policy.feed-directory: the state directory */
+	memcpy(cfg->feed.directory, cfg->run.state_dir, sizeof(cfg->run.state_dir));
 }
 
 /* Report lo > hi once, at the later line the file set them on (the defaults agree). */
@@ -796,6 +802,54 @@ static void stream_checks(struct vg__cfg_ctx *c)
 	}
 }
 
+/* @p path (a buffer of @p cap bytes): a relative name becomes one inside the state
+ * directory; false when the result does not fit. */
+static bool in_state_dir(const struct vg_config *cfg, char *path, size_t cap)
+{
+	char tmp[1024];
+
+	if (!path[0] || path[0] == '/')
+		return true;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", cfg->run.state_dir, path) >= cap)
+		return false;
+	memcpy(path, tmp, strlen(tmp) + 1);
+	return true;
+}
+
+/*
+ * The files vigil writes (the RFC 5011 state, the feeds' copies, the policy
+ * decision log) live in server.state-directory: relative names resolve
+ * inside it, and policy.feed-directory defaults to it.
+ */
+static void state_paths(struct vg__cfg_ctx *c)
+{
+	struct vg_config *cfg = c->cfg;
+	const char *too_long = "%s: '%s' inside server.state-directory is too long";
+
+	if (cfg->run.state_dir[0] != '/') {
+		vg__cfg_report(c, key_line(c, VG_SEC_SERVER, "state-directory"),
+			       "server.state-directory: expected an absolute path, got '%s'",
+			       cfg->run.state_dir);
+		return;
+	}
+	if (!in_state_dir(cfg, cfg->dnssec.auto_ta_file, sizeof(cfg->dnssec.auto_ta_file)))
+		vg__cfg_report(c, key_line(c, VG_SEC_DNSSEC, "auto-trust-anchor-file"), too_long,
+			       "dnssec.auto-trust-anchor-file", cfg->dnssec.auto_ta_file);
+	if (strcmp(cfg->policy.log, "syslog") &&
+	    !in_state_dir(cfg, cfg->policy.log, sizeof(cfg->policy.log)))
+		vg__cfg_report(c, 0, too_long, "policy.log", cfg->policy.log);
+	if (!cfg->feed.directory[0])
+		snprintf(cfg->feed.directory, sizeof(cfg->feed.directory), "%s",
+			 cfg->run.state_dir);
+	else if (!in_state_dir(cfg, cfg->feed.directory, sizeof(cfg->feed.directory)))
+		vg__cfg_report(c, 0, too_long, "policy.feed-directory", cfg->feed.directory);
+	for (size_t i = 0; i < cfg->policy.n_sources; i++) {
+		struct vg_policy_source *src = &cfg->policy.sources[i];
+		if (src->n_primaries && !in_state_dir(cfg, src->file, sizeof(src->file)))
+			vg__cfg_report(c, 0, too_long, "policy.sources.file", src->file);
+	}
+}
+
 void vg__cfg_finish(struct vg__cfg_ctx *c)
 {
 	struct vg_config *cfg = c->cfg;
@@ -817,6 +871,7 @@ void vg__cfg_finish(struct vg__cfg_ctx *c)
 	check_le(c, VG_SEC_SERVER, "tcp-max-connections-per-worker", "tcp-max-connections");
 	check_le(c, VG_SEC_CACHE, "min-ttl", "max-ttl");
 	check_le(c, VG_SEC_LIMITS, "upstream-timeout", "request-timeout");
+	state_paths(c);
 	vg__cfg_discovery_finish(c);
 	vg__cfg_metrics_finish(c, VG_SEC_METRICS);
 	control_finish(c);

@@ -295,8 +295,9 @@ static bool check_source(struct vg__cfg_ctx *c, void *base, const struct vg__cfg
 			       "name cannot be a file name in policy.feed-directory)", src->name);
 		return false;
 	}
-	if ((size_t)snprintf(src->file, sizeof(src->file), "%s/%s.rpz", cfg->feed.directory,
-			     src->name) >= sizeof(src->file)) {
+	/* no directory yet: the state directory, applied after the walk (config_keys.c) */
+	if ((size_t)snprintf(src->file, sizeof(src->file), "%s%s%s.rpz", cfg->feed.directory,
+			     cfg->feed.directory[0] ? "/" : "", src->name) >= sizeof(src->file)) {
 		vg__cfg_report(c, vg__cfg_line(item), "policy.sources: feed '%s': the path of its "
 			       "copy in policy.feed-directory is too long", src->name);
 		return false;
@@ -627,7 +628,7 @@ static const struct vg__cfg_key policy_keys[] = {
 	VG_CFG_KUINT("min-ns-dots", CFG, policy.min_ns_dots, 0, 127,
 		     VG_CFG_STRINGIFY(VG_POLICY_MIN_NS_DOTS_DEFAULT),
 		     .want = "a number of labels, 0..127 (0: the root's name servers too)"),
-	VG_CFG_KSTR("feed-directory", CFG, feed.directory, 1, "/var/lib/vigil",
+	VG_CFG_KSTR("feed-directory", CFG, feed.directory, 1, "",
 		    .want = "a directory path shorter than 512 bytes"),
 	VG_CFG_KLIST("tsig-keys", &tsig_list),
 	VG_CFG_KLIST("sources", &source_list),

@@ -1011,7 +1011,9 @@ static bool socket_in_use(const char *path)
 }
 
 /* mkdir the socket's directory when it is missing (one level: /run/vigil) */
-static int make_dir(const char *path)
+/* Make the socket's directory when missing, owned by @p uid, @p gid (-1: as
+ * made), so that vigil can still remove its socket after dropping root. */
+static int make_dir(const char *path, uid_t uid, gid_t gid)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -1019,7 +1021,9 @@ static int make_dir(const char *path)
 	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0755) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(dir, uid, gid) < 0)
 		return -errno;
 	return 0;
 }
@@ -1043,7 +1047,7 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	ctl->d = d;
 	snprintf(ctl->path, sizeof(ctl->path), "%s", co->socket);
 	ctl->started_ms = uv_now(&d->loop);
-	r = make_dir(ctl->path);
+	r = make_dir(ctl->path, d->run_uid, d->run_gid);
 	if (r < 0) {
 		vg_log(level, "control socket %s: cannot create its directory: %s%s", ctl->path,
 		       strerror(-r), then);
@@ -1085,7 +1089,12 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 		}
 		gid = gr->gr_gid;
 	}
-	if ((gid != (gid_t)-1 && chown(ctl->path, (uid_t)-1, gid) < 0) ||
+	/* the user vigil will run as owns it (and its group, unless
+	 * control.group says otherwise), so that it may still replace it */
+	uid_t uid = d->run_uid;
+	if (gid == (gid_t)-1)
+		gid = d->run_gid;
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(ctl->path, uid, gid) < 0) ||
 	    chmod(ctl->path, co->mode_bits) < 0 || stat(ctl->path, &st) < 0) {
 		r = -errno;
 		vg_log(VG_LOG_ERR, "control socket %s: %s", ctl->path, strerror(errno));

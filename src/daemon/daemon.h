@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <uv.h>
 
@@ -59,6 +60,8 @@ struct daemon {
 	uv_timer_t cookie_timer;        /* a new DNS cookie key every day */
 	struct vg_metrics *metrics;     /* the Prometheus endpoint (metrics.h), or NULL */
 	struct vg_control *control;     /* vigilctl's socket (control.c), NULL: none */
+	uid_t run_uid;                  /* who vigil becomes after binding (privs.c); */
+	gid_t run_gid;                  /* -1: it stays who it is */
 	char reload_error[4096];        /* why the last vg_daemon_reload failed */
 };
 

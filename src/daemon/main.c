@@ -42,6 +42,8 @@
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "daemon/explain.h"
+#include "daemon/privs.h"
+#include "daemon/sdnotify.h"
 #include "feed/feed.h"
 #include "policy/engine.h"
 #include "policy/plog.h"
@@ -78,6 +80,13 @@ static void usage(FILE *out)
 "    validates DNSSEC by default: secure answers get the AD bit, bogus ones\n"
 "    SERVFAIL with an Extended DNS Error saying why (CD=1 returns the data).\n"
 "    It runs in the foreground and logs to standard error (or syslog).\n"
+"\n"
+"    Started as root, vigil binds its sockets and then runs as server.user\n"
+"    (default vigil; it must exist, \"\" keeps root) without capabilities;\n"
+"    the files it writes live in server.state-directory (default\n"
+"    /var/lib/vigil), which it creates and gives to that user.  Started as\n"
+"    another user it drops any capability once bound.  Under systemd\n"
+"    (NOTIFY_SOCKET set) it reports READY=1, RELOADING=1 and STOPPING=1.\n"
 "\n"
 "    Without -c, vigil runs on built-in defaults: it listens on 127.0.0.1 and\n"
 "    ::1 port 53, answers loopback and private-range clients, refuses others,\n"
@@ -543,6 +552,7 @@ static void policy_watch(struct daemon *d)
 static void stop_all(struct daemon *d)
 {
 	vg_log(VG_LOG_NOTICE, "stopping");
+	vg_sd_stopping();
 	vg_control_stop(d);
 	vg_autotrust_stop(d->autotrust);
 	d->autotrust = NULL;
@@ -637,7 +647,7 @@ static bool net_addrs_eq(const struct vg_sockaddr *a, size_t na, const struct vg
 	return true;
 }
 
-int vg_daemon_reload(struct daemon *d)
+static int reload(struct daemon *d)
 {
 	d->reload_error[0] = '\0';
 	if (!d->config_path) {
@@ -738,6 +748,15 @@ int vg_daemon_reload(struct daemon *d)
 	}
 	log_policy_groups(cfg);
 	return 0;
+}
+
+int vg_daemon_reload(struct daemon *d)
+{
+	vg_sd_reloading();
+	int r = reload(d);
+	vg_sd_ready("serving; %s %s", r == 0 ? "reloaded" : "reload failed, kept",
+		    d->config_path ? d->config_path : "the built-in defaults");
+	return r;
 }
 
 /* ---- RPZ feeds (src/feed) ---- */
@@ -847,10 +866,39 @@ static unsigned worker_count(const struct vg_config *cfg)
 	return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
 }
 
+/* What writes files (the policy decision log, the feeds' copies): after the drop, so
+ * they are the user's.  Before the workers start: they take the log and the NOTIFY
+ * handler then.  0 or negative (logged). */
+static int start_writers(struct daemon *d, const struct vg_config *cfg)
+{
+	if (cfg->policy.log[0]) {
+		int r = vg_plog_start(&d->shared.plog, cfg->policy.log, d->n_workers);
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "not starting: policy log %s: %s", cfg->policy.log,
+			       vg_strerror(r));
+			return r;
+		}
+	}
+	if (vg_qlog_opts_enabled(&cfg->qlog)) {
+		char why[256] = "";
+		int r = vg_qlog_start(&d->shared.qlog, &cfg->qlog, d->n_workers, why, sizeof(why));
+		if (r < 0) {
+			vg_log(VG_LOG_ERR, "not starting: %s", why[0] ? why : vg_strerror(r));
+			return r;
+		}
+	}
+	if (feeds_start(d, cfg) < 0) {
+		vg_log(VG_LOG_ERR, "not starting: the RPZ feeds cannot start");
+		return VG_ECONFIG;
+	}
+	return 0;
+}
+
 static int run(struct daemon *d, const char *pidfile)
 {
 	struct vg_config *cfg;
 	struct vg_hints *h;
+	FILE *pidf = NULL;
 	int ret = 1;
 
 	if (load_snapshot(d->config_path, &cfg, &h, NULL, stderr) < 0) {
@@ -858,6 +906,14 @@ static int run(struct daemon *d, const char *pidfile)
 		return 1;
 	}
 	vg_log_setup(cfg->log.level, cfg->log.target == VG_LOG_SYSLOG);
+	struct vg_privs privs;
+	if (vg_privs_prepare(&privs, cfg, stderr) < 0) { /* before anything is bound or written */
+		free(cfg);
+		hints_free(h);
+		return 1;
+	}
+	d->run_uid = privs.change_user ? privs.uid : (uid_t)-1;
+	d->run_gid = privs.change_user ? privs.gid : (gid_t)-1;
 	d->tickets = vg_tls_tickets_new();
 	d->shared.per_addr = calloc(VG_NET_ADDR_BUCKETS, sizeof(*d->shared.per_addr));
 	if (!d->tickets || !d->shared.per_addr || load_tls(cfg, d->tickets, d->tls, stderr) < 0) {
@@ -896,28 +952,7 @@ static int run(struct daemon *d, const char *pidfile)
 		goto out;
 	}
 
-	if (cfg->policy.log[0]) {
-		int r = vg_plog_start(&d->shared.plog, cfg->policy.log, worker_count(cfg));
-		if (r < 0) {
-			vg_log(VG_LOG_ERR, "not starting: policy log %s: %s", cfg->policy.log,
-			       vg_strerror(r));
-			return 1;
-		}
-	}
-	if (vg_qlog_opts_enabled(&cfg->qlog)) {
-		char why[256] = "";
-		int r = vg_qlog_start(&d->shared.qlog, &cfg->qlog, worker_count(cfg), why,
-				      sizeof(why));
-		if (r < 0) {
-			vg_log(VG_LOG_ERR, "not starting: %s", why[0] ? why : vg_strerror(r));
-			return 1;
-		}
-	}
 	uv_loop_init(&d->loop);
-	if (feeds_start(d, cfg) < 0) { /* before the workers: they take the NOTIFY handler */
-		vg_log(VG_LOG_ERR, "not starting: the RPZ feeds cannot start");
-		goto out;
-	}
 	d->n_workers = worker_count(cfg);
 	d->workers = calloc(d->n_workers, sizeof(*d->workers));
 	if (!d->workers)
@@ -947,6 +982,16 @@ static int run(struct daemon *d, const char *pidfile)
 	 * privilege is dropped), served from this loop */
 	if (vg_metrics_start(&d->metrics, d, &cfg->metrics) < 0) {
 		vg_log(VG_LOG_ERR, "not starting: the metrics endpoint cannot listen");
+		for (unsigned i = 0; i < d->n_workers; i++)
+			vg_worker_deinit(&d->workers[i]);
+		goto out;
+	}
+
+	if (pidfile && !(pidf = fopen(pidfile, "w"))) /* opened while still root */
+		vg_log(VG_LOG_WARNING, "cannot write pidfile %s: %s", pidfile, strerror(errno));
+	/* every listening socket is bound above: from here on, no root and no capability;
+	 * what writes files starts after (the workers take the log and NOTIFY at start) */
+	if (vg_privs_drop(&privs) < 0 || start_writers(d, cfg) < 0) {
 		for (unsigned i = 0; i < d->n_workers; i++)
 			vg_worker_deinit(&d->workers[i]);
 		goto out;
@@ -1000,14 +1045,9 @@ static int run(struct daemon *d, const char *pidfile)
 			goto out;
 		}
 	}
-	if (pidfile) {
-		FILE *f = fopen(pidfile, "w");
-		if (f) {
-			fprintf(f, "%ld\n", (long)getpid());
-			fclose(f);
-		} else {
-			vg_log(VG_LOG_WARNING, "cannot write pidfile %s: %s", pidfile, strerror(errno));
-		}
+	if (pidf) {
+		fprintf(pidf, "%ld\n", (long)getpid());
+		fflush(pidf);
 	}
 	vg_log(VG_LOG_NOTICE, "vigil %s started: %u worker%s, cache %zu bytes, %s", VIGIL_VERSION,
 	       d->n_workers, d->n_workers == 1 ? "" : "s", cfg->cache.size,
@@ -1016,6 +1056,7 @@ static int run(struct daemon *d, const char *pidfile)
 		vg_log(VG_LOG_NOTICE, "policy: %u sources, %u rules, %u client groups",
 		       h->policy->nsources, policy_rules(h->policy), h->policy->ngroups);
 	log_policy_groups(cfg);
+	vg_sd_ready("serving: %u worker%s", d->n_workers, d->n_workers == 1 ? "" : "s");
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < d->n_workers; i++)
 		vg_worker_join(&d->workers[i]);
@@ -1027,11 +1068,15 @@ static int run(struct daemon *d, const char *pidfile)
 	d->shared.plog = NULL;
 	vg_qlog_stop(d->shared.qlog); /* the same for the query log and dnstap */
 	d->shared.qlog = NULL;
-	if (pidfile)
-		unlink(pidfile);
 	vg_log(VG_LOG_NOTICE, "stopped");
 	ret = 0;
 out:
+	if (pidf) { /* a directory only root may write keeps an empty file */
+		if (unlink(pidfile) < 0 && ftruncate(fileno(pidf), 0) < 0)
+			vg_log(VG_LOG_WARNING, "cannot remove pidfile %s: %s", pidfile,
+			       strerror(errno));
+		fclose(pidf);
+	}
 	if (d->control) { /* a start-up error after the control socket was made */
 		vg_control_stop(d);
 		uv_run(&d->loop, UV_RUN_NOWAIT);
@@ -1044,6 +1089,10 @@ out:
 		vg_metrics_free(d->metrics);
 		d->metrics = NULL;
 	}
+	vg_plog_stop(d->shared.plog); /* NULL unless a start-up error came after it */
+	d->shared.plog = NULL;
+	vg_qlog_stop(d->shared.qlog);
+	d->shared.qlog = NULL;
 	free(d->workers);
 	vg_upshare_free(d->shared.upshare); /* after the workers: they use it to the end */
 	d->shared.upshare = NULL;

@@ -59,7 +59,7 @@ struct vg_tsig_key {
 struct vg_feed_opts {
 	struct vg_tsig_key tsig_keys[VG_FEED_MAX_KEYS];
 	size_t n_tsig_keys;
-	char directory[512]; /* feeds' last good copies; default /var/lib/vigil */
+	char directory[512]; /* feeds' last good copies; default server.state-directory */
 };
 
 struct vg_feed;

@@ -172,7 +172,11 @@ struct vg_worker {
  * log.  0 or negative.
  */
 int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared);
-/** Start the worker's thread. */
+/**
+ * Start the worker's thread.  The shared policy log and NOTIFY handler are
+ * taken now, not at init: they may be set up between the two (after the
+ * sockets are bound and root is left).
+ */
 int vg_worker_start(struct vg_worker *w);
 /** Ask the worker to stop (thread-safe); join it with vg_worker_join. */
 void vg_worker_stop(struct vg_worker *w);

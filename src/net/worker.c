@@ -185,10 +185,6 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	if (r < 0)
 		return r;
 	w->pipe_ready = true;
-	w->pipe.plog = shared->plog;
-	w->pipe.qlog = shared->qlog;
-	w->pipe.notify = shared->notify;
-	w->pipe.notify_arg = shared->notify_arg;
 	w->pipe.rl = shared->rl;
 	w->pipe.paused = shared->paused;
 	vg_pipe_adopt(&w->pipe, &w->snap->view);
@@ -246,6 +242,11 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 
 int vg_worker_start(struct vg_worker *w)
 {
+	/* set up after the sockets were bound and privileges dropped (src/daemon) */
+	w->pipe.plog = w->shared->plog;
+	w->pipe.qlog = w->shared->qlog;
+	w->pipe.notify = w->shared->notify;
+	w->pipe.notify_arg = w->shared->notify_arg;
 	return -pthread_create(&w->thread, NULL, worker_main, w);
 }
 

@@ -236,6 +236,7 @@ server:
   listen: [ "{self.addr}@{self.port}" ]
   workers: 2
   access-control: [ "127.0.0.1/32 allow", "127.0.0.0/8 refuse" ]
+  user: ""  # the suite runs as root; test_privs.py tests the drop
 resolver:
   root-hints: {lab.root_hints}
   query-localhost: yes

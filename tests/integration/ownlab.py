@@ -32,7 +32,7 @@ class OwnRoot(conftest.Resolver):
         dnssec = ("  trust-anchor-file: [ \"%s\" ]\n" % self.lab.trust_anchor
                   if self.validation else "  validation: no\n")
         with open(self.config_path, "w") as f:
-            f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n"
+            f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n"
                     "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
                     "  prime-root: yes\n  ipv6-upstream: no\n%s"
                     "limits:\n  upstream-timeout: 200\n"

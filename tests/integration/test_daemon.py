@@ -80,7 +80,7 @@ class Custom(conftest.Resolver):
             f.write(self.text())
 
     def text(self, extra=None):
-        return ("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n%s"
+        return ("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n%s"
                 "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
                 "dnssec:\n  trust-anchor-file: [ \"%s\" ]\n"
                 "log:\n  level: info\n" % (self.port, extra if extra is not None
@@ -243,11 +243,24 @@ def test_default_config_in_isolated_namespace(tmp_path):
     binds 127.0.0.1:53 and ::1:53, so it runs in a network namespace of its own
     with only loopback up: its priming query for the real root servers cannot
     leave the machine, and nothing clashes with the lab.  The default policy
-    (the shipped supply-chain zone) blocks its indicators for every client."""
+    (the shipped supply-chain zone) blocks its indicators for every client.
+    As root it drops to the default server.user, vigil (which setup.sh start
+    creates): in a mount namespace of its own, the test adds that user to a
+    copy of /etc/passwd when the machine has none, and /var/lib (where the
+    default state directory is made) is a fresh tmpfs."""
     script = tmp_path / "run.sh"
     log = tmp_path / "vigil.log"
     script.write_text(f"""set -e
 ip link set lo up
+if ! getent passwd vigil >/dev/null; then
+    cp /etc/passwd {tmp_path}/passwd
+    cp /etc/group {tmp_path}/group
+    echo "vigil:x:64987:64987:vigil test:/nonexistent:/usr/sbin/nologin" >> {tmp_path}/passwd
+    echo "vigil:x:64987:" >> {tmp_path}/group
+    mount --bind {tmp_path}/passwd /etc/passwd
+    mount --bind {tmp_path}/group /etc/group
+fi
+mount -t tmpfs tmpfs /var/lib
 {conftest.VIGIL_BIN} -p {tmp_path}/pid > {log} 2>&1 &
 vigil=$!
 for i in $(seq 50); do [ -s {tmp_path}/pid ] && break; sleep 0.1; done
@@ -271,7 +284,7 @@ rc=0
 wait $vigil || rc=$?
 echo "vigil exit status $rc"
 """)
-    r = subprocess.run(["/usr/bin/unshare", "-n", "bash", str(script)], capture_output=True,
+    r = subprocess.run(["/usr/bin/unshare", "-n", "-m", "bash", str(script)], capture_output=True,
                        text=True, timeout=30)
     out = r.stdout + r.stderr + log.read_text()
     assert r.returncode == 0, out
@@ -283,6 +296,7 @@ echo "vigil exit status $rc"
             assert "%s %s SERVFAIL" % (addr, proto) in r.stdout, out
     assert "listening on 127.0.0.1@53" in out and "listening on ::1@53" in out, out
     assert "built-in root hints" in out and "stopped" in out, out
+    assert re.search(r"running as user vigil \(uid \d+, gid \d+\), without capabilities", out), out
     assert "policy NXDOMAIN 15 vigil: supply-chain rule *.litellm.cloud" in r.stdout, out
 
 

@@ -128,6 +128,9 @@ class Fleet:
             f.write(FIRST)
         self.env = dict(os.environ, FLEET_PREFIX=prefix, FLEET_DIR=directory,
                         FLEET_VIGIL_INCLUDE=include, FLEET_ZONE_FILE=zone,
+                        # the test's directories are root's (0700): the
+                        # vigils stay root here (test_privs tests the drop)
+                        FLEET_VIGIL_USER="",
                         VIGIL=conftest.VIGIL_BIN)
 
     def run(self, *args, timeout=60):

@@ -20,6 +20,7 @@
 
 #include "vigil/err.h"
 #include "daemon/config.h"
+#include "daemon/privs.h"
 #include "dnssec/ta.h"
 
 #ifndef VG_SRCDIR
@@ -1032,6 +1033,47 @@ START_TEST(prefix_contains)
 END_TEST
 
 
+/* ---- server.user, server.state-directory: where the written files go ---- */
+
+START_TEST(state_directory_config)
+{
+	struct vg_config cfg;
+
+	vg_config_defaults(&cfg);
+	ck_assert_str_eq(cfg.run.user, "vigil");
+	ck_assert_str_eq(cfg.run.state_dir, "/var/lib/vigil");
+	/* relative names of written files resolve inside the state directory */
+	expect_ok("server:\n  user: \"\"\n  state-directory: /srv/vs\n"
+		  "dnssec:\n  auto-trust-anchor-file: root.autota\n"
+		  "policy:\n  log: logs/policy.log\n  sources:\n"
+		  "    - name: live\n      primary: 192.0.2.1\n      zone: rpz.example\n"
+		  "    - name: own\n      primary: 192.0.2.1\n      zone: own.example\n"
+		  "      file: copies/own.rpz\n"
+		  "    - name: fixed\n      primary: 192.0.2.1\n      zone: f.example\n"
+		  "      file: /abs/f.rpz\n"
+		  "  groups:\n    - name: all\n      clients: [ 0.0.0.0/0 ]\n"
+		  "      sources: [ live, own, fixed ]\n", &cfg);
+	ck_assert_str_eq(cfg.run.user, "");
+	ck_assert_str_eq(cfg.dnssec.auto_ta_file, "/srv/vs/root.autota");
+	ck_assert_str_eq(cfg.policy.log, "/srv/vs/logs/policy.log");
+	ck_assert_str_eq(cfg.feed.directory, "/srv/vs");
+	ck_assert_str_eq(cfg.policy.sources[0].file, "/srv/vs/live.rpz");
+	ck_assert_str_eq(cfg.policy.sources[1].file, "/srv/vs/copies/own.rpz");
+	ck_assert_str_eq(cfg.policy.sources[2].file, "/abs/f.rpz");
+	const char *files[8];
+	ck_assert_uint_eq(vg_privs_written_files(&cfg, files, 8), 5);
+	ck_assert_str_eq(files[0], "/srv/vs/root.autota");
+	ck_assert_str_eq(files[1], "/srv/vs/logs/policy.log");
+	/* a relative feed-directory is inside it too; syslog stays syslog */
+	expect_ok("server:\n  state-directory: /srv/vs\n"
+		  "policy:\n  log: syslog\n  feed-directory: feeds\n", &cfg);
+	ck_assert_str_eq(cfg.feed.directory, "/srv/vs/feeds");
+	ck_assert_str_eq(cfg.policy.log, "syslog");
+	expect_error("server:\n  state-directory: var/lib/vigil\n",
+		     "F:2: server.state-directory: expected an absolute path, got 'var/lib/vigil'");
+}
+END_TEST
+
 /* ---- policy: RPZ feeds (primary, zone, tsig-key, tsig-keys, feed-directory) ---- */
 
 static const char feeds[] =
@@ -1615,6 +1657,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_name);
 	tcase_add_test(tc, prefix_contains);
 	tcase_add_test(tc, feed_config);
+	tcase_add_test(tc, state_directory_config);
 	tcase_add_test(tc, feed_dump_reloads);
 	tcase_add_test(tc, error_feeds);
 	tcase_add_test(tc, file_source_zone);

@@ -21,7 +21,15 @@
 #include "qlog/impl.h"
 #include "vigil/wire.h"
 
-#define LINE_MAX_BYTES 4096
+/*
+ * The longest JSON line a client event can make, with every byte escaped at
+ * its worst (\u00XX: 6 for 1; a presentation name's backslash: 2 for 1):
+ * the identity 3 x 255 x 6, the name 1027 x 2, the answer 4 x 1051 x 2, the
+ * policy (255 + 255 + 1024) x 6, and about 500 for the keys and the rest:
+ * 24.4 kB.  4096 bytes lost such lines (a CNAME chain of long odd names was
+ * enough) without a count.
+ */
+#define LINE_MAX_BYTES (32 * 1024)
 #define IDLE_NS (10 * 1000 * 1000) /* the writer's nap when every ring is empty */
 #define STR_MAX 255                /* a string field copied by a worker, at most */
 

@@ -346,6 +346,92 @@ START_TEST(full_ring_counts_drops)
 }
 END_TEST
 
+
+/* The longest line a client event can make (a 255-byte question name of odd
+ * bytes, four CNAMEs to such names, every identity field at its 255 bytes,
+ * 1024 bytes of rule) is written whole, not lost without a count. */
+static size_t odd_name(uint8_t *n, uint8_t fill)
+{
+	size_t o = 0;
+	for (unsigned l = 0; l < 4; l++) {
+		unsigned ll = l < 3 ? 63 : 61;
+		n[o++] = (uint8_t)ll;
+		memset(n + o, l % 2 ? '\\' : fill, ll);
+		o += ll;
+	}
+	n[o++] = 0;
+	return o;
+}
+
+static size_t count_newlines(const char *path, size_t *longest)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0, cur = 0;
+	int ch;
+	*longest = 0;
+	if (!f)
+		return 0;
+	while ((ch = fgetc(f)) != EOF) {
+		if (ch == '\n') {
+			n++;
+			if (cur > *longest)
+				*longest = cur;
+			cur = 0;
+		} else {
+			cur++;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+START_TEST(longest_line_written)
+{
+	struct vg_qlog_opts o;
+	struct vg_qlog *l;
+	char path[] = "/tmp/vg_test_qlog_XXXXXX", err[256];
+	uint8_t qn[VG_NAME_MAX], tn[VG_NAME_MAX], q[512], ans[4096];
+	char id[256], rule[1100];
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_uint_eq(odd_name(qn, 0xff), 255);
+	int ql = vg_wire_make_query(q, sizeof(q), 7, qn, VG_T_A, true, 1232, false);
+	ck_assert_int_gt(ql, 0);
+	struct vg_pkt pk;
+	vg_pkt_init(&pk, ans, sizeof(ans), 7, VG_F_QR | VG_F_RD | VG_F_RA);
+	vg_pkt_put_question(&pk, qn, VG_T_A, VG_C_IN);
+	vg_pkt_begin(&pk, VG_SEC_AN);
+	for (unsigned i = 0; i < 4; i++) {
+		size_t tl = odd_name(tn, (uint8_t)(0x80 + i));
+		ck_assert_int_eq(vg_pkt_put_rr(&pk, i ? tn : qn, VG_T_CNAME, VG_C_IN, 60, tn,
+					       (uint16_t)tl), 0);
+	}
+	size_t al = vg_pkt_finish(&pk);
+	ck_assert_uint_gt(al, 0);
+	memset(id, 1, sizeof(id) - 1);
+	id[sizeof(id) - 1] = 0;
+	memset(rule, '"', sizeof(rule) - 1);
+	rule[sizeof(rule) - 1] = 0;
+	vg_qlog_opts_default(&o);
+	snprintf(o.file, sizeof(o.file), "%s", path);
+	ck_assert_int_eq(vg_qlog_start(&l, &o, 1, err, sizeof(err)), 0);
+	struct sockaddr_in a = v4("192.0.2.1", 1000);
+	struct vg_qlog_client e = {
+		.addr = (struct sockaddr *)&a, .transport = VG_QLOG_T_DOT, .id = id,
+		.cert_fp = id, .cert_subject = id, .query = q, .qlen = (size_t)ql,
+		.resp = ans, .rlen = al, .action = id, .source = id, .rule = rule,
+	};
+	ck_assert(vg_qlog_client(l, 0, &e));
+	wait_handled(l, 1);
+	vg_qlog_stop(l);
+	size_t longest;
+	ck_assert_uint_eq(count_newlines(path, &longest), 1);
+	ck_assert_uint_gt(longest, 4096);
+	unlink(path);
+}
+END_TEST
+
 /* ------------------------------------------------------------ dnstap */
 
 START_TEST(dnstap_encoding_decoded_back)
@@ -463,6 +549,7 @@ int main(void)
 	tcase_add_test(tc, pseudonyms_per_key_period);
 	tcase_add_test(tc, sampling_one_in_n);
 	tcase_add_test(tc, full_ring_counts_drops);
+	tcase_add_test(tc, longest_line_written);
 	tcase_add_test(tc, dnstap_encoding_decoded_back);
 	tcase_add_test(tc, dnstap_resolver_query);
 	suite_add_tcase(s, tc);

@@ -432,6 +432,35 @@ START_TEST(longest_line_written)
 }
 END_TEST
 
+
+/* A file that takes nothing (a full disk: /dev/full) and a dnstap output
+ * that is not there: every event the writer could not write is counted. */
+START_TEST(write_errors_counted)
+{
+	struct vg_qlog_opts o;
+	struct vg_qlog *l;
+	char err[256];
+	uint8_t ans[512], q[512], qn[VG_NAME_MAX];
+	vg_qlog_opts_default(&o);
+	snprintf(o.file, sizeof(o.file), "/dev/full");
+	ck_assert_int_eq(vg_qlog_start(&l, &o, 1, err, sizeof(err)), 0);
+	vg_name_from_str("www.example", qn, sizeof(qn));
+	int ql = vg_wire_make_query(q, sizeof(q), 7, qn, VG_T_A, true, 1232, false);
+	size_t al = answer(ans, "www.example", 0);
+	struct sockaddr_in a = v4("192.0.2.1", 1000);
+	struct vg_qlog_client e = { .addr = (struct sockaddr *)&a, .transport = VG_QLOG_T_UDP,
+				    .query = q, .qlen = (size_t)ql, .resp = ans, .rlen = al };
+	for (unsigned i = 0; i < 10; i++)
+		ck_assert(vg_qlog_client(l, 0, &e));
+	wait_handled(l, 10);
+	for (unsigned i = 0; i < 300 && vg_qlog_lost(l) < 10; i++)
+		usleep(10000);
+	ck_assert_uint_eq(vg_qlog_lost(l), 10);
+	ck_assert_uint_eq(vg_qlog_dropped(l), 0); /* (not the workers' drops) */
+	vg_qlog_stop(l);
+}
+END_TEST
+
 /* ------------------------------------------------------------ dnstap */
 
 START_TEST(dnstap_encoding_decoded_back)
@@ -550,6 +579,7 @@ int main(void)
 	tcase_add_test(tc, sampling_one_in_n);
 	tcase_add_test(tc, full_ring_counts_drops);
 	tcase_add_test(tc, longest_line_written);
+	tcase_add_test(tc, write_errors_counted);
 	tcase_add_test(tc, dnstap_encoding_decoded_back);
 	tcase_add_test(tc, dnstap_resolver_query);
 	suite_add_tcase(s, tc);

@@ -55,7 +55,9 @@ int vg__qlog_priv_addr(struct vg__qlog_priv *pv, const struct sockaddr *sa, int6
 		}
 		uint8_t h[16];
 		crypto_generichash(h, sizeof(h), b, len, pv->key, sizeof(pv->key));
-		memcpy(out, h, len);
+		/* all 16 bytes, whatever the family: the text form shows 8 of
+		 * them (an IPv4 address has 4: the rest was the caller's stack) */
+		memcpy(out, h, sizeof(h));
 		sodium_memzero(h, sizeof(h));
 		break;
 	}

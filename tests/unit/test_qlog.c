@@ -256,6 +256,14 @@ START_TEST(pseudonyms_per_key_period)
 	uint8_t out[16];
 	ck_assert_int_eq(vg__qlog_priv_addr(&pv, (struct sockaddr *)&a, t + 3600, out), AF_INET);
 	ck_assert(memcmp(out, "\xc0\x00\x02\x4d", 4) != 0);
+	/* an IPv4 pseudonym's 16 hex digits are 8 bytes of the hash, all of
+	 * them: nothing from the caller's buffer (the stack) shows through */
+	uint8_t o1[16], o2[16];
+	memset(o1, 0xaa, sizeof(o1));
+	memset(o2, 0x55, sizeof(o2));
+	vg__qlog_priv_addr(&pv, (struct sockaddr *)&a, t + 3600, o1);
+	vg__qlog_priv_addr(&pv, (struct sockaddr *)&a, t + 3600, o2);
+	ck_assert(memcmp(o1, o2, 8) == 0);
 	/* a second logger has its own random key */
 	struct vg__qlog_priv pv2;
 	vg__qlog_priv_init(&pv2, &o);

@@ -49,7 +49,10 @@ int vg__qlog_priv_addr(struct vg__qlog_priv *pv, const struct sockaddr *sa, int6
 		break;
 	case VG_QLOG_ADDR_PSEUDONYM: {
 		int64_t period = now_s / (int64_t)pv->rotate_s;
-		if (period != pv->period) { /* a new period: a new key, the old one forgotten */
+		/* a new period: a new key, the old one forgotten; a late event
+		 * of a past period (the rings are drained in turn) takes the
+		 * current key rather than a new one for every swing back */
+		if (period > pv->period) {
 			randombytes_buf(pv->key, sizeof(pv->key));
 			pv->period = period;
 		}

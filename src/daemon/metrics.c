@@ -23,6 +23,7 @@
 #include "daemon/expo.h"
 #include "daemon/metrics.h"
 #include "policy/engine.h"
+#include "qlog/qlog.h"
 #include "upstream/upstream.h"
 
 /* ------------------------------------------------------------ the values */
@@ -119,6 +120,8 @@ static const struct stat_meta {
 	  "Answers with stale data (RFC 8767, EDE 3)." },
 	{ "prefetches", "vigil_prefetches_total", "counter",
 	  "Cache entries refreshed before they expired." },
+	{ "query_log_dropped", "vigil_query_log_dropped_total", "counter",
+	  "Query log and dnstap events dropped by the workers (their buffer was full)." },
 };
 
 static const char *const rcode_names[VG_PIPE_RCODES] = {
@@ -346,6 +349,15 @@ void vg_metrics_write(struct daemon *d, struct vg_expo *e)
 		struct vg_expo_label l = { "kind", stream_names[k] };
 		vg_expo_u64(e, "vigil_connections_open", &l, 1,
 			    worker_sum(d, WORKER_OFF(conns_open) + k * CTR));
+	}
+
+	if (d->shared.qlog) {
+		vg_expo_family(e, "vigil_query_log_lost_total", "counter",
+			       "Query log lines and dnstap frames the writer could not write out "
+			       "(a write error such as a full disk, the dnstap output's queue "
+			       "full).");
+		vg_expo_u64(e, "vigil_query_log_lost_total", NULL, 0,
+			    vg_qlog_lost(d->shared.qlog));
 	}
 
 	vg_expo_family(e, "vigil_workers", "gauge", "Worker threads.");

@@ -49,13 +49,18 @@ int vg__qlog_priv_addr(struct vg__qlog_priv *pv, const struct sockaddr *sa, int6
 		break;
 	case VG_QLOG_ADDR_PSEUDONYM: {
 		int64_t period = now_s / (int64_t)pv->rotate_s;
-		if (period != pv->period) { /* a new period: a new key, the old one forgotten */
+		/* a new period: a new key, the old one forgotten; a late event
+		 * of a past period (the rings are drained in turn) takes the
+		 * current key rather than a new one for every swing back */
+		if (period > pv->period) {
 			randombytes_buf(pv->key, sizeof(pv->key));
 			pv->period = period;
 		}
 		uint8_t h[16];
 		crypto_generichash(h, sizeof(h), b, len, pv->key, sizeof(pv->key));
-		memcpy(out, h, len);
+		/* all 16 bytes, whatever the family: the text form shows 8 of
+		 * them (an IPv4 address has 4: the rest was the caller's stack) */
+		memcpy(out, h, sizeof(h));
 		sodium_memzero(h, sizeof(h));
 		break;
 	}

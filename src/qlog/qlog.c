@@ -21,7 +21,15 @@
 #include "qlog/impl.h"
 #include "vigil/wire.h"
 
-#define LINE_MAX_BYTES 4096
+/*
+ * The longest JSON line a client event can make, with every byte escaped at
+ * its worst (\u00XX: 6 for 1; a presentation name's backslash: 2 for 1):
+ * the identity 3 x 255 x 6, the name 1027 x 2, the answer 4 x 1051 x 2, the
+ * policy (255 + 255 + 1024) x 6, and about 500 for the keys and the rest:
+ * 24.4 kB.  4096 bytes lost such lines (a CNAME chain of long odd names was
+ * enough) without a count.
+ */
+#define LINE_MAX_BYTES (32 * 1024)
 #define IDLE_NS (10 * 1000 * 1000) /* the writer's nap when every ring is empty */
 #define STR_MAX 255                /* a string field copied by a worker, at most */
 
@@ -39,10 +47,12 @@ struct vg_qlog {
 	bool started;
 	atomic_bool stop, reopen;
 	_Atomic uint64_t handled;
+	_Atomic uint64_t lost;  /* the writer's: lines and frames not written out */
 	/* the writer thread's own */
 	struct vg__qlog_priv priv;
 	FILE *json;
 	uint64_t json_bytes;
+	uint64_t json_pending;  /* lines in the FILE's buffer since its last flush */
 	int64_t json_opened_s;
 	struct vg__dnstap *dnstap;
 	char identity[256];
@@ -216,10 +226,37 @@ static int64_t wall_s(void)
 	return (int64_t)time(NULL);
 }
 
+static void lose(struct vg_qlog *l, uint64_t n)
+{
+	if (n)
+		atomic_fetch_add_explicit(&l->lost, n, memory_order_relaxed);
+}
+
+/* Write out the FILE's buffer; the lines in it are lost when that fails
+ * (glibc empties the buffer on a write error: ENOSPC, EIO ...). */
+static void json_flush(struct vg_qlog *l)
+{
+	if (!l->json)
+		return;
+	if (fflush(l->json) != 0) {
+		lose(l, l->json_pending);
+		clearerr(l->json);
+	}
+	l->json_pending = 0;
+}
+
+static void json_close(struct vg_qlog *l)
+{
+	if (!l->json)
+		return;
+	json_flush(l);
+	fclose(l->json);
+	l->json = NULL;
+}
+
 static int json_open(struct vg_qlog *l)
 {
-	if (l->json)
-		fclose(l->json);
+	json_close(l);
 	l->json = fopen(l->o.file, "a");
 	if (!l->json)
 		return -errno;
@@ -234,10 +271,7 @@ static int json_open(struct vg_qlog *l)
 static void json_rotate(struct vg_qlog *l)
 {
 	char from[600], to[600];
-	if (l->json) {
-		fclose(l->json);
-		l->json = NULL;
-	}
+	json_close(l);
 	if (!l->o.keep) {
 		unlink(l->o.file);
 	} else {
@@ -257,18 +291,26 @@ static void json_rotate(struct vg_qlog *l)
 
 static void json_write(struct vg_qlog *l, const struct vg__qlog_view *v)
 {
-	if (!l->json)
+	if (!l->json) { /* (a reopen or rotation that failed) */
+		lose(l, 1);
 		return;
-	size_t n = vg__qlog_json_line(v, &l->priv, l->o.fields, l->line, sizeof(l->line) - 1);
-	if (!n)
-		return;
-	l->line[n++] = '\n';
-	if (fwrite(l->line, 1, n, l->json) == n)
-		l->json_bytes += n;
-	if (l->o.rotate_size && l->json_bytes >= l->o.rotate_size) {
-		fflush(l->json);
-		json_rotate(l);
 	}
+	size_t n = vg__qlog_json_line(v, &l->priv, l->o.fields, l->line, sizeof(l->line) - 1);
+	if (!n) {
+		lose(l, 1);
+		return;
+	}
+	l->line[n++] = '\n';
+	if (fwrite(l->line, 1, n, l->json) == n) {
+		l->json_bytes += n;
+		l->json_pending++;
+	} else { /* the buffer's flush failed: it and this line are gone */
+		lose(l, l->json_pending + 1);
+		l->json_pending = 0;
+		clearerr(l->json);
+	}
+	if (l->o.rotate_size && l->json_bytes >= l->o.rotate_size)
+		json_rotate(l);
 }
 
 /* ------------------------------------------------------------ the writer thread */
@@ -291,7 +333,8 @@ static void handle(struct vg_qlog *l, const void *rec, size_t len)
 		if (!(l->dnstap_msgs & types[i]) ||
 		    vg__dnstap_encode(&v, types[i], &l->priv, l->identity, &frame, &fl) < 0)
 			continue;
-		vg__dnstap_submit(l->dnstap, frame, fl);
+		if (!vg__dnstap_submit(l->dnstap, frame, fl))
+			lose(l, 1);
 	}
 }
 
@@ -320,9 +363,8 @@ static void *writer(void *arg)
 			}
 		}
 		if (n) {
+			json_flush(l);
 			atomic_fetch_add_explicit(&l->handled, n, memory_order_relaxed);
-			if (l->json)
-				fflush(l->json);
 		}
 		if (stopping && !n)
 			break;
@@ -336,8 +378,7 @@ static void *writer(void *arg)
 
 static void qlog_free(struct vg_qlog *l)
 {
-	if (l->json)
-		fclose(l->json);
+	json_close(l);
 	vg__dnstap_close(l->dnstap);
 	for (unsigned i = 0; l->w && i < l->n; i++)
 		vg_ring_free(l->w[i].ring);
@@ -409,6 +450,11 @@ uint64_t vg_qlog_dropped(const struct vg_qlog *l)
 	for (unsigned i = 0; l && i < l->n; i++)
 		d += vg_ring_dropped(l->w[i].ring);
 	return d;
+}
+
+uint64_t vg_qlog_lost(const struct vg_qlog *l)
+{
+	return l ? atomic_load_explicit(&((struct vg_qlog *)l)->lost, memory_order_relaxed) : 0;
 }
 
 uint64_t vg_qlog_handled(const struct vg_qlog *l)

@@ -89,6 +89,12 @@ void vg_qlog_stop(struct vg_qlog *l);
 /** Reopen the JSON file before the next line (SIGHUP: log rotation by others). */
 void vg_qlog_reopen(struct vg_qlog *l);
 uint64_t vg_qlog_dropped(const struct vg_qlog *l);
+/**
+ * Events the writer thread could not write out: a JSON line the file did
+ * not take (a write error such as a full disk, no file open after a failed
+ * reopen or rotation), a dnstap frame the output's queue refused.
+ */
+uint64_t vg_qlog_lost(const struct vg_qlog *l);
 /** Events the writer has handled (drained from the rings). */
 uint64_t vg_qlog_handled(const struct vg_qlog *l);
 /** Does the log want upstream queries / responses (dnstap resolver messages)? */

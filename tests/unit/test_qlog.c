@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,58 @@ START_TEST(ring_records_in_order_and_drops_counted)
 	ck_assert_ptr_null(vg_ring_reserve(r, 4096));
 	ck_assert_uint_eq(vg_ring_dropped(r), dropped + 1);
 	vg_ring_free(r);
+}
+END_TEST
+
+
+/* One producer and one consumer thread at once (the way the workers and the
+ * writer use it): every record that was not counted dropped comes out whole
+ * and in order, across many wrap-arounds (run it under TSan as well). */
+struct ring_run {
+	struct vg_ring *r;
+	unsigned n;
+};
+
+static void *ring_producer(void *arg)
+{
+	struct ring_run *rr = arg;
+	for (unsigned i = 0; i < rr->n; i++) {
+		size_t len = 8 + (i * 131u) % 700;
+		uint8_t *p;
+		while (!(p = vg_ring_reserve(rr->r, len)))
+			; /* (counted dropped; try again so the sequence has no gaps) */
+		memcpy(p, &i, sizeof(i));
+		memset(p + sizeof(i), (int)(i & 0xff), len - sizeof(i));
+		vg_ring_commit(rr->r, len);
+	}
+	return NULL;
+}
+
+START_TEST(ring_threads)
+{
+	struct ring_run rr = { vg_ring_new(4096), 20000 };
+	pthread_t t;
+	ck_assert_ptr_nonnull(rr.r);
+	ck_assert_int_eq(pthread_create(&t, NULL, ring_producer, &rr), 0);
+	for (unsigned i = 0; i < rr.n;) {
+		size_t len;
+		const uint8_t *p = vg_ring_peek(rr.r, &len);
+		if (!p)
+			continue;
+		unsigned seq;
+		memcpy(&seq, p, sizeof(seq));
+		ck_assert_uint_eq(seq, i);
+		ck_assert_uint_eq(len, 8 + (i * 131u) % 700);
+		for (size_t k = sizeof(seq); k < len; k++)
+			if (p[k] != (uint8_t)(i & 0xff))
+				ck_abort_msg("record %u torn at byte %zu", i, k);
+		vg_ring_release(rr.r);
+		i++;
+	}
+	pthread_join(t, NULL);
+	size_t len;
+	ck_assert_ptr_null(vg_ring_peek(rr.r, &len));
+	vg_ring_free(rr.r);
 }
 END_TEST
 
@@ -256,11 +309,27 @@ START_TEST(pseudonyms_per_key_period)
 	uint8_t out[16];
 	ck_assert_int_eq(vg__qlog_priv_addr(&pv, (struct sockaddr *)&a, t + 3600, out), AF_INET);
 	ck_assert(memcmp(out, "\xc0\x00\x02\x4d", 4) != 0);
+	/* an IPv4 pseudonym's 16 hex digits are 8 bytes of the hash, all of
+	 * them: nothing from the caller's buffer (the stack) shows through */
+	uint8_t o1[16], o2[16];
+	memset(o1, 0xaa, sizeof(o1));
+	memset(o2, 0x55, sizeof(o2));
+	vg__qlog_priv_addr(&pv, (struct sockaddr *)&a, t + 3600, o1);
+	vg__qlog_priv_addr(&pv, (struct sockaddr *)&a, t + 3600, o2);
+	ck_assert(memcmp(o1, o2, 8) == 0);
 	/* a second logger has its own random key */
 	struct vg__qlog_priv pv2;
 	vg__qlog_priv_init(&pv2, &o);
 	vg__qlog_priv_str(&pv2, (struct sockaddr *)&a, t, a2, sizeof(a2));
 	ck_assert_str_ne(a1, a2);
+	/* the writer drains the workers' rings in turn: an event of the past
+	 * period can come after one of the new; it does not bring a new key,
+	 * so the new period's pseudonyms stay the same */
+	char late[32], a4[32];
+	vg__qlog_priv_str(&pv, (struct sockaddr *)&b, t + 3599, late, sizeof(late));
+	vg__qlog_priv_str(&pv, (struct sockaddr *)&a, t + 3601, a4, sizeof(a4));
+	ck_assert_str_eq(a3, a4);
+	ck_assert_str_ne(late, b1);          /* (the old key is gone all the same) */
 }
 END_TEST
 
@@ -343,6 +412,121 @@ START_TEST(full_ring_counts_drops)
 	vg_qlog_stop(l);
 	ck_assert_uint_eq(file_lines(path), ok); /* what was not dropped was written */
 	unlink(path);
+}
+END_TEST
+
+
+/* The longest line a client event can make (a 255-byte question name of odd
+ * bytes, four CNAMEs to such names, every identity field at its 255 bytes,
+ * 1024 bytes of rule) is written whole, not lost without a count. */
+static size_t odd_name(uint8_t *n, uint8_t fill)
+{
+	size_t o = 0;
+	for (unsigned l = 0; l < 4; l++) {
+		unsigned ll = l < 3 ? 63 : 61;
+		n[o++] = (uint8_t)ll;
+		memset(n + o, l % 2 ? '\\' : fill, ll);
+		o += ll;
+	}
+	n[o++] = 0;
+	return o;
+}
+
+static size_t count_newlines(const char *path, size_t *longest)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0, cur = 0;
+	int ch;
+	*longest = 0;
+	if (!f)
+		return 0;
+	while ((ch = fgetc(f)) != EOF) {
+		if (ch == '\n') {
+			n++;
+			if (cur > *longest)
+				*longest = cur;
+			cur = 0;
+		} else {
+			cur++;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+START_TEST(longest_line_written)
+{
+	struct vg_qlog_opts o;
+	struct vg_qlog *l;
+	char path[] = "/tmp/vg_test_qlog_XXXXXX", err[256];
+	uint8_t qn[VG_NAME_MAX], tn[VG_NAME_MAX], q[512], ans[4096];
+	char id[256], rule[1100];
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_uint_eq(odd_name(qn, 0xff), 255);
+	int ql = vg_wire_make_query(q, sizeof(q), 7, qn, VG_T_A, true, 1232, false);
+	ck_assert_int_gt(ql, 0);
+	struct vg_pkt pk;
+	vg_pkt_init(&pk, ans, sizeof(ans), 7, VG_F_QR | VG_F_RD | VG_F_RA);
+	vg_pkt_put_question(&pk, qn, VG_T_A, VG_C_IN);
+	vg_pkt_begin(&pk, VG_SEC_AN);
+	for (unsigned i = 0; i < 4; i++) {
+		size_t tl = odd_name(tn, (uint8_t)(0x80 + i));
+		ck_assert_int_eq(vg_pkt_put_rr(&pk, i ? tn : qn, VG_T_CNAME, VG_C_IN, 60, tn,
+					       (uint16_t)tl), 0);
+	}
+	size_t al = vg_pkt_finish(&pk);
+	ck_assert_uint_gt(al, 0);
+	memset(id, 1, sizeof(id) - 1);
+	id[sizeof(id) - 1] = 0;
+	memset(rule, '"', sizeof(rule) - 1);
+	rule[sizeof(rule) - 1] = 0;
+	vg_qlog_opts_default(&o);
+	snprintf(o.file, sizeof(o.file), "%s", path);
+	ck_assert_int_eq(vg_qlog_start(&l, &o, 1, err, sizeof(err)), 0);
+	struct sockaddr_in a = v4("192.0.2.1", 1000);
+	struct vg_qlog_client e = {
+		.addr = (struct sockaddr *)&a, .transport = VG_QLOG_T_DOT, .id = id,
+		.cert_fp = id, .cert_subject = id, .query = q, .qlen = (size_t)ql,
+		.resp = ans, .rlen = al, .action = id, .source = id, .rule = rule,
+	};
+	ck_assert(vg_qlog_client(l, 0, &e));
+	wait_handled(l, 1);
+	vg_qlog_stop(l);
+	size_t longest;
+	ck_assert_uint_eq(count_newlines(path, &longest), 1);
+	ck_assert_uint_gt(longest, 4096);
+	unlink(path);
+}
+END_TEST
+
+
+/* A file that takes nothing (a full disk: /dev/full) and a dnstap output
+ * that is not there: every event the writer could not write is counted. */
+START_TEST(write_errors_counted)
+{
+	struct vg_qlog_opts o;
+	struct vg_qlog *l;
+	char err[256];
+	uint8_t ans[512], q[512], qn[VG_NAME_MAX];
+	vg_qlog_opts_default(&o);
+	snprintf(o.file, sizeof(o.file), "/dev/full");
+	ck_assert_int_eq(vg_qlog_start(&l, &o, 1, err, sizeof(err)), 0);
+	vg_name_from_str("www.example", qn, sizeof(qn));
+	int ql = vg_wire_make_query(q, sizeof(q), 7, qn, VG_T_A, true, 1232, false);
+	size_t al = answer(ans, "www.example", 0);
+	struct sockaddr_in a = v4("192.0.2.1", 1000);
+	struct vg_qlog_client e = { .addr = (struct sockaddr *)&a, .transport = VG_QLOG_T_UDP,
+				    .query = q, .qlen = (size_t)ql, .resp = ans, .rlen = al };
+	for (unsigned i = 0; i < 10; i++)
+		ck_assert(vg_qlog_client(l, 0, &e));
+	wait_handled(l, 10);
+	for (unsigned i = 0; i < 300 && vg_qlog_lost(l) < 10; i++)
+		usleep(10000);
+	ck_assert_uint_eq(vg_qlog_lost(l), 10);
+	ck_assert_uint_eq(vg_qlog_dropped(l), 0); /* (not the workers' drops) */
+	vg_qlog_stop(l);
 }
 END_TEST
 
@@ -457,12 +641,15 @@ int main(void)
 	Suite *s = suite_create("qlog");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, ring_records_in_order_and_drops_counted);
+	tcase_add_test(tc, ring_threads);
 	tcase_add_test(tc, json_escaping);
 	tcase_add_test(tc, json_line_fields);
 	tcase_add_test(tc, truncation);
 	tcase_add_test(tc, pseudonyms_per_key_period);
 	tcase_add_test(tc, sampling_one_in_n);
 	tcase_add_test(tc, full_ring_counts_drops);
+	tcase_add_test(tc, longest_line_written);
+	tcase_add_test(tc, write_errors_counted);
 	tcase_add_test(tc, dnstap_encoding_decoded_back);
 	tcase_add_test(tc, dnstap_resolver_query);
 	suite_add_tcase(s, tc);

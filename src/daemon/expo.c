@@ -170,7 +170,8 @@ void vg_expo_histogram(struct vg_expo *e, const char *name, const struct vg_expo
 
 	if (nl > VG_EXPO_MAX_LABELS - 1)
 		nl = VG_EXPO_MAX_LABELS - 1;
-	memcpy(ll, l, nl * sizeof(*l));
+	if (nl)
+		memcpy(ll, l, nl * sizeof(*l));
 	ll[nl].name = "le";
 	for (size_t i = 0; i < nb; i++) {
 		cum += counts[i];

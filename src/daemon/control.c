@@ -39,6 +39,7 @@
 #include "daemon/explain.h"
 #include "feed/feed.h"
 #include "policy/engine.h"
+#include "tls/tls.h"
 #include "upstream/upstream.h"
 
 #ifndef VIGIL_VERSION
@@ -69,7 +70,15 @@ struct upjob {
 };
 
 struct conn {
-	uv_pipe_t h;
+	union {
+		uv_pipe_t pipe;   /* the unix socket */
+		uv_tcp_t tcp;     /* control.listen-tls */
+	} h;
+	struct vg_tls_conn *tls; /* TLS: the session; NULL on the unix socket */
+	bool tls_checked;        /* the client's certificate was looked at */
+	bool close_after;        /* TLS: close once the writes went out */
+	unsigned writes;         /* TLS: writes in flight */
+	char who[320];           /* for the log: "uid 0 (pid 1)", "TLS client ... (CN=..)" */
 	uv_timer_t idle;
 	uv_write_t wr;
 	struct vg_control *ctl;
@@ -81,6 +90,7 @@ struct conn {
 	size_t len;
 	char line[VG_CTL_LINE_MAX + 1];
 	char *resp;
+	uint8_t rx[4096];        /* TLS: ciphertext read */
 };
 
 struct vg_control {
@@ -104,6 +114,11 @@ struct vg_control {
 	uv_timer_t up_timer;   /* CTL_UP_WAIT_MS */
 	struct conn *up_conn;  /* who asked, NULL: none (or it left) */
 	bool up_json, up_busy;
+	/* remote access (control.listen-tls): TCP+TLS, a client certificate required */
+	uv_tcp_t tls_srv;
+	bool tls_open;
+	struct vg_tls_ctx *tls_ctx;
+	char tls_addr[64];
 	/* pauses by group name; mapped to the policy's indexes in d->shared.paused */
 	struct pause {
 		char group[64];
@@ -376,8 +391,7 @@ static int cmd_reload(struct ctx *x, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return usage_err(x, "reload");
-	vg_log(VG_LOG_NOTICE, "control: reload asked by uid %u (pid %ld)", (unsigned)x->c->uid,
-	       (long)x->c->pid);
+	vg_log(VG_LOG_NOTICE, "control: reload asked by %s", x->c->who);
 	int r = vg_daemon_reload(x->d);
 	if (r < 0) {
 		fprintf(x->err, "reload failed, the running config stays in force:\n%s",
@@ -438,8 +452,8 @@ static int cmd_flush(struct ctx *x, int argc, char **argv)
 		 flags & VG_CACHE_FLUSH_NEGATIVE ? "negative entries" : name ? "entries" :
 		 "every entry", name ? " at " : "", nm,
 		 flags & VG_CACHE_FLUSH_SUBTREE ? " and below" : "");
-	vg_log(VG_LOG_NOTICE, "control: flushed %s (%zu removed), asked by uid %u", what, n,
-	       (unsigned)x->c->uid);
+	vg_log(VG_LOG_NOTICE, "control: flushed %s (%zu removed), asked by %s", what, n,
+	       x->c->who);
 	if (x->o.json) {
 		bool f = true;
 		fputc('{', x->o.f);
@@ -631,8 +645,7 @@ static int cmd_pause(struct ctx *x, int argc, char **argv)
 	if (!uv_is_active((uv_handle_t *)&ctl->pause_timer))
 		uv_timer_start(&ctl->pause_timer, on_pause_timer, 1000, 1000);
 	vg_log(VG_LOG_NOTICE, "control: policy PAUSED for client group '%s' for %llu s "
-	       "(asked by uid %u, pid %ld)", pz->group, (unsigned long long)(ms / 1000),
-	       (unsigned)x->c->uid, (long)x->c->pid);
+	       "(asked by %s)", pz->group, (unsigned long long)(ms / 1000), x->c->who);
 	if (x->o.json) {
 		bool f = true;
 		fputc('{', x->o.f);
@@ -657,8 +670,8 @@ static int cmd_resume(struct ctx *x, int argc, char **argv)
 	}
 	memset(pz, 0, sizeof(*pz));
 	pause_publish(x->ctl);
-	vg_log(VG_LOG_NOTICE, "control: policy RESUMED for client group '%s' (asked by uid %u, "
-	       "pid %ld)", argv[1], (unsigned)x->c->uid, (long)x->c->pid);
+	vg_log(VG_LOG_NOTICE, "control: policy RESUMED for client group '%s' (asked by %s)",
+	       argv[1], x->c->who);
 	if (x->o.json) {
 		bool f = true;
 		fputc('{', x->o.f);
@@ -1110,6 +1123,7 @@ static void maybe_free(struct vg_control *ctl)
 	for (unsigned i = 0; ctl->up && i < ctl->d->n_workers; i++)
 		free(ctl->up[i].info);
 	free(ctl->up);
+	vg_tls_ctx_unref(ctl->tls_ctx);
 	free(ctl);
 }
 
@@ -1125,6 +1139,7 @@ static void conn_closed(uv_handle_t *h)
 			break;
 		}
 	ctl->n_conns--;
+	vg_tls_conn_free(c->tls);
 	free(c->resp);
 	free(c);
 	maybe_free(ctl);
@@ -1147,9 +1162,65 @@ static void on_written(uv_write_t *w, int status)
 	conn_close(w->data);
 }
 
+/* ---- TLS: the session's ciphertext goes out in writes of their own */
+
+struct tls_wr {
+	uv_write_t w;
+	struct conn *c;
+	uint8_t buf[];
+};
+
+static void on_tls_written(uv_write_t *w, int status)
+{
+	struct tls_wr *t = (struct tls_wr *)w;
+	struct conn *c = t->c;
+	free(t);
+	c->writes--;
+	if (status < 0 || (c->close_after && !c->writes))
+		conn_close(c);
+}
+
+/* Write what the session has for the peer; close when told to and done. */
+static void tls_flush(struct conn *c)
+{
+	size_t n;
+	while (!c->closing && (n = vg_tls_conn_pending(c->tls)) > 0) {
+		struct tls_wr *t = malloc(sizeof(*t) + n);
+		if (!t) {
+			conn_close(c);
+			return;
+		}
+		t->c = c;
+		n = vg_tls_conn_take(c->tls, t->buf, n);
+		uv_buf_t b = uv_buf_init((char *)t->buf, (unsigned)n);
+		if (uv_write(&t->w, (uv_stream_t *)&c->h, &b, 1, on_tls_written) < 0) {
+			free(t);
+			conn_close(c);
+			return;
+		}
+		c->writes++;
+	}
+	if (c->close_after && !c->writes)
+		conn_close(c);
+}
+
 /* Send @p resp (taken) and close after it. */
 static void conn_reply(struct conn *c, char *resp, size_t len)
 {
+	if (c->tls) {
+		uv_read_stop((uv_stream_t *)&c->h);
+		c->close_after = true;
+		if (!vg_tls_conn_established(c->tls) ||
+		    vg_tls_conn_write(c->tls, (const uint8_t *)resp, len) < 0) {
+			free(resp);
+			conn_close(c);
+			return;
+		}
+		free(resp);
+		vg_tls_conn_shutdown(c->tls);
+		tls_flush(c);
+		return;
+	}
 	c->resp = resp;
 	uv_buf_t b = uv_buf_init(resp, (unsigned)len);
 	c->wr.data = c;
@@ -1274,6 +1345,158 @@ static void on_idle(uv_timer_t *t)
 	conn_close(t->data);
 }
 
+static void on_alloc_tls(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	(void)suggested;
+	buf->base = (char *)c->rx;
+	buf->len = sizeof(c->rx);
+}
+
+/* The handshake is over: a verified client certificate, or refused. */
+static bool tls_client_ok(struct conn *c)
+{
+	const char *fp = vg_tls_conn_cert_fp(c->tls);
+	c->tls_checked = true;
+	if (!fp[0]) {
+		vg_log(VG_LOG_WARNING, "control: refused %s: no client certificate "
+		       "(control.client-ca)", c->who);
+		conn_reply_error(c, false, "permission denied: a client certificate signed by "
+				 "control.client-ca is required");
+		return false;
+	}
+	size_t l = strlen(c->who);
+	snprintf(c->who + l, sizeof(c->who) - l, " (certificate %.200s)",
+		 vg_tls_conn_cert_subject(c->tls));
+	vg_log(VG_LOG_INFO, "control: %s", c->who);
+	return true;
+}
+
+static void on_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (vg_tls_conn_input(c->tls, c->rx, (size_t)nread) < 0) {
+		conn_close(c);
+		return;
+	}
+	for (;;) {
+		if (c->len >= VG_CTL_LINE_MAX)
+			break;
+		ssize_t r = vg_tls_conn_read(c->tls, (uint8_t *)c->line + c->len,
+					     VG_CTL_LINE_MAX - c->len);
+		if (r > 0) {
+			c->len += (size_t)r;
+			continue;
+		}
+		if (r == VG_TLS_AGAIN)
+			break;
+		if (!vg_tls_conn_established(c->tls))
+			vg_log(VG_LOG_WARNING, "control: refused %s: TLS handshake failed: %s",
+			       c->who, vg_tls_conn_error(c->tls)[0] ? vg_tls_conn_error(c->tls) :
+			       "(no reason)");
+		c->close_after = true; /* the alert goes out first */
+		tls_flush(c);
+		return;
+	}
+	tls_flush(c);
+	if (c->closing || !vg_tls_conn_established(c->tls))
+		return;
+	if (!c->tls_checked && !tls_client_ok(c))
+		return;
+	c->line[c->len] = '\0';
+	if (memchr(c->line, '\n', c->len)) {
+		*strchr(c->line, '\n') = '\0';
+		uv_timer_stop(&c->idle);
+		handle(c);
+	} else if (c->len >= VG_CTL_LINE_MAX) {
+		conn_reply_error(c, false, "request line too long");
+	}
+}
+
+static void on_tls_connection(uv_stream_t *srv, int status)
+{
+	struct vg_control *ctl = srv->data;
+	if (status < 0)
+		return;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->ctl = ctl;
+	uv_tcp_init(srv->loop, &c->h.tcp);
+	uv_timer_init(srv->loop, &c->idle);
+	c->h.tcp.data = c->idle.data = c;
+	c->next = ctl->conns;
+	ctl->conns = c;
+	ctl->n_conns++;
+	c->uid = (uid_t)-1;
+	c->gid = (gid_t)-1;
+	snprintf(c->who, sizeof(c->who), "TLS client ?");
+	if (uv_accept(srv, (uv_stream_t *)&c->h) < 0) {
+		conn_close(c);
+		return;
+	}
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &sl) == 0) {
+		struct vg_sockaddr va;
+		char a[VG_ADDRSTRLEN];
+		memset(&va, 0, sizeof(va));
+		memcpy(&va.u, &ss, sizeof(va.u) < (size_t)sl ? sizeof(va.u) : (size_t)sl);
+		va.len = (socklen_t)sl;
+		vg_sockaddr_str(&va, VG_ADDR_PORT, a, sizeof(a));
+		snprintf(c->who, sizeof(c->who), "TLS client %s", a);
+	}
+	c->tls = vg_tls_conn_accept(ctl->tls_ctx);
+	if (!c->tls || ctl->n_conns > CTL_MAX_CONNS) {
+		vg_log(VG_LOG_WARNING, "control: %s closed: %s", c->who,
+		       c->tls ? "too many control connections" : "out of memory");
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->idle, on_idle, CTL_IDLE_MS, 0);
+	uv_read_start((uv_stream_t *)&c->h, on_alloc_tls, on_read_tls);
+}
+
+/* control.listen-tls: the TLS context and the listening TCP socket. */
+static int tls_start(struct vg_control *ctl, const struct vg_control_opts *co)
+{
+	struct vg_tls_opts to;
+	char err[512];
+	struct sockaddr_storage ss;
+	int r;
+	memset(&to, 0, sizeof(to));
+	snprintf(to.certificate, sizeof(to.certificate), "%s", co->tls_certificate);
+	snprintf(to.key, sizeof(to.key), "%s", co->tls_key);
+	snprintf(to.client_ca, sizeof(to.client_ca), "%s", co->client_ca);
+	snprintf(ctl->tls_addr, sizeof(ctl->tls_addr), "%s", co->listen_tls);
+	r = vg_tls_server_new(&to, VG_TLS_DOT, NULL, &ctl->tls_ctx, err, sizeof(err));
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "control.listen-tls %s: %s", ctl->tls_addr, err);
+		return r;
+	}
+	uv_tcp_init(&ctl->d->loop, &ctl->tls_srv);
+	ctl->tls_srv.data = ctl;
+	ctl->tls_open = true;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, &co->tls_addr.u, co->tls_addr.len);
+	r = uv_tcp_bind(&ctl->tls_srv, (const struct sockaddr *)&ss, 0);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&ctl->tls_srv, 16, on_tls_connection);
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "control.listen-tls %s: %s", ctl->tls_addr, uv_strerror(r));
+		return r;
+	}
+	uv_unref((uv_handle_t *)&ctl->tls_srv);
+	vg_log(VG_LOG_NOTICE, "control over TLS on %s (client certificates of %s required)",
+	       ctl->tls_addr, co->client_ca);
+	return 0;
+}
+
 /* root, the socket file's owner, or its group: who may use the socket */
 static bool peer_allowed(const struct vg_control *ctl, uid_t uid, gid_t gid)
 {
@@ -1289,9 +1512,9 @@ static void on_connection(uv_stream_t *srv, int status)
 	if (!c)
 		return;
 	c->ctl = ctl;
-	uv_pipe_init(srv->loop, &c->h, 0);
+	uv_pipe_init(srv->loop, &c->h.pipe, 0);
 	uv_timer_init(srv->loop, &c->idle);
-	c->h.data = c->idle.data = c;
+	c->h.pipe.data = c->idle.data = c;
 	c->next = ctl->conns;
 	ctl->conns = c;
 	ctl->n_conns++;
@@ -1310,6 +1533,7 @@ static void on_connection(uv_stream_t *srv, int status)
 	c->uid = cr.uid;
 	c->gid = cr.gid;
 	c->pid = cr.pid;
+	snprintf(c->who, sizeof(c->who), "uid %u (pid %ld)", (unsigned)cr.uid, (long)cr.pid);
 	if (!peer_allowed(ctl, cr.uid, cr.gid)) {
 		char msg[300];
 		vg_log(VG_LOG_WARNING, "control: refused uid %u gid %u (pid %ld): neither root, "
@@ -1447,17 +1671,33 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	uv_async_init(&d->loop, &ctl->up_async, on_up_async);
 	ctl->up_async.data = ctl;
 	uv_unref((uv_handle_t *)&ctl->up_async);
+	if (co->listen_tls[0]) {
+		r = tls_start(ctl, co);
+		if (r < 0) {
+			must = true;
+			goto fail_handles;
+		}
+	}
 	d->control = ctl;
 	vg_log(VG_LOG_NOTICE, "control socket %s (mode %04o, owner uid %u, group gid %u)",
 	       ctl->path, co->mode_bits, (unsigned)ctl->owner, (unsigned)ctl->group);
 	return 0;
+fail_handles:
+	uv_close((uv_handle_t *)&ctl->pause_timer, NULL);
+	uv_close((uv_handle_t *)&ctl->up_timer, NULL);
+	uv_close((uv_handle_t *)&ctl->up_async, NULL);
+	if (ctl->tls_open)
+		uv_close((uv_handle_t *)&ctl->tls_srv, NULL);
 fail_unlink:
 	unlink(ctl->path);
 fail:
-	if (ctl->srv_open) {
+	if (ctl->srv_open)
 		uv_close((uv_handle_t *)&ctl->srv, NULL);
-		uv_run(&d->loop, UV_RUN_NOWAIT);
-	}
+	uv_run(&d->loop, UV_RUN_NOWAIT);
+	vg_tls_ctx_unref(ctl->tls_ctx);
+	if (co->listen_tls[0] && !must)
+		vg_log(VG_LOG_WARNING, "control: control.listen-tls %s is not served either "
+		       "(it runs beside the control socket)", co->listen_tls);
 	free(ctl);
 	return must ? r : 0;
 }
@@ -1493,7 +1733,9 @@ void vg_control_stop(struct daemon *d)
 	}
 	ctl->up_conn = NULL;
 	ctl->stopping = true;
-	ctl->open_handles = 4;
+	ctl->open_handles = ctl->tls_open ? 5 : 4;
+	if (ctl->tls_open)
+		uv_close((uv_handle_t *)&ctl->tls_srv, ctl_handle_closed);
 	for (struct conn *c = ctl->conns; c; c = c->next)
 		conn_close(c);
 	uv_close((uv_handle_t *)&ctl->srv, ctl_handle_closed);

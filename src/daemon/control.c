@@ -199,7 +199,7 @@ static void pause_publish(struct vg_control *ctl)
 	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++) {
 		int k = ctl->pauses[i].group[0] ? group_index(p, ctl->pauses[i].group) : -1;
 		if (k >= 0)
-			until[k] = ctl->pauses[i].until_ms;
+			until[k] = vg_pause_word(ctl->pauses[i].group, ctl->pauses[i].until_ms);
 	}
 	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++)
 		atomic_store_explicit(&ctl->d->shared.paused[i], until[i], memory_order_relaxed);

@@ -75,6 +75,12 @@ struct vg_control_opts {
 	char mode[8];       /* control.mode: octal permissions of the socket, default "0660" */
 	char group[64];     /* control.group: the socket's group (name), "" the daemon's */
 	unsigned mode_bits; /* mode parsed */
+	/* remote vigilctl over TCP+TLS with a client certificate (off: "") */
+	char listen_tls[64];             /* control.listen-tls: ADDR@PORT */
+	char tls_certificate[VG_TLS_PATH_MAX]; /* control.tls-certificate: PEM chain */
+	char tls_key[VG_TLS_PATH_MAX];   /* control.tls-key */
+	char client_ca[VG_TLS_PATH_MAX]; /* control.client-ca: clients' certificates' CA */
+	struct vg_sockaddr tls_addr;     /* listen-tls parsed */
 };
 #define VG_CONTROL_SOCKET_DEFAULT "/run/vigil/control.sock"
 

@@ -633,6 +633,10 @@ static const struct vg__cfg_key control_keys[] = {
 	VG_CFG_KSTR("socket", CFG, control.socket, 0, VG_CONTROL_SOCKET_DEFAULT),
 	VG_CFG_KSTR("mode", CFG, control.mode, 1, "0660"),
 	VG_CFG_KSTR("group", CFG, control.group, 0, ""),
+	VG_CFG_KSTR("listen-tls", CFG, control.listen_tls, 0, ""),
+	VG_CFG_KSTR("tls-certificate", CFG, control.tls_certificate, 0, ""),
+	VG_CFG_KSTR("tls-key", CFG, control.tls_key, 0, ""),
+	VG_CFG_KSTR("client-ca", CFG, control.client_ca, 0, ""),
 };
 
 static const struct vg__cfg_map control_map = {
@@ -664,6 +668,21 @@ static void control_finish(struct vg__cfg_ctx *c)
 	if (s->line[kg] != VG_CFG_LINE_BAD && o->group[0] && !getgrnam(o->group))
 		vg__cfg_report(c, s->line[kg], "control.group: no group '%s' on this system",
 			       o->group);
+	/* remote access: an address with a port, and all three files */
+	size_t kl = vg__cfg_key_index(&control_map, "listen-tls");
+	if (s->line[kl] == VG_CFG_LINE_BAD || !o->listen_tls[0])
+		return;
+	if (vg_sockaddr_parse(o->listen_tls, 0, &o->tls_addr) < 0 ||
+	    !vg_sockaddr_port(&o->tls_addr))
+		vg__cfg_report(c, s->line[kl], "control.listen-tls: '%s' is not ADDRESS@PORT",
+			       o->listen_tls);
+	else if (!o->socket[0])
+		vg__cfg_report(c, s->line[kl], "control.listen-tls is served beside the control "
+			       "socket: control.socket must not be \"\"");
+	else if (!o->tls_certificate[0] || !o->tls_key[0] || !o->client_ca[0])
+		vg__cfg_report(c, s->line[kl], "control.listen-tls needs control.tls-certificate, "
+			       "control.tls-key and control.client-ca (a client certificate "
+			       "signed by that CA is required)");
 }
 
 /* ---- the root ---- */

@@ -15,8 +15,10 @@
  * feeds' published state (under their lock, feed.h).  The pause of a client
  * group is a shared table of atomics the policy stage reads (vg_pipe.paused).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,8 @@
 #include "daemon/explain.h"
 #include "feed/feed.h"
 #include "policy/engine.h"
+#include "tls/tls.h"
+#include "upstream/upstream.h"
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "0.1.0"
@@ -45,9 +49,36 @@
 #define CTL_MAX_CONNS 16
 #define CTL_IDLE_MS 10000 /* a client that sends no full request line in this is closed */
 #define CTL_PAUSE_MAX_MIN (7 * 24 * 60)
+#define CTL_UP_MAX 1000      /* servers in one upstreams answer (and per worker) */
+#define CTL_UP_WAIT_MS 2000  /* workers that have not replied by then are named */
+#define CTL_PENDING 1        /* a command that answers later (upstreams) */
+
+/* One worker's part of an upstreams request: posted to the worker
+ * (vg_worker_post), which copies its infra table into info and moves phase
+ * from UP_POSTED to UP_COPIED (the copy is complete: release), signals the
+ * main loop (up_async), then to UP_DONE: from then on it touches neither the
+ * job nor the control.  The main thread reads info after it saw UP_COPIED
+ * (acquire) and posts the job again only after UP_DONE. */
+enum { UP_IDLE, UP_POSTED, UP_COPIED, UP_DONE };
+struct upjob {
+	struct vg_worker_job job;
+	struct vg_control *ctl;
+	atomic_int phase;
+	uint32_t unknown_ms;
+	size_t n;
+	struct vg_infra_info *info; /* CTL_UP_MAX */
+};
 
 struct conn {
-	uv_pipe_t h;
+	union {
+		uv_pipe_t pipe;   /* the unix socket */
+		uv_tcp_t tcp;     /* control.listen-tls */
+	} h;
+	struct vg_tls_conn *tls; /* TLS: the session; NULL on the unix socket */
+	bool tls_checked;        /* the client's certificate was looked at */
+	bool close_after;        /* TLS: close once the writes went out */
+	unsigned writes;         /* TLS: writes in flight */
+	char who[320];           /* for the log: "uid 0 (pid 1)", "TLS client ... (CN=..)" */
 	uv_timer_t idle;
 	uv_write_t wr;
 	struct vg_control *ctl;
@@ -59,6 +90,7 @@ struct conn {
 	size_t len;
 	char line[VG_CTL_LINE_MAX + 1];
 	char *resp;
+	uint8_t rx[4096];        /* TLS: ciphertext read */
 };
 
 struct vg_control {
@@ -75,7 +107,18 @@ struct vg_control {
 	struct conn *conns;
 	unsigned n_conns;
 	bool stopping;
-	unsigned open_handles; /* srv and pause_timer, while stopping */
+	unsigned open_handles; /* srv, pause_timer, up_async, up_timer while stopping */
+	/* the upstreams request in progress (one at a time) */
+	struct upjob *up;      /* one per worker */
+	uv_async_t up_async;   /* a worker copied its table */
+	uv_timer_t up_timer;   /* CTL_UP_WAIT_MS */
+	struct conn *up_conn;  /* who asked, NULL: none (or it left) */
+	bool up_json, up_busy;
+	/* remote access (control.listen-tls): TCP+TLS, a client certificate required */
+	uv_tcp_t tls_srv;
+	bool tls_open;
+	struct vg_tls_ctx *tls_ctx;
+	char tls_addr[64];
 	/* pauses by group name; mapped to the policy's indexes in d->shared.paused */
 	struct pause {
 		char group[64];
@@ -156,7 +199,7 @@ static void pause_publish(struct vg_control *ctl)
 	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++) {
 		int k = ctl->pauses[i].group[0] ? group_index(p, ctl->pauses[i].group) : -1;
 		if (k >= 0)
-			until[k] = ctl->pauses[i].until_ms;
+			until[k] = vg_pause_word(ctl->pauses[i].group, ctl->pauses[i].until_ms);
 	}
 	for (unsigned i = 0; i < VG_POLICY_MAX_GROUPS; i++)
 		atomic_store_explicit(&ctl->d->shared.paused[i], until[i], memory_order_relaxed);
@@ -348,8 +391,7 @@ static int cmd_reload(struct ctx *x, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return usage_err(x, "reload");
-	vg_log(VG_LOG_NOTICE, "control: reload asked by uid %u (pid %ld)", (unsigned)x->c->uid,
-	       (long)x->c->pid);
+	vg_log(VG_LOG_NOTICE, "control: reload asked by %s", x->c->who);
 	int r = vg_daemon_reload(x->d);
 	if (r < 0) {
 		fprintf(x->err, "reload failed, the running config stays in force:\n%s",
@@ -410,8 +452,8 @@ static int cmd_flush(struct ctx *x, int argc, char **argv)
 		 flags & VG_CACHE_FLUSH_NEGATIVE ? "negative entries" : name ? "entries" :
 		 "every entry", name ? " at " : "", nm,
 		 flags & VG_CACHE_FLUSH_SUBTREE ? " and below" : "");
-	vg_log(VG_LOG_NOTICE, "control: flushed %s (%zu removed), asked by uid %u", what, n,
-	       (unsigned)x->c->uid);
+	vg_log(VG_LOG_NOTICE, "control: flushed %s (%zu removed), asked by %s", what, n,
+	       x->c->who);
 	if (x->o.json) {
 		bool f = true;
 		fputc('{', x->o.f);
@@ -603,8 +645,7 @@ static int cmd_pause(struct ctx *x, int argc, char **argv)
 	if (!uv_is_active((uv_handle_t *)&ctl->pause_timer))
 		uv_timer_start(&ctl->pause_timer, on_pause_timer, 1000, 1000);
 	vg_log(VG_LOG_NOTICE, "control: policy PAUSED for client group '%s' for %llu s "
-	       "(asked by uid %u, pid %ld)", pz->group, (unsigned long long)(ms / 1000),
-	       (unsigned)x->c->uid, (long)x->c->pid);
+	       "(asked by %s)", pz->group, (unsigned long long)(ms / 1000), x->c->who);
 	if (x->o.json) {
 		bool f = true;
 		fputc('{', x->o.f);
@@ -629,8 +670,8 @@ static int cmd_resume(struct ctx *x, int argc, char **argv)
 	}
 	memset(pz, 0, sizeof(*pz));
 	pause_publish(x->ctl);
-	vg_log(VG_LOG_NOTICE, "control: policy RESUMED for client group '%s' (asked by uid %u, "
-	       "pid %ld)", argv[1], (unsigned)x->c->uid, (long)x->c->pid);
+	vg_log(VG_LOG_NOTICE, "control: policy RESUMED for client group '%s' (asked by %s)",
+	       argv[1], x->c->who);
 	if (x->o.json) {
 		bool f = true;
 		fputc('{', x->o.f);
@@ -746,6 +787,303 @@ static int cmd_trust_anchors(struct ctx *x, int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------ upstreams */
+
+static void conn_reply(struct conn *c, char *resp, size_t len);
+static void conn_reply_error(struct conn *c, bool json, const char *msg);
+
+/* On the worker's thread: copy its table; times become relative to its clock. */
+static void up_copy(struct vg_worker *w, struct vg_worker_job *job)
+{
+	struct upjob *j = (struct upjob *)job;
+	uint64_t now = uv_now(&w->loop);
+	size_t n = vg_infra_snapshot(w->infra, j->info, CTL_UP_MAX, now, j->unknown_ms);
+	for (size_t i = 0; i < n; i++) {
+		struct vg_infra_info *in = &j->info[i];
+		in->down_until_ms = in->down_until_ms ? in->down_until_ms - now : 0;
+		in->tcp_until_ms = in->tcp_until_ms ? in->tcp_until_ms - now : 0;
+		in->last_use_ms = now - in->last_use_ms; /* now: how long ago */
+	}
+	j->n = n;
+	atomic_store_explicit(&j->phase, UP_COPIED, memory_order_release);
+	uv_async_send(&j->ctl->up_async);
+	atomic_store_explicit(&j->phase, UP_DONE, memory_order_release);
+}
+
+/* A job the worker took finishes in microseconds: wait for it to let go. */
+static void up_wait_done(struct upjob *j)
+{
+	while (atomic_load_explicit(&j->phase, memory_order_acquire) == UP_COPIED)
+		sched_yield();
+}
+
+static int info_key_cmp(const void *a, const void *b)
+{
+	const struct vg_infra_info *x = a, *y = b;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	int c = memcmp(x->addr, y->addr, 16);
+	if (c)
+		return c;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+/* One server over the workers that know it. */
+struct upm {
+	struct vg_infra_info m;  /* merged: see up_merge */
+	unsigned workers, measured;
+	uint64_t srtt_sum;
+};
+
+static int upm_recent(const void *a, const void *b)
+{
+	const struct upm *x = a, *y = b;
+	return x->m.last_use_ms < y->m.last_use_ms ? -1 : x->m.last_use_ms > y->m.last_use_ms;
+}
+
+/*
+ * Merge the workers' views per server address: smoothed RTT the lowest and
+ * the mean of the workers that measured it; variance, timeout in use,
+ * failures in a row, hold-down and TCP-only time left, lame zones: the
+ * highest; answers, timeouts, errors: summed; last use: the latest; cookie
+ * flags: any worker.  Sorted by last use, newest first; at most CTL_UP_MAX.
+ */
+static size_t up_merge(struct vg_infra_info *all, size_t n, struct upm *out)
+{
+	size_t m = 0;
+	qsort(all, n, sizeof(*all), info_key_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct vg_infra_info *in = &all[i];
+		struct upm *u = m ? &out[m - 1] : NULL;
+		if (!u || info_key_cmp(&u->m, in)) {
+			u = &out[m++];
+			memset(u, 0, sizeof(*u));
+			u->m = *in;
+			u->m.srtt_ms = 0;
+			u->m.answers = u->m.timeouts = u->m.errors = 0;
+		}
+		u->workers++;
+		if (in->srtt_ms) {
+			if (!u->measured || in->srtt_ms < u->m.srtt_ms)
+				u->m.srtt_ms = in->srtt_ms;
+			u->measured++;
+			u->srtt_sum += in->srtt_ms;
+		}
+#define UP_MAX(f) do { if (in->f > u->m.f) u->m.f = in->f; } while (0)
+		UP_MAX(rttvar_ms);
+		UP_MAX(timeout_ms);
+		UP_MAX(fails_in_row);
+		UP_MAX(down_until_ms);
+		UP_MAX(tcp_until_ms);
+		UP_MAX(lame_zones);
+#undef UP_MAX
+		u->m.answers += in->answers;
+		u->m.timeouts += in->timeouts;
+		u->m.errors += in->errors;
+		if (in->last_use_ms < u->m.last_use_ms)
+			u->m.last_use_ms = in->last_use_ms;
+		u->m.cookie_known |= in->cookie_known;
+		u->m.no_cookie |= in->no_cookie;
+	}
+	qsort(out, m, sizeof(*out), upm_recent);
+	return m < CTL_UP_MAX ? m : CTL_UP_MAX;
+}
+
+static const char *up_state(const struct vg_infra_info *m)
+{
+	return m->down_until_ms ? "down" : m->fails_in_row ? "failing" : "usable";
+}
+
+static void up_write(struct vg_control *ctl, FILE *f, bool json)
+{
+	struct daemon *d = ctl->d;
+	struct out o = { .f = f, .json = json };
+	size_t total = 0;
+	unsigned replied = 0;
+	for (unsigned i = 0; i < d->n_workers; i++)
+		if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) >= UP_COPIED) {
+			total += ctl->up[i].n;
+			replied++;
+		}
+	struct vg_infra_info *all = calloc(total ? total : 1, sizeof(*all));
+	struct upm *mg = calloc(total ? total : 1, sizeof(*mg));
+	size_t n = 0, k = 0;
+	if (!all || !mg) {
+		fprintf(f, json ? "{\"error\": \"out of memory\"}\n" : "out of memory\n");
+		goto out;
+	}
+	for (unsigned i = 0; i < d->n_workers; i++)
+		if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) >= UP_COPIED) {
+			memcpy(all + k, ctl->up[i].info, ctl->up[i].n * sizeof(*all));
+			k += ctl->up[i].n;
+		}
+	n = up_merge(all, k, mg);
+	if (json) {
+		bool first = true;
+		fputc('{', f);
+		jnum(&o, &first, "workers", d->n_workers);
+		jnum(&o, &first, "workers_replied", replied);
+		jkey(&o, &first, "workers_missing");
+		fputc('[', f);
+		for (unsigned i = 0, c = 0; i < d->n_workers; i++)
+			if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
+				fprintf(f, "%s%u", c++ ? ", " : "", i);
+		fputs("], \"servers\": [", f);
+	} else {
+		fprintf(f, "upstream servers: %zu (merged over %u of %u workers; at most %u, most "
+			"recently used first)\n", n, replied, d->n_workers, CTL_UP_MAX);
+		for (unsigned i = 0; i < d->n_workers; i++)
+			if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
+				fprintf(f, "worker %u did not reply within %u ms: its view is "
+					"missing\n", i, CTL_UP_WAIT_MS);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct upm *u = &mg[i];
+		const struct vg_infra_info *m = &u->m;
+		char a[INET6_ADDRSTRLEN];
+		inet_ntop(m->family, m->addr, a, sizeof(a));
+		unsigned mean = u->measured ? (unsigned)(u->srtt_sum / u->measured) : 0;
+		if (json) {
+			bool g = true;
+			fprintf(f, "%s{", i ? ", " : "");
+			jstr(&o, &g, "address", a);
+			jnum(&o, &g, "port", m->port);
+			jnum(&o, &g, "srtt_ms", m->srtt_ms);
+			jnum(&o, &g, "srtt_mean_ms", mean);
+			jnum(&o, &g, "rttvar_ms", m->rttvar_ms);
+			jnum(&o, &g, "timeout_ms", m->timeout_ms);
+			jnum(&o, &g, "answers", m->answers);
+			jnum(&o, &g, "timeouts", m->timeouts);
+			jnum(&o, &g, "errors", m->errors);
+			jnum(&o, &g, "failures_in_row", m->fails_in_row);
+			jstr(&o, &g, "state", up_state(m));
+			jnum(&o, &g, "down_for_ms", (long long)m->down_until_ms);
+			jbool(&o, &g, "tcp_only", m->tcp_until_ms != 0);
+			jnum(&o, &g, "tcp_only_for_ms", (long long)m->tcp_until_ms);
+			jnum(&o, &g, "lame_zones", m->lame_zones);
+			jbool(&o, &g, "cookies", m->cookie_known);
+			jbool(&o, &g, "cookie_refused", m->no_cookie);
+			jnum(&o, &g, "last_used_ms_ago", (long long)m->last_use_ms);
+			jnum(&o, &g, "workers", u->workers);
+			fputc('}', f);
+			continue;
+		}
+		fprintf(f, "%s@%u: ", a, m->port);
+		if (u->measured)
+			fprintf(f, "rtt %u ms (mean %u), var %u ms", m->srtt_ms, mean, m->rttvar_ms);
+		else
+			fputs("rtt not measured", f);
+		fprintf(f, ", timeout %u ms; %u answers, %u timeouts, %u errors; ", m->timeout_ms,
+			m->answers, m->timeouts, m->errors);
+		if (m->down_until_ms)
+			fprintf(f, "DOWN (held down for %llu s more, %u failures in a row)",
+				(unsigned long long)(m->down_until_ms + 999) / 1000, m->fails_in_row);
+		else if (m->fails_in_row)
+			fprintf(f, "failing (%u failures in a row)", m->fails_in_row);
+		else
+			fputs("usable", f);
+		if (m->tcp_until_ms)
+			fprintf(f, "; TCP only for %llu s (spoofed replies)",
+				(unsigned long long)(m->tcp_until_ms + 999) / 1000);
+		if (m->lame_zones)
+			fprintf(f, "; lame for %u zones", m->lame_zones);
+		if (m->cookie_known)
+			fputs("; cookies", f);
+		if (m->no_cookie)
+			fputs("; refused cookies", f);
+		fprintf(f, "; used %llu s ago\n", (unsigned long long)m->last_use_ms / 1000);
+	}
+	if (json)
+		fputs("]}\n", f);
+out:
+	free(all);
+	free(mg);
+}
+
+/* Every worker replied, or the time is up: answer (if the client is still there). */
+static void up_finish(struct vg_control *ctl)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	uv_timer_stop(&ctl->up_timer);
+	ctl->up_busy = false;
+	struct conn *c = ctl->up_conn;
+	ctl->up_conn = NULL;
+	if (!c)
+		return;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		conn_reply_error(c, ctl->up_json, "out of memory");
+		return;
+	}
+	fputs("ok\n", f);
+	up_write(ctl, f, ctl->up_json);
+	fclose(f);
+	conn_reply(c, buf, len);
+}
+
+static void on_up_async(uv_async_t *a)
+{
+	struct vg_control *ctl = a->data;
+	if (!ctl->up_busy)
+		return;
+	for (unsigned i = 0; i < ctl->d->n_workers; i++)
+		if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
+			return;
+	up_finish(ctl);
+}
+
+static void on_up_timer(uv_timer_t *t)
+{
+	struct vg_control *ctl = t->data;
+	vg_log(VG_LOG_WARNING, "control: upstreams: not every worker replied within %u ms",
+	       CTL_UP_WAIT_MS);
+	up_finish(ctl);
+}
+
+static int cmd_upstreams(struct ctx *x, int argc, char **argv)
+{
+	struct vg_control *ctl = x->ctl;
+	struct daemon *d = x->d;
+	(void)argv;
+	if (argc != 1)
+		return usage_err(x, "upstreams");
+	if (ctl->up_busy) {
+		fputs("another upstreams request is in progress; try again", x->err);
+		return -EAGAIN;
+	}
+	if (!ctl->up) {
+		ctl->up = calloc(d->n_workers, sizeof(*ctl->up));
+		if (!ctl->up)
+			return VG_ENOMEM;
+	}
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		struct upjob *j = &ctl->up[i];
+		if (!j->info) {
+			j->info = calloc(CTL_UP_MAX, sizeof(*j->info));
+			if (!j->info)
+				return VG_ENOMEM;
+		}
+		up_wait_done(j);
+		int ph = atomic_load_explicit(&j->phase, memory_order_acquire);
+		if (ph == UP_POSTED)
+			continue; /* the last request's job is still waiting: this one reuses it */
+		j->job.fn = up_copy;
+		j->ctl = ctl;
+		j->n = 0;
+		j->unknown_ms = d->cur.cfg->resolv.upstream_timeout_ms;
+		atomic_store_explicit(&j->phase, UP_POSTED, memory_order_release);
+		if (vg_worker_post(&d->workers[i], &j->job) < 0)
+			atomic_store_explicit(&j->phase, UP_IDLE, memory_order_relaxed);
+	}
+	ctl->up_busy = true;
+	ctl->up_conn = x->c;
+	ctl->up_json = x->o.json;
+	uv_timer_start(&ctl->up_timer, on_up_timer, CTL_UP_WAIT_MS, 0);
+	uv_async_send(&ctl->up_async); /* answers now if nothing was posted */
+	return CTL_PENDING;
+}
+
 static int cmd_help(struct ctx *x, int argc, char **argv);
 
 static const struct command {
@@ -762,6 +1100,7 @@ static const struct command {
 	{ "pause", cmd_pause, "GROUP DURATION: no policy for a client group for a while" },
 	{ "resume", cmd_resume, "GROUP: end a pause" },
 	{ "feeds", cmd_feeds, "the RPZ feeds: serial, transfers, errors" },
+	{ "upstreams", cmd_upstreams, "the servers asked: RTT, timeouts, failures, state" },
 	{ "trust-anchors", cmd_trust_anchors, "RFC 5011 key states" },
 	{ "help", cmd_help, "this list" },
 };
@@ -779,8 +1118,13 @@ static int cmd_help(struct ctx *x, int argc, char **argv)
 
 static void maybe_free(struct vg_control *ctl)
 {
-	if (ctl->stopping && !ctl->open_handles && !ctl->conns)
-		free(ctl);
+	if (!ctl->stopping || ctl->open_handles || ctl->conns)
+		return;
+	for (unsigned i = 0; ctl->up && i < ctl->d->n_workers; i++)
+		free(ctl->up[i].info);
+	free(ctl->up);
+	vg_tls_ctx_unref(ctl->tls_ctx);
+	free(ctl);
 }
 
 static void conn_closed(uv_handle_t *h)
@@ -795,6 +1139,7 @@ static void conn_closed(uv_handle_t *h)
 			break;
 		}
 	ctl->n_conns--;
+	vg_tls_conn_free(c->tls);
 	free(c->resp);
 	free(c);
 	maybe_free(ctl);
@@ -804,6 +1149,8 @@ static void conn_close(struct conn *c)
 {
 	if (c->closing)
 		return;
+	if (c->ctl->up_conn == c)
+		c->ctl->up_conn = NULL; /* its upstreams answer goes nowhere */
 	c->closing = 2;
 	uv_close((uv_handle_t *)&c->h, conn_closed);
 	uv_close((uv_handle_t *)&c->idle, conn_closed);
@@ -815,9 +1162,65 @@ static void on_written(uv_write_t *w, int status)
 	conn_close(w->data);
 }
 
+/* ---- TLS: the session's ciphertext goes out in writes of their own */
+
+struct tls_wr {
+	uv_write_t w;
+	struct conn *c;
+	uint8_t buf[];
+};
+
+static void on_tls_written(uv_write_t *w, int status)
+{
+	struct tls_wr *t = (struct tls_wr *)w;
+	struct conn *c = t->c;
+	free(t);
+	c->writes--;
+	if (status < 0 || (c->close_after && !c->writes))
+		conn_close(c);
+}
+
+/* Write what the session has for the peer; close when told to and done. */
+static void tls_flush(struct conn *c)
+{
+	size_t n;
+	while (!c->closing && (n = vg_tls_conn_pending(c->tls)) > 0) {
+		struct tls_wr *t = malloc(sizeof(*t) + n);
+		if (!t) {
+			conn_close(c);
+			return;
+		}
+		t->c = c;
+		n = vg_tls_conn_take(c->tls, t->buf, n);
+		uv_buf_t b = uv_buf_init((char *)t->buf, (unsigned)n);
+		if (uv_write(&t->w, (uv_stream_t *)&c->h, &b, 1, on_tls_written) < 0) {
+			free(t);
+			conn_close(c);
+			return;
+		}
+		c->writes++;
+	}
+	if (c->close_after && !c->writes)
+		conn_close(c);
+}
+
 /* Send @p resp (taken) and close after it. */
 static void conn_reply(struct conn *c, char *resp, size_t len)
 {
+	if (c->tls) {
+		uv_read_stop((uv_stream_t *)&c->h);
+		c->close_after = true;
+		if (!vg_tls_conn_established(c->tls) ||
+		    vg_tls_conn_write(c->tls, (const uint8_t *)resp, len) < 0) {
+			free(resp);
+			conn_close(c);
+			return;
+		}
+		free(resp);
+		vg_tls_conn_shutdown(c->tls);
+		tls_flush(c);
+		return;
+	}
 	c->resp = resp;
 	uv_buf_t b = uv_buf_init(resp, (unsigned)len);
 	c->wr.data = c;
@@ -886,6 +1289,11 @@ static void handle(struct conn *c)
 	}
 	fclose(o);
 	free(out);
+	if (r == CTL_PENDING) {
+		/* the command answers later (the client may have shut its side) */
+		uv_read_stop((uv_stream_t *)&c->h);
+		goto out;
+	}
 	if (r < 0) {
 		conn_reply_error(c, req.json, err && err[0] ? err : vg_strerror(r));
 		goto out;
@@ -937,6 +1345,158 @@ static void on_idle(uv_timer_t *t)
 	conn_close(t->data);
 }
 
+static void on_alloc_tls(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	(void)suggested;
+	buf->base = (char *)c->rx;
+	buf->len = sizeof(c->rx);
+}
+
+/* The handshake is over: a verified client certificate, or refused. */
+static bool tls_client_ok(struct conn *c)
+{
+	const char *fp = vg_tls_conn_cert_fp(c->tls);
+	c->tls_checked = true;
+	if (!fp[0]) {
+		vg_log(VG_LOG_WARNING, "control: refused %s: no client certificate "
+		       "(control.client-ca)", c->who);
+		conn_reply_error(c, false, "permission denied: a client certificate signed by "
+				 "control.client-ca is required");
+		return false;
+	}
+	size_t l = strlen(c->who);
+	snprintf(c->who + l, sizeof(c->who) - l, " (certificate %.200s)",
+		 vg_tls_conn_cert_subject(c->tls));
+	vg_log(VG_LOG_INFO, "control: %s", c->who);
+	return true;
+}
+
+static void on_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (vg_tls_conn_input(c->tls, c->rx, (size_t)nread) < 0) {
+		conn_close(c);
+		return;
+	}
+	for (;;) {
+		if (c->len >= VG_CTL_LINE_MAX)
+			break;
+		ssize_t r = vg_tls_conn_read(c->tls, (uint8_t *)c->line + c->len,
+					     VG_CTL_LINE_MAX - c->len);
+		if (r > 0) {
+			c->len += (size_t)r;
+			continue;
+		}
+		if (r == VG_TLS_AGAIN)
+			break;
+		if (!vg_tls_conn_established(c->tls))
+			vg_log(VG_LOG_WARNING, "control: refused %s: TLS handshake failed: %s",
+			       c->who, vg_tls_conn_error(c->tls)[0] ? vg_tls_conn_error(c->tls) :
+			       "(no reason)");
+		c->close_after = true; /* the alert goes out first */
+		tls_flush(c);
+		return;
+	}
+	tls_flush(c);
+	if (c->closing || !vg_tls_conn_established(c->tls))
+		return;
+	if (!c->tls_checked && !tls_client_ok(c))
+		return;
+	c->line[c->len] = '\0';
+	if (memchr(c->line, '\n', c->len)) {
+		*strchr(c->line, '\n') = '\0';
+		uv_timer_stop(&c->idle);
+		handle(c);
+	} else if (c->len >= VG_CTL_LINE_MAX) {
+		conn_reply_error(c, false, "request line too long");
+	}
+}
+
+static void on_tls_connection(uv_stream_t *srv, int status)
+{
+	struct vg_control *ctl = srv->data;
+	if (status < 0)
+		return;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->ctl = ctl;
+	uv_tcp_init(srv->loop, &c->h.tcp);
+	uv_timer_init(srv->loop, &c->idle);
+	c->h.tcp.data = c->idle.data = c;
+	c->next = ctl->conns;
+	ctl->conns = c;
+	ctl->n_conns++;
+	c->uid = (uid_t)-1;
+	c->gid = (gid_t)-1;
+	snprintf(c->who, sizeof(c->who), "TLS client ?");
+	if (uv_accept(srv, (uv_stream_t *)&c->h) < 0) {
+		conn_close(c);
+		return;
+	}
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &sl) == 0) {
+		struct vg_sockaddr va;
+		char a[VG_ADDRSTRLEN];
+		memset(&va, 0, sizeof(va));
+		memcpy(&va.u, &ss, sizeof(va.u) < (size_t)sl ? sizeof(va.u) : (size_t)sl);
+		va.len = (socklen_t)sl;
+		vg_sockaddr_str(&va, VG_ADDR_PORT, a, sizeof(a));
+		snprintf(c->who, sizeof(c->who), "TLS client %s", a);
+	}
+	c->tls = vg_tls_conn_accept(ctl->tls_ctx);
+	if (!c->tls || ctl->n_conns > CTL_MAX_CONNS) {
+		vg_log(VG_LOG_WARNING, "control: %s closed: %s", c->who,
+		       c->tls ? "too many control connections" : "out of memory");
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->idle, on_idle, CTL_IDLE_MS, 0);
+	uv_read_start((uv_stream_t *)&c->h, on_alloc_tls, on_read_tls);
+}
+
+/* control.listen-tls: the TLS context and the listening TCP socket. */
+static int tls_start(struct vg_control *ctl, const struct vg_control_opts *co)
+{
+	struct vg_tls_opts to;
+	char err[512];
+	struct sockaddr_storage ss;
+	int r;
+	memset(&to, 0, sizeof(to));
+	snprintf(to.certificate, sizeof(to.certificate), "%s", co->tls_certificate);
+	snprintf(to.key, sizeof(to.key), "%s", co->tls_key);
+	snprintf(to.client_ca, sizeof(to.client_ca), "%s", co->client_ca);
+	snprintf(ctl->tls_addr, sizeof(ctl->tls_addr), "%s", co->listen_tls);
+	r = vg_tls_server_new(&to, VG_TLS_DOT, NULL, &ctl->tls_ctx, err, sizeof(err));
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "control.listen-tls %s: %s", ctl->tls_addr, err);
+		return r;
+	}
+	uv_tcp_init(&ctl->d->loop, &ctl->tls_srv);
+	ctl->tls_srv.data = ctl;
+	ctl->tls_open = true;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, &co->tls_addr.u, co->tls_addr.len);
+	r = uv_tcp_bind(&ctl->tls_srv, (const struct sockaddr *)&ss, 0);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&ctl->tls_srv, 16, on_tls_connection);
+	if (r < 0) {
+		vg_log(VG_LOG_ERR, "control.listen-tls %s: %s", ctl->tls_addr, uv_strerror(r));
+		return r;
+	}
+	uv_unref((uv_handle_t *)&ctl->tls_srv);
+	vg_log(VG_LOG_NOTICE, "control over TLS on %s (client certificates of %s required)",
+	       ctl->tls_addr, co->client_ca);
+	return 0;
+}
+
 /* root, the socket file's owner, or its group: who may use the socket */
 static bool peer_allowed(const struct vg_control *ctl, uid_t uid, gid_t gid)
 {
@@ -952,9 +1512,9 @@ static void on_connection(uv_stream_t *srv, int status)
 	if (!c)
 		return;
 	c->ctl = ctl;
-	uv_pipe_init(srv->loop, &c->h, 0);
+	uv_pipe_init(srv->loop, &c->h.pipe, 0);
 	uv_timer_init(srv->loop, &c->idle);
-	c->h.data = c->idle.data = c;
+	c->h.pipe.data = c->idle.data = c;
 	c->next = ctl->conns;
 	ctl->conns = c;
 	ctl->n_conns++;
@@ -973,6 +1533,7 @@ static void on_connection(uv_stream_t *srv, int status)
 	c->uid = cr.uid;
 	c->gid = cr.gid;
 	c->pid = cr.pid;
+	snprintf(c->who, sizeof(c->who), "uid %u (pid %ld)", (unsigned)cr.uid, (long)cr.pid);
 	if (!peer_allowed(ctl, cr.uid, cr.gid)) {
 		char msg[300];
 		vg_log(VG_LOG_WARNING, "control: refused uid %u gid %u (pid %ld): neither root, "
@@ -1113,17 +1674,39 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	uv_timer_init(&d->loop, &ctl->pause_timer);
 	ctl->pause_timer.data = ctl;
 	uv_unref((uv_handle_t *)&ctl->pause_timer);
+	uv_timer_init(&d->loop, &ctl->up_timer);
+	ctl->up_timer.data = ctl;
+	uv_unref((uv_handle_t *)&ctl->up_timer);
+	uv_async_init(&d->loop, &ctl->up_async, on_up_async);
+	ctl->up_async.data = ctl;
+	uv_unref((uv_handle_t *)&ctl->up_async);
+	if (co->listen_tls[0]) {
+		r = tls_start(ctl, co);
+		if (r < 0) {
+			must = true;
+			goto fail_handles;
+		}
+	}
 	d->control = ctl;
 	vg_log(VG_LOG_NOTICE, "control socket %s (mode %04o, owner uid %u, group gid %u)",
 	       ctl->path, co->mode_bits, (unsigned)ctl->owner, (unsigned)ctl->group);
 	return 0;
+fail_handles:
+	uv_close((uv_handle_t *)&ctl->pause_timer, NULL);
+	uv_close((uv_handle_t *)&ctl->up_timer, NULL);
+	uv_close((uv_handle_t *)&ctl->up_async, NULL);
+	if (ctl->tls_open)
+		uv_close((uv_handle_t *)&ctl->tls_srv, NULL);
 fail_unlink:
 	unlink(ctl->path);
 fail:
-	if (ctl->srv_open) {
+	if (ctl->srv_open)
 		uv_close((uv_handle_t *)&ctl->srv, NULL);
-		uv_run(&d->loop, UV_RUN_NOWAIT);
-	}
+	uv_run(&d->loop, UV_RUN_NOWAIT);
+	vg_tls_ctx_unref(ctl->tls_ctx);
+	if (co->listen_tls[0] && !must)
+		vg_log(VG_LOG_WARNING, "control: control.listen-tls %s is not served either "
+		       "(it runs beside the control socket)", co->listen_tls);
 	free(ctl);
 	return must ? r : 0;
 }
@@ -1147,11 +1730,26 @@ void vg_control_stop(struct daemon *d)
 	/* remove the file only if it is still ours (not a later vigil's) */
 	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
 		unlink(ctl->path);
+	/* the workers still run: take back the upstreams jobs they have not
+	 * taken, and wait for the ones they are running (a short copy) */
+	for (unsigned i = 0; ctl->up && i < d->n_workers; i++) {
+		struct upjob *j = &ctl->up[i];
+		if (atomic_load_explicit(&j->phase, memory_order_acquire) == UP_POSTED &&
+		    !vg_worker_unpost(&d->workers[i], &j->job))
+			while (atomic_load_explicit(&j->phase, memory_order_acquire) != UP_DONE)
+				sched_yield();
+		up_wait_done(j);
+	}
+	ctl->up_conn = NULL;
 	ctl->stopping = true;
-	ctl->open_handles = 2;
+	ctl->open_handles = ctl->tls_open ? 5 : 4;
+	if (ctl->tls_open)
+		uv_close((uv_handle_t *)&ctl->tls_srv, ctl_handle_closed);
 	for (struct conn *c = ctl->conns; c; c = c->next)
 		conn_close(c);
 	uv_close((uv_handle_t *)&ctl->srv, ctl_handle_closed);
 	uv_close((uv_handle_t *)&ctl->pause_timer, ctl_handle_closed);
+	uv_close((uv_handle_t *)&ctl->up_timer, ctl_handle_closed);
+	uv_close((uv_handle_t *)&ctl->up_async, ctl_handle_closed);
 	/* freed by the last close callback (the loop runs them) */
 }

@@ -123,6 +123,16 @@ struct vg_udp_batch {
 };
 
 struct vg_tcp_conn;
+struct vg_worker;
+
+/**
+ * Work the main thread hands to a worker's own thread (vigilctl reading the
+ * worker's infra table): @p fn runs on the worker's loop, once, from its
+ * wakeup.  The job's memory is the poster's; it tells itself when fn is done.
+ */
+struct vg_worker_job {
+	void (*fn)(struct vg_worker *w, struct vg_worker_job *job);
+};
 
 struct vg_worker {
 	unsigned id;
@@ -138,6 +148,7 @@ struct vg_worker {
 	struct vg_keycache *keys;    /* parsed DNSKEYs (dnssec.h) */
 	struct vg_upstream *up;
 	atomic_bool stop_requested;
+	_Atomic(struct vg_worker_job *) job; /* posted by vg_worker_post, taken on wakeup */
 	bool stopping;
 	bool prime_pending;
 	bool loop_ready, handles_ready, pipe_ready;
@@ -182,6 +193,17 @@ int vg_worker_start(struct vg_worker *w);
 void vg_worker_stop(struct vg_worker *w);
 /** Ask the worker to adopt the current snapshot (thread-safe). */
 void vg_worker_notify(struct vg_worker *w);
+/**
+ * Run @p job on the worker's thread soon (from the main thread).  0, or
+ * -EAGAIN when a job posted before has not been taken yet (one at a time).
+ */
+int vg_worker_post(struct vg_worker *w, struct vg_worker_job *job);
+/**
+ * Take back @p job if the worker has not taken it: true when it was still
+ * waiting (then it never runs), false when the worker took it (it runs or
+ * ran).
+ */
+bool vg_worker_unpost(struct vg_worker *w, struct vg_worker_job *job);
 /**
  * The snapshot generation this worker has adopted: no request it starts
  * from now on reads an older snapshot (older ones end by their deadline).

@@ -135,6 +135,9 @@ static void on_wakeup(uv_async_t *a)
 		return;
 	}
 	adopt_snapshot(w);
+	struct vg_worker_job *j = atomic_exchange_explicit(&w->job, NULL, memory_order_acq_rel);
+	if (j)
+		j->fn(w, j);
 }
 
 static void *worker_main(void *arg)
@@ -254,6 +257,23 @@ void vg_worker_stop(struct vg_worker *w)
 {
 	atomic_store(&w->stop_requested, true);
 	uv_async_send(&w->wakeup);
+}
+
+int vg_worker_post(struct vg_worker *w, struct vg_worker_job *job)
+{
+	struct vg_worker_job *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&w->job, &none, job, memory_order_acq_rel,
+						     memory_order_acquire))
+		return -EAGAIN;
+	uv_async_send(&w->wakeup);
+	return 0;
+}
+
+bool vg_worker_unpost(struct vg_worker *w, struct vg_worker_job *job)
+{
+	struct vg_worker_job *mine = job;
+	return atomic_compare_exchange_strong_explicit(&w->job, &mine, NULL, memory_order_acq_rel,
+						       memory_order_acquire);
 }
 
 void vg_worker_notify(struct vg_worker *w)

@@ -288,8 +288,10 @@ static bool policy_before(struct vg_pipe *p, const struct vg_query *q, const str
 	int r = vg_policy_check_flags(pol, &c->addr.u.sa, has_id ? &id : NULL, q->qname, rd,
 				      q->edns.present && q->edns.do_bit, pd);
 	if (VG_UNLIKELY(p->paused && pd->group &&
-			atomic_load_explicit(&p->paused[pd->gidx], memory_order_relaxed) >
-				p->env.now_ms)) {
+			atomic_load_explicit(&p->paused[pd->gidx], memory_order_relaxed) &&
+			vg_pause_active(atomic_load_explicit(&p->paused[pd->gidx],
+							     memory_order_relaxed),
+					pd->group, p->env.now_ms))) {
 		/* paused by the operator (vigilctl pause): no rewrite, no answer check */
 		*wait = false;
 		return false;

@@ -254,10 +254,13 @@ struct vg_pipe {
 	struct vg_pipe_stats stats;
 	struct vg_ratelimit *rl;   /* shared by the workers; NULL: no limiting */
 	const struct vg_cookie_secret *cookies; /* shared; NULL: no DNS cookies */
-	/* the control socket's pause: entry i is the time (io.now_ms's clock)
-	 * until which client group i of the policy has no policy applied, 0
-	 * none; shared, written by the daemon (VG_POLICY_MAX_GROUPS entries);
-	 * NULL: no pause.  One relaxed load per query with a group. */
+	/* the control socket's pause: entry i is vg_pause_word() of client
+	 * group i of the policy in force (its name and the time, io.now_ms's
+	 * clock, until which it has no policy applied), 0 none; shared, written
+	 * by the daemon (VG_POLICY_MAX_GROUPS entries); NULL: no pause.  One
+	 * relaxed load per query with a group.  The name in the word keeps a
+	 * worker still on an older policy (a reload that reordered the groups)
+	 * from pausing another group that has the index now. */
 	const _Atomic uint64_t *paused;
 	unsigned rl_slip;          /* limited queries seen, for the slip rate */
 	struct vg_pipe_req *inflight_head;
@@ -271,6 +274,32 @@ struct vg_pipe {
 	uint8_t *txbuf;            /* answers are written here: 65536 + slack */
 	uint64_t answer_t0;        /* when the query being answered came in (latency) */
 };
+
+/* A pause entry: a 24-bit hash of the group's name above the end time
+ * (40 bits of milliseconds: 34 years of a monotonic clock). */
+#define VG_PAUSE_TIME_BITS 40
+#define VG_PAUSE_TIME_MASK ((UINT64_C(1) << VG_PAUSE_TIME_BITS) - 1)
+
+static inline uint64_t vg_pause_hash(const char *name)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return (h ^ (h >> 24)) & 0xffffff;
+}
+
+/** The entry pausing group @p name until @p until_ms. */
+static inline uint64_t vg_pause_word(const char *name, uint64_t until_ms)
+{
+	return (vg_pause_hash(name) << VG_PAUSE_TIME_BITS) | (until_ms & VG_PAUSE_TIME_MASK);
+}
+
+/** Does entry @p word pause group @p name at @p now_ms? */
+static inline bool vg_pause_active(uint64_t word, const char *name, uint64_t now_ms)
+{
+	return word && (word >> VG_PAUSE_TIME_BITS) == vg_pause_hash(name) &&
+	       (word & VG_PAUSE_TIME_MASK) > (now_ms & VG_PAUSE_TIME_MASK);
+}
 
 /**
  * Set up @p p for worker @p worker: @p env has the cache, infra table, key

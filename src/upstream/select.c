@@ -60,6 +60,8 @@ struct slot {
 	uint32_t unwanted;     /* since unwanted_since */
 	uint64_t unwanted_since, tcp_until;
 	uint64_t down_until, last_use;
+	/* totals for the operator (vigilctl upstreams), never read to decide */
+	uint32_t n_answers, n_timeouts, n_errors;
 	struct lame lame[LAME_SLOTS];
 	/* DNS cookies: the server cookie learnt under client secret cookie_gen */
 	bool cookie_known;       /* it sent a valid cookie (and still does) */
@@ -175,25 +177,36 @@ void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t r
 	s->fails = 0;
 	s->backoff_ms = 0;
 	s->down_until = 0;
+	if (s->n_answers < UINT32_MAX)
+		s->n_answers++;
+}
+
+static void slot_failed(struct slot *s, uint64_t now_ms)
+{
+	if (s->fails < 255)
+		s->fails++;
+	if (s->fails >= DOWN_AFTER)
+		s->down_until = now_ms + DOWN_MS;
 }
 
 void vg_infra_timed_out(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t timeout_ms,
 			uint64_t now_ms)
 {
 	struct slot *s = lookup(inf, sa, true, now_ms);
+	if (s->n_timeouts < UINT32_MAX)
+		s->n_timeouts++;
 	if (timeout_ms < s->backoff_ms)
 		return; /* sent before the last back-off: that timeout was counted */
 	s->backoff_ms = timeout_ms >= RTO_MAX / 2 ? RTO_MAX : timeout_ms * 2;
-	vg_infra_failed(inf, sa, now_ms);
+	slot_failed(s, now_ms);
 }
 
 void vg_infra_failed(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)
 {
 	struct slot *s = lookup(inf, sa, true, now_ms);
-	if (s->fails < 255)
-		s->fails++;
-	if (s->fails >= DOWN_AFTER)
-		s->down_until = now_ms + DOWN_MS;
+	if (s->n_errors < UINT32_MAX)
+		s->n_errors++;
+	slot_failed(s, now_ms);
 }
 
 static uint64_t zone_hash(const uint8_t *zone)
@@ -291,10 +304,8 @@ bool vg_infra_is_spoofed(struct vg_infra *inf, const struct vg_sockaddr *sa, uin
 	return s && s->tcp_until > now_ms;
 }
 
-uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
-			  uint32_t unknown_ms)
+static uint32_t slot_timeout(const struct slot *s, uint64_t now_ms, uint32_t unknown_ms)
 {
-	struct slot *s = lookup(inf, sa, false, now_ms);
 	uint32_t rto = unknown_ms;
 	if (s && s->srtt)
 		rto = s->srtt + 4 * s->rttvar;
@@ -307,6 +318,12 @@ uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, ui
 	if (rto > RTO_MAX)
 		rto = RTO_MAX;
 	return rto;
+}
+
+uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
+			  uint32_t unknown_ms)
+{
+	return slot_timeout(lookup(inf, sa, false, now_ms), now_ms, unknown_ms);
 }
 
 int vg_infra_cookie(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t gen,
@@ -358,4 +375,50 @@ void vg_infra_cookie_refused(struct vg_infra *inf, const struct vg_sockaddr *sa,
 	s->cookie_known = false;
 	s->cookie_len = 0;
 	s->nocookie_until = now_ms + VG_INFRA_NOCOOKIE_MS;
+}
+
+static int by_last_use(const void *a, const void *b)
+{
+	const struct vg_infra_info *x = a, *y = b;
+	return x->last_use_ms < y->last_use_ms ? 1 : x->last_use_ms > y->last_use_ms ? -1 : 0;
+}
+
+size_t vg_infra_snapshot(const struct vg_infra *inf, struct vg_infra_info *out, size_t cap,
+			 uint64_t now_ms, uint32_t unknown_ms)
+{
+	size_t n = 0;
+	if (!cap)
+		return 0;
+	for (unsigned i = 0; i <= inf->mask; i++) {
+		const struct slot *s = &inf->slots[i];
+		if (!s->used)
+			continue;
+		struct vg_infra_info in = {
+			.family = s->family, .port = ntohs(s->port), .srtt_ms = s->srtt,
+			.rttvar_ms = s->rttvar, .timeout_ms = slot_timeout(s, now_ms, unknown_ms),
+			.fails_in_row = s->fails, .answers = s->n_answers,
+			.timeouts = s->n_timeouts, .errors = s->n_errors,
+			.down_until_ms = s->down_until > now_ms ? s->down_until : 0,
+			.tcp_until_ms = s->tcp_until > now_ms ? s->tcp_until : 0,
+			.last_use_ms = s->last_use, .cookie_known = s->cookie_known,
+			.no_cookie = s->nocookie_until > now_ms,
+		};
+		memcpy(in.addr, s->addr, 16);
+		for (int k = 0; k < LAME_SLOTS; k++)
+			in.lame_zones += s->lame[k].zone_hash && s->lame[k].until > now_ms;
+		if (n < cap) {
+			out[n++] = in;
+			continue;
+		}
+		/* full: replace the least recently used of those kept (a linear
+		 * scan: cap is small, this runs only for vigilctl) */
+		size_t lru = 0;
+		for (size_t k = 1; k < n; k++)
+			if (out[k].last_use_ms < out[lru].last_use_ms)
+				lru = k;
+		if (in.last_use_ms > out[lru].last_use_ms)
+			out[lru] = in;
+	}
+	qsort(out, n, sizeof(*out), by_last_use);
+	return n;
 }

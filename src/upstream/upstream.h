@@ -86,6 +86,31 @@ void vg_infra_cookie_refused(struct vg_infra *inf, const struct vg_sockaddr *sa,
 uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
 			  uint32_t unknown_ms);
 
+/** What the table holds about one server address (vigilctl upstreams). */
+struct vg_infra_info {
+	uint8_t family;          /* AF_INET or AF_INET6 */
+	uint8_t addr[16];        /* IPv4: the first 4 bytes */
+	uint16_t port;           /* host order */
+	uint32_t srtt_ms, rttvar_ms; /* smoothed RTT and its variance; 0: not measured */
+	uint32_t timeout_ms;     /* the retransmission timeout the next query gets */
+	uint32_t fails_in_row;   /* consecutive failures (timeouts, errors) */
+	uint32_t answers, timeouts, errors; /* since the slot was made (totals) */
+	uint64_t down_until_ms;  /* held down (chosen last) until then; 0: usable */
+	uint64_t tcp_until_ms;   /* spoofed replies seen: TCP only until then; 0: no */
+	uint64_t last_use_ms;
+	unsigned lame_zones;     /* zones it is lame for now */
+	bool cookie_known;       /* it sends DNS cookies */
+	bool no_cookie;          /* it refused the cookie option: none sent for now */
+};
+
+/**
+ * Copy the table's entries into @p out: at most @p cap of them, the most
+ * recently used, sorted by last use (newest first).  Times are the loop
+ * clock of @p now_ms; @p unknown_ms as for vg_infra_timeout().  Returns how
+ * many were written.  On the table's own thread.
+ */
+size_t vg_infra_snapshot(const struct vg_infra *inf, struct vg_infra_info *out, size_t cap,
+			 uint64_t now_ms, uint32_t unknown_ms);
 
 /* ------------------------------------------------------------ cookies (upcookie.c) */
 

@@ -114,7 +114,7 @@ def test_vigilctl_is_built():
     assert os.access(VIGILCTL, os.X_OK), "no vigilctl next to %s" % conftest.VIGIL_BIN
     out = subprocess.run([VIGILCTL, "--help"], capture_output=True, text=True).stdout
     for cmd in ("status", "stats", "reload", "flush", "cache", "explain", "pause", "resume",
-                "feeds", "trust-anchors"):
+                "feeds", "upstreams", "trust-anchors"):
         assert re.search(r"^    %s\b" % cmd, out, re.M), "--help does not describe " + cmd
 
 

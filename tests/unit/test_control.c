@@ -12,6 +12,7 @@
 
 #include "check_main.h"
 #include "daemon/ctlproto.h"
+#include "pipeline/pipeline.h"
 #include "vigil/err.h"
 
 static int parse(const char *text, struct vg_ctl_req *req, char *line, char *why)
@@ -19,6 +20,24 @@ static int parse(const char *text, struct vg_ctl_req *req, char *line, char *why
 	snprintf(line, VG_CTL_LINE_MAX + 16, "%s", text);
 	return vg_ctl_parse(line, req, why, 256);
 }
+
+/* A pause is published per group index with the group's name in it: a worker
+ * still on a policy whose groups were in another order (before a reload) must
+ * not apply the pause of group "lan" to group "other" that had its index. */
+START_TEST(pause_entry_names_its_group)
+{
+	uint64_t w = vg_pause_word("lan", 5000);
+	ck_assert(vg_pause_active(w, "lan", 4000));
+	ck_assert(!vg_pause_active(w, "lan", 5000)); /* ran out */
+	ck_assert(!vg_pause_active(w, "other", 4000));
+	ck_assert(!vg_pause_active(w, "lan2", 4000));
+	ck_assert(!vg_pause_active(0, "lan", 0));
+	/* a large monotonic clock (days of uptime) still compares */
+	uint64_t now = UINT64_C(900) * 24 * 3600 * 1000;
+	ck_assert(vg_pause_active(vg_pause_word("kids", now + 60000), "kids", now));
+	ck_assert(!vg_pause_active(vg_pause_word("kids", now + 60000), "kids", now + 60000));
+}
+END_TEST
 
 START_TEST(request_split)
 {
@@ -89,6 +108,7 @@ int main(void)
 	Suite *s = suite_create("control");
 	TCase *tc = tcase_create("protocol");
 	tcase_add_test(tc, request_split);
+	tcase_add_test(tc, pause_entry_names_its_group);
 	tcase_add_test(tc, request_refused);
 	tcase_add_test(tc, json_strings);
 	suite_add_tcase(s, tc);

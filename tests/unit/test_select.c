@@ -332,6 +332,56 @@ END_TEST
 
 /* ------------------------------------------------------------ table bound */
 
+/* vigilctl upstreams: what a snapshot holds, newest first, at most cap */
+START_TEST(snapshot_counts_and_order)
+{
+	struct vg_infra *inf = vg_infra_new(64);
+	struct vg_sockaddr a = sa("192.0.2.1", 53), b = sa("2001:db8::2", 853);
+	struct vg_sockaddr c = sa("192.0.2.3", 53);
+	struct vg_infra_info out[4];
+	vg_infra_rtt(inf, &a, 20, 1000);
+	vg_infra_rtt(inf, &a, 20, 1100);
+	vg_infra_timed_out(inf, &b, UNKNOWN, 1200);
+	vg_infra_failed(inf, &b, 1300);
+	vg_infra_rtt(inf, &c, 5, 1400);
+	size_t n = vg_infra_snapshot(inf, out, 4, 1500, UNKNOWN);
+	ck_assert_uint_eq(n, 3);
+	/* newest first: c (1400), b (1300), a (1100) */
+	ck_assert_uint_eq(out[0].addr[3], 3);
+	ck_assert_uint_eq(out[1].family, AF_INET6);
+	ck_assert_uint_eq(out[1].port, 853);
+	ck_assert_uint_eq(out[1].timeouts, 1);
+	ck_assert_uint_eq(out[1].errors, 1);
+	ck_assert_uint_eq(out[1].fails_in_row, 2);
+	ck_assert_uint_eq(out[1].answers, 0);
+	ck_assert_uint_eq(out[1].srtt_ms, 0);
+	ck_assert_uint_eq(out[2].port, 53);
+	ck_assert_uint_eq(out[2].answers, 2);
+	ck_assert_uint_eq(out[2].srtt_ms, 20);
+	ck_assert_uint_eq(out[2].timeouts, 0);
+	ck_assert_uint_eq(out[2].down_until_ms, 0);
+	/* cap 2: the two most recently used */
+	n = vg_infra_snapshot(inf, out, 2, 1500, UNKNOWN);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(out[0].addr[3], 3);
+	ck_assert_uint_eq(out[1].family, AF_INET6);
+	/* the timeout it reports is the one vg_infra_timeout gives (a lookup:
+	 * it makes a the most recently used) */
+	uint32_t t_a = out[1].timeout_ms;
+	n = vg_infra_snapshot(inf, out, 4, 1500, UNKNOWN);
+	ck_assert_uint_eq(out[2].timeout_ms, vg_infra_timeout(inf, &a, 1500, UNKNOWN));
+	ck_assert_uint_eq(t_a, out[1].timeout_ms);
+	/* down after DOWN_AFTER failures: the hold-down end is reported */
+	for (int i = 0; i < 4; i++)
+		vg_infra_failed(inf, &a, 2000);
+	n = vg_infra_snapshot(inf, out, 4, 2000, UNKNOWN);
+	ck_assert_uint_eq(out[0].addr[3], 1);
+	ck_assert_uint_gt(out[0].down_until_ms, 2000);
+	ck_assert_uint_eq(out[0].errors, 4);
+	vg_infra_free(inf);
+}
+END_TEST
+
 START_TEST(table_bounded)
 {
 	struct vg_sockaddr first = sa("10.0.0.0", 53), s;
@@ -593,6 +643,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, sockaddr_classes);
 	tcase_add_test(tc, sockaddr_mapped_private);
 	tcase_add_test(tc, table_bounded);
+	tcase_add_test(tc, snapshot_counts_and_order);
 	tcase_add_test(tc, selection_prefers_fast_then_unknown);
 	tcase_add_test(tc, selection_orders_down_last);
 	tcase_add_test(tc, timeouts_back_off_once_per_timer);

@@ -720,6 +720,13 @@ static int reload(struct daemon *d)
 		vg_log(VG_LOG_WARNING, "reload: query-log or dnstap changed; restart to apply");
 	if (strcmp(old->policy.log, cfg->policy.log))
 		vg_log(VG_LOG_WARNING, "reload: policy.log changed; restart to apply");
+	if (memcmp(&old->control, &cfg->control, sizeof(cfg->control)))
+		vg_log(VG_LOG_WARNING, "reload: the control section changed; restart to apply");
+	if (memcmp(&old->metrics, &cfg->metrics, sizeof(cfg->metrics)))
+		vg_log(VG_LOG_WARNING, "reload: the metrics section changed; restart to apply");
+	if (memcmp(&old->run, &cfg->run, sizeof(cfg->run)))
+		vg_log(VG_LOG_WARNING, "reload: server.user or state-directory changed; restart "
+		       "to apply");
 	if (!net_addrs_eq(old->net.listen_tls, old->net.n_listen_tls, cfg->net.listen_tls,
 			  cfg->net.n_listen_tls) ||
 	    !net_addrs_eq(old->net.listen_https, old->net.n_listen_https, cfg->net.listen_https,

@@ -3,7 +3,7 @@
  * vigilctl: the control socket's client.  Sends one request line (the
  * command and its words), copies the answer to standard output (or, for an
  * error, to standard error) and exits 0, 1 or 2.  The protocol is in
- * src/daemon/ctlproto.h; this program knows no command: the daemon checks
+ * src/ctl/ctlproto.h; this program knows no command: the daemon checks
  * them, so vigilctl and vigil of one version always agree.
  */
 #include <arpa/inet.h>
@@ -23,7 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "daemon/ctlproto.h"
+#include "ctl/ctlproto.h"
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "0.1.0"
@@ -150,7 +150,7 @@ static void usage(FILE *out)
 "PROTOCOL\n"
 "    One request per connection: \"VIGILCTL/1 text|json COMMAND ARGS...\\n\";\n"
 "    the answer is \"ok\\n\" or \"error\\n\" and the output, then vigil closes\n"
-"    the connection (src/daemon/ctlproto.h).  Scripts may speak it directly,\n"
+"    the connection (src/ctl/ctlproto.h).  Scripts may speak it directly,\n"
 "    e.g. with socat.\n"
 "\n"
 "EXIT STATUS\n"

@@ -34,7 +34,7 @@
 #include "core/core.h"
 #include "daemon/autotrust.h"
 #include "daemon/control.h"
-#include "daemon/ctlproto.h"
+#include "ctl/ctlproto.h"
 #include "daemon/daemon.h"
 #include "daemon/explain.h"
 #include "feed/feed.h"

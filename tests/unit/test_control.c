@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * Unit tests for the control socket's protocol (src/daemon/ctlproto.c): the
+ * Unit tests for the control socket's protocol (src/ctl/ctlproto.c): the
  * request line split into format, command and arguments, every way a line
  * is refused, and JSON string escaping.  (The cache's flush and peek are in
  * test_cache.c; the commands end to end in tests/integration/test_control.py.)
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "daemon/ctlproto.h"
+#include "ctl/ctlproto.h"
 #include "pipeline/pipeline.h"
 #include "vigil/err.h"
 

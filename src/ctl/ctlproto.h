@@ -14,8 +14,8 @@
  * addresses, options); a line is at most VG_CTL_LINE_MAX bytes and at most
  * VG_CTL_MAX_ARGS words after the format.  No quoting.
  */
-#ifndef VG_DAEMON_CTLPROTO_H
-#define VG_DAEMON_CTLPROTO_H
+#ifndef VG_CTL_CTLPROTO_H
+#define VG_CTL_CTLPROTO_H
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/ctlproto.h"
+#include "ctl/ctlproto.h"
 #include "vigil/err.h"
 
 int vg_ctl_parse(char *line, struct vg_ctl_req *req, char *why, size_t why_size)

@@ -518,6 +518,91 @@ START_TEST(cache_hit_with_query_log_allocates_nothing)
 }
 END_TEST
 
+/* ================================================================ cost probes
+ *
+ * PROBE_N answers of one kind, each through its own noinline function so
+ * callgrind can count exactly them:
+ *   valgrind --tool=callgrind --collect-atstart=no \
+ *     --toggle-collect=probe_cache_hits build/tests/test_pipeline_stages
+ * (CK_FORK=no; also probe_cache_hits_logged, probe_blocked_logged).  Each
+ * probe also checks what it measured: every query answered, from the cache
+ * or by the policy, without a heap call. */
+#define PROBE_N 1000
+
+static __attribute__((noipa)) unsigned long probe_run(const char *name, int tag)
+{
+	uint8_t q[512];
+	size_t len = make_query(q, sizeof(q), name, VG_T_A, 0, tag);
+	struct vg_client c = client_for(tag, 0);
+	unsigned long before = heap_calls;
+	for (unsigned i = 0; i < PROBE_N; i++)
+		vg_pipe_query(&pipe_, q, len, &c);
+	return heap_calls - before;
+}
+
+static __attribute__((noipa)) unsigned long probe_cache_hits(const char *name, int tag)
+{
+	return probe_run(name, tag);
+}
+
+static __attribute__((noipa)) unsigned long probe_cache_hits_logged(const char *name, int tag)
+{
+	return probe_run(name, tag);
+}
+
+static __attribute__((noipa)) unsigned long probe_blocked_logged(const char *name, int tag)
+{
+	return probe_run(name, tag);
+}
+
+static struct vg_qlog *probe_log(char *path)
+{
+	struct vg_qlog_opts o;
+	struct vg_qlog *l = NULL;
+	char err[256] = "";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	vg_qlog_opts_default(&o);
+	snprintf(o.file, sizeof(o.file), "%s", path);
+	ck_assert_msg(vg_qlog_start(&l, &o, 1, err, sizeof(err)) == 0, "%s", err);
+	return l;
+}
+
+START_TEST(probe_costs)
+{
+	z_a("www.test.", "192.0.2.80", 300);
+	int t = ask("www.test.", VG_T_A, 0);
+	serve();
+	answer_a(got(t), 0, "www.test.", "192.0.2.80", VG_T_A);
+	uint64_t hits = pipe_.stats.cache_hits;
+	t = next_tag++;
+	ck_assert_uint_eq(probe_cache_hits("www.test.", t), 0);
+	ck_assert_uint_eq(io.calls[t], PROBE_N);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, hits + PROBE_N);
+	io.calls[t] = 1; /* (got() checks one answer: they are all the same) */
+	answer_a(got(t), 0, "www.test.", "192.0.2.80", VG_T_A);
+
+	char path[] = "/tmp/vg_test_probe_XXXXXX";
+	struct vg_qlog *l = probe_log(path);
+	pipe_.qlog = l;
+	t = next_tag++;
+	ck_assert_uint_eq(probe_cache_hits_logged("www.test.", t), 0);
+	ck_assert_uint_eq(io.calls[t], PROBE_N);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, hits + 2 * PROBE_N);
+
+	adopt(block_policy());
+	t = next_tag++;
+	ck_assert_uint_eq(probe_blocked_logged("nx.test.", t), 0);
+	ck_assert_uint_eq(io.calls[t], PROBE_N);
+	io.calls[t] = 1;
+	ck_assert_int_eq(rcode_of(got(t)), VG_RCODE_NXDOMAIN);
+	pipe_.qlog = NULL;
+	vg_qlog_stop(l);
+	unlink(path);
+}
+END_TEST
+
 /* (b) the real policy, a group with answer-side rules: the cache-hit hook
  * runs and the policy reads the cached answer (and the cache, NSDNAME). */
 START_TEST(cache_hit_with_policy_allocates_nothing)
@@ -1091,6 +1176,7 @@ int main(void)
 	tcase_add_test(td, cache_hit_with_query_log_allocates_nothing);
 	tcase_add_test(td, validated_cache_hit_allocates_nothing);
 	tcase_add_test(td, identity_and_discovery_allocate_nothing);
+	tcase_add_test(td, probe_costs);
 	suite_add_tcase(s, td);
 
 	TCase *tf = tcase_create("discovery");

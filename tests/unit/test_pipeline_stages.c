@@ -733,7 +733,9 @@ START_TEST(probe_costs)
 	struct vg_qlog *l = probe_log(path);
 	pipe_.qlog = l;
 	t = next_tag++;
+	unsigned reads = io.now_ns_reads;
 	ck_assert_uint_eq(probe_cache_hits_logged("www.test.", t), 0);
+	ck_assert_uint_eq(io.now_ns_reads, reads); /* the log reads no clock of its own */
 	ck_assert_uint_eq(io.calls[t], PROBE_N);
 	ck_assert_uint_eq(pipe_.stats.cache_hits, hits + 3 * PROBE_N);
 

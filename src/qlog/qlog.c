@@ -70,6 +70,8 @@ struct vg_qlog {
 	uint64_t json_pending;  /* lines in the FILE's buffer since its last flush */
 	int64_t json_opened_s;
 	struct vg__dnstap *dnstap;
+	dev_t dnstap_dev;       /* the dnstap file fstrm writes (ino 0: not seen yet) */
+	ino_t dnstap_ino;
 	char identity[256];
 	char line[LINE_MAX_BYTES];
 };
@@ -392,8 +394,11 @@ static bool handle(struct vg_qlog *l, struct worker_side *ws, const void *rec, s
 	v.h = &h;
 	if (v.h->kind == REC_CLIENT && (v.h->flags & REC_F_JSON))
 		json_write(l, &v);
-	if (!l->dnstap)
+	if (!l->dnstap) {
+		if (has_dnstap(l)) /* (a reopen failed: no output until the next one) */
+			lose(l, 1);
 		return true;
+	}
 	static const unsigned types[] = { VG_DNSTAP_CLIENT_QUERY, VG_DNSTAP_CLIENT_RESPONSE,
 					   VG_DNSTAP_RESOLVER_QUERY,
 					   VG_DNSTAP_RESOLVER_RESPONSE };
@@ -409,14 +414,58 @@ static bool handle(struct vg_qlog *l, struct worker_side *ws, const void *rec, s
 	return true;
 }
 
+/* Which file is the dnstap output?  (fstrm's thread creates it: looked
+ * for until it is there.) */
+static void dnstap_note_file(struct vg_qlog *l)
+{
+	struct stat st;
+	if (l->dnstap && !l->dnstap_ino && stat(l->o.dnstap_file, &st) == 0) {
+		l->dnstap_dev = st.st_dev;
+		l->dnstap_ino = st.st_ino;
+	}
+}
+
+/*
+ * SIGHUP for the dnstap file: when it was moved away (or removed), a new
+ * fstrm output on a new file.  The old one is closed first: fstrm's thread
+ * writes what is queued and the stream's end, so the old file is complete.
+ * A file still in its place is kept (fstrm would truncate it).  Only the
+ * writer thread submits frames, so nothing races with the swap; the workers
+ * only ever see their rings.
+ */
+static void dnstap_reopen(struct vg_qlog *l)
+{
+	struct stat st;
+	char err[256] = "";
+	if (!l->o.dnstap_file[0] || l->o.dnstap_socket[0])
+		return; /* (a socket reconnects on its own) */
+	if (l->dnstap && stat(l->o.dnstap_file, &st) == 0 &&
+	    (!l->dnstap_ino || (st.st_dev == l->dnstap_dev && st.st_ino == l->dnstap_ino)))
+		return;
+	vg__dnstap_close(l->dnstap);
+	l->dnstap = NULL;
+	l->dnstap_ino = 0;
+	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
+		l->dnstap = NULL;
+		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
+		return;
+	}
+	dnstap_note_file(l);
+}
+
 static void *writer(void *arg)
 {
 	struct vg_qlog *l = arg;
 	for (;;) {
 		bool stopping = atomic_load(&l->stop);
-		if (l->o.file[0] && atomic_exchange(&l->reopen, false) && json_open(l) < 0)
-			vg_log(VG_LOG_ERR, "query log: cannot reopen %s: %s", l->o.file,
-			       strerror(errno));
+		if (atomic_exchange(&l->reopen, false)) {
+			if (l->o.file[0] && json_open(l) < 0)
+				vg_log(VG_LOG_ERR, "query log: cannot reopen %s: %s", l->o.file,
+				       strerror(errno));
+			dnstap_reopen(l);
+		}
+		if (l->o.dnstap_file[0] && !l->dnstap_ino)
+			dnstap_note_file(l);
 		if (l->json && l->o.rotate_interval_s && l->json_bytes &&
 		    wall_s() - l->json_opened_s >= (int64_t)l->o.rotate_interval_s)
 			json_rotate(l);

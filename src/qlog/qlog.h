@@ -86,7 +86,12 @@ int vg_qlog_start(struct vg_qlog **out, const struct vg_qlog_opts *o, unsigned w
 		  char *err, size_t errlen);
 /** Write what is queued, stop the writer, close the outputs. */
 void vg_qlog_stop(struct vg_qlog *l);
-/** Reopen the JSON file before the next line (SIGHUP: log rotation by others). */
+/**
+ * SIGHUP (log rotation by others): reopen the JSON file before the next
+ * line, and start a new dnstap file when the old one was moved away (the
+ * old one is finished first: complete and readable).  The writer thread
+ * does it; the workers never wait.
+ */
 void vg_qlog_reopen(struct vg_qlog *l);
 uint64_t vg_qlog_dropped(const struct vg_qlog *l);
 /**

@@ -88,6 +88,26 @@ static inline void vg_histo_observe(struct vg_histo *h, uint64_t ms)
 	VG_STAT_ADD(h->sum_ms, ms);
 }
 
+/*
+ * The answer latency histogram: microsecond buckets from 50 us to 10 s
+ * (a cached answer takes tens of microseconds), observed in nanoseconds.
+ * Same layout and rules as struct vg_histo; sum_us is the sum.
+ */
+#define VG_LAT_BUCKETS 18
+extern const uint32_t vg_lat_bounds_us[VG_LAT_BUCKETS - 1];
+struct vg_lat_histo {
+	vg_counter_t bucket[VG_LAT_BUCKETS];
+	vg_counter_t sum_us;
+};
+static inline void vg_lat_observe(struct vg_lat_histo *h, uint64_t ns)
+{
+	unsigned i = 0;
+	while (i < VG_LAT_BUCKETS - 1 && ns > (uint64_t)vg_lat_bounds_us[i] * 1000)
+		i++;
+	VG_STAT_INC(h->bucket[i]);
+	VG_STAT_ADD(h->sum_us, ns / 1000);
+}
+
 /* ---- clocks ---- */
 /**
  * Seconds on the monotonic clock (cache ages and TTLs) for @p ms
@@ -101,6 +121,8 @@ static inline uint32_t vg_time_s_of_ms(uint64_t ms)
 uint32_t vg_time_now_s(void);
 /** Milliseconds on a monotonic clock. */
 uint64_t vg_time_now_ms(void);
+/** Nanoseconds on the monotonic clock (CLOCK_MONOTONIC: the vDSO, no system call). */
+uint64_t vg_time_now_ns(void);
 
 /* ---- randomness (libsodium) ---- */
 uint32_t vg_rand_uniform(uint32_t upper);

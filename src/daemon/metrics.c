@@ -183,6 +183,22 @@ static void histogram(struct vg_expo *e, const struct daemon *d, const char *nam
 	vg_expo_histogram(e, name, NULL, 0, counts, bounds, VG_HISTO_BUCKETS, s);
 }
 
+/* The answer latency histogram (microsecond buckets), written in seconds. */
+static void latency_histogram(struct vg_expo *e, const struct daemon *d, const char *name,
+			      const char *help, size_t off)
+{
+	uint64_t counts[VG_LAT_BUCKETS];
+	double bounds[VG_LAT_BUCKETS - 1];
+	for (unsigned i = 0; i < VG_LAT_BUCKETS; i++) {
+		counts[i] = pipe_sum(d, off + offsetof(struct vg_lat_histo, bucket) + i * CTR);
+		if (i < VG_LAT_BUCKETS - 1)
+			bounds[i] = vg_lat_bounds_us[i] / 1e6;
+	}
+	double s = (double)pipe_sum(d, off + offsetof(struct vg_lat_histo, sum_us)) / 1e6;
+	vg_expo_family(e, name, "histogram", help);
+	vg_expo_histogram(e, name, NULL, 0, counts, bounds, VG_LAT_BUCKETS, s);
+}
+
 static const struct stat_meta *meta_of(const char *stat)
 {
 	for (size_t i = 0; i < VG_ARRAY_SIZE(stat_meta); i++)
@@ -293,10 +309,11 @@ void vg_metrics_write(struct daemon *d, struct vg_expo *e)
 		vg_expo_u64(e, "vigil_answers_by_rcode_total", &l, 1,
 			    pipe_sum(d, PIPE_OFF(by_rcode) + i * CTR));
 	}
-	histogram(e, d, "vigil_answer_latency_seconds",
-		  "Time from a client's query in to its answer out (the worker loop's "
-		  "millisecond clock: an answer given in the same loop turn counts as 0).",
-		  pipe_sum, PIPE_OFF(latency));
+	latency_histogram(e, d, "vigil_answer_latency_seconds",
+			  "Time from a client's query read (its recvmmsg batch, its stream "
+			  "read) to its answer sent (the batch's sendmmsg), microsecond "
+			  "resolution.",
+			  PIPE_OFF(latency));
 
 	vg_expo_family(e, "vigil_cache_misses_total", "counter",
 		       "Queries the cache could not answer (resolved).");

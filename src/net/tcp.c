@@ -397,6 +397,8 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->buf + c->have, (unsigned)(c->cap - c->have));
 }
 
+static void conn_input(struct vg_tcp_conn *c, const uint8_t *buf, ssize_t nread);
+
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct vg_tcp_conn *c = s->data;
@@ -406,11 +408,22 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	/* the queries of this read came now (one clock read); their answers
+	 * given during it count as sent at its end (vg_pipe_hold) */
+	c->client.rx_ns = vg_time_now_ns();
+	struct vg_pipe *p = &c->w->pipe;
+	vg_pipe_hold(p);
+	conn_input(c, (const uint8_t *)buf->base, nread);
+	vg_pipe_sent(p, vg_time_now_ns());
+}
+
+static void conn_input(struct vg_tcp_conn *c, const uint8_t *buf, ssize_t nread)
+{
 	/* bytes alone do not keep a connection: its idle timer restarts on a
 	 * complete query or an answer (vg__conn_query, vg__conn_write), so a
 	 * client trickling bytes is closed like an idle one */
 	if (c->kind == VG_STREAM_H2C) {
-		vg__doh_input(c, (const uint8_t *)buf->base, (size_t)nread);
+		vg__doh_input(c, buf, (size_t)nread);
 		return;
 	}
 	if (!c->tls) {
@@ -418,7 +431,7 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_frames(c);
 		return;
 	}
-	if (vg_tls_conn_input(c->tls, (const uint8_t *)buf->base, (size_t)nread) < 0) {
+	if (vg_tls_conn_input(c->tls, buf, (size_t)nread) < 0) {
 		vg__conn_close(c);
 		return;
 	}

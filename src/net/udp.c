@@ -104,6 +104,10 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 			return; /* EAGAIN, or an error the next wake-up will see again */
 		w->batch.fd = fd;
 		w->batch.n = 0;
+		/* one clock read for the batch's queries, one for their answers
+		 * (the answer latency, vg_pipe_hold) */
+		c.rx_ns = vg_time_now_ns();
+		vg_pipe_hold(&w->pipe);
 		for (int i = 0; i < n; i++) {
 			const struct sockaddr *sa = (const struct sockaddr *)&w->rx_addr[i];
 			VG_STAT_INC(w->stats.udp_queries);
@@ -116,6 +120,7 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 			vg_pipe_query(&w->pipe, w->rxbuf + (size_t)i * VG_UDP_QUERY_MAX,
 				      w->rx_msg[i].msg_len, &c);
 		}
+		vg_pipe_sent(&w->pipe, vg_time_now_ns());
 		batch_flush(w);
 		for (int i = 0; i < n; i++) { /* recvmmsg wrote the lengths and flags it used */
 			w->rx_msg[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);

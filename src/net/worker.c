@@ -67,6 +67,12 @@ static uint64_t now_ms_cb(void *arg)
 	return uv_now(&w->loop);
 }
 
+static uint64_t now_ns_cb(void *arg)
+{
+	(void)arg;
+	return vg_time_now_ns();
+}
+
 static uint32_t wall_s_cb(void *arg)
 {
 	(void)arg;
@@ -178,7 +184,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 		return VG_ENOMEM;
 	const struct vg_pipe_io io = {
 		.arg = w, .answer = answer_cb, .send = send_cb, .cancel = cancel_cb,
-		.now_ms = now_ms_cb, .wall_s = wall_s_cb,
+		.now_ms = now_ms_cb, .now_ns = now_ns_cb, .wall_s = wall_s_cb,
 	};
 	const struct vg_resolv_env env = {
 		.cache = shared->cache, .keys = w->keys, .infra = w->infra, .msg = w->msg,

@@ -38,7 +38,6 @@ struct vg_pipe_req {
 	size_t len;
 	void *upq;         /* the upstream query in flight (io->send), or NULL */
 	uint64_t deadline;
-	uint64_t t0;         /* when the client's query came in (latency) */
 	uint64_t stale_at;   /* serve-stale: the client response timer (0: none) */
 	bool stale_ok;       /* serve-stale: a failure may be answered with stale data */
 	bool background;     /* no client waits (prefetch, or answered stale already) */
@@ -70,7 +69,6 @@ unsigned vg_pipe_qtype_slot(uint16_t qtype)
 struct vg_pipe_tap {
 	const uint8_t *pkt;  /* the client's query */
 	size_t len;
-	int64_t t0;          /* wall clock ns when it came */
 	bool cache_hit;
 	uint8_t sec;         /* enum vg_sec of the answer */
 	const char *action;  /* the policy's decision (static names), NULL: none */
@@ -78,14 +76,16 @@ struct vg_pipe_tap {
 	char rule[VG_NAME_MAX * 4 + 64];
 };
 
-static void tap_log(struct vg_pipe *p, const struct vg_client *c, size_t len)
+/* @p tx_ns: when the answer goes out; @p held: that comes with vg_pipe_sent. */
+static void tap_log(struct vg_pipe *p, const struct vg_client *c, size_t len, uint64_t tx_ns,
+		    bool held)
 {
 	const struct vg_pipe_tap *t = p->tap;
 	struct vg_qlog_client e = {
 		.addr = &c->addr.u.sa, .transport = c->transport, .id = c->id,
 		.cert_fp = c->cert_fp, .cert_subject = c->cert_subject,
 		.query = t->pkt, .qlen = t->len, .resp = p->txbuf, .rlen = len,
-		.t_query_ns = t->t0, .cache_hit = t->cache_hit, .sec = t->sec,
+		.t_query_ns = c->rx_ns, .t_resp_ns = tx_ns, .held = held, .cache_hit = t->cache_hit, .sec = t->sec,
 		.action = t->action, .source = t->source, .rule = t->rule,
 	};
 	if (!vg_qlog_client(p->qlog, p->worker, &e))
@@ -115,7 +115,7 @@ static void tap_upstream(struct vg_pipe *p, const struct vg_outbound *o, const u
 	struct vg_qlog_upstream e = {
 		.to = &o->to.u.sa, .tls = o->use_tls, .qname = o->qname, .qtype = o->qtype,
 		.rd = o->rd, .do_bit = o->do_bit, .resp = pkt, .rlen = len,
-		.t_ns = vg_qlog_now_ns(),
+		.t_ns = p->io.now_ns(p->io.arg),
 	};
 	if (!vg_qlog_upstream(p->qlog, p->worker, &e))
 		VG_STAT_INC(p->stats.query_log_dropped);
@@ -143,16 +143,56 @@ static void clock_read(struct vg_pipe *p, bool wall)
 		p->env.now_wall = p->io.wall_s(p->io.arg);
 }
 
-/* The metrics of an answer about to go out: its rcode, and the time since
- * its query came in (p->answer_t0; the loop's millisecond clock). */
-static void count_answer(struct vg_pipe *p, size_t len)
+static void lat_observe(struct vg_pipe *p, uint64_t rx, uint64_t tx)
 {
+	vg_lat_observe(&p->stats.latency, tx > rx ? tx - rx : 0);
+}
+
+void vg_pipe_hold(struct vg_pipe *p)
+{
+	p->hold++;
+}
+
+/* The held answers went out at @p tx. */
+static void held_sent(struct vg_pipe *p, uint64_t tx)
+{
+	for (unsigned i = 0; i < p->n_held; i++)
+		lat_observe(p, p->held_rx[i], tx);
+	p->n_held = 0;
+	if (VG_UNLIKELY(p->qlog != NULL))
+		vg_qlog_sent(p->qlog, p->worker, tx);
+}
+
+void vg_pipe_sent(struct vg_pipe *p, uint64_t tx_ns)
+{
+	if (p->hold && --p->hold)
+		return; /* an inner batch: the outer one sends */
+	held_sent(p, tx_ns);
+}
+
+/*
+ * The metrics of an answer about to go out: its rcode, and its latency --
+ * now (one clock read), or held until vg_pipe_sent (*@p held).  The send
+ * time (nothing sent: the query's receive time).
+ */
+static uint64_t count_answer(struct vg_pipe *p, const struct vg_client *c, size_t len,
+			     bool *held)
+{
+	*held = false;
 	if (!len || len < VG_HDR_LEN)
-		return;
+		return c->rx_ns;
 	unsigned rc = p->txbuf[3] & 0x0f;
 	VG_STAT_INC(p->stats.by_rcode[rc < VG_PIPE_RCODES - 1 ? rc : VG_PIPE_RCODES - 1]);
-	uint64_t now = p->env.now_ms;
-	vg_histo_observe(&p->stats.latency, now > p->answer_t0 ? now - p->answer_t0 : 0);
+	if (VG_LIKELY(p->hold && p->n_held < VG_PIPE_HELD)) {
+		p->held_rx[p->n_held++] = c->rx_ns;
+		*held = true;
+		return 0;
+	}
+	uint64_t tx = p->io.now_ns(p->io.arg);
+	if (p->hold) /* more answers than the hold keeps: they count as sent now */
+		held_sent(p, tx);
+	lat_observe(p, c->rx_ns, tx);
+	return tx;
 }
 
 static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
@@ -164,9 +204,10 @@ static void deliver(struct vg_pipe *p, const struct vg_client *c, size_t len)
 	 * EDNS gets padding whether or not it padded its query */
 	if (c->transport == VG_TRANSPORT_DOT || c->transport == VG_TRANSPORT_DOH)
 		len = vg_wire_pad(p->txbuf, len, c->max_size, VG_PAD_ANSWER);
-	count_answer(p, len);
+	bool held;
+	uint64_t tx = count_answer(p, c, len, &held);
 	if (VG_UNLIKELY(p->tap != NULL))
-		tap_log(p, c, len);
+		tap_log(p, c, len, tx, held);
 	/* a stream transport may hand over the connection's next query from
 	 * inside the answer: that one must not end other requests (admit) */
 	p->answering++;
@@ -357,6 +398,12 @@ static void query_stages(struct vg_pipe *p, const uint8_t *pkt, size_t len,
 
 void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const struct vg_client *c)
 {
+	struct vg_client rc;
+	if (VG_UNLIKELY(!c->rx_ns)) { /* the transport did not read the clock */
+		rc = *c;
+		rc.rx_ns = p->io.now_ns(p->io.arg);
+		c = &rc;
+	}
 	if (VG_LIKELY(!p->qlog)) {
 		query_stages(p, pkt, len, c);
 		return;
@@ -364,7 +411,6 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
 	struct vg_pipe_tap t, *prev = p->tap;
 	t.pkt = pkt;
 	t.len = len;
-	t.t0 = vg_qlog_now_ns();
 	t.cache_hit = false;
 	t.sec = 0;
 	t.action = NULL;
@@ -385,7 +431,6 @@ static void query_stages(struct vg_pipe *p, const uint8_t *pkt, size_t len,
 		return;
 	}
 	clock_read(p, false);
-	p->answer_t0 = p->env.now_ms;
 	VG_STAT_INC(p->stats.queries);
 	VG_STAT_INC(p->stats.by_transport[c->transport <= VG_TRANSPORT_DOH ? c->transport : 0]);
 
@@ -609,18 +654,15 @@ static bool answer_stale(struct vg_pipe_req *r);
 static void finish_req(struct vg_pipe_req *r);
 
 /*
- * finish_req, with what the answer's observers need: the metrics take
- * answer_t0 (finish_req sets it) and the query log sees the answer with
- * what this request knows of it.  It may run inside another query's stage
- * (an eviction), whose answer_t0 and tap it keeps.
+ * finish_req, with what the query log needs: it sees the answer with what
+ * this request knows of it.  It may run inside another query's stage (an
+ * eviction), whose tap it keeps.
  */
 static void finish(struct vg_pipe_req *r)
 {
 	struct vg_pipe *p = r->p;
-	uint64_t t0 = p->answer_t0;
 	if (VG_LIKELY(!r->tap)) {
 		finish_req(r);
-		p->answer_t0 = t0;
 		return;
 	}
 	struct vg_pipe_tap *prev = p->tap;
@@ -628,7 +670,6 @@ static void finish(struct vg_pipe_req *r)
 	p->tap = r->tap;
 	finish_req(r); /* (frees r) */
 	p->tap = prev;
-	p->answer_t0 = t0;
 }
 
 static void finish_req(struct vg_pipe_req *r)
@@ -665,7 +706,6 @@ static void finish_req(struct vg_pipe_req *r)
 	if (req->sec == VG_SEC_BOGUS)
 		VG_STAT_INC(p->stats.bogus_ede[req->ede < VG_PIPE_EDES - 1 ? req->ede
 									: VG_PIPE_EDES - 1]);
-	p->answer_t0 = r->t0;
 	if (vg_query_parse(&q, r->pkt, r->len, &rc) < 0) { /* (it parsed before) */
 		deliver(p, &r->client, 0);
 		req_release(r);
@@ -740,11 +780,8 @@ static bool answer_stale_req(struct vg_pipe_req *r)
 	if (r->tap)
 		r->tap->sec = ci.sec;
 	if (n) {
-		uint64_t t0 = p->answer_t0;
-		p->answer_t0 = r->t0;
 		VG_STAT_INC(p->stats.answered);
 		deliver(p, &r->client, n);
-		p->answer_t0 = t0;
 	}
 	if (vg_log_enabled(VG_LOG_DEBUG)) {
 		char name[VG_NAME_MAX * 4 + 8], tn[16];
@@ -924,7 +961,6 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 	req->refresh = refresh;
 	r->background = refresh;
 	r->deadline = p->env.now_ms + p->opts->request_timeout_ms;
-	r->t0 = c ? p->answer_t0 : p->env.now_ms;
 	if (c && !redir && p->env.opts->serve_stale) {
 		r->stale_ok = true;
 		if (p->env.opts->stale_answer_timeout_ms)

@@ -93,6 +93,7 @@ struct vg_ddr_opts {
  */
 size_t vg_ddr_svcb_rdata(const struct vg_ddr_opts *o, size_t i, uint8_t *out, size_t cap);
 
+#define VG_PIPE_HELD 128 /* answers whose send time waits for vg_pipe_sent */
 #define VG_PIPE_MAX_REQUESTS 4096          /* limits.max-requests default, per worker */
 #define VG_PIPE_REQUEST_MEMORY (64u << 20) /* limits.request-memory default, per worker */
 
@@ -147,6 +148,9 @@ struct vg_client {
 	 * answer carries it back with a server cookie (transports: false) */
 	bool has_cookie;
 	uint8_t cookie[8];
+	/* when the transport read the query: the monotonic clock (io->now_ns's),
+	 * read once per recvmmsg batch or stream read; 0: the pipeline reads it */
+	uint64_t rx_ns;
 	void *conn;                  /* the transport's own reference (a connection) */
 	int sock;                    /* the transport's own reference (a socket) */
 	int32_t stream;              /* the transport's own reference (an HTTP/2 stream) */
@@ -189,7 +193,7 @@ struct vg_pipe_stats {
 	vg_counter_t by_sec[4];
 	vg_counter_t bogus_ede[VG_PIPE_EDES];
 	vg_counter_t policy[VG_PIPE_POL_SOURCES][VG_PIPE_POL_ACTIONS];
-	struct vg_histo latency;     /* client query in to answer out, milliseconds */
+	struct vg_lat_histo latency; /* client query read to answer sent (see vg_pipe_hold) */
 	vg_counter_t query_log_dropped; /* query log / dnstap events lost: the ring was full */
 };
 
@@ -215,6 +219,11 @@ struct vg_pipe_io {
 	void (*cancel)(void *arg, void *handle, struct vg_pipe_req *r);
 	/** Monotonic milliseconds. */
 	uint64_t (*now_ms)(void *arg);
+	/**
+	 * Monotonic nanoseconds (CLOCK_MONOTONIC, as vg_client.rx_ns): read for
+	 * an answer's latency when it goes out outside vg_pipe_hold.
+	 */
+	uint64_t (*now_ns)(void *arg);
 	/** Wall-clock seconds (signature validity). */
 	uint32_t (*wall_s)(void *arg);
 };
@@ -272,7 +281,11 @@ struct vg_pipe {
 	struct vg_pipe_req *tick_next; /* vg_pipe_tick's next request */
 	bool stopping;
 	uint8_t *txbuf;            /* answers are written here: 65536 + slack */
-	uint64_t answer_t0;        /* when the query being answered came in (latency) */
+	/* answers going out together (vg_pipe_hold): the receive times of
+	 * those given since, their latency observed at vg_pipe_sent */
+	unsigned hold;             /* depth of vg_pipe_hold */
+	unsigned n_held;
+	uint64_t held_rx[VG_PIPE_HELD];
 };
 
 /* A pause entry: a 24-bit hash of the group's name above the end time
@@ -318,6 +331,18 @@ void vg_pipe_adopt(struct vg_pipe *p, const struct vg_pipe_view *v);
  * comes through io->answer, now or later, exactly once.
  */
 void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const struct vg_client *c);
+/**
+ * Answer latency without a clock read per answer: the transport calls
+ * vg_pipe_hold() before it hands over a batch of queries (a recvmmsg batch,
+ * a stream read), and vg_pipe_sent() with the time it sends their answers
+ * (read once, just before sendmmsg or the writes).  Every answer given in
+ * between -- also one to another query, e.g. a request ended to make room --
+ * counts that time minus its query's rx_ns.  Outside a hold (an answer that
+ * waited for upstream) the pipeline reads io->now_ns for it.  Nests: the
+ * outermost vg_pipe_sent counts.  The query log takes the same times.
+ */
+void vg_pipe_hold(struct vg_pipe *p);
+void vg_pipe_sent(struct vg_pipe *p, uint64_t tx_ns);
 /** The outcome of an io->send: @p status 0 with the reply, or a negative code. */
 void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t len);
 /** End the requests past their time limit (SERVFAIL); call about every 100 ms. */

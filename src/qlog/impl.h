@@ -17,6 +17,7 @@ enum {
 	REC_F_RD = 4,     /* upstream query: RD, DO */
 	REC_F_DO = 8,
 	REC_F_TLS = 16,   /* upstream over TLS */
+	REC_F_HELD = 32,  /* client: tr is the batch (vg_qlog_sent) the answer went out with */
 };
 
 /* The fixed part; then qlen bytes of query (upstream: the qname), rlen of
@@ -27,7 +28,8 @@ struct vg__qlog_rec {
 	uint8_t id_len, fp_len, subj_len, act_len, src_len;
 	uint16_t rule_len;
 	struct vg_sockaddr addr;  /* the client, or the upstream server */
-	int64_t tq, tr;           /* wall clock ns: query, response */
+	int64_t tq, tr;           /* wall clock ns: query, response (in the ring: the
+				   * monotonic clock, or for REC_F_HELD tr the batch) */
 };
 
 /** The record's variable parts, located. */

@@ -32,10 +32,25 @@
 #define LINE_MAX_BYTES (32 * 1024)
 #define IDLE_NS (10 * 1000 * 1000) /* the writer's nap when every ring is empty */
 #define STR_MAX 255                /* a string field copied by a worker, at most */
+#define SENT_SLOTS 16384           /* batches' send times the writer may look back to */
 
+/*
+ * The send times of a worker's answers that went out in batches (the
+ * pipeline's vg_pipe_hold): an event queued before its batch went out
+ * carries the batch's number; vg_qlog_sent publishes the batch's time in
+ * tx[batch % SENT_SLOTS] (release), then sent = batch (release).  The
+ * writer leaves such an event in the ring until sent reaches its batch; a
+ * slot overwritten meanwhile (the writer more than SENT_SLOTS - 2 batches
+ * behind) is detected by reading sent again after the slot, and the event
+ * then gets no latency (response time = query time).
+ */
 struct worker_side {
 	struct vg_ring *ring;
 	unsigned sample_n;  /* client queries seen, for 1 in N (the worker's only) */
+	uint64_t batch;     /* the worker's: the open batch, from 1 */
+	bool batch_used;    /* the worker's: an event waits for the open batch */
+	_Atomic uint64_t sent;
+	_Atomic uint64_t *tx; /* SENT_SLOTS */
 };
 
 struct vg_qlog {
@@ -55,6 +70,8 @@ struct vg_qlog {
 	uint64_t json_pending;  /* lines in the FILE's buffer since its last flush */
 	int64_t json_opened_s;
 	struct vg__dnstap *dnstap;
+	dev_t dnstap_dev;       /* the dnstap file fstrm writes (ino 0: not seen yet) */
+	ino_t dnstap_ino;
 	char identity[256];
 	char line[LINE_MAX_BYTES];
 };
@@ -76,11 +93,15 @@ bool vg_qlog_opts_enabled(const struct vg_qlog_opts *o)
 	return o->file[0] || o->dnstap_socket[0] || o->dnstap_file[0];
 }
 
-int64_t vg_qlog_now_ns(void)
+/* The wall clock minus the monotonic clock, in ns (the writer's: the
+ * events carry monotonic times). */
+static int64_t wall_offset_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	struct timespec w, m;
+	clock_gettime(CLOCK_REALTIME, &w);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return ((int64_t)w.tv_sec - (int64_t)m.tv_sec) * 1000000000 +
+	       ((int64_t)w.tv_nsec - (int64_t)m.tv_nsec);
 }
 
 static bool has_dnstap(const struct vg_qlog *l)
@@ -146,8 +167,13 @@ bool vg_qlog_client(struct vg_qlog *l, unsigned worker, const struct vg_qlog_cli
 	h->rule_len = (uint16_t)rul;
 	if (vg_sockaddr_from(&h->addr, e->addr) < 0)
 		memset(&h->addr, 0, sizeof(h->addr));
-	h->tq = e->t_query_ns;
-	h->tr = e->t_resp_ns ? e->t_resp_ns : vg_qlog_now_ns();
+	h->tq = (int64_t)e->t_query_ns;
+	h->tr = (int64_t)e->t_resp_ns;
+	if (e->held) { /* sent with the open batch */
+		h->flags |= REC_F_HELD;
+		h->tr = (int64_t)ws->batch;
+		ws->batch_used = true;
+	}
 	uint8_t *p = (uint8_t *)(h + 1);
 	p = put(p, e->query, ql);
 	p = put(p, e->resp, rl);
@@ -159,6 +185,17 @@ bool vg_qlog_client(struct vg_qlog *l, unsigned worker, const struct vg_qlog_cli
 	put(p, e->rule, rul);
 	vg_ring_commit(ws->ring, len);
 	return true;
+}
+
+void vg_qlog_sent(struct vg_qlog *l, unsigned worker, uint64_t tx_ns)
+{
+	struct worker_side *ws = &l->w[worker % l->n];
+	if (!ws->batch_used)
+		return;
+	atomic_store_explicit(&ws->tx[ws->batch % SENT_SLOTS], tx_ns, memory_order_release);
+	atomic_store_explicit(&ws->sent, ws->batch, memory_order_release);
+	ws->batch++;
+	ws->batch_used = false;
 }
 
 bool vg_qlog_upstream(struct vg_qlog *l, unsigned worker, const struct vg_qlog_upstream *e)
@@ -182,7 +219,7 @@ bool vg_qlog_upstream(struct vg_qlog *l, unsigned worker, const struct vg_qlog_u
 	h->qtype = e->qtype;
 	if (vg_sockaddr_from(&h->addr, e->to) < 0)
 		memset(&h->addr, 0, sizeof(h->addr));
-	h->tq = h->tr = e->t_ns;
+	h->tq = h->tr = (int64_t)e->t_ns;
 	uint8_t *p = (uint8_t *)(h + 1);
 	p = put(p, e->qname, ql);
 	put(p, e->resp, rl);
@@ -315,15 +352,53 @@ static void json_write(struct vg_qlog *l, const struct vg__qlog_view *v)
 
 /* ------------------------------------------------------------ the writer thread */
 
-static void handle(struct vg_qlog *l, const void *rec, size_t len)
+/*
+ * The send time of a held event of @p ws in batch @p batch: true with it in
+ * *@p tx; false while the batch has not gone out (unless @p final: the
+ * worker is gone, *@p tx 0).  *@p tx is 0 when the slot was reused.
+ */
+static bool held_time(struct worker_side *ws, uint64_t batch, bool final, uint64_t *tx)
+{
+	uint64_t s1 = atomic_load_explicit(&ws->sent, memory_order_acquire);
+	*tx = 0;
+	if (batch > s1)
+		return final;
+	if (s1 - batch >= SENT_SLOTS - 1)
+		return true;
+	uint64_t t = atomic_load_explicit(&ws->tx[batch % SENT_SLOTS], memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&ws->sent, memory_order_relaxed) - batch >= SENT_SLOTS - 1)
+		return true;
+	*tx = t;
+	return true;
+}
+
+/* Write out one event; false when it must wait in the ring (its batch's
+ * send time is not known yet). */
+static bool handle(struct vg_qlog *l, struct worker_side *ws, const void *rec, size_t len,
+		   int64_t wall_off, bool final)
 {
 	struct vg__qlog_view v;
+	struct vg__qlog_rec h;
 	if (!vg__qlog_view(rec, len, &v))
-		return;
+		return true;
+	h = *v.h;
+	if (h.flags & REC_F_HELD) {
+		uint64_t tx;
+		if (!held_time(ws, (uint64_t)h.tr, final, &tx))
+			return false;
+		h.tr = tx ? (int64_t)tx : h.tq;
+	}
+	h.tq += wall_off;
+	h.tr += wall_off;
+	v.h = &h;
 	if (v.h->kind == REC_CLIENT && (v.h->flags & REC_F_JSON))
 		json_write(l, &v);
-	if (!l->dnstap)
-		return;
+	if (!l->dnstap) {
+		if (has_dnstap(l)) /* (a reopen failed: no output until the next one) */
+			lose(l, 1);
+		return true;
+	}
 	static const unsigned types[] = { VG_DNSTAP_CLIENT_QUERY, VG_DNSTAP_CLIENT_RESPONSE,
 					   VG_DNSTAP_RESOLVER_QUERY,
 					   VG_DNSTAP_RESOLVER_RESPONSE };
@@ -336,6 +411,46 @@ static void handle(struct vg_qlog *l, const void *rec, size_t len)
 		if (!vg__dnstap_submit(l->dnstap, frame, fl))
 			lose(l, 1);
 	}
+	return true;
+}
+
+/* Which file is the dnstap output?  (fstrm's thread creates it: looked
+ * for until it is there.) */
+static void dnstap_note_file(struct vg_qlog *l)
+{
+	struct stat st;
+	if (l->dnstap && !l->dnstap_ino && stat(l->o.dnstap_file, &st) == 0) {
+		l->dnstap_dev = st.st_dev;
+		l->dnstap_ino = st.st_ino;
+	}
+}
+
+/*
+ * SIGHUP for the dnstap file: when it was moved away (or removed), a new
+ * fstrm output on a new file.  The old one is closed first: fstrm's thread
+ * writes what is queued and the stream's end, so the old file is complete.
+ * A file still in its place is kept (fstrm would truncate it).  Only the
+ * writer thread submits frames, so nothing races with the swap; the workers
+ * only ever see their rings.
+ */
+static void dnstap_reopen(struct vg_qlog *l)
+{
+	struct stat st;
+	char err[256] = "";
+	if (!l->o.dnstap_file[0] || l->o.dnstap_socket[0])
+		return; /* (a socket reconnects on its own) */
+	if (l->dnstap && stat(l->o.dnstap_file, &st) == 0 &&
+	    (!l->dnstap_ino || (st.st_dev == l->dnstap_dev && st.st_ino == l->dnstap_ino)))
+		return;
+	vg__dnstap_close(l->dnstap);
+	l->dnstap = NULL;
+	l->dnstap_ino = 0;
+	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
+		l->dnstap = NULL;
+		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
+		return;
+	}
+	dnstap_note_file(l);
 }
 
 static void *writer(void *arg)
@@ -343,13 +458,19 @@ static void *writer(void *arg)
 	struct vg_qlog *l = arg;
 	for (;;) {
 		bool stopping = atomic_load(&l->stop);
-		if (l->o.file[0] && atomic_exchange(&l->reopen, false) && json_open(l) < 0)
-			vg_log(VG_LOG_ERR, "query log: cannot reopen %s: %s", l->o.file,
-			       strerror(errno));
+		if (atomic_exchange(&l->reopen, false)) {
+			if (l->o.file[0] && json_open(l) < 0)
+				vg_log(VG_LOG_ERR, "query log: cannot reopen %s: %s", l->o.file,
+				       strerror(errno));
+			dnstap_reopen(l);
+		}
+		if (l->o.dnstap_file[0] && !l->dnstap_ino)
+			dnstap_note_file(l);
 		if (l->json && l->o.rotate_interval_s && l->json_bytes &&
 		    wall_s() - l->json_opened_s >= (int64_t)l->o.rotate_interval_s)
 			json_rotate(l);
 		unsigned n = 0;
+		int64_t off = wall_offset_ns();
 		for (unsigned i = 0; i < l->n; i++) {
 			const void *rec;
 			size_t len;
@@ -357,7 +478,8 @@ static void *writer(void *arg)
 			 * starve the others */
 			for (unsigned k = 0; k < 1024 && (rec = vg_ring_peek(l->w[i].ring, &len));
 			     k++) {
-				handle(l, rec, len);
+				if (!handle(l, &l->w[i], rec, len, off, stopping))
+					break;
 				vg_ring_release(l->w[i].ring);
 				n++;
 			}
@@ -380,8 +502,10 @@ static void qlog_free(struct vg_qlog *l)
 {
 	json_close(l);
 	vg__dnstap_close(l->dnstap);
-	for (unsigned i = 0; l->w && i < l->n; i++)
+	for (unsigned i = 0; l->w && i < l->n; i++) {
 		vg_ring_free(l->w[i].ring);
+		free(l->w[i].tx);
+	}
 	free(l->w);
 	free(l);
 }
@@ -403,9 +527,13 @@ int vg_qlog_start(struct vg_qlog **out, const struct vg_qlog_opts *o, unsigned w
 	l->w = calloc(l->n, sizeof(*l->w));
 	if (!l->w)
 		goto fail;
-	for (unsigned i = 0; i < l->n; i++)
-		if (!(l->w[i].ring = vg_ring_new((size_t)(o->ring_kib ? o->ring_kib : 4096) << 10)))
+	for (unsigned i = 0; i < l->n; i++) {
+		l->w[i].batch = 1;
+		l->w[i].tx = calloc(SENT_SLOTS, sizeof(*l->w[i].tx));
+		if (!l->w[i].tx ||
+		    !(l->w[i].ring = vg_ring_new((size_t)(o->ring_kib ? o->ring_kib : 4096) << 10)))
 			goto fail;
+	}
 	if (o->dnstap_identity[0])
 		snprintf(l->identity, sizeof(l->identity), "%s", o->dnstap_identity);
 	else if (gethostname(l->identity, sizeof(l->identity) - 1) < 0)

@@ -86,7 +86,12 @@ int vg_qlog_start(struct vg_qlog **out, const struct vg_qlog_opts *o, unsigned w
 		  char *err, size_t errlen);
 /** Write what is queued, stop the writer, close the outputs. */
 void vg_qlog_stop(struct vg_qlog *l);
-/** Reopen the JSON file before the next line (SIGHUP: log rotation by others). */
+/**
+ * SIGHUP (log rotation by others): reopen the JSON file before the next
+ * line, and start a new dnstap file when the old one was moved away (the
+ * old one is finished first: complete and readable).  The writer thread
+ * does it; the workers never wait.
+ */
 void vg_qlog_reopen(struct vg_qlog *l);
 uint64_t vg_qlog_dropped(const struct vg_qlog *l);
 /**
@@ -115,7 +120,10 @@ struct vg_qlog_client {
 	size_t qlen;
 	const uint8_t *resp;          /* the answer as sent (len 0: nothing sent) */
 	size_t rlen;
-	int64_t t_query_ns, t_resp_ns; /* wall clock, nanoseconds */
+	/* the monotonic clock (CLOCK_MONOTONIC) in nanoseconds, as the worker
+	 * read it for the metrics (the writer turns them into wall-clock times) */
+	uint64_t t_query_ns, t_resp_ns;
+	bool held;                    /* the send time comes with vg_qlog_sent, not t_resp_ns */
 	bool cache_hit;
 	uint8_t sec;                  /* enum vg_sec of the answer */
 	const char *action, *source, *rule; /* the policy's decision, NULL: none */
@@ -127,6 +135,11 @@ struct vg_qlog_client {
  * (the worker's ring is full).
  */
 bool vg_qlog_client(struct vg_qlog *l, unsigned worker, const struct vg_qlog_client *e);
+/**
+ * The answers of the client events queued by @p worker as held since its last call went out at @p tx_ns (monotonic): the writer holds
+ * those events back until it knows that time.
+ */
+void vg_qlog_sent(struct vg_qlog *l, unsigned worker, uint64_t tx_ns);
 
 /** An upstream query (@p resp NULL) or its response, @p to the server. */
 struct vg_qlog_upstream {
@@ -137,11 +150,8 @@ struct vg_qlog_upstream {
 	bool rd, do_bit;
 	const uint8_t *resp;       /* the response (NULL: this is the query) */
 	size_t rlen;
-	int64_t t_ns;              /* wall clock */
+	uint64_t t_ns;             /* the monotonic clock, nanoseconds */
 };
 bool vg_qlog_upstream(struct vg_qlog *l, unsigned worker, const struct vg_qlog_upstream *e);
-
-/** The wall clock in nanoseconds (for the events' times). */
-int64_t vg_qlog_now_ns(void);
 
 #endif

@@ -99,6 +99,12 @@ static uint64_t fake_now_ms(void *arg)
 	return io.now_ms;
 }
 
+static uint64_t fake_now_ns(void *arg)
+{
+	(void)arg;
+	return io.now_ms * 1000000;
+}
+
 static uint32_t fake_wall_s(void *arg)
 {
 	(void)arg;
@@ -107,7 +113,7 @@ static uint32_t fake_wall_s(void *arg)
 
 static const struct vg_pipe_io fake_io = {
 	.answer = fake_answer, .send = fake_send, .cancel = fake_cancel,
-	.now_ms = fake_now_ms, .wall_s = fake_wall_s,
+	.now_ms = fake_now_ms, .now_ns = fake_now_ns, .wall_s = fake_wall_s,
 };
 
 /* ------------------------------------------------------------ policy */

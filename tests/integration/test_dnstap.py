@@ -110,3 +110,50 @@ def test_unix_socket_with_fstrm_capture_truncated_clients(lab, tmp_path):
     assert {m["type"] for m in mine} == {"CLIENT_RESPONSE"}, mine  # client-query: no
     assert {m["socket_protocol"] for m in mine} == {"UDP", "TCP"}, mine
     assert {m["query_address"] for m in mine} == {"127.0.0.0"}, mine  # truncated to /8
+
+
+def test_file_reopened_on_sighup(lab, tmp_path):
+    """logrotate's way: move the dnstap file away and send SIGHUP; vigil
+    finishes the old file (complete: dnstap-read reads it to its end) and
+    writes the next messages to a new one at the configured path."""
+    path = str(tmp_path / "vigil.dnstap")
+    old = path + ".1"
+    r = own_resolver(lab, tmp_path, lambda kind, text: text + (
+        'dnstap:\n  file: "%s"\n' % path))
+    try:
+        r.query("before-hup.basic.lab.", "A")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path):  # (fstrm's thread creates it)
+            assert time.monotonic() < deadline, "no dnstap file"
+            time.sleep(0.05)
+        os.rename(path, old)
+        r.signal(signal.SIGHUP)
+        # the signal and the query race: ask until one lands in the new file
+        deadline = time.monotonic() + 10
+        while True:
+            r.query("after-hup.basic.lab.", "A")
+            if os.path.exists(path):
+                msgs, _ = messages(path)
+                if msgs and any("after-hup.basic.lab. IN A" in m["questions"] for m in msgs):
+                    break
+            assert time.monotonic() < deadline, (
+                "no new dnstap file with after-hup after SIGHUP\n%s" % r.log_tail())
+            time.sleep(0.2)
+        # the old file is complete and readable, and holds what came before
+        msgs, err = messages(old)
+        assert msgs is not None, err
+        assert any(m["type"] == "CLIENT_QUERY" and "before-hup.basic.lab. IN A"
+                   in m["questions"] for m in msgs), msgs
+        assert any(m["type"] == "CLIENT_RESPONSE" and "before-hup.basic.lab. IN A"
+                   in m["questions"] for m in msgs), msgs
+        # a SIGHUP with the file in its place keeps it (no truncation)
+        n_before = len(messages(path)[0])
+        r.signal(signal.SIGHUP)
+        r.query("kept.basic.lab.", "A")
+    finally:
+        r.stop()  # the new file is closed: every frame is in it
+    msgs = wait_messages(path, lambda m: "kept.basic.lab. IN A" in m["questions"],
+                         "kept.basic.lab", None)
+    assert any("after-hup.basic.lab. IN A" in m["questions"] for m in msgs), msgs
+    assert len(msgs) > n_before, (n_before, msgs)
+    assert not os.path.exists(path + ".2")

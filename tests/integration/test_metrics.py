@@ -151,6 +151,19 @@ def test_metrics_count_what_was_sent(lab, mvigil):
     assert d(before, mid, "vigil_upstream_queries_total", protocol="udp") == 0
     assert d(before, mid, "vigil_answer_latency_seconds_count") == 3
     assert d(before, mid, "vigil_connections_open", kind="tcp") == 0
+    # their latency is measured below the millisecond: the histogram has
+    # buckets under 1 ms, the 1 s bucket holds all three (no timing beyond
+    # "a cache hit is answered within a second"), and their sum is not 0
+    # (a millisecond clock counted every cache hit as 0)
+    les = sorted(float(dict(k[1])["le"]) for k in mid
+                 if k[0] == "vigil_answer_latency_seconds_bucket")
+    assert les[0] <= 0.0001 and 0.001 in les, les
+    def le_count(m, le):
+        return sum(v for k, v in m.items() if k[0] == "vigil_answer_latency_seconds_bucket"
+                   and float(dict(k[1])["le"]) == le)
+    assert le_count(mid, 1.0) - le_count(before, 1.0) == 3
+    lat_sum = d(before, mid, "vigil_answer_latency_seconds_sum")
+    assert 0 < lat_sum < 3.0, lat_sum
 
     # the four others
     assert d(mid, after, "vigil_queries_total") == 4

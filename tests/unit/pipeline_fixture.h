@@ -68,6 +68,8 @@ struct sent_q {
 
 static struct {
 	uint64_t now_ms;
+	uint64_t now_ns;   /* io->now_ns (the latency clock) */
+	unsigned now_ns_reads;
 	uint32_t wall;
 	unsigned calls[MAX_TAGS]; /* io->answer calls per query (tag) */
 	struct delivered ans[MAX_TAGS];
@@ -138,6 +140,13 @@ static uint64_t fake_now_ms(void *arg)
 	return io.now_ms;
 }
 
+static uint64_t fake_now_ns(void *arg)
+{
+	(void)arg;
+	io.now_ns_reads++;
+	return io.now_ns;
+}
+
 static uint32_t fake_wall_s(void *arg)
 {
 	(void)arg;
@@ -146,7 +155,7 @@ static uint32_t fake_wall_s(void *arg)
 
 static const struct vg_pipe_io fake_io = {
 	.answer = fake_answer, .send = fake_send, .cancel = fake_cancel,
-	.now_ms = fake_now_ms, .wall_s = fake_wall_s,
+	.now_ms = fake_now_ms, .now_ns = fake_now_ns, .wall_s = fake_wall_s,
 };
 
 /* ---------------------------------------------------------- fixture */
@@ -199,6 +208,7 @@ static void setup(void)
 {
 	memset(&io, 0, sizeof(io));
 	io.now_ms = 1000000; /* now_s 2000 */
+	io.now_ns = 1000000000000ull;
 	io.wall = 1700000000;
 	next_tag = 1;
 	client_ip = "10.0.0.1";

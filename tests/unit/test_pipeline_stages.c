@@ -518,6 +518,251 @@ START_TEST(cache_hit_with_query_log_allocates_nothing)
 }
 END_TEST
 
+/* ================================================================ latency */
+
+/* A query of @p name at receive time @p rx (ns); its tag. */
+static int ask_at(const char *name, uint64_t rx)
+{
+	uint8_t q[512];
+	int tag = next_tag++;
+	size_t len = make_query(q, sizeof(q), name, VG_T_A, 0, tag);
+	struct vg_client c = client_for(tag, 0);
+	c.rx_ns = rx;
+	vg_pipe_query(&pipe_, q, len, &c);
+	return tag;
+}
+
+static uint64_t lat_bucket(unsigned i)
+{
+	return pipe_.stats.latency.bucket[i];
+}
+
+static uint64_t lat_count(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < VG_LAT_BUCKETS; i++)
+		n += lat_bucket(i);
+	return n;
+}
+
+/* The answer latency is the send time minus the receive time, to the
+ * microsecond: held answers (a batch) take the time given to vg_pipe_sent
+ * without a clock read of their own; others read io->now_ns once. */
+START_TEST(latency_from_receive_to_send)
+{
+	const uint64_t T = 5000000000ull; /* 5 s on the fake monotonic clock */
+	z_a("www.test.", "192.0.2.80", 300);
+	int t0 = ask("www.test.", VG_T_A, 0);
+	serve();
+	answer_a(got(t0), 0, "www.test.", "192.0.2.80", VG_T_A);
+	memset(&pipe_.stats.latency, 0, sizeof(pipe_.stats.latency));
+	unsigned reads = io.now_ns_reads;
+
+	/* a batch of two cache hits sent 30 us after it came: <= 50 us */
+	vg_pipe_hold(&pipe_);
+	answered_once(ask_at("www.test.", T));
+	answered_once(ask_at("www.test.", T));
+	ck_assert_uint_eq(lat_count(), 0); /* not sent yet */
+	vg_pipe_sent(&pipe_, T + 30000);
+	ck_assert_uint_eq(lat_bucket(0), 2);
+	ck_assert_uint_eq(io.now_ns_reads, reads); /* no clock read for them */
+
+	/* bounds are "<=": exactly 50 us is the first bucket, 50.001 us the next */
+	vg_pipe_hold(&pipe_);
+	ask_at("www.test.", T);
+	vg_pipe_sent(&pipe_, T + 50000);
+	vg_pipe_hold(&pipe_);
+	ask_at("www.test.", T);
+	vg_pipe_sent(&pipe_, T + 50001);
+	ck_assert_uint_eq(lat_bucket(0), 3);
+	ck_assert_uint_eq(lat_bucket(1), 1); /* (50, 100] us */
+
+	/* 700 us: (500 us, 1 ms]; nested holds: the outer one sends */
+	vg_pipe_hold(&pipe_);
+	vg_pipe_hold(&pipe_);
+	ask_at("www.test.", T);
+	vg_pipe_sent(&pipe_, T + 1);
+	ck_assert_uint_eq(lat_count(), 4);
+	vg_pipe_sent(&pipe_, T + 700000);
+	ck_assert_uint_eq(lat_bucket(4), 1);
+	ck_assert_uint_eq(io.now_ns_reads, reads);
+
+	/* outside a hold: one clock read, 3 ms -> (2.5, 5] ms */
+	io.now_ns = T + 3000000;
+	ask_at("www.test.", T);
+	ck_assert_uint_eq(io.now_ns_reads, reads + 1);
+	ck_assert_uint_eq(lat_bucket(6), 1);
+
+	/* resolved: it came at T, its answer is given at the upstream reply
+	 * 120 ms later -> (100, 250] ms */
+	z_a("slow.test.", "192.0.2.81", 300);
+	int t = ask_at("slow.test.", T);
+	not_answered(t);
+	io.now_ns = T + 120000000;
+	serve();
+	answered_once(t);
+	ck_assert_uint_eq(lat_bucket(11), 1);
+	/* past 10 s: the last bucket */
+	io.now_ns = T + 11000000000ull;
+	ask_at("www.test.", T);
+	ck_assert_uint_eq(lat_bucket(VG_LAT_BUCKETS - 1), 1);
+	ck_assert_uint_eq(lat_count(), 8);
+	ck_assert_uint_eq(pipe_.stats.latency.sum_us,
+			  30 + 30 + 50 + 50 + 700 + 3000 + 120000 + 11000000ull);
+
+	/* more answers in one hold than it keeps: they count as sent when it
+	 * is full (one clock read), the rest at vg_pipe_sent */
+	memset(&pipe_.stats.latency, 0, sizeof(pipe_.stats.latency));
+	io.now_ns = T + 200000; /* (100, 250] us */
+	vg_pipe_hold(&pipe_);
+	for (unsigned i = 0; i < VG_PIPE_HELD + 2; i++) {
+		uint8_t q[512];
+		size_t len = make_query(q, sizeof(q), "www.test.", VG_T_A, 0, 1);
+		struct vg_client c = client_for(1, 0);
+		c.rx_ns = T;
+		vg_pipe_query(&pipe_, q, len, &c);
+	}
+	vg_pipe_sent(&pipe_, T + 2000000); /* (1, 2.5] ms */
+	ck_assert_uint_eq(lat_bucket(2), VG_PIPE_HELD + 1);
+	ck_assert_uint_eq(lat_bucket(5), 1);
+	ck_assert_uint_eq(lat_count(), VG_PIPE_HELD + 2);
+}
+END_TEST
+
+/* A transport that gives no receive time: the pipeline reads the clock for
+ * the query (and once more for the answer). */
+START_TEST(latency_without_receive_time)
+{
+	z_a("www.test.", "192.0.2.80", 300);
+	int t = ask("www.test.", VG_T_A, 0);
+	serve();
+	answered_once(t);
+	memset(&pipe_.stats.latency, 0, sizeof(pipe_.stats.latency));
+	io.now_ns = 7000000000ull;
+	unsigned reads = io.now_ns_reads;
+	answered_once(ask("www.test.", VG_T_A, 0));
+	ck_assert_uint_eq(io.now_ns_reads, reads + 2);
+	ck_assert_uint_eq(lat_bucket(0), 1);
+	ck_assert_uint_eq(lat_count(), 1);
+}
+END_TEST
+
+/* ================================================================ cost probes
+ *
+ * PROBE_N answers of one kind, each through its own noinline function so
+ * callgrind can count exactly them:
+ *   valgrind --tool=callgrind --collect-atstart=no \
+ *     --toggle-collect=probe_cache_hits build/tests/test_pipeline_stages
+ * (CK_FORK=no; also probe_cache_hits_logged, probe_blocked_logged).  Each
+ * probe also checks what it measured: every query answered, from the cache
+ * or by the policy, without a heap call. */
+#define PROBE_N 1000
+
+/* @p batch: queries per vg_pipe_hold .. vg_pipe_sent, as UDP's recvmmsg
+ * batches (0: none, every answer reads the clock) */
+static __attribute__((noipa)) unsigned long probe_run(const char *name, int tag, unsigned batch)
+{
+	uint8_t q[512];
+	size_t len = make_query(q, sizeof(q), name, VG_T_A, 0, tag);
+	struct vg_client c = client_for(tag, 0);
+	c.rx_ns = io.now_ns; /* (the transport's batch time) */
+	unsigned long before = heap_calls;
+	for (unsigned i = 0; i < PROBE_N; i++) {
+		if (batch && i % batch == 0)
+			vg_pipe_hold(&pipe_);
+		vg_pipe_query(&pipe_, q, len, &c);
+		if (batch && (i % batch == batch - 1 || i == PROBE_N - 1))
+			vg_pipe_sent(&pipe_, io.now_ns + 1000);
+	}
+	return heap_calls - before;
+}
+
+static __attribute__((noipa)) unsigned long probe_cache_hits(const char *name, int tag)
+{
+	return probe_run(name, tag, 0);
+}
+
+static __attribute__((noipa)) unsigned long probe_cache_hits_batched(const char *name, int tag)
+{
+	return probe_run(name, tag, 64);
+}
+
+static __attribute__((noipa)) unsigned long probe_cache_hits_logged(const char *name, int tag)
+{
+	return probe_run(name, tag, 64);
+}
+
+static __attribute__((noipa)) unsigned long probe_blocked_logged(const char *name, int tag)
+{
+	return probe_run(name, tag, 64);
+}
+
+static struct vg_qlog *probe_log(char *path)
+{
+	struct vg_qlog_opts o;
+	struct vg_qlog *l = NULL;
+	char err[256] = "";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	vg_qlog_opts_default(&o);
+	snprintf(o.file, sizeof(o.file), "%s", path);
+	ck_assert_msg(vg_qlog_start(&l, &o, 1, err, sizeof(err)) == 0, "%s", err);
+	return l;
+}
+
+START_TEST(probe_costs)
+{
+	z_a("www.test.", "192.0.2.80", 300);
+	int t = ask("www.test.", VG_T_A, 0);
+	serve();
+	answer_a(got(t), 0, "www.test.", "192.0.2.80", VG_T_A);
+	uint64_t hits = pipe_.stats.cache_hits;
+	t = next_tag++;
+	ck_assert_uint_eq(probe_cache_hits("www.test.", t), 0);
+	ck_assert_uint_eq(io.calls[t], PROBE_N);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, hits + PROBE_N);
+	io.calls[t] = 1; /* (got() checks one answer: they are all the same) */
+	answer_a(got(t), 0, "www.test.", "192.0.2.80", VG_T_A);
+	t = next_tag++;
+	ck_assert_uint_eq(probe_cache_hits_batched("www.test.", t), 0);
+	ck_assert_uint_eq(io.calls[t], PROBE_N);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, hits + 2 * PROBE_N);
+
+	char path[] = "/tmp/vg_test_probe_XXXXXX";
+	struct vg_qlog *l = probe_log(path);
+	pipe_.qlog = l;
+	t = next_tag++;
+	unsigned reads = io.now_ns_reads;
+	ck_assert_uint_eq(probe_cache_hits_logged("www.test.", t), 0);
+	ck_assert_uint_eq(io.now_ns_reads, reads); /* the log reads no clock of its own */
+	ck_assert_uint_eq(io.calls[t], PROBE_N);
+	ck_assert_uint_eq(pipe_.stats.cache_hits, hits + 3 * PROBE_N);
+
+	adopt(block_policy());
+	t = next_tag++;
+	ck_assert_uint_eq(probe_blocked_logged("nx.test.", t), 0);
+	ck_assert_uint_eq(io.calls[t], PROBE_N);
+	io.calls[t] = 1;
+	ck_assert_int_eq(rcode_of(got(t)), VG_RCODE_NXDOMAIN);
+	pipe_.qlog = NULL;
+	vg_qlog_stop(l);
+	/* every held event was written, with its batch's send time (1 us) */
+	FILE *f = fopen(path, "r");
+	char line[2048];
+	unsigned lines = 0, lat1 = 0;
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		lat1 += strstr(line, "\"latency_ms\":0.001,") != NULL;
+	}
+	fclose(f);
+	ck_assert_uint_eq(lines, 2 * PROBE_N);
+	ck_assert_uint_eq(lat1, 2 * PROBE_N);
+	unlink(path);
+}
+END_TEST
+
 /* (b) the real policy, a group with answer-side rules: the cache-hit hook
  * runs and the policy reads the cached answer (and the cache, NSDNAME). */
 START_TEST(cache_hit_with_policy_allocates_nothing)
@@ -1091,6 +1336,9 @@ int main(void)
 	tcase_add_test(td, cache_hit_with_query_log_allocates_nothing);
 	tcase_add_test(td, validated_cache_hit_allocates_nothing);
 	tcase_add_test(td, identity_and_discovery_allocate_nothing);
+	tcase_add_test(td, probe_costs);
+	tcase_add_test(td, latency_from_receive_to_send);
+	tcase_add_test(td, latency_without_receive_time);
 	suite_add_tcase(s, td);
 
 	TCase *tf = tcase_create("discovery");

@@ -77,6 +77,9 @@ struct vg_pipe_tap {
 };
 
 /* @p tx_ns: when the answer goes out; @p held: that comes with vg_pipe_sent. */
+_Static_assert(sizeof(((struct vg_policy_note *)0)->text) <=
+		       sizeof(((struct vg_pipe_tap *)0)->rule), "a rule's text fits the tap");
+
 static void tap_log(struct vg_pipe *p, const struct vg_client *c, size_t len, uint64_t tx_ns,
 		    bool held)
 {
@@ -94,17 +97,16 @@ static void tap_log(struct vg_pipe *p, const struct vg_client *c, size_t len, ui
 
 /* The policy's decision @p d for the log: the action, its source and rule. */
 static void tap_policy(struct vg_pipe *p, const struct vg_policy *pol,
-		       const struct vg_policy_decision *d, const uint8_t *qname)
+		       const struct vg_policy_decision *d, const struct vg_policy_note *note)
 {
 	struct vg_pipe_tap *t = p->tap;
-	t->action = vg_policy_action_name(d->action);
+	t->action = vg_policy_action_name(note->action);
 	snprintf(t->source, sizeof(t->source), "%s",
 		 d->denied_by_allowlist ? "allowlist" : pol->src[d->source].name);
-	char text[sizeof(t->rule) + 32];
-	vg_policy_describe(pol, d, qname, text, sizeof(text));
-	const char *rule = strstr(text, " rule ");
-	rule = rule ? rule + 6 : text;
-	size_t rl = strnlen(rule, sizeof(t->rule) - 1);
+	/* the description vg_policy_respond made for the decision log */
+	const char *rule = strstr(note->text, " rule ");
+	rule = rule ? rule + 6 : note->text;
+	size_t rl = strlen(rule); /* (note->text is terminated, shorter than t->rule) */
 	memcpy(t->rule, rule, rl);
 	t->rule[rl] = 0;
 }
@@ -261,18 +263,13 @@ static void resolve_start(struct vg_pipe *p, const struct vg_query *q, const str
 
 /* A rewrite, by the deciding source and the action it took (its override
  * applied, as vg_policy_respond did). */
-static void count_rewrite(struct vg_pipe *p, const struct vg_policy *pol,
-			  const struct vg_policy_decision *d)
+static void count_rewrite(struct vg_pipe *p, const struct vg_policy_decision *d,
+			  const struct vg_policy_note *note)
 {
-	struct vg_policy_decision e = *d;
-	const uint8_t *cname;
 	unsigned src = VG_PIPE_POL_SOURCES - 1;
-	if (!d->denied_by_allowlist) {
-		vg_policy_override(pol, &e, &cname);
-		if (d->source < VG_PIPE_POL_SOURCES - 1)
-			src = d->source;
-	}
-	unsigned act = (unsigned)e.action < VG_PIPE_POL_ACTIONS ? (unsigned)e.action : 0;
+	if (!d->denied_by_allowlist && d->source < VG_PIPE_POL_SOURCES - 1)
+		src = d->source;
+	unsigned act = (unsigned)note->action < VG_PIPE_POL_ACTIONS ? (unsigned)note->action : 0;
 	VG_STAT_INC(p->stats.policy[src][act]);
 }
 
@@ -289,12 +286,13 @@ static bool policy_apply(struct vg_pipe *p, const struct vg_policy *pol, const s
 	struct vg_client_q cq = client_q(p, c, q);
 	struct vg_redirect rdr;
 	size_t len;
+	struct vg_policy_note note;
 	enum vg_pol_outcome out = vg_policy_respond(pol, d, &pc, &cq, ans, nans, &rdr, p->txbuf,
-						    TXBUF_SIZE, &len);
+						    TXBUF_SIZE, &len, &note);
 	if (out != VG_POL_PASS)
-		count_rewrite(p, pol, d);
+		count_rewrite(p, d, &note);
 	if (VG_UNLIKELY(p->tap != NULL) && out != VG_POL_PASS)
-		tap_policy(p, pol, d, q->qname);
+		tap_policy(p, pol, d, &note);
 	switch (out) {
 	case VG_POL_PASS:
 		return false;

@@ -304,19 +304,31 @@ enum vg_pol_outcome {
 };
 
 /**
+ * What vg_policy_respond carried out, for the pipeline's counters and query
+ * log: the action after the source's override, and the decision's
+ * description as logged ("vigil: SOURCE rule RULE", vg_policy_describe).
+ */
+struct vg_policy_note {
+	enum vg_pol_action action;
+	char text[300];     /* as the EDE text of the answer carries it */
+};
+
+/**
  * Carry out decision @p d for the query of @p cq: log it (decision log or
  * main log), apply its source's override, and write the rewritten answer
  * into @p buf (*@p len) -- NXDOMAIN, NODATA, TC for TCP-only over UDP, the
  * null address, local data -- or say DROP, PASS or FOLLOW (@p rdr filled).
  * A match at a later CNAME-chain stage (d->stage) keeps the chain's RRsets
- * from @p ans up to that name.  No allocation.
+ * from @p ans up to that name.  @p note (may be NULL) receives the action
+ * carried out and the description, formatted once for the log and the
+ * caller.  No allocation.
  */
 enum vg_pol_outcome vg_policy_respond(const struct vg_policy *p,
 				      const struct vg_policy_decision *d,
 				      const struct vg_policy_client *c,
 				      const struct vg_client_q *cq, struct vg_rrset *const *ans,
 				      unsigned nans, struct vg_redirect *rdr, uint8_t *buf,
-				      size_t cap, size_t *len);
+				      size_t cap, size_t *len, struct vg_policy_note *note);
 
 /** Log the match of a "disabled" source carried in d->logonly (nothing else). */
 void vg_policy_log_only(const struct vg_policy *p, const struct vg_policy_decision *d,

@@ -274,15 +274,19 @@ enum vg_pol_outcome vg_policy_respond(const struct vg_policy *pol,
 				      const struct vg_policy_client *c,
 				      const struct vg_client_q *cq, struct vg_rrset *const *ans,
 				      unsigned nans, struct vg_redirect *rdr, uint8_t *buf,
-				      size_t cap, size_t *len)
+				      size_t cap, size_t *len, struct vg_policy_note *note)
 {
 	const struct vg_query *q = cq->q;
 	struct vg_policy_decision d = *dp;
-	char text[300];
+	char own[300];
+	char *text = note ? note->text : own;
+	size_t text_cap = note ? sizeof(note->text) : sizeof(own);
 	const uint8_t *ocname;
 	*len = 0;
 	vg_policy_override(pol, &d, &ocname); /* the source's override, if any */
-	vg_policy_describe(pol, &d, q->qname, text, sizeof(text));
+	vg_policy_describe(pol, &d, q->qname, text, text_cap);
+	if (note)
+		note->action = d.action;
 	log_decision(pol, c, q->qname, q->qtype, &d, text);
 	if (d.action == VG_ACT_PASSTHRU)
 		return VG_POL_PASS; /* an override "passthru": logged, answered normally */

@@ -179,7 +179,8 @@ void vg__ctl_reply_error(struct conn *c, bool json, const char *msg)
 	vg__ctl_reply(c, buf, len);
 }
 
-static void handle(struct conn *c)
+/* @p len: the request line's length (a NUL inside it is refused) */
+static void handle(struct conn *c, size_t len)
 {
 	struct vg_control *ctl = c->ctl;
 	struct vg_ctl_req req;
@@ -187,6 +188,11 @@ static void handle(struct conn *c)
 	char *body = NULL, *err = NULL, *out = NULL;
 	size_t blen = 0, elen = 0, olen = 0;
 
+	if (strlen(c->line) != len) {
+		vg__ctl_reply_error(c, false, "a NUL byte in the request: it is not printable "
+				    "ASCII");
+		return;
+	}
 	if (vg_ctl_parse(c->line, &req, why, sizeof(why)) < 0) {
 		vg__ctl_reply_error(c, false, why);
 		return;
@@ -257,10 +263,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->len += (size_t)nread;
 	c->line[c->len] = '\0';
-	if (memchr(c->line, '\n', c->len)) {
-		*strchr(c->line, '\n') = '\0';
+	char *nl = memchr(c->line, '\n', c->len);
+	if (nl) {
+		/* (a NUL before it makes the line shorter: handle() refuses that) */
+		*nl = '\0';
 		uv_timer_stop(&c->idle);
-		handle(c);
+		handle(c, (size_t)(nl - c->line));
 	} else if (c->len >= VG_CTL_LINE_MAX) {
 		vg__ctl_reply_error(c, false, "request line too long");
 	}
@@ -335,10 +343,12 @@ static void on_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (!c->tls_checked && !tls_client_ok(c))
 		return;
 	c->line[c->len] = '\0';
-	if (memchr(c->line, '\n', c->len)) {
-		*strchr(c->line, '\n') = '\0';
+	char *nl = memchr(c->line, '\n', c->len);
+	if (nl) {
+		/* (a NUL before it makes the line shorter: handle() refuses that) */
+		*nl = '\0';
 		uv_timer_stop(&c->idle);
-		handle(c);
+		handle(c, (size_t)(nl - c->line));
 	} else if (c->len >= VG_CTL_LINE_MAX) {
 		vg__ctl_reply_error(c, false, "request line too long");
 	}

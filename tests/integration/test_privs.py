@@ -76,6 +76,21 @@ def wait_for(pred, timeout=10.0):
     return pred()
 
 
+def assert_every_thread_dropped(pid, pw, bounding=True):
+    """Every thread of PID (capabilities, uids and no_new_privs are per thread):
+    the user's uids and gids, no capability in any set, no_new_privs."""
+    tids = os.listdir("/proc/%d/task" % pid)
+    assert len(tids) > 1, "only one thread: the workers did not start?"
+    for tid in tids:
+        st = status_fields(int(tid))
+        assert st["Uid"] == [str(pw.pw_uid)] * 4, (tid, st["Uid"])
+        assert st["Gid"] == [str(pw.pw_gid)] * 4, (tid, st["Gid"])
+        caps = ("CapEff", "CapPrm", "CapInh", "CapAmb") + (("CapBnd",) if bounding else ())
+        for cap in caps:
+            assert int(st[cap][0], 16) == 0, (tid, st["Name"], cap, st[cap])
+        assert st["NoNewPrivs"] == ["1"], (tid, st["Name"])
+
+
 @pytest.fixture
 def readable_dir():
     """A directory USER can read (pytest's tmp_path is root's, mode 0700)."""
@@ -131,10 +146,7 @@ def test_root_drops_to_user(lab, readable_dir):
         for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"):
             assert int(st[cap][0], 16) == 0, (cap, st[cap])
         assert st["NoNewPrivs"] == ["1"]
-        # every thread, not only the main one
-        for tid in os.listdir("/proc/%d/task" % v.proc.pid):
-            with open("/proc/%d/task/%s/status" % (v.proc.pid, tid)) as f:
-                assert "Uid:\t%d\t" % pw.pw_uid in f.read()
+        assert_every_thread_dropped(v.proc.pid, pw)
         r = v.query("www.basic.lab.", "A", tcp=True)
         assert r.rcode() == dns.rcode.NOERROR and r.answer, r
         assert "running as user %s (uid %d, gid %d), without capabilities" % (
@@ -178,12 +190,8 @@ def test_user_with_bind_capability_keeps_none(lab, readable_dir):
     os.chown(v.state, pw.pw_uid, pw.pw_gid)  # systemd's StateDirectory= does this
     v.start()
     try:
-        st = status_fields(v.proc.pid)
-        assert st["Uid"] == [str(pw.pw_uid)] * 4, st["Uid"]
-        for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
-            assert int(st[cap][0], 16) == 0, (cap, st[cap])
-        assert st["NoNewPrivs"] == ["1"]
         r = v.query("www.basic.lab.", "A")
+        assert_every_thread_dropped(v.proc.pid, pw, bounding=False)
         assert r.rcode() == dns.rcode.NOERROR and r.answer, r
     finally:
         v.stop()

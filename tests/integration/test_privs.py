@@ -124,7 +124,7 @@ class Dropping(Custom):
         t = t.replace(self.lab.root_hints, self.hints).replace(self.lab.trust_anchor,
                                                                 self.anchor)
         t = t.replace("dnssec:\n", "dnssec:\n  auto-trust-anchor-file: root.autota\n")
-        return t + "policy:\n  log: decisions.log\n"
+        return t + "policy:\n  log: logs/decisions.log\n"  # a directory vigil makes
 
     def write_config(self):
         super().write_config()
@@ -157,8 +157,9 @@ def test_root_drops_to_user(lab, readable_dir):
         autota = os.path.join(v.state, "root.autota")
         assert wait_for(lambda: os.path.exists(autota)), v.log_tail()
         assert wait_for(lambda: "dnskey valid" in open(autota).read()), v.log_tail()
-        plog = os.path.join(v.state, "decisions.log")
-        for p in (autota, plog):
+        plog = os.path.join(v.state, "logs", "decisions.log")
+        assert wait_for(lambda: os.path.exists(plog)), v.log_tail()
+        for p in (autota, plog, os.path.dirname(plog)):
             s = os.stat(p)
             assert (s.st_uid, s.st_gid) == (pw.pw_uid, pw.pw_gid), p
         # SIGHUP after the drop: the config, hints and anchors are read again
@@ -186,8 +187,9 @@ def test_user_with_bind_capability_keeps_none(lab, readable_dir):
               "--inh-caps=-all,+net_bind_service", "--ambient-caps=-all,+net_bind_service",
               "--bounding-set=-all,+net_bind_service"]
     v = Dropping(readable_dir, lab, prefix=prefix)
-    os.makedirs(v.state)
-    os.chown(v.state, pw.pw_uid, pw.pw_gid)  # systemd's StateDirectory= does this
+    for d in (v.state, os.path.join(v.state, "logs")):
+        os.makedirs(d)
+        os.chown(d, pw.pw_uid, pw.pw_gid)  # systemd's StateDirectory= does this
     v.start()
     try:
         r = v.query("www.basic.lab.", "A")
@@ -224,6 +226,36 @@ def test_unwritable_state_file_is_a_startup_error(lab, readable_dir):
     conftest.assert_no_sanitizer_report(r.stderr)
     assert "%s/a: its directory %s is not writable by user %s" % (locked, locked, USER) \
         in r.stderr, r.stderr
+
+
+def test_link_planted_in_state_directory_is_not_followed(lab, readable_dir):
+    """The user owns the state directory, so it (a compromised vigil of an
+    earlier run) may put a symbolic link in it: state/a -> a directory of
+    root's.  A file configured at state/a/b/... must not make vigil, still
+    root, create or chown anything through that link (here: give root's
+    directory rootdir/b to the user).  vigil refuses to start instead."""
+    pw = pwd.getpwnam(USER)
+    v = Dropping(readable_dir, lab)
+    v.text_base = v.text
+    v.text = lambda extra=None: v.text_base(extra).replace(
+        "  log: logs/decisions.log\n", "  log: a/b/decisions.log\n")
+    os.makedirs(v.state, 0o750)
+    os.chown(v.state, pw.pw_uid, pw.pw_gid)
+    target = os.path.join(readable_dir, "rootdir")
+    os.makedirs(os.path.join(target, "b"), 0o755)
+    link = os.path.join(v.state, "a")
+    os.symlink(target, link)
+    os.lchown(link, pw.pw_uid, pw.pw_gid)
+    try:
+        r = run_once(v)
+    except subprocess.TimeoutExpired:
+        r = None  # it started (killed by run): checked below
+    s = os.stat(os.path.join(target, "b"))
+    assert (s.st_uid, s.st_gid) == (0, 0), "vigil chowned a directory through the link"
+    assert oct(os.stat(target).st_mode & 0o777) == "0o755"
+    assert r is not None and r.returncode == 1, r and r.stderr
+    conftest.assert_no_sanitizer_report(r.stderr)
+    assert "a/b/decisions.log: its directory" in r.stderr, r.stderr
 
 
 def test_sd_notify(lab, readable_dir, monkeypatch):

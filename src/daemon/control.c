@@ -568,7 +568,9 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	uv_pipe_init(&d->loop, &ctl->srv, 0);
 	ctl->srv.data = ctl;
 	ctl->srv_open = true;
-	mode_t old = umask(0177); /* nobody may connect before the chmod below */
+	/* bind() makes the file with its final mode (0777 less the umask: no chmod
+	 * by name after it; only this thread runs yet, so the umask is ours) */
+	mode_t old = umask(~(mode_t)co->mode_bits & 0777);
 	r = uv_pipe_bind(&ctl->srv, ctl->path);
 	umask(old);
 	if (r < 0) {
@@ -591,10 +593,19 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	uid_t uid = d->run_uid;
 	if (gid == (gid_t)-1)
 		gid = d->run_gid;
-	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(ctl->path, uid, gid) < 0) ||
-	    chmod(ctl->path, co->mode_bits) < 0 || stat(ctl->path, &st) < 0) {
+	/* the directory may be the user's, who could have put a link in the
+	 * socket's place since the bind: the link is not followed (lchown), and
+	 * what is there must be a socket */
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && lchown(ctl->path, uid, gid) < 0) ||
+	    lstat(ctl->path, &st) < 0) {
 		r = -errno;
 		vg_log(VG_LOG_ERR, "control socket %s: %s", ctl->path, strerror(errno));
+		goto fail_unlink;
+	}
+	if (!S_ISSOCK(st.st_mode) || (st.st_mode & 0777) != co->mode_bits) {
+		vg_log(VG_LOG_ERR, "control socket %s: replaced by another file since it was "
+		       "made (%s)", ctl->path, S_ISSOCK(st.st_mode) ? "its mode" : "not a socket");
+		r = VG_EINVAL;
 		goto fail_unlink;
 	}
 	ctl->dev = st.st_dev;

@@ -258,6 +258,77 @@ def test_link_planted_in_state_directory_is_not_followed(lab, readable_dir):
     assert "a/b/decisions.log: its directory" in r.stderr, r.stderr
 
 
+RACE_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* bind(), then the attacker's move at once: a link renamed over the new socket */
+int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int (*real)(int, const struct sockaddr *, socklen_t) = dlsym(RTLD_NEXT, "bind");
+	const char *sock = getenv("RACE_SOCKET"), *link = getenv("RACE_LINK");
+	int r = real(fd, sa, len);
+
+	if (r == 0 && sa->sa_family == AF_UNIX && sock && link &&
+	    !strcmp(((const struct sockaddr_un *)sa)->sun_path, sock))
+		rename(link, sock);
+	return r;
+}
+"""
+
+
+def test_control_socket_swapped_for_a_link(lab, readable_dir, monkeypatch):
+    """The socket's directory is the user's (/run/vigil is made for it), so
+    between vigil's bind() and its chown/chmod of the socket the user may put a
+    link to root's file in its place.  Simulated deterministically by an
+    LD_PRELOAD bind() that renames the link over the socket at once: vigil
+    (still root) must not chown or chmod the file the link points to."""
+    vbin = conftest.VIGIL_BIN
+    ldd = subprocess.run(["ldd", vbin], capture_output=True, text=True).stdout
+    if "libasan" in ldd or "libtsan" in ldd or not shutil.which("cc"):
+        pytest.skip("needs a build without sanitizers (LD_PRELOAD) and cc")
+    pw = pwd.getpwnam(USER)
+    src = os.path.join(readable_dir, "race.c")
+    shim = os.path.join(readable_dir, "race.so")
+    with open(src, "w") as f:
+        f.write(RACE_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
+    ctl_dir = os.path.join(readable_dir, "run")
+    os.mkdir(ctl_dir, 0o755)
+    os.chown(ctl_dir, pw.pw_uid, pw.pw_gid)  # as vigil makes /run/vigil
+    sock = os.path.join(ctl_dir, "control.sock")
+    decoy = os.path.join(readable_dir, "shadow")
+    with open(decoy, "w") as f:
+        f.write("root's secret\n")
+    os.chmod(decoy, 0o600)
+    link = os.path.join(ctl_dir, ".link")
+    os.symlink(decoy, link)
+    os.lchown(link, pw.pw_uid, pw.pw_gid)
+    v = Dropping(readable_dir, lab)
+    v.text_base = v.text
+    v.text = lambda extra=None: v.text_base(extra) + (
+        "control:\n  socket: \"%s\"\n  mode: \"0666\"\n" % sock)
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    monkeypatch.setenv("RACE_SOCKET", sock)
+    monkeypatch.setenv("RACE_LINK", link)
+    try:
+        r = run_once(v)
+    except subprocess.TimeoutExpired:
+        r = None  # it started (killed by run): checked below
+    monkeypatch.delenv("LD_PRELOAD")
+    assert not os.path.lexists(link), "the shim did not swap the socket: this proves nothing"
+    s = os.stat(decoy)
+    assert (s.st_uid, s.st_gid, oct(s.st_mode & 0o777)) == (0, 0, "0o600"), \
+        "vigil changed the file the link points to"
+    assert r is not None and r.returncode == 1, r and r.stderr
+    assert "control socket %s" % sock in r.stderr, r.stderr
+
+
 def test_sd_notify(lab, readable_dir, monkeypatch):
     sock_dir = os.path.join(readable_dir, "notify")
     os.mkdir(sock_dir)

@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -520,9 +521,15 @@ static int make_dir(const char *path, uid_t uid, gid_t gid)
 	*slash = '\0';
 	if (mkdir(dir, 0755) < 0)
 		return errno == EEXIST ? 0 : -errno;
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(dir, uid, gid) < 0)
-		return -errno;
-	return 0;
+	if (uid == (uid_t)-1 && gid == (gid_t)-1)
+		return 0;
+	/* by its descriptor, without following a link: the directory it is in
+	 * may be the user's, who could have swapped it since the mkdir */
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = fd < 0 || fchown(fd, uid, gid) < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 int vg_control_start(struct daemon *d, const struct vg_config *cfg)

@@ -279,6 +279,22 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len)
 		rename(link, sock);
 	return r;
 }
+
+/* the same for the socket's directory, right after vigil made it */
+int mkdir(const char *path, mode_t mode)
+{
+	int (*real)(const char *, mode_t) = dlsym(RTLD_NEXT, "mkdir");
+	const char *dir = getenv("RACE_DIR"), *link = getenv("RACE_DIR_LINK");
+	int r = real(path, mode);
+
+	if (r == 0 && dir && link && !strcmp(path, dir)) {
+		char away[4200];
+		snprintf(away, sizeof(away), "%s.away", dir);
+		rename(dir, away);
+		rename(link, dir);
+	}
+	return r;
+}
 """
 
 
@@ -327,6 +343,48 @@ def test_control_socket_swapped_for_a_link(lab, readable_dir, monkeypatch):
         "vigil changed the file the link points to"
     assert r is not None and r.returncode == 1, r and r.stderr
     assert "control socket %s" % sock in r.stderr, r.stderr
+
+
+def test_control_directory_swapped_for_a_link(lab, readable_dir, monkeypatch):
+    """control.socket in a directory vigil makes inside one the user owns (the
+    state directory): right after vigil's mkdir, the user moves it away and
+    puts a link to root's directory in its place (the shim's mkdir does it at
+    once).  vigil must not give root's directory to the user."""
+    vbin = conftest.VIGIL_BIN
+    ldd = subprocess.run(["ldd", vbin], capture_output=True, text=True).stdout
+    if "libasan" in ldd or "libtsan" in ldd or not shutil.which("cc"):
+        pytest.skip("needs a build without sanitizers (LD_PRELOAD) and cc")
+    pw = pwd.getpwnam(USER)
+    src = os.path.join(readable_dir, "race.c")
+    shim = os.path.join(readable_dir, "race.so")
+    with open(src, "w") as f:
+        f.write(RACE_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
+    v = Dropping(readable_dir, lab)
+    os.makedirs(v.state, 0o750)
+    os.chown(v.state, pw.pw_uid, pw.pw_gid)
+    ctl_dir = os.path.join(v.state, "ctl")
+    target = os.path.join(readable_dir, "rootdir")
+    os.mkdir(target, 0o755)
+    link = os.path.join(v.state, ".link")
+    os.symlink(target, link)
+    os.lchown(link, pw.pw_uid, pw.pw_gid)
+    v.text_base = v.text
+    v.text = lambda extra=None: v.text_base(extra) + (
+        "control:\n  socket: \"%s/control.sock\"\n" % ctl_dir)
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    monkeypatch.setenv("RACE_DIR", ctl_dir)
+    monkeypatch.setenv("RACE_DIR_LINK", link)
+    try:
+        r = run_once(v)
+    except subprocess.TimeoutExpired:
+        r = None
+    monkeypatch.delenv("LD_PRELOAD")
+    assert not os.path.lexists(link), "the shim did not swap the directory: this proves nothing"
+    s = os.stat(target)
+    assert (s.st_uid, s.st_gid) == (0, 0), "vigil gave root's directory to the user"
+    assert r is not None and r.returncode == 1, r and r.stderr
+    assert "cannot create its directory" in r.stderr, r.stderr
 
 
 def test_sd_notify(lab, readable_dir, monkeypatch):

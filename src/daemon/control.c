@@ -5,8 +5,8 @@
  *
  * Access: the socket file's mode (control.mode, default 0660) and group
  * (control.group) decide who may connect; then the peer's credentials
- * (SO_PEERCRED) are checked: root, the socket file's owner, or a process
- * whose group is the socket file's group.  Anyone else gets "error" with
+ * (SO_PEERCRED, SO_PEERGROUPS) are checked: root, the socket file's owner,
+ * or a process in the socket file's group (its primary or a supplementary one).  Anyone else gets "error" with
  * the reason, and the attempt is logged.
  *
  * What the commands read: the daemon's state on this thread (the snapshot
@@ -434,10 +434,27 @@ static int tls_start(struct vg_control *ctl, const struct vg_control_opts *co)
 	return 0;
 }
 
-/* root, the socket file's owner, or its group: who may use the socket */
-static bool peer_allowed(const struct vg_control *ctl, uid_t uid, gid_t gid)
+/* Is the socket file's group one of the peer's supplementary groups (as the
+ * kernel saw them at connect: SO_PEERGROUPS)?  An error: no. */
+static bool peer_in_group(int fd, gid_t group)
 {
-	return uid == 0 || uid == ctl->owner || uid == geteuid() || gid == ctl->group;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false; /* (ERANGE: more than 256 groups; the primary group still counts) */
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+		if (groups[i] == group)
+			return true;
+	return false;
+}
+
+/* root, the socket file's owner, or a member of its group (primary or
+ * supplementary): who may use the socket */
+static bool peer_allowed(const struct vg_control *ctl, int fd, uid_t uid, gid_t gid)
+{
+	return uid == 0 || uid == ctl->owner || uid == geteuid() || gid == ctl->group ||
+	       peer_in_group(fd, ctl->group);
 }
 
 static void on_connection(uv_stream_t *srv, int status)
@@ -471,7 +488,7 @@ static void on_connection(uv_stream_t *srv, int status)
 	c->gid = cr.gid;
 	c->pid = cr.pid;
 	snprintf(c->who, sizeof(c->who), "uid %u (pid %ld)", (unsigned)cr.uid, (long)cr.pid);
-	if (!peer_allowed(ctl, cr.uid, cr.gid)) {
+	if (!peer_allowed(ctl, fd, cr.uid, cr.gid)) {
 		char msg[300];
 		vg_log(VG_LOG_WARNING, "control: refused uid %u gid %u (pid %ld): neither root, "
 		       "nor the owner (uid %u) nor the group (gid %u) of %s", (unsigned)cr.uid,

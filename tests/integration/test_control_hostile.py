@@ -106,3 +106,31 @@ def test_many_connections(v):
         time.sleep(0.1)
     assert rc == 0 and json.loads(out)["workers"] == 1
     still_serves(v)
+
+
+def test_member_of_the_group_by_supplementary_group(lab, tmp_path_factory):
+    """control.group given to an operator as a supplementary group (adduser
+    alice vigil), not as the primary one: the socket's mode lets the operator
+    connect, and vigil's credential check lets it in too (SO_PEERGROUPS); a
+    process in neither group is still refused."""
+    import grp
+    import subprocess
+    from test_control import VIGILCTL, open_dir_vigil
+    gid = grp.getgrnam("daemon").gr_gid
+    d, vig = open_dir_vigil(lab, tmp_path_factory, "  group: daemon\n  mode: \"0666\"\n")
+    try:
+        vig.start()
+        try:
+            base = ["setpriv", "--reuid=nobody", "--regid=nogroup"]
+            cmd = [VIGILCTL, "-s", vig.ctl_socket, "--json", "status"]
+            p = subprocess.run(base + ["--groups=%d" % gid] + cmd, capture_output=True,
+                               text=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            assert json.loads(p.stdout)["workers"] == 1
+            p = subprocess.run(base + ["--clear-groups"] + cmd, capture_output=True,
+                               text=True, timeout=60)
+            assert p.returncode == 1 and "permission denied" in p.stderr, p.stderr
+        finally:
+            vig.stop()
+    finally:
+        subprocess.run(["rm", "-rf", d])

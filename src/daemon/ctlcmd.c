@@ -6,7 +6,8 @@
  * Access: the socket file's mode (control.mode, default 0660) and group
  * (control.group) decide who may connect; then the peer's credentials
  * (SO_PEERCRED, SO_PEERGROUPS) are checked: root, the socket file's owner,
- * or a process in the socket file's group (its primary or a supplementary one).  Anyone else gets "error" with
+ * or a process in the socket file's group (its primary or a supplementary
+ * one).  Anyone else gets "error" with
  * the reason, and the attempt is logged.
  *
  * What the commands read: the daemon's state on this thread (the snapshot

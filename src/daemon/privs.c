@@ -330,7 +330,8 @@ int vg_privs_prepare(struct vg_privs *p, const struct vg_config *cfg, FILE *erro
 		const char *rel;
 		dir_of(files[i], dir, sizeof(dir));
 		rel = is_inside(dir, cfg->run.state_dir);
-		if (rel && rel[0] && (r = own_sub_dir(p, sfd, cfg->run.state_dir, rel, errout)) < 0) {
+		if (rel && rel[0] &&
+		    (r = own_sub_dir(p, sfd, cfg->run.state_dir, rel, errout)) < 0) {
 			close(sfd);
 			return r;
 		}

@@ -5,8 +5,9 @@
  *
  * Access: the socket file's mode (control.mode, default 0660) and group
  * (control.group) decide who may connect; then the peer's credentials
- * (SO_PEERCRED) are checked: root, the socket file's owner, or a process
- * whose group is the socket file's group.  Anyone else gets "error" with
+ * (SO_PEERCRED, SO_PEERGROUPS) are checked: root, the socket file's owner,
+ * or a process in the socket file's group (its primary or a supplementary
+ * one).  Anyone else gets "error" with
  * the reason, and the attempt is logged.
  *
  * What the commands read: the daemon's state on this thread (the snapshot
@@ -17,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -179,7 +181,8 @@ void vg__ctl_reply_error(struct conn *c, bool json, const char *msg)
 	vg__ctl_reply(c, buf, len);
 }
 
-static void handle(struct conn *c)
+/* @p len: the request line's length (a NUL inside it is refused) */
+static void handle(struct conn *c, size_t len)
 {
 	struct vg_control *ctl = c->ctl;
 	struct vg_ctl_req req;
@@ -187,6 +190,11 @@ static void handle(struct conn *c)
 	char *body = NULL, *err = NULL, *out = NULL;
 	size_t blen = 0, elen = 0, olen = 0;
 
+	if (strlen(c->line) != len) {
+		vg__ctl_reply_error(c, false, "a NUL byte in the request: it is not printable "
+				    "ASCII");
+		return;
+	}
 	if (vg_ctl_parse(c->line, &req, why, sizeof(why)) < 0) {
 		vg__ctl_reply_error(c, false, why);
 		return;
@@ -257,10 +265,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->len += (size_t)nread;
 	c->line[c->len] = '\0';
-	if (memchr(c->line, '\n', c->len)) {
-		*strchr(c->line, '\n') = '\0';
+	char *nl = memchr(c->line, '\n', c->len);
+	if (nl) {
+		/* (a NUL before it makes the line shorter: handle() refuses that) */
+		*nl = '\0';
 		uv_timer_stop(&c->idle);
-		handle(c);
+		handle(c, (size_t)(nl - c->line));
 	} else if (c->len >= VG_CTL_LINE_MAX) {
 		vg__ctl_reply_error(c, false, "request line too long");
 	}
@@ -335,10 +345,12 @@ static void on_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (!c->tls_checked && !tls_client_ok(c))
 		return;
 	c->line[c->len] = '\0';
-	if (memchr(c->line, '\n', c->len)) {
-		*strchr(c->line, '\n') = '\0';
+	char *nl = memchr(c->line, '\n', c->len);
+	if (nl) {
+		/* (a NUL before it makes the line shorter: handle() refuses that) */
+		*nl = '\0';
 		uv_timer_stop(&c->idle);
-		handle(c);
+		handle(c, (size_t)(nl - c->line));
 	} else if (c->len >= VG_CTL_LINE_MAX) {
 		vg__ctl_reply_error(c, false, "request line too long");
 	}
@@ -423,10 +435,27 @@ static int tls_start(struct vg_control *ctl, const struct vg_control_opts *co)
 	return 0;
 }
 
-/* root, the socket file's owner, or its group: who may use the socket */
-static bool peer_allowed(const struct vg_control *ctl, uid_t uid, gid_t gid)
+/* Is the socket file's group one of the peer's supplementary groups (as the
+ * kernel saw them at connect: SO_PEERGROUPS)?  An error: no. */
+static bool peer_in_group(int fd, gid_t group)
 {
-	return uid == 0 || uid == ctl->owner || uid == geteuid() || gid == ctl->group;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false; /* (ERANGE: more than 256 groups; the primary group still counts) */
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+		if (groups[i] == group)
+			return true;
+	return false;
+}
+
+/* root, the socket file's owner, or a member of its group (primary or
+ * supplementary): who may use the socket */
+static bool peer_allowed(const struct vg_control *ctl, int fd, uid_t uid, gid_t gid)
+{
+	return uid == 0 || uid == ctl->owner || uid == geteuid() || gid == ctl->group ||
+	       peer_in_group(fd, ctl->group);
 }
 
 static void on_connection(uv_stream_t *srv, int status)
@@ -460,7 +489,7 @@ static void on_connection(uv_stream_t *srv, int status)
 	c->gid = cr.gid;
 	c->pid = cr.pid;
 	snprintf(c->who, sizeof(c->who), "uid %u (pid %ld)", (unsigned)cr.uid, (long)cr.pid);
-	if (!peer_allowed(ctl, cr.uid, cr.gid)) {
+	if (!peer_allowed(ctl, fd, cr.uid, cr.gid)) {
 		char msg[300];
 		vg_log(VG_LOG_WARNING, "control: refused uid %u gid %u (pid %ld): neither root, "
 		       "nor the owner (uid %u) nor the group (gid %u) of %s", (unsigned)cr.uid,
@@ -510,9 +539,15 @@ static int make_dir(const char *path, uid_t uid, gid_t gid)
 	*slash = '\0';
 	if (mkdir(dir, 0755) < 0)
 		return errno == EEXIST ? 0 : -errno;
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(dir, uid, gid) < 0)
-		return -errno;
-	return 0;
+	if (uid == (uid_t)-1 && gid == (gid_t)-1)
+		return 0;
+	/* by its descriptor, without following a link: the directory it is in
+	 * may be the user's, who could have swapped it since the mkdir */
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = fd < 0 || fchown(fd, uid, gid) < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 int vg_control_start(struct daemon *d, const struct vg_config *cfg)
@@ -558,7 +593,9 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	uv_pipe_init(&d->loop, &ctl->srv, 0);
 	ctl->srv.data = ctl;
 	ctl->srv_open = true;
-	mode_t old = umask(0177); /* nobody may connect before the chmod below */
+	/* bind() makes the file with its final mode (0777 less the umask: no chmod
+	 * by name after it; only this thread runs yet, so the umask is ours) */
+	mode_t old = umask(~(mode_t)co->mode_bits & 0777);
 	r = uv_pipe_bind(&ctl->srv, ctl->path);
 	umask(old);
 	if (r < 0) {
@@ -581,10 +618,19 @@ int vg_control_start(struct daemon *d, const struct vg_config *cfg)
 	uid_t uid = d->run_uid;
 	if (gid == (gid_t)-1)
 		gid = d->run_gid;
-	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(ctl->path, uid, gid) < 0) ||
-	    chmod(ctl->path, co->mode_bits) < 0 || stat(ctl->path, &st) < 0) {
+	/* the directory may be the user's, who could have put a link in the
+	 * socket's place since the bind: the link is not followed (lchown), and
+	 * what is there must be a socket */
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && lchown(ctl->path, uid, gid) < 0) ||
+	    lstat(ctl->path, &st) < 0) {
 		r = -errno;
 		vg_log(VG_LOG_ERR, "control socket %s: %s", ctl->path, strerror(errno));
+		goto fail_unlink;
+	}
+	if (!S_ISSOCK(st.st_mode) || (st.st_mode & 0777) != co->mode_bits) {
+		vg_log(VG_LOG_ERR, "control socket %s: replaced by another file since it was "
+		       "made (%s)", ctl->path, S_ISSOCK(st.st_mode) ? "its mode" : "not a socket");
+		r = VG_EINVAL;
 		goto fail_unlink;
 	}
 	ctl->dev = st.st_dev;

@@ -5,8 +5,9 @@
  *
  * Access: the socket file's mode (control.mode, default 0660) and group
  * (control.group) decide who may connect; then the peer's credentials
- * (SO_PEERCRED) are checked: root, the socket file's owner, or a process
- * whose group is the socket file's group.  Anyone else gets "error" with
+ * (SO_PEERCRED, SO_PEERGROUPS) are checked: root, the socket file's owner,
+ * or a process in the socket file's group (its primary or a supplementary
+ * one).  Anyone else gets "error" with
  * the reason, and the attempt is logged.
  *
  * What the commands read: the daemon's state on this thread (the snapshot
@@ -799,20 +800,30 @@ static void up_write(struct vg_control *ctl, FILE *f, bool json)
 	struct out o = { .f = f, .json = json };
 	size_t total = 0;
 	unsigned replied = 0;
+	/* which workers replied, read once: a late one may reply while this runs
+	 * (after the time ran out), and must count in all three loops or none */
+	bool *got = calloc(d->n_workers, sizeof(*got));
+	struct vg_infra_info *all = NULL;
+	struct upm *mg = NULL;
+	size_t n = 0, k = 0;
+	if (!got) {
+		fprintf(f, json ? "{\"error\": \"out of memory\"}\n" : "out of memory\n");
+		return;
+	}
 	for (unsigned i = 0; i < d->n_workers; i++)
 		if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) >= UP_COPIED) {
+			got[i] = true;
 			total += ctl->up[i].n;
 			replied++;
 		}
-	struct vg_infra_info *all = calloc(total ? total : 1, sizeof(*all));
-	struct upm *mg = calloc(total ? total : 1, sizeof(*mg));
-	size_t n = 0, k = 0;
+	all = calloc(total ? total : 1, sizeof(*all));
+	mg = calloc(total ? total : 1, sizeof(*mg));
 	if (!all || !mg) {
 		fprintf(f, json ? "{\"error\": \"out of memory\"}\n" : "out of memory\n");
 		goto out;
 	}
 	for (unsigned i = 0; i < d->n_workers; i++)
-		if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) >= UP_COPIED) {
+		if (got[i]) {
 			memcpy(all + k, ctl->up[i].info, ctl->up[i].n * sizeof(*all));
 			k += ctl->up[i].n;
 		}
@@ -825,14 +836,14 @@ static void up_write(struct vg_control *ctl, FILE *f, bool json)
 		jkey(&o, &first, "workers_missing");
 		fputc('[', f);
 		for (unsigned i = 0, c = 0; i < d->n_workers; i++)
-			if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
+			if (!got[i])
 				fprintf(f, "%s%u", c++ ? ", " : "", i);
 		fputs("], \"servers\": [", f);
 	} else {
 		fprintf(f, "upstream servers: %zu (merged over %u of %u workers; at most %u, most "
 			"recently used first)\n", n, replied, d->n_workers, CTL_UP_MAX);
 		for (unsigned i = 0; i < d->n_workers; i++)
-			if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
+			if (!got[i])
 				fprintf(f, "worker %u did not reply within %u ms: its view is "
 					"missing\n", i, CTL_UP_WAIT_MS);
 	}
@@ -897,6 +908,7 @@ static void up_write(struct vg_control *ctl, FILE *f, bool json)
 out:
 	free(all);
 	free(mg);
+	free(got);
 }
 
 /* Every worker replied, or the time is up: answer (if the client is still there). */

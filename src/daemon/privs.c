@@ -52,14 +52,18 @@ static void dir_of(const char *path, char *dir, size_t cap)
 		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
 }
 
-/* Is @p path inside directory @p dir (or @p dir itself)? */
-static bool is_inside(const char *path, const char *dir)
+/* Is @p path inside directory @p dir (or @p dir itself)?  Its part below @p dir. */
+static const char *is_inside(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
 
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
-	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+	if (strncmp(path, dir, n) || (path[n] != '/' && path[n] != '\0'))
+		return NULL;
+	for (path += n; *path == '/'; path++)
+		;
+	return path;
 }
 
 /* mkdir -p @p path: missing parents 0755, the last one @p mode.  0 or -errno. */
@@ -85,28 +89,116 @@ static int make_dirs(const char *path, mode_t mode)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* The directory @p dir exists and belongs to the user (created when missing). */
-static int own_dir(const struct vg_privs *p, const char *dir, const char *key, FILE *errout)
+/* The directory open as @p fd (its name @p dir, for messages) belongs to the user. */
+static int own_fd(const struct vg_privs *p, int fd, const char *dir, const char *key,
+		  FILE *errout)
 {
 	struct stat st;
-	int r = make_dirs(dir, 0750);
 
-	if (r == 0 && lstat(dir, &st) < 0)
-		r = -errno;
-	if (r < 0) {
-		fprintf(errout, "vigil: %s: cannot create the directory %s: %s\n", key, dir,
-			strerror(-r));
+	if (fstat(fd, &st) < 0) {
+		fprintf(errout, "vigil: %s: %s: %s\n", key, dir, strerror(errno));
 		return VG_ECONFIG;
 	}
-	if (S_ISLNK(st.st_mode) || (st.st_uid == p->uid && st.st_gid == p->gid))
-		return 0; /* a link is the administrator's: checked below, not changed */
-	if (chown(dir, p->uid, p->gid) < 0) {
+	if (st.st_uid == p->uid && st.st_gid == p->gid)
+		return 0;
+	if (fchown(fd, p->uid, p->gid) < 0) { /* the directory opened: no name followed */
 		fprintf(errout, "vigil: %s: cannot give %s to user %s: %s\n", key, dir, p->user,
 			strerror(errno));
 		return VG_ECONFIG;
 	}
 	vg_log(VG_LOG_NOTICE, "%s: %s now belongs to user %s", key, dir, p->user);
 	return 0;
+}
+
+/*
+ * The state directory exists (created when missing) and belongs to the user;
+ * its descriptor in *@p fd.  Its parents are root's (the administrator's);
+ * when it is itself a symbolic link, the link's target is the
+ * administrator's: opened, not changed.
+ */
+static int own_state_dir(const struct vg_privs *p, const char *dir, int *fd, FILE *errout)
+{
+	const char *key = "server.state-directory";
+	int r = make_dirs(dir, 0750);
+
+	*fd = r < 0 ? r : open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0 && r == 0 && errno == ELOOP) {
+		*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (*fd >= 0)
+			return 0;
+	}
+	if (*fd < 0) {
+		fprintf(errout, "vigil: %s: cannot create the directory %s: %s\n", key, dir,
+			strerror(r < 0 ? -r : errno));
+		return VG_ECONFIG;
+	}
+	r = own_fd(p, *fd, dir, key, errout);
+	if (r < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return r;
+}
+
+/*
+ * The directory @p rel inside the state directory (open as @p base) exists
+ * and belongs to the user.  The user owns the state directory and so may
+ * have put links in it: every component is opened without following a link
+ * (O_NOFOLLOW, from the descriptor of the one before), made when missing
+ * (root's, 0755; the last one 0750), and only the last one is given to the
+ * user, by its descriptor.  A link on the way (or "..") is left alone:
+ * nothing below it is made or changed (the check as the user reports it
+ * when the user cannot write there).
+ */
+static int own_sub_dir(const struct vg_privs *p, int base, const char *state_dir,
+		       const char *rel, FILE *errout)
+{
+	const char *key = "server.state-directory";
+	char buf[PATH_MAX], full[PATH_MAX + 8];
+	char *save = NULL, *comp, *next;
+	int fd = dup(base), r = 0;
+
+	snprintf(full, sizeof(full), "%s/%s", state_dir, rel);
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", rel) >= sizeof(buf))
+		r = -ENAMETOOLONG;
+	else if (fd < 0)
+		r = -errno;
+	for (comp = strtok_r(buf, "/", &save); r == 0 && comp; comp = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, ".."))
+			goto out; /* outside: not the user's to have */
+		int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0 && errno == ENOENT) {
+			if (mkdirat(fd, comp, next ? 0755 : 0750) < 0 && errno != EEXIST) {
+				r = -errno;
+				break;
+			}
+			sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (sub < 0) {
+			struct stat st;
+			if ((errno == ELOOP || errno == ENOTDIR) &&
+			    fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+				goto out; /* a link: not followed, not changed */
+			r = -errno;
+			break;
+		}
+		close(fd);
+		fd = sub;
+	}
+	if (r < 0) {
+		fprintf(errout, "vigil: %s: cannot create the directory %s: %s\n", key, full,
+			strerror(-r));
+		r = VG_ECONFIG;
+		goto out;
+	}
+	r = own_fd(p, fd, full, key, errout);
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /* Child: become the user (no capability left) and test every access; one
@@ -202,7 +294,7 @@ int vg_privs_prepare(struct vg_privs *p, const struct vg_config *cfg, FILE *erro
 	char dir[PATH_MAX];
 	struct passwd *pw;
 	size_t n;
-	int r;
+	int r, sfd;
 
 	memset(p, 0, sizeof(*p));
 	if (geteuid() != 0)
@@ -229,17 +321,22 @@ int vg_privs_prepare(struct vg_privs *p, const struct vg_config *cfg, FILE *erro
 	p->uid = pw->pw_uid;
 	p->gid = pw->pw_gid;
 	snprintf(p->user, sizeof(p->user), "%s", cfg->run.user);
-	r = own_dir(p, cfg->run.state_dir, "server.state-directory", errout);
+	r = own_state_dir(p, cfg->run.state_dir, &sfd, errout);
 	if (r < 0)
 		return r;
 	/* the directories of the written files inside the state directory too */
 	n = vg_privs_written_files(cfg, files, MAX_FILES);
 	for (size_t i = 0; i < n; i++) {
+		const char *rel;
 		dir_of(files[i], dir, sizeof(dir));
-		if (is_inside(dir, cfg->run.state_dir) && strcmp(dir, cfg->run.state_dir) &&
-		    (r = own_dir(p, dir, "server.state-directory", errout)) < 0)
+		rel = is_inside(dir, cfg->run.state_dir);
+		if (rel && rel[0] &&
+		    (r = own_sub_dir(p, sfd, cfg->run.state_dir, rel, errout)) < 0) {
+			close(sfd);
 			return r;
+		}
 	}
+	close(sfd);
 	r = check_as_user(p, cfg, errout);
 	if (r < 0)
 		fprintf(errout, "vigil: not starting: user %s must be able to write the files "

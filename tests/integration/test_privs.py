@@ -76,6 +76,21 @@ def wait_for(pred, timeout=10.0):
     return pred()
 
 
+def assert_every_thread_dropped(pid, pw, bounding=True):
+    """Every thread of PID (capabilities, uids and no_new_privs are per thread):
+    the user's uids and gids, no capability in any set, no_new_privs."""
+    tids = os.listdir("/proc/%d/task" % pid)
+    assert len(tids) > 1, "only one thread: the workers did not start?"
+    for tid in tids:
+        st = status_fields(int(tid))
+        assert st["Uid"] == [str(pw.pw_uid)] * 4, (tid, st["Uid"])
+        assert st["Gid"] == [str(pw.pw_gid)] * 4, (tid, st["Gid"])
+        caps = ("CapEff", "CapPrm", "CapInh", "CapAmb") + (("CapBnd",) if bounding else ())
+        for cap in caps:
+            assert int(st[cap][0], 16) == 0, (tid, st["Name"], cap, st[cap])
+        assert st["NoNewPrivs"] == ["1"], (tid, st["Name"])
+
+
 @pytest.fixture
 def readable_dir():
     """A directory USER can read (pytest's tmp_path is root's, mode 0700)."""
@@ -109,7 +124,7 @@ class Dropping(Custom):
         t = t.replace(self.lab.root_hints, self.hints).replace(self.lab.trust_anchor,
                                                                 self.anchor)
         t = t.replace("dnssec:\n", "dnssec:\n  auto-trust-anchor-file: root.autota\n")
-        return t + "policy:\n  log: decisions.log\n"
+        return t + "policy:\n  log: logs/decisions.log\n"  # a directory vigil makes
 
     def write_config(self):
         super().write_config()
@@ -131,10 +146,7 @@ def test_root_drops_to_user(lab, readable_dir):
         for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"):
             assert int(st[cap][0], 16) == 0, (cap, st[cap])
         assert st["NoNewPrivs"] == ["1"]
-        # every thread, not only the main one
-        for tid in os.listdir("/proc/%d/task" % v.proc.pid):
-            with open("/proc/%d/task/%s/status" % (v.proc.pid, tid)) as f:
-                assert "Uid:\t%d\t" % pw.pw_uid in f.read()
+        assert_every_thread_dropped(v.proc.pid, pw)
         r = v.query("www.basic.lab.", "A", tcp=True)
         assert r.rcode() == dns.rcode.NOERROR and r.answer, r
         assert "running as user %s (uid %d, gid %d), without capabilities" % (
@@ -145,8 +157,9 @@ def test_root_drops_to_user(lab, readable_dir):
         autota = os.path.join(v.state, "root.autota")
         assert wait_for(lambda: os.path.exists(autota)), v.log_tail()
         assert wait_for(lambda: "dnskey valid" in open(autota).read()), v.log_tail()
-        plog = os.path.join(v.state, "decisions.log")
-        for p in (autota, plog):
+        plog = os.path.join(v.state, "logs", "decisions.log")
+        assert wait_for(lambda: os.path.exists(plog)), v.log_tail()
+        for p in (autota, plog, os.path.dirname(plog)):
             s = os.stat(p)
             assert (s.st_uid, s.st_gid) == (pw.pw_uid, pw.pw_gid), p
         # SIGHUP after the drop: the config, hints and anchors are read again
@@ -174,16 +187,13 @@ def test_user_with_bind_capability_keeps_none(lab, readable_dir):
               "--inh-caps=-all,+net_bind_service", "--ambient-caps=-all,+net_bind_service",
               "--bounding-set=-all,+net_bind_service"]
     v = Dropping(readable_dir, lab, prefix=prefix)
-    os.makedirs(v.state)
-    os.chown(v.state, pw.pw_uid, pw.pw_gid)  # systemd's StateDirectory= does this
+    for d in (v.state, os.path.join(v.state, "logs")):
+        os.makedirs(d)
+        os.chown(d, pw.pw_uid, pw.pw_gid)  # systemd's StateDirectory= does this
     v.start()
     try:
-        st = status_fields(v.proc.pid)
-        assert st["Uid"] == [str(pw.pw_uid)] * 4, st["Uid"]
-        for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
-            assert int(st[cap][0], 16) == 0, (cap, st[cap])
-        assert st["NoNewPrivs"] == ["1"]
         r = v.query("www.basic.lab.", "A")
+        assert_every_thread_dropped(v.proc.pid, pw, bounding=False)
         assert r.rcode() == dns.rcode.NOERROR and r.answer, r
     finally:
         v.stop()
@@ -216,6 +226,165 @@ def test_unwritable_state_file_is_a_startup_error(lab, readable_dir):
     conftest.assert_no_sanitizer_report(r.stderr)
     assert "%s/a: its directory %s is not writable by user %s" % (locked, locked, USER) \
         in r.stderr, r.stderr
+
+
+def test_link_planted_in_state_directory_is_not_followed(lab, readable_dir):
+    """The user owns the state directory, so it (a compromised vigil of an
+    earlier run) may put a symbolic link in it: state/a -> a directory of
+    root's.  A file configured at state/a/b/... must not make vigil, still
+    root, create or chown anything through that link (here: give root's
+    directory rootdir/b to the user).  vigil refuses to start instead."""
+    pw = pwd.getpwnam(USER)
+    v = Dropping(readable_dir, lab)
+    v.text_base = v.text
+    v.text = lambda extra=None: v.text_base(extra).replace(
+        "  log: logs/decisions.log\n", "  log: a/b/decisions.log\n")
+    os.makedirs(v.state, 0o750)
+    os.chown(v.state, pw.pw_uid, pw.pw_gid)
+    target = os.path.join(readable_dir, "rootdir")
+    os.makedirs(os.path.join(target, "b"), 0o755)
+    link = os.path.join(v.state, "a")
+    os.symlink(target, link)
+    os.lchown(link, pw.pw_uid, pw.pw_gid)
+    try:
+        r = run_once(v)
+    except subprocess.TimeoutExpired:
+        r = None  # it started (killed by run): checked below
+    s = os.stat(os.path.join(target, "b"))
+    assert (s.st_uid, s.st_gid) == (0, 0), "vigil chowned a directory through the link"
+    assert oct(os.stat(target).st_mode & 0o777) == "0o755"
+    assert r is not None and r.returncode == 1, r and r.stderr
+    conftest.assert_no_sanitizer_report(r.stderr)
+    assert "a/b/decisions.log: its directory" in r.stderr, r.stderr
+
+
+RACE_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* bind(), then the attacker's move at once: a link renamed over the new socket */
+int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int (*real)(int, const struct sockaddr *, socklen_t) = dlsym(RTLD_NEXT, "bind");
+	const char *sock = getenv("RACE_SOCKET"), *link = getenv("RACE_LINK");
+	int r = real(fd, sa, len);
+
+	if (r == 0 && sa->sa_family == AF_UNIX && sock && link &&
+	    !strcmp(((const struct sockaddr_un *)sa)->sun_path, sock))
+		rename(link, sock);
+	return r;
+}
+
+/* the same for the socket's directory, right after vigil made it */
+int mkdir(const char *path, mode_t mode)
+{
+	int (*real)(const char *, mode_t) = dlsym(RTLD_NEXT, "mkdir");
+	const char *dir = getenv("RACE_DIR"), *link = getenv("RACE_DIR_LINK");
+	int r = real(path, mode);
+
+	if (r == 0 && dir && link && !strcmp(path, dir)) {
+		char away[4200];
+		snprintf(away, sizeof(away), "%s.away", dir);
+		rename(dir, away);
+		rename(link, dir);
+	}
+	return r;
+}
+"""
+
+
+def test_control_socket_swapped_for_a_link(lab, readable_dir, monkeypatch):
+    """The socket's directory is the user's (/run/vigil is made for it), so
+    between vigil's bind() and its chown/chmod of the socket the user may put a
+    link to root's file in its place.  Simulated deterministically by an
+    LD_PRELOAD bind() that renames the link over the socket at once: vigil
+    (still root) must not chown or chmod the file the link points to."""
+    vbin = conftest.VIGIL_BIN
+    ldd = subprocess.run(["ldd", vbin], capture_output=True, text=True).stdout
+    if "libasan" in ldd or "libtsan" in ldd or not shutil.which("cc"):
+        pytest.skip("needs a build without sanitizers (LD_PRELOAD) and cc")
+    pw = pwd.getpwnam(USER)
+    src = os.path.join(readable_dir, "race.c")
+    shim = os.path.join(readable_dir, "race.so")
+    with open(src, "w") as f:
+        f.write(RACE_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
+    ctl_dir = os.path.join(readable_dir, "run")
+    os.mkdir(ctl_dir, 0o755)
+    os.chown(ctl_dir, pw.pw_uid, pw.pw_gid)  # as vigil makes /run/vigil
+    sock = os.path.join(ctl_dir, "control.sock")
+    decoy = os.path.join(readable_dir, "shadow")
+    with open(decoy, "w") as f:
+        f.write("root's secret\n")
+    os.chmod(decoy, 0o600)
+    link = os.path.join(ctl_dir, ".link")
+    os.symlink(decoy, link)
+    os.lchown(link, pw.pw_uid, pw.pw_gid)
+    v = Dropping(readable_dir, lab)
+    v.text_base = v.text
+    v.text = lambda extra=None: v.text_base(extra) + (
+        "control:\n  socket: \"%s\"\n  mode: \"0666\"\n" % sock)
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    monkeypatch.setenv("RACE_SOCKET", sock)
+    monkeypatch.setenv("RACE_LINK", link)
+    try:
+        r = run_once(v)
+    except subprocess.TimeoutExpired:
+        r = None  # it started (killed by run): checked below
+    monkeypatch.delenv("LD_PRELOAD")
+    assert not os.path.lexists(link), "the shim did not swap the socket: this proves nothing"
+    s = os.stat(decoy)
+    assert (s.st_uid, s.st_gid, oct(s.st_mode & 0o777)) == (0, 0, "0o600"), \
+        "vigil changed the file the link points to"
+    assert r is not None and r.returncode == 1, r and r.stderr
+    assert "control socket %s" % sock in r.stderr, r.stderr
+
+
+def test_control_directory_swapped_for_a_link(lab, readable_dir, monkeypatch):
+    """control.socket in a directory vigil makes inside one the user owns (the
+    state directory): right after vigil's mkdir, the user moves it away and
+    puts a link to root's directory in its place (the shim's mkdir does it at
+    once).  vigil must not give root's directory to the user."""
+    vbin = conftest.VIGIL_BIN
+    ldd = subprocess.run(["ldd", vbin], capture_output=True, text=True).stdout
+    if "libasan" in ldd or "libtsan" in ldd or not shutil.which("cc"):
+        pytest.skip("needs a build without sanitizers (LD_PRELOAD) and cc")
+    pw = pwd.getpwnam(USER)
+    src = os.path.join(readable_dir, "race.c")
+    shim = os.path.join(readable_dir, "race.so")
+    with open(src, "w") as f:
+        f.write(RACE_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
+    v = Dropping(readable_dir, lab)
+    os.makedirs(v.state, 0o750)
+    os.chown(v.state, pw.pw_uid, pw.pw_gid)
+    ctl_dir = os.path.join(v.state, "ctl")
+    target = os.path.join(readable_dir, "rootdir")
+    os.mkdir(target, 0o755)
+    link = os.path.join(v.state, ".link")
+    os.symlink(target, link)
+    os.lchown(link, pw.pw_uid, pw.pw_gid)
+    v.text_base = v.text
+    v.text = lambda extra=None: v.text_base(extra) + (
+        "control:\n  socket: \"%s/control.sock\"\n" % ctl_dir)
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    monkeypatch.setenv("RACE_DIR", ctl_dir)
+    monkeypatch.setenv("RACE_DIR_LINK", link)
+    try:
+        r = run_once(v)
+    except subprocess.TimeoutExpired:
+        r = None
+    monkeypatch.delenv("LD_PRELOAD")
+    assert not os.path.lexists(link), "the shim did not swap the directory: this proves nothing"
+    s = os.stat(target)
+    assert (s.st_uid, s.st_gid) == (0, 0), "vigil gave root's directory to the user"
+    assert r is not None and r.returncode == 1, r and r.stderr
+    assert "cannot create its directory" in r.stderr, r.stderr
 
 
 def test_sd_notify(lab, readable_dir, monkeypatch):

@@ -1016,8 +1016,20 @@ static int cmd_help(struct ctx *x, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++)
-		fprintf(x->o.f, "%-14s %s\n", commands[i].name, commands[i].what);
+	if (!x->o.json) {
+		for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++)
+			fprintf(x->o.f, "%-14s %s\n", commands[i].name, commands[i].what);
+		return 0;
+	}
+	fputs("{\"commands\": [", x->o.f);
+	for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++) {
+		bool first = true;
+		fputs(i ? ", {" : "{", x->o.f);
+		jstr(&x->o, &first, "name", commands[i].name);
+		jstr(&x->o, &first, "what", commands[i].what);
+		fputs("}", x->o.f);
+	}
+	fputs("]}\n", x->o.f);
 	return 0;
 }
 

@@ -133,6 +133,14 @@ def test_status_and_stats(v):
     assert re.search(r"^queries: \d+$", out, re.M)
 
 
+def test_help_lists_every_command(v):
+    rc, out, _ = ctl(v, "help", check=0)
+    text = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert {"status", "stats", "flush", "upstreams", "help"} <= set(text), out
+    got = ctl_json(v, "help")  # one JSON value, as every command gives with --json
+    assert [c["name"] for c in got["commands"]] == text, (got, text)
+
+
 def test_unknown_command_and_bad_arguments(v):
     rc, out, err = ctl(v, "frobnicate")
     assert rc == 1 and "unknown command 'frobnicate'" in err

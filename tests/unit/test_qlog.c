@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "check_main.h"
 #include "core/ring.h"
 #include "dnstap.pb-c.h"
 #include "qlog/impl.h"
@@ -653,9 +654,5 @@ int main(void)
 	tcase_add_test(tc, dnstap_encoding_decoded_back);
 	tcase_add_test(tc, dnstap_resolver_query);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return vg_test_run(s);
 }

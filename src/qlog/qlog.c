@@ -4,7 +4,8 @@
  * vg_qlog_upstream: a bounded copy into the worker's own ring, or a counted
  * drop; sampling decided there, before any copy) and the writer thread that
  * drains the rings and writes the JSON lines (json.c) and dnstap frames
- * (dnstap.c), rotating the JSON file by size or age and keeping N old ones.
+ * (dnstap.c), rotating the JSON file and a dnstap file by size or age and
+ * keeping N old ones.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +73,8 @@ struct vg_qlog {
 	struct vg__dnstap *dnstap;
 	dev_t dnstap_dev;       /* the dnstap file fstrm writes (ino 0: not seen yet) */
 	ino_t dnstap_ino;
+	uint64_t dnstap_bytes;  /* frames (with their 4-byte lengths) given to the file */
+	int64_t dnstap_opened_s;
 	char identity[256];
 	char line[LINE_MAX_BYTES];
 };
@@ -304,24 +307,28 @@ static int json_open(struct vg_qlog *l)
 	return 0;
 }
 
-/* file -> file.1 -> ... -> file.keep (the oldest goes); keep 0: removed */
-static void json_rotate(struct vg_qlog *l)
+/* @p path -> path.1 -> ... -> path.keep (the oldest goes); keep 0: removed */
+static void shift_files(const char *path, unsigned keep)
 {
 	char from[600], to[600];
-	json_close(l);
-	if (!l->o.keep) {
-		unlink(l->o.file);
-	} else {
-		for (unsigned i = l->o.keep; i > 1; i--) {
-			snprintf(from, sizeof(from), "%s.%u", l->o.file, i - 1);
-			snprintf(to, sizeof(to), "%s.%u", l->o.file, i);
-			rename(from, to); /* (a missing one: nothing to move) */
-		}
-		snprintf(to, sizeof(to), "%s.1", l->o.file);
-		if (rename(l->o.file, to) < 0)
-			vg_log(VG_LOG_WARNING, "query log: cannot rotate %s: %s", l->o.file,
-			       strerror(errno));
+	if (!keep) {
+		unlink(path);
+		return;
 	}
+	for (unsigned i = keep; i > 1; i--) {
+		snprintf(from, sizeof(from), "%s.%u", path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u", path, i);
+		rename(from, to); /* (a missing one: nothing to move) */
+	}
+	snprintf(to, sizeof(to), "%s.1", path);
+	if (rename(path, to) < 0)
+		vg_log(VG_LOG_WARNING, "query log: cannot rotate %s: %s", path, strerror(errno));
+}
+
+static void json_rotate(struct vg_qlog *l)
+{
+	json_close(l);
+	shift_files(l->o.file, l->o.keep);
 	if (json_open(l) < 0)
 		vg_log(VG_LOG_ERR, "query log: cannot open %s: %s", l->o.file, strerror(errno));
 }
@@ -373,6 +380,71 @@ static bool held_time(struct worker_side *ws, uint64_t batch, bool final, uint64
 	return true;
 }
 
+/* Which file is the dnstap output?  (fstrm's thread creates it: looked
+ * for until it is there.) */
+static void dnstap_note_file(struct vg_qlog *l)
+{
+	struct stat st;
+	if (l->dnstap && !l->dnstap_ino && stat(l->o.dnstap_file, &st) == 0) {
+		l->dnstap_dev = st.st_dev;
+		l->dnstap_ino = st.st_ino;
+	}
+}
+
+/*
+ * SIGHUP for the dnstap file: when it was moved away (or removed), a new
+ * fstrm output on a new file.  The old one is closed first: fstrm's thread
+ * writes what is queued and the stream's end, so the old file is complete.
+ * A file still in its place is kept (fstrm would truncate it).  Only the
+ * writer thread submits frames, so nothing races with the swap; the workers
+ * only ever see their rings.
+ */
+static void dnstap_reopen(struct vg_qlog *l)
+{
+	struct stat st;
+	char err[256] = "";
+	if (!l->o.dnstap_file[0] || l->o.dnstap_socket[0])
+		return; /* (a socket reconnects on its own) */
+	if (l->dnstap && stat(l->o.dnstap_file, &st) == 0 &&
+	    (!l->dnstap_ino || (st.st_dev == l->dnstap_dev && st.st_ino == l->dnstap_ino)))
+		return;
+	vg__dnstap_close(l->dnstap);
+	l->dnstap = NULL;
+	l->dnstap_ino = 0;
+	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
+		l->dnstap = NULL;
+		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
+		return;
+	}
+	l->dnstap_bytes = 0;
+	l->dnstap_opened_s = wall_s();
+	dnstap_note_file(l);
+}
+
+/*
+ * Rotation of the dnstap file (query-log.rotate-size, rotate-interval,
+ * keep, as for the JSON file): the output is closed first (fstrm's thread
+ * writes what is queued and the stream's end, so the old file is a complete
+ * stream), the files are shifted, and a new output is opened.  Writer thread.
+ */
+static void dnstap_rotate(struct vg_qlog *l)
+{
+	char err[256] = "";
+	vg__dnstap_close(l->dnstap);
+	l->dnstap = NULL;
+	l->dnstap_ino = 0;
+	shift_files(l->o.dnstap_file, l->o.keep);
+	l->dnstap_bytes = 0;
+	l->dnstap_opened_s = wall_s();
+	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
+		l->dnstap = NULL;
+		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
+		return;
+	}
+	dnstap_note_file(l);
+}
+
+
 /* Write out one event; false when it must wait in the ring (its batch's
  * send time is not known yet). */
 static bool handle(struct vg_qlog *l, struct worker_side *ws, const void *rec, size_t len,
@@ -410,47 +482,13 @@ static bool handle(struct vg_qlog *l, struct worker_side *ws, const void *rec, s
 			continue;
 		if (!vg__dnstap_submit(l->dnstap, frame, fl))
 			lose(l, 1);
+		else
+			l->dnstap_bytes += 4 + fl;
 	}
+	if (l->o.rotate_size && l->dnstap_bytes >= l->o.rotate_size && l->o.dnstap_file[0] &&
+	    !l->o.dnstap_socket[0])
+		dnstap_rotate(l);
 	return true;
-}
-
-/* Which file is the dnstap output?  (fstrm's thread creates it: looked
- * for until it is there.) */
-static void dnstap_note_file(struct vg_qlog *l)
-{
-	struct stat st;
-	if (l->dnstap && !l->dnstap_ino && stat(l->o.dnstap_file, &st) == 0) {
-		l->dnstap_dev = st.st_dev;
-		l->dnstap_ino = st.st_ino;
-	}
-}
-
-/*
- * SIGHUP for the dnstap file: when it was moved away (or removed), a new
- * fstrm output on a new file.  The old one is closed first: fstrm's thread
- * writes what is queued and the stream's end, so the old file is complete.
- * A file still in its place is kept (fstrm would truncate it).  Only the
- * writer thread submits frames, so nothing races with the swap; the workers
- * only ever see their rings.
- */
-static void dnstap_reopen(struct vg_qlog *l)
-{
-	struct stat st;
-	char err[256] = "";
-	if (!l->o.dnstap_file[0] || l->o.dnstap_socket[0])
-		return; /* (a socket reconnects on its own) */
-	if (l->dnstap && stat(l->o.dnstap_file, &st) == 0 &&
-	    (!l->dnstap_ino || (st.st_dev == l->dnstap_dev && st.st_ino == l->dnstap_ino)))
-		return;
-	vg__dnstap_close(l->dnstap);
-	l->dnstap = NULL;
-	l->dnstap_ino = 0;
-	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
-		l->dnstap = NULL;
-		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
-		return;
-	}
-	dnstap_note_file(l);
 }
 
 static void *writer(void *arg)
@@ -469,6 +507,10 @@ static void *writer(void *arg)
 		if (l->json && l->o.rotate_interval_s && l->json_bytes &&
 		    wall_s() - l->json_opened_s >= (int64_t)l->o.rotate_interval_s)
 			json_rotate(l);
+		if (l->dnstap && l->o.dnstap_file[0] && !l->o.dnstap_socket[0] &&
+		    l->o.rotate_interval_s && l->dnstap_bytes &&
+		    wall_s() - l->dnstap_opened_s >= (int64_t)l->o.rotate_interval_s)
+			dnstap_rotate(l);
 		unsigned n = 0;
 		int64_t off = wall_offset_ns();
 		for (unsigned i = 0; i < l->n; i++) {
@@ -545,6 +587,7 @@ int vg_qlog_start(struct vg_qlog **out, const struct vg_qlog_opts *o, unsigned w
 	if (has_dnstap(l) &&
 	    (ret = vg__dnstap_open(&l->dnstap, o->dnstap_socket, o->dnstap_file, err, errlen)) < 0)
 		goto fail;
+	l->dnstap_opened_s = wall_s();
 	if (pthread_create(&l->thread, NULL, writer, l) != 0) {
 		snprintf(err, errlen, "query log: cannot start the writer thread");
 		ret = VG_ENOMEM;

@@ -157,3 +157,38 @@ def test_file_reopened_on_sighup(lab, tmp_path):
     assert any("after-hup.basic.lab. IN A" in m["questions"] for m in msgs), msgs
     assert len(msgs) > n_before, (n_before, msgs)
     assert not os.path.exists(path + ".2")
+
+
+def test_file_rotated_by_size_and_kept(lab, tmp_path):
+    """query-log.rotate-size and keep apply to a dnstap file as to the JSON
+    log: past the size the file becomes FILE.1 (older ones move up, at most
+    keep of them), each a complete stream dnstap-read reads to its end, and
+    no query's messages are lost across the rotations."""
+    path = str(tmp_path / "vigil.dnstap")
+    # one worker: its ring keeps the queries' order (two workers' rings are
+    # drained side by side, so their events may interleave in any order)
+    r = own_resolver(lab, tmp_path, lambda kind, text: text.replace(
+        "  workers: 2\n", "  workers: 1\n") + (
+        'dnstap:\n  file: "%s"\n'
+        'query-log:\n  rotate-size: 2000\n  keep: 2\n' % path))
+    names = ["rot%d.basic.lab." % i for i in range(24)]
+    try:
+        for n in names:
+            r.query(n, "A")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path + ".2"):  # several rotations happened
+            assert time.monotonic() < deadline, (
+                "no %s.2 after %d queries:\n%s" % (path, len(names), r.log_tail()))
+            time.sleep(0.05)
+    finally:
+        r.stop()  # the last file is closed: every frame is in it
+    assert not os.path.exists(path + ".3"), "keep: 2 kept a third old file"
+    seen = []
+    for p in (path + ".2", path + ".1", path):
+        msgs, err = messages(p)
+        assert msgs is not None, "%s is not a complete dnstap stream: %s" % (p, err)
+        assert os.path.getsize(p) < 2000 + 1000, "%s grew far past rotate-size" % p
+        seen += [q for m in msgs if m["type"] == "CLIENT_RESPONSE" for q in m["questions"]]
+    # the three files hold the last queries, in order, without a gap
+    got = [q.split()[0] for q in seen if q.startswith("rot")]
+    assert got and got == names[len(names) - len(got):], got

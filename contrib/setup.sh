@@ -150,28 +150,6 @@ run_tests() {
 		meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 
-# run_tests for each build directory given, all at once (each test run waits
-# on servers, timers and processes it starts for much of its time: two
-# side by side take about two thirds of the time of one after the other, and
-# each picks its own free lab address prefix); each run's output is kept in
-# DIR/test-run.log and printed in the order given once all have ended.
-# Non-zero when any run failed.
-run_side_by_side() {
-	local d pids=() status=0 i=0
-	for d in "$@"; do
-		run_tests "$d" >"$d/test-run.log" 2>&1 &
-		pids+=($!)
-	done
-	for d in "$@"; do
-		wait "${pids[$i]}" || status=1
-		i=$((i + 1))
-	done
-	for d in "$@"; do
-		cat "$d/test-run.log"
-	done
-	return $status
-}
-
 # One closing line over the builds: "tests: N passed, M failed, E errors,
 # S skipped", counting each Check test case and each pytest case (from meson's
 # JSON test log).  Failed counts the failed cases, plus one for each meson
@@ -260,7 +238,8 @@ test)
 	build_asan
 	build_tsan
 	status=0
-	run_side_by_side build build-asan || status=1
+	run_tests build || status=1
+	run_tests build-asan || status=1
 	run_tests build-tsan || status=1
 	summary $status build build-asan build-tsan
 	exit $status

@@ -13,7 +13,8 @@ struct vg_config;
  * Create the socket of @p cfg->control (before privileges are dropped,
  * where the listening sockets are bound) and serve it on d->loop.  0, or
  * negative with the reason logged: an error unless the path is the default
- * one, which another vigil may hold (then this one runs on without).  No socket when control.socket is "".
+ * one, which another vigil may hold (then this one runs on without).  No
+ * socket when control.socket is "".
  */
 int vg_control_start(struct daemon *d, const struct vg_config *cfg);
 

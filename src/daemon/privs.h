@@ -7,9 +7,10 @@
  * and gives it to that user, and checks, as that user, that every file
  * vigil will write there (the RFC 5011 state, the feeds' copies, the policy
  * decision log, the query log and dnstap files) can be written and that the
- * config file can be read again (SIGHUP).  Once the listening sockets are bound, before any other thread
- * starts, it drops (vg_privs_drop): the capability bounding set emptied, the
- * supplementary groups replaced by the user's group, then setresgid and
+ * config file can be read again (SIGHUP).  Once the listening sockets are
+ * bound, before any other thread starts, it drops (vg_privs_drop): the
+ * capability bounding set emptied, the supplementary groups replaced by the
+ * user's group, then setresgid and
  * setresuid, so that no capability is left (the kernel clears the permitted
  * and effective sets when every uid leaves 0), and no_new_privs.  Started
  * as another user (systemd's User= with AmbientCapabilities=), there is no

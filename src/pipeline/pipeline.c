@@ -76,10 +76,10 @@ struct vg_pipe_tap {
 	char rule[VG_NAME_MAX * 4 + 64];
 };
 
-/* @p tx_ns: when the answer goes out; @p held: that comes with vg_pipe_sent. */
 _Static_assert(sizeof(((struct vg_policy_note *)0)->text) <=
 		       sizeof(((struct vg_pipe_tap *)0)->rule), "a rule's text fits the tap");
 
+/* @p tx_ns: when the answer goes out; @p held: that comes with vg_pipe_sent. */
 static void tap_log(struct vg_pipe *p, const struct vg_client *c, size_t len, uint64_t tx_ns,
 		    bool held)
 {
@@ -88,7 +88,8 @@ static void tap_log(struct vg_pipe *p, const struct vg_client *c, size_t len, ui
 		.addr = &c->addr.u.sa, .transport = c->transport, .id = c->id,
 		.cert_fp = c->cert_fp, .cert_subject = c->cert_subject,
 		.query = t->pkt, .qlen = t->len, .resp = p->txbuf, .rlen = len,
-		.t_query_ns = c->rx_ns, .t_resp_ns = tx_ns, .held = held, .cache_hit = t->cache_hit, .sec = t->sec,
+		.t_query_ns = c->rx_ns, .t_resp_ns = tx_ns, .held = held,
+		.cache_hit = t->cache_hit, .sec = t->sec,
 		.action = t->action, .source = t->source, .rule = t->rule,
 	};
 	if (!vg_qlog_client(p->qlog, p->worker, &e))
@@ -326,11 +327,9 @@ static bool policy_before(struct vg_pipe *p, const struct vg_query *q, const str
 	bool has_id = c->id[0] || c->cert_fp || c->cert_subject;
 	int r = vg_policy_check_flags(pol, &c->addr.u.sa, has_id ? &id : NULL, q->qname, rd,
 				      q->edns.present && q->edns.do_bit, pd);
-	if (VG_UNLIKELY(p->paused && pd->group &&
-			atomic_load_explicit(&p->paused[pd->gidx], memory_order_relaxed) &&
-			vg_pause_active(atomic_load_explicit(&p->paused[pd->gidx],
-							     memory_order_relaxed),
-					pd->group, p->env.now_ms))) {
+	uint64_t pause = p->paused && pd->group ?
+		atomic_load_explicit(&p->paused[pd->gidx], memory_order_relaxed) : 0;
+	if (VG_UNLIKELY(pause != 0) && vg_pause_active(pause, pd->group, p->env.now_ms)) {
 		/* paused by the operator (vigilctl pause): no rewrite, no answer check */
 		*wait = false;
 		return false;

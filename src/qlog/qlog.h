@@ -136,8 +136,9 @@ struct vg_qlog_client {
  */
 bool vg_qlog_client(struct vg_qlog *l, unsigned worker, const struct vg_qlog_client *e);
 /**
- * The answers of the client events queued by @p worker as held since its last call went out at @p tx_ns (monotonic): the writer holds
- * those events back until it knows that time.
+ * The answers of the client events @p worker queued as held since its last
+ * call went out at @p tx_ns (monotonic): the writer holds those events back
+ * until it knows that time.
  */
 void vg_qlog_sent(struct vg_qlog *l, unsigned worker, uint64_t tx_ns);
 

@@ -187,8 +187,8 @@ static void handle(struct conn *c, size_t len)
 	struct vg_control *ctl = c->ctl;
 	struct vg_ctl_req req;
 	char why[256];
-	char *body = NULL, *err = NULL, *out = NULL;
-	size_t blen = 0, elen = 0, olen = 0;
+	char *body = NULL, *err = NULL;
+	size_t blen = 0, elen = 0;
 
 	if (strlen(c->line) != len) {
 		vg__ctl_reply_error(c, false, "a NUL byte in the request: it is not printable "
@@ -209,20 +209,13 @@ static void handle(struct conn *c, size_t len)
 	struct ctx x = { .ctl = ctl, .d = ctl->d, .c = c, .o = { .json = req.json } };
 	x.o.f = open_memstream(&body, &blen);
 	x.err = open_memstream(&err, &elen);
-	FILE *o = open_memstream(&out, &olen);
 	int r = VG_ENOMEM;
-	if (x.o.f && x.err && o)
+	if (x.o.f && x.err)
 		r = cmd->fn(&x, req.argc, req.argv);
 	if (x.o.f)
 		fclose(x.o.f);
 	if (x.err)
 		fclose(x.err);
-	if (!o) {
-		conn_close(c);
-		goto out;
-	}
-	fclose(o);
-	free(out);
 	if (r == CTL_PENDING) {
 		/* the command answers later (the client may have shut its side) */
 		uv_read_stop((uv_stream_t *)&c->h);

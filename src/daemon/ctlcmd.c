@@ -154,6 +154,12 @@ static struct pause *pause_find(struct vg_control *ctl, const char *group)
 	return NULL;
 }
 
+/* Seconds of @p pz left at @p now (0 once over: the timer ends it soon). */
+static unsigned long long pause_left_s(const struct pause *pz, uint64_t now)
+{
+	return pz->until_ms > now ? (pz->until_ms - now + 999) / 1000 : 0;
+}
+
 /* "30" (minutes), "30m", "2h", "45s": milliseconds, or 0 when not a duration. */
 static uint64_t parse_duration(const char *s)
 {
@@ -226,7 +232,7 @@ static int cmd_status(struct ctx *x, int argc, char **argv)
 			jstr(o, &h, "name", p->groups[i].name);
 			jbool(o, &h, "paused", pz != NULL);
 			jnum(o, &h, "paused_remaining_s",
-			     pz ? (long long)((pz->until_ms - now + 999) / 1000) : 0);
+			     pz ? (long long)pause_left_s(pz, now) : 0);
 			fputc('}', o->f);
 		}
 		fputs("]}", o->f);
@@ -253,7 +259,7 @@ static int cmd_status(struct ctx *x, int argc, char **argv)
 		if (pz)
 			fprintf(o->f, "  group %s: PAUSED for %llu s more (no policy applies)\n",
 				p->groups[i].name,
-				(unsigned long long)((pz->until_ms - now + 999) / 1000));
+				pause_left_s(pz, now));
 		else
 			fprintf(o->f, "  group %s: policy applies\n", p->groups[i].name);
 	}
@@ -506,7 +512,7 @@ static int cmd_explain(struct ctx *x, int argc, char **argv)
 	if (pz)
 		fprintf(m, "  PAUSED: group %s has no policy for %llu s more (vigilctl pause): "
 			"the name resolves normally now\n", g->name,
-			(unsigned long long)((pz->until_ms - uv_now(&x->d->loop) + 999) / 1000));
+			pause_left_s(pz, uv_now(&x->d->loop)));
 	fclose(m);
 	if (x->o.json) {
 		bool f = true;

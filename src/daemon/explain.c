@@ -93,7 +93,12 @@ int vg_explain_parse(int argc, char **argv, struct vg_explain_req *q, FILE *err)
 	const char *client = "127.0.0.1", *type = "A", *config = NULL, *transport = NULL;
 	const char *client_id = NULL, *client_cert = NULL;
 	int c;
-	optind = 1;
+	/* the daemon parses many requests (vigilctl explain): 0 resets glibc's
+	 * getopt entirely (1 would keep its place inside an earlier request's
+	 * option cluster, memory freed since); its messages would go to the
+	 * daemon's stderr, explain_usage says what is wrong instead */
+	optind = 0;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "a:T:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': client = optarg; break;

@@ -658,12 +658,15 @@ static void finish_req(struct vg_pipe_req *r);
 static void finish(struct vg_pipe_req *r)
 {
 	struct vg_pipe *p = r->p;
-	if (VG_LIKELY(!r->tap)) {
+	if (VG_LIKELY(!r->tap && !p->tap)) { /* (the query log is off) */
 		finish_req(r);
 		return;
 	}
+	/* r's own tap, or none (its copy failed): never the tap of the query
+	 * whose stage this runs inside */
 	struct vg_pipe_tap *prev = p->tap;
-	r->tap->sec = r->req->sec;
+	if (r->tap)
+		r->tap->sec = r->req->sec;
 	p->tap = r->tap;
 	finish_req(r); /* (frees r) */
 	p->tap = prev;
@@ -742,7 +745,7 @@ static bool answer_stale_req(struct vg_pipe_req *r);
 static bool answer_stale(struct vg_pipe_req *r)
 {
 	struct vg_pipe *p = r->p;
-	if (VG_LIKELY(!r->tap))
+	if (VG_LIKELY(!r->tap && !p->tap)) /* (the query log is off) */
 		return answer_stale_req(r);
 	struct vg_pipe_tap *prev = p->tap;
 	p->tap = r->tap;
@@ -769,8 +772,11 @@ static bool answer_stale_req(struct vg_pipe_req *r)
 	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, r->pol ? &hook : NULL,
 					      VG_CACHE_STALE | VG_CACHE_NO_FAIL, &ci, p->txbuf,
 					      TXBUF_SIZE);
-	if (!n && !hook.fired)
+	if (!n && !hook.fired) {
+		if (r->tap) /* no stale data: what follows is not from the cache */
+			r->tap->cache_hit = false;
 		return false;
+	}
 	r->background = true; /* (before the answer: a transport may re-enter) */
 	if (ci.stale)
 		VG_STAT_INC(p->stats.stale_answers);

@@ -66,7 +66,10 @@ static void *writer(void *arg)
 		for (unsigned i = 0; i < l->nrings; i++) {
 			const char *line;
 			size_t len;
-			while ((line = vg_ring_peek(l->rings[i], &len))) {
+			/* a bounded batch per ring: one busy worker does not
+			 * starve the others' rings */
+			for (unsigned k = 0; k < 1024 && (line = vg_ring_peek(l->rings[i], &len));
+			     k++) {
 				if (l->use_syslog)
 					syslog(LOG_INFO, "%s", line);
 				else if (l->out)

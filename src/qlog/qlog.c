@@ -392,6 +392,30 @@ static void dnstap_note_file(struct vg_qlog *l)
 }
 
 /*
+ * A new dnstap file output at the configured path, after the old one (if
+ * any) was closed: fstrm's thread writes what is queued and the stream's
+ * end, so the old file is a complete stream.  With @p shift, the files are
+ * shifted first (rotation).  Writer thread.
+ */
+static void dnstap_restart(struct vg_qlog *l, bool shift)
+{
+	char err[256] = "";
+	vg__dnstap_close(l->dnstap);
+	l->dnstap = NULL;
+	l->dnstap_ino = 0;
+	if (shift)
+		shift_files(l->o.dnstap_file, l->o.keep);
+	l->dnstap_bytes = 0;
+	l->dnstap_opened_s = wall_s();
+	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
+		l->dnstap = NULL;
+		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
+		return;
+	}
+	dnstap_note_file(l);
+}
+
+/*
  * SIGHUP for the dnstap file: when it was moved away (or removed), a new
  * fstrm output on a new file.  The old one is closed first: fstrm's thread
  * writes what is queued and the stream's end, so the old file is complete.
@@ -402,48 +426,20 @@ static void dnstap_note_file(struct vg_qlog *l)
 static void dnstap_reopen(struct vg_qlog *l)
 {
 	struct stat st;
-	char err[256] = "";
 	if (!l->o.dnstap_file[0] || l->o.dnstap_socket[0])
 		return; /* (a socket reconnects on its own) */
 	if (l->dnstap && stat(l->o.dnstap_file, &st) == 0 &&
 	    (!l->dnstap_ino || (st.st_dev == l->dnstap_dev && st.st_ino == l->dnstap_ino)))
 		return;
-	vg__dnstap_close(l->dnstap);
-	l->dnstap = NULL;
-	l->dnstap_ino = 0;
-	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
-		l->dnstap = NULL;
-		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
-		return;
-	}
-	l->dnstap_bytes = 0;
-	l->dnstap_opened_s = wall_s();
-	dnstap_note_file(l);
+	dnstap_restart(l, false);
 }
 
-/*
- * Rotation of the dnstap file (query-log.rotate-size, rotate-interval,
- * keep, as for the JSON file): the output is closed first (fstrm's thread
- * writes what is queued and the stream's end, so the old file is a complete
- * stream), the files are shifted, and a new output is opened.  Writer thread.
- */
+/* Rotation of the dnstap file (query-log.rotate-size, rotate-interval,
+ * keep, as for the JSON file). */
 static void dnstap_rotate(struct vg_qlog *l)
 {
-	char err[256] = "";
-	vg__dnstap_close(l->dnstap);
-	l->dnstap = NULL;
-	l->dnstap_ino = 0;
-	shift_files(l->o.dnstap_file, l->o.keep);
-	l->dnstap_bytes = 0;
-	l->dnstap_opened_s = wall_s();
-	if (vg__dnstap_open(&l->dnstap, NULL, l->o.dnstap_file, err, sizeof(err)) < 0) {
-		l->dnstap = NULL;
-		vg_log(VG_LOG_ERR, "%s (dnstap frames are lost until the next SIGHUP)", err);
-		return;
-	}
-	dnstap_note_file(l);
+	dnstap_restart(l, true);
 }
-
 
 /* Write out one event; false when it must wait in the ring (its batch's
  * send time is not known yet). */

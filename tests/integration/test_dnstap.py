@@ -118,13 +118,19 @@ def test_file_reopened_on_sighup(lab, tmp_path):
     writes the next messages to a new one at the configured path."""
     path = str(tmp_path / "vigil.dnstap")
     old = path + ".1"
+    jsonl = str(tmp_path / "queries.json")
+    open(jsonl, "w").close()
     r = own_resolver(lab, tmp_path, lambda kind, text: text + (
-        'dnstap:\n  file: "%s"\n' % path))
+        'dnstap:\n  file: "%s"\nquery-log:\n  file: "%s"\n' % (path, jsonl)))
     try:
         r.query("before-hup.basic.lab.", "A")
+        # moved only once the log's writer thread has handed its frames to
+        # fstrm (the file itself shows them only when fstrm's buffer is
+        # written, at the latest when the output is closed): the JSON line of
+        # the same event is written in the same step, so it is the sign
         deadline = time.monotonic() + 10
-        while not os.path.exists(path):  # (fstrm's thread creates it)
-            assert time.monotonic() < deadline, "no dnstap file"
+        while "before-hup" not in open(jsonl).read():
+            assert time.monotonic() < deadline, "before-hup never logged\n" + r.log_tail()
             time.sleep(0.05)
         os.rename(path, old)
         r.signal(signal.SIGHUP)

@@ -174,7 +174,6 @@ def test_root_drops_to_user(lab, readable_dir):
     finally:
         v.stop()  # exit status 0, no sanitizer report
     assert "stopped" in v.log_text()
-    assert not os.path.exists(v.pidfile) or not open(v.pidfile).read()
 
 
 def test_user_with_bind_capability_keeps_none(lab, readable_dir):

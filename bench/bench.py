@@ -33,6 +33,8 @@ Subcommands (all output on stdout):
                                    with MODE rules-ede), others not blocked; MODE none:
                                    nothing blocked
   polsum KVFILE S                  derived policy-case figures for resolver S
+  schedns PID                      scheduler run time (ns) of PID's tree, all threads
+  pairsum KVFILE                   (m) paired slices: per-round ratios to Unbound, medians
   loadsum KVFILE S                 (l) figures of server S: medians over the rounds
   report KVFILE                    print the results table
   dtcount FILE                     data frames in an fstrm (dnstap) file
@@ -563,6 +565,25 @@ def cmd_sched(pid):
             except OSError:
                 continue
     print(ticks, vol, invol)
+    return 0
+
+
+def cmd_schedns(pid):
+    """Run time in ns of PID and its descendants, every thread: the first
+    field of /proc/P/task/T/schedstat (user + system, to the nanosecond)."""
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    print(total)
     return 0
 
 
@@ -1110,6 +1131,54 @@ def cmd_loadsum(path, s):
 
 # ---------------------------------------------------------------- report
 
+def cmd_pairsum(path):
+    """(m) figures from the paired slices: per server and rate the median CPU
+    per answer (and its range); per round the ratio of each server's CPU per
+    answer to Unbound's in the same round, and the median and range of those
+    ratios. A round in which any slice was disturbed (foreign load above
+    meta.foreign_max) is left out of the ratios and counted."""
+    kv = load_kv(path)
+    rounds = int(num(kv, "meta.pair_rounds") or 0)
+    fmax = num(kv, "meta.foreign_max") or 20
+    rates = [int(x) for x in (kv.get("meta.pair_rates") or "").split(",") if x]
+    servers = ("vigil", "unbound", "canned")
+    out = {}
+    for rate in rates:
+        per = {s: {} for s in servers}
+        for s in servers:
+            for r in range(1, rounds + 1):
+                t = "%s.m%d.r%d." % (s, rate, r)
+                n, ns = num(kv, t + "completed"), num(kv, t + "cpu_ns")
+                if n and ns is not None:
+                    per[s][r] = (ns / 1e3 / n, (num(kv, t + "foreign_cpu_pct") or 0) > fmax)
+        for s in servers:
+            v = [x for x, _ in per[s].values()]
+            if not v:
+                continue
+            p = "%s.m%d." % (s, rate)
+            out[p + "us_per_answer"] = "%.9g" % median(v)
+            out[p + "us_per_answer_min"] = "%.9g" % min(v)
+            out[p + "us_per_answer_max"] = "%.9g" % max(v)
+            ratios, skipped = [], 0
+            for r, (x, bad) in per[s].items():
+                u = per["unbound"].get(r)
+                if u is None or u[0] <= 0:
+                    continue
+                if bad or u[1] or any(per[o].get(r, (0, False))[1] for o in servers):
+                    skipped += 1
+                    continue
+                ratios.append(x / u[0])
+            if ratios:
+                out[p + "ratio"] = "%.4f" % median(ratios)
+                out[p + "ratio_min"] = "%.4f" % min(ratios)
+                out[p + "ratio_max"] = "%.4f" % max(ratios)
+            out[p + "rounds"] = "%d" % len(ratios)
+            out[p + "rounds_disturbed"] = "%d" % skipped
+    for k, v in out.items():
+        print(k, v)
+    return 0
+
+
 def load_kv(path):
     kv = {}
     with open(path) as f:
@@ -1277,6 +1346,31 @@ def cmd_report(path):
         load_rows.append(("(l) @%s syscalls/answer" % krate(sysc_rate),
                           raw(".l%d.syscalls_per_answer" % sysc_rate), "f2", "all",
                           "separate run, counted"))
+    # (m): paired slices (pairsum); the ratio rows show each server's median
+    # per-round ratio to Unbound's CPU per answer, with its range.
+    def ratio_rng(k):
+        def g(s):
+            lo, hi = num(kv, s + k + "ratio_min"), num(kv, s + k + "ratio_max")
+            n = num(kv, s + k + "rounds") or 0
+            return None if lo is None or hi is None else "%.2f-%.2f n%d" % (lo, hi, n)
+        return g
+
+    def us_range(k):
+        def g(s):
+            lo, hi = num(kv, s + k + "_min"), num(kv, s + k + "_max")
+            return None if lo is None or hi is None else "%.1f-%.1f" % (lo, hi)
+        return g
+    pair_rates = [int(x) for x in (kv.get("meta.pair_rates") or "").split(",") if x]
+    for r in pair_rates:
+        k, M = ".m%d." % r, "(m) @%s " % krate(r)
+        load_rows += [
+            (M + "CPU us/answer", raw(k + "us_per_answer"), "us2", "all", "median of slices"),
+            (M + "  CPU range, slices", us_range(k + "us_per_answer"), "str", "all", ""),
+            (M + "x unbound, median", raw(k + "ratio"), "f2", "all",
+             "per-round ratios; <= 0.75" if r in (20000, 100000) else "per-round ratios"),
+            (M + "  x unbound, range", ratio_rng(k), "str", "all",
+             "n = undisturbed rounds"),
+        ]
     fgl = lambda s: (lambda xs: max(xs) if xs else None)(
         [x for x in (num(kv, "%s.l%d.foreign_max" % (s, r)) for r in load_plan(kv))
          if x is not None])
@@ -1422,6 +1516,11 @@ def cmd_report(path):
                     cmp("l100000.us_per_answer", lambda v, u: v <= 0.75 * u))
         verdict("(l) @20k vigil CPU/answer <= 0.75 x unbound",
                 cmp("l20000.us_per_answer", lambda v, u: v <= 0.75 * u))
+        for r in pair_rates:
+            if r in (20000, 100000):
+                x = num(kv, "vigil.m%d.ratio" % r)
+                verdict("(m) @%s vigil/unbound CPU, paired <= 0.75" % krate(r),
+                        None if x is None else x <= 0.75)
         verdict("(l) @20k vigil mean latency <= unbound", cmp("l20000.lat_avg", lambda v, u: v <= u))
         verdict("(l) @50k vigil p99 <= unbound", cmp("l50000.p99", lambda v, u: v <= u))
     if run_sec:
@@ -1485,6 +1584,7 @@ def main(argv):
     fn = {
         "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe, "tlsprobe": cmd_tlsprobe, "adcheck": cmd_adcheck,
         "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "sched": cmd_sched,
+        "schedns": cmd_schedns, "pairsum": cmd_pairsum,
         "sysbusy": cmd_sysbusy, "mem": cmd_mem, "loadsum": cmd_loadsum,
         "report": cmd_report, "rpz": cmd_rpz, "loadtime": cmd_loadtime,
         "polcheck": cmd_polcheck, "polsum": cmd_polsum,

@@ -119,6 +119,15 @@ LOAD_ROUNDS=${BENCH_LOAD_ROUNDS:-3}
 SYSC_RATE=${BENCH_SYSC_RATE:-${LOAD_PLAN%%:*}}
 SYSC_SECS=${BENCH_SYSC_SECS:-5}
 SYSC=${BENCH_SYSC:-1}
+PAIR_RATES=${BENCH_PAIR_RATES:-20000 100000}
+PAIR_SECS=${BENCH_PAIR_SECS:-2}
+PAIR_ROUNDS=${BENCH_PAIR_ROUNDS:-8}
+for item in $PAIR_RATES $PAIR_SECS $PAIR_ROUNDS; do
+    if [[ ! $item =~ ^[0-9]+$ ]]; then
+        echo "bench/run.sh: BENCH_PAIR_RATES/SECS/ROUNDS: '$item' is not a number" >&2
+        exit 2
+    fi
+done
 for item in $LOAD_PLAN; do
     if [[ ! $item =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]]; then
         echo "bench/run.sh: BENCH_LOAD_PLAN: '$item' is not RATE:SECONDS" >&2
@@ -859,6 +868,45 @@ run_l() {
     rm -f "$WORK/$tag"
     fg_end "$tag" $((t1 - t0))
 }
+# pair_tests S...: (m), paired slices. The CPU one answer costs at a fixed
+# rate moves by up to half between runs a minute apart on this VM (the host's
+# state: the same server, the same load), which a median of 3 rounds cannot
+# hide when each server runs in a different minute. Here each round gives
+# every server one short slice (PAIR_SECS) at each rate of PAIR_RATES,
+# back to back (order rotated by round), and bench.py pairsum takes, per
+# round, the ratio of each server's CPU per answer to Unbound's in the same
+# round: the median of those ratios is what the report compares. CPU is the
+# scheduler's run time in ns (/proc/PID/task/*/schedstat), not 10 ms ticks.
+pair_tests() {
+    local servers=("$@") n=$# r i s rate tag
+    kv meta.pair_rates "${PAIR_RATES// /,}"
+    kv meta.pair_rounds "$PAIR_ROUNDS"
+    kv meta.pair_secs "$PAIR_SECS"
+    for ((r = 1; r <= PAIR_ROUNDS; r++)); do
+        for rate in $PAIR_RATES; do
+            log "(m) round $r/$PAIR_ROUNDS: ${PAIR_SECS}s at -Q $rate for ${servers[*]}"
+            for ((i = 0; i < n; i++)); do
+                s=${servers[(i + r - 1) % n]}
+                tag=$s.m$rate.r$r
+                run_pair "$tag" "$s" "$rate"
+                fg_warn "$tag"
+            done
+        done
+    done
+    $PY pairsum "$KV" >"$WORK/pairsum" && cat "$WORK/pairsum" >>"$KV"
+}
+# One slice: TAG S RATE. dnsperf without -v (its output costs nothing).
+run_pair() {
+    local tag=$1 s=$2 rate=$3 pid=${PID[lat-$2]} t0 t1
+    t0=$($PY schedns "$pid")
+    # shellcheck disable=SC2086
+    dp "$WORK/$tag" "$GEN_CPU" "${LPORT[$s]}" -d "$WORK/cached.q" -t 1 -l "$PAIR_SECS" -Q "$rate" $RATE_ARGS
+    t1=$($PY schedns "$pid")
+    kv "$tag.cpu_ns" $((t1 - t0))
+    $PY stats "$tag" "$WORK/$tag" >>"$KV" || warn "$tag" "$tag: dnsperf output unparsable"
+    rm -f "$WORK/$tag"
+    fg_end "$tag" $(((t1 - t0) * TCK / 1000000000))
+}
 # The system-call counting run: TAG S. bench/sysc counts the server's
 # system calls (tracepoints, per thread) while dnsperf runs, without -v.
 run_sysc() {
@@ -1370,6 +1418,7 @@ if ((RUN_LOAD)); then
         warn unbound.l "unbound failed to start; see $WORK/lat-unbound.out and unbound.log"
     fi
     ((${#lat_up[@]} == 0)) || load_tests "${lat_up[@]}"
+    ((${#lat_up[@]} == 0 || PAIR_ROUNDS == 0)) || pair_tests "${lat_up[@]}"
     if [[ -n ${PID[lat-vigil]:-} ]] && ! kill -0 "${PID[lat-vigil]}" 2>/dev/null; then
         warn vigil.l.died "vigil exited during the (l) runs"
         vigil_failed=1
@@ -1527,6 +1576,10 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "     $LOAD_ROUNDS rounds (server order rotated) of dnsperf -Q RATE -v -t 1 -l SECONDS $RATE_ARGS for RATE:SECONDS in: $LOAD_PLAN"
         echo "     CPU = utime+stime / answers; latency: mean from dnsperf's summary, p50/p99 from its -v lines;"
         echo "     answers per wake-up = answers / voluntary context switches (/proc, all threads); figures = medians of the rounds"
+        if ((PAIR_ROUNDS > 0)); then
+            echo "(m)  paired slices: $PAIR_ROUNDS rounds; in each, every server gets ${PAIR_SECS}s of dnsperf -Q RATE (no -v) for RATE in: $PAIR_RATES,"
+            echo "     back to back; CPU = scheduler run time (schedstat, ns) / answers; ratio = per-round ratio to Unbound, median [range]"
+        fi
         if ((SYSC_OK)); then
             echo "     system calls per answer: separate ${SYSC_SECS}s run at -Q $SYSC_RATE (no -v), counted by bench/sysc (syscall tracepoints)"
         else

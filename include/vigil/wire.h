@@ -232,6 +232,9 @@ struct vg_pkt {
 	int section;        /* 0 = question, 1 an, 2 ns, 3 ar */
 	unsigned ncomp;
 	uint16_t comp[VG_PKT_COMP]; /* offsets of names written, for compression */
+	const uint8_t *qname_lc;    /* the question's name lower-cased, when copied from a
+				     * parsed query: written at offset 12 (comp[0]) */
+	size_t qname_lc_len;
 };
 
 /** Start a message in @p buf (capacity @p cap, at most 65535 used). */

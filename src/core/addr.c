@@ -4,6 +4,7 @@
  * formatting, equality and longest-prefix matching, written once.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -238,15 +239,44 @@ void vg_prefix_unmap(struct vg_prefix *p)
 	}
 }
 
+/* LEN (4 or 8) bytes at B as a big-endian number in the top of a word. */
+static inline uint64_t load_top(const uint8_t *b, unsigned len)
+{
+	if (len == 4) {
+		uint32_t v;
+		memcpy(&v, b, 4);
+		return (uint64_t)be32toh(v) << 32;
+	}
+	uint64_t v;
+	memcpy(&v, b, 8);
+	return be64toh(v);
+}
+
+/* The first N bits of A and B are equal (N <= 8 * LEN): one masked compare
+ * of big-endian words, no library call; this runs for every rule of the ACL
+ * on every query. */
+static inline bool top_bits_eq(const uint8_t *a, const uint8_t *b, unsigned len, unsigned n)
+{
+	return n == 0 || ((load_top(a, len) ^ load_top(b, len)) >> (64 - n)) == 0;
+}
+
+static inline bool prefix_contains(const struct vg_prefix *p, int family, const uint8_t *addr)
+{
+	unsigned bits = p->bits;
+	if (p->family != family)
+		return false;
+	if (family == AF_INET)
+		return bits <= 32 && top_bits_eq(p->addr, addr, 4, bits);
+	if (bits > 128)
+		return false;
+	if (bits <= 64)
+		return top_bits_eq(p->addr, addr, 8, bits);
+	return top_bits_eq(p->addr, addr, 8, 64) && top_bits_eq(p->addr + 8, addr + 8, 8, bits - 64);
+}
+
 bool vg_prefix_contains(const struct vg_prefix *p, int family, const uint8_t *addr)
 {
-	unsigned full = p->bits / 8u, rem = p->bits % 8u;
-
-	if (p->family != family || p->bits > (family == AF_INET ? 32 : 128))
-		return false;
-	if (memcmp(p->addr, addr, full) != 0)
-		return false;
-	return rem == 0 || ((p->addr[full] ^ addr[full]) & (0xff00u >> rem) & 0xffu) == 0;
+	return prefix_contains(p, family, addr);
 }
 
 const char *vg_prefix_str(const struct vg_prefix *p, char *buf, size_t size)
@@ -267,7 +297,7 @@ int vg_prefix_longest(const struct vg_prefix *first, size_t n, size_t stride,
 	for (size_t i = 0; i < n; i++) {
 		const struct vg_prefix *p =
 			(const struct vg_prefix *)((const char *)first + i * stride);
-		if ((int)p->bits > best_bits && vg_prefix_contains(p, fam, a)) {
+		if ((int)p->bits > best_bits && prefix_contains(p, fam, a)) {
 			best = (int)i;
 			best_bits = p->bits;
 		}

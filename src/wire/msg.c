@@ -51,7 +51,8 @@ static int parse_opt(const uint8_t *pkt, size_t len, const struct vg_rr *rr, str
 /* Read the fixed part of an RR whose owner starts at @p off. */
 static int parse_rr(const uint8_t *pkt, size_t len, size_t off, struct vg_rr *rr, size_t *next)
 {
-	int r = vg_name_skip(pkt, len, off);
+	/* the root owner (every OPT record) needs no walk */
+	int r = off < len && pkt[off] == 0 ? (int)off + 1 : vg_name_skip(pkt, len, off);
 	if (r < 0)
 		return r;
 	size_t p = (size_t)r;

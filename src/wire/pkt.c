@@ -26,6 +26,8 @@ void vg_pkt_init(struct vg_pkt *p, uint8_t *buf, size_t cap, uint16_t id, uint16
 	memset(p->counts, 0, sizeof(p->counts));
 	p->section = 0;
 	p->ncomp = 0;
+	p->qname_lc = NULL;
+	p->qname_lc_len = 0;
 	vg_put16(buf, id);
 	vg_put16(buf + 2, flags);
 	memset(buf + 4, 0, 8);
@@ -51,7 +53,7 @@ static bool pkt_name_eq(const uint8_t *buf, size_t off, const uint8_t *name)
 		if (l == 0)
 			return true;
 		for (unsigned i = 1; i <= l; i++)
-			if (lc(buf[off + i]) != lc(name[i]))
+			if (buf[off + i] != name[i] && lc(buf[off + i]) != lc(name[i]))
 				return false;
 		off += l + 1u;
 		name += l + 1;
@@ -64,6 +66,15 @@ static int put_name(struct vg_pkt *p, const uint8_t *name, bool compress)
 {
 	const uint8_t *s = name;
 	size_t ptr = 0;
+	/* most owners of an answer are the question's name: a pointer to it at
+	 * once, when the bytes equal its lower-cased copy (what the walk below
+	 * would find first, since comp[0] is the question) */
+	if (compress && p->qname_lc && p->ncomp && p->comp[0] == VG_HDR_LEN &&
+	    name[0] == p->qname_lc[0] && vg_name_len(name) == p->qname_lc_len &&
+	    memcmp(name, p->qname_lc, p->qname_lc_len) == 0) {
+		ptr = VG_HDR_LEN; /* the whole name: nothing written before the pointer */
+		goto found;
+	}
 	if (compress) {
 		for (; *s; s += *s + 1) {
 			for (unsigned i = 0; i < p->ncomp; i++) {
@@ -128,6 +139,8 @@ int vg_pkt_copy_question(struct vg_pkt *p, const struct vg_query *q)
 	if (p->cap - p->len < n)
 		return VG_ENOSPACE;
 	memcpy(p->buf + VG_HDR_LEN, q->pkt + VG_HDR_LEN, n);
+	p->qname_lc = q->qname;
+	p->qname_lc_len = q->qname_len;
 	for (size_t o = VG_HDR_LEN; p->buf[o] && p->ncomp < VG_PKT_COMP; o += p->buf[o] + 1u)
 		p->comp[p->ncomp++] = (uint16_t)o;
 	p->len += n;

@@ -2,14 +2,18 @@
  *
  * The small pieces of src/core and src/wire every module leans on: the one
  * growable array (vg_grow: doubling, contents kept, overflow refused without
- * touching the array), type mnemonics both ways, and the clock's seconds.
+ * touching the array), type mnemonics both ways, the clock's seconds, and
+ * address prefix matching (the ACL's, on every query) against its definition.
  */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include "check_main.h"
+#include "core/addr.h"
 #include "core/core.h"
 #include "vigil/wire.h"
 
@@ -115,6 +119,62 @@ START_TEST(arena_budget_shared_and_bounded)
 }
 END_TEST
 
+/* The definition, byte by byte: the first BITS bits of A and B are equal. */
+static bool ref_contains(const struct vg_prefix *p, int family, const uint8_t *a)
+{
+	unsigned max = family == AF_INET ? 32 : 128;
+	if (p->family != family || p->bits > max)
+		return false;
+	for (unsigned i = 0; i < p->bits; i++) {
+		unsigned m = 0x80u >> (i % 8);
+		if ((p->addr[i / 8] & m) != (a[i / 8] & m))
+			return false;
+	}
+	return true;
+}
+
+/* vg_prefix_contains (masked word compares) agrees with the definition for
+ * every prefix length of both families (and one past), for addresses that
+ * differ from the prefix in exactly one bit (each bit in turn) and for
+ * random ones, and never matches across families. */
+START_TEST(prefix_contains_is_the_definition)
+{
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	unsigned checked = 0, matched = 0;
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+		unsigned max = f ? 128 : 32;
+		for (unsigned bits = 0; bits <= max + 1; bits++) {
+			for (int rep = 0; rep < 8; rep++) {
+				struct vg_prefix p = { .family = fam, .bits = (uint8_t)bits };
+				uint8_t a[16] = { 0 };
+				for (unsigned i = 0; i < 16; i++) {
+					seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+					p.addr[i] = (uint8_t)(seed >> 56);
+					a[i] = (uint8_t)(seed >> 48);
+				}
+				bool want = ref_contains(&p, fam, a);
+				ck_assert_int_eq(vg_prefix_contains(&p, fam, a), want);
+				ck_assert(!vg_prefix_contains(&p, f ? AF_INET : AF_INET6, a));
+				checked++;
+				for (unsigned flip = 0; flip <= max; flip++) {
+					memcpy(a, p.addr, 16);
+					if (flip < max)
+						a[flip / 8] ^= (uint8_t)(0x80u >> (flip % 8));
+					want = ref_contains(&p, fam, a);
+					ck_assert_msg(vg_prefix_contains(&p, fam, a) == want,
+						      "family %d /%u, bit %u flipped", fam, bits, flip);
+					matched += want;
+					checked++;
+				}
+			}
+		}
+	}
+	ck_assert_uint_gt(matched, 1000); /* both outcomes were exercised */
+	ck_assert_uint_gt(checked - matched, 1000);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("core");
@@ -124,6 +184,7 @@ int main(void)
 	tcase_add_test(tc, type_names_both_ways);
 	tcase_add_test(tc, clock_seconds);
 	tcase_add_test(tc, arena_budget_shared_and_bounded);
+	tcase_add_test(tc, prefix_contains_is_the_definition);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

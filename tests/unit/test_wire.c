@@ -680,6 +680,48 @@ START_TEST(pkt_compresses_rdata)
 }
 END_TEST
 
+/* Answers to a copied question (vg_pkt_copy_question, with its lower-cased
+ * name at hand) are byte for byte what the general compression walk writes:
+ * an owner equal to the question's name, in any case; a name under it; one
+ * that only shares a suffix; the root; and a name longer than the question's
+ * that starts with it. */
+static size_t answer_bytes(const struct vg_query *q, bool fast, uint8_t *buf, size_t cap)
+{
+	static const uint8_t *const owners[] = {
+		N("\3www\7example\3com"), N("\3WwW\7EXAMPLE\3com"), N("\1a\3www\7example\3com"),
+		N("\4mail\7example\3com"), N("\0"), N("\3www\7example\3com\3net"),
+		N("\3www\7example\2co"),
+	};
+	struct vg_pkt p;
+	vg_pkt_init(&p, buf, cap, q->id, VG_F_QR);
+	ck_assert_int_eq(vg_pkt_copy_question(&p, q), 0);
+	ck_assert(p.qname_lc == q->qname);
+	if (!fast)
+		p.qname_lc = NULL;
+	vg_pkt_begin(&p, 1);
+	for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++)
+		ck_assert_msg(vg_pkt_put_rr(&p, owners[i], VG_T_A, VG_C_IN, 60,
+					    N("\1\2\3\4"), 4) == 0, "owner %zu, len %zu cap %zu", i, p.len, p.cap);
+	return vg_pkt_finish(&p);
+}
+
+START_TEST(pkt_question_owner_shortcut_is_exact)
+{
+	struct bb b;
+	struct vg_query q;
+	uint8_t fast[512], walk[512];
+	bb_query(&b, VG_F_RD, N("\3wWw\7ExamPle\3COM"), true, false); /* 0x20 case */
+	ck_assert_int_eq(qparse(&q, &b, b.n), 0);
+	size_t n = answer_bytes(&q, true, fast, sizeof(fast));
+	ck_assert_uint_eq(answer_bytes(&q, false, walk, sizeof(walk)), n);
+	ck_assert_mem_eq(fast, walk, n);
+	/* the first owner is a bare pointer to the question, as the client wrote it */
+	size_t at = VG_HDR_LEN + q.qname_len + 4;
+	ck_assert(fast[at] == 0xc0 && fast[at + 1] == VG_HDR_LEN);
+	ck_assert(fast[VG_HDR_LEN + 1] == 'w' && fast[VG_HDR_LEN + 2] == 'W');
+}
+END_TEST
+
 START_TEST(pkt_enospace_keeps_len)
 {
 	uint8_t buf[512];
@@ -931,6 +973,7 @@ static Suite *wire_suite(void)
 	tc = tcase_create("write");
 	tcase_add_test(tc, pkt_exact_bytes);
 	tcase_add_test(tc, pkt_compresses_rdata);
+	tcase_add_test(tc, pkt_question_owner_shortcut_is_exact);
 	tcase_add_test(tc, pkt_enospace_keeps_len);
 	tcase_add_test(tc, pkt_enospace_forgets_names);
 	tcase_add_test(tc, pkt_rrset_enospace_is_atomic);

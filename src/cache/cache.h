@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dnssec/dnssec.h"
 #include "vigil/wire.h"
 
 /** Trust ranks (RFC 2181 5.4.1): a higher rank replaces a lower one. */
@@ -34,13 +35,7 @@ enum vg_rank {
 	VG_RANK_HINT = 0,       /* root hints: lowest */
 };
 
-/** DNSSEC status of an entry (kept with the data). */
-enum vg_sec {
-	VG_SEC_UNCHECKED = 0, /* not validated yet (or fetched with CD=1) */
-	VG_SEC_INSECURE = 1,  /* provably unsigned (insecure delegation, NTA, no anchor) */
-	VG_SEC_SECURE = 2,    /* signatures verified along a chain from a trust anchor */
-	VG_SEC_BOGUS = 3,     /* failed validation: kept briefly, served only with CD=1 */
-};
+/* An entry's DNSSEC status (kept with the data): enum vg_sec, dnssec.h. */
 
 struct vg_cache;
 

@@ -383,12 +383,6 @@ static const char *rank_name(uint8_t r)
 	return r < VG_ARRAY_SIZE(names) ? names[r] : "?";
 }
 
-static const char *sec_name(uint8_t s)
-{
-	static const char *const names[] = { "unchecked", "insecure", "secure", "bogus" };
-	return s < VG_ARRAY_SIZE(names) ? names[s] : "?";
-}
-
 static const char *kind_of(const struct vg_cache_info *in)
 {
 	return in->failure ? "failure" : in->nxdomain ? "nxdomain" : in->negative ? "nodata"
@@ -437,7 +431,7 @@ static int cmd_cache(struct ctx *x, int argc, char **argv)
 			jbool(&x->o, &g, "stale", in[i].expired);
 			jnum(&x->o, &g, "stale_for_s", in[i].stale_for);
 			jstr(&x->o, &g, "rank", rank_name(in[i].rank));
-			jstr(&x->o, &g, "validation", sec_name(in[i].sec));
+			jstr(&x->o, &g, "validation", vg_dnssec_status_name(in[i].sec));
 			jnum(&x->o, &g, "ede", in[i].ede);
 			jstr(&x->o, &g, "ede_text", in[i].ede ? vg_ede_text(in[i].ede) : "");
 			jnum(&x->o, &g, "records", in[i].count);
@@ -468,7 +462,7 @@ static int cmd_cache(struct ctx *x, int argc, char **argv)
 		else
 			fprintf(x->o.f, "  TTL: %u s remaining of %u\n", in[i].ttl, in[i].ttl0);
 		fprintf(x->o.f, "  rank: %s\n  validation: %s\n", rank_name(in[i].rank),
-			sec_name(in[i].sec));
+			vg_dnssec_status_name(in[i].sec));
 		if (in[i].ede)
 			fprintf(x->o.f, "  EDE: %u (%s)\n", in[i].ede, vg_ede_text(in[i].ede));
 	}

@@ -127,7 +127,6 @@ static const struct stat_meta {
 static const char *const rcode_names[VG_PIPE_RCODES] = {
 	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
 };
-static const char *const sec_names[4] = { "unchecked", "insecure", "secure", "bogus" };
 static const char *const action_names[VG_PIPE_POL_ACTIONS] = {
 	"nxdomain", "nodata", "passthru", "drop", "tcp-only", "local-data", "garden", "null-address",
 };
@@ -310,8 +309,8 @@ void vg_metrics_write(struct daemon *d, struct vg_expo *e)
 	vg_expo_family(e, "vigil_dnssec_answers_total", "counter",
 		       "Resolved answers to clients by DNSSEC status (unchecked: not validated, "
 		       "CD=1 or validation off).");
-	for (unsigned i = 0; i < 4; i++) {
-		struct vg_expo_label l = { "status", sec_names[i] };
+	for (unsigned i = 0; i < VG_SEC_STATES; i++) {
+		struct vg_expo_label l = { "status", vg_dnssec_status_name(i) };
 		vg_expo_u64(e, "vigil_dnssec_answers_total", &l, 1,
 			    pipe_sum(d, PIPE_OFF(by_sec) + i * CTR));
 	}

@@ -190,7 +190,7 @@ struct vg_pipe_stats {
 	vg_counter_t by_qtype[VG_PIPE_QTYPES];
 	vg_counter_t by_rcode[VG_PIPE_RCODES];
 	vg_counter_t cache_misses;
-	vg_counter_t by_sec[4];
+	vg_counter_t by_sec[VG_SEC_STATES];
 	vg_counter_t bogus_ede[VG_PIPE_EDES];
 	vg_counter_t policy[VG_PIPE_POL_SOURCES][VG_PIPE_POL_ACTIONS];
 	struct vg_histo latency;      /* client query read to answer sent (see vg_pipe_hold) */

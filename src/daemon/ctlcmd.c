@@ -843,7 +843,10 @@ static void up_write(struct vg_control *ctl, FILE *f, bool json)
 		fprintf(f, "upstream servers: %zu (merged over %u of %u workers; at most %u, most "
 			"recently used first)\n", n, replied, d->n_workers, CTL_UP_MAX);
 		for (unsigned i = 0; i < d->n_workers; i++)
-			if (!got[i])
+			if (!got[i] && !ctl->up[i].asked)
+				fprintf(f, "worker %u could not be asked (busy with another job): "
+					"its view is missing\n", i);
+			else if (!got[i])
 				fprintf(f, "worker %u did not reply within %u ms: its view is "
 					"missing\n", i, CTL_UP_WAIT_MS);
 	}
@@ -939,7 +942,8 @@ void vg__ctl_on_up_async(uv_async_t *a)
 	if (!ctl->up_busy)
 		return;
 	for (unsigned i = 0; i < ctl->d->n_workers; i++)
-		if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
+		if (ctl->up[i].asked &&
+		    atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
 			return;
 	up_finish(ctl);
 }
@@ -977,6 +981,7 @@ static int cmd_upstreams(struct ctx *x, int argc, char **argv)
 		}
 		vg__ctl_up_wait_done(j);
 		int ph = atomic_load_explicit(&j->phase, memory_order_acquire);
+		j->asked = true;
 		if (ph == UP_POSTED)
 			continue; /* the last request's job is still waiting: this one reuses it */
 		j->job.fn = up_copy;
@@ -984,8 +989,11 @@ static int cmd_upstreams(struct ctx *x, int argc, char **argv)
 		j->n = 0;
 		j->unknown_ms = d->cur.cfg->resolv.upstream_timeout_ms;
 		atomic_store_explicit(&j->phase, UP_POSTED, memory_order_release);
-		if (vg_worker_post(&d->workers[i], &j->job) < 0)
+		if (vg_worker_post(&d->workers[i], &j->job) < 0) {
+			/* its slot is taken: no answer will come, none is waited for */
 			atomic_store_explicit(&j->phase, UP_IDLE, memory_order_relaxed);
+			j->asked = false;
+		}
 	}
 	ctl->up_busy = true;
 	ctl->up_conn = x->c;

@@ -234,7 +234,7 @@ struct vg_aggr_answer {
 int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t now,
 		struct vg_aggr_answer *out, uint8_t *buf, size_t cap);
 
-/** Entries removed so far to make room for others (LRU); takes each shard's lock. */
+/** Entries removed so far to make room for others (LRU); takes no lock. */
 uint64_t vg_cache_evictions(struct vg_cache *c);
 
 /* ------------------------------------------------------------ the control socket */

@@ -245,8 +245,9 @@ enum {
 };
 
 /**
- * Remove entries (thread-safe, shard by shard under each shard's lock; a
- * worker storing meanwhile may add an entry back, as after any flush).
+ * Remove entries (thread-safe, shard by shard, under each shard's lock in
+ * batches; every matching entry there when the call began is gone when it
+ * returns; a worker storing meanwhile may add one back, as after any flush).
  * @p name (wire, any case) NULL: every entry; else the entries at @p name
  * (every type), and with VG_CACHE_FLUSH_SUBTREE those below it too.  With
  * VG_CACHE_FLUSH_NEGATIVE only negative entries (NXDOMAIN, NODATA) and
@@ -257,6 +258,9 @@ enum {
  * entries and NSEC zones) were removed.
  */
 size_t vg_cache_flush(struct vg_cache *c, const uint8_t *name, unsigned flags);
+/* vg_cache_flush holds a shard's lock for about this many buckets and
+ * entries looked at (a bucket's chain is never split), then lets it go */
+#define VG_CACHE_FLUSH_BATCH 256
 
 /** What the cache holds for one (name, type), for an operator (no LRU touch). */
 struct vg_cache_info {

@@ -55,7 +55,8 @@ struct shard {
 	size_t nbuckets; /* power of two */
 	struct entry lru; /* sentinel: lru.next is most recent */
 	size_t bytes, max_bytes, entries;
-	uint64_t evictions; /* entries removed to make room (under the lock) */
+	vg_counter_t evictions; /* entries removed to make room: written under the lock,
+				 * read without it (relaxed) */
 } __attribute__((aligned(64)));
 
 struct vg_cache {
@@ -211,7 +212,7 @@ static void make_room(struct shard *s, size_t need)
 		while (*pp != victim)
 			pp = &(*pp)->hnext;
 		remove_entry(s, pp);
-		s->evictions++;
+		VG_STAT_INC(s->evictions);
 	}
 }
 
@@ -567,12 +568,8 @@ bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32
 uint64_t vg_cache_evictions(struct vg_cache *c)
 {
 	uint64_t n = 0;
-	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
-		struct shard *s = &c->shards[i];
-		pthread_mutex_lock(&s->lock);
-		n += s->evictions;
-		pthread_mutex_unlock(&s->lock);
-	}
+	for (int i = 0; i < VG_CACHE_SHARDS; i++)
+		n += VG_STAT_GET(c->shards[i].evictions);
 	return n;
 }
 
@@ -617,21 +614,32 @@ size_t vg_cache_flush(struct vg_cache *c, const uint8_t *name, unsigned flags)
 		vg_name_lower(low);
 		name = low;
 	}
+	/* A shard's lock is let go every VG_CACHE_FLUSH_BATCH steps (a bucket
+	 * or an entry looked at), between buckets, so that a worker whose
+	 * lookups hit it waits for a batch, not for the whole shard.  Buckets
+	 * are never resized and an entry never changes bucket: every entry there
+	 * when the flush began is looked at (an entry stored meanwhile in a
+	 * bucket already walked stays, as one stored just after the flush). */
 	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
 		struct shard *s = &c->shards[i];
-		pthread_mutex_lock(&s->lock);
-		for (size_t b = 0; b < s->nbuckets; b++) {
-			struct entry **pp = &s->buckets[b];
-			while (*pp) {
-				if (flush_match(*pp, name, flags)) {
-					remove_entry(s, pp);
-					n++;
-				} else {
-					pp = &(*pp)->hnext;
+		size_t b = 0;
+		while (b < s->nbuckets) {
+			unsigned steps = 0;
+			pthread_mutex_lock(&s->lock);
+			for (; b < s->nbuckets && steps < VG_CACHE_FLUSH_BATCH; b++, steps++) {
+				struct entry **pp = &s->buckets[b];
+				while (*pp) {
+					steps++;
+					if (flush_match(*pp, name, flags)) {
+						remove_entry(s, pp);
+						n++;
+					} else {
+						pp = &(*pp)->hnext;
+					}
 				}
 			}
+			pthread_mutex_unlock(&s->lock);
 		}
-		pthread_mutex_unlock(&s->lock);
 	}
 	if (flags & VG_CACHE_FLUSH_NEGATIVE)
 		name = NULL; /* every NSEC zone is a store of denials */

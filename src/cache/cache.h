@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dnssec/dnssec.h"
 #include "vigil/wire.h"
 
 /** Trust ranks (RFC 2181 5.4.1): a higher rank replaces a lower one. */
@@ -34,13 +35,7 @@ enum vg_rank {
 	VG_RANK_HINT = 0,       /* root hints: lowest */
 };
 
-/** DNSSEC status of an entry (kept with the data). */
-enum vg_sec {
-	VG_SEC_UNCHECKED = 0, /* not validated yet (or fetched with CD=1) */
-	VG_SEC_INSECURE = 1,  /* provably unsigned (insecure delegation, NTA, no anchor) */
-	VG_SEC_SECURE = 2,    /* signatures verified along a chain from a trust anchor */
-	VG_SEC_BOGUS = 3,     /* failed validation: kept briefly, served only with CD=1 */
-};
+/* An entry's DNSSEC status (kept with the data): enum vg_sec, dnssec.h. */
 
 struct vg_cache;
 
@@ -239,7 +234,7 @@ struct vg_aggr_answer {
 int vg_aggr_get(struct vg_aggr *a, const uint8_t *name, uint16_t qtype, uint32_t now,
 		struct vg_aggr_answer *out, uint8_t *buf, size_t cap);
 
-/** Entries removed so far to make room for others (LRU); takes each shard's lock. */
+/** Entries removed so far to make room for others (LRU); takes no lock. */
 uint64_t vg_cache_evictions(struct vg_cache *c);
 
 /* ------------------------------------------------------------ the control socket */
@@ -250,8 +245,9 @@ enum {
 };
 
 /**
- * Remove entries (thread-safe, shard by shard under each shard's lock; a
- * worker storing meanwhile may add an entry back, as after any flush).
+ * Remove entries (thread-safe, shard by shard, under each shard's lock in
+ * batches; every matching entry there when the call began is gone when it
+ * returns; a worker storing meanwhile may add one back, as after any flush).
  * @p name (wire, any case) NULL: every entry; else the entries at @p name
  * (every type), and with VG_CACHE_FLUSH_SUBTREE those below it too.  With
  * VG_CACHE_FLUSH_NEGATIVE only negative entries (NXDOMAIN, NODATA) and
@@ -262,6 +258,9 @@ enum {
  * entries and NSEC zones) were removed.
  */
 size_t vg_cache_flush(struct vg_cache *c, const uint8_t *name, unsigned flags);
+/* vg_cache_flush holds a shard's lock for about this many buckets and
+ * entries looked at (a bucket's chain is never split), then lets it go */
+#define VG_CACHE_FLUSH_BATCH 256
 
 /** What the cache holds for one (name, type), for an operator (no LRU touch). */
 struct vg_cache_info {

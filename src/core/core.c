@@ -26,6 +26,13 @@ const uint32_t vg_lat_bounds_us[VG_LAT_BUCKETS - 1] = {
 	1000000, 2500000, 5000000, 10000000,
 };
 
+const struct vg_histo_scale vg_histo_rtt_scale = {
+	.bound = vg_histo_bounds_ms, .n = VG_HISTO_BUCKETS, .per_s = 1000,
+};
+const struct vg_histo_scale vg_histo_lat_scale = {
+	.bound = vg_lat_bounds_us, .n = VG_LAT_BUCKETS, .per_s = 1000000,
+};
+
 atomic_int vg__log_level = VG_LOG_INFO;
 static atomic_bool log_syslog;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

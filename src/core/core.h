@@ -69,43 +69,52 @@ typedef _Atomic uint64_t vg_counter_t;
 #define VG_STAT_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
 /*
- * A histogram of milliseconds: fixed buckets (no allocation), one writer.
- * bucket[i] counts the values in (bound[i-1], bound[i]] -- not cumulative;
- * the last one those above every bound.  sum_ms is their sum.
+ * A histogram: fixed buckets (no allocation), one writer.  bucket[i] counts
+ * the values in (bound[i-1], bound[i]] -- not cumulative; the bucket after
+ * the last bound those above every bound.  sum is their sum, in the scale's
+ * unit.  Two scales share the type (their bounds in core.c):
+ *   upstream round trips: milliseconds, 1 ms to 10 s (VG_HISTO_BUCKETS);
+ *   answer latency: microseconds, 50 us to 10 s (VG_LAT_BUCKETS: a cached
+ *   answer takes tens of microseconds), observed in nanoseconds.
  */
 #define VG_HISTO_BUCKETS 14
-extern const uint32_t vg_histo_bounds_ms[VG_HISTO_BUCKETS - 1];
+#define VG_LAT_BUCKETS 18
+#define VG_HISTO_MAX VG_LAT_BUCKETS /* the bucket slots: the larger scale's */
 struct vg_histo {
-	vg_counter_t bucket[VG_HISTO_BUCKETS];
-	vg_counter_t sum_ms;
+	vg_counter_t bucket[VG_HISTO_MAX];
+	vg_counter_t sum;
 };
+/** A histogram's scale: its bounds, and the unit they and its sum are in. */
+struct vg_histo_scale {
+	const uint32_t *bound; /* n - 1 inclusive upper bounds, ascending */
+	unsigned n;            /* buckets: the bounds and the one above them */
+	uint32_t per_s;        /* units in a second (the metrics write seconds) */
+};
+extern const uint32_t vg_histo_bounds_ms[VG_HISTO_BUCKETS - 1];
+extern const uint32_t vg_lat_bounds_us[VG_LAT_BUCKETS - 1];
+extern const struct vg_histo_scale vg_histo_rtt_scale; /* ms */
+extern const struct vg_histo_scale vg_histo_lat_scale; /* us */
+
+/* Count @p v (in units of @p per_unit sub-units each) in the bucket of the
+ * @p n - 1 @p bound; constants when inlined by the wrappers below. */
+static inline void vg__histo_add(struct vg_histo *h, const uint32_t *bound, unsigned n,
+				 uint64_t per_unit, uint64_t v)
+{
+	unsigned i = 0;
+	while (i < n - 1 && v > (uint64_t)bound[i] * per_unit)
+		i++;
+	VG_STAT_INC(h->bucket[i]);
+	VG_STAT_ADD(h->sum, v / per_unit);
+}
+/** An upstream round trip of @p ms milliseconds (vg_histo_rtt_scale). */
 static inline void vg_histo_observe(struct vg_histo *h, uint64_t ms)
 {
-	unsigned i = 0;
-	while (i < VG_HISTO_BUCKETS - 1 && ms > vg_histo_bounds_ms[i])
-		i++;
-	VG_STAT_INC(h->bucket[i]);
-	VG_STAT_ADD(h->sum_ms, ms);
+	vg__histo_add(h, vg_histo_bounds_ms, VG_HISTO_BUCKETS, 1, ms);
 }
-
-/*
- * The answer latency histogram: microsecond buckets from 50 us to 10 s
- * (a cached answer takes tens of microseconds), observed in nanoseconds.
- * Same layout and rules as struct vg_histo; sum_us is the sum.
- */
-#define VG_LAT_BUCKETS 18
-extern const uint32_t vg_lat_bounds_us[VG_LAT_BUCKETS - 1];
-struct vg_lat_histo {
-	vg_counter_t bucket[VG_LAT_BUCKETS];
-	vg_counter_t sum_us;
-};
-static inline void vg_lat_observe(struct vg_lat_histo *h, uint64_t ns)
+/** An answer's latency of @p ns nanoseconds (vg_histo_lat_scale: microseconds). */
+static inline void vg_lat_observe(struct vg_histo *h, uint64_t ns)
 {
-	unsigned i = 0;
-	while (i < VG_LAT_BUCKETS - 1 && ns > (uint64_t)vg_lat_bounds_us[i] * 1000)
-		i++;
-	VG_STAT_INC(h->bucket[i]);
-	VG_STAT_ADD(h->sum_us, ns / 1000);
+	vg__histo_add(h, vg_lat_bounds_us, VG_LAT_BUCKETS, 1000, ns);
 }
 
 /* ---- clocks ---- */

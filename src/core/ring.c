@@ -4,7 +4,9 @@
  * grow (64 bits: they never wrap); a record is an 8-byte header (its length,
  * or PAD for the unused end of the buffer before a wrap) and its bytes,
  * 8-byte aligned.  The producer owns head, the consumer tail; each reads the
- * other's with acquire and publishes its own with release.
+ * other's with acquire and publishes its own with release.  The producer
+ * keeps the tail it saw last and loads it again only when the ring looks
+ * full by it (the consumer's cache line is not read for every record).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 struct vg_ring {
 	_Alignas(64) _Atomic uint64_t head; /* producer: bytes published */
 	uint64_t res_head;                  /* producer: where the reserved record starts */
+	uint64_t tail_seen;                 /* producer: tail when it last loaded it */
 	_Alignas(64) _Atomic uint64_t tail; /* consumer: bytes released */
 	uint64_t peek_len;                  /* consumer: the peeked record's room */
 	_Alignas(64) _Atomic uint64_t dropped;
@@ -64,13 +67,18 @@ size_t vg_ring_max_record(const struct vg_ring *r)
 void *vg_ring_reserve(struct vg_ring *r, size_t len)
 {
 	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
 	size_t need = HDR + round8(len), pos = (size_t)(h & (r->size - 1));
 	size_t to_end = r->size - pos, pad = need > to_end ? to_end : 0;
 
-	if (len > vg_ring_max_record(r) || r->size - (size_t)(h - t) < pad + need) {
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
-		return NULL;
+	/* the tail seen last is at or behind the real one (it only grows), and
+	 * the consumer let go of every byte before it (acquired then): load it
+	 * again only when the ring looks too full by it */
+	if (len > vg_ring_max_record(r))
+		goto drop;
+	if (r->size - (size_t)(h - r->tail_seen) < pad + need) {
+		r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (r->size - (size_t)(h - r->tail_seen) < pad + need)
+			goto drop;
 	}
 	if (pad) { /* the record does not fit before the end: skip it */
 		uint32_t mark = PAD;
@@ -79,6 +87,9 @@ void *vg_ring_reserve(struct vg_ring *r, size_t len)
 	}
 	r->res_head = h + pad;
 	return r->buf + pos + HDR;
+drop:
+	atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+	return NULL;
 }
 
 void vg_ring_commit(struct vg_ring *r, size_t len)

@@ -240,6 +240,22 @@ out:
 	free(err);
 }
 
+/* The c->len bytes of c->line so far, however they came (the socket, or a TLS
+ * session's plaintext): the request once its line is complete. */
+static void line_input(struct conn *c)
+{
+	c->line[c->len] = '\0';
+	char *nl = memchr(c->line, '\n', c->len);
+	if (nl) {
+		/* (a NUL before it makes the line shorter: handle() refuses that) */
+		*nl = '\0';
+		uv_timer_stop(&c->idle);
+		handle(c, (size_t)(nl - c->line));
+	} else if (c->len >= VG_CTL_LINE_MAX) {
+		vg__ctl_reply_error(c, false, "request line too long");
+	}
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
@@ -257,16 +273,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->len += (size_t)nread;
-	c->line[c->len] = '\0';
-	char *nl = memchr(c->line, '\n', c->len);
-	if (nl) {
-		/* (a NUL before it makes the line shorter: handle() refuses that) */
-		*nl = '\0';
-		uv_timer_stop(&c->idle);
-		handle(c, (size_t)(nl - c->line));
-	} else if (c->len >= VG_CTL_LINE_MAX) {
-		vg__ctl_reply_error(c, false, "request line too long");
-	}
+	line_input(c);
 }
 
 static void on_idle(uv_timer_t *t)
@@ -337,16 +344,7 @@ static void on_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (!c->tls_checked && !tls_client_ok(c))
 		return;
-	c->line[c->len] = '\0';
-	char *nl = memchr(c->line, '\n', c->len);
-	if (nl) {
-		/* (a NUL before it makes the line shorter: handle() refuses that) */
-		*nl = '\0';
-		uv_timer_stop(&c->idle);
-		handle(c, (size_t)(nl - c->line));
-	} else if (c->len >= VG_CTL_LINE_MAX) {
-		vg__ctl_reply_error(c, false, "request line too long");
-	}
+	line_input(c);
 }
 
 static void on_tls_connection(uv_stream_t *srv, int status)

@@ -41,6 +41,7 @@ struct upjob {
 	struct vg_worker_job job;
 	struct vg_control *ctl;
 	atomic_int phase;
+	bool asked;      /* this request's job is posted to the worker (main thread only) */
 	uint32_t unknown_ms;
 	size_t n;
 	struct vg_infra_info *info; /* CTL_UP_MAX */

@@ -383,12 +383,6 @@ static const char *rank_name(uint8_t r)
 	return r < VG_ARRAY_SIZE(names) ? names[r] : "?";
 }
 
-static const char *sec_name(uint8_t s)
-{
-	static const char *const names[] = { "unchecked", "insecure", "secure", "bogus" };
-	return s < VG_ARRAY_SIZE(names) ? names[s] : "?";
-}
-
 static const char *kind_of(const struct vg_cache_info *in)
 {
 	return in->failure ? "failure" : in->nxdomain ? "nxdomain" : in->negative ? "nodata"
@@ -437,7 +431,7 @@ static int cmd_cache(struct ctx *x, int argc, char **argv)
 			jbool(&x->o, &g, "stale", in[i].expired);
 			jnum(&x->o, &g, "stale_for_s", in[i].stale_for);
 			jstr(&x->o, &g, "rank", rank_name(in[i].rank));
-			jstr(&x->o, &g, "validation", sec_name(in[i].sec));
+			jstr(&x->o, &g, "validation", vg_dnssec_status_name(in[i].sec));
 			jnum(&x->o, &g, "ede", in[i].ede);
 			jstr(&x->o, &g, "ede_text", in[i].ede ? vg_ede_text(in[i].ede) : "");
 			jnum(&x->o, &g, "records", in[i].count);
@@ -468,7 +462,7 @@ static int cmd_cache(struct ctx *x, int argc, char **argv)
 		else
 			fprintf(x->o.f, "  TTL: %u s remaining of %u\n", in[i].ttl, in[i].ttl0);
 		fprintf(x->o.f, "  rank: %s\n  validation: %s\n", rank_name(in[i].rank),
-			sec_name(in[i].sec));
+			vg_dnssec_status_name(in[i].sec));
 		if (in[i].ede)
 			fprintf(x->o.f, "  EDE: %u (%s)\n", in[i].ede, vg_ede_text(in[i].ede));
 	}
@@ -849,7 +843,10 @@ static void up_write(struct vg_control *ctl, FILE *f, bool json)
 		fprintf(f, "upstream servers: %zu (merged over %u of %u workers; at most %u, most "
 			"recently used first)\n", n, replied, d->n_workers, CTL_UP_MAX);
 		for (unsigned i = 0; i < d->n_workers; i++)
-			if (!got[i])
+			if (!got[i] && !ctl->up[i].asked)
+				fprintf(f, "worker %u could not be asked (busy with another job): "
+					"its view is missing\n", i);
+			else if (!got[i])
 				fprintf(f, "worker %u did not reply within %u ms: its view is "
 					"missing\n", i, CTL_UP_WAIT_MS);
 	}
@@ -945,7 +942,8 @@ void vg__ctl_on_up_async(uv_async_t *a)
 	if (!ctl->up_busy)
 		return;
 	for (unsigned i = 0; i < ctl->d->n_workers; i++)
-		if (atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
+		if (ctl->up[i].asked &&
+		    atomic_load_explicit(&ctl->up[i].phase, memory_order_acquire) < UP_COPIED)
 			return;
 	up_finish(ctl);
 }
@@ -983,6 +981,7 @@ static int cmd_upstreams(struct ctx *x, int argc, char **argv)
 		}
 		vg__ctl_up_wait_done(j);
 		int ph = atomic_load_explicit(&j->phase, memory_order_acquire);
+		j->asked = true;
 		if (ph == UP_POSTED)
 			continue; /* the last request's job is still waiting: this one reuses it */
 		j->job.fn = up_copy;
@@ -990,8 +989,11 @@ static int cmd_upstreams(struct ctx *x, int argc, char **argv)
 		j->n = 0;
 		j->unknown_ms = d->cur.cfg->resolv.upstream_timeout_ms;
 		atomic_store_explicit(&j->phase, UP_POSTED, memory_order_release);
-		if (vg_worker_post(&d->workers[i], &j->job) < 0)
+		if (vg_worker_post(&d->workers[i], &j->job) < 0) {
+			/* its slot is taken: no answer will come, none is waited for */
 			atomic_store_explicit(&j->phase, UP_IDLE, memory_order_relaxed);
+			j->asked = false;
+		}
 	}
 	ctl->up_busy = true;
 	ctl->up_conn = x->c;

@@ -831,8 +831,10 @@ static void on_signal(uv_signal_t *s, int signum)
 		stop_all(d);
 		break;
 	case SIGHUP:
-		vg_daemon_reload(d);
-		vg_feed_check_config(d->feed, &d->cur.cfg->policy, &d->cur.cfg->feed);
+		/* a failed reload kept the running config: nothing of the file
+		 * is acted on, its feeds included (as vigilctl reload) */
+		if (vg_daemon_reload(d) == 0)
+			vg_feed_check_config(d->feed, &d->cur.cfg->policy, &d->cur.cfg->feed);
 		break;
 	case SIGUSR1:
 		vg_daemon_log_stats(d);

@@ -127,7 +127,6 @@ static const struct stat_meta {
 static const char *const rcode_names[VG_PIPE_RCODES] = {
 	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
 };
-static const char *const sec_names[4] = { "unchecked", "insecure", "secure", "bogus" };
 static const char *const action_names[VG_PIPE_POL_ACTIONS] = {
 	"nxdomain", "nodata", "passthru", "drop", "tcp-only", "local-data", "garden", "null-address",
 };
@@ -166,37 +165,22 @@ static uint64_t upstream_sum(const struct daemon *d, size_t off)
 	return s;
 }
 
-/* A histogram of milliseconds at @p off in one of the structs summed by
- * @p sum, written in seconds. */
+/* The histogram (struct vg_histo) at @p off in one of the structs summed by
+ * @p sum, on scale @p sc, written in seconds. */
 static void histogram(struct vg_expo *e, const struct daemon *d, const char *name,
-		      const char *help, uint64_t (*sum)(const struct daemon *, size_t), size_t off)
+		      const char *help, uint64_t (*sum)(const struct daemon *, size_t), size_t off,
+		      const struct vg_histo_scale *sc)
 {
-	uint64_t counts[VG_HISTO_BUCKETS];
-	double bounds[VG_HISTO_BUCKETS - 1];
-	for (unsigned i = 0; i < VG_HISTO_BUCKETS; i++) {
+	uint64_t counts[VG_HISTO_MAX];
+	double bounds[VG_HISTO_MAX - 1];
+	for (unsigned i = 0; i < sc->n; i++) {
 		counts[i] = sum(d, off + offsetof(struct vg_histo, bucket) + i * CTR);
-		if (i < VG_HISTO_BUCKETS - 1)
-			bounds[i] = vg_histo_bounds_ms[i] / 1000.0;
+		if (i < sc->n - 1)
+			bounds[i] = (double)sc->bound[i] / sc->per_s;
 	}
-	double s = (double)sum(d, off + offsetof(struct vg_histo, sum_ms)) / 1000.0;
+	double s = (double)sum(d, off + offsetof(struct vg_histo, sum)) / sc->per_s;
 	vg_expo_family(e, name, "histogram", help);
-	vg_expo_histogram(e, name, NULL, 0, counts, bounds, VG_HISTO_BUCKETS, s);
-}
-
-/* The answer latency histogram (microsecond buckets), written in seconds. */
-static void latency_histogram(struct vg_expo *e, const struct daemon *d, const char *name,
-			      const char *help, size_t off)
-{
-	uint64_t counts[VG_LAT_BUCKETS];
-	double bounds[VG_LAT_BUCKETS - 1];
-	for (unsigned i = 0; i < VG_LAT_BUCKETS; i++) {
-		counts[i] = pipe_sum(d, off + offsetof(struct vg_lat_histo, bucket) + i * CTR);
-		if (i < VG_LAT_BUCKETS - 1)
-			bounds[i] = vg_lat_bounds_us[i] / 1e6;
-	}
-	double s = (double)pipe_sum(d, off + offsetof(struct vg_lat_histo, sum_us)) / 1e6;
-	vg_expo_family(e, name, "histogram", help);
-	vg_expo_histogram(e, name, NULL, 0, counts, bounds, VG_LAT_BUCKETS, s);
+	vg_expo_histogram(e, name, NULL, 0, counts, bounds, sc->n, s);
 }
 
 static const struct stat_meta *meta_of(const char *stat)
@@ -309,11 +293,10 @@ void vg_metrics_write(struct daemon *d, struct vg_expo *e)
 		vg_expo_u64(e, "vigil_answers_by_rcode_total", &l, 1,
 			    pipe_sum(d, PIPE_OFF(by_rcode) + i * CTR));
 	}
-	latency_histogram(e, d, "vigil_answer_latency_seconds",
-			  "Time from a client's query read (its recvmmsg batch, its stream "
-			  "read) to its answer sent (the batch's sendmmsg), microsecond "
-			  "resolution.",
-			  PIPE_OFF(latency));
+	histogram(e, d, "vigil_answer_latency_seconds",
+		  "Time from a client's query read (its recvmmsg batch, its stream read) to its "
+		  "answer sent (the batch's sendmmsg), microsecond resolution.",
+		  pipe_sum, PIPE_OFF(latency), &vg_histo_lat_scale);
 
 	vg_expo_family(e, "vigil_cache_misses_total", "counter",
 		       "Queries the cache could not answer (resolved).");
@@ -326,8 +309,8 @@ void vg_metrics_write(struct daemon *d, struct vg_expo *e)
 	vg_expo_family(e, "vigil_dnssec_answers_total", "counter",
 		       "Resolved answers to clients by DNSSEC status (unchecked: not validated, "
 		       "CD=1 or validation off).");
-	for (unsigned i = 0; i < 4; i++) {
-		struct vg_expo_label l = { "status", sec_names[i] };
+	for (unsigned i = 0; i < VG_SEC_STATES; i++) {
+		struct vg_expo_label l = { "status", vg_dnssec_status_name(i) };
 		vg_expo_u64(e, "vigil_dnssec_answers_total", &l, 1,
 			    pipe_sum(d, PIPE_OFF(by_sec) + i * CTR));
 	}
@@ -358,7 +341,7 @@ void vg_metrics_write(struct daemon *d, struct vg_expo *e)
 	}
 	histogram(e, d, "vigil_upstream_rtt_seconds",
 		  "Round trip of the upstream answers received.", upstream_sum,
-		  offsetof(struct vg_upstream_stats, rtt));
+		  offsetof(struct vg_upstream_stats, rtt), &vg_histo_rtt_scale);
 
 	vg_expo_family(e, "vigil_connections_open", "gauge",
 		       "Client stream connections open now, by kind (tcp, dot, doh, h2c).");

@@ -28,6 +28,19 @@ enum {
 };
 enum { VG_DS_SHA1 = 1, VG_DS_SHA256 = 2, VG_DS_SHA384 = 4 };
 
+/** DNSSEC status of an answer or a cache entry (kept with the data). */
+enum vg_sec {
+	VG_SEC_UNCHECKED = 0, /* not validated yet (or fetched with CD=1) */
+	VG_SEC_INSECURE = 1,  /* provably unsigned (insecure delegation, NTA, no anchor) */
+	VG_SEC_SECURE = 2,    /* signatures verified along a chain from a trust anchor */
+	VG_SEC_BOGUS = 3,     /* failed validation: kept briefly, served only with CD=1 */
+};
+#define VG_SEC_STATES 4 /* the values of enum vg_sec: 0 .. VG_SEC_STATES - 1 */
+
+/** The name of status @p sec ("unchecked", "insecure", "secure", "bogus") as
+ * the logs, the metrics and vigilctl write it; "unknown" out of range. */
+const char *vg_dnssec_status_name(unsigned sec);
+
 bool vg_dnssec_alg_supported(uint8_t alg);
 bool vg_dnssec_digest_supported(uint8_t digest);
 

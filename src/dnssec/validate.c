@@ -17,6 +17,16 @@
  */
 #include "dnssec/dnssec.h"
 
+static const char *const status_names[VG_SEC_STATES] = {
+	[VG_SEC_UNCHECKED] = "unchecked", [VG_SEC_INSECURE] = "insecure",
+	[VG_SEC_SECURE] = "secure", [VG_SEC_BOGUS] = "bogus",
+};
+
+const char *vg_dnssec_status_name(unsigned sec)
+{
+	return sec < VG_SEC_STATES ? status_names[sec] : "unknown";
+}
+
 /* serial arithmetic: is a before b? */
 static bool serial_lt(uint32_t a, uint32_t b)
 {

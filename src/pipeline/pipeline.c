@@ -52,9 +52,24 @@ const uint16_t vg_pipe_qtypes[VG_PIPE_QTYPES - 1] = {
 	35 /* NAPTR */, VG_T_DS, VG_T_DNSKEY, VG_T_SVCB, 65 /* HTTPS */, VG_T_ANY, 257 /* CAA */,
 };
 
+/* The slots of the types below 256, each stored XOR VG_PIPE_QTYPES - 1 (the
+ * "other" slot) so that the table's zeros are "other"; the types from 256 on
+ * (CAA) are looked for in the rest of vg_pipe_qtypes.  test_pipeline checks
+ * every type against a scan of vg_pipe_qtypes. */
+#define QT_X(slot) ((slot) ^ (VG_PIPE_QTYPES - 1))
+#define QTYPES_LOW 15 /* vg_pipe_qtypes below 256: the first 15 */
+static const uint8_t qtype_slot_x[256] = {
+	[VG_T_A] = QT_X(0), [VG_T_AAAA] = QT_X(1), [VG_T_CNAME] = QT_X(2), [VG_T_MX] = QT_X(3),
+	[VG_T_NS] = QT_X(4), [VG_T_PTR] = QT_X(5), [VG_T_SOA] = QT_X(6), [VG_T_SRV] = QT_X(7),
+	[VG_T_TXT] = QT_X(8), [35] = QT_X(9), [VG_T_DS] = QT_X(10), [VG_T_DNSKEY] = QT_X(11),
+	[VG_T_SVCB] = QT_X(12), [65] = QT_X(13), [VG_T_ANY] = QT_X(14),
+};
+
 unsigned vg_pipe_qtype_slot(uint16_t qtype)
 {
-	unsigned i = 0;
+	if (VG_LIKELY(qtype < 256))
+		return qtype_slot_x[qtype] ^ (VG_PIPE_QTYPES - 1);
+	unsigned i = QTYPES_LOW;
 	while (i < VG_PIPE_QTYPES - 1 && vg_pipe_qtypes[i] != qtype)
 		i++;
 	return i;

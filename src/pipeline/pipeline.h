@@ -190,10 +190,10 @@ struct vg_pipe_stats {
 	vg_counter_t by_qtype[VG_PIPE_QTYPES];
 	vg_counter_t by_rcode[VG_PIPE_RCODES];
 	vg_counter_t cache_misses;
-	vg_counter_t by_sec[4];
+	vg_counter_t by_sec[VG_SEC_STATES];
 	vg_counter_t bogus_ede[VG_PIPE_EDES];
 	vg_counter_t policy[VG_PIPE_POL_SOURCES][VG_PIPE_POL_ACTIONS];
-	struct vg_lat_histo latency; /* client query read to answer sent (see vg_pipe_hold) */
+	struct vg_histo latency;      /* client query read to answer sent (see vg_pipe_hold) */
 	vg_counter_t query_log_dropped; /* query log / dnstap events lost: the ring was full */
 };
 

@@ -248,7 +248,7 @@ void vg_policy_override(const struct vg_policy *p, struct vg_policy_decision *d,
  */
 size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_decision *d,
 			  const uint8_t *qname, char *buf, size_t cap);
-/** "nxdomain", "nodata", "drop", "local-data" ... ("-" for none). */
+/** "nxdomain", "nodata", "drop", "local-data" ... ("unknown" for a value out of range). */
 const char *vg_policy_action_name(enum vg_pol_action a);
 
 /* ------------------------------------------------------------ respond.c */

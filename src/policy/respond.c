@@ -181,7 +181,8 @@ static const char *const action_names[] = {
 
 const char *vg_policy_action_name(enum vg_pol_action a)
 {
-	return (size_t)a < VG_ARRAY_SIZE(action_names) && action_names[a] ? action_names[a] : "-";
+	return (size_t)a < VG_ARRAY_SIZE(action_names) && action_names[a] ? action_names[a]
+									    : "unknown";
 }
 
 static const char *const trigger_names[] = {
@@ -189,6 +190,12 @@ static const char *const trigger_names[] = {
 	[VG_TRIG_RESP_IP] = "response-ip", [VG_TRIG_NSDNAME] = "nsdname",
 	[VG_TRIG_NSIP] = "nsip",
 };
+
+static const char *trigger_name(enum vg_pol_trigger t)
+{
+	return (size_t)t < VG_ARRAY_SIZE(trigger_names) && trigger_names[t] ? trigger_names[t]
+									     : "unknown";
+}
 
 /* One line per decision: JSON to the decision log, or text to the main log. */
 static void log_decision(const struct vg_policy *pol, const struct vg_policy_client *c,
@@ -210,7 +217,7 @@ static void log_decision(const struct vg_policy *pol, const struct vg_policy_cli
 	vg_type_to_str(qtype, tn, sizeof(tn));
 	const char *source = d->denied_by_allowlist ? "" : pol->src[d->source].name;
 	const char *rule = strstr(text, " rule ");
-	const char *trigger = d->denied_by_allowlist ? "allowlist" : trigger_names[d->trigger];
+	const char *trigger = d->denied_by_allowlist ? "allowlist" : trigger_name(d->trigger);
 	char sn[VG_NAME_MAX * 4 + 8] = "";
 	if (d->stage) /* matched at a later stage of the CNAME chain: that name */
 		vg_name_to_str(d->stage_name, sn, sizeof(sn));
@@ -228,7 +235,7 @@ static void log_decision(const struct vg_policy *pol, const struct vg_policy_cli
 		vg_log(VG_LOG_INFO,
 		       "policy: client %s (%s) group %s%s%s%s qname %s type %s: %s (%s, %s%s%s)",
 		       ca, who, d->group ? d->group : "-", by ? " (by " : "", by ? by : "",
-		       by ? ")" : "", qn, tn, text, action_names[d->action], trigger,
+		       by ? ")" : "", qn, tn, text, vg_policy_action_name(d->action), trigger,
 		       d->stage ? ", at CNAME target " : "", sn);
 		return;
 	}
@@ -236,7 +243,7 @@ static void log_decision(const struct vg_policy *pol, const struct vg_policy_cli
 		.client = ca, .port = port, .transport = c->transport,
 		.client_id = id, .client_cert = c->cert_fp, .client_subject = c->cert_subject,
 		.group = d->group, .group_by = by, .qname = qn, .qtype = tn, .source = source,
-		.trigger = trigger, .rule = rule, .action = action_names[d->action],
+		.trigger = trigger, .rule = rule, .action = vg_policy_action_name(d->action),
 		.ede = d->denied_by_allowlist ? 15 : pol->src[d->source].ede,
 		.stage = d->stage, .stage_name = d->stage ? sn : NULL,
 	};

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache/cache.h"
 #include "core/core.h"
+#include "dnssec/dnssec.h"
 #include "qlog/impl.h"
 #include "vigil/wire.h"
 
@@ -135,16 +135,6 @@ static const char *rcode_name(unsigned rc, char *buf, size_t cap)
 		return names[rc];
 	snprintf(buf, cap, "RCODE%u", rc);
 	return buf;
-}
-
-static const char *sec_name(unsigned sec)
-{
-	switch (sec) {
-	case VG_SEC_SECURE: return "secure";
-	case VG_SEC_INSECURE: return "insecure";
-	case VG_SEC_BOGUS: return "bogus";
-	default: return "unchecked";
-	}
 }
 
 /* One answer record as text: "A 192.0.2.1", "CNAME www.example.", else the type. */
@@ -309,7 +299,7 @@ size_t vg__qlog_json_line(const struct vg__qlog_view *v, struct vg__qlog_priv *p
 	}
 	if (f & (1u << VG_QF_VALIDATION)) {
 		key(&o, "validation");
-		cstr(&o, sec_name(h->sec));
+		cstr(&o, vg_dnssec_status_name(h->sec));
 	}
 	if (f & (1u << VG_QF_LATENCY)) {
 		int64_t us = h->tq && h->tr >= h->tq ? (h->tr - h->tq) / 1000 : 0;

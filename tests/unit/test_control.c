@@ -12,6 +12,8 @@
 
 #include "check_main.h"
 #include "ctl/ctlproto.h"
+#include "daemon/control_impl.h"
+#include "daemon/daemon.h"
 #include "pipeline/pipeline.h"
 #include "vigil/err.h"
 
@@ -103,6 +105,60 @@ START_TEST(json_strings)
 }
 END_TEST
 
+/* main.c's, which the control commands call (reload) */
+int vg_daemon_reload(struct daemon *d)
+{
+	(void)d;
+	return VG_EINVAL;
+}
+
+/* upstreams: a worker whose job slot is taken (vg_worker_post fails) is not
+ * waited for.  Here no worker can be asked: the command answers on the next
+ * turn of the main loop, not when its CTL_UP_WAIT_MS timer fires (the loop
+ * runs once, without waiting: a timer could not fire in it). */
+START_TEST(upstreams_waits_only_for_workers_asked)
+{
+	struct vg_worker_job other = { 0 };
+	struct vg_worker w[2];
+	struct vg_config *cfg = calloc(1, sizeof(*cfg));
+	struct daemon *d = calloc(1, sizeof(*d));
+	struct vg_control *ctl = calloc(1, sizeof(*ctl));
+	ck_assert(cfg && d && ctl);
+	memset(w, 0, sizeof(w));
+	for (unsigned i = 0; i < 2; i++)
+		atomic_store(&w[i].job, &other); /* another job holds each slot */
+	ck_assert_int_eq(uv_loop_init(&d->loop), 0);
+	d->workers = w;
+	d->n_workers = 2;
+	d->cur.cfg = cfg;
+	ctl->d = d;
+	uv_timer_init(&d->loop, &ctl->up_timer);
+	ctl->up_timer.data = ctl;
+	uv_async_init(&d->loop, &ctl->up_async, vg__ctl_on_up_async);
+	ctl->up_async.data = ctl;
+
+	struct ctx x = { .ctl = ctl, .d = d, .c = NULL }; /* no client: nothing is written */
+	char argv0[] = "upstreams";
+	char *argv[] = { argv0, NULL };
+	ck_assert_int_eq(vg__ctl_command("upstreams")->fn(&x, 1, argv), CTL_PENDING);
+	ck_assert(ctl->up_busy);
+	uv_run(&d->loop, UV_RUN_NOWAIT);
+	ck_assert_msg(!ctl->up_busy, "still waiting for workers that were never asked");
+	ck_assert(!uv_is_active((uv_handle_t *)&ctl->up_timer));
+
+	uv_close((uv_handle_t *)&ctl->up_timer, NULL);
+	uv_close((uv_handle_t *)&ctl->up_async, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&d->loop), 0);
+	for (unsigned i = 0; i < 2; i++)
+		free(ctl->up[i].info);
+	free(ctl->up);
+	free(ctl);
+	free(d);
+	free(cfg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("control");
@@ -111,6 +167,7 @@ int main(void)
 	tcase_add_test(tc, pause_entry_names_its_group);
 	tcase_add_test(tc, request_refused);
 	tcase_add_test(tc, json_strings);
+	tcase_add_test(tc, upstreams_waits_only_for_workers_asked);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

@@ -909,6 +909,18 @@ START_TEST(nsec_denial_proofs)
 }
 END_TEST
 
+/* The one table of status names the logs, the metrics and vigilctl write. */
+START_TEST(status_names)
+{
+	ck_assert_str_eq(vg_dnssec_status_name(VG_SEC_UNCHECKED), "unchecked");
+	ck_assert_str_eq(vg_dnssec_status_name(VG_SEC_INSECURE), "insecure");
+	ck_assert_str_eq(vg_dnssec_status_name(VG_SEC_SECURE), "secure");
+	ck_assert_str_eq(vg_dnssec_status_name(VG_SEC_BOGUS), "bogus");
+	ck_assert_str_eq(vg_dnssec_status_name(VG_SEC_STATES), "unknown");
+	ck_assert_str_eq(vg_dnssec_status_name(~0u), "unknown");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dnssec");
@@ -932,6 +944,7 @@ int main(void)
 	tcase_add_test(tc, validate_rrset_periods_and_tampering);
 	tcase_add_test(tc, validate_rrset_keytrap_bounds);
 	tcase_add_test(tc, validate_rrset_unsupported_algorithm_is_insecure);
+	tcase_add_test(tc, status_names);
 	suite_add_tcase(s, tc);
 	return vg_test_run(s);
 }

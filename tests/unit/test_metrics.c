@@ -124,7 +124,7 @@ START_TEST(histogram_from_observations)
 	ck_assert_uint_eq(VG_STAT_GET(h.bucket[10]), 1); /* 1001 (le 2000) */
 	ck_assert_uint_eq(VG_STAT_GET(h.bucket[12]), 1); /* 10000 (le 10000) */
 	ck_assert_uint_eq(VG_STAT_GET(h.bucket[13]), 2); /* above every bound */
-	ck_assert_uint_eq(VG_STAT_GET(h.sum_ms), total);
+	ck_assert_uint_eq(VG_STAT_GET(h.sum), total);
 
 	/* written as seconds: cumulative, non-decreasing, +Inf last and equal
 	 * to _count, _sum the sum */

@@ -533,12 +533,30 @@ END_TEST
 /* Stage 3 before 4: a blocked name is answered before the cache, cached
  * or not, and never asked upstream. */
 
+/* The per-type counter's slot: a direct index for types below 256 gives
+ * what a scan of vg_pipe_qtypes gives, for every type. */
+START_TEST(qtype_slots_match_the_list)
+{
+	for (unsigned t = 0; t < 65536; t++) {
+		unsigned want = 0;
+		while (want < VG_PIPE_QTYPES - 1 && vg_pipe_qtypes[want] != t)
+			want++;
+		ck_assert_msg(vg_pipe_qtype_slot((uint16_t)t) == want, "type %u: slot %u, not %u",
+			      t, vg_pipe_qtype_slot((uint16_t)t), want);
+	}
+	ck_assert_uint_eq(vg_pipe_qtype_slot(VG_T_A), 0);
+	ck_assert_uint_eq(vg_pipe_qtype_slot(257), VG_PIPE_QTYPES - 2); /* CAA */
+	ck_assert_uint_eq(vg_pipe_qtype_slot(VG_T_NSEC), VG_PIPE_QTYPES - 1); /* other */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pipeline");
 	TCase *ta = tcase_create("actions");
 	tcase_add_checked_fixture(ta, setup, teardown);
 	tcase_add_test(ta, action_nxdomain);
+	tcase_add_test(ta, qtype_slots_match_the_list);
 	tcase_add_test(ta, action_nodata);
 	tcase_add_test(ta, action_drop);
 	tcase_add_test(ta, action_tcp_only);

@@ -608,6 +608,19 @@ START_TEST(chain_stages)
 END_TEST
 
 
+/* The action's name for the logs: a value past the table is "unknown", never
+ * a read past it (ASan would see one). */
+START_TEST(action_names_bounded)
+{
+	ck_assert_str_eq(vg_policy_action_name(VG_ACT_NXDOMAIN), "nxdomain");
+	ck_assert_str_eq(vg_policy_action_name(VG_ACT_NULL_ADDR), "null-address");
+	ck_assert_str_eq(vg_policy_action_name((enum vg_pol_action)(VG_ACT_NULL_ADDR + 1)),
+			 "unknown");
+	ck_assert_str_eq(vg_policy_action_name((enum vg_pol_action)1000), "unknown");
+	ck_assert_str_eq(vg_policy_action_name((enum vg_pol_action)-1), "unknown");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy_engine");
@@ -619,6 +632,7 @@ int main(void)
 	tcase_add_test(te, chain_stages);
 	tcase_add_test(te, overrides_and_query_flags);
 	tcase_add_test(te, qname_wait_recurse);
+	tcase_add_test(te, action_names_bounded);
 	suite_add_tcase(s, te);
 	return vg_test_run(s);
 }

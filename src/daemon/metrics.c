@@ -127,12 +127,9 @@ static const struct stat_meta {
 static const char *const rcode_names[VG_PIPE_RCODES] = {
 	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
 };
-static const char *const action_names[VG_PIPE_POL_ACTIONS] = {
-	"nxdomain", "nodata", "passthru", "drop", "tcp-only", "local-data", "garden", "null-address",
-};
 static const char *const stream_names[VG_STREAM_KINDS] = { "tcp", "dot", "doh", "h2c" };
 
-_Static_assert(VG_ACT_NULL_ADDR + 1 == VG_PIPE_POL_ACTIONS, "one name per policy action");
+_Static_assert(VG_ACT_NULL_ADDR + 1 == VG_PIPE_POL_ACTIONS, "one counter per policy action");
 
 #define PIPE_OFF(f) offsetof(struct vg_pipe_stats, f)
 #define WORKER_OFF(f) offsetof(struct vg_worker_stats, f)
@@ -231,7 +228,7 @@ static void policy_metrics(struct vg_expo *e, struct daemon *d)
 			uint64_t v = pipe_sum(d, PIPE_OFF(policy) +
 						 (s * VG_PIPE_POL_ACTIONS + a) * CTR);
 			struct vg_expo_label l[2] = { { "source", src },
-						      { "action", action_names[a] } };
+						      { "action", vg_policy_action_name(a) } };
 			if (v)
 				vg_expo_u64(e, "vigil_policy_rewrites_by_source_total", l, 2, v);
 		}

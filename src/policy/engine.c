@@ -911,10 +911,6 @@ size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_deci
 					       [VG_TRIG_RESP_IP] = "response-ip",
 					       [VG_TRIG_NSIP] = "nsip" };
 	char rule[VG_NAME_MAX * 4 + 64];
-	uint8_t net[16];
-	memcpy(net, d->addr, 16);
-	for (unsigned i = d->bits; i < 128; i++) /* the rule's network, not the address */
-		net[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
 	if (d->denied_by_allowlist) {
 		return (size_t)snprintf(buf, cap, "vigil: group %s allowlist: not allowed",
 					d->group ? d->group : "?");
@@ -922,6 +918,11 @@ size_t vg_policy_describe(const struct vg_policy *p, const struct vg_policy_deci
 	if (d->trigger == VG_TRIG_CLIENT_IP || d->trigger == VG_TRIG_RESP_IP ||
 	    d->trigger == VG_TRIG_NSIP) {
 		char a[INET6_ADDRSTRLEN];
+		uint8_t net[16] = { 0 }; /* the rule's network, not the address */
+		unsigned bits = d->bits < 128 ? d->bits : 128;
+		memcpy(net, d->addr, bits / 8);
+		if (bits % 8)
+			net[bits / 8] = (uint8_t)(d->addr[bits / 8] & (0xff00u >> (bits % 8)));
 		bool v4 = d->bits >= 96 && !memcmp(d->addr, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
 		if (v4)
 			inet_ntop(AF_INET, net + 12, a, sizeof(a));

@@ -313,6 +313,31 @@ START_TEST(nsip_prefix_then_address)
 }
 END_TEST
 
+/* An address rule is described by its network: the address bits past the
+ * prefix are cleared, also inside a byte (/20, /39). */
+START_TEST(describe_masks_the_address_to_the_prefix)
+{
+	struct vg_pol_rule r[] = { ipa(VG_TRIG_CLIENT_IP, "10.1.0.0", 20, VG_ACT_NXDOMAIN, 1) };
+	struct vg_pol_source_rules src = { r, 1 };
+	struct vg_policy *p = pol_new(&src, 1);
+	struct vg_policy_decision d;
+	memset(&d, 0, sizeof(d));
+	d.trigger = VG_TRIG_CLIENT_IP;
+	d.bits = 96 + 20;
+	static const uint8_t v4[16] = { [12] = 10, 1, 15, 200 };
+	memcpy(d.addr, v4, 16);
+	describe_is(p, &d, NULL, "vigil: s0 rule client-ip 10.1.0.0/20");
+	d.trigger = VG_TRIG_RESP_IP;
+	d.bits = 39;
+	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, [15] = 1 };
+	memcpy(d.addr, v6, 16);
+	describe_is(p, &d, NULL, "vigil: s0 rule response-ip 2001:db8:fe00::/39");
+	d.bits = 128;
+	describe_is(p, &d, NULL, "vigil: s0 rule response-ip 2001:db8:ffff::1/128");
+	pol_del(p);
+}
+END_TEST
+
 /* Within one zone: QNAME > RESPONSE-IP > NSDNAME > NSIP (RPZ.md 2.4 rule 4). */
 START_TEST(trigger_order_within_a_zone)
 {
@@ -627,6 +652,7 @@ int main(void)
 	TCase *te = tcase_create("engine");
 	tcase_add_test(te, nsdname_exact_wildcard_and_name_order);
 	tcase_add_test(te, nsip_prefix_then_address);
+	tcase_add_test(te, describe_masks_the_address_to_the_prefix);
 	tcase_add_test(te, trigger_order_within_a_zone);
 	tcase_add_test(te, zone_order_across_sources);
 	tcase_add_test(te, chain_stages);

@@ -22,7 +22,8 @@ import pytest
 
 import labknot
 from test_control import VIGILCTL
-from test_feed import FeedVigil, wait_log, zone
+from helpers import wait_log
+from test_feed import FeedVigil, zone
 
 pytestmark = [pytest.mark.vigil_only,
               pytest.mark.skipif(not labknot.available(), reason="knotd not installed")]

@@ -432,7 +432,7 @@ txt               IN TXT  "v=lab1 hello" "second string"
 v4only            IN A    192.0.2.11
 nodata-cache      IN A    192.0.2.12
 cache-pos         IN A    192.0.2.13
-short           4 IN A    192.0.2.14
+short           1 IN A    192.0.2.14
 stats             IN A    192.0.2.15
 reload            IN A    192.0.2.16
 edns              IN A    192.0.2.17

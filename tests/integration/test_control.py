@@ -111,7 +111,8 @@ def test_vigilctl_is_built():
 def test_status_and_stats(v):
     assert resolves(v, "www.basic.lab.")
     _, out, _ = ctl(v, "status", check=0)
-    assert "vigil %s" % conftest.VIGIL_VERSION in out and "workers: 1" in out and v.config_path in out
+    assert "vigil %s" % conftest.VIGIL_VERSION in out, out
+    assert "workers: 1" in out and v.config_path in out
     assert "group lan: policy applies" in out
     st = ctl_json(v, "status")
     assert st["workers"] == 1 and st["config_file"] == v.config_path

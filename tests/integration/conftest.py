@@ -58,6 +58,17 @@ if not os.path.isabs(VIGIL_BIN):
     VIGIL_BIN = os.path.join(REPO, VIGIL_BIN)
 START_TIMEOUT = float(os.environ.get("VIGIL_TEST_START_TIMEOUT", "10"))
 READY_NAME = "www.basic.lab."
+
+
+def _project_version():
+    """The version meson.build gives the project (what vigil reports)."""
+    with open(os.path.join(REPO, "meson.build")) as f:
+        m = re.search(r"project\([^)]*?\bversion:\s*'([^']+)'", f.read(), re.S)
+    assert m, "no project version in meson.build"
+    return m.group(1)
+
+
+VIGIL_VERSION = _project_version()
 STOP_TIMEOUT = 10.0  # seconds from SIGTERM to exit (LeakSanitizer's scan at exit included)
 _KEEP_WORKDIR = []  # set when setup failed: keep the logs the error message points to
 _STARTED = []  # every Resolver (and subclass) made: killed at session end if still running
@@ -76,6 +87,7 @@ _SANITIZER_FORCED = {
 for _var, _opts in _SANITIZER_FORCED.items():
     os.environ[_var] = ":".join(x for x in (os.environ.get(_var, ""), _opts) if x)
 
+STARTED_LINE = re.compile(r"vigil \S+ started")  # vigil's log, once it serves
 SANITIZER_REPORT = re.compile(r"Sanitizer|runtime error")
 
 
@@ -316,6 +328,7 @@ forward-zone:
     def start(self):
         self.write_config()
         log = open(self.log_path, "ab")
+        log_start = log.tell()  # a restarted resolver appends to the same log
         self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=log, start_new_session=True, close_fds=True)
         log.close()
@@ -323,6 +336,12 @@ forward-zone:
             f.write("%d\n" % self.proc.pid)
         deadline = time.monotonic() + START_TIMEOUT
         last = "no answer"
+        # vigil logs "vigil VERSION started" once its sockets are bound: until
+        # then a readiness query could only time out, so the log is polled
+        # instead (often, it is cheap), with a query now and then all the same
+        # (a config whose log level hides the line); unbound is simply asked
+        started = self.kind != "vigil"
+        next_ask = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with status %s during startup.\n"
@@ -330,13 +349,17 @@ forward-zone:
                                    % (self.kind, self.proc.returncode,
                                       " ".join(self.cmdline()), self.log_path,
                                       self.log_tail()))
-            try:
-                ready, last = self.ready()
-                if ready:
-                    return
-            except Exception as e:  # timeout, connection refused ...
-                last = "%s: %s" % (type(e).__name__, e)
-            time.sleep(0.2)
+            if not started:
+                started = bool(STARTED_LINE.search(self.log_since(log_start)))
+            if started or time.monotonic() >= next_ask:
+                next_ask = time.monotonic() + 0.5
+                try:
+                    ready, last = self.ready()
+                    if ready:
+                        return
+                except Exception as e:  # timeout, connection refused ...
+                    last = "%s: %s" % (type(e).__name__, e)
+            time.sleep(0.05 if started else 0.02)
         self.stop(check=False)  # the error below says what went wrong
         raise RuntimeError("%s did not answer %s A on %s:%d within %.0fs (last: %s).\n"
                            "command: %s\nlog (%s):\n%s"
@@ -370,6 +393,15 @@ forward-zone:
         try:
             with open(self.log_path, errors="replace") as f:
                 return f.read()
+        except OSError:
+            return ""
+
+    def log_since(self, offset):
+        """The log from byte OFFSET on, as text."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
         except OSError:
             return ""
 

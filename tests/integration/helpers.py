@@ -1,4 +1,5 @@
 """Small assertion helpers shared by the integration tests."""
+import re
 import socket
 import struct
 import time
@@ -56,9 +57,19 @@ def diff_counts(before, after):
     return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
 
 
-def settle(lab, quiet=0.5, limit=5.0):
+SETTLE_QUIET = 0.2  # seconds without a new query at any lab server (see settle())
+
+
+def settle(lab, quiet=SETTLE_QUIET, limit=5.0):
     """Wait until the lab's query counters stop moving (background work of the
-    resolver after an answer, e.g. fetching NS addresses). Returns the counts."""
+    resolver after an answer, e.g. fetching NS addresses). Returns the counts.
+
+    The counters are exact when read (NSD's stats_noreset reads the servers'
+    shared counters; a query a resolver's answer depended on is counted before
+    the server answers it), so the quiet window only has to cover work the
+    resolver does after its answer: QUIET seconds between two equal readings,
+    plus the time a reading of every server takes (tens of ms when idle, a few
+    hundred on a loaded machine)."""
     deadline = time.monotonic() + limit
     prev = lab.query_counts()
     while time.monotonic() < deadline:
@@ -149,7 +160,7 @@ class Upstream:
         up.none("the second ask")   # fails if any server got a query
     """
 
-    QUIET = 0.2  # seconds without a new query (plus the time to read the counters)
+    QUIET = SETTLE_QUIET  # seconds without a new query (plus the time to read the counters)
 
     def __init__(self, lab):
         self.lab = lab
@@ -179,3 +190,55 @@ class Upstream:
             assert d.get(server), "%s: expected queries at %s (%s), the lab got %s" % (
                 what, server, self.lab.addr(server), self.describe(d) or "none")
         return d
+
+
+def wait_log(v, pattern, timeout=10.0, start=0):
+    """The first line of V's log (after character offset START) that matches
+    the regex PATTERN, polled until TIMEOUT seconds; None if there is none.
+    TIMEOUT 0 looks once (for "no such line")."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in v.log_text()[start:].splitlines():
+            if rx.search(line):
+                return line
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def expect_log(v, pattern, timeout=10.0, start=0):
+    """wait_log(), failing the test (with the log's tail) if no line matches."""
+    line = wait_log(v, pattern, timeout, start)
+    if line is None:
+        import pytest
+        pytest.fail("no log line /%s/ within %.0f s; log:\n%s" % (pattern, timeout,
+                                                                   v.log_tail()),
+                    pytrace=False)
+    return line
+
+
+def preload_shim(directory, c_source, monkeypatch, name="shim"):
+    """Build C_SOURCE into DIRECTORY/NAME.so for LD_PRELOAD (the caller sets
+    LD_PRELOAD).  Skips the test for a ThreadSanitizer build (its runtime
+    must come first) or without a C compiler; lets an ASan build's runtime
+    come after the shim.  Returns the shim's path."""
+    import os
+    import shutil
+    import subprocess
+
+    import conftest
+    import pytest
+
+    ldd = subprocess.run(["ldd", conftest.VIGIL_BIN], capture_output=True, text=True).stdout
+    if "libtsan" in ldd or not shutil.which("cc"):
+        pytest.skip("needs a build without ThreadSanitizer (LD_PRELOAD) and cc")
+    if "libasan" in ldd:  # the shim comes before ASan's runtime: let it
+        monkeypatch.setenv("ASAN_OPTIONS",
+                           os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    src = os.path.join(directory, name + ".c")
+    shim = os.path.join(directory, name + ".so")
+    with open(src, "w") as f:
+        f.write(c_source)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
+    return shim

@@ -21,7 +21,8 @@ import subprocess
 import pytest
 
 import conftest
-from test_control import CtlVigil, VIGILCTL, blocklist_policy, wait_log
+from helpers import expect_log
+from test_control import CtlVigil, VIGILCTL, blocklist_policy
 
 pytestmark = pytest.mark.vigil_only
 
@@ -61,11 +62,11 @@ def test_good_client_certificate(tv, certs):
     c = certs.client
     rc, out, err = rctl(tv.tls_addr, "status", cert=c.cert, key=c.key, ca=certs.ca.cert)
     assert rc == 0, (out, err)
-    assert "vigil 0.1.0" in out and tv.config_path in out
+    assert "vigil %s" % conftest.VIGIL_VERSION in out and tv.config_path in out
     rc, out, err = rctl(tv.tls_addr, "flush", "example.", cert=c.cert, key=c.key,
                         ca=certs.ca.cert, json_out=True)
     assert rc == 0 and '"removed"' in out, (out, err)
-    wait_log(tv, r"control: flushed entries at example\. .*asked by TLS client "
+    expect_log(tv, r"control: flushed entries at example\. .*asked by TLS client "
                  r"127\.0\.0\.1@\d+ \(certificate .*CN ?= ?client-1")
 
 
@@ -91,7 +92,7 @@ def test_no_client_certificate_is_refused(tv, certs):
                 got += chunk
     assert got.startswith(b"error\npermission denied: a client certificate signed by "
                           b"control.client-ca is required"), got
-    wait_log(tv, r"control: refused TLS client 127\.0\.0\.1@\d+: no client certificate")
+    expect_log(tv, r"control: refused TLS client 127\.0\.0\.1@\d+: no client certificate")
     assert tv.log_text().count("control: flushed") == before
 
 
@@ -100,7 +101,7 @@ def test_wrong_ca_is_refused(tv, certs):
     r = certs.rogue_client
     rc, out, err = rctl(tv.tls_addr, "flush", cert=r.cert, key=r.key, ca=certs.ca.cert)
     assert rc == 2 and not out, (out, err)
-    wait_log(tv, r"control: refused TLS client 127\.0\.0\.1@\d+: TLS handshake failed")
+    expect_log(tv, r"control: refused TLS client 127\.0\.0\.1@\d+: TLS handshake failed")
     assert tv.log_text().count("control: flushed") == before
     # and vigilctl checks the server: a --ca that did not sign vigil's certificate
     c = certs.client

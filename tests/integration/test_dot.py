@@ -28,7 +28,7 @@ import certs as certsmod
 import conftest
 import enc
 import lab as labmod
-from helpers import assert_answer, own_resolver, replace_once
+from helpers import assert_answer, own_resolver, replace_once, wait_log
 
 WWW = "www.basic.lab."
 WWW_ADDR = "192.0.2.10"
@@ -62,15 +62,6 @@ def fp_der(der):
 
 def q(name=WWW, rdtype="A", **kw):
     return dns.message.make_query(name, rdtype, **kw)
-
-
-def wait_log(v, needle, start=0, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in v.log_text()[start:]:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -168,7 +159,7 @@ def test_dot_certificate_reload_under_load(dot, certs):
         shutil.copy(certs.server2.key, dot.keyfile)
         start = len(dot.log_text())
         dot.signal(signal.SIGHUP)
-        assert wait_log(dot, "reloaded", start), dot.log_tail()
+        assert wait_log(dot, "reloaded", start=start), dot.log_tail()
         at_reload = results["ok"]
         deadline = time.monotonic() + 10
         while results["ok"] < at_reload + 20 and t.is_alive() and time.monotonic() < deadline:
@@ -186,7 +177,7 @@ def test_dot_broken_certificate_at_reload_keeps_the_old(dot, certs):
         f.write("-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
     start = len(dot.log_text())
     dot.signal(signal.SIGHUP)
-    assert wait_log(dot, "keeping the running config", start), dot.log_tail()
+    assert wait_log(dot, "keeping the running config", start=start), dot.log_tail()
     assert dot.keyfile in dot.log_text()[start:], dot.log_tail()
     ans, tls = enc.dot_query(dot.addr, dot.tls_port, q(), cafile=certs.ca.cert)
     assert_answer(ans, WWW, "A", [WWW_ADDR])

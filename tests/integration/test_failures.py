@@ -22,7 +22,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from helpers import assert_rcode, show
+from helpers import assert_rcode, show, wait_log
 from test_daemon import Custom
 
 pytestmark = pytest.mark.vigil_only
@@ -44,15 +44,6 @@ def edes(msg):
 def ask(v, name, rdtype="A"):
     q = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
     return v.send(q, timeout=8)
-
-
-def wait_log(v, pattern, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(pattern, v.log_text()):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ import pytest
 
 import conftest
 import labknot
-from helpers import show
+from helpers import show, wait_log
 from test_daemon import Custom
 from test_policy import BLOCKED, assert_blocked, assert_clean, assert_resolves
 
@@ -110,19 +110,6 @@ policy:
       clients: [ "127.0.0.0/8" ]
       sources: [ feed, timer ]
 """
-
-
-def wait_log(v, pattern, timeout=5.0, start=0):
-    """The first log line (after offset START) matching PATTERN, or None."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in v.log_text()[start:].splitlines():
-            if rx.search(line):
-                return line
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.05)
 
 
 def ask(v, qname, rdtype="A"):

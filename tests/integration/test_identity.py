@@ -17,8 +17,8 @@ import pytest
 import certs as certsmod
 import conftest
 import enc
-from helpers import assert_answer
-from test_policy import C1, PolicyVigil, rpz, wait_log, write
+from helpers import assert_answer, wait_log
+from test_policy import C1, PolicyVigil, rpz, write
 
 pytestmark = pytest.mark.vigil_only
 

@@ -42,7 +42,7 @@ import dns.rcode
 import pytest
 
 import conftest
-from helpers import Upstream, assert_answer, assert_rcode, rrset, show, udp_raw
+from helpers import Upstream, assert_answer, assert_rcode, rrset, show, udp_raw, wait_log
 from test_daemon import Custom
 
 pytestmark = pytest.mark.vigil_only
@@ -105,32 +105,11 @@ class PolicyVigil(Custom):
     def text(self, extra=None):
         return super().text(extra) + self.policy
 
-    def start(self):
-        self.write_config()
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=log, start_new_session=True, close_fds=True)
-        log.close()
-        deadline = time.monotonic() + conftest.START_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("vigil exited with status %s at start-up; config %s:\n%s\n"
-                                   "log:\n%s" % (self.proc.returncode, self.config_path,
-                                                 self.text(), self.log_tail()))
-            try:
-                r = self.query(conftest.READY_NAME, "A", timeout=0.5,
-                               source=self.ready_source)
-                if r.rcode() == dns.rcode.NOERROR and r.answer:
-                    return
-                last = "answered %s" % dns.rcode.to_text(r.rcode())
-            except Exception as e:  # timeout, connection refused ...
-                last = "%s: %s" % (type(e).__name__, e)
-            time.sleep(0.1)
-        self.stop(check=False)  # the error below says what went wrong
-        raise RuntimeError("vigil did not answer %s from %s within %.0fs (last: %s); log:\n%s"
-                           % (conftest.READY_NAME, self.ready_source, conftest.START_TIMEOUT,
-                              last, self.log_tail()))
+    def ready(self):
+        """(conftest.Resolver.start() polls it) READY_NAME resolves for READY_SOURCE."""
+        r = self.query(conftest.READY_NAME, "A", timeout=0.5, source=self.ready_source)
+        return (r.rcode() == dns.rcode.NOERROR and bool(r.answer),
+                "%s answered %s" % (self.ready_source, dns.rcode.to_text(r.rcode())))
 
 
 def started(lab, workdir, policy_text, ready_source=C1):
@@ -200,19 +179,6 @@ def assert_resolves(msg, name, rdtype, expected):
 
 def assert_nodata(msg, src_name, code, name, soa=None):
     assert_blocked(msg, "NOERROR", src_name, code, name, soa)
-
-
-def wait_log(v, pattern, timeout=3.0):
-    """The first log line matching PATTERN (a regex), waiting up to TIMEOUT."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in v.log_text().splitlines():
-            if rx.search(line):
-                return line
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.05)
 
 
 TXT = ['"v=lab1 hello" "second string"']  # txt.basic.lab. TXT

@@ -38,7 +38,7 @@ def wait_for(pred, what, limit=10.0, v=None):
     while time.monotonic() < deadline:
         if pred():
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     pytest.fail("%s: not within %.0f s%s" % (what, limit,
                                              ("; log:\n" + v.log_tail()) if v else ""),
                 pytrace=False)

@@ -33,6 +33,7 @@ import dns.rcode
 import pytest
 
 import conftest
+from helpers import preload_shim
 from test_daemon import Custom
 
 pytestmark = [pytest.mark.vigil_only,
@@ -303,19 +304,8 @@ def test_control_socket_swapped_for_a_link(lab, readable_dir, monkeypatch):
     link to root's file in its place.  Simulated deterministically by an
     LD_PRELOAD bind() that renames the link over the socket at once: vigil
     (still root) must not chown or chmod the file the link points to."""
-    vbin = conftest.VIGIL_BIN
-    ldd = subprocess.run(["ldd", vbin], capture_output=True, text=True).stdout
-    if "libtsan" in ldd or not shutil.which("cc"):
-        pytest.skip("needs a build without ThreadSanitizer (LD_PRELOAD) and cc")
-    if "libasan" in ldd:  # the shim comes before ASan's runtime: let it
-        monkeypatch.setenv("ASAN_OPTIONS",
-                           os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    shim = preload_shim(readable_dir, RACE_SHIM, monkeypatch, "race")
     pw = pwd.getpwnam(USER)
-    src = os.path.join(readable_dir, "race.c")
-    shim = os.path.join(readable_dir, "race.so")
-    with open(src, "w") as f:
-        f.write(RACE_SHIM)
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
     ctl_dir = os.path.join(readable_dir, "run")
     os.mkdir(ctl_dir, 0o755)
     os.chown(ctl_dir, pw.pw_uid, pw.pw_gid)  # as vigil makes /run/vigil
@@ -352,19 +342,8 @@ def test_control_directory_swapped_for_a_link(lab, readable_dir, monkeypatch):
     state directory): right after vigil's mkdir, the user moves it away and
     puts a link to root's directory in its place (the shim's mkdir does it at
     once).  vigil must not give root's directory to the user."""
-    vbin = conftest.VIGIL_BIN
-    ldd = subprocess.run(["ldd", vbin], capture_output=True, text=True).stdout
-    if "libtsan" in ldd or not shutil.which("cc"):
-        pytest.skip("needs a build without ThreadSanitizer (LD_PRELOAD) and cc")
-    if "libasan" in ldd:  # the shim comes before ASan's runtime: let it
-        monkeypatch.setenv("ASAN_OPTIONS",
-                           os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    shim = preload_shim(readable_dir, RACE_SHIM, monkeypatch, "race")
     pw = pwd.getpwnam(USER)
-    src = os.path.join(readable_dir, "race.c")
-    shim = os.path.join(readable_dir, "race.so")
-    with open(src, "w") as f:
-        f.write(RACE_SHIM)
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
     v = Dropping(readable_dir, lab)
     os.makedirs(v.state, 0o750)
     os.chown(v.state, pw.pw_uid, pw.pw_gid)

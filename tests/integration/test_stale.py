@@ -5,7 +5,7 @@ can stop.
 - serve-stale: www.stale. (TTL 2) is cached, its only server is stopped;
   once the data expired, vigil answers it stale (TTL 30, EDE 3 Stale
   Answer) instead of SERVFAIL.
-- prefetch: pf.stale. (TTL 12) asked for when under a tenth of its TTL is
+- prefetch: pf.stale. (TTL 11) asked for when under a tenth of its TTL is
   left is answered from the cache and renewed at once: a query reaches
   the zone's server without any further client query, and the next answer
   has a fresh TTL.
@@ -41,7 +41,7 @@ def zones(m):
                    "@ IN NS ns.stale.\n"
                    "ns IN A %s\n"
                    "www 2 IN A 192.0.2.1\n"
-                   "pf 12 IN A 192.0.2.2\n" % m.addr("s-leaf")),
+                   "pf 11 IN A 192.0.2.2\n" % m.addr("s-leaf")),
     }
 
 
@@ -102,8 +102,9 @@ def test_stale_off_is_servfail(tmp_path, mini):
 def test_prefetch_before_expiry(tmp_path, mini):
     with own_vigil(tmp_path, mini, validation=False, resolver="  prefetch: yes\n") as v:
         r = ask(v, "pf.stale.")
-        assert a_of(r) == [("192.0.2.2", 12)], r
-        # ask until under a tenth of its 12 s is left (the answer's TTL says)
+        assert a_of(r) == [("192.0.2.2", 11)], r
+        # ask until under a tenth of its 11 s is left (the answer's TTL says 1:
+        # 11 is the shortest TTL whose tenth is above a whole second)
         deadline = time.monotonic() + 30
         while True:
             before = mini.stats("s-leaf")["num.queries"]

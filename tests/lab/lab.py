@@ -243,6 +243,17 @@ def big_txt_strings(label):
     return out
 
 
+def server_env():
+    """The environment of the lab's own servers: the caller's without
+    MALLOC_PERTURB_, which `meson test` sets for the program under test (vigil
+    keeps it).  With it glibc fills every block NSD allocates and frees, and
+    each reading of NSD's counters (stats_noreset) took up to three times as
+    long: the lab is not what is tested."""
+    env = dict(os.environ)
+    env.pop("MALLOC_PERTURB_", None)
+    return env
+
+
 def _pid_alive(pid):
     """True while PID exists and is not a zombie."""
     try:
@@ -432,7 +443,7 @@ txt               IN TXT  "v=lab1 hello" "second string"
 v4only            IN A    192.0.2.11
 nodata-cache      IN A    192.0.2.12
 cache-pos         IN A    192.0.2.13
-short           4 IN A    192.0.2.14
+short           1 IN A    192.0.2.14
 stats             IN A    192.0.2.15
 reload            IN A    192.0.2.16
 edns              IN A    192.0.2.17
@@ -721,13 +732,13 @@ remote-control:
             if srv.kind == "nsd":
                 procs[srv.name] = subprocess.Popen(
                     [NSD, "-c", srv.conf], stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=server_env())
             elif srv.kind in SCRIPTS:
                 log = open(srv.logfile, "ab")
                 self._spawned[srv.name] = subprocess.Popen(
                     [sys.executable, SCRIPTS[srv.kind], srv.addr, str(self.port), srv.pidfile,
                      srv.countfile] + srv.zones[:1], stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=log, start_new_session=True, close_fds=True)
+                    stderr=log, start_new_session=True, close_fds=True, env=server_env())
                 log.close()
         failed = []
         for name, p in procs.items():

@@ -22,7 +22,8 @@ import signal
 
 import pytest
 
-from test_feed import WRONG_SECRET, FeedVigil, wait_log
+from helpers import wait_log
+from test_feed import WRONG_SECRET, FeedVigil
 
 pytestmark = pytest.mark.vigil_only
 

@@ -187,6 +187,16 @@ def _preflight():
     return None
 
 
+def no_default_control(text):
+    """TEXT, a vigil config, with `control: socket: ""` (no control socket)
+    when it has no control section of its own: a test vigil never takes the
+    default /run/vigil/control.sock, which a vigil of the machine or another
+    test run may hold."""
+    if re.search(r"^control:", text, re.M):
+        return text
+    return text + "control:\n  socket: \"\"  # the tests that use it set their own\n"
+
+
 def free_port():
     """A port free for both UDP and TCP on 127.0.0.1."""
     for _ in range(50):
@@ -261,6 +271,8 @@ dnssec:
   negative-trust-anchors: [ {ntas} ]
 log:
   level: debug
+control:
+  socket: ""  # not the default path, which another vigil may hold
 """
         else:
             self.config_path = os.path.join(self.dir, "unbound.conf")

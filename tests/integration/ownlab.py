@@ -32,12 +32,13 @@ class OwnRoot(conftest.Resolver):
         dnssec = ("  trust-anchor-file: [ \"%s\" ]\n" % self.lab.trust_anchor
                   if self.validation else "  validation: no\n")
         with open(self.config_path, "w") as f:
-            f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n"
-                    "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
-                    "  prime-root: yes\n  ipv6-upstream: no\n%s"
-                    "limits:\n  upstream-timeout: 200\n"
-                    "dnssec:\n%slog:\n  level: debug\n%s"
-                    % (self.port, self.lab.root_hints, self.resolver, dnssec, self.extra))
+            f.write(conftest.no_default_control(
+                "server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n"
+                "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
+                "  prime-root: yes\n  ipv6-upstream: no\n%s"
+                "limits:\n  upstream-timeout: 200\n"
+                "dnssec:\n%slog:\n  level: debug\n%s"
+                % (self.port, self.lab.root_hints, self.resolver, dnssec, self.extra)))
 
     def ready(self):
         """Ready when it says so: asking a name of the lab would fill the cache

@@ -77,7 +77,7 @@ class Custom(conftest.Resolver):
     def write_config(self):
         self.config_path = os.path.join(self.dir, "vigil.yaml")
         with open(self.config_path, "w") as f:
-            f.write(self.text())
+            f.write(conftest.no_default_control(self.text()))
 
     def text(self, extra=None):
         return ("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n%s"

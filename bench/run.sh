@@ -555,6 +555,8 @@ cache:
   size: 256M
 log:
   level: $level
+control:
+  socket: ""
 EOF
     case ${5:-} in
     "") ;;

@@ -455,11 +455,12 @@ class EmptyInsecureNames(conftest.Resolver):
     def write_config(self):
         self.config_path = os.path.join(self.dir, "vigil.yaml")
         with open(self.config_path, "w") as f:
-            f.write("server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n"
-                    "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
-                    "dnssec:\n  trust-anchor-file: [ \"%s\" ]\n  insecure-names: []\n"
-                    "log:\n  level: info\n" % (self.port, self.lab.root_hints,
-                                              self.lab.trust_anchor))
+            f.write(conftest.no_default_control(
+                "server:\n  listen: [ \"127.0.0.1@%d\" ]\n  workers: 1\n  user: \"\"\n"
+                "resolver:\n  root-hints: %s\n  query-localhost: yes\n"
+                "dnssec:\n  trust-anchor-file: [ \"%s\" ]\n  insecure-names: []\n"
+                "log:\n  level: info\n" % (self.port, self.lab.root_hints,
+                                          self.lab.trust_anchor)))
 
 
 @pytest.mark.vigil_only

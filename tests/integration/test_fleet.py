@@ -128,8 +128,10 @@ class Fleet:
         self.b = FleetVigil(directory, "vigil-b", "%s.12" % prefix)
         include = os.path.join(os.path.dirname(directory), "lab-resolver.yaml")
         with open(include, "w") as f:
+            # (two vigils on one machine: neither takes the default control socket)
             f.write("resolver:\n  root-hints: %s\n  query-localhost: yes\n"
                     "dnssec:\n  trust-anchor-file: [ \"%s\" ]\n"
+                    "control:\n  socket: \"\"\n"
                     % (lab.root_hints, lab.trust_anchor))
         zone = os.path.join(os.path.dirname(directory), "first.rpz")
         with open(zone, "w") as f:

@@ -271,9 +271,8 @@ dnssec:
   negative-trust-anchors: [ {ntas} ]
 log:
   level: debug
-control:
-  socket: ""  # not the default path, which another vigil may hold
 """
+            text = no_default_control(text)
         else:
             self.config_path = os.path.join(self.dir, "unbound.conf")
             unbound_ntas = "".join('  domain-insecure: "%s"\n' % z.rstrip(".")

@@ -65,6 +65,8 @@ struct vg_cache {
 	_Atomic uint32_t min_ttl, max_ttl, max_neg_ttl; /* changed by reload, read by workers */
 	_Atomic uint32_t stale_max; /* serve-stale: expired entries kept this long (0: none) */
 	size_t limit;
+	struct entry **table; /* every shard's buckets, one block (big_alloc) */
+	size_t table_bytes;
 	struct vg_aggr *aggr; /* validated NSEC ranges (aggr.c), an eighth of the budget */
 };
 
@@ -117,11 +119,13 @@ struct vg_cache *vg_cache_new(size_t max_bytes)
 	size_t nb = 64;
 	while (nb * 512 < per) /* about one bucket per 512 budget bytes */
 		nb <<= 1;
+	c->table_bytes = VG_CACHE_SHARDS * nb * sizeof(struct entry *);
+	c->table = vg_big_alloc(c->table_bytes);
 	for (int i = 0; i < VG_CACHE_SHARDS; i++) {
 		struct shard *s = &c->shards[i];
 		pthread_mutex_init(&s->lock, NULL);
 		s->nbuckets = nb;
-		s->buckets = calloc(nb, sizeof(*s->buckets));
+		s->buckets = c->table ? c->table + (size_t)i * nb : NULL;
 		if (!s->buckets) {
 			vg_cache_free(c);
 			return NULL;
@@ -146,10 +150,10 @@ void vg_cache_free(struct vg_cache *c)
 				free(e);
 				e = n;
 			}
-			free(s->buckets);
 		}
 		pthread_mutex_destroy(&s->lock);
 	}
+	vg_big_free(c->table, c->table_bytes);
 	vg_aggr_free(c->aggr);
 	free(c);
 }
@@ -191,6 +195,15 @@ static struct entry **find_slot(struct shard *s, uint64_t h, const uint8_t *name
 			return pp;
 	}
 	return pp;
+}
+
+uint64_t vg_cache_prefetch(const struct vg_cache *c, const uint8_t *name, uint16_t type)
+{
+	uint64_t h = key_hash(c, name, vg_name_len(name), type);
+	const struct shard *s = &c->shards[h >> 59 & (VG_CACHE_SHARDS - 1)];
+	/* the bucket array and its size never change after vg_cache_new */
+	__builtin_prefetch(&s->buckets[h & (s->nbuckets - 1)]);
+	return h;
 }
 
 static void remove_entry(struct shard *s, struct entry **pp)
@@ -421,9 +434,16 @@ int vg_cache_get(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_
 int vg_cache_get_ex(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
 		    unsigned flags, struct vg_cache_entry *out, uint8_t *buf, size_t cap)
 {
+	return vg_cache_get_hashed(c, name, type, key_hash(c, name, vg_name_len(name), type), now,
+				   flags, out, buf, cap);
+}
+
+int vg_cache_get_hashed(struct vg_cache *c, const uint8_t *name, uint16_t type, uint64_t h,
+			uint32_t now, unsigned flags, struct vg_cache_entry *out, uint8_t *buf,
+			size_t cap)
+{
 	bool stale = false, prefetch = false;
 	size_t nlen = vg_name_len(name);
-	uint64_t h = key_hash(c, name, nlen, type);
 	struct shard *s = shard_of(c, h);
 	int ret = VG_ENOTFOUND;
 

@@ -189,8 +189,23 @@ enum {
 int vg_cache_get_ex(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now,
 		    unsigned flags, struct vg_cache_entry *out, uint8_t *buf, size_t cap);
 
+/** vg_cache_get_ex with the key's @p hash from vg_cache_prefetch. */
+int vg_cache_get_hashed(struct vg_cache *c, const uint8_t *name, uint16_t type, uint64_t hash,
+			uint32_t now, unsigned flags, struct vg_cache_entry *out, uint8_t *buf,
+			size_t cap);
+
 /** Is there a live entry (any rank) for (name, type)? */
 bool vg_cache_has(struct vg_cache *c, const uint8_t *name, uint16_t type, uint32_t now);
+
+/**
+ * Start loading the hash bucket of (@p name, @p type) into the CPU's cache,
+ * for a lookup that follows soon (the pipeline calls it as it parses a query,
+ * so that the load overlaps the access and policy checks), and return the
+ * key's hash for that lookup (vg_cache_get_hashed), so that it is not
+ * computed twice.  No lock, no effect on the contents; @p name lower-cased,
+ * as every key is.
+ */
+uint64_t vg_cache_prefetch(const struct vg_cache *c, const uint8_t *name, uint16_t type);
 
 /* ------------------------------------------------------------ aggr.c */
 

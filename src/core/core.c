@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <syslog.h>
 #include <time.h>
 #include <pthread.h>
@@ -300,4 +301,37 @@ size_t vg_arena_used(const struct vg_arena *a)
 bool vg_arena_budget_hit(const struct vg_arena *a)
 {
 	return a->budget_hit;
+}
+
+void *vg_big_alloc(size_t n)
+{
+	if (n < VG_BIG_PAGE)
+		return calloc(1, n ? n : 1);
+	if (n > SIZE_MAX - 2 * VG_BIG_PAGE)
+		return NULL;
+	size_t len = (n + VG_BIG_PAGE - 1) & ~(VG_BIG_PAGE - 1);
+	/* map one huge page more, then cut the ends off to align it */
+	uint8_t *m = mmap(NULL, len + VG_BIG_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	uintptr_t a = ((uintptr_t)m + VG_BIG_PAGE - 1) & ~(uintptr_t)(VG_BIG_PAGE - 1);
+	uint8_t *p = (uint8_t *)a;
+	if (p > m)
+		munmap(m, (size_t)(p - m));
+	if (m + len + VG_BIG_PAGE > p + len)
+		munmap(p + len, (size_t)(m + len + VG_BIG_PAGE - (p + len)));
+	(void)madvise(p, len, MADV_HUGEPAGE); /* advice: without THP, small pages */
+	return p;
+}
+
+void vg_big_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	if (n < VG_BIG_PAGE) {
+		free(p);
+		return;
+	}
+	munmap(p, (n + VG_BIG_PAGE - 1) & ~(VG_BIG_PAGE - 1));
 }

@@ -154,6 +154,17 @@ int vg_parse_uint(const char *s, unsigned long long max, unsigned long long *out
  */
 int vg_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
 
+/**
+ * A zeroed block of @p n bytes for a large table that is read at random on
+ * the hot path (the cache's buckets).  From 2 MiB up it is 2 MiB-aligned and
+ * asks for transparent huge pages (MADV_HUGEPAGE), so that lookups spread
+ * over it do not each need a page walk; below that it is calloc.  NULL when
+ * out of memory.  Freed with vg_big_free and the same @p n.
+ */
+#define VG_BIG_PAGE ((size_t)2 << 20)
+void *vg_big_alloc(size_t n);
+void vg_big_free(void *p, size_t n);
+
 /* ---- arena: bump allocator with a byte cap, freed all at once ---- */
 struct vg_arena;
 

@@ -546,6 +546,10 @@ static void query_stages(struct vg_pipe *p, const uint8_t *pkt, size_t len,
 		break;
 	}
 
+	/* the cache is looked up below, after the policy: start loading its
+	 * bucket now, so that the memory access overlaps the policy's work */
+	uint64_t key_hash = vg_cache_prefetch(p->env.cache, q.qname, q.qtype);
+
 	/* 2b. discovery: names vigil answers itself (DDR, resolver.arpa, the
 	 * canary), before the policy and the cache */
 	{
@@ -579,8 +583,8 @@ static void query_stages(struct vg_pipe *p, const uint8_t *pkt, size_t len,
 	unsigned cf = (p->env.opts->serve_stale ? VG_CACHE_STALE_FAILED : 0) |
 		      (p->env.opts->prefetch ? VG_CACHE_PREFETCH : 0);
 	cc.hook = &hook;
-	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, wait_answer ? &hook : NULL, cf, &ci,
-					      p->txbuf, TXBUF_SIZE);
+	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, wait_answer ? &hook : NULL, cf,
+					      key_hash, &ci, p->txbuf, TXBUF_SIZE);
 	if (hook.fired || n) {
 		VG_STAT_INC(p->stats.cache_hits);
 		if (VG_UNLIKELY(p->tap != NULL)) {
@@ -785,7 +789,7 @@ static bool answer_stale_req(struct vg_pipe_req *r)
 	if (r->tap)
 		r->tap->cache_hit = true;
 	size_t n = vg_resolv_answer_cached_ex(&p->env, &cq, r->pol ? &hook : NULL,
-					      VG_CACHE_STALE | VG_CACHE_NO_FAIL, &ci, p->txbuf,
+					      VG_CACHE_STALE | VG_CACHE_NO_FAIL, 0, &ci, p->txbuf,
 					      TXBUF_SIZE);
 	if (!n && !hook.fired) {
 		if (r->tap) /* no stale data: what follows is not from the cache */

@@ -174,11 +174,11 @@ static void stale_instead(struct vg_answer_view *av, bool *failed)
 size_t vg_resolv_answer_cached(const struct vg_resolv_env *env, const struct vg_client_q *cq,
 			       struct vg_answer_hook *hook, uint8_t *buf, size_t cap)
 {
-	return vg_resolv_answer_cached_ex(env, cq, hook, 0, NULL, buf, cap);
+	return vg_resolv_answer_cached_ex(env, cq, hook, 0, 0, NULL, buf, cap);
 }
 
 size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct vg_client_q *cq,
-				  struct vg_answer_hook *hook, unsigned flags,
+				  struct vg_answer_hook *hook, unsigned flags, uint64_t key_hash,
 				  struct vg_cached_info *info, uint8_t *buf, size_t cap)
 {
 	struct vg_cached_info dummy;
@@ -213,7 +213,10 @@ size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct 
 		/* prefetch: the first entry only, the one a refresh of (qname,
 		 * qtype) fetches again */
 		unsigned f = hop ? flags & ~VG_CACHE_PREFETCH : flags;
-		int found = vg_cache_get_ex(env->cache, name, q->qtype, now, f, &e, sb, room);
+		int found = hop || !key_hash
+				    ? vg_cache_get_ex(env->cache, name, q->qtype, now, f, &e, sb, room)
+				    : vg_cache_get_hashed(env->cache, name, q->qtype, key_hash, now, f,
+							  &e, sb, room);
 		if (found == 0 && e.failure && n == 0) {
 			if (e.sec == VG_SEC_BOGUS && (q->flags & VG_F_CD))
 				return 0; /* CD: the unvalidated answer is wanted */

@@ -379,10 +379,11 @@ struct vg_cached_info {
  * VG_CACHE_STALE_FAILED: stale data may answer, marked with EDE 3 and TTL
  * VG_CACHE_STALE_TTL; VG_CACHE_PREFETCH: claim the refresh of the entry of
  * (qname, qtype) when under a tenth of its TTL is left), reporting in
- * @p info (may be NULL).  No heap allocation.
+ * @p info (may be NULL).  @p key_hash: what vg_cache_prefetch returned for
+ * (qname, qtype), or 0 (computed here).  No heap allocation.
  */
 size_t vg_resolv_answer_cached_ex(const struct vg_resolv_env *env, const struct vg_client_q *cq,
-				  struct vg_answer_hook *hook, unsigned flags,
+				  struct vg_answer_hook *hook, unsigned flags, uint64_t key_hash,
 				  struct vg_cached_info *info, uint8_t *buf, size_t cap);
 
 /**

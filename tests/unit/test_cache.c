@@ -1057,6 +1057,56 @@ START_TEST(flush_negative_only)
 }
 END_TEST
 
+/* A budget whose bucket table passes 2 MiB: the table is one huge-page
+ * block (vg_big_alloc), every shard's buckets a slice of it.  Names land in
+ * every shard and are all found; vg_cache_prefetch, for names present and
+ * absent, changes nothing and returns the hash vg_cache_get_hashed finds the
+ * entry by (another hash does not); flush empties it and the free is clean
+ * (ASan). */
+START_TEST(big_table_and_prefetch)
+{
+	struct vg_cache *big = vg_cache_new((size_t)256 * MIB);
+	ck_assert_ptr_nonnull(big);
+	enum { N = 4000 };
+	struct rrs r;
+	uint8_t n[VG_NAME_MAX], buf[512];
+	char name[64];
+	struct vg_cache_entry e;
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "n%d.big.example", i);
+		ck_assert_int_eq(vg_cache_put(big, mk_a(&r, name, 600, 1, (uint8_t)i), 1, 1000), 0);
+	}
+	size_t count;
+	vg_cache_usage(big, &count, NULL, NULL);
+	ck_assert_uint_eq(count, N);
+	for (int i = 0; i < 2 * N; i++) {
+		snprintf(name, sizeof(name), "n%d.big.example", i);
+		wname(name, n);
+		uint64_t h = vg_cache_prefetch(big, n, VG_T_A);
+		vg_cache_prefetch(big, n, VG_T_AAAA);
+		int got = vg_cache_get(big, n, VG_T_A, 1001, &e, buf, sizeof(buf));
+		/* the hash it returns is the key's: the hashed lookup agrees */
+		ck_assert_int_eq(vg_cache_get_hashed(big, n, VG_T_A, h, 1001, 0, &e, buf,
+						     sizeof(buf)), got);
+		ck_assert_int_eq(vg_cache_get_hashed(big, n, VG_T_A, h ^ 1, 1001, 0, &e, buf,
+						     sizeof(buf)), VG_ENOTFOUND);
+		if (i >= N) {
+			ck_assert_int_eq(got, VG_ENOTFOUND);
+			continue;
+		}
+		ck_assert_int_eq(vg_cache_get_hashed(big, n, VG_T_A, h, 1001, 0, &e, buf,
+						     sizeof(buf)), 0);
+		ck_assert_uint_eq(e.rs.count, 1);
+		ck_assert_uint_eq(e.rs.rdata[3], (uint8_t)i); /* 10.i.0.0: its own data */
+		ck_assert_uint_eq(e.ttl, 599);
+	}
+	vg_cache_usage(big, &count, NULL, NULL);
+	ck_assert_uint_eq(count, N);
+	ck_assert_uint_eq(vg_cache_flush(big, NULL, 0), N);
+	vg_cache_free(big);
+}
+END_TEST
+
 START_TEST(peek_reports_without_touching)
 {
 	struct vg_cache_info in;
@@ -1118,6 +1168,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, flush_subtree);
 	tcase_add_test(tc, flush_negative_only);
 	tcase_add_test(tc, peek_reports_without_touching);
+	tcase_add_test(tc, big_table_and_prefetch);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bounds");

@@ -2,7 +2,8 @@
  *
  * The small pieces of src/core and src/wire every module leans on: the one
  * growable array (vg_grow: doubling, contents kept, overflow refused without
- * touching the array), type mnemonics both ways, the clock's seconds, and
+ * touching the array), the big zeroed block for hot tables (vg_big_alloc:
+ * zeroed, huge-page aligned from 2 MiB), type mnemonics both ways, the clock's seconds, and
  * address prefix matching (the ACL's, on every query) against its definition.
  */
 #include <check.h>
@@ -49,6 +50,33 @@ START_TEST(grow_refuses_overflow)
 	ck_assert_uint_eq(cap, 16);
 	ck_assert_uint_eq(a[15], 0xab);
 	free(a);
+}
+END_TEST
+
+START_TEST(big_alloc_zeroed_and_aligned)
+{
+	/* below a huge page: plain zeroed heap memory */
+	uint8_t *small = vg_big_alloc(1000);
+	ck_assert_ptr_nonnull(small);
+	for (size_t i = 0; i < 1000; i++)
+		ck_assert_uint_eq(small[i], 0);
+	vg_big_free(small, 1000);
+	/* from 2 MiB up, any size: aligned to 2 MiB, zeroed, every byte usable */
+	static const size_t sizes[] = { VG_BIG_PAGE, VG_BIG_PAGE + 1, 3 * VG_BIG_PAGE - 8 };
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k];
+		uint8_t *p = vg_big_alloc(n);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq((uintptr_t)p % VG_BIG_PAGE, 0);
+		for (size_t i = 0; i < n; i += 4093)
+			ck_assert_uint_eq(p[i], 0);
+		ck_assert_uint_eq(p[n - 1], 0);
+		memset(p, 0x5a, n);
+		ck_assert_uint_eq(p[n - 1], 0x5a);
+		vg_big_free(p, n);
+	}
+	ck_assert_ptr_null(vg_big_alloc(SIZE_MAX - VG_BIG_PAGE)); /* no overflow */
+	vg_big_free(NULL, VG_BIG_PAGE);
 }
 END_TEST
 
@@ -181,6 +209,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, grow_doubles_and_keeps);
 	tcase_add_test(tc, grow_refuses_overflow);
+	tcase_add_test(tc, big_alloc_zeroed_and_aligned);
 	tcase_add_test(tc, type_names_both_ways);
 	tcase_add_test(tc, clock_seconds);
 	tcase_add_test(tc, arena_budget_shared_and_bounded);

@@ -35,6 +35,7 @@ Subcommands (all output on stdout):
   polsum KVFILE S                  derived policy-case figures for resolver S
   schedns PID                      scheduler run time (ns) of PID's tree, all threads
   pairsum KVFILE                   (m) paired slices: per-round ratios to Unbound, medians
+  floorreport KVFILE               print the floor case's table (bench/floor.sh)
   loadsum KVFILE S                 (l) figures of server S: medians over the rounds
   report KVFILE                    print the results table
   dtcount FILE                     data frames in an fstrm (dnstap) file
@@ -1055,6 +1056,54 @@ def cmd_obsreport(path):
     return 0
 
 
+def cmd_floorreport(path):
+    """The floor case's table: per rate, each server's median CPU per answer
+    (and range over slices), its median per-round ratio to Unbound (and range,
+    undisturbed rounds), and what each step up from the blocking responder
+    adds, as a share of Unbound's cost."""
+    kv = load_kv(path)
+    servers = [x for x in (kv.get("meta.floor_servers") or "").split(",") if x]
+    rates = [int(x) for x in (kv.get("meta.pair_rates") or "").split(",") if x]
+    hdr = "%-26s %14s %14s %10s %16s" % ("floor: server @ rate", "CPU us/answer", "range",
+                                        "x unbound", "ratio range, n")
+    lines = [hdr, "-" * len(hdr)]
+    for r in rates:
+        for sv in servers:
+            k = "%s.m%d." % (sv, r)
+            us, lo, hi = (num(kv, k + x) for x in ("us_per_answer", "us_per_answer_min",
+                                                 "us_per_answer_max"))
+            ra, rlo, rhi = (num(kv, k + x) for x in ("ratio", "ratio_min", "ratio_max"))
+            lines.append("%-26s %14s %14s %10s %16s" % (
+                "%s @%dk" % (sv, r // 1000),
+                "n/a" if us is None else "%.2f" % us,
+                "" if lo is None else "%.1f-%.1f" % (lo, hi),
+                "n/a" if ra is None else "%.2f" % ra,
+                "" if rlo is None else "%.2f-%.2f n%s" % (rlo, rhi, kv.get(k + "rounds", "?"))))
+        lines.append("")
+    # the ratio of each server's median CPU per answer to Unbound's: what is
+    # left when every round had a disturbed slice (the per-round ratios need
+    # all five slices of a round undisturbed)
+    lines.append("x unbound of the medians (all slices):")
+    for r in rates:
+        u = num(kv, "unbound.m%d.us_per_answer" % r)
+        if not u:
+            continue
+        lines.append("  @%dk: " % (r // 1000) + ", ".join(
+            "%s %.2f" % (sv, num(kv, "%s.m%d.us_per_answer" % (sv, r)) / u) for sv in servers
+            if num(kv, "%s.m%d.us_per_answer" % (sv, r)) is not None))
+    lines.append("")
+    lines.append("issue 9 asks vigil for <= 0.75 x unbound at 20k and 100k.  canned-block is the")
+    lines.append("least any UDP server can cost; canned-uv the least one waiting in a libuv loop can:")
+    for r in rates:
+        b, e, v = (num(kv, "%s.m%d.ratio" % (sv, r)) for sv in ("canned-block", "canned-uv", "vigil"))
+        f = lambda x: "n/a" if x is None else "%.2f" % x
+        lines.append("  @%dk: canned-block %s, canned-uv %s, vigil %s x unbound: vigil %s" % (
+            r // 1000, f(b), f(e), f(v),
+            "n/a" if v is None else ("PASS" if v <= 0.75 else "FAIL")))
+    print("\n".join(lines))
+    return 0
+
+
 def load_plan(kv):
     """The (l) rates, from meta.load_plan ("RATE:SECS,...")."""
     out = []
@@ -1141,7 +1190,8 @@ def cmd_pairsum(path):
     rounds = int(num(kv, "meta.pair_rounds") or 0)
     fmax = num(kv, "meta.foreign_max") or 20
     rates = [int(x) for x in (kv.get("meta.pair_rates") or "").split(",") if x]
-    servers = ("vigil", "unbound", "canned")
+    # the servers of the slices: (m)'s three, or the floor case's five
+    servers = sorted({k.split(".m")[0] for k in kv if re.match(r"[\w-]+\.m\d+\.r\d+\.cpu_ns$", k)})
     out = {}
     for rate in rates:
         per = {s: {} for s in servers}
@@ -1161,7 +1211,7 @@ def cmd_pairsum(path):
             out[p + "us_per_answer_max"] = "%.9g" % max(v)
             ratios, skipped = [], 0
             for r, (x, bad) in per[s].items():
-                u = per["unbound"].get(r)
+                u = per.get("unbound", {}).get(r)
                 if u is None or u[0] <= 0:
                     continue
                 if bad or u[1] or any(per[o].get(r, (0, False))[1] for o in servers):
@@ -1584,7 +1634,7 @@ def main(argv):
     fn = {
         "lab": cmd_lab, "portfree": cmd_portfree, "probe": cmd_probe, "tlsprobe": cmd_tlsprobe, "adcheck": cmd_adcheck,
         "stats": cmd_stats, "lat": cmd_lat, "tree": cmd_tree, "cpu": cmd_cpu, "sched": cmd_sched,
-        "schedns": cmd_schedns, "pairsum": cmd_pairsum,
+        "schedns": cmd_schedns, "pairsum": cmd_pairsum, "floorreport": cmd_floorreport,
         "sysbusy": cmd_sysbusy, "mem": cmd_mem, "loadsum": cmd_loadsum,
         "report": cmd_report, "rpz": cmd_rpz, "loadtime": cmd_loadtime,
         "polcheck": cmd_polcheck, "polsum": cmd_polsum,

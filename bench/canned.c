@@ -9,20 +9,30 @@
  * the question (e.g. an EDNS OPT record) is dropped. Malformed packets are
  * ignored. No allocation, no parsing beyond the question.
  *
- * Build: cc -O2 -o canned canned.c
- * Usage: canned PORT [PIDFILE]
+ * LOOP says how it waits for the next query (bench/README.md, "The floor"):
+ *   block  (default) blocks in recvmmsg(MSG_WAITFORONE): two system calls
+ *          per wake-up, the least any UDP server can do;
+ *   epoll  epoll_wait, then recvmmsg(MSG_DONTWAIT): what an event loop adds;
+ *   uv     a libuv loop and a uv_poll_t on the socket, the way vigil's UDP
+ *          front end waits (src/net/udp.c), with the same answers.
+ *
+ * Build: cc -O2 -o canned canned.c -luv
+ * Usage: canned PORT [PIDFILE [block|epoll|uv]]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define BATCH 64
 #define BUFSZ 1500
@@ -81,14 +91,121 @@ static size_t answer(uint8_t *p, size_t len)
 	return off;
 }
 
+static uint8_t bufs[BATCH][BUFSZ];
+static struct sockaddr_in peers[BATCH];
+static struct iovec iov[BATCH];
+static struct mmsghdr in[BATCH], out[BATCH];
+
+/* One wake-up's work: read what is queued (with MSG_WAITFORONE, block for
+ * the first datagram), answer it all in one sendmmsg.  -1 on a fatal error. */
+static int serve(int fd, int flags)
+{
+	for (int i = 0; i < BATCH; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = BUFSZ;
+		memset(&in[i].msg_hdr, 0, sizeof in[i].msg_hdr);
+		in[i].msg_hdr.msg_name = &peers[i];
+		in[i].msg_hdr.msg_namelen = sizeof peers[i];
+		in[i].msg_hdr.msg_iov = &iov[i];
+		in[i].msg_hdr.msg_iovlen = 1;
+	}
+	int n = recvmmsg(fd, in, BATCH, flags, NULL);
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return 0;
+		perror("recvmmsg");
+		return -1;
+	}
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		size_t rl = answer(bufs[i], in[i].msg_len);
+		if (rl == 0)
+			continue;
+		iov[i].iov_len = rl;
+		out[k].msg_hdr = in[i].msg_hdr;
+		out[k].msg_hdr.msg_iov = &iov[i];
+		out[k].msg_len = 0;
+		k++;
+	}
+	int sent = 0;
+	while (sent < k) {
+		int r = sendmmsg(fd, out + sent, (unsigned)(k - sent), 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* drop the rest (e.g. ENOBUFS), like any UDP server */
+		}
+		sent += r;
+	}
+	return 0;
+}
+
+static int loop_block(int fd)
+{
+	while (!stop)
+		if (serve(fd, MSG_WAITFORONE) < 0)
+			return 1;
+	return 0;
+}
+
+static int loop_epoll(int fd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd}, got[8];
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		perror("epoll");
+		return 1;
+	}
+	while (!stop) {
+		int n = epoll_wait(ep, got, 8, -1);
+		if (n > 0 && serve(fd, MSG_DONTWAIT) < 0)
+			return 1;
+	}
+	close(ep);
+	return 0;
+}
+
+static void uv_readable(uv_poll_t *h, int status, int events)
+{
+	(void)events;
+	if (status < 0 || serve(*(int *)h->data, MSG_DONTWAIT) < 0)
+		uv_stop(h->loop);
+}
+
+static void uv_on_signal(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	uv_stop(h->loop);
+}
+
+static int loop_uv(int fd)
+{
+	uv_loop_t loop;
+	uv_poll_t poll;
+	uv_signal_t term, intr;
+	if (uv_loop_init(&loop) < 0 || uv_poll_init_socket(&loop, &poll, fd) < 0) {
+		fprintf(stderr, "libuv set-up failed\n");
+		return 1;
+	}
+	poll.data = &fd;
+	uv_poll_start(&poll, UV_READABLE, uv_readable);
+	uv_signal_init(&loop, &term);
+	uv_signal_start(&term, uv_on_signal, SIGTERM);
+	uv_signal_init(&loop, &intr);
+	uv_signal_start(&intr, uv_on_signal, SIGINT);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s PORT [PIDFILE]\n", argv[0]);
+	const char *mode = argc > 3 ? argv[3] : "block";
+	if (argc < 2 || (strcmp(mode, "block") && strcmp(mode, "epoll") && strcmp(mode, "uv"))) {
+		fprintf(stderr, "usage: %s PORT [PIDFILE [block|epoll|uv]]\n", argv[0]);
 		return 2;
 	}
 	int port = atoi(argv[1]);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		perror("socket");
 		return 1;
@@ -103,62 +220,21 @@ int main(int argc, char **argv)
 		perror("bind 127.0.0.1");
 		return 1;
 	}
+	if (strcmp(mode, "block") != 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		perror("fcntl");
+		return 1;
+	}
 	struct sigaction act = {.sa_handler = on_signal}; /* no SA_RESTART */
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
-	if (argc > 2) {
+	if (argc > 2 && argv[2][0]) {
 		FILE *f = fopen(argv[2], "w");
 		if (f) {
 			fprintf(f, "%d\n", (int)getpid());
 			fclose(f);
 		}
 	}
-
-	static uint8_t bufs[BATCH][BUFSZ];
-	static struct sockaddr_in peers[BATCH];
-	static struct iovec iov[BATCH];
-	static struct mmsghdr in[BATCH], out[BATCH];
-
-	while (!stop) {
-		for (int i = 0; i < BATCH; i++) {
-			iov[i].iov_base = bufs[i];
-			iov[i].iov_len = BUFSZ;
-			memset(&in[i].msg_hdr, 0, sizeof in[i].msg_hdr);
-			in[i].msg_hdr.msg_name = &peers[i];
-			in[i].msg_hdr.msg_namelen = sizeof peers[i];
-			in[i].msg_hdr.msg_iov = &iov[i];
-			in[i].msg_hdr.msg_iovlen = 1;
-		}
-		/* Block for the first datagram, then take whatever else is queued. */
-		int n = recvmmsg(fd, in, BATCH, MSG_WAITFORONE, NULL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("recvmmsg");
-			return 1;
-		}
-		int k = 0;
-		for (int i = 0; i < n; i++) {
-			size_t rl = answer(bufs[i], in[i].msg_len);
-			if (rl == 0)
-				continue;
-			iov[i].iov_len = rl;
-			out[k].msg_hdr = in[i].msg_hdr;
-			out[k].msg_hdr.msg_iov = &iov[i];
-			out[k].msg_len = 0;
-			k++;
-		}
-		int sent = 0;
-		while (sent < k) {
-			int r = sendmmsg(fd, out + sent, (unsigned)(k - sent), 0);
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				break; /* drop the rest (e.g. ENOBUFS), like any UDP server */
-			}
-			sent += r;
-		}
-	}
+	int r = mode[0] == 'b' ? loop_block(fd) : mode[0] == 'e' ? loop_epoll(fd) : loop_uv(fd);
 	close(fd);
-	return 0;
+	return r;
 }

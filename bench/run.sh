@@ -22,6 +22,9 @@
 #           upstream queries per attack query (bench/attacks.sh; not in "all")
 #   slow    5,000 names from a server that answers after 500 ms: how many each
 #           resolver answers correctly (not in "all")
+#   floor   the floor: CPU per answer at fixed rates of the canned responder
+#           blocking in recvmmsg, behind epoll and behind libuv, beside vigil
+#           and Unbound, in paired slices (bench/floor.sh; not in "all")
 #   observe the cost of query logging: cached answers per second and CPU per
 #           answer with vigil's dnstap on, its JSON query log on, both off, and
 #           Unbound with and without dnstap, side by side (bench/observe.sh;
@@ -86,7 +89,7 @@
 set -euo pipefail
 
 CASE=${1:-all}
-RUN_ATK=0 RUN_SLOW=0 RUN_SOAK=0 RUN_OBS=0
+RUN_ATK=0 RUN_SLOW=0 RUN_SOAK=0 RUN_OBS=0 RUN_FLOOR=0
 case $CASE in
 all) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=1 RUN_POL=1 RUN_TLS=1 ;;
 base) RUN_BASE=1 RUN_LOAD=1 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 ;;
@@ -98,7 +101,8 @@ attacks) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_ATK=1 ;;
 slow) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_SLOW=1 ;;
 soak) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_SOAK=1 ;;
 observe) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_OBS=1 ;;
-*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls|attacks|slow|soak|observe]" >&2
+floor) RUN_BASE=0 RUN_LOAD=0 RUN_SEC=0 RUN_POL=0 RUN_TLS=0 RUN_FLOOR=1 ;;
+*)  echo "usage: bash bench/run.sh [all|base|latency|dnssec|policy|tls|attacks|slow|soak|observe|floor]" >&2
     exit 2 ;;
 esac
 HOSTILE=$((RUN_ATK || RUN_SLOW || RUN_SOAK))   # the hostile lab (attacks.sh)
@@ -154,6 +158,8 @@ UNBOUND_POL_PORT=${UNBOUND_POL_PORT:-5404}
 VIGIL_OBS_DT_PORT=${VIGIL_OBS_DT_PORT:-5405}
 VIGIL_OBS_JS_PORT=${VIGIL_OBS_JS_PORT:-5406}
 UNBOUND_OBS_DT_PORT=${UNBOUND_OBS_DT_PORT:-5407}
+CANNED_EPOLL_PORT=${CANNED_EPOLL_PORT:-5408}
+CANNED_UV_PORT=${CANNED_UV_PORT:-5409}
 OBS_ROUNDS=${BENCH_OBS_ROUNDS:-3}
 OBS_SECS=${BENCH_OBS_SECS:-5}
 OBS_RATE=${BENCH_OBS_RATE:-50000}
@@ -260,6 +266,7 @@ pol_ports=()
 ((!HOSTILE)) || pol_ports+=("$ATK_IP 53" "$KEYTRAP_IP 53")
 ((!RUN_OBS)) || pol_ports+=("127.0.0.1 $VIGIL_OBS_DT_PORT" "127.0.0.1 $VIGIL_OBS_JS_PORT"
     "127.0.0.1 $UNBOUND_OBS_DT_PORT")
+((!RUN_FLOOR)) || pol_ports+=("127.0.0.1 $CANNED_EPOLL_PORT" "127.0.0.1 $CANNED_UV_PORT")
 for ap in "$ROOT_IP 53" "$BENCH_IP 53" "$SEC_IP 53" "$LEAF_IP 53" "127.0.0.1 $CANNED_PORT" "127.0.0.1 $VIGIL_PORT" "127.0.0.1 $UNBOUND_PORT" "${pol_ports[@]}"; do
     # shellcheck disable=SC2086
     if ! why=$($PY portfree $ap); then
@@ -427,7 +434,7 @@ if ((HOSTILE)); then  # the KeyTrap zone, signed like the test lab's keytrap-big
 fi
 $PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$LEAF_IP" "$((RUN_SEC ? SEC_MISS : 0))"
 log "lab zones written and signed in $(awk -v a="$LAB_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
-cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c"
+cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c" -luv
 SYSC_OK=0
 if ((RUN_LOAD && SYSC)); then
     cc -O2 -Wall -o "$WORK/sysc" "$BENCH/sysc.c"
@@ -1298,6 +1305,8 @@ tls_idle() {
 # The observe case (functions only).
 # shellcheck source=bench/observe.sh
 . "$BENCH/observe.sh"
+# shellcheck source=bench/floor.sh
+. "$BENCH/floor.sh"
 
 # How busy is the machine before we start (other sessions, builds)?
 b0=$(sysbusy)
@@ -1551,6 +1560,7 @@ fi
 ((!RUN_SLOW)) || slow_case
 ((!RUN_SOAK)) || soak_case
 ((!RUN_OBS)) || obs_case
+((!RUN_FLOOR)) || floor_case
 
 ((!HOSTILE)) || stop_one atk-auth
 for z in "${LAB[@]}"; do stop_one "nsd-$z"; done
@@ -1643,6 +1653,12 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "     socket read by fstrm_capture on CPU $GEN_CPU (its CPU not counted as foreign load); $OBS_ROUNDS rounds,"
         echo "     order rotated: dnsperf -t 1 -l $OBS_SECS $SAT_ARGS (saturated), then -Q $OBS_RATE (CPU per answer)"
     fi
+    if ((RUN_FLOOR)); then
+        echo "floor: the canned responder blocking in recvmmsg (block), behind epoll_wait (epoll) and behind a libuv"
+        echo "     loop (uv), vigil (1 worker) and Unbound (1 thread), all up side by side on CPU $SRV_CPU, cached names;"
+        echo "     $FLOOR_ROUNDS rounds, in each every server gets ${PAIR_SECS}s of dnsperf -Q RATE (no -v) for RATE in:"
+        echo "     $PAIR_RATES, order rotated; CPU = scheduler run time (schedstat) / answers; ratio = per-round ratio to Unbound"
+    fi
     echo "machine load before start: ~${idle_load}% of one core (other processes)"
     ((!RUN_BASE && !RUN_LOAD)) || echo "ceiling = canned responder (bench/canned.c); on this box dnsperf on one core may be the real limit"
     echo
@@ -1652,6 +1668,7 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
     fi
     ((!HOSTILE)) || $ATK report "$KV"
     ((!RUN_OBS)) || $PY obsreport "$KV"
+    ((!RUN_FLOOR)) || $PY floorreport "$KV"
     echo
     echo "total bench time: ${elapsed}s"
 } >"$WORK/report.txt"

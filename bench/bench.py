@@ -1059,13 +1059,13 @@ def cmd_obsreport(path):
 def cmd_floorreport(path):
     """The floor case's table: per rate, each server's median CPU per answer
     (and range over slices), its median per-round ratio to Unbound (and range,
-    undisturbed rounds), and what each step up from the blocking responder
-    adds, as a share of Unbound's cost."""
+    undisturbed rounds), the median of dnsperf's mean latency per slice, and
+    the ratios of the medians over all slices."""
     kv = load_kv(path)
     servers = [x for x in (kv.get("meta.floor_servers") or "").split(",") if x]
     rates = [int(x) for x in (kv.get("meta.pair_rates") or "").split(",") if x]
-    hdr = "%-26s %14s %14s %10s %16s" % ("floor: server @ rate", "CPU us/answer", "range",
-                                        "x unbound", "ratio range, n")
+    hdr = "%-26s %14s %14s %10s %16s %9s" % ("floor: server @ rate", "CPU us/answer", "range",
+                                             "x unbound", "ratio range, n", "mean lat")
     lines = [hdr, "-" * len(hdr)]
     for r in rates:
         for sv in servers:
@@ -1073,12 +1073,14 @@ def cmd_floorreport(path):
             us, lo, hi = (num(kv, k + x) for x in ("us_per_answer", "us_per_answer_min",
                                                  "us_per_answer_max"))
             ra, rlo, rhi = (num(kv, k + x) for x in ("ratio", "ratio_min", "ratio_max"))
-            lines.append("%-26s %14s %14s %10s %16s" % (
+            lat = num(kv, k + "lat_us")
+            lines.append("%-26s %14s %14s %10s %16s %9s" % (
                 "%s @%dk" % (sv, r // 1000),
                 "n/a" if us is None else "%.2f" % us,
                 "" if lo is None else "%.1f-%.1f" % (lo, hi),
                 "n/a" if ra is None else "%.2f" % ra,
-                "" if rlo is None else "%.2f-%.2f n%s" % (rlo, rhi, kv.get(k + "rounds", "?"))))
+                "" if rlo is None else "%.2f-%.2f n%s" % (rlo, rhi, kv.get(k + "rounds", "?")),
+                "n/a" if lat is None else "%.0fus" % lat))
         lines.append("")
     # the ratio of each server's median CPU per answer to Unbound's: what is
     # left when every round had a disturbed slice (the per-round ratios need
@@ -1209,6 +1211,10 @@ def cmd_pairsum(path):
             out[p + "us_per_answer"] = "%.9g" % median(v)
             out[p + "us_per_answer_min"] = "%.9g" % min(v)
             out[p + "us_per_answer_max"] = "%.9g" % max(v)
+            lat = [num(kv, "%s.m%d.r%d.lat_avg" % (s, rate, r)) for r in per[s]]
+            lat = [x * 1e6 for x in lat if x is not None]
+            if lat:  # dnsperf's mean latency of each slice, in us: the median
+                out[p + "lat_us"] = "%.4g" % median(lat)
             ratios, skipped = [], 0
             for r, (x, bad) in per[s].items():
                 u = per.get("unbound", {}).get(r)

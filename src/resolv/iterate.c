@@ -33,7 +33,7 @@
 
 #define MAX_NS 20
 #define MAX_ADDRS 48
-#define MAX_TRIES 4 /* per address and task; timeouts back off 1x, 2x, 4x, 8x */
+#define MAX_TRIES 4 /* per address and task; timeouts back off 1x, 2x, 4x, 8x (send_timeout) */
 #define TRIED_OUT 255
 #define MAX_MINIMISE 10
 #define STEP_GUARD 256
@@ -67,6 +67,7 @@ struct vg_task {
 	unsigned n_addr;
 	struct vg_sockaddr addr[MAX_ADDRS];
 	uint8_t tries[MAX_ADDRS];
+	uint16_t last_timeout[MAX_ADDRS]; /* ms the last try to each address waited */
 	unsigned glueless;
 	int sent_idx;
 	bool sent_min;
@@ -291,6 +292,7 @@ static void task_add_addr(struct vg_request *req, struct vg_task *t, const struc
 	if (t->n_addr >= MAX_ADDRS)
 		return;
 	t->tries[t->n_addr] = 0;
+	t->last_timeout[t->n_addr] = 0;
 	t->addr[t->n_addr++] = *sa;
 }
 
@@ -1028,6 +1030,24 @@ static int retry_bogus(struct vg_request *req)
 
 /* ------------------------------------------------------------ the loop */
 
+/* How long the try about to go to address @p idx of @p t waits: the server's
+ * retransmission timeout (its smoothed RTT, backed off by its consecutive
+ * failures), and at least twice what this task's last try to it waited.
+ * The server's back-off is reset by any answer it gives, so a server that
+ * answers other queries but drops this one -- response rate limiting does
+ * that for minutes -- would otherwise get every retry after its shortest
+ * timeout, and the task would give up within a fraction of a second. */
+static uint32_t send_timeout(struct vg_request *req, struct vg_task *t, int idx, uint64_t now_ms)
+{
+	uint32_t to = vg_infra_timeout(req->env->infra, &t->addr[idx], now_ms,
+				       opts_of(req)->upstream_timeout_ms);
+	uint32_t last = t->last_timeout[idx];
+	if (t->tries[idx] && last && to < 2 * last)
+		to = 2 * last < VG_INFRA_RTO_MAX ? 2 * last : VG_INFRA_RTO_MAX;
+	t->last_timeout[idx] = (uint16_t)(to < UINT16_MAX ? to : UINT16_MAX);
+	return to;
+}
+
 static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 {
 	const struct vg_resolv_opts *opts = opts_of(req);
@@ -1110,8 +1130,7 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 		o->to = t->addr[idx];
 		o->rd = t->forward;
 		o->do_bit = dopts->validation;
-		o->timeout_ms = vg_infra_timeout(req->env->infra, &o->to, now_ms,
-						 opts->upstream_timeout_ms);
+		o->timeout_ms = send_timeout(req, t, idx, now_ms);
 		set_tls(o, t);
 		t->sent_idx = idx;
 		t->sent_min = false;

@@ -41,7 +41,7 @@
 #define DOWN_AFTER 4
 #define DOWN_MS (60 * 1000)
 #define RTO_MIN 50
-#define RTO_MAX 3000
+#define RTO_MAX VG_INFRA_RTO_MAX
 #define DOWN_PENALTY 100000
 
 struct lame {

@@ -82,6 +82,9 @@ void vg_infra_cookie_forget(struct vg_infra *inf, const struct vg_sockaddr *sa, 
 /** @p sa answered FORMERR to a query with the option: send it none for a while. */
 void vg_infra_cookie_refused(struct vg_infra *inf, const struct vg_sockaddr *sa,
 			     uint64_t now_ms);
+/** The longest retransmission timeout, ms (the back-off stops there). */
+#define VG_INFRA_RTO_MAX 3000
+
 /** Retransmission timeout for the next query to @p sa (ms), with back-off. */
 uint32_t vg_infra_timeout(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
 			  uint32_t unknown_ms);

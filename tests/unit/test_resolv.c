@@ -8,6 +8,7 @@
  * test can prove that answering from cache allocates nothing on the heap.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <check.h>
 
 #include "check_main.h"
@@ -569,6 +570,40 @@ START_TEST(garbage_reply_tries_next_server)
 }
 END_TEST
 
+/* The only server drops this query but answers others in between (what
+ * response rate limiting does): each answer resets the server's own
+ * back-off, yet every retry of this task waits twice the one before -- 400,
+ * 800, 1600 ms, then the cap -- instead of the server's shortest timeout,
+ * and after MAX_TRIES (4) timeouts the task gives up with SERVFAIL. */
+START_TEST(timeouts_back_off_per_task)
+{
+	ropts.qname_minimisation = false;
+	struct vg_request *req = vg_request_new(&env, N("t.test."), VG_T_A);
+	enum vg_step st = vg_resolv_begin(req);
+	ck_assert_int_eq(st, VG_STEP_SEND);
+	struct vg_sockaddr root = req->out.to;
+	uint32_t last = req->out.timeout_ms;
+	ck_assert_uint_eq(last, 400); /* a server never seen: upstream_timeout_ms */
+	static const uint32_t want[] = { 800, 1600, VG_INFRA_RTO_MAX };
+	for (int i = 0; i < 3; i++) {
+		vg_infra_timed_out(infra, &root, last, env.now_ms);
+		env.now_ms += last;
+		vg_infra_rtt(infra, &root, 2, env.now_ms); /* another query's answer */
+		ck_assert_uint_lt(vg_infra_timeout(infra, &root, env.now_ms, 400), last);
+		st = vg_resolv_consume(req, -ETIMEDOUT, NULL, 0);
+		ck_assert_int_eq(st, VG_STEP_SEND);
+		ck_assert(vg_sockaddr_eq(&req->out.to, &root));
+		ck_assert_uint_eq(req->out.timeout_ms, want[i]);
+		last = req->out.timeout_ms;
+	}
+	st = vg_resolv_consume(req, -ETIMEDOUT, NULL, 0);
+	ck_assert_int_eq(st, VG_STEP_FAIL);
+	ck_assert_int_eq(req->rcode, VG_RCODE_SERVFAIL);
+	ck_assert_uint_eq(req->up.timeouts, 4);
+	vg_request_free(req);
+}
+END_TEST
+
 START_TEST(glueless_ns_resolved_by_subquery)
 {
 	struct reply r;
@@ -805,6 +840,7 @@ int main(void)
 	tcase_add_test(tc, cname_loop_is_bounded);
 	tcase_add_test(tc, upstream_budget_is_bounded);
 	tcase_add_test(tc, garbage_reply_tries_next_server);
+	tcase_add_test(tc, timeouts_back_off_per_task);
 	tcase_add_test(tc, glueless_ns_resolved_by_subquery);
 	tcase_add_test(tc, upper_case_ns_names_found_in_cache);
 	tcase_add_test(tc, many_root_hints_fit);

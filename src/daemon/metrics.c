@@ -76,6 +76,9 @@ static const struct stat_meta {
 	  "Upstream answers that came after their query's timeout." },
 	{ "upstream_spoof_tcp", "vigil_upstream_spoof_tcp_total", "counter",
 	  "Upstream queries moved to TCP because their server saw spoofing attempts." },
+	{ "upstream_ignored_tcp", "vigil_upstream_ignored_tcp_total", "counter",
+	  "Upstream retries sent over TCP because the server let earlier tries time out "
+	  "while it answered other queries." },
 	{ "cache_entries", "vigil_cache_entries", "gauge", "Entries in the cache." },
 	{ "cache_bytes", "vigil_cache_bytes", "gauge", "Bytes the cache holds (accounted)." },
 	{ "cache_limit", "vigil_cache_limit_bytes", "gauge", "The cache's size limit (cache.size)." },

@@ -34,6 +34,7 @@ static const struct counter {
 	U("upstream_unwanted", unwanted), U("upstream_shared", shared),
 	U("upstream_shared_xworker", shared_xworker), U("upstream_tc", tc_fallback),
 	U("upstream_late", late), U("upstream_spoof_tcp", spoof_tcp),
+	U("upstream_ignored_tcp", ignored_tcp),
 	C("cache_entries", 0), C("cache_bytes", 1), C("cache_limit", 2),
 	P("policy_rewrites", policy_rewrites), P("policy_log_dropped", policy_log_dropped),
 	W("dot", tls_queries), W("tls_handshakes", tls_handshakes), W("tls_resumed", tls_resumed),

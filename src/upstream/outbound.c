@@ -1193,6 +1193,28 @@ static int add_waiter(struct vg__up_query *q, vg_upstream_cb cb, void *arg)
 	return 0;
 }
 
+/* Is @p q the third try of a question its server let time out twice while it
+ * answered other queries?  Response rate limiting does that: it drops a
+ * share of the UDP answers for as long as the rate stays high, whatever the
+ * retry timer, and leaves TCP alone -- so that try goes over TCP (the earlier
+ * tries keep listening on UDP).  A server that answers nothing is not
+ * dropping selectively: its retries stay on UDP. */
+static bool ignored_by_live_server(struct vg_upstream *u, const struct vg__up_query *q)
+{
+	unsigned n = 0;
+	uint64_t oldest = UINT64_MAX;
+	for (const struct vg__up_query *o = u->table[q->hash % VG__UP_PENDING_BUCKETS]; o;
+	     o = o->hnext) {
+		if (o->lingering && same_query(o, q)) {
+			n++;
+			if (o->sent_ms < oldest)
+				oldest = o->sent_ms;
+		}
+	}
+	return n >= LINGER_PER_KEY &&
+	       vg_infra_answered_since(u->infra, &q->to, oldest, uv_now(u->loop));
+}
+
 int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 		      const struct vg_upstream_tls *tls, const uint8_t *qname, uint16_t qtype,
 		      bool rd, bool do_bit, uint32_t timeout_ms, vg_upstream_cb cb, void *arg,
@@ -1264,6 +1286,9 @@ int vg_upstream_query(struct vg_upstream *u, const struct vg_sockaddr *to,
 	} else if (u->opts->spoof_tcp && vg_infra_is_spoofed(u->infra, to, q->sent_ms) &&
 		   !(u->opts->cookies && vg_infra_cookie_known(u->infra, to, q->sent_ms))) {
 		VG_STAT_INC(u->stats.spoof_tcp);
+		r = start_tcp(q);
+	} else if (ignored_by_live_server(u, q)) {
+		VG_STAT_INC(u->stats.ignored_tcp);
 		r = start_tcp(q);
 	} else {
 		r = open_udp(q);

@@ -59,6 +59,7 @@ struct slot {
 	uint32_t backoff_ms;   /* a timeout counts if its query waited this long */
 	uint32_t unwanted;     /* since unwanted_since */
 	uint64_t unwanted_since, tcp_until;
+	uint64_t last_answer;  /* when it last answered (loop clock, ms) */
 	uint64_t down_until, last_use;
 	/* totals for the operator (vigilctl upstreams), never read to decide */
 	uint32_t n_answers, n_timeouts, n_errors;
@@ -177,6 +178,7 @@ void vg_infra_rtt(struct vg_infra *inf, const struct vg_sockaddr *sa, uint32_t r
 	s->fails = 0;
 	s->backoff_ms = 0;
 	s->down_until = 0;
+	s->last_answer = now_ms;
 	if (s->n_answers < UINT32_MAX)
 		s->n_answers++;
 }
@@ -271,6 +273,13 @@ bool vg_infra_is_failing(struct vg_infra *inf, const struct vg_sockaddr *sa, uin
 {
 	struct slot *s = lookup(inf, sa, false, now_ms);
 	return s && s->fails > 0;
+}
+
+bool vg_infra_answered_since(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t since_ms,
+			     uint64_t now_ms)
+{
+	struct slot *s = lookup(inf, sa, false, now_ms);
+	return s && s->n_answers && s->last_answer >= since_ms;
 }
 
 bool vg_infra_is_down(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms)

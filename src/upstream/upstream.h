@@ -49,6 +49,9 @@ bool vg_infra_is_lame(struct vg_infra *inf, const struct vg_sockaddr *sa, const 
  * plus a large penalty while the server is marked down.  Lower is better. */
 uint32_t vg_infra_score(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms,
 			uint32_t unknown_ms);
+/** Has @p sa answered a query (any) at or after @p since_ms (loop clock)? */
+bool vg_infra_answered_since(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t since_ms,
+			     uint64_t now_ms);
 /** Has @p sa failed (timed out, refused a connection) on its last tries? */
 bool vg_infra_is_failing(struct vg_infra *inf, const struct vg_sockaddr *sa, uint64_t now_ms);
 /** Is @p sa marked down (several failures in a row, recently)? */
@@ -196,6 +199,9 @@ struct vg_upstream_stats {
 	/* queries sent over TCP (or moved to it) because their server was
 	 * under a spoofing attack */
 	vg_counter_t spoof_tcp;
+	/* third tries sent over TCP because the server let the first two time
+	 * out while it answered other queries (rate limiting) */
+	vg_counter_t ignored_tcp;
 	/* DNS over TLS: queries written, connections opened (TCP connect
 	 * attempts), handshakes or authentications that failed, and queries
 	 * failed without being sent (the upstream is in back-off or its queue

@@ -113,6 +113,54 @@ def test_junk_with_the_right_id_is_ignored(lab, tmp_path):
         r.stop()
 
 
+def test_rate_limited_name_resolved_over_tcp(lab, tmp_path):
+    """A server that answers other queries but never a name's UDP queries
+    (what response rate limiting does to a name for as long as the rate
+    stays high): each such name resolves, its third try going over TCP
+    (counted at the server), after two UDP tries only; a background stream of
+    other names keeps the server answering meanwhile."""
+    import threading
+    r = fresh_vigil(lab, tmp_path)
+    stop = threading.Event()
+
+    def others():
+        while not stop.is_set():
+            q = dns.message.make_query(names("d0", 1)[0], "A")
+            try:
+                r.send(q, timeout=2)
+            except Exception:  # only keeps the server busy: not asserted
+                pass
+            stop.wait(0.02)
+    bg = threading.Thread(target=others)
+    try:
+        c0 = slow_counts(lab)
+        s0 = r.stats()
+        bg.start()
+        qnames = names("u0", 10)
+        replies = ask_many(r, qnames, 10)
+        stop.set()
+        bg.join()
+        good, poisoned, bad = tally(replies)
+        settle(lab)
+        c1 = slow_counts(lab)
+        assert good == len(qnames), ("answered %d of %d names whose UDP queries the server "
+                                     "drops (%s)" % (good, len(qnames), bad))
+        tcp = c1["tcp"] - c0["tcp"]
+        assert tcp >= len(qnames), "the server got %d TCP queries for %d names" % (
+            tcp, len(qnames))
+        sent = queries_for(c1, qnames)
+        before = queries_for(c0, qnames)
+        over = {n: sent[n] - before[n] for n in qnames if sent[n] - before[n] > MAX_TRIES}
+        assert not over, "more than %d queries for a name: %s" % (MAX_TRIES, over)
+        moved = r.stats()["upstream_ignored_tcp"] - s0.get("upstream_ignored_tcp", 0)
+        assert moved >= len(qnames)
+    finally:
+        stop.set()
+        if bg.is_alive():
+            bg.join()
+        r.stop()
+
+
 def test_consistently_slow_server_works(lab, tmp_path):
     """A server that always answers after 500 ms (vigil's first retry timer
     for it: 400 ms): 50 of 50 names answered, at most MAX_TRIES queries each."""

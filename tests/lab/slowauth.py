@@ -28,6 +28,9 @@ ZONE (e.g. slow.lab.), unsigned:
   port with every ID but the right one (FLOOD_PER_QUERY of them, spread over
   the delay), and with the right ID to other ports of the querier, then the
   genuine answer after MS milliseconds;
+* u<MS>-<anything> (response rate limiting: a server that drops UDP
+  answers for a name while it answers other queries, and leaves TCP
+  alone): never answered over UDP, answered over TCP after MS milliseconds;
 * attack subtrees (for bench/run.sh attacks; ATTACKS.md 3-5), each link of a
   chain or loop answered alone, as if it were in another zone, so that
   every hop costs the resolver one more upstream query:
@@ -95,7 +98,7 @@ except ImportError:  # e.g. a pyenv python3 first in PATH: use Debian's dnspytho
 ANSWER_ADDR = "192.0.2.201"
 POISON_ADDR = "192.0.2.66"
 TTL = 300
-DELAY_RE = re.compile(r"^([djs])(\d{1,5})-", re.I)
+DELAY_RE = re.compile(r"^([djsu])(\d{1,5})-", re.I)
 JUNK_KINDS = ("garbage", "header", "body", "qr-clear", "opcode", "question", "formerr")
 FLOOD_PER_QUERY = 300
 MAX_DELAY_MS = 10000
@@ -435,12 +438,13 @@ def delay_of(q):
 
 
 def hostile_mode(q):
-    """"j" (junk first), "s" (spoof flood) or None for query Q."""
+    """"j" (junk first), "s" (spoof flood), "u" (no UDP answer) or None for
+    query Q."""
     if len(q.question) != 1 or not q.question[0].name.labels:
         return None
     m = DELAY_RE.match(q.question[0].name.labels[0].decode("ascii", "replace"))
     mode = m.group(1).lower() if m else "d"
-    return mode if mode in "js" else None
+    return mode if mode in "jsu" else None
 
 
 def poisoned(q, qname=None):
@@ -598,6 +602,9 @@ def main(argv):
               if len(q.question) == 1 else None)
         out = render(zone, q, transport)
         mode = hostile_mode(q)
+        if mode == "u" and transport == "udp":
+            write_counts(False)
+            return  # rate limited: counted, not answered
         if mode and transport == "udp":
             hostile(q, wire, mode, delay_of(q), reply, peer)
             write_counts(False)

@@ -75,6 +75,7 @@ struct server {
 	int delay_ms;     /* UDP replies; < 0: never */
 	bool tc;          /* UDP: answer at once with TC; TCP: after tcp_delay_ms */
 	int tcp_delay_ms;
+	uint8_t drop[VG_NAME_MAX]; /* UDP queries for this name get no answer ("": none) */
 	atomic_int udp_queries, tcp_queries;
 	atomic_uint sync_req, sync_done; /* see server_sync() */
 	atomic_bool stop;
@@ -170,7 +171,11 @@ static void *server_main(void *arg)
 					     &fl);
 			if (n > 0) {
 				atomic_fetch_add(&s->udp_queries, 1);
-				if (s->tc)
+				size_t dl = s->drop[0] ? vg_name_len(s->drop) : 0;
+				if (dl && (size_t)n >= VG_HDR_LEN + dl &&
+				    !memcmp(buf + VG_HDR_LEN, s->drop, dl))
+					; /* rate limited: no answer over UDP */
+				else if (s->tc)
 					schedule(s, buf, (size_t)n, &from, -1, 0, true);
 				else if (s->delay_ms >= 0)
 					schedule(s, buf, (size_t)n, &from, -1, s->delay_ms, false);
@@ -681,6 +686,57 @@ START_TEST(late_answer_to_earlier_try)
 }
 END_TEST
 
+/* A server that answers other queries but lets two tries of one question
+ * time out (response rate limiting does that, for UDP only): the third try
+ * goes over TCP and gets the answer.  A server that answers nothing keeps
+ * getting UDP: it is not dropping selectively. */
+static void two_ignored_tries(const char *name)
+{
+	struct result r;
+	for (int i = 0; i < 2; i++) {
+		query(&W[0], name, 50, &r);
+		wait_sem(&r.sem);
+		ck_assert_int_eq(r.status, -ETIMEDOUT);
+		query(&W[0], i ? "other2.example.test" : "other1.example.test",
+		      Srv->delay_ms >= 0 ? 3000 : 50, &r);
+		wait_sem(&r.sem);
+		ck_assert_int_eq(r.status, Srv->delay_ms >= 0 ? 0 : -ETIMEDOUT);
+	}
+}
+
+START_TEST(third_try_over_tcp_when_ignored)
+{
+	Srv = server_start(0, false, 0);
+	ck_assert_int_gt(vg_name_from_str("rl.example.test", Srv->drop, VG_NAME_MAX), 0);
+	worker_start(&W[0]);
+	two_ignored_tries("rl.example.test");
+	ck_assert_int_eq(tcp_seen(Srv), 0);
+	struct result r;
+	query(&W[0], "rl.example.test", 3000, &r);
+	wait_sem(&r.sem);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_gt(r.len, VG_HDR_LEN);
+	ck_assert_int_eq(tcp_seen(Srv), 1);
+	ck_assert_int_eq(udp_seen(Srv), 4); /* two tries of rl., other1, other2 */
+	ck_assert_uint_eq(STAT(&W[0], ignored_tcp), 1);
+}
+END_TEST
+
+START_TEST(silent_server_keeps_udp)
+{
+	Srv = server_start(-1, false, 0);
+	worker_start(&W[0]);
+	two_ignored_tries("rl.example.test");
+	struct result r;
+	query(&W[0], "rl.example.test", 50, &r);
+	wait_sem(&r.sem);
+	ck_assert_int_eq(r.status, -ETIMEDOUT);
+	ck_assert_int_eq(tcp_seen(Srv), 0);
+	ck_assert_int_eq(udp_seen(Srv), 5);
+	ck_assert_uint_eq(STAT(&W[0], ignored_tcp), 0);
+}
+END_TEST
+
 /* A try that times out with nobody retrying still closes, after lingering. */
 START_TEST(earlier_try_lingers_then_closes)
 {
@@ -907,7 +963,7 @@ START_TEST(stress_three_workers)
 		run_on(&W[i], cmd_stress_start, &st[i]);
 	for (unsigned i = 0; i < 3; i++)
 		wait_sem(&st[i].all_done);
-	uint64_t sent = 0, joined = 0, failed = 0, xjoined = 0;
+	uint64_t sent = 0, udp = 0, joined = 0, failed = 0, xjoined = 0;
 	for (unsigned i = 0; i < 3; i++) {
 		run_on(&W[i], cmd_stress_end, &st[i]);
 		for (unsigned k = 0; k < STRESS_N; k++) {
@@ -916,14 +972,17 @@ START_TEST(stress_three_workers)
 			ck_assert_int_eq(atomic_load(&r->called), want);
 			failed += r->failed;
 		}
-		sent += STAT(&W[i], udp_sent);
+		/* a third try after two that timed out (5 ms timers against the
+		 * server's 10 ms) while the server answered others goes over TCP */
+		udp += STAT(&W[i], udp_sent);
+		sent += STAT(&W[i], udp_sent) + STAT(&W[i], ignored_tcp);
 		joined += STAT(&W[i], shared);
 		xjoined += STAT(&W[i], shared_xworker);
 	}
 	ck_assert_uint_eq(failed, 0);
 	ck_assert_uint_eq(sent + joined, 3 * STRESS_N); /* each one sent or joined */
 	ck_assert_uint_le(xjoined, joined);
-	ck_assert_uint_eq((uint64_t)udp_seen(Srv), sent);
+	ck_assert_uint_eq((uint64_t)udp_seen(Srv), udp);
 	for (unsigned i = 0; i < 3; i++)
 		worker_stop(&W[i]); /* asserts everything was freed */
 	free(st);
@@ -991,6 +1050,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, no_table_no_sharing);
 	tcase_add_test(tc, late_answer_to_earlier_try);
 	tcase_add_test(tc, earlier_try_lingers_then_closes);
+	tcase_add_test(tc, third_try_over_tcp_when_ignored);
+	tcase_add_test(tc, silent_server_keeps_udp);
 	tcase_add_test(tc, stress_three_workers);
 	suite_add_tcase(s, tc);
 	TCase *pad = tcase_create("padding");

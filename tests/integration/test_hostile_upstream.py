@@ -116,9 +116,9 @@ def test_junk_with_the_right_id_is_ignored(lab, tmp_path):
 def test_rate_limited_name_resolved_over_tcp(lab, tmp_path):
     """A server that answers other queries but never a name's UDP queries
     (what response rate limiting does to a name for as long as the rate
-    stays high): each such name resolves, its third try going over TCP
-    (counted at the server), after two UDP tries only; a background stream of
-    other names keeps the server answering meanwhile."""
+    stays high): each such name resolves, over TCP (counted at the server and
+    by vigil), with at most MAX_TRIES queries; a background stream of other
+    names keeps the server answering meanwhile."""
     import threading
     r = fresh_vigil(lab, tmp_path)
     stop = threading.Event()

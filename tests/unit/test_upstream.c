@@ -214,10 +214,15 @@ static int tcp_seen(struct server *s)
 	return atomic_load(&s->tcp_queries);
 }
 
-static struct server *server_start(int delay_ms, bool tc, int tcp_delay_ms)
+/* @p drop: a name whose UDP queries get no answer, or NULL (set before the
+ * server's thread starts: it reads it unlocked) */
+static struct server *server_start_dropping(int delay_ms, bool tc, int tcp_delay_ms,
+					    const char *drop)
 {
 	struct server *s = calloc(1, sizeof(*s));
 	ck_assert_ptr_nonnull(s);
+	if (drop)
+		ck_assert_int_gt(vg_name_from_str(drop, s->drop, VG_NAME_MAX), 0);
 	s->delay_ms = delay_ms;
 	s->tc = tc;
 	s->tcp_delay_ms = tcp_delay_ms;
@@ -242,6 +247,11 @@ static struct server *server_start(int delay_ms, bool tc, int tcp_delay_ms)
 	ck_assert_uint_ne(s->port, 0);
 	ck_assert_int_eq(pthread_create(&s->thread, NULL, server_main, s), 0);
 	return s;
+}
+
+static struct server *server_start(int delay_ms, bool tc, int tcp_delay_ms)
+{
+	return server_start_dropping(delay_ms, tc, tcp_delay_ms, NULL);
 }
 
 static void server_stop(struct server *s)
@@ -706,8 +716,7 @@ static void two_ignored_tries(const char *name)
 
 START_TEST(third_try_over_tcp_when_ignored)
 {
-	Srv = server_start(0, false, 0);
-	ck_assert_int_gt(vg_name_from_str("rl.example.test", Srv->drop, VG_NAME_MAX), 0);
+	Srv = server_start_dropping(0, false, 0, "rl.example.test");
 	worker_start(&W[0]);
 	two_ignored_tries("rl.example.test");
 	ck_assert_int_eq(tcp_seen(Srv), 0);

@@ -12,7 +12,9 @@
  * at the timeout the callers are told -ETIMEDOUT (not counted against the
  * server) while the query lingers for the real answer, and only a query that
  * cannot linger delivers the held error.  A truncated
- * reply is retried over TCP to the same server.
+ * reply is retried over TCP to the same server, and so is the third try of a
+ * question whose two earlier tries still linger while the server has
+ * answered other queries since (ignored_by_live_server: rate limiting).
  *
  * Earlier tries.  When a UDP query times out its callers are told at once
  * (the resolver core retries, with a backed-off timer, or moves on), but its

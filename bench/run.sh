@@ -44,6 +44,8 @@
 #   BENCH_SYSC_RATE  (l): rate of the system-call counting run (default: the
 #                    plan's first rate); BENCH_SYSC_SECS its duration (default 5);
 #                    BENCH_SYSC=0 skips it
+#   BENCH_PAIR_RATES / BENCH_PAIR_SECS / BENCH_PAIR_ROUNDS  (m): paired slices
+#                    ("20000 100000" / 2 / 8; 0 rounds leaves (m) out)
 #   BENCH_MISS       cache-miss names per resolver            (default 20000)
 #   BENCH_SAT_ARGS   dnsperf args for saturated runs  (default "-c 8 -q 200 -T 2")
 #   BENCH_SAT2_ARGS  dnsperf args for the 2-thread run (default "-c 8 -q 400 -T 2")
@@ -84,6 +86,8 @@
 #   observe: BENCH_OBS_ROUNDS (3), BENCH_OBS_SECS (5, each run),
 #   BENCH_OBS_RATE (50000, the fixed rate for CPU per answer),
 #   VIGIL_OBS_DT_PORT / VIGIL_OBS_JS_PORT / UNBOUND_OBS_DT_PORT (5405 / 5406 / 5407)
+#   floor: BENCH_FLOOR_ROUNDS (12; rates and seconds from BENCH_PAIR_RATES/SECS),
+#   CANNED_EPOLL_PORT / CANNED_UV_PORT (5408 / 5409)
 #
 # Exit status: 0 ok, 1 a measurement or vigil failed, 2 prerequisites missing.
 set -euo pipefail
@@ -224,6 +228,7 @@ if ((RUN_TLS)); then
     [[ -e /usr/include/openssl/ssl.h ]] || missing+=("libssl-dev (for bench/tlsconn.c)")
 fi
 ((!RUN_OBS)) || need fstrm_capture fstrm-bin
+[[ -e /usr/include/uv.h ]] || missing+=("libuv1-dev (for bench/canned.c)")
 if ((HOSTILE)) && ! /usr/bin/python3 -c 'import dns.message' 2>/dev/null; then
     missing+=("python3-dnspython (for bench/attack.py and tests/lab/slowauth.py)")
 fi
@@ -877,6 +882,45 @@ run_l() {
     rm -f "$WORK/$tag"
     fg_end "$tag" $((t1 - t0))
 }
+# lat_start S TAG PORT WARM CMD...: start server S as lat-S on the server
+# CPU, record S.TAG.status, fill its cache first when WARM is 1, and add S
+# to LAT_UP when it answers. For the cases whose servers run side by side.
+LAT_UP=()
+lat_start() {
+    local s=$1 tag=$2 port=$3 warm=$4
+    shift 4
+    start "lat-$s" "$SRV_CPU" "$@"
+    if wait_ready "lat-$s" 127.0.0.1 "$port" c0.bench; then
+        kv "$s.$tag.status" ok
+        ((!warm)) || warm_up "$s.${tag}warm" "$port"
+        LAT_UP+=("$s")
+    else
+        kv "$s.$tag.status" failed
+        warn "$s.$tag" "$s failed to start or answer; see $WORK/lat-$s.out"
+        [[ $s != vigil ]] || vigil_failed=1
+    fi
+}
+# lat_resolvers TAG: vigil (1 worker; not with VIGIL_BIN=skip) and Unbound
+# (1 thread), each by lat_start, caches filled.
+lat_resolvers() {
+    if [[ $VIGIL_BIN == skip ]]; then
+        kv "vigil.$1.status" skipped
+    else
+        lat_start vigil "$1" "$VIGIL_PORT" 1 "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
+    fi
+    lat_start unbound "$1" "$UNBOUND_PORT" 1 unbound -d -c "$WORK/unbound-1.conf"
+}
+# lat_stop TAG S...: note a vigil that died during the runs, stop each lat-S.
+lat_stop() {
+    local tag=$1 s
+    shift
+    if [[ -n ${PID[lat-vigil]:-} ]] && ! kill -0 "${PID[lat-vigil]}" 2>/dev/null; then
+        warn "vigil.$tag.died" "vigil exited during the side-by-side runs ($tag)"
+        vigil_failed=1
+    fi
+    for s in "$@"; do stop_one "lat-$s"; done
+}
+
 # pair_tests S...: (m), paired slices. The CPU one answer costs at a fixed
 # rate moves by up to half between runs a minute apart on this VM (the host's
 # state: the same server, the same load), which a median of 3 rounds cannot
@@ -1396,47 +1440,12 @@ fi # RUN_BASE
 
 if ((RUN_LOAD)); then
     load_started=$(date +%s)
-    lat_up=()
-    start lat-canned "$SRV_CPU" "$WORK/canned" "$CANNED_PORT"
-    if wait_ready lat-canned 127.0.0.1 "$CANNED_PORT" c0.bench; then
-        kv canned.l.status ok
-        lat_up+=(canned)
-    else
-        kv canned.l.status failed
-        warn canned.l "canned responder failed to start"
-    fi
-    if [[ $VIGIL_BIN == skip ]]; then
-        kv vigil.l.status skipped
-    else
-        start lat-vigil "$SRV_CPU" "$VIGIL_BIN" -c "$WORK/vigil-1.yaml"
-        if wait_ready lat-vigil 127.0.0.1 "$VIGIL_PORT" c0.bench; then
-            kv vigil.l.status ok
-            warm_up vigil.lwarm "$VIGIL_PORT"
-            lat_up+=(vigil)
-        else
-            kv vigil.l.status failed
-            warn vigil.l "vigil (1 worker) failed to start or answer; see $WORK/lat-vigil.out"
-            vigil_failed=1
-        fi
-    fi
-    start lat-unbound "$SRV_CPU" unbound -d -c "$WORK/unbound-1.conf"
-    if wait_ready lat-unbound 127.0.0.1 "$UNBOUND_PORT" c0.bench; then
-        kv unbound.l.status ok
-        warm_up unbound.lwarm "$UNBOUND_PORT"
-        lat_up+=(unbound)
-    else
-        kv unbound.l.status failed
-        warn unbound.l "unbound failed to start; see $WORK/lat-unbound.out and unbound.log"
-    fi
-    ((${#lat_up[@]} == 0)) || load_tests "${lat_up[@]}"
-    ((${#lat_up[@]} == 0 || PAIR_ROUNDS == 0)) || pair_tests "${lat_up[@]}"
-    if [[ -n ${PID[lat-vigil]:-} ]] && ! kill -0 "${PID[lat-vigil]}" 2>/dev/null; then
-        warn vigil.l.died "vigil exited during the (l) runs"
-        vigil_failed=1
-    fi
-    stop_one lat-unbound
-    stop_one lat-vigil
-    stop_one lat-canned
+    LAT_UP=()
+    lat_start canned l "$CANNED_PORT" 0 "$WORK/canned" "$CANNED_PORT"
+    lat_resolvers l
+    ((${#LAT_UP[@]} == 0)) || load_tests "${LAT_UP[@]}"
+    ((${#LAT_UP[@]} == 0 || PAIR_ROUNDS == 0)) || pair_tests "${LAT_UP[@]}"
+    lat_stop l unbound vigil canned
     kv meta.load_secs $(($(date +%s) - load_started))
 fi
 

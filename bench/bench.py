@@ -16,7 +16,8 @@ Subcommands (all output on stdout):
                                    expect secure|insecure|bogus) or N of them picked
                                    at random; exit 1 if any answer is not as expected
   stats TAG FILE                   dnsperf summary -> "TAG.key value" lines
-  lat TAG FILE                     dnsperf -v output -> latency percentiles
+  lat TAG FILE...                  dnsperf -v output -> latency percentiles
+                                   (several files: pooled)
   tree PID                         PID and its descendants, one a line
   cpu PID                          utime+stime ticks of PID and its descendants
   sched PID                        the same ticks, then the voluntary and involuntary
@@ -472,21 +473,22 @@ def percentile(sorted_vals, p):
     return sorted_vals[k]
 
 
-def cmd_lat(tag, path):
+def cmd_lat(tag, *paths):
     lats = []
     timeouts = 0
-    with open(path, errors="replace") as f:
-        for line in f:
-            if not line.startswith("> "):
-                continue
-            parts = line.split()
-            if parts[1] == "T":
-                timeouts += 1
-                continue
-            try:
-                lats.append(float(parts[-1]))
-            except ValueError:
-                pass
+    for path in paths:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if not line.startswith("> "):
+                    continue
+                parts = line.split()
+                if parts[1] == "T":
+                    timeouts += 1
+                    continue
+                try:
+                    lats.append(float(parts[-1]))
+                except ValueError:
+                    pass
     if not lats:
         print("%s.error no_latency_lines" % tag)
         return 1

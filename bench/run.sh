@@ -16,10 +16,12 @@
 #   tls     (t1)-(t4): DNS-over-TLS and DNS-over-HTTPS: cached qps (dnsperf -m dot
 #           / -m doh), CPU per answer at a fixed rate, memory per idle DoT
 #           connection (BENCH_IDLE_CONNS held open), new connections per second
-#   attacks a benign stream of cached names at a fixed rate, alone and under each
-#           attack (NXNS, CNAME loop, long chain, TsuNAME, KeyTrap, spoofed-answer
-#           flood, TuDoor junk, 500 ms server), vigil and Unbound validating;
-#           upstream queries per attack query (bench/attacks.sh; not in "all")
+#   attacks a benign stream of cached names at a fixed rate, in rounds of a
+#           slice alone and a slice under each attack (NXNS, CNAME loop, long
+#           chain, TsuNAME, KeyTrap, spoofed-answer flood, TuDoor junk, 500 ms
+#           server), vigil and Unbound validating; upstream queries per attack
+#           query; the lab-alone control with BENCH_ATK_CONTROL=1
+#           (bench/attacks.sh; not in "all")
 #   slow    5,000 names from a server that answers after 500 ms: how many each
 #           resolver answers correctly (not in "all")
 #   floor   the floor: CPU per answer at fixed rates of the canned responder
@@ -74,7 +76,12 @@
 #   LAB_ROOT_IP / LAB_BENCH_IP / LAB_SEC_IP / LAB_LEAF_IP
 #                                             (default 127.54.0.1 / .2 / .3 / .4)
 #   attacks / slow / soak (bench/README.md, "Attacks"):
-#   BENCH_ATK_SECS   seconds of each benign run, alone and under attack (10)
+#   BENCH_ATK_ROUNDS rounds per attack and resolver: a benign slice alone,
+#                    then one under the attack                     (3)
+#   BENCH_ATK_SECS   seconds of each benign slice                  (5)
+#   BENCH_ATK_CONTROL=1  also the control rows ("lab"): the attack stream
+#                    sent straight to the hostile server, vigil serving only
+#                    the benign stream: what the lab alone does to it    (0)
 #   BENCH_ATK_BENIGN_RATE  the benign stream's rate, q/s           (20000)
 #   BENCH_ATK_RATE   attack queries/s (the spoof flood: a tenth)   (100)
 #   BENCH_ATK_LIST   attacks to run (default: all, see attack.py ATTACKS)
@@ -183,7 +190,9 @@ VIGIL_DOH_PORT=${VIGIL_DOH_PORT:-4431}
 UNBOUND_DOT_PORT=${UNBOUND_DOT_PORT:-8532}
 UNBOUND_DOH_PORT=${UNBOUND_DOH_PORT:-4432}
 TLS_NAME=bench.vigil.test   # the certificate's name (and dnsperf's DoH authority)
-ATK_SECS=${BENCH_ATK_SECS:-10}
+ATK_SECS=${BENCH_ATK_SECS:-5}
+ATK_ROUNDS=${BENCH_ATK_ROUNDS:-3}
+ATK_CONTROL=${BENCH_ATK_CONTROL:-0}
 ATK_BENIGN_RATE=${BENCH_ATK_BENIGN_RATE:-20000}
 ATK_RATE=${BENCH_ATK_RATE:-100}
 ATK_LIST=${BENCH_ATK_LIST:-nxns loop chain tsuname keytrap spoof tudoor slow}
@@ -1373,6 +1382,7 @@ kv meta.pol_rounds "$POL_ROUNDS"
 kv meta.tls_rate "$TLS_RATE"
 kv meta.idle_conns "$IDLE_CONNS"
 kv meta.atk_list "${ATK_LIST// /,}"
+kv meta.atk_rounds "$ATK_ROUNDS"
 kv meta.atk_benign_rate "$ATK_BENIGN_RATE"
 kv meta.obs_rounds "$OBS_ROUNDS"
 kv meta.obs_rate "$OBS_RATE"
@@ -1643,8 +1653,9 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
     if ((RUN_ATK)); then
         echo "attacks: vigil (1 worker) and Unbound (1 thread), both validating (lab root DS as anchor), both up,"
         echo "     each on CPU $SRV_CPU; benign = dnsperf -Q $ATK_BENIGN_RATE -v -t 1 -l $ATK_SECS $RATE_ARGS over the 1000 cached"
-        echo "     names, alone, then while dnsperf sends $ATK_RATE q/s of never-asked attack names (spoof: a tenth) to the"
-        echo "     same resolver; attack generator, hostile server (tests/lab/slowauth.py on $ATK_IP) and keytrap."
+        echo "     names, $ATK_ROUNDS rounds of: alone, then while dnsperf sends $ATK_RATE q/s of never-asked attack names"
+        echo "     (spoof: a tenth; new names each round) to the same resolver; attack generator, hostile server"
+        echo "     (tests/lab/slowauth.py on $ATK_IP) and keytrap."
         echo "     NSD ($KEYTRAP_IP) on CPU $GEN_CPU with the benign dnsperf"
     fi
     if ((RUN_SLOW)); then

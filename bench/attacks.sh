@@ -101,18 +101,16 @@ run_atk() {
     [[ $c0 == None || $c1 == None ]] || kv "$tag.upstream" $((c1 - c0))
     $PY lat "$tag.base.lat" "${base[@]}" >>"$KV" || warn "$tag.base.lat" "$tag: no latency lines"
     $PY lat "$tag.run.lat" "${run[@]}" >>"$KV" || warn "$tag.run.lat" "$tag: no latency lines"
-    if $ATK atkpool "$KV" "$tag" "$ATK_ROUNDS" >"$WORK/atkpool"; then
-        cat "$WORK/atkpool" >>"$KV"
-    else
-        cat "$WORK/atkpool" >>"$KV"
+    $ATK atkpool "$KV" "$tag" "$ATK_ROUNDS" >"$WORK/atkpool" ||
         warn "$tag.pool" "$tag: a round has no figures"
-    fi
+    cat "$WORK/atkpool" >>"$KV"
     rm -f "${base[@]}" "${run[@]}"
 }
 
 atk_case() {
-    local up=() s atk tag r
-    for s in vigil unbound lab; do
+    local up=() s atk tag r who=(vigil unbound)
+    ((!ATK_CONTROL)) || who+=(lab)
+    for s in "${who[@]}"; do
         for ((r = 1; r <= ATK_ROUNDS; r++)); do
             # tag v1x, u2x, l3x, ...: short, as the NXNS referral to 40
             # names built from it must fit in 1232 bytes (tests/lab/slowauth.py)

@@ -163,17 +163,24 @@ def test_rotation_by_size_keep_and_sighup_reopen(lab, tmp_path):
                 time.sleep(0.05)
         for _ in range(30):
             r.query("www.basic.lab.", "A")
-        # the writer renames while the test looks: poll for a settled state
+        # the writer thread renames and reopens while the test looks (the
+        # live file is briefly missing between the two): poll until all three
+        # files exist and none changed over 0.2 s
         deadline = time.monotonic() + 5
+        last = None
         while True:
             try:
-                sizes = [os.path.getsize(p) for p in (logf + ".1", logf + ".2")]
+                now = [os.path.getsize(p) for p in (logf, logf + ".1", logf + ".2")]
                 for p in (logf + ".1", logf + ".2"):
                     read_lines(p)  # whole lines of JSON
-                break
+                if now == last:
+                    break
+                last = now
             except (FileNotFoundError, ValueError):
-                assert time.monotonic() < deadline, os.listdir(str(tmp_path))
-                time.sleep(0.05)
+                last = None
+            assert time.monotonic() < deadline, os.listdir(str(tmp_path))
+            time.sleep(0.2)
+        sizes = last[1:]
         assert all(s >= 2048 for s in sizes), sizes
         assert not os.path.exists(logf + ".3"), "keep: 2 kept a third file"
         # logrotate's way: move the file away, then SIGHUP; vigil opens a new one

@@ -58,11 +58,16 @@ int vg_dnssec_ds_match(const uint8_t *owner, const uint8_t *key, size_t keylen,
 int vg_dnssec_nsec3_hash(const uint8_t *name, const uint8_t *salt, size_t saltlen,
 			 uint16_t iterations, uint8_t out[20]);
 
-/** A parsed public key: decoded once, used for many signatures. */
+/**
+ * A parsed public key: decoded once, used for many signatures.  A key and
+ * the references made of it (vg_dnssec_key_ref, vg_keycache_get) belong to
+ * one thread: the count is not atomic and the verification context OpenSSL
+ * keeps with it is not for concurrent use.
+ */
 struct vg_dnssec_key {
 	uint8_t alg;
 	uint16_t tag;
-	void *pkey;          /* EVP_PKEY * (RSA, ECDSA, Ed448) */
+	void *pkey;          /* verify.c's counted holder of the OpenSSL key (RSA, ECDSA, Ed448) */
 	uint8_t ed25519[32]; /* Ed25519: the raw public key, for libsodium */
 };
 

@@ -11,6 +11,7 @@
  * sorted by canonical rdata and with duplicates removed.  It is written into
  * the caller's scratch buffer: nothing here allocates besides OpenSSL.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <sodium.h>
 
 #include "core/core.h"
@@ -112,6 +114,36 @@ int vg_dnssec_nsec3_hash(const uint8_t *name, const uint8_t *salt, size_t saltle
 
 /* ------------------------------------------------------------ keys */
 
+/*
+ * A decoded key (vg_dnssec_key.pkey), shared by counted references within
+ * one thread: the OpenSSL key and, made on its first signature, a
+ * verification context set up for it once (algorithm fetched, digest and
+ * padding set).  A signature then costs the digest and the public-key
+ * operation only: with a fresh EVP_DigestVerifyInit per signature, OpenSSL
+ * 3's per-call fetches were over half the cost of an RSA-512 verification
+ * (KeyTrap's keys), and a quarter of an RSA-1024 one.
+ */
+struct vg_pkey {
+	unsigned ref;
+	EVP_PKEY *pkey;
+	EVP_PKEY_CTX *vctx; /* NULL until first used (or when it cannot be made) */
+	bool vctx_failed;
+};
+
+static struct vg_pkey *pkey_wrap(EVP_PKEY *pkey)
+{
+	if (!pkey)
+		return NULL;
+	struct vg_pkey *p = calloc(1, sizeof(*p));
+	if (!p) {
+		EVP_PKEY_free(pkey);
+		return NULL;
+	}
+	p->ref = 1;
+	p->pkey = pkey;
+	return p;
+}
+
 static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
 {
 	EVP_PKEY *pkey = NULL;
@@ -179,13 +211,13 @@ int vg_dnssec_key_init(struct vg_dnssec_key *k, const uint8_t *rdata, size_t len
 	switch (k->alg) {
 	case VG_ALG_RSASHA1: case VG_ALG_RSASHA1_NSEC3: case VG_ALG_RSASHA256:
 	case VG_ALG_RSASHA512:
-		k->pkey = rsa_key(pub, plen);
+		k->pkey = pkey_wrap(rsa_key(pub, plen));
 		break;
 	case VG_ALG_ECDSAP256:
-		k->pkey = ec_key("prime256v1", pub, plen, 64);
+		k->pkey = pkey_wrap(ec_key("prime256v1", pub, plen, 64));
 		break;
 	case VG_ALG_ECDSAP384:
-		k->pkey = ec_key("secp384r1", pub, plen, 96);
+		k->pkey = pkey_wrap(ec_key("secp384r1", pub, plen, 96));
 		break;
 	case VG_ALG_ED25519:
 		if (plen != 32)
@@ -195,7 +227,7 @@ int vg_dnssec_key_init(struct vg_dnssec_key *k, const uint8_t *rdata, size_t len
 	case VG_ALG_ED448:
 		if (plen != 57)
 			return VG_EMALFORMED;
-		k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED448, NULL, pub, plen);
+		k->pkey = pkey_wrap(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED448, NULL, pub, plen));
 		break;
 	default:
 		return VG_ENOTSUP;
@@ -207,7 +239,7 @@ void vg_dnssec_key_ref(struct vg_dnssec_key *dst, const struct vg_dnssec_key *sr
 {
 	*dst = *src;
 	if (dst->pkey)
-		EVP_PKEY_up_ref(dst->pkey);
+		((struct vg_pkey *)dst->pkey)->ref++;
 }
 
 /* ------------------------------------------------------------ key cache */
@@ -294,8 +326,13 @@ int vg_keycache_get(struct vg_keycache *c, struct vg_dnssec_key *k, const uint8_
 
 void vg_dnssec_key_deinit(struct vg_dnssec_key *k)
 {
-	EVP_PKEY_free(k->pkey);
+	struct vg_pkey *p = k->pkey;
 	k->pkey = NULL;
+	if (!p || --p->ref > 0)
+		return;
+	EVP_PKEY_CTX_free(p->vctx);
+	EVP_PKEY_free(p->pkey);
+	free(p);
 }
 
 /* ------------------------------------------------------------ canonical form */
@@ -446,20 +483,66 @@ static int signed_data(const struct vg_rrset *rs, const uint8_t *sig, size_t sig
 	return (int)o;
 }
 
+/*
+ * The digests of the signature algorithms, fetched once for the process
+ * (a fetched EVP_MD may be shared by threads).  EVP_sha256() and the like
+ * make OpenSSL 3 look the implementation up again on every use.
+ */
+enum { MD_SHA1, MD_SHA256, MD_SHA384, MD_SHA512, MD_COUNT };
+static EVP_MD *md_fetched[MD_COUNT];
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+	static const char *const names[MD_COUNT] = { "SHA1", "SHA256", "SHA384", "SHA512" };
+	for (int i = 0; i < MD_COUNT; i++)
+		md_fetched[i] = EVP_MD_fetch(NULL, names[i], NULL);
+}
+
 static const EVP_MD *sig_md(uint8_t alg)
 {
+	int i;
 	switch (alg) {
 	case VG_ALG_RSASHA1: case VG_ALG_RSASHA1_NSEC3:
-		return EVP_sha1();
+		i = MD_SHA1;
+		break;
 	case VG_ALG_RSASHA256: case VG_ALG_ECDSAP256:
-		return EVP_sha256();
+		i = MD_SHA256;
+		break;
 	case VG_ALG_RSASHA512:
-		return EVP_sha512();
+		i = MD_SHA512;
+		break;
 	case VG_ALG_ECDSAP384:
-		return EVP_sha384();
+		i = MD_SHA384;
+		break;
 	default:
 		return NULL; /* EdDSA: no separate digest */
 	}
+	(void)pthread_once(&md_once, md_fetch);
+	return md_fetched[i];
+}
+
+/* The key's verification context, made on first use: false if it cannot be
+ * (Ed448, which OpenSSL verifies in one pass only, or an OpenSSL failure):
+ * then each signature sets up its own. */
+static bool vctx_ready(struct vg_pkey *p, uint8_t alg)
+{
+	if (p->vctx)
+		return true;
+	const EVP_MD *md = sig_md(alg);
+	if (p->vctx_failed || !md)
+		return false;
+	p->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, p->pkey, NULL);
+	bool rsa = alg != VG_ALG_ECDSAP256 && alg != VG_ALG_ECDSAP384;
+	if (!p->vctx || EVP_PKEY_verify_init(p->vctx) <= 0 ||
+	    EVP_PKEY_CTX_set_signature_md(p->vctx, md) <= 0 ||
+	    (rsa && EVP_PKEY_CTX_set_rsa_padding(p->vctx, RSA_PKCS1_PADDING) <= 0)) {
+		EVP_PKEY_CTX_free(p->vctx);
+		p->vctx = NULL;
+		p->vctx_failed = true;
+		return false;
+	}
+	return true;
 }
 
 /* One DER INTEGER from an unsigned big-endian number: minimal, with a 0x00
@@ -529,8 +612,19 @@ int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,
 		sigbytes = der;
 		sigbytes_len = (size_t)n;
 	}
+	struct vg_pkey *p = k->pkey;
+	if (!p)
+		return VG_EMALFORMED;
+	if (vctx_ready(p, k->alg)) {
+		uint8_t md[EVP_MAX_MD_SIZE];
+		unsigned mdlen = 0;
+		if (EVP_Digest(scratch, (size_t)dlen, md, &mdlen, sig_md(k->alg), NULL) != 1)
+			return VG_ENOMEM;
+		return EVP_PKEY_verify(p->vctx, sigbytes, sigbytes_len, md, mdlen) == 1 ? 0
+											: VG_EBOGUS;
+	}
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, sig_md(k->alg), NULL, k->pkey) == 1 &&
+	int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, sig_md(k->alg), NULL, p->pkey) == 1 &&
 		 EVP_DigestVerify(ctx, sigbytes, sigbytes_len, scratch, (size_t)dlen) == 1;
 	EVP_MD_CTX_free(ctx);
 	return ok ? 0 : VG_EBOGUS;

@@ -808,18 +808,35 @@ START_TEST(validate_rrset_periods_and_tampering)
 }
 END_TEST
 
+/* A fresh P-256 key (DNSKEY rdata, decoded as any key is), its tag forced
+ * to @p tag: a KeyTrap decoy. */
+static void decoy_p256(struct vg_dnssec_key *k, uint16_t tag)
+{
+	EVP_PKEY *pk = EVP_EC_gen("P-256");
+	uint8_t rd[4 + 65];
+	size_t n = 0;
+	ck_assert_ptr_nonnull(pk);
+	ck_assert_int_eq(EVP_PKEY_get_octet_string_param(pk, "encoded-pub-key", rd + 3,
+							 sizeof(rd) - 3, &n), 1);
+	ck_assert_uint_eq(n, 65); /* 0x04 || X || Y */
+	EVP_PKEY_free(pk);
+	rd[0] = 1; /* flags 256: a zone key */
+	rd[1] = 0;
+	rd[2] = 3;
+	rd[3] = 13; /* over the 0x04 */
+	ck_assert_int_eq(vg_dnssec_key_init(k, rd, 4 + 64), 0);
+	k->tag = tag;
+}
+
 START_TEST(validate_rrset_keytrap_bounds)
 {
 	/* 12 decoy P-256 keys with the real key's tag, listed before it */
 	static struct val_fixture f;
 	val_setup(&f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
 	struct vg_dnssec_key keys[13];
-	for (int i = 0; i < 12; i++) {
-		keys[i] = f.key;
-		keys[i].pkey = EVP_EC_gen("P-256");
-		ck_assert_ptr_nonnull(keys[i].pkey);
-	}
-	keys[12] = f.key;
+	for (int i = 0; i < 12; i++)
+		decoy_p256(&keys[i], f.key.tag);
+	vg_dnssec_key_ref(&keys[12], &f.key);
 	struct vg_val_budget b = budget();
 	int ede = -1;
 	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, keys, 13, T_2026, &b, scratch,
@@ -833,8 +850,7 @@ START_TEST(validate_rrset_keytrap_bounds)
 	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, keys, 13, T_2026, &b, scratch,
 						  sizeof(scratch), &ede), 0);
 	for (int i = 0; i < 13; i++)
-		if (keys[i].pkey != f.key.pkey)
-			EVP_PKEY_free(keys[i].pkey);
+		vg_dnssec_key_deinit(&keys[i]);
 	val_teardown(&f);
 }
 END_TEST

@@ -193,6 +193,13 @@ uint32_t vg_bytes_hash(const void *p, size_t len);
 void vg_msg_hash_owners(struct vg_msg *m);
 
 /**
+ * Where the name at offset @p off of @p m's packet really starts: the target
+ * of its compression pointer when it is one, else @p off.  Two names of one
+ * packet that start at the same place are the same name.
+ */
+size_t vg_msg_name_start(const struct vg_msg *m, size_t off);
+
+/**
  * Copy the rdata of @p rr into @p out (capacity @p cap) with every embedded
  * domain name decompressed (RFC 3597 well-known types and the later types
  * whose names may have been compressed).  Returns the new rdata length or

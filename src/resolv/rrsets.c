@@ -78,10 +78,19 @@ static bool dedup_seen(struct dedup *d, size_t off)
 	}
 }
 
+/*
+ * The RRSIGs kept for one RRset when validating: the first RRSIGS_KEPT
+ * distinct ones.  The validator tries at most dnssec.max-rrsigs-per-rrset
+ * of them (at most 64, config_keys.c), so the rest would only be copied;
+ * a KeyTrap answer carries hundreds (Unbound's scrubber keeps 8 by default,
+ * iter-scrub-rrsig; PowerDNS Recursor max-rrsigs-per-record 2).
+ */
+#define RRSIGS_KEPT 64
+
 /* Gather the RRset (owner, type) of section @p sec into the arena, rdata
  * decompressed.  NULL if absent (or memory is short).  For type RRSIG, only
- * the signatures covering @p covered, or all of them when it is 0 (a query
- * for type RRSIG: no RRSIG covers type 0). */
+ * the signatures covering @p covered (RRSIGS_KEPT of them at most), or all of
+ * them when it is 0 (a query for type RRSIG: no RRSIG covers type 0). */
 static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m, int sec,
 				  const uint8_t *owner, uint16_t type, uint16_t covered)
 {
@@ -98,6 +107,7 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 	 * record of the section for every RRset gathered from it */
 	bool hashed = m->owners_hashed;
 	uint32_t h = hashed ? vg_name_hash(owner) : 0;
+	size_t same = SIZE_MAX; /* where an owner found equal starts (vg_msg_name_start) */
 
 	for (unsigned i = m->sec_start[sec]; i < m->sec_start[sec + 1]; i++) {
 		const struct vg_rr *rr = &m->rr[i];
@@ -109,10 +119,16 @@ static struct vg_rrset *collect_x(struct vg_request *req, const struct vg_msg *m
 		if (type == VG_T_RRSIG && covered &&
 		    (rr->rdlen < 2 || vg_get16(m->pkt + rr->rdata) != covered))
 			continue; /* (type covered is never compressed) */
-		if (vg_name_unpack(m->pkt, m->len, rr->owner, name, true, NULL) < 0 ||
-		    !vg_name_eq(name, owner))
-			continue;
+		size_t start = vg_msg_name_start(m, rr->owner);
+		if (start != same) {
+			if (vg_name_unpack(m->pkt, m->len, rr->owner, name, true, NULL) < 0 ||
+			    !vg_name_eq(name, owner))
+				continue;
+			same = start;
+		}
 		if (VG_SCRATCH - used < 2 || count == 0xffff)
+			break;
+		if (type == VG_T_RRSIG && covered && count == RRSIGS_KEPT)
 			break;
 		int n = vg_rdata_unpack(m->pkt, m->len, rr, tmp + used + 2, VG_SCRATCH - used - 2);
 		if (n < 0)

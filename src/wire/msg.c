@@ -223,13 +223,37 @@ uint32_t vg_name_hash(const uint8_t *name)
 	return vg_bytes_hash(low, len);
 }
 
+size_t vg_msg_name_start(const struct vg_msg *m, size_t off)
+{
+	if (off + 1 < m->len && (m->pkt[off] & 0xc0) == 0xc0)
+		return (size_t)(m->pkt[off] & 0x3f) << 8 | m->pkt[off + 1];
+	return off;
+}
+
+/* Owners that are one compression pointer to the same place (most of them:
+ * to the question, or to the first record of the RRset) are the same name:
+ * it is decompressed and hashed once, not once per record (KeyTrap's answer
+ * has 480 RRSIGs at one owner). */
+#define OWNER_MEMO 8
+
 void vg_msg_hash_owners(struct vg_msg *m)
 {
+	struct { size_t start; uint32_t hash; } memo[OWNER_MEMO];
+	for (unsigned k = 0; k < OWNER_MEMO; k++)
+		memo[k].start = SIZE_MAX;
 	for (unsigned i = 0; i < m->nrr; i++) {
+		size_t start = vg_msg_name_start(m, m->rr[i].owner);
+		unsigned k = (unsigned)start % OWNER_MEMO;
+		if (memo[k].start == start) {
+			m->owner_hash[i] = memo[k].hash;
+			continue;
+		}
 		uint8_t low[VG_NAME_MAX];
 		int n = vg_name_unpack(m->pkt, m->len, m->rr[i].owner, low, true, NULL);
 		/* the parse walked every owner already: n < 0 cannot happen */
 		m->owner_hash[i] = n > 0 ? vg_bytes_hash(low, (size_t)n) : 0;
+		memo[k].start = start;
+		memo[k].hash = m->owner_hash[i];
 	}
 	m->owners_hashed = true;
 }

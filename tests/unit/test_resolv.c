@@ -337,6 +337,66 @@ START_TEST(hostile_answer_gathered_in_linear_time)
 }
 END_TEST
 
+/*
+ * KeyTrap's answer: one A record and 480 distinct RRSIGs over it, every
+ * owner a compression pointer to the question.  Only the first 64 RRSIGs are
+ * kept (the validator tries at most max-rrsigs-per-rrset <= 64 of them), and
+ * the owner, the same name 481 times, is decompressed once to hash it and
+ * once to gather the RRset: before, every RRSIG's owner was decompressed
+ * twice and all 480 RRSIGs copied (~1,500 decompressions).
+ */
+START_TEST(keytrap_rrsigs_bounded_owner_decompressed_once)
+{
+	enum { SIGS = 480, LABELS = 60 };
+	static uint8_t b[65535];
+	uint8_t qname[VG_NAME_MAX], rd[64];
+	size_t ql = long_qname(qname, LABELS);
+	ropts.qname_minimisation = false;
+	dopts.validation = true; /* RRSIGs are gathered (no anchor: not validated) */
+	struct vg_request *req = vg_request_new(&env, qname, VG_T_A);
+	ck_assert_int_eq(vg_resolv_begin(req), VG_STEP_SEND);
+	vg_put16(b, 1);
+	vg_put16(b + 2, VG_F_QR | VG_F_AA);
+	vg_put16(b + 4, 1);
+	vg_put16(b + 6, 1 + SIGS);
+	vg_put16(b + 8, 0);
+	vg_put16(b + 10, 0);
+	memcpy(b + 12, qname, ql);
+	size_t o = 12 + ql;
+	vg_put16(b + o, VG_T_A);
+	vg_put16(b + o + 2, VG_C_IN);
+	o += 4;
+	o = put_rr_raw(b, o, 12, VG_T_A, (const uint8_t *)"\xc0\x00\x02\x01", 4);
+	for (unsigned i = 0; i < SIGS; i++) {
+		memset(rd, 0, sizeof(rd));
+		vg_put16(rd, VG_T_A); /* type covered */
+		rd[2] = 8;
+		rd[3] = (uint8_t)(LABELS + 1);
+		vg_put32(rd + 4, 3600);
+		vg_put32(rd + 8, i); /* distinct records */
+		vg_put16(rd + 18, (uint16_t)(0xc000 | (12 + 2 * LABELS))); /* signer lab. */
+		memset(rd + 20, 'S', 8);
+		o = put_rr_raw(b, o, 12, VG_T_RRSIG, rd, 28);
+	}
+	unpacks = 0;
+	enum vg_step st = vg_resolv_consume(req, 0, b, o);
+	unsigned long used = unpacks;
+	ck_assert_int_eq(st, VG_STEP_ANSWER);
+	ck_assert_uint_eq(req->n_answer, 1);
+	ck_assert_ptr_nonnull(req->answer_sig[0]);
+	ck_assert_uint_eq(req->answer_sig[0]->count, 64);
+	/* the first 64 of them, in the order they came */
+	const uint8_t *p = req->answer_sig[0]->rdata;
+	for (unsigned i = 0; i < 64; i++) {
+		ck_assert_uint_eq(vg_get32(p + 2 + 8), i);
+		p += 2 + vg_get16(p);
+	}
+	/* owners: a few in all; signers: one per RRSIG kept */
+	ck_assert_msg(used <= 64 + 16, "%lu name decompressions for %u records", used, 1 + SIGS);
+	vg_request_free(req);
+}
+END_TEST
+
 /* A CNAME chain of 11 hops along a 120-label name, padded with 490 DNAMEs
  * owned by a name that is no ancestor of it: each hop's DNAME search used to
  * decompress every DNAME owner (~5,900 decompressions, 40 million
@@ -833,6 +893,7 @@ int main(void)
 	tcase_add_test(tc, delegation_reused_from_cache);
 	tcase_add_test(tc, minimised_name_known_no_cut_not_asked_again);
 	tcase_add_test(tc, hostile_answer_gathered_in_linear_time);
+	tcase_add_test(tc, keytrap_rrsigs_bounded_owner_decompressed_once);
 	tcase_add_test(tc, dname_search_is_linear);
 	tcase_add_test(tc, large_rrset_duplicates_dropped);
 	tcase_add_test(tc, cache_hit_allocates_nothing);

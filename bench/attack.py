@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Helper for the attack, slow-server and soak cases of bench/run.sh (see
 bench/README.md, "Attacks").  Unlike bench.py it needs python3-dnspython: the
-hostile server (tests/lab/slowauth.py) and the KeyTrap zone
-(tests/lab/labdnssec.py) are the test lab's own, imported from tests/lab.
+KeyTrap zone (tests/lab/labdnssec.py) is the test lab's own, imported from
+tests/lab; the hostile server is bench/hostile.c (or, BENCH_ATK_AUTH=py,
+tests/lab/slowauth.py, the lab server it copies).
 
 Subcommands:
   keytrap WORKDIR IP           sign the KeyTrap zone keytrap. (the test lab's
@@ -57,7 +58,7 @@ ATTACKS = {
     "tudoor": ("j50-{t}{i}.atk", "atk"),       # junk with the right ID, answer at 50 ms
     "slow": ("d500-{t}{i}.atk", "atk"),        # every answer after 500 ms
 }
-SLOW_ADDR = "192.0.2.201"  # slowauth.ANSWER_ADDR
+SLOW_ADDR = "192.0.2.201"  # ANSWER_ADDR of bench/hostile.c and slowauth
 
 
 def cmd_keytrap(workdir, ip):

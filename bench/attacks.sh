@@ -3,7 +3,8 @@
 # by run.sh (it uses its helpers: start, stop_one, dp, fg_end, kv, warn, log,
 # warm_up, get). See bench/README.md, "Attacks".
 
-# hostile_ticks: CPU ticks of the hostile lab (slowauth + the keytrap NSD).
+# hostile_ticks: CPU ticks of the hostile lab (the atk. server, bench/hostile.c
+# or with BENCH_ATK_AUTH=py tests/lab/slowauth.py, + the keytrap NSD).
 hostile_ticks() {
     local a b
     a=$($PY cpu "${PID[atk-auth]}")
@@ -112,8 +113,9 @@ atk_case() {
     ((!ATK_CONTROL)) || who+=(lab)
     for s in "${who[@]}"; do
         for ((r = 1; r <= ATK_ROUNDS; r++)); do
-            # tag v1x, u2x, l3x, ...: short, as the NXNS referral to 40
-            # names built from it must fit in 1232 bytes (tests/lab/slowauth.py)
+            # tag v1x, u2x, l3x, ...: short, as the hostile server's NXNS
+            # referral to 40 names built from it must fit in 1232 bytes
+            # (NXNS_NAMES in bench/hostile.c and tests/lab/slowauth.py)
             $ATK names "$WORK" "${s:0:1}${r}x" $((ATK_RATE * (ATK_SECS + 4)))
         done
     done

@@ -90,6 +90,9 @@
 #   BENCH_SOAK_CACHE (64, MiB), BENCH_SOAK_WORKERS (1), BENCH_SOAK_EVERY (2 s),
 #   BENCH_SOAK_OVERHEAD_MB (the allowed peak RSS above the cache size, 48)
 #   LAB_ATK_IP / LAB_KEYTRAP_IP               (default 127.54.0.5 / .6)
+#   BENCH_ATK_AUTH   the hostile server of atk.: "c" = bench/hostile.c, built
+#                    here; "py" = tests/lab/slowauth.py --bench, whose
+#                    Python answers cost CPU on the benign dnsperf's core  (c)
 #   observe: BENCH_OBS_ROUNDS (3), BENCH_OBS_SECS (5, each run),
 #   BENCH_OBS_RATE (50000, the fixed rate for CPU per answer),
 #   VIGIL_OBS_DT_PORT / VIGIL_OBS_JS_PORT / UNBOUND_OBS_DT_PORT (5405 / 5406 / 5407)
@@ -196,6 +199,7 @@ ATK_CONTROL=${BENCH_ATK_CONTROL:-0}
 ATK_BENIGN_RATE=${BENCH_ATK_BENIGN_RATE:-20000}
 ATK_RATE=${BENCH_ATK_RATE:-100}
 ATK_LIST=${BENCH_ATK_LIST:-nxns loop chain tsuname keytrap spoof tudoor slow}
+ATK_AUTH=${BENCH_ATK_AUTH:-c}
 SLOW_NAMES=${BENCH_SLOW_NAMES:-5000}
 SLOW_CONC=${BENCH_SLOW_CONC:-100}
 SLOW_TIMEOUT=${BENCH_SLOW_TIMEOUT:-10}
@@ -240,6 +244,10 @@ fi
 [[ -e /usr/include/uv.h ]] || missing+=("libuv1-dev (for bench/canned.c)")
 if ((HOSTILE)) && ! /usr/bin/python3 -c 'import dns.message' 2>/dev/null; then
     missing+=("python3-dnspython (for bench/attack.py and tests/lab/slowauth.py)")
+fi
+if ((HOSTILE)) && [[ $ATK_AUTH != c && $ATK_AUTH != py ]]; then
+    echo "bench/run.sh: BENCH_ATK_AUTH must be c (bench/hostile.c) or py (tests/lab/slowauth.py), not '$ATK_AUTH'" >&2
+    exit 2
 fi
 if ((${#missing[@]})); then
     echo "bench/run.sh: missing tools; install the Debian packages:" >&2
@@ -449,6 +457,9 @@ fi
 $PY lab "$WORK" "$ROOT_IP" "$BENCH_IP" "$MISS" "$SEC_IP" "$LEAF_IP" "$((RUN_SEC ? SEC_MISS : 0))"
 log "lab zones written and signed in $(awk -v a="$LAB_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 cc -O2 -Wall -o "$WORK/canned" "$BENCH/canned.c" -luv
+if ((HOSTILE)) && [[ $ATK_AUTH == c ]]; then  # the hostile server of atk.
+    cc -O2 -Wall -o "$WORK/hostile" "$BENCH/hostile.c"
+fi
 SYSC_OK=0
 if ((RUN_LOAD && SYSC)); then
     cc -O2 -Wall -o "$WORK/sysc" "$BENCH/sysc.c"
@@ -542,11 +553,23 @@ wait_ready nsd-bench "$BENCH_IP" 53 n49999.bench || die "bench NSD did not start
 log "lab up: root on $ROOT_IP, bench. (50000+$(wc -l <"$WORK/cached.q") names) on $BENCH_IP"
 if ((HOSTILE)); then
     wait_ready nsd-keytrap "$KEYTRAP_IP" 53 ns.keytrap || die "keytrap NSD did not start"
-    # the hostile server: the test lab's slowauth.py, serving atk. (unsigned)
-    start atk-auth "$GEN_CPU" /usr/bin/python3 "$REPO/tests/lab/slowauth.py" --bench "$ATK_IP" 53 \
+    # the hostile server, serving atk. (unsigned): bench/hostile.c, or with
+    # BENCH_ATK_AUTH=py the test lab's slowauth.py it copies. It shares CPU
+    # $GEN_CPU with the benign dnsperf, and slowauth's per-packet Python
+    # (dnspython for the d/j/s/u names) delayed that client's replies: with
+    # no attack query reaching the resolver it alone raised the benign p99
+    # 1.8-5.1x (bench/README.md, "What the lab itself costs").
+    if [[ $ATK_AUTH == c ]]; then
+        ATK_AUTH_CMD=("$WORK/hostile")
+        ATK_AUTH_NAME=bench/hostile.c
+    else
+        ATK_AUTH_CMD=(/usr/bin/python3 "$REPO/tests/lab/slowauth.py")
+        ATK_AUTH_NAME=tests/lab/slowauth.py
+    fi
+    start atk-auth "$GEN_CPU" "${ATK_AUTH_CMD[@]}" --bench "$ATK_IP" 53 \
         "$WORK/atk.pid" "$WORK/atk.counts" atk. 7200
     wait_ready atk-auth "$ATK_IP" 53 ns1.atk || die "the hostile server did not start"
-    log "hostile lab up: atk. (tests/lab/slowauth.py) on $ATK_IP, keytrap. on $KEYTRAP_IP"
+    log "hostile lab up: atk. ($ATK_AUTH_NAME) on $ATK_IP, keytrap. on $KEYTRAP_IP"
 fi
 if ((RUN_SEC)); then
     wait_ready nsd-sec "$SEC_IP" 53 ns.sec || die "sec NSD did not start"
@@ -1382,6 +1405,7 @@ kv meta.pol_rounds "$POL_ROUNDS"
 kv meta.tls_rate "$TLS_RATE"
 kv meta.idle_conns "$IDLE_CONNS"
 kv meta.atk_list "${ATK_LIST// /,}"
+kv meta.atk_auth "$ATK_AUTH"
 kv meta.atk_rounds "$ATK_ROUNDS"
 kv meta.atk_benign_rate "$ATK_BENIGN_RATE"
 kv meta.obs_rounds "$OBS_ROUNDS"
@@ -1655,7 +1679,7 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "     each on CPU $SRV_CPU; benign = dnsperf -Q $ATK_BENIGN_RATE -v -t 1 -l $ATK_SECS $RATE_ARGS over the 1000 cached"
         echo "     names, $ATK_ROUNDS rounds of: alone, then while dnsperf sends $ATK_RATE q/s of never-asked attack names"
         echo "     (spoof: a tenth; new names each round) to the same resolver; attack generator, hostile server"
-        echo "     (tests/lab/slowauth.py on $ATK_IP) and keytrap."
+        echo "     ($ATK_AUTH_NAME on $ATK_IP) and keytrap."
         echo "     NSD ($KEYTRAP_IP) on CPU $GEN_CPU with the benign dnsperf"
     fi
     if ((RUN_SLOW)); then

@@ -58,10 +58,6 @@
  * in sendall); TCP_NODELAY is set.
  *
  * Where it differs from slowauth.py (none of it in what the bench sends):
- * - the genuine answer to a j<MS>- name leaves after MS ms, as slowauth's
- *   docstring says; slowauth sends it at once (junk() renames the query's
- *   question to other.<parent> through the RRset make_response shares, so
- *   delay_of() afterwards finds no prefix);
  * - slowauth's "8 forgeries to other ports" skips a random port that equals
  *   the querier's; here always 8 are sent (both count 308);
  * - queries dnspython would not parse are dropped, not answered and not

@@ -363,8 +363,7 @@ def test_held_back_junk_spoofed_limited(pair):
     assert got[0][0][1] == got[1][0][1]
 
     # j30-: the seven kinds of junk at once, the same bytes (but for the
-    # garbage), then the genuine answer; hostile.c holds the answer 30 ms
-    # (slowauth sends it at once, see bench/hostile.c)
+    # garbage), then the genuine answer 30 ms later
     q = fast.query("j30-Td.atk.", "AAAA", fast.EDNS[3])
     t0 = send_both(pair, socks, q.to_wire())
     got = receive_all(socks, genuine(q), 3, t0)
@@ -373,8 +372,8 @@ def test_held_back_junk_spoofed_limited(pair):
         assert len(g[0][1]) == 40 and g[0][1][:2] == q.to_wire()[:2]  # garbage
         assert all(d[:2] == q.to_wire()[:2] for _, d in g)
     assert [d for _, d in got[0][1:]] == [d for _, d in got[1][1:]]
-    assert got[0][-1][0] >= 0.025 and got[0][-2][0] < got[0][-1][0] - 0.01, \
-        [t for t, _ in got[0]]
+    for g in got:
+        assert g[-1][0] >= 0.025 and g[-2][0] < g[-1][0] - 0.01, [t for t, _ in g]
     header, body, qr, opcode, other, formerr = [d for _, d in got[0][1:-1]]
     assert header[2:] == b"\x84\x00\x00\x01\x00\x01" + bytes(4)  # a bare header
     with pytest.raises(Exception):  # the right question, then an answer cut short

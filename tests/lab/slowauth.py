@@ -452,8 +452,8 @@ def poisoned(q, qname=None):
     r = dns.message.make_response(q)
     r.flags |= dns.flags.AA
     name = qname if qname is not None else q.question[0].name
-    if qname is not None:
-        r.question[0].name = qname
+    if qname is not None:  # a question of its own: the RRset is the query's too
+        r.question[0] = dns.rrset.RRset(qname, dns.rdataclass.IN, q.question[0].rdtype)
     r.answer.append(dns.rrset.from_text(name, TTL, "IN", "A", POISON_ADDR))
     return r.to_wire()
 

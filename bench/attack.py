@@ -350,6 +350,11 @@ def cmd_report(path):
         lines.append("up/atk q = queries the hostile server (KeyTrap: the keytrap. NSD) received "
                      "during the run / attack queries sent; cpu% = the resolver's CPU during the "
                      "attack run (% of its core)")
+        redone = sum(int(num(kv, k) or 0) for k in kv if k.endswith(".redone"))
+        if redone:
+            lines.append("rounds done again because other processes used over %s%% of a core in a "
+                         "slice (fresh attack names each time): %d in all" %
+                         (kv.get("meta.foreign_max", "?"), redone))
         if any(k.startswith("lab.atk.") for k in kv):
             lines.append("lab = the control: vigil serves the benign stream, the attack stream goes "
                          "straight to the hostile server (vigil sees none of it): what the lab "

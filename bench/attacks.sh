@@ -33,7 +33,8 @@ upstream_count() {
 # atk_slice TAG S [APID]: one benign slice to resolver S (fixed rate, -v
 # kept in WORK/TAG.lat for pooling); the resolver's CPU in TAG.cpu_pct. The
 # hostile lab's CPU and that of the attack generator APID are known load, not
-# "other processes".
+# "other processes"; what other processes used is left in FG_PCT (the round
+# decides whether it counts).
 atk_slice() {
     local tag=$1 s=$2 apid=${3:-} pid=${PID[atk-$2]} t0 t1 h0 h1 g0=0 g1=0 rt
     t0=$($PY cpu "$pid")
@@ -51,18 +52,18 @@ atk_slice() {
     rt=$(get "$tag.runtime")
     [[ -z $rt ]] || kv "$tag.cpu_pct" "$(pct $((t1 - t0)) "$rt")"
     [[ -z $rt || -z $apid ]] || kv "$tag.hostile_cpu_pct" "$(pct $((h1 - h0)) "$rt")"
-    fg_warn "$tag"
 }
 
-# atk_round TAG S ATTACK R: round R. The baseline slice (TAG.base.rR), then
-# the attack stream (dnsperf, its rate, never-asked names of round R under
-# the hostile zone) starts and one second later the second slice
-# (TAG.run.rR) runs; then the attack ends and the hostile server's count is
-# left to stop moving. S "lab" is the control: the benign stream goes to
-# vigil, the attack stream straight to the hostile server (the keytrap NSD
-# for keytrap), so vigil sees none of it.
+# atk_round TAG S ATTACK R K: round R, with name set K. The baseline slice
+# (TAG.base.rR), then the attack stream (dnsperf, its rate, never-asked names
+# of set K under the hostile zone) starts and one second later the second
+# slice (TAG.run.rR) runs; then the attack ends and the hostile server's count
+# is left to stop moving (ATK_UP: that count). S "lab" is the control: the
+# benign stream goes to vigil, the attack stream straight to the hostile
+# server (the keytrap NSD for keytrap), so vigil sees none of it.
+# ATK_FG_BASE / ATK_FG_RUN: what other processes used during each slice.
 atk_round() {
-    local tag=$1 s=$2 what=$3 r=$4 rate=$ATK_RATE qf apid kind=atk ben=$2
+    local tag=$1 s=$2 what=$3 r=$4 k=$5 rate=$ATK_RATE qf apid kind=atk ben=$2
     local dst=127.0.0.1 port=${LPORT[$2]:-} edns=()
     [[ $what != keytrap ]] || kind=nsd
     [[ $what != spoof ]] || rate=$((ATK_RATE / 10 > 0 ? ATK_RATE / 10 : 1))
@@ -71,8 +72,9 @@ atk_round() {
         ben=vigil port=53 dst=$ATK_IP edns=(-e)
         [[ $what != keytrap ]] || dst=$KEYTRAP_IP
     fi
-    qf="$WORK/atk-$what-${s:0:1}${r}x.q"
+    qf="$WORK/atk-$what-${s:0:1}${k}x.q"
     atk_slice "$tag.base.r$r" "$ben"
+    ATK_FG_BASE=$FG_PCT
     (
         TIMEFORMAT='%U %S'
         time taskset -c "$GEN_CPU" dnsperf -s "$dst" -p "$port" "${edns[@]}" -d "$qf" -n 1 \
@@ -81,25 +83,48 @@ atk_round() {
     apid=$!
     sleep 1
     atk_slice "$tag.run.r$r" "$ben" "$apid"
+    ATK_FG_RUN=$FG_PCT
     wait "$apid" || true
     $PY stats "$tag.atk.r$r" "$WORK/$tag.atk.r$r" >>"$KV" ||
         warn "$tag.atk.r$r" "$tag: attack dnsperf output unparsable ($WORK/$tag.atk.r$r)"
-    upstream_count "$kind" >/dev/null
+    ATK_UP=$(upstream_count "$kind")
 }
 
-# run_atk TAG S ATTACK: ATK_ROUNDS rounds, then the pooled figures.
+# run_atk TAG S ATTACK: ATK_ROUNDS rounds, then the pooled figures. A round
+# in which other processes used more than FOREIGN_MAX% of a core during
+# either slice is done again with the next set of fresh attack names, up to
+# ATK_RETRIES times per attack and resolver (this VM's neighbours come and
+# go and move p99 several-fold: bench/README.md). The last try of a round
+# counts (later KV lines win); the upstream count is that of the tries that
+# count.
 run_atk() {
-    local tag=$1 s=$2 what=$3 kind=atk c0 c1 r base=() run=()
+    local tag=$1 s=$2 what=$3 kind=atk prev r k=1 up=0 redone=0 base=() run=()
     [[ $what != keytrap ]] || kind=nsd
-    c0=$(upstream_count "$kind")
-    for ((r = 1; r <= ATK_ROUNDS; r++)); do
+    prev=$(upstream_count "$kind")
+    for ((r = 1; r <= ATK_ROUNDS; r++, k++)); do
         log "$s attack $what, round $r/$ATK_ROUNDS: ${ATK_SECS}s alone, then ${ATK_SECS}s under the attack"
-        atk_round "$tag" "$s" "$what" "$r"
+        atk_round "$tag" "$s" "$what" "$r" "$k"
+        while ((ATK_FG_BASE > FOREIGN_MAX || ATK_FG_RUN > FOREIGN_MAX)) &&
+            ((k < ATK_ROUNDS + ATK_RETRIES)); do
+            log "$s attack $what, round $r disturbed (other processes ~$ATK_FG_BASE% / ~$ATK_FG_RUN% of a core): again, with fresh names"
+            prev=$ATK_UP redone=$((redone + 1)) k=$((k + 1))
+            atk_round "$tag" "$s" "$what" "$r" "$k"
+        done
+        FG_PCT=$ATK_FG_BASE
+        fg_warn "$tag.base.r$r"
+        FG_PCT=$ATK_FG_RUN
+        fg_warn "$tag.run.r$r"
+        if [[ $up != None && $prev != None && $ATK_UP != None ]]; then
+            up=$((up + ATK_UP - prev))
+        else
+            up=None
+        fi
+        prev=$ATK_UP
         base+=("$WORK/$tag.base.r$r.lat")
         run+=("$WORK/$tag.run.r$r.lat")
     done
-    c1=$(upstream_count "$kind")
-    [[ $c0 == None || $c1 == None ]] || kv "$tag.upstream" $((c1 - c0))
+    kv "$tag.redone" "$redone"
+    [[ $up == None ]] || kv "$tag.upstream" "$up"
     $PY lat "$tag.base.lat" "${base[@]}" >>"$KV" || warn "$tag.base.lat" "$tag: no latency lines"
     $PY lat "$tag.run.lat" "${run[@]}" >>"$KV" || warn "$tag.run.lat" "$tag: no latency lines"
     $ATK atkpool "$KV" "$tag" "$ATK_ROUNDS" >"$WORK/atkpool" ||
@@ -112,7 +137,7 @@ atk_case() {
     local up=() s atk tag r who=(vigil unbound)
     ((!ATK_CONTROL)) || who+=(lab)
     for s in "${who[@]}"; do
-        for ((r = 1; r <= ATK_ROUNDS; r++)); do
+        for ((r = 1; r <= ATK_ROUNDS + ATK_RETRIES; r++)); do
             # tag v1x, u2x, l3x, ...: short, as the hostile server's NXNS
             # referral to 40 names built from it must fit in 1232 bytes
             # (NXNS_NAMES in bench/hostile.c and tests/lab/slowauth.py)

@@ -78,6 +78,9 @@
 #   attacks / slow / soak (bench/README.md, "Attacks"):
 #   BENCH_ATK_ROUNDS rounds per attack and resolver: a benign slice alone,
 #                    then one under the attack                     (3)
+#   BENCH_ATK_RETRIES  rounds done again (fresh names) when other processes
+#                    used over BENCH_FOREIGN_MAX% of a core in a slice, per
+#                    attack and resolver; ROUNDS + RETRIES <= 9      (3)
 #   BENCH_ATK_SECS   seconds of each benign slice                  (5)
 #   BENCH_ATK_CONTROL=1  also the control rows ("lab"): the attack stream
 #                    sent straight to the hostile server, vigil serving only
@@ -195,6 +198,13 @@ UNBOUND_DOH_PORT=${UNBOUND_DOH_PORT:-4432}
 TLS_NAME=bench.vigil.test   # the certificate's name (and dnsperf's DoH authority)
 ATK_SECS=${BENCH_ATK_SECS:-5}
 ATK_ROUNDS=${BENCH_ATK_ROUNDS:-3}
+# disturbed rounds done again (bench/attacks.sh run_atk); a round's names
+# are tagged with one digit (v1x..v9x: the NXNS referral must fit 1232 bytes)
+ATK_RETRIES=${BENCH_ATK_RETRIES:-3}
+if ((ATK_ROUNDS < 1 || ATK_ROUNDS + ATK_RETRIES > 9)); then
+    echo "bench/run.sh: BENCH_ATK_ROUNDS + BENCH_ATK_RETRIES must be 1..9" >&2
+    exit 2
+fi
 ATK_CONTROL=${BENCH_ATK_CONTROL:-0}
 ATK_BENIGN_RATE=${BENCH_ATK_BENIGN_RATE:-20000}
 ATK_RATE=${BENCH_ATK_RATE:-100}

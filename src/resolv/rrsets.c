@@ -81,9 +81,13 @@ static bool dedup_seen(struct dedup *d, size_t off)
 /*
  * The RRSIGs kept for one RRset when validating: the first RRSIGS_KEPT
  * distinct ones.  The validator tries at most dnssec.max-rrsigs-per-rrset
- * of them (at most 64, config_keys.c), so the rest would only be copied;
- * a KeyTrap answer carries hundreds (Unbound's scrubber keeps 8 by default,
- * iter-scrub-rrsig; PowerDNS Recursor max-rrsigs-per-record 2).
+ * of them (at most 64, config_keys.c); a KeyTrap answer carries hundreds.
+ * Expired RRSIGs and those of an unknown algorithm are kept too and are
+ * skipped without counting as tried, so a good signature behind 64 such
+ * ones is dropped and the RRset is bogus, not secure: it fails closed, and
+ * whoever can write the answer could strip the signatures anyway.  Peers
+ * keep fewer: Unbound's scrubber 8 (iter-scrub-rrsig), PowerDNS Recursor 2
+ * (max-rrsigs-per-record).
  */
 #define RRSIGS_KEPT 64
 

@@ -591,6 +591,10 @@ ssize_t vg_tls_conn_read(struct vg_tls_conn *c, uint8_t *buf, size_t cap)
 {
 	if (c->failed)
 		return VG_TLS_FAILED;
+	/* SSL_get_error reads the thread's error queue first: what another
+	 * part of the worker left there (a DNSSEC signature that did not
+	 * verify) would fail this connection */
+	ERR_clear_error();
 	if (!c->established) {
 		int r = SSL_do_handshake(c->ssl);
 		if (r != 1) {
@@ -621,6 +625,7 @@ ssize_t vg_tls_conn_read(struct vg_tls_conn *c, uint8_t *buf, size_t cap)
 int vg_tls_conn_write(struct vg_tls_conn *c, const uint8_t *p, size_t len)
 {
 	size_t n;
+	ERR_clear_error(); /* as in vg_tls_conn_read */
 	if (!c->established || SSL_write_ex(c->ssl, p, len, &n) != 1 || n != len) {
 		ERR_clear_error();
 		return VG_TLS_FAILED;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <ldns/ldns.h>
+#include <openssl/err.h>
 #include <sodium.h>
 
 #include "dnssec/dnssec.h"
@@ -259,6 +260,10 @@ START_TEST(rfc_example_verifies)
 		ck_assert_msg(vg_dnssec_verify(&k, &rs, sig, siglen, scratch, sizeof(scratch)) ==
 				      VG_EBOGUS,
 			      "%s: flipped signature byte %zu accepted", e->what, flip[i]);
+		/* nothing left on the thread's OpenSSL error queue (the worker's
+		 * TLS connections read it) */
+		ck_assert_msg(ERR_peek_error() == 0, "%s: OpenSSL error queue not empty",
+			      e->what);
 		sig[flip[i]] ^= 0x04;
 	}
 	/* one flipped bit in the data: second rdata octet (A: the address; MX: the

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "check_main.h"
@@ -214,6 +215,38 @@ START_TEST(handshake_and_data_both_ways)
 	/* the client says goodbye */
 	SSL_shutdown(c.ssl);
 	ck_assert_int_eq(pump(&c, s, NULL, NULL), VG_TLS_CLOSED);
+	client_free(&c);
+	vg_tls_conn_free(s);
+	vg_tls_ctx_unref(ctx);
+	vg_tls_tickets_free(t);
+}
+END_TEST
+
+/*
+ * An error another part of the worker left on the thread's OpenSSL error
+ * queue (a DNSSEC signature that did not verify, on the same thread) must
+ * not fail a connection that only waits for more bytes: SSL_get_error looks
+ * at the queue first, so it has to be empty before each TLS call.
+ */
+START_TEST(stale_openssl_error_does_not_fail_a_connection)
+{
+	struct vg_tls_tickets *t = vg_tls_tickets_new();
+	struct vg_tls_ctx *ctx = server(VG_TLS_DOT, t, false);
+	struct vg_tls_conn *s = vg_tls_conn_accept(ctx);
+	struct client c;
+	client_new(&c, "dns.vigil.test", "dot", false, NULL);
+	uint8_t pt[64];
+	ERR_raise(ERR_LIB_RSA, ERR_R_PASSED_INVALID_ARGUMENT); /* in the handshake */
+	ck_assert_int_eq(vg_tls_conn_read(s, pt, sizeof(pt)), VG_TLS_AGAIN);
+	ck_assert_int_eq(pump(&c, s, NULL, NULL), VG_TLS_AGAIN);
+	ck_assert(vg_tls_conn_established(s));
+	ERR_raise(ERR_LIB_RSA, ERR_R_PASSED_INVALID_ARGUMENT); /* once established */
+	ck_assert_int_eq(vg_tls_conn_read(s, pt, sizeof(pt)), VG_TLS_AGAIN);
+	ERR_raise(ERR_LIB_RSA, ERR_R_PASSED_INVALID_ARGUMENT);
+	ck_assert_int_eq(vg_tls_conn_write(s, (const uint8_t *)"answer", 6), 0);
+	pump(&c, s, NULL, NULL);
+	char back[16];
+	ck_assert_int_eq(SSL_read(c.ssl, back, sizeof(back)), 6);
 	client_free(&c);
 	vg_tls_conn_free(s);
 	vg_tls_ctx_unref(ctx);
@@ -576,6 +609,7 @@ int main(void)
 	TCase *tc = tcase_create("tls");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, handshake_and_data_both_ways);
+	tcase_add_test(tc, stale_openssl_error_does_not_fail_a_connection);
 	tcase_add_test(tc, alpn_per_role);
 	tcase_add_test(tc, client_id_from_sni);
 	tcase_add_test(tc, client_certificate_identity);

@@ -105,7 +105,7 @@ run_atk() {
         log "$s attack $what, round $r/$ATK_ROUNDS: ${ATK_SECS}s alone, then ${ATK_SECS}s under the attack"
         atk_round "$tag" "$s" "$what" "$r" "$k"
         while ((ATK_FG_BASE > FOREIGN_MAX || ATK_FG_RUN > FOREIGN_MAX)) &&
-            ((k < ATK_ROUNDS + ATK_RETRIES)); do
+            ((redone < ATK_RETRIES)); do
             log "$s attack $what, round $r disturbed (other processes ~$ATK_FG_BASE% / ~$ATK_FG_RUN% of a core): again, with fresh names"
             prev=$ATK_UP redone=$((redone + 1)) k=$((k + 1))
             atk_round "$tag" "$s" "$what" "$r" "$k"

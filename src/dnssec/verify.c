@@ -526,14 +526,13 @@ static const EVP_MD *sig_md(uint8_t alg)
 	return md_fetched[i];
 }
 
-/* The key's verification context, made on first use: false if it cannot be
- * (Ed448, which OpenSSL verifies in one pass only, or an OpenSSL failure):
- * then each signature sets up its own. */
-static bool vctx_ready(struct vg_pkey *p, uint8_t alg)
+/* The key's verification context for digest @p md, made on first use:
+ * false if it cannot be (Ed448, no digest: OpenSSL verifies it in one pass
+ * only; or an OpenSSL failure): then each signature sets up its own. */
+static bool vctx_ready(struct vg_pkey *p, uint8_t alg, const EVP_MD *md)
 {
 	if (p->vctx)
 		return true;
-	const EVP_MD *md = sig_md(alg);
 	if (p->vctx_failed || !md)
 		return false;
 	p->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, p->pkey, NULL);
@@ -623,7 +622,7 @@ int vg_dnssec_verify(const struct vg_dnssec_key *k, const struct vg_rrset *rs,
 	if (!md && k->alg != VG_ALG_ED448)
 		return VG_ENOTSUP; /* the digest could not be fetched */
 	int ok;
-	if (vctx_ready(p, k->alg)) {
+	if (vctx_ready(p, k->alg, md)) {
 		uint8_t h[EVP_MAX_MD_SIZE];
 		unsigned hlen = 0;
 		ok = EVP_Digest(scratch, (size_t)dlen, h, &hlen, md, NULL) == 1 &&

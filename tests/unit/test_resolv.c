@@ -264,6 +264,23 @@ static size_t put_rr_raw(uint8_t *b, size_t o, uint16_t owner_ptr, uint16_t type
 	return o + 12 + rdlen;
 }
 
+/* An authoritative answer's header and question (@p qname, @p ql bytes,
+ * type @p qtype) for @p ancount records into @p b; where the records go. */
+static size_t put_head_raw(uint8_t *b, const uint8_t *qname, size_t ql, uint16_t qtype,
+			   unsigned ancount)
+{
+	vg_put16(b, 1);
+	vg_put16(b + 2, VG_F_QR | VG_F_AA);
+	vg_put16(b + 4, 1);
+	vg_put16(b + 6, (uint16_t)ancount);
+	vg_put16(b + 8, 0);
+	vg_put16(b + 10, 0);
+	memcpy(b + 12, qname, ql);
+	vg_put16(b + 12 + ql, qtype);
+	vg_put16(b + 12 + ql + 2, VG_C_IN);
+	return 12 + ql + 4;
+}
+
 /* @p labels labels "a" under lab. into @p qname; its length. */
 static size_t long_qname(uint8_t *qname, int labels)
 {
@@ -297,17 +314,7 @@ START_TEST(hostile_answer_gathered_in_linear_time)
 	enum vg_step st = vg_resolv_begin(req);
 	ck_assert_int_eq(st, VG_STEP_SEND);
 
-	vg_put16(b, 1);
-	vg_put16(b + 2, VG_F_QR | VG_F_AA);
-	vg_put16(b + 4, 1);
-	vg_put16(b + 6, TYPES + SIGS);
-	vg_put16(b + 8, 0);
-	vg_put16(b + 10, 0);
-	memcpy(b + 12, qname, ql);
-	size_t o = 12 + ql;
-	vg_put16(b + o, VG_T_ANY);
-	vg_put16(b + o + 2, VG_C_IN);
-	o += 4;
+	size_t o = put_head_raw(b, qname, ql, VG_T_ANY, TYPES + SIGS);
 	for (unsigned i = 0; i < TYPES; i++)
 		o = put_rr_raw(b, o, 12, (uint16_t)(65280 + i), (const uint8_t *)"x", 1);
 	for (unsigned i = 0; i < SIGS; i++) {
@@ -355,17 +362,7 @@ START_TEST(keytrap_rrsigs_bounded_owner_decompressed_once)
 	dopts.validation = true; /* RRSIGs are gathered (no anchor: not validated) */
 	struct vg_request *req = vg_request_new(&env, qname, VG_T_A);
 	ck_assert_int_eq(vg_resolv_begin(req), VG_STEP_SEND);
-	vg_put16(b, 1);
-	vg_put16(b + 2, VG_F_QR | VG_F_AA);
-	vg_put16(b + 4, 1);
-	vg_put16(b + 6, 1 + SIGS);
-	vg_put16(b + 8, 0);
-	vg_put16(b + 10, 0);
-	memcpy(b + 12, qname, ql);
-	size_t o = 12 + ql;
-	vg_put16(b + o, VG_T_A);
-	vg_put16(b + o + 2, VG_C_IN);
-	o += 4;
+	size_t o = put_head_raw(b, qname, ql, VG_T_A, 1 + SIGS);
 	o = put_rr_raw(b, o, 12, VG_T_A, (const uint8_t *)"\xc0\x00\x02\x01", 4);
 	for (unsigned i = 0; i < SIGS; i++) {
 		memset(rd, 0, sizeof(rd));
@@ -410,17 +407,7 @@ START_TEST(dname_search_is_linear)
 	ropts.qname_minimisation = false;
 	struct vg_request *req = vg_request_new(&env, qname, VG_T_A);
 	ck_assert_int_eq(vg_resolv_begin(req), VG_STEP_SEND);
-	vg_put16(b, 1);
-	vg_put16(b + 2, VG_F_QR | VG_F_AA);
-	vg_put16(b + 4, 1);
-	vg_put16(b + 6, HOPS + DNAMES);
-	vg_put16(b + 8, 0);
-	vg_put16(b + 10, 0);
-	memcpy(b + 12, qname, ql);
-	size_t o = 12 + ql;
-	vg_put16(b + o, VG_T_A);
-	vg_put16(b + o + 2, VG_C_IN);
-	o += 4;
+	size_t o = put_head_raw(b, qname, ql, VG_T_A, HOPS + DNAMES);
 	for (unsigned k = 0; k < HOPS; k++) { /* a^(120-k).lab CNAME a^(119-k).lab */
 		vg_put16(rd, (uint16_t)(0xc000 | (12 + 2 * (k + 1))));
 		o = put_rr_raw(b, o, (uint16_t)(12 + 2 * k), VG_T_CNAME, rd, 2);

@@ -77,7 +77,7 @@ atk_round() {
     ATK_FG_BASE=$FG_PCT
     (
         TIMEFORMAT='%U %S'
-        time taskset -c "$GEN_CPU" dnsperf -s "$dst" -p "$port" "${edns[@]}" -d "$qf" -n 1 \
+        time taskset -c "$GEN_CPU" "${LAB_PRE[@]}" dnsperf -s "$dst" -p "$port" "${edns[@]}" -d "$qf" -n 1 \
             -Q "$rate" -l $((ATK_SECS + 2)) -t 5 -c 4 -q 2000 >"$WORK/$tag.atk.r$r" 2>&1 || true
     ) 2>"$WORK/$tag.atk.r$r.time" &
     apid=$!

@@ -96,6 +96,10 @@
 #   BENCH_ATK_AUTH   the hostile server of atk.: "c" = bench/hostile.c, built
 #                    here; "py" = tests/lab/slowauth.py --bench, whose
 #                    Python answers cost CPU on the benign dnsperf's core  (c)
+#   BENCH_LAB_IDLE=1 the hostile lab (hostile server, keytrap NSD, attack
+#                    generator) runs as SCHED_IDLE on the benign client's
+#                    core, so that it takes the CPU only when the benign
+#                    dnsperf does not want it; 0 = normal priority      (1)
 #   observe: BENCH_OBS_ROUNDS (3), BENCH_OBS_SECS (5, each run),
 #   BENCH_OBS_RATE (50000, the fixed rate for CPU per answer),
 #   VIGIL_OBS_DT_PORT / VIGIL_OBS_JS_PORT / UNBOUND_OBS_DT_PORT (5405 / 5406 / 5407)
@@ -210,6 +214,12 @@ ATK_BENIGN_RATE=${BENCH_ATK_BENIGN_RATE:-20000}
 ATK_RATE=${BENCH_ATK_RATE:-100}
 ATK_LIST=${BENCH_ATK_LIST:-nxns loop chain tsuname keytrap spoof tudoor slow}
 ATK_AUTH=${BENCH_ATK_AUTH:-c}
+# The hostile lab shares CPU GEN_CPU with the benign client; as SCHED_IDLE it
+# stands for servers and attackers on other machines (bench/README.md,
+# "What the lab itself costs"). LAB_PRE prefixes their commands.
+LAB_IDLE=${BENCH_LAB_IDLE:-1}
+LAB_PRE=()
+((!LAB_IDLE)) || LAB_PRE=(chrt --idle 0)
 SLOW_NAMES=${BENCH_SLOW_NAMES:-5000}
 SLOW_CONC=${BENCH_SLOW_CONC:-100}
 SLOW_TIMEOUT=${BENCH_SLOW_TIMEOUT:-10}
@@ -357,11 +367,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # start NAME CPUS CMD...: start in background (pinned), record pid and binary.
+# A command in the array START_PRE, if set, runs CMD (chrt: LAB_PRE).
+START_PRE=()
 start() {
     local name=$1 cpus=$2
     shift 2
     EXE[$name]=$(readlink -f "$(command -v "$1")")
-    taskset -c "$cpus" "$@" >"$WORK/$name.out" 2>&1 &
+    taskset -c "$cpus" "${START_PRE[@]}" "$@" >"$WORK/$name.out" 2>&1 &
     PID[$name]=$!
     echo "${PID[$name]}" >"$WORK/$name.bpid"
 }
@@ -556,7 +568,9 @@ if ((HOSTILE)); then
 fi
 for z in "${LAB[@]}"; do
     nsd-checkconf "$WORK/nsd-$z.conf" || die "nsd-checkconf failed for $z"
+    [[ $z != keytrap ]] || START_PRE=("${LAB_PRE[@]}")
     start "nsd-$z" "$GEN_CPU" nsd -d -c "$WORK/nsd-$z.conf"
+    START_PRE=()
 done
 wait_ready nsd-root "$ROOT_IP" 53 ns.lab-root || die "root NSD did not start"
 wait_ready nsd-bench "$BENCH_IP" 53 n49999.bench || die "bench NSD did not start"
@@ -576,8 +590,10 @@ if ((HOSTILE)); then
         ATK_AUTH_CMD=(/usr/bin/python3 "$REPO/tests/lab/slowauth.py")
         ATK_AUTH_NAME=tests/lab/slowauth.py
     fi
+    START_PRE=("${LAB_PRE[@]}")
     start atk-auth "$GEN_CPU" "${ATK_AUTH_CMD[@]}" --bench "$ATK_IP" 53 \
         "$WORK/atk.pid" "$WORK/atk.counts" atk. 7200
+    START_PRE=()
     wait_ready atk-auth "$ATK_IP" 53 ns1.atk || die "the hostile server did not start"
     log "hostile lab up: atk. ($ATK_AUTH_NAME) on $ATK_IP, keytrap. on $KEYTRAP_IP"
 fi
@@ -1690,7 +1706,11 @@ dirty=$(git -C "$REPO" --no-optional-locks status --porcelain 2>/dev/null | head
         echo "     names, $ATK_ROUNDS rounds of: alone, then while dnsperf sends $ATK_RATE q/s of never-asked attack names"
         echo "     (spoof: a tenth; new names each round) to the same resolver; attack generator, hostile server"
         echo "     ($ATK_AUTH_NAME on $ATK_IP) and keytrap."
-        echo "     NSD ($KEYTRAP_IP) on CPU $GEN_CPU with the benign dnsperf"
+        if ((LAB_IDLE)); then
+            echo "     NSD ($KEYTRAP_IP) on CPU $GEN_CPU with the benign dnsperf, as SCHED_IDLE (BENCH_LAB_IDLE=1)"
+        else
+            echo "     NSD ($KEYTRAP_IP) on CPU $GEN_CPU with the benign dnsperf, at normal priority (BENCH_LAB_IDLE=0)"
+        fi
     fi
     if ((RUN_SLOW)); then
         echo "slow: a fresh vigil, then a fresh Unbound (validating, 1 worker/thread); $SLOW_NAMES names d500-*.atk. asked"

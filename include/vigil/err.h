@@ -21,6 +21,7 @@ enum {
 	VG_ETSIG = -4011,      /* a TSIG signature is missing, wrong or out of time */
 	VG_ERCODE = -4012,     /* the server answered with an error rcode */
 	VG_ETLS = -4013,       /* TLS to a server failed: handshake, certificate, name or pin */
+	VG_EAGAIN = -4014,     /* work stopped at an allowance: call again to go on */
 };
 
 /** Human-readable text for a negative vigil or errno code. Never NULL. */

@@ -37,6 +37,8 @@ const char *vg_strerror(int err)
 		return "error rcode from the server";
 	case VG_ETLS:
 		return "TLS handshake or authentication failed";
+	case VG_EAGAIN:
+		return "stopped at its allowance, to go on later";
 	default:
 		break;
 	}

@@ -123,6 +123,8 @@ static const struct stat_meta {
 	  "Answers with stale data (RFC 8767, EDE 3)." },
 	{ "prefetches", "vigil_prefetches_total", "counter",
 	  "Cache entries refreshed before they expired." },
+	{ "yielded", "vigil_validation_yields_total", "counter",
+	  "Times a long validation stopped to let its worker serve other queries." },
 	{ "query_log_dropped", "vigil_query_log_dropped_total", "counter",
 	  "Query log and dnstap events dropped by the workers (their buffer was full)." },
 };

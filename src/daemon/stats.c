@@ -45,7 +45,7 @@ static const struct counter {
 	P("evicted", evicted), P("request_bytes", req_mem),
 	U("upstream_cookie_bad", cookie_bad), U("upstream_badcookie", badcookie),
 	U("upstream_cookie_formerr", cookie_formerr),
-	P("stale_answers", stale_answers), P("prefetches", prefetches),
+	P("stale_answers", stale_answers), P("prefetches", prefetches), P("yielded", yielded),
 	P("query_log_dropped", query_log_dropped),
 #undef P
 #undef W

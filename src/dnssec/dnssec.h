@@ -119,6 +119,15 @@ struct vg_val_budget {
 	unsigned keys_per_tag;     /* default 2 */
 	unsigned ds_digests;       /* DS digests computed per DNSKEY set, default 8 */
 	uint32_t skew;             /* seconds of clock skew allowed, default 300 */
+	/* Slices (the resolver core's yielding, resolv/validate.c): each
+	 * verification spends one unit of slice_left too; with it at 0 and
+	 * yield_ok set, vg_dnssec_validate_rrset stops before its next
+	 * verification with VG_EAGAIN and keeps its place in cur_*, and a later
+	 * call for the same @p rs and @p sigs goes on from there. */
+	unsigned slice_left;
+	bool yield_ok;
+	const void *cur_rs, *cur_sigs;
+	unsigned cur_i, cur_k, cur_same;
 };
 
 /**
@@ -129,7 +138,9 @@ struct vg_val_budget {
  *
  * Returns 0 (secure), VG_EBOGUS with *@p ede set (6, 7, 8 or 10),
  * VG_ENOTSUP (*@p ede 1: no RRSIG with a supported algorithm, the RRset is
- * to be treated as insecure) or VG_ELIMIT (a bound was reached; *@p ede 6).
+ * to be treated as insecure), VG_ELIMIT (a bound was reached; *@p ede 6) or
+ * VG_EAGAIN (the slice ran out, see struct vg_val_budget: call again with
+ * the same arguments and a new slice to go on).
  */
 int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *sigs,
 			     const struct vg_dnssec_key *keys, unsigned nkeys, uint32_t now,

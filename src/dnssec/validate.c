@@ -40,6 +40,17 @@ int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *s
 	const uint8_t *d = sigs ? sigs->rdata : NULL, *end = d ? d + sigs->rdata_len : NULL;
 	unsigned tried = 0, count = sigs ? sigs->count : 0;
 	bool supported = false, expired = false, early = false;
+	/* going on after a slice ran out: the RRSIGs before cur_i are passed
+	 * over as they were (their checks again, no verification), and the
+	 * keys of RRSIG cur_i before cur_k too; this call verifies once before
+	 * it may stop again.  While another RRset's place is kept, this one is
+	 * done whole (one place is kept, and the one kept makes progress). */
+	bool resume = budget->cur_sigs && budget->cur_rs == rs && budget->cur_sigs == sigs;
+	bool other_kept = budget->cur_sigs && !resume;
+	bool may_stop = budget->yield_ok && !other_kept && !resume;
+	unsigned from_i = resume ? budget->cur_i : 0;
+	if (resume)
+		budget->cur_rs = budget->cur_sigs = NULL;
 
 	*ede = VG_EDE_RRSIGS_MISSING;
 	for (unsigned i = 0; i < count && end - d >= 2; i++) {
@@ -64,10 +75,24 @@ int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *s
 			*ede = VG_EDE_BOGUS;
 			return VG_ELIMIT;
 		}
-		unsigned same_tag = 0;
-		for (unsigned k = 0; k < nkeys; k++) {
+		if (i < from_i)
+			continue; /* tried in an earlier slice */
+		unsigned same_tag = 0, k = 0;
+		if (resume && i == from_i) {
+			k = budget->cur_k;
+			same_tag = budget->cur_same;
+		}
+		for (; k < nkeys; k++) {
 			if (keys[k].alg != sig[2] || keys[k].tag != vg_get16(sig + 16))
 				continue;
+			if (budget->slice_left == 0 && may_stop) {
+				budget->cur_rs = rs;
+				budget->cur_sigs = sigs;
+				budget->cur_i = i;
+				budget->cur_k = k;
+				budget->cur_same = same_tag;
+				return VG_EAGAIN;
+			}
 			if (++same_tag > budget->keys_per_tag)
 				break; /* colliding key tags: try no more of them */
 			if (budget->sigs_left == 0) {
@@ -75,6 +100,9 @@ int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *s
 				return VG_ELIMIT;
 			}
 			budget->sigs_left--;
+			if (budget->slice_left)
+				budget->slice_left--;
+			may_stop = budget->yield_ok && !other_kept;
 			int r = vg_dnssec_verify(&keys[k], rs, sig, len, scratch, cap);
 			if (r == 0)
 				return 0;

@@ -140,6 +140,8 @@ struct vg_worker {
 	uv_loop_t loop;
 	uv_async_t wakeup;
 	uv_timer_t tick;
+	uv_idle_t y_idle;   /* requests that yielded: poll without blocking, */
+	uv_check_t y_check; /* and go on with them after each poll */
 	struct vg_shared *shared;
 	const struct vg_net_snapshot *snap; /* adopted */
 	atomic_uint_fast64_t seen_gen; /* the generation adopted (see vg_worker_generation) */

@@ -42,9 +42,10 @@ static void answer_cb(void *arg, const struct vg_client *c, const uint8_t *pkt, 
 	}
 }
 
-static void upstream_done(void *arg, int status, const uint8_t *pkt, size_t len)
+static void upstream_done(void *arg, int status, const uint8_t *pkt, size_t len,
+			  struct vg_msg *m)
 {
-	vg_pipe_reply(arg, status, pkt, len);
+	vg_pipe_reply(arg, status, pkt, len, m);
 }
 
 static int send_cb(void *arg, const struct vg_outbound *o, struct vg_pipe_req *r, void **handle)
@@ -112,6 +113,32 @@ static void close_cb_noop(uv_handle_t *h)
 	(void)h;
 }
 
+/* Requests that stopped in the middle of a long validation (resolv/validate.c,
+ * "Slices") go on after each poll, the queries that came meanwhile served
+ * first; the idle handle keeps the poll from blocking while any wait. */
+static void y_idle_cb(uv_idle_t *h)
+{
+	(void)h;
+}
+
+static void y_check_cb(uv_check_t *h)
+{
+	struct vg_worker *w = h->data;
+	if (vg_pipe_run_yielded(&w->pipe) == 0) {
+		uv_idle_stop(&w->y_idle);
+		uv_check_stop(&w->y_check);
+	}
+}
+
+static void wake_cb(void *arg)
+{
+	struct vg_worker *w = arg;
+	if (w->stopping)
+		return;
+	uv_idle_start(&w->y_idle, y_idle_cb);
+	uv_check_start(&w->y_check, y_check_cb);
+}
+
 static void do_stop(struct vg_worker *w)
 {
 	if (w->stopping)
@@ -129,6 +156,8 @@ static void do_stop(struct vg_worker *w)
 	if (w->handles_ready) {
 		uv_timer_stop(&w->tick);
 		uv_close((uv_handle_t *)&w->tick, close_cb_noop);
+		uv_close((uv_handle_t *)&w->y_idle, close_cb_noop);
+		uv_close((uv_handle_t *)&w->y_check, close_cb_noop);
 		uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
 	}
 }
@@ -184,7 +213,7 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 		return VG_ENOMEM;
 	const struct vg_pipe_io io = {
 		.arg = w, .answer = answer_cb, .send = send_cb, .cancel = cancel_cb,
-		.now_ms = now_ms_cb, .now_ns = now_ns_cb, .wall_s = wall_s_cb,
+		.now_ms = now_ms_cb, .now_ns = now_ns_cb, .wall_s = wall_s_cb, .wake = wake_cb,
 	};
 	const struct vg_resolv_env env = {
 		.cache = shared->cache, .keys = w->keys, .infra = w->infra, .msg = w->msg,
@@ -203,6 +232,9 @@ int vg_worker_init(struct vg_worker *w, unsigned id, struct vg_shared *shared)
 	uv_timer_init(&w->loop, &w->tick);
 	w->tick.data = w;
 	uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+	uv_idle_init(&w->loop, &w->y_idle);
+	uv_check_init(&w->loop, &w->y_check);
+	w->y_check.data = w;
 	w->handles_ready = true;
 
 	const struct vg_net_opts *net = w->snap->net;

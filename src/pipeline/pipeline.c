@@ -37,6 +37,7 @@ struct vg_pipe_req {
 	uint8_t *pkt;      /* the client's query, copied (NULL: vigil's own) */
 	size_t len;
 	void *upq;         /* the upstream query in flight (io->send), or NULL */
+	struct vg_pipe_req *ynext, **ypprev; /* p->y_ready or y_new, while yielded */
 	uint64_t deadline;
 	uint64_t stale_at;   /* serve-stale: the client response timer (0: none) */
 	bool stale_ok;       /* serve-stale: a failure may be answered with stale data */
@@ -614,8 +615,20 @@ static void query_stages(struct vg_pipe *p, const uint8_t *pkt, size_t len,
 
 /* ------------------------------------------------------------ requests */
 
+static void y_unlink(struct vg_pipe_req *r)
+{
+	if (!r->ypprev)
+		return;
+	*r->ypprev = r->ynext;
+	if (r->ynext)
+		r->ynext->ypprev = r->ypprev;
+	r->ypprev = NULL;
+	r->p->n_yielded--;
+}
+
 static void req_unlink(struct vg_pipe_req *r)
 {
+	y_unlink(r);
 	if (r->pprev) {
 		*r->pprev = r->next;
 		if (r->next)
@@ -836,6 +849,22 @@ static void drive(struct vg_pipe_req *r, enum vg_step st)
 {
 	struct vg_pipe *p = r->p;
 	for (;;) {
+		if (st == VG_STEP_YIELD && p->io.wake && !p->stopping) {
+			/* the others first: vg_pipe_run_yielded goes on after a poll */
+			r->ynext = p->y_new;
+			if (r->ynext)
+				r->ynext->ypprev = &r->ynext;
+			r->ypprev = &p->y_new;
+			p->y_new = r;
+			VG_STAT_INC(p->stats.yielded);
+			if (p->n_yielded++ == 0)
+				p->io.wake(p->io.arg);
+			return;
+		}
+		if (st == VG_STEP_YIELD) {
+			st = vg_resolv_resume(r->req);
+			continue;
+		}
 		if (st != VG_STEP_SEND) {
 			finish(r);
 			return;
@@ -858,13 +887,29 @@ static void drive(struct vg_pipe_req *r, enum vg_step st)
 	}
 }
 
-void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t len)
+void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t len,
+		   struct vg_msg *m)
 {
 	r->upq = NULL;
 	clock_read(r->p, true);
 	if (VG_UNLIKELY(r->p->qlog != NULL) && status == 0 && vg_qlog_wants_upstream(r->p->qlog))
 		tap_upstream(r->p, &r->req->out, pkt, len);
-	drive(r, vg_resolv_consume(r->req, status, pkt, len));
+	drive(r, vg_resolv_consume_parsed(r->req, status, pkt, len, m));
+}
+
+unsigned vg_pipe_run_yielded(struct vg_pipe *p)
+{
+	clock_read(p, true);
+	while (p->y_ready) { /* (ending one may end others: each is unlinked) */
+		struct vg_pipe_req *r = p->y_ready;
+		y_unlink(r);
+		drive(r, vg_resolv_resume(r->req));
+	}
+	p->y_ready = p->y_new; /* those that yielded since: after the next poll */
+	if (p->y_ready)
+		p->y_ready->ypprev = &p->y_ready;
+	p->y_new = NULL;
+	return p->n_yielded;
 }
 
 /* ------------------------------------------------------------ overload */

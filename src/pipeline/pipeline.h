@@ -182,6 +182,7 @@ struct vg_pipe_stats {
 	vg_counter_t req_mem;        /* bytes held by the requests in flight now */
 	vg_counter_t stale_answers;  /* answers with stale data (RFC 8767, EDE 3) */
 	vg_counter_t prefetches;     /* refreshes of entries asked for near expiry */
+	vg_counter_t yielded;        /* validations stopped to serve others (io->wake) */
 	/* for the metrics: client queries by transport (enum vg_transport) and
 	 * by type, answers by rcode, queries that missed the cache, the DNSSEC
 	 * status of resolved answers (enum vg_sec) and the EDE of bogus ones,
@@ -226,6 +227,13 @@ struct vg_pipe_io {
 	uint64_t (*now_ns)(void *arg);
 	/** Wall-clock seconds (signature validity). */
 	uint32_t (*wall_s)(void *arg);
+	/**
+	 * A request stopped to let others be served (a long validation, see
+	 * resolv/validate.c "Slices"): call vg_pipe_run_yielded after each of
+	 * the loop's polls for I/O until it returns 0, and poll without
+	 * blocking meanwhile.  NULL: the pipeline goes on at once.
+	 */
+	void (*wake)(void *arg);
 };
 
 /**
@@ -279,6 +287,9 @@ struct vg_pipe {
 	uint64_t shed_warned_ms;   /* last overload warning */
 	unsigned answering;        /* depth of io->answer calls (no eviction inside) */
 	struct vg_pipe_req *tick_next; /* vg_pipe_tick's next request */
+	/* requests that yielded (io->wake): before the last poll, and since */
+	struct vg_pipe_req *y_ready, *y_new;
+	unsigned n_yielded;
 	bool stopping;
 	uint8_t *txbuf;            /* answers are written here: 65536 + slack */
 	/* answers going out together (vg_pipe_hold): the receive times of
@@ -343,8 +354,17 @@ void vg_pipe_query(struct vg_pipe *p, const uint8_t *pkt, size_t len, const stru
  */
 void vg_pipe_hold(struct vg_pipe *p);
 void vg_pipe_sent(struct vg_pipe *p, uint64_t tx_ns);
-/** The outcome of an io->send: @p status 0 with the reply, or a negative code. */
-void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t len);
+/**
+ * The outcome of an io->send: @p status 0 with the reply, or a negative code.
+ * @p m: the reply already parsed (vg_msg_parse of @p pkt, @p len), or NULL.
+ */
+void vg_pipe_reply(struct vg_pipe_req *r, int status, const uint8_t *pkt, size_t len,
+		   struct vg_msg *m);
+/**
+ * Go on with the requests that stopped (io->wake) before the last poll;
+ * those that stop now wait for the next call.  Returns how many wait.
+ */
+unsigned vg_pipe_run_yielded(struct vg_pipe *p);
 /** End the requests past their time limit (SERVFAIL); call about every 100 ms. */
 void vg_pipe_tick(struct vg_pipe *p);
 /** vigil's own priming query for the root name servers. */

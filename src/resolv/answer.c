@@ -353,3 +353,11 @@ not_usable:
 	av.soa = NULL;
 	return vg_answer_write(cq, &av, buf, cap);
 }
+
+void vg_resolv_abandon(struct vg_request *req, const char *why)
+{
+	req->rcode = VG_RCODE_SERVFAIL;
+	req->fail_reason = why;
+	req->ede = 0;
+	req->ede_text = why;
+}

@@ -24,6 +24,18 @@ void vg__budget_init(struct vg_request *req)
 	req->n_fetches = 0;
 }
 
+/* A new slice of validation work (validate.c, "Slices"): VG_VAL_SLICE
+ * verifications, less what this run's reply cost already: about one per
+ * SLICE_RRS records parsed, gathered and hashed (a KeyTrap reply of 500
+ * records leaves nothing: its first verification waits for the next run). */
+#define SLICE_RRS 64
+void vg__budget_slice(struct vg_request *req)
+{
+	unsigned cost = req->slice_rrs / SLICE_RRS;
+	req->slice_rrs = 0;
+	req->vbudget.slice_left = cost < VG_VAL_SLICE ? VG_VAL_SLICE - cost : 0;
+}
+
 bool vg__shunned(const struct vg_request *req, const struct vg_sockaddr *sa, const uint8_t *zone)
 {
 	for (unsigned i = 0; i < req->n_shun; i++)

@@ -1052,6 +1052,7 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 {
 	const struct vg_resolv_opts *opts = opts_of(req);
 	const struct vg_dnssec_opts *dopts = dnssec_of(req);
+	vg__budget_slice(req); /* (validate.c, "Slices") */
 	for (unsigned guard = 0; guard < STEP_GUARD; guard++) {
 		struct vg_task *t = req->stack[req->depth];
 		if (t->done) {
@@ -1059,12 +1060,16 @@ static enum vg_step step(struct vg_request *req, uint64_t now_ms)
 				req->rcode = t->rcode;
 				if (t->rcode == VG_RCODE_SERVFAIL)
 					return req->fail_cached ? VG_STEP_FAIL : fail(req, NULL);
+				if (req->validate && req->vbudget.slice_left == 0)
+					return VG_STEP_YIELD; /* a big reply: validate later */
 				if (req->validate) {
 					uint8_t need[VG_NAME_MAX];
 					uint16_t need_type;
 					int v = vg__val_run(req, need, &need_type);
 					if (v < 0)
 						return fail(req, "out of memory");
+					if (v == 2)
+						return VG_STEP_YIELD; /* vg_resolv_resume */
 					if (v > 0) {
 						if (push_fetch(req, need, need_type) < 0)
 							return fail(req, "out of memory");
@@ -1411,14 +1416,14 @@ static enum vg_step on_answer(struct vg_request *req, struct vg_task *t, const s
 	return step(req, now_ms);
 }
 
-enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t *pkt,
-			       size_t len)
+enum vg_step vg_resolv_consume_parsed(struct vg_request *req, int status, const uint8_t *pkt,
+				      size_t len, struct vg_msg *parsed)
 {
 	uint64_t now_ms = req->env->now_ms;
 	struct vg_task *t = req->stack[req->depth];
-	struct vg_msg *m = req->env->msg;
+	struct vg_msg *m = parsed ? parsed : req->env->msg;
 
-	if (status < 0 || vg_msg_parse(m, pkt, len) < 0) {
+	if (status < 0 || (!parsed && vg_msg_parse(m, pkt, len) < 0)) {
 		if (status >= 0 || status == VG_EMALFORMED) {
 			req->up.malformed++;
 		} else if (status == -ETIMEDOUT) {
@@ -1443,6 +1448,7 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 		return step(req, now_ms);
 	}
 	vg_msg_hash_owners(m); /* for the RRsets gathered from it (rrsets.c) */
+	req->slice_rrs = m->nrr; /* (a cost to the validation's slice) */
 	uint8_t zone[VG_NAME_MAX];
 	const uint8_t *asked = t->sent_min ? req->out.qname : t->sname;
 	if (!t->forward && rc == VG_RCODE_NOERROR && find_referral(m, t, asked, zone))
@@ -1461,6 +1467,11 @@ enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t
 	return on_answer(req, t, m, rc, now_ms);
 }
 
+enum vg_step vg_resolv_resume(struct vg_request *req)
+{
+	return step(req, req->env->now_ms);
+}
+
 void vg_resolv_expire(struct vg_request *req)
 {
 	struct vg_task *t = req->stack[req->depth];
@@ -1470,14 +1481,6 @@ void vg_resolv_expire(struct vg_request *req)
 	if (!req->ede && !req->ede_text)
 		req->ede_text = "vigil: request time limit reached";
 	(void)fail(req, NULL);
-}
-
-void vg_resolv_abandon(struct vg_request *req, const char *why)
-{
-	req->rcode = VG_RCODE_SERVFAIL;
-	req->fail_reason = why;
-	req->ede = 0;
-	req->ede_text = why;
 }
 
 enum vg_step vg_resolv_begin(struct vg_request *req)

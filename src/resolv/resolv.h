@@ -115,7 +115,13 @@ struct vg_resolv_env {
 };
 #define VG_SCRATCH (65536 + 1024)
 
-enum vg_step { VG_STEP_ANSWER, VG_STEP_SEND, VG_STEP_FAIL };
+/* VG_STEP_YIELD: the request stopped in the middle of its validation to
+ * let the worker serve others (validate.c, "Slices"): call vg_resolv_resume
+ * after the worker's next poll. */
+enum vg_step { VG_STEP_ANSWER, VG_STEP_SEND, VG_STEP_FAIL, VG_STEP_YIELD };
+/* signature verifications a request does each time it runs (validate.c) */
+#define VG_VAL_SLICE 2
+#define VG_VOK_MAX 8 /* RRsets verified in earlier slices, remembered */
 
 /** The query the core wants sent. */
 struct vg_outbound {
@@ -238,6 +244,9 @@ struct vg_request {
 	struct vg_zkeys *zkeys;     /* keys found valid or not, per zone (validate.c) */
 	unsigned n_fetches;
 	struct vg_val_budget vbudget;
+	struct { const struct vg_rrset *rs, *sig; } vok[VG_VOK_MAX]; /* verified (validate.c) */
+	unsigned n_vok;
+	unsigned slice_rrs;         /* records of the reply this run parsed (bogus.c) */
 	unsigned nsec3_hashes_left;
 	bool aggressive;            /* answered from validated NSEC ranges (RFC 8198) */
 	struct vg_origin answer_from[64];
@@ -256,7 +265,8 @@ struct vg_request {
 };
 
 /* validate.c: run the validator over a finished answer.  0 done (req->sec,
- * req->ede set), 1 a DS/DNSKEY must be fetched first (@p name, @p type). */
+ * req->ede set), 1 a DS/DNSKEY must be fetched first (@p name, @p type), 2
+ * the slice ran out (run it again later). */
 int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type);
 void vg__val_cleanup(struct vg_request *req);
 /* Pack / unpack proof records for the cache (no allocation when unpacking).
@@ -278,6 +288,7 @@ unsigned vg__proof_unpack(const uint8_t *p, size_t len, struct vg_result *r,
  * zone) and the answer's bogus parts: true if a retry can make progress,
  * @p shunned_now the servers shunned by this call; log the retry. */
 void vg__budget_init(struct vg_request *req);
+void vg__budget_slice(struct vg_request *req); /* a new slice (validate.c, "Slices") */
 bool vg__shunned(const struct vg_request *req, const struct vg_sockaddr *sa, const uint8_t *zone);
 bool vg__bogus_forget(struct vg_request *req, unsigned *shunned_now);
 void vg__bogus_log(const struct vg_request *req, unsigned shunned_now);
@@ -328,8 +339,17 @@ enum vg_step vg_resolv_begin(struct vg_request *req);
  * Feed the outcome of the last VG_STEP_SEND: @p status 0 with the reply in
  * @p pkt, or a negative code for a timeout / unreachable server.
  */
-enum vg_step vg_resolv_consume(struct vg_request *req, int status, const uint8_t *pkt,
-			       size_t len);
+enum vg_step vg_resolv_consume_parsed(struct vg_request *req, int status, const uint8_t *pkt,
+				      size_t len, struct vg_msg *m);
+/* (with @p m: the reply already parsed, vg_msg_parse of @p pkt and @p len; it
+ * may have its owners hashed, vg_msg_hash_owners, nothing more) */
+static inline enum vg_step vg_resolv_consume(struct vg_request *req, int status,
+					     const uint8_t *pkt, size_t len)
+{
+	return vg_resolv_consume_parsed(req, status, pkt, len, NULL);
+}
+/** Go on after VG_STEP_YIELD (after the owner's next poll for I/O). */
+enum vg_step vg_resolv_resume(struct vg_request *req);
 
 /**
  * The request ran out of time (the owner's time limit): it fails with

@@ -33,6 +33,18 @@
  * vg_dnssec_ds_vouches; NSEC3 work in nsec3.c; fetches per request in
  * iterate.c.  Exceeding any of them makes the answer bogus (EDE 6),
  * never a stall.
+ *
+ * Slices.  A worker serves cached answers between the pieces of a long
+ * validation: every verification spends a unit of the request's slice
+ * (VG_VAL_SLICE, renewed by iterate.c each time the request runs), and when
+ * it is spent, the validation of an answer RRset or of a proof stops before
+ * its next verification (VG_EAGAIN, kept place in the budget): vg__val_run
+ * returns 2, the iterator VG_STEP_YIELD, and the pipeline runs the request
+ * again after the worker's next poll.  Nothing decided is redone: RRsets
+ * verified in an earlier slice are remembered (req->vok), the RRset that
+ * stopped goes on where it stopped, and a call that goes on verifies at
+ * least once before it may stop again.  DS and DNSKEY RRsets are verified
+ * whole (their state, req->zkeys, is in the middle of being worked out).
  */
 #include <string.h>
 #include <time.h>
@@ -44,7 +56,9 @@
 #define WALK_MAX 6      /* DS queries below a zone for unsigned data */
 #define DEPTH_MAX 40    /* zones in one chain of trust */
 
-enum { ST_NEED = -1 }; /* a fetch is needed; other results are enum vg_sec */
+/* a fetch is needed; the slice ran out (see "Slices" above); other results
+ * are enum vg_sec */
+enum { ST_NEED = -1, ST_YIELD = -2 };
 enum { DS_PRESENT = 10, DS_INSECURE, DS_NOT_CUT, DS_BOGUS };
 
 struct vg_zkeys {
@@ -266,19 +280,34 @@ static void mark(struct vctx *v, const uint8_t *name, uint16_t type, int st, uin
 				 cfg_of(v)->bogus_ttl, v->mono);
 }
 
-/* Verify @p rs with @p sig and the zone's keys: 0 or bogus (ede set). */
+/* Verify @p rs with @p sig and the zone's keys: 0, bogus (ede set) or, if
+ * @p may_yield, VG_EAGAIN (the slice ran out: the caller returns ST_YIELD). */
 static int verify(struct vctx *v, const struct vg_rrset *rs, const struct vg_rrset *sig,
-		  const struct vg_zkeys *zk, uint16_t *ede)
+		  const struct vg_zkeys *zk, bool may_yield, uint16_t *ede)
 {
+	struct vg_request *req = v->req;
 	int e = 0;
 	if (!sig || !sig->count) {
 		*ede = VG_EDE_RRSIGS_MISSING;
 		return VG_EBOGUS;
 	}
-	int r = vg_dnssec_validate_rrset(rs, sig, zk->keys, zk->n, v->now, &v->req->vbudget,
-					 v->req->env->scratch2, VG_SCRATCH, &e);
-	if (r == 0)
+	for (unsigned i = 0; i < req->n_vok && i < VG_VOK_MAX; i++)
+		if (req->vok[i].rs == rs && req->vok[i].sig == sig)
+			return 0; /* verified in an earlier slice */
+	req->vbudget.yield_ok = may_yield;
+	int r = vg_dnssec_validate_rrset(rs, sig, zk->keys, zk->n, v->now, &req->vbudget,
+					 req->env->scratch2, VG_SCRATCH, &e);
+	req->vbudget.yield_ok = false;
+	if (r == VG_EAGAIN)
+		return VG_EAGAIN;
+	if (r == 0) {
+		if (may_yield) { /* (the others are never verified twice) */
+			req->vok[req->n_vok % VG_VOK_MAX].rs = rs;
+			req->vok[req->n_vok % VG_VOK_MAX].sig = sig;
+			req->n_vok++;
+		}
 		return 0;
+	}
 	if (r == VG_ELIMIT && vg_log_enabled(VG_LOG_DEBUG)) {
 		char n[VG_NAME_MAX * 4 + 8];
 		vg_name_to_str(rs->owner, n, sizeof(n));
@@ -383,17 +412,20 @@ static int nsec3_proof(struct vctx *v, enum n3_proof kind, const struct vg_resul
 	return p;
 }
 
-/* Verify the SOA and every NSEC/NSEC3 RRset of a negative result. */
+/* Verify the SOA and every NSEC/NSEC3 RRset of a negative result: 0,
+ * VG_EBOGUS, or VG_EAGAIN (only if @p may_yield). */
 static int verify_proof(struct vctx *v, const struct vg_result *r, const struct vg_zkeys *zk,
-			uint16_t *ede)
+			bool may_yield, uint16_t *ede)
 {
-	if (r->soa && verify(v, r->soa, r->soa_sig, zk, ede) < 0)
-		return VG_EBOGUS;
+	int e = r->soa ? verify(v, r->soa, r->soa_sig, zk, may_yield, ede) : 0;
+	if (e < 0)
+		return e == VG_EAGAIN ? e : VG_EBOGUS;
 	for (unsigned i = 0; i < r->n_auth; i++) {
 		if (!vg_name_is_sub(r->auth[i]->owner, zk->zone))
 			continue; /* not the signer's: ignored by the proofs too */
-		if (verify(v, r->auth[i], r->auth_sig[i], zk, ede) < 0)
-			return VG_EBOGUS;
+		e = verify(v, r->auth[i], r->auth_sig[i], zk, may_yield, ede);
+		if (e < 0)
+			return e == VG_EAGAIN ? e : VG_EBOGUS;
 	}
 	return 0;
 }
@@ -465,7 +497,7 @@ static int ds_state_x(struct vctx *v, const uint8_t *name, int depth, const stru
 		return DS_BOGUS;
 	if (!r->negative) {
 		if (r->sec != VG_SEC_SECURE) {
-			if (verify(v, r->rs, r->sig, zk, &ede) < 0) {
+			if (verify(v, r->rs, r->sig, zk, false, &ede) < 0) {
 				bogus(v, ede);
 				mark(v, name, VG_T_DS, VG_SEC_BOGUS, ede);
 				return blame_fetch(v, r, DS_BOGUS);
@@ -478,7 +510,7 @@ static int ds_state_x(struct vctx *v, const uint8_t *name, int depth, const stru
 	}
 	/* no DS: the proof must say why */
 	if (r->sec != VG_SEC_SECURE) {
-		if (verify_proof(v, r, zk, &ede) < 0) {
+		if (verify_proof(v, r, zk, false, &ede) < 0) {
 			bogus(v, ede);
 			return blame_fetch(v, r, DS_BOGUS);
 		}
@@ -689,7 +721,7 @@ static int keys_for_x(struct vctx *v, const uint8_t *zone, struct vg_zkeys **out
 	memcpy(tk.keys, trusted, nt * sizeof(trusted[0]));
 	tk.n = nt;
 	uint16_t ede = VG_EDE_BOGUS;
-	if (verify(v, dk->rs, dk->sig, &tk, &ede) < 0) {
+	if (verify(v, dk->rs, dk->sig, &tk, false, &ede) < 0) {
 		mark(v, zone, VG_T_DNSKEY, VG_SEC_BOGUS, ede);
 		return blame_fetch(v, dk, zk_done(zk, bogus(v, ede), ede));
 	}
@@ -776,7 +808,10 @@ static int check_answer(struct vctx *v, unsigned i)
 	int st = keys_for(v, signer, &zk, 0);
 	if (st != VG_SEC_SECURE)
 		return st;
-	if (verify(v, rs, sig, zk, &ede) < 0)
+	int e = verify(v, rs, sig, zk, true, &ede);
+	if (e == VG_EAGAIN)
+		return ST_YIELD;
+	if (e < 0)
 		return bogus(v, ede);
 	int labels = sig_labels(sig);
 	int ol = vg_name_labels(owner) - (owner[0] == 1 && owner[1] == '*');
@@ -785,16 +820,21 @@ static int check_answer(struct vctx *v, unsigned i)
 	/* wildcard expansion (RFC 4035 5.3.4): the exact name must not exist */
 	const uint8_t *ce = vg_name_suffix(owner, labels);
 	struct vg_result *r = &req->neg;
-	for (unsigned k = 0; k < r->n_auth; k++)
-		if (vg_name_is_sub(r->auth[k]->owner, signer) &&
-		    verify(v, r->auth[k], r->auth_sig[k], zk, &ede) < 0)
+	for (unsigned k = 0; k < r->n_auth; k++) {
+		if (!vg_name_is_sub(r->auth[k]->owner, signer))
+			continue;
+		e = verify(v, r->auth[k], r->auth_sig[k], zk, true, &ede);
+		if (e == VG_EAGAIN)
+			return ST_YIELD;
+		if (e < 0)
 			return bogus(v, ede);
+	}
 	struct vg_nsec nsec[VG_AUTH_MAX * 4];
 	unsigned nn = nsec_list(r, nsec, VG_ARRAY_SIZE(nsec));
 	if (nn)
 		return vg_nsec_prove_no_exact(nsec, nn, owner) == 0 ? VG_SEC_SECURE
 								  : bogus(v, VG_EDE_BOGUS);
-	int e = 0;
+	e = 0;
 	bool have;
 	int p = nsec3_proof(v, N3_WILDCARD, r, signer, owner, 0, ce, &e, &have);
 	if (have) {
@@ -855,7 +895,10 @@ static int check_negative(struct vctx *v)
 	int st = keys_for(v, signer, &zk, 0);
 	if (st != VG_SEC_SECURE)
 		return st;
-	if (verify_proof(v, r, zk, &ede) < 0)
+	int e = verify_proof(v, r, zk, true, &ede);
+	if (e == VG_EAGAIN)
+		return ST_YIELD;
+	if (e < 0)
 		return bogus(v, ede);
 	struct vg_nsec nsec[VG_AUTH_MAX * 4];
 	unsigned nn = nsec_list(r, nsec, VG_ARRAY_SIZE(nsec));
@@ -867,7 +910,7 @@ static int check_negative(struct vctx *v)
 		keep_nsec(v, signer, r);
 		return VG_SEC_SECURE;
 	}
-	int e = 0;
+	e = 0;
 	bool have;
 	int p = nsec3_proof(v, nx ? N3_NXDOMAIN : N3_NODATA, r, signer, name, r->type, NULL, &e,
 			    &have);
@@ -941,6 +984,8 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 			st = check_answer(&v, i);
 			if (st == ST_NEED)
 				return 1;
+			if (st == ST_YIELD)
+				return 2;
 			if (st == VG_SEC_BOGUS && !v.chain_bogus) /* the RRset itself */
 				blame(&v, req->answer[i]->owner, req->answer[i]->type,
 				      req->answer_zone[i], &req->answer_from[i]);
@@ -960,6 +1005,8 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 			st = check_negative(&v);
 			if (st == ST_NEED)
 				return 1;
+			if (st == ST_YIELD)
+				return 2;
 			uint16_t key = req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type;
 			if (st == VG_SEC_BOGUS && !v.chain_bogus)
 				blame(&v, req->neg.name, key, req->neg.zone, &req->neg.from);

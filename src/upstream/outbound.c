@@ -457,7 +457,7 @@ static void join_timeout(uv_timer_t *t)
 	VG_STAT_INC(j->up->stats.timeouts);
 	vg_upstream_cb cb = j->cb;
 	j->cb = NULL;
-	cb(j->arg, -ETIMEDOUT, NULL, 0);
+	cb(j->arg, -ETIMEDOUT, NULL, 0, NULL);
 	join_release(j);
 }
 
@@ -499,7 +499,7 @@ static void on_inbox(uv_async_t *a)
 		if (cb && !j->cancelled) {
 			j->cb = NULL;
 			uv_timer_stop(&j->timer);
-			cb(j->arg, j->status, j->reply, j->len);
+			cb(j->arg, j->status, j->reply, j->len, NULL);
 		}
 		join_release(j);
 		j = next;
@@ -617,7 +617,7 @@ static bool same_query(const struct vg__up_query *a, const struct vg__up_query *
  * lingering).
  */
 static void deliver(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len,
-		    bool account)
+		    struct vg_msg *m, bool account)
 {
 	uint64_t now = uv_now(q->up->loop);
 	if (status == 0) {
@@ -644,7 +644,7 @@ static void deliver(struct vg__up_query *q, int status, const uint8_t *pkt, size
 		vg_upstream_cb cb = q->waiters[i].cb;
 		q->waiters[i].cb = NULL;
 		if (cb)
-			cb(q->waiters[i].arg, status, pkt, len);
+			cb(q->waiters[i].arg, status, pkt, len, m);
 	}
 	q->completing = false;
 	q->nwaiters = 0;
@@ -662,8 +662,10 @@ static void drop_earlier(struct vg__up_query *q)
 	}
 }
 
+/* @p m: the reply parsed in u->msg, or NULL (the waiters parse it if they
+ * need it) */
 static void complete(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len,
-		     bool account)
+		     struct vg_msg *m, bool account)
 {
 	if (q->done)
 		return;
@@ -674,7 +676,7 @@ static void complete(struct vg__up_query *q, int status, const uint8_t *pkt, siz
 	/* callbacks may start an identical query: it must not join us */
 	table_remove(q);
 	q->done = true;
-	deliver(q, status, pkt, len, account);
+	deliver(q, status, pkt, len, m, account);
 	if (status == 0)
 		drop_earlier(q);
 	finish(q);
@@ -683,7 +685,7 @@ static void complete(struct vg__up_query *q, int status, const uint8_t *pkt, siz
 /* Deliver the outcome to every live waiter, then finish. */
 void vg__up_complete(struct vg__up_query *q, int status, const uint8_t *pkt, size_t len)
 {
-	complete(q, status, pkt, len, true);
+	complete(q, status, pkt, len, NULL, true);
 }
 
 /* Is @p pkt the reply to @p q? (ID, QR, opcode, question) */
@@ -743,7 +745,7 @@ static void linger(struct vg__up_query *q)
 	q->lingering = true; /* an identical query started by a callback is a retry */
 	u->lingering++;
 	/* a held error means the server is there: not a failure of its own */
-	deliver(q, -ETIMEDOUT, NULL, 0, !q->has_held);
+	deliver(q, -ETIMEDOUT, NULL, 0, NULL, !q->has_held);
 	if (!q->lingering)
 		return; /* finished meanwhile (a shutdown from a callback) */
 	uint64_t now = uv_now(u->loop), end = q->sent_ms + LINGER_MS;
@@ -760,7 +762,7 @@ static void late_answer(struct vg__up_query *q, const uint8_t *pkt, size_t len)
 	VG_STAT_INC(u->stats.late);
 	struct vg__up_query *live = live_twin(q);
 	if (live && !(vg_get16(pkt + 2) & VG_F_TC))
-		complete(live, 0, pkt, len, false); /* closes q too (drop_earlier) */
+		complete(live, 0, pkt, len, &u->msg, false); /* closes q too (drop_earlier) */
 	finish(q);
 }
 
@@ -794,7 +796,7 @@ void vg__up_on_timeout(uv_timer_t *t)
 	} else if (can_linger(q)) {
 		linger(q);
 	} else if (q->has_held) { /* nothing better came: the held error it is */
-		complete(q, 0, q->held, sizeof(q->held), false);
+		complete(q, 0, q->held, sizeof(q->held), NULL, false);
 	} else {
 		vg__up_complete(q, -ETIMEDOUT, NULL, 0);
 	}
@@ -832,7 +834,9 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	struct vg_upstream *u = q->up;
+	struct vg_msg *m = NULL;
 	if (q->ck_sent && vg_msg_parse(&u->msg, q->tcp_buf + 2, mlen) == 0) {
+		m = &u->msg;
 		/* no forger on a TCP stream: what it says about cookies is so */
 		uint8_t sc[VG_UPCOOKIE_SERVER_MAX];
 		size_t sclen = 0;
@@ -843,7 +847,7 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		else if (c == VG_UPCOOKIE_NONE)
 			vg_infra_cookie_forget(u->infra, &q->to, now);
 	}
-	vg__up_complete(q, 0, q->tcp_buf + 2, mlen);
+	complete(q, 0, q->tcp_buf + 2, mlen, m, true);
 }
 
 static void tcp_written(uv_write_t *w, int status)
@@ -1120,7 +1124,7 @@ static void udp_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 		go_tcp(q);
 		return;
 	}
-	vg__up_complete(q, 0, pkt, len);
+	complete(q, 0, pkt, len, &q->up->msg, true); /* (parsed above) */
 }
 
 /*

@@ -225,9 +225,13 @@ void vg_upshare_free(struct vg_upshare *s);
 
 /**
  * Completion: @p status 0 with the reply in @p pkt (valid only during the call),
- * or a negative code (-ETIMEDOUT, -ECONNREFUSED, VG_EMALFORMED...).
+ * or a negative code (-ETIMEDOUT, -ECONNREFUSED, VG_EMALFORMED...).  @p m,
+ * when not NULL, is that reply parsed (vg_msg_parse of @p pkt, @p len),
+ * valid during the call; the callee may use it instead of parsing again
+ * and may add to it (vg_msg_hash_owners), nothing more.
  */
-typedef void (*vg_upstream_cb)(void *arg, int status, const uint8_t *pkt, size_t len);
+typedef void (*vg_upstream_cb)(void *arg, int status, const uint8_t *pkt, size_t len,
+			       struct vg_msg *m);
 
 struct uv_loop_s; /* libuv's uv_loop_t: this header does not need uv.h */
 

@@ -222,12 +222,12 @@ static void serve(struct input *in)
 		s->done = true;
 		io.now_ms += 7;
 		if (!next_chunk(in, &b, &len) || len == 0 || (b[0] & 0x80)) {
-			vg_pipe_reply(s->r, -ETIMEDOUT, NULL, 0);
+			vg_pipe_reply(s->r, -ETIMEDOUT, NULL, 0, NULL);
 			continue;
 		}
 		if (!(b[0] & 0x40)) {
 			memcpy(reply, b + 1, len - 1);
-			vg_pipe_reply(s->r, 0, reply, len - 1);
+			vg_pipe_reply(s->r, 0, reply, len - 1, NULL);
 			continue;
 		}
 		/* header from the input, the query's question, the rest */
@@ -244,7 +244,7 @@ static void serve(struct input *in)
 		n += 4;
 		memcpy(reply + n, b + 1 + h, len - 1 - h);
 		n += len - 1 - h;
-		vg_pipe_reply(s->r, 0, reply, n);
+		vg_pipe_reply(s->r, 0, reply, n, NULL);
 	}
 }
 

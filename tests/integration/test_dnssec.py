@@ -621,6 +621,41 @@ def test_keytrap_big_bounded(resolver):
                if "validation limit reached at" in x and "keytrap-big.sec." in x]
     assert len(limited) >= 2, ("no 'validation limit reached' for keytrap-big.sec. in the "
                                "log:\n" + resolver.log_tail())
+    # each of those validations was done in slices, the worker serving other
+    # queries in between (resolv/validate.c, "Slices"): it stopped at least
+    # once for every attack answer it validated
+    done = [a for a in attacks if not isinstance(a, Exception)]
+    assert resolver.stats()["yielded"] >= len(done) >= 1, resolver.stats()
+
+
+@pytest.mark.vigil_only
+def test_keytrap_stop_while_validations_wait(resolver):
+    """SIGTERM while four clients keep asking for KeyTrap names (each answer
+    validated in slices, requests waiting for their next one between the
+    worker's polls): vigil exits on SIGTERM alone, with status 0 and no
+    sanitizer report (stop() checks all three)."""
+    stop = threading.Event()
+
+    def attack():
+        while not stop.is_set():
+            try:
+                dq(resolver, "%s.any.keytrap-big.sec." % token(), timeout=2.0)
+            except Exception:  # the resolver going away ends it
+                pass
+
+    threads = [threading.Thread(target=attack, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 30
+        while resolver.stats()["yielded"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert resolver.stats()["yielded"] >= 20, resolver.stats()
+        assert resolver.stop(), "SIGTERM was not enough"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
 
 
 @pytest.mark.xfail(conftest.RESOLVER_KIND == "vigil", strict=True,

@@ -495,7 +495,7 @@ static unsigned serve(void)
 		s->replied = true;
 		size_t len = z_reply(&s->o, buf, sizeof(buf));
 		n++;
-		vg_pipe_reply(s->r, 0, buf, len); /* (may send more: i goes on to them) */
+		vg_pipe_reply(s->r, 0, buf, len, NULL); /* (may send more: i goes on to them) */
 	}
 	return n;
 }

@@ -855,6 +855,74 @@ START_TEST(validate_rrset_keytrap_bounds)
 }
 END_TEST
 
+/* Slices (resolv/validate.c): with one verification per call, the same
+ * RRset is validated over several calls, each verifying once and going on
+ * where the last stopped, to the same result at the same cost as in one
+ * call; while one RRset's place is kept, another is validated whole. */
+static int sliced(const struct val_fixture *f, const struct vg_rrset *sigs,
+		  const struct vg_dnssec_key *keys, unsigned n, struct vg_val_budget *b,
+		  unsigned *calls)
+{
+	int ede = -1, r;
+	*calls = 0;
+	do {
+		unsigned before = b->sigs_left;
+		b->slice_left = *calls ? 0 : 1; /* a call that goes on verifies once anyway */
+		b->yield_ok = true;
+		r = vg_dnssec_validate_rrset(&f->rs, sigs, keys, n, T_2026, b, scratch,
+					     sizeof(scratch), &ede);
+		(*calls)++;
+		ck_assert_uint_eq(before - b->sigs_left, 1); /* one each time: progress */
+		ck_assert_uint_lt(*calls, 40);
+	} while (r == VG_EAGAIN);
+	ck_assert_ptr_null(b->cur_sigs); /* nothing kept once done */
+	return r;
+}
+
+START_TEST(validate_rrset_in_slices)
+{
+	static struct val_fixture f;
+	val_setup(&f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
+	struct vg_dnssec_key keys[13];
+	for (int i = 0; i < 12; i++)
+		decoy_p256(&keys[i], f.key.tag);
+	vg_dnssec_key_ref(&keys[12], &f.key); /* the real key last */
+	struct vg_val_budget b = budget();
+	b.keys_per_tag = 13;
+	unsigned calls;
+	ck_assert_int_eq(sliced(&f, &f.sigs, keys, 13, &b, &calls), 0);
+	ck_assert_uint_eq(calls, 13);
+	ck_assert_uint_eq(32 - b.sigs_left, 13); /* as in one call */
+	/* bogus (the real key left out): the same result as in one call */
+	b = budget();
+	b.keys_per_tag = 13;
+	int ede = -1;
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, keys, 12, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), VG_EBOGUS);
+	unsigned whole = 32 - b.sigs_left;
+	b = budget();
+	b.keys_per_tag = 13;
+	ck_assert_int_eq(sliced(&f, &f.sigs, keys, 12, &b, &calls), VG_EBOGUS);
+	ck_assert_uint_eq(32 - b.sigs_left, whole);
+	ck_assert_uint_eq(calls, whole);
+	/* a place kept: another RRset (another RRSIG set) is not stopped */
+	b = budget();
+	b.keys_per_tag = 13;
+	b.slice_left = 1;
+	b.yield_ok = true;
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, keys, 13, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), VG_EAGAIN);
+	struct vg_rrset other = f.sigs;
+	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &other, keys, 13, T_2026, &b, scratch,
+						  sizeof(scratch), &ede), 0);
+	ck_assert_ptr_eq(b.cur_sigs, &f.sigs); /* still kept */
+	ck_assert_uint_eq(b.cur_k, 1);
+	for (int i = 0; i < 13; i++)
+		vg_dnssec_key_deinit(&keys[i]);
+	val_teardown(&f);
+}
+END_TEST
+
 START_TEST(validate_rrset_unsupported_algorithm_is_insecure)
 {
 	static struct val_fixture f;
@@ -959,6 +1027,7 @@ int main(void)
 	tcase_add_test(tc, nsec_denial_proofs);
 	tcase_add_test(tc, validate_rrset_periods_and_tampering);
 	tcase_add_test(tc, validate_rrset_keytrap_bounds);
+	tcase_add_test(tc, validate_rrset_in_slices);
 	tcase_add_test(tc, validate_rrset_unsupported_algorithm_is_insecure);
 	tcase_add_test(tc, status_names);
 	suite_add_tcase(s, tc);

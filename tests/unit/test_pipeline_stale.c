@@ -33,7 +33,7 @@ static unsigned all_time_out(void)
 			continue;
 		s->replied = true;
 		n++;
-		vg_pipe_reply(s->r, -ETIMEDOUT, NULL, 0);
+		vg_pipe_reply(s->r, -ETIMEDOUT, NULL, 0, NULL);
 	}
 	return n;
 }

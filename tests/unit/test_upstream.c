@@ -401,17 +401,21 @@ struct result {
 	int status;
 	size_t len;
 	uint8_t pkt[512];
+	int parsed; /* the reply came parsed: 1, and from pkt; -1 from something else */
 	sem_t sem;
 	struct vg_upq *handle;
 };
 
-static void on_result(void *arg, int status, const uint8_t *pkt, size_t len)
+static void on_result(void *arg, int status, const uint8_t *pkt, size_t len, struct vg_msg *m)
 {
 	struct result *r = arg;
 	r->status = status;
 	r->len = len;
 	if (pkt && len <= sizeof(r->pkt))
 		memcpy(r->pkt, pkt, len);
+	if (m)
+		r->parsed = status == 0 && m->pkt == pkt && m->len == len && len >= VG_HDR_LEN &&
+				    m->id == vg_get16(pkt) && m->ancount == vg_get16(pkt + 6) ? 1 : -1;
 	atomic_fetch_add(&r->called, 1);
 	sem_post(&r->sem);
 }
@@ -512,6 +516,8 @@ START_TEST(shared_across_workers)
 	wait_sem(&b.sem);
 	ck_assert_int_eq(a.status, 0);
 	ck_assert_int_eq(b.status, 0);
+	ck_assert_int_eq(a.parsed, 1); /* the sender parsed it, and says so */
+	ck_assert_int_eq(b.parsed, 0); /* another worker's copy: its own to parse */
 	ck_assert_uint_gt(a.len, VG_HDR_LEN);
 	ck_assert_uint_eq(a.len, b.len);
 	ck_assert_int_eq(memcmp(a.pkt, b.pkt, a.len), 0);
@@ -685,6 +691,7 @@ START_TEST(late_answer_to_earlier_try)
 	query(&W[0], "www.example.test", 3000, &b);
 	wait_sem(&b.sem);
 	ck_assert_int_eq(b.status, 0);
+	ck_assert_int_eq(b.parsed, 1);
 	ck_assert_uint_gt(b.len, VG_HDR_LEN);
 	ck_assert_uint_eq(STAT(&W[0], late), 1);
 	ck_assert_uint_eq(STAT(&W[0], udp_sent), 2);
@@ -724,6 +731,7 @@ START_TEST(third_try_over_tcp_when_ignored)
 	query(&W[0], "rl.example.test", 3000, &r);
 	wait_sem(&r.sem);
 	ck_assert_int_eq(r.status, 0);
+	ck_assert_int_ne(r.parsed, -1); /* (parsed over TCP only to read a cookie) */
 	ck_assert_uint_gt(r.len, VG_HDR_LEN);
 	ck_assert_int_eq(tcp_seen(Srv), 1);
 	ck_assert_int_eq(udp_seen(Srv), 4); /* two tries of rl., other1, other2 */
@@ -895,10 +903,11 @@ static void stress_count(struct stress *st)
 		sem_post(&st->all_done);
 }
 
-static void stress_cb(void *arg, int status, const uint8_t *pkt, size_t len)
+static void stress_cb(void *arg, int status, const uint8_t *pkt, size_t len, struct vg_msg *m)
 {
 	struct sreq *r = arg;
 	(void)status;
+	(void)m;
 	(void)pkt;
 	(void)len;
 	ck_assert(!r->cancelled);

@@ -85,7 +85,13 @@ int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *s
 		for (; k < nkeys; k++) {
 			if (keys[k].alg != sig[2] || keys[k].tag != vg_get16(sig + 16))
 				continue;
-			if (budget->slice_left == 0 && may_stop) {
+			if (same_tag >= budget->keys_per_tag)
+				break; /* colliding key tags: try no more of them */
+			if (budget->sigs_left == 0) {
+				*ede = VG_EDE_BOGUS;
+				return VG_ELIMIT;
+			}
+			if (budget->slice_left == 0 && may_stop) { /* (a verification is next) */
 				budget->cur_rs = rs;
 				budget->cur_sigs = sigs;
 				budget->cur_i = i;
@@ -93,12 +99,7 @@ int vg_dnssec_validate_rrset(const struct vg_rrset *rs, const struct vg_rrset *s
 				budget->cur_same = same_tag;
 				return VG_EAGAIN;
 			}
-			if (++same_tag > budget->keys_per_tag)
-				break; /* colliding key tags: try no more of them */
-			if (budget->sigs_left == 0) {
-				*ede = VG_EDE_BOGUS;
-				return VG_ELIMIT;
-			}
+			same_tag++;
 			budget->sigs_left--;
 			if (budget->slice_left)
 				budget->slice_left--;

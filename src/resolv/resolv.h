@@ -121,7 +121,9 @@ struct vg_resolv_env {
 enum vg_step { VG_STEP_ANSWER, VG_STEP_SEND, VG_STEP_FAIL, VG_STEP_YIELD };
 /* signature verifications a request does each time it runs (validate.c) */
 #define VG_VAL_SLICE 2
-#define VG_VOK_MAX 8 /* RRsets verified in earlier slices, remembered */
+/* RRsets verified in earlier slices of one answer RRset's or one proof's
+ * check, remembered: the RRset, a proof's SOA and authority RRsets */
+#define VG_VOK_MAX (VG_AUTH_MAX + 2)
 
 /** The query the core wants sent. */
 struct vg_outbound {
@@ -244,7 +246,10 @@ struct vg_request {
 	struct vg_zkeys *zkeys;     /* keys found valid or not, per zone (validate.c) */
 	unsigned n_fetches;
 	struct vg_val_budget vbudget;
-	struct { const struct vg_rrset *rs, *sig; } vok[VG_VOK_MAX]; /* verified (validate.c) */
+	struct { /* verified in this check (validate.c, "Slices") */
+		const struct vg_rrset *rs, *sig;
+		const struct vg_zkeys *zk;
+	} vok[VG_VOK_MAX];
 	unsigned n_vok;
 	unsigned slice_rrs;         /* records of the reply this run parsed (bogus.c) */
 	unsigned nsec3_hashes_left;

@@ -41,9 +41,12 @@
  * its next verification (VG_EAGAIN, kept place in the budget): vg__val_run
  * returns 2, the iterator VG_STEP_YIELD, and the pipeline runs the request
  * again after the worker's next poll.  Nothing decided is redone: RRsets
- * verified in an earlier slice are remembered (req->vok), the RRset that
- * stopped goes on where it stopped, and a call that goes on verifies at
- * least once before it may stop again.  DS and DNSKEY RRsets are verified
+ * verified in an earlier slice of the same check (one answer RRset with its
+ * wildcard proof, or one negative answer's proof) are remembered with the
+ * keys that verified them (req->vok, emptied when the check ends: the same
+ * NSEC RRset is checked under another signer's keys by another check), the
+ * RRset that stopped goes on where it stopped, and a call that goes on
+ * verifies at least once before it may stop again.  DS and DNSKEY RRsets are verified
  * whole (their state, req->zkeys, is in the middle of being worked out).
  */
 #include <string.h>
@@ -291,9 +294,9 @@ static int verify(struct vctx *v, const struct vg_rrset *rs, const struct vg_rrs
 		*ede = VG_EDE_RRSIGS_MISSING;
 		return VG_EBOGUS;
 	}
-	for (unsigned i = 0; i < req->n_vok && i < VG_VOK_MAX; i++)
-		if (req->vok[i].rs == rs && req->vok[i].sig == sig)
-			return 0; /* verified in an earlier slice */
+	for (unsigned i = 0; i < req->n_vok; i++)
+		if (req->vok[i].rs == rs && req->vok[i].sig == sig && req->vok[i].zk == zk)
+			return 0; /* verified with these keys in an earlier slice */
 	req->vbudget.yield_ok = may_yield;
 	int r = vg_dnssec_validate_rrset(rs, sig, zk->keys, zk->n, v->now, &req->vbudget,
 					 req->env->scratch2, VG_SCRATCH, &e);
@@ -301,9 +304,10 @@ static int verify(struct vctx *v, const struct vg_rrset *rs, const struct vg_rrs
 	if (r == VG_EAGAIN)
 		return VG_EAGAIN;
 	if (r == 0) {
-		if (may_yield) { /* (the others are never verified twice) */
-			req->vok[req->n_vok % VG_VOK_MAX].rs = rs;
-			req->vok[req->n_vok % VG_VOK_MAX].sig = sig;
+		if (may_yield && req->n_vok < VG_VOK_MAX) { /* (the others never run twice) */
+			req->vok[req->n_vok].rs = rs;
+			req->vok[req->n_vok].sig = sig;
+			req->vok[req->n_vok].zk = zk;
 			req->n_vok++;
 		}
 		return 0;
@@ -986,6 +990,7 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 				return 1;
 			if (st == ST_YIELD)
 				return 2;
+			req->n_vok = 0; /* this check is over: a memo per check */
 			if (st == VG_SEC_BOGUS && !v.chain_bogus) /* the RRset itself */
 				blame(&v, req->answer[i]->owner, req->answer[i]->type,
 				      req->answer_zone[i], &req->answer_from[i]);
@@ -1007,6 +1012,7 @@ int vg__val_run(struct vg_request *req, uint8_t *name, uint16_t *type)
 				return 1;
 			if (st == ST_YIELD)
 				return 2;
+			req->n_vok = 0;
 			uint16_t key = req->rcode == VG_RCODE_NXDOMAIN ? 0 : req->neg.type;
 			if (st == VG_SEC_BOGUS && !v.chain_bogus)
 				blame(&v, req->neg.name, key, req->neg.zone, &req->neg.from);

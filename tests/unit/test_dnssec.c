@@ -917,6 +917,44 @@ START_TEST(validate_rrset_in_slices)
 						  sizeof(scratch), &ede), 0);
 	ck_assert_ptr_eq(b.cur_sigs, &f.sigs); /* still kept */
 	ck_assert_uint_eq(b.cur_k, 1);
+	/* two RRSIG(A), the first tampered, the real key second of three that
+	 * share its tag: at 2 and 3 keys per tag, the colliding-tag bound ends
+	 * the first RRSIG's keys and the second RRSIG validates, in slices at
+	 * the cost of one call, every call verifying (no empty slice) */
+	static uint8_t two_rd[2048];
+	struct vg_rrset two = f.sigs;
+	const uint8_t *d = f.sigs.rdata;
+	size_t n = 0;
+	for (unsigned i = 0; i < f.sigs.count; i++, d += 2 + vg_get16(d))
+		if (vg_get16(d + 2) == VG_T_A) {
+			memcpy(two_rd, d, 2u + vg_get16(d));
+			memcpy(two_rd + 2 + vg_get16(d), d, 2u + vg_get16(d));
+			n = 2 * (2u + vg_get16(d));
+			two_rd[2 + vg_get16(d) - 1] ^= 1; /* the first's signature */
+		}
+	ck_assert_uint_gt(n, 0);
+	two.rdata = two_rd;
+	two.rdata_len = (uint16_t)n;
+	two.count = 2;
+	struct vg_dnssec_key three[3];
+	decoy_p256(&three[0], f.key.tag);
+	vg_dnssec_key_ref(&three[1], &f.key);
+	decoy_p256(&three[2], f.key.tag);
+	for (unsigned per_tag = 2; per_tag <= 3; per_tag++) {
+		b = budget();
+		b.keys_per_tag = per_tag;
+		ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &two, three, 3, T_2026, &b, scratch,
+							  sizeof(scratch), &ede), 0);
+		whole = 32 - b.sigs_left;
+		ck_assert_uint_eq(whole, per_tag + 2); /* per_tag, then the decoy and the key */
+		b = budget();
+		b.keys_per_tag = per_tag;
+		ck_assert_int_eq(sliced(&f, &two, three, 3, &b, &calls), 0);
+		ck_assert_uint_eq(32 - b.sigs_left, whole);
+		ck_assert_uint_eq(calls, whole);
+	}
+	for (int i = 0; i < 3; i++)
+		vg_dnssec_key_deinit(&three[i]);
 	for (int i = 0; i < 13; i++)
 		vg_dnssec_key_deinit(&keys[i]);
 	val_teardown(&f);

@@ -849,7 +849,11 @@ static void drive(struct vg_pipe_req *r, enum vg_step st)
 {
 	struct vg_pipe *p = r->p;
 	for (;;) {
-		if (st == VG_STEP_YIELD && p->io.wake && !p->stopping) {
+		if (st == VG_STEP_YIELD) {
+			if (!p->io.wake || p->stopping) { /* nobody to come back: go on */
+				st = vg_resolv_resume(r->req);
+				continue;
+			}
 			/* the others first: vg_pipe_run_yielded goes on after a poll */
 			r->ynext = p->y_new;
 			if (r->ynext)
@@ -860,10 +864,6 @@ static void drive(struct vg_pipe_req *r, enum vg_step st)
 			if (p->n_yielded++ == 0)
 				p->io.wake(p->io.arg);
 			return;
-		}
-		if (st == VG_STEP_YIELD) {
-			st = vg_resolv_resume(r->req);
-			continue;
 		}
 		if (st != VG_STEP_SEND) {
 			finish(r);

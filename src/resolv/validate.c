@@ -46,8 +46,8 @@
  * keys that verified them (req->vok, emptied when the check ends: the same
  * NSEC RRset is checked under another signer's keys by another check), the
  * RRset that stopped goes on where it stopped, and a call that goes on
- * verifies at least once before it may stop again.  DS and DNSKEY RRsets are verified
- * whole (their state, req->zkeys, is in the middle of being worked out).
+ * verifies at least once before it may stop again.  DS and DNSKEY RRsets
+ * are verified whole (their state, req->zkeys, is being worked out).
  */
 #include <string.h>
 #include <time.h>

@@ -828,15 +828,21 @@ static void decoy_p256(struct vg_dnssec_key *k, uint16_t tag)
 	k->tag = tag;
 }
 
+/* Mail.example.'s A RRset, and 12 decoy P-256 keys with the real key's
+ * tag listed before the real key (keys[12]). */
+static void keytrap_setup(struct val_fixture *f, struct vg_dnssec_key keys[13])
+{
+	val_setup(f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
+	for (int i = 0; i < 12; i++)
+		decoy_p256(&keys[i], f->key.tag);
+	vg_dnssec_key_ref(&keys[12], &f->key);
+}
+
 START_TEST(validate_rrset_keytrap_bounds)
 {
-	/* 12 decoy P-256 keys with the real key's tag, listed before it */
 	static struct val_fixture f;
-	val_setup(&f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
 	struct vg_dnssec_key keys[13];
-	for (int i = 0; i < 12; i++)
-		decoy_p256(&keys[i], f.key.tag);
-	vg_dnssec_key_ref(&keys[12], &f.key);
+	keytrap_setup(&f, keys);
 	struct vg_val_budget b = budget();
 	int ede = -1;
 	ck_assert_int_eq(vg_dnssec_validate_rrset(&f.rs, &f.sigs, keys, 13, T_2026, &b, scratch,
@@ -882,11 +888,8 @@ static int sliced(const struct val_fixture *f, const struct vg_rrset *sigs,
 START_TEST(validate_rrset_in_slices)
 {
 	static struct val_fixture f;
-	val_setup(&f, "tests/unit/data/dnssec/alg13.zone", "Mail.example.");
 	struct vg_dnssec_key keys[13];
-	for (int i = 0; i < 12; i++)
-		decoy_p256(&keys[i], f.key.tag);
-	vg_dnssec_key_ref(&keys[12], &f.key); /* the real key last */
+	keytrap_setup(&f, keys); /* the real key last */
 	struct vg_val_budget b = budget();
 	b.keys_per_tag = 13;
 	unsigned calls;
